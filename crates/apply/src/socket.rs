@@ -1,0 +1,122 @@
+//! A NETLINK_NETFILTER socket: open, send one buffer, receive replies. Nothing nf_tables
+//! specific lives here (the codec builds and parses the bytes); this is the only place fwnet
+//! makes netlink system calls.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Socket options not (yet) in every libc crate release; values from include/uapi/linux/netlink.h.
+const NETLINK_EXT_ACK: libc::c_int = 11;
+const NETLINK_CAP_ACK: libc::c_int = 10;
+const SOL_NETLINK: libc::c_int = 270;
+/// Large enough for a 100k-rule batch's replies; the kernel may cap it (see `open`).
+const BUFFER_BYTES: libc::c_int = 64 << 20;
+
+pub struct Socket {
+    fd: OwnedFd,
+}
+
+impl Socket {
+    /// Opens and binds the socket, turns on extended acks, and enlarges its buffers
+    /// (SO_*BUFFORCE needs CAP_NET_ADMIN; without it the plain limits apply).
+    pub fn open() -> io::Result<Socket> {
+        // SAFETY: plain system call; the fd is owned immediately below.
+        let raw = unsafe {
+            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_NETFILTER)
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sock = Socket { fd };
+        // SAFETY: sockaddr_nl is plain data; zeroed is a valid "any" address.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: addr is a valid sockaddr_nl of the given size.
+        let rc = unsafe {
+            libc::bind(
+                sock.fd.as_raw_fd(),
+                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        sock.set_int(SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
+        // Errors then echo only the failing message's header, not the whole batch.
+        sock.set_int(SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
+        for (force, plain) in [(libc::SO_SNDBUFFORCE, libc::SO_SNDBUF), (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)] {
+            if sock.set_int(libc::SOL_SOCKET, force, BUFFER_BYTES).is_err() {
+                // Not privileged (or in a container): the kernel caps this at rmem_max/wmem_max.
+                let _ = sock.set_int(libc::SOL_SOCKET, plain, BUFFER_BYTES);
+            }
+        }
+        Ok(sock)
+    }
+
+    fn set_int(&self, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+        // SAFETY: value outlives the call; size matches.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                level,
+                name,
+                &value as *const libc::c_int as *const libc::c_void,
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends the whole buffer in one sendmsg: the kernel processes an nf_tables batch inside
+    /// this call.
+    pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        // SAFETY: zeroed sockaddr_nl addresses the kernel (pid 0).
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: pointers are valid for the given lengths during the call.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                bytes.as_ptr() as *const libc::c_void,
+                bytes.len(),
+                0,
+                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if rc as usize != bytes.len() {
+            return Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send"));
+        }
+        Ok(())
+    }
+
+    /// Receives one datagram (possibly several netlink messages). `Ok(None)` when `wait` is
+    /// false and nothing is queued.
+    pub fn recv(&self, buf: &mut Vec<u8>, wait: bool) -> io::Result<Option<usize>> {
+        buf.resize(1 << 20, 0);
+        let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
+        // SAFETY: buf is valid for writes of its length.
+        let rc = unsafe {
+            libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), flags)
+        };
+        if rc < 0 {
+            let err = io::Error::last_os_error();
+            if !wait && err.kind() == io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(err);
+        }
+        buf.truncate(rc as usize);
+        Ok(Some(rc as usize))
+    }
+}

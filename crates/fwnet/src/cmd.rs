@@ -1,0 +1,188 @@
+//! The subcommands. Each returns the process exit code; `Err` is reserved for environment
+//! failures (unreadable files, no state, no privileges) that main turns into exit code 4.
+
+use crate::exit;
+use crate::output;
+use crate::state::{self, Source, State};
+use anyhow::{Context, Result};
+use fwnet_iptables::{Diagnostic, Severity};
+use fwnet_translate::{IpFamily, Input, Options};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -> Result<u8> {
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    let mut parsed = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
+        let name = f.display().to_string();
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                // Comments in old files are sometimes Latin-1: keep going, say where.
+                let (line, col) = line_col(e.as_bytes(), e.utf8_error().valid_up_to());
+                diags.push(Diagnostic {
+                    severity: Severity::Warning,
+                    code: "import/not-utf8",
+                    file: name.clone(),
+                    line,
+                    column: col,
+                    message: "the file is not valid UTF-8; invalid bytes were replaced with U+FFFD"
+                        .into(),
+                    help: Some("check comments and log prefixes for non-ASCII characters".into()),
+                });
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        };
+        let (rs, d) = fwnet_iptables::parse(&name, &text);
+        diags.extend(d);
+        parsed.push(rs);
+    }
+    let parse_failed = diags.iter().any(Diagnostic::is_error);
+    let mut sources = Vec::new();
+    let mut translation = None;
+    if !parse_failed {
+        let inputs: Vec<Input> = parsed
+            .iter()
+            .map(|rs| Input {
+                ruleset: rs,
+                family: match family {
+                    Some("6") => IpFamily::V6,
+                    Some(_) => IpFamily::V4,
+                    None => fwnet_translate::detect_family(rs),
+                },
+            })
+            .collect();
+        for i in &inputs {
+            sources.push(Source {
+                file: i.ruleset.file.clone(),
+                family: match i.family {
+                    IpFamily::V4 => "ipv4".into(),
+                    IpFamily::V6 => "ipv6".into(),
+                },
+                rules: i.ruleset.tables.iter().map(rule_count).sum(),
+            });
+        }
+        let t = fwnet_translate::translate(&inputs, &Options::default());
+        diags.extend(t.diagnostics.iter().cloned());
+        translation = Some(t);
+    }
+    diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let warnings = diags.len() - errors;
+    let stored = match (&translation, errors) {
+        (Some(t), 0) => {
+            state::store(dir, &State::new(sources, t.ruleset.clone()))?;
+            true
+        }
+        _ => false,
+    };
+    if json {
+        #[derive(Serialize)]
+        struct Report<'a> {
+            ok: bool,
+            stored: Option<String>,
+            errors: usize,
+            warnings: usize,
+            diagnostics: &'a [Diagnostic],
+            tables: Vec<TableSummary>,
+        }
+        let report = Report {
+            ok: stored,
+            stored: stored.then(|| state::path(dir).display().to_string()),
+            errors,
+            warnings,
+            diagnostics: &diags,
+            tables: translation.as_ref().map(|t| summarize(&t.ruleset)).unwrap_or_default(),
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for d in &diags {
+            eprintln!("{d}");
+        }
+        if stored {
+            let t = translation.as_ref().map(|t| summarize(&t.ruleset)).unwrap_or_default();
+            let rows: Vec<Vec<String>> = t
+                .iter()
+                .map(|s| {
+                    vec![
+                        format!("table {} {}", s.family, s.name),
+                        format!("{} chains", s.chains),
+                        format!("{} rules", s.rules),
+                        format!("{} sets", s.sets),
+                    ]
+                })
+                .collect();
+            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+            println!("imported {}", files.join(", "));
+            print!("{}", indent(&output::table(&rows, &[])));
+            if warnings > 0 {
+                println!("{warnings} warning(s) above: behaviour is kept, but read them");
+            }
+            println!("stored in {}", state::path(dir).display());
+            println!("next: `fwnet show` to review, `fwnet apply --check`, then `fwnet apply`");
+        } else {
+            eprintln!(
+                "fwnet: {errors} error(s), {warnings} warning(s): nothing was stored{}",
+                if state::path(dir).exists() { " (the previous import is unchanged)" } else { "" }
+            );
+        }
+    }
+    Ok(if stored { exit::OK } else { exit::INPUT })
+}
+
+fn rule_count(t: &fwnet_iptables::Table) -> usize {
+    t.commands
+        .iter()
+        .filter(|c| {
+            matches!(c, fwnet_iptables::Command::Append(_) | fwnet_iptables::Command::Insert { .. })
+        })
+        .count()
+}
+
+fn indent(s: &str) -> String {
+    s.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+fn line_col(bytes: &[u8], offset: usize) -> (u32, u32) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let col = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (line as u32, col as u32)
+}
+
+#[derive(Serialize, Default)]
+struct TableSummary {
+    family: String,
+    name: String,
+    chains: usize,
+    rules: usize,
+    sets: usize,
+}
+
+fn summarize(rs: &fwnet_nft::Ruleset) -> Vec<TableSummary> {
+    rs.tables
+        .iter()
+        .map(|t| TableSummary {
+            family: family_name(t.family).into(),
+            name: t.name.clone(),
+            chains: t.chains.len(),
+            rules: t.chains.iter().map(|c| c.rules.len()).sum(),
+            sets: t.sets.len(),
+        })
+        .collect()
+}
+
+pub fn family_name(f: fwnet_nft::Family) -> &'static str {
+    match f {
+        fwnet_nft::Family::Ip => "ip",
+        fwnet_nft::Family::Ip6 => "ip6",
+        fwnet_nft::Family::Inet => "inet",
+    }
+}
+
+pub fn show(dir: &Path) -> Result<u8> {
+    let st = state::load(dir)?;
+    print!("{}", fwnet_nft::print::ruleset(&st.ruleset));
+    Ok(exit::OK)
+}

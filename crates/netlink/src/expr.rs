@@ -1,0 +1,254 @@
+//! Kernel expressions (`NFTA_EXPR_NAME` + `NFTA_EXPR_DATA`), one variant per kernel module,
+//! their encoding inside `NFTA_LIST_ELEM` lists, and the `nft --debug=netlink` printer.
+//!
+//! Each expression's wire layout lives in its own module under `expr/`, named after the kernel
+//! source. An expression that carries attributes its variant cannot hold (e.g. `meta set`,
+//! a lookup with a destination register) decodes to [`Expr::Other`] with its raw payload, so
+//! decoding never loses bytes and never fails on a well-framed expression.
+
+use crate::attr::{self, Attrs};
+use crate::consts::{NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM};
+use crate::error::DecodeError;
+use std::fmt;
+
+mod bitwise;
+mod cmp;
+mod counter;
+mod ct;
+mod dynset;
+mod immediate;
+mod limit;
+mod log;
+mod lookup;
+mod meta;
+mod payload;
+mod range;
+mod reject;
+
+/// A register number as the kernel numbers them: 0 = verdict, 1..=4 = 16-byte registers
+/// (NFT_REG_1..), 8..=23 = 4-byte registers (NFT_REG32_00..).
+pub type Reg = u32;
+
+/// One kernel expression. Integers are host values; the codec converts to the wire order.
+/// `Vec<u8>` data (cmp, range, bitwise, immediate values) is raw bytes in the order the kernel
+/// compares them (network order for header fields, host order for meta/ct keys).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expr {
+    /// `meta load KEY => reg` (NFT_META_*).
+    Meta { key: u32, dreg: Reg },
+    /// `cmp OP reg data` (NFT_CMP_*).
+    Cmp { sreg: Reg, op: u32, data: Vec<u8> },
+    /// `payload load LEN @ BASE + OFFSET => reg` (NFT_PAYLOAD_*_HEADER).
+    Payload { base: u32, offset: u32, len: u32, dreg: Reg },
+    /// `bitwise reg = (reg & mask) ^ xor` (NFT_BITWISE_BOOL).
+    ///
+    /// `op` is `NFTA_BITWISE_OP` as sent: nft 1.0.6 sends `Some(NFT_BITWISE_BOOL)` for `&`
+    /// binops (`tcp flags & (...) == 0`) and `None` for flag matches (`ct state new`); the
+    /// kernel treats a missing op as BOOL and always dumps it. Other ops decode to `Other`.
+    Bitwise { sreg: Reg, dreg: Reg, len: u32, mask: Vec<u8>, xor: Vec<u8>, op: Option<u32> },
+    /// `range OP reg from to` (NFT_RANGE_EQ / NFT_RANGE_NEQ).
+    Range { sreg: Reg, op: u32, from: Vec<u8>, to: Vec<u8> },
+    /// `ct load KEY => reg` (NFT_CT_*), optionally in one direction.
+    Ct { key: u32, dreg: Reg, dir: Option<u8> },
+    /// `immediate reg data`: a verdict when `dreg` is 0.
+    Immediate { dreg: Reg, data: ImmData },
+    /// `lookup reg set NAME`; `flags` 1 = NFT_LOOKUP_F_INV. A zero `flags` is not sent.
+    Lookup { sreg: Reg, set: String, set_id: Option<u32>, flags: u32 },
+    /// `dynset OP reg_key set NAME [timeout] expr [...]` (NFT_DYNSET_OP_*).
+    ///
+    /// One expression is sent as `NFTA_DYNSET_EXPR`, several as `NFTA_DYNSET_EXPRESSIONS`, as
+    /// nft 1.0.6 and the kernel's dump both do. A kernel-dumped `NFTA_DYNSET_FLAGS` of 0 is
+    /// dropped; other flags decode to `Other`.
+    Dynset {
+        op: u32,
+        sreg_key: Reg,
+        set: String,
+        set_id: Option<u32>,
+        timeout_ms: Option<u64>,
+        exprs: Vec<Expr>,
+    },
+    /// `limit rate RATE/UNIT burst BURST type TYPE flags FLAGS`.
+    Limit { rate: u64, unit: u64, burst: u32, kind: u32, flags: u32 },
+    /// `counter pkts P bytes B`.
+    Counter { packets: u64, bytes: u64 },
+    /// `log`: each attribute only when set, as nft sends them.
+    Log { prefix: Option<String>, level: Option<u32>, flags: Option<u32>, group: Option<u16> },
+    /// `reject type TYPE code CODE` (NFT_REJECT_*). The kernel omits the code for TCP resets;
+    /// that decodes as code 0, which nft sends.
+    Reject { kind: u32, code: u8 },
+    /// An expression this codec does not model: its name and raw NFTA_EXPR_DATA payload.
+    Other { name: String, data: Vec<u8> },
+}
+
+/// The data of an `immediate`: a value for a data register or a verdict for register 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImmData {
+    Value(Vec<u8>),
+    Verdict(Verdict),
+}
+
+/// NFT_CONTINUE, NFT_BREAK, NF_ACCEPT, NF_DROP, NFT_JUMP, NFT_GOTO, NFT_RETURN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Continue,
+    Break,
+    Return,
+    Jump(String),
+    Goto(String),
+}
+
+impl Expr {
+    /// The kernel module name sent as `NFTA_EXPR_NAME`.
+    pub fn name(&self) -> &str {
+        match self {
+            Expr::Meta { .. } => "meta",
+            Expr::Cmp { .. } => "cmp",
+            Expr::Payload { .. } => "payload",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Range { .. } => "range",
+            Expr::Ct { .. } => "ct",
+            Expr::Immediate { .. } => "immediate",
+            Expr::Lookup { .. } => "lookup",
+            Expr::Dynset { .. } => "dynset",
+            Expr::Limit { .. } => "limit",
+            Expr::Counter { .. } => "counter",
+            Expr::Log { .. } => "log",
+            Expr::Reject { .. } => "reject",
+            Expr::Other { name, .. } => name,
+        }
+    }
+
+    /// Writes the attributes that go inside `NFTA_EXPR_DATA`.
+    fn put_data(&self, out: &mut Vec<u8>) {
+        match self {
+            Expr::Meta { key, dreg } => meta::put(out, *key, *dreg),
+            Expr::Cmp { sreg, op, data } => cmp::put(out, *sreg, *op, data),
+            Expr::Payload { base, offset, len, dreg } => payload::put(out, *base, *offset, *len, *dreg),
+            Expr::Bitwise { sreg, dreg, len, mask, xor, op } => {
+                bitwise::put(out, *sreg, *dreg, *len, mask, xor, *op)
+            }
+            Expr::Range { sreg, op, from, to } => range::put(out, *sreg, *op, from, to),
+            Expr::Ct { key, dreg, dir } => ct::put(out, *key, *dreg, *dir),
+            Expr::Immediate { dreg, data } => immediate::put(out, *dreg, data),
+            Expr::Lookup { sreg, set, set_id, flags } => lookup::put(out, *sreg, set, *set_id, *flags),
+            Expr::Dynset { op, sreg_key, set, set_id, timeout_ms, exprs } => {
+                dynset::put(out, *op, *sreg_key, set, *set_id, *timeout_ms, exprs)
+            }
+            Expr::Limit { rate, unit, burst, kind, flags } => {
+                limit::put(out, *rate, *unit, *burst, *kind, *flags)
+            }
+            Expr::Counter { packets, bytes } => counter::put(out, *packets, *bytes),
+            Expr::Log { prefix, level, flags, group } => {
+                log::put(out, prefix.as_deref(), *level, *flags, *group)
+            }
+            Expr::Reject { kind, code } => reject::put(out, *kind, *code),
+            Expr::Other { data, .. } => out.extend_from_slice(data),
+        }
+    }
+}
+
+/// Writes `ty` { NFTA_EXPR_NAME, NFTA_EXPR_DATA { ... } }.
+pub(crate) fn put_expr(out: &mut Vec<u8>, ty: u16, expr: &Expr) {
+    attr::put_nested(out, ty, |out| {
+        attr::put_str(out, NFTA_EXPR_NAME, expr.name());
+        attr::put_nested(out, NFTA_EXPR_DATA, |out| expr.put_data(out));
+    });
+}
+
+/// Writes `ty` { NFTA_LIST_ELEM { expr } ... }, the form of NFTA_RULE_EXPRESSIONS.
+pub(crate) fn put_list(out: &mut Vec<u8>, ty: u16, exprs: &[Expr]) {
+    attr::put_nested(out, ty, |out| {
+        for e in exprs {
+            put_expr(out, NFTA_LIST_ELEM, e);
+        }
+    });
+}
+
+/// Reads the payload of an expression nest (NFTA_EXPR_NAME + NFTA_EXPR_DATA).
+pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
+    let (mut name, mut data) = (None, None);
+    for a in Attrs::new(payload) {
+        let a = a?;
+        match a.kind() {
+            NFTA_EXPR_NAME => name = Some(a.str("NFTA_EXPR_NAME")?),
+            NFTA_EXPR_DATA => data = Some(a.payload),
+            _ => {}
+        }
+    }
+    let name = name.ok_or(DecodeError::Missing { what: "NFTA_EXPR_NAME" })?;
+    let data = data.unwrap_or(&[]);
+    let known = match name.as_str() {
+        "meta" => meta::read(data),
+        "cmp" => cmp::read(data),
+        "payload" => payload::read(data),
+        "bitwise" => bitwise::read(data),
+        "range" => range::read(data),
+        "ct" => ct::read(data),
+        "immediate" => immediate::read(data),
+        "lookup" => lookup::read(data),
+        "dynset" => dynset::read(data),
+        "limit" => limit::read(data),
+        "counter" => counter::read(data),
+        "log" => log::read(data),
+        "reject" => reject::read(data),
+        _ => None,
+    };
+    Ok(known.unwrap_or_else(|| Expr::Other { name, data: data.to_vec() }))
+}
+
+/// Reads a list of NFTA_LIST_ELEM expression nests.
+pub(crate) fn read_list(payload: &[u8]) -> Result<Vec<Expr>, DecodeError> {
+    let mut exprs = Vec::new();
+    for a in Attrs::new(payload) {
+        let a = a?;
+        if a.kind() == NFTA_LIST_ELEM {
+            exprs.push(read_expr(a.payload)?);
+        }
+    }
+    Ok(exprs)
+}
+
+/// Collects the attributes of an expression payload for a decoder, `None` on a framing error.
+pub(crate) fn attrs_of(data: &[u8]) -> Option<Vec<attr::Attr<'_>>> {
+    Attrs::new(data).collect::<Result<Vec<_>, _>>().ok()
+}
+
+impl fmt::Display for Expr {
+    /// One line exactly as `nft --debug=netlink` prints it, e.g. `[ meta load iifname => reg 1 ]`.
+    /// `Other` prints its name and payload size, which nft would decode instead.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[ {} ", self.name())?;
+        self.fmt_body(f)?;
+        f.write_str("]")
+    }
+}
+
+impl Expr {
+    /// The part after the name, each item followed by a space, as libnftnl prints it.
+    fn fmt_body(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Meta { key, dreg } => meta::fmt(f, *key, *dreg),
+            Expr::Cmp { sreg, op, data } => cmp::fmt(f, *sreg, *op, data),
+            Expr::Payload { base, offset, len, dreg } => payload::fmt(f, *base, *offset, *len, *dreg),
+            Expr::Bitwise { sreg, dreg, mask, xor, .. } => bitwise::fmt(f, *sreg, *dreg, mask, xor),
+            Expr::Range { sreg, op, from, to } => range::fmt(f, *sreg, *op, from, to),
+            Expr::Ct { key, dreg, dir } => ct::fmt(f, *key, *dreg, *dir),
+            Expr::Immediate { dreg, data } => immediate::fmt(f, *dreg, data),
+            Expr::Lookup { sreg, set, flags, .. } => lookup::fmt(f, *sreg, set, *flags),
+            Expr::Dynset { op, sreg_key, set, timeout_ms, exprs, .. } => {
+                dynset::fmt(f, *op, *sreg_key, set, *timeout_ms, exprs)
+            }
+            Expr::Limit { rate, unit, burst, kind, flags } => {
+                limit::fmt(f, *rate, *unit, *burst, *kind, *flags)
+            }
+            Expr::Counter { packets, bytes } => write!(f, "pkts {packets} bytes {bytes} "),
+            Expr::Log { prefix, level, flags, group } => {
+                log::fmt(f, prefix.as_deref(), *level, *flags, *group)
+            }
+            Expr::Reject { kind, code } => write!(f, "type {kind} code {code} "),
+            Expr::Other { data, .. } => write!(f, "<{} bytes not decoded> ", data.len()),
+        }
+    }
+}

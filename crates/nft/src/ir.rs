@@ -1,0 +1,350 @@
+//! The IR types. Every rule carries the source line it came from, so that kernel errors and
+//! `fwnet status` can point back at the user's file.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ruleset {
+    pub tables: Vec<Table>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ip,
+    Ip6,
+    Inet,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub family: Family,
+    pub name: String,
+    /// Named sets, declared before the chains that use them.
+    pub sets: Vec<Set>,
+    pub chains: Vec<Chain>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub name: String,
+    /// `Some` for a base chain (attached to a hook); `None` for a regular chain.
+    pub base: Option<BaseChain>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseChain {
+    pub kind: ChainKind,
+    pub hook: Hook,
+    pub priority: i32,
+    pub policy: Policy,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChainKind {
+    Filter,
+    Nat,
+    Route,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hook {
+    Prerouting,
+    Input,
+    Forward,
+    Output,
+    Postrouting,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    Accept,
+    Drop,
+}
+
+/// A named set. Key types concatenate left to right (`ipv4_addr . inet_service`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Set {
+    pub name: String,
+    pub key: Vec<DataType>,
+    pub flags: SetFlags,
+    /// Default element timeout in milliseconds (`timeout` flag sets).
+    pub timeout_ms: Option<u64>,
+    /// Maximum number of elements.
+    pub size: Option<u32>,
+    pub elements: Vec<Value>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetFlags {
+    pub constant: bool,
+    pub interval: bool,
+    pub timeout: bool,
+    pub dynamic: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub stmts: Vec<Stmt>,
+    /// nft `comment "..."` (from `-m comment`), at most 128 bytes.
+    pub comment: Option<String>,
+    /// Where the rule came from in the user's input.
+    pub origin: Option<Origin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Origin {
+    pub file: String,
+    pub line: u32,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stmt {
+    Match(Match),
+    Counter(Counters),
+    Limit(Limit),
+    /// `update @set { key [limit ...] }`: add or refresh the element, then evaluate the
+    /// per-element statement (a per-key token bucket for hashlimit).
+    SetUpdate { set: String, key: Vec<Expr>, limit: Option<Limit> },
+    Log(Log),
+    Reject(Reject),
+    Verdict(Verdict),
+}
+
+/// A test on packet or connection state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Match {
+    /// `left == right`, `left != right`; `right` may be a prefix, a range or an anonymous set.
+    Cmp { left: Expr, op: CmpOp, right: Value },
+    /// `left & mask == value` / `!=`: dotted netmasks and `tcp flags & (syn|ack) == syn`.
+    Masked { left: Expr, mask: Value, op: CmpOp, value: Value },
+    /// `ct state established,related`: any of the bits set (`op` Eq) or none of them (Ne).
+    Flags { left: Expr, bits: u64, op: CmpOp },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CmpOp {
+    Eq,
+    Ne,
+}
+
+/// The left-hand side of a match: something loaded from the packet or its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expr {
+    Meta(MetaKey),
+    Payload(Field),
+    Ct(CtKey),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetaKey {
+    Iifname,
+    Oifname,
+    L4proto,
+    Nfproto,
+    Mark,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CtKey {
+    State,
+    Status,
+    Mark,
+}
+
+/// Packet header fields, named as nft names them (`ip saddr` is `IpSaddr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    IpProtocol,
+    IpSaddr,
+    IpDaddr,
+    Ip6Nexthdr,
+    Ip6Saddr,
+    Ip6Daddr,
+    TcpSport,
+    TcpDport,
+    TcpFlags,
+    UdpSport,
+    UdpDport,
+    IcmpType,
+    IcmpCode,
+    Icmpv6Type,
+    Icmpv6Code,
+}
+
+/// How a value is interpreted and printed; also a set's key type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    Ifname,
+    Ipv4Addr,
+    Ipv6Addr,
+    InetProto,
+    InetService,
+    TcpFlag,
+    IcmpType,
+    IcmpCode,
+    Icmpv6Type,
+    Icmpv6Code,
+    CtState,
+    CtStatus,
+    Mark,
+    NfProto,
+}
+
+/// A constant on the right-hand side of a match, or a set element.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Value {
+    /// An interface name; `wildcard` is iptables' trailing `+` (nft `"eth*"`).
+    Iface { name: String, wildcard: bool },
+    Addr(IpAddr),
+    /// Address with prefix length; host bits are zero.
+    Prefix { addr: IpAddr, len: u8 },
+    Num(u64),
+    Range(u64, u64),
+    /// An anonymous set `{ a, b-c }`.
+    Set(Vec<Value>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub rate: u64,
+    pub unit: TimeUnit,
+    pub burst: u32,
+    /// `limit rate over`: matches when the rate is exceeded.
+    pub over: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+}
+
+impl TimeUnit {
+    pub fn seconds(self) -> u64 {
+        match self {
+            TimeUnit::Second => 1,
+            TimeUnit::Minute => 60,
+            TimeUnit::Hour => 3600,
+            TimeUnit::Day => 86400,
+            TimeUnit::Week => 604800,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Log {
+    pub prefix: Option<String>,
+    /// syslog level 0 (emerg) to 7 (debug); `None` is the kernel default, warning (4).
+    pub level: Option<u8>,
+    pub flags: LogFlags,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFlags {
+    pub tcp_sequence: bool,
+    pub tcp_options: bool,
+    pub ip_options: bool,
+    pub uid: bool,
+    pub macdecode: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reject {
+    /// ICMP destination unreachable with this code (IPv4 tables).
+    Icmp(u8),
+    /// ICMPv6 destination unreachable with this code (IPv6 tables).
+    Icmpv6(u8),
+    /// Family-independent unreachable code (inet tables): nft `icmpx`.
+    Icmpx(u8),
+    TcpReset,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accept,
+    Drop,
+    Return,
+    Jump(String),
+    Goto(String),
+}
+
+impl Expr {
+    /// The type of what this expression loads.
+    pub fn datatype(self) -> DataType {
+        match self {
+            Expr::Meta(MetaKey::Iifname | MetaKey::Oifname) => DataType::Ifname,
+            Expr::Meta(MetaKey::L4proto) => DataType::InetProto,
+            Expr::Meta(MetaKey::Nfproto) => DataType::NfProto,
+            Expr::Meta(MetaKey::Mark) | Expr::Ct(CtKey::Mark) => DataType::Mark,
+            Expr::Ct(CtKey::State) => DataType::CtState,
+            Expr::Ct(CtKey::Status) => DataType::CtStatus,
+            Expr::Payload(f) => match f {
+                Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
+                Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,
+                Field::Ip6Saddr | Field::Ip6Daddr => DataType::Ipv6Addr,
+                Field::TcpSport | Field::TcpDport | Field::UdpSport | Field::UdpDport => {
+                    DataType::InetService
+                }
+                Field::TcpFlags => DataType::TcpFlag,
+                Field::IcmpType => DataType::IcmpType,
+                Field::IcmpCode => DataType::IcmpCode,
+                Field::Icmpv6Type => DataType::Icmpv6Type,
+                Field::Icmpv6Code => DataType::Icmpv6Code,
+            },
+        }
+    }
+}
+
+/// Conntrack state bits as the kernel's `ct state` holds them (NF_CT_STATE_BIT).
+pub mod ct_state {
+    pub const INVALID: u64 = 1;
+    pub const ESTABLISHED: u64 = 2;
+    pub const RELATED: u64 = 4;
+    pub const NEW: u64 = 8;
+    pub const UNTRACKED: u64 = 64;
+}
+
+/// TCP flag bits in the header byte at offset 13.
+pub mod tcp_flag {
+    pub const FIN: u64 = 0x01;
+    pub const SYN: u64 = 0x02;
+    pub const RST: u64 = 0x04;
+    pub const PSH: u64 = 0x08;
+    pub const ACK: u64 = 0x10;
+    pub const URG: u64 = 0x20;
+    pub const ECN: u64 = 0x40;
+    pub const CWR: u64 = 0x80;
+}

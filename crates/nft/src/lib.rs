@@ -1,0 +1,17 @@
+//! fwnet's nftables-shaped intermediate representation (IR).
+//!
+//! The IR is what `fwnet import` stores and what `fwnet apply` programs. It speaks nftables
+//! vocabulary only (tables, base chains, sets, statements, `ip saddr`, `ct state`), never
+//! iptables vocabulary. It has three consumers, each a module here:
+//! - [`print`]: nft syntax that `nft -f` loads unchanged (`fwnet show`);
+//! - [`lower`]: kernel bytecode (`fwnet_netlink::Expr`) exactly as `nft` would generate it for the
+//!   printed text, so `nft` can serve as the oracle in tests;
+//! - serde: the versioned state file.
+//!
+//! It does no I/O.
+
+pub mod ir;
+pub mod lower;
+pub mod print;
+
+pub use ir::*;

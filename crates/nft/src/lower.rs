@@ -1,0 +1,674 @@
+//! Lowering: IR to kernel bytecode, exactly as `nft` 1.0.6 linearizes the text that
+//! [`crate::print`] writes for the same IR.
+//!
+//! "Exactly" is tested, not assumed: the integration suite loads `fwnet show` output with the
+//! real `nft -f` in one namespace, applies fwnet's own lowering in another, and compares the two
+//! `nft --debug=netlink list ruleset` dumps. The nft habits mirrored here:
+//! - a prefix whose length is a multiple of 8 loads only the prefix bytes; others load the whole
+//!   address and mask it with a bitwise;
+//! - a wildcard interface name (`"eth*"`) compares only the name's bytes;
+//! - a range `==` is two compares (gte, lte), a range `!=` is one `range neq`;
+//! - `ct state a,b` is `(state & bits) != 0`;
+//! - adjacent equality tests on the same header that fit one 32-bit register are merged into one
+//!   load and one compare (`tcp sport 1 tcp dport 2` loads 4 bytes at transport + 0);
+//! - concatenated keys fill 4-byte-aligned 32-bit registers after the first (reg 1, 9, 10, ...).
+//!
+//! This module does not build netlink messages (the codec does) and does no I/O.
+
+use crate::ir::*;
+use fwnet_netlink::consts::*;
+use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
+use std::net::IpAddr;
+
+/// A table ready to be turned into netlink messages, in dependency order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableCode {
+    pub family: u8,
+    pub name: String,
+    /// Named sets first, then the anonymous sets that rules created (in rule order).
+    pub sets: Vec<SetCode>,
+    pub chains: Vec<ChainCode>,
+    pub rules: Vec<RuleCode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetCode {
+    /// `__set%d` for anonymous sets: the kernel picks the number.
+    pub name: String,
+    /// NFTA_SET_ID: how rules in the same batch refer to it.
+    pub id: u32,
+    pub flags: u32,
+    pub key_type: u32,
+    pub key_len: u32,
+    pub timeout_ms: Option<u64>,
+    pub size: Option<u32>,
+    pub userdata: Vec<u8>,
+    pub elements: Vec<ElemCode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ElemCode {
+    pub key: Vec<u8>,
+    /// NFT_SET_ELEM_INTERVAL_END or 0.
+    pub flags: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainCode {
+    pub name: String,
+    pub hook: Option<HookCode>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HookCode {
+    pub hooknum: u32,
+    pub priority: i32,
+    pub kind: &'static str,
+    /// NF_ACCEPT or NF_DROP.
+    pub policy: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleCode {
+    pub chain: String,
+    pub exprs: Vec<K>,
+    /// NFTA_RULE_USERDATA in nft's TLV format (the comment), if any.
+    pub userdata: Option<Vec<u8>>,
+    pub origin: Option<Origin>,
+}
+
+pub fn family_code(f: Family) -> u8 {
+    match f {
+        Family::Ip => NFPROTO_IPV4,
+        Family::Ip6 => NFPROTO_IPV6,
+        Family::Inet => NFPROTO_INET,
+    }
+}
+
+/// Lowers one table. Set ids are numbered from `first_set_id` so that several tables can go
+/// into one batch without clashing ids.
+pub fn table(t: &Table, first_set_id: u32) -> TableCode {
+    let mut cx = Cx { sets: Vec::new(), next_id: first_set_id };
+    for s in &t.sets {
+        let id = cx.take_id();
+        cx.sets.push(named_set(s, id));
+    }
+    let chains = t
+        .chains
+        .iter()
+        .map(|c| ChainCode {
+            name: c.name.clone(),
+            hook: c.base.as_ref().map(|b| HookCode {
+                hooknum: hooknum(b.hook),
+                priority: b.priority,
+                kind: match b.kind {
+                    ChainKind::Filter => "filter",
+                    ChainKind::Nat => "nat",
+                    ChainKind::Route => "route",
+                },
+                policy: match b.policy {
+                    Policy::Accept => NF_ACCEPT,
+                    Policy::Drop => NF_DROP,
+                },
+            }),
+        })
+        .collect();
+    let mut rules = Vec::new();
+    for c in &t.chains {
+        for r in &c.rules {
+            rules.push(RuleCode {
+                chain: c.name.clone(),
+                exprs: rule_exprs(r, &mut cx, &t.sets),
+                userdata: r.comment.as_deref().map(comment_userdata),
+                origin: r.origin.clone(),
+            });
+        }
+    }
+    TableCode { family: family_code(t.family), name: t.name.clone(), sets: cx.sets, chains, rules }
+}
+
+struct Cx {
+    sets: Vec<SetCode>,
+    next_id: u32,
+}
+
+impl Cx {
+    fn take_id(&mut self) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+}
+
+fn hooknum(h: Hook) -> u32 {
+    match h {
+        Hook::Prerouting => NF_INET_PRE_ROUTING,
+        Hook::Input => NF_INET_LOCAL_IN,
+        Hook::Forward => NF_INET_FORWARD,
+        Hook::Output => NF_INET_LOCAL_OUT,
+        Hook::Postrouting => NF_INET_POST_ROUTING,
+    }
+}
+
+/// nft's userdata TLV for a rule comment: type NFTNL_UDATA_RULE_COMMENT (0), length including
+/// the terminating NUL, the bytes, NUL.
+pub fn comment_userdata(comment: &str) -> Vec<u8> {
+    let mut v = vec![0u8, (comment.len() + 1) as u8];
+    v.extend_from_slice(comment.as_bytes());
+    v.push(0);
+    v
+}
+
+/// nft's datatype numbers (`enum datatypes` in nftables' datatype.h), used as set key types;
+/// read off `nft --debug=mnl` of nft 1.0.6 declaring a set of each type.
+fn type_id(t: DataType) -> u32 {
+    match t {
+        DataType::NfProto => 2,
+        DataType::Ipv4Addr => 7,
+        DataType::Ipv6Addr => 8,
+        DataType::InetProto => 12,
+        DataType::InetService => 13,
+        DataType::IcmpType => 14,
+        DataType::TcpFlag => 15,
+        DataType::Mark => 19,
+        DataType::CtState => 26,
+        DataType::CtStatus => 28,
+        DataType::Icmpv6Type => 29,
+        DataType::IcmpCode => 32,
+        DataType::Icmpv6Code => 33,
+        DataType::Ifname => 41,
+    }
+}
+
+/// Length in bytes of a value of this type as the kernel stores it.
+fn type_len(t: DataType) -> u32 {
+    match t {
+        DataType::Ifname => 16,
+        DataType::Ipv4Addr => 4,
+        DataType::Ipv6Addr => 16,
+        DataType::InetService => 2,
+        DataType::InetProto
+        | DataType::NfProto
+        | DataType::TcpFlag
+        | DataType::IcmpType
+        | DataType::IcmpCode
+        | DataType::Icmpv6Type
+        | DataType::Icmpv6Code => 1,
+        DataType::CtState | DataType::CtStatus | DataType::Mark => 4,
+    }
+}
+
+/// Whether values of this type are big-endian in the packet (true) or host-order kernel
+/// words (false, as `ct state` and marks are).
+fn is_network_order(t: DataType) -> bool {
+    !matches!(t, DataType::CtState | DataType::CtStatus | DataType::Mark)
+}
+
+const TYPE_BITS: u32 = 6;
+
+fn named_set(s: &Set, id: u32) -> SetCode {
+    let mut flags = 0;
+    if s.flags.constant {
+        flags |= NFT_SET_CONSTANT;
+    }
+    if s.flags.interval {
+        flags |= NFT_SET_INTERVAL;
+    }
+    if s.flags.timeout {
+        flags |= NFT_SET_TIMEOUT;
+    }
+    if s.flags.dynamic {
+        flags |= NFT_SET_EVAL;
+    }
+    let key_type = s.key.iter().fold(0u32, |acc, t| (acc << TYPE_BITS) | type_id(*t));
+    let key_len = s.key.iter().map(|t| round4(type_len(*t))).sum::<u32>();
+    let key_len = if s.key.len() == 1 { type_len(s.key[0]) } else { key_len };
+    let byteorder = if s.key.len() == 1 && is_network_order(s.key[0]) { 2 } else { 0 };
+    SetCode {
+        name: s.name.clone(),
+        id,
+        flags,
+        key_type,
+        key_len,
+        timeout_ms: s.timeout_ms,
+        size: s.size,
+        userdata: set_userdata(byteorder),
+        elements: s
+            .elements
+            .iter()
+            .map(|v| ElemCode { key: value_bytes(s.key[0], v), flags: 0 })
+            .collect(),
+    }
+}
+
+/// NFTNL_UDATA_SET_KEYBYTEORDER (type 0, a host-order u32): 2 = big endian, 0 = none.
+fn set_userdata(byteorder: u32) -> Vec<u8> {
+    let mut v = vec![0u8, 4];
+    v.extend_from_slice(&byteorder.to_ne_bytes());
+    v
+}
+
+fn round4(n: u32) -> u32 {
+    (n + 3) & !3
+}
+
+fn rule_exprs(r: &Rule, cx: &mut Cx, named: &[Set]) -> Vec<K> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < r.stmts.len() {
+        // Merge runs of adjacent payload equality tests, as nft does.
+        let run = mergeable_run(&r.stmts[i..]);
+        if run.len() > 1 {
+            let (base, offset, _) = payload_loc(run[0].0);
+            let len: u32 = run.iter().map(|(f, _)| payload_loc(*f).2).sum();
+            let mut data = Vec::new();
+            for (f, v) in &run {
+                data.extend(value_bytes(Expr::Payload(*f).datatype(), v));
+            }
+            out.push(K::Payload { base, offset, len, dreg: NFT_REG_1 });
+            out.push(K::Cmp { sreg: NFT_REG_1, op: NFT_CMP_EQ, data });
+            i += run.len();
+            continue;
+        }
+        stmt(&r.stmts[i], &mut out, cx, named);
+        i += 1;
+    }
+    out
+}
+
+/// The longest run (from the start) of `field == scalar` payload tests on the same header base,
+/// each starting where the previous one ends, fitting in 4 bytes.
+fn mergeable_run(stmts: &[Stmt]) -> Vec<(Field, &Value)> {
+    let mut run: Vec<(Field, &Value)> = Vec::new();
+    for s in stmts {
+        let Stmt::Match(Match::Cmp { left: Expr::Payload(f), op: CmpOp::Eq, right }) = s else {
+            break;
+        };
+        if !matches!(right, Value::Num(_) | Value::Addr(_)) {
+            break;
+        }
+        let (base, offset, len) = payload_loc(*f);
+        if let Some((prev, _)) = run.last() {
+            let (pbase, poff, plen) = payload_loc(*prev);
+            let total: u32 = run.iter().map(|(f, _)| payload_loc(*f).2).sum::<u32>() + len;
+            if pbase != base || poff + plen != offset || total > 4 {
+                break;
+            }
+        }
+        run.push((*f, right));
+    }
+    run
+}
+
+/// (base, offset, length) of a header field.
+pub fn payload_loc(f: Field) -> (u32, u32, u32) {
+    use Field::*;
+    let nh = NFT_PAYLOAD_NETWORK_HEADER;
+    let th = NFT_PAYLOAD_TRANSPORT_HEADER;
+    match f {
+        IpProtocol => (nh, 9, 1),
+        IpSaddr => (nh, 12, 4),
+        IpDaddr => (nh, 16, 4),
+        Ip6Nexthdr => (nh, 6, 1),
+        Ip6Saddr => (nh, 8, 16),
+        Ip6Daddr => (nh, 24, 16),
+        TcpSport | UdpSport => (th, 0, 2),
+        TcpDport | UdpDport => (th, 2, 2),
+        TcpFlags => (th, 13, 1),
+        IcmpType | Icmpv6Type => (th, 0, 1),
+        IcmpCode | Icmpv6Code => (th, 1, 1),
+    }
+}
+
+/// Loads `e` into `reg`; returns the number of bytes loaded.
+fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
+    match e {
+        Expr::Meta(k) => {
+            let key = match k {
+                MetaKey::Iifname => NFT_META_IIFNAME,
+                MetaKey::Oifname => NFT_META_OIFNAME,
+                MetaKey::L4proto => NFT_META_L4PROTO,
+                MetaKey::Nfproto => NFT_META_NFPROTO,
+                MetaKey::Mark => NFT_META_MARK,
+            };
+            out.push(K::Meta { key, dreg: reg });
+        }
+        Expr::Payload(f) => {
+            let (base, offset, len) = payload_loc(f);
+            out.push(K::Payload { base, offset, len, dreg: reg });
+        }
+        Expr::Ct(k) => {
+            let key = match k {
+                CtKey::State => NFT_CT_STATE,
+                CtKey::Status => NFT_CT_STATUS,
+                CtKey::Mark => NFT_CT_MARK,
+            };
+            out.push(K::Ct { key, dreg: reg, dir: None });
+        }
+    }
+    type_len(e.datatype())
+}
+
+fn cmp_op(op: CmpOp) -> u32 {
+    match op {
+        CmpOp::Eq => NFT_CMP_EQ,
+        CmpOp::Ne => NFT_CMP_NEQ,
+    }
+}
+
+fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
+    match s {
+        Stmt::Match(m) => lower_match(m, out, cx),
+        Stmt::Counter(c) => out.push(K::Counter { packets: c.packets, bytes: c.bytes }),
+        Stmt::Limit(l) => out.push(limit(l)),
+        Stmt::SetUpdate { set, key, limit: lim } => {
+            let mut offset = 0;
+            for (i, e) in key.iter().enumerate() {
+                let reg = if i == 0 { NFT_REG_1 } else { NFT_REG32_00 + offset / 4 };
+                let len = load(*e, reg, out);
+                offset += round4(len);
+            }
+            let id = named
+                .iter()
+                .position(|s| &s.name == set)
+                .and_then(|i| cx.sets.get(i))
+                .map(|s| s.id);
+            out.push(K::Dynset {
+                op: NFT_DYNSET_OP_UPDATE,
+                sreg_key: NFT_REG_1,
+                set: set.clone(),
+                set_id: id,
+                timeout_ms: None,
+                exprs: lim.iter().map(limit).collect(),
+            });
+        }
+        Stmt::Log(l) => out.push(log(l)),
+        Stmt::Reject(r) => {
+            let (kind, code) = match *r {
+                Reject::Icmp(c) | Reject::Icmpv6(c) => (NFT_REJECT_ICMP_UNREACH, c),
+                Reject::Icmpx(c) => (NFT_REJECT_ICMPX_UNREACH, c),
+                Reject::TcpReset => (NFT_REJECT_TCP_RST, 0),
+            };
+            out.push(K::Reject { kind, code });
+        }
+        Stmt::Verdict(v) => out.push(K::Immediate {
+            dreg: NFT_REG_VERDICT,
+            data: ImmData::Verdict(match v {
+                Verdict::Accept => KV::Accept,
+                Verdict::Drop => KV::Drop,
+                Verdict::Return => KV::Return,
+                Verdict::Jump(c) => KV::Jump(c.clone()),
+                Verdict::Goto(c) => KV::Goto(c.clone()),
+            }),
+        }),
+    }
+}
+
+fn limit(l: &Limit) -> K {
+    K::Limit {
+        rate: l.rate,
+        unit: l.unit.seconds(),
+        burst: l.burst,
+        kind: NFT_LIMIT_PKTS,
+        flags: if l.over { NFT_LIMIT_F_INV } else { 0 },
+    }
+}
+
+fn log(l: &Log) -> K {
+    let f = &l.flags;
+    let mut flags = 0;
+    if f.tcp_sequence {
+        flags |= NF_LOG_TCPSEQ;
+    }
+    if f.tcp_options {
+        flags |= NF_LOG_TCPOPT;
+    }
+    if f.ip_options {
+        flags |= NF_LOG_IPOPT;
+    }
+    if f.uid {
+        flags |= NF_LOG_UID;
+    }
+    if f.macdecode {
+        flags |= NF_LOG_MACDECODE;
+    }
+    K::Log {
+        prefix: l.prefix.clone(),
+        level: l.level.map(u32::from),
+        flags: (flags != 0).then_some(flags),
+        group: None,
+    }
+}
+
+fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
+    match m {
+        Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
+        Match::Masked { left, mask, op, value } => {
+            let t = left.datatype();
+            let len = load(*left, NFT_REG_1, out);
+            out.push(K::Bitwise {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                len,
+                mask: value_bytes(t, mask),
+                xor: vec![0; len as usize],
+            });
+            out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(*op), data: value_bytes(t, value) });
+        }
+        Match::Flags { left, bits, op } => {
+            let t = left.datatype();
+            let len = load(*left, NFT_REG_1, out);
+            out.push(K::Bitwise {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                len,
+                mask: value_bytes(t, &Value::Num(*bits)),
+                xor: vec![0; len as usize],
+            });
+            // Any of the bits (Eq) is "masked value != 0"; none of them is "== 0".
+            let op = match op {
+                CmpOp::Eq => NFT_CMP_NEQ,
+                CmpOp::Ne => NFT_CMP_EQ,
+            };
+            out.push(K::Cmp { sreg: NFT_REG_1, op, data: vec![0; len as usize] });
+        }
+    }
+}
+
+fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
+    let t = left.datatype();
+    match right {
+        Value::Prefix { addr, len: plen } => {
+            let full = type_len(t);
+            let bits = u32::from(*plen);
+            let bytes = addr_bytes(addr);
+            match left {
+                Expr::Payload(f) if bits % 8 == 0 => {
+                    let (base, offset, _) = payload_loc(f);
+                    let n = bits / 8;
+                    out.push(K::Payload { base, offset, len: n, dreg: NFT_REG_1 });
+                    out.push(K::Cmp {
+                        sreg: NFT_REG_1,
+                        op: cmp_op(op),
+                        data: bytes[..n as usize].to_vec(),
+                    });
+                }
+                _ => {
+                    load(left, NFT_REG_1, out);
+                    out.push(K::Bitwise {
+                        sreg: NFT_REG_1,
+                        dreg: NFT_REG_1,
+                        len: full,
+                        mask: prefix_mask(full, bits),
+                        xor: vec![0; full as usize],
+                    });
+                    out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(op), data: bytes });
+                }
+            }
+        }
+        Value::Iface { name, wildcard: true } => {
+            load(left, NFT_REG_1, out);
+            out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(op), data: name.as_bytes().to_vec() });
+        }
+        Value::Range(lo, hi) => {
+            load(left, NFT_REG_1, out);
+            let (from, to) = (value_bytes(t, &Value::Num(*lo)), value_bytes(t, &Value::Num(*hi)));
+            match op {
+                CmpOp::Eq => {
+                    out.push(K::Cmp { sreg: NFT_REG_1, op: NFT_CMP_GTE, data: from });
+                    out.push(K::Cmp { sreg: NFT_REG_1, op: NFT_CMP_LTE, data: to });
+                }
+                CmpOp::Ne => {
+                    out.push(K::Range { sreg: NFT_REG_1, op: NFT_RANGE_NEQ, from, to })
+                }
+            }
+        }
+        Value::Set(elems) => {
+            load(left, NFT_REG_1, out);
+            let id = cx.take_id();
+            let set = anonymous_set(t, elems, id);
+            out.push(K::Lookup {
+                sreg: NFT_REG_1,
+                set: set.name.clone(),
+                set_id: Some(id),
+                flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
+            });
+            cx.sets.push(set);
+        }
+        _ => {
+            load(left, NFT_REG_1, out);
+            out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(op), data: value_bytes(t, right) });
+        }
+    }
+}
+
+/// `{ a, b-c }` as nft builds it: constant, anonymous, with interval flag and explicit
+/// interval-end elements when any element is a range or prefix.
+fn anonymous_set(t: DataType, elems: &[Value], id: u32) -> SetCode {
+    let interval = elems.iter().any(|e| matches!(e, Value::Range(..) | Value::Prefix { .. }));
+    let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT;
+    let elements = if interval {
+        flags |= NFT_SET_INTERVAL;
+        interval_elements(t, elems)
+    } else {
+        let mut keys: Vec<Vec<u8>> = elems.iter().map(|v| value_bytes(t, v)).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter().map(|key| ElemCode { key, flags: 0 }).collect()
+    };
+    let byteorder = if is_network_order(t) { 2 } else { 0 };
+    SetCode {
+        name: "__set%d".to_string(),
+        id,
+        flags,
+        key_type: type_id(t),
+        key_len: type_len(t),
+        timeout_ms: None,
+        size: Some(elements.len() as u32),
+        userdata: set_userdata(byteorder),
+        elements,
+    }
+}
+
+/// Intervals as the kernel's rbtree wants them: sorted `[start, end+1)` pairs with the end
+/// flagged, adjacent intervals merged, and a leading end marker at zero when the first
+/// interval does not start at zero.
+fn interval_elements(t: DataType, elems: &[Value]) -> Vec<ElemCode> {
+    let width = type_len(t) as usize;
+    let mut spans: Vec<(u128, u128)> = elems
+        .iter()
+        .filter_map(|v| match v {
+            Value::Num(n) => Some((u128::from(*n), u128::from(*n))),
+            Value::Range(a, b) => Some((u128::from(*a), u128::from(*b))),
+            Value::Addr(a) => {
+                let n = be_u128(&addr_bytes(a));
+                Some((n, n))
+            }
+            Value::Prefix { addr, len } => {
+                let n = be_u128(&addr_bytes(addr));
+                let host = (width * 8) as u32 - u32::from(*len);
+                let last = if host >= 128 { u128::MAX } else { n | ((1u128 << host) - 1) };
+                Some((n, last))
+            }
+            _ => None,
+        })
+        .collect();
+    spans.sort();
+    let mut merged: Vec<(u128, u128)> = Vec::new();
+    for (a, b) in spans {
+        match merged.last_mut() {
+            Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let max = if width >= 16 { u128::MAX } else { (1u128 << (width * 8)) - 1 };
+    let mut out = Vec::new();
+    if merged.first().is_some_and(|(a, _)| *a != 0) {
+        out.push(ElemCode { key: be_bytes(0, width), flags: NFT_SET_ELEM_INTERVAL_END });
+    }
+    for (a, b) in merged {
+        out.push(ElemCode { key: be_bytes(a, width), flags: 0 });
+        if b < max {
+            out.push(ElemCode { key: be_bytes(b + 1, width), flags: NFT_SET_ELEM_INTERVAL_END });
+        }
+    }
+    out
+}
+
+fn be_u128(b: &[u8]) -> u128 {
+    b.iter().fold(0u128, |acc, x| (acc << 8) | u128::from(*x))
+}
+
+fn be_bytes(n: u128, width: usize) -> Vec<u8> {
+    n.to_be_bytes()[16 - width..].to_vec()
+}
+
+fn addr_bytes(a: &IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
+}
+
+fn prefix_mask(len_bytes: u32, bits: u32) -> Vec<u8> {
+    (0..len_bytes)
+        .map(|i| {
+            let start = i * 8;
+            if bits >= start + 8 {
+                0xff
+            } else if bits <= start {
+                0
+            } else {
+                0xffu8 << (8 - (bits - start))
+            }
+        })
+        .collect()
+}
+
+/// The bytes of a constant as the kernel compares them.
+pub fn value_bytes(t: DataType, v: &Value) -> Vec<u8> {
+    match v {
+        Value::Iface { name, wildcard } => {
+            if *wildcard {
+                name.as_bytes().to_vec()
+            } else {
+                let mut b = name.as_bytes().to_vec();
+                b.resize(16, 0);
+                b
+            }
+        }
+        Value::Addr(a) | Value::Prefix { addr: a, .. } => addr_bytes(a),
+        Value::Num(n) => {
+            let len = type_len(t) as usize;
+            if is_network_order(t) {
+                be_bytes(u128::from(*n), len)
+            } else {
+                // Host-order kernel words (ct state, marks) are 32 bits wide.
+                (*n as u32).to_ne_bytes().to_vec()
+            }
+        }
+        // Ranges and sets are lowered by their callers; a caller that reaches here has a bug,
+        // so produce no bytes and let the kernel reject the rule with a located error.
+        Value::Range(..) | Value::Set(..) => Vec::new(),
+    }
+}

@@ -1,0 +1,77 @@
+//! `cargo xtask <task>`: the project's development tasks, in Rust so they run wherever cargo
+//! does. Tasks that need system packages install them when run as root on Debian (the CI
+//! machine and the README's set-up path); otherwise they say what is missing.
+//!
+//! This is not product code: it may call `apt-get`, `nft` and `iptables-legacy` freely.
+
+mod corpus;
+
+use anyhow::{bail, Context, Result};
+use std::process::Command;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  test      install test dependencies (Debian, as root), then run the whole test suite
+  deps      only install the Debian packages the tests need
+  corpus    import every file of ../shared/corpus and print a coverage table";
+
+/// Debian packages the kernel-side tests use as oracles and plumbing.
+const PACKAGES: &[(&str, &str)] = &[
+    ("nft", "nftables"),
+    ("iptables-legacy-restore", "iptables"),
+    ("ip", "iproute2"),
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => {
+            deps()?;
+            test(&args[1..])
+        }
+        Some("deps") => deps(),
+        Some("corpus") => corpus::run(&args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn have(cmd: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        || ["/usr/sbin", "/sbin"].iter().any(|d| std::path::Path::new(d).join(cmd).is_file())
+}
+
+fn deps() -> Result<()> {
+    let missing: Vec<&str> = PACKAGES.iter().filter(|(c, _)| !have(c)).map(|(_, p)| *p).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        bail!("missing test dependencies: {} (install them: apt-get install {})", missing.join(" "), missing.join(" "));
+    }
+    println!("xtask: installing {}", missing.join(" "));
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    run(Command::new(env!("CARGO")).args(["test", "--workspace"]).args(extra))
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
