@@ -39,21 +39,47 @@ pub enum Expr {
     /// `cmp OP reg data` (NFT_CMP_*).
     Cmp { sreg: Reg, op: u32, data: Vec<u8> },
     /// `payload load LEN @ BASE + OFFSET => reg` (NFT_PAYLOAD_*_HEADER).
-    Payload { base: u32, offset: u32, len: u32, dreg: Reg },
+    Payload {
+        base: u32,
+        offset: u32,
+        len: u32,
+        dreg: Reg,
+    },
     /// `bitwise reg = (reg & mask) ^ xor` (NFT_BITWISE_BOOL).
     ///
     /// `op` is `NFTA_BITWISE_OP` as sent: nft 1.0.6 sends `Some(NFT_BITWISE_BOOL)` for `&`
     /// binops (`tcp flags & (...) == 0`) and `None` for flag matches (`ct state new`); the
     /// kernel treats a missing op as BOOL and always dumps it. Other ops decode to `Other`.
-    Bitwise { sreg: Reg, dreg: Reg, len: u32, mask: Vec<u8>, xor: Vec<u8>, op: Option<u32> },
+    Bitwise {
+        sreg: Reg,
+        dreg: Reg,
+        len: u32,
+        mask: Vec<u8>,
+        xor: Vec<u8>,
+        op: Option<u32>,
+    },
     /// `range OP reg from to` (NFT_RANGE_EQ / NFT_RANGE_NEQ).
-    Range { sreg: Reg, op: u32, from: Vec<u8>, to: Vec<u8> },
+    Range {
+        sreg: Reg,
+        op: u32,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
     /// `ct load KEY => reg` (NFT_CT_*), optionally in one direction.
-    Ct { key: u32, dreg: Reg, dir: Option<u8> },
+    Ct {
+        key: u32,
+        dreg: Reg,
+        dir: Option<u8>,
+    },
     /// `immediate reg data`: a verdict when `dreg` is 0.
     Immediate { dreg: Reg, data: ImmData },
     /// `lookup reg set NAME`; `flags` 1 = NFT_LOOKUP_F_INV. A zero `flags` is not sent.
-    Lookup { sreg: Reg, set: String, set_id: Option<u32>, flags: u32 },
+    Lookup {
+        sreg: Reg,
+        set: String,
+        set_id: Option<u32>,
+        flags: u32,
+    },
     /// `dynset OP reg_key set NAME [timeout] expr [...]` (NFT_DYNSET_OP_*).
     ///
     /// One expression is sent as `NFTA_DYNSET_EXPR`, several as `NFTA_DYNSET_EXPRESSIONS`, as
@@ -68,11 +94,22 @@ pub enum Expr {
         exprs: Vec<Expr>,
     },
     /// `limit rate RATE/UNIT burst BURST type TYPE flags FLAGS`.
-    Limit { rate: u64, unit: u64, burst: u32, kind: u32, flags: u32 },
+    Limit {
+        rate: u64,
+        unit: u64,
+        burst: u32,
+        kind: u32,
+        flags: u32,
+    },
     /// `counter pkts P bytes B`.
     Counter { packets: u64, bytes: u64 },
     /// `log`: each attribute only when set, as nft sends them.
-    Log { prefix: Option<String>, level: Option<u32>, flags: Option<u32>, group: Option<u16> },
+    Log {
+        prefix: Option<String>,
+        level: Option<u32>,
+        flags: Option<u32>,
+        group: Option<u16>,
+    },
     /// `reject type TYPE code CODE` (NFT_REJECT_*). The kernel omits the code for TCP resets;
     /// that decodes as code 0, which nft sends.
     Reject { kind: u32, code: u8 },
@@ -125,24 +162,51 @@ impl Expr {
         match self {
             Expr::Meta { key, dreg } => meta::put(out, *key, *dreg),
             Expr::Cmp { sreg, op, data } => cmp::put(out, *sreg, *op, data),
-            Expr::Payload { base, offset, len, dreg } => payload::put(out, *base, *offset, *len, *dreg),
-            Expr::Bitwise { sreg, dreg, len, mask, xor, op } => {
-                bitwise::put(out, *sreg, *dreg, *len, mask, xor, *op)
-            }
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            } => payload::put(out, *base, *offset, *len, *dreg),
+            Expr::Bitwise {
+                sreg,
+                dreg,
+                len,
+                mask,
+                xor,
+                op,
+            } => bitwise::put(out, *sreg, *dreg, *len, mask, xor, *op),
             Expr::Range { sreg, op, from, to } => range::put(out, *sreg, *op, from, to),
             Expr::Ct { key, dreg, dir } => ct::put(out, *key, *dreg, *dir),
             Expr::Immediate { dreg, data } => immediate::put(out, *dreg, data),
-            Expr::Lookup { sreg, set, set_id, flags } => lookup::put(out, *sreg, set, *set_id, *flags),
-            Expr::Dynset { op, sreg_key, set, set_id, timeout_ms, exprs } => {
-                dynset::put(out, *op, *sreg_key, set, *set_id, *timeout_ms, exprs)
-            }
-            Expr::Limit { rate, unit, burst, kind, flags } => {
-                limit::put(out, *rate, *unit, *burst, *kind, *flags)
-            }
+            Expr::Lookup {
+                sreg,
+                set,
+                set_id,
+                flags,
+            } => lookup::put(out, *sreg, set, *set_id, *flags),
+            Expr::Dynset {
+                op,
+                sreg_key,
+                set,
+                set_id,
+                timeout_ms,
+                exprs,
+            } => dynset::put(out, *op, *sreg_key, set, *set_id, *timeout_ms, exprs),
+            Expr::Limit {
+                rate,
+                unit,
+                burst,
+                kind,
+                flags,
+            } => limit::put(out, *rate, *unit, *burst, *kind, *flags),
             Expr::Counter { packets, bytes } => counter::put(out, *packets, *bytes),
-            Expr::Log { prefix, level, flags, group } => {
-                log::put(out, prefix.as_deref(), *level, *flags, *group)
-            }
+            Expr::Log {
+                prefix,
+                level,
+                flags,
+                group,
+            } => log::put(out, prefix.as_deref(), *level, *flags, *group),
             Expr::Reject { kind, code } => reject::put(out, *kind, *code),
             Expr::Other { data, .. } => out.extend_from_slice(data),
         }
@@ -177,7 +241,9 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
             _ => {}
         }
     }
-    let name = name.ok_or(DecodeError::Missing { what: "NFTA_EXPR_NAME" })?;
+    let name = name.ok_or(DecodeError::Missing {
+        what: "NFTA_EXPR_NAME",
+    })?;
     let data = data.unwrap_or(&[]);
     let known = match name.as_str() {
         "meta" => meta::read(data),
@@ -195,7 +261,10 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "reject" => reject::read(data),
         _ => None,
     };
-    Ok(known.unwrap_or_else(|| Expr::Other { name, data: data.to_vec() }))
+    Ok(known.unwrap_or_else(|| Expr::Other {
+        name,
+        data: data.to_vec(),
+    }))
 }
 
 /// Reads a list of NFTA_LIST_ELEM expression nests.
@@ -231,22 +300,47 @@ impl Expr {
         match self {
             Expr::Meta { key, dreg } => meta::fmt(f, *key, *dreg),
             Expr::Cmp { sreg, op, data } => cmp::fmt(f, *sreg, *op, data),
-            Expr::Payload { base, offset, len, dreg } => payload::fmt(f, *base, *offset, *len, *dreg),
-            Expr::Bitwise { sreg, dreg, mask, xor, .. } => bitwise::fmt(f, *sreg, *dreg, mask, xor),
+            Expr::Payload {
+                base,
+                offset,
+                len,
+                dreg,
+            } => payload::fmt(f, *base, *offset, *len, *dreg),
+            Expr::Bitwise {
+                sreg,
+                dreg,
+                mask,
+                xor,
+                ..
+            } => bitwise::fmt(f, *sreg, *dreg, mask, xor),
             Expr::Range { sreg, op, from, to } => range::fmt(f, *sreg, *op, from, to),
             Expr::Ct { key, dreg, dir } => ct::fmt(f, *key, *dreg, *dir),
             Expr::Immediate { dreg, data } => immediate::fmt(f, *dreg, data),
-            Expr::Lookup { sreg, set, flags, .. } => lookup::fmt(f, *sreg, set, *flags),
-            Expr::Dynset { op, sreg_key, set, timeout_ms, exprs, .. } => {
-                dynset::fmt(f, *op, *sreg_key, set, *timeout_ms, exprs)
-            }
-            Expr::Limit { rate, unit, burst, kind, flags } => {
-                limit::fmt(f, *rate, *unit, *burst, *kind, *flags)
-            }
+            Expr::Lookup {
+                sreg, set, flags, ..
+            } => lookup::fmt(f, *sreg, set, *flags),
+            Expr::Dynset {
+                op,
+                sreg_key,
+                set,
+                timeout_ms,
+                exprs,
+                ..
+            } => dynset::fmt(f, *op, *sreg_key, set, *timeout_ms, exprs),
+            Expr::Limit {
+                rate,
+                unit,
+                burst,
+                kind,
+                flags,
+            } => limit::fmt(f, *rate, *unit, *burst, *kind, *flags),
             Expr::Counter { packets, bytes } => write!(f, "pkts {packets} bytes {bytes} "),
-            Expr::Log { prefix, level, flags, group } => {
-                log::fmt(f, prefix.as_deref(), *level, *flags, *group)
-            }
+            Expr::Log {
+                prefix,
+                level,
+                flags,
+                group,
+            } => log::fmt(f, prefix.as_deref(), *level, *flags, *group),
             Expr::Reject { kind, code } => write!(f, "type {kind} code {code} "),
             Expr::Other { data, .. } => write!(f, "<{} bytes not decoded> ", data.len()),
         }
