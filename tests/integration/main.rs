@@ -11,6 +11,7 @@
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
+mod apply;
 mod netns;
 mod observe;
 mod probe;

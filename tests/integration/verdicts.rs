@@ -7,10 +7,10 @@
 //! both, so conntrack and hashlimit state evolve alike; every verdict must agree between A and B
 //! and match what `shared/seed/README.md` says the ruleset does.
 //!
-//! Until the `fwnet` CLI exists, [`apply_translation`] loads [`HAND_TRANSLATION`], a hand-written
-//! nftables ruleset, with `nft -f` (the oracle tool). When the CLI lands, it becomes
-//! [`apply_with_fwnet`] (see there). This file does not test the translator's text output; only
-//! the kernel's verdicts.
+//! Server B gets `fwnet import && fwnet apply` ([`apply_with_fwnet`]). The harness itself is
+//! kept honest by [`broken_translations_are_caught`]: deliberately wrong variants of a correct
+//! hand translation ([`HAND_TRANSLATION`], loaded with `nft -f`) must each produce mismatches.
+//! This file does not test the translator's text output; only the kernel's verdicts.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,7 +27,7 @@ fn seed_rules() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed/centos6-web.rules")
 }
 
-/// A faithful hand translation of `centos6-web.rules`, standing in for fwnet until the CLI exists.
+/// A faithful hand translation of `centos6-web.rules`, the base of the broken variants.
 /// hashlimit `--hashlimit-mode srcip` becomes a dynamic set keyed by source address whose
 /// elements carry a limit and expire after `--hashlimit-htable-expire` idle ms (`update`
 /// refreshes the timeout on every packet, as hashlimit refreshes its entry).
@@ -61,16 +61,22 @@ table ip fwnet_filter {
 }
 "#;
 
-/// How server B gets the ruleset under test. Stand-in: [`HAND_TRANSLATION`] through `nft -f`.
-/// Once the CLI exists: `apply_with_fwnet(env!("CARGO_BIN_EXE_fwnet"), server, rules)`.
-fn apply_translation(server: &Netns, _rules: &Path) -> Result<(), String> {
-    server
-        .exec_stdin("nft", &["-f", "-"], HAND_TRANSLATION)
-        .map(drop)
+/// How server B gets the ruleset under test.
+enum Translation<'a> {
+    /// `fwnet import && fwnet apply`.
+    Fwnet,
+    /// An nft text loaded with `nft -f` (the harness self-test).
+    Nft(&'a str),
+}
+
+fn apply_translation(server: &Netns, rules: &Path, how: &Translation) -> Result<(), String> {
+    match how {
+        Translation::Fwnet => apply_with_fwnet(env!("CARGO_BIN_EXE_fwnet"), server, rules),
+        Translation::Nft(text) => server.exec_stdin("nft", &["-f", "-"], text).map(drop),
+    }
 }
 
 /// `fwnet import RULES --state-dir D && fwnet apply --state-dir D`, inside `server`.
-#[allow(dead_code)] // the switch-over target for apply_translation, once the CLI lands
 pub fn apply_with_fwnet(fwnet: &str, server: &Netns, rules: &Path) -> Result<(), String> {
     let state = std::env::temp_dir().join(format!("fwt-state-{}", server.name()));
     let _ = std::fs::remove_dir_all(&state);
@@ -100,6 +106,13 @@ fn founding_probes(tcp_loose: bool) -> Vec<Probe> {
         "lo: server pings itself".into(),
         Origin::Server,
         Packet::echo_request(SERVER, SERVER, 1),
+        Accepted,
+    );
+    // Rule 2 again, with a packet no later rule accepts: only `iif lo` lets it in.
+    crafted(
+        "lo: server UDP to itself".into(),
+        Origin::Server,
+        Packet::udp(SERVER, 40000, 9),
         Accepted,
     );
     // Rule 6: a token bucket of 10 per source; nothing refills within the test (1/minute).
@@ -267,23 +280,81 @@ fn conntrack_tcp_loose(server: &Netns) -> bool {
 
 #[test]
 fn founding_ruleset_verdicts_match_legacy() {
-    founding_verdicts("founding_ruleset_verdicts_match_legacy", None);
+    let failures = founding_verdicts(
+        "founding_ruleset_verdicts_match_legacy",
+        None,
+        &Translation::Fwnet,
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The comparison can fail: each deliberately broken translation of the founding ruleset is
+/// caught by at least one probe (and the correct hand translation passes).
+#[test]
+fn broken_translations_are_caught() {
+    let test = "broken_translations_are_caught";
+    if !netns::privileged(test) {
+        return;
+    }
+    let per_source = "update @t_icmp { ip saddr limit rate 1/minute burst 10 packets }";
+    let variants: [(&str, String); 5] = [
+        ("the correct hand translation", HAND_TRANSLATION.to_string()),
+        (
+            "a global instead of a per-source limit",
+            HAND_TRANSLATION.replace(per_source, "limit rate 1/minute burst 10 packets"),
+        ),
+        (
+            "burst 5 instead of 10",
+            HAND_TRANSLATION.replace("burst 10", "burst 5"),
+        ),
+        (
+            "a missing ct state new",
+            HAND_TRANSLATION.replace("!= syn ct state new drop", "!= syn drop"),
+        ),
+        (
+            "a dropped iif lo",
+            HAND_TRANSLATION.replace("iifname \"lo\" accept", ""),
+        ),
+    ];
+    for (i, (what, text)) in variants.iter().enumerate() {
+        assert_ne!(
+            i > 0 && *text == HAND_TRANSLATION,
+            true,
+            "variant {what} changed nothing"
+        );
+        let failures = founding_verdicts(test, None, &Translation::Nft(text));
+        if i == 0 {
+            assert!(failures.is_empty(), "{what}: {}", failures.join("\n"));
+        } else {
+            assert!(!failures.is_empty(), "{what} was not caught by any probe");
+        }
+    }
 }
 
 /// With `nf_conntrack_tcp_loose=0` a lone ACK is INVALID instead of NEW, so port 80 takes it:
 /// the translation must follow the kernel setting exactly as legacy does.
 #[test]
 fn founding_ruleset_verdicts_match_legacy_with_tcp_loose_off() {
-    founding_verdicts(
-        "founding_ruleset_verdicts_match_legacy_with_tcp_loose_off",
-        Some(false),
+    let test = "founding_ruleset_verdicts_match_legacy_with_tcp_loose_off";
+    let failures = founding_verdicts(test, Some(false), &Translation::Fwnet);
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
     );
 }
 
-/// Loads both servers, optionally sets tcp_loose in both, plays the probes and compares.
-fn founding_verdicts(test: &str, tcp_loose: Option<bool>) {
+/// Loads both servers, optionally sets tcp_loose in both, plays the probes and compares;
+/// returns the failures (verdicts that differ, or that contradict the seed README).
+fn founding_verdicts(test: &str, tcp_loose: Option<bool>, how: &Translation) -> Vec<String> {
     if !netns::privileged(test) {
-        return;
+        return Vec::new();
     }
     let started = Instant::now();
     let rules_path = seed_rules();
@@ -296,7 +367,7 @@ fn founding_verdicts(test: &str, tcp_loose: Option<bool>) {
         .exec_stdin("iptables-legacy-restore", &[], &rules)
         .unwrap_or_else(|e| panic!("{e}"));
     let translation = Pair::new("xlat").unwrap_or_else(|e| panic!("{e}"));
-    apply_translation(&translation.server, &rules_path).unwrap_or_else(|e| panic!("{e}"));
+    apply_translation(&translation.server, &rules_path, how).unwrap_or_else(|e| panic!("{e}"));
 
     if let Some(loose) = tcp_loose {
         for server in [&legacy.server, &translation.server] {
@@ -325,10 +396,5 @@ fn founding_verdicts(test: &str, tcp_loose: Option<bool>) {
         setup,
         started.elapsed()
     );
-    assert!(
-        failures.is_empty(),
-        "{test}: {} failure(s):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    failures
 }

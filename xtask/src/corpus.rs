@@ -1,8 +1,179 @@
-//! `cargo xtask corpus`: import every file of ../shared/corpus with fwnet and tabulate the
-//! outcome against the reference translator's results (RESULTS.tsv).
+//! `cargo xtask corpus [--apply] [--out FILE]`: import every file of ../shared/corpus with
+//! fwnet's parser and translator, and (with `--apply`, as root) load each imported file into
+//! the kernel through `fwnet apply` in a private network namespace (`unshare -n`).
+//!
+//! Prints a table split by the legacy kernel's own verdict on the file (RESULTS.tsv's
+//! `restore_test`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
+//! constructs fwnet refuses most, and writes the per-file results as TSV.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-pub fn run(_args: &[String]) -> Result<()> {
-    bail!("the corpus measurement is not implemented yet (issue 4)")
+struct FileResult {
+    file: String,
+    restore: String,
+    ref_complete_ok: bool,
+    imported: bool,
+    applied: Option<bool>,
+    first_error: String,
+    codes: Vec<String>,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let mut apply = false;
+    let mut out = PathBuf::from("target/corpus.tsv");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--apply" => apply = true,
+            "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
+            other => bail!("unknown corpus option {other:?} (options: --apply, --out FILE)"),
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let results_tsv = std::fs::read_to_string(root.join("RESULTS.tsv"))
+        .with_context(|| format!("cannot read {}: is ../shared beside the checkout?", root.display()))?;
+    let fwnet = if apply { Some(build_fwnet()?) } else { None };
+    let mut results = Vec::new();
+    let rows: Vec<&str> = results_tsv.lines().skip(1).collect();
+    for (n, line) in rows.iter().enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (file, restore) = (cols[0], cols[4]);
+        let ref_complete_ok = cols.get(8) == Some(&"yes") && cols.get(12) == Some(&"ok");
+        let path = root.join(file);
+        let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
+        let (rs, mut diags) = fwnet_iptables::parse(file, &text);
+        if !diags.iter().any(|d| d.is_error()) {
+            let input = fwnet_translate::Input { ruleset: &rs, family: fwnet_translate::detect_family(&rs) };
+            let t = fwnet_translate::translate(&[input], &fwnet_translate::Options::default());
+            diags.extend(t.diagnostics);
+        }
+        let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+        let imported = errors.is_empty();
+        let applied = match (&fwnet, imported) {
+            (Some(bin), true) => Some(apply_in_namespace(bin, &path)?),
+            _ => None,
+        };
+        results.push(FileResult {
+            file: file.to_string(),
+            restore: restore.to_string(),
+            ref_complete_ok,
+            imported,
+            applied,
+            first_error: errors.first().map(|d| d.to_string().lines().next().unwrap_or("").to_string()).unwrap_or_default(),
+            codes: errors.iter().map(|d| format!("{}: {}", d.code, construct(&d.message))).collect(),
+        });
+        if (n + 1) % 50 == 0 {
+            eprintln!("corpus: {}/{} files", n + 1, rows.len());
+        }
+    }
+    print_summary(&results, apply);
+    write_tsv(&out, &results)?;
+    println!("per-file results: {}", out.display());
+    Ok(())
+}
+
+/// The construct a diagnostic names: its message up to the first colon, so that similar
+/// refusals group together.
+fn construct(message: &str) -> String {
+    message.split(':').next().unwrap_or(message).trim().to_string()
+}
+
+fn build_fwnet() -> Result<PathBuf> {
+    let status = Command::new(env!("CARGO")).args(["build", "--release", "-q", "-p", "fwnet"]).status()?;
+    if !status.success() {
+        bail!("cannot build fwnet");
+    }
+    Ok(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/fwnet"))
+}
+
+fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
+    let dir = std::env::temp_dir().join(format!("fwnet-corpus-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let import = Command::new(fwnet)
+        .args(["import", "--state-dir"])
+        .arg(&dir)
+        .arg(rules)
+        .output()?;
+    if !import.status.success() {
+        return Ok(false);
+    }
+    // A private network namespace: nothing reaches the host's firewall.
+    let apply = Command::new("unshare").arg("-n").arg(fwnet).args(["apply", "--state-dir"]).arg(&dir).output()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(apply.status.success())
+}
+
+fn print_summary(results: &[FileResult], apply: bool) {
+    let mut groups: BTreeMap<&str, Vec<&FileResult>> = BTreeMap::new();
+    for r in results {
+        let g = match r.restore.as_str() {
+            "ok" => "legacy kernel accepts",
+            "invalid" => "legacy kernel rejects",
+            _ => "environment-dependent",
+        };
+        groups.entry(g).or_default().push(r);
+    }
+    println!(
+        "{:<24} {:>6} {:>14} {:>14} {:>14}",
+        "files", "count", "fwnet imports", if apply { "fwnet loads" } else { "(no --apply)" }, "reference ok"
+    );
+    for (g, rs) in &groups {
+        let imported = rs.iter().filter(|r| r.imported).count();
+        let applied = rs.iter().filter(|r| r.applied == Some(true)).count();
+        let reference = rs.iter().filter(|r| r.ref_complete_ok).count();
+        println!(
+            "{:<24} {:>6} {:>14} {:>14} {:>14}",
+            g,
+            rs.len(),
+            imported,
+            if apply { applied.to_string() } else { "-".into() },
+            reference
+        );
+    }
+    let total_imported = results.iter().filter(|r| r.imported).count();
+    println!("{:<24} {:>6} {:>14}", "all", results.len(), total_imported);
+    let mut refused: BTreeMap<String, usize> = BTreeMap::new();
+    for r in results.iter().filter(|r| !r.imported) {
+        let mut seen: Vec<&String> = r.codes.iter().collect();
+        seen.sort();
+        seen.dedup();
+        for c in seen {
+            *refused.entry(c.clone()).or_default() += 1;
+        }
+    }
+    let mut refused: Vec<_> = refused.into_iter().collect();
+    refused.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    println!("\nmost common reasons for refusal (files):");
+    for (c, n) in refused.iter().take(25) {
+        println!("{n:>6}  {c}");
+    }
+    if apply {
+        let failed: Vec<_> = results.iter().filter(|r| r.applied == Some(false)).collect();
+        println!("\nimported but not loaded by the kernel: {}", failed.len());
+        for r in failed.iter().take(20) {
+            println!("  {}", r.file);
+        }
+    }
+}
+
+fn write_tsv(out: &Path, results: &[FileResult]) -> Result<()> {
+    let mut s = String::from("file\trestore_test\treference_complete_ok\tfwnet_imported\tfwnet_applied\tfirst_error\n");
+    for r in results {
+        s.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            r.file,
+            r.restore,
+            r.ref_complete_ok,
+            r.imported,
+            r.applied.map_or("-".into(), |a| a.to_string()),
+            r.first_error.replace('\t', " ")
+        ));
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, s).with_context(|| format!("cannot write {}", out.display()))
 }

@@ -22,7 +22,11 @@ impl Socket {
     pub fn open() -> io::Result<Socket> {
         // SAFETY: plain system call; the fd is owned immediately below.
         let raw = unsafe {
-            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_NETFILTER)
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                libc::NETLINK_NETFILTER,
+            )
         };
         if raw < 0 {
             return Err(io::Error::last_os_error());
@@ -47,7 +51,10 @@ impl Socket {
         sock.set_int(SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
         // Errors then echo only the failing message's header, not the whole batch.
         sock.set_int(SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
-        for (force, plain) in [(libc::SO_SNDBUFFORCE, libc::SO_SNDBUF), (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF)] {
+        for (force, plain) in [
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        ] {
             if sock.set_int(libc::SOL_SOCKET, force, BUFFER_BYTES).is_err() {
                 // Not privileged (or in a container): the kernel caps this at rmem_max/wmem_max.
                 let _ = sock.set_int(libc::SOL_SOCKET, plain, BUFFER_BYTES);
@@ -95,7 +102,10 @@ impl Socket {
             return Err(io::Error::last_os_error());
         }
         if rc as usize != bytes.len() {
-            return Err(io::Error::new(io::ErrorKind::WriteZero, "short netlink send"));
+            return Err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                "short netlink send",
+            ));
         }
         Ok(())
     }
@@ -107,7 +117,12 @@ impl Socket {
         let flags = if wait { 0 } else { libc::MSG_DONTWAIT };
         // SAFETY: buf is valid for writes of its length.
         let rc = unsafe {
-            libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), flags)
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+                flags,
+            )
         };
         if rc < 0 {
             let err = io::Error::last_os_error();

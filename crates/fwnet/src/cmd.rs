@@ -6,7 +6,7 @@ use crate::output;
 use crate::state::{self, Source, State};
 use anyhow::{Context, Result};
 use fwnet_iptables::{Diagnostic, Severity};
-use fwnet_translate::{IpFamily, Input, Options};
+use fwnet_translate::{Input, IpFamily, Options};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -93,7 +93,10 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
             errors,
             warnings,
             diagnostics: &diags,
-            tables: translation.as_ref().map(|t| summarize(&t.ruleset)).unwrap_or_default(),
+            tables: translation
+                .as_ref()
+                .map(|t| summarize(&t.ruleset))
+                .unwrap_or_default(),
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -101,7 +104,10 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
             eprintln!("{d}");
         }
         if stored {
-            let t = translation.as_ref().map(|t| summarize(&t.ruleset)).unwrap_or_default();
+            let t = translation
+                .as_ref()
+                .map(|t| summarize(&t.ruleset))
+                .unwrap_or_default();
             let rows: Vec<Vec<String>> = t
                 .iter()
                 .map(|s| {
@@ -124,7 +130,11 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
         } else {
             eprintln!(
                 "fwnet: {errors} error(s), {warnings} warning(s): nothing was stored{}",
-                if state::path(dir).exists() { " (the previous import is unchanged)" } else { "" }
+                if state::path(dir).exists() {
+                    " (the previous import is unchanged)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -135,7 +145,10 @@ fn rule_count(t: &fwnet_iptables::Table) -> usize {
     t.commands
         .iter()
         .filter(|c| {
-            matches!(c, fwnet_iptables::Command::Append(_) | fwnet_iptables::Command::Insert { .. })
+            matches!(
+                c,
+                fwnet_iptables::Command::Append(_) | fwnet_iptables::Command::Insert { .. }
+            )
         })
         .count()
 }
@@ -185,4 +198,133 @@ pub fn show(dir: &Path) -> Result<u8> {
     let st = state::load(dir)?;
     print!("{}", fwnet_nft::print::ruleset(&st.ruleset));
     Ok(exit::OK)
+}
+
+pub fn apply(dir: &Path, check: bool, json: bool) -> Result<u8> {
+    let st = state::load(dir)?;
+    let mode = if check {
+        fwnet_apply::Mode::Check
+    } else {
+        fwnet_apply::Mode::Commit
+    };
+    match fwnet_apply::apply(&st.ruleset, mode) {
+        Ok(done) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&done)?);
+            } else {
+                let verb = if check { "would apply" } else { "applied" };
+                for t in &done.tables {
+                    println!(
+                        "{verb} table {} {}: {} chains, {} sets, {} rules",
+                        t.family, t.name, t.chains, t.sets, t.rules
+                    );
+                }
+                for t in &done.removed {
+                    println!(
+                        "{} table {} (no longer in the stored ruleset)",
+                        if check { "would remove" } else { "removed" },
+                        t
+                    );
+                }
+                if check {
+                    println!("the kernel accepted the whole batch; nothing was committed");
+                } else {
+                    println!(
+                        "one transaction, {} messages; other tables untouched",
+                        done.messages
+                    );
+                }
+            }
+            Ok(exit::OK)
+        }
+        Err(fwnet_apply::Error::Rejected(rejections)) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rejections)?);
+            }
+            for r in &rejections {
+                eprintln!("{}", r);
+            }
+            eprintln!(
+                "fwnet: the kernel refused the ruleset; nothing was {} (the previous ruleset is unchanged)",
+                if check { "committed" } else { "changed" }
+            );
+            Ok(exit::KERNEL)
+        }
+        Err(e) => {
+            eprintln!("fwnet: {e}");
+            Ok(exit::ENV)
+        }
+    }
+}
+
+pub fn status(dir: &Path, json: bool) -> Result<u8> {
+    // The stored state is optional here: without it, rules are shown undecoded.
+    let stored = state::load(dir).ok();
+    let tables = match fwnet_apply::status(stored.as_ref().map(|s| &s.ruleset)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fwnet: {e}");
+            return Ok(exit::ENV);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tables)?);
+        return Ok(exit::OK);
+    }
+    if tables.is_empty() {
+        println!("the kernel holds no fwnet tables: run `fwnet apply`");
+        return Ok(exit::OK);
+    }
+    for t in &tables {
+        println!("table {} {}", t.family, t.name);
+        for c in &t.chains {
+            match &c.hook {
+                Some(h) => println!(
+                    "Chain {} (type {} hook {} priority {}; policy {})",
+                    c.name, h.kind, h.hook, h.priority, h.policy
+                ),
+                None => println!("Chain {}", c.name),
+            }
+            let mut rows = vec![vec![
+                "pkts".to_string(),
+                "bytes".to_string(),
+                "origin".to_string(),
+                "rule".to_string(),
+            ]];
+            for r in &c.rules {
+                rows.push(vec![
+                    r.packets.map_or("-".into(), human),
+                    r.bytes.map_or("-".into(), human),
+                    r.origin.clone().unwrap_or_else(|| {
+                        if r.drift {
+                            "drift".into()
+                        } else {
+                            "-".into()
+                        }
+                    }),
+                    r.text.clone(),
+                ]);
+            }
+            print!("{}", output::table(&rows, &[0, 1]));
+            println!();
+        }
+        if t.drift {
+            println!("warning: this table differs from the stored ruleset (changed by hand, or a different import): `fwnet apply` restores the stored one");
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// iptables -nvL style abbreviations: 1234 -> 1234, 123456 -> 123K, 123456789 -> 123M.
+fn human(n: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1_000_000_000, "G"), (1_000_000, "M"), (1_000, "K")];
+    if n < 100_000 {
+        return n.to_string();
+    }
+    for (div, unit) in UNITS {
+        if n >= div * 100 || (div == 1_000 && n >= 100_000) {
+            return format!("{}{unit}", n / div);
+        }
+    }
+    n.to_string()
 }

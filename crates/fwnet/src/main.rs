@@ -59,7 +59,12 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 pub struct StateDir {
     /// Where the translated ruleset is stored
-    #[arg(long, env = "FWNET_STATE_DIR", default_value = "/var/lib/fwnet", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "FWNET_STATE_DIR",
+        default_value = "/var/lib/fwnet",
+        value_name = "DIR"
+    )]
     pub state_dir: PathBuf,
 }
 
@@ -124,9 +129,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Import { state, family, json, files } => {
-            cmd::import(&state.state_dir, family.as_deref(), json, &files)
-        }
+        Command::Import {
+            state,
+            family,
+            json,
+            files,
+        } => cmd::import(&state.state_dir, family.as_deref(), json, &files),
         Command::Show { state } => cmd::show(&state.state_dir),
         Command::Apply { state, check, json } => cmd::apply(&state.state_dir, check, json),
         Command::Status { state, json } => cmd::status(&state.state_dir, json),

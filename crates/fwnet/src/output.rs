@@ -46,6 +46,9 @@ mod tests {
             vec!["12345".into(), "accept".into()],
             vec!["7".into(), "drop".into()],
         ];
-        assert_eq!(table(&rows, &[0]), " pkts  rule\n12345  accept\n    7  drop\n");
+        assert_eq!(
+            table(&rows, &[0]),
+            " pkts  rule\n12345  accept\n    7  drop\n"
+        );
     }
 }

@@ -68,7 +68,11 @@ pub fn load(dir: &Path) -> Result<State> {
     let state: State = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid fwnet state file", p.display()))?;
     if state.format != FORMAT {
-        bail!("{} is not an fwnet state file (format {:?})", p.display(), state.format);
+        bail!(
+            "{} is not an fwnet state file (format {:?})",
+            p.display(),
+            state.format
+        );
     }
     if state.version > VERSION {
         bail!(

@@ -88,7 +88,10 @@ pub fn family_code(f: Family) -> u8 {
 /// Lowers one table. Set ids are numbered from `first_set_id` so that several tables can go
 /// into one batch without clashing ids.
 pub fn table(t: &Table, first_set_id: u32) -> TableCode {
-    let mut cx = Cx { sets: Vec::new(), next_id: first_set_id };
+    let mut cx = Cx {
+        sets: Vec::new(),
+        next_id: first_set_id,
+    };
     for s in &t.sets {
         let id = cx.take_id();
         cx.sets.push(named_set(s, id));
@@ -107,8 +110,8 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
                     ChainKind::Route => "route",
                 },
                 policy: match b.policy {
-                    Policy::Accept => NF_ACCEPT,
-                    Policy::Drop => NF_DROP,
+                    Policy::Accept => NF_ACCEPT as u32,
+                    Policy::Drop => NF_DROP as u32,
                 },
             }),
         })
@@ -124,7 +127,13 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
             });
         }
     }
-    TableCode { family: family_code(t.family), name: t.name.clone(), sets: cx.sets, chains, rules }
+    TableCode {
+        family: family_code(t.family),
+        name: t.name.clone(),
+        sets: cx.sets,
+        chains,
+        rules,
+    }
 }
 
 struct Cx {
@@ -220,10 +229,21 @@ fn named_set(s: &Set, id: u32) -> SetCode {
     if s.flags.dynamic {
         flags |= NFT_SET_EVAL;
     }
-    let key_type = s.key.iter().fold(0u32, |acc, t| (acc << TYPE_BITS) | type_id(*t));
+    let key_type = s
+        .key
+        .iter()
+        .fold(0u32, |acc, t| (acc << TYPE_BITS) | type_id(*t));
     let key_len = s.key.iter().map(|t| round4(type_len(*t))).sum::<u32>();
-    let key_len = if s.key.len() == 1 { type_len(s.key[0]) } else { key_len };
-    let byteorder = if s.key.len() == 1 && is_network_order(s.key[0]) { 2 } else { 0 };
+    let key_len = if s.key.len() == 1 {
+        type_len(s.key[0])
+    } else {
+        key_len
+    };
+    let byteorder = if s.key.len() == 1 && is_network_order(s.key[0]) {
+        2
+    } else {
+        0
+    };
     SetCode {
         name: s.name.clone(),
         id,
@@ -236,7 +256,10 @@ fn named_set(s: &Set, id: u32) -> SetCode {
         elements: s
             .elements
             .iter()
-            .map(|v| ElemCode { key: value_bytes(s.key[0], v), flags: 0 })
+            .map(|v| ElemCode {
+                key: value_bytes(s.key[0], v),
+                flags: 0,
+            })
             .collect(),
     }
 }
@@ -253,51 +276,99 @@ fn round4(n: u32) -> u32 {
 }
 
 fn rule_exprs(r: &Rule, cx: &mut Cx, named: &[Set]) -> Vec<K> {
+    let groups = payload_merges(&r.stmts);
+    let absorbed: Vec<usize> = groups.iter().flat_map(|g| g[1..].iter().copied()).collect();
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < r.stmts.len() {
-        // Merge runs of adjacent payload equality tests, as nft does.
-        let run = mergeable_run(&r.stmts[i..]);
-        if run.len() > 1 {
-            let (base, offset, _) = payload_loc(run[0].0);
-            let len: u32 = run.iter().map(|(f, _)| payload_loc(*f).2).sum();
-            let mut data = Vec::new();
-            for (f, v) in &run {
-                data.extend(value_bytes(Expr::Payload(*f).datatype(), v));
-            }
-            out.push(K::Payload { base, offset, len, dreg: NFT_REG_1 });
-            out.push(K::Cmp { sreg: NFT_REG_1, op: NFT_CMP_EQ, data });
-            i += run.len();
+    for (i, s) in r.stmts.iter().enumerate() {
+        if absorbed.contains(&i) {
             continue;
         }
-        stmt(&r.stmts[i], &mut out, cx, named);
-        i += 1;
+        let Some(group) = groups.iter().find(|g| g[0] == i) else {
+            stmt(s, &mut out, cx, named);
+            continue;
+        };
+        let fields: Vec<(Field, &Value)> = group
+            .iter()
+            .filter_map(|k| mergeable(&r.stmts[*k]))
+            .collect();
+        let (base, offset, _) = payload_loc(fields[0].0);
+        let len: u32 = fields.iter().map(|(f, _)| payload_loc(*f).2).sum();
+        let mut data = Vec::new();
+        for (f, v) in &fields {
+            data.extend(value_bytes(Expr::Payload(*f).datatype(), v));
+        }
+        out.push(K::Payload {
+            base,
+            offset,
+            len,
+            dreg: NFT_REG_1,
+        });
+        out.push(K::Cmp {
+            sreg: NFT_REG_1,
+            op: NFT_CMP_EQ,
+            data,
+        });
     }
     out
 }
 
-/// The longest run (from the start) of `field == scalar` payload tests on the same header base,
-/// each starting where the previous one ends, fitting in 4 bytes.
-fn mergeable_run(stmts: &[Stmt]) -> Vec<(Field, &Value)> {
-    let mut run: Vec<(Field, &Value)> = Vec::new();
-    for s in stmts {
-        let Stmt::Match(Match::Cmp { left: Expr::Payload(f), op: CmpOp::Eq, right }) = s else {
-            break;
-        };
-        if !matches!(right, Value::Num(_) | Value::Addr(_)) {
-            break;
+/// nft's payload merging, which the kernel bytecode must mirror: within each run of match
+/// statements (any other statement ends a run), the `field == constant` payload tests are
+/// sorted by header and offset, and neighbours that are contiguous on the same header are
+/// joined while the joined field fits 4 bytes. The joined test takes the place of its
+/// lowest-offset member. Returns the groups (statement indices, leader first) of two or more.
+///
+/// nft 1.0.6 also joins `!=` tests, which changes their meaning (`a != 1 and b != 2` becomes
+/// `(a, b) != (1, 2)`); fwnet does not, so for such rules the kernel holds the correct form
+/// and nft's reading of `fwnet show` differs.
+fn payload_merges(stmts: &[Stmt]) -> Vec<Vec<usize>> {
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < stmts.len() {
+        if !matches!(stmts[i], Stmt::Match(_)) {
+            i += 1;
+            continue;
         }
-        let (base, offset, len) = payload_loc(*f);
-        if let Some((prev, _)) = run.last() {
-            let (pbase, poff, plen) = payload_loc(*prev);
-            let total: u32 = run.iter().map(|(f, _)| payload_loc(*f).2).sum::<u32>() + len;
-            if pbase != base || poff + plen != offset || total > 4 {
-                break;
+        let start = i;
+        while i < stmts.len() && matches!(stmts[i], Stmt::Match(_)) {
+            i += 1;
+        }
+        let mut cands: Vec<(usize, (u32, u32, u32))> = (start..i)
+            .filter_map(|k| mergeable(&stmts[k]).map(|(f, _)| (k, payload_loc(f))))
+            .collect();
+        cands.sort_by_key(|(_, (base, offset, _))| (*base, *offset));
+        let mut j = 0;
+        while j < cands.len() {
+            let (leader, (base, offset, len)) = cands[j];
+            let (mut end, mut group) = (offset + len, vec![leader]);
+            let mut k = j + 1;
+            while let Some(&(idx, (b, o, l))) = cands.get(k) {
+                if b != base || o != end || end + l - offset > 4 {
+                    break;
+                }
+                group.push(idx);
+                end += l;
+                k += 1;
             }
+            if group.len() > 1 {
+                groups.push(group);
+            }
+            j = k;
         }
-        run.push((*f, right));
     }
-    run
+    groups
+}
+
+/// A `payload field == constant` test that nft would consider for merging.
+fn mergeable(s: &Stmt) -> Option<(Field, &Value)> {
+    match s {
+        Stmt::Match(Match::Cmp {
+            left: Expr::Payload(f),
+            op: CmpOp::Eq,
+            right,
+        }) if matches!(right, Value::Num(_) | Value::Addr(_)) => Some((*f, right)),
+        _ => None,
+    }
 }
 
 /// (base, offset, length) of a header field.
@@ -335,7 +406,12 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
         }
         Expr::Payload(f) => {
             let (base, offset, len) = payload_loc(f);
-            out.push(K::Payload { base, offset, len, dreg: reg });
+            out.push(K::Payload {
+                base,
+                offset,
+                len,
+                dreg: reg,
+            });
         }
         Expr::Ct(k) => {
             let key = match k {
@@ -343,7 +419,11 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 CtKey::Status => NFT_CT_STATUS,
                 CtKey::Mark => NFT_CT_MARK,
             };
-            out.push(K::Ct { key, dreg: reg, dir: None });
+            out.push(K::Ct {
+                key,
+                dreg: reg,
+                dir: None,
+            });
         }
     }
     type_len(e.datatype())
@@ -359,12 +439,23 @@ fn cmp_op(op: CmpOp) -> u32 {
 fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
     match s {
         Stmt::Match(m) => lower_match(m, out, cx),
-        Stmt::Counter(c) => out.push(K::Counter { packets: c.packets, bytes: c.bytes }),
+        Stmt::Counter(c) => out.push(K::Counter {
+            packets: c.packets,
+            bytes: c.bytes,
+        }),
         Stmt::Limit(l) => out.push(limit(l)),
-        Stmt::SetUpdate { set, key, limit: lim } => {
+        Stmt::SetUpdate {
+            set,
+            key,
+            limit: lim,
+        } => {
             let mut offset = 0;
             for (i, e) in key.iter().enumerate() {
-                let reg = if i == 0 { NFT_REG_1 } else { NFT_REG32_00 + offset / 4 };
+                let reg = if i == 0 {
+                    NFT_REG_1
+                } else {
+                    NFT_REG32_00 + offset / 4
+                };
                 let len = load(*e, reg, out);
                 offset += round4(len);
             }
@@ -443,7 +534,12 @@ fn log(l: &Log) -> K {
 fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
     match m {
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
-        Match::Masked { left, mask, op, value } => {
+        Match::Masked {
+            left,
+            mask,
+            op,
+            value,
+        } => {
             let t = left.datatype();
             let len = load(*left, NFT_REG_1, out);
             out.push(K::Bitwise {
@@ -452,8 +548,13 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
                 len,
                 mask: value_bytes(t, mask),
                 xor: vec![0; len as usize],
+                op: Some(NFT_BITWISE_BOOL),
             });
-            out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(*op), data: value_bytes(t, value) });
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: cmp_op(*op),
+                data: value_bytes(t, value),
+            });
         }
         Match::Flags { left, bits, op } => {
             let t = left.datatype();
@@ -464,13 +565,18 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
                 len,
                 mask: value_bytes(t, &Value::Num(*bits)),
                 xor: vec![0; len as usize],
+                op: None,
             });
             // Any of the bits (Eq) is "masked value != 0"; none of them is "== 0".
             let op = match op {
                 CmpOp::Eq => NFT_CMP_NEQ,
                 CmpOp::Ne => NFT_CMP_EQ,
             };
-            out.push(K::Cmp { sreg: NFT_REG_1, op, data: vec![0; len as usize] });
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op,
+                data: vec![0; len as usize],
+            });
         }
     }
 }
@@ -486,7 +592,12 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 Expr::Payload(f) if bits % 8 == 0 => {
                     let (base, offset, _) = payload_loc(f);
                     let n = bits / 8;
-                    out.push(K::Payload { base, offset, len: n, dreg: NFT_REG_1 });
+                    out.push(K::Payload {
+                        base,
+                        offset,
+                        len: n,
+                        dreg: NFT_REG_1,
+                    });
                     out.push(K::Cmp {
                         sreg: NFT_REG_1,
                         op: cmp_op(op),
@@ -501,26 +612,52 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                         len: full,
                         mask: prefix_mask(full, bits),
                         xor: vec![0; full as usize],
+                        op: None,
                     });
-                    out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(op), data: bytes });
+                    out.push(K::Cmp {
+                        sreg: NFT_REG_1,
+                        op: cmp_op(op),
+                        data: bytes,
+                    });
                 }
             }
         }
-        Value::Iface { name, wildcard: true } => {
+        Value::Iface {
+            name,
+            wildcard: true,
+        } => {
             load(left, NFT_REG_1, out);
-            out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(op), data: name.as_bytes().to_vec() });
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: cmp_op(op),
+                data: name.as_bytes().to_vec(),
+            });
         }
         Value::Range(lo, hi) => {
             load(left, NFT_REG_1, out);
-            let (from, to) = (value_bytes(t, &Value::Num(*lo)), value_bytes(t, &Value::Num(*hi)));
+            let (from, to) = (
+                value_bytes(t, &Value::Num(*lo)),
+                value_bytes(t, &Value::Num(*hi)),
+            );
             match op {
                 CmpOp::Eq => {
-                    out.push(K::Cmp { sreg: NFT_REG_1, op: NFT_CMP_GTE, data: from });
-                    out.push(K::Cmp { sreg: NFT_REG_1, op: NFT_CMP_LTE, data: to });
+                    out.push(K::Cmp {
+                        sreg: NFT_REG_1,
+                        op: NFT_CMP_GTE,
+                        data: from,
+                    });
+                    out.push(K::Cmp {
+                        sreg: NFT_REG_1,
+                        op: NFT_CMP_LTE,
+                        data: to,
+                    });
                 }
-                CmpOp::Ne => {
-                    out.push(K::Range { sreg: NFT_REG_1, op: NFT_RANGE_NEQ, from, to })
-                }
+                CmpOp::Ne => out.push(K::Range {
+                    sreg: NFT_REG_1,
+                    op: NFT_RANGE_NEQ,
+                    from,
+                    to,
+                }),
             }
         }
         Value::Set(elems) => {
@@ -537,7 +674,11 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
         }
         _ => {
             load(left, NFT_REG_1, out);
-            out.push(K::Cmp { sreg: NFT_REG_1, op: cmp_op(op), data: value_bytes(t, right) });
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: cmp_op(op),
+                data: value_bytes(t, right),
+            });
         }
     }
 }
@@ -545,7 +686,9 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
 /// `{ a, b-c }` as nft builds it: constant, anonymous, with interval flag and explicit
 /// interval-end elements when any element is a range or prefix.
 fn anonymous_set(t: DataType, elems: &[Value], id: u32) -> SetCode {
-    let interval = elems.iter().any(|e| matches!(e, Value::Range(..) | Value::Prefix { .. }));
+    let interval = elems
+        .iter()
+        .any(|e| matches!(e, Value::Range(..) | Value::Prefix { .. }));
     let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT;
     let elements = if interval {
         flags |= NFT_SET_INTERVAL;
@@ -554,7 +697,9 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32) -> SetCode {
         let mut keys: Vec<Vec<u8>> = elems.iter().map(|v| value_bytes(t, v)).collect();
         keys.sort();
         keys.dedup();
-        keys.into_iter().map(|key| ElemCode { key, flags: 0 }).collect()
+        keys.into_iter()
+            .map(|key| ElemCode { key, flags: 0 })
+            .collect()
     };
     let byteorder = if is_network_order(t) { 2 } else { 0 };
     SetCode {
@@ -587,7 +732,11 @@ fn interval_elements(t: DataType, elems: &[Value]) -> Vec<ElemCode> {
             Value::Prefix { addr, len } => {
                 let n = be_u128(&addr_bytes(addr));
                 let host = (width * 8) as u32 - u32::from(*len);
-                let last = if host >= 128 { u128::MAX } else { n | ((1u128 << host) - 1) };
+                let last = if host >= 128 {
+                    u128::MAX
+                } else {
+                    n | ((1u128 << host) - 1)
+                };
                 Some((n, last))
             }
             _ => None,
@@ -601,15 +750,28 @@ fn interval_elements(t: DataType, elems: &[Value]) -> Vec<ElemCode> {
             _ => merged.push((a, b)),
         }
     }
-    let max = if width >= 16 { u128::MAX } else { (1u128 << (width * 8)) - 1 };
+    let max = if width >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (width * 8)) - 1
+    };
     let mut out = Vec::new();
     if merged.first().is_some_and(|(a, _)| *a != 0) {
-        out.push(ElemCode { key: be_bytes(0, width), flags: NFT_SET_ELEM_INTERVAL_END });
+        out.push(ElemCode {
+            key: be_bytes(0, width),
+            flags: NFT_SET_ELEM_INTERVAL_END,
+        });
     }
     for (a, b) in merged {
-        out.push(ElemCode { key: be_bytes(a, width), flags: 0 });
+        out.push(ElemCode {
+            key: be_bytes(a, width),
+            flags: 0,
+        });
         if b < max {
-            out.push(ElemCode { key: be_bytes(b + 1, width), flags: NFT_SET_ELEM_INTERVAL_END });
+            out.push(ElemCode {
+                key: be_bytes(b + 1, width),
+                flags: NFT_SET_ELEM_INTERVAL_END,
+            });
         }
     }
     out

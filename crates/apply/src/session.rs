@@ -1,0 +1,240 @@
+//! A conversation with nf_tables over one socket: dumps, the generation id, and running a
+//! batch to a definite outcome.
+
+use crate::batch::{Plan, TableKey};
+use crate::socket::Socket;
+use crate::{Error, Rejection, OWNED_PREFIX};
+use fwnet_netlink::consts::*;
+use fwnet_netlink::{dump, parse_replies, Reply, ReplyBody};
+use std::io;
+
+pub struct Session {
+    sock: Socket,
+    seq: u32,
+}
+
+pub enum Outcome {
+    Done,
+    GenerationChanged,
+}
+
+/// Linux's ERESTART: the batch's generation id is stale.
+const ERESTART: i32 = 85;
+
+impl Session {
+    pub fn open() -> Result<Session, Error> {
+        let sock = Socket::open().map_err(|e| Error::Io("socket", e))?;
+        // Sequence numbers only need to be distinct on this socket; start from the clock so
+        // that two runs never look alike in a trace.
+        let seq = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or(1);
+        Ok(Session { sock, seq })
+    }
+
+    /// Reserves `n` sequence numbers and returns the first.
+    pub fn next_seq(&mut self, n: u32) -> u32 {
+        let first = self.seq;
+        self.seq = self.seq.wrapping_add(n);
+        first
+    }
+
+    /// Sends a request and collects every reply up to NLMSG_DONE (or the ack/error of a
+    /// non-dump request).
+    pub fn request(&mut self, bytes: &[u8]) -> Result<Vec<Reply>, Error> {
+        self.sock.send(bytes).map_err(send_error)?;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            self.sock.recv(&mut buf, true).map_err(recv_error)?;
+            for r in parse_replies(&buf) {
+                let r = r.map_err(|e| Error::Protocol(e.to_string()))?;
+                match &r.body {
+                    ReplyBody::Done { .. } => return Ok(out),
+                    ReplyBody::Error(e) if e.is_ack() => return Ok(out),
+                    ReplyBody::Error(e) => return Err(errno_error(e.errno())),
+                    _ => {}
+                }
+                let multi = r.header.flags & NLM_F_MULTI != 0;
+                out.push(r);
+                if !multi {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    pub fn generation(&mut self) -> Result<u32, Error> {
+        let seq = self.next_seq(1);
+        for r in self.request(&dump::get_gen(seq))? {
+            if let ReplyBody::Gen(g) = r.body {
+                return Ok(g.id);
+            }
+        }
+        Err(Error::Protocol(
+            "no generation id in the answer to GETGEN".into(),
+        ))
+    }
+
+    /// Every table in the kernel, all families.
+    pub fn tables(&mut self) -> Result<Vec<fwnet_netlink::Table>, Error> {
+        let seq = self.next_seq(1);
+        Ok(self
+            .request(&dump::get_tables(NFPROTO_UNSPEC, seq))?
+            .into_iter()
+            .filter_map(|r| match r.body {
+                ReplyBody::Table(t) => Some(t),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn owned_tables(&mut self) -> Result<Vec<TableKey>, Error> {
+        Ok(self
+            .tables()?
+            .into_iter()
+            .filter(|t| t.name.starts_with(OWNED_PREFIX))
+            .map(|t| (t.family, t.name))
+            .collect())
+    }
+
+    pub fn chains(&mut self, family: u8) -> Result<Vec<fwnet_netlink::Chain>, Error> {
+        let seq = self.next_seq(1);
+        Ok(self
+            .request(&dump::get_chains(family, seq))?
+            .into_iter()
+            .filter_map(|r| match r.body {
+                ReplyBody::Chain(c) => Some(c),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn rules(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Rule>, Error> {
+        let seq = self.next_seq(1);
+        Ok(self
+            .request(&dump::get_rules(family, Some(table), None, seq))?
+            .into_iter()
+            .filter_map(|r| match r.body {
+                ReplyBody::Rule(r) => Some(r),
+                _ => None,
+            })
+            .collect())
+    }
+
+    pub fn sets(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Set>, Error> {
+        let seq = self.next_seq(1);
+        Ok(self
+            .request(&dump::get_sets(family, Some(table), seq))?
+            .into_iter()
+            .filter_map(|r| match r.body {
+                ReplyBody::Set(s) => Some(s),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Sends the batch and reads the kernel's verdict on it. The kernel processes a batch
+    /// inside sendmsg, so every answer is queued when `send` returns: drain without blocking.
+    pub fn run_batch(&mut self, plan: &Plan) -> Result<Outcome, Error> {
+        let batch = &plan.batch;
+        self.sock.send(&batch.bytes).map_err(send_error)?;
+        let mut rejections = Vec::new();
+        let mut buf = Vec::new();
+        while self
+            .sock
+            .recv(&mut buf, false)
+            .map_err(recv_error)?
+            .is_some()
+        {
+            for r in parse_replies(&buf) {
+                let r = r.map_err(|e| Error::Protocol(e.to_string()))?;
+                let ReplyBody::Error(e) = &r.body else {
+                    continue;
+                };
+                if e.is_ack() {
+                    continue;
+                }
+                let errno = e.errno();
+                if e.request.seq == batch.begin_seq {
+                    return match errno {
+                        ERESTART => Ok(Outcome::GenerationChanged),
+                        _ => Err(errno_error(errno)),
+                    };
+                }
+                let (object, origin) = batch
+                    .index_of_seq(e.request.seq)
+                    .and_then(|i| plan.what.get(i))
+                    .cloned()
+                    .unwrap_or_else(|| (format!("message {}", e.request.seq), None));
+                if errno == libc::EPERM {
+                    return Err(Error::NotPermitted);
+                }
+                rejections.push(Rejection {
+                    errno,
+                    error: errno_text(errno),
+                    object,
+                    origin,
+                    detail: e.msg.clone(),
+                });
+            }
+        }
+        if rejections.is_empty() {
+            Ok(Outcome::Done)
+        } else {
+            Err(Error::Rejected(rejections))
+        }
+    }
+}
+
+fn send_error(e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => Error::NotPermitted,
+        _ => Error::Io("send", e),
+    }
+}
+
+fn recv_error(e: io::Error) -> Error {
+    match e.raw_os_error() {
+        Some(libc::ENOBUFS) => Error::OutcomeUnknown,
+        _ => Error::Io("receive", e),
+    }
+}
+
+fn errno_error(errno: i32) -> Error {
+    match errno {
+        libc::EPERM => Error::NotPermitted,
+        libc::EOPNOTSUPP | libc::EPROTONOSUPPORT => Error::NoNfTables,
+        _ => Error::Protocol(errno_text(errno)),
+    }
+}
+
+/// `No such file or directory (ENOENT)`.
+pub fn errno_text(errno: i32) -> String {
+    let name = match errno {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::E2BIG => "E2BIG",
+        libc::ENOMEM => "ENOMEM",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EINVAL => "EINVAL",
+        libc::ENFILE => "ENFILE",
+        libc::ENOSPC => "ENOSPC",
+        libc::ERANGE => "ERANGE",
+        libc::EMLINK => "EMLINK",
+        libc::ELOOP => "ELOOP",
+        libc::EOPNOTSUPP => "EOPNOTSUPP",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        _ => "",
+    };
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+    if name.is_empty() {
+        format!("{text} (errno {errno})")
+    } else {
+        format!("{text} ({name})")
+    }
+}
