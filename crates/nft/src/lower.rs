@@ -834,3 +834,106 @@ pub fn value_bytes(t: DataType, v: &Value) -> Vec<u8> {
         Value::Range(..) | Value::Set(..) => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ends(elems: &[ElemCode]) -> Vec<(u16, bool)> {
+        elems
+            .iter()
+            .map(|e| {
+                (
+                    u16::from_be_bytes([e.key[0], e.key[1]]),
+                    e.flags == NFT_SET_ELEM_INTERVAL_END,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn interval_set_has_leading_end_marker_and_half_open_ends() {
+        // { 22, 80-90 } as nft sends it: [0 end] [22] [23 end] [80] [91 end].
+        let e = interval_elements(
+            DataType::InetService,
+            &[Value::Num(22), Value::Range(80, 90)],
+        );
+        assert_eq!(
+            ends(&e),
+            vec![(0, true), (22, false), (23, true), (80, false), (91, true)]
+        );
+    }
+
+    #[test]
+    fn interval_set_merges_touching_ranges_and_omits_end_at_the_top() {
+        let e = interval_elements(
+            DataType::InetService,
+            &[
+                Value::Range(0, 10),
+                Value::Range(11, 20),
+                Value::Range(60000, 65535),
+            ],
+        );
+        assert_eq!(ends(&e), vec![(0, false), (21, true), (60000, false)]);
+    }
+
+    #[test]
+    fn prefix_masks_cover_partial_bytes() {
+        assert_eq!(prefix_mask(4, 12), vec![0xff, 0xf0, 0, 0]);
+        assert_eq!(prefix_mask(4, 32), vec![0xff; 4]);
+        assert_eq!(prefix_mask(4, 0), vec![0; 4]);
+    }
+
+    fn eq(f: Field, n: u64) -> Stmt {
+        Stmt::Match(Match::Cmp {
+            left: Expr::Payload(f),
+            op: CmpOp::Eq,
+            right: Value::Num(n),
+        })
+    }
+
+    #[test]
+    fn payload_merging_sorts_by_offset_and_stops_at_other_statements() {
+        let ct = Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: 8,
+            op: CmpOp::Eq,
+        });
+        // dport, ct state, sport: nft joins sport+dport across the ct test, at sport's place.
+        let stmts = vec![eq(Field::TcpDport, 2), ct.clone(), eq(Field::TcpSport, 1)];
+        assert_eq!(payload_merges(&stmts), vec![vec![2, 0]]);
+        // A counter between them ends the run: no merge.
+        let stmts = vec![
+            eq(Field::TcpSport, 1),
+            Stmt::Counter(Counters::default()),
+            eq(Field::TcpDport, 2),
+        ];
+        assert!(payload_merges(&stmts).is_empty());
+        // 4 + 4 bytes exceed one 32-bit register: no merge.
+        let a = Stmt::Match(Match::Cmp {
+            left: Expr::Payload(Field::IpSaddr),
+            op: CmpOp::Eq,
+            right: Value::Addr("1.2.3.4".parse().unwrap()),
+        });
+        let b = Stmt::Match(Match::Cmp {
+            left: Expr::Payload(Field::IpDaddr),
+            op: CmpOp::Eq,
+            right: Value::Addr("5.6.7.8".parse().unwrap()),
+        });
+        assert!(payload_merges(&[a, b]).is_empty());
+    }
+
+    #[test]
+    fn not_equal_tests_are_never_merged() {
+        // nft 1.0.6 merges `tcp sport != 1 tcp dport != 2` into one `!=` on both ports, which
+        // accepts packets where only one differs; fwnet keeps two separate tests.
+        let ne = |f, n| {
+            Stmt::Match(Match::Cmp {
+                left: Expr::Payload(f),
+                op: CmpOp::Ne,
+                right: Value::Num(n),
+            })
+        };
+        assert!(payload_merges(&[ne(Field::TcpSport, 1), ne(Field::TcpDport, 2)]).is_empty());
+    }
+}
