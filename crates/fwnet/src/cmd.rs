@@ -285,6 +285,10 @@ pub fn status(dir: &Path, json: bool) -> Result<u8> {
                 ),
                 None => println!("Chain {}", c.name),
             }
+            if c.rules.is_empty() {
+                println!("  (no rules)\n");
+                continue;
+            }
             let mut rows = vec![vec![
                 "pkts".to_string(),
                 "bytes".to_string(),

@@ -123,7 +123,11 @@ pub enum Stmt {
     Limit(Limit),
     /// `update @set { key [limit ...] }`: add or refresh the element, then evaluate the
     /// per-element statement (a per-key token bucket for hashlimit).
-    SetUpdate { set: String, key: Vec<Expr>, limit: Option<Limit> },
+    SetUpdate {
+        set: String,
+        key: Vec<Expr>,
+        limit: Option<Limit>,
+    },
     Log(Log),
     Reject(Reject),
     Verdict(Verdict),
@@ -136,7 +140,12 @@ pub enum Match {
     /// `left == right`, `left != right`; `right` may be a prefix, a range or an anonymous set.
     Cmp { left: Expr, op: CmpOp, right: Value },
     /// `left & mask == value` / `!=`: dotted netmasks and `tcp flags & (syn|ack) == syn`.
-    Masked { left: Expr, mask: Value, op: CmpOp, value: Value },
+    Masked {
+        left: Expr,
+        mask: Value,
+        op: CmpOp,
+        value: Value,
+    },
     /// `ct state established,related`: any of the bits set (`op` Eq) or none of them (Ne).
     Flags { left: Expr, bits: u64, op: CmpOp },
 }
@@ -221,10 +230,16 @@ pub enum DataType {
 #[serde(rename_all = "snake_case")]
 pub enum Value {
     /// An interface name; `wildcard` is iptables' trailing `+` (nft `"eth*"`).
-    Iface { name: String, wildcard: bool },
+    Iface {
+        name: String,
+        wildcard: bool,
+    },
     Addr(IpAddr),
     /// Address with prefix length; host bits are zero.
-    Prefix { addr: IpAddr, len: u8 },
+    Prefix {
+        addr: IpAddr,
+        len: u8,
+    },
     Num(u64),
     Range(u64, u64),
     /// An anonymous set `{ a, b-c }`.

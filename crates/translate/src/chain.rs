@@ -1,0 +1,395 @@
+//! Tables and chains: `*table` sections, `:CHAIN` declarations, `-N`, `-P`, and where `-A` and
+//! `-I` put each rule.
+//!
+//! Table `T` becomes nft table `fwnet_T`; a built-in chain becomes a base chain with the hook,
+//! type and priority the legacy kernel gives that table (raw -300, mangle -150 with `type
+//! route` on OUTPUT, nat -100/100, filter 0, security 50); a user chain becomes a regular chain.
+//! Only chains the file declares or uses appear, in the order they first appear. Lines are
+//! processed in file order, as iptables-restore does, so a rule may only name chains that exist
+//! by then. What a rule's options mean is `rule.rs`'s business, not this module's.
+
+use crate::hashlimit;
+use crate::rule;
+use crate::{IpFamily, Translation};
+use fwnet_iptables::{self as ipt, Command, Diagnostic};
+use fwnet_nft::{self as nft, ChainKind, Hook};
+use std::collections::HashMap;
+
+/// State that spans tables and inputs.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub hashlimits: hashlimit::Registry,
+    tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
+}
+
+/// A built-in chain of one iptables table.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Builtin {
+    pub name: &'static str,
+    pub hook: Hook,
+    pub kind: ChainKind,
+    pub priority: i32,
+}
+
+const fn b(name: &'static str, hook: Hook, kind: ChainKind, priority: i32) -> Builtin {
+    Builtin {
+        name,
+        hook,
+        kind,
+        priority,
+    }
+}
+
+const FILTER: &[Builtin] = &[
+    b("INPUT", Hook::Input, ChainKind::Filter, 0),
+    b("FORWARD", Hook::Forward, ChainKind::Filter, 0),
+    b("OUTPUT", Hook::Output, ChainKind::Filter, 0),
+];
+const NAT: &[Builtin] = &[
+    b("PREROUTING", Hook::Prerouting, ChainKind::Nat, -100),
+    b("INPUT", Hook::Input, ChainKind::Nat, 100),
+    b("OUTPUT", Hook::Output, ChainKind::Nat, -100),
+    b("POSTROUTING", Hook::Postrouting, ChainKind::Nat, 100),
+];
+const MANGLE: &[Builtin] = &[
+    b("PREROUTING", Hook::Prerouting, ChainKind::Filter, -150),
+    b("INPUT", Hook::Input, ChainKind::Filter, -150),
+    b("FORWARD", Hook::Forward, ChainKind::Filter, -150),
+    b("OUTPUT", Hook::Output, ChainKind::Route, -150),
+    b("POSTROUTING", Hook::Postrouting, ChainKind::Filter, -150),
+];
+const RAW: &[Builtin] = &[
+    b("PREROUTING", Hook::Prerouting, ChainKind::Filter, -300),
+    b("OUTPUT", Hook::Output, ChainKind::Filter, -300),
+];
+const SECURITY: &[Builtin] = &[
+    b("INPUT", Hook::Input, ChainKind::Filter, 50),
+    b("FORWARD", Hook::Forward, ChainKind::Filter, 50),
+    b("OUTPUT", Hook::Output, ChainKind::Filter, 50),
+];
+
+fn builtins(table: &str) -> Option<&'static [Builtin]> {
+    match table {
+        "filter" => Some(FILTER),
+        "nat" => Some(NAT),
+        "mangle" => Some(MANGLE),
+        "raw" => Some(RAW),
+        "security" => Some(SECURITY),
+        _ => None,
+    }
+}
+
+/// A chain being built. Refused rules stay as `None` so that later `-I` positions count them
+/// as iptables would.
+struct ChainState {
+    name: String,
+    base: Option<nft::BaseChain>,
+    rules: Vec<Option<nft::Rule>>,
+}
+
+/// What a rule needs to know about its table.
+pub(crate) struct TableCx<'a> {
+    /// The iptables table name (`filter`).
+    pub table: &'a str,
+    pub nft_table: String,
+    pub family: IpFamily,
+    builtins: &'static [Builtin],
+    chains: Vec<ChainState>,
+    pub sets: Vec<nft::Set>,
+}
+
+impl TableCx<'_> {
+    pub fn builtin(&self, name: &str) -> Option<Builtin> {
+        self.builtins.iter().find(|b| b.name == name).copied()
+    }
+
+    pub fn has_chain(&self, name: &str) -> bool {
+        self.chains.iter().any(|c| c.name == name)
+    }
+
+    fn chain_index(&self, name: &str) -> Option<usize> {
+        self.chains.iter().position(|c| c.name == name)
+    }
+
+    fn add_builtin(&mut self, b: Builtin, policy: nft::Policy) -> usize {
+        self.chains.push(ChainState {
+            name: b.name.to_string(),
+            base: Some(nft::BaseChain {
+                kind: b.kind,
+                hook: b.hook,
+                priority: b.priority,
+                policy,
+            }),
+            rules: Vec::new(),
+        });
+        self.chains.len() - 1
+    }
+}
+
+/// Translates one `*table` section; `None` when the table itself is refused.
+pub(crate) fn table(
+    t: &ipt::Table,
+    family: IpFamily,
+    shared: &mut Shared,
+    out: &mut Translation,
+) -> Option<nft::Table> {
+    let diags = &mut out.diagnostics;
+    let Some(builtins) = builtins(&t.name) else {
+        diags.push(
+            Diagnostic::error(
+                "translate/unknown-table",
+                &t.loc,
+                format!("unknown table `{}`", t.name),
+            )
+            .with_help("iptables tables are filter, nat, mangle, raw and security"),
+        );
+        return None;
+    };
+    if let Some(first) = shared.tables.get(&(family, t.name.clone())) {
+        diags.push(
+            Diagnostic::error(
+                "translate/duplicate-table",
+                &t.loc,
+                format!("table `{}` appears twice (first at {first})", t.name),
+            )
+            .with_help("merge the two sections into one"),
+        );
+        return None;
+    }
+    shared
+        .tables
+        .insert((family, t.name.clone()), t.loc.clone());
+
+    let mut cx = TableCx {
+        table: &t.name,
+        nft_table: format!("fwnet_{}", t.name),
+        family,
+        builtins,
+        chains: Vec::new(),
+        sets: Vec::new(),
+    };
+
+    // iptables-restore reads a section top to bottom; so do we.
+    enum Event<'a> {
+        Decl(&'a ipt::ChainDecl),
+        Cmd(&'a Command),
+    }
+    let mut events: Vec<(u32, Event)> = t
+        .chains
+        .iter()
+        .map(|d| (d.loc.line, Event::Decl(d)))
+        .collect();
+    events.extend(t.commands.iter().map(|c| (command_line(c), Event::Cmd(c))));
+    events.sort_by_key(|(line, _)| *line);
+
+    for (_, event) in events {
+        match event {
+            Event::Decl(d) => declare(&mut cx, d, diags),
+            Event::Cmd(Command::NewChain { name, loc }) => new_chain(&mut cx, name, loc, diags),
+            Event::Cmd(Command::Policy {
+                chain, policy, loc, ..
+            }) => {
+                let Some(b) = cx.builtin(chain) else {
+                    diags.push(
+                        Diagnostic::error(
+                            "translate/bad-value",
+                            loc,
+                            format!("`{chain}` is not a built-in chain of table {}", t.name),
+                        )
+                        .with_help("only built-in chains have a policy"),
+                    );
+                    continue;
+                };
+                let Some(p) = parse_policy(policy, loc, diags) else {
+                    continue;
+                };
+                match cx.chain_index(chain) {
+                    Some(i) => {
+                        if let Some(base) = &mut cx.chains[i].base {
+                            base.policy = p;
+                        }
+                    }
+                    None => {
+                        cx.add_builtin(b, p);
+                    }
+                }
+            }
+            Event::Cmd(Command::Append(r)) => {
+                out.stats.rules_in += 1;
+                let Some(i) = rule_chain(&mut cx, r, diags) else {
+                    out.stats.rules_refused += 1;
+                    continue;
+                };
+                let translated = rule::translate(r, &mut cx, &mut shared.hashlimits, diags);
+                out.stats.rules_refused += usize::from(translated.is_none());
+                cx.chains[i].rules.push(translated);
+            }
+            Event::Cmd(Command::Insert { index, rule: r }) => {
+                out.stats.rules_in += 1;
+                let Some(i) = rule_chain(&mut cx, r, diags) else {
+                    out.stats.rules_refused += 1;
+                    continue;
+                };
+                let n = index.unwrap_or(1);
+                let len = cx.chains[i].rules.len();
+                if n == 0 || n as usize > len + 1 {
+                    diags.push(
+                        Diagnostic::error(
+                            "translate/bad-value",
+                            &r.loc,
+                            format!(
+                                "`-I {} {n}`: chain {} has {len} rules at this point, so the index must be 1 to {}",
+                                r.chain,
+                                r.chain,
+                                len + 1
+                            ),
+                        )
+                        .with_help("iptables counts rule positions from 1; use -A to append"),
+                    );
+                    out.stats.rules_refused += 1;
+                    continue;
+                }
+                let translated = rule::translate(r, &mut cx, &mut shared.hashlimits, diags);
+                out.stats.rules_refused += usize::from(translated.is_none());
+                cx.chains[i].rules.insert(n as usize - 1, translated);
+            }
+        }
+    }
+
+    Some(nft::Table {
+        family: match family {
+            IpFamily::V4 => nft::Family::Ip,
+            IpFamily::V6 => nft::Family::Ip6,
+        },
+        name: cx.nft_table,
+        sets: cx.sets,
+        chains: cx
+            .chains
+            .into_iter()
+            .map(|c| nft::Chain {
+                name: c.name,
+                base: c.base,
+                rules: c.rules.into_iter().flatten().collect(),
+            })
+            .collect(),
+    })
+}
+
+fn command_line(c: &Command) -> u32 {
+    match c {
+        Command::Append(r) | Command::Insert { rule: r, .. } => r.loc.line,
+        Command::NewChain { loc, .. } | Command::Policy { loc, .. } => loc.line,
+    }
+}
+
+fn parse_policy(p: &str, loc: &ipt::diag::Loc, diags: &mut Vec<Diagnostic>) -> Option<nft::Policy> {
+    match p {
+        "ACCEPT" => Some(nft::Policy::Accept),
+        "DROP" => Some(nft::Policy::Drop),
+        _ => {
+            diags.push(
+                Diagnostic::error(
+                    "translate/bad-value",
+                    loc,
+                    format!("unsupported policy `{p}`"),
+                )
+                .with_help("a built-in chain's policy is ACCEPT or DROP"),
+            );
+            None
+        }
+    }
+}
+
+fn declare(cx: &mut TableCx, d: &ipt::ChainDecl, diags: &mut Vec<Diagnostic>) {
+    if cx.has_chain(&d.name) {
+        diags.push(Diagnostic::error(
+            "translate/duplicate-chain",
+            &d.loc,
+            format!("chain `{}` is declared twice", d.name),
+        ));
+        return;
+    }
+    match (cx.builtin(&d.name), &d.policy) {
+        (Some(b), Some(p)) => {
+            if let Some(p) = parse_policy(p, &d.loc, diags) {
+                cx.add_builtin(b, p);
+            }
+        }
+        (Some(b), None) => {
+            diags.push(
+                Diagnostic::warning(
+                    "translate/builtin-without-policy",
+                    &d.loc,
+                    format!("built-in chain `{}` is declared with policy `-`", d.name),
+                )
+                .with_help("iptables-restore keeps the chain's current policy; fwnet uses ACCEPT, the policy of a fresh kernel"),
+            );
+            cx.add_builtin(b, nft::Policy::Accept);
+        }
+        (None, Some(p)) => diags.push(
+            Diagnostic::error(
+                "translate/bad-value",
+                &d.loc,
+                format!("user-defined chain `{}` cannot have policy `{p}`", d.name),
+            )
+            .with_help(format!(
+                "table {} has no built-in chain of that name; declare it as `:{} - [0:0]`",
+                cx.table, d.name
+            )),
+        ),
+        (None, None) => add_user_chain(cx, &d.name, &d.loc, diags),
+    }
+}
+
+fn new_chain(cx: &mut TableCx, name: &str, loc: &ipt::diag::Loc, diags: &mut Vec<Diagnostic>) {
+    if cx.has_chain(name) || cx.builtin(name).is_some() {
+        diags.push(Diagnostic::error(
+            "translate/duplicate-chain",
+            loc,
+            format!("`-N {name}`: chain `{name}` already exists"),
+        ));
+        return;
+    }
+    add_user_chain(cx, name, loc, diags);
+}
+
+fn add_user_chain(cx: &mut TableCx, name: &str, loc: &ipt::diag::Loc, diags: &mut Vec<Diagnostic>) {
+    if fwnet_nft::print::needs_quoting(name) {
+        diags.push(
+            Diagnostic::warning(
+                "translate/chain-name-quoted",
+                loc,
+                format!("chain name `{name}` is not an nft 1.0.6 identifier; `fwnet show` prints it quoted, which nft 1.0.6 cannot load"),
+            )
+            .with_help("the kernel accepts the name and `fwnet apply` works; rename the chain if the text form must load with nft 1.0.6"),
+        );
+    }
+    cx.chains.push(ChainState {
+        name: name.to_string(),
+        base: None,
+        rules: Vec::new(),
+    });
+}
+
+/// The index of the chain a rule goes into, creating an undeclared built-in chain (policy
+/// accept, as on a fresh kernel).
+fn rule_chain(cx: &mut TableCx, r: &ipt::Rule, diags: &mut Vec<Diagnostic>) -> Option<usize> {
+    if let Some(i) = cx.chain_index(&r.chain) {
+        return Some(i);
+    }
+    if let Some(b) = cx.builtin(&r.chain) {
+        return Some(cx.add_builtin(b, nft::Policy::Accept));
+    }
+    diags.push(
+        Diagnostic::error(
+            "translate/undeclared-chain",
+            &r.loc,
+            format!("chain `{}` does not exist in table {}", r.chain, cx.table),
+        )
+        .with_help(format!(
+            "declare it with `:{} - [0:0]` before its rules",
+            r.chain
+        )),
+    );
+    None
+}

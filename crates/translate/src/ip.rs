@@ -1,0 +1,360 @@
+//! The tests iptables keeps in the rule header: `-s`, `-d`, `-p`, `-i`, `-o` (and `-f`,
+//! refused).
+//!
+//! Exactness notes: `/0` and a lone `+` match everything and emit nothing, while their
+//! negations match nothing and are refused; `-p all` matches everything; host bits in an
+//! address are ignored by iptables and normalised here with a warning; a dotted mask that is
+//! not a prefix becomes `& mask == value`; ip6tables' `-p` is the upper-layer protocol after
+//! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. Address lists, host names
+//! and fragments are not handled here yet.
+
+use crate::rule::Cx;
+use crate::IpFamily;
+use fwnet_iptables::Opt;
+use fwnet_nft::{CmpOp, Expr, Field, Match, MetaKey, Stmt, Value};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Protocol names iptables 1.4 knows without /etc/protocols, plus the common ones it reads
+/// from there.
+const PROTOCOLS: &[(&str, u8)] = &[
+    ("icmp", 1),
+    ("igmp", 2),
+    ("ipencap", 4),
+    ("tcp", 6),
+    ("udp", 17),
+    ("ipv6", 41),
+    ("gre", 47),
+    ("esp", 50),
+    ("ah", 51),
+    ("icmpv6", 58),
+    ("ipv6-icmp", 58),
+    ("ospf", 89),
+    ("pim", 103),
+    ("vrrp", 112),
+    ("l2tp", 115),
+    ("sctp", 132),
+    ("udplite", 136),
+];
+
+pub(crate) fn protocol_name(p: u8) -> &'static str {
+    match p {
+        58 => "icmpv6",
+        _ => PROTOCOLS
+            .iter()
+            .find(|(_, n)| *n == p)
+            .map_or("?", |(name, _)| name),
+    }
+}
+
+/// Reads `-p`: `Some((number, negated))`, or `None` for `all`/`0` (every packet) or an error.
+pub(crate) fn read_protocol(opt: &Opt, cx: &mut Cx) -> Option<(u8, bool)> {
+    let arg = cx.one_arg(opt)?;
+    let lower = arg.to_ascii_lowercase();
+    let p = if lower == "all" {
+        0
+    } else if let Ok(n) = lower.parse::<u8>() {
+        n
+    } else if let Some((_, n)) = PROTOCOLS.iter().find(|(name, _)| *name == lower) {
+        *n
+    } else {
+        cx.bad_value(opt, arg, "use a protocol number (see /etc/protocols) or tcp, udp, icmp, icmpv6, esp, ah, gre, sctp, all");
+        return None;
+    };
+    if p == 0 {
+        if opt.negated.is_negated() {
+            never_matches(opt, cx);
+        }
+        return None;
+    }
+    Some((p, opt.negated.is_negated()))
+}
+
+/// The statements for one header option (`-p` was read already into `cx.protocol`).
+pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
+    let op = if opt.negated.is_negated() {
+        CmpOp::Ne
+    } else {
+        CmpOp::Eq
+    };
+    match opt.name.as_str() {
+        "-p" | "--protocol" => {
+            let Some((p, _)) = cx.protocol else {
+                return Vec::new();
+            };
+            let left = match cx.family {
+                IpFamily::V4 => Expr::Payload(Field::IpProtocol),
+                IpFamily::V6 => Expr::Meta(MetaKey::L4proto),
+            };
+            vec![Stmt::Match(Match::Cmp {
+                left,
+                op,
+                right: Value::Num(u64::from(p)),
+            })]
+        }
+        "-s" | "--source" | "--src" => address(opt, true, cx),
+        "-d" | "--destination" | "--dst" => address(opt, false, cx),
+        "-i" | "--in-interface" => interface(opt, true, chain, cx),
+        "-o" | "--out-interface" => interface(opt, false, chain, cx),
+        _ => {
+            cx.error(
+                "translate/unsupported-match",
+                &opt.loc,
+                format!("`{}` (non-first fragments) is not supported yet", opt.name),
+                "remove the rule: the kernel reassembles fragments before filtering when conntrack is loaded",
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn never_matches(opt: &Opt, cx: &mut Cx) {
+    cx.error(
+        "translate/never-matches",
+        &opt.loc,
+        format!(
+            "`! {} {}` matches no packet, so the rule never applies",
+            opt.name,
+            opt.args.join(" ")
+        ),
+        "delete the rule, or remove the `!` if the rule should apply to every packet",
+    );
+}
+
+fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
+    let Some(arg) = cx.one_arg(opt) else {
+        return Vec::new();
+    };
+    let bad_hooks: &[&str] = if input {
+        &["OUTPUT", "POSTROUTING"]
+    } else {
+        &["PREROUTING", "INPUT"]
+    };
+    if bad_hooks.contains(&chain) {
+        cx.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!("`{}` cannot be used in chain {chain}", opt.name),
+            format!(
+                "packets in {chain} have no {} interface; iptables refuses this rule",
+                if input { "input" } else { "output" }
+            ),
+        );
+        return Vec::new();
+    }
+    if arg.chars().count() > 15 {
+        cx.bad_value(opt, arg, "interface names are at most 15 characters");
+        return Vec::new();
+    }
+    if arg.contains(['"', '\\']) || arg.is_empty() {
+        cx.bad_value(
+            opt,
+            arg,
+            "interface names cannot contain quotes or backslashes",
+        );
+        return Vec::new();
+    }
+    if arg == "+" {
+        if opt.negated.is_negated() {
+            never_matches(opt, cx);
+        }
+        return Vec::new();
+    }
+    let (name, wildcard) = match arg.strip_suffix('+') {
+        Some(prefix) => (prefix, true),
+        None => (arg, false),
+    };
+    let left = Expr::Meta(if input {
+        MetaKey::Iifname
+    } else {
+        MetaKey::Oifname
+    });
+    let op = if opt.negated.is_negated() {
+        CmpOp::Ne
+    } else {
+        CmpOp::Eq
+    };
+    vec![Stmt::Match(Match::Cmp {
+        left,
+        op,
+        right: Value::Iface {
+            name: name.to_string(),
+            wildcard,
+        },
+    })]
+}
+
+fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Vec<Stmt> {
+    let Some(arg) = cx.one_arg(opt) else {
+        return Vec::new();
+    };
+    let field = match (cx.family, source) {
+        (IpFamily::V4, true) => Field::IpSaddr,
+        (IpFamily::V4, false) => Field::IpDaddr,
+        (IpFamily::V6, true) => Field::Ip6Saddr,
+        (IpFamily::V6, false) => Field::Ip6Daddr,
+    };
+    if arg.contains(',') {
+        cx.error(
+            "translate/unsupported-option",
+            &opt.loc,
+            format!("address lists in `{}` are not supported yet", opt.name),
+            "iptables expands a list into one rule per address; write one rule per address",
+        );
+        return Vec::new();
+    }
+    let Some(parsed) = parse_cidr(arg, cx.family) else {
+        let family = match cx.family {
+            IpFamily::V4 => "an IPv4",
+            IpFamily::V6 => "an IPv6",
+        };
+        cx.bad_value(
+            opt,
+            arg,
+            format!("expected {family} address with an optional /prefix or /mask; host names are not resolved"),
+        );
+        return Vec::new();
+    };
+    let op = if opt.negated.is_negated() {
+        CmpOp::Ne
+    } else {
+        CmpOp::Eq
+    };
+    let left = Expr::Payload(field);
+    if parsed.net != parsed.addr {
+        cx.warn(
+            "translate/host-bits",
+            &opt.loc,
+            format!(
+                "`{arg}` has host bits set; iptables ignores them and so does the translation ({})",
+                parsed.net
+            ),
+            format!("write `{}` to silence this", parsed.display()),
+        );
+    }
+    let m = match parsed.mask {
+        Mask::Prefix(0) => {
+            if opt.negated.is_negated() {
+                never_matches(opt, cx);
+            }
+            return Vec::new();
+        }
+        Mask::Prefix(len) if len == parsed.width() => Match::Cmp {
+            left,
+            op,
+            right: Value::Addr(parsed.net),
+        },
+        Mask::Prefix(len) => Match::Cmp {
+            left,
+            op,
+            right: Value::Prefix {
+                addr: parsed.net,
+                len,
+            },
+        },
+        Mask::Dotted(mask) => Match::Masked {
+            left,
+            mask: Value::Addr(mask),
+            op,
+            value: Value::Addr(parsed.net),
+        },
+    };
+    vec![Stmt::Match(m)]
+}
+
+enum Mask {
+    Prefix(u8),
+    /// A netmask that is not a prefix (IPv4 only).
+    Dotted(IpAddr),
+}
+
+struct Cidr {
+    addr: IpAddr,
+    net: IpAddr,
+    mask: Mask,
+}
+
+impl Cidr {
+    fn width(&self) -> u8 {
+        if self.addr.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
+
+    fn display(&self) -> String {
+        match &self.mask {
+            Mask::Prefix(len) => format!("{}/{len}", self.net),
+            Mask::Dotted(m) => format!("{}/{m}", self.net),
+        }
+    }
+}
+
+fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
+    let (addr, mask) = match s.split_once('/') {
+        Some((a, m)) => (a, Some(m)),
+        None => (s, None),
+    };
+    let (addr, width): (IpAddr, u8) = match family {
+        IpFamily::V4 => (IpAddr::V4(addr.parse::<Ipv4Addr>().ok()?), 32),
+        IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128),
+    };
+    let mask_bits: u128 = match mask {
+        None => prefix_bits(width, width),
+        Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()) => {
+            let len: u8 = m.parse().ok().filter(|l| *l <= width)?;
+            prefix_bits(width, len)
+        }
+        Some(m) => match family {
+            IpFamily::V4 => u128::from(u32::from(m.parse::<Ipv4Addr>().ok()?)),
+            IpFamily::V6 => u128::from(m.parse::<Ipv6Addr>().ok()?),
+        },
+    };
+    let net = to_addr(width, to_bits(addr) & mask_bits);
+    let ones = mask_bits.count_ones() as u8;
+    let mask = if mask_bits == prefix_bits(width, ones) {
+        Mask::Prefix(ones)
+    } else if family == IpFamily::V4 {
+        Mask::Dotted(to_addr(width, mask_bits))
+    } else {
+        return None;
+    };
+    Some(Cidr { addr, net, mask })
+}
+
+/// The top `len` bits of a `width`-bit address.
+fn prefix_bits(width: u8, len: u8) -> u128 {
+    if len == 0 {
+        return 0;
+    }
+    (u128::MAX << (128 - u32::from(len))) >> (128 - u32::from(width))
+}
+
+fn to_bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn to_addr(width: u8, bits: u128) -> IpAddr {
+    if width == 32 {
+        IpAddr::V4(Ipv4Addr::from(bits as u32))
+    } else {
+        IpAddr::V6(Ipv6Addr::from(bits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bits_cover_the_edges() {
+        assert_eq!(prefix_bits(32, 0), 0);
+        assert_eq!(prefix_bits(32, 32), 0xffff_ffff);
+        assert_eq!(prefix_bits(32, 8), 0xff00_0000);
+        assert_eq!(prefix_bits(128, 128), u128::MAX);
+        assert_eq!(prefix_bits(128, 1), 1u128 << 127);
+    }
+}

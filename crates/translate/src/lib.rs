@@ -1,0 +1,134 @@
+//! iptables ASTs in, fwnet's nftables-shaped IR out, with every diagnostic.
+//!
+//! Each iptables table becomes one nft table named `fwnet_<table>` in family `ip` or `ip6`;
+//! built-in chains become base chains with the kernel's hook priorities; user chains become
+//! regular chains; each rule keeps its counters, its comment and its origin line. Knowledge of
+//! what an option means lives in one module per iptables extension (`tcp.rs`, `hashlimit.rs`,
+//! `reject.rs` ...), named as iptables names it; `rule.rs` decides which extension an option
+//! belongs to, the way iptables itself does.
+//!
+//! The translation is exact or it is refused: a rule with any part fwnet cannot translate
+//! exactly yields an error naming the file, line and column, and the caller must not use a
+//! [`Translation`] that has errors. Warnings mark changes that do not alter what the firewall
+//! does (a shortened comment, normalised host bits). This crate does no I/O.
+
+mod chain;
+mod comment;
+mod conntrack;
+mod hashlimit;
+mod icmp;
+mod icmp6;
+mod ip;
+mod limit;
+mod log;
+mod multiport;
+mod port;
+mod reject;
+mod rule;
+mod state;
+mod tcp;
+mod udp;
+
+use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};
+use fwnet_nft as nft;
+use serde::Serialize;
+
+/// The address family of an iptables-save file: `iptables-save` or `ip6tables-save` output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+/// One parsed file and the family it is for.
+#[derive(Clone, Copy, Debug)]
+pub struct Input<'a> {
+    pub ruleset: &'a IptRuleset,
+    pub family: IpFamily,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Emit marked approximations instead of refusing; nothing is approximate yet.
+    pub allow_approximate: bool,
+}
+
+/// The result of [`translate`]. Unusable when `diagnostics` holds an error.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Translation {
+    pub ruleset: nft::Ruleset,
+    pub diagnostics: Vec<Diagnostic>,
+    pub stats: Stats,
+}
+
+impl Translation {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// `-A` and `-I` lines read.
+    pub rules_in: usize,
+    /// Rules in the output.
+    pub rules_out: usize,
+    /// Rules with at least one error (not in the output).
+    pub rules_refused: usize,
+    pub tables: usize,
+    pub chains: usize,
+    pub sets: usize,
+}
+
+/// Translates every input into one ruleset and reports every problem found.
+pub fn translate(inputs: &[Input], opts: &Options) -> Translation {
+    let _ = opts.allow_approximate;
+    let mut out = Translation::default();
+    let mut shared = chain::Shared::default();
+    for input in inputs {
+        for table in &input.ruleset.tables {
+            if let Some(t) = chain::table(table, input.family, &mut shared, &mut out) {
+                out.ruleset.tables.push(t);
+            }
+        }
+    }
+    hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
+    for t in &out.ruleset.tables {
+        out.stats.tables += 1;
+        out.stats.chains += t.chains.len();
+        out.stats.sets += t.sets.len();
+        out.stats.rules_out += t.chains.iter().map(|c| c.rules.len()).sum::<usize>();
+    }
+    out
+}
+
+/// Guesses the family of a file from its content: IPv6 addresses, `icmpv6`/`ipv6-icmp`
+/// protocols, the `icmp6` match or `REJECT --reject-with icmp6-*` make it IPv6; anything else
+/// is IPv4.
+pub fn detect_family(rs: &IptRuleset) -> IpFamily {
+    let v6 = rs.tables.iter().flat_map(|t| &t.commands).any(|cmd| {
+        let rule = match cmd {
+            fwnet_iptables::Command::Append(r)
+            | fwnet_iptables::Command::Insert { rule: r, .. } => r,
+            _ => return false,
+        };
+        rule.opts.iter().any(|o| {
+            o.args.iter().any(|a| {
+                let a = a.to_ascii_lowercase();
+                (matches!(
+                    o.name.as_str(),
+                    "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
+                ) && a.contains(':'))
+                    || matches!(a.as_str(), "icmpv6" | "ipv6-icmp" | "icmp6")
+                        && matches!(o.name.as_str(), "-p" | "--protocol" | "-m" | "--match")
+                    || a.starts_with("icmp6-")
+                    || o.name == "--icmpv6-type"
+            })
+        })
+    });
+    if v6 {
+        IpFamily::V6
+    } else {
+        IpFamily::V4
+    }
+}

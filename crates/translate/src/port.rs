@@ -1,0 +1,94 @@
+//! Port values shared by the tcp, udp and multiport matches: `22`, `ssh`, `1000:2000`, `:1023`,
+//! `1024:`.
+//!
+//! iptables resolves service names through /etc/services on the machine that loads the rules;
+//! fwnet knows the IANA names that are the same everywhere and refuses others, rather than
+//! depend on the translating host.
+
+use fwnet_nft::Value;
+
+const SERVICES: &[(&str, u16)] = &[
+    ("ftp-data", 20),
+    ("ftp", 21),
+    ("ssh", 22),
+    ("telnet", 23),
+    ("smtp", 25),
+    ("domain", 53),
+    ("bootps", 67),
+    ("bootpc", 68),
+    ("tftp", 69),
+    ("http", 80),
+    ("www", 80),
+    ("pop3", 110),
+    ("sunrpc", 111),
+    ("ntp", 123),
+    ("imap", 143),
+    ("snmp", 161),
+    ("ldap", 389),
+    ("https", 443),
+    ("smtps", 465),
+    ("submission", 587),
+    ("ldaps", 636),
+    ("imaps", 993),
+    ("pop3s", 995),
+    ("mysql", 3306),
+];
+
+/// One port number or service name.
+pub(crate) fn port(s: &str) -> Option<u16> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().ok();
+    }
+    SERVICES
+        .iter()
+        .find(|(name, _)| *name == s)
+        .map(|(_, p)| *p)
+}
+
+/// A port or an inclusive range (`a:b`, `:b`, `a:`); `Num` when the range is one port.
+pub(crate) fn port_or_range(s: &str) -> Result<Value, String> {
+    let Some((lo, hi)) = s.split_once(':') else {
+        return port(s)
+            .map(|p| Value::Num(u64::from(p)))
+            .ok_or_else(|| unknown(s));
+    };
+    let lo = if lo.is_empty() {
+        0
+    } else {
+        port(lo).ok_or_else(|| unknown(lo))?
+    };
+    let hi = if hi.is_empty() {
+        65535
+    } else {
+        port(hi).ok_or_else(|| unknown(hi))?
+    };
+    if lo > hi {
+        return Err(format!(
+            "the range `{s}` starts above its end; write it as `{hi}:{lo}`"
+        ));
+    }
+    Ok(if lo == hi {
+        Value::Num(u64::from(lo))
+    } else {
+        Value::Range(u64::from(lo), u64::from(hi))
+    })
+}
+
+fn unknown(s: &str) -> String {
+    format!("`{s}` is not a port number (0-65535) or a service name fwnet knows; write the number")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_ranges_run_to_the_ends() {
+        assert_eq!(port_or_range(":1023"), Ok(Value::Range(0, 1023)));
+        assert_eq!(port_or_range("1024:"), Ok(Value::Range(1024, 65535)));
+        assert_eq!(port_or_range("22:22"), Ok(Value::Num(22)));
+        assert_eq!(port_or_range("ssh"), Ok(Value::Num(22)));
+        assert!(port_or_range("65536").is_err());
+        assert!(port_or_range("2000:1000").is_err());
+    }
+}

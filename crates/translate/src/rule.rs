@@ -1,0 +1,683 @@
+//! One rule line: which extension each option belongs to, and the order of the result.
+//!
+//! Options are assigned the way iptables 1.4 assigns them: generic options (`-s`, `-p`, `-i`,
+//! `-j` ...) first; after `-j`, the target's options; otherwise the first loaded match that
+//! knows the option (a second `-m X` retires the first one's claim); failing that, the match
+//! named by `-p` is loaded implicitly (`-p tcp --dport 22`). The order of the matches is the
+//! order the kernel evaluates them in, which matters for `limit` and `hashlimit`: they spend a
+//! token only when every match before them matched.
+//!
+//! The nft rule is: header tests (`-s -d -p -i -o`), then each match in load order, then a
+//! counter (iptables always counts), then the target. This module does not know what any
+//! extension's options mean.
+
+use crate::chain::TableCx;
+use crate::hashlimit::Registry;
+use crate::{
+    comment, conntrack, hashlimit, icmp, icmp6, ip, limit, log, multiport, reject, state, tcp, udp,
+    IpFamily,
+};
+use fwnet_iptables::diag::Loc;
+use fwnet_iptables::{self as ipt, Diagnostic, Opt};
+use fwnet_nft::{self as nft, Stmt, Verdict};
+
+/// What an extension module needs from the rule it is in.
+pub(crate) struct Cx<'r> {
+    pub family: IpFamily,
+    /// iptables table name.
+    pub table: &'r str,
+    /// `-p`, once read: protocol number and whether it is negated. `-p all` is `None`.
+    pub protocol: Option<(u8, bool)>,
+    pub diags: Vec<Diagnostic>,
+}
+
+impl Cx<'_> {
+    pub fn error(
+        &mut self,
+        code: &'static str,
+        loc: &Loc,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::error(code, loc, msg).with_help(help));
+    }
+
+    pub fn warn(
+        &mut self,
+        code: &'static str,
+        loc: &Loc,
+        msg: impl Into<String>,
+        help: impl Into<String>,
+    ) {
+        self.diags
+            .push(Diagnostic::warning(code, loc, msg).with_help(help));
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diags.iter().any(Diagnostic::is_error)
+    }
+
+    /// The rule's protocol if it is one of `allowed` and not negated, as the kernel requires
+    /// for protocol-specific matches; else an error naming `what`.
+    pub fn require_protocol(&mut self, what: &str, loc: &Loc, allowed: &[u8]) -> Option<u8> {
+        match self.protocol {
+            Some((p, false)) if allowed.contains(&p) => Some(p),
+            _ => {
+                let names: Vec<&str> = allowed.iter().map(|p| ip::protocol_name(*p)).collect();
+                self.error(
+                    "translate/bad-value",
+                    loc,
+                    format!("{what} needs `-p {}` on the rule", names.join("` or `-p ")),
+                    "the kernel refuses this rule otherwise; add the protocol match",
+                );
+                None
+            }
+        }
+    }
+
+    /// The single argument of `opt`, or an error.
+    pub fn one_arg<'o>(&mut self, opt: &'o Opt) -> Option<&'o str> {
+        if let [arg] = opt.args.as_slice() {
+            return Some(arg);
+        }
+        self.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!(
+                "`{}` takes one argument, found {}",
+                opt.name,
+                opt.args.len()
+            ),
+            "quote an argument that contains spaces",
+        );
+        None
+    }
+
+    /// Checks that `opt` has no arguments.
+    pub fn no_arg(&mut self, opt: &Opt) -> bool {
+        if opt.args.is_empty() {
+            return true;
+        }
+        self.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!(
+                "`{}` takes no argument, found `{}`",
+                opt.name,
+                opt.args.join(" ")
+            ),
+            "remove the extra words",
+        );
+        false
+    }
+
+    /// Checks that `opt` is not negated.
+    pub fn not_negated(&mut self, opt: &Opt) -> bool {
+        if !opt.negated.is_negated() {
+            return true;
+        }
+        self.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!("`{}` cannot be negated", opt.name),
+            "remove the `!`",
+        );
+        false
+    }
+
+    pub fn bad_value(&mut self, opt: &Opt, value: &str, help: impl Into<String>) {
+        self.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!("bad value `{value}` for `{}`", opt.name),
+            help,
+        );
+    }
+
+    /// A value of a known option that fwnet does not translate yet.
+    pub fn unsupported_value(&mut self, opt: &Opt, what: &str, help: impl Into<String>) {
+        self.error(
+            "translate/unsupported-option",
+            &opt.loc,
+            format!("{what} in `{}` is not supported yet", opt.name),
+            help,
+        );
+    }
+
+    pub fn unsupported_option(&mut self, opt: &Opt, help: impl Into<String>) {
+        self.error(
+            "translate/unsupported-option",
+            &opt.loc,
+            format!("`{}` is not supported yet", opt.name),
+            help,
+        );
+    }
+}
+
+/// The match extensions fwnet translates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ext {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmp6,
+    State,
+    Conntrack,
+    Multiport,
+    Limit,
+    Hashlimit,
+    Comment,
+    /// Any other `-m`: already reported; it swallows options nobody else knows.
+    Unsupported,
+}
+
+impl Ext {
+    fn by_name(name: &str, family: IpFamily) -> Option<Ext> {
+        Some(match (name, family) {
+            ("tcp", _) => Ext::Tcp,
+            ("udp", _) => Ext::Udp,
+            ("icmp", IpFamily::V4) => Ext::Icmp,
+            ("icmp6", IpFamily::V6) => Ext::Icmp6,
+            ("state", _) => Ext::State,
+            ("conntrack", _) => Ext::Conntrack,
+            ("multiport", _) => Ext::Multiport,
+            ("limit", _) => Ext::Limit,
+            ("hashlimit", _) => Ext::Hashlimit,
+            ("comment", _) => Ext::Comment,
+            _ => return None,
+        })
+    }
+
+    /// Option names, in groups of aliases (first is canonical).
+    fn options(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Ext::Tcp => tcp::OPTIONS,
+            Ext::Udp => udp::OPTIONS,
+            Ext::Icmp => icmp::OPTIONS,
+            Ext::Icmp6 => icmp6::OPTIONS,
+            Ext::State => state::OPTIONS,
+            Ext::Conntrack => conntrack::OPTIONS,
+            Ext::Multiport => multiport::OPTIONS,
+            Ext::Limit => limit::OPTIONS,
+            Ext::Hashlimit => hashlimit::OPTIONS,
+            Ext::Comment => comment::OPTIONS,
+            Ext::Unsupported => &[],
+        }
+    }
+
+    fn knows(self, opt: &str) -> bool {
+        self.options().iter().any(|group| group.contains(&opt))
+    }
+
+    /// The match `-p NUM` loads implicitly.
+    fn for_protocol(p: u8, family: IpFamily) -> Option<Ext> {
+        match (p, family) {
+            (6, _) => Some(Ext::Tcp),
+            (17, _) => Some(Ext::Udp),
+            (1, IpFamily::V4) => Some(Ext::Icmp),
+            (58, IpFamily::V6) => Some(Ext::Icmp6),
+            _ => None,
+        }
+    }
+}
+
+/// Matches iptables knows but fwnet does not translate yet, with what to do instead.
+fn unsupported_match_help(name: &str, family: IpFamily) -> String {
+    match (name, family) {
+        ("icmp6", IpFamily::V4) => return "icmp6 is an ip6tables match and this is an IPv4 ruleset; use `-p icmp --icmp-type`".into(),
+        ("icmp", IpFamily::V6) => return "icmp is an iptables (IPv4) match and this is an IPv6 ruleset; use `-p icmpv6 --icmpv6-type`".into(),
+        _ => {}
+    }
+    match name {
+        "recent" => "recent's sliding window has no exact nftables form yet; rewrite the rule with hashlimit or remove it".into(),
+        "set" => "ipset matches are not translated yet; replace the set with explicit address rules".into(),
+        _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
+    }
+}
+
+/// Targets iptables has that fwnet does not translate yet; any other unknown `-j NAME` is
+/// taken to be a chain.
+const KNOWN_TARGETS: &[&str] = &[
+    "AUDIT",
+    "CHECKSUM",
+    "CLASSIFY",
+    "CLUSTERIP",
+    "CONNMARK",
+    "CONNSECMARK",
+    "CT",
+    "DNAT",
+    "DNPT",
+    "DSCP",
+    "ECN",
+    "HL",
+    "HMARK",
+    "IDLETIMER",
+    "LED",
+    "MARK",
+    "MASQUERADE",
+    "MIRROR",
+    "NETMAP",
+    "NFLOG",
+    "NFQUEUE",
+    "NOTRACK",
+    "QUEUE",
+    "RATEEST",
+    "REDIRECT",
+    "SAME",
+    "SECMARK",
+    "SET",
+    "SNAT",
+    "SNPT",
+    "SYNPROXY",
+    "TCPMSS",
+    "TCPOPTSTRIP",
+    "TEE",
+    "TOS",
+    "TPROXY",
+    "TRACE",
+    "TTL",
+    "ULOG",
+];
+
+struct Loaded<'o> {
+    ext: Ext,
+    loc: Loc,
+    opts: Vec<&'o Opt>,
+    /// A later `-m` of the same name took over.
+    completed: bool,
+}
+
+enum TargetKind {
+    Accept,
+    Drop,
+    Return,
+    Jump(String),
+    Goto(String),
+    Log,
+    Reject,
+    /// Reported already; swallows options nobody else knows.
+    Unsupported,
+}
+
+struct Target<'o> {
+    kind: TargetKind,
+    /// Where `-j` is.
+    loc: Loc,
+    opts: Vec<&'o Opt>,
+}
+
+impl Target<'_> {
+    fn knows(&self, opt: &str) -> bool {
+        match self.kind {
+            TargetKind::Log => log::OPTIONS.contains(&opt),
+            TargetKind::Reject => reject::OPTIONS.contains(&opt),
+            _ => false,
+        }
+    }
+}
+
+/// Translates one rule; `None` (with errors in `diags`) when any part of it cannot be.
+pub(crate) fn translate(
+    r: &ipt::Rule,
+    tcx: &mut TableCx,
+    registry: &mut Registry,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<nft::Rule> {
+    let mut cx = Cx {
+        family: tcx.family,
+        table: tcx.table,
+        protocol: None,
+        diags: Vec::new(),
+    };
+    let mut header: Vec<&Opt> = Vec::new();
+    let mut loaded: Vec<Loaded> = Vec::new();
+    let mut target: Option<Target> = None;
+
+    for opt in &r.opts {
+        match generic(&opt.name) {
+            Some(Generic::Match) => load_match(opt, &mut cx, &mut loaded),
+            Some(Generic::Jump | Generic::Goto) if target.is_some() => cx.error(
+                "translate/bad-value",
+                &opt.loc,
+                "a rule has at most one target",
+                "split the rule in two",
+            ),
+            Some(g @ (Generic::Jump | Generic::Goto)) => {
+                target = target_of(opt, g == Generic::Goto, tcx, &mut cx);
+            }
+            Some(Generic::Header(canonical)) => {
+                if header
+                    .iter()
+                    .any(|h| generic(&h.name) == Some(Generic::Header(canonical)))
+                {
+                    cx.error(
+                        "translate/bad-value",
+                        &opt.loc,
+                        format!("`{}` given twice", opt.name),
+                        "iptables allows one of each; use a separate rule or a multiport/set match",
+                    );
+                    continue;
+                }
+                if canonical == "-p" {
+                    cx.protocol = ip::read_protocol(opt, &mut cx);
+                }
+                header.push(opt);
+            }
+            None => assign(opt, &mut cx, &mut loaded, target.as_mut()),
+        }
+    }
+
+    let mut stmts: Vec<Stmt> = Vec::new();
+    let in_chain = r.chain.as_str();
+    for opt in &header {
+        stmts.extend(ip::translate(opt, in_chain, &mut cx));
+    }
+    let mut comments = Vec::new();
+    for m in &loaded {
+        check_duplicates(m, &mut cx);
+        let s = match m.ext {
+            Ext::Tcp => tcp::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Udp => udp::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Icmp => icmp::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Icmp6 => icmp6::translate(&m.opts, &m.loc, &mut cx),
+            Ext::State => state::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Conntrack => conntrack::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Multiport => multiport::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Limit => limit::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Hashlimit => hashlimit::translate(&m.opts, &m.loc, &mut cx, tcx, registry),
+            Ext::Comment => {
+                comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
+                Vec::new()
+            }
+            Ext::Unsupported => Vec::new(),
+        };
+        stmts.extend(s);
+    }
+    let counters = r.counters.unwrap_or_default();
+    stmts.push(Stmt::Counter(nft::Counters {
+        packets: counters.packets,
+        bytes: counters.bytes,
+    }));
+    if let Some(t) = &target {
+        stmts.extend(target_stmts(t, &mut cx));
+    }
+    let comment = comment::join(comments, &mut cx);
+
+    let ok = !cx.has_errors();
+    diags.append(&mut cx.diags);
+    ok.then(|| nft::Rule {
+        stmts,
+        comment,
+        origin: Some(nft::Origin {
+            file: r.loc.file.clone(),
+            line: r.loc.line,
+        }),
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Generic {
+    Match,
+    Jump,
+    Goto,
+    /// A test on the IP header, by canonical short name (`-s`, `-d`, `-p`, `-i`, `-o`, `-f`).
+    Header(&'static str),
+}
+
+fn generic(name: &str) -> Option<Generic> {
+    Some(match name {
+        "-m" | "--match" => Generic::Match,
+        "-j" | "--jump" => Generic::Jump,
+        "-g" | "--goto" => Generic::Goto,
+        "-s" | "--source" | "--src" => Generic::Header("-s"),
+        "-d" | "--destination" | "--dst" => Generic::Header("-d"),
+        "-p" | "--protocol" => Generic::Header("-p"),
+        "-i" | "--in-interface" => Generic::Header("-i"),
+        "-o" | "--out-interface" => Generic::Header("-o"),
+        "-f" | "--fragment" => Generic::Header("-f"),
+        _ => return None,
+    })
+}
+
+fn load_match(opt: &Opt, cx: &mut Cx, loaded: &mut Vec<Loaded>) {
+    if !cx.not_negated(opt) {
+        return;
+    }
+    let Some(name) = cx.one_arg(opt) else { return };
+    let ext = match Ext::by_name(name, cx.family) {
+        Some(ext) => ext,
+        None => {
+            let help = unsupported_match_help(name, cx.family);
+            cx.error(
+                "translate/unsupported-match",
+                &opt.loc,
+                format!("match `-m {name}` is not supported"),
+                help,
+            );
+            Ext::Unsupported
+        }
+    };
+    for m in loaded.iter_mut().filter(|m| m.ext == ext) {
+        m.completed = true;
+    }
+    loaded.push(Loaded {
+        ext,
+        loc: opt.loc.clone(),
+        opts: Vec::new(),
+        completed: false,
+    });
+}
+
+/// Gives a non-generic option to the target, a loaded match, or an implicitly loaded
+/// protocol match, as iptables does.
+fn assign<'o>(
+    opt: &'o Opt,
+    cx: &mut Cx,
+    loaded: &mut Vec<Loaded<'o>>,
+    target: Option<&mut Target<'o>>,
+) {
+    if let Some(t) = target {
+        if t.knows(&opt.name) {
+            t.opts.push(opt);
+            return;
+        }
+        if let Some(m) = loaded
+            .iter_mut()
+            .find(|m| !m.completed && m.ext.knows(&opt.name))
+        {
+            m.opts.push(opt);
+            return;
+        }
+        if matches!(t.kind, TargetKind::Unsupported) {
+            return;
+        }
+    } else if let Some(m) = loaded
+        .iter_mut()
+        .find(|m| !m.completed && m.ext.knows(&opt.name))
+    {
+        m.opts.push(opt);
+        return;
+    }
+    if let Some((p, false)) = cx.protocol {
+        if let Some(ext) = Ext::for_protocol(p, cx.family) {
+            let already = loaded.iter().any(|m| m.ext == ext);
+            if !already && ext.knows(&opt.name) {
+                loaded.push(Loaded {
+                    ext,
+                    loc: opt.loc.clone(),
+                    opts: vec![opt],
+                    completed: false,
+                });
+                return;
+            }
+        }
+    }
+    if loaded.iter().any(|m| m.ext == Ext::Unsupported) {
+        return;
+    }
+    let owner = [
+        Ext::Tcp,
+        Ext::Udp,
+        Ext::Icmp,
+        Ext::Icmp6,
+        Ext::State,
+        Ext::Conntrack,
+        Ext::Multiport,
+        Ext::Limit,
+        Ext::Hashlimit,
+        Ext::Comment,
+    ]
+    .into_iter()
+    .find(|e| e.knows(&opt.name));
+    let help = match owner {
+        Some(e @ (Ext::Tcp | Ext::Udp)) => format!(
+            "`{}` belongs to the {} match: add `-p {}` before it",
+            opt.name,
+            ext_name(e),
+            ext_name(e)
+        ),
+        Some(Ext::Icmp) => format!(
+            "`{}` belongs to the icmp match: add `-p icmp` before it",
+            opt.name
+        ),
+        Some(Ext::Icmp6) => format!(
+            "`{}` belongs to the icmp6 match: add `-p icmpv6` before it",
+            opt.name
+        ),
+        Some(e) => format!(
+            "`{}` belongs to `-m {}`: add it before the option",
+            opt.name,
+            ext_name(e)
+        ),
+        None if reject::OPTIONS.contains(&opt.name.as_str()) => {
+            format!("`{}` belongs to `-j REJECT`", opt.name)
+        }
+        None if log::OPTIONS.contains(&opt.name.as_str()) => {
+            format!("`{}` belongs to `-j LOG`", opt.name)
+        }
+        None => "check the spelling; fwnet knows the options iptables-save writes".to_string(),
+    };
+    cx.error(
+        "translate/unknown-option",
+        &opt.loc,
+        format!("unknown option `{}`", opt.name),
+        help,
+    );
+}
+
+fn ext_name(e: Ext) -> &'static str {
+    match e {
+        Ext::Tcp => "tcp",
+        Ext::Udp => "udp",
+        Ext::Icmp => "icmp",
+        Ext::Icmp6 => "icmp6",
+        Ext::State => "state",
+        Ext::Conntrack => "conntrack",
+        Ext::Multiport => "multiport",
+        Ext::Limit => "limit",
+        Ext::Hashlimit => "hashlimit",
+        Ext::Comment => "comment",
+        Ext::Unsupported => "?",
+    }
+}
+
+/// An option given twice to one match is an error in iptables.
+fn check_duplicates(m: &Loaded, cx: &mut Cx) {
+    let groups = m.ext.options();
+    for (i, opt) in m.opts.iter().enumerate() {
+        let group = groups.iter().find(|g| g.contains(&opt.name.as_str()));
+        let dup = m.opts[..i]
+            .iter()
+            .any(|o| group.is_some_and(|g| g.contains(&o.name.as_str())));
+        if dup {
+            cx.error(
+                "translate/bad-value",
+                &opt.loc,
+                format!(
+                    "`{}` given twice in one `{}` match",
+                    opt.name,
+                    ext_name(m.ext)
+                ),
+                "iptables refuses this; keep one",
+            );
+        }
+    }
+}
+
+fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option<Target<'o>> {
+    if !cx.not_negated(opt) {
+        return None;
+    }
+    let name = cx.one_arg(opt)?;
+    let kind = if tcx.has_chain(name) && tcx.builtin(name).is_none() {
+        if goto {
+            TargetKind::Goto(name.to_string())
+        } else {
+            TargetKind::Jump(name.to_string())
+        }
+    } else if tcx.builtin(name).is_some() {
+        cx.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!("cannot jump to built-in chain `{name}`"),
+            "move the rules into a user chain and jump to that",
+        );
+        return None;
+    } else if goto {
+        undeclared(opt, name, cx);
+        return None;
+    } else {
+        match name {
+            "ACCEPT" => TargetKind::Accept,
+            "DROP" => TargetKind::Drop,
+            "RETURN" => TargetKind::Return,
+            "LOG" => TargetKind::Log,
+            "REJECT" => TargetKind::Reject,
+            _ if KNOWN_TARGETS.contains(&name) => {
+                cx.error(
+                    "translate/unsupported-target",
+                    &opt.loc,
+                    format!("target `-j {name}` is not supported"),
+                    format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
+                );
+                TargetKind::Unsupported
+            }
+            _ => {
+                undeclared(opt, name, cx);
+                TargetKind::Unsupported
+            }
+        }
+    };
+    Some(Target {
+        kind,
+        loc: opt.loc.clone(),
+        opts: Vec::new(),
+    })
+}
+
+fn undeclared(opt: &Opt, name: &str, cx: &mut Cx) {
+    cx.error(
+        "translate/undeclared-chain",
+        &opt.loc,
+        format!(
+            "`{} {name}`: no chain `{name}` in table {} at this point",
+            opt.name, cx.table
+        ),
+        format!("declare it with `:{name} - [0:0]` at the top of the table"),
+    );
+}
+
+fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
+    let verdict = |v| vec![Stmt::Verdict(v)];
+    match &t.kind {
+        TargetKind::Accept => verdict(Verdict::Accept),
+        TargetKind::Drop => verdict(Verdict::Drop),
+        TargetKind::Return => verdict(Verdict::Return),
+        TargetKind::Jump(c) => verdict(Verdict::Jump(c.clone())),
+        TargetKind::Goto(c) => verdict(Verdict::Goto(c.clone())),
+        TargetKind::Log => log::translate(&t.opts, cx),
+        TargetKind::Reject => reject::translate(&t.opts, &t.loc, cx),
+        TargetKind::Unsupported => Vec::new(),
+    }
+}

@@ -1,0 +1,329 @@
+//! Translator tests: fixture directories, the founding ruleset, nft as the oracle for the
+//! printed text, and a sweep over the real-world corpus.
+//!
+//! `test_data/translate/ok/NAME.rules` must translate without any diagnostic; `NAME.nft` holds
+//! the printed ruleset. `warn/NAME.rules` must give warnings only; `NAME.out` holds the
+//! diagnostics, then the printed ruleset. `err/NAME.rules` must give at least one error;
+//! `NAME.diag` holds every diagnostic. A fixture whose name starts with `v6-` is an ip6tables
+//! file. `UPDATE_EXPECT=1 cargo test` rewrites the expectation files, which are then reviewed
+//! like code. The nft tests run `nft -c` inside a fresh network namespace (`unshare -n`); they
+//! are skipped when nft is missing, except under `CI`, where that fails.
+
+use expect_test::expect_file;
+use fwnet_iptables::{parse, Diagnostic};
+use fwnet_translate::{detect_family, translate, Input, IpFamily, Options, Translation};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `shared/` of the project, beside the repository.
+fn shared_dir() -> PathBuf {
+    crate_dir().join("../../../shared")
+}
+
+fn fixture_dir(kind: &str) -> PathBuf {
+    crate_dir().join("test_data/translate").join(kind)
+}
+
+fn rules_files(dir: &Path) -> Vec<PathBuf> {
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read fixture dir {}: {e}", dir.display()));
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn render(diags: &[Diagnostic]) -> String {
+    diags.iter().map(|d| format!("{d}\n")).collect()
+}
+
+/// Parses and translates one file; parse errors fail the test (fixtures must be valid input).
+fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic>) {
+    let (ast, parse_diags) = parse(name, text);
+    assert!(
+        !parse_diags.iter().any(Diagnostic::is_error),
+        "{name}: parse errors:\n{}",
+        render(&parse_diags)
+    );
+    let t = translate(
+        &[Input {
+            ruleset: &ast,
+            family,
+        }],
+        &Options::default(),
+    );
+    let mut all = parse_diags;
+    all.extend(t.diagnostics.iter().cloned());
+    (t, all)
+}
+
+fn family_of(name: &str) -> IpFamily {
+    if name.starts_with("v6-") {
+        IpFamily::V6
+    } else {
+        IpFamily::V4
+    }
+}
+
+/// Translates one fixture and compares with its expectation file.
+fn check(rules: &Path, kind: &str) {
+    let name = rules.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+    let text = std::fs::read_to_string(rules)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", rules.display()));
+    let (t, diags) = run(name, &text, family_of(name));
+    let printed = fwnet_nft::print::ruleset(&t.ruleset);
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    match kind {
+        "ok" => {
+            assert!(
+                diags.is_empty(),
+                "{name}: unexpected diagnostics:\n{}",
+                render(&diags)
+            );
+            expect_file![rules.with_extension("nft")].assert_eq(&printed);
+        }
+        "warn" => {
+            assert_eq!(errors, 0, "{name}: unexpected errors:\n{}", render(&diags));
+            assert!(!diags.is_empty(), "{name}: expected warnings, got none");
+            expect_file![rules.with_extension("out")]
+                .assert_eq(&format!("{}---\n{printed}", render(&diags)));
+        }
+        _ => {
+            assert!(errors > 0, "{name}: expected at least one error, got none");
+            expect_file![rules.with_extension("diag")].assert_eq(&render(&diags));
+        }
+    }
+}
+
+#[test]
+fn fixtures() {
+    let mut count = 0;
+    for kind in ["ok", "warn", "err"] {
+        for rules in rules_files(&fixture_dir(kind)) {
+            check(&rules, kind);
+            count += 1;
+        }
+    }
+    assert!(count >= 30, "only {count} fixtures");
+}
+
+/// The founding ruleset translates without a diagnostic, to the reviewed text, and loads.
+#[test]
+fn seed_ruleset() {
+    let path = shared_dir().join("seed/centos6-web.rules");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the seed ruleset {}: {e}", path.display()));
+    let (t, diags) = run("centos6-web.rules", &text, IpFamily::V4);
+    assert!(
+        diags.is_empty(),
+        "seed: unexpected diagnostics:\n{}",
+        render(&diags)
+    );
+    assert_eq!(
+        (t.stats.rules_in, t.stats.rules_out, t.stats.rules_refused),
+        (10, 10, 0)
+    );
+    let printed = fwnet_nft::print::ruleset(&t.ruleset);
+    expect_file![crate_dir().join("test_data/translate/seed/centos6-web.nft")].assert_eq(&printed);
+    if let Err(e) = nft_check(&printed) {
+        panic!("nft rejects the seed translation:\n{e}\n{printed}");
+    }
+}
+
+#[test]
+fn detect_family_looks_at_content() {
+    let cases = [
+        (
+            "*filter\n-A INPUT -s 10.0.0.1 -j ACCEPT\nCOMMIT\n",
+            IpFamily::V4,
+        ),
+        (
+            "*filter\n-A INPUT -s 2001:db8::1/128 -j ACCEPT\nCOMMIT\n",
+            IpFamily::V6,
+        ),
+        (
+            "*filter\n-A INPUT -p ipv6-icmp -j ACCEPT\nCOMMIT\n",
+            IpFamily::V6,
+        ),
+        (
+            "*filter\n-A INPUT -p icmpv6 --icmpv6-type 128 -j ACCEPT\nCOMMIT\n",
+            IpFamily::V6,
+        ),
+        (
+            "*filter\n-A INPUT -j REJECT --reject-with icmp6-adm-prohibited\nCOMMIT\n",
+            IpFamily::V6,
+        ),
+        ("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n", IpFamily::V4),
+    ];
+    for (text, want) in cases {
+        let (ast, _) = parse("t.rules", text);
+        assert_eq!(detect_family(&ast), want, "{text}");
+    }
+}
+
+/// Every `ok` and `warn` output loads with the real nft, except where a warning says nft
+/// 1.0.6 cannot load it (quoted chain names).
+#[test]
+fn printed_fixtures_load_with_nft() {
+    let mut checked = 0;
+    for kind in ["ok", "warn"] {
+        for rules in rules_files(&fixture_dir(kind)) {
+            let name = rules
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("?")
+                .to_string();
+            let text = std::fs::read_to_string(&rules).unwrap_or_default();
+            let (t, diags) = run(&name, &text, family_of(&name));
+            if diags
+                .iter()
+                .any(|d| d.code == "translate/chain-name-quoted")
+            {
+                continue;
+            }
+            let printed = fwnet_nft::print::ruleset(&t.ruleset);
+            if let Err(e) = nft_check(&printed) {
+                panic!("{name}: nft rejects the output:\n{e}\n{printed}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} outputs checked");
+}
+
+/// Every real-world file either translates completely or is refused with errors; nothing
+/// panics. Prints the counts and the most common reasons for refusal.
+#[test]
+fn corpus_sweep() {
+    let corpus = shared_dir().join("corpus");
+    assert!(corpus.is_dir(), "corpus missing at {}", corpus.display());
+    let mut report = String::new();
+    let mut reasons: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut total_files = 0;
+    for (dir, family) in [("v4", IpFamily::V4), ("v6", IpFamily::V6)] {
+        let (mut ok, mut parse_refused, mut refused, mut rules_in, mut rules_out) = (0, 0, 0, 0, 0);
+        let mut nft_failures = Vec::new();
+        for path in rules_files(&corpus.join(dir)) {
+            total_files += 1;
+            let name = format!(
+                "{dir}/{}",
+                path.file_name().and_then(|n| n.to_str()).unwrap_or("?")
+            );
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            let (ast, parse_diags) = parse(&name, &text);
+            if parse_diags.iter().any(Diagnostic::is_error) {
+                parse_refused += 1;
+                continue;
+            }
+            let t = translate(
+                &[Input {
+                    ruleset: &ast,
+                    family,
+                }],
+                &Options::default(),
+            );
+            rules_in += t.stats.rules_in;
+            if t.has_errors() {
+                refused += 1;
+                let mut seen = std::collections::BTreeSet::new();
+                for d in t.diagnostics.iter().filter(|d| d.is_error()) {
+                    let key = format!("{} {}", d.code, construct(&d.message));
+                    let entry = reasons.entry(key.clone()).or_default();
+                    entry.0 += 1;
+                    if seen.insert(key) {
+                        entry.1 += 1;
+                    }
+                }
+                continue;
+            }
+            ok += 1;
+            rules_out += t.stats.rules_out;
+            let quoted = t
+                .diagnostics
+                .iter()
+                .any(|d| d.code == "translate/chain-name-quoted");
+            if !quoted {
+                if let Err(e) = nft_check(&fwnet_nft::print::ruleset(&t.ruleset)) {
+                    nft_failures.push(format!("{name}: {}", e.lines().next().unwrap_or("")));
+                }
+            }
+        }
+        report.push_str(&format!(
+            "{dir}: translated {ok}, refused by the translator {refused}, refused by the parser {parse_refused}; rules in {rules_in}, rules out {rules_out}; nft -c failures {}\n",
+            nft_failures.len()
+        ));
+        for f in &nft_failures {
+            report.push_str(&format!("  nft: {f}\n"));
+        }
+        assert!(
+            nft_failures.is_empty(),
+            "translated output that nft rejects:\n{report}"
+        );
+    }
+    let mut top: Vec<_> = reasons.into_iter().collect();
+    top.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(b.1 .0.cmp(&a.1 .0)));
+    report.push_str("top refused constructs (files, errors):\n");
+    for (key, (errors, files)) in top.iter().take(25) {
+        report.push_str(&format!("  {files:4} {errors:6}  {key}\n"));
+    }
+    println!("{report}");
+    assert!(total_files >= 400, "corpus has only {total_files} files");
+}
+
+/// The part of an error message that names the construct (`-m recent`, `-j MASQUERADE`).
+fn construct(message: &str) -> String {
+    let mut parts = message.split('`');
+    match (parts.next(), parts.next()) {
+        (Some(_), Some(inner)) => {
+            let word: Vec<&str> = inner.split_whitespace().take(2).collect();
+            if word
+                .first()
+                .is_some_and(|w| w.starts_with("-m") || w.starts_with("-j"))
+            {
+                word.join(" ")
+            } else {
+                word.first().copied().unwrap_or("").to_string()
+            }
+        }
+        _ => message.split(':').next().unwrap_or(message).to_string(),
+    }
+}
+
+/// Loads `text` with `nft -c -f` in a fresh network namespace. Ok without checking when nft
+/// is missing, unless `CI` is set.
+fn nft_check(text: &str) -> Result<(), String> {
+    let have_nft = Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_nft {
+        assert!(std::env::var_os("CI").is_none(), "nft is required under CI");
+        eprintln!("nft not found: skipping the nft check");
+        return Ok(());
+    }
+    let path = std::env::temp_dir().join(format!(
+        "fwnet-translate-{}-{:?}.nft",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let out = Command::new("unshare")
+        .args(["-n", "nft", "-c", "-f"])
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    let _ = std::fs::remove_file(&path);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
