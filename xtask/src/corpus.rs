@@ -33,8 +33,12 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    let results_tsv = std::fs::read_to_string(root.join("RESULTS.tsv"))
-        .with_context(|| format!("cannot read {}: is ../shared beside the checkout?", root.display()))?;
+    let results_tsv = std::fs::read_to_string(root.join("RESULTS.tsv")).with_context(|| {
+        format!(
+            "cannot read {}: is ../shared beside the checkout?",
+            root.display()
+        )
+    })?;
     let fwnet = if apply { Some(build_fwnet()?) } else { None };
     let mut results = Vec::new();
     let rows: Vec<&str> = results_tsv.lines().skip(1).collect();
@@ -46,7 +50,10 @@ pub fn run(args: &[String]) -> Result<()> {
         let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
         let (rs, mut diags) = fwnet_iptables::parse(file, &text);
         if !diags.iter().any(|d| d.is_error()) {
-            let input = fwnet_translate::Input { ruleset: &rs, family: fwnet_translate::detect_family(&rs) };
+            let input = fwnet_translate::Input {
+                ruleset: &rs,
+                family: fwnet_translate::detect_family(&rs),
+            };
             let t = fwnet_translate::translate(&[input], &fwnet_translate::Options::default());
             diags.extend(t.diagnostics);
         }
@@ -62,8 +69,14 @@ pub fn run(args: &[String]) -> Result<()> {
             ref_complete_ok,
             imported,
             applied,
-            first_error: errors.first().map(|d| d.to_string().lines().next().unwrap_or("").to_string()).unwrap_or_default(),
-            codes: errors.iter().map(|d| format!("{}: {}", d.code, construct(&d.message))).collect(),
+            first_error: errors
+                .first()
+                .map(|d| d.to_string().lines().next().unwrap_or("").to_string())
+                .unwrap_or_default(),
+            codes: errors
+                .iter()
+                .map(|d| format!("{}: {}", d.code, construct(&d.message)))
+                .collect(),
         });
         if (n + 1) % 50 == 0 {
             eprintln!("corpus: {}/{} files", n + 1, rows.len());
@@ -78,11 +91,18 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The construct a diagnostic names: its message up to the first colon, so that similar
 /// refusals group together.
 fn construct(message: &str) -> String {
-    message.split(':').next().unwrap_or(message).trim().to_string()
+    message
+        .split(':')
+        .next()
+        .unwrap_or(message)
+        .trim()
+        .to_string()
 }
 
 fn build_fwnet() -> Result<PathBuf> {
-    let status = Command::new(env!("CARGO")).args(["build", "--release", "-q", "-p", "fwnet"]).status()?;
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "fwnet"])
+        .status()?;
     if !status.success() {
         bail!("cannot build fwnet");
     }
@@ -101,7 +121,12 @@ fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
         return Ok(false);
     }
     // A private network namespace: nothing reaches the host's firewall.
-    let apply = Command::new("unshare").arg("-n").arg(fwnet).args(["apply", "--state-dir"]).arg(&dir).output()?;
+    let apply = Command::new("unshare")
+        .arg("-n")
+        .arg(fwnet)
+        .args(["apply", "--state-dir"])
+        .arg(&dir)
+        .output()?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(apply.status.success())
 }
@@ -118,7 +143,11 @@ fn print_summary(results: &[FileResult], apply: bool) {
     }
     println!(
         "{:<24} {:>6} {:>14} {:>14} {:>14}",
-        "files", "count", "fwnet imports", if apply { "fwnet loads" } else { "(no --apply)" }, "reference ok"
+        "files",
+        "count",
+        "fwnet imports",
+        if apply { "fwnet loads" } else { "(no --apply)" },
+        "reference ok"
     );
     for (g, rs) in &groups {
         let imported = rs.iter().filter(|r| r.imported).count();
@@ -129,7 +158,11 @@ fn print_summary(results: &[FileResult], apply: bool) {
             g,
             rs.len(),
             imported,
-            if apply { applied.to_string() } else { "-".into() },
+            if apply {
+                applied.to_string()
+            } else {
+                "-".into()
+            },
             reference
         );
     }
@@ -151,7 +184,10 @@ fn print_summary(results: &[FileResult], apply: bool) {
         println!("{n:>6}  {c}");
     }
     if apply {
-        let failed: Vec<_> = results.iter().filter(|r| r.applied == Some(false)).collect();
+        let failed: Vec<_> = results
+            .iter()
+            .filter(|r| r.applied == Some(false))
+            .collect();
         println!("\nimported but not loaded by the kernel: {}", failed.len());
         for r in failed.iter().take(20) {
             println!("  {}", r.file);
@@ -160,7 +196,9 @@ fn print_summary(results: &[FileResult], apply: bool) {
 }
 
 fn write_tsv(out: &Path, results: &[FileResult]) -> Result<()> {
-    let mut s = String::from("file\trestore_test\treference_complete_ok\tfwnet_imported\tfwnet_applied\tfirst_error\n");
+    let mut s = String::from(
+        "file\trestore_test\treference_complete_ok\tfwnet_imported\tfwnet_applied\tfirst_error\n",
+    );
     for r in results {
         s.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\t{}\n",

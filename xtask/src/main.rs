@@ -42,19 +42,30 @@ fn main() -> Result<()> {
 }
 
 fn have(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
-        || ["/usr/sbin", "/sbin"].iter().any(|d| std::path::Path::new(d).join(cmd).is_file())
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+        || ["/usr/sbin", "/sbin"]
+            .iter()
+            .any(|d| std::path::Path::new(d).join(cmd).is_file())
 }
 
 fn deps() -> Result<()> {
-    let missing: Vec<&str> = PACKAGES.iter().filter(|(c, _)| !have(c)).map(|(_, p)| *p).collect();
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(c, _)| !have(c))
+        .map(|(_, p)| *p)
+        .collect();
     if missing.is_empty() {
         return Ok(());
     }
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        bail!("missing test dependencies: {} (install them: apt-get install {})", missing.join(" "), missing.join(" "));
+        bail!(
+            "missing test dependencies: {} (install them: apt-get install {})",
+            missing.join(" "),
+            missing.join(" ")
+        );
     }
     println!("xtask: installing {}", missing.join(" "));
     run(Command::new("apt-get").args(["update", "-qq"]))?;
@@ -65,11 +76,15 @@ fn deps() -> Result<()> {
 }
 
 fn test(extra: &[String]) -> Result<()> {
-    run(Command::new(env!("CARGO")).args(["test", "--workspace"]).args(extra))
+    run(Command::new(env!("CARGO"))
+        .args(["test", "--workspace"])
+        .args(extra))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed: {status}");
     }

@@ -7,7 +7,7 @@ use crate::report::{Applied, TableReport};
 use crate::Mode;
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{
-    Batch, Chain, EncodedBatch, Hook, Rule, Set, SetDesc, SetElem, SetElemList, Table,
+    Batch, Chain, Counters, EncodedBatch, Hook, Rule, Set, SetDesc, SetElem, SetElemList, Table,
 };
 use fwnet_nft::lower;
 use fwnet_nft::Ruleset;
@@ -134,6 +134,11 @@ fn push_table(b: &mut Batch, what: &mut Vec<(String, Option<String>)>, t: &lower
             }),
             policy: c.hook.as_ref().map(|h| h.policy),
             chain_type: c.hook.as_ref().map(|h| h.kind.to_string()),
+            counters: c
+                .hook
+                .as_ref()
+                .and_then(|h| h.counters)
+                .map(|(packets, bytes)| Counters { packets, bytes }),
             ..Chain::default()
         };
         b.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, &chain);

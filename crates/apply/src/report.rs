@@ -77,6 +77,9 @@ pub struct HookStatus {
     pub hook: &'static str,
     pub priority: i32,
     pub policy: &'static str,
+    /// Packets and bytes the policy decided (the kernel's base-chain counters).
+    pub packets: Option<u64>,
+    pub bytes: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]

@@ -120,6 +120,8 @@ pub fn status(stored: Option<&Ruleset>) -> Result<Vec<TableStatus>, Error> {
                         Some(p) if p == NF_DROP as u32 => "drop",
                         _ => "accept",
                     },
+                    packets: c.counters.map(|c| c.packets),
+                    bytes: c.counters.map(|c| c.bytes),
                 }),
                 rules: rule_out,
             });

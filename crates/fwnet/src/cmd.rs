@@ -280,8 +280,16 @@ pub fn status(dir: &Path, json: bool) -> Result<u8> {
         for c in &t.chains {
             match &c.hook {
                 Some(h) => println!(
-                    "Chain {} (type {} hook {} priority {}; policy {})",
-                    c.name, h.kind, h.hook, h.priority, h.policy
+                    "Chain {} (type {} hook {} priority {}; policy {}{})",
+                    c.name,
+                    h.kind,
+                    h.hook,
+                    h.priority,
+                    h.policy,
+                    match (h.packets, h.bytes) {
+                        (Some(p), Some(b)) => format!(" {} packets, {} bytes", human(p), human(b)),
+                        _ => String::new(),
+                    }
                 ),
                 None => println!("Chain {}", c.name),
             }

@@ -127,6 +127,11 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Like every Unix filter: `fwnet status | head` ends quietly instead of panicking on EPIPE.
+    // SAFETY: called before any other thread exists; restoring a default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Import {

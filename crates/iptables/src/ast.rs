@@ -52,7 +52,12 @@ pub enum Command {
     /// `-N CHAIN`
     NewChain { name: String, loc: Loc },
     /// `-P CHAIN POLICY [-c packets bytes]`
-    Policy { chain: String, policy: String, counters: Option<Counters>, loc: Loc },
+    Policy {
+        chain: String,
+        policy: String,
+        counters: Option<Counters>,
+        loc: Loc,
+    },
 }
 
 /// One rule line: `[p:b] -A CHAIN opts...`.

@@ -40,6 +40,10 @@ pub struct BaseChain {
     pub hook: Hook,
     pub priority: i32,
     pub policy: Policy,
+    /// The policy's packet and byte counters (`:INPUT DROP [p:b]`), loaded into the kernel's
+    /// base-chain counters. nft syntax cannot express them, so `fwnet show` does not print them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Counters>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

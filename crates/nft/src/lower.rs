@@ -66,6 +66,8 @@ pub struct HookCode {
     pub kind: &'static str,
     /// NF_ACCEPT or NF_DROP.
     pub policy: u32,
+    /// Initial base-chain counters (packets, bytes), when the input had non-zero ones.
+    pub counters: Option<(u64, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +115,7 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
                     Policy::Accept => NF_ACCEPT as u32,
                     Policy::Drop => NF_DROP as u32,
                 },
+                counters: b.counters.map(|c| (c.packets, c.bytes)),
             }),
         })
         .collect();

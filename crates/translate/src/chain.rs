@@ -111,7 +111,12 @@ impl TableCx<'_> {
         self.chains.iter().position(|c| c.name == name)
     }
 
-    fn add_builtin(&mut self, b: Builtin, policy: nft::Policy) -> usize {
+    fn add_builtin(
+        &mut self,
+        b: Builtin,
+        policy: nft::Policy,
+        counters: Option<ipt::Counters>,
+    ) -> usize {
         self.chains.push(ChainState {
             name: b.name.to_string(),
             base: Some(nft::BaseChain {
@@ -119,6 +124,7 @@ impl TableCx<'_> {
                 hook: b.hook,
                 priority: b.priority,
                 policy,
+                counters: policy_counters(counters),
             }),
             rules: Vec::new(),
         });
@@ -187,7 +193,10 @@ pub(crate) fn table(
             Event::Decl(d) => declare(&mut cx, d, diags),
             Event::Cmd(Command::NewChain { name, loc }) => new_chain(&mut cx, name, loc, diags),
             Event::Cmd(Command::Policy {
-                chain, policy, loc, ..
+                chain,
+                policy,
+                counters,
+                loc,
             }) => {
                 let Some(b) = cx.builtin(chain) else {
                     diags.push(
@@ -207,10 +216,13 @@ pub(crate) fn table(
                     Some(i) => {
                         if let Some(base) = &mut cx.chains[i].base {
                             base.policy = p;
+                            if counters.is_some() {
+                                base.counters = policy_counters(*counters);
+                            }
                         }
                     }
                     None => {
-                        cx.add_builtin(b, p);
+                        cx.add_builtin(b, p, *counters);
                     }
                 }
             }
@@ -312,7 +324,7 @@ fn declare(cx: &mut TableCx, d: &ipt::ChainDecl, diags: &mut Vec<Diagnostic>) {
     match (cx.builtin(&d.name), &d.policy) {
         (Some(b), Some(p)) => {
             if let Some(p) = parse_policy(p, &d.loc, diags) {
-                cx.add_builtin(b, p);
+                cx.add_builtin(b, p, d.counters);
             }
         }
         (Some(b), None) => {
@@ -324,7 +336,7 @@ fn declare(cx: &mut TableCx, d: &ipt::ChainDecl, diags: &mut Vec<Diagnostic>) {
                 )
                 .with_help("iptables-restore keeps the chain's current policy; fwnet uses ACCEPT, the policy of a fresh kernel"),
             );
-            cx.add_builtin(b, nft::Policy::Accept);
+            cx.add_builtin(b, nft::Policy::Accept, d.counters);
         }
         (None, Some(p)) => diags.push(
             Diagnostic::error(
@@ -378,7 +390,7 @@ fn rule_chain(cx: &mut TableCx, r: &ipt::Rule, diags: &mut Vec<Diagnostic>) -> O
         return Some(i);
     }
     if let Some(b) = cx.builtin(&r.chain) {
-        return Some(cx.add_builtin(b, nft::Policy::Accept));
+        return Some(cx.add_builtin(b, nft::Policy::Accept, None));
     }
     diags.push(
         Diagnostic::error(
@@ -392,4 +404,14 @@ fn rule_chain(cx: &mut TableCx, r: &ipt::Rule, diags: &mut Vec<Diagnostic>) -> O
         )),
     );
     None
+}
+
+/// Policy counters go to the kernel only when they count something: a fresh base chain starts
+/// at zero anyway, and nft's own dumps then look alike.
+fn policy_counters(c: Option<ipt::Counters>) -> Option<nft::Counters> {
+    c.filter(|c| c.packets != 0 || c.bytes != 0)
+        .map(|c| nft::Counters {
+            packets: c.packets,
+            bytes: c.bytes,
+        })
 }
