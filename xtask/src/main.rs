@@ -75,10 +75,46 @@ fn deps() -> Result<()> {
         .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
+/// Runs the whole suite and closes with one plain summary line (`tests: N passed, N failed`),
+/// summed over every test binary, so that the last line a reader or CI sees is the total.
 fn test(extra: &[String]) -> Result<()> {
-    run(Command::new(env!("CARGO"))
-        .args(["test", "--workspace"])
-        .args(extra))
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(env!("CARGO"))
+        .args(["test", "--workspace", "--all-targets"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("cannot run cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    let stdout = child.stdout.take().context("cargo test has no stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count(rest, " passed");
+            failed += count(rest, " failed");
+        }
+    }
+    let status = child.wait()?;
+    println!("tests: {passed} passed, {failed} failed");
+    if !status.success() || failed > 0 {
+        bail!("the test suite failed");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// The number before `what` in a libtest summary such as `ok. 19 passed; 0 failed; ...`.
+fn count(summary: &str, what: &str) -> u64 {
+    summary
+        .split(';')
+        .find(|part| part.ends_with(what))
+        .and_then(|part| part.trim_end_matches(what).split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
