@@ -3,7 +3,7 @@
 //! the kernel through `fwnet apply` in a private network namespace (`unshare -n`).
 //!
 //! Prints a table split by the legacy kernel's own verdict on the file (RESULTS.tsv's
-//! `restore_test`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
+//! `restore_class`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
 //! constructs fwnet refuses most, and writes the per-file results as TSV.
 
 use anyhow::{bail, Context, Result};
@@ -44,7 +44,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let rows: Vec<&str> = results_tsv.lines().skip(1).collect();
     for (n, line) in rows.iter().enumerate() {
         let cols: Vec<&str> = line.split('\t').collect();
-        let (file, restore) = (cols[0], cols[4]);
+        let (file, restore) = (cols[0], cols[5]);
         let ref_complete_ok = cols.get(8) == Some(&"yes") && cols.get(12) == Some(&"ok");
         let path = root.join(file);
         let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
@@ -106,7 +106,10 @@ fn build_fwnet() -> Result<PathBuf> {
     if !status.success() {
         bail!("cannot build fwnet");
     }
-    Ok(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/fwnet"))
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    Ok(target.join("release/fwnet"))
 }
 
 fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
