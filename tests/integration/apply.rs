@@ -60,7 +60,7 @@ pub fn fwnet_in(ns: &Netns, args: &[&str], path: Option<&str>) -> Output {
     c.output().expect("run fwnet in namespace")
 }
 
-fn text(o: &Output) -> String {
+pub fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         o.status.code(),

@@ -22,6 +22,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("nft", "nftables"),
     ("iptables-legacy-restore", "iptables"),
     ("ip", "iproute2"),
+    ("systemd-analyze", "systemd"),
 ];
 
 fn main() -> Result<()> {

@@ -6,13 +6,17 @@
 //! [`OWNED_PREFIX`].
 
 mod batch;
+pub mod diff;
+pub mod lockout;
 mod report;
 mod session;
+pub mod snapshot;
 mod socket;
 mod status;
+pub mod verify;
 
 pub use report::*;
-pub use status::status;
+pub use status::{rule_counters, status};
 
 use fwnet_nft::Ruleset;
 use std::fmt;
@@ -23,7 +27,7 @@ pub const OWNED_PREFIX: &str = "fwnet_";
 
 /// How many times `apply` re-reads the kernel and retries when the ruleset generation changed
 /// between reading it and committing (someone else committed in between).
-const GENERATION_RETRIES: usize = 3;
+pub(crate) const GENERATION_RETRIES: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -78,6 +82,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Whether this process may read and change nf_tables here (CAP_NET_ADMIN, nf_tables present):
+/// one harmless request (GETGEN). Lets callers say so before they do anything else.
+pub fn check_access() -> Result<(), Error> {
+    session::Session::open()?.generation().map(drop)
+}
 
 /// Replaces fwnet's tables with `rs` in one transaction (or only validates it, in
 /// [`Mode::Check`]). Tables fwnet owns that `rs` no longer has are deleted in the same

@@ -135,6 +135,25 @@ impl Session {
             .collect())
     }
 
+    /// The elements of one set.
+    pub fn set_elems(
+        &mut self,
+        family: u8,
+        table: &str,
+        set: &str,
+    ) -> Result<Vec<fwnet_netlink::SetElem>, Error> {
+        let seq = self.next_seq(1);
+        Ok(self
+            .request(&dump::get_set_elems(family, table, set, seq))?
+            .into_iter()
+            .filter_map(|r| match r.body {
+                ReplyBody::SetElems(e) => Some(e.elements),
+                _ => None,
+            })
+            .flatten()
+            .collect())
+    }
+
     /// Sends the batch and reads the kernel's verdict on it. The kernel processes a batch
     /// inside sendmsg, so every answer is queued when `send` returns: drain without blocking.
     pub fn run_batch(&mut self, plan: &Plan) -> Result<Outcome, Error> {

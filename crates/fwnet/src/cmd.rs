@@ -200,15 +200,60 @@ pub fn show(dir: &Path) -> Result<u8> {
     Ok(exit::OK)
 }
 
-pub fn apply(dir: &Path, check: bool, json: bool) -> Result<u8> {
-    let st = state::load(dir)?;
+pub struct ApplyOpts {
+    pub check: bool,
+    pub confirm: Option<u64>,
+    pub keep_counters: bool,
+    pub boot: bool,
+    /// Apply even if it cuts the SSH session fwnet runs over.
+    pub force: bool,
+    pub json: bool,
+}
+
+pub fn apply(dir: &Path, opts: &ApplyOpts) -> Result<u8> {
+    let (check, confirm, json) = (opts.check, opts.confirm, opts.json);
     let mode = if check {
         fwnet_apply::Mode::Check
     } else {
         fwnet_apply::Mode::Commit
     };
+    // Privileges first: without them nothing else (the lock, the snapshot) matters.
+    if let Err(e) = fwnet_apply::check_access() {
+        eprintln!("fwnet: {e}");
+        return Ok(exit::ENV);
+    }
+    let _lock = crate::safe::lock(dir)?;
+    if opts.boot {
+        if let Some(what) = crate::safe::restore_saved_if_newer(dir)? {
+            println!("restored the saved ruleset ({what})");
+            return Ok(exit::OK);
+        }
+    }
+    let mut st = state::load(dir)?;
+    if let Some(p) = crate::safe::pending(dir).filter(|_| !check) {
+        anyhow::bail!(
+            "an earlier `fwnet apply --confirm` is still waiting (its watchdog restores the previous ruleset at {}): run `fwnet confirm` or `fwnet rollback` first",
+            crate::safe::describe_deadline(p.deadline_ms)
+        );
+    }
+    if let Some(code) = crate::lockout::guard(&st.ruleset, opts) {
+        return Ok(code);
+    }
+    if opts.keep_counters {
+        let kept = fwnet_apply::diff::carry_counters(&mut st.ruleset)
+            .map_err(|e| anyhow::anyhow!("cannot read the kernel's counters: {e}"))?;
+        eprintln!("keeping the kernel's counters of {kept} unchanged rule(s)");
+    }
+    if !check {
+        // What runs now, for `fwnet rollback` and the watchdog.
+        crate::safe::save_snapshot(dir)?;
+    }
     match fwnet_apply::apply(&st.ruleset, mode) {
         Ok(done) => {
+            let armed = match confirm {
+                Some(secs) => Some(crate::safe::arm(dir, secs)?),
+                None => None,
+            };
             if json {
                 println!("{}", serde_json::to_string_pretty(&done)?);
             } else {
@@ -234,6 +279,15 @@ pub fn apply(dir: &Path, check: bool, json: bool) -> Result<u8> {
                         done.messages
                     );
                 }
+            }
+            if let Some(p) = &armed {
+                // On stderr too under --json: a person must see it.
+                eprintln!(
+                    "unless you run `fwnet confirm` within {} s, the previous ruleset comes back by itself at {} (watchdog pid {}, independent of this session)",
+                    confirm.unwrap_or(0),
+                    crate::safe::describe_deadline(p.deadline_ms),
+                    p.pid
+                );
             }
             Ok(exit::OK)
         }
@@ -339,4 +393,94 @@ fn human(n: u64) -> String {
         }
     }
     n.to_string()
+}
+
+pub fn diff(dir: &Path, json: bool) -> Result<u8> {
+    let st = state::load(dir)?;
+    let tables = match fwnet_apply::diff::diff(&st.ruleset) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("fwnet: {e}");
+            return Ok(exit::ENV);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tables)?);
+    } else if tables.is_empty() {
+        println!("no differences: the kernel holds exactly the stored ruleset");
+    } else {
+        for t in &tables {
+            println!("table {} {} ({})", t.family, t.name, t.change);
+            for c in &t.chains {
+                println!("  chain {} ({})", c.name, c.change);
+                if let Some(b) = &c.base {
+                    println!("    {b}");
+                }
+                for r in &c.rules {
+                    let note = match (&r.origin, r.handle) {
+                        (Some(o), _) => format!("  # {o}"),
+                        (None, Some(h)) => format!("  # kernel handle {h}"),
+                        (None, None) => String::new(),
+                    };
+                    println!("    {} {}{note}", r.op, r.text);
+                }
+            }
+        }
+    }
+    Ok(if tables.is_empty() {
+        exit::OK
+    } else {
+        exit::INPUT
+    })
+}
+
+/// The unit `install-service` writes. Ordered before network-pre.target, so the firewall is
+/// in place before any interface is configured; a oneshot that stays "active" so `systemctl
+/// status fwnet` shows whether it worked.
+pub fn unit_text(exe: &Path, state_dir: &Path) -> String {
+    format!(
+        "[Unit]
+Description=fwnet firewall (native nftables from {state})
+Documentation=file://{state}/ruleset.json
+DefaultDependencies=no
+Wants=network-pre.target
+Before=network-pre.target shutdown.target
+After=local-fs.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={exe} apply --boot --state-dir {state}
+ExecReload={exe} apply --state-dir {state}
+
+[Install]
+WantedBy=sysinit.target
+",
+        exe = exe.display(),
+        state = state_dir.display()
+    )
+}
+
+pub fn install_service(dir: &Path, unit_dir: &Path) -> Result<u8> {
+    let exe = std::env::current_exe().context("cannot find the fwnet binary")?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    let state_dir = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()?.join(dir)
+    };
+    std::fs::create_dir_all(unit_dir)
+        .with_context(|| format!("cannot create {}", unit_dir.display()))?;
+    let path = unit_dir.join("fwnet.service");
+    std::fs::write(&path, unit_text(&exe, &state_dir))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    println!(
+        "it runs `{} apply --boot --state-dir {}` before the network comes up",
+        exe.display(),
+        state_dir.display()
+    );
+    println!("enable it with: systemctl daemon-reload && systemctl enable fwnet.service");
+    Ok(exit::OK)
 }

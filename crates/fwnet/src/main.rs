@@ -5,8 +5,11 @@
 //! of the interface and documented in `--help` and README.md.
 
 mod cmd;
+mod lockout;
 mod output;
+mod safe;
 mod state;
+mod verify;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -24,6 +27,8 @@ pub mod exit {
     pub const KERNEL: u8 = 3;
     /// The environment prevents the operation: not root, no nf_tables, no stored state.
     pub const ENV: u8 = 4;
+    /// `apply` refused: the new ruleset would cut the SSH session fwnet runs over.
+    pub const LOCKOUT: u8 = 5;
 }
 
 const AFTER_HELP: &str = "\
@@ -42,7 +47,8 @@ Exit codes:
   1  the input has problems (every one is listed); nothing was stored or applied
   2  command line misuse
   3  the kernel refused the ruleset; the previous ruleset is unchanged
-  4  the environment prevents it (not root, nf_tables missing, no stored state)";
+  4  the environment prevents it (not root, nf_tables missing, no stored state)
+  5  apply refused: the new ruleset would cut this SSH session (see --force, --confirm)";
 
 #[derive(Parser)]
 #[command(
@@ -109,9 +115,78 @@ enum Command {
         /// Let the kernel validate the whole batch, then commit nothing
         #[arg(long)]
         check: bool,
+        /// Roll back to the previous ruleset by itself unless `fwnet confirm` runs within
+        /// SECONDS (the watchdog survives the end of your SSH session)
+        #[arg(long, value_name = "SECONDS", conflicts_with = "check")]
+        confirm: Option<u64>,
+        /// Carry the kernel's packet and byte counters over to every unchanged rule (and the
+        /// policies) instead of loading the counters stored at import
+        #[arg(long)]
+        keep_counters: bool,
+        /// Boot mode, for the systemd unit: restore what `fwnet save` saved if that is newer
+        /// than the last import, otherwise apply the stored ruleset
+        #[arg(long, conflicts_with_all = ["check", "confirm"])]
+        boot: bool,
+        /// Apply even if the new ruleset would cut the SSH session fwnet runs over
+        #[arg(long, conflicts_with = "check")]
+        force: bool,
         /// Print the result as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Save fwnet's tables as the kernel holds them now, to be restored at boot
+    ///
+    /// Use it after changing fwnet's tables by hand (or after `fwnet rollback`) when that is
+    /// what the host should come up with. The next `fwnet import` takes precedence again.
+    Save {
+        #[command(flatten)]
+        state: StateDir,
+    },
+    /// Install a systemd unit that programs the firewall at boot, before the network is up
+    ///
+    /// Writes fwnet.service (running `fwnet apply --boot`) into the unit directory and says how
+    /// to enable it. Nothing is enabled or started by this command.
+    InstallService {
+        #[command(flatten)]
+        state: StateDir,
+        /// Where to write fwnet.service
+        #[arg(long, default_value = "/etc/systemd/system", value_name = "DIR")]
+        unit_dir: PathBuf,
+    },
+    /// Show what `apply` would change: the stored ruleset against the kernel's, rule by rule
+    ///
+    /// Lines starting with `-` are in the kernel and would go; lines starting with `+` would
+    /// come, with the input line they were translated from. Exit code 0 when there is no
+    /// difference, 1 when there is one (like diff(1)), 4 when the kernel cannot be read.
+    Diff {
+        #[command(flatten)]
+        state: StateDir,
+        /// Print as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the ruleset of a pending `apply --confirm`
+    Confirm {
+        #[command(flatten)]
+        state: StateDir,
+    },
+    /// Put back the ruleset that ran before the last apply
+    ///
+    /// fwnet saves fwnet's tables as the kernel held them before every apply; this restores
+    /// them in one transaction (and stops a pending `apply --confirm` watchdog).
+    Rollback {
+        #[command(flatten)]
+        state: StateDir,
+    },
+    /// The confirm-or-rollback watchdog that `apply --confirm` starts (internal)
+    #[command(hide = true)]
+    Watchdog {
+        #[command(flatten)]
+        state: StateDir,
+        #[arg(long)]
+        deadline_ms: u64,
+        #[arg(long)]
+        token: String,
     },
     /// Show what the kernel holds in fwnet's tables, with per-rule counters
     ///
@@ -124,6 +199,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Prove, packet by packet, that the translation behaves like the legacy kernel
+    ///
+    /// In scratch network namespaces it creates and always removes, loads the files with
+    /// iptables-legacy-restore on one side and fwnet's translation on the other, sends the same
+    /// probes (derived from the rules) to both and compares the INPUT verdicts. Exit codes: 0
+    /// every verdict matches, 1 at least one mismatch, 2 verification could not run.
+    Verify(verify::Args),
 }
 
 fn main() -> ExitCode {
@@ -141,8 +223,39 @@ fn main() -> ExitCode {
             files,
         } => cmd::import(&state.state_dir, family.as_deref(), json, &files),
         Command::Show { state } => cmd::show(&state.state_dir),
-        Command::Apply { state, check, json } => cmd::apply(&state.state_dir, check, json),
+        Command::Apply {
+            state,
+            check,
+            confirm,
+            keep_counters,
+            boot,
+            force,
+            json,
+        } => cmd::apply(
+            &state.state_dir,
+            &cmd::ApplyOpts {
+                check,
+                confirm,
+                keep_counters,
+                boot,
+                force,
+                json,
+            },
+        ),
+        Command::Save { state } => safe::save(&state.state_dir),
+        Command::InstallService { state, unit_dir } => {
+            cmd::install_service(&state.state_dir, &unit_dir)
+        }
+        Command::Diff { state, json } => cmd::diff(&state.state_dir, json),
+        Command::Confirm { state } => safe::confirm(&state.state_dir),
+        Command::Rollback { state } => safe::rollback(&state.state_dir),
+        Command::Watchdog {
+            state,
+            deadline_ms,
+            token,
+        } => safe::watchdog(&state.state_dir, deadline_ms, &token),
         Command::Status { state, json } => cmd::status(&state.state_dir, json),
+        Command::Verify(args) => verify::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

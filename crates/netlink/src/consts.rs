@@ -375,3 +375,43 @@ pub const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
 pub const NFT_REG_VERDICT: u32 = 0;
 pub const NFT_REG_1: u32 = 1;
 pub const NFT_REG32_00: u32 = 8;
+
+// enum nft_fib_attributes, nft_fib_result, nft_fib_flags.
+pub const NFTA_FIB_DREG: u16 = 1;
+pub const NFTA_FIB_RESULT: u16 = 2;
+pub const NFTA_FIB_FLAGS: u16 = 3;
+pub const NFT_FIB_RESULT_UNSPEC: u32 = 0;
+pub const NFT_FIB_RESULT_OIF: u32 = 1;
+pub const NFT_FIB_RESULT_OIFNAME: u32 = 2;
+pub const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
+pub const NFTA_FIB_F_SADDR: u32 = 1 << 0;
+pub const NFTA_FIB_F_DADDR: u32 = 1 << 1;
+pub const NFTA_FIB_F_MARK: u32 = 1 << 2;
+pub const NFTA_FIB_F_IIF: u32 = 1 << 3;
+pub const NFTA_FIB_F_OIF: u32 = 1 << 4;
+pub const NFTA_FIB_F_PRESENT: u32 = 1 << 5;
+
+// enum nft_nat_types, nft_nat_attributes, nft_masq_attributes, nft_redir_attributes; the
+// NF_NAT_RANGE_* flags from include/uapi/linux/netfilter/nf_nat.h (NETMAP: kernel >= 5.8).
+pub const NFT_NAT_SNAT: u32 = 0;
+pub const NFT_NAT_DNAT: u32 = 1;
+pub const NFTA_NAT_TYPE: u16 = 1;
+pub const NFTA_NAT_FAMILY: u16 = 2;
+pub const NFTA_NAT_REG_ADDR_MIN: u16 = 3;
+pub const NFTA_NAT_REG_ADDR_MAX: u16 = 4;
+pub const NFTA_NAT_REG_PROTO_MIN: u16 = 5;
+pub const NFTA_NAT_REG_PROTO_MAX: u16 = 6;
+pub const NFTA_NAT_FLAGS: u16 = 7;
+pub const NFTA_MASQ_FLAGS: u16 = 1;
+pub const NFTA_MASQ_REG_PROTO_MIN: u16 = 2;
+pub const NFTA_MASQ_REG_PROTO_MAX: u16 = 3;
+pub const NFTA_REDIR_REG_PROTO_MIN: u16 = 1;
+pub const NFTA_REDIR_REG_PROTO_MAX: u16 = 2;
+pub const NFTA_REDIR_FLAGS: u16 = 3;
+pub const NF_NAT_RANGE_MAP_IPS: u32 = 1 << 0;
+pub const NF_NAT_RANGE_PROTO_SPECIFIED: u32 = 1 << 1;
+pub const NF_NAT_RANGE_PROTO_RANDOM: u32 = 1 << 2;
+pub const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
+pub const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
+pub const NF_NAT_RANGE_PROTO_OFFSET: u32 = 1 << 5;
+pub const NF_NAT_RANGE_NETMAP: u32 = 1 << 6;

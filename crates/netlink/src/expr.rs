@@ -2,8 +2,8 @@
 //! their encoding inside `NFTA_LIST_ELEM` lists, and the `nft --debug=netlink` printer.
 //!
 //! Each expression's wire layout lives in its own module under `expr/`, named after the kernel
-//! source. An expression that carries attributes its variant cannot hold (e.g. `meta set`,
-//! a lookup with a destination register) decodes to [`Expr::Other`] with its raw payload, so
+//! source. An expression that carries attributes its variant cannot hold (e.g. a lookup
+//! with a destination register) decodes to [`Expr::Other`] with its raw payload, so
 //! decoding never loses bytes and never fails on a well-framed expression.
 
 use crate::attr::{self, Attrs};
@@ -11,18 +11,25 @@ use crate::consts::{NFTA_EXPR_DATA, NFTA_EXPR_NAME, NFTA_LIST_ELEM};
 use crate::error::DecodeError;
 use std::fmt;
 
+pub use masq::PortRegs;
+pub use nat::NatRegs;
+
 mod bitwise;
 mod cmp;
 mod counter;
 mod ct;
 mod dynset;
+mod fib;
 mod immediate;
 mod limit;
 mod log;
 mod lookup;
+mod masq;
 mod meta;
+mod nat;
 mod payload;
 mod range;
+mod redir;
 mod reject;
 
 /// A register number as the kernel numbers them: 0 = verdict, 1..=4 = 16-byte registers
@@ -36,6 +43,8 @@ pub type Reg = u32;
 pub enum Expr {
     /// `meta load KEY => reg` (NFT_META_*).
     Meta { key: u32, dreg: Reg },
+    /// `meta set KEY with reg`: stores a register into packet metadata (`meta mark set`).
+    MetaSet { key: u32, sreg: Reg },
     /// `cmp OP reg data` (NFT_CMP_*).
     Cmp { sreg: Reg, op: u32, data: Vec<u8> },
     /// `payload load LEN @ BASE + OFFSET => reg` (NFT_PAYLOAD_*_HEADER).
@@ -69,6 +78,12 @@ pub enum Expr {
     Ct {
         key: u32,
         dreg: Reg,
+        dir: Option<u8>,
+    },
+    /// `ct set KEY with reg`: stores a register into the connection (`ct mark set`).
+    CtSet {
+        key: u32,
+        sreg: Reg,
         dir: Option<u8>,
     },
     /// `immediate reg data`: a verdict when `dreg` is 0.
@@ -113,6 +128,19 @@ pub enum Expr {
     /// `reject type TYPE code CODE` (NFT_REJECT_*). The kernel omits the code for TCP resets;
     /// that decodes as code 0, which nft sends.
     Reject { kind: u32, code: u8 },
+    /// `fib FLAGS RESULT => reg`: a route lookup (NFTA_FIB_F_*, NFT_FIB_RESULT_*).
+    Fib { flags: u32, result: u32, dreg: Reg },
+    /// `nat snat|dnat FAMILY ...` (NFT_NAT_*, NFPROTO_*): address and port registers
+    /// loaded by `immediate`s before it, and NF_NAT_RANGE_* flags.
+    Nat {
+        kind: u32,
+        family: u32,
+        regs: NatRegs,
+    },
+    /// `masq`: masquerade, optionally to a port range held in registers.
+    Masq(PortRegs),
+    /// `redir`: redirect to the local host, optionally to a port range held in registers.
+    Redir(PortRegs),
     /// An expression this codec does not model: its name and raw NFTA_EXPR_DATA payload.
     Other { name: String, data: Vec<u8> },
 }
@@ -140,12 +168,12 @@ impl Expr {
     /// The kernel module name sent as `NFTA_EXPR_NAME`.
     pub fn name(&self) -> &str {
         match self {
-            Expr::Meta { .. } => "meta",
+            Expr::Meta { .. } | Expr::MetaSet { .. } => "meta",
             Expr::Cmp { .. } => "cmp",
             Expr::Payload { .. } => "payload",
             Expr::Bitwise { .. } => "bitwise",
             Expr::Range { .. } => "range",
-            Expr::Ct { .. } => "ct",
+            Expr::Ct { .. } | Expr::CtSet { .. } => "ct",
             Expr::Immediate { .. } => "immediate",
             Expr::Lookup { .. } => "lookup",
             Expr::Dynset { .. } => "dynset",
@@ -153,6 +181,10 @@ impl Expr {
             Expr::Counter { .. } => "counter",
             Expr::Log { .. } => "log",
             Expr::Reject { .. } => "reject",
+            Expr::Fib { .. } => "fib",
+            Expr::Nat { .. } => "nat",
+            Expr::Masq(_) => "masq",
+            Expr::Redir(_) => "redir",
             Expr::Other { name, .. } => name,
         }
     }
@@ -161,6 +193,7 @@ impl Expr {
     fn put_data(&self, out: &mut Vec<u8>) {
         match self {
             Expr::Meta { key, dreg } => meta::put(out, *key, *dreg),
+            Expr::MetaSet { key, sreg } => meta::put_set(out, *key, *sreg),
             Expr::Cmp { sreg, op, data } => cmp::put(out, *sreg, *op, data),
             Expr::Payload {
                 base,
@@ -178,6 +211,7 @@ impl Expr {
             } => bitwise::put(out, *sreg, *dreg, *len, mask, xor, *op),
             Expr::Range { sreg, op, from, to } => range::put(out, *sreg, *op, from, to),
             Expr::Ct { key, dreg, dir } => ct::put(out, *key, *dreg, *dir),
+            Expr::CtSet { key, sreg, dir } => ct::put_set(out, *key, *sreg, *dir),
             Expr::Immediate { dreg, data } => immediate::put(out, *dreg, data),
             Expr::Lookup {
                 sreg,
@@ -208,6 +242,14 @@ impl Expr {
                 group,
             } => log::put(out, prefix.as_deref(), *level, *flags, *group),
             Expr::Reject { kind, code } => reject::put(out, *kind, *code),
+            Expr::Fib {
+                flags,
+                result,
+                dreg,
+            } => fib::put(out, *flags, *result, *dreg),
+            Expr::Nat { kind, family, regs } => nat::put(out, *kind, *family, regs),
+            Expr::Masq(regs) => masq::put(out, regs),
+            Expr::Redir(regs) => redir::put(out, regs),
             Expr::Other { data, .. } => out.extend_from_slice(data),
         }
     }
@@ -259,6 +301,10 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "counter" => counter::read(data),
         "log" => log::read(data),
         "reject" => reject::read(data),
+        "fib" => fib::read(data),
+        "nat" => nat::read(data),
+        "masq" => masq::read(data),
+        "redir" => redir::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -299,6 +345,7 @@ impl Expr {
     fn fmt_body(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Meta { key, dreg } => meta::fmt(f, *key, *dreg),
+            Expr::MetaSet { key, sreg } => meta::fmt_set(f, *key, *sreg),
             Expr::Cmp { sreg, op, data } => cmp::fmt(f, *sreg, *op, data),
             Expr::Payload {
                 base,
@@ -315,6 +362,7 @@ impl Expr {
             } => bitwise::fmt(f, *sreg, *dreg, mask, xor),
             Expr::Range { sreg, op, from, to } => range::fmt(f, *sreg, *op, from, to),
             Expr::Ct { key, dreg, dir } => ct::fmt(f, *key, *dreg, *dir),
+            Expr::CtSet { key, sreg, dir } => ct::fmt_set(f, *key, *sreg, *dir),
             Expr::Immediate { dreg, data } => immediate::fmt(f, *dreg, data),
             Expr::Lookup {
                 sreg, set, flags, ..
@@ -342,6 +390,13 @@ impl Expr {
                 group,
             } => log::fmt(f, prefix.as_deref(), *level, *flags, *group),
             Expr::Reject { kind, code } => write!(f, "type {kind} code {code} "),
+            Expr::Fib {
+                flags,
+                result,
+                dreg,
+            } => fib::fmt(f, *flags, *result, *dreg),
+            Expr::Nat { kind, family, regs } => nat::fmt(f, *kind, *family, regs),
+            Expr::Masq(regs) | Expr::Redir(regs) => masq::fmt(f, regs),
             Expr::Other { data, .. } => write!(f, "<{} bytes not decoded> ", data.len()),
         }
     }

@@ -135,6 +135,30 @@ pub enum Stmt {
     Log(Log),
     Reject(Reject),
     Verdict(Verdict),
+    /// `snat`, `dnat`, `masquerade`, `redirect`: final for the packet, like a verdict.
+    Nat(Nat),
+    /// `meta mark set ...`, `ct mark set ...` (MARK, CONNMARK): not final, the rule goes on.
+    MarkSet(MarkSet),
+}
+
+/// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`
+/// is `dest` and `mask` is 0 the new mark is the constant `xor` (`meta mark set 0x1`);
+/// otherwise `src` is loaded first, so a `ct mark` source ends the rule for a packet without
+/// a connection, before anything is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkSet {
+    pub dest: MarkKey,
+    pub src: MarkKey,
+    pub mask: u32,
+    pub xor: u32,
+}
+
+/// Which mark: the packet's (`meta mark`) or its connection's (`ct mark`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKey {
+    Meta,
+    Ct,
 }
 
 /// A test on packet or connection state.
@@ -168,6 +192,31 @@ pub enum Expr {
     Meta(MetaKey),
     Payload(Field),
     Ct(CtKey),
+    /// `fib daddr [. iif] type`: the route type of an address (RTN_*), as `-m addrtype`.
+    Fib(Fib),
+}
+
+/// The inputs of a `fib ... type` lookup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Fib {
+    pub addr: FibAddr,
+    /// Restrict the lookup to the packet's input or output interface (`. iif`, `. oif`).
+    #[serde(default)]
+    pub iface: Option<FibIface>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FibAddr {
+    Saddr,
+    Daddr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FibIface {
+    Iif,
+    Oif,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -178,6 +227,9 @@ pub enum MetaKey {
     L4proto,
     Nfproto,
     Mark,
+    /// The owning socket's file fsuid / fsgid (output path only).
+    Skuid,
+    Skgid,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -195,6 +247,8 @@ pub enum Field {
     IpProtocol,
     IpSaddr,
     IpDaddr,
+    /// Flags and fragment offset (2 bytes at 6); `& 0x1fff` is the offset.
+    IpFragOff,
     Ip6Nexthdr,
     Ip6Saddr,
     Ip6Daddr,
@@ -227,6 +281,13 @@ pub enum DataType {
     CtStatus,
     Mark,
     NfProto,
+    /// RTN_* route types (`fib_addrtype`): unspec, unicast, local, broadcast ...
+    FibAddrtype,
+    /// User and group ids, host-order 32-bit, printed in decimal.
+    Uid,
+    Gid,
+    /// A plain 16-bit big-endian number (`ip frag-off`), printed in decimal.
+    Integer16,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -310,6 +371,47 @@ pub enum Reject {
     TcpReset,
 }
 
+/// A NAT statement. Only `Snat` and `Dnat` carry an address; a port range needs a transport
+/// protocol match earlier in the rule (nft refuses the rule otherwise).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Nat {
+    pub kind: NatKind,
+    /// The new address or addresses; `None` keeps the address (`dnat to :8080`).
+    #[serde(default)]
+    pub addr: Option<NatAddr>,
+    /// The new port range, inclusive; equal ends for one port.
+    #[serde(default)]
+    pub ports: Option<(u16, u16)>,
+    #[serde(default)]
+    pub flags: NatFlags,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatKind {
+    Snat,
+    Dnat,
+    Masquerade,
+    Redirect,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatAddr {
+    /// An inclusive address range; equal ends for one address.
+    Range(IpAddr, IpAddr),
+    /// `snat prefix to 10.0.0.0/24`: keep the host bits, replace the prefix (NETMAP).
+    Prefix { addr: IpAddr, len: u8 },
+}
+
+/// NAT flags: `random`, `fully-random`, `persistent`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatFlags {
+    pub random: bool,
+    pub fully_random: bool,
+    pub persistent: bool,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -330,9 +432,13 @@ impl Expr {
             Expr::Meta(MetaKey::Mark) | Expr::Ct(CtKey::Mark) => DataType::Mark,
             Expr::Ct(CtKey::State) => DataType::CtState,
             Expr::Ct(CtKey::Status) => DataType::CtStatus,
+            Expr::Fib(_) => DataType::FibAddrtype,
+            Expr::Meta(MetaKey::Skuid) => DataType::Uid,
+            Expr::Meta(MetaKey::Skgid) => DataType::Gid,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,
+                Field::IpFragOff => DataType::Integer16,
                 Field::Ip6Saddr | Field::Ip6Daddr => DataType::Ipv6Addr,
                 Field::TcpSport | Field::TcpDport | Field::UdpSport | Field::UdpDport => {
                     DataType::InetService

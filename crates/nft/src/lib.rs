@@ -6,10 +6,12 @@
 //! - [`print`]: nft syntax that `nft -f` loads unchanged (`fwnet show`);
 //! - [`lower`]: kernel bytecode (`fwnet_netlink::Expr`) exactly as `nft` would generate it for the
 //!   printed text, so `nft` can serve as the oracle in tests;
-//! - serde: the versioned state file.
+//! - serde: the versioned state file;
+//! - [`eval`]: the verdict the IR gives one described packet (the SSH lockout guard).
 //!
 //! It does no I/O.
 
+pub mod eval;
 pub mod ir;
 pub mod lower;
 pub mod print;

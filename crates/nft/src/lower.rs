@@ -20,6 +20,9 @@ use fwnet_netlink::consts::*;
 use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
 use std::net::IpAddr;
 
+mod ext;
+mod nat;
+
 /// A table ready to be turned into netlink messages, in dependency order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableCode {
@@ -93,6 +96,7 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
     let mut cx = Cx {
         sets: Vec::new(),
         next_id: first_set_id,
+        family: t.family,
     };
     for s in &t.sets {
         let id = cx.take_id();
@@ -142,6 +146,8 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
 struct Cx {
     sets: Vec<SetCode>,
     next_id: u32,
+    /// The table's family (the `nat` expression names it).
+    family: Family,
 }
 
 impl Cx {
@@ -189,6 +195,10 @@ fn type_id(t: DataType) -> u32 {
         DataType::IcmpCode => 32,
         DataType::Icmpv6Code => 33,
         DataType::Ifname => 41,
+        DataType::FibAddrtype => 38,
+        DataType::Uid => 24,
+        DataType::Gid => 25,
+        DataType::Integer16 => 4,
     }
 }
 
@@ -207,13 +217,23 @@ fn type_len(t: DataType) -> u32 {
         | DataType::Icmpv6Type
         | DataType::Icmpv6Code => 1,
         DataType::CtState | DataType::CtStatus | DataType::Mark => 4,
+        DataType::FibAddrtype | DataType::Uid | DataType::Gid => 4,
+        DataType::Integer16 => 2,
     }
 }
 
 /// Whether values of this type are big-endian in the packet (true) or host-order kernel
 /// words (false, as `ct state` and marks are).
 fn is_network_order(t: DataType) -> bool {
-    !matches!(t, DataType::CtState | DataType::CtStatus | DataType::Mark)
+    !matches!(
+        t,
+        DataType::CtState
+            | DataType::CtStatus
+            | DataType::Mark
+            | DataType::FibAddrtype
+            | DataType::Uid
+            | DataType::Gid
+    )
 }
 
 const TYPE_BITS: u32 = 6;
@@ -383,6 +403,7 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
         IpProtocol => (nh, 9, 1),
         IpSaddr => (nh, 12, 4),
         IpDaddr => (nh, 16, 4),
+        IpFragOff => (nh, 6, 2),
         Ip6Nexthdr => (nh, 6, 1),
         Ip6Saddr => (nh, 8, 16),
         Ip6Daddr => (nh, 24, 16),
@@ -397,6 +418,7 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
 /// Loads `e` into `reg`; returns the number of bytes loaded.
 fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
     match e {
+        Expr::Fib(f) => out.push(ext::fib(f, reg)),
         Expr::Meta(k) => {
             let key = match k {
                 MetaKey::Iifname => NFT_META_IIFNAME,
@@ -404,6 +426,8 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::L4proto => NFT_META_L4PROTO,
                 MetaKey::Nfproto => NFT_META_NFPROTO,
                 MetaKey::Mark => NFT_META_MARK,
+                MetaKey::Skuid => NFT_META_SKUID,
+                MetaKey::Skgid => NFT_META_SKGID,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -495,6 +519,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
                 Verdict::Goto(c) => KV::Goto(c.clone()),
             }),
         }),
+        Stmt::Nat(n) => nat::nat(n, cx.family, out),
     }
 }
 

@@ -16,6 +16,9 @@
 
 use crate::ir::*;
 
+mod ext;
+mod nat;
+
 /// The whole ruleset, one `table` block per table, sets before chains.
 pub fn ruleset(rs: &Ruleset) -> String {
     let mut out = String::new();
@@ -306,6 +309,7 @@ fn stmt(s: &Stmt) -> String {
             Verdict::Jump(chain) => format!("jump {}", name(chain)),
             Verdict::Goto(chain) => format!("goto {}", name(chain)),
         },
+        Stmt::Nat(n) => nat::nat(n),
     }
 }
 
@@ -373,12 +377,15 @@ fn cmp_op(op: CmpOp) -> &'static str {
 
 fn expr(e: Expr) -> &'static str {
     match e {
+        Expr::Fib(fib) => ext::fib(fib),
         Expr::Meta(k) => match k {
             MetaKey::Iifname => "iifname",
             MetaKey::Oifname => "oifname",
             MetaKey::L4proto => "meta l4proto",
             MetaKey::Nfproto => "meta nfproto",
             MetaKey::Mark => "meta mark",
+            MetaKey::Skuid => "meta skuid",
+            MetaKey::Skgid => "meta skgid",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -389,6 +396,7 @@ fn expr(e: Expr) -> &'static str {
             Field::IpProtocol => "ip protocol",
             Field::IpSaddr => "ip saddr",
             Field::IpDaddr => "ip daddr",
+            Field::IpFragOff => "ip frag-off",
             Field::Ip6Nexthdr => "ip6 nexthdr",
             Field::Ip6Saddr => "ip6 saddr",
             Field::Ip6Daddr => "ip6 daddr",
@@ -421,6 +429,10 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::CtStatus => "ct_status",
         DataType::Mark => "mark",
         DataType::NfProto => "nf_proto",
+        DataType::FibAddrtype => "fib_addrtype",
+        DataType::Uid => "uid",
+        DataType::Gid => "gid",
+        DataType::Integer16 => "integer",
     }
 }
 
@@ -451,6 +463,7 @@ fn number(t: DataType, n: u64) -> String {
         DataType::IcmpType => symbol(ICMP_TYPES, n),
         DataType::Icmpv6Type => symbol(ICMPV6_TYPES, n),
         DataType::NfProto => symbol(&[(2, "ipv4"), (10, "ipv6")], n),
+        DataType::FibAddrtype => symbol(ext::FIB_ADDRTYPES, n),
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }

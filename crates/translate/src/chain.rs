@@ -96,6 +96,8 @@ pub(crate) struct TableCx<'a> {
     builtins: &'static [Builtin],
     chains: Vec<ChainState>,
     pub sets: Vec<nft::Set>,
+    /// Where each NAT rule's `-j` is, for [`crate::nat::finish`].
+    pub nat_locs: Vec<ipt::diag::Loc>,
 }
 
 impl TableCx<'_> {
@@ -173,6 +175,7 @@ pub(crate) fn table(
         builtins,
         chains: Vec::new(),
         sets: Vec::new(),
+        nat_locs: Vec::new(),
     };
 
     // iptables-restore reads a section top to bottom; so do we.
@@ -268,7 +271,7 @@ pub(crate) fn table(
         }
     }
 
-    Some(nft::Table {
+    let mut table = nft::Table {
         family: match family {
             IpFamily::V4 => nft::Family::Ip,
             IpFamily::V6 => nft::Family::Ip6,
@@ -284,7 +287,9 @@ pub(crate) fn table(
                 rules: c.rules.into_iter().flatten().collect(),
             })
             .collect(),
-    })
+    };
+    out.stats.rules_refused += crate::nat::finish(&mut table, &cx.nat_locs, &mut out.diagnostics);
+    Some(table)
 }
 
 fn command_line(c: &Command) -> u32 {

@@ -1,12 +1,11 @@
-//! The tests iptables keeps in the rule header: `-s`, `-d`, `-p`, `-i`, `-o` (and `-f`,
-//! refused).
+//! The tests iptables keeps in the rule header: `-s`, `-d`, `-p`, `-i`, `-o` and `-f`.
 //!
 //! Exactness notes: `/0` and a lone `+` match everything and emit nothing, while their
 //! negations match nothing and are refused; `-p all` matches everything; host bits in an
 //! address are ignored by iptables and normalised here with a warning; a dotted mask that is
 //! not a prefix becomes `& mask == value`; ip6tables' `-p` is the upper-layer protocol after
-//! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. Address lists, host names
-//! and fragments are not handled here yet.
+//! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. Address lists and host
+//! names are not handled here yet.
 
 use crate::rule::Cx;
 use crate::IpFamily;
@@ -95,17 +94,38 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
         "-d" | "--destination" | "--dst" => address(opt, false, cx),
         "-i" | "--in-interface" => interface(opt, true, chain, cx),
         "-o" | "--out-interface" => interface(opt, false, chain, cx),
-        _ => {
-            cx.error(
-                "translate/unsupported-match",
-                &opt.loc,
-                format!("`{}` (non-first fragments) is not supported yet", opt.name),
-                "remove the rule: the kernel reassembles fragments before filtering when conntrack is loaded",
-            );
-            Vec::new()
-        }
+        _ => fragment(opt, op, cx),
     }
 }
+
+/// `-f`: the packet is a non-first fragment, i.e. its fragment offset (the low 13 bits of
+/// `frag_off`, IP_OFFSET) is not zero, as ip_packet_match tests it; `! -f` is offset zero.
+fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
+    if cx.family == IpFamily::V6 {
+        cx.error(
+            "translate/bad-value",
+            &opt.loc,
+            format!("`{}` does not exist in ip6tables", opt.name),
+            "ip6tables refuses it; match the fragment header with `-m frag` instead",
+        );
+        return Vec::new();
+    }
+    if !cx.no_arg(opt) {
+        return Vec::new();
+    }
+    vec![Stmt::Match(Match::Masked {
+        left: Expr::Payload(Field::IpFragOff),
+        mask: Value::Num(IP_OFFSET),
+        op: match op {
+            CmpOp::Eq => CmpOp::Ne,
+            CmpOp::Ne => CmpOp::Eq,
+        },
+        value: Value::Num(0),
+    })]
+}
+
+/// The fragment-offset bits of the IPv4 `frag_off` field.
+const IP_OFFSET: u64 = 0x1fff;
 
 fn never_matches(opt: &Opt, cx: &mut Cx) {
     cx.error(

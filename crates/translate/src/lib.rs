@@ -12,8 +12,10 @@
 //! [`Translation`] that has errors. Warnings mark changes that do not alter what the firewall
 //! does (a shortened comment, normalised host bits). This crate does no I/O.
 
+mod addrtype;
 mod chain;
 mod comment;
+mod connmark;
 mod conntrack;
 mod hashlimit;
 mod icmp;
@@ -21,7 +23,10 @@ mod icmp6;
 mod ip;
 mod limit;
 mod log;
+mod mark;
 mod multiport;
+mod nat;
+mod owner;
 mod port;
 mod reject;
 mod rule;

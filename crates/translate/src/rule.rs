@@ -14,8 +14,8 @@
 use crate::chain::TableCx;
 use crate::hashlimit::Registry;
 use crate::{
-    comment, conntrack, hashlimit, icmp, icmp6, ip, limit, log, multiport, reject, state, tcp, udp,
-    IpFamily,
+    addrtype, comment, connmark, conntrack, hashlimit, icmp, icmp6, ip, limit, log, mark,
+    multiport, owner, reject, state, tcp, udp, IpFamily,
 };
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{self as ipt, Diagnostic, Opt};
@@ -26,6 +26,8 @@ pub(crate) struct Cx<'r> {
     pub family: IpFamily,
     /// iptables table name.
     pub table: &'r str,
+    /// The chain the rule is in, as written (`INPUT`, a user chain).
+    pub chain: &'r str,
     /// `-p`, once read: protocol number and whether it is negated. `-p all` is `None`.
     pub protocol: Option<(u8, bool)>,
     pub diags: Vec<Diagnostic>,
@@ -167,6 +169,10 @@ enum Ext {
     Multiport,
     Limit,
     Hashlimit,
+    Addrtype,
+    Owner,
+    Mark,
+    Connmark,
     Comment,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
@@ -184,6 +190,10 @@ impl Ext {
             ("multiport", _) => Ext::Multiport,
             ("limit", _) => Ext::Limit,
             ("hashlimit", _) => Ext::Hashlimit,
+            ("addrtype", _) => Ext::Addrtype,
+            ("owner", _) => Ext::Owner,
+            ("mark", _) => Ext::Mark,
+            ("connmark", _) => Ext::Connmark,
             ("comment", _) => Ext::Comment,
             _ => return None,
         })
@@ -201,6 +211,10 @@ impl Ext {
             Ext::Multiport => multiport::OPTIONS,
             Ext::Limit => limit::OPTIONS,
             Ext::Hashlimit => hashlimit::OPTIONS,
+            Ext::Addrtype => addrtype::OPTIONS,
+            Ext::Owner => owner::OPTIONS,
+            Ext::Mark => mark::OPTIONS,
+            Ext::Connmark => connmark::OPTIONS,
             Ext::Comment => comment::OPTIONS,
             Ext::Unsupported => &[],
         }
@@ -296,6 +310,7 @@ enum TargetKind {
     Goto(String),
     Log,
     Reject,
+    Nat(crate::nat::Target),
     /// Reported already; swallows options nobody else knows.
     Unsupported,
 }
@@ -312,6 +327,7 @@ impl Target<'_> {
         match self.kind {
             TargetKind::Log => log::OPTIONS.contains(&opt),
             TargetKind::Reject => reject::OPTIONS.contains(&opt),
+            TargetKind::Nat(t) => t.knows(opt),
             _ => false,
         }
     }
@@ -327,6 +343,7 @@ pub(crate) fn translate(
     let mut cx = Cx {
         family: tcx.family,
         table: tcx.table,
+        chain: r.chain.as_str(),
         protocol: None,
         diags: Vec::new(),
     };
@@ -386,6 +403,10 @@ pub(crate) fn translate(
             Ext::Multiport => multiport::translate(&m.opts, &m.loc, &mut cx),
             Ext::Limit => limit::translate(&m.opts, &m.loc, &mut cx),
             Ext::Hashlimit => hashlimit::translate(&m.opts, &m.loc, &mut cx, tcx, registry),
+            Ext::Addrtype => addrtype::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Owner => owner::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Mark => mark::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Connmark => connmark::translate(&m.opts, &m.loc, &mut cx),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -401,6 +422,9 @@ pub(crate) fn translate(
     }));
     if let Some(t) = &target {
         stmts.extend(target_stmts(t, &mut cx));
+        if matches!(t.kind, TargetKind::Nat(_)) {
+            tcx.nat_locs.push(t.loc.clone());
+        }
     }
     let comment = comment::join(comments, &mut cx);
 
@@ -526,6 +550,10 @@ fn assign<'o>(
         Ext::Multiport,
         Ext::Limit,
         Ext::Hashlimit,
+        Ext::Addrtype,
+        Ext::Owner,
+        Ext::Mark,
+        Ext::Connmark,
         Ext::Comment,
     ]
     .into_iter()
@@ -577,6 +605,10 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Multiport => "multiport",
         Ext::Limit => "limit",
         Ext::Hashlimit => "hashlimit",
+        Ext::Addrtype => "addrtype",
+        Ext::Owner => "owner",
+        Ext::Mark => "mark",
+        Ext::Connmark => "connmark",
         Ext::Comment => "comment",
         Ext::Unsupported => "?",
     }
@@ -630,8 +662,15 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
     } else {
         match name {
             "ACCEPT" => TargetKind::Accept,
+            "DROP" if tcx.table == "nat" => {
+                crate::nat::drop_in_nat(&opt.loc, cx);
+                TargetKind::Unsupported
+            }
             "DROP" => TargetKind::Drop,
             "RETURN" => TargetKind::Return,
+            _ if crate::nat::Target::by_name(name).is_some() => {
+                TargetKind::Nat(crate::nat::Target::by_name(name)?)
+            }
             "LOG" => TargetKind::Log,
             "REJECT" => TargetKind::Reject,
             _ if KNOWN_TARGETS.contains(&name) => {
@@ -678,6 +717,7 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Goto(c) => verdict(Verdict::Goto(c.clone())),
         TargetKind::Log => log::translate(&t.opts, cx),
         TargetKind::Reject => reject::translate(&t.opts, &t.loc, cx),
+        TargetKind::Nat(n) => crate::nat::translate(*n, &t.opts, &t.loc, cx),
         TargetKind::Unsupported => Vec::new(),
     }
 }

@@ -1,7 +1,9 @@
-//! `meta` loads (net/netfilter/nft_meta.c): NFTA_META_KEY be32, NFTA_META_DREG be32, sent in
-//! that order by nft 1.0.6.
+//! `meta` loads and stores (net/netfilter/nft_meta.c): NFTA_META_KEY be32, then
+//! NFTA_META_DREG be32 for a load (`meta load mark => reg 1`) or NFTA_META_SREG be32 for a
+//! store (`meta set mark with reg 1`), sent in that order by nft 1.0.6.
 //!
-//! `meta set` (NFTA_META_SREG) is not modelled and decodes to `Expr::Other`.
+//! This module does not know which keys the kernel lets a rule set; an expression with both
+//! registers or neither decodes to `Expr::Other`.
 
 use super::{attrs_of, Expr, Reg};
 use crate::attr;
@@ -13,19 +15,27 @@ pub(super) fn put(out: &mut Vec<u8>, key: u32, dreg: Reg) {
     attr::put_be32(out, NFTA_META_DREG, dreg);
 }
 
+/// `meta set KEY with reg SREG`: key, then source register.
+pub(super) fn put_set(out: &mut Vec<u8>, key: u32, sreg: Reg) {
+    attr::put_be32(out, NFTA_META_KEY, key);
+    attr::put_be32(out, NFTA_META_SREG, sreg);
+}
+
 pub(super) fn read(data: &[u8]) -> Option<Expr> {
-    let (mut key, mut dreg) = (None, None);
+    let (mut key, mut dreg, mut sreg) = (None, None, None);
     for a in attrs_of(data)? {
         match a.kind() {
             NFTA_META_KEY => key = Some(a.be32("NFTA_META_KEY").ok()?),
             NFTA_META_DREG => dreg = Some(a.be32("NFTA_META_DREG").ok()?),
+            NFTA_META_SREG => sreg = Some(a.be32("NFTA_META_SREG").ok()?),
             _ => return None,
         }
     }
-    Some(Expr::Meta {
-        key: key?,
-        dreg: dreg?,
-    })
+    match (dreg, sreg) {
+        (Some(dreg), None) => Some(Expr::Meta { key: key?, dreg }),
+        (None, Some(sreg)) => Some(Expr::MetaSet { key: key?, sreg }),
+        _ => None,
+    }
 }
 
 /// libnftnl's names for NFT_META_* keys, indexed by key.
@@ -68,10 +78,17 @@ const KEYS: [&str; 36] = [
     "bri_broute",
 ];
 
-pub(super) fn fmt(f: &mut fmt::Formatter<'_>, key: u32, dreg: Reg) -> fmt::Result {
-    let name = usize::try_from(key)
+fn key_name(key: u32) -> &'static str {
+    usize::try_from(key)
         .ok()
         .and_then(|k| KEYS.get(k))
-        .unwrap_or(&"unknown");
-    write!(f, "load {name} => reg {dreg} ")
+        .unwrap_or(&"unknown")
+}
+
+pub(super) fn fmt(f: &mut fmt::Formatter<'_>, key: u32, dreg: Reg) -> fmt::Result {
+    write!(f, "load {} => reg {dreg} ", key_name(key))
+}
+
+pub(super) fn fmt_set(f: &mut fmt::Formatter<'_>, key: u32, sreg: Reg) -> fmt::Result {
+    write!(f, "set {} with reg {sreg} ", key_name(key))
 }

@@ -1,0 +1,282 @@
+//! Snapshots of fwnet's tables as the kernel holds them, and putting one back.
+//!
+//! A snapshot is what `apply --confirm` saves before it changes anything, and what the
+//! watchdog and `fwnet rollback` restore. It is taken from the kernel, not from the state
+//! file, so that whatever was really running comes back (even if it was changed by hand).
+//!
+//! On disk a snapshot is a small header line followed by the netlink messages that recreate
+//! it (NEWTABLE, NEWCHAIN, NEWSET, NEWSETELEM, NEWRULE), exactly as the codec encodes them; so
+//! the format is the kernel's own. Kernel-assigned attributes (handles, use counts, positions)
+//! and attributes fwnet does not model are dropped before saving. Elements of dynamic sets
+//! (hashlimit buckets) are runtime state and are not saved: after a rollback every bucket
+//! starts full again, as after a reboot.
+
+use crate::batch::{family_name, Plan};
+use crate::session::{Outcome, Session};
+use crate::{Error, OWNED_PREFIX};
+use fwnet_netlink::consts::*;
+use fwnet_netlink::{
+    parse_replies, Batch, Chain, Object, ReplyBody, Rule, Set, SetElemList, Table,
+};
+
+const MAGIC: &str = "fwnet-snapshot 1\n";
+
+/// fwnet's tables as the kernel held them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub tables: Vec<SnapTable>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SnapTable {
+    pub table: Table,
+    pub chains: Vec<Chain>,
+    pub sets: Vec<(Set, Option<SetElemList>)>,
+    pub rules: Vec<Rule>,
+}
+
+impl Snapshot {
+    /// Reads fwnet's tables from the kernel of the calling thread's network namespace.
+    pub fn take() -> Result<Snapshot, Error> {
+        let mut s = Session::open()?;
+        take_with(&mut s)
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.tables.iter().map(|t| t.rules.len()).sum()
+    }
+
+    /// `ip fwnet_filter, ip fwnet_nat` or `no fwnet tables`.
+    pub fn describe(&self) -> String {
+        if self.tables.is_empty() {
+            return "no fwnet tables".into();
+        }
+        self.tables
+            .iter()
+            .map(|t| format!("{} {}", family_name(t.table.family), t.table.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.as_bytes().to_vec();
+        for t in &self.tables {
+            out.extend(t.table.encode(NFT_MSG_NEWTABLE, NLM_F_CREATE, 0));
+            for c in &t.chains {
+                out.extend(c.encode(NFT_MSG_NEWCHAIN, NLM_F_CREATE, 0));
+            }
+            for (set, elems) in &t.sets {
+                out.extend(set.encode(NFT_MSG_NEWSET, NLM_F_CREATE, 0));
+                if let Some(e) = elems {
+                    out.extend(e.encode(NFT_MSG_NEWSETELEM, NLM_F_CREATE, 0));
+                }
+            }
+            for r in &t.rules {
+                out.extend(r.encode(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, 0));
+            }
+        }
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Snapshot, String> {
+        let body = bytes
+            .strip_prefix(MAGIC.as_bytes())
+            .ok_or("not an fwnet snapshot (bad header)")?;
+        let mut snap = Snapshot::default();
+        for r in parse_replies(body) {
+            let r = r.map_err(|e| format!("damaged snapshot: {e}"))?;
+            let current = snap.tables.last_mut();
+            match (r.body, current) {
+                (ReplyBody::Table(t), _) => snap.tables.push(SnapTable {
+                    table: t,
+                    ..SnapTable::default()
+                }),
+                (ReplyBody::Chain(c), Some(t)) => t.chains.push(c),
+                (ReplyBody::Set(s), Some(t)) => t.sets.push((s, None)),
+                (ReplyBody::SetElems(e), Some(t)) => {
+                    if let Some(last) = t.sets.last_mut() {
+                        last.1 = Some(e);
+                    }
+                }
+                (ReplyBody::Rule(rule), Some(t)) => t.rules.push(rule),
+                _ => return Err("damaged snapshot: an object outside its table".into()),
+            }
+        }
+        Ok(snap)
+    }
+}
+
+fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
+    let mut snap = Snapshot::default();
+    let tables: Vec<Table> = s
+        .tables()?
+        .into_iter()
+        .filter(|t| t.name.starts_with(OWNED_PREFIX))
+        .collect();
+    for t in tables {
+        let (family, name) = (t.family, t.name.clone());
+        let chains = s
+            .chains(family)?
+            .into_iter()
+            .filter(|c| c.table == name)
+            .map(|c| Chain {
+                family,
+                table: c.table,
+                name: c.name,
+                hook: c.hook.map(|h| fwnet_netlink::Hook {
+                    other: Vec::new(),
+                    ..h
+                }),
+                policy: c.policy,
+                chain_type: c.chain_type,
+                counters: c.counters,
+                flags: c
+                    .flags
+                    .filter(|f| *f & !NFT_CHAIN_BASE != 0)
+                    .map(|f| f & !NFT_CHAIN_BASE),
+                userdata: c.userdata,
+                ..Chain::default()
+            })
+            .collect();
+        let mut sets = Vec::new();
+        for set in s.sets(family, &name)? {
+            let dynamic = set.flags.unwrap_or(0) & NFT_SET_EVAL != 0;
+            let elems = if dynamic {
+                None
+            } else {
+                let e = s.set_elems(family, &name, &set.name)?;
+                (!e.is_empty()).then(|| SetElemList {
+                    family,
+                    table: name.clone(),
+                    set: set.name.clone(),
+                    elements: e
+                        .into_iter()
+                        .map(|el| fwnet_netlink::SetElem {
+                            key: el.key,
+                            key_end: el.key_end,
+                            flags: el.flags.filter(|f| *f != 0),
+                            timeout_ms: el.timeout_ms,
+                            userdata: el.userdata,
+                            ..fwnet_netlink::SetElem::default()
+                        })
+                        .collect(),
+                    ..SetElemList::default()
+                })
+            };
+            let clean = Set {
+                family,
+                table: set.table,
+                name: set.name,
+                flags: set.flags,
+                key_type: set.key_type,
+                key_len: set.key_len,
+                data_type: set.data_type,
+                data_len: set.data_len,
+                policy: set.policy,
+                desc: set.desc.map(|d| fwnet_netlink::SetDesc {
+                    other: Vec::new(),
+                    ..d
+                }),
+                timeout_ms: set.timeout_ms,
+                gc_interval_ms: set.gc_interval_ms,
+                userdata: set.userdata,
+                ..Set::default()
+            };
+            sets.push((clean, elems));
+        }
+        let rules = s
+            .rules(family, &name)?
+            .into_iter()
+            .map(|r| Rule {
+                family,
+                table: r.table,
+                chain: r.chain,
+                exprs: r.exprs,
+                userdata: r.userdata,
+                ..Rule::default()
+            })
+            .collect();
+        let table = Table {
+            family,
+            name,
+            flags: t.flags.filter(|f| *f != 0),
+            userdata: t.userdata,
+            ..Table::default()
+        };
+        snap.tables.push(SnapTable {
+            table,
+            chains,
+            sets,
+            rules,
+        });
+    }
+    Ok(snap)
+}
+
+/// Replaces fwnet's tables with the snapshot's, in one transaction (an empty snapshot removes
+/// them). Returns the snapshot's description.
+pub fn restore(snap: &Snapshot) -> Result<String, Error> {
+    let mut s = Session::open()?;
+    for _ in 0..crate::GENERATION_RETRIES {
+        let generation = s.generation()?;
+        let existing = s.owned_tables()?;
+        let mut b = Batch::begin(s.next_seq(1 << 20), NLM_F_ACK, Some(generation));
+        let mut what = Vec::new();
+        let mut set_id = 0;
+        for (family, name) in &existing {
+            b.push(
+                NFT_MSG_DELTABLE,
+                0,
+                &Table {
+                    family: *family,
+                    name: name.clone(),
+                    ..Table::default()
+                },
+            );
+            what.push((
+                format!("deleting table {} {name}", family_name(*family)),
+                None,
+            ));
+        }
+        for t in &snap.tables {
+            let tname = format!("table {} {}", family_name(t.table.family), t.table.name);
+            b.push(NFT_MSG_NEWTABLE, NLM_F_CREATE, &t.table);
+            what.push((tname.clone(), None));
+            for c in &t.chains {
+                b.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, c);
+                what.push((format!("chain {} in {tname}", c.name), None));
+            }
+            for (set, elems) in &t.sets {
+                // The kernel requires NFTA_SET_ID on NEWSET; ids only need to be unique in
+                // the batch.
+                set_id += 1;
+                let set = &Set {
+                    id: Some(set_id),
+                    ..set.clone()
+                };
+                b.push(NFT_MSG_NEWSET, NLM_F_CREATE, set);
+                what.push((format!("set {} in {tname}", set.name), None));
+                if let Some(e) = elems {
+                    b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, e);
+                    what.push((format!("elements of set {} in {tname}", set.name), None));
+                }
+            }
+            for r in &t.rules {
+                b.push(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r);
+                what.push((format!("rule of chain {} in {tname}", r.chain), None));
+            }
+        }
+        let plan = Plan {
+            batch: b.end(),
+            what,
+            tables: Vec::new(),
+            removed: Vec::new(),
+            generation,
+        };
+        match s.run_batch(&plan)? {
+            Outcome::Done => return Ok(snap.describe()),
+            Outcome::GenerationChanged => continue,
+        }
+    }
+    Err(Error::GenerationChanged)
+}

@@ -1,0 +1,448 @@
+//! Raw IPv4 packets for verification probes: built byte by byte and sent without routing.
+//!
+//! A [`Packet`] is an IPv4 header without options followed by TCP (no options), UDP or ICMP, all
+//! checksums computed here. Every probe packet carries its own IP id, which is how the server-side
+//! observer recognises it. [`LinkSender`] writes packets straight onto a veth end with an
+//! `AF_PACKET` socket (the kernel adds the Ethernet header), so the source can be any address and
+//! the arrival interface is exactly the chosen link, with no routing or neighbour lookup on the
+//! client. [`RawSender`] is an `IPPROTO_RAW` socket, for packets a namespace sends to itself
+//! (they arrive on `lo`).
+//!
+//! This module does not decide what to send (see `probes`) nor judge verdicts (see `observe`);
+//! sockets are opened in the calling thread's network namespace.
+
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+pub const FIN: u8 = 0x01;
+pub const SYN: u8 = 0x02;
+pub const RST: u8 = 0x04;
+pub const PSH: u8 = 0x08;
+pub const ACK: u8 = 0x10;
+pub const URG: u8 = 0x20;
+/// What iptables calls `ALL` in `--tcp-flags` (ECE and CWR are not part of it).
+pub const ALL: u8 = FIN | SYN | RST | PSH | ACK | URG;
+
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+pub const ICMP_DEST_UNREACHABLE: u8 = 3;
+pub const ICMP_TIMESTAMP: u8 = 13;
+
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMP: u8 = 1;
+
+/// The transport part of a crafted packet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum L4 {
+    Tcp {
+        sport: u16,
+        dport: u16,
+        flags: u8,
+        seq: u32,
+        ack: u32,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+        payload: Vec<u8>,
+    },
+    /// `rest` is the 4 bytes after the checksum (identifier and sequence for echo).
+    Icmp {
+        kind: u8,
+        code: u8,
+        rest: [u8; 4],
+        payload: Vec<u8>,
+    },
+}
+
+/// A crafted IPv4 packet. The constructors leave `id` 0; senders give each probe its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub id: u16,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub l4: L4,
+}
+
+impl Packet {
+    /// TCP without payload; the acknowledgment number is nonzero iff ACK is set.
+    pub fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Packet {
+        let ack = if flags & ACK != 0 { 0x0001_0000 } else { 0 };
+        Packet {
+            id: 0,
+            src,
+            dst,
+            l4: L4::Tcp {
+                sport,
+                dport,
+                flags,
+                seq: 0x1000_0000 | u32::from(sport),
+                ack,
+            },
+        }
+    }
+
+    /// UDP with a short payload.
+    pub fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Packet {
+        Packet {
+            id: 0,
+            src,
+            dst,
+            l4: L4::Udp {
+                sport,
+                dport,
+                payload: b"probe".to_vec(),
+            },
+        }
+    }
+
+    /// ICMP echo-request with identifier `ident` and sequence `sequence`.
+    pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, sequence: u16) -> Packet {
+        let ([i0, i1], [s0, s1]) = (ident.to_be_bytes(), sequence.to_be_bytes());
+        Packet {
+            id: 0,
+            src,
+            dst,
+            l4: L4::Icmp {
+                kind: ICMP_ECHO_REQUEST,
+                code: 0,
+                rest: [i0, i1, s0, s1],
+                payload: b"ping".to_vec(),
+            },
+        }
+    }
+
+    /// Any ICMP message. Destination unreachable quotes `quoted` (an IPv4 header and the first
+    /// 8 bytes after it), or a plausible UDP datagram when `quoted` is empty; other types carry
+    /// 12 zero bytes. `ident` fills the identifier field of query types.
+    pub fn icmp(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        kind: u8,
+        code: u8,
+        ident: u16,
+        quoted: &[u8],
+    ) -> Packet {
+        let payload = if kind == ICMP_DEST_UNREACHABLE {
+            if quoted.is_empty() {
+                let q = Packet::udp(dst, 33000, src, 53).with_id(1).to_bytes();
+                q[..28].to_vec()
+            } else {
+                quoted.to_vec()
+            }
+        } else {
+            vec![0; 12]
+        };
+        let [i0, i1] = ident.to_be_bytes();
+        let rest = if kind == ICMP_DEST_UNREACHABLE {
+            [0; 4]
+        } else {
+            [i0, i1, 0, 1]
+        };
+        Packet {
+            id: 0,
+            src,
+            dst,
+            l4: L4::Icmp {
+                kind,
+                code,
+                rest,
+                payload,
+            },
+        }
+    }
+
+    pub fn with_id(mut self, id: u16) -> Packet {
+        self.id = id;
+        self
+    }
+
+    pub fn protocol(&self) -> u8 {
+        match self.l4 {
+            L4::Tcp { .. } => IPPROTO_TCP,
+            L4::Udp { .. } => IPPROTO_UDP,
+            L4::Icmp { .. } => IPPROTO_ICMP,
+        }
+    }
+
+    /// The packet on the wire: 20-byte IPv4 header, then the transport header and payload.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut l4 = match &self.l4 {
+            L4::Tcp {
+                sport,
+                dport,
+                flags,
+                seq,
+                ack,
+            } => {
+                let mut b = Vec::with_capacity(20);
+                b.extend_from_slice(&sport.to_be_bytes());
+                b.extend_from_slice(&dport.to_be_bytes());
+                b.extend_from_slice(&seq.to_be_bytes());
+                b.extend_from_slice(&ack.to_be_bytes());
+                b.push(5 << 4); // data offset: 5 words, no options
+                b.push(*flags);
+                b.extend_from_slice(&64240u16.to_be_bytes()); // window
+                b.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+                b
+            }
+            L4::Udp {
+                sport,
+                dport,
+                payload,
+            } => {
+                let mut b = Vec::with_capacity(8 + payload.len());
+                b.extend_from_slice(&sport.to_be_bytes());
+                b.extend_from_slice(&dport.to_be_bytes());
+                b.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+                b.extend_from_slice(&[0, 0]);
+                b.extend_from_slice(payload);
+                b
+            }
+            L4::Icmp {
+                kind,
+                code,
+                rest,
+                payload,
+            } => {
+                let mut b = vec![*kind, *code, 0, 0];
+                b.extend_from_slice(rest);
+                b.extend_from_slice(payload);
+                b
+            }
+        };
+        let protocol = self.protocol();
+        match self.l4 {
+            L4::Tcp { .. } => {
+                let sum = checksum(&[&self.pseudo_header(protocol, l4.len()), &l4]);
+                l4[16..18].copy_from_slice(&sum.to_be_bytes());
+            }
+            L4::Udp { .. } => {
+                // 0 means "no checksum" in UDP, so a computed 0 is sent as all ones.
+                let sum = match checksum(&[&self.pseudo_header(protocol, l4.len()), &l4]) {
+                    0 => 0xffff,
+                    sum => sum,
+                };
+                l4[6..8].copy_from_slice(&sum.to_be_bytes());
+            }
+            L4::Icmp { .. } => {
+                let sum = checksum(&[&l4]);
+                l4[2..4].copy_from_slice(&sum.to_be_bytes());
+            }
+        }
+        let total = (20 + l4.len()) as u16;
+        let mut ip = Vec::with_capacity(usize::from(total));
+        ip.extend_from_slice(&[0x45, 0]); // version 4, 5-word header; TOS 0
+        ip.extend_from_slice(&total.to_be_bytes());
+        ip.extend_from_slice(&self.id.to_be_bytes());
+        ip.extend_from_slice(&[0x40, 0]); // DF, fragment offset 0
+        ip.extend_from_slice(&[64, protocol, 0, 0]); // TTL, protocol, checksum
+        ip.extend_from_slice(&self.src.octets());
+        ip.extend_from_slice(&self.dst.octets());
+        let sum = checksum(&[&ip]);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        ip.extend_from_slice(&l4);
+        ip
+    }
+
+    fn pseudo_header(&self, protocol: u8, l4_len: usize) -> [u8; 12] {
+        let mut p = [0u8; 12];
+        p[0..4].copy_from_slice(&self.src.octets());
+        p[4..8].copy_from_slice(&self.dst.octets());
+        p[9] = protocol;
+        p[10..12].copy_from_slice(&(l4_len as u16).to_be_bytes());
+        p
+    }
+}
+
+/// The Internet checksum (RFC 1071) over the concatenation of `parts`; each part but the last
+/// must have even length.
+pub fn checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for part in parts {
+        for chunk in part.chunks(2) {
+            let word = match chunk {
+                [hi, lo] => u16::from_be_bytes([*hi, *lo]),
+                [hi] => u16::from_be_bytes([*hi, 0]),
+                _ => 0,
+            };
+            sum += u32::from(word);
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn owned_socket(domain: i32, kind: i32, protocol: i32, what: &str) -> Result<OwnedFd, String> {
+    // SAFETY: plain socket(2) call; the result is checked before being owned.
+    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) };
+    if fd < 0 {
+        return Err(format!(
+            "{what} socket: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// An `IPPROTO_RAW` socket (header included); it sends in the namespace it was opened in.
+pub struct RawSender(OwnedFd);
+
+impl RawSender {
+    /// Opens the socket in the calling thread's namespace.
+    pub fn open() -> Result<RawSender, String> {
+        let socket = owned_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW, "raw")?;
+        let one: libc::c_int = 1;
+        // SAFETY: the option value points to a live c_int of the stated size.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_HDRINCL,
+                (&one as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(format!("IP_HDRINCL: {}", std::io::Error::last_os_error()));
+        }
+        Ok(RawSender(socket))
+    }
+
+    pub fn send(&self, packet: &Packet) -> Result<(), String> {
+        send_to(&self.0, packet, &sockaddr_in(packet.dst, 0))
+    }
+}
+
+/// An `AF_PACKET` datagram socket writing IPv4 packets onto one interface, addressed to a fixed
+/// MAC: no route, no neighbour lookup, no source-address check on the sending side.
+pub struct LinkSender {
+    socket: OwnedFd,
+    to: libc::sockaddr_ll,
+}
+
+impl LinkSender {
+    /// Opens the socket in the calling thread's namespace, for interface `iface` there.
+    pub fn open(iface: &str, peer_mac: [u8; 6]) -> Result<LinkSender, String> {
+        let name = std::ffi::CString::new(iface).map_err(|_| format!("bad interface {iface}"))?;
+        // SAFETY: name is a valid NUL-terminated string for the call.
+        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if index == 0 {
+            return Err(format!(
+                "no interface {iface}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        let eth_p_ip = (libc::ETH_P_IP as u16).to_be();
+        let socket = owned_socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM,
+            i32::from(eth_p_ip),
+            "packet",
+        )?;
+        let mut addr = [0u8; 8];
+        addr[..6].copy_from_slice(&peer_mac);
+        let to = libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: eth_p_ip,
+            sll_ifindex: index as i32,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 6,
+            sll_addr: addr,
+        };
+        Ok(LinkSender { socket, to })
+    }
+
+    pub fn send(&self, packet: &Packet) -> Result<(), String> {
+        send_to(&self.socket, packet, &self.to)
+    }
+}
+
+/// Sends `packet` on `socket` to the socket address `to` (a `sockaddr_in` or `sockaddr_ll`).
+fn send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> Result<(), String> {
+    let bytes = packet.to_bytes();
+    // SAFETY: bytes and the address are live for the call, with their exact sizes; the kernel
+    // checks the address family against the socket's.
+    let n = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            0,
+            (to as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
+        )
+    };
+    if n != bytes.len() as isize {
+        return Err(format!(
+            "send probe to {}: {}",
+            packet.dst,
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn sockaddr_in(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(addr.octets()),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crafted_packets_checksum_to_zero() {
+        let (src, dst) = (Ipv4Addr::new(10, 77, 0, 3), Ipv4Addr::new(10, 77, 0, 1));
+        let cases = [
+            Packet::tcp(src, 40000, dst, 22, SYN),
+            Packet::tcp(src, 40001, dst, 80, ALL),
+            Packet::tcp(src, 40002, dst, 80, 0),
+            Packet::udp(src, 53, dst, 33333),
+            Packet::echo_request(src, dst, 7, 1),
+            Packet::icmp(src, dst, ICMP_DEST_UNREACHABLE, 3, 0, &[]),
+            Packet::icmp(src, dst, ICMP_TIMESTAMP, 0, 9, &[]),
+        ];
+        for packet in cases {
+            let bytes = packet.clone().with_id(0x1234).to_bytes();
+            assert_eq!(
+                usize::from(u16::from_be_bytes([bytes[2], bytes[3]])),
+                bytes.len(),
+                "{packet:?}: total length"
+            );
+            assert_eq!(
+                checksum(&[&bytes[..20]]),
+                0,
+                "{packet:?}: IP header checksum"
+            );
+            let l4 = &bytes[20..];
+            let verify = match packet.l4 {
+                L4::Icmp { .. } => checksum(&[l4]),
+                _ => checksum(&[&packet.pseudo_header(packet.protocol(), l4.len()), l4]),
+            };
+            assert_eq!(verify, 0, "{packet:?}: transport checksum");
+        }
+    }
+
+    #[test]
+    fn checksum_matches_rfc1071_worked_example() {
+        // RFC 1071 section 3: the words 0001 f203 f4f5 f6f7 sum to ddf2, whose complement is 220d.
+        assert_eq!(
+            checksum(&[&[0x00, 0x01, 0xf2, 0x03], &[0xf4, 0xf5, 0xf6, 0xf7]]),
+            0x220d
+        );
+        // An odd trailing byte is padded with zero on the right.
+        assert_eq!(checksum(&[&[0x00, 0x01, 0xf2]]), !0xf201);
+    }
+}

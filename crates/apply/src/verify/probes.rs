@@ -1,0 +1,1731 @@
+//! Probe derivation: which packets to send, computed from the IR alone (pure, no I/O).
+//!
+//! [`derive`] walks the `INPUT` chain of table `ip fwnet_filter` and every user chain reachable
+//! from it by jump or goto, collecting for each rule the conditions on the path to it and its
+//! own: addresses and prefixes, ports and port ranges, protocol, tcp flags, icmp type and code,
+//! input interface, conntrack state, rate limits. Each rule gets a *witness* (a probe that
+//! satisfies every condition on its path, tier 0), then variants that move one of the rule's own
+//! conditions to its edges: first and last value of a prefix or range and the values just outside
+//! (tier 1), the usual tcp flag combinations (tier 2). Conntrack states are produced for real by
+//! the runner: NEW is a first packet (a SYN for tcp), ESTABLISHED a real handshake with data
+//! (`connect`) or a UDP answer to a datagram the server sent (`udp ... reply`), RELATED an icmp
+//! port unreachable quoting such a datagram (`related`), INVALID a stray FIN. Rate limits get a
+//! burst of `burst + 3` packets, and a second source when the limit is per source. A few probes
+//! from a source no rule mentions exercise the policy.
+//!
+//! The same ruleset always gives the same probes (no randomness); at most `cap` probes are kept,
+//! every rule's witness first. Probes are also the `--probes FILE` format: [`Probe`]'s `Display`
+//! writes a line that [`parse_file`] reads back.
+//!
+//! Not derived: FORWARD, OUTPUT, nat/mangle/raw, IPv6, marks, ct status, `--seconds`/expiry
+//! waits, protocols other than tcp/udp/icmp.
+
+use fwnet_nft::{
+    ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,
+};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::packet::{ACK, ALL, FIN, PSH, RST, SYN, URG};
+
+/// The server's address on the main link: the destination when nothing else is asked for.
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The default cap on the number of probes.
+pub const DEFAULT_CAP: usize = 600;
+/// Packets past the burst in a rate-limit probe.
+const BURST_EXTRA: u32 = 3;
+/// Longest burst sent (limits with larger bursts are probed up to here).
+const BURST_MAX: u32 = 64;
+/// The tcp flag combinations every tcp target is tried with (tier 2).
+const FLAG_COMBOS: [u8; 8] = [0, ALL, SYN, ACK, FIN, RST, SYN | ACK, SYN | FIN];
+
+/// What a probe sends. Port 0 means "any free port", filled in by [`derive`] and [`parse_file`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case", tag = "probe")]
+pub enum Spec {
+    /// A crafted tcp segment (no connection behind it).
+    Tcp {
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+        flags: u8,
+    },
+    /// A crafted datagram; with `reply`, the server first sends one from `dst:dport` to
+    /// `src:sport`, so this one is its answer (ESTABLISHED).
+    Udp {
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+        reply: bool,
+    },
+    Icmp {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        kind: u8,
+        code: u8,
+    },
+    /// A real TCP connection carrying data; accepted when the server got all of it.
+    Connect {
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+    },
+    /// The server sends a datagram `dst:dport -> src:sport`; the client answers with an icmp
+    /// port unreachable quoting it (RELATED).
+    Related {
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+    },
+}
+
+/// One probe: what to send, where it arrives, how many times, and why it exists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Probe {
+    pub spec: Spec,
+    /// The server-side interface it arrives on: `None` is the main link, `lo` means the server
+    /// sends it to itself.
+    pub iif: Option<String>,
+    /// Packets in a row (rate limits); each gets its own source port or icmp identifier.
+    pub count: u32,
+    /// The rule (`file:line`) it was derived for, or the probe file line it was read from.
+    pub origin: Option<String>,
+    /// Why it exists, in a few words.
+    pub why: String,
+}
+
+fn flags_text(f: u8) -> String {
+    if f == 0 {
+        return "none".into();
+    }
+    [
+        (FIN, 'F'),
+        (SYN, 'S'),
+        (RST, 'R'),
+        (PSH, 'P'),
+        (ACK, 'A'),
+        (URG, 'U'),
+        (0x40, 'E'),
+        (0x80, 'C'),
+    ]
+    .iter()
+    .filter(|(b, _)| f & b != 0)
+    .map(|(_, c)| *c)
+    .collect()
+}
+
+impl fmt::Display for Spec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Spec::Tcp {
+                src,
+                sport,
+                dst,
+                dport,
+                flags,
+            } => {
+                write!(
+                    f,
+                    "tcp {src}:{sport} -> {dst}:{dport} flags {}",
+                    flags_text(*flags)
+                )
+            }
+            Spec::Udp {
+                src,
+                sport,
+                dst,
+                dport,
+                reply,
+            } => {
+                write!(
+                    f,
+                    "udp {src}:{sport} -> {dst}:{dport}{}",
+                    if *reply { " reply" } else { "" }
+                )
+            }
+            Spec::Icmp {
+                src,
+                dst,
+                kind,
+                code,
+            } => {
+                write!(f, "icmp {src} -> {dst} type {kind} code {code}")
+            }
+            Spec::Connect {
+                src,
+                sport,
+                dst,
+                dport,
+            } => {
+                write!(f, "connect {src}:{sport} -> {dst}:{dport}")
+            }
+            Spec::Related {
+                src,
+                sport,
+                dst,
+                dport,
+            } => {
+                write!(f, "related {src}:{sport} -> {dst}:{dport}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.spec)?;
+        if let Some(i) = &self.iif {
+            write!(f, " iif {i}")?;
+        }
+        if self.count > 1 {
+            write!(f, " x {}", self.count)?;
+        }
+        Ok(())
+    }
+}
+
+impl Spec {
+    pub fn src(&self) -> Ipv4Addr {
+        match *self {
+            Spec::Tcp { src, .. } | Spec::Udp { src, .. } | Spec::Icmp { src, .. } => src,
+            Spec::Connect { src, .. } | Spec::Related { src, .. } => src,
+        }
+    }
+    pub fn dst(&self) -> Ipv4Addr {
+        match *self {
+            Spec::Tcp { dst, .. } | Spec::Udp { dst, .. } | Spec::Icmp { dst, .. } => dst,
+            Spec::Connect { dst, .. } | Spec::Related { dst, .. } => dst,
+        }
+    }
+    fn sport_mut(&mut self) -> Option<&mut u16> {
+        match self {
+            Spec::Tcp { sport, .. } | Spec::Udp { sport, .. } => Some(sport),
+            Spec::Connect { sport, .. } | Spec::Related { sport, .. } => Some(sport),
+            Spec::Icmp { .. } => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The probe file format
+
+/// A problem in a probe file, with its place.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProbeFileError {
+    pub file: String,
+    pub line: u32,
+    pub message: String,
+}
+
+impl fmt::Display for ProbeFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+/// Reads a probe file: one probe per line, `#` starts a comment.
+///
+/// ```text
+/// tcp SRC[:SPORT] -> [DST:]DPORT [flags S|SA|FPU|none...] [iif NAME] [x N]
+/// udp SRC[:SPORT] -> [DST:]DPORT [reply] [iif NAME] [x N]
+/// icmp SRC [-> DST] [type T] [code C] [iif NAME] [x N]
+/// connect SRC[:SPORT] -> [DST:]DPORT [iif NAME]
+/// related SRC[:SPORT] -> [DST:]DPORT [iif NAME]
+/// ```
+/// DST defaults to the server's main address, SPORT to a free port, flags to `S`, icmp type to
+/// 8 (echo-request). Flag letters: F S R P A U E C. Every bad line is reported.
+pub fn parse_file(file: &str, text: &str) -> Result<Vec<Probe>, Vec<ProbeFileError>> {
+    let mut probes = Vec::new();
+    let mut errors = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok(mut p) => {
+                p.origin = Some(format!("{file}:{}", i + 1));
+                p.why = "user probe".into();
+                probes.push(p);
+            }
+            Err(message) => errors.push(ProbeFileError {
+                file: file.into(),
+                line: i as u32 + 1,
+                message,
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(probes)
+    } else {
+        Err(errors)
+    }
+}
+
+fn parse_addr(s: &str) -> Result<Ipv4Addr, String> {
+    s.parse()
+        .map_err(|_| format!("`{s}` is not an IPv4 address"))
+}
+
+fn parse_num<T: std::str::FromStr>(s: Option<&str>, what: &str) -> Result<T, String> {
+    let s = s.ok_or_else(|| format!("{what} needs a value"))?;
+    s.parse()
+        .map_err(|_| format!("`{s}` is not a valid {what}"))
+}
+
+fn parse_flags(s: &str) -> Result<u8, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(0);
+    }
+    let mut f = 0;
+    for c in s.chars() {
+        f |= match c.to_ascii_uppercase() {
+            'F' => FIN,
+            'S' => SYN,
+            'R' => RST,
+            'P' => PSH,
+            'A' => ACK,
+            'U' => URG,
+            'E' => 0x40,
+            'C' => 0x80,
+            _ => {
+                return Err(format!(
+                    "unknown tcp flag `{c}` (use F S R P A U E C or none)"
+                ))
+            }
+        };
+    }
+    Ok(f)
+}
+
+/// Parses one non-empty line of a probe file.
+pub fn parse_line(line: &str) -> Result<Probe, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let kind = words[0];
+    let (src_text, mut rest) = match words.get(1) {
+        Some(s) => (*s, &words[2..]),
+        None => return Err(format!("`{kind}` needs a source address")),
+    };
+    let (src, sport) = match src_text.split_once(':') {
+        Some((a, p)) => (parse_addr(a)?, parse_num::<u16>(Some(p), "source port")?),
+        None => (parse_addr(src_text)?, 0),
+    };
+    let mut dst_text = None;
+    if rest.first() == Some(&"->") {
+        dst_text = Some(*rest.get(1).ok_or("`->` needs a destination")?);
+        rest = &rest[2..];
+    }
+    let (mut dst, mut dport) = (SERVER, None);
+    if let Some(d) = dst_text {
+        match (kind, d.split_once(':')) {
+            ("icmp", _) => dst = parse_addr(d)?,
+            (_, Some((a, p))) => {
+                dst = parse_addr(a)?;
+                dport = Some(parse_num::<u16>(Some(p), "destination port")?);
+            }
+            (_, None) => dport = Some(parse_num::<u16>(Some(d), "destination port")?),
+        }
+    }
+    let (mut flags, mut kind_no, mut code, mut iif, mut count, mut reply) =
+        (SYN, 8u8, 0u8, None, 1u32, false);
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        match *w {
+            "flags" if kind == "tcp" => {
+                flags = parse_flags(it.next().ok_or("flags needs a value")?)?
+            }
+            "type" if kind == "icmp" => kind_no = parse_num(it.next().copied(), "icmp type")?,
+            "code" if kind == "icmp" => code = parse_num(it.next().copied(), "icmp code")?,
+            "reply" if kind == "udp" => reply = true,
+            "iif" => {
+                let name = it.next().ok_or("iif needs an interface name")?;
+                if name.is_empty() || name.len() > 15 || name.contains('/') {
+                    return Err(format!("`{name}` is not an interface name"));
+                }
+                iif = Some(name.to_string());
+            }
+            "x" => {
+                count = parse_num(it.next().copied(), "count")?;
+                if count == 0 || count > 1000 {
+                    return Err("the count must be 1 to 1000".into());
+                }
+            }
+            other => return Err(format!("unexpected `{other}` for a {kind} probe")),
+        }
+    }
+    let need_port = || dport.ok_or_else(|| format!("a {kind} probe needs `-> [DST:]PORT`"));
+    let spec = match kind {
+        "tcp" => Spec::Tcp {
+            src,
+            sport,
+            dst,
+            dport: need_port()?,
+            flags,
+        },
+        "udp" => Spec::Udp {
+            src,
+            sport,
+            dst,
+            dport: need_port()?,
+            reply,
+        },
+        "icmp" => Spec::Icmp {
+            src,
+            dst,
+            kind: kind_no,
+            code,
+        },
+        "connect" => Spec::Connect {
+            src,
+            sport,
+            dst,
+            dport: need_port()?,
+        },
+        "related" => Spec::Related {
+            src,
+            sport,
+            dst,
+            dport: need_port()?,
+        },
+        other => {
+            return Err(format!(
+                "unknown probe kind `{other}` (tcp, udp, icmp, connect, related)"
+            ))
+        }
+    };
+    if count > 1 && matches!(spec, Spec::Connect { .. } | Spec::Related { .. }) {
+        return Err(format!("`x N` is only for crafted packets, not `{kind}`"));
+    }
+    Ok(Probe {
+        spec,
+        iif,
+        count,
+        origin: None,
+        why: String::new(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditions
+
+#[derive(Clone, Debug, Default)]
+struct Cond {
+    ranges: Vec<(u64, u64)>,
+    neg: bool,
+}
+
+impl Cond {
+    fn holds(&self, v: u64) -> bool {
+        self.ranges.iter().any(|&(a, b)| a <= v && v <= b) != self.neg
+    }
+    /// First, last, and just outside each range (at most 4 ranges), inside `0..=max`.
+    fn edges(&self, max: u64) -> Vec<u64> {
+        let mut out = Vec::new();
+        for &(a, b) in self.ranges.iter().take(4) {
+            out.push(a);
+            out.push(b);
+            if a > 0 {
+                out.push(a - 1);
+            }
+            if b < max {
+                out.push(b + 1);
+            }
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug)]
+struct IfCond {
+    names: Vec<(String, bool)>,
+    neg: bool,
+}
+
+impl IfCond {
+    fn holds(&self, iface: &str) -> bool {
+        self.names.iter().any(|(n, wild)| {
+            if *wild {
+                iface.starts_with(n.as_str())
+            } else {
+                iface == n
+            }
+        }) != self.neg
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FlagCond {
+    mask: u8,
+    value: u8,
+    neg: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CtCond {
+    bits: u64,
+    neg: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LimitCond {
+    burst: u32,
+    per_source: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Conds {
+    proto: Vec<Cond>,
+    saddr: Vec<Cond>,
+    daddr: Vec<Cond>,
+    sport: Vec<Cond>,
+    dport: Vec<Cond>,
+    icmp_type: Vec<Cond>,
+    icmp_code: Vec<Cond>,
+    flags: Vec<FlagCond>,
+    iif: Vec<IfCond>,
+    ct: Vec<CtCond>,
+    limit: Option<LimitCond>,
+}
+
+impl Conds {
+    fn extend(&mut self, o: &Conds) {
+        self.proto.extend(o.proto.iter().cloned());
+        self.saddr.extend(o.saddr.iter().cloned());
+        self.daddr.extend(o.daddr.iter().cloned());
+        self.sport.extend(o.sport.iter().cloned());
+        self.dport.extend(o.dport.iter().cloned());
+        self.icmp_type.extend(o.icmp_type.iter().cloned());
+        self.icmp_code.extend(o.icmp_code.iter().cloned());
+        self.flags.extend(o.flags.iter().copied());
+        self.iif.extend(o.iif.iter().cloned());
+        self.ct.extend(o.ct.iter().copied());
+        self.limit = o.limit.or(self.limit);
+    }
+}
+
+const TCP: u64 = 6;
+const UDP: u64 = 17;
+const ICMP: u64 = 1;
+
+fn ranges(v: &Value) -> Vec<(u64, u64)> {
+    match v {
+        Value::Addr(IpAddr::V4(a)) => vec![(u64::from(u32::from(*a)), u64::from(u32::from(*a)))],
+        Value::Prefix {
+            addr: IpAddr::V4(a),
+            len,
+        } => {
+            let first = u32::from(*a);
+            let host = if *len >= 32 { 0 } else { u32::MAX >> len };
+            vec![(u64::from(first & !host), u64::from(first | host))]
+        }
+        Value::Num(n) => vec![(*n, *n)],
+        Value::Range(a, b) => vec![(*a, *b)],
+        Value::Set(vs) => vs.iter().flat_map(ranges).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn ifaces(v: &Value) -> Vec<(String, bool)> {
+    match v {
+        Value::Iface { name, wildcard } => vec![(name.clone(), *wildcard)],
+        Value::Set(vs) => vs.iter().flat_map(ifaces).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn num(v: &Value) -> Option<u64> {
+    match v {
+        Value::Num(n) => Some(*n),
+        Value::Addr(IpAddr::V4(a)) => Some(u64::from(u32::from(*a))),
+        _ => None,
+    }
+}
+
+fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
+    let mut c = Conds::default();
+    let implied = |c: &mut Conds, p: u64| {
+        c.proto.push(Cond {
+            ranges: vec![(p, p)],
+            neg: false,
+        })
+    };
+    for s in &rule.stmts {
+        match s {
+            Stmt::Match(Match::Cmp { left, op, right }) => {
+                let cond = Cond {
+                    ranges: ranges(right),
+                    neg: *op == CmpOp::Ne,
+                };
+                match left {
+                    Expr::Payload(Field::IpProtocol) | Expr::Meta(MetaKey::L4proto) => {
+                        c.proto.push(cond)
+                    }
+                    Expr::Payload(Field::IpSaddr) => c.saddr.push(cond),
+                    Expr::Payload(Field::IpDaddr) => c.daddr.push(cond),
+                    Expr::Payload(Field::TcpSport) => {
+                        implied(&mut c, TCP);
+                        c.sport.push(cond)
+                    }
+                    Expr::Payload(Field::TcpDport) => {
+                        implied(&mut c, TCP);
+                        c.dport.push(cond)
+                    }
+                    Expr::Payload(Field::UdpSport) => {
+                        implied(&mut c, UDP);
+                        c.sport.push(cond)
+                    }
+                    Expr::Payload(Field::UdpDport) => {
+                        implied(&mut c, UDP);
+                        c.dport.push(cond)
+                    }
+                    Expr::Payload(Field::IcmpType) => {
+                        implied(&mut c, ICMP);
+                        c.icmp_type.push(cond)
+                    }
+                    Expr::Payload(Field::IcmpCode) => {
+                        implied(&mut c, ICMP);
+                        c.icmp_code.push(cond)
+                    }
+                    Expr::Payload(Field::TcpFlags) => {
+                        implied(&mut c, TCP);
+                        if let Some(v) = num(right) {
+                            c.flags.push(FlagCond {
+                                mask: 0xff,
+                                value: v as u8,
+                                neg: *op == CmpOp::Ne,
+                            });
+                        }
+                    }
+                    Expr::Meta(MetaKey::Iifname) => c.iif.push(IfCond {
+                        names: ifaces(right),
+                        neg: *op == CmpOp::Ne,
+                    }),
+                    _ => {}
+                }
+            }
+            Stmt::Match(Match::Masked {
+                left,
+                mask,
+                op,
+                value,
+            }) => {
+                let neg = *op == CmpOp::Ne;
+                match (left, num(mask), num(value)) {
+                    (Expr::Payload(Field::TcpFlags), Some(m), Some(v)) => {
+                        implied(&mut c, TCP);
+                        c.flags.push(FlagCond {
+                            mask: m as u8,
+                            value: v as u8,
+                            neg,
+                        });
+                    }
+                    (Expr::Payload(f @ (Field::IpSaddr | Field::IpDaddr)), Some(m), Some(v)) => {
+                        // A contiguous mask is a prefix; otherwise only the value itself is known
+                        // to match.
+                        let m = m as u32;
+                        let r = if m.leading_ones() + m.trailing_zeros() == 32 {
+                            (v, v | u64::from(!m))
+                        } else {
+                            (v, v)
+                        };
+                        let cond = Cond {
+                            ranges: vec![r],
+                            neg,
+                        };
+                        if *f == Field::IpSaddr {
+                            c.saddr.push(cond)
+                        } else {
+                            c.daddr.push(cond)
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Stmt::Match(Match::Flags {
+                left: Expr::Ct(CtKey::State),
+                bits,
+                op,
+            }) => c.ct.push(CtCond {
+                bits: *bits,
+                neg: *op == CmpOp::Ne,
+            }),
+            Stmt::Limit(l) => {
+                c.limit = Some(LimitCond {
+                    burst: l.burst.max(1),
+                    per_source: false,
+                })
+            }
+            Stmt::SetUpdate {
+                key,
+                limit: Some(l),
+                ..
+            } => {
+                c.limit = Some(LimitCond {
+                    burst: l.burst.max(1),
+                    per_source: key.contains(&Expr::Payload(Field::IpSaddr)),
+                })
+            }
+            _ => {}
+        }
+    }
+    c
+}
+
+/// A rule reached from INPUT, with the conditions on the way to it.
+struct Case {
+    origin: Option<String>,
+    own: Conds,
+    all: Conds,
+}
+
+fn walk(rs: &fwnet_nft::Table, chain: &str, path: &Conds, depth: usize, out: &mut Vec<Case>) {
+    let Some(c) = rs.chains.iter().find(|c| c.name == chain) else {
+        return;
+    };
+    for rule in &c.rules {
+        let own = conds_of(rule);
+        let mut all = path.clone();
+        all.extend(&own);
+        let target = rule.stmts.iter().find_map(|s| match s {
+            Stmt::Verdict(Verdict::Jump(t) | Verdict::Goto(t)) => Some(t.clone()),
+            _ => None,
+        });
+        out.push(Case {
+            origin: rule.origin.as_ref().map(|o| o.to_string()),
+            own,
+            all: all.clone(),
+        });
+        if let Some(t) = target {
+            if depth < 8 {
+                walk(rs, &t, &all, depth + 1, out);
+            }
+        }
+    }
+}
+
+/// The filter table's INPUT chain, where verification looks.
+pub fn filter_table(rs: &Ruleset) -> Option<&fwnet_nft::Table> {
+    rs.tables
+        .iter()
+        .find(|t| t.family == Family::Ip && t.name == "fwnet_filter")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values
+
+/// Values that fall outside everything the ruleset mentions.
+struct Neutral {
+    sources: Vec<Ipv4Addr>,
+    dport: u16,
+    busy_ports: Vec<(u64, u64)>,
+}
+
+fn v4(v: u64) -> Ipv4Addr {
+    Ipv4Addr::from(v as u32)
+}
+
+/// Usable as a source or destination on the wire (not 0/8, 127/8, multicast or class E).
+fn usable(a: Ipv4Addr) -> bool {
+    let o = a.octets()[0];
+    o != 0 && o != 127 && o < 224
+}
+
+fn neutral(cases: &[Case]) -> Neutral {
+    let mentioned: Vec<(u64, u64)> = cases
+        .iter()
+        .flat_map(|c| c.all.saddr.iter().chain(&c.all.daddr))
+        .flat_map(|c| c.ranges.iter().copied())
+        .collect();
+    let outside = |a: u32| {
+        !mentioned
+            .iter()
+            .any(|&(x, y)| x <= u64::from(a) && u64::from(a) <= y)
+    };
+    // 198.18.0.0/15 (benchmarking), then 100.64.0.0/10, then 10.77.200.0/24: the first few
+    // addresses no rule mentions.
+    let pools = [
+        (0xc612_0001u32, 0x200u32),
+        (0x6440_0001, 0x200),
+        (0x0a4d_c801, 0xfe),
+    ];
+    let mut sources: Vec<Ipv4Addr> = pools
+        .iter()
+        .flat_map(|&(start, n)| (0..n).map(move |i| start + i))
+        .filter(|a| outside(*a) && a & 0xff != 0 && a & 0xff != 0xff)
+        .take(64)
+        .map(Ipv4Addr::from)
+        .collect();
+    if sources.is_empty() {
+        sources.push(Ipv4Addr::new(10, 77, 0, 2));
+    }
+    let busy_ports: Vec<(u64, u64)> = cases
+        .iter()
+        .flat_map(|c| c.all.sport.iter().chain(&c.all.dport))
+        .flat_map(|c| c.ranges.iter().copied())
+        .collect();
+    let free = |p: u64| !busy_ports.iter().any(|&(x, y)| x <= p && p <= y);
+    let dport = [33434u64, 9, 7, 4, 1]
+        .into_iter()
+        .chain(30000..31000)
+        .find(|p| free(*p))
+        .unwrap_or(33434) as u16;
+    Neutral {
+        sources,
+        dport,
+        busy_ports,
+    }
+}
+
+/// The first of `candidates`, then of every edge of `conds`, that satisfies all `conds`.
+fn choose(
+    conds: &[Cond],
+    preferred: &[u64],
+    fallback: u64,
+    max: u64,
+    ok: impl Fn(u64) -> bool,
+) -> u64 {
+    let mut cands: Vec<u64> = preferred.to_vec();
+    for c in conds.iter().filter(|c| !c.neg) {
+        cands.extend(c.edges(max));
+    }
+    cands.push(fallback);
+    for c in conds.iter().filter(|c| c.neg) {
+        cands.extend(c.edges(max));
+    }
+    cands
+        .iter()
+        .copied()
+        .find(|v| ok(*v) && conds.iter().all(|c| c.holds(*v)))
+        .or_else(|| {
+            conds
+                .iter()
+                .find(|c| !c.neg)
+                .and_then(|c| c.ranges.first())
+                .map(|r| r.0)
+        })
+        .unwrap_or(fallback)
+}
+
+/// A concrete interface name for a pattern (`eth+` -> `eth0`).
+fn concrete(name: &str, wildcard: bool) -> String {
+    if !wildcard {
+        return name.to_string();
+    }
+    let base = if name.is_empty() { "any" } else { name };
+    let mut s: String = base.chars().take(14).collect();
+    s.push('0');
+    s
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    New,
+    Established,
+    Related,
+    Invalid,
+}
+
+impl State {
+    fn bit(self) -> u64 {
+        match self {
+            State::New => ct_state::NEW,
+            State::Established => ct_state::ESTABLISHED,
+            State::Related => ct_state::RELATED,
+            State::Invalid => ct_state::INVALID,
+        }
+    }
+}
+
+const STATES: [State; 4] = [
+    State::New,
+    State::Established,
+    State::Related,
+    State::Invalid,
+];
+
+/// One point in the space of probes before it becomes a [`Spec`].
+#[derive(Clone, Debug)]
+struct Point {
+    proto: u64,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    icmp: (u8, u8),
+    iif: Option<String>,
+    state: Option<State>,
+    count: u32,
+}
+
+impl Point {
+    fn spec(&self) -> Option<Spec> {
+        let (src, dst, sport, dport) = (self.src, self.dst, self.sport, self.dport);
+        let from_lo = self.iif.as_deref() == Some("lo");
+        Some(match (self.proto, self.state) {
+            (_, Some(State::Related)) if !from_lo => Spec::Related {
+                src,
+                sport,
+                dst,
+                dport,
+            },
+            (TCP, Some(State::Established)) if !from_lo && self.count == 1 => Spec::Connect {
+                src,
+                sport,
+                dst,
+                dport,
+            },
+            (TCP, Some(State::Invalid)) => Spec::Tcp {
+                src,
+                sport,
+                dst,
+                dport,
+                flags: FIN,
+            },
+            (TCP, _) => Spec::Tcp {
+                src,
+                sport,
+                dst,
+                dport,
+                flags: self.flags,
+            },
+            (UDP, state) => Spec::Udp {
+                src,
+                sport,
+                dst,
+                dport,
+                reply: state == Some(State::Established) && !from_lo,
+            },
+            (ICMP, _) => Spec::Icmp {
+                src,
+                dst,
+                kind: self.icmp.0,
+                code: self.icmp.1,
+            },
+            _ => return None,
+        })
+    }
+}
+
+fn witness(c: &Conds, n: &Neutral) -> Point {
+    let proto = choose(&c.proto, &[TCP, UDP, ICMP], TCP, 255, |p| {
+        [TCP, UDP, ICMP].contains(&p)
+    });
+    let mut iface_cands: Vec<Option<String>> = c
+        .iif
+        .iter()
+        .filter(|i| !i.neg)
+        .flat_map(|i| i.names.iter().map(|(n, w)| Some(concrete(n, *w))))
+        .collect();
+    iface_cands.push(None);
+    let iif = iface_cands
+        .iter()
+        .find(|cand| {
+            c.iif
+                .iter()
+                .all(|i| i.holds(cand.as_deref().unwrap_or(MAIN_PLACEHOLDER)))
+        })
+        .cloned()
+        .unwrap_or(None);
+    let neutral_src = u64::from(u32::from(n.sources[0]));
+    let usable_u = |v: u64| usable(v4(v));
+    let dst = v4(choose(
+        &c.daddr,
+        &[],
+        u64::from(u32::from(SERVER)),
+        u64::from(u32::MAX),
+        usable_u,
+    ));
+    let src = if iif.as_deref() == Some("lo") && c.saddr.is_empty() {
+        dst
+    } else {
+        v4(choose(
+            &c.saddr,
+            &[],
+            neutral_src,
+            u64::from(u32::MAX),
+            usable_u,
+        ))
+    };
+    let state = if c.ct.is_empty() {
+        None
+    } else {
+        STATES
+            .iter()
+            .copied()
+            .find(|s| c.ct.iter().all(|k| (k.bits & s.bit() != 0) != k.neg))
+    };
+    let want_flags = match state {
+        Some(State::Invalid) => FIN,
+        _ => SYN,
+    };
+    let flags = [want_flags, SYN, ACK, FIN, RST, 0, ALL, SYN | ACK]
+        .into_iter()
+        .chain(c.flags.iter().map(|f| f.value))
+        .chain(0..=255)
+        .find(|f| c.flags.iter().all(|k| (f & k.mask == k.value) != k.neg))
+        .unwrap_or(SYN);
+    let sport = if c.sport.is_empty() {
+        0
+    } else {
+        choose(&c.sport, &[], 0, 65535, |p| p > 0) as u16
+    };
+    let dport = choose(&c.dport, &[], u64::from(n.dport), 65535, |p| p > 0) as u16;
+    let icmp = (
+        choose(&c.icmp_type, &[8], 8, 255, |_| true) as u8,
+        choose(&c.icmp_code, &[0], 0, 255, |_| true) as u8,
+    );
+    let count = c
+        .limit
+        .map_or(1, |l| (l.burst + BURST_EXTRA).min(BURST_MAX));
+    Point {
+        proto,
+        src,
+        dst,
+        sport,
+        dport,
+        flags,
+        icmp,
+        iif,
+        state,
+        count,
+    }
+}
+
+/// Stands for the main link while conditions are checked; replaced by its real name later.
+const MAIN_PLACEHOLDER: &str = "\u{1}main";
+
+/// The probes for a ruleset, and what is needed to run them.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Derived {
+    pub probes: Vec<Probe>,
+    /// Rules left without a probe because of the cap or an unsupported protocol (`file:line`).
+    pub uncovered: Vec<String>,
+}
+
+/// Derives at most `cap` probes from `rs` (see the module doc), ports filled in.
+pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
+    let mut cases = Vec::new();
+    if let Some(t) = filter_table(rs) {
+        walk(t, "INPUT", &Conds::default(), 0, &mut cases);
+    }
+    let n = neutral(&cases);
+    let mut tiers: [Vec<Probe>; 3] = Default::default();
+    let mut uncovered = Vec::new();
+    let mut src_pool = n.sources.iter().skip(1).cycle();
+    let mut push = |tier: usize, p: &Point, origin: &Option<String>, why: &str| -> bool {
+        match p.spec() {
+            Some(spec) => {
+                tiers[tier].push(Probe {
+                    spec,
+                    iif: p.iif.clone(),
+                    count: p.count,
+                    origin: origin.clone(),
+                    why: why.into(),
+                });
+                true
+            }
+            None => false,
+        }
+    };
+    // Ports some rule lets tcp in on: where a real connection can get ESTABLISHED.
+    let open_ports: Vec<u16> = cases
+        .iter()
+        .filter(|c| c.all.proto.iter().any(|p| !p.neg && p.holds(TCP)))
+        .flat_map(|c| c.all.dport.iter().filter(|d| !d.neg))
+        .filter_map(|d| d.ranges.first().map(|r| r.0 as u16))
+        .filter(|p| *p > 0)
+        .collect::<BTreeSet<u16>>()
+        .into_iter()
+        .collect();
+    let mut fresh = n.sources.iter().skip(4).cycle();
+    for case in &cases {
+        let mut w = witness(&case.all, &n);
+        let connects = matches!(w.spec(), Some(Spec::Connect { .. }));
+        if connects && case.all.saddr.is_empty() {
+            // Its own source: no earlier probe used its per-source buckets.
+            w.src = *fresh.next().unwrap_or(&n.sources[0]);
+        }
+        if connects && case.all.dport.is_empty() {
+            if let Some(p) = open_ports.first() {
+                w.dport = *p;
+            }
+            for p in open_ports.iter().skip(1).take(3) {
+                let src = if case.all.saddr.is_empty() {
+                    *fresh.next().unwrap_or(&n.sources[0])
+                } else {
+                    w.src
+                };
+                push(
+                    1,
+                    &Point {
+                        dport: *p,
+                        src,
+                        ..w.clone()
+                    },
+                    &case.origin,
+                    "connection to another open port",
+                );
+            }
+        }
+        let w = w;
+        if !push(0, &w, &case.origin, "reaches the rule") {
+            uncovered.extend(
+                case.origin
+                    .iter()
+                    .map(|o| format!("{o} (protocol {} not probed)", w.proto)),
+            );
+            continue;
+        }
+        if let Some(l) = case.all.limit {
+            if l.per_source && case.own.saddr.is_empty() {
+                let second = Point {
+                    src: *src_pool.next().unwrap_or(&n.sources[0]),
+                    count: BURST_EXTRA,
+                    ..w.clone()
+                };
+                push(0, &second, &case.origin, "second source, own bucket");
+            }
+        }
+        let one = Point {
+            count: 1,
+            ..w.clone()
+        };
+        let own = &case.own;
+        for e in own
+            .saddr
+            .iter()
+            .flat_map(|c| c.edges(u64::from(u32::MAX)))
+            .filter(|v| usable(v4(*v)))
+        {
+            push(
+                1,
+                &Point {
+                    src: v4(e),
+                    ..one.clone()
+                },
+                &case.origin,
+                "source edge",
+            );
+        }
+        for e in own
+            .daddr
+            .iter()
+            .flat_map(|c| c.edges(u64::from(u32::MAX)))
+            .filter(|v| usable(v4(*v)))
+        {
+            push(
+                1,
+                &Point {
+                    dst: v4(e),
+                    ..one.clone()
+                },
+                &case.origin,
+                "destination edge",
+            );
+        }
+        for e in own
+            .sport
+            .iter()
+            .flat_map(|c| c.edges(65535))
+            .filter(|p| *p > 0)
+        {
+            push(
+                1,
+                &Point {
+                    sport: e as u16,
+                    ..one.clone()
+                },
+                &case.origin,
+                "source port edge",
+            );
+        }
+        for e in own
+            .dport
+            .iter()
+            .flat_map(|c| c.edges(65535))
+            .filter(|p| *p > 0)
+        {
+            push(
+                1,
+                &Point {
+                    dport: e as u16,
+                    ..one.clone()
+                },
+                &case.origin,
+                "destination port edge",
+            );
+        }
+        for e in own.icmp_type.iter().flat_map(|c| c.edges(255)) {
+            push(
+                1,
+                &Point {
+                    icmp: (e as u8, one.icmp.1),
+                    ..one.clone()
+                },
+                &case.origin,
+                "icmp type edge",
+            );
+        }
+        for e in own.icmp_code.iter().flat_map(|c| c.edges(255)) {
+            push(
+                1,
+                &Point {
+                    icmp: (one.icmp.0, e as u8),
+                    ..one.clone()
+                },
+                &case.origin,
+                "icmp code edge",
+            );
+        }
+        if !own.proto.is_empty() || case.all.proto.is_empty() {
+            for p in [TCP, UDP, ICMP].into_iter().filter(|p| *p != one.proto) {
+                push(
+                    1,
+                    &Point {
+                        proto: p,
+                        ..one.clone()
+                    },
+                    &case.origin,
+                    "other protocol",
+                );
+            }
+        }
+        if !own.iif.is_empty() {
+            let names: BTreeSet<Option<String>> = own
+                .iif
+                .iter()
+                .flat_map(|i| i.names.iter().map(|(n, w)| Some(concrete(n, *w))))
+                .chain([None])
+                .collect();
+            for i in names.into_iter().filter(|i| *i != one.iif) {
+                push(
+                    1,
+                    &Point {
+                        iif: i,
+                        ..one.clone()
+                    },
+                    &case.origin,
+                    "other interface",
+                );
+            }
+        }
+        if !own.ct.is_empty() {
+            for s in STATES.into_iter().filter(|s| Some(*s) != one.state) {
+                let proto = if one.proto == ICMP { TCP } else { one.proto };
+                push(
+                    1,
+                    &Point {
+                        state: Some(s),
+                        proto,
+                        ..one.clone()
+                    },
+                    &case.origin,
+                    "other conntrack state",
+                );
+            }
+            if one.proto == TCP {
+                let ack = Point {
+                    state: None,
+                    flags: ACK,
+                    ..one.clone()
+                };
+                push(
+                    1,
+                    &ack,
+                    &case.origin,
+                    "lone ACK (NEW or INVALID by tcp_loose)",
+                );
+            }
+        }
+        if one.proto == TCP && one.state != Some(State::Established) {
+            let tier = if own.flags.is_empty() { 2 } else { 1 };
+            for f in FLAG_COMBOS
+                .into_iter()
+                .chain(own.flags.iter().map(|f| f.value))
+            {
+                if f != one.flags {
+                    push(
+                        tier,
+                        &Point {
+                            flags: f,
+                            state: None,
+                            ..one.clone()
+                        },
+                        &case.origin,
+                        "tcp flag combination",
+                    );
+                }
+            }
+        }
+    }
+    // The policy: sources, ports and protocols no rule mentions.
+    let policy = Point {
+        proto: TCP,
+        src: n.sources[0],
+        dst: SERVER,
+        sport: 0,
+        dport: n.dport,
+        flags: SYN,
+        icmp: (8, 0),
+        iif: None,
+        state: None,
+        count: 1,
+    };
+    for p in [
+        policy.clone(),
+        Point {
+            proto: UDP,
+            ..policy.clone()
+        },
+        Point {
+            proto: ICMP,
+            ..policy.clone()
+        },
+        Point {
+            proto: ICMP,
+            icmp: (13, 0),
+            ..policy.clone()
+        },
+        Point {
+            flags: FIN,
+            ..policy.clone()
+        },
+        Point {
+            state: Some(State::Established),
+            ..policy.clone()
+        },
+    ] {
+        push(0, &p, &None, "falls to the policy");
+    }
+    let mut seen = BTreeSet::new();
+    let mut probes = Vec::new();
+    let mut covered = BTreeSet::new();
+    for (tier, list) in tiers.into_iter().enumerate() {
+        for p in list {
+            if probes.len() >= cap {
+                if tier == 0 {
+                    if let Some(o) = &p.origin {
+                        if !covered.contains(o) {
+                            uncovered.push(format!("{o} (probe cap {cap} reached)"));
+                        }
+                    }
+                }
+                continue;
+            }
+            if seen.insert((p.spec.clone(), p.iif.clone(), p.count)) {
+                covered.extend(p.origin.clone());
+                probes.push(p);
+            } else {
+                covered.extend(p.origin.clone());
+            }
+        }
+    }
+    uncovered.dedup();
+    let mut alloc = PortAlloc {
+        next: 20000,
+        busy: n.busy_ports,
+    };
+    fill_ports(&mut probes, &mut alloc);
+    Derived { probes, uncovered }
+}
+
+/// Hands out source ports no rule mentions, in order.
+pub struct PortAlloc {
+    next: u32,
+    busy: Vec<(u64, u64)>,
+}
+
+impl PortAlloc {
+    fn take(&mut self, n: u32) -> u16 {
+        loop {
+            let start = self.next;
+            if start + n > 65535 {
+                self.next = 20000;
+                self.busy.clear();
+                continue;
+            }
+            self.next += n;
+            let clash = (start..start + n).any(|p| {
+                self.busy
+                    .iter()
+                    .any(|&(a, b)| a <= u64::from(p) && u64::from(p) <= b)
+            });
+            if !clash {
+                return start as u16;
+            }
+        }
+    }
+}
+
+/// Replaces source port 0 with free ports (`count` consecutive ones for bursts).
+pub fn fill_ports(probes: &mut [Probe], alloc: &mut PortAlloc) {
+    for p in probes {
+        let count = p.count;
+        if let Some(sport) = p.spec.sport_mut() {
+            if *sport == 0 {
+                *sport = alloc.take(count);
+            }
+        }
+    }
+}
+
+/// A port allocator for user probes, starting where derived ones cannot reach.
+pub fn user_port_alloc() -> PortAlloc {
+    PortAlloc {
+        next: 50000,
+        busy: Vec::new(),
+    }
+}
+
+/// The interface names probes arrive on besides `lo` and the main link, sorted.
+pub fn links(probes: &[Probe]) -> Vec<String> {
+    let set: BTreeSet<String> = probes
+        .iter()
+        .filter_map(|p| p.iif.clone())
+        .filter(|i| i != "lo")
+        .collect();
+    set.into_iter().collect()
+}
+
+/// A name for the main link that no interface condition of `rs` matches.
+pub fn main_link_name(rs: &Ruleset) -> String {
+    let mut conds = Vec::new();
+    if let Some(t) = filter_table(rs) {
+        for c in &t.chains {
+            for r in &c.rules {
+                conds.extend(conds_of(r).iif);
+            }
+        }
+    }
+    (0..100)
+        .map(|i| format!("fwv{i}"))
+        .find(|n| {
+            conds.iter().all(|c| {
+                !c.names.iter().any(|(p, w)| {
+                    if *w {
+                        n.starts_with(p.as_str())
+                    } else {
+                        n == p
+                    }
+                })
+            })
+        })
+        .unwrap_or_else(|| "fwv0".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fwnet_nft::{
+        BaseChain, Chain, ChainKind, Hook, Limit, Origin, Policy, Rule, Table, TimeUnit,
+    };
+
+    fn cmp(left: Expr, right: Value) -> Stmt {
+        Stmt::Match(Match::Cmp {
+            left,
+            op: CmpOp::Eq,
+            right,
+        })
+    }
+
+    fn rule(line: u32, mut stmts: Vec<Stmt>) -> Rule {
+        stmts.push(Stmt::Verdict(Verdict::Accept));
+        Rule {
+            stmts,
+            comment: None,
+            origin: Some(Origin {
+                file: "r".into(),
+                line,
+            }),
+        }
+    }
+
+    fn ruleset(rules: Vec<Rule>) -> Ruleset {
+        let base = BaseChain {
+            kind: ChainKind::Filter,
+            hook: Hook::Input,
+            priority: 0,
+            policy: Policy::Drop,
+            counters: None,
+        };
+        Ruleset {
+            tables: vec![Table {
+                family: Family::Ip,
+                name: "fwnet_filter".into(),
+                sets: Vec::new(),
+                chains: vec![Chain {
+                    name: "INPUT".into(),
+                    base: Some(base),
+                    rules,
+                }],
+            }],
+        }
+    }
+
+    fn tcp_dport(v: Value) -> Vec<Stmt> {
+        vec![
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(TCP)),
+            cmp(Expr::Payload(Field::TcpDport), v),
+        ]
+    }
+
+    /// `file:line` -> the probe lines derived for it, in order.
+    fn derived_for(rs: &Ruleset, line: u32) -> Vec<String> {
+        derive(rs, DEFAULT_CAP)
+            .probes
+            .iter()
+            .filter(|p| p.origin.as_deref() == Some(&format!("r:{line}")))
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn probe_lines_round_trip_and_defaults_apply() {
+        // (input line, canonical form)
+        let cases = [
+            (
+                "tcp 10.0.0.5:40000 -> 22 flags S",
+                "tcp 10.0.0.5:40000 -> 10.77.0.1:22 flags S",
+            ),
+            (
+                "tcp 10.0.0.5:1 -> 192.0.2.1:80 flags none iif eth1",
+                "tcp 10.0.0.5:1 -> 192.0.2.1:80 flags none iif eth1",
+            ),
+            (
+                "tcp 10.0.0.5:1 -> 80 flags fspau x 3",
+                "tcp 10.0.0.5:1 -> 10.77.0.1:80 flags FSPAU x 3",
+            ),
+            (
+                "udp 192.0.2.1:53 -> 40000",
+                "udp 192.0.2.1:53 -> 10.77.0.1:40000",
+            ),
+            (
+                "udp 192.0.2.1:53 -> 40000 reply",
+                "udp 192.0.2.1:53 -> 10.77.0.1:40000 reply",
+            ),
+            (
+                "icmp 10.0.0.5 type 8 code 0",
+                "icmp 10.0.0.5 -> 10.77.0.1 type 8 code 0",
+            ),
+            (
+                "icmp 10.0.0.5 -> 10.77.0.9 type 3 code 3 iif lo",
+                "icmp 10.0.0.5 -> 10.77.0.9 type 3 code 3 iif lo",
+            ),
+            (
+                "connect 10.0.0.5:7 -> 80",
+                "connect 10.0.0.5:7 -> 10.77.0.1:80",
+            ),
+            (
+                "related 10.0.0.5:7 -> 5353",
+                "related 10.0.0.5:7 -> 10.77.0.1:5353",
+            ),
+        ];
+        for (input, want) in cases {
+            let p = parse_line(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(p.to_string(), want, "{input}");
+            assert_eq!(
+                parse_line(want).map(|q| q.spec),
+                Ok(p.spec),
+                "{want} reads back"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_probe_lines_are_reported_with_file_and_line() {
+        let text = "# header\ntcp 10.0.0.5 -> 22\n\ntcp 10.0.0.300 -> 22\nudp 1.2.3.4:5\nicmp 1.2.3.4 flags S\nconnect 1.2.3.4 -> 80 x 2\nping 1.2.3.4\n";
+        let errors = parse_file("p.txt", text).expect_err("bad lines");
+        let got: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            got,
+            [
+                "p.txt:4: `10.0.0.300` is not an IPv4 address",
+                "p.txt:5: a udp probe needs `-> [DST:]PORT`",
+                "p.txt:6: unexpected `flags` for a icmp probe",
+                "p.txt:7: `x N` is only for crafted packets, not `connect`",
+                "p.txt:8: unknown probe kind `ping` (tcp, udp, icmp, connect, related)",
+            ]
+        );
+    }
+
+    #[test]
+    fn each_rule_gets_a_witness_that_satisfies_it() {
+        let lo = vec![cmp(
+            Expr::Meta(MetaKey::Iifname),
+            Value::Iface {
+                name: "lo".into(),
+                wildcard: false,
+            },
+        )];
+        let mut ssh = tcp_dport(Value::Num(22));
+        ssh.push(Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: ct_state::NEW,
+            op: CmpOp::Eq,
+        }));
+        let mut est = vec![cmp(Expr::Payload(Field::IpProtocol), Value::Num(TCP))];
+        est.push(Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: ct_state::ESTABLISHED | ct_state::RELATED,
+            op: CmpOp::Eq,
+        }));
+        let eth = vec![
+            cmp(
+                Expr::Meta(MetaKey::Iifname),
+                Value::Iface {
+                    name: "eth".into(),
+                    wildcard: true,
+                },
+            ),
+            cmp(
+                Expr::Payload(Field::IpSaddr),
+                Value::Prefix {
+                    addr: "192.0.2.0".parse().unwrap(),
+                    len: 24,
+                },
+            ),
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(UDP)),
+            cmp(Expr::Payload(Field::UdpDport), Value::Range(5000, 5010)),
+        ];
+        let rs = ruleset(vec![
+            rule(1, lo),
+            rule(2, ssh),
+            rule(3, est),
+            rule(4, eth),
+            rule(5, tcp_dport(Value::Num(80))),
+        ]);
+        let first = |line| {
+            derived_for(&rs, line)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            first(1),
+            "tcp 10.77.0.1:20000 -> 10.77.0.1:33434 flags S iif lo"
+        );
+        assert!(
+            first(2).ends_with("-> 10.77.0.1:22 flags S"),
+            "{}",
+            first(2)
+        );
+        // ESTABLISHED comes from a real connection to a port some rule opens.
+        assert!(
+            first(3).starts_with("connect ") && first(3).ends_with(":22"),
+            "{}",
+            first(3)
+        );
+        assert!(
+            first(4).starts_with("udp 192.0.2.0:") && first(4).ends_with(":5000 iif eth0"),
+            "{}",
+            first(4)
+        );
+        // Edges of the range, just outside it, and the other interface.
+        let line4 = derived_for(&rs, 4).join("\n");
+        for want in [
+            ":5010 iif eth0",
+            ":4999 iif eth0",
+            ":5011 iif eth0",
+            "udp 192.0.2.255:",
+            "udp 192.0.1.255:",
+            "udp 192.0.3.0:",
+        ] {
+            assert!(line4.contains(want), "no `{want}` in\n{line4}");
+        }
+        assert!(
+            line4.lines().any(|l| !l.contains(" iif ")),
+            "no probe on another interface:\n{line4}"
+        );
+    }
+
+    #[test]
+    fn per_source_limits_get_a_burst_and_a_second_source() {
+        let mut ping = vec![
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(ICMP)),
+            cmp(Expr::Payload(Field::IcmpType), Value::Num(8)),
+        ];
+        let limit = Limit {
+            rate: 1,
+            unit: TimeUnit::Minute,
+            burst: 10,
+            over: false,
+        };
+        ping.push(Stmt::SetUpdate {
+            set: "t".into(),
+            key: vec![Expr::Payload(Field::IpSaddr)],
+            limit: Some(limit),
+        });
+        let rs = ruleset(vec![rule(1, ping)]);
+        let got = derived_for(&rs, 1);
+        assert_eq!(got[0], "icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 x 13");
+        assert_eq!(got[1], "icmp 198.18.0.2 -> 10.77.0.1 type 8 code 0 x 3");
+    }
+
+    #[test]
+    fn derivation_is_deterministic_and_capped_with_every_rule_first() {
+        let rules: Vec<Rule> = (0..50)
+            .map(|i| {
+                rule(
+                    i + 1,
+                    tcp_dport(Value::Range(
+                        1000 + 10 * u64::from(i),
+                        1005 + 10 * u64::from(i),
+                    )),
+                )
+            })
+            .collect();
+        let rs = ruleset(rules);
+        assert_eq!(derive(&rs, 60).probes, derive(&rs, 60).probes);
+        let d = derive(&rs, 60);
+        assert_eq!(d.probes.len(), 60);
+        assert!(d.uncovered.is_empty(), "{:?}", d.uncovered);
+        for line in 1..=50 {
+            assert!(
+                d.probes
+                    .iter()
+                    .any(|p| p.origin.as_deref() == Some(&format!("r:{line}"))),
+                "rule {line} has no probe"
+            );
+        }
+        let small = derive(&rs, 10);
+        assert_eq!(small.probes.len(), 10);
+        assert_eq!(small.uncovered.len(), 40, "{:?}", small.uncovered);
+        assert!(
+            small.uncovered[0].starts_with("r:11 (probe cap 10 reached)"),
+            "{:?}",
+            small.uncovered
+        );
+    }
+
+    #[test]
+    fn main_link_avoids_every_interface_pattern() {
+        let any = vec![cmp(
+            Expr::Meta(MetaKey::Iifname),
+            Value::Iface {
+                name: "fwv".into(),
+                wildcard: true,
+            },
+        )];
+        assert_eq!(main_link_name(&ruleset(vec![])), "fwv0");
+        let named = vec![cmp(
+            Expr::Meta(MetaKey::Iifname),
+            Value::Iface {
+                name: "fwv0".into(),
+                wildcard: false,
+            },
+        )];
+        assert_eq!(main_link_name(&ruleset(vec![rule(1, named)])), "fwv1");
+        assert_eq!(
+            main_link_name(&ruleset(vec![rule(1, any)])),
+            "fwv0",
+            "no free name: falls back"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! What verification returns: plain data, serializable for `fwnet verify --json`.
+//!
+//! This module computes nothing; `run` fills it in and the CLI prints it.
+
+use super::probes::Probe;
+use serde::Serialize;
+use std::fmt;
+
+/// The verdict one side gave a probe, observed in its server namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    Accept,
+    Drop,
+    /// Some packets of a burst got through, the rest did not.
+    Partial {
+        accepted: u32,
+        sent: u32,
+    },
+    /// The probe never reached the server's IP layer: the harness failed, not the ruleset.
+    NotReceived,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Accept => f.pad("accept"),
+            Verdict::Drop => f.pad("drop"),
+            Verdict::Partial { accepted, sent } => f.pad(&format!("accept {accepted}/{sent}")),
+            Verdict::NotReceived => f.pad("NOT RECEIVED"),
+        }
+    }
+}
+
+/// A rule whose packet counter moved while a probe ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RuleHit {
+    pub chain: String,
+    /// Position in the chain, from 0; `None` for the chain's policy.
+    pub index: Option<usize>,
+    pub packets: u64,
+    /// `file:line` of the original rule.
+    pub origin: Option<String>,
+    /// The rule as that side holds it: iptables-save syntax (legacy) or nft syntax (fwnet).
+    pub text: String,
+    /// The rule ends evaluation (accept, drop, reject): it decided the verdict.
+    pub terminal: bool,
+}
+
+/// One side's answer to one probe.
+#[derive(Clone, Debug, Serialize)]
+pub struct Side {
+    pub verdict: Verdict,
+    /// Every rule of INPUT (and the chains it reaches) whose counter moved, in chain order.
+    pub hits: Vec<RuleHit>,
+}
+
+impl Side {
+    /// The rules that decided: the terminal hits, else the policy hit; empty when unknown.
+    pub fn deciders(&self) -> Vec<&RuleHit> {
+        let t: Vec<&RuleHit> = self.hits.iter().filter(|h| h.terminal).collect();
+        if t.is_empty() {
+            self.hits.iter().filter(|h| h.index.is_none()).collect()
+        } else {
+            t
+        }
+    }
+
+    /// One line naming what decided, e.g. `rules:9 iifname "lo" accept` or `policy of INPUT`.
+    pub fn decided_by(&self) -> String {
+        let d = self.deciders();
+        if d.is_empty() {
+            return "the policy of INPUT (no rule's counter moved)".into();
+        }
+        d.iter()
+            .map(|h| match (h.index, &h.origin) {
+                (None, _) => format!("the policy of {}", h.chain),
+                (Some(_), Some(o)) => format!("{o}: {}", h.text),
+                (Some(i), None) => format!("rule {} of {}: {}", i + 1, h.chain, h.text),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProbeResult {
+    pub probe: Probe,
+    /// The probe in `--probes` file syntax.
+    pub text: String,
+    pub legacy: Side,
+    pub fwnet: Side,
+    pub same: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Timings {
+    pub setup_ms: u64,
+    pub probes_ms: u64,
+    pub total_ms: u64,
+}
+
+/// The whole verification.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub results: Vec<ProbeResult>,
+    pub mismatches: usize,
+    /// `net.netfilter.nf_conntrack_tcp_loose` in both server namespaces during the run.
+    pub tcp_loose: Option<bool>,
+    /// Rules no probe was derived for, with the reason.
+    pub uncovered: Vec<String>,
+    /// What this run did not verify (chains, tables, families).
+    pub not_verified: Vec<String>,
+    /// With `keep`: the commands that remove the namespaces.
+    pub kept: Vec<String>,
+    /// The test-only mutation applied to fwnet's side, if any.
+    pub mutation: Option<String>,
+    pub timings: Timings,
+}

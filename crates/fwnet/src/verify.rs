@@ -1,0 +1,233 @@
+//! `fwnet verify`: import the files in-process, then prove the translation against the legacy
+//! kernel with `fwnet_apply::verify` and print the comparison.
+//!
+//! Exit codes are this command's own: 0 every verdict matches, 1 at least one mismatch, 2
+//! verification could not run (files that do not translate, not root, legacy iptables missing,
+//! the legacy kernel rejecting the file, a bad probe file). It does not store anything in the
+//! state directory and never touches the host's firewall: everything happens in scratch network
+//! namespaces. The `FWNET_VERIFY_MUTATE` environment variable is a test hook (see
+//! `fwnet_apply::verify`), deliberately left out of `--help`.
+
+use crate::output;
+use anyhow::Result;
+use fwnet_apply::verify::{self as v, Report};
+use fwnet_iptables::Diagnostic;
+use fwnet_translate::{Input, IpFamily, Options};
+use std::path::PathBuf;
+
+pub const MATCH: u8 = 0;
+pub const MISMATCH: u8 = 1;
+pub const COULD_NOT_RUN: u8 = 2;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the whole report as JSON
+    #[arg(long)]
+    json: bool,
+    /// Show every probe, not only the mismatches
+    #[arg(long, short)]
+    verbose: bool,
+    /// Add the probes of FILE (one per line, see README.md: `tcp 10.0.0.5:40000 -> 22 flags S`)
+    #[arg(long, value_name = "FILE")]
+    probes: Option<PathBuf>,
+    /// Leave the scratch namespaces in place and print the commands that remove them
+    #[arg(long)]
+    keep: bool,
+    /// Also exercise expiries with real waits (not implemented yet: reported as not verified)
+    #[arg(long)]
+    slow: bool,
+    /// Treat every file as IPv4 (iptables) or IPv6 (ip6tables) instead of guessing
+    #[arg(long, value_parser = ["4", "6"], value_name = "4|6")]
+    family: Option<String>,
+    /// iptables-save files to verify
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: &Args) -> Result<u8> {
+    let mut texts = Vec::new();
+    for f in &args.files {
+        let bytes = match std::fs::read(f) {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("fwnet: cannot read {}: {e}", f.display());
+                return Ok(COULD_NOT_RUN);
+            }
+        };
+        texts.push((
+            f.display().to_string(),
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ));
+    }
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    let parsed: Vec<_> = texts
+        .iter()
+        .map(|(name, text)| {
+            let (rs, d) = fwnet_iptables::parse(name, text);
+            diags.extend(d);
+            rs
+        })
+        .collect();
+    if diags.iter().any(Diagnostic::is_error) {
+        return refuse(&diags);
+    }
+    let inputs: Vec<Input> = parsed
+        .iter()
+        .map(|rs| Input {
+            ruleset: rs,
+            family: match args.family.as_deref() {
+                Some("6") => IpFamily::V6,
+                Some(_) => IpFamily::V4,
+                None => fwnet_translate::detect_family(rs),
+            },
+        })
+        .collect();
+    if inputs.iter().any(|i| i.family == IpFamily::V6) {
+        eprintln!(
+            "fwnet: verifying IPv6 (ip6tables) files is not implemented yet; nothing was verified"
+        );
+        return Ok(COULD_NOT_RUN);
+    }
+    let t = fwnet_translate::translate(&inputs, &Options::default());
+    if t.has_errors() {
+        return refuse(&t.diagnostics);
+    }
+    let mut options = v::Options::default();
+    if let Some(p) = &args.probes {
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("fwnet: cannot read {}: {e}", p.display());
+                return Ok(COULD_NOT_RUN);
+            }
+        };
+        match v::parse_file(&p.display().to_string(), &text) {
+            Ok(mut probes) => {
+                v::probes::fill_ports(&mut probes, &mut v::probes::user_port_alloc());
+                options.extra = probes;
+            }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!(
+                    "fwnet: {} bad line(s) in the probe file; nothing was verified",
+                    errors.len()
+                );
+                return Ok(COULD_NOT_RUN);
+            }
+        }
+    }
+    options.keep = args.keep;
+    if let Ok(m) = std::env::var("FWNET_VERIFY_MUTATE") {
+        match v::Mutation::parse(&m) {
+            Some(m) => options.mutation = Some(m),
+            None => {
+                eprintln!("fwnet: unknown FWNET_VERIFY_MUTATE value `{m}`");
+                return Ok(COULD_NOT_RUN);
+            }
+        }
+    }
+    let originals: Vec<String> = texts.into_iter().map(|(_, t)| t).collect();
+    let mut report = match v::verify(&t.ruleset, &originals, &options) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fwnet: {e}");
+            return Ok(COULD_NOT_RUN);
+        }
+    };
+    if args.slow {
+        report
+            .not_verified
+            .push("expiries (--slow): timed expiry probes are not implemented yet".into());
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report, args);
+    }
+    Ok(if report.mismatches == 0 {
+        MATCH
+    } else {
+        MISMATCH
+    })
+}
+
+fn refuse(diags: &[Diagnostic]) -> Result<u8> {
+    for d in diags {
+        eprintln!("{d}");
+    }
+    eprintln!("fwnet: the files do not translate (errors above), so there is nothing to verify; `fwnet import` lists the same problems");
+    Ok(COULD_NOT_RUN)
+}
+
+fn print_report(r: &Report, args: &Args) {
+    let files: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+    let mut rows = vec![vec![
+        "probe".to_string(),
+        "legacy".into(),
+        "fwnet".into(),
+        String::new(),
+    ]];
+    for res in r.results.iter().filter(|res| args.verbose || !res.same) {
+        rows.push(vec![
+            res.text.clone(),
+            res.legacy.verdict.to_string(),
+            res.fwnet.verdict.to_string(),
+            if res.same {
+                String::new()
+            } else {
+                "MISMATCH".into()
+            },
+        ]);
+    }
+    if rows.len() > 1 {
+        print!("{}", output::table(&rows, &[]));
+        println!();
+    }
+    for res in r.results.iter().filter(|res| !res.same) {
+        let from = res
+            .probe
+            .origin
+            .as_deref()
+            .map_or(String::new(), |o| format!(" (for {o}: {})", res.probe.why));
+        println!("mismatch: {}{from}", res.text);
+        println!(
+            "  legacy: {:<14} decided by {}",
+            res.legacy.verdict.to_string(),
+            res.legacy.decided_by()
+        );
+        println!(
+            "  fwnet:  {:<14} decided by {}",
+            res.fwnet.verdict.to_string(),
+            res.fwnet.decided_by()
+        );
+    }
+    for u in &r.uncovered {
+        println!("no probe for {u}");
+    }
+    for n in &r.not_verified {
+        println!("not verified: {n}");
+    }
+    if let Some(m) = &r.mutation {
+        println!("test hook: fwnet's side was deliberately broken ({m})");
+    }
+    let loose = r
+        .tcp_loose
+        .map_or("-".to_string(), |l| u8::from(l).to_string());
+    println!(
+        "verified {}: {} probes, {} mismatch(es); nf_conntrack_tcp_loose={loose}; setup {} ms, probes {} ms, total {} ms",
+        files.join(", "),
+        r.results.len(),
+        r.mismatches,
+        r.timings.setup_ms,
+        r.timings.probes_ms,
+        r.timings.total_ms
+    );
+    if !r.kept.is_empty() {
+        println!("the namespaces were kept; remove them with:");
+        for k in &r.kept {
+            println!("  {k}");
+        }
+    }
+}

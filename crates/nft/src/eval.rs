@@ -1,0 +1,1243 @@
+//! An interpreter of the IR for one described packet: which verdict a ruleset gives it.
+//!
+//! [`chain`] walks one base chain the way nf_tables does (rules in order, statements left to
+//! right, `jump`/`goto`/`return` on a call stack, the policy at the end); [`hook`] runs every
+//! base chain of a ruleset on one hook in priority order, where a drop anywhere is final and an
+//! accept only ends that chain. It exists for the SSH lockout guard of `fwnet apply`, which asks
+//! "would this ruleset cut the connection I am running over?".
+//!
+//! What the interpreter cannot know (the state of a rate limit, the packet mark, the route type
+//! of an address, the owning socket, a statement it does not model) is an unknown condition:
+//! both ways are followed, and when they disagree the verdict is [`Verdict::Unknown`], naming the
+//! rule and [`Unknowable`] reason. `reject` counts as a drop. NAT base chains only see the first
+//! packet of a connection, so they are skipped unless the packet's `ct state` has `new`.
+//!
+//! It deliberately does not model packet modification, fragments (packets are whole), IPv6
+//! extension headers, or tables fwnet does not own; it does no I/O.
+
+use crate::ir::{
+    ct_state, BaseChain, ChainKind, CmpOp, CtKey, Expr, Family, Field, Hook, Match, MetaKey,
+    Origin, Policy, Rule, Ruleset, Stmt, Table, Value, Verdict as IrVerdict,
+};
+use std::fmt;
+use std::net::IpAddr;
+
+/// One packet as the ruleset sees it. The family is the addresses' (IPv4 or IPv6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Packet {
+    pub iifname: Device,
+    pub oifname: Device,
+    pub saddr: IpAddr,
+    pub daddr: IpAddr,
+    /// IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6).
+    pub l4proto: u8,
+    pub sport: u16,
+    pub dport: u16,
+    /// The TCP flags byte ([`crate::ir::tcp_flag`] bits).
+    pub tcp_flags: u8,
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// Conntrack state bits ([`crate::ir::ct_state`]).
+    pub ct_state: u64,
+    /// The packet mark, when known.
+    pub mark: Option<u32>,
+    /// The connection's mark, when known.
+    pub ct_mark: Option<u32>,
+}
+
+/// An interface as a hook sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Device {
+    Name(String),
+    /// The hook has no such interface (no input interface on output): `iifname` matches fail
+    /// either way, as in the kernel.
+    Absent,
+    /// There is one, but which is not known.
+    Unknown,
+}
+
+impl Packet {
+    /// A TCP packet with the given flags and connection state; no interfaces, marks unknown.
+    pub fn tcp(saddr: IpAddr, sport: u16, daddr: IpAddr, dport: u16, flags: u8, ct: u64) -> Packet {
+        Packet {
+            iifname: Device::Absent,
+            oifname: Device::Absent,
+            saddr,
+            daddr,
+            l4proto: 6,
+            sport,
+            dport,
+            tcp_flags: flags,
+            icmp_type: 0,
+            icmp_code: 0,
+            ct_state: ct,
+            mark: None,
+            ct_mark: None,
+        }
+    }
+
+    fn is_v6(&self) -> bool {
+        self.saddr.is_ipv6()
+    }
+
+    /// Whether a table of this family sees the packet.
+    fn seen_by(&self, f: Family) -> bool {
+        match f {
+            Family::Ip => !self.is_v6(),
+            Family::Ip6 => self.is_v6(),
+            Family::Inet => true,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accept,
+    Drop,
+    /// It depends on something the interpreter cannot know; see [`Outcome::unknown`].
+    Unknown,
+}
+
+/// Why a verdict could not be known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unknowable {
+    /// `limit rate` or a per-key limit in `update @set`.
+    RateLimit,
+    /// `meta mark` / `ct mark` when the packet's marks are not known.
+    Mark,
+    /// `fib ... type`: the route type of an address.
+    RouteType,
+    /// `meta skuid/skgid`: the owner of the local socket.
+    SocketOwner,
+    /// `ct status`.
+    CtStatus,
+    /// An interface name when the packet's interface is not known.
+    Interface,
+    /// A jump to a chain that does not exist, or a call stack deeper than the kernel allows.
+    BadJump,
+    /// So many unknown conditions that following every way was not worth it.
+    TooManyPaths,
+    /// A statement or match this interpreter does not model.
+    Unmodelled,
+}
+
+impl fmt::Display for Unknowable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unknowable::RateLimit => "a rate limit",
+            Unknowable::Mark => "a packet or connection mark",
+            Unknowable::RouteType => "a route type lookup",
+            Unknowable::SocketOwner => "the owner of the local socket",
+            Unknowable::CtStatus => "the connection's status bits",
+            Unknowable::Interface => "an interface name",
+            Unknowable::BadJump => "a jump fwnet cannot follow",
+            Unknowable::TooManyPaths => "too many undecidable conditions",
+            Unknowable::Unmodelled => "a statement fwnet cannot evaluate offline",
+        })
+    }
+}
+
+/// Where a verdict was decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecidedBy {
+    /// The table's name (its family is in [`DecidedBy::family`]).
+    pub table: String,
+    pub family: Family,
+    pub chain: String,
+    /// Index of the rule in `chain`; `None` for the base chain's policy.
+    pub rule: Option<usize>,
+    pub origin: Option<Origin>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// The rule or policy that gave the verdict; for [`Verdict::Unknown`], the rule holding
+    /// the first condition that decides it. `None` when no chain saw the packet.
+    pub decided_by: Option<DecidedBy>,
+    /// Why the verdict is unknown; `None` unless it is.
+    pub unknown: Option<Unknowable>,
+}
+
+impl Outcome {
+    fn accept_untouched() -> Outcome {
+        Outcome {
+            verdict: Verdict::Accept,
+            decided_by: None,
+            unknown: None,
+        }
+    }
+}
+
+/// The kernel refuses deeper jump stacks (NFT_JUMP_STACK_SIZE).
+const MAX_DEPTH: usize = 16;
+/// How many unknown conditions one evaluation follows both ways before giving up.
+const MAX_FORKS: u32 = 256;
+
+/// Runs `pkt` through every base chain on `hook` of every table in `rs` that sees its family,
+/// in priority order (ties in table order): the first drop is final, an accept passes the
+/// packet on to the next chain. A hook with no chain accepts.
+pub fn hook(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Outcome {
+    let mut chains: Vec<(&Table, &str, &BaseChain)> = rs
+        .tables
+        .iter()
+        .filter(|t| pkt.seen_by(t.family))
+        .flat_map(|t| {
+            t.chains.iter().filter_map(move |c| {
+                let b = c.base.as_ref()?;
+                (b.hook == hook).then_some((t, c.name.as_str(), b))
+            })
+        })
+        .filter(|(_, _, b)| b.kind != ChainKind::Nat || pkt.ct_state & ct_state::NEW != 0)
+        .collect();
+    chains.sort_by_key(|(_, _, b)| b.priority);
+    let mut result = Outcome::accept_untouched();
+    let mut first_unknown: Option<Outcome> = None;
+    for (t, name, _) in chains {
+        let o = chain(t, name, pkt);
+        match o.verdict {
+            Verdict::Drop => return o,
+            Verdict::Unknown => {
+                first_unknown.get_or_insert(o);
+            }
+            Verdict::Accept => result = o,
+        }
+    }
+    first_unknown.unwrap_or(result)
+}
+
+/// Runs `pkt` through base chain `name` of `t` (and the chains it jumps to). A chain that does
+/// not exist or is not a base chain gives [`Verdict::Unknown`] with [`Unknowable::BadJump`].
+pub fn chain(t: &Table, name: &str, pkt: &Packet) -> Outcome {
+    let found = t
+        .chains
+        .iter()
+        .position(|c| c.name == name)
+        .and_then(|i| Some((i, t.chains[i].base.as_ref()?.policy)));
+    let Some((index, policy)) = found else {
+        return Outcome {
+            verdict: Verdict::Unknown,
+            decided_by: None,
+            unknown: Some(Unknowable::BadJump),
+        };
+    };
+    let mut walk = Walk {
+        table: t,
+        pkt,
+        base: index,
+        policy,
+        forks: 0,
+    };
+    walk.run(Pos {
+        frames: vec![Frame {
+            chain: index,
+            rule: 0,
+        }],
+        stmt: 0,
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Frame {
+    chain: usize,
+    rule: usize,
+}
+
+/// Where the walk is: the call stack (innermost last; the caller's rule index already points
+/// past the jumping rule) and the statement within the current rule.
+#[derive(Clone, Debug)]
+struct Pos {
+    frames: Vec<Frame>,
+    stmt: usize,
+}
+
+struct Walk<'a> {
+    table: &'a Table,
+    pkt: &'a Packet,
+    base: usize,
+    policy: Policy,
+    forks: u32,
+}
+
+/// What one statement does to the walk.
+enum Step {
+    Next,
+    NoMatch,
+    Maybe(Unknowable),
+    Final(Verdict),
+    Unknown(Unknowable),
+    Jump(String),
+    Goto(String),
+    Return,
+}
+
+/// A condition's truth, when it can be known.
+type Truth = Result<bool, Unknowable>;
+
+impl Walk<'_> {
+    fn run(&mut self, mut pos: Pos) -> Outcome {
+        loop {
+            let Some(top) = pos.frames.last() else {
+                return self.policy_outcome();
+            };
+            let (ci, ri) = (top.chain, top.rule);
+            let chain = &self.table.chains[ci];
+            let Some(rule) = chain.rules.get(ri) else {
+                // The end of a chain: back to the caller, or the policy in the base chain
+                // (also when a goto left the base chain).
+                if pos.frames.len() == 1 {
+                    return self.policy_outcome();
+                }
+                pos.frames.pop();
+                pos.stmt = 0;
+                continue;
+            };
+            let Some(stmt) = rule.stmts.get(pos.stmt) else {
+                next_rule(&mut pos);
+                continue;
+            };
+            match self.step(stmt) {
+                Step::Next => pos.stmt += 1,
+                Step::NoMatch => next_rule(&mut pos),
+                Step::Final(v) => return self.outcome(v, ci, ri, rule, None),
+                Step::Unknown(why) => {
+                    return self.outcome(Verdict::Unknown, ci, ri, rule, Some(why))
+                }
+                Step::Maybe(why) => {
+                    self.forks += 1;
+                    if self.forks > MAX_FORKS {
+                        return self.outcome(
+                            Verdict::Unknown,
+                            ci,
+                            ri,
+                            rule,
+                            Some(Unknowable::TooManyPaths),
+                        );
+                    }
+                    let mut holds = pos.clone();
+                    holds.stmt += 1;
+                    let a = self.run(holds);
+                    next_rule(&mut pos);
+                    let b = self.run(pos);
+                    if a.verdict == b.verdict && a.verdict != Verdict::Unknown {
+                        return a;
+                    }
+                    return self.outcome(Verdict::Unknown, ci, ri, rule, Some(why));
+                }
+                Step::Jump(target) | Step::Goto(target)
+                    if pos.frames.len() >= MAX_DEPTH || self.find(&target).is_none() =>
+                {
+                    return self.outcome(Verdict::Unknown, ci, ri, rule, Some(Unknowable::BadJump));
+                }
+                Step::Jump(target) => {
+                    next_rule(&mut pos);
+                    let chain = self.find(&target).unwrap_or(ci);
+                    pos.frames.push(Frame { chain, rule: 0 });
+                }
+                Step::Goto(target) => {
+                    let chain = self.find(&target).unwrap_or(ci);
+                    if let Some(top) = pos.frames.last_mut() {
+                        *top = Frame { chain, rule: 0 };
+                    }
+                    pos.stmt = 0;
+                }
+                Step::Return => {
+                    if pos.frames.len() == 1 {
+                        return self.policy_outcome();
+                    }
+                    pos.frames.pop();
+                    pos.stmt = 0;
+                }
+            }
+        }
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        self.table.chains.iter().position(|c| c.name == name)
+    }
+
+    fn outcome(
+        &self,
+        verdict: Verdict,
+        chain: usize,
+        rule: usize,
+        r: &Rule,
+        unknown: Option<Unknowable>,
+    ) -> Outcome {
+        Outcome {
+            verdict,
+            decided_by: Some(DecidedBy {
+                table: self.table.name.clone(),
+                family: self.table.family,
+                chain: self.table.chains[chain].name.clone(),
+                rule: Some(rule),
+                origin: r.origin.clone(),
+            }),
+            unknown,
+        }
+    }
+
+    fn policy_outcome(&self) -> Outcome {
+        Outcome {
+            verdict: match self.policy {
+                Policy::Accept => Verdict::Accept,
+                Policy::Drop => Verdict::Drop,
+            },
+            decided_by: Some(DecidedBy {
+                table: self.table.name.clone(),
+                family: self.table.family,
+                chain: self.table.chains[self.base].name.clone(),
+                rule: None,
+                origin: None,
+            }),
+            unknown: None,
+        }
+    }
+
+    // Other helpers add statements to the IR; whatever this interpreter does not know yet is
+    // `Unmodelled` rather than a compile error in their change.
+    #[allow(unreachable_patterns)]
+    fn step(&self, stmt: &Stmt) -> Step {
+        match stmt {
+            Stmt::Match(m) => match matches(m, self.pkt) {
+                Ok(true) => Step::Next,
+                Ok(false) => Step::NoMatch,
+                Err(why) => Step::Maybe(why),
+            },
+            Stmt::Counter(_) | Stmt::Log(_) => Step::Next,
+            // `limit rate N` matches under the rate, `over` above it: either way, unknown.
+            Stmt::Limit(_) => Step::Maybe(Unknowable::RateLimit),
+            Stmt::SetUpdate { limit: None, .. } => Step::Next,
+            Stmt::SetUpdate { limit: Some(_), .. } => Step::Maybe(Unknowable::RateLimit),
+            Stmt::Reject(_) => Step::Final(Verdict::Drop),
+            Stmt::Verdict(v) => match v {
+                IrVerdict::Accept => Step::Final(Verdict::Accept),
+                IrVerdict::Drop => Step::Final(Verdict::Drop),
+                IrVerdict::Return => Step::Return,
+                IrVerdict::Jump(c) => Step::Jump(c.clone()),
+                IrVerdict::Goto(c) => Step::Goto(c.clone()),
+            },
+            // NAT statements end the rule like an accept.
+            Stmt::Nat(_) => Step::Final(Verdict::Accept),
+            _ => Step::Unknown(Unknowable::Unmodelled),
+        }
+    }
+}
+
+fn next_rule(pos: &mut Pos) {
+    if let Some(top) = pos.frames.last_mut() {
+        top.rule += 1;
+    }
+    pos.stmt = 0;
+}
+
+/// What an expression loads from the packet.
+#[derive(Debug)]
+enum Loaded {
+    Num(u64),
+    Addr(IpAddr),
+    Name(String),
+    /// The field is not in this packet (a TCP port of a UDP packet, `iifname` on output): the
+    /// kernel's load breaks the rule, so neither `==` nor `!=` matches.
+    Absent,
+}
+
+#[allow(unreachable_patterns)]
+fn load(e: &Expr, p: &Packet) -> Result<Loaded, Unknowable> {
+    use Loaded::*;
+    let v6 = p.is_v6();
+    let l4 = |proto: u8, v: u64| if p.l4proto == proto { Num(v) } else { Absent };
+    let ip = |want_v6: bool, v: Loaded| if v6 == want_v6 { v } else { Absent };
+    Ok(match e {
+        Expr::Meta(k) => match k {
+            MetaKey::Iifname | MetaKey::Oifname => {
+                let dev = if *k == MetaKey::Iifname {
+                    &p.iifname
+                } else {
+                    &p.oifname
+                };
+                match dev {
+                    Device::Name(n) => Name(n.clone()),
+                    Device::Absent => Absent,
+                    Device::Unknown => return Err(Unknowable::Interface),
+                }
+            }
+            MetaKey::L4proto => Num(p.l4proto.into()),
+            MetaKey::Nfproto => Num(if v6 { 10 } else { 2 }),
+            MetaKey::Mark => Num(p.mark.ok_or(Unknowable::Mark)?.into()),
+            MetaKey::Skuid | MetaKey::Skgid => return Err(Unknowable::SocketOwner),
+            _ => return Err(Unknowable::Unmodelled),
+        },
+        Expr::Ct(k) => match k {
+            CtKey::State => Num(p.ct_state),
+            CtKey::Mark => Num(p.ct_mark.ok_or(Unknowable::Mark)?.into()),
+            CtKey::Status => return Err(Unknowable::CtStatus),
+            _ => return Err(Unknowable::Unmodelled),
+        },
+        Expr::Fib(_) => return Err(Unknowable::RouteType),
+        Expr::Payload(f) => match f {
+            Field::IpProtocol => ip(false, Num(p.l4proto.into())),
+            Field::IpSaddr => ip(false, Addr(p.saddr)),
+            Field::IpDaddr => ip(false, Addr(p.daddr)),
+            // Whole packets: no fragment offset, and the flags (DF) are not known.
+            Field::IpFragOff => return Err(Unknowable::Unmodelled),
+            Field::Ip6Nexthdr => ip(true, Num(p.l4proto.into())),
+            Field::Ip6Saddr => ip(true, Addr(p.saddr)),
+            Field::Ip6Daddr => ip(true, Addr(p.daddr)),
+            Field::TcpSport => l4(6, p.sport.into()),
+            Field::TcpDport => l4(6, p.dport.into()),
+            Field::TcpFlags => l4(6, p.tcp_flags.into()),
+            Field::UdpSport => l4(17, p.sport.into()),
+            Field::UdpDport => l4(17, p.dport.into()),
+            Field::IcmpType => ip(false, l4(1, p.icmp_type.into())),
+            Field::IcmpCode => ip(false, l4(1, p.icmp_code.into())),
+            Field::Icmpv6Type => ip(true, l4(58, p.icmp_type.into())),
+            Field::Icmpv6Code => ip(true, l4(58, p.icmp_code.into())),
+            _ => return Err(Unknowable::Unmodelled),
+        },
+        _ => return Err(Unknowable::Unmodelled),
+    })
+}
+
+#[allow(unreachable_patterns)]
+fn matches(m: &Match, p: &Packet) -> Truth {
+    match m {
+        Match::Cmp { left, op, right } => {
+            let got = load(left, p)?;
+            if matches!(got, Loaded::Absent) {
+                return Ok(false);
+            }
+            Ok(apply_op(*op, equals(&got, right)?))
+        }
+        Match::Masked {
+            left,
+            mask,
+            op,
+            value,
+        } => {
+            let got = match (left, mask) {
+                // A whole packet's fragment offset is 0 whatever its flags are.
+                (Expr::Payload(Field::IpFragOff), Value::Num(m)) if m & !0x1fff == 0 => {
+                    if p.is_v6() {
+                        Loaded::Absent
+                    } else {
+                        Loaded::Num(0)
+                    }
+                }
+                _ => load(left, p)?,
+            };
+            let masked = match (&got, mask) {
+                (Loaded::Absent, _) => return Ok(false),
+                (Loaded::Num(n), Value::Num(m)) => Loaded::Num(n & m),
+                (Loaded::Addr(a), Value::Addr(m)) => match mask_addr(*a, *m) {
+                    Some(x) => Loaded::Addr(x),
+                    None => return Err(Unknowable::Unmodelled),
+                },
+                _ => return Err(Unknowable::Unmodelled),
+            };
+            Ok(apply_op(*op, equals(&masked, value)?))
+        }
+        Match::Flags { left, bits, op } => match load(left, p)? {
+            Loaded::Absent => Ok(false),
+            Loaded::Num(n) => Ok(apply_op(*op, n & bits != 0)),
+            _ => Err(Unknowable::Unmodelled),
+        },
+        _ => Err(Unknowable::Unmodelled),
+    }
+}
+
+fn apply_op(op: CmpOp, eq: bool) -> bool {
+    match op {
+        CmpOp::Eq => eq,
+        CmpOp::Ne => !eq,
+    }
+}
+
+/// Whether the loaded value is `v` (or in it, for prefixes, ranges and sets).
+fn equals(got: &Loaded, v: &Value) -> Truth {
+    Ok(match (got, v) {
+        (_, Value::Set(elems)) => {
+            let mut unknown = None;
+            for e in elems {
+                match equals(got, e) {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {}
+                    Err(why) => unknown = Some(why),
+                }
+            }
+            return unknown.map_or(Ok(false), Err);
+        }
+        (Loaded::Name(n), Value::Iface { name, wildcard }) => {
+            if *wildcard {
+                n.starts_with(name.as_str())
+            } else {
+                n == name
+            }
+        }
+        (Loaded::Num(n), Value::Num(want)) => n == want,
+        (Loaded::Num(n), Value::Range(lo, hi)) => lo <= n && n <= hi,
+        (Loaded::Addr(a), Value::Addr(want)) => a == want,
+        (Loaded::Addr(a), Value::Prefix { addr, len }) => in_prefix(*a, *addr, *len),
+        _ => return Err(Unknowable::Unmodelled),
+    })
+}
+
+fn bits(a: IpAddr) -> (bool, u128, u32) {
+    match a {
+        IpAddr::V4(x) => (false, u32::from(x).into(), 32),
+        IpAddr::V6(x) => (true, u128::from(x), 128),
+    }
+}
+
+fn in_prefix(a: IpAddr, net: IpAddr, len: u8) -> bool {
+    let ((v6a, x, width), (v6n, n, _)) = (bits(a), bits(net));
+    if v6a != v6n || u32::from(len) > width {
+        return false;
+    }
+    let shift = width - u32::from(len);
+    // checked_shr: a /0 prefix shifts by the whole width.
+    x.checked_shr(shift) == n.checked_shr(shift)
+}
+
+fn mask_addr(a: IpAddr, m: IpAddr) -> Option<IpAddr> {
+    match (a, m) {
+        (IpAddr::V4(a), IpAddr::V4(m)) => Some(IpAddr::V4((u32::from(a) & u32::from(m)).into())),
+        (IpAddr::V6(a), IpAddr::V6(m)) => Some(IpAddr::V6((u128::from(a) & u128::from(m)).into())),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{tcp_flag, Chain, Counters, Limit, TimeUnit};
+
+    fn base(name: &str, hook: Hook, policy: Policy, rules: Vec<Rule>) -> Chain {
+        Chain {
+            name: name.into(),
+            base: Some(BaseChain {
+                kind: ChainKind::Filter,
+                hook,
+                priority: 0,
+                policy,
+                counters: None,
+            }),
+            rules,
+        }
+    }
+
+    fn regular(name: &str, rules: Vec<Rule>) -> Chain {
+        Chain {
+            name: name.into(),
+            base: None,
+            rules,
+        }
+    }
+
+    fn rule(line: u32, stmts: Vec<Stmt>) -> Rule {
+        Rule {
+            stmts,
+            comment: None,
+            origin: Some(Origin {
+                file: "t.rules".into(),
+                line,
+            }),
+        }
+    }
+
+    fn cmp(left: Expr, op: CmpOp, right: Value) -> Stmt {
+        Stmt::Match(Match::Cmp { left, op, right })
+    }
+
+    fn v(verdict: IrVerdict) -> Stmt {
+        Stmt::Verdict(verdict)
+    }
+
+    fn table(chains: Vec<Chain>) -> Table {
+        Table {
+            family: Family::Ip,
+            name: "fwnet_filter".into(),
+            sets: vec![],
+            chains,
+        }
+    }
+
+    fn addr(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    fn ssh_in() -> Packet {
+        let mut p = Packet::tcp(
+            addr("198.51.100.7"),
+            40000,
+            addr("192.0.2.1"),
+            22,
+            tcp_flag::ACK as u8,
+            ct_state::ESTABLISHED,
+        );
+        p.iifname = Device::Name("eth0".into());
+        p
+    }
+
+    /// `(verdict, line that decided it or 0 for the policy)`.
+    fn short(o: &Outcome) -> (Verdict, u32) {
+        let line = o
+            .decided_by
+            .as_ref()
+            .and_then(|d| d.origin.as_ref())
+            .map_or(0, |o| o.line);
+        (o.verdict, line)
+    }
+
+    fn dport(op: CmpOp, right: Value) -> Stmt {
+        cmp(Expr::Payload(Field::TcpDport), op, right)
+    }
+
+    #[test]
+    fn matches_and_verdicts_table() {
+        use CmpOp::*;
+        let iface = |n: &str, w: bool| Value::Iface {
+            name: n.into(),
+            wildcard: w,
+        };
+        let limit = Stmt::Limit(Limit {
+            rate: 1,
+            unit: TimeUnit::Minute,
+            burst: 5,
+            over: false,
+        });
+        // One rule before a drop policy: what ssh_in() gets. Line 1 is the rule.
+        let cases: Vec<(&str, Vec<Stmt>, (Verdict, u32))> = vec![
+            (
+                "dport 22 accept",
+                vec![dport(Eq, Value::Num(22)), v(IrVerdict::Accept)],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "dport 80 accept",
+                vec![dport(Eq, Value::Num(80)), v(IrVerdict::Accept)],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "dport != 80 accept",
+                vec![dport(Ne, Value::Num(80)), v(IrVerdict::Accept)],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "dport range",
+                vec![dport(Eq, Value::Range(20, 25)), v(IrVerdict::Accept)],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "dport set",
+                vec![
+                    dport(Eq, Value::Set(vec![Value::Num(80), Value::Range(21, 23)])),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "dport not in set",
+                vec![
+                    dport(Ne, Value::Set(vec![Value::Num(80), Value::Num(22)])),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "udp dport on tcp: no match either way",
+                vec![
+                    cmp(Expr::Payload(Field::UdpDport), Ne, Value::Num(1)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "icmp type on tcp",
+                vec![
+                    cmp(Expr::Payload(Field::IcmpType), Ne, Value::Num(8)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "ip6 saddr on ipv4",
+                vec![
+                    cmp(Expr::Payload(Field::Ip6Saddr), Ne, Value::Addr(addr("::1"))),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "saddr prefix",
+                vec![
+                    cmp(
+                        Expr::Payload(Field::IpSaddr),
+                        Eq,
+                        Value::Prefix {
+                            addr: addr("198.51.100.0"),
+                            len: 24,
+                        },
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "saddr other prefix",
+                vec![
+                    cmp(
+                        Expr::Payload(Field::IpSaddr),
+                        Eq,
+                        Value::Prefix {
+                            addr: addr("198.51.0.0"),
+                            len: 18,
+                        },
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "saddr /0",
+                vec![
+                    cmp(
+                        Expr::Payload(Field::IpSaddr),
+                        Eq,
+                        Value::Prefix {
+                            addr: addr("0.0.0.0"),
+                            len: 0,
+                        },
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "daddr exact",
+                vec![
+                    cmp(
+                        Expr::Payload(Field::IpDaddr),
+                        Eq,
+                        Value::Addr(addr("192.0.2.1")),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "dotted netmask",
+                vec![
+                    Stmt::Match(Match::Masked {
+                        left: Expr::Payload(Field::IpSaddr),
+                        mask: Value::Addr(addr("255.255.0.255")),
+                        op: Eq,
+                        value: Value::Addr(addr("198.51.0.7")),
+                    }),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "iifname exact",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Iifname), Eq, iface("eth0", false)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "iifname wildcard",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Iifname), Eq, iface("eth", true)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "iifname other wildcard",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Iifname), Eq, iface("ppp", true)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "oifname on input breaks",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Oifname), Ne, iface("eth0", false)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "tcp syn only",
+                vec![
+                    Stmt::Match(Match::Masked {
+                        left: Expr::Payload(Field::TcpFlags),
+                        mask: Value::Num(0x17),
+                        op: Eq,
+                        value: Value::Num(0x02),
+                    }),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "tcp not syn drops",
+                vec![
+                    Stmt::Match(Match::Masked {
+                        left: Expr::Payload(Field::TcpFlags),
+                        mask: Value::Num(0x17),
+                        op: Ne,
+                        value: Value::Num(0x02),
+                    }),
+                    v(IrVerdict::Drop),
+                ],
+                (Verdict::Drop, 1),
+            ),
+            (
+                "ct established",
+                vec![
+                    Stmt::Match(Match::Flags {
+                        left: Expr::Ct(CtKey::State),
+                        bits: ct_state::ESTABLISHED | ct_state::RELATED,
+                        op: Eq,
+                    }),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "ct not new",
+                vec![
+                    Stmt::Match(Match::Flags {
+                        left: Expr::Ct(CtKey::State),
+                        bits: ct_state::NEW,
+                        op: Ne,
+                    }),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "frag-off offset is 0",
+                vec![
+                    Stmt::Match(Match::Masked {
+                        left: Expr::Payload(Field::IpFragOff),
+                        mask: Value::Num(0x1fff),
+                        op: Ne,
+                        value: Value::Num(0),
+                    }),
+                    v(IrVerdict::Drop),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "counter and log go on",
+                vec![
+                    Stmt::Counter(Counters::default()),
+                    Stmt::Log(Default::default()),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "reject is a drop",
+                vec![
+                    dport(Eq, Value::Num(22)),
+                    Stmt::Reject(crate::ir::Reject::TcpReset),
+                ],
+                (Verdict::Drop, 1),
+            ),
+            (
+                "limit then accept: unknown",
+                vec![limit.clone(), v(IrVerdict::Accept)],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "limit then drop before drop policy: drop",
+                vec![limit.clone(), v(IrVerdict::Drop)],
+                (Verdict::Drop, 1),
+            ),
+            (
+                "limit on another port: irrelevant",
+                vec![dport(Eq, Value::Num(80)), limit, v(IrVerdict::Accept)],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "mark unknown",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Mark), Eq, Value::Num(1)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "fib unknown",
+                vec![
+                    cmp(
+                        Expr::Fib(crate::ir::Fib {
+                            addr: crate::ir::FibAddr::Daddr,
+                            iface: None,
+                        }),
+                        Eq,
+                        Value::Num(2),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "return from base: policy",
+                vec![v(IrVerdict::Return), v(IrVerdict::Accept)],
+                (Verdict::Drop, 0),
+            ),
+            ("no rule: policy", vec![], (Verdict::Drop, 0)),
+        ];
+        for (name, stmts, want) in cases {
+            let t = table(vec![base(
+                "INPUT",
+                Hook::Input,
+                Policy::Drop,
+                vec![rule(1, stmts)],
+            )]);
+            let got = chain(&t, "INPUT", &ssh_in());
+            assert_eq!(short(&got), want, "{name}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn jump_goto_return() {
+        let dport22 = || dport(CmpOp::Eq, Value::Num(22));
+        let cases: Vec<(&str, Vec<Chain>, (Verdict, u32))> = vec![
+            (
+                "jump, accept inside",
+                vec![
+                    base(
+                        "INPUT",
+                        Hook::Input,
+                        Policy::Drop,
+                        vec![rule(1, vec![v(IrVerdict::Jump("ssh".into()))])],
+                    ),
+                    regular("ssh", vec![rule(2, vec![dport22(), v(IrVerdict::Accept)])]),
+                ],
+                (Verdict::Accept, 2),
+            ),
+            (
+                "jump, fall off the end, next rule of the caller",
+                vec![
+                    base(
+                        "INPUT",
+                        Hook::Input,
+                        Policy::Drop,
+                        vec![
+                            rule(1, vec![v(IrVerdict::Jump("web".into()))]),
+                            rule(3, vec![dport22(), v(IrVerdict::Accept)]),
+                        ],
+                    ),
+                    regular(
+                        "web",
+                        vec![rule(
+                            2,
+                            vec![dport(CmpOp::Eq, Value::Num(80)), v(IrVerdict::Accept)],
+                        )],
+                    ),
+                ],
+                (Verdict::Accept, 3),
+            ),
+            (
+                "return comes back after the jump",
+                vec![
+                    base(
+                        "INPUT",
+                        Hook::Input,
+                        Policy::Accept,
+                        vec![
+                            rule(1, vec![v(IrVerdict::Jump("x".into()))]),
+                            rule(4, vec![v(IrVerdict::Drop)]),
+                        ],
+                    ),
+                    regular(
+                        "x",
+                        vec![
+                            rule(2, vec![v(IrVerdict::Return)]),
+                            rule(3, vec![v(IrVerdict::Accept)]),
+                        ],
+                    ),
+                ],
+                (Verdict::Drop, 4),
+            ),
+            (
+                "goto does not come back: base policy",
+                vec![
+                    base(
+                        "INPUT",
+                        Hook::Input,
+                        Policy::Drop,
+                        vec![
+                            rule(1, vec![v(IrVerdict::Goto("x".into()))]),
+                            rule(3, vec![v(IrVerdict::Accept)]),
+                        ],
+                    ),
+                    regular(
+                        "x",
+                        vec![rule(
+                            2,
+                            vec![dport(CmpOp::Eq, Value::Num(80)), v(IrVerdict::Accept)],
+                        )],
+                    ),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "goto inside a jump returns to the first caller",
+                vec![
+                    base(
+                        "INPUT",
+                        Hook::Input,
+                        Policy::Drop,
+                        vec![
+                            rule(1, vec![v(IrVerdict::Jump("a".into()))]),
+                            rule(4, vec![v(IrVerdict::Accept)]),
+                        ],
+                    ),
+                    regular("a", vec![rule(2, vec![v(IrVerdict::Goto("b".into()))])]),
+                    regular("b", vec![rule(3, vec![v(IrVerdict::Return)])]),
+                ],
+                (Verdict::Accept, 4),
+            ),
+            (
+                "jump to a missing chain",
+                vec![base(
+                    "INPUT",
+                    Hook::Input,
+                    Policy::Drop,
+                    vec![rule(1, vec![v(IrVerdict::Jump("nope".into()))])],
+                )],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "jump loop is cut at the stack limit",
+                vec![
+                    base(
+                        "INPUT",
+                        Hook::Input,
+                        Policy::Drop,
+                        vec![rule(1, vec![v(IrVerdict::Jump("a".into()))])],
+                    ),
+                    regular("a", vec![rule(2, vec![v(IrVerdict::Jump("a".into()))])]),
+                ],
+                (Verdict::Unknown, 2),
+            ),
+        ];
+        for (name, chains, want) in cases {
+            let got = chain(&table(chains), "INPUT", &ssh_in());
+            assert_eq!(short(&got), want, "{name}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn forks_agreeing_are_known() {
+        // Whatever the limit says, the packet is accepted by the next rule.
+        let lim = Stmt::Limit(Limit {
+            rate: 1,
+            unit: TimeUnit::Second,
+            burst: 1,
+            over: true,
+        });
+        let t = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![
+                rule(1, vec![lim.clone(), Stmt::Log(Default::default())]),
+                rule(2, vec![lim, v(IrVerdict::Accept)]),
+                rule(3, vec![v(IrVerdict::Accept)]),
+            ],
+        )]);
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!(got.verdict, Verdict::Accept);
+        assert_eq!(got.unknown, None);
+    }
+
+    #[test]
+    fn many_unknowns_give_up_instead_of_exploding() {
+        let lim = Stmt::Limit(Limit {
+            rate: 1,
+            unit: TimeUnit::Second,
+            burst: 1,
+            over: false,
+        });
+        let rules: Vec<Rule> = (1..=40).map(|i| rule(i, vec![lim.clone()])).collect();
+        let t = table(vec![base("INPUT", Hook::Input, Policy::Drop, rules)]);
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!(got.verdict, Verdict::Unknown);
+    }
+
+    #[test]
+    fn hook_order_and_families() {
+        let drop22 = |prio: i32, name: &str, fam: Family| {
+            let mut c = base(
+                "INPUT",
+                Hook::Input,
+                Policy::Accept,
+                vec![rule(
+                    7,
+                    vec![dport(CmpOp::Eq, Value::Num(22)), v(IrVerdict::Drop)],
+                )],
+            );
+            if let Some(b) = c.base.as_mut() {
+                b.priority = prio;
+            }
+            Table {
+                family: fam,
+                name: name.into(),
+                sets: vec![],
+                chains: vec![c],
+            }
+        };
+        let accept_all = Table {
+            family: Family::Ip,
+            name: "fwnet_raw".into(),
+            sets: vec![],
+            chains: vec![base(
+                "INPUT",
+                Hook::Input,
+                Policy::Accept,
+                vec![rule(1, vec![v(IrVerdict::Accept)])],
+            )],
+        };
+        // An accept in one table does not save the packet from a drop in another.
+        let rs = Ruleset {
+            tables: vec![accept_all.clone(), drop22(10, "fwnet_filter", Family::Ip)],
+        };
+        let got = hook(&rs, Hook::Input, &ssh_in());
+        assert_eq!(short(&got), (Verdict::Drop, 7));
+        assert_eq!(got.decided_by.map(|d| d.table), Some("fwnet_filter".into()));
+        // An ip6 table does not see IPv4; an inet table does.
+        let rs = Ruleset {
+            tables: vec![accept_all.clone(), drop22(0, "fwnet_filter", Family::Ip6)],
+        };
+        assert_eq!(hook(&rs, Hook::Input, &ssh_in()).verdict, Verdict::Accept);
+        let rs = Ruleset {
+            tables: vec![drop22(0, "x", Family::Inet)],
+        };
+        assert_eq!(hook(&rs, Hook::Input, &ssh_in()).verdict, Verdict::Drop);
+        // Other hooks do not see it; nothing at all accepts.
+        assert_eq!(
+            hook(&rs, Hook::Output, &ssh_in()),
+            Outcome::accept_untouched()
+        );
+        // A NAT chain is skipped for established packets.
+        let mut nat = drop22(-100, "fwnet_nat", Family::Ip);
+        if let Some(b) = nat.chains[0].base.as_mut() {
+            b.kind = ChainKind::Nat;
+        }
+        let rs = Ruleset { tables: vec![nat] };
+        assert_eq!(hook(&rs, Hook::Input, &ssh_in()).verdict, Verdict::Accept);
+        let mut new = ssh_in();
+        new.ct_state = ct_state::NEW;
+        assert_eq!(hook(&rs, Hook::Input, &new).verdict, Verdict::Drop);
+    }
+}

@@ -1,0 +1,571 @@
+//! The nat table's targets: `-j SNAT`, `-j DNAT`, `-j MASQUERADE`, `-j REDIRECT` and
+//! `-j NETMAP`, which share one range syntax (`addr[-addr][:port[-port]]`) and one set of
+//! placement rules, so they live together: nft `snat`, `dnat`, `masquerade`, `redirect` and
+//! `snat|dnat prefix to`.
+//!
+//! What the legacy kernel and iptables-restore refuse, fwnet refuses: a NAT target outside the
+//! nat table or in a chain reachable from a hook the target does not serve (SNAT: POSTROUTING
+//! and INPUT; MASQUERADE: POSTROUTING; DNAT and REDIRECT: PREROUTING and OUTPUT), ports
+//! without `-p tcp|udp|sctp|dccp|icmp`, an option given twice, a missing `--to-source` /
+//! `--to-destination` / `--to`, and `-j DROP` anywhere in the nat table. Placement in
+//! built-in chains is checked per rule here; user chains are checked by [`finish`] once the
+//! whole table is known, because it takes every jump into account, as the kernel does.
+//!
+//! Semantics kept as they are in the legacy kernel, with nothing to translate: only the first
+//! packet of a connection traverses nat chains (nft nat chains behave the same), and rules
+//! stay in their order. Not translated (refused): reversed address ranges, ports after `! -p`
+//! (nft needs a positive protocol match), IPv6 addresses, NETMAP with a non-prefix mask or in
+//! a user chain reachable from both source and destination hooks.
+
+use crate::rule::Cx;
+use crate::IpFamily;
+use fwnet_iptables::diag::Loc;
+use fwnet_iptables::{Diagnostic, Opt};
+use fwnet_nft::{self as nft, Hook, Nat, NatAddr, NatFlags, NatKind, Stmt, Verdict};
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+/// A NAT target, by its iptables name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    Snat,
+    Dnat,
+    Masquerade,
+    Redirect,
+    Netmap,
+}
+
+impl Target {
+    pub fn by_name(name: &str) -> Option<Target> {
+        Some(match name {
+            "SNAT" => Target::Snat,
+            "DNAT" => Target::Dnat,
+            "MASQUERADE" => Target::Masquerade,
+            "REDIRECT" => Target::Redirect,
+            "NETMAP" => Target::Netmap,
+            _ => return None,
+        })
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Target::Snat => "SNAT",
+            Target::Dnat => "DNAT",
+            Target::Masquerade => "MASQUERADE",
+            Target::Redirect => "REDIRECT",
+            Target::Netmap => "NETMAP",
+        }
+    }
+
+    /// Option names, in groups of aliases (first is canonical; the others are the unique
+    /// abbreviations iptables' getopt accepts and people write).
+    fn options(self) -> &'static [&'static [&'static str]] {
+        match self {
+            Target::Snat => &[
+                &["--to-source", "--to"],
+                &["--random"],
+                &["--random-fully"],
+                &["--persistent"],
+            ],
+            Target::Dnat => &[
+                &["--to-destination", "--to"],
+                &["--random"],
+                &["--persistent"],
+            ],
+            Target::Masquerade => &[
+                &["--to-ports", "--to-port", "--to"],
+                &["--random"],
+                &["--random-fully"],
+            ],
+            Target::Redirect => &[&["--to-ports", "--to-port", "--to"], &["--random"]],
+            Target::Netmap => &[&["--to"]],
+        }
+    }
+
+    pub fn knows(self, opt: &str) -> bool {
+        self.options().iter().any(|g| g.contains(&opt))
+    }
+
+    /// The hooks the kernel lets this target run in.
+    fn hooks(self) -> &'static [Hook] {
+        match self {
+            Target::Snat => &[Hook::Postrouting, Hook::Input],
+            Target::Masquerade => &[Hook::Postrouting],
+            Target::Dnat | Target::Redirect => &[Hook::Prerouting, Hook::Output],
+            Target::Netmap => &[
+                Hook::Prerouting,
+                Hook::Input,
+                Hook::Output,
+                Hook::Postrouting,
+            ],
+        }
+    }
+
+    fn placement_help(self) -> &'static str {
+        match self {
+            Target::Snat => "SNAT rewrites the source: put it in POSTROUTING (or INPUT)",
+            Target::Masquerade => "MASQUERADE rewrites the source to the outgoing interface's address: put it in POSTROUTING",
+            Target::Dnat => "DNAT rewrites the destination: put it in PREROUTING (or OUTPUT for locally generated packets)",
+            Target::Redirect => "REDIRECT rewrites the destination to this host: put it in PREROUTING (or OUTPUT)",
+            Target::Netmap => "NETMAP maps destinations in PREROUTING/OUTPUT and sources in POSTROUTING/INPUT",
+        }
+    }
+}
+
+/// Protocols whose ports a NAT mapping may set, as iptables 1.8's NAT targets accept them.
+fn port_protocols(family: IpFamily) -> &'static [u8] {
+    match family {
+        IpFamily::V4 => &[6, 17, 132, 33, 1],
+        IpFamily::V6 => &[6, 17, 132, 33],
+    }
+}
+
+/// `-j DROP` in the nat table: iptables refuses it.
+pub(crate) fn drop_in_nat(loc: &Loc, cx: &mut Cx) {
+    cx.error(
+        "translate/bad-value",
+        loc,
+        "`-j DROP` is not allowed in the nat table",
+        "iptables refuses it (the nat table is not for filtering); drop the packets in the filter table",
+    );
+}
+
+/// The statements for a NAT target in the rule's chain `cx.chain`.
+pub(crate) fn translate(t: Target, opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
+    if cx.table != "nat" {
+        let table = cx.table.to_string();
+        cx.error(
+            "translate/bad-value",
+            loc,
+            format!("{} is only valid in the nat table, not {table}", t.name()),
+            "move the rule to the nat table",
+        );
+        return Vec::new();
+    }
+    let hook = builtin_hook(cx.chain);
+    if let Some(h) = hook {
+        if !t.hooks().contains(&h) {
+            let chain = cx.chain.to_string();
+            cx.error(
+                "translate/bad-value",
+                loc,
+                format!("{} is not allowed in chain {chain}", t.name()),
+                format!("the kernel refuses this rule; {}", t.placement_help()),
+            );
+            return Vec::new();
+        }
+    }
+    if !check_once(t, opts, cx) {
+        return Vec::new();
+    }
+    let find = |canonical: &str| {
+        let group = t.options().iter().find(|g| g[0] == canonical);
+        opts.iter()
+            .copied()
+            .find(|o| group.is_some_and(|g| g.contains(&o.name.as_str())))
+    };
+    let mut flags = NatFlags::default();
+    for (name, flag) in [
+        ("--random", &mut flags.random),
+        ("--random-fully", &mut flags.fully_random),
+        ("--persistent", &mut flags.persistent),
+    ] {
+        if let Some(o) = find(name) {
+            if cx.not_negated(o) && cx.no_arg(o) {
+                *flag = true;
+            }
+        }
+    }
+    let nat = match t {
+        Target::Snat | Target::Dnat => {
+            let canonical = if t == Target::Snat {
+                "--to-source"
+            } else {
+                "--to-destination"
+            };
+            let Some(o) = required(find(canonical), canonical, t, loc, cx) else {
+                return Vec::new();
+            };
+            let Some((addr, ports)) = to_range(o, cx) else {
+                return Vec::new();
+            };
+            if ports.is_some() && !ports_allowed(o, cx) {
+                return Vec::new();
+            }
+            Nat {
+                kind: if t == Target::Snat {
+                    NatKind::Snat
+                } else {
+                    NatKind::Dnat
+                },
+                addr,
+                ports,
+                flags,
+            }
+        }
+        Target::Masquerade | Target::Redirect => {
+            let mut ports = None;
+            if let Some(o) = find("--to-ports") {
+                ports = to_ports(o, cx);
+                if ports.is_none() || !ports_allowed(o, cx) {
+                    return Vec::new();
+                }
+            }
+            Nat {
+                kind: if t == Target::Masquerade {
+                    NatKind::Masquerade
+                } else {
+                    NatKind::Redirect
+                },
+                addr: None,
+                ports,
+                flags,
+            }
+        }
+        Target::Netmap => {
+            let Some(o) = required(find("--to"), "--to", t, loc, cx) else {
+                return Vec::new();
+            };
+            let Some(addr) = netmap_to(o, cx) else {
+                return Vec::new();
+            };
+            // In a user chain the direction depends on the hooks that reach it: `finish`
+            // settles it.
+            let kind = match hook {
+                Some(Hook::Prerouting | Hook::Output) => NatKind::Dnat,
+                _ => NatKind::Snat,
+            };
+            Nat {
+                kind,
+                addr: Some(addr),
+                ports: None,
+                flags,
+            }
+        }
+    };
+    if cx.has_errors() {
+        return Vec::new();
+    }
+    vec![Stmt::Nat(nat)]
+}
+
+fn builtin_hook(chain: &str) -> Option<Hook> {
+    Some(match chain {
+        "PREROUTING" => Hook::Prerouting,
+        "INPUT" => Hook::Input,
+        "OUTPUT" => Hook::Output,
+        "POSTROUTING" => Hook::Postrouting,
+        _ => return None,
+    })
+}
+
+/// Each option at most once, as iptables checks.
+fn check_once(t: Target, opts: &[&Opt], cx: &mut Cx) -> bool {
+    let mut ok = true;
+    for (i, o) in opts.iter().enumerate() {
+        let group = t.options().iter().find(|g| g.contains(&o.name.as_str()));
+        let dup = opts[..i]
+            .iter()
+            .any(|p| group.is_some_and(|g| g.contains(&p.name.as_str())));
+        if dup {
+            let help = if group.is_some_and(|g| g[0].starts_with("--to")) {
+                "the kernel takes one range per rule; use one rule per range, or one contiguous range"
+            } else {
+                "iptables refuses this; keep one"
+            };
+            cx.error(
+                "translate/bad-value",
+                &o.loc,
+                format!("`{}` given twice to {}", o.name, t.name()),
+                help,
+            );
+            ok = false;
+        }
+    }
+    ok
+}
+
+fn required<'o>(
+    o: Option<&'o Opt>,
+    canonical: &str,
+    t: Target,
+    loc: &Loc,
+    cx: &mut Cx,
+) -> Option<&'o Opt> {
+    if o.is_none() {
+        cx.error(
+            "translate/bad-value",
+            loc,
+            format!("{} needs `{canonical}`", t.name()),
+            "iptables refuses the rule without it",
+        );
+    }
+    let o = o?;
+    (cx.not_negated(o)).then_some(o)
+}
+
+/// A port mapping needs the rule's protocol to have ports (the legacy kernel's check) and, for
+/// nft, to be a positive match.
+fn ports_allowed(o: &Opt, cx: &mut Cx) -> bool {
+    let allowed = port_protocols(cx.family);
+    match cx.protocol {
+        Some((p, false)) if allowed.contains(&p) => true,
+        Some((p, true)) if allowed.contains(&p) => {
+            cx.error(
+                "translate/unsupported-option",
+                &o.loc,
+                format!("ports in `{}` after `! -p` cannot be translated", o.name),
+                "iptables maps the ports of whatever transport protocol the packet has; nft needs a positive protocol match: write one rule per protocol (`-p udp`, `-p tcp` ...)",
+            );
+            false
+        }
+        _ => {
+            cx.error(
+                "translate/bad-value",
+                &o.loc,
+                format!("ports in `{}` need `-p tcp`, `-p udp`, `-p sctp` or `-p dccp` on the rule", o.name),
+                "iptables refuses port mappings without one of these protocols; add the protocol match",
+            );
+            false
+        }
+    }
+}
+
+/// A port range, inclusive.
+type Ports = (u16, u16);
+
+/// `[addr[-addr]][:port[-port]]` of `--to-source` / `--to-destination`.
+fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
+    let arg = cx.one_arg(o)?;
+    if cx.family == IpFamily::V6 {
+        cx.unsupported_value(
+            o,
+            "an IPv6 NAT address",
+            "fwnet translates ip6tables MASQUERADE and REDIRECT, not SNAT/DNAT yet; keep this rule out of the imported file",
+        );
+        return None;
+    }
+    let (addrs, ports) = match arg.split_once(':') {
+        Some((a, p)) => (a, Some(p)),
+        None => (arg, None),
+    };
+    let ports = match ports {
+        Some(p) => Some(port_range(o, arg, p, cx)?),
+        None => None,
+    };
+    let addr = if addrs.is_empty() {
+        None
+    } else {
+        let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
+        let (Ok(lo), Ok(hi)) = (lo.parse::<Ipv4Addr>(), hi.parse::<Ipv4Addr>()) else {
+            cx.bad_value(o, arg, "write `ADDR`, `ADDR-ADDR`, `ADDR:PORT`, `ADDR:PORT-PORT` or `:PORT` with dotted IPv4 addresses");
+            return None;
+        };
+        if lo > hi {
+            cx.error(
+                "translate/unsupported-option",
+                &o.loc,
+                format!("the address range `{addrs}` in `{}` is reversed", o.name),
+                format!(
+                    "the kernel's behaviour for a reversed range is not a range; write `{hi}-{lo}`"
+                ),
+            );
+            return None;
+        }
+        Some(NatAddr::Range(IpAddr::V4(lo), IpAddr::V4(hi)))
+    };
+    if addr.is_none() && ports.is_none() {
+        cx.bad_value(o, arg, "give an address, a port or both");
+        return None;
+    }
+    Some((addr, ports))
+}
+
+/// `port[-port]` of `--to-ports`.
+fn to_ports(o: &Opt, cx: &mut Cx) -> Option<(u16, u16)> {
+    let arg = cx.one_arg(o)?;
+    port_range(o, arg, arg, cx)
+}
+
+/// `p` or `p-q`, numbers only, as the NAT targets parse them.
+fn port_range(o: &Opt, arg: &str, s: &str, cx: &mut Cx) -> Option<(u16, u16)> {
+    let (lo, hi) = s.split_once('-').unwrap_or((s, s));
+    let num = |p: &str| {
+        (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u16>().ok())
+            .flatten()
+    };
+    let (Some(lo), Some(hi)) = (num(lo), num(hi)) else {
+        cx.bad_value(
+            o,
+            arg,
+            "ports are numbers from 0 to 65535, a range is written `LOW-HIGH`",
+        );
+        return None;
+    };
+    if lo > hi {
+        cx.bad_value(
+            o,
+            arg,
+            format!("the port range starts above its end; write `{hi}-{lo}`"),
+        );
+        return None;
+    }
+    Some((lo, hi))
+}
+
+/// NETMAP's `--to addr[/len|/mask]`; host bits are cleared, as the kernel module does.
+fn netmap_to(o: &Opt, cx: &mut Cx) -> Option<NatAddr> {
+    let arg = cx.one_arg(o)?;
+    if cx.family == IpFamily::V6 {
+        cx.unsupported_value(
+            o,
+            "an IPv6 NETMAP prefix",
+            "keep this rule out of the imported file",
+        );
+        return None;
+    }
+    let (addr, mask) = arg.split_once('/').unwrap_or((arg, "32"));
+    let len = if let Ok(len) = mask.parse::<u8>() {
+        (len <= 32).then_some(len)
+    } else if let Ok(m) = mask.parse::<Ipv4Addr>() {
+        let m = u32::from(m);
+        if m.leading_ones() + m.trailing_zeros() != 32 {
+            cx.unsupported_value(
+                o,
+                "a non-contiguous netmask",
+                "nft maps prefixes only; write the mask as a prefix length",
+            );
+            return None;
+        }
+        Some(m.leading_ones() as u8)
+    } else {
+        None
+    };
+    let (Ok(addr), Some(len)) = (addr.parse::<Ipv4Addr>(), len) else {
+        cx.bad_value(
+            o,
+            arg,
+            "write `ADDR/LEN` with a dotted IPv4 address and a prefix length or contiguous netmask",
+        );
+        return None;
+    };
+    let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+    let addr = Ipv4Addr::from(u32::from(addr) & mask);
+    Some(NatAddr::Prefix {
+        addr: IpAddr::V4(addr),
+        len,
+    })
+}
+
+/// Checks NAT targets in user chains against the hooks that reach them through jumps and
+/// gotos, as the kernel does when the table is loaded, and settles NETMAP's direction there.
+/// `locs` are the `-j` locations of the table's NAT rules. Rules that fail are removed from
+/// `table`; returns how many.
+pub(crate) fn finish(table: &mut nft::Table, locs: &[Loc], diags: &mut Vec<Diagnostic>) -> usize {
+    let reach = reachability(table);
+    let mut refused = 0;
+    for chain in table.chains.iter_mut().filter(|c| c.base.is_none()) {
+        let hooks = reach.get(&chain.name).cloned().unwrap_or_default();
+        chain.rules.retain_mut(|rule| {
+            let Some(Stmt::Nat(nat)) = rule.stmts.last_mut() else {
+                return true;
+            };
+            let target = match (nat.kind, nat.addr) {
+                (_, Some(NatAddr::Prefix { .. })) => Target::Netmap,
+                (NatKind::Snat, _) => Target::Snat,
+                (NatKind::Dnat, _) => Target::Dnat,
+                (NatKind::Masquerade, _) => Target::Masquerade,
+                (NatKind::Redirect, _) => Target::Redirect,
+            };
+            let line = rule.origin.as_ref().map(|o| o.line);
+            let loc = locs.iter().find(|l| Some(l.line) == line);
+            let bad: Vec<Hook> = hooks
+                .iter()
+                .copied()
+                .filter(|h| !target.hooks().contains(h))
+                .collect();
+            let dst = hooks
+                .iter()
+                .any(|h| matches!(h, Hook::Prerouting | Hook::Output));
+            let src = hooks
+                .iter()
+                .any(|h| matches!(h, Hook::Postrouting | Hook::Input));
+            let (msg, help) = if !bad.is_empty() {
+                (
+                    format!(
+                        "{} in chain {} is reached from {}, where the kernel does not allow it",
+                        target.name(),
+                        chain.name,
+                        hook_names(&bad)
+                    ),
+                    format!("the kernel refuses the table; {}", target.placement_help()),
+                )
+            } else if target == Target::Netmap && dst && src {
+                (
+                    format!(
+                        "NETMAP in chain {} is reached from both {}",
+                        chain.name,
+                        hook_names(&hooks)
+                    ),
+                    "iptables picks source or destination mapping per packet by hook; nft needs one per rule: use separate chains for PREROUTING/OUTPUT and POSTROUTING/INPUT".to_string(),
+                )
+            } else {
+                if target == Target::Netmap && dst {
+                    nat.kind = NatKind::Dnat;
+                }
+                return true;
+            };
+            if let Some(loc) = loc {
+                diags.push(Diagnostic::error("translate/bad-value", loc, msg).with_help(help));
+            }
+            refused += 1;
+            false
+        });
+    }
+    refused
+}
+
+/// The hooks from which each chain can be reached, in hook order.
+fn reachability(table: &nft::Table) -> HashMap<String, Vec<Hook>> {
+    let mut reach: HashMap<String, Vec<Hook>> = HashMap::new();
+    for base in &table.chains {
+        let Some(b) = &base.base else { continue };
+        let mut stack = vec![base.name.as_str()];
+        while let Some(name) = stack.pop() {
+            let hooks = reach.entry(name.to_string()).or_default();
+            if hooks.contains(&b.hook) {
+                continue;
+            }
+            hooks.push(b.hook);
+            let Some(chain) = table.chains.iter().find(|c| c.name == name) else {
+                continue;
+            };
+            for rule in &chain.rules {
+                for s in &rule.stmts {
+                    if let Stmt::Verdict(Verdict::Jump(to) | Verdict::Goto(to)) = s {
+                        stack.push(to);
+                    }
+                }
+            }
+        }
+    }
+    for hooks in reach.values_mut() {
+        hooks.sort_by_key(|h| *h as u8);
+    }
+    reach
+}
+
+fn hook_names(hooks: &[Hook]) -> String {
+    let names: Vec<&str> = hooks
+        .iter()
+        .map(|h| match h {
+            Hook::Prerouting => "PREROUTING",
+            Hook::Input => "INPUT",
+            Hook::Forward => "FORWARD",
+            Hook::Output => "OUTPUT",
+            Hook::Postrouting => "POSTROUTING",
+        })
+        .collect();
+    names.join(" and ")
+}
