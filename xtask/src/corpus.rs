@@ -17,19 +17,25 @@ struct FileResult {
     ref_complete_ok: bool,
     imported: bool,
     applied: Option<bool>,
+    /// `fwnet verify` exit code: 0 match, 1 mismatch, 2 could not run.
+    verified: Option<i32>,
     first_error: String,
     codes: Vec<String>,
 }
 
 pub fn run(args: &[String]) -> Result<()> {
     let mut apply = false;
+    let mut verify = false;
     let mut out = PathBuf::from("target/corpus.tsv");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--apply" => apply = true,
+            "--verify" => verify = true,
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
-            other => bail!("unknown corpus option {other:?} (options: --apply, --out FILE)"),
+            other => {
+                bail!("unknown corpus option {other:?} (options: --apply, --verify, --out FILE)")
+            }
         }
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
@@ -39,7 +45,11 @@ pub fn run(args: &[String]) -> Result<()> {
             root.display()
         )
     })?;
-    let fwnet = if apply { Some(build_fwnet()?) } else { None };
+    let fwnet = if apply || verify {
+        Some(build_fwnet()?)
+    } else {
+        None
+    };
     let mut results = Vec::new();
     let rows: Vec<&str> = results_tsv.lines().skip(1).collect();
     for (n, line) in rows.iter().enumerate() {
@@ -59,8 +69,16 @@ pub fn run(args: &[String]) -> Result<()> {
         }
         let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
         let imported = errors.is_empty();
-        let applied = match (&fwnet, imported) {
+        let applied = match (&fwnet, imported && apply) {
             (Some(bin), true) => Some(apply_in_namespace(bin, &path)?),
+            _ => None,
+        };
+        // Verification needs a file the legacy kernel itself accepts (and, today, IPv4).
+        let verified = match (
+            &fwnet,
+            imported && verify && restore == "ok" && file.starts_with("v4/"),
+        ) {
+            (Some(bin), true) => Some(verify_file(bin, &path)?),
             _ => None,
         };
         results.push(FileResult {
@@ -69,6 +87,7 @@ pub fn run(args: &[String]) -> Result<()> {
             ref_complete_ok,
             imported,
             applied,
+            verified,
             first_error: errors
                 .first()
                 .map(|d| d.to_string().lines().next().unwrap_or("").to_string())
@@ -134,6 +153,11 @@ fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
     Ok(apply.status.success())
 }
 
+fn verify_file(fwnet: &Path, rules: &Path) -> Result<i32> {
+    let out = Command::new(fwnet).arg("verify").arg(rules).output()?;
+    Ok(out.status.code().unwrap_or(2))
+}
+
 fn print_summary(results: &[FileResult], apply: bool) {
     let mut groups: BTreeMap<&str, Vec<&FileResult>> = BTreeMap::new();
     for r in results {
@@ -186,6 +210,27 @@ fn print_summary(results: &[FileResult], apply: bool) {
     for (c, n) in refused.iter().take(25) {
         println!("{n:>6}  {c}");
     }
+    let verified: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.verified.map(|v| (r, v)))
+        .collect();
+    if !verified.is_empty() {
+        let count = |code| verified.iter().filter(|(_, v)| *v == code).count();
+        println!(
+            "\nfwnet verify over {} imported IPv4 files the legacy kernel accepts: {} match, {} MISMATCH, {} could not run",
+            verified.len(),
+            count(0),
+            count(1),
+            verified.len() - count(0) - count(1)
+        );
+        for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
+            println!(
+                "  {} {}",
+                if *v == 1 { "mismatch" } else { "not run " },
+                r.file
+            );
+        }
+    }
     if apply {
         let failed: Vec<_> = results
             .iter()
@@ -200,16 +245,20 @@ fn print_summary(results: &[FileResult], apply: bool) {
 
 fn write_tsv(out: &Path, results: &[FileResult]) -> Result<()> {
     let mut s = String::from(
-        "file\trestore_test\treference_complete_ok\tfwnet_imported\tfwnet_applied\tfirst_error\n",
+        "file\trestore_class\treference_complete_ok\tfwnet_imported\tfwnet_applied\tfwnet_verify\tfirst_error\n",
     );
     for r in results {
         s.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             r.file,
             r.restore,
             r.ref_complete_ok,
             r.imported,
             r.applied.map_or("-".into(), |a| a.to_string()),
+            r.verified
+                .map_or("-".into(), |v| ["match", "mismatch", "not-run"]
+                    [v.clamp(0, 2) as usize]
+                    .to_string()),
             r.first_error.replace('\t', " ")
         ));
     }
