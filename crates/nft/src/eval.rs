@@ -16,8 +16,8 @@
 //! extension headers, or tables fwnet does not own; it does no I/O.
 
 use crate::ir::{
-    ct_state, BaseChain, ChainKind, CmpOp, CtKey, Expr, Family, Field, Hook, Match, MetaKey,
-    Origin, Policy, Rule, Ruleset, Stmt, Table, Value, Verdict as IrVerdict,
+    ct_state, BaseChain, ChainKind, CmpOp, CtKey, Expr, Family, Field, Hook, MarkKey, MarkSet,
+    Match, MetaKey, Origin, Policy, Rule, Ruleset, Stmt, Table, Value, Verdict as IrVerdict,
 };
 use std::fmt;
 use std::net::IpAddr;
@@ -193,8 +193,17 @@ pub fn hook(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Outcome {
     chains.sort_by_key(|(_, _, b)| b.priority);
     let mut result = Outcome::accept_untouched();
     let mut first_unknown: Option<Outcome> = None;
+    let mut pkt = pkt.clone();
     for (t, name, _) in chains {
-        let o = chain(t, name, pkt);
+        let o = chain(t, name, &pkt);
+        // A mark set in one table is seen by the next; which value it ended with is not
+        // followed across chains, so it becomes unknown.
+        for m in mark_sets(t) {
+            match m.dest {
+                MarkKey::Meta => pkt.mark = None,
+                MarkKey::Ct => pkt.ct_mark = None,
+            }
+        }
         match o.verdict {
             Verdict::Drop => return o,
             Verdict::Unknown => {
@@ -223,7 +232,6 @@ pub fn chain(t: &Table, name: &str, pkt: &Packet) -> Outcome {
     };
     let mut walk = Walk {
         table: t,
-        pkt,
         base: index,
         policy,
         forks: 0,
@@ -234,7 +242,20 @@ pub fn chain(t: &Table, name: &str, pkt: &Packet) -> Outcome {
             rule: 0,
         }],
         stmt: 0,
+        pkt: pkt.clone(),
     })
+}
+
+#[allow(unreachable_patterns)]
+fn mark_sets(t: &Table) -> impl Iterator<Item = &MarkSet> {
+    t.chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+        .filter_map(|s| match s {
+            Stmt::MarkSet(m) => Some(m),
+            _ => None,
+        })
 }
 
 #[derive(Clone, Debug)]
@@ -244,16 +265,17 @@ struct Frame {
 }
 
 /// Where the walk is: the call stack (innermost last; the caller's rule index already points
-/// past the jumping rule) and the statement within the current rule.
+/// past the jumping rule), the statement within the current rule, and the packet as the
+/// statements so far left it (marks).
 #[derive(Clone, Debug)]
 struct Pos {
     frames: Vec<Frame>,
     stmt: usize,
+    pkt: Packet,
 }
 
 struct Walk<'a> {
     table: &'a Table,
-    pkt: &'a Packet,
     base: usize,
     policy: Policy,
     forks: u32,
@@ -269,6 +291,7 @@ enum Step {
     Jump(String),
     Goto(String),
     Return,
+    SetMark(MarkSet),
 }
 
 /// A condition's truth, when it can be known.
@@ -296,8 +319,12 @@ impl Walk<'_> {
                 next_rule(&mut pos);
                 continue;
             };
-            match self.step(stmt) {
+            match self.step(stmt, &pos.pkt) {
                 Step::Next => pos.stmt += 1,
+                Step::SetMark(m) => {
+                    set_mark(&mut pos.pkt, &m);
+                    pos.stmt += 1;
+                }
                 Step::NoMatch => next_rule(&mut pos),
                 Step::Final(v) => return self.outcome(v, ci, ri, rule, None),
                 Step::Unknown(why) => {
@@ -397,9 +424,9 @@ impl Walk<'_> {
     // Other helpers add statements to the IR; whatever this interpreter does not know yet is
     // `Unmodelled` rather than a compile error in their change.
     #[allow(unreachable_patterns)]
-    fn step(&self, stmt: &Stmt) -> Step {
+    fn step(&self, stmt: &Stmt, pkt: &Packet) -> Step {
         match stmt {
-            Stmt::Match(m) => match matches(m, self.pkt) {
+            Stmt::Match(m) => match matches(m, pkt) {
                 Ok(true) => Step::Next,
                 Ok(false) => Step::NoMatch,
                 Err(why) => Step::Maybe(why),
@@ -419,8 +446,26 @@ impl Walk<'_> {
             },
             // NAT statements end the rule like an accept.
             Stmt::Nat(_) => Step::Final(Verdict::Accept),
+            Stmt::MarkSet(m) => Step::SetMark(*m),
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
+    }
+}
+
+/// `dest = (src & mask) ^ xor`; a constant when `mask` is 0, unknown when `src` is.
+fn set_mark(p: &mut Packet, m: &MarkSet) {
+    let src = match m.src {
+        MarkKey::Meta => p.mark,
+        MarkKey::Ct => p.ct_mark,
+    };
+    let value = if m.mask == 0 {
+        Some(m.xor)
+    } else {
+        src.map(|s| (s & m.mask) ^ m.xor)
+    };
+    match m.dest {
+        MarkKey::Meta => p.mark = value,
+        MarkKey::Ct => p.ct_mark = value,
     }
 }
 
@@ -1135,6 +1180,77 @@ mod tests {
             let got = chain(&table(chains), "INPUT", &ssh_in());
             assert_eq!(short(&got), want, "{name}: {got:?}");
         }
+    }
+
+    #[test]
+    fn marks_set_then_matched() {
+        let set = |dest, src, mask, xor| Stmt::MarkSet(MarkSet { dest, src, mask, xor });
+        let is = |e: Expr, n: u64| cmp(e, CmpOp::Eq, Value::Num(n));
+        let meta = Expr::Meta(MetaKey::Mark);
+        let ct = Expr::Ct(CtKey::Mark);
+        let cases: Vec<(&str, Vec<Rule>, (Verdict, u32))> = vec![
+            (
+                "constant mark, then matched",
+                vec![
+                    rule(1, vec![set(MarkKey::Meta, MarkKey::Meta, 0, 5)]),
+                    rule(2, vec![is(meta, 5), v(IrVerdict::Accept)]),
+                ],
+                (Verdict::Accept, 2),
+            ),
+            (
+                "constant mark, other value",
+                vec![
+                    rule(1, vec![set(MarkKey::Meta, MarkKey::Meta, 0, 5)]),
+                    rule(2, vec![is(meta, 4), v(IrVerdict::Accept)]),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "copied from an unknown ct mark",
+                vec![
+                    rule(1, vec![set(MarkKey::Meta, MarkKey::Ct, 0xff, 0)]),
+                    rule(2, vec![is(meta, 5), v(IrVerdict::Accept)]),
+                ],
+                (Verdict::Unknown, 2),
+            ),
+            (
+                "ct mark set, then restored into the packet",
+                vec![
+                    rule(1, vec![set(MarkKey::Ct, MarkKey::Ct, 0, 7)]),
+                    rule(2, vec![set(MarkKey::Meta, MarkKey::Ct, 0xffff_ffff, 0)]),
+                    rule(3, vec![is(ct, 7), is(meta, 7), v(IrVerdict::Accept)]),
+                ],
+                (Verdict::Accept, 3),
+            ),
+        ];
+        for (name, rules, want) in cases {
+            let t = table(vec![base("INPUT", Hook::Input, Policy::Drop, rules)]);
+            let got = chain(&t, "INPUT", &ssh_in());
+            assert_eq!(short(&got), want, "{name}: {got:?}");
+        }
+        // A mark set in an earlier table is unknown to a later one, even if it was known before.
+        let mut marker = table(vec![base(
+            "PREROUTING",
+            Hook::Input,
+            Policy::Accept,
+            vec![rule(1, vec![set(MarkKey::Meta, MarkKey::Meta, 0, 9)])],
+        )]);
+        marker.name = "fwnet_mangle".into();
+        if let Some(b) = marker.chains[0].base.as_mut() {
+            b.priority = -150;
+        }
+        let filter = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![rule(2, vec![is(Expr::Meta(MetaKey::Mark), 0), v(IrVerdict::Accept)])],
+        )]);
+        let mut p = ssh_in();
+        p.mark = Some(0);
+        let rs = Ruleset { tables: vec![filter.clone()] };
+        assert_eq!(short(&hook(&rs, Hook::Input, &p)), (Verdict::Accept, 2));
+        let rs = Ruleset { tables: vec![filter, marker] };
+        assert_eq!(short(&hook(&rs, Hook::Input, &p)), (Verdict::Unknown, 2));
     }
 
     #[test]

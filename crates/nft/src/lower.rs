@@ -520,6 +520,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
             }),
         }),
         Stmt::Nat(n) => nat::nat(n, cx.family, out),
+        Stmt::MarkSet(m) => ext::mark_set(m, out),
     }
 }
 

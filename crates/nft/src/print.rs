@@ -310,6 +310,7 @@ fn stmt(s: &Stmt) -> String {
             Verdict::Goto(chain) => format!("goto {}", name(chain)),
         },
         Stmt::Nat(n) => nat::nat(n),
+        Stmt::MarkSet(m) => ext::mark_set(m),
     }
 }
 

@@ -7,7 +7,7 @@
 
 use crate::ir::*;
 use fwnet_netlink::consts::*;
-use fwnet_netlink::Expr as K;
+use fwnet_netlink::{Expr as K, ImmData};
 
 /// `fib daddr . iif type => reg`: the address flag, then the interface flag.
 pub(super) fn fib(f: Fib, dreg: u32) -> K {
@@ -25,4 +25,49 @@ pub(super) fn fib(f: Fib, dreg: u32) -> K {
         result: NFT_FIB_RESULT_ADDRTYPE,
         dreg,
     }
+}
+
+/// `meta mark set ...` / `ct mark set ...` as nft 1.0.6 linearizes [`crate::print`]'s text:
+/// `immediate` of the constant, or a load of the source, then a `bitwise` unless the mask keeps
+/// every bit and xor is zero, then the store; all in register 1.
+pub(super) fn mark_set(m: &MarkSet, out: &mut Vec<K>) {
+    if m.src == m.dest && m.mask == 0 {
+        out.push(K::Immediate {
+            dreg: NFT_REG_1,
+            data: ImmData::Value(m.xor.to_ne_bytes().to_vec()),
+        });
+    } else {
+        out.push(match m.src {
+            MarkKey::Meta => K::Meta {
+                key: NFT_META_MARK,
+                dreg: NFT_REG_1,
+            },
+            MarkKey::Ct => K::Ct {
+                key: NFT_CT_MARK,
+                dreg: NFT_REG_1,
+                dir: None,
+            },
+        });
+        if (m.mask, m.xor) != (u32::MAX, 0) {
+            out.push(K::Bitwise {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                len: 4,
+                mask: m.mask.to_ne_bytes().to_vec(),
+                xor: m.xor.to_ne_bytes().to_vec(),
+                op: Some(NFT_BITWISE_BOOL),
+            });
+        }
+    }
+    out.push(match m.dest {
+        MarkKey::Meta => K::MetaSet {
+            key: NFT_META_MARK,
+            sreg: NFT_REG_1,
+        },
+        MarkKey::Ct => K::CtSet {
+            key: NFT_CT_MARK,
+            sreg: NFT_REG_1,
+            dir: None,
+        },
+    });
 }

@@ -112,3 +112,26 @@ fn prefix_bounds(addr: IpAddr, len: u8) -> (Vec<u8>, Vec<u8>) {
         .collect();
     (lo, hi)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_bounds_cover_partial_bytes() {
+        let a = |s: &str| s.parse::<IpAddr>().expect("literal");
+        assert_eq!(
+            prefix_bounds(a("10.0.0.0"), 24),
+            (vec![10, 0, 0, 0], vec![10, 0, 0, 255])
+        );
+        assert_eq!(
+            prefix_bounds(a("172.16.0.0"), 12),
+            (vec![172, 16, 0, 0], vec![172, 31, 255, 255])
+        );
+        assert_eq!(
+            prefix_bounds(a("10.5.0.9"), 32),
+            (vec![10, 5, 0, 9], vec![10, 5, 0, 9])
+        );
+        assert_eq!(prefix_bounds(a("0.0.0.0"), 0).1, vec![255; 4]);
+    }
+}

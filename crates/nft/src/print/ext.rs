@@ -31,3 +31,26 @@ pub(super) const FIB_ADDRTYPES: &[(u64, &str)] = &[
     (7, "unreachable"),
     (8, "prohibit"),
 ];
+
+/// `meta mark set ...` / `ct mark set ...`: the constant when the mark is replaced, else the
+/// source and the shortest operators that nft 1.0.6 turns into `bitwise (src & mask) ^ xor`
+/// (`& M`, `^ X`, `| X` when the mask is the complement of X, else `& M ^ X`); no operator at
+/// all when the mask keeps every bit and xor is zero, which nft loads as a plain copy.
+pub(super) fn mark_set(m: &MarkSet) -> String {
+    let key = |k: MarkKey| match k {
+        MarkKey::Meta => "meta mark",
+        MarkKey::Ct => "ct mark",
+    };
+    let dest = key(m.dest);
+    if m.src == m.dest && m.mask == 0 {
+        return format!("{dest} set {:#x}", m.xor);
+    }
+    let ops = match (m.mask, m.xor) {
+        (u32::MAX, 0) => String::new(),
+        (mask, 0) => format!(" & {mask:#x}"),
+        (u32::MAX, xor) => format!(" ^ {xor:#x}"),
+        (mask, xor) if mask == !xor => format!(" | {xor:#x}"),
+        (mask, xor) => format!(" & {mask:#x} ^ {xor:#x}"),
+    };
+    format!("{dest} set {}{ops}", key(m.src))
+}
