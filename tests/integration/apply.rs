@@ -310,8 +310,8 @@ fn status_shows_counters_and_source_lines() {
         None,
     ));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(v[0]["name"], "fwnet_filter");
-    assert_eq!(v[0]["drift"], false);
+    assert_eq!(v["tables"][0]["name"], "fwnet_filter");
+    assert_eq!(v["tables"][0]["drift"], false);
 }
 
 #[test]
@@ -349,6 +349,29 @@ fn foreign_tables_survive_and_reapply_replaces() {
         before,
         "apply touched a table fwnet does not own"
     );
+    // status names the neighbour and says that its drop rule is final for fwnet's traffic;
+    // a legacy iptables table in the same namespace is reported too.
+    ns.exec_stdin(
+        "iptables-legacy-restore",
+        &[],
+        "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n",
+    )
+    .unwrap();
+    let out = ok(fwnet_in(&ns, &["status", "--state-dir", state.arg()], None));
+    assert!(out.contains("inet docker_like"), "{out}");
+    assert!(out.contains("drops packets (1 drop rule(s))"), "{out}");
+    assert!(
+        out.contains("legacy iptables tables are loaded (ip filter)"),
+        "{out}"
+    );
+    let json = ok(fwnet_in(
+        &ns,
+        &["status", "--json", "--state-dir", state.arg()],
+        None,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["others"]["chains"][0]["table"], "docker_like");
+    assert_eq!(v["others"]["chains"][0]["drop_rules"], 1);
 }
 
 #[test]
@@ -407,7 +430,7 @@ fn counters_from_the_file_are_loaded_into_the_kernel() {
         None,
     ));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    let input = &v[0]["chains"][0];
+    let input = &v["tables"][0]["chains"][0];
     assert_eq!(input["name"], "INPUT");
     assert_eq!(
         (
@@ -425,6 +448,6 @@ fn counters_from_the_file_are_loaded_into_the_kernel() {
         (rules[1]["packets"].as_u64(), rules[1]["bytes"].as_u64()),
         (Some(7), Some(420))
     );
-    let output = &v[0]["chains"][2];
+    let output = &v["tables"][0]["chains"][2];
     assert_eq!(output["hook"]["packets"].as_u64(), Some(133));
 }

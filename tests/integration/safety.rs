@@ -310,7 +310,9 @@ fn lo_packets(ns: &Netns, state: &StateDir) -> u64 {
         None,
     ));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
-    v[0]["chains"][0]["rules"][0]["packets"].as_u64().unwrap()
+    v["tables"][0]["chains"][0]["rules"][0]["packets"]
+        .as_u64()
+        .unwrap()
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! [`OWNED_PREFIX`].
 
 mod batch;
+pub mod coexist;
 pub mod diff;
 pub mod lockout;
 mod report;

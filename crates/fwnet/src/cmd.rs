@@ -314,19 +314,31 @@ pub fn apply(dir: &Path, opts: &ApplyOpts) -> Result<u8> {
 pub fn status(dir: &Path, json: bool) -> Result<u8> {
     // The stored state is optional here: without it, rules are shown undecoded.
     let stored = state::load(dir).ok();
-    let tables = match fwnet_apply::status(stored.as_ref().map(|s| &s.ruleset)) {
-        Ok(t) => t,
+    let read = fwnet_apply::status(stored.as_ref().map(|s| &s.ruleset))
+        .and_then(|t| fwnet_apply::coexist::neighbours().map(|n| (t, n)));
+    let (tables, others) = match read {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("fwnet: {e}");
             return Ok(exit::ENV);
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&tables)?);
+        #[derive(Serialize)]
+        struct Status<'a> {
+            tables: &'a [fwnet_apply::TableStatus],
+            others: &'a fwnet_apply::coexist::Neighbours,
+        }
+        let out = Status {
+            tables: &tables,
+            others: &others,
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(exit::OK);
     }
     if tables.is_empty() {
         println!("the kernel holds no fwnet tables: run `fwnet apply`");
+        print_neighbours(&others);
         return Ok(exit::OK);
     }
     for t in &tables {
@@ -378,6 +390,7 @@ pub fn status(dir: &Path, json: bool) -> Result<u8> {
             println!("warning: this table differs from the stored ruleset (changed by hand, or a different import): `fwnet apply` restores the stored one");
         }
     }
+    print_neighbours(&others);
     Ok(exit::OK)
 }
 
@@ -483,4 +496,49 @@ pub fn install_service(dir: &Path, unit_dir: &Path) -> Result<u8> {
     );
     println!("enable it with: systemctl daemon-reload && systemctl enable fwnet.service");
     Ok(exit::OK)
+}
+
+/// Other firewalls on the same hooks, and what they mean for fwnet's rules (printed after
+/// fwnet's own tables).
+fn print_neighbours(n: &fwnet_apply::coexist::Neighbours) {
+    if n.chains.is_empty() && n.legacy.is_empty() {
+        return;
+    }
+    let mut rows = vec![vec![
+        "other table".to_string(),
+        "chain".into(),
+        "hook".into(),
+        "priority".into(),
+        "policy".into(),
+        "rules".into(),
+        "drop rules".into(),
+    ]];
+    for c in &n.chains {
+        rows.push(vec![
+            format!("{} {}", c.family, c.table),
+            c.chain.clone(),
+            c.hook.to_string(),
+            c.priority.to_string(),
+            c.policy.to_string(),
+            c.rules.to_string(),
+            c.drop_rules.to_string(),
+        ]);
+    }
+    for l in &n.legacy {
+        rows.push(vec![
+            format!("legacy iptables {l}"),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
+    println!("other firewalls in this network namespace (fwnet never touches them):");
+    print!("{}", indent(&output::table(&rows, &[3, 5, 6])));
+    for w in &n.warnings {
+        println!("warning: {w}");
+    }
+    println!();
 }
