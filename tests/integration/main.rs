@@ -15,6 +15,7 @@
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
 mod apply;
+mod lockout;
 mod netns;
 mod observe;
 mod safety;

@@ -159,8 +159,12 @@ fn proc_addr(hex: &str) -> Option<IpAddr> {
         .collect();
     let bytes: Vec<u8> = words?.concat();
     match (hex.len(), bytes.len()) {
-        (8, 4) => <[u8; 4]>::try_from(bytes).ok().map(|b| Ipv4Addr::from(b).into()),
-        (32, 16) => <[u8; 16]>::try_from(bytes).ok().map(|b| Ipv6Addr::from(b).into()),
+        (8, 4) => <[u8; 4]>::try_from(bytes)
+            .ok()
+            .map(|b| Ipv4Addr::from(b).into()),
+        (32, 16) => <[u8; 16]>::try_from(bytes)
+            .ok()
+            .map(|b| Ipv6Addr::from(b).into()),
         _ => None,
     }
 }
@@ -264,7 +268,11 @@ impl Routes {
             .iter()
             .filter(|r| in_prefix(client, r.dest, r.len))
             .max_by_key(|r| (r.len, std::cmp::Reverse(r.metric)))?;
-        Some(if best.local { "lo".into() } else { best.iface.clone() })
+        Some(if best.local {
+            "lo".into()
+        } else {
+            best.iface.clone()
+        })
     }
 }
 
@@ -378,11 +386,20 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                ("[2001:db8::1]:22".parse().unwrap(), "[2001:db8::7]:40000".parse().unwrap()),
-                ("[::ffff:192.0.2.1]:22".parse().unwrap(), "[::ffff:198.51.100.7]:40001".parse().unwrap()),
+                (
+                    "[2001:db8::1]:22".parse().unwrap(),
+                    "[2001:db8::7]:40000".parse().unwrap()
+                ),
+                (
+                    "[::ffff:192.0.2.1]:22".parse().unwrap(),
+                    "[::ffff:198.51.100.7]:40001".parse().unwrap()
+                ),
             ]
         );
-        assert_eq!(got[1].1.ip().to_canonical(), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            got[1].1.ip().to_canonical(),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
     }
 
     #[test]
@@ -395,7 +412,11 @@ mod tests {
             (Some("a b c 0"), &[22]),
         ];
         for (env, want) in cases {
-            assert_eq!(ssh_ports(env).into_iter().collect::<Vec<_>>(), want, "{env:?}");
+            assert_eq!(
+                ssh_ports(env).into_iter().collect::<Vec<_>>(),
+                want,
+                "{env:?}"
+            );
         }
     }
 

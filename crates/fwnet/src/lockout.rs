@@ -13,6 +13,7 @@ use crate::exit;
 use fwnet_apply::lockout::{ssh_sessions, SshSession};
 use fwnet_nft::eval::{self, DecidedBy, Device, Outcome, Packet, Verdict};
 use fwnet_nft::{ct_state, tcp_flag, Hook, Ruleset};
+use std::net::IpAddr;
 
 /// How long `--confirm` should be when fwnet suggests it.
 const SUGGESTED_CONFIRM_SECS: u64 = 120;
@@ -49,12 +50,14 @@ pub fn guard(rs: &Ruleset, opts: &ApplyOpts) -> Option<u8> {
         let why = f
             .outcome
             .unknown
-            .map_or("something fwnet cannot evaluate".to_string(), |u| u.to_string());
+            .map_or("something fwnet cannot evaluate".to_string(), |u| {
+                u.to_string()
+            });
         eprintln!(
-            "fwnet: warning: SSH session {}: whether packets {} pass depends on {why} at {}: the session may be cut",
-            f.session,
+            "fwnet: warning: SSH session {}: whether packets {} pass depends on {why} in {}: the session may be cut",
+            session_text(f.session),
             f.direction,
-            where_(rs, f.outcome.decided_by.as_ref())
+            place(rs, f.outcome.decided_by.as_ref())
         );
     }
     if !unsure.is_empty() && cut.is_empty() && confirm.is_none() && !check {
@@ -64,18 +67,22 @@ pub fn guard(rs: &Ruleset, opts: &ApplyOpts) -> Option<u8> {
         return None;
     }
     let lead = if check {
-        "fwnet: warning: applying this ruleset would cut the SSH session(s) fwnet runs over; `fwnet apply` will refuse it"
+        "fwnet: warning: applying this ruleset would cut SSH sessions to this host; `fwnet apply` will refuse it"
     } else if force {
-        "fwnet: warning: this ruleset cuts the SSH session(s) fwnet runs over; applying anyway (--force)"
+        "fwnet: warning: this ruleset cuts SSH sessions to this host; applying anyway (--force)"
     } else if confirm.is_some() {
-        "fwnet: warning: this ruleset cuts the SSH session(s) fwnet runs over; applying because of --confirm"
+        "fwnet: warning: this ruleset cuts SSH sessions to this host; applying because of --confirm"
     } else {
-        "fwnet: refusing to apply: the new ruleset would cut the SSH session(s) fwnet runs over"
+        "fwnet: refusing to apply: the new ruleset would cut SSH sessions to this host"
     };
     eprintln!("{lead}");
     for f in &cut {
-        eprintln!("  session {}: packets {} are dropped by", f.session, f.direction);
-        eprintln!("    {}", where_(rs, f.outcome.decided_by.as_ref()));
+        eprintln!(
+            "  session {}: packets {} are cut by",
+            session_text(f.session),
+            f.direction
+        );
+        eprintln!("    {}", place(rs, f.outcome.decided_by.as_ref()));
         if let Some(text) = rule_text(rs, f.outcome.decided_by.as_ref()) {
             eprintln!("      {text}");
         }
@@ -91,6 +98,21 @@ pub fn guard(rs: &Ruleset, opts: &ApplyOpts) -> Option<u8> {
     eprintln!("    fwnet apply --confirm {SUGGESTED_CONFIRM_SECS}   apply, and put the previous ruleset back by itself unless `fwnet confirm` runs within {SUGGESTED_CONFIRM_SECS} s");
     eprintln!("    fwnet apply --force         apply anyway");
     (!check).then_some(exit::LOCKOUT)
+}
+
+/// The session, marked "(this session)" when `$SSH_CONNECTION` names it.
+fn session_text(s: &SshSession) -> String {
+    let env = std::env::var("SSH_CONNECTION").unwrap_or_default();
+    let mut f = env.split_whitespace();
+    let ours = match (f.next().and_then(|a| a.parse::<IpAddr>().ok()), f.next()) {
+        (Some(a), Some(p)) => a.to_canonical() == s.client.ip() && p == s.client.port().to_string(),
+        _ => false,
+    };
+    if ours {
+        format!("{s} (this session)")
+    } else {
+        s.to_string()
+    }
 }
 
 /// Both directions of `s`, through the hooks each crosses.
@@ -141,20 +163,21 @@ fn path(rs: &Ruleset, hooks: &[Hook], p: &Packet) -> Outcome {
     })
 }
 
-/// "rule 3 of chain INPUT in table ip fwnet_filter (rules.v4:12)" or "the policy (drop) of ...".
-fn where_(rs: &Ruleset, d: Option<&DecidedBy>) -> String {
+/// "the rule at rules.v4:12 (chain INPUT, table ip fwnet_filter)", "rule 3 (chain ...)" when
+/// the rule has no origin, or "the policy (drop) of chain INPUT, table ip fwnet_filter".
+fn place(rs: &Ruleset, d: Option<&DecidedBy>) -> String {
     let Some(d) = d else {
         return "an unknown place".into();
     };
     let chain = format!(
-        "chain {} in table {} {}",
+        "chain {}, table {} {}",
         d.chain,
         family_name(d.family),
         d.table
     );
     match (d.rule, &d.origin) {
         (Some(_), Some(o)) => format!("the rule at {o} ({chain})"),
-        (Some(i), None) => format!("rule {} of {chain}", i + 1),
+        (Some(i), None) => format!("rule {} ({chain})", i + 1),
         (None, _) => {
             let policy = find_chain(rs, d)
                 .and_then(|c| c.base.as_ref())
