@@ -21,6 +21,8 @@ struct FileResult {
     verified: Option<i32>,
     first_error: String,
     codes: Vec<String>,
+    /// Warning codes of an imported file (the quirks fwnet tolerates).
+    warnings: Vec<&'static str>,
 }
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -92,6 +94,11 @@ pub fn run(args: &[String]) -> Result<()> {
                 .first()
                 .map(|d| d.to_string().lines().next().unwrap_or("").to_string())
                 .unwrap_or_default(),
+            warnings: diags
+                .iter()
+                .filter(|d| !d.is_error())
+                .map(|d| d.code)
+                .collect(),
             codes: errors
                 .iter()
                 .map(|d| format!("{}: {}", d.code, construct(&d.message)))
@@ -153,9 +160,27 @@ fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
     Ok(apply.status.success())
 }
 
+/// Seconds one file's verification may take before it counts as "could not run".
+const VERIFY_SECONDS: &str = "180";
+
 fn verify_file(fwnet: &Path, rules: &Path) -> Result<i32> {
-    let out = Command::new(fwnet).arg("verify").arg(rules).output()?;
-    Ok(out.status.code().unwrap_or(2))
+    // timeout(1) sends SIGTERM, on which verify removes its namespaces.
+    let out = Command::new("timeout")
+        .arg(VERIFY_SECONDS)
+        .arg(fwnet)
+        .arg("verify")
+        .arg(rules)
+        .output()?;
+    let code = out.status.code().unwrap_or(2);
+    if code == 1 {
+        let report = String::from_utf8_lossy(&out.stdout);
+        eprintln!(
+            "corpus: {} MISMATCH\n{}",
+            rules.display(),
+            report.lines().take(40).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(if code == 124 { 2 } else { code })
 }
 
 fn print_summary(results: &[FileResult], apply: bool) {
@@ -209,6 +234,29 @@ fn print_summary(results: &[FileResult], apply: bool) {
     println!("\nmost common reasons for refusal (files):");
     for (c, n) in refused.iter().take(25) {
         println!("{n:>6}  {c}");
+    }
+    let tolerated: Vec<_> = results
+        .iter()
+        .filter(|r| r.restore == "invalid" && r.imported)
+        .collect();
+    if !tolerated.is_empty() {
+        println!(
+            "\nfiles the legacy kernel rejects that fwnet imports, and the quirk it warns about:"
+        );
+        for r in &tolerated {
+            let mut w = r.warnings.clone();
+            w.sort();
+            w.dedup();
+            println!(
+                "  {}  {}",
+                r.file,
+                if w.is_empty() {
+                    "NO WARNING".to_string()
+                } else {
+                    w.join(", ")
+                }
+            );
+        }
     }
     let verified: Vec<_> = results
         .iter()

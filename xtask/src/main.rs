@@ -5,6 +5,7 @@
 //! This is not product code: it may call `apt-get`, `nft` and `iptables-legacy` freely.
 
 mod corpus;
+mod fuzz;
 
 use anyhow::{bail, Context, Result};
 use std::process::Command;
@@ -15,7 +16,9 @@ usage: cargo xtask <task>
 tasks:
   test      install test dependencies (Debian, as root), then run the whole test suite
   deps      only install the Debian packages the tests need
-  corpus    import every file of ../shared/corpus and print a coverage table";
+  corpus    import every file of ../shared/corpus and print a coverage table
+            (--apply: load each into a private namespace; --verify: fwnet verify each)
+  fuzz      mutation-fuzz parse/translate/print/lower for --seconds N (default 600)";
 
 /// Debian packages the kernel-side tests use as oracles and plumbing.
 const PACKAGES: &[(&str, &str)] = &[
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
         }
         Some("deps") => deps(),
         Some("corpus") => corpus::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,285 @@
+//! `cargo xtask fuzz [--seconds N] [--seed S]`: a mutation fuzzer for the whole pure pipeline
+//! (parse, translate, print, lower), seeded with ../shared/corpus and the test fixtures.
+//!
+//! Each round takes a seed file and applies a few mutations that keep it close to real input
+//! (duplicate, drop or swap lines and tokens; splice tokens from other files; insert `!`,
+//! quotes, CR, NUL and non-UTF-8 bytes; flip bytes; truncate), then runs it through every
+//! stage inside `catch_unwind`. A panic is a failure: the input is written to
+//! `target/fuzz-crashes/` and the task exits non-zero. Deterministic for a given seed, so a
+//! crash can be replayed.
+
+use anyhow::{bail, Context, Result};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// xorshift64*: small, fast and reproducible; no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+}
+
+const SPICE: &[&str] = &[
+    "!",
+    "! !",
+    "\"",
+    "\"a b\"",
+    "'",
+    "\r",
+    "\0",
+    "-",
+    "--",
+    "-j",
+    "-m",
+    "-A",
+    "-I",
+    "-N",
+    "-P",
+    ":",
+    "[0:0]",
+    "[x:y]",
+    "COMMIT",
+    "*filter",
+    "*nat",
+    "0/0",
+    "::/0",
+    "1.2.3.4/33",
+    "65536",
+    "0:65535",
+    "-1",
+    "4294967296",
+    "--dport",
+    "--sport",
+    "--tcp-flags",
+    "ALL",
+    "NONE",
+    "SYN,ACK",
+    "--hashlimit",
+    "1/s",
+    "0/s",
+    "99999999/day",
+    "--log-prefix",
+    "\u{fffd}",
+    "\u{1F525}",
+    "eth+",
+    "+",
+    "lo",
+    "-i",
+    "-o",
+    "-s",
+    "-d",
+    "-p",
+    "all",
+    "icmp",
+    "--icmp-type",
+    "255/255",
+    "--to-ports",
+    "1-0",
+    "--set-xmark",
+    "0x1/0xffffffff",
+    "--comment",
+];
+
+fn mutate(rng: &mut Rng, base: &[u8], donors: &[Vec<u8>]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(base);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for _ in 0..1 + rng.below(4) {
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        let i = rng.below(lines.len());
+        match rng.below(9) {
+            0 => {
+                let l = lines[i].clone();
+                lines.insert(i, l);
+            }
+            1 => {
+                lines.remove(i);
+            }
+            2 => {
+                let j = rng.below(lines.len());
+                lines.swap(i, j);
+            }
+            3 | 4 => {
+                let mut toks: Vec<String> = lines[i].split(' ').map(str::to_string).collect();
+                let k = rng.below(toks.len() + 1);
+                toks.insert(k, SPICE[rng.below(SPICE.len())].to_string());
+                lines[i] = toks.join(" ");
+            }
+            5 => {
+                let mut toks: Vec<String> = lines[i].split(' ').map(str::to_string).collect();
+                if !toks.is_empty() {
+                    let k = rng.below(toks.len());
+                    toks.remove(k);
+                }
+                lines[i] = toks.join(" ");
+            }
+            6 => {
+                let donor = &donors[rng.below(donors.len())];
+                let dtext = String::from_utf8_lossy(donor);
+                let dl: Vec<&str> = dtext.lines().collect();
+                if !dl.is_empty() {
+                    let l = dl[rng.below(dl.len())].to_string();
+                    lines.insert(i, l);
+                }
+            }
+            7 => {
+                let cut = rng.below(lines[i].len() + 1);
+                let cut = (0..=cut)
+                    .rev()
+                    .find(|c| lines[i].is_char_boundary(*c))
+                    .unwrap_or(0);
+                lines[i].truncate(cut);
+            }
+            _ => {
+                let mut toks: Vec<String> = lines[i].split(' ').map(str::to_string).collect();
+                let k = rng.below(toks.len().max(1));
+                if let Some(t) = toks.get_mut(k) {
+                    *t = SPICE[rng.below(SPICE.len())].to_string();
+                }
+                lines[i] = toks.join(" ");
+            }
+        }
+    }
+    let mut out = lines
+        .join(if rng.below(10) == 0 { "\r\n" } else { "\n" })
+        .into_bytes();
+    if rng.below(3) > 0 {
+        out.push(b'\n');
+    }
+    // Occasionally raw byte damage, non-UTF-8 included.
+    for _ in 0..rng.below(3) {
+        if out.is_empty() {
+            break;
+        }
+        let i = rng.below(out.len());
+        out[i] = (rng.next() & 0xff) as u8;
+    }
+    out
+}
+
+/// Runs the pipeline; `Err` carries the panic message.
+fn run_once(input: &[u8]) -> std::result::Result<(), String> {
+    let text = String::from_utf8_lossy(input).into_owned();
+    catch_unwind(AssertUnwindSafe(|| {
+        let (rs, diags) = fwnet_iptables::parse("fuzz.rules", &text);
+        if diags.iter().any(|d| d.is_error()) {
+            return;
+        }
+        for family in [fwnet_translate::IpFamily::V4, fwnet_translate::IpFamily::V6] {
+            let t = fwnet_translate::translate(
+                &[fwnet_translate::Input {
+                    ruleset: &rs,
+                    family,
+                }],
+                &Default::default(),
+            );
+            let _ = fwnet_nft::print::ruleset(&t.ruleset);
+            if t.diagnostics.iter().any(|d| d.is_error()) {
+                continue;
+            }
+            for table in &t.ruleset.tables {
+                let _ = fwnet_nft::lower::table(table, 1);
+            }
+        }
+    }))
+    .map_err(|p| {
+        p.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "panic".into())
+    })
+}
+
+fn seeds(root: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    for dir in [
+        root.join("../shared/corpus/v4"),
+        root.join("../shared/corpus/v6"),
+        root.join("crates/iptables/test_data/parse/ok"),
+        root.join("crates/iptables/test_data/parse/err"),
+        root.join("crates/translate/test_data/translate/ok"),
+        root.join("crates/translate/test_data/translate/err"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut files: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "rules"))
+            .collect();
+        files.sort();
+        for f in files {
+            let bytes = std::fs::read(&f)?;
+            // Huge seeds make rounds slow without finding more.
+            if bytes.len() < 200_000 {
+                out.push(bytes);
+            }
+        }
+    }
+    if out.is_empty() {
+        bail!("no seed files found (is ../shared beside the checkout?)");
+    }
+    Ok(out)
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let (mut seconds, mut seed) = (600u64, 0x5eed_f00d_u64);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => seconds = it.next().context("--seconds needs a number")?.parse()?,
+            "--seed" => seed = it.next().context("--seed needs a number")?.parse()?,
+            other => bail!("unknown fuzz option {other:?} (options: --seconds N, --seed S)"),
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let seeds = seeds(&root)?;
+    // Keep panics quiet: they are reported below with the input that caused them.
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut rng = Rng(seed | 1);
+    let (started, limit) = (Instant::now(), Duration::from_secs(seconds));
+    let (mut rounds, mut last_report) = (0u64, Instant::now());
+    println!("fuzz: {} seeds, {seconds} s, seed {seed}", seeds.len());
+    while started.elapsed() < limit {
+        let base = &seeds[rng.below(seeds.len())];
+        let input = mutate(&mut rng, base, &seeds);
+        rounds += 1;
+        if let Err(msg) = run_once(&input) {
+            let dir = root.join("target/fuzz-crashes");
+            std::fs::create_dir_all(&dir)?;
+            let path = dir.join(format!("crash-{seed}-{rounds}.rules"));
+            std::fs::write(&path, &input)?;
+            bail!(
+                "panic after {rounds} inputs: {msg}\ninput saved to {}",
+                path.display()
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(30) {
+            println!(
+                "fuzz: {rounds} inputs, {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            last_report = Instant::now();
+        }
+    }
+    println!(
+        "fuzz: {rounds} inputs in {:.0} s, no panic",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
