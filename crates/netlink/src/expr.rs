@@ -118,12 +118,15 @@ pub enum Expr {
     },
     /// `counter pkts P bytes B`.
     Counter { packets: u64, bytes: u64 },
-    /// `log`: each attribute only when set, as nft sends them.
+    /// `log`: each attribute only when set, as nft sends them. `snaplen` and `qthreshold`
+    /// go with `group` (nfnetlink_log).
     Log {
         prefix: Option<String>,
         level: Option<u32>,
         flags: Option<u32>,
         group: Option<u16>,
+        snaplen: Option<u32>,
+        qthreshold: Option<u16>,
     },
     /// `reject type TYPE code CODE` (NFT_REJECT_*). The kernel omits the code for TCP resets;
     /// that decodes as code 0, which nft sends.
@@ -240,7 +243,15 @@ impl Expr {
                 level,
                 flags,
                 group,
-            } => log::put(out, prefix.as_deref(), *level, *flags, *group),
+                snaplen,
+                qthreshold,
+            } => log::put(
+                out,
+                prefix.as_deref(),
+                *level,
+                *flags,
+                (*group, *snaplen, *qthreshold),
+            ),
             Expr::Reject { kind, code } => reject::put(out, *kind, *code),
             Expr::Fib {
                 flags,
@@ -388,7 +399,15 @@ impl Expr {
                 level,
                 flags,
                 group,
-            } => log::fmt(f, prefix.as_deref(), *level, *flags, *group),
+                snaplen,
+                qthreshold,
+            } => log::fmt(
+                f,
+                prefix.as_deref(),
+                *level,
+                *flags,
+                (*group, *snaplen, *qthreshold),
+            ),
             Expr::Reject { kind, code } => write!(f, "type {kind} code {code} "),
             Expr::Fib {
                 flags,

@@ -316,6 +316,8 @@ fn cases() -> Vec<Case> {
             obj: Obj::Rule(rule(
                 "input",
                 vec![Expr::Log {
+                    snaplen: None,
+                    qthreshold: None,
                     prefix: Some(s("x: ")),
                     level: Some(6),
                     flags: Some(NF_LOG_TCPSEQ),
@@ -811,8 +813,11 @@ fn wrong_message_type_is_an_error() {
 
 #[test]
 fn unmodelled_expression_attributes_decode_to_other_losslessly() {
-    // `meta set mark with reg 1`: NFTA_META_KEY + NFTA_META_SREG, which Expr::Meta cannot hold.
-    let data = vec![8, 0, 2, 0, 0, 0, 0, 3, 8, 0, 3, 0, 0, 0, 0, 1];
+    // `meta` with NFTA_META_KEY and both NFTA_META_DREG and NFTA_META_SREG, which neither
+    // Expr::Meta nor Expr::MetaSet can hold.
+    let data = vec![
+        8, 0, 2, 0, 0, 0, 0, 3, 8, 0, 1, 0, 0, 0, 0, 1, 8, 0, 3, 0, 0, 0, 0, 1,
+    ];
     let r = rule(
         "input",
         vec![Expr::Other {
@@ -857,7 +862,112 @@ fn matches_cases() -> Vec<Rule> {
                 cmp(NFT_CMP_NEQ, &3u32.to_ne_bytes()),
             ],
         ),
+        // meta mark set 0x1
+        rule(
+            "input",
+            vec![
+                Expr::Immediate {
+                    dreg: 1,
+                    data: ImmData::Value(1u32.to_ne_bytes().to_vec()),
+                },
+                meta_set(NFT_META_MARK),
+            ],
+        ),
+        // meta mark set meta mark & 0xffffff00 ^ 0x1
+        rule(
+            "input",
+            vec![
+                meta(NFT_META_MARK),
+                mark_bitwise(0xffff_ff00, 1),
+                meta_set(NFT_META_MARK),
+            ],
+        ),
+        // ct mark set ct mark & 0xffffff00 ^ 0x1
+        rule(
+            "input",
+            vec![
+                ct(NFT_CT_MARK),
+                mark_bitwise(0xffff_ff00, 1),
+                ct_set(NFT_CT_MARK),
+            ],
+        ),
+        // ct mark set meta mark & 0xff
+        rule(
+            "input",
+            vec![
+                meta(NFT_META_MARK),
+                mark_bitwise(0xff, 0),
+                ct_set(NFT_CT_MARK),
+            ],
+        ),
+        // meta mark set ct mark
+        rule("input", vec![ct(NFT_CT_MARK), meta_set(NFT_META_MARK)]),
+        // ip ttl < 5
+        rule(
+            "input",
+            vec![
+                payload(NFT_PAYLOAD_NETWORK_HEADER, 8, 1),
+                cmp(NFT_CMP_LT, &[5]),
+            ],
+        ),
+        // log prefix "nf: " group 5 snaplen 100 queue-threshold 1
+        rule(
+            "input",
+            vec![Expr::Log {
+                prefix: Some(s("nf: ")),
+                level: None,
+                flags: None,
+                group: Some(5),
+                snaplen: Some(100),
+                qthreshold: Some(1),
+            }],
+        ),
+        // log group 0 queue-threshold 1
+        rule(
+            "input",
+            vec![Expr::Log {
+                prefix: None,
+                level: None,
+                flags: None,
+                group: Some(0),
+                snaplen: None,
+                qthreshold: Some(1),
+            }],
+        ),
     ]
+}
+
+fn meta_set(key: u32) -> Expr {
+    Expr::MetaSet { key, sreg: 1 }
+}
+
+fn ct(key: u32) -> Expr {
+    Expr::Ct {
+        key,
+        dreg: 1,
+        dir: None,
+    }
+}
+
+fn ct_set(key: u32) -> Expr {
+    Expr::CtSet {
+        key,
+        sreg: 1,
+        dir: None,
+    }
+}
+
+/// `bitwise reg 1 = (reg 1 & mask) ^ xor` on a host-order 32-bit mark, with the BOOL op nft
+/// sends.
+fn mark_bitwise(mask: u32, xor: u32) -> Expr {
+    Expr::Bitwise {
+        sreg: 1,
+        dreg: 1,
+        len: 4,
+        mask: mask.to_ne_bytes().to_vec(),
+        xor: xor.to_ne_bytes().to_vec(),
+        op: Some(NFT_BITWISE_BOOL),
+    }
 }
 
 #[test]

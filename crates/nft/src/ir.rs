@@ -176,6 +176,15 @@ pub enum Match {
     },
     /// `ct state established,related`: any of the bits set (`op` Eq) or none of them (Ne).
     Flags { left: Expr, bits: u64, op: CmpOp },
+    /// `left < right` / `left > right`, unsigned, on a header field (`ip ttl < 5`).
+    Order { left: Expr, op: OrderOp, right: u64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderOp {
+    Lt,
+    Gt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +239,8 @@ pub enum MetaKey {
     /// The owning socket's file fsuid / fsgid (output path only).
     Skuid,
     Skgid,
+    /// PACKET_HOST, PACKET_BROADCAST ... (looped-back packets as the kernel classifies them).
+    Pkttype,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -261,6 +272,12 @@ pub enum Field {
     IcmpCode,
     Icmpv6Type,
     Icmpv6Code,
+    /// `ip ttl`, `ip6 hoplimit`: one byte.
+    IpTtl,
+    Ip6Hoplimit,
+    /// `ip length` (total length), `ip6 length` (payload length): 16 bits.
+    IpLength,
+    Ip6Length,
 }
 
 /// How a value is interpreted and printed; also a set's key type.
@@ -288,6 +305,10 @@ pub enum DataType {
     Gid,
     /// A plain 16-bit big-endian number (`ip frag-off`), printed in decimal.
     Integer16,
+    /// A plain 8-bit number (`ip ttl`), printed in decimal.
+    Integer8,
+    /// PACKET_* packet types (`pkt_type`): host, broadcast, multicast, other.
+    PktType,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -309,6 +330,8 @@ pub enum Value {
     Range(u64, u64),
     /// An anonymous set `{ a, b-c }`.
     Set(Vec<Value>),
+    /// An inclusive address range `a-b` (`-m iprange`), both of one family, `a <= b`.
+    AddrRange(IpAddr, IpAddr),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +371,16 @@ pub struct Log {
     /// syslog level 0 (emerg) to 7 (debug); `None` is the kernel default, warning (4).
     pub level: Option<u8>,
     pub flags: LogFlags,
+    /// `log group N`: to nfnetlink_log group N (NFLOG) instead of the kernel log; level and
+    /// flags are then unused.
+    #[serde(default)]
+    pub group: Option<u16>,
+    /// `snaplen N`: copy at most N bytes of the packet to the group.
+    #[serde(default)]
+    pub snaplen: Option<u32>,
+    /// `queue-threshold N`: packets batched in the group before they are sent.
+    #[serde(default)]
+    pub queue_threshold: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,10 +468,12 @@ impl Expr {
             Expr::Fib(_) => DataType::FibAddrtype,
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,
+            Expr::Meta(MetaKey::Pkttype) => DataType::PktType,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,
-                Field::IpFragOff => DataType::Integer16,
+                Field::IpFragOff | Field::IpLength | Field::Ip6Length => DataType::Integer16,
+                Field::IpTtl | Field::Ip6Hoplimit => DataType::Integer8,
                 Field::Ip6Saddr | Field::Ip6Daddr => DataType::Ipv6Addr,
                 Field::TcpSport | Field::TcpDport | Field::UdpSport | Field::UdpDport => {
                     DataType::InetService

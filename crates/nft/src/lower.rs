@@ -198,7 +198,8 @@ fn type_id(t: DataType) -> u32 {
         DataType::FibAddrtype => 38,
         DataType::Uid => 24,
         DataType::Gid => 25,
-        DataType::Integer16 => 4,
+        DataType::Integer16 | DataType::Integer8 => 4,
+        DataType::PktType => 31,
     }
 }
 
@@ -219,6 +220,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::CtState | DataType::CtStatus | DataType::Mark => 4,
         DataType::FibAddrtype | DataType::Uid | DataType::Gid => 4,
         DataType::Integer16 => 2,
+        DataType::Integer8 | DataType::PktType => 1,
     }
 }
 
@@ -412,6 +414,10 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
         TcpFlags => (th, 13, 1),
         IcmpType | Icmpv6Type => (th, 0, 1),
         IcmpCode | Icmpv6Code => (th, 1, 1),
+        IpTtl => (nh, 8, 1),
+        Ip6Hoplimit => (nh, 7, 1),
+        IpLength => (nh, 2, 2),
+        Ip6Length => (nh, 4, 2),
     }
 }
 
@@ -428,6 +434,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::Mark => NFT_META_MARK,
                 MetaKey::Skuid => NFT_META_SKUID,
                 MetaKey::Skgid => NFT_META_SKGID,
+                MetaKey::Pkttype => NFT_META_PKTTYPE,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -556,13 +563,22 @@ fn log(l: &Log) -> K {
         prefix: l.prefix.clone(),
         level: l.level.map(u32::from),
         flags: (flags != 0).then_some(flags),
-        group: None,
+        group: l.group,
+        snaplen: l.snaplen,
+        qthreshold: l.queue_threshold,
     }
 }
 
 fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
     match m {
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
+        Match::Order { left, op, right } => {
+            load(*left, NFT_REG_1, out);
+            out.push(ext::order(
+                *op,
+                value_bytes(left.datatype(), &Value::Num(*right)),
+            ));
+        }
         Match::Masked {
             left,
             mask,
@@ -662,12 +678,16 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 data: name.as_bytes().to_vec(),
             });
         }
-        Value::Range(lo, hi) => {
+        Value::Range(..) | Value::AddrRange(..) => {
             load(left, NFT_REG_1, out);
-            let (from, to) = (
-                value_bytes(t, &Value::Num(*lo)),
-                value_bytes(t, &Value::Num(*hi)),
-            );
+            let (from, to) = match right {
+                Value::AddrRange(lo, hi) => (addr_bytes(lo), addr_bytes(hi)),
+                Value::Range(lo, hi) => (
+                    value_bytes(t, &Value::Num(*lo)),
+                    value_bytes(t, &Value::Num(*hi)),
+                ),
+                _ => (Vec::new(), Vec::new()),
+            };
             match op {
                 CmpOp::Eq => {
                     out.push(K::Cmp {
@@ -860,7 +880,7 @@ pub fn value_bytes(t: DataType, v: &Value) -> Vec<u8> {
         }
         // Ranges and sets are lowered by their callers; a caller that reaches here has a bug,
         // so produce no bytes and let the kernel reject the rule with a located error.
-        Value::Range(..) | Value::Set(..) => Vec::new(),
+        Value::Range(..) | Value::Set(..) | Value::AddrRange(..) => Vec::new(),
     }
 }
 

@@ -316,6 +316,13 @@ fn stmt(s: &Stmt) -> String {
 
 fn match_text(m: &Match) -> String {
     match m {
+        Match::Order { left, op, right } => {
+            let op = match op {
+                OrderOp::Lt => "<",
+                OrderOp::Gt => ">",
+            };
+            format!("{} {op} {}", expr(*left), number(left.datatype(), *right))
+        }
         Match::Cmp { left, op, right } => {
             let op = match op {
                 CmpOp::Eq => "",
@@ -387,6 +394,7 @@ fn expr(e: Expr) -> &'static str {
             MetaKey::Mark => "meta mark",
             MetaKey::Skuid => "meta skuid",
             MetaKey::Skgid => "meta skgid",
+            MetaKey::Pkttype => "meta pkttype",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -410,6 +418,10 @@ fn expr(e: Expr) -> &'static str {
             Field::IcmpCode => "icmp code",
             Field::Icmpv6Type => "icmpv6 type",
             Field::Icmpv6Code => "icmpv6 code",
+            Field::IpTtl => "ip ttl",
+            Field::Ip6Hoplimit => "ip6 hoplimit",
+            Field::IpLength => "ip length",
+            Field::Ip6Length => "ip6 length",
         },
     }
 }
@@ -433,7 +445,8 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::FibAddrtype => "fib_addrtype",
         DataType::Uid => "uid",
         DataType::Gid => "gid",
-        DataType::Integer16 => "integer",
+        DataType::Integer16 | DataType::Integer8 => "integer",
+        DataType::PktType => "pkt_type",
     }
 }
 
@@ -450,6 +463,7 @@ fn value(t: DataType, v: &Value) -> String {
         Value::Prefix { addr, len } => format!("{addr}/{len}"),
         Value::Num(n) => number(t, *n),
         Value::Range(a, b) => format!("{}-{}", number(t, *a), number(t, *b)),
+        Value::AddrRange(a, b) => format!("{a}-{b}"),
         Value::Set(items) => {
             let items: Vec<String> = items.iter().map(|i| value(t, i)).collect();
             format!("{{ {} }}", items.join(", "))
@@ -465,6 +479,7 @@ fn number(t: DataType, n: u64) -> String {
         DataType::Icmpv6Type => symbol(ICMPV6_TYPES, n),
         DataType::NfProto => symbol(&[(2, "ipv4"), (10, "ipv6")], n),
         DataType::FibAddrtype => symbol(ext::FIB_ADDRTYPES, n),
+        DataType::PktType => symbol(ext::PKT_TYPES, n),
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }
@@ -597,6 +612,15 @@ fn log(l: &Log) -> String {
     let mut text = String::from("log");
     if let Some(prefix) = &l.prefix {
         text.push_str(&format!(" prefix {}", quoted(prefix)));
+    }
+    if let Some(group) = l.group {
+        text.push_str(&format!(" group {group}"));
+    }
+    if let Some(snaplen) = l.snaplen {
+        text.push_str(&format!(" snaplen {snaplen}"));
+    }
+    if let Some(q) = l.queue_threshold {
+        text.push_str(&format!(" queue-threshold {q}"));
     }
     if let Some(level) = l.level {
         let word = match level {

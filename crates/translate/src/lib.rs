@@ -14,6 +14,7 @@
 
 mod addrtype;
 mod chain;
+mod checksum;
 mod comment;
 mod connmark;
 mod conntrack;
@@ -21,17 +22,22 @@ mod hashlimit;
 mod icmp;
 mod icmp6;
 mod ip;
+mod iprange;
+mod length;
 mod limit;
 mod log;
 mod mark;
 mod multiport;
 mod nat;
+mod nflog;
 mod owner;
+mod pkttype;
 mod port;
 mod reject;
 mod rule;
 mod state;
 mod tcp;
+mod ttl;
 mod udp;
 
 use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};

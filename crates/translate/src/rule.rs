@@ -14,8 +14,8 @@
 use crate::chain::TableCx;
 use crate::hashlimit::Registry;
 use crate::{
-    addrtype, comment, connmark, conntrack, hashlimit, icmp, icmp6, ip, limit, log, mark,
-    multiport, owner, reject, state, tcp, udp, IpFamily,
+    addrtype, comment, connmark, conntrack, hashlimit, icmp, icmp6, ip, iprange, length, limit,
+    log, mark, multiport, owner, pkttype, reject, state, tcp, ttl, udp, IpFamily,
 };
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{self as ipt, Diagnostic, Opt};
@@ -174,6 +174,11 @@ enum Ext {
     Mark,
     Connmark,
     Comment,
+    Pkttype,
+    Ttl,
+    Hl,
+    Length,
+    Iprange,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -195,6 +200,11 @@ impl Ext {
             ("mark", _) => Ext::Mark,
             ("connmark", _) => Ext::Connmark,
             ("comment", _) => Ext::Comment,
+            ("pkttype", _) => Ext::Pkttype,
+            ("ttl", IpFamily::V4) => Ext::Ttl,
+            ("hl", IpFamily::V6) => Ext::Hl,
+            ("length", _) => Ext::Length,
+            ("iprange", _) => Ext::Iprange,
             _ => return None,
         })
     }
@@ -216,6 +226,11 @@ impl Ext {
             Ext::Mark => mark::OPTIONS,
             Ext::Connmark => connmark::OPTIONS,
             Ext::Comment => comment::OPTIONS,
+            Ext::Pkttype => pkttype::OPTIONS,
+            Ext::Ttl => ttl::TTL_OPTIONS,
+            Ext::Hl => ttl::HL_OPTIONS,
+            Ext::Length => length::OPTIONS,
+            Ext::Iprange => iprange::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -241,12 +256,23 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
     match (name, family) {
         ("icmp6", IpFamily::V4) => return "icmp6 is an ip6tables match and this is an IPv4 ruleset; use `-p icmp --icmp-type`".into(),
         ("icmp", IpFamily::V6) => return "icmp is an iptables (IPv4) match and this is an IPv6 ruleset; use `-p icmpv6 --icmpv6-type`".into(),
+        ("ttl", IpFamily::V6) => return "ttl is an iptables (IPv4) match and this is an IPv6 ruleset; use `-m hl`".into(),
+        ("hl", IpFamily::V4) => return "hl is an ip6tables match and this is an IPv4 ruleset; use `-m ttl`".into(),
         _ => {}
     }
     match name {
         "recent" => "recent's sliding window has no exact nftables form yet; rewrite the rule with hashlimit or remove it".into(),
         "set" => "ipset matches are not translated yet; replace the set with explicit address rules".into(),
+        "tcpmss" => "xt_tcpmss drops packets with a malformed TCP header, skips MSS options of the wrong length and lets `! --mss` match packets without the option, where nft's `tcp option maxseg size` ends the rule; no single nft rule does all that: remove the match or write the rule as `tcp option maxseg size` tests yourself".into(),
         _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
+    }
+}
+
+/// Why a known target is not translated, and what to do instead.
+fn unsupported_target_help(name: &str) -> String {
+    match name {
+        "TCPMSS" => "xt_TCPMSS adds a missing MSS option and drops malformed packets or ones with an unusable path MTU, which nft's `tcp option maxseg size set` does not; remove the rule or clamp the MSS with an nft rule of your own".into(),
+        _ => format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
     }
 }
 
@@ -311,6 +337,14 @@ enum TargetKind {
     Log,
     Reject,
     Nat(crate::nat::Target),
+    /// `-j MARK`: `meta mark set`, not final.
+    Mark,
+    /// `-j CONNMARK`: `ct mark set` or `meta mark set ct mark`, not final.
+    Connmark,
+    /// `-j NFLOG`: `log group`, not final.
+    Nflog,
+    /// `-j CHECKSUM`: dropped with a warning.
+    Checksum,
     /// Reported already; swallows options nobody else knows.
     Unsupported,
 }
@@ -328,6 +362,12 @@ impl Target<'_> {
             TargetKind::Log => log::OPTIONS.contains(&opt),
             TargetKind::Reject => reject::OPTIONS.contains(&opt),
             TargetKind::Nat(t) => t.knows(opt),
+            TargetKind::Mark => mark::XMARK_OPTIONS.contains(&opt),
+            TargetKind::Nflog => crate::nflog::OPTIONS.contains(&opt),
+            TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
+            TargetKind::Connmark => {
+                mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
+            }
             _ => false,
         }
     }
@@ -407,6 +447,11 @@ pub(crate) fn translate(
             Ext::Owner => owner::translate(&m.opts, &m.loc, &mut cx),
             Ext::Mark => mark::translate(&m.opts, &m.loc, &mut cx),
             Ext::Connmark => connmark::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Pkttype => pkttype::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Ttl => ttl::translate(&m.opts, &m.loc, false, &mut cx),
+            Ext::Hl => ttl::translate(&m.opts, &m.loc, true, &mut cx),
+            Ext::Length => length::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Iprange => iprange::translate(&m.opts, &m.loc, &mut cx),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -555,6 +600,11 @@ fn assign<'o>(
         Ext::Mark,
         Ext::Connmark,
         Ext::Comment,
+        Ext::Pkttype,
+        Ext::Ttl,
+        Ext::Hl,
+        Ext::Length,
+        Ext::Iprange,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -610,6 +660,11 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Mark => "mark",
         Ext::Connmark => "connmark",
         Ext::Comment => "comment",
+        Ext::Pkttype => "pkttype",
+        Ext::Ttl => "ttl",
+        Ext::Hl => "hl",
+        Ext::Length => "length",
+        Ext::Iprange => "iprange",
         Ext::Unsupported => "?",
     }
 }
@@ -673,12 +728,16 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             }
             "LOG" => TargetKind::Log,
             "REJECT" => TargetKind::Reject,
+            "MARK" => TargetKind::Mark,
+            "CONNMARK" => TargetKind::Connmark,
+            "NFLOG" => TargetKind::Nflog,
+            "CHECKSUM" => TargetKind::Checksum,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
                     &opt.loc,
                     format!("target `-j {name}` is not supported"),
-                    format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
+                    unsupported_target_help(name),
                 );
                 TargetKind::Unsupported
             }
@@ -718,6 +777,10 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Log => log::translate(&t.opts, cx),
         TargetKind::Reject => reject::translate(&t.opts, &t.loc, cx),
         TargetKind::Nat(n) => crate::nat::translate(*n, &t.opts, &t.loc, cx),
+        TargetKind::Mark => mark::target(&t.opts, &t.loc, cx),
+        TargetKind::Connmark => connmark::target(&t.opts, &t.loc, cx),
+        TargetKind::Nflog => crate::nflog::translate(&t.opts, cx),
+        TargetKind::Checksum => crate::checksum::translate(&t.opts, &t.loc, cx),
         TargetKind::Unsupported => Vec::new(),
     }
 }

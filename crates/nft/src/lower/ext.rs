@@ -71,3 +71,15 @@ pub(super) fn mark_set(m: &MarkSet, out: &mut Vec<K>) {
         },
     });
 }
+
+/// `cmp lt` / `cmp gt` against `data`, the constant as the field holds it.
+pub(super) fn order(op: OrderOp, data: Vec<u8>) -> K {
+    K::Cmp {
+        sreg: NFT_REG_1,
+        op: match op {
+            OrderOp::Lt => NFT_CMP_LT,
+            OrderOp::Gt => NFT_CMP_GT,
+        },
+        data,
+    }
+}

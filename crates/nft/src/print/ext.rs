@@ -54,3 +54,11 @@ pub(super) fn mark_set(m: &MarkSet) -> String {
     };
     format!("{dest} set {}{ops}", key(m.src))
 }
+
+/// nft's names for PACKET_* types (`pkt_type`); others print as numbers.
+pub(super) const PKT_TYPES: &[(u64, &str)] = &[
+    (0, "host"),
+    (1, "broadcast"),
+    (2, "multicast"),
+    (3, "other"),
+];
