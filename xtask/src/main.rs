@@ -4,6 +4,7 @@
 //!
 //! This is not product code: it may call `apt-get`, `nft` and `iptables-legacy` freely.
 
+mod bench;
 mod corpus;
 mod fuzz;
 
@@ -18,6 +19,8 @@ tasks:
   deps      only install the Debian packages the tests need
   corpus    import every file of ../shared/corpus and print a coverage table
             (--apply: load each into a private namespace; --verify: fwnet verify each)
+  bench     load-time benchmarks against iptables-restore-translate, nft -f and
+            iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE)
   fuzz      mutation-fuzz parse/translate/print/lower for --seconds N (default 600)";
 
 /// Debian packages the kernel-side tests use as oracles and plumbing.
@@ -38,6 +41,7 @@ fn main() -> Result<()> {
         Some("deps") => deps(),
         Some("corpus") => corpus::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())

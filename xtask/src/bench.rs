@@ -1,0 +1,334 @@
+//! `cargo xtask bench [--runs N] [--sizes 1000,10000,100000] [--out FILE]`: load-time
+//! benchmarks of fwnet against the tools it replaces, measured in the same run, as ratios.
+//!
+//! - import: `fwnet import` against `iptables-restore-translate -f` of the same file;
+//! - apply: `fwnet apply` against `nft -f` of `fwnet show` output and against
+//!   `iptables-legacy-restore` of the original, each in a fresh private network namespace;
+//! - peak memory (max RSS, from wait4's rusage) of each.
+//!
+//! Inputs: generated rulesets shaped like the corpus (mixed matches, user chains, NAT) at each
+//! size, a 50k-address blocklist, and the largest corpus files. Every figure is the median of
+//! `--runs` runs (default 5). Results are printed and written as Markdown with the machine,
+//! kernel and commit. Not measured here yet: the packet path (see the issues).
+
+use anyhow::{bail, Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Sample {
+    wall: Duration,
+    max_rss_kb: i64,
+}
+
+/// Runs `cmd`, returning wall time and the child's peak RSS; fails on a non-zero exit.
+fn measure(cmd: &mut Command) -> Result<Sample> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    let pid = child.id() as i32;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 on our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    if rc < 0 {
+        bail!("wait4 failed for {cmd:?}");
+    }
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!(
+            "{cmd:?} failed: {}",
+            err.lines().take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(Sample {
+        wall,
+        max_rss_kb: usage.ru_maxrss,
+    })
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// A ruleset shaped like the corpus: a few user chains, state/tcp/udp/icmp/multiport/limit
+/// rules, LOG and REJECT, and a nat table with MASQUERADE, DNAT and REDIRECT rules.
+pub fn generate_mixed(rules: usize) -> String {
+    let mut s = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
+    let nat = rules / 20;
+    for i in 0..nat {
+        let (a, b) = ((i >> 8) & 255, i & 255);
+        match i % 3 {
+            0 => writeln!(s, "-A PREROUTING -d 203.0.{a}.{b}/32 -p tcp -m tcp --dport {} -j DNAT --to-destination 10.{a}.{b}.1:80", 1024 + i % 60000),
+            1 => writeln!(s, "-A PREROUTING -i eth1 -p tcp -m tcp --dport {} -j REDIRECT --to-ports 3128", 1 + i % 65000),
+            _ => writeln!(s, "-A POSTROUTING -s 10.{a}.{b}.0/24 -o eth0 -j MASQUERADE"),
+        }
+        .ok();
+    }
+    s.push_str("COMMIT\n*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:LOGDROP - [0:0]\n:SVC - [0:0]\n");
+    s.push_str("-A INPUT -i lo -j ACCEPT\n-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n-A INPUT -j SVC\n");
+    s.push_str(
+        "-A LOGDROP -m limit --limit 5/min -j LOG --log-prefix \"drop: \"\n-A LOGDROP -j DROP\n",
+    );
+    for i in 0..rules.saturating_sub(nat + 5) {
+        let (a, b, c) = ((i >> 16) & 255, (i >> 8) & 255, i & 255);
+        let chain = if i % 2 == 0 { "SVC" } else { "INPUT" };
+        match i % 8 {
+            0 => writeln!(s, "-A {chain} -s 10.{a}.{b}.{c}/32 -p tcp -m tcp --dport {} -j ACCEPT", 1 + i % 65000),
+            1 => writeln!(s, "-A {chain} -s 172.16.{b}.0/24 -p udp -m udp --dport {} -j ACCEPT", 1 + i % 65000),
+            2 => writeln!(s, "-A {chain} -p tcp -m multiport --dports {},{},{} -j ACCEPT", 1 + i % 60000, 2 + i % 60000, 3 + i % 60000),
+            3 => writeln!(s, "-A {chain} -s 192.168.{b}.{c}/32 -j LOGDROP"),
+            4 => writeln!(s, "-A {chain} -p icmp -m icmp --icmp-type 8 -m limit --limit 10/sec -j ACCEPT"),
+            5 => writeln!(s, "-A {chain} -i eth{} -p tcp -m tcp --tcp-flags SYN,RST SYN -m state --state NEW -j ACCEPT", i % 4),
+            6 => writeln!(s, "-A {chain} -d 10.{a}.{b}.{c}/32 -p tcp -m tcp --sport 1024:65535 -j REJECT --reject-with tcp-reset"),
+            _ => writeln!(s, "-A {chain} -s 100.{a}.{b}.{c}/32 -j DROP"),
+        }
+        .ok();
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+pub fn generate_blocklist(addresses: usize) -> String {
+    let mut s =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..addresses {
+        writeln!(
+            s,
+            "-A INPUT -s {}.{}.{}.{}/32 -j DROP",
+            11 + (i >> 24) % 200,
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        )
+        .ok();
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+struct Row {
+    name: String,
+    rules: usize,
+    import: Duration,
+    xlate: Duration,
+    apply: Duration,
+    nft: Duration,
+    legacy: Duration,
+    import_rss: i64,
+    apply_rss: i64,
+    nft_rss: i64,
+}
+
+fn in_netns(args: &[&str], input: Option<&Path>) -> Command {
+    let mut c = Command::new("unshare");
+    c.arg("-n").args(args);
+    if let Some(f) = input {
+        c.stdin(std::fs::File::open(f).expect("bench input exists"));
+    }
+    c
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let mut runs = 5usize;
+    let mut sizes = vec![1_000usize, 10_000, 100_000];
+    let mut out = PathBuf::from("target/bench.md");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
+            "--sizes" => {
+                sizes = it
+                    .next()
+                    .context("--sizes needs a list")?
+                    .split(',')
+                    .map(|x| x.parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
+            other => bail!(
+                "unknown bench option {other:?} (options: --runs N, --sizes A,B,C, --out FILE)"
+            ),
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-q", "-p", "fwnet"])
+        .status()?;
+    if !status.success() {
+        bail!("cannot build fwnet");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let fwnet = target.join("release/fwnet");
+    let work = target.join("bench");
+    std::fs::create_dir_all(&work)?;
+    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
+    for n in &sizes {
+        let p = work.join(format!("mixed-{n}.rules"));
+        std::fs::write(&p, generate_mixed(*n))?;
+        inputs.push((format!("mixed {n}"), p));
+    }
+    let p = work.join("blocklist-50000.rules");
+    std::fs::write(&p, generate_blocklist(50_000))?;
+    inputs.push(("blocklist 50k".into(), p));
+    for f in ["v4/045.rules"] {
+        let p = root.join("../shared/corpus").join(f);
+        if p.exists() {
+            inputs.push((format!("corpus {f}"), p));
+        }
+    }
+    let mut rows = Vec::new();
+    for (name, path) in &inputs {
+        let state = work.join(format!(
+            "state-{}",
+            name.replace(' ', "-").replace('/', "_")
+        ));
+        let rules = std::fs::read_to_string(path)?
+            .lines()
+            .filter(|l| l.starts_with("-A"))
+            .count();
+        eprintln!("bench: {name} ({rules} rules), {runs} runs each");
+        let (mut imp, mut xl, mut ap, mut nf, mut lg) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut imp_rss, mut ap_rss, mut nft_rss) = (0, 0, 0);
+        let shown = work.join("shown.nft");
+        for _ in 0..runs {
+            let s = measure(
+                Command::new(&fwnet)
+                    .arg("import")
+                    .arg("--state-dir")
+                    .arg(&state)
+                    .arg(path),
+            )?;
+            imp.push(s.wall);
+            imp_rss = imp_rss.max(s.max_rss_kb);
+            xl.push(
+                measure(
+                    Command::new("iptables-restore-translate")
+                        .arg("-f")
+                        .arg(path),
+                )?
+                .wall,
+            );
+        }
+        let show = Command::new(&fwnet)
+            .arg("show")
+            .arg("--state-dir")
+            .arg(&state)
+            .output()?;
+        std::fs::write(&shown, &show.stdout)?;
+        let fw = fwnet.to_str().context("utf-8 path")?;
+        let st = state.to_str().context("utf-8 path")?;
+        for _ in 0..runs {
+            let s = measure(&mut in_netns(&[fw, "apply", "--state-dir", st], None))?;
+            ap.push(s.wall);
+            ap_rss = ap_rss.max(s.max_rss_kb);
+            let s = measure(&mut in_netns(
+                &["nft", "-f", shown.to_str().context("utf-8")?],
+                None,
+            ))?;
+            nf.push(s.wall);
+            nft_rss = nft_rss.max(s.max_rss_kb);
+            lg.push(measure(&mut in_netns(&["iptables-legacy-restore"], Some(path)))?.wall);
+        }
+        rows.push(Row {
+            name: name.clone(),
+            rules,
+            import: median(imp),
+            xlate: median(xl),
+            apply: median(ap),
+            nft: median(nf),
+            legacy: median(lg),
+            import_rss: imp_rss,
+            apply_rss: ap_rss,
+            nft_rss,
+        });
+    }
+    let report = render(&rows, runs)?;
+    print!("{report}");
+    if let Some(d) = out.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(&out, &report)?;
+    println!("written to {}", out.display());
+    Ok(())
+}
+
+fn cmd_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+fn render(rows: &[Row], runs: usize) -> Result<String> {
+    let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+    let ratio =
+        |a: Duration, b: Duration| format!("{:.2}", b.as_secs_f64() / a.as_secs_f64().max(1e-9));
+    let mut s = String::new();
+    writeln!(s, "# fwnet load-time benchmark\n")?;
+    writeln!(
+        s,
+        "- commit: {}",
+        cmd_line("git", &["rev-parse", "--short", "HEAD"])
+    )?;
+    writeln!(s, "- kernel: {}", cmd_line("uname", &["-r"]))?;
+    writeln!(
+        s,
+        "- machine: {} cores, {}",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        cmd_line(
+            "sh",
+            &["-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"]
+        )
+    )?;
+    writeln!(
+        s,
+        "- peers: {}, {}",
+        cmd_line("nft", &["--version"]),
+        cmd_line("iptables-legacy", &["--version"])
+    )?;
+    writeln!(
+        s,
+        "- median of {runs} runs; ratio = peer time / fwnet time (above 1: fwnet is faster)\n"
+    )?;
+    writeln!(s, "| input | rules | fwnet import ms | iptables-restore-translate ms | import ratio | fwnet apply ms | nft -f ms | ratio vs nft | iptables-legacy-restore ms | ratio vs legacy | import MB | apply MB | nft MB |")?;
+    writeln!(
+        s,
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    )?;
+    for r in rows {
+        writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {:.1} | {:.1} |",
+            r.name,
+            r.rules,
+            ms(r.import),
+            ms(r.xlate),
+            ratio(r.import, r.xlate),
+            ms(r.apply),
+            ms(r.nft),
+            ratio(r.apply, r.nft),
+            ms(r.legacy),
+            ratio(r.apply, r.legacy),
+            r.import_rss as f64 / 1024.0,
+            r.apply_rss as f64 / 1024.0,
+            r.nft_rss as f64 / 1024.0
+        )?;
+    }
+    Ok(s)
+}
