@@ -85,12 +85,54 @@ pub fn load(dir: &Path) -> Result<State> {
     Ok(state)
 }
 
+/// JSON laid out for people and for speed: the envelope and tables indented, then one line per
+/// set and per rule. (Fully pretty-printed JSON of a 60k-rule import is 50 MB; this is a
+/// quarter of that and still reads rule by rule with less or grep.)
+fn to_json(state: &State) -> serde_json::Result<String> {
+    use serde_json::to_string as one_line;
+    let mut out = String::with_capacity(256 * 1024);
+    out.push_str("{\n");
+    out.push_str(&format!("  \"format\": {},\n", one_line(&state.format)?));
+    out.push_str(&format!("  \"version\": {},\n", state.version));
+    out.push_str(&format!("  \"fwnet\": {},\n", one_line(&state.fwnet)?));
+    out.push_str(&format!("  \"sources\": {},\n", one_line(&state.sources)?));
+    out.push_str("  \"ruleset\": {\"tables\": [");
+    for (ti, t) in state.ruleset.tables.iter().enumerate() {
+        out.push_str(if ti == 0 { "\n" } else { ",\n" });
+        out.push_str(&format!(
+            "    {{\"family\": {}, \"name\": {},\n     \"sets\": [",
+            one_line(&t.family)?,
+            one_line(&t.name)?
+        ));
+        for (si, set) in t.sets.iter().enumerate() {
+            out.push_str(if si == 0 { "\n       " } else { ",\n       " });
+            out.push_str(&one_line(set)?);
+        }
+        out.push_str("],\n     \"chains\": [");
+        for (ci, c) in t.chains.iter().enumerate() {
+            out.push_str(if ci == 0 { "\n" } else { ",\n" });
+            out.push_str(&format!(
+                "      {{\"name\": {}, \"base\": {}, \"rules\": [",
+                one_line(&c.name)?,
+                one_line(&c.base)?
+            ));
+            for (ri, r) in c.rules.iter().enumerate() {
+                out.push_str(if ri == 0 { "\n        " } else { ",\n        " });
+                out.push_str(&one_line(r)?);
+            }
+            out.push_str("]}");
+        }
+        out.push_str("]}");
+    }
+    out.push_str("]}\n}\n");
+    Ok(out)
+}
+
 pub fn store(dir: &Path, state: &State) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let p = path(dir);
     let tmp = dir.join(format!(".{FILE_NAME}.tmp{}", std::process::id()));
-    let mut json = serde_json::to_string_pretty(state).context("cannot serialize the state")?;
-    json.push('\n');
+    let json = to_json(state).context("cannot serialize the state")?;
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
         f.write_all(json.as_bytes())?;
