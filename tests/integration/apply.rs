@@ -133,6 +133,21 @@ pub fn assert_apply_equals_nft(rules: &Path, tag: &str) {
         "fwnet apply and nft -f of `fwnet show` differ for {}\n--- show:\n{shown}",
         rules.display()
     );
+    // fwnet's own decoder reads back what it applied as exactly the stored rules: no drift.
+    let json = ok(fwnet_in(
+        &ours,
+        &["status", "--json", "--state-dir", state.arg()],
+        None,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    for t in v["tables"].as_array().unwrap() {
+        assert_eq!(
+            t["drift"],
+            false,
+            "status reports drift right after apply for {}: {json}",
+            rules.display()
+        );
+    }
 }
 
 #[test]

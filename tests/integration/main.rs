@@ -18,6 +18,8 @@ mod apply;
 mod lockout;
 mod netns;
 mod observe;
+mod optimize;
+mod recent;
 mod safety;
 mod verdicts;
 mod verify;

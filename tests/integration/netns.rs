@@ -91,6 +91,7 @@ fn site_is_wired_without_arp() {
         server_addrs: vec!["192.0.2.10".parse().unwrap()],
         client_addrs: vec!["198.18.0.9".parse().unwrap()],
         keep: false,
+        ipv6: false,
     };
     let site = Site::new("wire", &spec).unwrap_or_else(|e| panic!("{e}"));
     for link in &site.links {

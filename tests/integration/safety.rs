@@ -248,13 +248,26 @@ fn kill_9_during_a_large_apply_leaves_old_or_new_never_a_mix() {
     std::fs::write(&big, text).unwrap();
     let small = StateDir::new("kill9-small");
     import(&seed(), &small);
-    import(&big, &state);
+    // One rule per line, so that a torn apply would show as a rule count in between.
+    ok(fwnet(&[
+        "import",
+        "--no-optimize",
+        "--state-dir",
+        state.arg(),
+        big.to_str().unwrap(),
+    ]));
     let count = || {
         let out = ns.exec("nft", &["list", "ruleset"]).unwrap();
         out.lines()
             .filter(|l| l.trim_end().ends_with("drop") || l.trim_end().ends_with("accept"))
             .count()
     };
+    ok(fwnet_in(&ns, &["apply", "--state-dir", state.arg()], None));
+    let big = count();
+    assert_eq!(
+        big, 50_000,
+        "the large ruleset is applied rule by rule (--no-optimize)"
+    );
     ok(fwnet_in(&ns, &["apply", "--state-dir", small.arg()], None));
     let old = count();
     let mut outcomes = Vec::new();
@@ -282,7 +295,7 @@ fn kill_9_during_a_large_apply_leaves_old_or_new_never_a_mix() {
         let _ = child.kill();
         let _ = child.wait();
         let after = count();
-        let new = if to.arg() == small.arg() { old } else { 50_000 };
+        let new = if to.arg() == small.arg() { old } else { big };
         assert!(
             after == before || after == new,
             "round {i}: {after} rules: neither the old ({before}) nor the new ({new}) ruleset"

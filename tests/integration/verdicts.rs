@@ -84,7 +84,7 @@ fn expected(tcp_loose: bool) -> Vec<Verdict> {
 }
 
 /// fwnet's translation of `files`, which must translate without errors.
-pub fn translate(files: &[PathBuf]) -> (fwnet_nft::Ruleset, Vec<String>) {
+pub fn translate(files: &[PathBuf]) -> (fwnet_nft::Ruleset, Vec<v::Original>) {
     let texts: Vec<(String, String)> = files
         .iter()
         .map(|f| {
@@ -110,7 +110,14 @@ pub fn translate(files: &[PathBuf]) -> (fwnet_nft::Ruleset, Vec<String>) {
         .collect();
     let t = fwnet_translate::translate(&inputs, &Default::default());
     assert!(!t.has_errors(), "{:?}", t.diagnostics);
-    (t.ruleset, texts.into_iter().map(|(_, t)| t).collect())
+    let originals = texts
+        .into_iter()
+        .map(|(_, text)| v::Original {
+            family: fwnet_nft::Family::Ip,
+            text,
+        })
+        .collect();
+    (t.ruleset, originals)
 }
 
 /// Verifies the seed with the founding probes (played after the derived ones).

@@ -77,6 +77,47 @@ fn seed_verifies_with_every_verdict_identical_and_fast() {
     assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
+/// A loaded machine delays packets (softirqs wait for CPU) but must never turn into a
+/// mismatch: five runs of the seed beside busy loops, every verdict identical each time.
+#[test]
+fn seed_verifies_under_cpu_load_without_false_mismatches() {
+    let test = "seed_verifies_under_cpu_load_without_false_mismatches";
+    if !privileged(test) {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    let seed = seed_rules();
+    let runs: Vec<(Output, Duration)> = (0..5)
+        .map(|_| verify(&[seed.to_str().unwrap()], &[]))
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    for b in busy {
+        b.join().unwrap();
+    }
+    for (i, (out, took)) in runs.iter().enumerate() {
+        eprintln!("{test}: run {i} under load took {took:?}");
+        assert_eq!(out.status.code(), Some(0), "run {i}: {}", text(out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(" 0 mismatch(es)"),
+            "run {i}: {}",
+            text(out)
+        );
+    }
+}
+
 #[test]
 fn a_broken_translation_exits_1_and_names_the_line() {
     let test = "a_broken_translation_exits_1_and_names_the_line";
@@ -288,4 +329,210 @@ fn five_hundred_rules_verify_in_under_a_minute() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(took < Duration::from_secs(60), "took {took:?}");
+}
+
+/// An ip6tables ruleset of the founding kind: lo, states, a limited echo-request, neighbour
+/// discovery from link-local sources only for router advertisements, a source prefix, a port
+/// range reset, a reject.
+pub const WEB_V6: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 128 -m limit --limit 1/min --limit-burst 5 -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT
+-A INPUT -s fe80::/10 -p ipv6-icmp -m icmp6 --icmpv6-type 134 -j ACCEPT
+-A INPUT -s 2001:db8:1::/48 -p tcp -m tcp --dport 22 -m state --state NEW -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+-A INPUT -p udp -m udp --sport 53 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 8000:8010 -j REJECT --reject-with tcp-reset
+-A INPUT -j REJECT --reject-with icmp6-adm-prohibited
+COMMIT
+";
+
+fn results(out: &Output) -> Vec<serde_json::Value> {
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)));
+    v["results"].as_array().cloned().unwrap_or_default()
+}
+
+/// The verdict of the probe whose text starts with `start`, on (legacy, fwnet).
+fn verdicts_of(results: &[serde_json::Value], start: &str) -> (String, String) {
+    let r = results
+        .iter()
+        .find(|r| r["text"].as_str().unwrap_or("").starts_with(start))
+        .unwrap_or_else(|| panic!("no probe `{start}`"));
+    let v = |side: &str| {
+        r[side]["verdict"]["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    (v("legacy"), v("fwnet"))
+}
+
+#[test]
+fn ipv6_file_verifies_over_ipv6_with_neighbour_discovery_probed() {
+    let test = "ipv6_file_verifies_over_ipv6_with_neighbour_discovery_probed";
+    if !privileged(test) {
+        return;
+    }
+    let v6 = scratch("web.v6", WEB_V6);
+    let (out, took) = verify(&["--json", v6.to_str().unwrap()], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    assert!(r.len() >= 40, "{} probes", r.len());
+    let pair = |a: &str| (a.to_string(), a.to_string());
+    // (probe, the verdict both sides must give)
+    let cases = [
+        ("icmpv6 fe80::77:0:2 -> fd77::1 type 133 ", pair("drop")),
+        ("icmpv6 fe80::77:0:2 -> fd77::1 type 134 ", pair("accept")),
+        (
+            "icmpv6 2001:db8:198:18::1 -> fd77::1 type 134 ",
+            pair("drop"),
+        ),
+        ("icmpv6 fe80::77:0:2 -> fd77::1 type 135 ", pair("accept")),
+        ("icmpv6 fe80::77:0:2 -> fd77::1 type 136 ", pair("accept")),
+        ("icmpv6 fe80::77:0:2 -> fd77::1 type 137 ", pair("drop")),
+        (
+            "icmpv6 fd77::1 -> fd77::1 type 128 code 0 iif lo",
+            pair("accept"),
+        ),
+        ("tcp [2001:db8:1::]:", pair("accept")),
+        ("tcp [2001:db8:2::]:", pair("drop")),
+    ];
+    for (probe, want) in cases {
+        assert_eq!(verdicts_of(&r, probe), want, "{probe}");
+    }
+    let burst = r
+        .iter()
+        .find(|x| x["probe"]["count"] == 8)
+        .unwrap_or_else(|| panic!("no echo-request burst"));
+    assert_eq!(burst["legacy"]["verdict"]["accepted"], 5, "{burst}");
+    let connect = verdicts_of(&r, "connect [2001:db8:198:18::");
+    assert_eq!(connect.0, connect.1, "a real IPv6 connection");
+    // A broken translation of the IPv6 file is caught too.
+    let (out, _) = verify(
+        &[v6.to_str().unwrap()],
+        &[("FWNET_VERIFY_MUTATE", "no-iif-lo")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn both_families_verify_in_one_run_and_family_can_be_forced() {
+    let test = "both_families_verify_in_one_run_and_family_can_be_forced";
+    if !privileged(test) {
+        return;
+    }
+    let seed = seed_rules();
+    let v6 = scratch("both.v6", WEB_V6);
+    let (out, took) = verify(
+        &["--json", seed.to_str().unwrap(), v6.to_str().unwrap()],
+        &[],
+    );
+    eprintln!("{test}: seed + IPv6 took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    let v6_probes = r
+        .iter()
+        .filter(|x| x["text"].as_str().unwrap_or("").contains("fd77::1"))
+        .count();
+    assert!(v6_probes >= 30, "{v6_probes} IPv6 probes");
+    assert!(
+        r.len() - v6_probes >= 30,
+        "{} IPv4 probes",
+        r.len() - v6_probes
+    );
+    // Nothing here says IPv6 but `--family 6`: verified over IPv6 with ip6tables.
+    let plain = scratch(
+        "plain.rules",
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    );
+    let (out, _) = verify(&["--json", "--family", "6", plain.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    assert_eq!(
+        verdicts_of(&r, "tcp [2001:db8:198:18::1]:20000 -> [fd77::1]:22 flags S"),
+        ("accept".to_string(), "accept".to_string())
+    );
+}
+
+/// Two per-source hashlimits with slow rates: entries of `ssh` expire after 2 s, those of `ping`
+/// after the default 10 s.
+pub const HASHLIMIT_EXPIRY: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p tcp --dport 22 -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name ssh --hashlimit-htable-expire 2000 -j ACCEPT
+-A INPUT -p icmp --icmp-type echo-request -m hashlimit --hashlimit-upto 1/hour --hashlimit-burst 2 --hashlimit-mode srcip --hashlimit-name ping -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
+    let test = "slow_waits_for_expiry_and_catches_a_set_that_never_expires";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("expiry.rules", HASHLIMIT_EXPIRY);
+    let path = rules.to_str().unwrap();
+    // Without --slow: listed, not played.
+    let (out, _) = verify(&[path], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "not verified: expiry of the buckets of ",
+        "expiry.rules:6 after 2 s (use --slow)",
+        "expiry.rules:7 after 10 s (use --slow)",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in\n{stdout}");
+    }
+    // With --slow: the 2 s expiry is played after its burst emptied the bucket, the 10 s one is
+    // beyond --slow-max.
+    let (out, took) = verify(&["--json", "--slow", "--slow-max", "5", path], &[]);
+    eprintln!("{test}: --slow took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 expiry probe(s) will wait 3.5 s in all"),
+        "{}",
+        text(&out)
+    );
+    assert!(took >= Duration::from_millis(3500), "took {took:?}");
+    let r = results(&out);
+    let burst = verdicts_of(&r, "tcp 198.18.0.1:20001 -> 10.77.0.1:22 flags S x 6");
+    assert_eq!(
+        burst,
+        ("partial".into(), "partial".into()),
+        "the burst empties the bucket"
+    );
+    let expired = verdicts_of(&r, "tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 3500");
+    assert_eq!(expired, ("accept".into(), "accept".into()));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["not_verified"].as_array().unwrap().iter().any(|n| n
+            .as_str()
+            .unwrap()
+            .contains("after 10 s: longer than --slow-max 5 s")),
+        "{}",
+        v["not_verified"]
+    );
+    // A translation whose buckets never expire is caught by the post-expiry probe.
+    let (out, _) = verify(
+        &["--slow", "--slow-max", "5", path],
+        &[("FWNET_VERIFY_MUTATE", "no-expiry")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("mismatch: tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 3500 (for ")
+            && stdout.contains("same source after the entry expired)"),
+        "{stdout}"
+    );
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod corpus;
 mod fuzz;
+mod vm;
 
 use anyhow::{bail, Context, Result};
 use std::process::Command;
@@ -21,7 +22,10 @@ tasks:
             (--apply: load each into a private namespace; --verify: fwnet verify each)
   bench     load-time benchmarks against iptables-restore-translate, nft -f and
             iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE)
-  fuzz      mutation-fuzz parse/translate/print/lower for --seconds N (default 600)";
+  fuzz      mutation-fuzz parse/translate/print/lower for --seconds N (default 600)
+  vm-test   boot Debian's 5.10, 6.1 and 6.12 kernels under QEMU and run fwnet in each
+            (as root; optional kernel lines to run, e.g. `vm-test 5.10`)
+  vagrant-test  run the vagrant/ boxes (CentOS 6 source, CentOS 7, Rocky 9, Debian 12)";
 
 /// Debian packages the kernel-side tests use as oracles and plumbing.
 const PACKAGES: &[(&str, &str)] = &[
@@ -41,6 +45,8 @@ fn main() -> Result<()> {
         Some("deps") => deps(),
         Some("corpus") => corpus::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("vm-test") => vm::run(&args[1..]),
+        Some("vagrant-test") => vm::vagrant(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");

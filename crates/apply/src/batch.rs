@@ -4,13 +4,14 @@
 //! came from, so a kernel error can name it.
 
 use crate::report::{Applied, TableReport};
-use crate::Mode;
+use crate::{Features, Mode};
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{
     Batch, Chain, Counters, EncodedBatch, Hook, Rule, Set, SetDesc, SetElem, SetElemList, Table,
 };
 use fwnet_nft::lower;
 use fwnet_nft::Ruleset;
+use std::collections::HashMap;
 
 /// Elements per NEWSETELEM message; keeps each message far below the netlink size limits.
 const ELEMENTS_PER_MESSAGE: usize = 2048;
@@ -22,13 +23,16 @@ pub struct Plan {
     pub batch: EncodedBatch,
     /// One entry per pushed message, in order: what it was and where it came from.
     pub what: Vec<(String, Option<String>)>,
+    /// The expression names of each rule message, by push index, to name the feature a kernel
+    /// lacks when it refuses one.
+    pub exprs: HashMap<usize, Vec<String>>,
     pub tables: Vec<TableReport>,
     pub removed: Vec<String>,
     pub generation: u32,
 }
 
 impl Plan {
-    pub fn report(self, mode: Mode) -> Applied {
+    pub fn report(self, mode: Mode, kernel: Features) -> Applied {
         Applied {
             messages: self.what.len() + 1 + usize::from(self.batch.end_seq.is_some()),
             bytes: self.batch.bytes.len(),
@@ -36,6 +40,7 @@ impl Plan {
             removed: self.removed,
             generation: self.generation,
             check_only: mode == Mode::Check,
+            kernel,
         }
     }
 }
@@ -58,9 +63,11 @@ pub fn compose(
     existing: &[TableKey],
     mode: Mode,
     first_seq: u32,
+    kernel: &Features,
 ) -> Plan {
     let mut b = Batch::begin(first_seq, NLM_F_ACK, Some(generation));
     let mut what = Vec::new();
+    let mut exprs = HashMap::new();
     let mut removed = Vec::new();
     let new_keys: Vec<TableKey> = rs
         .tables
@@ -73,7 +80,14 @@ pub fn compose(
             name: name.clone(),
             ..Table::default()
         };
-        b.push(NFT_MSG_DELTABLE, 0, &t);
+        // Both are safe under the generation id (the table was in the dump); DESTROYTABLE
+        // (6.3) also tolerates a table that vanished meanwhile.
+        let delete = if kernel.destroy_table {
+            NFT_MSG_DESTROYTABLE
+        } else {
+            NFT_MSG_DELTABLE
+        };
+        b.push(delete, 0, &t);
         what.push((
             format!("deleting table {} {name}", family_name(*family)),
             None,
@@ -87,7 +101,7 @@ pub fn compose(
     for t in &rs.tables {
         let code = lower::table(t, next_set_id);
         next_set_id += code.sets.len() as u32;
-        push_table(&mut b, &mut what, &code);
+        push_table(&mut b, &mut what, &mut exprs, &code);
         tables.push(TableReport {
             family: family_name(code.family),
             name: code.name.clone(),
@@ -103,13 +117,19 @@ pub fn compose(
     Plan {
         batch,
         what,
+        exprs,
         tables,
         removed,
         generation,
     }
 }
 
-fn push_table(b: &mut Batch, what: &mut Vec<(String, Option<String>)>, t: &lower::TableCode) {
+fn push_table(
+    b: &mut Batch,
+    what: &mut Vec<(String, Option<String>)>,
+    exprs: &mut HashMap<usize, Vec<String>>,
+    t: &lower::TableCode,
+) {
     let fam = t.family;
     let tname = format!("table {} {}", family_name(fam), t.name);
     b.push(
@@ -209,6 +229,10 @@ fn push_table(b: &mut Batch, what: &mut Vec<(String, Option<String>)>, t: &lower
             ..Rule::default()
         };
         b.push(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, &rule);
+        exprs.insert(
+            what.len(),
+            r.exprs.iter().map(|e| e.name().to_string()).collect(),
+        );
         what.push((
             format!("rule {n} of chain {} in {tname}", r.chain),
             r.origin.as_ref().map(|o| o.to_string()),

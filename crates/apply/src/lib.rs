@@ -8,6 +8,7 @@
 mod batch;
 pub mod coexist;
 pub mod diff;
+pub mod features;
 pub mod lockout;
 mod report;
 mod session;
@@ -16,6 +17,7 @@ mod socket;
 mod status;
 pub mod verify;
 
+pub use features::Features;
 pub use report::*;
 pub use status::{rule_counters, status};
 
@@ -90,17 +92,30 @@ pub fn check_access() -> Result<(), Error> {
     session::Session::open()?.generation().map(drop)
 }
 
+/// What the running kernel's nf_tables supports, asked of it with a batch that commits nothing.
+pub fn kernel_features() -> Result<Features, Error> {
+    features::probe(&mut session::Session::open()?)
+}
+
 /// Replaces fwnet's tables with `rs` in one transaction (or only validates it, in
 /// [`Mode::Check`]). Tables fwnet owns that `rs` no longer has are deleted in the same
 /// transaction; every other table is left alone.
 pub fn apply(rs: &Ruleset, mode: Mode) -> Result<Applied, Error> {
     let mut s = session::Session::open()?;
+    let kernel = features::probe(&mut s)?;
     for _ in 0..GENERATION_RETRIES {
         let generation = s.generation()?;
         let existing = s.owned_tables()?;
-        let plan = batch::compose(rs, generation, &existing, mode, s.next_seq(1 << 20));
-        match s.run_batch(&plan)? {
-            session::Outcome::Done => return Ok(plan.report(mode)),
+        let plan = batch::compose(
+            rs,
+            generation,
+            &existing,
+            mode,
+            s.next_seq(1 << 20),
+            &kernel,
+        );
+        match s.run_batch(&plan, &kernel)? {
+            session::Outcome::Done => return Ok(plan.report(mode, kernel)),
             session::Outcome::GenerationChanged => continue,
         }
     }

@@ -15,6 +15,8 @@ pub struct Applied {
     pub generation: u32,
     /// True for `--check`: validated by the kernel, not committed.
     pub check_only: bool,
+    /// What the kernel was found to support; it chose how the batch was written and read.
+    pub kernel: crate::Features,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +40,9 @@ pub struct Rejection {
     pub origin: Option<String>,
     /// The kernel's extended-ack message, when it sent one.
     pub detail: Option<String>,
+    /// For a refusal that means "not supported here": the feature the object needs and the
+    /// Linux release that brought it.
+    pub needs: Option<String>,
 }
 
 impl fmt::Display for Rejection {
@@ -48,6 +53,9 @@ impl fmt::Display for Rejection {
         write!(f, "the kernel refused {}: {}", self.object, self.error)?;
         if let Some(d) = &self.detail {
             write!(f, " ({d})")?;
+        }
+        if let Some(n) = &self.needs {
+            write!(f, "; {n}")?;
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! batch to a definite outcome.
 
 use crate::batch::{Plan, TableKey};
+use crate::features::feature_hint;
 use crate::socket::Socket;
-use crate::{Error, Rejection, OWNED_PREFIX};
+use crate::{Error, Features, Rejection, OWNED_PREFIX};
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{dump, parse_replies, Reply, ReplyBody};
 use std::io;
@@ -154,12 +155,37 @@ impl Session {
             .collect())
     }
 
+    /// Sends a batch and returns every acknowledgement and error it brought, as (seq, errno),
+    /// errno 0 for an acknowledgement. For probes: nothing is interpreted here.
+    pub fn exchange(&mut self, bytes: &[u8]) -> Result<Vec<(u32, i32)>, Error> {
+        self.sock.send(bytes).map_err(send_error)?;
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while self
+            .sock
+            .recv(&mut buf, false)
+            .map_err(recv_error)?
+            .is_some()
+        {
+            for r in parse_replies(&buf) {
+                let r = r.map_err(|e| Error::Protocol(e.to_string()))?;
+                if let ReplyBody::Error(e) = &r.body {
+                    out.push((e.request.seq, e.errno()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends the batch and reads the kernel's verdict on it. The kernel processes a batch
     /// inside sendmsg, so every answer is queued when `send` returns: drain without blocking.
-    pub fn run_batch(&mut self, plan: &Plan) -> Result<Outcome, Error> {
+    /// On kernels that acknowledge BATCH_END (`kernel.batch_ack`), a commit counts as done only
+    /// when that acknowledgement came; older kernels say nothing on success.
+    pub fn run_batch(&mut self, plan: &Plan, kernel: &Features) -> Result<Outcome, Error> {
         let batch = &plan.batch;
         self.sock.send(&batch.bytes).map_err(send_error)?;
         let mut rejections = Vec::new();
+        let mut end_acked = false;
         let mut buf = Vec::new();
         while self
             .sock
@@ -173,6 +199,7 @@ impl Session {
                     continue;
                 };
                 if e.is_ack() {
+                    end_acked |= Some(e.request.seq) == batch.end_seq;
                     continue;
                 }
                 let errno = e.errno();
@@ -182,8 +209,14 @@ impl Session {
                         _ => Err(errno_error(errno)),
                     };
                 }
-                let (object, origin) = batch
-                    .index_of_seq(e.request.seq)
+                let index = batch.index_of_seq(e.request.seq);
+                let needs = match errno {
+                    libc::EOPNOTSUPP | libc::ENOENT => index
+                        .and_then(|i| plan.exprs.get(&i))
+                        .and_then(|names| feature_hint(names.iter().map(String::as_str))),
+                    _ => None,
+                };
+                let (object, origin) = index
                     .and_then(|i| plan.what.get(i))
                     .cloned()
                     .unwrap_or_else(|| (format!("message {}", e.request.seq), None));
@@ -196,10 +229,14 @@ impl Session {
                     object,
                     origin,
                     detail: e.msg.clone(),
+                    needs,
                 });
             }
         }
         if rejections.is_empty() {
+            if kernel.batch_ack && batch.end_seq.is_some() && !end_acked {
+                return Err(Error::OutcomeUnknown);
+            }
             Ok(Outcome::Done)
         } else {
             Err(Error::Rejected(rejections))
@@ -221,7 +258,7 @@ fn recv_error(e: io::Error) -> Error {
     }
 }
 
-fn errno_error(errno: i32) -> Error {
+pub(crate) fn errno_error(errno: i32) -> Error {
     match errno {
         libc::EPERM => Error::NotPermitted,
         libc::EOPNOTSUPP | libc::EPROTONOSUPPORT => Error::NoNfTables,

@@ -217,6 +217,7 @@ fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
 /// them). Returns the snapshot's description.
 pub fn restore(snap: &Snapshot) -> Result<String, Error> {
     let mut s = Session::open()?;
+    let kernel = crate::features::probe(&mut s)?;
     for _ in 0..crate::GENERATION_RETRIES {
         let generation = s.generation()?;
         let existing = s.owned_tables()?;
@@ -269,11 +270,12 @@ pub fn restore(snap: &Snapshot) -> Result<String, Error> {
         let plan = Plan {
             batch: b.end(),
             what,
+            exprs: Default::default(),
             tables: Vec::new(),
             removed: Vec::new(),
             generation,
         };
-        match s.run_batch(&plan)? {
+        match s.run_batch(&plan, &kernel)? {
             Outcome::Done => return Ok(snap.describe()),
             Outcome::GenerationChanged => continue,
         }

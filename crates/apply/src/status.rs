@@ -157,8 +157,63 @@ pub fn same_rule(kernel: &[Expr], stored: &[Expr]) -> bool {
             .all(|(a, b)| normalize(a) == normalize(b))
 }
 
+/// What the kernel makes of a nat expression: it fills in the range's upper registers with the
+/// lower ones and sets MAP_IPS / PROTO_SPECIFIED when addresses / ports are given, so a
+/// dumped rule differs from the sent one in exactly those attributes.
+fn nat_regs(r: fwnet_netlink::NatRegs) -> fwnet_netlink::NatRegs {
+    let mut flags = r.flags.unwrap_or(0);
+    if r.addr_min.is_some() {
+        flags |= NF_NAT_RANGE_MAP_IPS;
+    }
+    if r.proto_min.is_some() {
+        flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
+    }
+    fwnet_netlink::NatRegs {
+        addr_max: r.addr_max.or(r.addr_min),
+        proto_max: r.proto_max.or(r.proto_min),
+        flags: (flags != 0).then_some(flags),
+        ..r
+    }
+}
+
+/// masquerade/redirect ports, as the kernel dumps them (see [`nat_regs`]).
+fn port_regs(r: fwnet_netlink::PortRegs) -> fwnet_netlink::PortRegs {
+    let mut flags = r.flags.unwrap_or(0);
+    if r.proto_min.is_some() {
+        flags |= NF_NAT_RANGE_PROTO_SPECIFIED;
+    }
+    fwnet_netlink::PortRegs {
+        proto_max: r.proto_max.or(r.proto_min),
+        flags: (flags != 0).then_some(flags),
+        ..r
+    }
+}
+
 fn normalize(e: &Expr) -> Expr {
     match e.clone() {
+        Expr::Nat { kind, family, regs } => Expr::Nat {
+            kind,
+            family,
+            regs: nat_regs(regs),
+        },
+        Expr::Masq(p) => Expr::Masq(port_regs(p)),
+        Expr::Redir(p) => Expr::Redir(port_regs(p)),
+        // The kernel dumps the syslog level it uses, warning (4), when none was sent.
+        Expr::Log {
+            prefix,
+            level,
+            flags,
+            group: None,
+            snaplen,
+            qthreshold,
+        } => Expr::Log {
+            prefix,
+            level: level.or(Some(4)),
+            flags: flags.filter(|f| *f != 0),
+            group: None,
+            snaplen,
+            qthreshold,
+        },
         Expr::Counter { .. } => Expr::Counter {
             packets: 0,
             bytes: 0,
@@ -238,4 +293,35 @@ pub fn rule_counters(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fwnet_netlink::NatRegs;
+
+    /// Regression: a DNAT rule read back from the kernel showed as drift, because the kernel
+    /// dumps `addr_max` and the MAP_IPS flag that fwnet (like nft) does not send.
+    #[test]
+    fn dnat_read_back_from_the_kernel_is_not_drift() {
+        let sent = Expr::Nat {
+            kind: 1,
+            family: 2,
+            regs: NatRegs {
+                addr_min: Some(1),
+                ..NatRegs::default()
+            },
+        };
+        let dumped = Expr::Nat {
+            kind: 1,
+            family: 2,
+            regs: NatRegs {
+                addr_min: Some(1),
+                addr_max: Some(1),
+                flags: Some(NF_NAT_RANGE_MAP_IPS),
+                ..NatRegs::default()
+            },
+        };
+        assert!(same_rule(&[dumped], &[sent]));
+    }
 }

@@ -10,7 +10,14 @@ use fwnet_translate::{Input, IpFamily, Options};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -> Result<u8> {
+pub fn import(
+    dir: &Path,
+    family: Option<&str>,
+    json: bool,
+    files: &[PathBuf],
+    opts: &Options,
+    optimize: bool,
+) -> Result<u8> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parsed = Vec::new();
     for f in files {
@@ -41,6 +48,7 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
     let parse_failed = diags.iter().any(Diagnostic::is_error);
     let mut sources = Vec::new();
     let mut translation = None;
+    let mut optimized = None;
     if !parse_failed {
         let inputs: Vec<Input> = parsed
             .iter()
@@ -63,13 +71,20 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
                 rules: i.ruleset.tables.iter().map(rule_count).sum(),
             });
         }
-        let t = fwnet_translate::translate(&inputs, &Options::default());
+        let mut t = fwnet_translate::translate(&inputs, opts);
+        if optimize && !t.has_errors() {
+            optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
+        }
         diags.extend(t.diagnostics.iter().cloned());
         translation = Some(t);
     }
     diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
+    let approximations = diags
+        .iter()
+        .filter(|d| !d.is_error() && d.code == "translate/approximate")
+        .count();
     let stored = match (&translation, errors) {
         (Some(t), 0) => {
             state::store(dir, &State::new(sources, t.ruleset.clone()))?;
@@ -84,6 +99,8 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
             stored: Option<String>,
             errors: usize,
             warnings: usize,
+            /// Rules emitted as approximations (`--allow-approximate`), also among the warnings.
+            approximations: usize,
             diagnostics: &'a [Diagnostic],
             tables: Vec<TableSummary>,
         }
@@ -92,6 +109,7 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
             stored: stored.then(|| state::path(dir).display().to_string()),
             errors,
             warnings,
+            approximations,
             diagnostics: &diags,
             tables: translation
                 .as_ref()
@@ -122,8 +140,20 @@ pub fn import(dir: &Path, family: Option<&str>, json: bool, files: &[PathBuf]) -
             let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
             println!("imported {}", files.join(", "));
             print!("{}", indent(&output::table(&rows, &[])));
-            if warnings > 0 {
-                println!("{warnings} warning(s) above: behaviour is kept, but read them");
+            if let Some(o) = optimized.filter(|o| o.runs > 0) {
+                println!(
+                    "optimized: {} rules compiled into {} ({} runs became set lookups, each with one counter; --no-optimize keeps one rule per line)",
+                    o.rules_in, o.rules_out, o.runs
+                );
+            }
+            if approximations > 0 {
+                println!("{approximations} rule(s) APPROXIMATED (--allow-approximate): their comments say `fwnet approximate`; the kernel will not behave exactly as the legacy firewall did");
+            }
+            if warnings > approximations {
+                println!(
+                    "{} warning(s) above: behaviour is kept, but read them",
+                    warnings - approximations
+                );
             }
             println!("stored in {}", state::path(dir).display());
             println!("next: `fwnet show` to review, `fwnet apply --check`, then `fwnet apply`");

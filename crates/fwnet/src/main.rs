@@ -92,6 +92,15 @@ enum Command {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// Emit an approximation where no exact translation exists (e.g. `-m recent` checks
+        /// of any age), marked `fwnet approximate` in the rule's comment and in the report;
+        /// without it such rules are refused
+        #[arg(long)]
+        allow_approximate: bool,
+        /// Keep one nftables rule per input line instead of compiling runs of rules that
+        /// differ in one address or port into one set lookup (which keeps one counter per run)
+        #[arg(long)]
+        no_optimize: bool,
         /// iptables-save files to import
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -220,8 +229,17 @@ fn main() -> ExitCode {
             state,
             family,
             json,
+            allow_approximate,
+            no_optimize,
             files,
-        } => cmd::import(&state.state_dir, family.as_deref(), json, &files),
+        } => cmd::import(
+            &state.state_dir,
+            family.as_deref(),
+            json,
+            &files,
+            &fwnet_translate::Options { allow_approximate },
+            !no_optimize,
+        ),
         Command::Show { state } => cmd::show(&state.state_dir),
         Command::Apply {
             state,

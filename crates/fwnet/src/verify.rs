@@ -33,12 +33,20 @@ pub struct Args {
     /// Leave the scratch namespaces in place and print the commands that remove them
     #[arg(long)]
     keep: bool,
-    /// Also exercise expiries with real waits (not implemented yet: reported as not verified)
+    /// Also exercise expiries with real waits: after a burst empties a source's bucket, wait for
+    /// the entry to expire and check that source is let in again
     #[arg(long)]
     slow: bool,
-    /// Treat every file as IPv4 (iptables) or IPv6 (ip6tables) instead of guessing
+    /// With --slow, skip expiries longer than this (reported as not verified)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    slow_max: u64,
+    /// Treat every file as IPv4 (iptables) or IPv6 (ip6tables) instead of detecting it per file
     #[arg(long, value_parser = ["4", "6"], value_name = "4|6")]
     family: Option<String>,
+    /// Verify the one-rule-per-line translation (`fwnet import --no-optimize`) instead of
+    /// the optimized one
+    #[arg(long)]
+    no_optimize: bool,
     /// iptables-save files to verify
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
@@ -82,15 +90,20 @@ pub fn run(args: &Args) -> Result<u8> {
             },
         })
         .collect();
-    if inputs.iter().any(|i| i.family == IpFamily::V6) {
-        eprintln!(
-            "fwnet: verifying IPv6 (ip6tables) files is not implemented yet; nothing was verified"
-        );
-        return Ok(COULD_NOT_RUN);
-    }
-    let t = fwnet_translate::translate(&inputs, &Options::default());
+    let families: Vec<fwnet_nft::Family> = inputs
+        .iter()
+        .map(|i| match i.family {
+            IpFamily::V6 => fwnet_nft::Family::Ip6,
+            _ => fwnet_nft::Family::Ip,
+        })
+        .collect();
+    let mut t = fwnet_translate::translate(&inputs, &Options::default());
     if t.has_errors() {
         return refuse(&t.diagnostics);
+    }
+    // Verify what `fwnet import` stores, the optimized form unless told otherwise.
+    if !args.no_optimize {
+        fwnet_nft::optimize::ruleset(&mut t.ruleset);
     }
     let mut options = v::Options::default();
     if let Some(p) = &args.probes {
@@ -119,6 +132,9 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
     options.keep = args.keep;
+    if args.slow {
+        options.slow_max = Some(std::time::Duration::from_secs(args.slow_max));
+    }
     if let Ok(m) = std::env::var("FWNET_VERIFY_MUTATE") {
         match v::Mutation::parse(&m) {
             Some(m) => options.mutation = Some(m),
@@ -128,19 +144,33 @@ pub fn run(args: &Args) -> Result<u8> {
             }
         }
     }
-    let originals: Vec<String> = texts.into_iter().map(|(_, t)| t).collect();
-    let mut report = match v::verify(&t.ruleset, &originals, &options) {
+    let originals: Vec<v::Original> = texts
+        .into_iter()
+        .zip(families)
+        .map(|((_, text), family)| v::Original { family, text })
+        .collect();
+    let waits = v::run::expiry_waits(&t.ruleset, &options);
+    if !waits.is_empty() {
+        let total: std::time::Duration = waits.iter().sum();
+        eprintln!(
+            "fwnet: {} expiry probe(s) will wait {:.1} s in all (the longest {:.1} s)",
+            waits.len(),
+            total.as_secs_f64(),
+            waits
+                .iter()
+                .max()
+                .copied()
+                .unwrap_or_default()
+                .as_secs_f64()
+        );
+    }
+    let report = match v::verify(&t.ruleset, &originals, &options) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("fwnet: {e}");
             return Ok(COULD_NOT_RUN);
         }
     };
-    if args.slow {
-        report
-            .not_verified
-            .push("expiries (--slow): timed expiry probes are not implemented yet".into());
-    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -208,6 +238,9 @@ fn print_report(r: &Report, args: &Args) {
     }
     for n in &r.not_verified {
         println!("not verified: {n}");
+    }
+    for why in &r.reruns {
+        println!("rerun: {why}");
     }
     if let Some(m) = &r.mutation {
         println!("test hook: fwnet's side was deliberately broken ({m})");

@@ -687,6 +687,7 @@ mod tests {
                 file: "t.rules".into(),
                 line,
             }),
+            merged: Vec::new(),
         }
     }
 

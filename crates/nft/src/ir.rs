@@ -99,6 +99,10 @@ pub struct Rule {
     pub comment: Option<String>,
     /// Where the rule came from in the user's input.
     pub origin: Option<Origin>,
+    /// The other input lines of a rule the optimizer compiled from a run of rules
+    /// ([`crate::optimize`]), in order; empty for a rule from one line.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<Origin>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -139,6 +143,17 @@ pub enum Stmt {
     Nat(Nat),
     /// `meta mark set ...`, `ct mark set ...` (MARK, CONNMARK): not final, the rule goes on.
     MarkSet(MarkSet),
+    /// `add @set { key }`: insert the element if it is absent (an existing one keeps its
+    /// timeout). The rule stops when the set is full.
+    SetAdd {
+        set: String,
+        key: Vec<Expr>,
+    },
+    /// `delete @set { key }`: remove the element if present; the rule goes on either way.
+    SetDelete {
+        set: String,
+        key: Vec<Expr>,
+    },
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`
@@ -178,6 +193,13 @@ pub enum Match {
     Flags { left: Expr, bits: u64, op: CmpOp },
     /// `left < right` / `left > right`, unsigned, on a header field (`ip ttl < 5`).
     Order { left: Expr, op: OrderOp, right: u64 },
+    /// `key @set` / `key != @set`: whether the key (concatenated left to right) is an element
+    /// of a named set; an element whose timeout has passed is not.
+    Lookup {
+        key: Vec<Expr>,
+        set: String,
+        op: CmpOp,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

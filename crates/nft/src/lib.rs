@@ -14,6 +14,7 @@
 pub mod eval;
 pub mod ir;
 pub mod lower;
+pub mod optimize;
 pub mod print;
 
 pub use ir::*;

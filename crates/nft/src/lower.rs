@@ -22,6 +22,7 @@ use std::net::IpAddr;
 
 mod ext;
 mod nat;
+mod set;
 
 /// A table ready to be turned into netlink messages, in dependency order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -296,6 +297,17 @@ fn set_userdata(byteorder: u32) -> Vec<u8> {
     v
 }
 
+/// The register for a concatenation component `offset` bytes into the key, named as the kernel
+/// dumps it: a 16-byte register (NFT_REG_1..4) at 16-byte boundaries, otherwise the 32-bit
+/// register NFT_REG32_00 + offset/4 (the same storage; nft and the dump agree on this form).
+pub(crate) fn key_reg(offset: u32) -> u32 {
+    if offset % 16 == 0 {
+        NFT_REG_1 + offset / 16
+    } else {
+        NFT_REG32_00 + offset / 4
+    }
+}
+
 fn round4(n: u32) -> u32 {
     (n + 3) & !3
 }
@@ -483,16 +495,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
             key,
             limit: lim,
         } => {
-            let mut offset = 0;
-            for (i, e) in key.iter().enumerate() {
-                let reg = if i == 0 {
-                    NFT_REG_1
-                } else {
-                    NFT_REG32_00 + offset / 4
-                };
-                let len = load(*e, reg, out);
-                offset += round4(len);
-            }
+            set::load_key(key, out);
             let id = named
                 .iter()
                 .position(|s| &s.name == set)
@@ -528,6 +531,10 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         }),
         Stmt::Nat(n) => nat::nat(n, cx.family, out),
         Stmt::MarkSet(m) => ext::mark_set(m, out),
+        Stmt::SetAdd { set: name, key } => set::elem_op(NFT_DYNSET_OP_ADD, name, key, out, cx),
+        Stmt::SetDelete { set: name, key } => {
+            set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
+        }
     }
 }
 
@@ -571,6 +578,7 @@ fn log(l: &Log) -> K {
 
 fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
     match m {
+        Match::Lookup { key, set: name, op } => set::lookup(key, name, *op, out, cx),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
             load(*left, NFT_REG_1, out);

@@ -18,6 +18,7 @@ use crate::ir::*;
 
 mod ext;
 mod nat;
+mod set;
 
 /// The whole ruleset, one `table` block per table, sets before chains.
 pub fn ruleset(rs: &Ruleset) -> String {
@@ -265,11 +266,46 @@ fn print_chain(out: &mut String, chain: &Chain) {
         out.push_str("\t\t");
         out.push_str(&rule_text(rule));
         if let Some(origin) = &rule.origin {
-            out.push_str(&format!(" # {}", one_line(&origin.to_string())));
+            out.push_str(&format!(" # {}", one_line(&origins(origin, &rule.merged))));
         }
         out.push('\n');
     }
     out.push_str("\t}\n");
+}
+
+/// Where a rule came from: `file:line`, or for a rule the optimizer merged, every line with
+/// consecutive ones as a range (`a.rules:5-104,107 b.rules:3`).
+pub fn origins(first: &Origin, merged: &[Origin]) -> String {
+    let mut out = String::new();
+    let mut file: Option<&str> = None;
+    let mut span: Option<(u32, u32)> = None;
+    let flush = |out: &mut String, span: Option<(u32, u32)>| match span {
+        Some((a, b)) if a == b => out.push_str(&a.to_string()),
+        Some((a, b)) => out.push_str(&format!("{a}-{b}")),
+        None => {}
+    };
+    for o in std::iter::once(first).chain(merged) {
+        if file == Some(o.file.as_str()) {
+            match &mut span {
+                Some((_, b)) if o.line == b.saturating_add(1) => *b = o.line,
+                _ => {
+                    flush(&mut out, span);
+                    out.push(',');
+                    span = Some((o.line, o.line));
+                }
+            }
+        } else {
+            flush(&mut out, span);
+            if file.is_some() {
+                out.push(' ');
+            }
+            out.push_str(&format!("{}:", o.file));
+            file = Some(o.file.as_str());
+            span = Some((o.line, o.line));
+        }
+    }
+    flush(&mut out, span);
+    out
 }
 
 /// One rule's statements and comment, without the origin comment.
@@ -311,6 +347,8 @@ fn stmt(s: &Stmt) -> String {
         },
         Stmt::Nat(n) => nat::nat(n),
         Stmt::MarkSet(m) => ext::mark_set(m),
+        Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
+        Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
     }
 }
 
@@ -373,6 +411,7 @@ fn match_text(m: &Match) -> String {
             };
             format!("{} & {mask} == 0x0", expr(*left))
         }
+        Match::Lookup { key, set, op } => set::lookup(key, set, *op),
     }
 }
 
@@ -751,6 +790,27 @@ mod tests {
             op: CmpOp::Ne,
         };
         assert_eq!(match_text(&m), "ct state & (established|related) == 0x0");
+    }
+
+    #[test]
+    fn merged_origins_print_consecutive_lines_as_ranges() {
+        let o = |file: &str, line| Origin {
+            file: file.into(),
+            line,
+        };
+        let cases = [
+            (o("f", 5), vec![], "f:5"),
+            (o("f", 5), vec![o("f", 6), o("f", 7)], "f:5-7"),
+            (
+                o("f", 5),
+                vec![o("f", 7), o("f", 8), o("f", 10)],
+                "f:5,7-8,10",
+            ),
+            (o("a", 1), vec![o("a", 2), o("b", 3)], "a:1-2 b:3"),
+        ];
+        for (first, merged, want) in cases {
+            assert_eq!(origins(&first, &merged), want);
+        }
     }
 
     #[test]

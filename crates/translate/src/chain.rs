@@ -19,6 +19,7 @@ use std::collections::HashMap;
 #[derive(Default)]
 pub(crate) struct Shared {
     pub hashlimits: hashlimit::Registry,
+    pub recents: crate::recent::Registry,
     tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
 }
 
@@ -235,7 +236,13 @@ pub(crate) fn table(
                     out.stats.rules_refused += 1;
                     continue;
                 };
-                let translated = rule::translate(r, &mut cx, &mut shared.hashlimits, diags);
+                let translated = rule::translate(
+                    r,
+                    &mut cx,
+                    &mut shared.hashlimits,
+                    &mut shared.recents,
+                    diags,
+                );
                 out.stats.rules_refused += usize::from(translated.is_none());
                 cx.chains[i].rules.push(translated);
             }
@@ -264,7 +271,13 @@ pub(crate) fn table(
                     out.stats.rules_refused += 1;
                     continue;
                 }
-                let translated = rule::translate(r, &mut cx, &mut shared.hashlimits, diags);
+                let translated = rule::translate(
+                    r,
+                    &mut cx,
+                    &mut shared.hashlimits,
+                    &mut shared.recents,
+                    diags,
+                );
                 out.stats.rules_refused += usize::from(translated.is_none());
                 cx.chains[i].rules.insert(n as usize - 1, translated);
             }

@@ -33,6 +33,7 @@ mod nflog;
 mod owner;
 mod pkttype;
 mod port;
+mod recent;
 mod reject;
 mod rule;
 mod state;
@@ -60,7 +61,8 @@ pub struct Input<'a> {
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Emit marked approximations instead of refusing; nothing is approximate yet.
+    /// Emit marked approximations instead of refusing: recent lists that must keep entries of
+    /// any age become sets that never forget (warning `translate/approximate`, rule comment).
     pub allow_approximate: bool,
 }
 
@@ -93,9 +95,9 @@ pub struct Stats {
 
 /// Translates every input into one ruleset and reports every problem found.
 pub fn translate(inputs: &[Input], opts: &Options) -> Translation {
-    let _ = opts.allow_approximate;
     let mut out = Translation::default();
     let mut shared = chain::Shared::default();
+    shared.recents.allow_approximate = opts.allow_approximate;
     for input in inputs {
         for table in &input.ruleset.tables {
             if let Some(t) = chain::table(table, input.family, &mut shared, &mut out) {
@@ -104,6 +106,7 @@ pub fn translate(inputs: &[Input], opts: &Options) -> Translation {
         }
     }
     hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
+    recent::finish(&shared.recents, &mut out);
     for t in &out.ruleset.tables {
         out.stats.tables += 1;
         out.stats.chains += t.chains.len();

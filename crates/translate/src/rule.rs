@@ -179,6 +179,7 @@ enum Ext {
     Hl,
     Length,
     Iprange,
+    Recent,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -205,6 +206,7 @@ impl Ext {
             ("hl", IpFamily::V6) => Ext::Hl,
             ("length", _) => Ext::Length,
             ("iprange", _) => Ext::Iprange,
+            ("recent", _) => Ext::Recent,
             _ => return None,
         })
     }
@@ -231,6 +233,7 @@ impl Ext {
             Ext::Hl => ttl::HL_OPTIONS,
             Ext::Length => length::OPTIONS,
             Ext::Iprange => iprange::OPTIONS,
+            Ext::Recent => crate::recent::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -261,7 +264,6 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
         _ => {}
     }
     match name {
-        "recent" => "recent's sliding window has no exact nftables form yet; rewrite the rule with hashlimit or remove it".into(),
         "set" => "ipset matches are not translated yet; replace the set with explicit address rules".into(),
         "tcpmss" => "xt_tcpmss drops packets with a malformed TCP header, skips MSS options of the wrong length and lets `! --mss` match packets without the option, where nft's `tcp option maxseg size` ends the rule; no single nft rule does all that: remove the match or write the rule as `tcp option maxseg size` tests yourself".into(),
         _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
@@ -378,6 +380,7 @@ pub(crate) fn translate(
     r: &ipt::Rule,
     tcx: &mut TableCx,
     registry: &mut Registry,
+    recents: &mut crate::recent::Registry,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<nft::Rule> {
     let mut cx = Cx {
@@ -452,6 +455,7 @@ pub(crate) fn translate(
             Ext::Hl => ttl::translate(&m.opts, &m.loc, true, &mut cx),
             Ext::Length => length::translate(&m.opts, &m.loc, &mut cx),
             Ext::Iprange => iprange::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Recent => crate::recent::translate(&m.opts, &m.loc, &mut cx, tcx, recents),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -482,6 +486,7 @@ pub(crate) fn translate(
             file: r.loc.file.clone(),
             line: r.loc.line,
         }),
+        merged: Vec::new(),
     })
 }
 
@@ -605,6 +610,7 @@ fn assign<'o>(
         Ext::Hl,
         Ext::Length,
         Ext::Iprange,
+        Ext::Recent,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -665,6 +671,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Hl => "hl",
         Ext::Length => "length",
         Ext::Iprange => "iprange",
+        Ext::Recent => "recent",
         Ext::Unsupported => "?",
     }
 }

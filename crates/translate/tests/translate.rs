@@ -45,6 +45,7 @@ fn render(diags: &[Diagnostic]) -> String {
 }
 
 /// Parses and translates one file; parse errors fail the test (fixtures must be valid input).
+/// A fixture whose name starts with `approx-` is translated with `allow_approximate`.
 fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic>) {
     let (ast, parse_diags) = parse(name, text);
     assert!(
@@ -57,7 +58,9 @@ fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic
             ruleset: &ast,
             family,
         }],
-        &Options::default(),
+        &Options {
+            allow_approximate: name.starts_with("approx-"),
+        },
     );
     let mut all = parse_diags;
     all.extend(t.diagnostics.iter().cloned());

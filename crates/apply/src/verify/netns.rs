@@ -22,7 +22,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Stdio};
@@ -181,6 +181,18 @@ fn lock_live() -> std::sync::MutexGuard<'static, BTreeSet<String>> {
     LIVE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// IPv6 settings of a [`Site`] with `ipv6`: on, silent (no router solicitations, no
+/// autoconfiguration, no duplicate address detection: addresses are usable at once).
+const IPV6_QUIET: [(&str, &str); 7] = [
+    ("disable_ipv6", "0"),
+    ("accept_dad", "0"),
+    ("dad_transmits", "0"),
+    ("optimistic_dad", "1"),
+    ("accept_ra", "0"),
+    ("autoconf", "0"),
+    ("router_solicitations", "0"),
+];
+
 /// One veth pair of a [`Site`]: `name` on both ends (names are per namespace).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Link {
@@ -201,6 +213,20 @@ impl Link {
     pub fn client_mac(&self) -> [u8; 6] {
         [0x02, 0x77, 0, 0, self.index, 2]
     }
+    pub fn server_ip6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd77, 0, 0, u16::from(self.index), 0, 0, 0, 1)
+    }
+    pub fn client_ip6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd77, 0, 0, u16::from(self.index), 0, 0, 0, 2)
+    }
+    /// The server's address of `family` on this link.
+    pub fn server_addr(&self, ipv6: bool) -> IpAddr {
+        if ipv6 {
+            self.server_ip6().into()
+        } else {
+            self.server_ip().into()
+        }
+    }
 }
 
 /// What a [`Site`] is made of.
@@ -209,11 +235,14 @@ pub struct SiteSpec {
     /// Server-side interface names, the first being the main link (default route both ways).
     pub links: Vec<String>,
     /// Extra addresses the server owns (on `lo`): probe destinations.
-    pub server_addrs: Vec<Ipv4Addr>,
+    pub server_addrs: Vec<IpAddr>,
     /// Extra addresses the client owns (on the main link): sources of real connections.
-    pub client_addrs: Vec<Ipv4Addr>,
+    pub client_addrs: Vec<IpAddr>,
     /// Name the namespaces `fwv-keep-...` and leave them in place.
     pub keep: bool,
+    /// Enable IPv6 too, without autoconfiguration, duplicate address detection or router
+    /// solicitations, with permanent neighbour entries (no neighbour discovery on the wire).
+    pub ipv6: bool,
 }
 
 /// A client and a server namespace joined by the links of a [`SiteSpec`].
@@ -260,6 +289,19 @@ impl Site {
                 })
                 .collect(),
         };
+        if spec.ipv6 {
+            for ns in [&site.client, &site.server] {
+                ns.try_run_in(|| -> Result<(), String> {
+                    // Before the links exist, so they inherit it from `default`.
+                    for conf in ["all", "default"] {
+                        for (key, value) in IPV6_QUIET {
+                            write_sysctl(&format!("net/ipv6/conf/{conf}/{key}"), value)?;
+                        }
+                    }
+                    Ok(())
+                })??;
+            }
+        }
         let (mut client, mut server) = (Vec::new(), Vec::new());
         for l in &site.links {
             let n = &l.name;
@@ -284,6 +326,34 @@ impl Site {
                 mac_text(l.client_mac())
             ));
         }
+        if spec.ipv6 {
+            for l in &site.links {
+                let n = &l.name;
+                client.push(format!("addr add {}/64 dev {n} nodad", l.client_ip6()));
+                client.push(format!(
+                    "neigh replace {} lladdr {} dev {n} nud permanent",
+                    l.server_ip6(),
+                    mac_text(l.server_mac())
+                ));
+                server.push(format!("addr add {}/64 dev {n} nodad", l.server_ip6()));
+                server.push(format!(
+                    "neigh replace {} lladdr {} dev {n} nud permanent",
+                    l.client_ip6(),
+                    mac_text(l.client_mac())
+                ));
+            }
+            let main = &site.links[0];
+            client.push(format!(
+                "route add default via {} dev {}",
+                main.server_ip6(),
+                main.name
+            ));
+            server.push(format!(
+                "route add default via {} dev {}",
+                main.client_ip6(),
+                main.name
+            ));
+        }
         let main = &site.links[0];
         client.push(format!(
             "route add default via {} dev {}",
@@ -296,10 +366,16 @@ impl Site {
             main.name
         ));
         for a in &spec.client_addrs {
-            client.push(format!("addr add {a}/32 dev {}", main.name));
+            client.push(match a {
+                IpAddr::V4(a) => format!("addr add {a}/32 dev {}", main.name),
+                IpAddr::V6(a) => format!("addr add {a}/128 dev {} nodad", main.name),
+            });
         }
         for a in &spec.server_addrs {
-            server.push(format!("addr add {a}/32 dev lo"));
+            server.push(match a {
+                IpAddr::V4(a) => format!("addr add {a}/32 dev lo"),
+                IpAddr::V6(a) => format!("addr add {a}/128 dev lo nodad"),
+            });
         }
         site.client.ip_batch(&client)?;
         site.server.ip_batch(&server)?;

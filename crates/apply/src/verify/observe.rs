@@ -1,17 +1,28 @@
 //! Verdict observation inside the server namespace: did the ruleset let a given packet in?
 //!
-//! The observer is three raw IPv4 sockets (TCP, UDP, ICMP) opened in the server namespace. The
-//! kernel hands raw sockets a copy of every packet it delivers locally, and it does so after the
-//! `NF_INET_LOCAL_IN` hook (`ip_local_deliver` -> hook -> `ip_local_deliver_finish` ->
-//! `raw_local_deliver`), so a copy shows up exactly when every INPUT chain, legacy or nftables,
-//! accepted the packet. Packets are recognised by a [`PacketKey`] (IP id, addresses, protocol and
-//! the first 8 bytes of the transport header), which kernel-made replies never share with a probe.
+//! Two views of the server namespace tell arrival from acceptance:
+//! - *after INPUT*: raw sockets (TCP, UDP, ICMP over IPv4; TCP, UDP, ICMPv6 over IPv6). The
+//!   kernel hands raw sockets a copy of every packet it delivers locally after the
+//!   `NF_INET_LOCAL_IN` hook (`ip_local_deliver` -> hook -> `raw_local_deliver`; the same for
+//!   IPv6 in `ip6_input_finish`), so a copy shows up exactly when every INPUT chain, legacy or
+//!   nftables, accepted the packet;
+//! - *arrival*: an `AF_PACKET` tap for every protocol on every interface, which the kernel feeds
+//!   in `__netif_receive_skb_core` before it calls `ip_rcv`/`ipv6_rcv`, in the same softirq.
 //!
-//! "Dropped" must not be confused with "not there yet": the observer first waits for the server's
-//! `Ip: InReceives` counter (`/proc/thread-self/net/snmp` opened inside, bumped by `ip_rcv` before
-//! any hook) to move, then allows [`GRACE`] for the same softirq to finish the INPUT path. A probe
-//! that never reaches the server's IP layer is [`Seen::NotReceived`], a harness failure. Replies
-//! seen by the client are never the verdict (a FIN to an open port is accepted and gets no answer).
+//! A probe packet seen at the tap has reached the server; from then on the INPUT path runs
+//! without sleeping, so [`GRACE`] later it either passed or was dropped. A packet never seen at
+//! the tap is [`Seen::NotReceived`]: the harness failed (a starved softirq, a link not up yet),
+//! not the ruleset. The wait for arrival is adaptive: [`ARRIVAL`] without any progress, renewed
+//! each time one more packet of the probe arrives, so a loaded machine gets the time it needs
+//! and a healthy one never waits. [`Observer::barrier`] waits for a frame of an unused
+//! ethertype ([`BARRIER_ETHERTYPE`]), which no IP code looks at, to cross a link: a readiness
+//! check that touches no netfilter state.
+//!
+//! Packets are recognised by a [`PacketKey`]: addresses, protocol, the first 8 bytes of the
+//! transport header and an identifier the sender sets (the IPv4 id, the IPv6 flow label, which
+//! IPv6 raw sockets report with `IPV6_FLOWINFO`). Kernel-made replies never share a probe's key.
+//! Replies seen by the client are never the verdict (a FIN to an open port is accepted and gets
+//! no answer).
 //!
 //! This module does not install anything in the kernel (no observer table, so the ruleset under
 //! test is alone in its namespace) and does not send probes.
@@ -19,104 +30,215 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::netns::Netns;
 
-/// How long after the packets reached the server's IP layer they may take to pass INPUT. The
-/// whole path runs in one softirq, normally within microseconds of the send; this is the cost of
-/// every dropped probe.
+/// How long after a packet reached the server's device it may take to pass INPUT. The whole
+/// path runs in one softirq, within microseconds of the tap's copy; this is the cost of every
+/// dropped probe.
 pub const GRACE: Duration = Duration::from_millis(20);
-/// How long a probe may take to reach the server's IP layer at all.
-pub const ARRIVAL: Duration = Duration::from_secs(1);
+/// How long a probe may go without any of its packets reaching the server before the rest count
+/// as not received. Renewed on every arrival; only a broken or starved harness waits this long.
+pub const ARRIVAL: Duration = Duration::from_secs(3);
+/// The ethertype of barrier frames (IEEE 802 local experimental 1): no protocol handler takes it.
+pub const BARRIER_ETHERTYPE: u16 = 0x88b5;
+/// The first bytes of a barrier frame, followed by a 4-byte nonce.
+pub const BARRIER_MAGIC: &[u8; 8] = b"fwnet-bx";
+
+/// `PACKET_OUTGOING` from `linux/if_packet.h`: the tap's copy of a packet being sent.
+const PACKET_OUTGOING: u8 = 4;
 
 /// What the server's INPUT path did with one packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Seen {
     Accepted,
     Dropped,
-    /// The packet never reached the server's IP layer: a broken harness, not a verdict.
+    /// The packet never reached the server's network device: a broken harness, not a verdict.
     NotReceived,
+}
+
+impl Seen {
+    /// The fate of one packet from what the two views saw of it.
+    pub fn of(arrived: bool, passed: bool) -> Seen {
+        match (arrived, passed) {
+            // A copy after INPUT proves arrival even if the tap missed it.
+            (_, true) => Seen::Accepted,
+            (true, false) => Seen::Dropped,
+            (false, false) => Seen::NotReceived,
+        }
+    }
 }
 
 /// Identifies one crafted packet among everything the server receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PacketKey {
-    pub id: u16,
+    /// The IPv4 id, or the IPv6 flow label.
+    pub id: u32,
     pub protocol: u8,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub l4_head: [u8; 8],
 }
 
 impl PacketKey {
-    /// Reads the key of an IPv4 packet (header included), or None if it is too short.
+    /// Reads the key of an IPv4 or IPv6 packet (header included; IPv6 without extension
+    /// headers), or None if it is too short or of another version.
     pub fn of(packet: &[u8]) -> Option<PacketKey> {
-        if packet.len() < 20 {
-            return None;
+        match packet.first()? >> 4 {
+            4 => {
+                if packet.len() < 20 {
+                    return None;
+                }
+                let ihl = usize::from(packet[0] & 0x0f) * 4;
+                let l4_head: [u8; 8] = packet.get(ihl..ihl + 8)?.try_into().ok()?;
+                Some(PacketKey {
+                    id: u32::from(u16::from_be_bytes([packet[4], packet[5]])),
+                    protocol: packet[9],
+                    src: Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]).into(),
+                    dst: Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]).into(),
+                    l4_head,
+                })
+            }
+            6 => {
+                let header = packet.get(..40)?;
+                let l4_head: [u8; 8] = packet.get(40..48)?.try_into().ok()?;
+                let addr = |at: usize| -> Option<IpAddr> {
+                    let b: [u8; 16] = header.get(at..at + 16)?.try_into().ok()?;
+                    Some(Ipv6Addr::from(b).into())
+                };
+                Some(PacketKey {
+                    id: u32::from_be_bytes([0, header[1] & 0x0f, header[2], header[3]]),
+                    protocol: header[6],
+                    src: addr(8)?,
+                    dst: addr(24)?,
+                    l4_head,
+                })
+            }
+            _ => None,
         }
-        let ihl = usize::from(*packet.first()? & 0x0f) * 4;
-        let l4_head: [u8; 8] = packet.get(ihl..ihl + 8)?.try_into().ok()?;
-        Some(PacketKey {
-            id: u16::from_be_bytes([packet[4], packet[5]]),
-            protocol: packet[9],
-            src: Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]),
-            dst: Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]),
-            l4_head,
-        })
     }
 }
 
-/// A point in the server's packet count, taken just before sending a probe.
-#[derive(Clone, Copy, Debug)]
-pub struct Mark(u64);
+/// The server's view of one TCP flow (see [`Observer::flow`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    /// A packet of it reached the server.
+    pub arrived: bool,
+    /// A packet of it passed INPUT.
+    pub passed: bool,
+    /// The server sent a packet back (it left through OUTPUT onto the link).
+    pub answered: bool,
+}
 
-/// Watches what the server namespace's INPUT path lets through.
+/// A point in the observation, taken just before sending a probe: what was seen before it is
+/// forgotten.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark(());
+
+/// Watches what arrives at the server namespace and what its INPUT path lets through.
 pub struct Observer {
-    sockets: Vec<OwnedFd>,
+    raw4: Vec<OwnedFd>,
+    /// IPv6 raw sockets and their protocol (IPv6 raw sockets get no IP header).
+    raw6: Vec<(OwnedFd, u8)>,
+    tap: OwnedFd,
     snmp: File,
-    seen: HashSet<PacketKey>,
+    passed: HashSet<PacketKey>,
+    arrived: HashSet<PacketKey>,
+    /// What the server sent out of its links since the last mark (the tap's outgoing copies).
+    sent: HashSet<PacketKey>,
+    barriers: HashSet<u32>,
+}
+
+fn socket(domain: i32, kind: i32, protocol: i32, what: &str) -> Result<OwnedFd, String> {
+    // SAFETY: plain socket(2) call; the result is checked before being owned.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        return Err(format!(
+            "{what} socket: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: fd is a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn enable(fd: &OwnedFd, level: i32, option: i32, what: &str) -> Result<(), String> {
+    let one: libc::c_int = 1;
+    // SAFETY: the option value points to a live c_int of the stated size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            option,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(format!("{what}: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 impl Observer {
-    /// Opens the raw sockets and the snmp counters inside `server`.
+    /// Opens the raw sockets, the tap and the snmp counters inside `server`.
     pub fn start(server: &Netns) -> Result<Observer, String> {
         server.try_run_in(|| {
-            let mut sockets = Vec::new();
+            let mut raw4 = Vec::new();
             for protocol in [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_ICMP] {
-                // SAFETY: plain socket(2) call; the result is checked before being owned.
-                let fd = unsafe {
-                    libc::socket(
-                        libc::AF_INET,
-                        libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                        protocol,
-                    )
-                };
-                if fd < 0 {
-                    return Err(format!(
-                        "raw socket for protocol {protocol}: {}",
-                        std::io::Error::last_os_error()
-                    ));
-                }
-                // SAFETY: fd is a fresh descriptor that nothing else owns.
-                sockets.push(unsafe { OwnedFd::from_raw_fd(fd) });
+                raw4.push(socket(libc::AF_INET, libc::SOCK_RAW, protocol, "raw")?);
             }
+            let mut raw6 = Vec::new();
+            for protocol in [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_ICMPV6] {
+                let s = socket(libc::AF_INET6, libc::SOCK_RAW, protocol, "raw ipv6")?;
+                enable(
+                    &s,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_RECVPKTINFO,
+                    "IPV6_RECVPKTINFO",
+                )?;
+                enable(&s, libc::IPPROTO_IPV6, libc::IPV6_FLOWINFO, "IPV6_FLOWINFO")?;
+                raw6.push((s, protocol as u8));
+            }
+            let all = (libc::ETH_P_ALL as u16).to_be();
+            let tap = socket(
+                libc::AF_PACKET,
+                libc::SOCK_DGRAM,
+                i32::from(all),
+                "packet tap",
+            )?;
             // thread-self: this thread is in the namespace, the process's main thread is not.
             let snmp =
                 File::open("/proc/thread-self/net/snmp").map_err(|e| format!("open snmp: {e}"))?;
             Ok(Observer {
-                sockets,
+                raw4,
+                raw6,
+                tap,
                 snmp,
-                seen: HashSet::new(),
+                passed: HashSet::new(),
+                arrived: HashSet::new(),
+                sent: HashSet::new(),
+                barriers: HashSet::new(),
             })
         })?
     }
 
-    /// Takes a mark before sending a probe.
+    /// Takes a mark before sending a probe: everything seen so far is read and forgotten.
     pub fn mark(&mut self) -> Result<Mark, String> {
-        self.counter("Ip", "InReceives").map(Mark)
+        self.drain()?;
+        self.passed.clear();
+        self.arrived.clear();
+        self.sent.clear();
+        Ok(Mark(()))
     }
 
     /// Reads one `/proc/net/snmp` counter of the server namespace, e.g. `("Tcp", "OutRsts")`.
@@ -137,52 +259,103 @@ impl Observer {
     }
 
     /// Decides what happened to each of `keys`, all sent after `mark` was taken.
-    pub fn verdicts(&mut self, keys: &[PacketKey], mark: Mark) -> Result<Vec<Seen>, String> {
-        let arrival = Instant::now() + ARRIVAL;
-        let want = keys.len() as u64;
-        let mut arrived;
+    pub fn verdicts(&mut self, keys: &[PacketKey], _mark: Mark) -> Result<Vec<Seen>, String> {
+        let mut deadline = Instant::now() + ARRIVAL;
+        let mut arrived_before = 0;
         loop {
             self.drain()?;
-            if keys.iter().all(|k| self.seen.contains(k)) {
+            if keys.iter().all(|k| self.passed.contains(k)) {
                 return Ok(vec![Seen::Accepted; keys.len()]);
             }
-            arrived = self.mark()?.0.saturating_sub(mark.0);
-            if arrived >= want || Instant::now() >= arrival {
+            let arrived = keys.iter().filter(|k| self.has_arrived(k)).count();
+            let now = Instant::now();
+            if arrived == keys.len() {
                 break;
             }
-            self.wait(Duration::from_millis(1));
+            if arrived > arrived_before {
+                arrived_before = arrived;
+                deadline = now + ARRIVAL;
+            }
+            if now >= deadline {
+                break;
+            }
+            self.wait((deadline - now).min(Duration::from_millis(5)));
         }
+        self.settle(|o| {
+            keys.iter()
+                .all(|k| !o.has_arrived(k) || o.passed.contains(k))
+        })?;
+        Ok(keys
+            .iter()
+            .map(|k| Seen::of(self.has_arrived(k), self.passed.contains(k)))
+            .collect())
+    }
+
+    /// Waits [`GRACE`] for what already arrived to finish the INPUT path, or until `done`.
+    fn settle(&mut self, done: impl Fn(&Observer) -> bool) -> Result<(), String> {
         let deadline = Instant::now() + GRACE;
         loop {
             // Drain once more after the deadline so a late wake-up cannot turn accept into drop.
             self.drain()?;
             let now = Instant::now();
-            if now >= deadline || keys.iter().all(|k| self.seen.contains(k)) {
-                break;
+            if now >= deadline || done(self) {
+                return Ok(());
             }
             self.wait(deadline - now);
         }
-        let missing = if arrived == 0 {
-            Seen::NotReceived
-        } else {
-            Seen::Dropped
-        };
-        Ok(keys
-            .iter()
-            .map(|k| {
-                if self.seen.contains(k) {
-                    Seen::Accepted
-                } else {
-                    missing
-                }
-            })
-            .collect())
     }
 
-    fn wait(&self, timeout: Duration) {
+    fn has_arrived(&self, k: &PacketKey) -> bool {
+        self.arrived.contains(k) || self.passed.contains(k)
+    }
+
+    /// What the server did with the TCP flow `src:sport -> dst:dport` since the last mark.
+    pub fn flow(
+        &mut self,
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+    ) -> Result<Flow, String> {
+        self.drain()?;
+        let of = |k: &PacketKey, src: IpAddr, sport: u16, dst: IpAddr, dport: u16| {
+            k.protocol == libc::IPPROTO_TCP as u8
+                && k.src == src
+                && k.dst == dst
+                && k.l4_head[..2] == sport.to_be_bytes()
+                && k.l4_head[2..4] == dport.to_be_bytes()
+        };
+        let passed = self.passed.iter().any(|k| of(k, src, sport, dst, dport));
+        Ok(Flow {
+            arrived: passed || self.arrived.iter().any(|k| of(k, src, sport, dst, dport)),
+            passed,
+            answered: self.sent.iter().any(|k| of(k, dst, dport, src, sport)),
+        })
+    }
+
+    /// Waits up to `timeout` for the barrier frame carrying `nonce` to arrive.
+    pub fn barrier(&mut self, nonce: u32, timeout: Duration) -> Result<bool, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.drain()?;
+            if self.barriers.remove(&nonce) {
+                return Ok(true);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(false);
+            }
+            self.wait((deadline - now).min(Duration::from_millis(5)));
+        }
+    }
+
+    /// Sleeps until a socket is readable or `timeout` passes.
+    pub fn wait(&self, timeout: Duration) {
         let mut fds: Vec<libc::pollfd> = self
-            .sockets
+            .raw4
             .iter()
+            .chain(self.raw6.iter().map(|(s, _)| s))
+            .chain([&self.tap])
             .map(|s| libc::pollfd {
                 fd: s.as_raw_fd(),
                 events: libc::POLLIN,
@@ -197,32 +370,154 @@ impl Observer {
 
     fn drain(&mut self) -> Result<(), String> {
         let mut buf = vec![0u8; 65536];
-        for socket in &self.sockets {
-            loop {
-                // SAFETY: buf is valid for buf.len() bytes; MSG_DONTWAIT never blocks.
-                let n = unsafe {
-                    libc::recv(
-                        socket.as_raw_fd(),
-                        buf.as_mut_ptr().cast(),
-                        buf.len(),
-                        libc::MSG_DONTWAIT,
-                    )
-                };
-                if n < 0 {
-                    let err = std::io::Error::last_os_error();
-                    match err.kind() {
-                        std::io::ErrorKind::WouldBlock => break,
-                        std::io::ErrorKind::Interrupted => continue,
-                        _ => return Err(format!("recv on observer socket: {err}")),
-                    }
-                }
-                if let Some(key) = PacketKey::of(&buf[..n as usize]) {
-                    self.seen.insert(key);
-                }
+        for socket in &self.raw4 {
+            while let Some(n) = recv(socket.as_raw_fd(), &mut buf)? {
+                self.passed.extend(PacketKey::of(&buf[..n]));
             }
+        }
+        for (socket, protocol) in &self.raw6 {
+            while let Some(got) = recv6(socket.as_raw_fd(), &mut buf)? {
+                let Some(l4_head) = buf.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
+                    continue;
+                };
+                self.passed.insert(PacketKey {
+                    id: got.flow,
+                    protocol: *protocol,
+                    src: got.src.into(),
+                    dst: got.dst.into(),
+                    l4_head,
+                });
+            }
+        }
+        loop {
+            let mut from: libc::sockaddr_ll = empty_ll();
+            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            // SAFETY: buf and from are live for the call with the stated sizes; MSG_DONTWAIT
+            // never blocks.
+            let n = unsafe {
+                libc::recvfrom(
+                    self.tap.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                    (&mut from as *mut libc::sockaddr_ll).cast(),
+                    &mut len,
+                )
+            };
+            let Some(n) = check_recv(n)? else {
+                break;
+            };
+            let data = &buf[..n];
+            if from.sll_pkttype == PACKET_OUTGOING {
+                self.sent.extend(PacketKey::of(data));
+                continue;
+            }
+            if u16::from_be(from.sll_protocol) == BARRIER_ETHERTYPE {
+                if let Some(nonce) = data
+                    .strip_prefix(BARRIER_MAGIC.as_slice())
+                    .and_then(|r| r.get(..4))
+                    .and_then(|r| <[u8; 4]>::try_from(r).ok())
+                {
+                    self.barriers.insert(u32::from_be_bytes(nonce));
+                }
+                continue;
+            }
+            self.arrived.extend(PacketKey::of(data));
         }
         Ok(())
     }
+}
+
+fn empty_ll() -> libc::sockaddr_ll {
+    libc::sockaddr_ll {
+        sll_family: 0,
+        sll_protocol: 0,
+        sll_ifindex: 0,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    }
+}
+
+/// Ok(None) when nothing is left to read, Ok(Some(n)) for n bytes.
+fn check_recv(n: isize) -> Result<Option<usize>, String> {
+    if n >= 0 {
+        return Ok(Some(n as usize));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.kind() {
+        std::io::ErrorKind::WouldBlock => Ok(None),
+        // Interrupted: the caller loops and reads again.
+        std::io::ErrorKind::Interrupted => Ok(Some(0)),
+        _ => Err(format!("recv on observer socket: {err}")),
+    }
+}
+
+fn recv(fd: RawFd, buf: &mut [u8]) -> Result<Option<usize>, String> {
+    // SAFETY: buf is valid for buf.len() bytes; MSG_DONTWAIT never blocks.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    check_recv(n)
+}
+
+/// What an IPv6 raw socket says about a packet besides its payload.
+struct Received6 {
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    flow: u32,
+}
+
+/// Reads one packet's transport part into `buf` with its addresses and flow label.
+fn recv6(fd: RawFd, buf: &mut [u8]) -> Result<Option<Received6>, String> {
+    // SAFETY: an all-zero sockaddr_in6 is a valid value of the type.
+    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is a valid value of the type; its pointers are set below.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg points to live buffers of the stated sizes for the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if check_recv(n)?.is_none() {
+        return Ok(None);
+    }
+    let mut got = Received6 {
+        src: Ipv6Addr::from(from.sin6_addr.s6_addr),
+        dst: Ipv6Addr::UNSPECIFIED,
+        flow: 0,
+    };
+    // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+    // msg_controllen; each data read is bounded by the cmsg's own length.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            let len = (*c).cmsg_len as usize - (data as usize - c as usize);
+            let bytes = std::slice::from_raw_parts(data, len);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) if bytes.len() >= 16 => {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&bytes[..16]);
+                    got.dst = Ipv6Addr::from(a);
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_FLOWINFO) if bytes.len() >= 4 => {
+                    got.flow =
+                        u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x000f_ffff;
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(Some(got))
 }
 
 /// Finds `group: field` in `/proc/net/snmp` text, made of header/value line pairs per group.
@@ -251,5 +546,48 @@ mod tests {
         for (group, field, want) in cases {
             assert_eq!(snmp_value(text, group, field), want, "{group}:{field}");
         }
+    }
+
+    #[test]
+    fn a_packet_is_judged_by_both_views() {
+        // (arrived at the tap, passed INPUT, fate)
+        let cases = [
+            (true, true, Seen::Accepted),
+            (false, true, Seen::Accepted),
+            (true, false, Seen::Dropped),
+            (false, false, Seen::NotReceived),
+        ];
+        for (arrived, passed, want) in cases {
+            assert_eq!(
+                Seen::of(arrived, passed),
+                want,
+                "arrived {arrived} passed {passed}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_of_both_families_read_ids_addresses_and_transport_head() {
+        let mut v4 = vec![0u8; 28];
+        v4[0] = 0x45;
+        v4[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+        v4[9] = 17;
+        v4[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        v4[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        v4[20..28].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        let k = PacketKey::of(&v4).expect("v4 key");
+        assert_eq!((k.id, k.protocol, k.l4_head[0]), (0x1234, 17, 1));
+        assert_eq!(k.src, IpAddr::from([10, 0, 0, 1]));
+        let mut v6 = vec![0u8; 48];
+        v6[..4].copy_from_slice(&[0x60, 0x0a, 0xbc, 0xde]);
+        v6[6] = 58;
+        v6[23] = 1;
+        v6[39] = 2;
+        v6[40] = 128;
+        let k = PacketKey::of(&v6).expect("v6 key");
+        assert_eq!((k.id, k.protocol, k.l4_head[0]), (0xabcde, 58, 128));
+        assert_eq!(k.dst, "::2".parse::<IpAddr>().unwrap());
+        assert_eq!(PacketKey::of(&v6[..47]), None, "too short");
+        assert_eq!(PacketKey::of(&[0x50; 60]), None, "version 5");
     }
 }

@@ -11,7 +11,8 @@
 //! This module does not decide what to send (see `probes`) nor judge verdicts (see `observe`);
 //! sockets are opened in the calling thread's network namespace.
 
-use std::net::Ipv4Addr;
+use super::observe::{BARRIER_ETHERTYPE, BARRIER_MAGIC};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 pub const FIN: u8 = 0x01;
@@ -26,10 +27,13 @@ pub const ALL: u8 = FIN | SYN | RST | PSH | ACK | URG;
 pub const ICMP_ECHO_REQUEST: u8 = 8;
 pub const ICMP_DEST_UNREACHABLE: u8 = 3;
 pub const ICMP_TIMESTAMP: u8 = 13;
+pub const ICMPV6_DEST_UNREACHABLE: u8 = 1;
+pub const ICMPV6_ECHO_REQUEST: u8 = 128;
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_ICMPV6: u8 = 58;
 
 /// The transport part of a crafted packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,22 +60,31 @@ pub enum L4 {
 }
 
 /// A crafted IPv4 packet. The constructors leave `id` 0; senders give each probe its own.
+/// A crafted IPv4 or IPv6 packet (IPv6 when either address is; an IPv4 address beside an IPv6
+/// one is written IPv4-mapped). The constructors leave `id` 0; senders give each probe its own:
+/// the IPv4 id, or the IPv6 flow label.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
     pub id: u16,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
+    pub src: IpAddr,
+    pub dst: IpAddr,
     pub l4: L4,
 }
 
 impl Packet {
     /// TCP without payload; the acknowledgment number is nonzero iff ACK is set.
-    pub fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8) -> Packet {
+    pub fn tcp(
+        src: impl Into<IpAddr>,
+        sport: u16,
+        dst: impl Into<IpAddr>,
+        dport: u16,
+        flags: u8,
+    ) -> Packet {
         let ack = if flags & ACK != 0 { 0x0001_0000 } else { 0 };
         Packet {
             id: 0,
-            src,
-            dst,
+            src: src.into(),
+            dst: dst.into(),
             l4: L4::Tcp {
                 sport,
                 dport,
@@ -83,11 +96,11 @@ impl Packet {
     }
 
     /// UDP with a short payload.
-    pub fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> Packet {
+    pub fn udp(src: impl Into<IpAddr>, sport: u16, dst: impl Into<IpAddr>, dport: u16) -> Packet {
         Packet {
             id: 0,
-            src,
-            dst,
+            src: src.into(),
+            dst: dst.into(),
             l4: L4::Udp {
                 sport,
                 dport,
@@ -96,15 +109,26 @@ impl Packet {
         }
     }
 
-    /// ICMP echo-request with identifier `ident` and sequence `sequence`.
-    pub fn echo_request(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, sequence: u16) -> Packet {
+    /// ICMP (ICMPv6 over IPv6) echo-request with identifier `ident` and sequence `sequence`.
+    pub fn echo_request(
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        ident: u16,
+        sequence: u16,
+    ) -> Packet {
+        let (src, dst) = (src.into(), dst.into());
         let ([i0, i1], [s0, s1]) = (ident.to_be_bytes(), sequence.to_be_bytes());
+        let kind = if src.is_ipv6() || dst.is_ipv6() {
+            ICMPV6_ECHO_REQUEST
+        } else {
+            ICMP_ECHO_REQUEST
+        };
         Packet {
             id: 0,
             src,
             dst,
             l4: L4::Icmp {
-                kind: ICMP_ECHO_REQUEST,
+                kind,
                 code: 0,
                 rest: [i0, i1, s0, s1],
                 payload: b"ping".to_vec(),
@@ -112,33 +136,41 @@ impl Packet {
         }
     }
 
-    /// Any ICMP message. Destination unreachable quotes `quoted` (an IPv4 header and the first
-    /// 8 bytes after it), or a plausible UDP datagram when `quoted` is empty; other types carry
-    /// 12 zero bytes. `ident` fills the identifier field of query types.
+    /// Any ICMP (ICMPv6 over IPv6) message. Error messages (IPv4 destination unreachable, IPv6
+    /// types below 128) quote `quoted` (an IP header and the first 8 bytes after it), or a
+    /// plausible UDP datagram when `quoted` is empty. Neighbour discovery messages (ICMPv6 133 to
+    /// 137) carry 32 zero bytes (room for the target and destination addresses); other types 12.
+    /// `ident` fills the identifier field of query types (the reserved field of ND messages).
     pub fn icmp(
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
         kind: u8,
         code: u8,
         ident: u16,
         quoted: &[u8],
     ) -> Packet {
-        let payload = if kind == ICMP_DEST_UNREACHABLE {
+        let (src, dst) = (src.into(), dst.into());
+        let v6 = src.is_ipv6() || dst.is_ipv6();
+        let error = if v6 {
+            kind < 128
+        } else {
+            kind == ICMP_DEST_UNREACHABLE
+        };
+        let payload = if error {
             if quoted.is_empty() {
                 let q = Packet::udp(dst, 33000, src, 53).with_id(1).to_bytes();
-                q[..28].to_vec()
+                let header = if v6 { 40 } else { 20 };
+                q[..header + 8].to_vec()
             } else {
                 quoted.to_vec()
             }
+        } else if v6 && is_nd(kind) {
+            vec![0; 32]
         } else {
             vec![0; 12]
         };
         let [i0, i1] = ident.to_be_bytes();
-        let rest = if kind == ICMP_DEST_UNREACHABLE {
-            [0; 4]
-        } else {
-            [i0, i1, 0, 1]
-        };
+        let rest = if error { [0; 4] } else { [i0, i1, 0, 1] };
         Packet {
             id: 0,
             src,
@@ -157,15 +189,22 @@ impl Packet {
         self
     }
 
+    /// Whether the packet goes out as IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.src.is_ipv6() || self.dst.is_ipv6()
+    }
+
     pub fn protocol(&self) -> u8 {
         match self.l4 {
             L4::Tcp { .. } => IPPROTO_TCP,
             L4::Udp { .. } => IPPROTO_UDP,
+            L4::Icmp { .. } if self.is_ipv6() => IPPROTO_ICMPV6,
             L4::Icmp { .. } => IPPROTO_ICMP,
         }
     }
 
-    /// The packet on the wire: 20-byte IPv4 header, then the transport header and payload.
+    /// The packet on the wire: a 20-byte IPv4 or 40-byte IPv6 header, then the transport header
+    /// and payload.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut l4 = match &self.l4 {
             L4::Tcp {
@@ -212,46 +251,100 @@ impl Packet {
             }
         };
         let protocol = self.protocol();
+        let pseudo = self.pseudo_header(protocol, l4.len());
         match self.l4 {
             L4::Tcp { .. } => {
-                let sum = checksum(&[&self.pseudo_header(protocol, l4.len()), &l4]);
+                let sum = checksum(&[&pseudo, &l4]);
                 l4[16..18].copy_from_slice(&sum.to_be_bytes());
             }
             L4::Udp { .. } => {
                 // 0 means "no checksum" in UDP, so a computed 0 is sent as all ones.
-                let sum = match checksum(&[&self.pseudo_header(protocol, l4.len()), &l4]) {
+                let sum = match checksum(&[&pseudo, &l4]) {
                     0 => 0xffff,
                     sum => sum,
                 };
                 l4[6..8].copy_from_slice(&sum.to_be_bytes());
+            }
+            // ICMPv6 covers the pseudo-header, ICMP does not.
+            L4::Icmp { .. } if self.is_ipv6() => {
+                let sum = checksum(&[&pseudo, &l4]);
+                l4[2..4].copy_from_slice(&sum.to_be_bytes());
             }
             L4::Icmp { .. } => {
                 let sum = checksum(&[&l4]);
                 l4[2..4].copy_from_slice(&sum.to_be_bytes());
             }
         }
-        let total = (20 + l4.len()) as u16;
-        let mut ip = Vec::with_capacity(usize::from(total));
-        ip.extend_from_slice(&[0x45, 0]); // version 4, 5-word header; TOS 0
-        ip.extend_from_slice(&total.to_be_bytes());
-        ip.extend_from_slice(&self.id.to_be_bytes());
-        ip.extend_from_slice(&[0x40, 0]); // DF, fragment offset 0
-        ip.extend_from_slice(&[64, protocol, 0, 0]); // TTL, protocol, checksum
-        ip.extend_from_slice(&self.src.octets());
-        ip.extend_from_slice(&self.dst.octets());
-        let sum = checksum(&[&ip]);
-        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        let mut ip = match (self.is_ipv6(), self.src, self.dst) {
+            (false, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                let total = (20 + l4.len()) as u16;
+                let mut ip = Vec::with_capacity(usize::from(total));
+                ip.extend_from_slice(&[0x45, 0]); // version 4, 5-word header; TOS 0
+                ip.extend_from_slice(&total.to_be_bytes());
+                ip.extend_from_slice(&self.id.to_be_bytes());
+                ip.extend_from_slice(&[0x40, 0]); // DF, fragment offset 0
+                ip.extend_from_slice(&[64, protocol, 0, 0]); // TTL, protocol, checksum
+                ip.extend_from_slice(&src.octets());
+                ip.extend_from_slice(&dst.octets());
+                let sum = checksum(&[&ip]);
+                ip[10..12].copy_from_slice(&sum.to_be_bytes());
+                ip
+            }
+            _ => {
+                let mut ip = Vec::with_capacity(40 + l4.len());
+                // version 6, traffic class 0, the id as flow label
+                ip.extend_from_slice(&(0x6000_0000u32 | u32::from(self.id)).to_be_bytes());
+                ip.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+                ip.push(protocol);
+                ip.push(self.hop_limit());
+                ip.extend_from_slice(&v6(self.src).octets());
+                ip.extend_from_slice(&v6(self.dst).octets());
+                ip
+            }
+        };
         ip.extend_from_slice(&l4);
         ip
     }
 
-    fn pseudo_header(&self, protocol: u8, l4_len: usize) -> [u8; 12] {
-        let mut p = [0u8; 12];
-        p[0..4].copy_from_slice(&self.src.octets());
-        p[4..8].copy_from_slice(&self.dst.octets());
-        p[9] = protocol;
-        p[10..12].copy_from_slice(&(l4_len as u16).to_be_bytes());
+    /// 255 for neighbour discovery (RFC 4861 drops anything else), 64 otherwise.
+    fn hop_limit(&self) -> u8 {
+        match self.l4 {
+            L4::Icmp { kind, .. } if is_nd(kind) => 255,
+            _ => 64,
+        }
+    }
+
+    /// The IPv4 (12 bytes) or IPv6 (40 bytes) pseudo-header of the transport checksum.
+    fn pseudo_header(&self, protocol: u8, l4_len: usize) -> Vec<u8> {
+        let mut p = Vec::with_capacity(40);
+        match (self.is_ipv6(), self.src, self.dst) {
+            (false, IpAddr::V4(src), IpAddr::V4(dst)) => {
+                p.extend_from_slice(&src.octets());
+                p.extend_from_slice(&dst.octets());
+                p.extend_from_slice(&[0, protocol]);
+                p.extend_from_slice(&(l4_len as u16).to_be_bytes());
+            }
+            _ => {
+                p.extend_from_slice(&v6(self.src).octets());
+                p.extend_from_slice(&v6(self.dst).octets());
+                p.extend_from_slice(&(l4_len as u32).to_be_bytes());
+                p.extend_from_slice(&[0, 0, 0, protocol]);
+            }
+        }
         p
+    }
+}
+
+/// ICMPv6 neighbour discovery: router solicitation/advertisement, neighbour
+/// solicitation/advertisement, redirect.
+pub fn is_nd(kind: u8) -> bool {
+    (133..=137).contains(&kind)
+}
+
+fn v6(a: IpAddr) -> Ipv6Addr {
+    match a {
+        IpAddr::V4(a) => a.to_ipv6_mapped(),
+        IpAddr::V6(a) => a,
     }
 }
 
@@ -288,11 +381,16 @@ fn owned_socket(domain: i32, kind: i32, protocol: i32, what: &str) -> Result<Own
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// An `IPPROTO_RAW` socket (header included); it sends in the namespace it was opened in.
-pub struct RawSender(OwnedFd);
+/// `IPPROTO_RAW` sockets (header included), IPv4 and IPv6; they send in the namespace they
+/// were opened in.
+pub struct RawSender {
+    v4: OwnedFd,
+    /// None where the kernel has no IPv6.
+    v6: Option<OwnedFd>,
+}
 
 impl RawSender {
-    /// Opens the socket in the calling thread's namespace.
+    /// Opens the sockets in the calling thread's namespace.
     pub fn open() -> Result<RawSender, String> {
         let socket = owned_socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW, "raw")?;
         let one: libc::c_int = 1;
@@ -309,15 +407,46 @@ impl RawSender {
         if rc != 0 {
             return Err(format!("IP_HDRINCL: {}", std::io::Error::last_os_error()));
         }
-        Ok(RawSender(socket))
+        // An IPv6 IPPROTO_RAW socket always includes the header.
+        let v6 = owned_socket(
+            libc::AF_INET6,
+            libc::SOCK_RAW,
+            libc::IPPROTO_RAW,
+            "raw ipv6",
+        )
+        .ok();
+        Ok(RawSender { v4: socket, v6 })
     }
 
     pub fn send(&self, packet: &Packet) -> Result<(), String> {
-        send_to(&self.0, packet, &sockaddr_in(packet.dst, 0))
+        self.raw_send(packet)
+            .map_err(|e| format!("send probe to {}: {e}", packet.dst))
+    }
+
+    /// Like [`RawSender::send`]; false when the namespace's own OUTPUT path refused the packet
+    /// (`EPERM`), which is the ruleset's doing, not a failure.
+    pub fn try_send(&self, packet: &Packet) -> Result<bool, String> {
+        match self.raw_send(packet) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(false),
+            Err(e) => Err(format!("send probe to {}: {e}", packet.dst)),
+        }
+    }
+
+    fn raw_send(&self, packet: &Packet) -> std::io::Result<()> {
+        match (packet.is_ipv6(), packet.dst) {
+            (false, IpAddr::V4(dst)) => raw_send_to(&self.v4, packet, &sockaddr_in(dst, 0)),
+            _ => {
+                let socket = self.v6.as_ref().ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::Unsupported, "no IPv6 in this kernel")
+                })?;
+                raw_send_to(socket, packet, &sockaddr_in6(v6(packet.dst), 0))
+            }
+        }
     }
 }
 
-/// An `AF_PACKET` datagram socket writing IPv4 packets onto one interface, addressed to a fixed
+/// An `AF_PACKET` datagram socket writing IP packets onto one interface, addressed to a fixed
 /// MAC: no route, no neighbour lookup, no source-address check on the sending side.
 pub struct LinkSender {
     socket: OwnedFd,
@@ -358,12 +487,54 @@ impl LinkSender {
     }
 
     pub fn send(&self, packet: &Packet) -> Result<(), String> {
-        send_to(&self.socket, packet, &self.to)
+        let ethertype = if packet.is_ipv6() {
+            libc::ETH_P_IPV6
+        } else {
+            libc::ETH_P_IP
+        };
+        let to = libc::sockaddr_ll {
+            sll_protocol: (ethertype as u16).to_be(),
+            ..self.to
+        };
+        send_to(&self.socket, packet, &to)
+    }
+
+    /// Sends a barrier frame carrying `nonce` (see `observe::Observer::barrier`): ethertype
+    /// `BARRIER_ETHERTYPE`, which no protocol handler on the server takes.
+    pub fn send_barrier(&self, nonce: u32) -> Result<(), String> {
+        let mut frame = BARRIER_MAGIC.to_vec();
+        frame.extend_from_slice(&nonce.to_be_bytes());
+        let to = libc::sockaddr_ll {
+            sll_protocol: BARRIER_ETHERTYPE.to_be(),
+            ..self.to
+        };
+        // SAFETY: frame and to are live for the call, with their exact sizes.
+        let n = unsafe {
+            libc::sendto(
+                self.socket.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&to as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n != frame.len() as isize {
+            return Err(format!(
+                "send barrier frame: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        Ok(())
     }
 }
 
 /// Sends `packet` on `socket` to the socket address `to` (a `sockaddr_in` or `sockaddr_ll`).
 fn send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> Result<(), String> {
+    raw_send_to(socket, packet, to).map_err(|e| format!("send probe to {}: {e}", packet.dst))
+}
+
+fn raw_send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> std::io::Result<()> {
     let bytes = packet.to_bytes();
     // SAFETY: bytes and the address are live for the call, with their exact sizes; the kernel
     // checks the address family against the socket's.
@@ -378,13 +549,21 @@ fn send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> Result<(), String> {
         )
     };
     if n != bytes.len() as isize {
-        return Err(format!(
-            "send probe to {}: {}",
-            packet.dst,
-            std::io::Error::last_os_error()
-        ));
+        return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+pub(crate) fn sockaddr_in6(addr: Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
+    libc::sockaddr_in6 {
+        sin6_family: libc::AF_INET6 as libc::sa_family_t,
+        sin6_port: port.to_be(),
+        sin6_flowinfo: 0,
+        sin6_addr: libc::in6_addr {
+            s6_addr: addr.octets(),
+        },
+        sin6_scope_id: 0,
+    }
 }
 
 pub(crate) fn sockaddr_in(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
@@ -433,6 +612,51 @@ mod tests {
             };
             assert_eq!(verify, 0, "{packet:?}: transport checksum");
         }
+    }
+
+    #[test]
+    fn crafted_ipv6_packets_checksum_to_zero_over_the_pseudo_header() {
+        let src: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let dst: Ipv6Addr = "fd77::1".parse().unwrap();
+        // (packet, next header, hop limit)
+        let cases = [
+            (Packet::tcp(src, 40000, dst, 22, SYN), 6, 64),
+            (Packet::udp(src, 53, dst, 33333), 17, 64),
+            (Packet::echo_request(src, dst, 7, 1), 58, 64),
+            (
+                Packet::icmp(src, dst, ICMPV6_DEST_UNREACHABLE, 4, 0, &[]),
+                58,
+                64,
+            ),
+            (Packet::icmp(src, dst, 135, 0, 3, &[]), 58, 255),
+        ];
+        for (packet, next, hops) in cases {
+            let bytes = packet.clone().with_id(0xbeef).to_bytes();
+            assert_eq!(bytes[0] >> 4, 6, "{packet:?}: version");
+            assert_eq!(
+                &bytes[1..4],
+                &[0x00, 0xbe, 0xef],
+                "{packet:?}: flow label is the id"
+            );
+            assert_eq!(
+                usize::from(u16::from_be_bytes([bytes[4], bytes[5]])) + 40,
+                bytes.len(),
+                "{packet:?}: payload length"
+            );
+            assert_eq!((bytes[6], bytes[7]), (next, hops), "{packet:?}");
+            let l4 = &bytes[40..];
+            let pseudo = packet.pseudo_header(packet.protocol(), l4.len());
+            assert_eq!(
+                checksum(&[&pseudo, l4]),
+                0,
+                "{packet:?}: transport checksum"
+            );
+        }
+        let echo = Packet::echo_request(src, dst, 7, 1).to_bytes();
+        assert_eq!(
+            echo[40], ICMPV6_ECHO_REQUEST,
+            "echo over IPv6 is ICMPv6 type 128"
+        );
     }
 
     #[test]

@@ -26,14 +26,21 @@ use fwnet_nft::{
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::packet::{ACK, ALL, FIN, PSH, RST, SYN, URG};
 
 /// The server's address on the main link: the destination when nothing else is asked for.
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+/// The server's IPv6 address on the main link.
+pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
 /// The default cap on the number of probes.
 pub const DEFAULT_CAP: usize = 600;
+/// How much longer than a set's timeout an expiry probe waits: the legacy kernel removes
+/// expired hashlimit entries when its garbage collector runs, every second by default.
+pub const EXPIRY_MARGIN_MS: u64 = 1500;
+/// The `why` of expiry probes.
+pub const EXPIRY_WHY: &str = "same source after the entry expired";
 /// Packets past the burst in a rate-limit probe.
 const BURST_EXTRA: u32 = 3;
 /// Longest burst sent (limits with larger bursts are probed up to here).
@@ -47,40 +54,40 @@ const FLAG_COMBOS: [u8; 8] = [0, ALL, SYN, ACK, FIN, RST, SYN | ACK, SYN | FIN];
 pub enum Spec {
     /// A crafted tcp segment (no connection behind it).
     Tcp {
-        src: Ipv4Addr,
+        src: IpAddr,
         sport: u16,
-        dst: Ipv4Addr,
+        dst: IpAddr,
         dport: u16,
         flags: u8,
     },
     /// A crafted datagram; with `reply`, the server first sends one from `dst:dport` to
     /// `src:sport`, so this one is its answer (ESTABLISHED).
     Udp {
-        src: Ipv4Addr,
+        src: IpAddr,
         sport: u16,
-        dst: Ipv4Addr,
+        dst: IpAddr,
         dport: u16,
         reply: bool,
     },
     Icmp {
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        src: IpAddr,
+        dst: IpAddr,
         kind: u8,
         code: u8,
     },
     /// A real TCP connection carrying data; accepted when the server got all of it.
     Connect {
-        src: Ipv4Addr,
+        src: IpAddr,
         sport: u16,
-        dst: Ipv4Addr,
+        dst: IpAddr,
         dport: u16,
     },
     /// The server sends a datagram `dst:dport -> src:sport`; the client answers with an icmp
     /// port unreachable quoting it (RELATED).
     Related {
-        src: Ipv4Addr,
+        src: IpAddr,
         sport: u16,
-        dst: Ipv4Addr,
+        dst: IpAddr,
         dport: u16,
     },
 }
@@ -98,6 +105,8 @@ pub struct Probe {
     pub origin: Option<String>,
     /// Why it exists, in a few words.
     pub why: String,
+    /// Milliseconds to wait before sending it (expiry probes, played with `--slow` only).
+    pub wait_ms: u32,
 }
 
 fn flags_text(f: u8) -> String {
@@ -120,6 +129,14 @@ fn flags_text(f: u8) -> String {
     .collect()
 }
 
+/// `addr:port`, with an IPv6 address in brackets (`[2001:db8::1]:80`).
+fn endpoint(addr: &IpAddr, port: u16) -> String {
+    match addr {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
 impl fmt::Display for Spec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -129,50 +146,58 @@ impl fmt::Display for Spec {
                 dst,
                 dport,
                 flags,
-            } => {
-                write!(
-                    f,
-                    "tcp {src}:{sport} -> {dst}:{dport} flags {}",
-                    flags_text(*flags)
-                )
-            }
+            } => write!(
+                f,
+                "tcp {} -> {} flags {}",
+                endpoint(src, *sport),
+                endpoint(dst, *dport),
+                flags_text(*flags)
+            ),
             Spec::Udp {
                 src,
                 sport,
                 dst,
                 dport,
                 reply,
-            } => {
-                write!(
-                    f,
-                    "udp {src}:{sport} -> {dst}:{dport}{}",
-                    if *reply { " reply" } else { "" }
-                )
-            }
+            } => write!(
+                f,
+                "udp {} -> {}{}",
+                endpoint(src, *sport),
+                endpoint(dst, *dport),
+                if *reply { " reply" } else { "" }
+            ),
             Spec::Icmp {
                 src,
                 dst,
                 kind,
                 code,
-            } => {
-                write!(f, "icmp {src} -> {dst} type {kind} code {code}")
-            }
+            } => write!(
+                f,
+                "{} {src} -> {dst} type {kind} code {code}",
+                if src.is_ipv6() { "icmpv6" } else { "icmp" }
+            ),
             Spec::Connect {
                 src,
                 sport,
                 dst,
                 dport,
-            } => {
-                write!(f, "connect {src}:{sport} -> {dst}:{dport}")
-            }
+            } => write!(
+                f,
+                "connect {} -> {}",
+                endpoint(src, *sport),
+                endpoint(dst, *dport)
+            ),
             Spec::Related {
                 src,
                 sport,
                 dst,
                 dport,
-            } => {
-                write!(f, "related {src}:{sport} -> {dst}:{dport}")
-            }
+            } => write!(
+                f,
+                "related {} -> {}",
+                endpoint(src, *sport),
+                endpoint(dst, *dport)
+            ),
         }
     }
 }
@@ -186,22 +211,29 @@ impl fmt::Display for Probe {
         if self.count > 1 {
             write!(f, " x {}", self.count)?;
         }
+        if self.wait_ms > 0 {
+            write!(f, " wait {}", self.wait_ms)?;
+        }
         Ok(())
     }
 }
 
 impl Spec {
-    pub fn src(&self) -> Ipv4Addr {
+    pub fn src(&self) -> IpAddr {
         match *self {
             Spec::Tcp { src, .. } | Spec::Udp { src, .. } | Spec::Icmp { src, .. } => src,
             Spec::Connect { src, .. } | Spec::Related { src, .. } => src,
         }
     }
-    pub fn dst(&self) -> Ipv4Addr {
+    pub fn dst(&self) -> IpAddr {
         match *self {
             Spec::Tcp { dst, .. } | Spec::Udp { dst, .. } | Spec::Icmp { dst, .. } => dst,
             Spec::Connect { dst, .. } | Spec::Related { dst, .. } => dst,
         }
+    }
+    /// Whether the probe travels over IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.src().is_ipv6()
     }
     fn sport_mut(&mut self) -> Option<&mut u16> {
         match self {
@@ -232,14 +264,19 @@ impl fmt::Display for ProbeFileError {
 /// Reads a probe file: one probe per line, `#` starts a comment.
 ///
 /// ```text
+/// Every line may end with `wait MS`: sleep that many milliseconds before sending.
+///
 /// tcp SRC[:SPORT] -> [DST:]DPORT [flags S|SA|FPU|none...] [iif NAME] [x N]
 /// udp SRC[:SPORT] -> [DST:]DPORT [reply] [iif NAME] [x N]
 /// icmp SRC [-> DST] [type T] [code C] [iif NAME] [x N]
 /// connect SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// related SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// ```
-/// DST defaults to the server's main address, SPORT to a free port, flags to `S`, icmp type to
-/// 8 (echo-request). Flag letters: F S R P A U E C. Every bad line is reported.
+/// Addresses are IPv4 or IPv6, an IPv6 one in brackets when a port follows
+/// (`[2001:db8::5]:40000`); `icmpv6` is a synonym of `icmp`. DST defaults to the server's main
+/// address of the source's IP version, SPORT to a free port, flags to `S`, the icmp type to
+/// echo-request (8, or 128 over IPv6). Flag letters: F S R P A U E C. Every bad line is
+/// reported.
 pub fn parse_file(file: &str, text: &str) -> Result<Vec<Probe>, Vec<ProbeFileError>> {
     let mut probes = Vec::new();
     let mut errors = Vec::new();
@@ -268,9 +305,26 @@ pub fn parse_file(file: &str, text: &str) -> Result<Vec<Probe>, Vec<ProbeFileErr
     }
 }
 
-fn parse_addr(s: &str) -> Result<Ipv4Addr, String> {
-    s.parse()
-        .map_err(|_| format!("`{s}` is not an IPv4 address"))
+fn parse_addr(s: &str) -> Result<IpAddr, String> {
+    s.parse().map_err(|_| format!("`{s}` is not an IP address"))
+}
+
+/// `ADDR`, `ADDR:PORT`, `[V6ADDR]` or `[V6ADDR]:PORT`; a bare IPv6 address has no port.
+fn parse_endpoint(s: &str, what: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let (addr, rest) = inner
+            .split_once(']')
+            .ok_or_else(|| format!("`{s}` lacks its closing `]`"))?;
+        let port = match rest {
+            "" => None,
+            p => Some(parse_num::<u16>(p.strip_prefix(':'), what)?),
+        };
+        return Ok((parse_addr(addr)?, port));
+    }
+    match s.split_once(':') {
+        Some((a, p)) if !p.contains(':') => Ok((parse_addr(a)?, Some(parse_num(Some(p), what)?))),
+        _ => Ok((parse_addr(s)?, None)),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(s: Option<&str>, what: &str) -> Result<T, String> {
@@ -312,28 +366,40 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         Some(s) => (*s, &words[2..]),
         None => return Err(format!("`{kind}` needs a source address")),
     };
-    let (src, sport) = match src_text.split_once(':') {
-        Some((a, p)) => (parse_addr(a)?, parse_num::<u16>(Some(p), "source port")?),
-        None => (parse_addr(src_text)?, 0),
-    };
+    let kind = if kind == "icmpv6" { "icmp" } else { kind };
+    let (src, sport) = parse_endpoint(src_text, "source port")?;
+    let sport = sport.unwrap_or(0);
     let mut dst_text = None;
     if rest.first() == Some(&"->") {
         dst_text = Some(*rest.get(1).ok_or("`->` needs a destination")?);
         rest = &rest[2..];
     }
-    let (mut dst, mut dport) = (SERVER, None);
+    let (mut dst, mut dport) = if src.is_ipv6() {
+        (IpAddr::V6(SERVER6), None)
+    } else {
+        (IpAddr::V4(SERVER), None)
+    };
     if let Some(d) = dst_text {
-        match (kind, d.split_once(':')) {
-            ("icmp", _) => dst = parse_addr(d)?,
-            (_, Some((a, p))) => {
-                dst = parse_addr(a)?;
-                dport = Some(parse_num::<u16>(Some(p), "destination port")?);
+        match (kind, d.parse::<u16>()) {
+            ("icmp", _) => dst = parse_addr(d.trim_start_matches('[').trim_end_matches(']'))?,
+            (_, Ok(p)) => dport = Some(p),
+            (_, Err(_)) if d.bytes().all(|b| b.is_ascii_digit()) => {
+                dport = Some(parse_num::<u16>(Some(d), "destination port")?)
             }
-            (_, None) => dport = Some(parse_num::<u16>(Some(d), "destination port")?),
+            (_, Err(_)) => {
+                let (a, p) = parse_endpoint(d, "destination port")?;
+                dst = a;
+                dport = Some(p.ok_or_else(|| format!("`{d}` has no destination port"))?);
+            }
         }
     }
+    if src.is_ipv6() != dst.is_ipv6() {
+        return Err(format!("{src} and {dst} are not of the same IP version"));
+    }
+    let echo = if src.is_ipv6() { 128 } else { 8 };
     let (mut flags, mut kind_no, mut code, mut iif, mut count, mut reply) =
-        (SYN, 8u8, 0u8, None, 1u32, false);
+        (SYN, echo, 0u8, None, 1u32, false);
+    let mut wait_ms = 0u32;
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -349,6 +415,12 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
                     return Err(format!("`{name}` is not an interface name"));
                 }
                 iif = Some(name.to_string());
+            }
+            "wait" => {
+                wait_ms = parse_num(it.next().copied(), "wait in milliseconds")?;
+                if wait_ms > 3_600_000 {
+                    return Err("a wait is at most 3600000 ms (one hour)".into());
+                }
             }
             "x" => {
                 count = parse_num(it.next().copied(), "count")?;
@@ -408,6 +480,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         count,
         origin: None,
         why: String::new(),
+        wait_ms,
     })
 }
 
@@ -416,16 +489,16 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
 
 #[derive(Clone, Debug, Default)]
 struct Cond {
-    ranges: Vec<(u64, u64)>,
+    ranges: Vec<(u128, u128)>,
     neg: bool,
 }
 
 impl Cond {
-    fn holds(&self, v: u64) -> bool {
+    fn holds(&self, v: u128) -> bool {
         self.ranges.iter().any(|&(a, b)| a <= v && v <= b) != self.neg
     }
     /// First, last, and just outside each range (at most 4 ranges), inside `0..=max`.
-    fn edges(&self, max: u64) -> Vec<u64> {
+    fn edges(&self, max: u128) -> Vec<u128> {
         let mut out = Vec::new();
         for &(a, b) in self.ranges.iter().take(4) {
             out.push(a);
@@ -472,10 +545,12 @@ struct CtCond {
     neg: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct LimitCond {
     burst: u32,
     per_source: bool,
+    /// The set whose elements hold the buckets (`update @set { ... limit ... }`).
+    set: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -505,27 +580,98 @@ impl Conds {
         self.flags.extend(o.flags.iter().copied());
         self.iif.extend(o.iif.iter().cloned());
         self.ct.extend(o.ct.iter().copied());
-        self.limit = o.limit.or(self.limit);
+        if o.limit.is_some() {
+            self.limit = o.limit.clone();
+        }
     }
 }
 
-const TCP: u64 = 6;
-const UDP: u64 = 17;
-const ICMP: u64 = 1;
+const TCP: u128 = 6;
+const UDP: u128 = 17;
+const ICMP: u128 = 1;
+const ICMPV6: u128 = 58;
 
-fn ranges(v: &Value) -> Vec<(u64, u64)> {
-    match v {
-        Value::Addr(IpAddr::V4(a)) => vec![(u64::from(u32::from(*a)), u64::from(u32::from(*a)))],
-        Value::Prefix {
-            addr: IpAddr::V4(a),
-            len,
-        } => {
-            let first = u32::from(*a);
-            let host = if *len >= 32 { 0 } else { u32::MAX >> len };
-            vec![(u64::from(first & !host), u64::from(first | host))]
+/// The address family a table's probes travel in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Af {
+    V4,
+    V6,
+}
+
+impl Af {
+    fn max(self) -> u128 {
+        match self {
+            Af::V4 => u128::from(u32::MAX),
+            Af::V6 => u128::MAX,
         }
-        Value::Num(n) => vec![(*n, *n)],
-        Value::Range(a, b) => vec![(*a, *b)],
+    }
+    fn addr(self, v: u128) -> IpAddr {
+        match self {
+            Af::V4 => Ipv4Addr::from(v as u32).into(),
+            Af::V6 => Ipv6Addr::from(v).into(),
+        }
+    }
+    fn server(self) -> IpAddr {
+        match self {
+            Af::V4 => SERVER.into(),
+            Af::V6 => SERVER6.into(),
+        }
+    }
+    fn icmp(self) -> u128 {
+        match self {
+            Af::V4 => ICMP,
+            Af::V6 => ICMPV6,
+        }
+    }
+    fn echo(self) -> u8 {
+        match self {
+            Af::V4 => 8,
+            Af::V6 => 128,
+        }
+    }
+    fn family(self) -> Family {
+        match self {
+            Af::V4 => Family::Ip,
+            Af::V6 => Family::Ip6,
+        }
+    }
+    /// Usable as a source or destination on the wire: not 0/8, 127/8, multicast or class E;
+    /// over IPv6 not unspecified, loopback, IPv4-mapped or multicast.
+    fn usable(self, v: u128) -> bool {
+        match self.addr(v) {
+            IpAddr::V4(a) => usable(a),
+            IpAddr::V6(a) => {
+                !a.is_unspecified()
+                    && !a.is_loopback()
+                    && !a.is_multicast()
+                    && a.to_ipv4_mapped().is_none()
+            }
+        }
+    }
+}
+
+/// An address as a number, for ranges.
+fn bits(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+fn ranges(v: &Value) -> Vec<(u128, u128)> {
+    match v {
+        Value::Addr(a) => vec![(bits(*a), bits(*a))],
+        Value::Prefix { addr, len } => {
+            let width = if addr.is_ipv6() { 128 } else { 32 };
+            let host = if u32::from(*len) >= width {
+                0
+            } else {
+                (u128::MAX >> (128 - width)) >> len
+            };
+            vec![(bits(*addr) & !host, bits(*addr) | host)]
+        }
+        Value::Num(n) => vec![(u128::from(*n), u128::from(*n))],
+        Value::Range(a, b) => vec![(u128::from(*a), u128::from(*b))],
         Value::Set(vs) => vs.iter().flat_map(ranges).collect(),
         _ => Vec::new(),
     }
@@ -539,17 +685,17 @@ fn ifaces(v: &Value) -> Vec<(String, bool)> {
     }
 }
 
-fn num(v: &Value) -> Option<u64> {
+fn num(v: &Value) -> Option<u128> {
     match v {
-        Value::Num(n) => Some(*n),
-        Value::Addr(IpAddr::V4(a)) => Some(u64::from(u32::from(*a))),
+        Value::Num(n) => Some(u128::from(*n)),
+        Value::Addr(a) => Some(bits(*a)),
         _ => None,
     }
 }
 
 fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
     let mut c = Conds::default();
-    let implied = |c: &mut Conds, p: u64| {
+    let implied = |c: &mut Conds, p: u128| {
         c.proto.push(Cond {
             ranges: vec![(p, p)],
             neg: false,
@@ -563,11 +709,10 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                     neg: *op == CmpOp::Ne,
                 };
                 match left {
-                    Expr::Payload(Field::IpProtocol) | Expr::Meta(MetaKey::L4proto) => {
-                        c.proto.push(cond)
-                    }
-                    Expr::Payload(Field::IpSaddr) => c.saddr.push(cond),
-                    Expr::Payload(Field::IpDaddr) => c.daddr.push(cond),
+                    Expr::Payload(Field::IpProtocol | Field::Ip6Nexthdr)
+                    | Expr::Meta(MetaKey::L4proto) => c.proto.push(cond),
+                    Expr::Payload(Field::IpSaddr | Field::Ip6Saddr) => c.saddr.push(cond),
+                    Expr::Payload(Field::IpDaddr | Field::Ip6Daddr) => c.daddr.push(cond),
                     Expr::Payload(Field::TcpSport) => {
                         implied(&mut c, TCP);
                         c.sport.push(cond)
@@ -590,6 +735,14 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                     }
                     Expr::Payload(Field::IcmpCode) => {
                         implied(&mut c, ICMP);
+                        c.icmp_code.push(cond)
+                    }
+                    Expr::Payload(Field::Icmpv6Type) => {
+                        implied(&mut c, ICMPV6);
+                        c.icmp_type.push(cond)
+                    }
+                    Expr::Payload(Field::Icmpv6Code) => {
+                        implied(&mut c, ICMPV6);
                         c.icmp_code.push(cond)
                     }
                     Expr::Payload(Field::TcpFlags) => {
@@ -625,12 +778,27 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                             neg,
                         });
                     }
-                    (Expr::Payload(f @ (Field::IpSaddr | Field::IpDaddr)), Some(m), Some(v)) => {
+                    (
+                        Expr::Payload(
+                            f @ (Field::IpSaddr
+                            | Field::IpDaddr
+                            | Field::Ip6Saddr
+                            | Field::Ip6Daddr),
+                        ),
+                        Some(m),
+                        Some(v),
+                    ) => {
                         // A contiguous mask is a prefix; otherwise only the value itself is known
                         // to match.
-                        let m = m as u32;
-                        let r = if m.leading_ones() + m.trailing_zeros() == 32 {
-                            (v, v | u64::from(!m))
+                        let width = if matches!(f, Field::IpSaddr | Field::IpDaddr) {
+                            32
+                        } else {
+                            128
+                        };
+                        let full = u128::MAX >> (128 - width);
+                        let host = !m & full;
+                        let r = if (host & host.wrapping_add(1)) == 0 {
+                            (v, v | host)
                         } else {
                             (v, v)
                         };
@@ -638,7 +806,7 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                             ranges: vec![r],
                             neg,
                         };
-                        if *f == Field::IpSaddr {
+                        if matches!(f, Field::IpSaddr | Field::Ip6Saddr) {
                             c.saddr.push(cond)
                         } else {
                             c.daddr.push(cond)
@@ -659,16 +827,19 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                 c.limit = Some(LimitCond {
                     burst: l.burst.max(1),
                     per_source: false,
+                    set: None,
                 })
             }
             Stmt::SetUpdate {
+                set,
                 key,
                 limit: Some(l),
-                ..
             } => {
                 c.limit = Some(LimitCond {
                     burst: l.burst.max(1),
-                    per_source: key.contains(&Expr::Payload(Field::IpSaddr)),
+                    per_source: key.contains(&Expr::Payload(Field::IpSaddr))
+                        || key.contains(&Expr::Payload(Field::Ip6Saddr)),
+                    set: Some(set.clone()),
                 })
             }
             _ => {}
@@ -709,11 +880,16 @@ fn walk(rs: &fwnet_nft::Table, chain: &str, path: &Conds, depth: usize, out: &mu
     }
 }
 
-/// The filter table's INPUT chain, where verification looks.
+/// The IPv4 filter table, whose INPUT chain verification looks at.
 pub fn filter_table(rs: &Ruleset) -> Option<&fwnet_nft::Table> {
+    filter_table_of(rs, Family::Ip)
+}
+
+/// The filter table of `family` (`ip` or `ip6`).
+pub fn filter_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table> {
     rs.tables
         .iter()
-        .find(|t| t.family == Family::Ip && t.name == "fwnet_filter")
+        .find(|t| t.family == family && t.name == "fwnet_filter")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -721,13 +897,9 @@ pub fn filter_table(rs: &Ruleset) -> Option<&fwnet_nft::Table> {
 
 /// Values that fall outside everything the ruleset mentions.
 struct Neutral {
-    sources: Vec<Ipv4Addr>,
+    sources: Vec<IpAddr>,
     dport: u16,
-    busy_ports: Vec<(u64, u64)>,
-}
-
-fn v4(v: u64) -> Ipv4Addr {
-    Ipv4Addr::from(v as u32)
+    busy_ports: Vec<(u128, u128)>,
 }
 
 /// Usable as a source or destination on the wire (not 0/8, 127/8, multicast or class E).
@@ -736,41 +908,48 @@ fn usable(a: Ipv4Addr) -> bool {
     o != 0 && o != 127 && o < 224
 }
 
-fn neutral(cases: &[Case]) -> Neutral {
-    let mentioned: Vec<(u64, u64)> = cases
+fn neutral(cases: &[Case], af: Af) -> Neutral {
+    let mentioned: Vec<(u128, u128)> = cases
         .iter()
         .flat_map(|c| c.all.saddr.iter().chain(&c.all.daddr))
         .flat_map(|c| c.ranges.iter().copied())
         .collect();
-    let outside = |a: u32| {
-        !mentioned
-            .iter()
-            .any(|&(x, y)| x <= u64::from(a) && u64::from(a) <= y)
+    let outside = |a: u128| !mentioned.iter().any(|&(x, y)| x <= a && a <= y);
+    // IPv4: 198.18.0.0/15 (benchmarking), then 100.64.0.0/10, then 10.77.200.0/24. IPv6:
+    // 2001:db8:198:18::/64 (documentation), then 2001:2::/48 (benchmarking), then
+    // fd77:0:0:c8::/64. The first few addresses no rule mentions.
+    let pools: [(u128, u128); 3] = match af {
+        Af::V4 => [
+            (0xc612_0001, 0x200),
+            (0x6440_0001, 0x200),
+            (0x0a4d_c801, 0xfe),
+        ],
+        Af::V6 => [
+            (0x2001_0db8_0198_0018 << 64 | 1, 0x200),
+            (0x2001_0002_0000_0000 << 64 | 1, 0x200),
+            (0xfd77_0000_0000_00c8 << 64 | 1, 0xfe),
+        ],
     };
-    // 198.18.0.0/15 (benchmarking), then 100.64.0.0/10, then 10.77.200.0/24: the first few
-    // addresses no rule mentions.
-    let pools = [
-        (0xc612_0001u32, 0x200u32),
-        (0x6440_0001, 0x200),
-        (0x0a4d_c801, 0xfe),
-    ];
-    let mut sources: Vec<Ipv4Addr> = pools
+    let mut sources: Vec<IpAddr> = pools
         .iter()
         .flat_map(|&(start, n)| (0..n).map(move |i| start + i))
         .filter(|a| outside(*a) && a & 0xff != 0 && a & 0xff != 0xff)
         .take(64)
-        .map(Ipv4Addr::from)
+        .map(|a| af.addr(a))
         .collect();
     if sources.is_empty() {
-        sources.push(Ipv4Addr::new(10, 77, 0, 2));
+        sources.push(match af {
+            Af::V4 => Ipv4Addr::new(10, 77, 0, 2).into(),
+            Af::V6 => Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2).into(),
+        });
     }
-    let busy_ports: Vec<(u64, u64)> = cases
+    let busy_ports: Vec<(u128, u128)> = cases
         .iter()
         .flat_map(|c| c.all.sport.iter().chain(&c.all.dport))
         .flat_map(|c| c.ranges.iter().copied())
         .collect();
-    let free = |p: u64| !busy_ports.iter().any(|&(x, y)| x <= p && p <= y);
-    let dport = [33434u64, 9, 7, 4, 1]
+    let free = |p: u128| !busy_ports.iter().any(|&(x, y)| x <= p && p <= y);
+    let dport = [33434u128, 9, 7, 4, 1]
         .into_iter()
         .chain(30000..31000)
         .find(|p| free(*p))
@@ -785,12 +964,12 @@ fn neutral(cases: &[Case]) -> Neutral {
 /// The first of `candidates`, then of every edge of `conds`, that satisfies all `conds`.
 fn choose(
     conds: &[Cond],
-    preferred: &[u64],
-    fallback: u64,
-    max: u64,
-    ok: impl Fn(u64) -> bool,
-) -> u64 {
-    let mut cands: Vec<u64> = preferred.to_vec();
+    preferred: &[u128],
+    fallback: u128,
+    max: u128,
+    ok: impl Fn(u128) -> bool,
+) -> u128 {
+    let mut cands: Vec<u128> = preferred.to_vec();
     for c in conds.iter().filter(|c| !c.neg) {
         cands.extend(c.edges(max));
     }
@@ -852,9 +1031,9 @@ const STATES: [State; 4] = [
 /// One point in the space of probes before it becomes a [`Spec`].
 #[derive(Clone, Debug)]
 struct Point {
-    proto: u64,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    proto: u128,
+    src: IpAddr,
+    dst: IpAddr,
     sport: u16,
     dport: u16,
     flags: u8,
@@ -862,6 +1041,8 @@ struct Point {
     iif: Option<String>,
     state: Option<State>,
     count: u32,
+    /// Milliseconds to wait before sending (expiry probes).
+    wait_ms: u32,
 }
 
 impl Point {
@@ -902,7 +1083,7 @@ impl Point {
                 dport,
                 reply: state == Some(State::Established) && !from_lo,
             },
-            (ICMP, _) => Spec::Icmp {
+            (ICMP | ICMPV6, _) => Spec::Icmp {
                 src,
                 dst,
                 kind: self.icmp.0,
@@ -913,10 +1094,9 @@ impl Point {
     }
 }
 
-fn witness(c: &Conds, n: &Neutral) -> Point {
-    let proto = choose(&c.proto, &[TCP, UDP, ICMP], TCP, 255, |p| {
-        [TCP, UDP, ICMP].contains(&p)
-    });
+fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
+    let protos = [TCP, UDP, af.icmp()];
+    let proto = choose(&c.proto, &protos, TCP, 255, |p| protos.contains(&p));
     let mut iface_cands: Vec<Option<String>> = c
         .iif
         .iter()
@@ -933,25 +1113,13 @@ fn witness(c: &Conds, n: &Neutral) -> Point {
         })
         .cloned()
         .unwrap_or(None);
-    let neutral_src = u64::from(u32::from(n.sources[0]));
-    let usable_u = |v: u64| usable(v4(v));
-    let dst = v4(choose(
-        &c.daddr,
-        &[],
-        u64::from(u32::from(SERVER)),
-        u64::from(u32::MAX),
-        usable_u,
-    ));
+    let neutral_src = bits(n.sources[0]);
+    let usable_u = |v: u128| af.usable(v);
+    let dst = af.addr(choose(&c.daddr, &[], bits(af.server()), af.max(), usable_u));
     let src = if iif.as_deref() == Some("lo") && c.saddr.is_empty() {
         dst
     } else {
-        v4(choose(
-            &c.saddr,
-            &[],
-            neutral_src,
-            u64::from(u32::MAX),
-            usable_u,
-        ))
+        af.addr(choose(&c.saddr, &[], neutral_src, af.max(), usable_u))
     };
     let state = if c.ct.is_empty() {
         None
@@ -976,13 +1144,15 @@ fn witness(c: &Conds, n: &Neutral) -> Point {
     } else {
         choose(&c.sport, &[], 0, 65535, |p| p > 0) as u16
     };
-    let dport = choose(&c.dport, &[], u64::from(n.dport), 65535, |p| p > 0) as u16;
+    let dport = choose(&c.dport, &[], u128::from(n.dport), 65535, |p| p > 0) as u16;
+    let echo = u128::from(af.echo());
     let icmp = (
-        choose(&c.icmp_type, &[8], 8, 255, |_| true) as u8,
+        choose(&c.icmp_type, &[echo], echo, 255, |_| true) as u8,
         choose(&c.icmp_code, &[0], 0, 255, |_| true) as u8,
     );
     let count = c
         .limit
+        .as_ref()
         .map_or(1, |l| (l.burst + BURST_EXTRA).min(BURST_MAX));
     Point {
         proto,
@@ -995,6 +1165,7 @@ fn witness(c: &Conds, n: &Neutral) -> Point {
         iif,
         state,
         count,
+        wait_ms: 0,
     }
 }
 
@@ -1009,13 +1180,34 @@ pub struct Derived {
     pub uncovered: Vec<String>,
 }
 
-/// Derives at most `cap` probes from `rs` (see the module doc), ports filled in.
+/// Derives at most `cap` probes per address family from `rs` (see the module doc), ports
+/// filled in: IPv4 probes first, then IPv6 ones.
 pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
-    let mut cases = Vec::new();
-    if let Some(t) = filter_table(rs) {
-        walk(t, "INPUT", &Conds::default(), 0, &mut cases);
+    let mut derived = Derived::default();
+    let mut busy = Vec::new();
+    for af in [Af::V4, Af::V6] {
+        if let Some(t) = filter_table_of(rs, af.family()) {
+            let (probes, uncovered, ports) = derive_af(t, af, cap);
+            derived.probes.extend(probes);
+            derived.uncovered.extend(uncovered);
+            busy.extend(ports);
+        }
     }
-    let n = neutral(&cases);
+    let mut alloc = PortAlloc { next: 20000, busy };
+    fill_ports(&mut derived.probes, &mut alloc);
+    derived
+}
+
+/// Probes (ports not filled in), uncovered rules and the ports rules mention, for one table.
+#[allow(clippy::type_complexity)]
+fn derive_af(
+    t: &fwnet_nft::Table,
+    af: Af,
+    cap: usize,
+) -> (Vec<Probe>, Vec<String>, Vec<(u128, u128)>) {
+    let mut cases = Vec::new();
+    walk(t, "INPUT", &Conds::default(), 0, &mut cases);
+    let n = neutral(&cases, af);
     let mut tiers: [Vec<Probe>; 3] = Default::default();
     let mut uncovered = Vec::new();
     let mut src_pool = n.sources.iter().skip(1).cycle();
@@ -1028,6 +1220,7 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
                     count: p.count,
                     origin: origin.clone(),
                     why: why.into(),
+                    wait_ms: p.wait_ms,
                 });
                 true
             }
@@ -1046,7 +1239,7 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
         .collect();
     let mut fresh = n.sources.iter().skip(4).cycle();
     for case in &cases {
-        let mut w = witness(&case.all, &n);
+        let mut w = witness(&case.all, &n, af);
         let connects = matches!(w.spec(), Some(Spec::Connect { .. }));
         if connects && case.all.saddr.is_empty() {
             // Its own source: no earlier probe used its per-source buckets.
@@ -1083,7 +1276,7 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
             );
             continue;
         }
-        if let Some(l) = case.all.limit {
+        if let Some(l) = &case.all.limit {
             if l.per_source && case.own.saddr.is_empty() {
                 let second = Point {
                     src: *src_pool.next().unwrap_or(&n.sources[0]),
@@ -1091,6 +1284,20 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
                     ..w.clone()
                 };
                 push(0, &second, &case.origin, "second source, own bucket");
+            }
+            let expiry = l
+                .set
+                .as_ref()
+                .and_then(|name| t.sets.iter().find(|s| s.name == *name))
+                .and_then(|s| s.timeout_ms);
+            if let Some(ms) = expiry.filter(|_| case.own.limit.is_some()) {
+                // The same source once its entry expired: a full bucket again.
+                let again = Point {
+                    count: 1,
+                    wait_ms: u32::try_from(ms + EXPIRY_MARGIN_MS).unwrap_or(u32::MAX),
+                    ..w.clone()
+                };
+                push(0, &again, &case.origin, EXPIRY_WHY);
             }
         }
         let one = Point {
@@ -1101,13 +1308,13 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
         for e in own
             .saddr
             .iter()
-            .flat_map(|c| c.edges(u64::from(u32::MAX)))
-            .filter(|v| usable(v4(*v)))
+            .flat_map(|c| c.edges(af.max()))
+            .filter(|v| af.usable(*v))
         {
             push(
                 1,
                 &Point {
-                    src: v4(e),
+                    src: af.addr(e),
                     ..one.clone()
                 },
                 &case.origin,
@@ -1117,13 +1324,13 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
         for e in own
             .daddr
             .iter()
-            .flat_map(|c| c.edges(u64::from(u32::MAX)))
-            .filter(|v| usable(v4(*v)))
+            .flat_map(|c| c.edges(af.max()))
+            .filter(|v| af.usable(*v))
         {
             push(
                 1,
                 &Point {
-                    dst: v4(e),
+                    dst: af.addr(e),
                     ..one.clone()
                 },
                 &case.origin,
@@ -1185,7 +1392,10 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
             );
         }
         if !own.proto.is_empty() || case.all.proto.is_empty() {
-            for p in [TCP, UDP, ICMP].into_iter().filter(|p| *p != one.proto) {
+            for p in [TCP, UDP, af.icmp()]
+                .into_iter()
+                .filter(|p| *p != one.proto)
+            {
                 push(
                     1,
                     &Point {
@@ -1218,7 +1428,11 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
         }
         if !own.ct.is_empty() {
             for s in STATES.into_iter().filter(|s| Some(*s) != one.state) {
-                let proto = if one.proto == ICMP { TCP } else { one.proto };
+                let proto = if one.proto == af.icmp() {
+                    TCP
+                } else {
+                    one.proto
+                };
                 push(
                     1,
                     &Point {
@@ -1269,14 +1483,15 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
     let policy = Point {
         proto: TCP,
         src: n.sources[0],
-        dst: SERVER,
+        dst: af.server(),
         sport: 0,
         dport: n.dport,
         flags: SYN,
-        icmp: (8, 0),
+        icmp: (af.echo(), 0),
         iif: None,
         state: None,
         count: 1,
+        wait_ms: 0,
     };
     for p in [
         policy.clone(),
@@ -1285,12 +1500,13 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
             ..policy.clone()
         },
         Point {
-            proto: ICMP,
+            proto: af.icmp(),
             ..policy.clone()
         },
         Point {
-            proto: ICMP,
-            icmp: (13, 0),
+            proto: af.icmp(),
+            // timestamp; over IPv6 node information query: types no rule is likely to name
+            icmp: if af == Af::V4 { (13, 0) } else { (139, 0) },
             ..policy.clone()
         },
         Point {
@@ -1303,6 +1519,23 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
         },
     ] {
         push(0, &p, &None, "falls to the policy");
+    }
+    if af == Af::V6 {
+        // Neighbour discovery (router solicitation and advertisement, neighbour solicitation
+        // and advertisement, redirect), from a link-local and from a neutral source: conntrack
+        // leaves them untracked, which rulesets often special-case.
+        let link_local: IpAddr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0x77, 0, 2).into();
+        for kind in 133..=137u8 {
+            for src in [link_local, n.sources[0]] {
+                let nd = Point {
+                    proto: ICMPV6,
+                    src,
+                    icmp: (kind, 0),
+                    ..policy.clone()
+                };
+                push(0, &nd, &None, "neighbour discovery");
+            }
+        }
     }
     let mut seen = BTreeSet::new();
     let mut probes = Vec::new();
@@ -1319,7 +1552,7 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
                 }
                 continue;
             }
-            if seen.insert((p.spec.clone(), p.iif.clone(), p.count)) {
+            if seen.insert((p.spec.clone(), p.iif.clone(), p.count, p.wait_ms)) {
                 covered.extend(p.origin.clone());
                 probes.push(p);
             } else {
@@ -1328,18 +1561,13 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
         }
     }
     uncovered.dedup();
-    let mut alloc = PortAlloc {
-        next: 20000,
-        busy: n.busy_ports,
-    };
-    fill_ports(&mut probes, &mut alloc);
-    Derived { probes, uncovered }
+    (probes, uncovered, n.busy_ports)
 }
 
 /// Hands out source ports no rule mentions, in order.
 pub struct PortAlloc {
     next: u32,
-    busy: Vec<(u64, u64)>,
+    busy: Vec<(u128, u128)>,
 }
 
 impl PortAlloc {
@@ -1355,7 +1583,7 @@ impl PortAlloc {
             let clash = (start..start + n).any(|p| {
                 self.busy
                     .iter()
-                    .any(|&(a, b)| a <= u64::from(p) && u64::from(p) <= b)
+                    .any(|&(a, b)| a <= u128::from(p) && u128::from(p) <= b)
             });
             if !clash {
                 return start as u16;
@@ -1397,7 +1625,10 @@ pub fn links(probes: &[Probe]) -> Vec<String> {
 /// A name for the main link that no interface condition of `rs` matches.
 pub fn main_link_name(rs: &Ruleset) -> String {
     let mut conds = Vec::new();
-    if let Some(t) = filter_table(rs) {
+    for t in [Family::Ip, Family::Ip6]
+        .into_iter()
+        .filter_map(|f| filter_table_of(rs, f))
+    {
         for c in &t.chains {
             for r in &c.rules {
                 conds.extend(conds_of(r).iif);
@@ -1444,6 +1675,7 @@ mod tests {
                 file: "r".into(),
                 line,
             }),
+            merged: Vec::new(),
         }
     }
 
@@ -1471,7 +1703,7 @@ mod tests {
 
     fn tcp_dport(v: Value) -> Vec<Stmt> {
         vec![
-            cmp(Expr::Payload(Field::IpProtocol), Value::Num(TCP)),
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(6)),
             cmp(Expr::Payload(Field::TcpDport), v),
         ]
     }
@@ -1526,6 +1758,26 @@ mod tests {
                 "related 10.0.0.5:7 -> 5353",
                 "related 10.0.0.5:7 -> 10.77.0.1:5353",
             ),
+            (
+                "tcp [2001:db8::5]:40000 -> 22 flags SA",
+                "tcp [2001:db8::5]:40000 -> [fd77::1]:22 flags SA",
+            ),
+            (
+                "udp 2001:db8::5 -> [fd77::9]:53 reply",
+                "udp [2001:db8::5]:0 -> [fd77::9]:53 reply",
+            ),
+            (
+                "icmpv6 fe80::1 type 135",
+                "icmpv6 fe80::1 -> fd77::1 type 135 code 0",
+            ),
+            (
+                "icmp 2001:db8::5",
+                "icmpv6 2001:db8::5 -> fd77::1 type 128 code 0",
+            ),
+            (
+                "connect [2001:db8::5]:7 -> [2001:db8::1]:80",
+                "connect [2001:db8::5]:7 -> [2001:db8::1]:80",
+            ),
         ];
         for (input, want) in cases {
             let p = parse_line(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -1540,17 +1792,20 @@ mod tests {
 
     #[test]
     fn bad_probe_lines_are_reported_with_file_and_line() {
-        let text = "# header\ntcp 10.0.0.5 -> 22\n\ntcp 10.0.0.300 -> 22\nudp 1.2.3.4:5\nicmp 1.2.3.4 flags S\nconnect 1.2.3.4 -> 80 x 2\nping 1.2.3.4\n";
+        let text = "# header\ntcp 10.0.0.5 -> 22\n\ntcp 10.0.0.300 -> 22\nudp 1.2.3.4:5\nicmp 1.2.3.4 flags S\nconnect 1.2.3.4 -> 80 x 2\nping 1.2.3.4\ntcp 2001:db8::1 -> 10.0.0.1:22\ntcp [2001:db8::1 -> 22\ntcp 10.0.0.5 -> 70000\n";
         let errors = parse_file("p.txt", text).expect_err("bad lines");
         let got: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(
             got,
             [
-                "p.txt:4: `10.0.0.300` is not an IPv4 address",
+                "p.txt:4: `10.0.0.300` is not an IP address",
                 "p.txt:5: a udp probe needs `-> [DST:]PORT`",
                 "p.txt:6: unexpected `flags` for a icmp probe",
                 "p.txt:7: `x N` is only for crafted packets, not `connect`",
                 "p.txt:8: unknown probe kind `ping` (tcp, udp, icmp, connect, related)",
+                "p.txt:9: 2001:db8::1 and 10.0.0.1 are not of the same IP version",
+                "p.txt:10: `[2001:db8::1` lacks its closing `]`",
+                "p.txt:11: `70000` is not a valid destination port",
             ]
         );
     }
@@ -1570,7 +1825,7 @@ mod tests {
             bits: ct_state::NEW,
             op: CmpOp::Eq,
         }));
-        let mut est = vec![cmp(Expr::Payload(Field::IpProtocol), Value::Num(TCP))];
+        let mut est = vec![cmp(Expr::Payload(Field::IpProtocol), Value::Num(6))];
         est.push(Stmt::Match(Match::Flags {
             left: Expr::Ct(CtKey::State),
             bits: ct_state::ESTABLISHED | ct_state::RELATED,
@@ -1591,7 +1846,7 @@ mod tests {
                     len: 24,
                 },
             ),
-            cmp(Expr::Payload(Field::IpProtocol), Value::Num(UDP)),
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(17)),
             cmp(Expr::Payload(Field::UdpDport), Value::Range(5000, 5010)),
         ];
         let rs = ruleset(vec![
@@ -1646,9 +1901,62 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_tables_get_ipv6_witnesses_edges_and_neighbour_discovery() {
+        let ssh = vec![
+            cmp(
+                Expr::Payload(Field::Ip6Saddr),
+                Value::Prefix {
+                    addr: "2001:db8:1::".parse().unwrap(),
+                    len: 48,
+                },
+            ),
+            cmp(Expr::Payload(Field::Ip6Nexthdr), Value::Num(6)),
+            cmp(Expr::Payload(Field::TcpDport), Value::Num(22)),
+        ];
+        let ping = vec![
+            cmp(Expr::Meta(MetaKey::L4proto), Value::Num(58)),
+            cmp(Expr::Payload(Field::Icmpv6Type), Value::Num(128)),
+        ];
+        let mut rs = ruleset(vec![rule(1, ssh), rule(2, ping)]);
+        rs.tables[0].family = Family::Ip6;
+        let line1 = derived_for(&rs, 1).join("\n");
+        for want in [
+            "tcp [2001:db8:1::]:20000 -> [fd77::1]:22 flags S",
+            "tcp [2001:db8:1:ffff:ffff:ffff:ffff:ffff]:",
+            "tcp [2001:db8:0:ffff:ffff:ffff:ffff:ffff]:",
+            "tcp [2001:db8:2::]:",
+        ] {
+            assert!(line1.contains(want), "no `{want}` in\n{line1}");
+        }
+        let line2 = derived_for(&rs, 2);
+        assert_eq!(
+            line2[0],
+            "icmpv6 2001:db8:198:18::1 -> fd77::1 type 128 code 0"
+        );
+        let all: Vec<String> = derive(&rs, DEFAULT_CAP)
+            .probes
+            .iter()
+            .filter(|p| p.why == "neighbour discovery")
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(all.len(), 10, "{all:#?}");
+        for kind in 133..=137 {
+            let from_link_local = format!("icmpv6 fe80::77:0:2 -> fd77::1 type {kind} code 0");
+            assert!(all.contains(&from_link_local), "{from_link_local}");
+        }
+        assert!(
+            derive(&rs, DEFAULT_CAP)
+                .probes
+                .iter()
+                .all(|p| p.spec.is_ipv6()),
+            "an ip6 table gives IPv6 probes only"
+        );
+    }
+
+    #[test]
     fn per_source_limits_get_a_burst_and_a_second_source() {
         let mut ping = vec![
-            cmp(Expr::Payload(Field::IpProtocol), Value::Num(ICMP)),
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(1)),
             cmp(Expr::Payload(Field::IcmpType), Value::Num(8)),
         ];
         let limit = Limit {
@@ -1662,10 +1970,32 @@ mod tests {
             key: vec![Expr::Payload(Field::IpSaddr)],
             limit: Some(limit),
         });
-        let rs = ruleset(vec![rule(1, ping)]);
+        let mut rs = ruleset(vec![rule(1, ping)]);
         let got = derived_for(&rs, 1);
         assert_eq!(got[0], "icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 x 13");
         assert_eq!(got[1], "icmp 198.18.0.2 -> 10.77.0.1 type 8 code 0 x 3");
+        assert!(
+            got.iter().all(|p| !p.contains(" wait ")),
+            "no set, no expiry"
+        );
+        // A set with a timeout: the first source again once its entry expired.
+        rs.tables[0].sets.push(fwnet_nft::Set {
+            name: "t".into(),
+            key: vec![fwnet_nft::DataType::Ipv4Addr],
+            flags: fwnet_nft::SetFlags {
+                dynamic: true,
+                timeout: true,
+                ..Default::default()
+            },
+            timeout_ms: Some(2000),
+            size: None,
+            elements: Vec::new(),
+        });
+        let got = derived_for(&rs, 1);
+        assert_eq!(
+            got[2],
+            "icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 wait 3500"
+        );
     }
 
     #[test]

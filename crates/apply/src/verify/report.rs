@@ -115,5 +115,7 @@ pub struct Report {
     pub kept: Vec<String>,
     /// The test-only mutation applied to fwnet's side, if any.
     pub mutation: Option<String>,
+    /// Why verification was rerun from fresh namespaces (a probe not observed), in order.
+    pub reruns: Vec<String>,
     pub timings: Timings,
 }

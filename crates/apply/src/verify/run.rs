@@ -21,23 +21,24 @@
 //! Not verified: FORWARD and OUTPUT verdicts, nat/mangle/raw, IPv6, expiry waits (`--slow`).
 
 use super::netns::{self, Link, Site, SiteSpec};
-use super::observe::{Observer, PacketKey, Seen};
-use super::packet::{LinkSender, Packet, RawSender, ICMP_DEST_UNREACHABLE};
+use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
+use super::packet::{
+    LinkSender, Packet, RawSender, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
+    ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST,
+};
 use super::probes::{self, Probe, Spec};
 use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Verdict};
-use fwnet_nft::{Ruleset, Stmt};
+use fwnet_nft::{Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, Shutdown, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long a real connection may take to be established before it counts as dropped.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(300);
 const PAYLOAD: &[u8] = b"fwnet verify payload\n";
 const TCP_LOOSE: &str = "net/netfilter/nf_conntrack_tcp_loose";
 
@@ -52,14 +53,17 @@ pub enum Mutation {
     NoCtNew,
     /// Rules matching `iifname "lo"` disappear.
     NoIifLo,
+    /// Sets lose their timeout: per-key buckets never expire.
+    NoExpiry,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 4] = [
+    pub const ALL: [Mutation; 5] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
         Mutation::NoIifLo,
+        Mutation::NoExpiry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +72,7 @@ impl Mutation {
             Mutation::Burst5 => "burst5",
             Mutation::NoCtNew => "no-ct-new",
             Mutation::NoIifLo => "no-iif-lo",
+            Mutation::NoExpiry => "no-expiry",
         }
     }
 
@@ -81,6 +86,14 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
     use fwnet_nft::{ct_state, CmpOp, CtKey, Expr, Match, MetaKey, Value};
     let mut changed = 0;
     for t in &mut rs.tables {
+        if m == Mutation::NoExpiry {
+            for set in t.sets.iter_mut().filter(|s| s.timeout_ms.is_some()) {
+                set.timeout_ms = None;
+                set.flags.timeout = false;
+                changed += 1;
+            }
+            continue;
+        }
         for c in &mut t.chains {
             let before = c.rules.len();
             if m == Mutation::NoIifLo {
@@ -113,7 +126,7 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::NoCtNew => r.stmts.retain(|s| {
                         !matches!(s, Stmt::Match(Match::Flags { left: Expr::Ct(CtKey::State), bits, op: CmpOp::Eq }) if *bits == ct_state::NEW)
                     }),
-                    Mutation::NoIifLo => {}
+                    Mutation::NoIifLo | Mutation::NoExpiry => {}
                 }
                 changed += usize::from(r.stmts != old);
             }
@@ -135,6 +148,8 @@ pub struct Options {
     pub mutation: Option<Mutation>,
     /// Force `nf_conntrack_tcp_loose` on both sides; by default fwnet's side copies legacy's.
     pub tcp_loose: Option<bool>,
+    /// `--slow`: play the expiry probes of sets whose timeout is at most this long.
+    pub slow_max: Option<Duration>,
 }
 
 impl Default for Options {
@@ -145,6 +160,7 @@ impl Default for Options {
             extra: Vec::new(),
             mutation: None,
             tcp_loose: None,
+            slow_max: None,
         }
     }
 }
@@ -162,6 +178,8 @@ pub enum Error {
     Apply(crate::Error),
     /// Making namespaces, links or sockets failed.
     Setup(String),
+    /// A probe was not observed on one side even after [`RETRIES`] fresh reruns.
+    NotObserved { probe: String, attempts: u32 },
 }
 
 impl fmt::Display for Error {
@@ -179,6 +197,7 @@ impl fmt::Display for Error {
             }
             Error::Apply(e) => write!(f, "applying fwnet's translation in the scratch namespace failed: {e}"),
             Error::Setup(e) => write!(f, "could not set up the scratch namespaces: {e}"),
+            Error::NotObserved { probe, attempts } => write!(f, "could not observe probe `{probe}` ({attempts} attempts from fresh namespaces): the harness lost it, so nothing is concluded; the machine may be overloaded, try again"),
         }
     }
 }
@@ -192,11 +211,101 @@ fn find_program(name: &str) -> bool {
         .any(|d| d.join(name).is_file())
 }
 
+/// Keeps the expiry probes `--slow` allows (see [`Options::slow_max`]); the others become "not
+/// verified" lines.
+pub fn select_expiries(all: Vec<Probe>, slow_max: Option<Duration>) -> (Vec<Probe>, Vec<String>) {
+    let mut kept = Vec::with_capacity(all.len());
+    let mut skipped = Vec::new();
+    for p in all {
+        if p.wait_ms == 0 {
+            kept.push(p);
+            continue;
+        }
+        let expiry =
+            Duration::from_millis(u64::from(p.wait_ms).saturating_sub(probes::EXPIRY_MARGIN_MS));
+        let at = p.origin.as_deref().unwrap_or("a rule");
+        match slow_max {
+            Some(max) if expiry <= max => kept.push(p),
+            Some(max) => skipped.push(format!(
+                "expiry of the buckets of {at} after {} s: longer than --slow-max {} s",
+                expiry.as_secs_f64(),
+                max.as_secs()
+            )),
+            None => skipped.push(format!(
+                "expiry of the buckets of {at} after {} s (use --slow)",
+                expiry.as_secs_f64()
+            )),
+        }
+    }
+    (kept, skipped)
+}
+
+/// The waits `--slow` will add to a verification of `translated` with `options` (one per
+/// expiry probe played, on both sides at once).
+pub fn expiry_waits(translated: &Ruleset, options: &Options) -> Vec<Duration> {
+    let (all, _) = select_expiries(
+        probes::derive(translated, options.cap).probes,
+        options.slow_max,
+    );
+    all.iter()
+        .chain(&options.extra)
+        .filter(|p| p.wait_ms > 0)
+        .map(|p| Duration::from_millis(u64::from(p.wait_ms)))
+        .collect()
+}
+
+/// How many times a whole verification is rerun from fresh namespaces when a probe was not
+/// observed on one side (a harness hiccup) before giving up.
+pub const RETRIES: u32 = 2;
+
+/// What to do after one attempt at verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Every probe was observed on both sides: the report stands, mismatches included.
+    Report,
+    /// A probe was not observed: rerun everything from fresh namespaces.
+    Retry(String),
+    /// Still not observed after every retry: verification could not run.
+    GiveUp(String),
+}
+
+/// The first probe one side did not observe, if any (a harness failure, never a verdict).
+pub fn unobserved(results: &[ProbeResult]) -> Option<String> {
+    results
+        .iter()
+        .find(|r| {
+            r.legacy.verdict == Verdict::NotReceived || r.fwnet.verdict == Verdict::NotReceived
+        })
+        .map(|r| r.text.clone())
+}
+
+/// Decides after attempt number `attempt` (0 first) whose unobserved probe is `missed`.
+pub fn next_step(missed: Option<String>, attempt: u32, retries: u32) -> Next {
+    match missed {
+        None => Next::Report,
+        Some(p) if attempt < retries => Next::Retry(p),
+        Some(p) => Next::GiveUp(p),
+    }
+}
+
+/// One file as the legacy tools load it: an `iptables-save` (`Family::Ip`) or `ip6tables-save`
+/// (`Family::Ip6`) text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Original {
+    pub family: Family,
+    pub text: String,
+}
+
 /// Verifies that `translated` (fwnet's IR of `originals`) gives every probe the same INPUT
-/// verdict as the legacy kernel given `originals` (iptables-save texts, IPv4, in order).
+/// verdict as the legacy kernel given `originals` (in order; files of each family after the
+/// first of it are loaded with `--noflush`).
+///
+/// A probe one side did not observe makes the whole run start again from fresh namespaces (at
+/// most [`RETRIES`] times, each reason listed in [`Report::reruns`]); if it keeps happening the
+/// result is [`Error::NotObserved`], never a mismatch.
 pub fn verify(
     translated: &Ruleset,
-    originals: &[String],
+    originals: &[Original],
     options: &Options,
 ) -> Result<Report, Error> {
     let started = Instant::now();
@@ -204,57 +313,146 @@ pub fn verify(
     if unsafe { libc::geteuid() } != 0 {
         return Err(Error::NotRoot);
     }
+    let v6 = originals.iter().any(|o| o.family == Family::Ip6);
+    let v6_tools = [
+        ("ip6tables-legacy-restore", "iptables"),
+        ("ip6tables-legacy-save", "iptables"),
+    ];
     for (tool, package) in [
         ("ip", "iproute2"),
         ("iptables-legacy-restore", "iptables"),
         ("iptables-legacy-save", "iptables"),
-    ] {
+    ]
+    .into_iter()
+    .chain(v6_tools.into_iter().filter(|_| v6))
+    {
         if !find_program(tool) {
             return Err(Error::MissingTool(tool, package));
         }
     }
     netns::cleanup_on_signals().map_err(Error::Setup)?;
     netns::reap_stale();
+    let mut reruns = Vec::new();
+    let mut attempt = 0;
+    loop {
+        let (report, missed) = match attempt_once(translated, originals, options) {
+            Ok(r) => {
+                let missed = unobserved(&r.results);
+                (Some(r), missed)
+            }
+            Err(Error::NotObserved { probe, .. }) => (None, Some(probe)),
+            Err(e) => return Err(e),
+        };
+        match (next_step(missed, attempt, RETRIES), report) {
+            (Next::Report, Some(mut report)) => {
+                report.reruns = reruns;
+                report.timings.total_ms = started.elapsed().as_millis() as u64;
+                return Ok(report);
+            }
+            (Next::Retry(p), _) => reruns.push(format!(
+                "probe `{p}` was not observed on one side; rerun from fresh namespaces"
+            )),
+            (Next::GiveUp(probe), _) => {
+                return Err(Error::NotObserved {
+                    probe,
+                    attempts: attempt + 1,
+                })
+            }
+            // next_step reports only when the attempt gave a report.
+            (Next::Report, None) => {
+                return Err(Error::Setup("an attempt ended without a report".into()))
+            }
+        }
+        attempt += 1;
+    }
+}
 
+fn attempt_once(
+    translated: &Ruleset,
+    originals: &[Original],
+    options: &Options,
+) -> Result<Report, Error> {
+    let started = Instant::now();
     let mut fwnet_ir = translated.clone();
     if let Some(m) = options.mutation {
         mutate(&mut fwnet_ir, m);
     }
     let derived = probes::derive(translated, options.cap);
-    let mut all = derived.probes;
+    let (mut all, skipped) = select_expiries(derived.probes, options.slow_max);
     all.extend(options.extra.iter().cloned());
+    // An interface name the kernel refuses (`venet0:0` is an alias, not an interface) can never
+    // match a packet: its probes are not played.
+    let (mut all, impossible): (Vec<Probe>, Vec<Probe>) = all
+        .into_iter()
+        .partition(|p| p.iif.as_deref().map_or(true, valid_ifname));
     let main = probes::main_link_name(translated);
     let mut links = vec![main.clone()];
     links.extend(probes::links(&all).into_iter().filter(|l| *l != main));
-    let link_nets: BTreeSet<Ipv4Addr> = (0..links.len())
-        .map(|i| Ipv4Addr::new(10, 77, i as u8, 1))
-        .collect();
-    let server_addrs: BTreeSet<Ipv4Addr> = all
+    let n_links = links.len();
+    let server_addrs: BTreeSet<IpAddr> = all
         .iter()
         .map(|p| p.spec.dst())
-        .filter(|a| usable_local(*a) && !link_nets.contains(a))
+        .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
-    let client_addrs: BTreeSet<Ipv4Addr> = all
+    // The client owns the sources of real connections, except where one is also where a
+    // connection goes (the client would then talk to itself).
+    let connects: Vec<&Probe> = all
         .iter()
         .filter(|p| matches!(p.spec, Spec::Connect { .. }))
-        .map(|p| p.spec.src())
-        .filter(|a| usable_local(*a) && !server_addrs.contains(a) && !is_link_addr(*a, links.len()))
         .collect();
+    let connect_dsts: BTreeSet<IpAddr> = connects.iter().map(|p| p.spec.dst()).collect();
+    let client_addrs: BTreeSet<IpAddr> = connects
+        .iter()
+        .map(|p| p.spec.src())
+        .filter(|a| usable_local(*a) && !connect_dsts.contains(a) && !is_link_addr(*a, n_links))
+        .collect();
+    let mut uncovered = derived.uncovered;
+    let names: BTreeSet<(String, String)> = impossible
+        .iter()
+        .map(|p| {
+            (
+                p.iif.clone().unwrap_or_default(),
+                p.origin.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    uncovered.extend(names.into_iter().map(|(name, origin)| {
+        format!("{origin}: no interface can be named `{name}`, so no packet arrives on it")
+    }));
+    uncovered.extend(
+        connects
+            .iter()
+            .filter(|p| server_addrs.contains(&p.spec.src()))
+            .map(|p| {
+                format!(
+                    "`{p}`: the server also owns {} (another probe goes there), so this connection's replies stay on the server; its verdict says little",
+                    p.spec.src()
+                )
+            }),
+    );
     let spec = SiteSpec {
         links,
         server_addrs: server_addrs.into_iter().collect(),
         client_addrs: client_addrs.into_iter().collect(),
         keep: options.keep,
+        ipv6: all.iter().any(|p| p.spec.is_ipv6())
+            || originals.iter().any(|o| o.family == Family::Ip6),
     };
 
     // Setup, both sides at once.
     let (legacy, fwnet) = thread::scope(|s| {
         let legacy = s.spawn(|| -> Result<Site, Error> {
             let site = Site::new("legacy", &spec).map_err(Error::Setup)?;
-            for (i, text) in originals.iter().enumerate() {
-                let args: &[&str] = if i == 0 { &[] } else { &["--noflush"] };
+            let mut loaded = BTreeSet::new();
+            for o in originals {
+                // Every file after the first of its family adds to what that one loaded.
+                let args: &[&str] = if loaded.insert(o.family == Family::Ip6) {
+                    &[]
+                } else {
+                    &["--noflush"]
+                };
                 site.server
-                    .exec_stdin("iptables-legacy-restore", args, text)
+                    .exec_stdin(legacy_tool(o.family, "restore"), args, &o.text)
                     .map_err(Error::LegacyRejected)?;
             }
             Ok(site)
@@ -285,30 +483,27 @@ pub fn verify(
     }
     let setup = started.elapsed();
 
-    let chains = reachable_chains(translated);
     let labels = fwnet_labels(&fwnet, &fwnet_ir).map_err(Error::Setup)?;
     let (a, b) = thread::scope(|s| {
         let a = s.spawn(|| {
             play(
                 &legacy,
                 &all,
-                &|| legacy_snapshot(&legacy, translated),
+                &|f| legacy_snapshot(&legacy, translated, f),
                 translated,
-                &chains,
             )
         });
         let b = s.spawn(|| {
             play(
                 &fwnet,
                 &all,
-                &|| fwnet_snapshot(&fwnet, &labels),
+                &|f| fwnet_snapshot(&fwnet, &labels, f),
                 &fwnet_ir,
-                &chains,
             )
         });
         (join(a), join(b))
     });
-    let (a, b) = (a.map_err(Error::Setup)?, b.map_err(Error::Setup)?);
+    let (a, b) = (a?, b?);
     let probes_time = started.elapsed() - setup;
 
     let mut results = Vec::new();
@@ -334,10 +529,14 @@ pub fn verify(
         results,
         mismatches,
         tcp_loose: loose,
-        uncovered: derived.uncovered,
-        not_verified: not_verified(translated),
+        uncovered,
+        not_verified: not_verified(translated)
+            .into_iter()
+            .chain(skipped)
+            .collect(),
         kept,
         mutation: options.mutation.map(|m| m.name().to_string()),
+        reruns: Vec::new(),
         timings: Timings {
             setup_ms: setup.as_millis() as u64,
             probes_ms: probes_time.as_millis() as u64,
@@ -353,20 +552,75 @@ fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
     }
 }
 
-fn usable_local(a: Ipv4Addr) -> bool {
-    let o = a.octets()[0];
-    o != 0 && o != 127 && o < 224 && !a.is_broadcast()
+/// Whether the kernel accepts `name` as an interface name (`dev_valid_name`).
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() < 16
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', ':'])
+        && !name.contains(char::is_whitespace)
 }
 
-fn is_link_addr(a: Ipv4Addr, links: usize) -> bool {
-    let o = a.octets();
-    o[0] == 10 && o[1] == 77 && usize::from(o[2]) < links && o[3] <= 2
+/// An address a namespace can own: not loopback, multicast, broadcast, unspecified, class E or
+/// IPv6 link-local.
+fn usable_local(a: IpAddr) -> bool {
+    match a {
+        IpAddr::V4(a) => {
+            let o = a.octets()[0];
+            o != 0 && o != 127 && o < 224 && !a.is_broadcast()
+        }
+        IpAddr::V6(a) => {
+            !a.is_unspecified()
+                && !a.is_loopback()
+                && !a.is_multicast()
+                && a.segments()[0] & 0xffc0 != 0xfe80
+                && a.to_ipv4_mapped().is_none()
+        }
+    }
 }
 
-/// INPUT and every chain reachable from it, in the order first reached.
-fn reachable_chains(rs: &Ruleset) -> Vec<String> {
+/// One of the addresses the links themselves use (10.77.k.0-2, fd77:0:0:k::0-2).
+fn is_link_addr(a: IpAddr, links: usize) -> bool {
+    match a {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            o[0] == 10 && o[1] == 77 && usize::from(o[2]) < links && o[3] <= 2
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            s[..3] == [0xfd77, 0, 0]
+                && usize::from(s[3]) < links
+                && s[4..7] == [0, 0, 0]
+                && s[7] <= 2
+        }
+    }
+}
+
+/// `iptables-legacy-<what>` or `ip6tables-legacy-<what>`.
+fn legacy_tool(family: Family, what: &str) -> &'static str {
+    match (family, what) {
+        (Family::Ip6, "restore") => "ip6tables-legacy-restore",
+        (Family::Ip6, _) => "ip6tables-legacy-save",
+        (_, "restore") => "iptables-legacy-restore",
+        _ => "iptables-legacy-save",
+    }
+}
+
+/// The family a probe travels in.
+fn family_of(p: &Probe) -> Family {
+    if p.spec.is_ipv6() {
+        Family::Ip6
+    } else {
+        Family::Ip
+    }
+}
+
+/// INPUT and every chain reachable from it in the filter table of `family`, in the order first
+/// reached.
+fn reachable_chains(rs: &Ruleset, family: Family) -> Vec<String> {
     let mut out = vec!["INPUT".to_string()];
-    let Some(t) = probes::filter_table(rs) else {
+    let Some(t) = probes::filter_table_of(rs, family) else {
         return out;
     };
     let mut i = 0;
@@ -393,18 +647,22 @@ fn reachable_chains(rs: &Ruleset) -> Vec<String> {
 fn not_verified(rs: &Ruleset) -> Vec<String> {
     let mut out = Vec::new();
     for t in &rs.tables {
-        let is_filter = probes::filter_table(rs).is_some_and(|f| std::ptr::eq(f, t));
+        let is_filter = [Family::Ip, Family::Ip6]
+            .into_iter()
+            .filter_map(|f| probes::filter_table_of(rs, f))
+            .any(|f| std::ptr::eq(f, t));
         if !is_filter {
             let rules: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             out.push(
                 format!(
-                    "table {:?} {} ({rules} rules): only ip fwnet_filter INPUT is verified",
+                    "table {:?} {} ({rules} rules): only INPUT of ip and ip6 fwnet_filter is verified",
                     t.family, t.name
                 )
                 .to_lowercase(),
             );
             continue;
         }
+        let family = if t.family == Family::Ip6 { "ip6 " } else { "" };
         for c in &t.chains {
             if matches!(c.name.as_str(), "FORWARD" | "OUTPUT")
                 && (!c.rules.is_empty()
@@ -413,7 +671,7 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
                         .is_some_and(|b| b.policy == fwnet_nft::Policy::Drop))
             {
                 out.push(format!(
-                    "chain {} ({} rules): only INPUT is verified",
+                    "chain {family}{} ({} rules): only INPUT is verified",
                     c.name,
                     c.rules.len()
                 ));
@@ -430,14 +688,14 @@ struct Snapshot {
     policy: BTreeMap<String, u64>,
 }
 
-fn ir_origin(ir: &Ruleset, chain: &str, i: usize) -> Option<String> {
-    let t = probes::filter_table(ir)?;
+fn ir_origin(ir: &Ruleset, family: Family, chain: &str, i: usize) -> Option<String> {
+    let t = probes::filter_table_of(ir, family)?;
     let c = t.chains.iter().find(|c| c.name == chain)?;
     c.rules.get(i)?.origin.as_ref().map(|o| o.to_string())
 }
 
-fn is_terminal(ir: &Ruleset, chain: &str, i: usize) -> bool {
-    let rule = probes::filter_table(ir)
+fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
+    let rule = probes::filter_table_of(ir, family)
         .and_then(|t| t.chains.iter().find(|c| c.name == chain))
         .and_then(|c| c.rules.get(i));
     rule.is_some_and(|r| {
@@ -451,15 +709,15 @@ fn is_terminal(ir: &Ruleset, chain: &str, i: usize) -> bool {
     })
 }
 
-fn legacy_snapshot(site: &Site, ir: &Ruleset) -> Result<Snapshot, String> {
+fn legacy_snapshot(site: &Site, ir: &Ruleset, family: Family) -> Result<Snapshot, String> {
     let text = site
         .server
-        .exec("iptables-legacy-save", &["-c", "-t", "filter"])?;
-    Ok(parse_save_counters(&text, ir))
+        .exec(legacy_tool(family, "save"), &["-c", "-t", "filter"])?;
+    Ok(parse_save_counters(&text, ir, family))
 }
 
 /// Reads `iptables-save -c` output: `:CHAIN POLICY [p:b]` and `[p:b] -A CHAIN ...` lines.
-fn parse_save_counters(text: &str, ir: &Ruleset) -> Snapshot {
+fn parse_save_counters(text: &str, ir: &Ruleset, family: Family) -> Snapshot {
     let mut snap = Snapshot::default();
     let packets = |s: &str| {
         s.trim_start_matches('[')
@@ -479,15 +737,24 @@ fn parse_save_counters(text: &str, ir: &Ruleset) -> Snapshot {
         {
             let chain = rule.split_whitespace().nth(1).unwrap_or("").to_string();
             let list = snap.rules.entry(chain.clone()).or_default();
-            let origin = ir_origin(ir, &chain, list.len());
+            let origin = ir_origin(ir, family, &chain, list.len());
             list.push((packets(counters), rule.to_string(), origin));
         }
     }
     snap
 }
 
-/// Rule texts and origins of fwnet's side, read once: positions never change during a run.
-type Labels = BTreeMap<String, Vec<(String, Option<String>)>>;
+/// Rule texts and origins of fwnet's side per family (`ip`, `ip6`) and chain, read once:
+/// positions never change during a run.
+type Labels = BTreeMap<(String, String), Vec<(String, Option<String>)>>;
+
+fn family_name(family: Family) -> &'static str {
+    match family {
+        Family::Ip6 => "ip6",
+        Family::Inet => "inet",
+        Family::Ip => "ip",
+    }
+}
 
 fn fwnet_labels(site: &Site, ir: &Ruleset) -> Result<Labels, String> {
     let tables = site
@@ -497,11 +764,11 @@ fn fwnet_labels(site: &Site, ir: &Ruleset) -> Result<Labels, String> {
     let mut labels = Labels::new();
     for t in tables
         .into_iter()
-        .filter(|t| t.family == "ip" && t.name == "fwnet_filter")
+        .filter(|t| matches!(t.family, "ip" | "ip6") && t.name == "fwnet_filter")
     {
         for c in t.chains {
             labels.insert(
-                c.name,
+                (t.family.to_string(), c.name),
                 c.rules.into_iter().map(|r| (r.text, r.origin)).collect(),
             );
         }
@@ -509,14 +776,14 @@ fn fwnet_labels(site: &Site, ir: &Ruleset) -> Result<Labels, String> {
     Ok(labels)
 }
 
-fn fwnet_snapshot(site: &Site, labels: &Labels) -> Result<Snapshot, String> {
+fn fwnet_snapshot(site: &Site, labels: &Labels, family: Family) -> Result<Snapshot, String> {
     let counters = site
         .server
-        .try_run_in(|| crate::rule_counters(fwnet_nft::Family::Ip, "fwnet_filter"))?
+        .try_run_in(|| crate::rule_counters(family, "fwnet_filter"))?
         .map_err(|e| format!("reading fwnet's counters: {e}"))?;
     let mut snap = Snapshot::default();
     for (chain, packets) in counters {
-        let l = labels.get(&chain);
+        let l = labels.get(&(family_name(family).to_string(), chain.clone()));
         let rules = packets
             .into_iter()
             .enumerate()
@@ -530,7 +797,13 @@ fn fwnet_snapshot(site: &Site, labels: &Labels) -> Result<Snapshot, String> {
     Ok(snap)
 }
 
-fn hits(before: &Snapshot, after: &Snapshot, ir: &Ruleset, chains: &[String]) -> Vec<RuleHit> {
+fn hits(
+    before: &Snapshot,
+    after: &Snapshot,
+    ir: &Ruleset,
+    family: Family,
+    chains: &[String],
+) -> Vec<RuleHit> {
     let mut out = Vec::new();
     for chain in chains {
         let (Some(b), Some(a)) = (before.rules.get(chain), after.rules.get(chain)) else {
@@ -544,7 +817,7 @@ fn hits(before: &Snapshot, after: &Snapshot, ir: &Ruleset, chains: &[String]) ->
                     packets: pa - pb,
                     origin: origin.clone(),
                     text: text.clone(),
-                    terminal: is_terminal(ir, chain, i),
+                    terminal: is_terminal(ir, family, chain, i),
                 });
             }
         }
@@ -564,26 +837,70 @@ fn hits(before: &Snapshot, after: &Snapshot, ir: &Ruleset, chains: &[String]) ->
     out
 }
 
-/// Plays every probe in order on `site`; one [`Side`] per probe.
+/// Plays every probe in order on `site`; one [`Side`] per probe. A link that never carries a
+/// frame is [`Error::NotObserved`] (worth a rerun), other failures [`Error::Setup`].
 fn play(
     site: &Site,
     all: &[Probe],
-    snapshot: &dyn Fn() -> Result<Snapshot, String>,
+    snapshot: &dyn Fn(Family) -> Result<Snapshot, String>,
     ir: &Ruleset,
-    chains: &[String],
+) -> Result<Vec<Side>, Error> {
+    let open = || -> Result<_, String> {
+        let senders: Vec<(String, LinkSender)> = site.client.try_run_in(|| {
+            site.links
+                .iter()
+                .map(|l| LinkSender::open(&l.name, l.server_mac()).map(|s| (l.name.clone(), s)))
+                .collect::<Result<Vec<_>, String>>()
+        })??;
+        let from_server = site.server.try_run_in(RawSender::open)??;
+        Ok((senders, from_server, Observer::start(&site.server)?))
+    };
+    let (senders, from_server, mut observer) = open().map_err(Error::Setup)?;
+    for (n, (name, sender)) in senders.iter().enumerate() {
+        ready(&mut observer, sender, n as u32).map_err(|e| Error::NotObserved {
+            probe: format!("readiness frame on link {name} ({e})"),
+            attempts: 1,
+        })?;
+    }
+    play_probes(
+        site,
+        all,
+        snapshot,
+        ir,
+        &senders,
+        &from_server,
+        &mut observer,
+    )
+    .map_err(Error::Setup)
+}
+
+fn play_probes(
+    site: &Site,
+    all: &[Probe],
+    snapshot: &dyn Fn(Family) -> Result<Snapshot, String>,
+    ir: &Ruleset,
+    senders: &[(String, LinkSender)],
+    from_server: &RawSender,
+    observer: &mut Observer,
 ) -> Result<Vec<Side>, String> {
-    let senders: Vec<(String, LinkSender)> = site.client.try_run_in(|| {
-        site.links
-            .iter()
-            .map(|l| LinkSender::open(&l.name, l.server_mac()).map(|s| (l.name.clone(), s)))
-            .collect::<Result<Vec<_>, String>>()
-    })??;
-    let from_server = site.server.try_run_in(RawSender::open)??;
-    let mut observer = Observer::start(&site.server)?;
     let mut next_id: u16 = 0x1000;
     let mut out = Vec::with_capacity(all.len());
-    let mut before = snapshot()?;
+    let chains: BTreeMap<bool, Vec<String>> = [Family::Ip, Family::Ip6]
+        .into_iter()
+        .map(|f| (f == Family::Ip6, reachable_chains(ir, f)))
+        .collect();
+    // Counters of each family as the previous probe of that family left them.
+    let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
     for probe in all {
+        if probe.wait_ms > 0 {
+            thread::sleep(Duration::from_millis(u64::from(probe.wait_ms)));
+        }
+        let family = family_of(probe);
+        let v6 = family == Family::Ip6;
+        let before = match last.remove(&v6) {
+            Some(s) => s,
+            None => snapshot(family)?,
+        };
         let link = match probe.iif.as_deref() {
             None => &site.links[0],
             Some(name) => site.link(name).unwrap_or(&site.links[0]),
@@ -599,7 +916,7 @@ fn play(
                 sport,
                 dst,
                 dport,
-            } => connect(site, link, *src, *sport, *dst, *dport)?,
+            } => connect(site, link, observer, *src, *sport, *dst, *dport)?,
             spec => {
                 let mut packets = Vec::new();
                 if let Spec::Udp {
@@ -631,30 +948,74 @@ fn play(
                     })
                     .collect::<Result<_, _>>()?;
                 let mark = observer.mark()?;
+                let mut refused = Vec::with_capacity(packets.len());
                 for p in &packets {
-                    match (from_lo, sender) {
-                        (true, _) => from_server.send(p)?,
-                        (false, Some(s)) => s.send(p)?,
+                    refused.push(match (from_lo, sender) {
+                        // The server's own OUTPUT may refuse it: then INPUT never sees it.
+                        (true, _) => !from_server.try_send(p)?,
+                        (false, Some(s)) => s.send(p).map(|()| false)?,
                         (false, None) => return Err(format!("no link {}", link.name)),
-                    }
+                    });
                 }
-                let seen = observer.verdicts(&keys, mark)?;
+                // Only what left is waited for; a refused packet is dropped already.
+                let sent: Vec<PacketKey> = keys
+                    .iter()
+                    .zip(&refused)
+                    .filter(|(_, r)| !**r)
+                    .map(|(k, _)| *k)
+                    .collect();
+                let mut observed = observer.verdicts(&sent, mark)?.into_iter();
+                let seen: Vec<Seen> = refused
+                    .iter()
+                    .map(|r| match r {
+                        true => Seen::Dropped,
+                        false => observed.next().unwrap_or(Seen::NotReceived),
+                    })
+                    .collect();
                 summarize(&seen)
             }
         };
-        let after = snapshot()?;
+        let after = snapshot(family)?;
+        let no_chains = Vec::new();
         out.push(Side {
             verdict,
-            hits: hits(&before, &after, ir, chains),
+            hits: hits(
+                &before,
+                &after,
+                ir,
+                family,
+                chains.get(&v6).unwrap_or(&no_chains),
+            ),
         });
-        before = after;
+        last.insert(v6, after);
     }
     Ok(out)
 }
 
-fn summarize(seen: &[Seen]) -> Verdict {
+/// Waits until a barrier frame crosses the link (the link is up, its queue active), resending
+/// every [`BARRIER_RESEND`]; gives up after [`BARRIER_TRIES`].
+fn ready(observer: &mut Observer, sender: &LinkSender, link: u32) -> Result<(), String> {
+    for i in 0..BARRIER_TRIES {
+        let nonce = link << 16 | i;
+        sender.send_barrier(nonce)?;
+        if observer.barrier(nonce, BARRIER_RESEND)? {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "no frame crossed it in {:?}",
+        BARRIER_RESEND * BARRIER_TRIES
+    ))
+}
+
+const BARRIER_RESEND: Duration = Duration::from_millis(250);
+const BARRIER_TRIES: u32 = 40;
+
+/// One verdict for the packets of a probe; a probe with a packet the server never received has
+/// no verdict.
+pub fn summarize(seen: &[Seen]) -> Verdict {
     let accepted = seen.iter().filter(|s| **s == Seen::Accepted).count() as u32;
-    if seen.contains(&Seen::NotReceived) && accepted == 0 {
+    if seen.contains(&Seen::NotReceived) {
         Verdict::NotReceived
     } else if accepted == seen.len() as u32 {
         Verdict::Accept
@@ -689,9 +1050,15 @@ fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
         Spec::Icmp {
             src,
             dst,
-            kind: 8,
+            kind,
             code,
-        } => {
+        } if kind
+            == if src.is_ipv6() {
+                ICMPV6_ECHO_REQUEST
+            } else {
+                ICMP_ECHO_REQUEST
+            } =>
+        {
             let mut p = Packet::echo_request(src, dst, 0x7700u16.wrapping_add(i as u16), 1);
             if let super::packet::L4::Icmp { code: c, .. } = &mut p.l4 {
                 *c = code;
@@ -713,47 +1080,60 @@ fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
             let quoted = Packet::udp(dst, dport, src, step(sport))
                 .with_id(1)
                 .to_bytes();
-            Packet::icmp(src, dst, ICMP_DEST_UNREACHABLE, 3, 0, &quoted[..28])
+            // The IP header and 8 bytes after it; port unreachable.
+            let (kind, code, len) = if src.is_ipv6() {
+                (ICMPV6_DEST_UNREACHABLE, 4, 48)
+            } else {
+                (ICMP_DEST_UNREACHABLE, 3, 28)
+            };
+            Packet::icmp(src, dst, kind, code, 0, &quoted[..len])
         }
         Spec::Connect { .. } => return Err("a connection is not a crafted packet".into()),
     })
 }
 
-/// The server sends one datagram `from:fport -> to:tport` (opening a conntrack flow).
+/// The server sends one datagram `from:fport -> to:tport` (opening a conntrack flow). The
+/// server's own OUTPUT may refuse it (`EPERM`): then no flow exists and the probe that follows
+/// shows what the ruleset does with an unsolicited packet, on both sides alike.
 fn server_datagram(
     site: &Site,
-    from: Ipv4Addr,
+    from: IpAddr,
     fport: u16,
-    to: Ipv4Addr,
+    to: IpAddr,
     tport: u16,
 ) -> Result<(), String> {
-    site.server
-        .try_run_in(|| {
-            let s = UdpSocket::bind((from, fport))?;
-            s.send_to(b"hello", (to, tport)).map(drop)
-        })?
-        .map_err(|e| format!("server datagram {from}:{fport} -> {to}:{tport}: {e}"))
+    let sent = site.server.try_run_in(|| {
+        let s = UdpSocket::bind((from, fport))?;
+        s.send_to(b"hello", (to, tport)).map(drop)
+    })?;
+    match sent {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
+        other => other.map_err(|e| format!("server datagram {from}:{fport} -> {to}:{tport}: {e}")),
+    }
 }
 
 /// A real connection: the verdict is whether the server-side listener got the whole payload.
 fn connect(
     site: &Site,
     link: &Link,
-    src: Ipv4Addr,
+    observer: &mut Observer,
+    src: IpAddr,
     sport: u16,
-    dst: Ipv4Addr,
+    dst: IpAddr,
     dport: u16,
 ) -> Result<Verdict, String> {
-    let gateway = link.server_ip().to_string();
-    site.client.ip(&[
-        "route",
-        "replace",
-        &format!("{dst}/32"),
-        "via",
-        &gateway,
-        "dev",
-        &link.name,
-    ])?;
+    let gateway = link.server_addr(dst.is_ipv6()).to_string();
+    let (family, host) = if dst.is_ipv6() {
+        ("-6", format!("{dst}/128"))
+    } else {
+        ("-4", format!("{dst}/32"))
+    };
+    // A server link address needs no route (IPv6 refuses one via the address itself).
+    if dst != link.server_addr(dst.is_ipv6()) {
+        site.client.ip(&[
+            family, "route", "replace", &host, "via", &gateway, "dev", &link.name,
+        ])?;
+    }
     let listener = site
         .server
         .try_run_in(|| TcpListener::bind((dst, dport)))?
@@ -767,18 +1147,79 @@ fn connect(
         thread::spawn(move || serve_once(&listener, &stop))
     };
     let socket = site.client.try_run_in(|| tcp_socket(src, sport))??;
+    observer.mark()?;
+    let started = Instant::now();
+    let (mut arrived_at, mut passed_at) = (None, None);
+    let mut pace = || -> Result<Pace, String> {
+        let flow = observer.flow(src, sport, dst, dport)?;
+        let now = Instant::now();
+        Ok(pace_of(
+            flow,
+            now - started,
+            flow.arrived.then(|| now - *arrived_at.get_or_insert(now)),
+            flow.passed.then(|| now - *passed_at.get_or_insert(now)),
+        ))
+    };
     // Whatever goes wrong on the client side after bind is the ruleset's doing; the listener's
-    // view is the verdict.
-    let _ = talk(socket, dst, dport);
+    // view is the verdict, unless the SYN never reached the server.
+    let talked = talk(socket, dst, dport, &mut pace);
     stop.store(true, Ordering::Relaxed);
     let received = server
         .join()
         .map_err(|_| "listener thread panicked".to_string())?;
     Ok(if received.as_deref() == Some(PAYLOAD) {
         Verdict::Accept
+    } else if matches!(talked, Err(Talk::Lost)) {
+        Verdict::NotReceived
     } else {
         Verdict::Drop
     })
+}
+
+/// How long a connection whose SYN passed INPUT and was answered may take to be established.
+const HANDSHAKE: Duration = Duration::from_secs(2);
+
+/// What to do while connecting, given the server's view of the flow, the time since the
+/// connection started and since its SYN arrived and passed INPUT (when it did).
+fn pace_of(
+    flow: Flow,
+    elapsed: Duration,
+    since_arrival: Option<Duration>,
+    since_passed: Option<Duration>,
+) -> Pace {
+    match (flow, since_arrival, since_passed) {
+        // Dropped by INPUT: known within the grace period.
+        (Flow { passed: false, .. }, Some(a), _) if a > GRACE => Pace::GiveUp,
+        // Accepted, but the answer never left (the server's OUTPUT dropped it).
+        (
+            Flow {
+                answered: false, ..
+            },
+            _,
+            Some(p),
+        ) if p > GRACE => Pace::GiveUp,
+        (_, _, Some(p)) if p > HANDSHAKE => Pace::GiveUp,
+        (Flow { arrived: false, .. }, _, _) if elapsed > ARRIVAL => Pace::Lost,
+        _ => Pace::Wait,
+    }
+}
+
+/// What to do while a connection is being established, from the server's view of its SYN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    Wait,
+    /// The SYN was dropped, or passed but the handshake never completed.
+    GiveUp,
+    /// The SYN never reached the server: a harness failure.
+    Lost,
+}
+
+/// Why a connection did not carry its payload: the SYN never reached the server, or anything
+/// else (the ruleset's doing; the listener's view decides).
+#[derive(Debug)]
+enum Talk {
+    Lost,
+    Failed,
 }
 
 fn serve_once(listener: &TcpListener, stop: &AtomicBool) -> Option<Vec<u8>> {
@@ -787,8 +1228,12 @@ fn serve_once(listener: &TcpListener, stop: &AtomicBool) -> Option<Vec<u8>> {
             Ok((mut stream, _)) => {
                 stream.set_nonblocking(false).ok()?;
                 stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+                // The payload, then the server closes first: TIME_WAIT stays here, so the
+                // client's address and port are free for the next probe at once.
                 let mut bytes = Vec::new();
-                let _ = stream.read_to_end(&mut bytes);
+                let _ = (&mut stream)
+                    .take(PAYLOAD.len() as u64)
+                    .read_to_end(&mut bytes);
                 let _ = stream.write_all(b"ok");
                 return Some(bytes);
             }
@@ -803,12 +1248,41 @@ fn serve_once(listener: &TcpListener, stop: &AtomicBool) -> Option<Vec<u8>> {
     }
 }
 
+/// Calls `f` with `addr:port` as a `sockaddr_in` or `sockaddr_in6` and its length.
+fn with_sockaddr<R>(
+    addr: IpAddr,
+    port: u16,
+    f: impl FnOnce(*const libc::sockaddr, libc::socklen_t) -> R,
+) -> R {
+    match addr {
+        IpAddr::V4(a) => {
+            let sa = super::packet::sockaddr_in(a, port);
+            f(
+                (&sa as *const libc::sockaddr_in).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        IpAddr::V6(a) => {
+            let sa = super::packet::sockaddr_in6(a, port);
+            f(
+                (&sa as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
 /// A nonblocking TCP socket bound to `src:sport`, in the calling thread's namespace.
-fn tcp_socket(src: Ipv4Addr, sport: u16) -> Result<OwnedFd, String> {
+fn tcp_socket(src: IpAddr, sport: u16) -> Result<OwnedFd, String> {
+    let domain = if src.is_ipv6() {
+        libc::AF_INET6
+    } else {
+        libc::AF_INET
+    };
     // SAFETY: plain socket(2) call; the result is checked before being owned.
     let fd = unsafe {
         libc::socket(
-            libc::AF_INET,
+            domain,
             libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             0,
         )
@@ -818,10 +1292,8 @@ fn tcp_socket(src: Ipv4Addr, sport: u16) -> Result<OwnedFd, String> {
     }
     // SAFETY: fd is a fresh descriptor that nothing else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let local = super::packet::sockaddr_in(src, sport);
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: local is a live sockaddr_in of the stated size.
-    if unsafe { libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) } != 0 {
+    // SAFETY: the address is live for the call, with its stated size.
+    if with_sockaddr(src, sport, |a, len| unsafe { libc::bind(fd, a, len) }) != 0 {
         return Err(format!(
             "bind {src}:{sport}: {}",
             std::io::Error::last_os_error()
@@ -830,38 +1302,51 @@ fn tcp_socket(src: Ipv4Addr, sport: u16) -> Result<OwnedFd, String> {
     Ok(socket)
 }
 
-/// Connects within [`CONNECT_TIMEOUT`], sends the payload, half-closes and reads the server's
+/// Connects at the pace `pace` sets, sends the payload, half-closes and reads the server's
 /// answer until it closes.
-fn talk(socket: OwnedFd, dst: Ipv4Addr, dport: u16) -> Result<(), String> {
+fn talk(
+    socket: OwnedFd,
+    dst: IpAddr,
+    dport: u16,
+    pace: &mut dyn FnMut() -> Result<Pace, String>,
+) -> Result<(), Talk> {
+    connected(&socket, dst, dport, pace)?;
+    exchange(socket).map_err(|_| Talk::Failed)
+}
+
+fn connected(
+    socket: &OwnedFd,
+    dst: IpAddr,
+    dport: u16,
+    pace: &mut dyn FnMut() -> Result<Pace, String>,
+) -> Result<(), Talk> {
     let fd = socket.as_raw_fd();
-    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    let remote = super::packet::sockaddr_in(dst, dport);
-    // SAFETY: remote is a live sockaddr_in of the stated size.
-    if unsafe { libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) } != 0 {
+    // SAFETY: the address is live for the call, with its stated size.
+    if with_sockaddr(dst, dport, |a, len| unsafe { libc::connect(fd, a, len) }) != 0 {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(format!("connect: {err}"));
+            return Err(Talk::Failed);
         }
     }
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
     loop {
         let mut pfd = libc::pollfd {
             fd,
             events: libc::POLLOUT,
             revents: 0,
         };
-        let left = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis() as libc::c_int;
         // SAFETY: pfd is one live pollfd.
-        let ready = unsafe { libc::poll(&mut pfd, 1, left) };
-        if ready > 0 {
-            break;
+        if unsafe { libc::poll(&mut pfd, 1, 5) } > 0 {
+            return Ok(());
         }
-        if ready == 0 || Instant::now() >= deadline {
-            return Err("connect timed out".to_string());
+        match pace().map_err(|_| Talk::Failed)? {
+            Pace::Wait => {}
+            Pace::GiveUp => return Err(Talk::Failed),
+            Pace::Lost => return Err(Talk::Lost),
         }
     }
+}
+
+fn exchange(socket: OwnedFd) -> Result<(), String> {
     let mut stream = TcpStream::from(socket);
     if let Some(err) = stream.take_error().map_err(|e| e.to_string())? {
         return Err(format!("connect: {err}"));
@@ -873,12 +1358,202 @@ fn talk(socket: OwnedFd, dst: Ipv4Addr, dport: u16) -> Result<(), String> {
     stream
         .write_all(PAYLOAD)
         .map_err(|e| format!("send payload: {e}"))?;
-    stream
-        .shutdown(Shutdown::Write)
-        .map_err(|e| e.to_string())?;
+    // Read until the server closes (it closes first; see `serve_once`).
     let mut answer = Vec::new();
     stream
         .read_to_end(&mut answer)
         .map_err(|e| format!("read answer: {e}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(text: &str, legacy: Verdict, fwnet: Verdict) -> ProbeResult {
+        let probe = probes::parse_line(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        let side = |verdict| Side {
+            verdict,
+            hits: Vec::new(),
+        };
+        ProbeResult {
+            text: probe.to_string(),
+            probe,
+            same: legacy == fwnet,
+            legacy: side(legacy),
+            fwnet: side(fwnet),
+        }
+    }
+
+    #[test]
+    fn an_unobserved_probe_reruns_then_gives_up_and_is_never_a_mismatch() {
+        use Verdict::{Accept, Drop, NotReceived};
+        let p = "tcp 10.0.0.5:1 -> 10.77.0.1:80 flags S";
+        let q = "udp 10.0.0.5:2 -> 10.77.0.1:53";
+        // (legacy and fwnet verdicts of two probes, attempt, what happens next)
+        let cases = [
+            ([(Accept, Accept), (Drop, Drop)], 0, Next::Report),
+            // A real mismatch is reported at once, never rerun.
+            ([(Accept, Drop), (Drop, Drop)], 0, Next::Report),
+            (
+                [(Accept, NotReceived), (Drop, Drop)],
+                0,
+                Next::Retry(p.into()),
+            ),
+            (
+                [(Accept, Accept), (NotReceived, Drop)],
+                1,
+                Next::Retry(q.into()),
+            ),
+            (
+                [(NotReceived, NotReceived), (Drop, Accept)],
+                1,
+                Next::Retry(p.into()),
+            ),
+            (
+                [(Accept, NotReceived), (Drop, Drop)],
+                RETRIES,
+                Next::GiveUp(p.into()),
+            ),
+            ([(Accept, Accept), (Drop, Drop)], RETRIES, Next::Report),
+        ];
+        for (verdicts, attempt, want) in cases {
+            let results = [
+                result(p, verdicts[0].0, verdicts[0].1),
+                result(q, verdicts[1].0, verdicts[1].1),
+            ];
+            assert_eq!(
+                next_step(unobserved(&results), attempt, RETRIES),
+                want,
+                "{verdicts:?} at attempt {attempt}"
+            );
+        }
+    }
+
+    #[test]
+    fn slow_plays_expiries_up_to_its_maximum_and_lists_the_rest() {
+        let probe = |line: &str, origin: &str| Probe {
+            origin: Some(origin.into()),
+            ..probes::parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"))
+        };
+        let all = vec![
+            probe("tcp 10.0.0.5:1 -> 22 x 6", "r:1"),
+            probe("tcp 10.0.0.5:2 -> 22 wait 3500", "r:1"),
+            probe("icmp 10.0.0.5 wait 11500", "r:2"),
+        ];
+        let texts = |v: &[Probe]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        // (--slow-max, probes played, not verified)
+        let cases: [(Option<u64>, usize, &[&str]); 3] = [
+            (
+                None,
+                1,
+                &[
+                    "expiry of the buckets of r:1 after 2 s (use --slow)",
+                    "expiry of the buckets of r:2 after 10 s (use --slow)",
+                ],
+            ),
+            (
+                Some(5),
+                2,
+                &["expiry of the buckets of r:2 after 10 s: longer than --slow-max 5 s"],
+            ),
+            (Some(300), 3, &[]),
+        ];
+        for (max, played, skipped) in cases {
+            let (kept, not) = select_expiries(all.clone(), max.map(Duration::from_secs));
+            assert_eq!(kept.len(), played, "{max:?}: {:?}", texts(&kept));
+            assert_eq!(not, skipped, "{max:?}");
+        }
+    }
+
+    #[test]
+    fn connections_give_up_as_soon_as_the_server_decided_and_never_on_a_lost_syn() {
+        let ms = Duration::from_millis;
+        let flow = |arrived, passed, answered| Flow {
+            arrived,
+            passed,
+            answered,
+        };
+        // (flow, elapsed, since arrival, since passed INPUT, pace)
+        let cases = [
+            (flow(false, false, false), ms(500), None, None, Pace::Wait),
+            (
+                flow(false, false, false),
+                ARRIVAL + ms(1),
+                None,
+                None,
+                Pace::Lost,
+            ),
+            (
+                flow(true, false, false),
+                ms(5),
+                Some(ms(5)),
+                None,
+                Pace::Wait,
+            ),
+            (
+                flow(true, false, false),
+                ms(50),
+                Some(ms(50)),
+                None,
+                Pace::GiveUp,
+            ),
+            (
+                flow(true, true, false),
+                ms(5),
+                Some(ms(5)),
+                Some(ms(5)),
+                Pace::Wait,
+            ),
+            (
+                flow(true, true, false),
+                ms(50),
+                Some(ms(50)),
+                Some(ms(50)),
+                Pace::GiveUp,
+            ),
+            (
+                flow(true, true, true),
+                ms(900),
+                Some(ms(900)),
+                Some(ms(900)),
+                Pace::Wait,
+            ),
+            (
+                flow(true, true, true),
+                ms(2100),
+                Some(ms(2100)),
+                Some(HANDSHAKE + ms(1)),
+                Pace::GiveUp,
+            ),
+        ];
+        for (f, elapsed, arrival, passed, want) in cases {
+            assert_eq!(
+                pace_of(f, elapsed, arrival, passed),
+                want,
+                "{f:?} {elapsed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_burst_with_a_lost_packet_has_no_verdict() {
+        use Seen::{Accepted as A, Dropped as D, NotReceived as N};
+        let cases: [(&[Seen], Verdict); 5] = [
+            (&[A, A], Verdict::Accept),
+            (&[D, D], Verdict::Drop),
+            (
+                &[A, D, D],
+                Verdict::Partial {
+                    accepted: 1,
+                    sent: 3,
+                },
+            ),
+            (&[A, N], Verdict::NotReceived),
+            (&[D, N, D], Verdict::NotReceived),
+        ];
+        for (seen, want) in cases {
+            assert_eq!(summarize(seen), want, "{seen:?}");
+        }
+    }
 }

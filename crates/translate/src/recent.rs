@@ -1,0 +1,563 @@
+//! `-m recent`: xt_recent's lists of recently seen addresses as named dynamic nft sets.
+//!
+//! What the legacy kernel does (net/netfilter/xt_recent.c): each `--name` (default `DEFAULT`)
+//! is one list per network namespace, shared by every rule, table and family that names it.
+//! An entry is an address (`--rsource`, the default, or `--rdest`) masked with the list's
+//! `--mask` (the mask of the rule that created the list), with the TTL last seen and the times
+//! of its last packets (`ip_pkt_list_tot`, default 20). Entries never expire: they leave by
+//! `--remove`, by `--reap`, or when a new address arrives at a full list (`ip_list_tot`,
+//! default 200), which evicts the least recently refreshed one. `--set` adds or refreshes the
+//! entry and always matches. `--rcheck` matches when the entry exists, and with `--seconds S`
+//! when one of its times is within S seconds; `--hitcount H` asks for H such times. `--update`
+//! is `--rcheck` that, after matching, records the packet's time (evaluation first, refresh
+//! second; with `!` it refreshes when the test failed on an existing entry). `--remove`
+//! deletes the entry and matches when there was one.
+//!
+//! The translation, one set `recent_NAME` per list (key `ip saddr` or `ip daddr`), exact when
+//! every `--rcheck`/`--update` of the list uses one `--seconds S` and nothing needs entries of
+//! any age: the set's timeout is S, so "an element is in the set" is "the entry was refreshed
+//! within S seconds", which is what the kernel tests without `--hitcount`.
+//! - `--set` is `update @recent_NAME { ip saddr }` (adds or restarts the timeout, goes on);
+//! - `--rcheck --seconds S` is `ip saddr @recent_NAME` (`!` is `!=`);
+//! - `--update --seconds S` is `ip saddr @recent_NAME update @recent_NAME { ip saddr }`;
+//! - `--hitcount 1` is no hitcount; `--reap` has no visible effect (it only drops entries older
+//!   than S, which no test of the list can see).
+//!
+//! A list that is only ever written (`--set`) is read by no rule: the match always matches and
+//! is dropped with a warning. Refused, with the reason: `--hitcount` above 1 (a count of
+//! packets in a sliding window; nft keeps one timeout per element), `--rttl` (the TTL stored
+//! per entry), masks other than the full one, `!` on `--set`, `--update` and `--remove`, two
+//! different `--seconds` on one list, a list in two tables. `--remove` and checks without
+//! `--seconds` need entries of any age, which the kernel bounds only by its 200-entry
+//! eviction: they are approximations, emitted only with `allow_approximate` (a set without
+//! timeout, `ip saddr @s delete @s { ip saddr }` for `--remove`) and marked in the rule comment.
+//!
+//! Not reproduced, and the reason the set is not "the kernel's list": the kernel keeps at most
+//! 200 entries per list and evicts the least recently refreshed; the set holds up to 65535 and
+//! evicts nothing. Verdicts differ only when more than 200 distinct addresses are refreshed
+//! within one `--seconds` window (the kernel forgets the oldest of them, the set does not), or
+//! when 65535 are (the set is full and `--set` stops matching). Timing at the window's edge
+//! differs by at most one kernel tick (the kernel counts a time exactly S seconds old).
+
+use crate::chain::TableCx;
+use crate::rule::Cx;
+use crate::{IpFamily, Translation};
+use fwnet_iptables::diag::Loc;
+use fwnet_iptables::{Diagnostic, Opt};
+use fwnet_nft::{CmpOp, DataType, Expr, Field, Match, Set, SetFlags, Stmt};
+use std::collections::BTreeSet;
+
+pub(crate) const OPTIONS: &[&[&str]] = &[
+    &["--set"],
+    &["--rcheck"],
+    &["--update"],
+    &["--remove"],
+    &["--seconds"],
+    &["--reap"],
+    &["--hitcount"],
+    &["--rttl"],
+    &["--name"],
+    &["--rsource"],
+    &["--rdest"],
+    &["--mask"],
+];
+
+/// nft 1.0.6 gives a dynamic set this size when none is written; fwnet writes it out.
+const SET_SIZE: u32 = 65_535;
+const DEFAULT_NAME: &str = "DEFAULT";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Set,
+    Rcheck,
+    Update,
+    Remove,
+}
+
+/// How one rule uses a list.
+#[derive(Clone, Debug)]
+struct Use {
+    loc: Loc,
+    op: Op,
+    /// `--seconds`, when non-zero.
+    seconds: Option<u32>,
+}
+
+impl Use {
+    /// Reads the list: a test whose result depends on the entries.
+    fn reads(&self) -> bool {
+        self.op != Op::Set
+    }
+
+    /// Needs entries of any age: the kernel forgets them only by eviction.
+    fn ageless(&self) -> bool {
+        self.op == Op::Remove || (self.reads() && self.seconds.is_none())
+    }
+}
+
+/// Every recent list seen so far, by family and name.
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub allow_approximate: bool,
+    entries: Vec<Entry>,
+}
+
+struct Entry {
+    family: IpFamily,
+    name: String,
+    /// iptables table and nft table of the first rule.
+    table: String,
+    nft_table: String,
+    set: String,
+    first: Loc,
+    uses: Vec<Use>,
+}
+
+pub(crate) fn translate(
+    opts: &[&Opt],
+    loc: &Loc,
+    cx: &mut Cx,
+    tcx: &mut TableCx,
+    registry: &mut Registry,
+) -> Vec<Stmt> {
+    let Some(r) = read(opts, loc, cx) else {
+        return Vec::new();
+    };
+    if r.ageless() && !registry.allow_approximate {
+        let what = if r.op == Op::Remove {
+            "`--remove` matches an entry of any age"
+        } else {
+            "a check without `--seconds` matches an entry of any age"
+        };
+        cx.error(
+            "translate/approximate",
+            loc,
+            format!("{what}; the kernel forgets entries only by evicting the least recently seen when list `{}` holds 200, which nft sets cannot do", r.name),
+            "give the check `--seconds` (and drop `--remove`, which nft can only approximate), or pass --allow-approximate to accept a set that never forgets",
+        );
+        return Vec::new();
+    }
+
+    let existing = registry
+        .entries
+        .iter()
+        .position(|e| e.family == cx.family && e.name == r.name);
+    let index = match existing {
+        Some(i) => {
+            let e = &registry.entries[i];
+            if e.table != cx.table {
+                cx.error(
+                    "translate/unsupported-match",
+                    loc,
+                    format!(
+                        "recent list `{}` is also used in table {} ({}); the kernel shares one list across tables, nft sets belong to one table",
+                        r.name, e.table, e.first
+                    ),
+                    "give the rules in each table their own --name",
+                );
+                return Vec::new();
+            }
+            i
+        }
+        None => {
+            let set = set_name(&r.name, tcx);
+            registry.entries.push(Entry {
+                family: cx.family,
+                name: r.name.clone(),
+                table: cx.table.to_string(),
+                nft_table: tcx.nft_table.clone(),
+                set,
+                first: loc.clone(),
+                uses: Vec::new(),
+            });
+            registry.entries.len() - 1
+        }
+    };
+    let entry = &mut registry.entries[index];
+    entry.uses.push(Use {
+        loc: loc.clone(),
+        op: r.op,
+        seconds: r.seconds,
+    });
+    let set = entry.set.clone();
+
+    let (field, addr_type) = match (cx.family, r.dest) {
+        (IpFamily::V4, false) => (Field::IpSaddr, DataType::Ipv4Addr),
+        (IpFamily::V4, true) => (Field::IpDaddr, DataType::Ipv4Addr),
+        (IpFamily::V6, false) => (Field::Ip6Saddr, DataType::Ipv6Addr),
+        (IpFamily::V6, true) => (Field::Ip6Daddr, DataType::Ipv6Addr),
+    };
+    if !tcx.sets.iter().any(|s| s.name == set) {
+        tcx.sets.push(Set {
+            name: set.clone(),
+            key: vec![addr_type],
+            flags: SetFlags {
+                dynamic: true,
+                ..SetFlags::default()
+            },
+            timeout_ms: None,
+            size: Some(SET_SIZE),
+            elements: Vec::new(),
+        });
+    }
+    let key = vec![Expr::Payload(field)];
+    let lookup = |op| {
+        Stmt::Match(Match::Lookup {
+            key: key.clone(),
+            set: set.clone(),
+            op,
+        })
+    };
+    let refresh = Stmt::SetUpdate {
+        set: set.clone(),
+        key: key.clone(),
+        limit: None,
+    };
+    match r.op {
+        Op::Set => vec![refresh],
+        Op::Rcheck if r.negated => vec![lookup(CmpOp::Ne)],
+        Op::Rcheck => vec![lookup(CmpOp::Eq)],
+        Op::Update => vec![lookup(CmpOp::Eq), refresh],
+        Op::Remove => vec![
+            lookup(CmpOp::Eq),
+            Stmt::SetDelete {
+                set: set.clone(),
+                key,
+            },
+        ],
+    }
+}
+
+/// One rule's recent options, checked.
+struct Read {
+    name: String,
+    op: Op,
+    negated: bool,
+    seconds: Option<u32>,
+    dest: bool,
+}
+
+impl Read {
+    fn ageless(&self) -> bool {
+        self.op == Op::Remove || (self.op != Op::Set && self.seconds.is_none())
+    }
+}
+
+fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
+    let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
+    let mut op: Option<(Op, &Opt)> = None;
+    let mut refused_op = false;
+    let mut hitcount: Option<(u32, &Opt)> = None;
+    let mut name = DEFAULT_NAME.to_string();
+    let mut seconds = None;
+    let mut side: Option<&Opt> = None;
+    let full_mask = match cx.family {
+        IpFamily::V4 => "255.255.255.255",
+        IpFamily::V6 => "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    };
+    for opt in opts {
+        let this = match opt.name.as_str() {
+            "--set" => Some(Op::Set),
+            "--rcheck" => Some(Op::Rcheck),
+            "--update" => Some(Op::Update),
+            "--remove" => Some(Op::Remove),
+            _ => None,
+        };
+        if let Some(this) = this {
+            cx.no_arg(opt);
+            if let Some((_, first)) = op {
+                cx.error(
+                    "translate/bad-value",
+                    &opt.loc,
+                    format!("`{}` after `{}`", opt.name, first.name),
+                    "iptables allows one of --set, --rcheck, --update and --remove per match",
+                );
+                continue;
+            }
+            if opt.negated.is_negated() && this != Op::Rcheck {
+                cx.error(
+                    "translate/unsupported-option",
+                    &opt.loc,
+                    format!("`! {}` is not translated", opt.name),
+                    match this {
+                        Op::Update => "the kernel refreshes the entry exactly when the negated test matches (an existing entry that failed the test), which one nft rule cannot do; use `! --rcheck` and a separate `--set` rule if that is what you meant",
+                        _ => "the kernel changes the list and then reports no match, which one nft rule cannot do; drop the `!` and move the rule's target to a separate rule",
+                    },
+                );
+                refused_op = true;
+                continue;
+            }
+            op = Some((this, opt));
+            continue;
+        }
+        if !cx.not_negated(opt) {
+            continue;
+        }
+        match opt.name.as_str() {
+            "--name" => {
+                if let Some(arg) = cx.one_arg(opt) {
+                    if arg.is_empty() || arg.len() > 199 {
+                        cx.bad_value(opt, arg, "the list name is 1 to 199 characters");
+                    } else {
+                        name = arg.to_string();
+                    }
+                }
+            }
+            "--seconds" => {
+                if let Some(arg) = cx.one_arg(opt) {
+                    match arg.parse::<u32>() {
+                        Ok(0) => seconds = None,
+                        Ok(s) => seconds = Some(s),
+                        Err(_) => cx.bad_value(opt, arg, "the window is a number of seconds"),
+                    }
+                }
+            }
+            "--hitcount" => {
+                let Some(arg) = cx.one_arg(opt) else { continue };
+                match arg.parse::<u32>() {
+                    Ok(0 | 1) => {}
+                    Ok(h) => hitcount = Some((h, opt)),
+                    Err(_) => cx.bad_value(opt, arg, "the hit count is a number from 1 to 255"),
+                }
+            }
+            "--rttl" => {
+                cx.no_arg(opt);
+                cx.error(
+                    "translate/unsupported-option",
+                    &opt.loc,
+                    "`--rttl` is not translated: the kernel stores the TTL last seen with each entry and compares it, which an nft set element cannot hold",
+                    "remove `--rttl` (the check then ignores the TTL, which matches more packets)",
+                );
+            }
+            "--reap" => {
+                cx.no_arg(opt);
+            }
+            "--rsource" | "--rdest" => {
+                cx.no_arg(opt);
+                if let Some(first) = side {
+                    if first.name != opt.name {
+                        cx.error(
+                            "translate/bad-value",
+                            &opt.loc,
+                            format!("`{}` after `{}`", opt.name, first.name),
+                            "give one of --rsource and --rdest",
+                        );
+                        continue;
+                    }
+                }
+                side = Some(opt);
+            }
+            "--mask" => {
+                if let Some(arg) = cx.one_arg(opt) {
+                    let full = arg.parse::<std::net::IpAddr>().ok()
+                        == full_mask.parse::<std::net::IpAddr>().ok();
+                    if !full {
+                        cx.unsupported_value(
+                            opt,
+                            &format!("mask `{arg}`"),
+                            format!("only the full mask ({full_mask}) is translated yet; remove the option to key on whole addresses"),
+                        );
+                    }
+                }
+            }
+            _ => cx.unsupported_option(opt, "this recent option is not translated yet"),
+        }
+    }
+    if let Some((h, opt)) = hitcount {
+        let window = seconds.map_or("ever".to_string(), |s| format!("{s} s"));
+        cx.error(
+            "translate/unsupported-option",
+            &opt.loc,
+            format!("`--hitcount {h}` is not translated: it counts each address's packets in a sliding window ({window}), and an nft set element holds one timeout, not a list of times"),
+            format!("nft has no exact form; the nearest is a per-address token bucket, `-m hashlimit --hashlimit-mode srcip --hashlimit-name NAME --hashlimit-above RATE --hashlimit-burst {h}` with RATE = {h} per window, which differs: it refills one packet every window/{h} instead of forgetting whole packets after the window, and packets over the limit do not extend the block as `--update` does"),
+        );
+    }
+    let reap = opts.iter().find(|o| o.name == "--reap");
+    if let (Some(reap), None) = (reap, seconds) {
+        cx.error(
+            "translate/bad-value",
+            &reap.loc,
+            "`--reap` needs `--seconds`",
+            "iptables refuses it without a window",
+        );
+    }
+    let Some((op, op_opt)) = op else {
+        if refused_op {
+            return None;
+        }
+        cx.error(
+            "translate/bad-value",
+            loc,
+            "recent needs one of --set, --rcheck, --update and --remove",
+            "iptables refuses the match without one",
+        );
+        return None;
+    };
+    if op == Op::Set || op == Op::Remove {
+        if let Some(s) = opts
+            .iter()
+            .find(|o| o.name == "--seconds" || o.name == "--hitcount")
+        {
+            cx.error(
+                "translate/bad-value",
+                &s.loc,
+                format!("`{}` has no meaning with `{}`", s.name, op_opt.name),
+                "iptables refuses this; remove it",
+            );
+        }
+    }
+    let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
+    (errors_after == errors_before).then(|| Read {
+        name,
+        op,
+        negated: op_opt.negated.is_negated(),
+        seconds,
+        dest: side.is_some_and(|o| o.name == "--rdest"),
+    })
+}
+
+/// An nft set name for a list: `recent_` and the name with unusable characters as `_`, and a
+/// number on a clash with another set.
+fn set_name(name: &str, tcx: &TableCx) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = format!("recent_{clean}");
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while tcx.sets.iter().any(|s| s.name == candidate) {
+        candidate = format!("{base}_{n}");
+        n += 1;
+    }
+    candidate
+}
+
+/// After every table: gives each list's set the timeout all its checks agree on, refuses lists
+/// whose checks disagree, drops lists nobody reads, and marks approximations.
+pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
+    for e in &registry.entries {
+        let windows: BTreeSet<u32> = e
+            .uses
+            .iter()
+            .filter(|u| u.reads())
+            .filter_map(|u| u.seconds)
+            .collect();
+        let ageless: Vec<&Use> = e.uses.iter().filter(|u| u.ageless()).collect();
+        let Some(table) = out
+            .ruleset
+            .tables
+            .iter_mut()
+            .find(|t| t.name == e.nft_table && family_of(t.family) == Some(e.family))
+        else {
+            continue;
+        };
+        // A list whose readers were refused is not write-only; the result is unusable anyway.
+        if !e.uses.iter().any(Use::reads) && !out.diagnostics.iter().any(Diagnostic::is_error) {
+            drop_write_only(e, table, &mut out.diagnostics);
+            continue;
+        }
+        if windows.len() > 1 {
+            let list: Vec<String> = windows.iter().map(|s| s.to_string()).collect();
+            for u in e.uses.iter().filter(|u| u.reads() && u.seconds.is_some()) {
+                out.diagnostics.push(
+                    Diagnostic::error(
+                        "translate/unsupported-match",
+                        &u.loc,
+                        format!("recent list `{}` is checked with different windows (--seconds {}); one nft set has one timeout", e.name, list.join(", ")),
+                    )
+                    .with_help("use one --seconds value per --name, or give each window its own list with its own --set rule"),
+                );
+            }
+            continue;
+        }
+        if let (Some(s), false) = (windows.first(), ageless.is_empty()) {
+            for u in &ageless {
+                out.diagnostics.push(
+                    Diagnostic::error(
+                        "translate/unsupported-match",
+                        &u.loc,
+                        format!("recent list `{}` is checked here for an entry of any age and elsewhere within --seconds {s}; one nft set either forgets after {s} s or never", e.name),
+                    )
+                    .with_help("give the check `--seconds` too, or use a separate --name for each kind of check"),
+                );
+            }
+            continue;
+        }
+        if let Some(set) = table.sets.iter_mut().find(|s| s.name == e.set) {
+            if let Some(s) = windows.first() {
+                set.flags.timeout = true;
+                set.timeout_ms = Some(u64::from(*s) * 1000);
+            }
+        }
+        for u in &ageless {
+            out.diagnostics.push(
+                Diagnostic::warning(
+                    "translate/approximate",
+                    &u.loc,
+                    format!("approximation: recent list `{}` becomes a set that never forgets; the kernel evicts the least recently seen entry when the list holds 200", e.name),
+                )
+                .with_help("the rule's comment says so; give the checks `--seconds` to make the translation exact"),
+            );
+            mark_approximate(table, &u.loc, &e.name);
+        }
+    }
+}
+
+fn family_of(f: fwnet_nft::Family) -> Option<IpFamily> {
+    match f {
+        fwnet_nft::Family::Ip => Some(IpFamily::V4),
+        fwnet_nft::Family::Ip6 => Some(IpFamily::V6),
+        fwnet_nft::Family::Inet => None,
+    }
+}
+
+/// A list only written by `--set`: the match always matches, so the statements and the set go.
+fn drop_write_only(e: &Entry, table: &mut fwnet_nft::Table, diags: &mut Vec<Diagnostic>) {
+    table.sets.retain(|s| s.name != e.set);
+    for rule in table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+        rule.stmts
+            .retain(|s| !matches!(s, Stmt::SetUpdate { set, .. } if *set == e.set));
+    }
+    for u in &e.uses {
+        diags.push(
+            Diagnostic::warning(
+                "translate/recent-write-only",
+                &u.loc,
+                format!("recent list `{}` is only written (--set), no rule reads it; the match always matches and is left out", e.name),
+            )
+            .with_help("tools reading /proc/net/xt_recent/ will not find the list; nothing in the ruleset changes"),
+        );
+    }
+}
+
+const MARK: &str = "fwnet approximate: recent list never forgets";
+const NFT_MAX_BYTES: usize = 128;
+
+/// Puts the approximation marker at the start of the comment of the rule from `loc`.
+fn mark_approximate(table: &mut fwnet_nft::Table, loc: &Loc, name: &str) {
+    for rule in table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+        let here = rule
+            .origin
+            .as_ref()
+            .is_some_and(|o| o.file == loc.file && o.line == loc.line);
+        if !here {
+            continue;
+        }
+        let mut text = format!("{MARK} ({name})");
+        if let Some(c) = &rule.comment {
+            text.push_str("; ");
+            text.push_str(c);
+        }
+        while text.len() > NFT_MAX_BYTES {
+            text.pop();
+        }
+        rule.comment = Some(text);
+    }
+}

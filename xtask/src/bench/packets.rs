@@ -1,0 +1,288 @@
+//! `cargo xtask bench --packets`: the packet path. How many packets per second get through
+//! a ruleset's INPUT chain under iptables-legacy, under fwnet's optimized translation, and
+//! under fwnet's one-rule-per-line translation (`fwnet import --no-optimize`).
+//!
+//! Each variant gets its own client and server namespace joined by veth
+//! (`fwnet_apply::verify::netns`): the server loads the ruleset (`iptables-legacy-restore` of
+//! the original, or `fwnet apply` of a state imported beforehand), the client sends UDP
+//! datagrams to the server at maximum rate (one thread, `sendmmsg` batches over several
+//! sockets) for a fixed time, from an address no rule of the ruleset matches, so every packet
+//! walks the whole INPUT chain and is accepted. The server counts what got past INPUT from its
+//! own UDP counters (`Udp: InDatagrams + NoPorts + InErrors` of its /proc/net/snmp; nothing
+//! listens, so that is NoPorts). Runs of the three variants are interleaved, so background
+//! load on the machine affects them alike; each figure is the median of `runs` runs.
+//!
+//! Approximate by nature: on veth the sending thread also does the receive path in softirq, so
+//! packets per second measure the whole stack, of which the ruleset is the part that varies.
+//! Not measured here: TCP, forwarding, IPv6, multi-core scaling. No traffic leaves the
+//! namespaces made here.
+
+use anyhow::{anyhow, bail, Context, Result};
+use fwnet_apply::verify::netns::{Site, SiteSpec};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// UDP port the client sends to (nothing listens: discard).
+const PORT: u16 = 9;
+/// Datagrams per `sendmmsg` call.
+const BATCH: usize = 64;
+/// Client sockets, each its own source port (and conntrack entry).
+const SOCKETS: usize = 4;
+
+/// One input measured on the packet path.
+pub struct Row {
+    pub name: String,
+    /// `-A` lines of the input.
+    pub rules: usize,
+    /// Rules in fwnet's optimized and one-to-one translations.
+    pub fwnet_rules: usize,
+    pub noopt_rules: usize,
+    pub legacy_pps: f64,
+    pub fwnet_pps: f64,
+    pub noopt_pps: f64,
+}
+
+/// The inputs: a 10k and a 50k blocklist (every address `-j DROP`, policy ACCEPT) and the 10k
+/// mixed ruleset with a final rule accepting the benchmark's traffic (policy DROP).
+fn inputs() -> Vec<(String, String)> {
+    let mut mixed = super::generate_mixed(10_000);
+    // The filter table comes last: put the accept rule before its COMMIT.
+    if let Some(stripped) = mixed.strip_suffix("COMMIT\n") {
+        mixed = format!(
+            "{stripped}-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\nCOMMIT\n"
+        );
+    }
+    vec![
+        ("blocklist 10k".into(), super::generate_blocklist(10_000)),
+        ("blocklist 50k".into(), super::generate_blocklist(50_000)),
+        ("mixed 10k".into(), mixed),
+    ]
+}
+
+/// Measures every input; `secs` of traffic per run and variant.
+pub fn run(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<Vec<Row>> {
+    fwnet_apply::verify::netns::cleanup_on_signals().map_err(|e| anyhow!(e))?;
+    let mut rows = Vec::new();
+    for (name, text) in inputs() {
+        let slug = name.replace(' ', "-");
+        let file = work.join(format!("packets-{slug}.rules"));
+        std::fs::write(&file, &text)?;
+        let rules = text.lines().filter(|l| l.starts_with("-A")).count();
+        eprintln!("bench --packets: {name} ({rules} rules), {runs} runs of {secs} s per variant");
+        let opt = work.join(format!("packets-state-{slug}"));
+        let noopt = work.join(format!("packets-state-{slug}-noopt"));
+        import(fwnet, &opt, &file, &[])?;
+        import(fwnet, &noopt, &file, &["--no-optimize"])?;
+        let sites = [
+            site("pl", |s| load_legacy(s, &text))?,
+            site("pf", |s| load_fwnet(s, fwnet, &opt))?,
+            site("pn", |s| load_fwnet(s, fwnet, &noopt))?,
+        ];
+        for s in &sites {
+            // Warm up: conntrack entries, neighbour and route caches, page faults.
+            measure(s, 0.3)?;
+        }
+        let mut pps: [Vec<f64>; 3] = Default::default();
+        for _ in 0..runs {
+            for (i, s) in sites.iter().enumerate() {
+                pps[i].push(measure(s, secs)?);
+            }
+        }
+        let [legacy, fw, no] = pps.map(median);
+        eprintln!(
+            "  legacy {legacy:.0} pps, fwnet {fw:.0} pps ({:.2}x), --no-optimize {no:.0} pps ({:.2}x)",
+            fw / legacy.max(1.0),
+            no / legacy.max(1.0)
+        );
+        rows.push(Row {
+            name,
+            rules,
+            fwnet_rules: stored_rules(fwnet, &opt)?,
+            noopt_rules: stored_rules(fwnet, &noopt)?,
+            legacy_pps: legacy,
+            fwnet_pps: fw,
+            noopt_pps: no,
+        });
+    }
+    Ok(rows)
+}
+
+fn import(fwnet: &Path, state: &Path, file: &Path, extra: &[&str]) -> Result<()> {
+    let out = Command::new(fwnet)
+        .arg("import")
+        .args(extra)
+        .arg("--state-dir")
+        .arg(state)
+        .arg(file)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "fwnet import {} failed: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Rules in the stored ruleset: the rule lines of `fwnet show`.
+fn stored_rules(fwnet: &Path, state: &Path) -> Result<usize> {
+    let out = Command::new(fwnet)
+        .arg("show")
+        .arg("--state-dir")
+        .arg(state)
+        .output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("\t\t"))
+        .count())
+}
+
+fn site(tag: &str, load: impl FnOnce(&Site) -> Result<()>) -> Result<Site> {
+    let spec = SiteSpec {
+        links: vec!["veth0".into()],
+        ..SiteSpec::default()
+    };
+    let s = Site::new(tag, &spec).map_err(|e| anyhow!(e))?;
+    load(&s)?;
+    Ok(s)
+}
+
+fn load_legacy(s: &Site, text: &str) -> Result<()> {
+    s.server
+        .exec_stdin("iptables-legacy-restore", &[], text)
+        .map_err(|e| anyhow!(e))
+        .map(drop)
+}
+
+fn load_fwnet(s: &Site, fwnet: &Path, state: &Path) -> Result<()> {
+    let (bin, dir) = (
+        fwnet.to_str().context("utf-8 path")?,
+        state.to_str().context("utf-8 path")?,
+    );
+    s.server
+        .exec(bin, &["apply", "--state-dir", dir])
+        .map_err(|e| anyhow!(e))
+        .map(drop)
+}
+
+/// Sends for `secs` seconds from the client; returns the packets per second the server's UDP
+/// layer received in that time.
+fn measure(s: &Site, secs: f64) -> Result<f64> {
+    let link = &s.links[0];
+    let (dst, before) = (
+        link.server_ip(),
+        s.server.try_run_in(udp_in).map_err(|e| anyhow!(e))??,
+    );
+    let elapsed = s
+        .client
+        .try_run_in(|| blast(dst, Duration::from_secs_f64(secs)))
+        .map_err(|e| anyhow!(e))??;
+    let after = s.server.try_run_in(udp_in).map_err(|e| anyhow!(e))??;
+    Ok(after.saturating_sub(before) as f64 / elapsed.as_secs_f64())
+}
+
+/// `InDatagrams + NoPorts + InErrors` of this thread's namespace: datagrams past INPUT.
+fn udp_in() -> Result<u64> {
+    let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")?;
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let (names, values) = (
+        lines.next().context("no Udp header in snmp")?,
+        lines.next().context("no Udp values in snmp")?,
+    );
+    let mut total = 0;
+    for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
+        if matches!(n, "InDatagrams" | "NoPorts" | "InErrors") {
+            total += v.parse::<u64>()?;
+        }
+    }
+    Ok(total)
+}
+
+/// Sends 16-byte UDP datagrams to `dst` for `span` as fast as one thread can.
+fn blast(dst: Ipv4Addr, span: Duration) -> Result<Duration> {
+    // SAFETY: plain socket calls on descriptors this function owns and closes; the message
+    // arrays outlive every sendmmsg call that points into them.
+    unsafe {
+        let mut fds = Vec::new();
+        for _ in 0..SOCKETS {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                bail!("socket: {}", std::io::Error::last_os_error());
+            }
+            fds.push(fd);
+        }
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_port = PORT.to_be();
+        addr.sin_addr.s_addr = u32::from(dst).to_be();
+        let mut payload = [0x5au8; 16];
+        let mut iov = libc::iovec {
+            iov_base: payload.as_mut_ptr().cast(),
+            iov_len: payload.len(),
+        };
+        let mut msgs: Vec<libc::mmsghdr> = (0..BATCH)
+            .map(|_| {
+                let mut m: libc::mmsghdr = std::mem::zeroed();
+                m.msg_hdr.msg_name = (&mut addr as *mut libc::sockaddr_in).cast();
+                m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+                m.msg_hdr.msg_iov = &mut iov;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let started = Instant::now();
+        let mut i = 0;
+        while started.elapsed() < span {
+            let fd = fds[i % SOCKETS];
+            i += 1;
+            // Full queues (ENOBUFS) and the like are the point of a max-rate test: go on.
+            libc::sendmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, 0);
+        }
+        let elapsed = started.elapsed();
+        for fd in fds {
+            libc::close(fd);
+        }
+        Ok(elapsed)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The Markdown table of the packet path.
+pub fn render(rows: &[Row], runs: usize, secs: f64) -> Result<String> {
+    let mut s = String::new();
+    writeln!(s, "\n## Packet path (`cargo xtask bench --packets`)\n")?;
+    writeln!(
+        s,
+        "UDP at maximum rate from a client namespace to a server namespace over veth, one \
+         sending thread, {secs} s per run, median of {runs} interleaved runs; the traffic walks \
+         the whole INPUT chain and is accepted. Ratio = fwnet pps / iptables-legacy pps (above \
+         1: fwnet is faster).\n"
+    )?;
+    writeln!(s, "| input | rules | fwnet rules | iptables-legacy pps | fwnet pps | ratio | fwnet --no-optimize rules | --no-optimize pps | ratio |")?;
+    writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for r in rows {
+        let ratio = |x: f64| x / r.legacy_pps.max(1.0);
+        writeln!(
+            s,
+            "| {} | {} | {} | {:.0} | {:.0} | {:.2} | {} | {:.0} | {:.2} |",
+            r.name,
+            r.rules,
+            r.fwnet_rules,
+            r.legacy_pps,
+            r.fwnet_pps,
+            ratio(r.fwnet_pps),
+            r.noopt_rules,
+            r.noopt_pps,
+            ratio(r.noopt_pps)
+        )?;
+    }
+    Ok(s)
+}
