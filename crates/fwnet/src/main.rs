@@ -35,8 +35,9 @@ const AFTER_HELP: &str = "\
 Typical use:
   fwnet import /etc/sysconfig/iptables   translate and store (nothing touches the kernel)
   fwnet show                             read the stored ruleset as nft syntax
-  fwnet apply --check                    let the kernel validate it without committing
-  fwnet apply                            replace fwnet's tables in one atomic transaction
+  fwnet verify /etc/sysconfig/iptables   prove it: legacy kernel vs fwnet, packet by packet
+  fwnet diff                             what apply would change in the kernel
+  fwnet apply --confirm 120              apply; roll back by itself unless `fwnet confirm`
   fwnet status                           what the kernel holds now, with counters
 
 fwnet owns the nftables tables whose names start with `fwnet_` (ip fwnet_filter,
@@ -76,6 +77,7 @@ pub struct StateDir {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(display_order = 1)]
     /// Parse and translate iptables-save files, and store the result for `apply`
     ///
     /// Reads one or more files in iptables-save format (/etc/sysconfig/iptables,
@@ -105,6 +107,7 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    #[command(display_order = 2)]
     /// Print the stored ruleset as nft syntax (loadable with `nft -f`)
     ///
     /// Each rule ends with a `# file:line` comment naming the line it came from.
@@ -112,6 +115,7 @@ enum Command {
         #[command(flatten)]
         state: StateDir,
     },
+    #[command(display_order = 4)]
     /// Program the stored ruleset into the kernel in one atomic transaction
     ///
     /// Replaces the tables fwnet owns (names starting with `fwnet_`) and nothing else, in one
@@ -143,6 +147,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(display_order = 9)]
     /// Save fwnet's tables as the kernel holds them now, to be restored at boot
     ///
     /// Use it after changing fwnet's tables by hand (or after `fwnet rollback`) when that is
@@ -151,6 +156,7 @@ enum Command {
         #[command(flatten)]
         state: StateDir,
     },
+    #[command(display_order = 10)]
     /// Install a systemd unit that programs the firewall at boot, before the network is up
     ///
     /// Writes fwnet.service (running `fwnet apply --boot`) into the unit directory and says how
@@ -162,6 +168,7 @@ enum Command {
         #[arg(long, default_value = "/etc/systemd/system", value_name = "DIR")]
         unit_dir: PathBuf,
     },
+    #[command(display_order = 3)]
     /// Show what `apply` would change: the stored ruleset against the kernel's, rule by rule
     ///
     /// Lines starting with `-` are in the kernel and would go; lines starting with `+` would
@@ -174,11 +181,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(display_order = 5)]
     /// Keep the ruleset of a pending `apply --confirm`
     Confirm {
         #[command(flatten)]
         state: StateDir,
     },
+    #[command(display_order = 6)]
     /// Put back the ruleset that ran before the last apply
     ///
     /// fwnet saves fwnet's tables as the kernel held them before every apply; this restores
@@ -197,6 +206,7 @@ enum Command {
         #[arg(long)]
         token: String,
     },
+    #[command(display_order = 7)]
     /// Show what the kernel holds in fwnet's tables, with per-rule counters
     ///
     /// Reads the tables over netlink and decodes them with fwnet's own decoder; rules that
@@ -208,6 +218,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(display_order = 8)]
     /// Prove, packet by packet, that the translation behaves like the legacy kernel
     ///
     /// In scratch network namespaces it creates and always removes, loads the files with
