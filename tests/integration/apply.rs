@@ -107,6 +107,11 @@ fn import(rules: &Path, state: &StateDir) {
         args.extend(["--family", "6"]);
     }
     args.push(rules.to_str().unwrap());
+    // A fixture's `ipset save` file, if any, sits beside it as NAME.ipset.
+    let ipset = rules.with_extension("ipset");
+    if ipset.exists() {
+        args.push(ipset.to_str().unwrap());
+    }
     ok(fwnet(&args));
 }
 

@@ -23,12 +23,18 @@ fn ok(o: std::process::Output) -> String {
 }
 
 fn import(rules: &Path, state: &StateDir) {
-    ok(fwnet(&[
+    let mut args = vec![
         "import",
         "--state-dir",
         state.arg(),
         rules.to_str().unwrap(),
-    ]));
+    ];
+    // A fixture's `ipset save` file, if any, sits beside it as NAME.ipset.
+    let ipset = rules.with_extension("ipset");
+    if ipset.exists() {
+        args.push(ipset.to_str().unwrap());
+    }
+    ok(fwnet(&args));
 }
 
 /// A ruleset that drops TCP to port 8080, even over loopback (the seed accepts all of lo).

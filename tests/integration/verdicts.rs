@@ -112,7 +112,8 @@ pub fn translate(files: &[PathBuf]) -> (fwnet_nft::Ruleset, Vec<v::Original>) {
     assert!(!t.has_errors(), "{:?}", t.diagnostics);
     let originals = texts
         .into_iter()
-        .map(|(_, text)| v::Original {
+        .map(|(name, text)| v::Original {
+            name,
             family: fwnet_nft::Family::Ip,
             text,
         })

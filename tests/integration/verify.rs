@@ -536,3 +536,47 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
         "{stdout}"
     );
 }
+
+/// Corpus files that once made verification fail to run (exit 2) although nothing was wrong
+/// with them: an OUTPUT policy of DROP (the server's own datagrams and `lo` probes refused with
+/// EPERM, SYN-ACKs never leaving), an alias name that no interface can have (`venet0:0`),
+/// connections from a fixed source port repeated (TIME_WAIT), and a connection source that is
+/// also a probe destination. Every probe must get a verdict, quickly.
+#[test]
+fn output_drop_alias_names_and_repeated_connections_do_not_stop_verification() {
+    let test = "output_drop_alias_names_and_repeated_connections_do_not_stop_verification";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch(
+        "regress.rules",
+        "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -i venet0:0 -p udp --dport 53 -j ACCEPT
+-A INPUT -i eth0 -p tcp --sport 22 -m state --state ESTABLISHED -j ACCEPT
+-A INPUT -s 192.168.2.0/24 -d 192.168.2.1 -p tcp --dport 80 -m state --state NEW -j ACCEPT
+-A INPUT -p tcp --dport 22 -j ACCEPT
+-A OUTPUT -p tcp --sport 22 -j ACCEPT
+-A OUTPUT -p udp --dport 53 -j ACCEPT
+COMMIT
+",
+    );
+    let (out, took) = verify(&[rules.to_str().unwrap()], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "regress.rules:7: no interface can be named `venet0:0`, so no packet arrives on it",
+        "the server also owns 192.168.2.0",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in\n{stdout}");
+    }
+    assert!(!stdout.contains("rerun:"), "{stdout}");
+    // Each refused or unanswered probe is judged at once, not after a timeout.
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}

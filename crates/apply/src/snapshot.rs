@@ -191,7 +191,7 @@ fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
                 family,
                 table: r.table,
                 chain: r.chain,
-                exprs: r.exprs,
+                exprs: r.exprs.into_iter().map(without_zero_timeout).collect(),
                 userdata: r.userdata,
                 ..Rule::default()
             })
@@ -281,4 +281,28 @@ pub fn restore(snap: &Snapshot) -> Result<String, Error> {
         }
     }
     Err(Error::GenerationChanged)
+}
+
+/// The kernel dumps a dynset's NFTA_DYNSET_TIMEOUT even when it is 0 (none was given), but
+/// refuses the attribute (EOPNOTSUPP) for a set without the timeout flag: leave a zero out, as
+/// nft does, which gives the kernel the same rule.
+fn without_zero_timeout(e: fwnet_netlink::Expr) -> fwnet_netlink::Expr {
+    match e {
+        fwnet_netlink::Expr::Dynset {
+            op,
+            sreg_key,
+            set,
+            set_id,
+            timeout_ms: Some(0),
+            exprs,
+        } => fwnet_netlink::Expr::Dynset {
+            op,
+            sreg_key,
+            set,
+            set_id,
+            timeout_ms: None,
+            exprs,
+        },
+        other => other,
+    }
 }

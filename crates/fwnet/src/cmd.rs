@@ -20,6 +20,7 @@ pub fn import(
 ) -> Result<u8> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parsed = Vec::new();
+    let mut ipsets = Vec::new();
     for f in files {
         let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
         let name = f.display().to_string();
@@ -41,6 +42,13 @@ pub fn import(
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
+        // `ipset save` output goes with the rules whose `-m set` names its sets.
+        if fwnet_iptables::ipset::looks_like_ipset(&text) {
+            let (sets, d) = fwnet_iptables::ipset::parse_ipset(&name, &text);
+            diags.extend(d);
+            ipsets.push(sets);
+            continue;
+        }
         let (rs, d) = fwnet_iptables::parse(&name, &text);
         diags.extend(d);
         parsed.push(rs);
@@ -71,7 +79,7 @@ pub fn import(
                 rules: i.ruleset.tables.iter().map(rule_count).sum(),
             });
         }
-        let mut t = fwnet_translate::translate(&inputs, opts);
+        let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, opts);
         if optimize && !t.has_errors() {
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
         }

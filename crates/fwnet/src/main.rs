@@ -103,7 +103,7 @@ enum Command {
         /// differ in one address or port into one set lookup (which keeps one counter per run)
         #[arg(long)]
         no_optimize: bool,
-        /// iptables-save files to import
+        /// iptables-save files to import, and `ipset save` files whose sets `-m set` names
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },

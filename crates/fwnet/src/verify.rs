@@ -147,7 +147,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let originals: Vec<v::Original> = texts
         .into_iter()
         .zip(families)
-        .map(|((_, text), family)| v::Original { family, text })
+        .map(|((name, text), family)| v::Original { name, family, text })
         .collect();
     let waits = v::run::expiry_waits(&t.ruleset, &options);
     if !waits.is_empty() {

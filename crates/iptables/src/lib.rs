@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod diag;
+pub mod ipset;
 mod parse;
 
 pub use ast::*;

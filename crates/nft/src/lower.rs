@@ -279,14 +279,7 @@ fn named_set(s: &Set, id: u32) -> SetCode {
         timeout_ms: s.timeout_ms,
         size: s.size,
         userdata: set_userdata(byteorder),
-        elements: s
-            .elements
-            .iter()
-            .map(|v| ElemCode {
-                key: value_bytes(s.key[0], v),
-                flags: 0,
-            })
-            .collect(),
+        elements: set::named_elements(s),
     }
 }
 

@@ -99,7 +99,7 @@ fn longest_run(rules: &[Rule], start: usize) -> Option<(usize, usize)> {
         {
             end += 1;
         }
-        if end - start >= 2 && best.map_or(true, |(_, e)| end > e) {
+        if end - start >= 2 && best.is_none_or(|(_, e)| end > e) {
             best = Some((k, end));
         }
     }

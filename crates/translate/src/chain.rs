@@ -20,6 +20,8 @@ use std::collections::HashMap;
 pub(crate) struct Shared {
     pub hashlimits: hashlimit::Registry,
     pub recents: crate::recent::Registry,
+    /// The `ipset save` files given with the rules.
+    pub ipsets: Vec<fwnet_iptables::ipset::IpsetFile>,
     tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
 }
 
@@ -97,6 +99,8 @@ pub(crate) struct TableCx<'a> {
     builtins: &'static [Builtin],
     chains: Vec<ChainState>,
     pub sets: Vec<nft::Set>,
+    /// The ipsets `-m set` may name.
+    pub ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
     /// Where each NAT rule's `-j` is, for [`crate::nat::finish`].
     pub nat_locs: Vec<ipt::diag::Loc>,
 }
@@ -176,6 +180,7 @@ pub(crate) fn table(
         builtins,
         chains: Vec::new(),
         sets: Vec::new(),
+        ipsets: &shared.ipsets,
         nat_locs: Vec::new(),
     };
 

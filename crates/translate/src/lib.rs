@@ -36,6 +36,7 @@ mod port;
 mod recent;
 mod reject;
 mod rule;
+mod set;
 mod state;
 mod tcp;
 mod ttl;
@@ -95,8 +96,18 @@ pub struct Stats {
 
 /// Translates every input into one ruleset and reports every problem found.
 pub fn translate(inputs: &[Input], opts: &Options) -> Translation {
+    translate_with_sets(inputs, &[], opts)
+}
+
+/// [`translate`], with the `ipset save` files whose sets `-m set` may name.
+pub fn translate_with_sets(
+    inputs: &[Input],
+    ipsets: &[fwnet_iptables::ipset::IpsetFile],
+    opts: &Options,
+) -> Translation {
     let mut out = Translation::default();
     let mut shared = chain::Shared::default();
+    shared.ipsets = ipsets.to_vec();
     shared.recents.allow_approximate = opts.allow_approximate;
     for input in inputs {
         for table in &input.ruleset.tables {
@@ -107,6 +118,7 @@ pub fn translate(inputs: &[Input], opts: &Options) -> Translation {
     }
     hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
     recent::finish(&shared.recents, &mut out);
+    set::finish(ipsets, &mut out);
     for t in &out.ruleset.tables {
         out.stats.tables += 1;
         out.stats.chains += t.chains.len();

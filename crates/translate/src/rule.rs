@@ -180,6 +180,7 @@ enum Ext {
     Length,
     Iprange,
     Recent,
+    Set,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -207,6 +208,7 @@ impl Ext {
             ("length", _) => Ext::Length,
             ("iprange", _) => Ext::Iprange,
             ("recent", _) => Ext::Recent,
+            ("set", _) => Ext::Set,
             _ => return None,
         })
     }
@@ -234,6 +236,7 @@ impl Ext {
             Ext::Length => length::OPTIONS,
             Ext::Iprange => iprange::OPTIONS,
             Ext::Recent => crate::recent::OPTIONS,
+            Ext::Set => crate::set::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -264,7 +267,6 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
         _ => {}
     }
     match name {
-        "set" => "ipset matches are not translated yet; replace the set with explicit address rules".into(),
         "tcpmss" => "xt_tcpmss drops packets with a malformed TCP header, skips MSS options of the wrong length and lets `! --mss` match packets without the option, where nft's `tcp option maxseg size` ends the rule; no single nft rule does all that: remove the match or write the rule as `tcp option maxseg size` tests yourself".into(),
         _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
     }
@@ -347,6 +349,8 @@ enum TargetKind {
     Nflog,
     /// `-j CHECKSUM`: dropped with a warning.
     Checksum,
+    /// `-j SET`: `add @set` / `delete @set`, not final.
+    Set,
     /// Reported already; swallows options nobody else knows.
     Unsupported,
 }
@@ -367,6 +371,7 @@ impl Target<'_> {
             TargetKind::Mark => mark::XMARK_OPTIONS.contains(&opt),
             TargetKind::Nflog => crate::nflog::OPTIONS.contains(&opt),
             TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
+            TargetKind::Set => crate::set::TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -456,6 +461,7 @@ pub(crate) fn translate(
             Ext::Length => length::translate(&m.opts, &m.loc, &mut cx),
             Ext::Iprange => iprange::translate(&m.opts, &m.loc, &mut cx),
             Ext::Recent => crate::recent::translate(&m.opts, &m.loc, &mut cx, tcx, recents),
+            Ext::Set => crate::set::translate(&m.opts, &m.loc, &mut cx, tcx.ipsets, &mut tcx.sets),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -470,7 +476,12 @@ pub(crate) fn translate(
         bytes: counters.bytes,
     }));
     if let Some(t) = &target {
-        stmts.extend(target_stmts(t, &mut cx));
+        if let TargetKind::Set = t.kind {
+            let (ipsets, sets) = (tcx.ipsets, &mut tcx.sets);
+            stmts.extend(crate::set::target(&t.opts, &t.loc, &mut cx, ipsets, sets));
+        } else {
+            stmts.extend(target_stmts(t, &mut cx));
+        }
         if matches!(t.kind, TargetKind::Nat(_)) {
             tcx.nat_locs.push(t.loc.clone());
         }
@@ -611,6 +622,7 @@ fn assign<'o>(
         Ext::Length,
         Ext::Iprange,
         Ext::Recent,
+        Ext::Set,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -672,6 +684,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Length => "length",
         Ext::Iprange => "iprange",
         Ext::Recent => "recent",
+        Ext::Set => "set",
         Ext::Unsupported => "?",
     }
 }
@@ -739,6 +752,7 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "CONNMARK" => TargetKind::Connmark,
             "NFLOG" => TargetKind::Nflog,
             "CHECKSUM" => TargetKind::Checksum,
+            "SET" => TargetKind::Set,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -788,6 +802,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Connmark => connmark::target(&t.opts, &t.loc, cx),
         TargetKind::Nflog => crate::nflog::translate(&t.opts, cx),
         TargetKind::Checksum => crate::checksum::translate(&t.opts, &t.loc, cx),
-        TargetKind::Unsupported => Vec::new(),
+        TargetKind::Set | TargetKind::Unsupported => Vec::new(),
     }
 }

@@ -4,14 +4,17 @@
 //! `test_data/translate/ok/NAME.rules` must translate without any diagnostic; `NAME.nft` holds
 //! the printed ruleset. `warn/NAME.rules` must give warnings only; `NAME.out` holds the
 //! diagnostics, then the printed ruleset. `err/NAME.rules` must give at least one error;
-//! `NAME.diag` holds every diagnostic. A fixture whose name starts with `v6-` is an ip6tables
+//! `NAME.diag` holds every diagnostic. An optional `NAME.ipset` beside a fixture holds the
+//! `ipset save` output its `-m set` matches name. A fixture whose name starts with `v6-` is an ip6tables
 //! file. `UPDATE_EXPECT=1 cargo test` rewrites the expectation files, which are then reviewed
 //! like code. The nft tests run `nft -c` inside a fresh network namespace (`unshare -n`); they
 //! are skipped when nft is missing, except under `CI`, where that fails.
 
 use expect_test::expect_file;
 use fwnet_iptables::{parse, Diagnostic};
-use fwnet_translate::{detect_family, translate, Input, IpFamily, Options, Translation};
+use fwnet_translate::{
+    detect_family, translate, translate_with_sets, Input, IpFamily, Options, Translation,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +70,29 @@ fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic
     (t, all)
 }
 
+/// [`run`] with an `ipset save` file; its parse errors are reported like the rules' own.
+fn run_with_sets(
+    name: &str,
+    text: &str,
+    sets: &str,
+    family: IpFamily,
+) -> (Translation, Vec<Diagnostic>) {
+    let (ast, mut all) = parse(name, text);
+    let set_name = name.replace(".rules", ".ipset");
+    let (ipsets, set_diags) = fwnet_iptables::ipset::parse_ipset(&set_name, sets);
+    all.extend(set_diags);
+    let t = translate_with_sets(
+        &[Input {
+            ruleset: &ast,
+            family,
+        }],
+        &[ipsets],
+        &Options::default(),
+    );
+    all.extend(t.diagnostics.iter().cloned());
+    (t, all)
+}
+
 fn family_of(name: &str) -> IpFamily {
     if name.starts_with("v6-") {
         IpFamily::V6
@@ -80,7 +106,10 @@ fn check(rules: &Path, kind: &str) {
     let name = rules.file_name().and_then(|n| n.to_str()).unwrap_or("?");
     let text = std::fs::read_to_string(rules)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", rules.display()));
-    let (t, diags) = run(name, &text, family_of(name));
+    let (t, diags) = match std::fs::read_to_string(rules.with_extension("ipset")) {
+        Ok(sets) => run_with_sets(name, &text, &sets, family_of(name)),
+        Err(_) => run(name, &text, family_of(name)),
+    };
     let printed = fwnet_nft::print::ruleset(&t.ruleset);
     let errors = diags.iter().filter(|d| d.is_error()).count();
     match kind {

@@ -10,11 +10,19 @@
 //! in parallel and names, for each probe, the rules whose counters moved; [`report`] is the
 //! result.
 //!
-//! Test hook: [`run::Mutation`] (CLI: the undocumented `FWNET_VERIFY_MUTATE` environment
-//! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`) deliberately breaks
-//! fwnet's side so tests can prove verification catches it. It is not in `--help`.
+//! IPv4 and IPv6 files are verified alike, each family with its legacy tool
+//! (`ip6tables-legacy-restore`) and its own probes. A probe not observed on one side is a
+//! harness failure, never a verdict: the whole run starts again from fresh namespaces
+//! ([`run::RETRIES`]) and then gives up with [`Error::NotObserved`]. With
+//! [`Options::slow_max`] (`--slow`) expiry probes wait for per-key buckets to expire.
 //!
-//! Not verified: FORWARD and OUTPUT, tables other than `filter`, IPv6, expiries (`--slow`).
+//! Test hook: [`run::Mutation`] (CLI: the undocumented `FWNET_VERIFY_MUTATE` environment
+//! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`)
+//! deliberately breaks fwnet's side so tests can prove verification catches it. It is not in
+//! `--help`.
+//!
+//! Not verified: FORWARD and OUTPUT, tables other than `filter`, `--seconds` (xt_recent)
+//! expiries.
 
 pub mod netns;
 pub mod observe;

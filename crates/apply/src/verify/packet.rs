@@ -1,12 +1,15 @@
-//! Raw IPv4 packets for verification probes: built byte by byte and sent without routing.
+//! Raw IPv4 and IPv6 packets for verification probes: built byte by byte and sent without
+//! routing.
 //!
-//! A [`Packet`] is an IPv4 header without options followed by TCP (no options), UDP or ICMP, all
-//! checksums computed here. Every probe packet carries its own IP id, which is how the server-side
-//! observer recognises it. [`LinkSender`] writes packets straight onto a veth end with an
-//! `AF_PACKET` socket (the kernel adds the Ethernet header), so the source can be any address and
-//! the arrival interface is exactly the chosen link, with no routing or neighbour lookup on the
-//! client. [`RawSender`] is an `IPPROTO_RAW` socket, for packets a namespace sends to itself
-//! (they arrive on `lo`).
+//! A [`Packet`] is an IPv4 header without options, or an IPv6 header without extension headers,
+//! followed by TCP (no options), UDP or ICMP / ICMPv6, all checksums computed here (over the
+//! pseudo-header for TCP, UDP and ICMPv6). Every probe packet carries its own identifier (the IP
+//! id, or the IPv6 flow label), which is how the server-side observer recognises it; neighbour
+//! discovery messages go out with hop limit 255. [`LinkSender`] writes packets straight onto a
+//! veth end with an `AF_PACKET` socket (the kernel adds the Ethernet header), so the source can
+//! be any address and the arrival interface is exactly the chosen link, with no routing or
+//! neighbour lookup on the client; it also sends the observer's barrier frames. [`RawSender`]
+//! is an `IPPROTO_RAW` socket, for packets a namespace sends to itself (they arrive on `lo`).
 //!
 //! This module does not decide what to send (see `probes`) nor judge verdicts (see `observe`);
 //! sockets are opened in the calling thread's network namespace.

@@ -17,8 +17,14 @@
 //! every rule's witness first. Probes are also the `--probes FILE` format: [`Probe`]'s `Display`
 //! writes a line that [`parse_file`] reads back.
 //!
-//! Not derived: FORWARD, OUTPUT, nat/mangle/raw, IPv6, marks, ct status, `--seconds`/expiry
-//! waits, protocols other than tcp/udp/icmp.
+//! Both `ip` and `ip6` filter tables are walked, each with addresses of its family (IPv6: the
+//! server is fd77::1, neutral sources come from 2001:db8:198:18::/64), and IPv6 adds neighbour
+//! discovery probes (ICMPv6 133 to 137). A limit kept in a set with a timeout (`hashlimit`) also
+//! gets an expiry probe: the witness's source again, after the timeout plus
+//! [`EXPIRY_MARGIN_MS`] (`wait_ms`; played only with `--slow`).
+//!
+//! Not derived: FORWARD, OUTPUT, nat/mangle/raw, marks, ct status, `--seconds` waits,
+//! protocols other than tcp/udp/icmp/icmpv6.
 
 use fwnet_nft::{
     ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,

@@ -14,11 +14,19 @@
 //! a chain is the IR's rule N of that chain: the translator keeps one IR rule per iptables rule,
 //! in kernel order (`-I` included).
 //!
-//! Test hook (deliberately not in `--help`): [`Mutation`] breaks fwnet's side on purpose (a
-//! global instead of a per-source limit, burst 5, no `ct state new`, no `iif lo`), so tests can
-//! check that verification catches it; the CLI reads it from `FWNET_VERIFY_MUTATE`.
+//! Each file is loaded by the legacy tool of its family, and each probe's counters are read in
+//! its own family's table. A probe one side did not observe reruns the whole verification from
+//! fresh namespaces ([`next_step`], at most [`RETRIES`] times) and is otherwise
+//! [`Error::NotObserved`]: a harness hiccup is never reported as a mismatch. Expiry probes
+//! (`wait_ms`) are played only under `--slow` ([`select_expiries`]); both sides sleep in
+//! parallel.
 //!
-//! Not verified: FORWARD and OUTPUT verdicts, nat/mangle/raw, IPv6, expiry waits (`--slow`).
+//! Test hook (deliberately not in `--help`): [`Mutation`] breaks fwnet's side on purpose (a
+//! global instead of a per-source limit, burst 5, no `ct state new`, no `iif lo`, sets without
+//! timeout), so tests can check that verification catches it; the CLI reads it from
+//! `FWNET_VERIFY_MUTATE`.
+//!
+//! Not verified: FORWARD and OUTPUT verdicts, nat/mangle/raw.
 
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
@@ -269,22 +277,49 @@ pub enum Next {
     GiveUp(String),
 }
 
-/// The first probe one side did not observe, if any (a harness failure, never a verdict).
-pub fn unobserved(results: &[ProbeResult]) -> Option<String> {
-    results
-        .iter()
-        .find(|r| {
-            r.legacy.verdict == Verdict::NotReceived || r.fwnet.verdict == Verdict::NotReceived
-        })
-        .map(|r| r.text.clone())
+/// Why an attempt's result is not trusted yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Doubt {
+    /// A probe one side did not observe: a harness failure, never a verdict.
+    Unobserved(String),
+    /// A mismatch on a probe a rate limit decided: bucket refills depend on timing, which the
+    /// two sides can never share exactly, so it must show up again before it is reported.
+    Timing(String),
 }
 
-/// Decides after attempt number `attempt` (0 first) whose unobserved probe is `missed`.
-pub fn next_step(missed: Option<String>, attempt: u32, retries: u32) -> Next {
-    match missed {
+/// The first reason to doubt `results`, if any: an unobserved probe first.
+pub fn doubt(results: &[ProbeResult]) -> Option<Doubt> {
+    let unobserved = results.iter().find(|r| {
+        r.legacy.verdict == Verdict::NotReceived || r.fwnet.verdict == Verdict::NotReceived
+    });
+    if let Some(r) = unobserved {
+        return Some(Doubt::Unobserved(r.text.clone()));
+    }
+    results
+        .iter()
+        .find(|r| !r.same && limited(r))
+        .map(|r| Doubt::Timing(r.text.clone()))
+}
+
+/// Whether a rate limit (`-m limit`, `-m hashlimit`; nft `limit rate`) counted the probe on
+/// either side.
+fn limited(r: &ProbeResult) -> bool {
+    let legacy = r
+        .legacy
+        .hits
+        .iter()
+        .any(|h| h.text.contains("-m limit ") || h.text.contains("-m hashlimit "));
+    legacy || r.fwnet.hits.iter().any(|h| h.text.contains("limit rate "))
+}
+
+/// Decides after attempt number `attempt` (0 first) given its [`doubt`]: rerun while retries
+/// remain; then an unobserved probe gives up, a timing mismatch stands.
+pub fn next_step(doubt: Option<Doubt>, attempt: u32, retries: u32) -> Next {
+    match doubt {
         None => Next::Report,
-        Some(p) if attempt < retries => Next::Retry(p),
-        Some(p) => Next::GiveUp(p),
+        Some(Doubt::Unobserved(p) | Doubt::Timing(p)) if attempt < retries => Next::Retry(p),
+        Some(Doubt::Unobserved(p)) => Next::GiveUp(p),
+        Some(Doubt::Timing(_)) => Next::Report,
     }
 }
 
@@ -292,6 +327,8 @@ pub fn next_step(missed: Option<String>, attempt: u32, retries: u32) -> Next {
 /// (`Family::Ip6`) text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Original {
+    /// How rules of this file are named in the report (`name:line`), as in the translation.
+    pub name: String,
     pub family: Family,
     pub text: String,
 }
@@ -335,23 +372,27 @@ pub fn verify(
     let mut reruns = Vec::new();
     let mut attempt = 0;
     loop {
-        let (report, missed) = match attempt_once(translated, originals, options) {
+        let (report, doubted) = match attempt_once(translated, originals, options) {
             Ok(r) => {
-                let missed = unobserved(&r.results);
-                (Some(r), missed)
+                let d = doubt(&r.results);
+                (Some(r), d)
             }
-            Err(Error::NotObserved { probe, .. }) => (None, Some(probe)),
+            Err(Error::NotObserved { probe, .. }) => (None, Some(Doubt::Unobserved(probe))),
             Err(e) => return Err(e),
         };
-        match (next_step(missed, attempt, RETRIES), report) {
+        let why = match &doubted {
+            Some(Doubt::Timing(_)) => "mismatched where a rate limit decided (timing?)",
+            _ => "was not observed on one side",
+        };
+        match (next_step(doubted, attempt, RETRIES), report) {
             (Next::Report, Some(mut report)) => {
                 report.reruns = reruns;
                 report.timings.total_ms = started.elapsed().as_millis() as u64;
                 return Ok(report);
             }
-            (Next::Retry(p), _) => reruns.push(format!(
-                "probe `{p}` was not observed on one side; rerun from fresh namespaces"
-            )),
+            (Next::Retry(p), _) => {
+                reruns.push(format!("probe `{p}` {why}; rerun from fresh namespaces"))
+            }
             (Next::GiveUp(probe), _) => {
                 return Err(Error::NotObserved {
                     probe,
@@ -382,9 +423,9 @@ fn attempt_once(
     all.extend(options.extra.iter().cloned());
     // An interface name the kernel refuses (`venet0:0` is an alias, not an interface) can never
     // match a packet: its probes are not played.
-    let (mut all, impossible): (Vec<Probe>, Vec<Probe>) = all
+    let (all, impossible): (Vec<Probe>, Vec<Probe>) = all
         .into_iter()
-        .partition(|p| p.iif.as_deref().map_or(true, valid_ifname));
+        .partition(|p| p.iif.as_deref().is_none_or(valid_ifname));
     let main = probes::main_link_name(translated);
     let mut links = vec![main.clone()];
     links.extend(probes::links(&all).into_iter().filter(|l| *l != main));
@@ -484,13 +525,16 @@ fn attempt_once(
     let setup = started.elapsed();
 
     let labels = fwnet_labels(&fwnet, &fwnet_ir).map_err(Error::Setup)?;
+    let legacy_texts = TextCache::default();
+    let lockstep = Lockstep::default();
     let (a, b) = thread::scope(|s| {
         let a = s.spawn(|| {
             play(
                 &legacy,
                 &all,
-                &|f| legacy_snapshot(&legacy, translated, f),
+                &|f| legacy_snapshot(&legacy, originals, f, &legacy_texts),
                 translated,
+                &lockstep,
             )
         });
         let b = s.spawn(|| {
@@ -499,6 +543,7 @@ fn attempt_once(
                 &all,
                 &|f| fwnet_snapshot(&fwnet, &labels, f),
                 &fwnet_ir,
+                &lockstep,
             )
         });
         (join(a), join(b))
@@ -684,14 +729,70 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
 /// Per-chain rule counters of one side at one moment.
 #[derive(Default)]
 struct Snapshot {
-    rules: BTreeMap<String, Vec<(u64, String, Option<String>)>>,
+    rules: BTreeMap<String, Vec<u64>>,
     policy: BTreeMap<String, u64>,
+    /// What the rules say and where they come from, read once per side and family.
+    texts: Arc<ChainTexts>,
 }
 
-fn ir_origin(ir: &Ruleset, family: Family, chain: &str, i: usize) -> Option<String> {
-    let t = probes::filter_table_of(ir, family)?;
-    let c = t.chains.iter().find(|c| c.name == chain)?;
-    c.rules.get(i)?.origin.as_ref().map(|o| o.to_string())
+/// Per chain, each rule on that side: its text, its origin (`file:line`) and whether it ends
+/// evaluation (accept, drop, reject).
+type ChainTexts = BTreeMap<String, Vec<RuleText>>;
+
+#[derive(Clone, Debug, Default)]
+struct RuleText {
+    text: String,
+    origin: Option<String>,
+    terminal: bool,
+}
+
+/// Where each rule of the legacy kernel's `family` filter table comes from, per chain, found by
+/// replaying the files' `-A` and `-I` commands (iptables-save files hold no others for rules).
+/// Independent of the translation: fwnet may merge rules, the kernel keeps every one.
+fn legacy_origins(originals: &[Original], family: Family) -> BTreeMap<String, Vec<String>> {
+    let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for o in originals.iter().filter(|o| o.family == family) {
+        let mut in_filter = false;
+        for (n, line) in o.text.lines().enumerate() {
+            let line = line.trim();
+            if let Some(table) = line.strip_prefix('*') {
+                in_filter = table.trim() == "filter";
+                continue;
+            }
+            if !in_filter {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let (Some(cmd), Some(chain)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let at = format!("{}:{}", o.name, n + 1);
+            let list = chains.entry(chain.to_string()).or_default();
+            match cmd {
+                "-A" | "--append" => list.push(at),
+                "-I" | "--insert" => {
+                    let pos = words
+                        .next()
+                        .and_then(|w| w.parse::<usize>().ok())
+                        .map_or(0, |p| p.saturating_sub(1));
+                    list.insert(pos.min(list.len()), at);
+                }
+                _ => {}
+            }
+        }
+    }
+    chains
+}
+
+/// Whether an `iptables-save` rule ends evaluation.
+fn legacy_terminal(rule: &str) -> bool {
+    let mut words = rule.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "-j" || w == "--jump" {
+            return matches!(words.next(), Some("ACCEPT" | "DROP" | "REJECT"));
+        }
+    }
+    false
 }
 
 fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
@@ -709,16 +810,40 @@ fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
     })
 }
 
-fn legacy_snapshot(site: &Site, ir: &Ruleset, family: Family) -> Result<Snapshot, String> {
+/// Legacy rule texts per family (true: IPv6), filled by the first snapshot of each family.
+type TextCache = std::sync::Mutex<BTreeMap<bool, Arc<ChainTexts>>>;
+
+fn legacy_snapshot(
+    site: &Site,
+    originals: &[Original],
+    family: Family,
+    cache: &TextCache,
+) -> Result<Snapshot, String> {
     let text = site
         .server
         .exec(legacy_tool(family, "save"), &["-c", "-t", "filter"])?;
-    Ok(parse_save_counters(&text, ir, family))
+    let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+    let v6 = family == Family::Ip6;
+    let texts = cache.get(&v6).cloned();
+    let snap = parse_save_counters(
+        &text,
+        texts.is_none().then(|| legacy_origins(originals, family)),
+        texts,
+    );
+    cache.insert(v6, Arc::clone(&snap.texts));
+    Ok(snap)
 }
 
 /// Reads `iptables-save -c` output: `:CHAIN POLICY [p:b]` and `[p:b] -A CHAIN ...` lines.
-fn parse_save_counters(text: &str, ir: &Ruleset, family: Family) -> Snapshot {
+/// Rule texts are read only when `texts` is None (they never change during a run), and then
+/// labelled with `origins` (see [`legacy_origins`]).
+fn parse_save_counters(
+    text: &str,
+    origins: Option<BTreeMap<String, Vec<String>>>,
+    texts: Option<Arc<ChainTexts>>,
+) -> Snapshot {
     let mut snap = Snapshot::default();
+    let mut new_texts = texts.is_none().then(ChainTexts::new);
     let packets = |s: &str| {
         s.trim_start_matches('[')
             .split(':')
@@ -735,45 +860,65 @@ fn parse_save_counters(text: &str, ir: &Ruleset, family: Family) -> Snapshot {
         } else if let Some((counters, rule)) =
             line.strip_prefix('[').and_then(|l| l.split_once("] "))
         {
-            let chain = rule.split_whitespace().nth(1).unwrap_or("").to_string();
-            let list = snap.rules.entry(chain.clone()).or_default();
-            let origin = ir_origin(ir, family, &chain, list.len());
-            list.push((packets(counters), rule.to_string(), origin));
+            let chain = rule.split_whitespace().nth(1).unwrap_or("");
+            let list = match snap.rules.get_mut(chain) {
+                Some(l) => l,
+                None => snap.rules.entry(chain.to_string()).or_default(),
+            };
+            if let Some(t) = &mut new_texts {
+                let origin = origins
+                    .as_ref()
+                    .and_then(|o| o.get(chain))
+                    .and_then(|o| o.get(list.len()))
+                    .cloned();
+                t.entry(chain.to_string()).or_default().push(RuleText {
+                    text: rule.to_string(),
+                    origin,
+                    terminal: legacy_terminal(rule),
+                });
+            }
+            list.push(packets(counters));
         }
     }
+    snap.texts = match (texts, new_texts) {
+        (Some(t), _) => t,
+        (None, t) => Arc::new(t.unwrap_or_default()),
+    };
     snap
 }
 
-/// Rule texts and origins of fwnet's side per family (`ip`, `ip6`) and chain, read once:
-/// positions never change during a run.
-type Labels = BTreeMap<(String, String), Vec<(String, Option<String>)>>;
-
-fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Ip6 => "ip6",
-        Family::Inet => "inet",
-        Family::Ip => "ip",
-    }
-}
+/// Rule texts and origins of fwnet's side per family (true: IPv6), read once: positions never
+/// change during a run.
+type Labels = BTreeMap<bool, Arc<ChainTexts>>;
 
 fn fwnet_labels(site: &Site, ir: &Ruleset) -> Result<Labels, String> {
+    let family_of_table = |f: &str| if f == "ip6" { Family::Ip6 } else { Family::Ip };
     let tables = site
         .server
         .try_run_in(|| crate::status(Some(ir)))?
         .map_err(|e| format!("reading fwnet's rules: {e}"))?;
-    let mut labels = Labels::new();
+    let mut labels: BTreeMap<bool, ChainTexts> = BTreeMap::new();
     for t in tables
         .into_iter()
         .filter(|t| matches!(t.family, "ip" | "ip6") && t.name == "fwnet_filter")
     {
+        let family = family_of_table(t.family);
+        let texts = labels.entry(family == Family::Ip6).or_default();
         for c in t.chains {
-            labels.insert(
-                (t.family.to_string(), c.name),
-                c.rules.into_iter().map(|r| (r.text, r.origin)).collect(),
-            );
+            let rules = c
+                .rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| RuleText {
+                    terminal: is_terminal(ir, family, &c.name, i),
+                    text: r.text,
+                    origin: r.origin,
+                })
+                .collect();
+            texts.insert(c.name, rules);
         }
     }
-    Ok(labels)
+    Ok(labels.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
 }
 
 fn fwnet_snapshot(site: &Site, labels: &Labels, family: Family) -> Result<Snapshot, String> {
@@ -781,43 +926,33 @@ fn fwnet_snapshot(site: &Site, labels: &Labels, family: Family) -> Result<Snapsh
         .server
         .try_run_in(|| crate::rule_counters(family, "fwnet_filter"))?
         .map_err(|e| format!("reading fwnet's counters: {e}"))?;
-    let mut snap = Snapshot::default();
-    for (chain, packets) in counters {
-        let l = labels.get(&(family_name(family).to_string(), chain.clone()));
-        let rules = packets
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let (text, origin) = l.and_then(|l| l.get(i)).cloned().unwrap_or_default();
-                (p, text, origin)
-            })
-            .collect();
-        snap.rules.insert(chain, rules);
-    }
-    Ok(snap)
+    Ok(Snapshot {
+        rules: counters.into_iter().collect(),
+        policy: BTreeMap::new(),
+        texts: labels
+            .get(&(family == Family::Ip6))
+            .cloned()
+            .unwrap_or_default(),
+    })
 }
 
-fn hits(
-    before: &Snapshot,
-    after: &Snapshot,
-    ir: &Ruleset,
-    family: Family,
-    chains: &[String],
-) -> Vec<RuleHit> {
+fn hits(before: &Snapshot, after: &Snapshot, chains: &[String]) -> Vec<RuleHit> {
     let mut out = Vec::new();
     for chain in chains {
         let (Some(b), Some(a)) = (before.rules.get(chain), after.rules.get(chain)) else {
             continue;
         };
-        for (i, ((pb, _, _), (pa, text, origin))) in b.iter().zip(a).enumerate() {
+        let texts = after.texts.get(chain);
+        for (i, (pb, pa)) in b.iter().zip(a).enumerate() {
             if pa > pb {
+                let r = texts.and_then(|t| t.get(i)).cloned().unwrap_or_default();
                 out.push(RuleHit {
                     chain: chain.clone(),
                     index: Some(i),
                     packets: pa - pb,
-                    origin: origin.clone(),
-                    text: text.clone(),
-                    terminal: is_terminal(ir, family, chain, i),
+                    origin: r.origin,
+                    text: r.text,
+                    terminal: r.terminal,
                 });
             }
         }
@@ -844,7 +979,10 @@ fn play(
     all: &[Probe],
     snapshot: &dyn Fn(Family) -> Result<Snapshot, String>,
     ir: &Ruleset,
+    lockstep: &Lockstep,
 ) -> Result<Vec<Side>, Error> {
+    // Whatever way this side ends, the other no longer waits for it.
+    let _leave = Leave(lockstep);
     let open = || -> Result<_, String> {
         let senders: Vec<(String, LinkSender)> = site.client.try_run_in(|| {
             site.links
@@ -862,16 +1000,21 @@ fn play(
             attempts: 1,
         })?;
     }
-    play_probes(
-        site,
-        all,
-        snapshot,
-        ir,
-        &senders,
-        &from_server,
-        &mut observer,
-    )
-    .map_err(Error::Setup)
+    let mut tools = Tools {
+        senders,
+        from_server,
+        observer,
+    };
+    play_probes(site, all, snapshot, ir, lockstep, &mut tools).map_err(Error::Setup)
+}
+
+/// What one side sends and observes with.
+struct Tools {
+    /// One sender per link, by the link's name.
+    senders: Vec<(String, LinkSender)>,
+    /// For probes the server sends to itself (`iif lo`).
+    from_server: RawSender,
+    observer: Observer,
 }
 
 fn play_probes(
@@ -879,10 +1022,14 @@ fn play_probes(
     all: &[Probe],
     snapshot: &dyn Fn(Family) -> Result<Snapshot, String>,
     ir: &Ruleset,
-    senders: &[(String, LinkSender)],
-    from_server: &RawSender,
-    observer: &mut Observer,
+    lockstep: &Lockstep,
+    tools: &mut Tools,
 ) -> Result<Vec<Side>, String> {
+    let Tools {
+        senders,
+        from_server,
+        observer,
+    } = tools;
     let mut next_id: u16 = 0x1000;
     let mut out = Vec::with_capacity(all.len());
     let chains: BTreeMap<bool, Vec<String>> = [Family::Ip, Family::Ip6]
@@ -901,6 +1048,7 @@ fn play_probes(
             Some(s) => s,
             None => snapshot(family)?,
         };
+        lockstep.meet();
         let link = match probe.iif.as_deref() {
             None => &site.links[0],
             Some(name) => site.link(name).unwrap_or(&site.links[0]),
@@ -979,17 +1127,67 @@ fn play_probes(
         let no_chains = Vec::new();
         out.push(Side {
             verdict,
-            hits: hits(
-                &before,
-                &after,
-                ir,
-                family,
-                chains.get(&v6).unwrap_or(&no_chains),
-            ),
+            hits: hits(&before, &after, chains.get(&v6).unwrap_or(&no_chains)),
         });
         last.insert(v6, after);
     }
     Ok(out)
+}
+
+/// Lets the two sides start each probe together, so time-dependent state (rate-limit buckets
+/// refilling) sees the same intervals on both. A side that ends, or a wait longer than
+/// [`LOCKSTEP_WAIT`], releases the other for good: never a deadlock, at worst drift.
+#[derive(Default)]
+struct Lockstep {
+    /// (sides waiting in this round, round number, released for good)
+    state: std::sync::Mutex<(u32, u64, bool)>,
+    turn: std::sync::Condvar,
+}
+
+const LOCKSTEP_WAIT: Duration = Duration::from_secs(10);
+
+impl Lockstep {
+    fn meet(&self) {
+        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if g.2 {
+            return;
+        }
+        let round = g.1;
+        g.0 += 1;
+        if g.0 == 2 {
+            *g = (0, round + 1, false);
+            self.turn.notify_all();
+            return;
+        }
+        let deadline = Instant::now() + LOCKSTEP_WAIT;
+        while g.1 == round && !g.2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                g.2 = true;
+                self.turn.notify_all();
+                return;
+            }
+            g = match self.turn.wait_timeout(g, left) {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    fn release(&self) {
+        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        g.2 = true;
+        self.turn.notify_all();
+    }
+}
+
+/// Releases a [`Lockstep`] when dropped.
+struct Leave<'a>(&'a Lockstep);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.release();
+    }
 }
 
 /// Waits until a barrier frame crosses the link (the link is up, its queue active), resending
@@ -1423,10 +1621,43 @@ mod tests {
                 result(q, verdicts[1].0, verdicts[1].1),
             ];
             assert_eq!(
-                next_step(unobserved(&results), attempt, RETRIES),
+                next_step(doubt(&results), attempt, RETRIES),
                 want,
                 "{verdicts:?} at attempt {attempt}"
             );
+        }
+    }
+
+    #[test]
+    fn a_mismatch_a_rate_limit_decided_must_show_up_again_before_it_is_reported() {
+        // Regression (corpus v4/139, 229, 373): `--limit 5/sec` refills between probes, and
+        // the two sides never share timing exactly.
+        let p = "icmp 198.18.0.5 -> 10.77.0.1 type 8 code 0";
+        let hit = |text: &str| RuleHit {
+            chain: "INPUT".into(),
+            index: Some(2),
+            packets: 1,
+            origin: None,
+            text: text.into(),
+            terminal: true,
+        };
+        let mut limited = result(p, Verdict::Accept, Verdict::Drop);
+        limited.legacy.hits = vec![hit("-A INPUT -p icmp -m limit --limit 5/sec -j ACCEPT")];
+        let mut hashlimited = result(p, Verdict::Drop, Verdict::Accept);
+        hashlimited.fwnet.hits = vec![hit("update @t { ip saddr limit rate 1/second } accept")];
+        let mut plain = result(p, Verdict::Accept, Verdict::Drop);
+        plain.legacy.hits = vec![hit("-A INPUT -p icmp -j ACCEPT")];
+        let timing = Next::Retry(p.into());
+        // (result, attempt, what happens next)
+        let cases = [
+            (&limited, 0, timing.clone()),
+            (&hashlimited, 1, timing),
+            (&limited, RETRIES, Next::Report),
+            (&plain, 0, Next::Report),
+        ];
+        for (r, attempt, want) in cases {
+            let results = [r.clone()];
+            assert_eq!(next_step(doubt(&results), attempt, RETRIES), want, "{r:?}");
         }
     }
 
@@ -1533,6 +1764,68 @@ mod tests {
                 want,
                 "{f:?} {elapsed:?}"
             );
+        }
+    }
+
+    #[test]
+    fn legacy_rules_are_named_from_the_files_not_from_the_translation() {
+        // Regression: the translation merges rules (`dport { 80, 443 }`), so legacy rule N is
+        // not IR rule N; legacy origins come from replaying the files' -A and -I.
+        let v4 = "*nat\n-A PREROUTING -j ACCEPT\nCOMMIT\n*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 80 -j ACCEPT\n-A INPUT -p tcp --dport 443 -j ACCEPT\n-I INPUT -i lo -j ACCEPT\n-I INPUT 2 -p icmp -j ACCEPT\n-A x -j LOG\nCOMMIT\n";
+        let originals = [
+            Original {
+                name: "a".into(),
+                family: Family::Ip,
+                text: v4.into(),
+            },
+            Original {
+                name: "b".into(),
+                family: Family::Ip,
+                text: "*filter\n-A INPUT -j DROP\nCOMMIT\n".into(),
+            },
+            Original {
+                name: "c".into(),
+                family: Family::Ip6,
+                text: "*filter\n-A INPUT -j DROP\nCOMMIT\n".into(),
+            },
+        ];
+        let got = legacy_origins(&originals, Family::Ip);
+        assert_eq!(got["INPUT"], ["a:8", "a:9", "a:6", "a:7", "b:2"]);
+        assert_eq!(got["x"], ["a:10"]);
+        assert!(
+            !got.contains_key("PREROUTING"),
+            "nat is not the filter table"
+        );
+        assert_eq!(legacy_origins(&originals, Family::Ip6)["INPUT"], ["c:2"]);
+        // (iptables-save rule, ends evaluation)
+        let cases = [
+            ("-A INPUT -i lo -j ACCEPT", true),
+            ("-A INPUT -p tcp -j REJECT --reject-with tcp-reset", true),
+            ("-A INPUT -j DROP", true),
+            ("-A INPUT -j LOG --log-prefix \"-j ACCEPT\"", false),
+            ("-A INPUT -j svc", false),
+            ("-A INPUT -p tcp", false),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(legacy_terminal(rule), want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn interface_names_the_kernel_refuses_are_recognised() {
+        // Regression: `-i venet0:0` (an alias) made link creation fail and verification stop.
+        let cases = [
+            ("eth0", true),
+            ("venet0:0", false),
+            ("a/b", false),
+            ("with space", false),
+            ("", false),
+            ("..", false),
+            ("fifteen_chars_x", true),
+            ("sixteen_chars_xx", false),
+        ];
+        for (name, want) in cases {
+            assert_eq!(valid_ifname(name), want, "{name}");
         }
     }
 
