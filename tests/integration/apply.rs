@@ -94,7 +94,50 @@ pub fn kernel_dump(ns: &Netns) -> String {
             }
         })
         .collect();
-    format!("{}\n----\n{plain}", debug.join("\n"))
+    let plain: Vec<String> = plain.lines().map(sorted_braces).collect();
+    format!(
+        "{}\n----\n{}",
+        sorted_sets(&debug.join("\n")),
+        plain.join("\n")
+    )
+}
+
+/// The element lines of each set sorted: hash sets list their elements in an order seeded per
+/// set, so two loads of the same set list them differently.
+pub fn sorted_sets(dump: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut elements: Vec<&str> = Vec::new();
+    for line in dump.lines() {
+        if line.trim_start().starts_with("element ") {
+            elements.push(line);
+            continue;
+        }
+        elements.sort_unstable();
+        out.extend(elements.drain(..).map(str::to_string));
+        out.push(line.to_string());
+    }
+    elements.sort_unstable();
+    out.extend(elements.drain(..).map(str::to_string));
+    out.join("\n")
+}
+
+/// A listing line with one `{ a, b, c }` group (an inline anonymous set or `elements = {..}`)
+/// with its items sorted, for the same reason as [`sorted_sets`].
+fn sorted_braces(line: &str) -> String {
+    let (Some(open), Some(close)) = (line.find('{'), line.rfind('}')) else {
+        return line.to_string();
+    };
+    if open > close || line[open + 1..close].contains('{') {
+        return line.to_string();
+    }
+    let mut items: Vec<&str> = line[open + 1..close].split(',').map(str::trim).collect();
+    items.sort_unstable();
+    format!(
+        "{}{{ {} }}{}",
+        &line[..open],
+        items.join(", "),
+        &line[close + 1..]
+    )
 }
 
 fn import(rules: &Path, state: &StateDir) {
