@@ -78,17 +78,31 @@ impl Session {
         ))
     }
 
-    /// Every table in the kernel, all families.
-    pub fn tables(&mut self) -> Result<Vec<fwnet_netlink::Table>, Error> {
+    /// Sends a dump request built for a fresh sequence number and keeps the replies `pick`
+    /// recognises.
+    fn dump<T>(
+        &mut self,
+        request: impl FnOnce(u32) -> Vec<u8>,
+        pick: impl FnMut(ReplyBody) -> Option<T>,
+    ) -> Result<Vec<T>, Error> {
         let seq = self.next_seq(1);
         Ok(self
-            .request(&dump::get_tables(NFPROTO_UNSPEC, seq))?
+            .request(&request(seq))?
             .into_iter()
-            .filter_map(|r| match r.body {
+            .map(|r| r.body)
+            .filter_map(pick)
+            .collect())
+    }
+
+    /// Every table in the kernel, all families.
+    pub fn tables(&mut self) -> Result<Vec<fwnet_netlink::Table>, Error> {
+        self.dump(
+            |seq| dump::get_tables(NFPROTO_UNSPEC, seq),
+            |b| match b {
                 ReplyBody::Table(t) => Some(t),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     pub fn owned_tables(&mut self) -> Result<Vec<TableKey>, Error> {
@@ -101,39 +115,33 @@ impl Session {
     }
 
     pub fn chains(&mut self, family: u8) -> Result<Vec<fwnet_netlink::Chain>, Error> {
-        let seq = self.next_seq(1);
-        Ok(self
-            .request(&dump::get_chains(family, seq))?
-            .into_iter()
-            .filter_map(|r| match r.body {
+        self.dump(
+            |seq| dump::get_chains(family, seq),
+            |b| match b {
                 ReplyBody::Chain(c) => Some(c),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     pub fn rules(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Rule>, Error> {
-        let seq = self.next_seq(1);
-        Ok(self
-            .request(&dump::get_rules(family, Some(table), None, seq))?
-            .into_iter()
-            .filter_map(|r| match r.body {
+        self.dump(
+            |seq| dump::get_rules(family, Some(table), None, seq),
+            |b| match b {
                 ReplyBody::Rule(r) => Some(r),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     pub fn sets(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Set>, Error> {
-        let seq = self.next_seq(1);
-        Ok(self
-            .request(&dump::get_sets(family, Some(table), seq))?
-            .into_iter()
-            .filter_map(|r| match r.body {
+        self.dump(
+            |seq| dump::get_sets(family, Some(table), seq),
+            |b| match b {
                 ReplyBody::Set(s) => Some(s),
                 _ => None,
-            })
-            .collect())
+            },
+        )
     }
 
     /// The elements of one set.
@@ -143,16 +151,14 @@ impl Session {
         table: &str,
         set: &str,
     ) -> Result<Vec<fwnet_netlink::SetElem>, Error> {
-        let seq = self.next_seq(1);
-        Ok(self
-            .request(&dump::get_set_elems(family, table, set, seq))?
-            .into_iter()
-            .filter_map(|r| match r.body {
+        let lists = self.dump(
+            |seq| dump::get_set_elems(family, table, set, seq),
+            |b| match b {
                 ReplyBody::SetElems(e) => Some(e.elements),
                 _ => None,
-            })
-            .flatten()
-            .collect())
+            },
+        )?;
+        Ok(lists.into_iter().flatten().collect())
     }
 
     /// Sends a batch and returns every acknowledgement and error it brought, as (seq, errno),
