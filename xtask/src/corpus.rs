@@ -28,15 +28,23 @@ struct FileResult {
 pub fn run(args: &[String]) -> Result<()> {
     let mut apply = false;
     let mut verify = false;
+    let mut only: Option<String> = None;
     let mut out = PathBuf::from("target/corpus.tsv");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--apply" => apply = true,
             "--verify" => verify = true,
+            "--only" => {
+                only = Some(
+                    it.next()
+                        .context("--only needs a path prefix such as v6/")?
+                        .clone(),
+                )
+            }
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
             other => {
-                bail!("unknown corpus option {other:?} (options: --apply, --verify, --out FILE)")
+                bail!("unknown corpus option {other:?} (options: --apply, --verify, --only PREFIX, --out FILE)")
             }
         }
     }
@@ -57,6 +65,9 @@ pub fn run(args: &[String]) -> Result<()> {
     for (n, line) in rows.iter().enumerate() {
         let cols: Vec<&str> = line.split('\t').collect();
         let (file, restore) = (cols[0], cols[5]);
+        if only.as_ref().is_some_and(|p| !file.starts_with(p.as_str())) {
+            continue;
+        }
         let ref_complete_ok = cols.get(8) == Some(&"yes") && cols.get(12) == Some(&"ok");
         let path = root.join(file);
         let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
@@ -75,11 +86,8 @@ pub fn run(args: &[String]) -> Result<()> {
             (Some(bin), true) => Some(apply_in_namespace(bin, &path)?),
             _ => None,
         };
-        // Verification needs a file the legacy kernel itself accepts (and, today, IPv4).
-        let verified = match (
-            &fwnet,
-            imported && verify && restore == "ok" && file.starts_with("v4/"),
-        ) {
+        // Verification needs a file the legacy kernel itself accepts.
+        let verified = match (&fwnet, imported && verify && restore == "ok") {
             (Some(bin), true) => Some(verify_file(bin, &path)?),
             _ => None,
         };
@@ -265,7 +273,7 @@ fn print_summary(results: &[FileResult], apply: bool) {
     if !verified.is_empty() {
         let count = |code| verified.iter().filter(|(_, v)| *v == code).count();
         println!(
-            "\nfwnet verify over {} imported IPv4 files the legacy kernel accepts: {} match, {} MISMATCH, {} could not run",
+            "\nfwnet verify over {} imported files the legacy kernel accepts: {} match, {} MISMATCH, {} could not run",
             verified.len(),
             count(0),
             count(1),
