@@ -119,6 +119,11 @@ pub fn run(args: &[String]) -> Result<()> {
     print_summary(&results, apply);
     write_tsv(&out, &results)?;
     println!("per-file results: {}", out.display());
+    let mismatches = results.iter().filter(|r| r.verified == Some(1)).count();
+    let unloaded = results.iter().filter(|r| r.applied == Some(false)).count();
+    if mismatches > 0 || unloaded > 0 {
+        bail!("{mismatches} file(s) with verdict mismatches, {unloaded} imported file(s) the kernel did not load");
+    }
     Ok(())
 }
 
