@@ -45,6 +45,13 @@ pub struct RuleDiff {
     pub handle: Option<u64>,
 }
 
+/// A stored chain: name, base-chain text, and its rules (bytecode with the IR they came from).
+type StoredChain<'a> = (
+    String,
+    Option<String>,
+    Vec<(&'a lower::RuleCode, &'a fwnet_nft::Rule)>,
+);
+
 struct KChain {
     name: String,
     base: Option<String>,
@@ -83,11 +90,7 @@ pub fn diff(stored: &Ruleset) -> Result<Vec<TableDiff>, Error> {
     for t in &stored.tables {
         let code = lower::table(t, 1);
         let fam = code.family;
-        let stored_chains: Vec<(
-            String,
-            Option<String>,
-            Vec<(&lower::RuleCode, &fwnet_nft::Rule)>,
-        )> = code
+        let stored_chains: Vec<StoredChain> = code
             .chains
             .iter()
             .map(|c| {

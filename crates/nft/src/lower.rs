@@ -294,7 +294,7 @@ fn set_userdata(byteorder: u32) -> Vec<u8> {
 /// dumps it: a 16-byte register (NFT_REG_1..4) at 16-byte boundaries, otherwise the 32-bit
 /// register NFT_REG32_00 + offset/4 (the same storage; nft and the dump agree on this form).
 pub(crate) fn key_reg(offset: u32) -> u32 {
-    if offset % 16 == 0 {
+    if offset.is_multiple_of(16) {
         NFT_REG_1 + offset / 16
     } else {
         NFT_REG32_00 + offset / 4
