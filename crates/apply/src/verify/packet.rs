@@ -436,14 +436,32 @@ impl RawSender {
         }
     }
 
+    /// Like [`RawSender::try_send`], out of interface `scope` (an ifindex) where the
+    /// destination is IPv6 link-local or multicast: such an address means nothing without its
+    /// link.
+    pub fn try_send_scoped(&self, packet: &Packet, scope: u32) -> Result<bool, String> {
+        match self.raw_send_scoped(packet, scope) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(false),
+            Err(e) => Err(format!("send probe to {}: {e}", packet.dst)),
+        }
+    }
+
     fn raw_send(&self, packet: &Packet) -> std::io::Result<()> {
+        self.raw_send_scoped(packet, 0)
+    }
+
+    fn raw_send_scoped(&self, packet: &Packet, scope: u32) -> std::io::Result<()> {
         match (packet.is_ipv6(), packet.dst) {
             (false, IpAddr::V4(dst)) => raw_send_to(&self.v4, packet, &sockaddr_in(dst, 0)),
             _ => {
                 let socket = self.v6.as_ref().ok_or_else(|| {
                     std::io::Error::new(std::io::ErrorKind::Unsupported, "no IPv6 in this kernel")
                 })?;
-                raw_send_to(socket, packet, &sockaddr_in6(v6(packet.dst), 0))
+                let dst = v6(packet.dst);
+                let mut to = sockaddr_in6(dst, 0);
+                to.sin6_scope_id = scope_for(dst, scope);
+                raw_send_to(socket, packet, &to)
             }
         }
     }
@@ -557,6 +575,21 @@ fn raw_send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> std::io::Result<
     Ok(())
 }
 
+/// `scope` where `addr` is link-local (`fe80::/10`) or multicast, else 0 (other addresses are
+/// routed without one; the kernel reads it only for link- and interface-scoped ones).
+pub(crate) fn scope_for(addr: Ipv6Addr, scope: u32) -> u32 {
+    if is_link_local(addr) || addr.is_multicast() {
+        scope
+    } else {
+        0
+    }
+}
+
+/// Whether `addr` is IPv6 link-local (`fe80::/10`).
+pub(crate) fn is_link_local(addr: Ipv6Addr) -> bool {
+    addr.segments()[0] & 0xffc0 == 0xfe80
+}
+
 pub(crate) fn sockaddr_in6(addr: Ipv6Addr, port: u16) -> libc::sockaddr_in6 {
     libc::sockaddr_in6 {
         sin6_family: libc::AF_INET6 as libc::sa_family_t,
@@ -583,6 +616,25 @@ pub(crate) fn sockaddr_in(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_link_scoped_destinations_carry_the_scope() {
+        // Regression: a datagram to or from fe80:: without its interface was EINVAL.
+        let cases = [
+            ("fe80::", 7),
+            ("fe80::77:0:2", 7),
+            ("febf:ffff::1", 7),
+            ("fec0::1", 0),
+            ("ff02::fb", 7),
+            ("2001:db8::1", 0),
+            ("fd77::1", 0),
+            ("::1", 0),
+        ];
+        for (text, want) in cases {
+            let addr: Ipv6Addr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(scope_for(addr, 7), want, "{text}");
+        }
+    }
 
     #[test]
     fn crafted_packets_checksum_to_zero() {

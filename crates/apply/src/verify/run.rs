@@ -40,7 +40,7 @@ use fwnet_nft::{Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv6Addr, TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -422,10 +422,10 @@ fn attempt_once(
     let (mut all, skipped) = select_expiries(derived.probes, options.slow_max);
     all.extend(options.extra.iter().cloned());
     // An interface name the kernel refuses (`venet0:0` is an alias, not an interface) can never
-    // match a packet: its probes are not played.
-    let (all, impossible): (Vec<Probe>, Vec<Probe>) = all
-        .into_iter()
-        .partition(|p| p.iif.as_deref().is_none_or(valid_ifname));
+    // match a packet; the harness reaches an IPv6 link-local address only over a link, never on
+    // `lo`: their probes are not played.
+    let (all, impossible): (Vec<Probe>, Vec<Probe>) =
+        all.into_iter().partition(|p| impossible_why(p).is_none());
     let main = probes::main_link_name(translated);
     let mut links = vec![main.clone()];
     links.extend(probes::links(&all).into_iter().filter(|l| *l != main));
@@ -435,6 +435,7 @@ fn attempt_once(
         .map(|p| p.spec.dst())
         .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
+    let server_link_local = link_local_dsts(&all, &links);
     // The client owns the sources of real connections, except where one is also where a
     // connection goes (the client would then talk to itself).
     let connects: Vec<&Probe> = all
@@ -448,18 +449,15 @@ fn attempt_once(
         .filter(|a| usable_local(*a) && !connect_dsts.contains(a) && !is_link_addr(*a, n_links))
         .collect();
     let mut uncovered = derived.uncovered;
-    let names: BTreeSet<(String, String)> = impossible
+    let reasons: BTreeSet<(String, String)> = impossible
         .iter()
-        .map(|p| {
-            (
-                p.iif.clone().unwrap_or_default(),
-                p.origin.clone().unwrap_or_default(),
-            )
-        })
+        .filter_map(|p| Some((p.origin.clone().unwrap_or_default(), impossible_why(p)?)))
         .collect();
-    uncovered.extend(names.into_iter().map(|(name, origin)| {
-        format!("{origin}: no interface can be named `{name}`, so no packet arrives on it")
-    }));
+    uncovered.extend(
+        reasons
+            .into_iter()
+            .map(|(origin, why)| format!("{origin}: {why}")),
+    );
     uncovered.extend(
         connects
             .iter()
@@ -484,6 +482,7 @@ fn attempt_once(
     let (legacy, fwnet) = thread::scope(|s| {
         let legacy = s.spawn(|| -> Result<Site, Error> {
             let site = Site::new("legacy", &spec).map_err(Error::Setup)?;
+            own_link_local(&site, &server_link_local).map_err(Error::Setup)?;
             let mut loaded = BTreeSet::new();
             for o in originals {
                 // Every file after the first of its family adds to what that one loaded.
@@ -500,6 +499,7 @@ fn attempt_once(
         });
         let fwnet = s.spawn(|| -> Result<Site, Error> {
             let site = Site::new("fwnet", &spec).map_err(Error::Setup)?;
+            own_link_local(&site, &server_link_local).map_err(Error::Setup)?;
             site.server
                 .try_run_in(|| crate::apply(&fwnet_ir, crate::Mode::Commit))
                 .map_err(Error::Setup)?
@@ -595,6 +595,59 @@ fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
         Ok(v) => v,
         Err(panic) => std::panic::resume_unwind(panic),
     }
+}
+
+/// The IPv6 link-local destinations of `probes`, each with the link it arrives on (the first of
+/// `links` where the probe names none of them), as the server must own them for them to reach
+/// INPUT. Probes arriving on `lo` are not among them.
+fn link_local_dsts(probes: &[Probe], links: &[String]) -> Vec<(String, Ipv6Addr)> {
+    let Some(main) = links.first() else {
+        return Vec::new();
+    };
+    let owned: BTreeSet<(String, Ipv6Addr)> = probes
+        .iter()
+        .filter(|p| p.iif.as_deref() != Some("lo"))
+        .filter_map(|p| match p.spec.dst() {
+            IpAddr::V6(a) if super::packet::is_link_local(a) => {
+                let link = p
+                    .iif
+                    .as_ref()
+                    .filter(|name| links.contains(name))
+                    .unwrap_or(main);
+                Some((link.clone(), a))
+            }
+            _ => None,
+        })
+        .collect();
+    owned.into_iter().collect()
+}
+
+/// Gives the server each of `addrs` on the server end of its link.
+fn own_link_local(site: &Site, addrs: &[(String, Ipv6Addr)]) -> Result<(), String> {
+    if addrs.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = addrs
+        .iter()
+        .map(|(link, a)| format!("addr add {a}/128 dev {link} nodad"))
+        .collect();
+    site.server.ip_batch(&lines)
+}
+
+/// Why `probe` is not played, if it is not: it arrives on an interface the kernel cannot name
+/// (it can never happen), or on `lo` to an IPv6 link-local address (the server owns those on
+/// its links only, and the harness sends to them only over a link).
+fn impossible_why(probe: &Probe) -> Option<String> {
+    let iif = probe.iif.as_deref()?;
+    if !valid_ifname(iif) {
+        return Some(format!(
+            "no interface can be named `{iif}`, so no packet arrives on it"
+        ));
+    }
+    let dst = probe.spec.dst();
+    (iif == "lo" && needs_link(dst)).then(|| {
+        format!("a probe on `lo` to the link-local address {dst} is not played (those are only reached over a link)")
+    })
 }
 
 /// Whether the kernel accepts `name` as an interface name (`dev_valid_name`).
@@ -1081,7 +1134,7 @@ fn play_probes(
                     dport,
                 } = spec
                 {
-                    server_datagram(site, *dst, *dport, *src, *sport)?;
+                    server_datagram(site, from_server, link, (*dst, *dport), (*src, *sport))?;
                 }
                 for i in 0..probe.count {
                     let p = crafted(spec, i)?.with_id(next_id);
@@ -1293,21 +1346,58 @@ fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
 /// The server sends one datagram `from:fport -> to:tport` (opening a conntrack flow). The
 /// server's own OUTPUT may refuse it (`EPERM`): then no flow exists and the probe that follows
 /// shows what the ruleset does with an unsolicited packet, on both sides alike.
+///
+/// An IPv6 link-local (`fe80::/10`) end means nothing without its link (a socket bound to it
+/// without one is `EINVAL`) and a multicast one cannot be bound at all: such a datagram is
+/// crafted and sent raw, scoped to `link`, which conntrack sees the same way.
 fn server_datagram(
     site: &Site,
-    from: IpAddr,
-    fport: u16,
-    to: IpAddr,
-    tport: u16,
+    from_server: &RawSender,
+    link: &Link,
+    (from, fport): (IpAddr, u16),
+    (to, tport): (IpAddr, u16),
 ) -> Result<(), String> {
+    let what = || format!("server datagram {from}:{fport} -> {to}:{tport}");
+    if needs_link(from) || needs_link(to) || is_multicast_v6(from) || is_multicast_v6(to) {
+        let scope = server_ifindex(site, &link.name).map_err(|e| format!("{}: {e}", what()))?;
+        let packet = Packet::udp(from, fport, to, tport);
+        // Refused by the server's own OUTPUT: no flow, as below.
+        return from_server
+            .try_send_scoped(&packet, scope)
+            .map(drop)
+            .map_err(|e| format!("{}: {e}", what()));
+    }
     let sent = site.server.try_run_in(|| {
         let s = UdpSocket::bind((from, fport))?;
         s.send_to(b"hello", (to, tport)).map(drop)
     })?;
     match sent {
         Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
-        other => other.map_err(|e| format!("server datagram {from}:{fport} -> {to}:{tport}: {e}")),
+        other => other.map_err(|e| format!("{}: {e}", what())),
     }
+}
+
+/// Whether `a` is IPv6 link-local, an address that needs its link to be used.
+fn needs_link(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(a) if super::packet::is_link_local(a))
+}
+
+/// Whether `a` is IPv6 multicast.
+fn is_multicast_v6(a: IpAddr) -> bool {
+    matches!(a, IpAddr::V6(a) if a.is_multicast())
+}
+
+/// The index of interface `name` in the server's namespace.
+fn server_ifindex(site: &Site, name: &str) -> Result<u32, String> {
+    let c_name = std::ffi::CString::new(name).map_err(|_| format!("interface name {name:?}"))?;
+    // SAFETY: c_name is a live NUL-terminated string for the call.
+    let index = site
+        .server
+        .try_run_in(|| unsafe { libc::if_nametoindex(c_name.as_ptr()) })?;
+    if index == 0 {
+        return Err(format!("no interface {name} on the server"));
+    }
+    Ok(index)
 }
 
 /// A real connection: the verdict is whether the server-side listener got the whole payload.
@@ -1827,6 +1917,66 @@ mod tests {
         for (name, want) in cases {
             assert_eq!(valid_ifname(name), want, "{name}");
         }
+    }
+
+    #[test]
+    fn probes_on_lo_to_link_local_addresses_and_aliases_are_not_played() {
+        // Regression: `-d fe80::/10 -i lo` derived a probe the harness could not deliver.
+        let cases = [
+            (
+                "tcp [2001:db8::1]:20015 -> [fe80::]:33434 flags S iif lo",
+                true,
+            ),
+            ("udp [2001:db8::1]:20002 -> [febf::1]:546 iif lo", true),
+            (
+                "tcp [2001:db8::1]:20015 -> [fe80::]:33434 flags S iif eth1",
+                false,
+            ),
+            ("tcp [2001:db8::1]:20015 -> [fe80::]:33434 flags S", false),
+            (
+                "tcp [fd77::1]:20001 -> [fd77::1]:33434 flags S iif lo",
+                false,
+            ),
+            (
+                "tcp [2001:db8::1]:20001 -> [fec0::1]:22 flags S iif lo",
+                false,
+            ),
+            (
+                "tcp 10.0.0.5:40000 -> 10.77.0.1:22 flags S iif venet0:0",
+                true,
+            ),
+        ];
+        for (text, want) in cases {
+            let probe = probes::parse_line(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(impossible_why(&probe).is_some(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn link_local_destinations_are_owned_on_the_link_they_arrive_on() {
+        let links = ["eth0".to_string(), "eth1".to_string()];
+        let lines = [
+            "udp [2001:db8::1]:20002 -> [fe80::]:546",
+            "udp [2001:db8::1]:20003 -> [fe80::]:546 reply",
+            "udp [2001:db8::1]:20004 -> [fe80::1]:546 iif eth1",
+            "udp [2001:db8::1]:20005 -> [fe80::2]:546 iif ppp9",
+            "tcp [2001:db8::1]:20006 -> [fe80::3]:22 flags S iif lo",
+            "icmpv6 fe80::77:0:2 -> fd77::1 type 135",
+            "udp [2001:db8::1]:20007 -> [ff02::fb]:5353",
+        ];
+        let all: Vec<Probe> = lines
+            .iter()
+            .map(|l| probes::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        let got: Vec<String> = link_local_dsts(&all, &links)
+            .iter()
+            .map(|(link, a)| format!("{a} on {link}"))
+            .collect();
+        assert_eq!(
+            got,
+            ["fe80:: on eth0", "fe80::2 on eth0", "fe80::1 on eth1"]
+        );
+        assert!(link_local_dsts(&all, &[]).is_empty());
     }
 
     #[test]
