@@ -106,6 +106,17 @@ pub(crate) struct TableCx<'a> {
 }
 
 impl TableCx<'_> {
+    /// `base`, or `base_2`, `base_3`, ... if a set of this table already has that name.
+    pub(crate) fn unused_set_name(&self, base: &str) -> String {
+        let mut candidate = base.to_string();
+        let mut n = 2;
+        while self.sets.iter().any(|s| s.name == candidate) {
+            candidate = format!("{base}_{n}");
+            n += 1;
+        }
+        candidate
+    }
+
     pub fn builtin(&self, name: &str) -> Option<Builtin> {
         self.builtins.iter().find(|b| b.name == name).copied()
     }
@@ -197,6 +208,8 @@ pub(crate) fn table(
     events.extend(t.commands.iter().map(|c| (command_line(c), Event::Cmd(c))));
     events.sort_by_key(|(line, _)| *line);
 
+    let stats = &mut out.stats;
+    let mut registries = (&mut shared.hashlimits, &mut shared.recents);
     for (_, event) in events {
         match event {
             Event::Decl(d) => declare(&mut cx, d, diags),
@@ -236,56 +249,16 @@ pub(crate) fn table(
                 }
             }
             Event::Cmd(Command::Append(r)) => {
-                out.stats.rules_in += 1;
-                let Some(i) = rule_chain(&mut cx, r, diags) else {
-                    out.stats.rules_refused += 1;
-                    continue;
-                };
-                let translated = rule::translate(
-                    r,
-                    &mut cx,
-                    &mut shared.hashlimits,
-                    &mut shared.recents,
-                    diags,
-                );
-                out.stats.rules_refused += usize::from(translated.is_none());
-                cx.chains[i].rules.push(translated);
+                add_rule(&mut cx, &mut registries, r, None, stats, diags)
             }
-            Event::Cmd(Command::Insert { index, rule: r }) => {
-                out.stats.rules_in += 1;
-                let Some(i) = rule_chain(&mut cx, r, diags) else {
-                    out.stats.rules_refused += 1;
-                    continue;
-                };
-                let n = index.unwrap_or(1);
-                let len = cx.chains[i].rules.len();
-                if n == 0 || n as usize > len + 1 {
-                    diags.push(
-                        Diagnostic::error(
-                            "translate/bad-value",
-                            &r.loc,
-                            format!(
-                                "`-I {} {n}`: chain {} has {len} rules at this point, so the index must be 1 to {}",
-                                r.chain,
-                                r.chain,
-                                len + 1
-                            ),
-                        )
-                        .with_help("iptables counts rule positions from 1; use -A to append"),
-                    );
-                    out.stats.rules_refused += 1;
-                    continue;
-                }
-                let translated = rule::translate(
-                    r,
-                    &mut cx,
-                    &mut shared.hashlimits,
-                    &mut shared.recents,
-                    diags,
-                );
-                out.stats.rules_refused += usize::from(translated.is_none());
-                cx.chains[i].rules.insert(n as usize - 1, translated);
-            }
+            Event::Cmd(Command::Insert { index, rule: r }) => add_rule(
+                &mut cx,
+                &mut registries,
+                r,
+                Some(index.unwrap_or(1)),
+                stats,
+                diags,
+            ),
         }
     }
 
@@ -437,4 +410,59 @@ fn policy_counters(c: Option<ipt::Counters>) -> Option<nft::Counters> {
             packets: c.packets,
             bytes: c.bytes,
         })
+}
+
+/// Translates one `-A` (`insert_at` None) or `-I CHAIN N` rule into its chain, counting it in the
+/// stats; an `-I` index past the end of the chain so far is an error, as in iptables-restore.
+fn add_rule(
+    cx: &mut TableCx,
+    (hashlimits, recents): &mut (&mut hashlimit::Registry, &mut crate::recent::Registry),
+    r: &ipt::Rule,
+    insert_at: Option<u32>,
+    stats: &mut crate::Stats,
+    diags: &mut Vec<Diagnostic>,
+) {
+    stats.rules_in += 1;
+    let Some(i) = rule_chain(cx, r, diags) else {
+        stats.rules_refused += 1;
+        return;
+    };
+    let len = cx.chains[i].rules.len();
+    if let Some(n) = insert_at.filter(|n| *n == 0 || *n as usize > len + 1) {
+        diags.push(
+            Diagnostic::error(
+                "translate/bad-value",
+                &r.loc,
+                format!(
+                    "`-I {} {n}`: chain {} has {len} rules at this point, so the index must be 1 to {}",
+                    r.chain,
+                    r.chain,
+                    len + 1
+                ),
+            )
+            .with_help("iptables counts rule positions from 1; use -A to append"),
+        );
+        stats.rules_refused += 1;
+        return;
+    }
+    let translated = rule::translate(r, cx, hashlimits, recents, diags);
+    stats.rules_refused += usize::from(translated.is_none());
+    match insert_at {
+        Some(n) => cx.chains[i].rules.insert(n as usize - 1, translated),
+        None => cx.chains[i].rules.push(translated),
+    }
+}
+
+/// A user-given name (hashlimit or recent list) as an nft identifier: characters other than
+/// ASCII letters, digits and `_` become `_`.
+pub(crate) fn identifier(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

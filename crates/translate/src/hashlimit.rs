@@ -350,28 +350,12 @@ fn parse_mode(s: &str) -> Option<Mode> {
 /// An nft set name for a hashlimit name: unusable characters become `_`, a name nft 1.0.6
 /// would not read gets an `hl_` prefix, and a clash with another set gets a number.
 fn set_name(name: &str, tcx: &TableCx) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let base = if fwnet_nft::print::needs_quoting(&clean) {
-        format!("hl_{clean}")
+    let clean = crate::chain::identifier(name);
+    if fwnet_nft::print::needs_quoting(&clean) {
+        tcx.unused_set_name(&format!("hl_{clean}"))
     } else {
-        clean
-    };
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while tcx.sets.iter().any(|s| s.name == candidate) {
-        candidate = format!("{base}_{n}");
-        n += 1;
+        tcx.unused_set_name(&clean)
     }
-    candidate
 }
 
 /// After every table: a name without a mode shared by several rules is one bucket for all of

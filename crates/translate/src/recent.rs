@@ -419,24 +419,7 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
 /// An nft set name for a list: `recent_` and the name with unusable characters as `_`, and a
 /// number on a clash with another set.
 fn set_name(name: &str, tcx: &TableCx) -> String {
-    let clean: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let base = format!("recent_{clean}");
-    let mut candidate = base.clone();
-    let mut n = 2;
-    while tcx.sets.iter().any(|s| s.name == candidate) {
-        candidate = format!("{base}_{n}");
-        n += 1;
-    }
-    candidate
+    tcx.unused_set_name(&format!("recent_{}", crate::chain::identifier(name)))
 }
 
 /// After every table: gives each list's set the timeout all its checks agree on, refuses lists
