@@ -488,7 +488,7 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     for line in [
-        "not verified: expiry of the buckets of ",
+        "not verified: expiry of the set entries of ",
         "expiry.rules:6 after 2 s (use --slow)",
         "expiry.rules:7 after 10 s (use --slow)",
     ] {
@@ -533,6 +533,79 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
     assert!(
         stdout.contains("mismatch: tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 3500 (for ")
             && stdout.contains("same source after the entry expired)"),
+        "{stdout}"
+    );
+}
+
+/// A port-scan trap: a source that touched port 139 is dropped for 2 s (xt_recent `--seconds`).
+pub const RECENT_EXPIRY: &str = "\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m recent --rcheck --seconds 2 --name scan --rsource -j DROP
+-A INPUT -p tcp --dport 139 -m recent --set --name scan --rsource -j DROP
+COMMIT
+";
+
+#[test]
+fn slow_waits_out_recent_seconds_and_catches_a_list_that_never_forgets() {
+    let test = "slow_waits_out_recent_seconds_and_catches_a_list_that_never_forgets";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("recent.rules", RECENT_EXPIRY);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", "--slow", "--slow-max", "5", path], &[]);
+    eprintln!("{test}: --slow took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    let why = |w: &str| -> Vec<(String, String, String)> {
+        r.iter()
+            .filter(|p| p["probe"]["why"] == w)
+            .map(|p| {
+                let v = |side: &str| {
+                    p[side]["verdict"]["verdict"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (
+                    p["text"].as_str().unwrap_or_default().to_string(),
+                    v("legacy"),
+                    v("fwnet"),
+                )
+            })
+            .collect()
+    };
+    let listed = why("source in the list");
+    assert!(!listed.is_empty(), "no listed probe in {r:#?}");
+    for (probe, legacy, fwnet) in &listed {
+        assert_eq!(
+            (legacy.as_str(), fwnet.as_str()),
+            ("drop", "drop"),
+            "{probe}"
+        );
+    }
+    let expired = why("same source after the entry expired");
+    assert!(!expired.is_empty(), "no expiry probe in {r:#?}");
+    for (probe, legacy, fwnet) in &expired {
+        assert_eq!(
+            (legacy.as_str(), fwnet.as_str()),
+            ("accept", "accept"),
+            "{probe}"
+        );
+    }
+    // A list that never forgets (no timeout) still drops after the window: caught.
+    let (out, _) = verify(
+        &["--slow", "--slow-max", "5", path],
+        &[("FWNET_VERIFY_MUTATE", "no-expiry")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("same source after the entry expired)"),
         "{stdout}"
     );
 }

@@ -21,10 +21,13 @@
 //! server is fd77::1, neutral sources come from 2001:db8:198:18::/64), and IPv6 adds neighbour
 //! discovery probes (ICMPv6 133 to 137). A limit kept in a set with a timeout (`hashlimit`) also
 //! gets an expiry probe: the witness's source again, after the timeout plus
-//! [`EXPIRY_MARGIN_MS`] (`wait_ms`; played only with `--slow`).
+//! [`EXPIRY_MARGIN_MS`] (`wait_ms`; played only with `--slow`). A rule that looks the source
+//! up in a list (xt_recent `--rcheck`/`--update`, `ip saddr @recent_NAME`) gets the witness of a
+//! rule that lists the source (`--set`) from the same source, then its own witness, then, when
+//! the list has `--seconds`, its witness again after the entry expired (`--slow`).
 //!
-//! Not derived: FORWARD, OUTPUT, nat/mangle/raw, marks, ct status, `--seconds` waits,
-//! protocols other than tcp/udp/icmp/icmpv6.
+//! Not derived: FORWARD, OUTPUT, nat/mangle/raw, marks, ct status, lists keyed on the
+//! destination (`--rdest`), protocols other than tcp/udp/icmp/icmpv6.
 
 use fwnet_nft::{
     ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,
@@ -47,6 +50,10 @@ pub const DEFAULT_CAP: usize = 600;
 pub const EXPIRY_MARGIN_MS: u64 = 1500;
 /// The `why` of expiry probes.
 pub const EXPIRY_WHY: &str = "same source after the entry expired";
+/// The `why` of the probe that puts a source in a list (xt_recent `--set`), and of the one
+/// that follows it to the rule checking the list.
+pub const LIST_FILL_WHY: &str = "puts the source in the list";
+pub const LIST_CHECK_WHY: &str = "source in the list";
 /// Packets past the burst in a rate-limit probe.
 const BURST_EXTRA: u32 = 3;
 /// Longest burst sent (limits with larger bursts are probed up to here).
@@ -572,6 +579,10 @@ struct Conds {
     iif: Vec<IfCond>,
     ct: Vec<CtCond>,
     limit: Option<LimitCond>,
+    /// Sets the rule adds the packet's source to (`update @set { ip saddr }`, xt_recent
+    /// `--set`/`--update`), and sets it looks the source up in (`ip saddr @set`).
+    feeds: Vec<String>,
+    lookups: Vec<String>,
 }
 
 impl Conds {
@@ -586,6 +597,8 @@ impl Conds {
         self.flags.extend(o.flags.iter().copied());
         self.iif.extend(o.iif.iter().cloned());
         self.ct.extend(o.ct.iter().copied());
+        self.feeds.extend(o.feeds.iter().cloned());
+        self.lookups.extend(o.lookups.iter().cloned());
         if o.limit.is_some() {
             self.limit = o.limit.clone();
         }
@@ -848,10 +861,30 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                     set: Some(set.clone()),
                 })
             }
+            Stmt::SetUpdate {
+                set,
+                key,
+                limit: None,
+            }
+            | Stmt::SetAdd { set, key } => {
+                if is_source_key(key) {
+                    c.feeds.push(set.clone())
+                }
+            }
+            Stmt::Match(Match::Lookup { key, set, .. }) => {
+                if is_source_key(key) {
+                    c.lookups.push(set.clone())
+                }
+            }
             _ => {}
         }
     }
     c
+}
+
+/// A set key that is the packet's source address alone.
+fn is_source_key(key: &[Expr]) -> bool {
+    matches!(key, [Expr::Payload(Field::IpSaddr | Field::Ip6Saddr)])
 }
 
 /// A rule reached from INPUT, with the conditions on the way to it.
@@ -1100,6 +1133,57 @@ impl Point {
     }
 }
 
+/// Probes for a rule that looks the source up in `set` (xt_recent `--rcheck`/`--update`): the
+/// witness of a rule that adds the source to the set (`--set`), sent from the rule's witness
+/// source, then the rule's witness with the source listed, then, when the set has a timeout
+/// (`--seconds`), the witness again once the entry expired (played with `--slow`).
+#[allow(clippy::too_many_arguments)]
+fn list_probes(
+    t: &fwnet_nft::Table,
+    cases: &[Case],
+    set: &str,
+    w: &Point,
+    n: &Neutral,
+    af: Af,
+    push: &mut impl FnMut(usize, &Point, &Option<String>, &str) -> bool,
+    origin: &Option<String>,
+) {
+    let src = bits(w.src);
+    let Some(feeder) = cases
+        .iter()
+        .find(|f| f.own.feeds.iter().any(|s| s == set) && f.all.saddr.iter().all(|c| c.holds(src)))
+    else {
+        return;
+    };
+    let fill = Point {
+        src: w.src,
+        count: 1,
+        wait_ms: 0,
+        ..witness(&feeder.all, n, af)
+    };
+    if !push(0, &fill, &feeder.origin, LIST_FILL_WHY) {
+        return;
+    }
+    let listed = Point {
+        count: 1,
+        wait_ms: 0,
+        ..w.clone()
+    };
+    push(0, &listed, origin, LIST_CHECK_WHY);
+    let timeout = t
+        .sets
+        .iter()
+        .find(|s| s.name == set)
+        .and_then(|s| s.timeout_ms);
+    if let Some(ms) = timeout {
+        let again = Point {
+            wait_ms: u32::try_from(ms + EXPIRY_MARGIN_MS).unwrap_or(u32::MAX),
+            ..listed
+        };
+        push(0, &again, origin, EXPIRY_WHY);
+    }
+}
+
 fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
     let protos = [TCP, UDP, af.icmp()];
     let proto = choose(&c.proto, &protos, TCP, 255, |p| protos.contains(&p));
@@ -1305,6 +1389,9 @@ fn derive_af(
                 };
                 push(0, &again, &case.origin, EXPIRY_WHY);
             }
+        }
+        for set in &case.own.lookups {
+            list_probes(t, &cases, set, &w, &n, af, &mut push, &case.origin);
         }
         let one = Point {
             count: 1,
@@ -1558,7 +1645,9 @@ fn derive_af(
                 }
                 continue;
             }
-            if seen.insert((p.spec.clone(), p.iif.clone(), p.count, p.wait_ms)) {
+            // A list probe only means something right after the one that filled the list.
+            let sequenced = p.why == LIST_FILL_WHY || p.why == LIST_CHECK_WHY;
+            if sequenced || seen.insert((p.spec.clone(), p.iif.clone(), p.count, p.wait_ms)) {
                 covered.extend(p.origin.clone());
                 probes.push(p);
             } else {
@@ -2002,6 +2091,64 @@ mod tests {
             got[2],
             "icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 wait 3500"
         );
+    }
+
+    #[test]
+    fn recent_lists_are_filled_then_checked_then_expired() {
+        let mut set_rule = tcp_dport(Value::Num(22));
+        set_rule.push(Stmt::SetUpdate {
+            set: "recent_SSH".into(),
+            key: vec![Expr::Payload(Field::IpSaddr)],
+            limit: None,
+        });
+        let mut check = tcp_dport(Value::Num(23));
+        check.push(Stmt::Match(Match::Lookup {
+            key: vec![Expr::Payload(Field::IpSaddr)],
+            set: "recent_SSH".into(),
+            op: CmpOp::Eq,
+        }));
+        let mut rs = ruleset(vec![rule(1, set_rule), rule(2, check)]);
+        rs.tables[0].sets.push(fwnet_nft::Set {
+            name: "recent_SSH".into(),
+            key: vec![fwnet_nft::DataType::Ipv4Addr],
+            flags: fwnet_nft::SetFlags {
+                dynamic: true,
+                timeout: true,
+                ..Default::default()
+            },
+            timeout_ms: Some(60_000),
+            size: None,
+            elements: Vec::new(),
+        });
+        let probes = derive(&rs, DEFAULT_CAP).probes;
+        let text: Vec<String> = probes
+            .iter()
+            .map(|p| format!("{} {}: {}", p.origin.as_deref().unwrap_or("-"), p, p.why))
+            .collect();
+        let at = text
+            .iter()
+            .position(|l| l.contains("puts the source in the list"))
+            .unwrap_or_else(|| panic!("no list fill in {text:#?}"));
+        let src = |l: &str| {
+            let endpoint = l.split_whitespace().nth(2).unwrap_or_default();
+            endpoint.split(':').next().map(str::to_owned)
+        };
+        assert!(text[at].starts_with("r:1 tcp "), "{}", text[at]);
+        assert!(text[at + 1].starts_with("r:2 tcp "), "{}", text[at + 1]);
+        assert!(
+            text[at + 1].ends_with("source in the list"),
+            "{}",
+            text[at + 1]
+        );
+        assert!(text[at + 2].contains(" wait 61500"), "{}", text[at + 2]);
+        assert_eq!(src(&text[at]), src(&text[at + 1]), "{text:#?}");
+        assert_eq!(src(&text[at]), src(&text[at + 2]), "{text:#?}");
+        // No rule fills the list: nothing to play.
+        rs.tables[0].chains[0].rules.remove(0);
+        assert!(derive(&rs, DEFAULT_CAP)
+            .probes
+            .iter()
+            .all(|p| p.wait_ms == 0 && p.why != "source in the list"));
     }
 
     #[test]

@@ -235,12 +235,12 @@ pub fn select_expiries(all: Vec<Probe>, slow_max: Option<Duration>) -> (Vec<Prob
         match slow_max {
             Some(max) if expiry <= max => kept.push(p),
             Some(max) => skipped.push(format!(
-                "expiry of the buckets of {at} after {} s: longer than --slow-max {} s",
+                "expiry of the set entries of {at} after {} s: longer than --slow-max {} s",
                 expiry.as_secs_f64(),
                 max.as_secs()
             )),
             None => skipped.push(format!(
-                "expiry of the buckets of {at} after {} s (use --slow)",
+                "expiry of the set entries of {at} after {} s (use --slow)",
                 expiry.as_secs_f64()
             )),
         }
@@ -1769,14 +1769,14 @@ mod tests {
                 None,
                 1,
                 &[
-                    "expiry of the buckets of r:1 after 2 s (use --slow)",
-                    "expiry of the buckets of r:2 after 10 s (use --slow)",
+                    "expiry of the set entries of r:1 after 2 s (use --slow)",
+                    "expiry of the set entries of r:2 after 10 s (use --slow)",
                 ],
             ),
             (
                 Some(5),
                 2,
-                &["expiry of the buckets of r:2 after 10 s: longer than --slow-max 5 s"],
+                &["expiry of the set entries of r:2 after 10 s: longer than --slow-max 5 s"],
             ),
             (Some(300), 3, &[]),
         ];
