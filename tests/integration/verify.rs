@@ -537,6 +537,102 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
     );
 }
 
+/// A small router: interfaces on both sides, a destination and port, a global rate limit, a
+/// rejected source prefix and a DROP policy.
+pub const ROUTER: &str = "\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A FORWARD -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -i eth1 -o eth0 -j ACCEPT
+-A FORWARD -i eth0 -o eth1 -p tcp -d 192.168.1.10 --dport 80 -j ACCEPT
+-A FORWARD -p icmp --icmp-type echo-request -m limit --limit 1/min --limit-burst 10 -j ACCEPT
+-A FORWARD -s 10.9.0.0/16 -j REJECT --reject-with icmp-port-unreachable
+COMMIT
+";
+
+#[test]
+fn forward_chain_is_verified_with_routed_probes() {
+    let test = "forward_chain_is_verified_with_routed_probes";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("router.rules", ROUTER);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // Forwarded both ways between the named interfaces, the rest by the policy.
+    for (probe, verdict) in [
+        (
+            "tcp 198.18.0.1:20000 -> 198.51.100.10:33434 flags S iif eth1 oif eth0",
+            "accept",
+        ),
+        (
+            "tcp 198.18.0.1:20001 -> 192.168.1.10:80 flags S iif eth0 oif eth1",
+            "accept",
+        ),
+        (
+            "tcp 198.18.0.1:20011 -> 192.168.1.9:80 flags S iif eth0 oif eth1",
+            "drop",
+        ),
+        (
+            "tcp 10.9.0.0:20002 -> 198.51.100.10:33434 flags S forward",
+            "drop",
+        ),
+    ] {
+        assert_eq!(
+            verdicts_of(&r, probe),
+            (verdict.to_string(), verdict.to_string()),
+            "{probe}"
+        );
+    }
+    let burst = r
+        .iter()
+        .find(|p| p["text"].as_str().unwrap_or("").contains("forward x 13"))
+        .unwrap_or_else(|| panic!("no forwarded burst in {r:#?}"));
+    assert_eq!(burst["legacy"]["verdict"]["accepted"], 10, "{burst}");
+    assert_eq!(burst["fwnet"]["verdict"]["accepted"], 10, "{burst}");
+    // The FORWARD rule that decided is named on both sides.
+    let hit = r
+        .iter()
+        .find(|p| {
+            p["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("tcp 198.18.0.1:20001 ")
+        })
+        .unwrap();
+    assert!(
+        hit["legacy"]["hits"].to_string().contains("router.rules:7")
+            && hit["fwnet"]["hits"].to_string().contains("router.rules:7"),
+        "{hit}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["uncovered"]
+            .to_string()
+            .contains("router.rules:5 (FORWARD: a forwarded ESTABLISHED"),
+        "{}",
+        v["uncovered"]
+    );
+    assert!(
+        !v["not_verified"].to_string().contains("FORWARD"),
+        "{}",
+        v["not_verified"]
+    );
+    // A broken translation of the forwarded limit is caught and named.
+    let (out, _) = verify(&[path], &[("FWNET_VERIFY_MUTATE", "burst5")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("forward x 13") && stdout.contains("router.rules:8"),
+        "{stdout}"
+    );
+}
+
 /// A port-scan trap: a source that touched port 139 is dropped for 2 s (xt_recent `--seconds`).
 pub const RECENT_EXPIRY: &str = "\
 *filter

@@ -1,6 +1,9 @@
-//! `cargo xtask corpus [--apply] [--out FILE]`: import every file of ../shared/corpus with
-//! fwnet's parser and translator, and (with `--apply`, as root) load each imported file into
-//! the kernel through `fwnet apply` in a private network namespace (`unshare -n`).
+//! `cargo xtask corpus [--apply] [--verify] [--jobs N] [--only PREFIX] [--out FILE]`: import
+//! every file of ../shared/corpus with fwnet's parser and translator, (with `--apply`, as root)
+//! load each imported file into the kernel through `fwnet apply` in a private network namespace
+//! (`unshare -n`), and (with `--verify`, as root) run `fwnet verify` on every imported file the
+//! legacy kernel accepts, `--jobs` files at a time (default: the number of CPUs; each
+//! verification has namespaces of its own).
 //!
 //! Prints a table split by the legacy kernel's own verdict on the file (RESULTS.tsv's
 //! `restore_class`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
@@ -29,6 +32,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut apply = false;
     let mut verify = false;
     let mut only: Option<String> = None;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = PathBuf::from("target/corpus.tsv");
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -43,8 +47,15 @@ pub fn run(args: &[String]) -> Result<()> {
                 )
             }
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
+            "--jobs" => {
+                jobs = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .context("--jobs needs a positive number")?
+            }
             other => {
-                bail!("unknown corpus option {other:?} (options: --apply, --verify, --only PREFIX, --out FILE)")
+                bail!("unknown corpus option {other:?} (options: --apply, --verify, --jobs N, --only PREFIX, --out FILE)")
             }
         }
     }
@@ -61,6 +72,7 @@ pub fn run(args: &[String]) -> Result<()> {
         None
     };
     let mut results = Vec::new();
+    let mut to_verify: Vec<(usize, PathBuf)> = Vec::new();
     let rows: Vec<&str> = results_tsv.lines().skip(1).collect();
     for (n, line) in rows.iter().enumerate() {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -86,18 +98,17 @@ pub fn run(args: &[String]) -> Result<()> {
             (Some(bin), true) => Some(apply_in_namespace(bin, &path)?),
             _ => None,
         };
-        // Verification needs a file the legacy kernel itself accepts.
-        let verified = match (&fwnet, imported && verify && restore == "ok") {
-            (Some(bin), true) => Some(verify_file(bin, &path)?),
-            _ => None,
-        };
+        // Verification needs a file the legacy kernel itself accepts; it runs below.
+        if imported && verify && restore == "ok" {
+            to_verify.push((results.len(), path.clone()));
+        }
         results.push(FileResult {
             file: file.to_string(),
             restore: restore.to_string(),
             ref_complete_ok,
             imported,
             applied,
-            verified,
+            verified: None,
             first_error: errors
                 .first()
                 .map(|d| d.to_string().lines().next().unwrap_or("").to_string())
@@ -116,15 +127,63 @@ pub fn run(args: &[String]) -> Result<()> {
             eprintln!("corpus: {}/{} files", n + 1, rows.len());
         }
     }
+    if let Some(bin) = &fwnet {
+        for (i, code) in verify_all(bin, &to_verify, jobs)? {
+            results[i].verified = Some(code);
+        }
+    }
     print_summary(&results, apply);
     write_tsv(&out, &results)?;
     println!("per-file results: {}", out.display());
     let mismatches = results.iter().filter(|r| r.verified == Some(1)).count();
+    let not_run = results
+        .iter()
+        .filter(|r| r.verified.is_some_and(|c| c != 0 && c != 1))
+        .count();
     let unloaded = results.iter().filter(|r| r.applied == Some(false)).count();
-    if mismatches > 0 || unloaded > 0 {
-        bail!("{mismatches} file(s) with verdict mismatches, {unloaded} imported file(s) the kernel did not load");
+    if mismatches > 0 || unloaded > 0 || not_run > 0 {
+        bail!("{mismatches} file(s) with verdict mismatches, {not_run} whose verification could not run, {unloaded} imported file(s) the kernel did not load");
     }
     Ok(())
+}
+
+/// Verifies `files` (result index, path), `jobs` at a time; returns each index's exit code.
+fn verify_all(fwnet: &Path, files: &[(usize, PathBuf)], jobs: usize) -> Result<Vec<(usize, i32)>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(files.len()));
+    let started = std::time::Instant::now();
+    eprintln!("corpus: verifying {} files, {jobs} at a time", files.len());
+    std::thread::scope(|s| -> Result<()> {
+        let workers: Vec<_> = (0..jobs.min(files.len()).max(1))
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    while let Some((i, path)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let code = verify_file(fwnet, path)?;
+                        let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
+                        d.push((*i, code));
+                        if d.len() % 25 == 0 || d.len() == files.len() {
+                            let bad = d.iter().filter(|(_, c)| *c != 0).count();
+                            eprintln!(
+                                "corpus: verified {}/{} files ({bad} not matching) in {:.0} s",
+                                d.len(),
+                                files.len(),
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("a verify worker panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok(done.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// The construct a diagnostic names: its message up to the first colon, so that similar
@@ -185,6 +244,18 @@ fn verify_file(fwnet: &Path, rules: &Path) -> Result<i32> {
         .arg(rules)
         .output()?;
     let code = out.status.code().unwrap_or(2);
+    if code == 124 {
+        eprintln!(
+            "corpus: {} not verified within {VERIFY_SECONDS} s",
+            rules.display()
+        );
+    } else if code == 2 {
+        eprintln!(
+            "corpus: {} could not be verified: {}",
+            rules.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     if code == 1 {
         let report = String::from_utf8_lossy(&out.stdout);
         eprintln!(

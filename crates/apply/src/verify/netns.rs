@@ -213,6 +213,17 @@ impl Link {
     pub fn client_mac(&self) -> [u8; 6] {
         [0x02, 0x77, 0, 0, self.index, 2]
     }
+    /// Where forwarded probes go: a neighbour on the client's side of the link whose MAC no
+    /// interface has, so the client drops the frame without a word.
+    pub fn sink_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, self.index, 3)
+    }
+    pub fn sink_ip6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd77, 0, 0, u16::from(self.index), 0, 0, 0, 3)
+    }
+    pub fn sink_mac(&self) -> [u8; 6] {
+        [0x02, 0x77, 0, 0, self.index, 3]
+    }
     pub fn server_ip6(&self) -> Ipv6Addr {
         Ipv6Addr::new(0xfd77, 0, 0, u16::from(self.index), 0, 0, 0, 1)
     }
@@ -325,6 +336,11 @@ impl Site {
                 l.client_ip(),
                 mac_text(l.client_mac())
             ));
+            server.push(format!(
+                "neigh replace {} lladdr {} dev {n} nud permanent",
+                l.sink_ip(),
+                mac_text(l.sink_mac())
+            ));
         }
         if spec.ipv6 {
             for l in &site.links {
@@ -340,6 +356,11 @@ impl Site {
                     "neigh replace {} lladdr {} dev {n} nud permanent",
                     l.client_ip6(),
                     mac_text(l.client_mac())
+                ));
+                server.push(format!(
+                    "neigh replace {} lladdr {} dev {n} nud permanent",
+                    l.sink_ip6(),
+                    mac_text(l.sink_mac())
                 ));
             }
             let main = &site.links[0];

@@ -259,15 +259,47 @@ impl Observer {
     }
 
     /// Decides what happened to each of `keys`, all sent after `mark` was taken.
-    pub fn verdicts(&mut self, keys: &[PacketKey], _mark: Mark) -> Result<Vec<Seen>, String> {
+    pub fn verdicts(&mut self, keys: &[PacketKey], mark: Mark) -> Result<Vec<Seen>, String> {
+        self.fates(keys, mark, false)
+    }
+
+    /// Like [`Observer::verdicts`] for packets the server should route on: accepted when the
+    /// server sent a copy out (FORWARD and POSTROUTING passed), recognised by its identifier and
+    /// protocol and one unchanged address (NAT may rewrite the other, and the ports).
+    pub fn forward_verdicts(
+        &mut self,
+        keys: &[PacketKey],
+        mark: Mark,
+    ) -> Result<Vec<Seen>, String> {
+        self.fates(keys, mark, true)
+    }
+
+    fn forwarded(&self, k: &PacketKey) -> bool {
+        self.sent
+            .iter()
+            .any(|s| s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst))
+    }
+
+    fn through(&self, k: &PacketKey, forward: bool) -> bool {
+        if forward {
+            self.forwarded(k)
+        } else {
+            self.passed.contains(k)
+        }
+    }
+
+    fn fates(&mut self, keys: &[PacketKey], _mark: Mark, fwd: bool) -> Result<Vec<Seen>, String> {
         let mut deadline = Instant::now() + ARRIVAL;
         let mut arrived_before = 0;
         loop {
             self.drain()?;
-            if keys.iter().all(|k| self.passed.contains(k)) {
+            if keys.iter().all(|k| self.through(k, fwd)) {
                 return Ok(vec![Seen::Accepted; keys.len()]);
             }
-            let arrived = keys.iter().filter(|k| self.has_arrived(k)).count();
+            let arrived = keys
+                .iter()
+                .filter(|k| self.has_arrived(k) || self.through(k, fwd))
+                .count();
             let now = Instant::now();
             if arrived == keys.len() {
                 break;
@@ -281,13 +313,10 @@ impl Observer {
             }
             self.wait((deadline - now).min(Duration::from_millis(5)));
         }
-        self.settle(|o| {
-            keys.iter()
-                .all(|k| !o.has_arrived(k) || o.passed.contains(k))
-        })?;
+        self.settle(|o| keys.iter().all(|k| !o.has_arrived(k) || o.through(k, fwd)))?;
         Ok(keys
             .iter()
-            .map(|k| Seen::of(self.has_arrived(k), self.passed.contains(k)))
+            .map(|k| Seen::of(self.has_arrived(k), self.through(k, fwd)))
             .collect())
     }
 

@@ -26,8 +26,14 @@
 //! rule that lists the source (`--set`) from the same source, then its own witness, then, when
 //! the list has `--seconds`, its witness again after the entry expired (`--slow`).
 //!
-//! Not derived: FORWARD, OUTPUT, nat/mangle/raw, marks, ct status, lists keyed on the
-//! destination (`--rdest`), protocols other than tcp/udp/icmp/icmpv6.
+//! FORWARD and the chains it reaches are walked the same way; their probes are forwarded
+//! packets (`forward`, leaving by the interface the rule's `-o` names, `oif`) to a destination
+//! the server does not own ([`FORWARD_DST`] when the rule names none). Only NEW and INVALID
+//! packets are forwarded: ESTABLISHED and RELATED through the server would need a connection
+//! across it, and such rules are listed as uncovered.
+//!
+//! Not derived: OUTPUT, nat/mangle/raw, marks, ct status, lists keyed on the destination
+//! (`--rdest`), protocols other than tcp/udp/icmp/icmpv6.
 
 use fwnet_nft::{
     ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,
@@ -43,6 +49,10 @@ use super::packet::{ACK, ALL, FIN, PSH, RST, SYN, URG};
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 /// The server's IPv6 address on the main link.
 pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
+/// Where forwarded probes go when their rule names no destination (TEST-NET-2, and the IPv6
+/// documentation prefix): an address the server does not own and routes on.
+pub const FORWARD_DST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+pub const FORWARD_DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x51, 0, 0, 0, 0, 0x10);
 /// The default cap on the number of probes.
 pub const DEFAULT_CAP: usize = 600;
 /// How much longer than a set's timeout an expiry probe waits: the legacy kernel removes
@@ -120,6 +130,12 @@ pub struct Probe {
     pub why: String,
     /// Milliseconds to wait before sending it (expiry probes, played with `--slow` only).
     pub wait_ms: u32,
+    /// A packet the server routes on (FORWARD) rather than one addressed to it (INPUT).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub forward: bool,
+    /// The server-side interface a forwarded probe leaves by; `None` is the main link.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oif: Option<String>,
 }
 
 fn flags_text(f: u8) -> String {
@@ -221,6 +237,11 @@ impl fmt::Display for Probe {
         if let Some(i) = &self.iif {
             write!(f, " iif {i}")?;
         }
+        match &self.oif {
+            Some(o) => write!(f, " oif {o}")?,
+            None if self.forward => write!(f, " forward")?,
+            None => {}
+        }
         if self.count > 1 {
             write!(f, " x {}", self.count)?;
         }
@@ -285,6 +306,9 @@ impl fmt::Display for ProbeFileError {
 /// connect SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// related SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// ```
+/// A tcp, udp (without `reply`) or icmp line may also say `forward` or `oif NAME`: the packet
+/// goes to DST through the server (FORWARD), leaving by interface NAME (default: the main
+/// link), and its verdict is whether the server sent it on.
 /// Addresses are IPv4 or IPv6, an IPv6 one in brackets when a port follows
 /// (`[2001:db8::5]:40000`); `icmpv6` is a synonym of `icmp`. DST defaults to the server's main
 /// address of the source's IP version, SPORT to a free port, flags to `S`, the icmp type to
@@ -413,6 +437,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     let (mut flags, mut kind_no, mut code, mut iif, mut count, mut reply) =
         (SYN, echo, 0u8, None, 1u32, false);
     let mut wait_ms = 0u32;
+    let (mut forward, mut oif) = (false, None);
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -428,6 +453,15 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
                     return Err(format!("`{name}` is not an interface name"));
                 }
                 iif = Some(name.to_string());
+            }
+            "forward" => forward = true,
+            "oif" => {
+                let name = it.next().ok_or("oif needs an interface name")?;
+                if name.is_empty() || name.len() > 15 || name.contains('/') || *name == "lo" {
+                    return Err(format!("`{name}` is not an interface a probe can leave by"));
+                }
+                oif = Some(name.to_string());
+                forward = true;
             }
             "wait" => {
                 wait_ms = parse_num(it.next().copied(), "wait in milliseconds")?;
@@ -487,6 +521,24 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     if count > 1 && matches!(spec, Spec::Connect { .. } | Spec::Related { .. }) {
         return Err(format!("`x N` is only for crafted packets, not `{kind}`"));
     }
+    if forward {
+        if !matches!(
+            spec,
+            Spec::Tcp { .. } | Spec::Icmp { .. } | Spec::Udp { reply: false, .. }
+        ) {
+            return Err(format!(
+                "a forwarded probe is a crafted packet (tcp, udp without reply, icmp), not `{kind}`"
+            ));
+        }
+        if iif.as_deref() == Some("lo") {
+            return Err("a forwarded probe cannot arrive on `lo`".into());
+        }
+        if dst_text.is_none() {
+            return Err(
+                "a forwarded probe needs `-> DST:PORT` (an address the server routes on)".into(),
+            );
+        }
+    }
     Ok(Probe {
         spec,
         iif,
@@ -494,6 +546,8 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         origin: None,
         why: String::new(),
         wait_ms,
+        forward,
+        oif,
     })
 }
 
@@ -577,6 +631,7 @@ struct Conds {
     icmp_code: Vec<Cond>,
     flags: Vec<FlagCond>,
     iif: Vec<IfCond>,
+    oif: Vec<IfCond>,
     ct: Vec<CtCond>,
     limit: Option<LimitCond>,
     /// Sets the rule adds the packet's source to (`update @set { ip saddr }`, xt_recent
@@ -596,6 +651,7 @@ impl Conds {
         self.icmp_code.extend(o.icmp_code.iter().cloned());
         self.flags.extend(o.flags.iter().copied());
         self.iif.extend(o.iif.iter().cloned());
+        self.oif.extend(o.oif.iter().cloned());
         self.ct.extend(o.ct.iter().copied());
         self.feeds.extend(o.feeds.iter().cloned());
         self.lookups.extend(o.lookups.iter().cloned());
@@ -634,6 +690,13 @@ impl Af {
         match self {
             Af::V4 => SERVER.into(),
             Af::V6 => SERVER6.into(),
+        }
+    }
+    /// Where a forwarded probe goes when its rule names no destination.
+    fn far(self) -> IpAddr {
+        match self {
+            Af::V4 => FORWARD_DST.into(),
+            Af::V6 => FORWARD_DST6.into(),
         }
     }
     fn icmp(self) -> u128 {
@@ -778,6 +841,10 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                         names: ifaces(right),
                         neg: *op == CmpOp::Ne,
                     }),
+                    Expr::Meta(MetaKey::Oifname) => c.oif.push(IfCond {
+                        names: ifaces(right),
+                        neg: *op == CmpOp::Ne,
+                    }),
                     _ => {}
                 }
             }
@@ -887,14 +954,23 @@ fn is_source_key(key: &[Expr]) -> bool {
     matches!(key, [Expr::Payload(Field::IpSaddr | Field::Ip6Saddr)])
 }
 
-/// A rule reached from INPUT, with the conditions on the way to it.
+/// A rule reached from INPUT or FORWARD, with the conditions on the way to it.
 struct Case {
     origin: Option<String>,
+    /// Reached from FORWARD.
+    forward: bool,
     own: Conds,
     all: Conds,
 }
 
-fn walk(rs: &fwnet_nft::Table, chain: &str, path: &Conds, depth: usize, out: &mut Vec<Case>) {
+fn walk(
+    rs: &fwnet_nft::Table,
+    chain: &str,
+    path: &Conds,
+    depth: usize,
+    forward: bool,
+    out: &mut Vec<Case>,
+) {
     let Some(c) = rs.chains.iter().find(|c| c.name == chain) else {
         return;
     };
@@ -908,12 +984,13 @@ fn walk(rs: &fwnet_nft::Table, chain: &str, path: &Conds, depth: usize, out: &mu
         });
         out.push(Case {
             origin: rule.origin.as_ref().map(|o| o.to_string()),
+            forward,
             own,
             all: all.clone(),
         });
         if let Some(t) = target {
             if depth < 8 {
-                walk(rs, &t, &all, depth + 1, out);
+                walk(rs, &t, &all, depth + 1, forward, out);
             }
         }
     }
@@ -1082,6 +1159,8 @@ struct Point {
     count: u32,
     /// Milliseconds to wait before sending (expiry probes).
     wait_ms: u32,
+    forward: bool,
+    oif: Option<String>,
 }
 
 impl Point {
@@ -1149,10 +1228,11 @@ fn list_probes(
     origin: &Option<String>,
 ) {
     let src = bits(w.src);
-    let Some(feeder) = cases
-        .iter()
-        .find(|f| f.own.feeds.iter().any(|s| s == set) && f.all.saddr.iter().all(|c| c.holds(src)))
-    else {
+    let Some(feeder) = cases.iter().find(|f| {
+        !f.forward
+            && f.own.feeds.iter().any(|s| s == set)
+            && f.all.saddr.iter().all(|c| c.holds(src))
+    }) else {
         return;
     };
     let fill = Point {
@@ -1256,7 +1336,50 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         state,
         count,
         wait_ms: 0,
+        forward: false,
+        oif: None,
     }
+}
+
+/// Turns the witness of a FORWARD rule into a forwarded packet: leaving by an interface its
+/// `-o` conditions accept, to a destination that is not the server's. Conntrack states other
+/// than NEW and INVALID need a connection through the server, which the harness does not make:
+/// the reason is returned instead.
+fn forwardize(w: &mut Point, c: &Conds, af: Af) -> Result<(), String> {
+    if matches!(w.state, Some(State::Established | State::Related)) {
+        return Err("a forwarded ESTABLISHED or RELATED packet needs a connection through the server, which verification does not make".into());
+    }
+    if w.iif.as_deref() == Some("lo") {
+        return Err("a forwarded packet cannot arrive on `lo`".into());
+    }
+    let mut cands: Vec<Option<String>> = c
+        .oif
+        .iter()
+        .filter(|i| !i.neg)
+        .flat_map(|i| i.names.iter().map(|(n, w)| Some(concrete(n, *w))))
+        .collect();
+    cands.push(None);
+    let Some(oif) = cands.into_iter().find(|cand| {
+        cand.as_deref() != Some("lo")
+            && c.oif
+                .iter()
+                .all(|i| i.holds(cand.as_deref().unwrap_or(MAIN_PLACEHOLDER)))
+    }) else {
+        return Err("no interface satisfies its `-o` conditions".into());
+    };
+    if w.dst == af.server() {
+        let far = bits(af.far());
+        if !c.daddr.iter().all(|d| d.holds(far)) {
+            return Err(format!(
+                "its destination must be {}, the address verification gives the server",
+                w.dst
+            ));
+        }
+        w.dst = af.far();
+    }
+    w.forward = true;
+    w.oif = oif;
+    Ok(())
 }
 
 /// Stands for the main link while conditions are checked; replaced by its real name later.
@@ -1296,14 +1419,22 @@ fn derive_af(
     cap: usize,
 ) -> (Vec<Probe>, Vec<String>, Vec<(u128, u128)>) {
     let mut cases = Vec::new();
-    walk(t, "INPUT", &Conds::default(), 0, &mut cases);
+    walk(t, "INPUT", &Conds::default(), 0, false, &mut cases);
+    walk(t, "FORWARD", &Conds::default(), 0, true, &mut cases);
     let n = neutral(&cases, af);
     let mut tiers: [Vec<Probe>; 3] = Default::default();
     let mut uncovered = Vec::new();
     let mut src_pool = n.sources.iter().skip(1).cycle();
     let mut push = |tier: usize, p: &Point, origin: &Option<String>, why: &str| -> bool {
+        // A forwarded packet must stay a crafted one to the server's routing.
+        let forwardable = |s: &Spec| {
+            matches!(
+                s,
+                Spec::Tcp { .. } | Spec::Icmp { .. } | Spec::Udp { reply: false, .. }
+            ) && s.dst() != af.server()
+        };
         match p.spec() {
-            Some(spec) => {
+            Some(spec) if !p.forward || forwardable(&spec) => {
                 tiers[tier].push(Probe {
                     spec,
                     iif: p.iif.clone(),
@@ -1311,10 +1442,12 @@ fn derive_af(
                     origin: origin.clone(),
                     why: why.into(),
                     wait_ms: p.wait_ms,
+                    forward: p.forward,
+                    oif: p.oif.clone(),
                 });
                 true
             }
-            None => false,
+            _ => false,
         }
     };
     // Ports some rule lets tcp in on: where a real connection can get ESTABLISHED.
@@ -1330,6 +1463,12 @@ fn derive_af(
     let mut fresh = n.sources.iter().skip(4).cycle();
     for case in &cases {
         let mut w = witness(&case.all, &n, af);
+        if case.forward {
+            if let Err(why) = forwardize(&mut w, &case.all, af) {
+                uncovered.extend(case.origin.iter().map(|o| format!("{o} (FORWARD: {why})")));
+                continue;
+            }
+        }
         let connects = matches!(w.spec(), Some(Spec::Connect { .. }));
         if connects && case.all.saddr.is_empty() {
             // Its own source: no earlier probe used its per-source buckets.
@@ -1390,7 +1529,7 @@ fn derive_af(
                 push(0, &again, &case.origin, EXPIRY_WHY);
             }
         }
-        for set in &case.own.lookups {
+        for set in case.own.lookups.iter().filter(|_| !case.forward) {
             list_probes(t, &cases, set, &w, &n, af, &mut push, &case.origin);
         }
         let one = Point {
@@ -1585,7 +1724,33 @@ fn derive_af(
         state: None,
         count: 1,
         wait_ms: 0,
+        forward: false,
+        oif: None,
     };
+    let forward_policy = t
+        .chains
+        .iter()
+        .any(|c| c.name == "FORWARD" && c.base.is_some());
+    if forward_policy {
+        let fwd = Point {
+            dst: af.far(),
+            forward: true,
+            ..policy.clone()
+        };
+        for p in [
+            fwd.clone(),
+            Point {
+                proto: UDP,
+                ..fwd.clone()
+            },
+            Point {
+                proto: af.icmp(),
+                ..fwd.clone()
+            },
+        ] {
+            push(0, &p, &None, "forwarded, falls to the policy");
+        }
+    }
     for p in [
         policy.clone(),
         Point {
@@ -1647,7 +1812,15 @@ fn derive_af(
             }
             // A list probe only means something right after the one that filled the list.
             let sequenced = p.why == LIST_FILL_WHY || p.why == LIST_CHECK_WHY;
-            if sequenced || seen.insert((p.spec.clone(), p.iif.clone(), p.count, p.wait_ms)) {
+            let key = (
+                p.spec.clone(),
+                p.iif.clone(),
+                p.count,
+                p.wait_ms,
+                p.forward,
+                p.oif.clone(),
+            );
+            if sequenced || seen.insert(key) {
                 covered.extend(p.origin.clone());
                 probes.push(p);
             } else {
@@ -1711,7 +1884,7 @@ pub fn user_port_alloc() -> PortAlloc {
 pub fn links(probes: &[Probe]) -> Vec<String> {
     let set: BTreeSet<String> = probes
         .iter()
-        .filter_map(|p| p.iif.clone())
+        .flat_map(|p| p.iif.clone().into_iter().chain(p.oif.clone()))
         .filter(|i| i != "lo")
         .collect();
     set.into_iter().collect()
@@ -1726,7 +1899,9 @@ pub fn main_link_name(rs: &Ruleset) -> String {
     {
         for c in &t.chains {
             for r in &c.rules {
-                conds.extend(conds_of(r).iif);
+                let c = conds_of(r);
+                conds.extend(c.iif);
+                conds.extend(c.oif);
             }
         }
     }

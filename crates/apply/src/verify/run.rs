@@ -26,7 +26,11 @@
 //! timeout), so tests can check that verification catches it; the CLI reads it from
 //! `FWNET_VERIFY_MUTATE`.
 //!
-//! Not verified: FORWARD and OUTPUT verdicts, nat/mangle/raw.
+//! FORWARD probes make the server a router (`ip_forward`, no redirects): before each one a host
+//! route sends its destination out of the link its rule's `-o` names, to a neighbour whose MAC
+//! nobody has, and the verdict is whether the server sent the packet on.
+//!
+//! Not verified: OUTPUT verdicts, nat/mangle/raw.
 
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
@@ -432,9 +436,17 @@ fn attempt_once(
     let n_links = links.len();
     let server_addrs: BTreeSet<IpAddr> = all
         .iter()
+        .filter(|p| !p.forward)
         .map(|p| p.spec.dst())
         .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
+    // A forwarded probe to an address the server owns would be delivered, not forwarded.
+    let (all, owned): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| {
+        !p.forward
+            || !(server_addrs.contains(&p.spec.dst())
+                || is_link_addr(p.spec.dst(), n_links)
+                || !usable_local(p.spec.dst()))
+    });
     let server_link_local = link_local_dsts(&all, &links);
     // The client owns the sources of real connections, except where one is also where a
     // connection goes (the client would then talk to itself).
@@ -458,6 +470,14 @@ fn attempt_once(
             .into_iter()
             .map(|(origin, why)| format!("{origin}: {why}")),
     );
+    uncovered.extend(owned.iter().map(|p| {
+        format!(
+            "`{p}` ({}): the server owns or cannot route to {}, so it is not forwarded",
+            p.origin.as_deref().unwrap_or("policy"),
+            p.spec.dst()
+        )
+    }));
+    let forwards = all.iter().any(|p| p.forward);
     uncovered.extend(
         connects
             .iter()
@@ -509,6 +529,11 @@ fn attempt_once(
         (join(legacy), join(fwnet))
     });
     let (legacy, fwnet) = (legacy?, fwnet?);
+    if forwards {
+        for site in [&legacy, &fwnet] {
+            enable_forwarding(site, spec.ipv6).map_err(Error::Setup)?;
+        }
+    }
 
     let loose = match options.tcp_loose {
         Some(v) => Some(v),
@@ -588,6 +613,39 @@ fn attempt_once(
             total_ms: started.elapsed().as_millis() as u64,
         },
     })
+}
+
+/// Makes the server a router: it forwards, sends no redirects (a probe may leave by the link it
+/// came in on), and its forwarded copies are what [`Observer::forward_verdicts`] looks for.
+fn enable_forwarding(site: &Site, ipv6: bool) -> Result<(), String> {
+    site.server.sysctl_write("net/ipv4/ip_forward", "1")?;
+    for conf in ["all", "default"]
+        .into_iter()
+        .map(String::from)
+        .chain(site.links.iter().map(|l| l.name.clone()))
+    {
+        site.server
+            .sysctl_write(&format!("net/ipv4/conf/{conf}/send_redirects"), "0")?;
+    }
+    if ipv6 {
+        site.server
+            .sysctl_write("net/ipv6/conf/all/forwarding", "1")?;
+    }
+    Ok(())
+}
+
+/// The route that sends a forwarded probe out of `link`, to that link's sink (a neighbour with
+/// a MAC nobody has, so the client drops the copy without answering).
+fn forward_route(dst: IpAddr, link: &Link, add: bool) -> String {
+    let (prefix, gw) = match dst {
+        IpAddr::V4(_) => (32, IpAddr::from(link.sink_ip())),
+        IpAddr::V6(_) => (128, IpAddr::from(link.sink_ip6())),
+    };
+    if add {
+        format!("route replace {dst}/{prefix} via {gw} dev {}", link.name)
+    } else {
+        format!("route del {dst}/{prefix}")
+    }
 }
 
 fn join<T>(h: thread::ScopedJoinHandle<'_, T>) -> T {
@@ -678,19 +736,19 @@ fn usable_local(a: IpAddr) -> bool {
     }
 }
 
-/// One of the addresses the links themselves use (10.77.k.0-2, fd77:0:0:k::0-2).
+/// One of the addresses the links themselves use (10.77.k.0-3, fd77:0:0:k::0-3).
 fn is_link_addr(a: IpAddr, links: usize) -> bool {
     match a {
         IpAddr::V4(a) => {
             let o = a.octets();
-            o[0] == 10 && o[1] == 77 && usize::from(o[2]) < links && o[3] <= 2
+            o[0] == 10 && o[1] == 77 && usize::from(o[2]) < links && o[3] <= 3
         }
         IpAddr::V6(a) => {
             let s = a.segments();
             s[..3] == [0xfd77, 0, 0]
                 && usize::from(s[3]) < links
                 && s[4..7] == [0, 0, 0]
-                && s[7] <= 2
+                && s[7] <= 3
         }
     }
 }
@@ -714,10 +772,10 @@ fn family_of(p: &Probe) -> Family {
     }
 }
 
-/// INPUT and every chain reachable from it in the filter table of `family`, in the order first
-/// reached.
+/// INPUT, FORWARD and every chain reachable from them in the filter table of `family`, in the
+/// order first reached.
 fn reachable_chains(rs: &Ruleset, family: Family) -> Vec<String> {
-    let mut out = vec!["INPUT".to_string()];
+    let mut out = vec!["INPUT".to_string(), "FORWARD".to_string()];
     let Some(t) = probes::filter_table_of(rs, family) else {
         return out;
     };
@@ -753,7 +811,7 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
             let rules: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             out.push(
                 format!(
-                    "table {:?} {} ({rules} rules): only INPUT of ip and ip6 fwnet_filter is verified",
+                    "table {:?} {} ({rules} rules): only INPUT and FORWARD of ip and ip6 fwnet_filter are verified",
                     t.family, t.name
                 )
                 .to_lowercase(),
@@ -762,14 +820,14 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
         }
         let family = if t.family == Family::Ip6 { "ip6 " } else { "" };
         for c in &t.chains {
-            if matches!(c.name.as_str(), "FORWARD" | "OUTPUT")
+            if c.name == "OUTPUT"
                 && (!c.rules.is_empty()
                     || c.base
                         .as_ref()
                         .is_some_and(|b| b.policy == fwnet_nft::Policy::Drop))
             {
                 out.push(format!(
-                    "chain {family}{} ({} rules): only INPUT is verified",
+                    "chain {family}{} ({} rules): only INPUT and FORWARD are verified",
                     c.name,
                     c.rules.len()
                 ));
@@ -1148,6 +1206,14 @@ fn play_probes(
                             .ok_or("crafted packet too short for a key".to_string())
                     })
                     .collect::<Result<_, _>>()?;
+                if probe.forward {
+                    let out = match probe.oif.as_deref() {
+                        Some(name) => site.link(name).unwrap_or(&site.links[0]),
+                        None => &site.links[0],
+                    };
+                    site.server
+                        .ip_batch(&[forward_route(spec.dst(), out, true)])?;
+                }
                 let mark = observer.mark()?;
                 let mut refused = Vec::with_capacity(packets.len());
                 for p in &packets {
@@ -1165,7 +1231,15 @@ fn play_probes(
                     .filter(|(_, r)| !**r)
                     .map(|(k, _)| *k)
                     .collect();
-                let mut observed = observer.verdicts(&sent, mark)?.into_iter();
+                let mut observed = if probe.forward {
+                    let v = observer.forward_verdicts(&sent, mark)?;
+                    site.server
+                        .ip_batch(&[forward_route(spec.dst(), &site.links[0], false)])?;
+                    v
+                } else {
+                    observer.verdicts(&sent, mark)?
+                }
+                .into_iter();
                 let seen: Vec<Seen> = refused
                     .iter()
                     .map(|r| match r {
