@@ -374,6 +374,28 @@ fn verdicts_of(results: &[serde_json::Value], start: &str) -> (String, String) {
     (v("legacy"), v("fwnet"))
 }
 
+/// The verdicts of the probe whose text is `pattern`, where `*` stands for a source port.
+fn verdicts_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
+    let (head, tail) = pattern.split_once('*').unwrap_or((pattern, ""));
+    let r = results
+        .iter()
+        .find(|r| {
+            let t = r["text"].as_str().unwrap_or("");
+            t.starts_with(head)
+                && t[head.len()..].split_once(' ').is_some_and(|(port, rest)| {
+                    port.bytes().all(|b| b.is_ascii_digit()) && tail.trim_start() == rest
+                })
+        })
+        .unwrap_or_else(|| panic!("no probe like `{pattern}` in {results:#?}"));
+    let v = |side: &str| {
+        r[side]["verdict"]["verdict"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    (v("legacy"), v("fwnet"))
+}
+
 #[test]
 fn ipv6_file_verifies_over_ipv6_with_neighbour_discovery_probed() {
     let test = "ipv6_file_verifies_over_ipv6_with_neighbour_discovery_probed";
@@ -567,24 +589,24 @@ fn forward_chain_is_verified_with_routed_probes() {
     // Forwarded both ways between the named interfaces, the rest by the policy.
     for (probe, verdict) in [
         (
-            "tcp 198.18.0.1:20000 -> 198.51.100.10:33434 flags S iif eth1 oif eth0",
+            "tcp 198.18.0.1:* -> 198.51.100.10:33434 flags S iif eth1 forward oif eth0",
             "accept",
         ),
         (
-            "tcp 198.18.0.1:20001 -> 192.168.1.10:80 flags S iif eth0 oif eth1",
+            "tcp 198.18.0.1:* -> 192.168.1.10:80 flags S iif eth0 forward oif eth1",
             "accept",
         ),
         (
-            "tcp 198.18.0.1:20011 -> 192.168.1.9:80 flags S iif eth0 oif eth1",
+            "tcp 198.18.0.1:* -> 192.168.1.9:80 flags S iif eth0 forward oif eth1",
             "drop",
         ),
         (
-            "tcp 10.9.0.0:20002 -> 198.51.100.10:33434 flags S forward",
+            "tcp 10.9.0.0:* -> 198.51.100.10:33434 flags S forward",
             "drop",
         ),
     ] {
         assert_eq!(
-            verdicts_of(&r, probe),
+            verdicts_like(&r, probe),
             (verdict.to_string(), verdict.to_string()),
             "{probe}"
         );
@@ -629,6 +651,83 @@ fn forward_chain_is_verified_with_routed_probes() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("forward x 13") && stdout.contains("router.rules:8"),
+        "{stdout}"
+    );
+}
+
+/// A host with an OUTPUT policy of DROP: named destinations, a rejected port, a rate limit and
+/// a user chain.
+pub const OUTBOUND: &str = "\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+:LOG_DROP - [0:0]
+-A OUTPUT -o lo -j ACCEPT
+-A OUTPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A OUTPUT -p tcp --dport 25 -j REJECT --reject-with tcp-reset
+-A OUTPUT -o eth0 -p tcp --dport 80 -d 192.168.1.10 -j ACCEPT
+-A OUTPUT -p udp --dport 53 -j ACCEPT
+-A OUTPUT -p icmp -m limit --limit 1/min --limit-burst 4 -j ACCEPT
+-A OUTPUT -d 10.9.0.0/16 -j LOG_DROP
+-A OUTPUT -p tcp -j ACCEPT
+-A LOG_DROP -j DROP
+COMMIT
+";
+
+#[test]
+fn output_chain_is_verified_with_packets_the_server_sends() {
+    let test = "output_chain_is_verified_with_packets_the_server_sends";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("outbound.rules", OUTBOUND);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    for (probe, verdict) in [
+        ("tcp 10.77.0.1:* -> 198.51.100.10:25 flags S output", "drop"),
+        (
+            "tcp 10.77.0.1:* -> 192.168.1.10:80 flags S output oif eth0",
+            "accept",
+        ),
+        ("udp 10.77.0.1:* -> 198.51.100.10:53 output", "accept"),
+        ("tcp 10.77.0.1:* -> 10.9.0.0:33434 flags S output", "drop"),
+        ("udp 10.77.0.1:* -> 198.51.100.10:33434 output", "drop"),
+    ] {
+        assert_eq!(
+            verdicts_like(&r, probe),
+            (verdict.to_string(), verdict.to_string()),
+            "{probe}"
+        );
+    }
+    // The user chain that dropped is named on both sides.
+    let hit = r
+        .iter()
+        .find(|p| {
+            p["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("tcp 10.77.0.1:20003 ")
+        })
+        .unwrap();
+    assert!(
+        hit["legacy"]["hits"]
+            .to_string()
+            .contains("outbound.rules:14")
+            && hit["fwnet"]["hits"]
+                .to_string()
+                .contains("outbound.rules:14"),
+        "{hit}"
+    );
+    // A broken burst on the server's own pings is caught.
+    let (out, _) = verify(&[path], &[("FWNET_VERIFY_MUTATE", "burst5")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("output x 7") && stdout.contains("outbound.rules:11"),
         "{stdout}"
     );
 }

@@ -263,14 +263,24 @@ impl Observer {
         self.fates(keys, mark, false)
     }
 
-    /// Like [`Observer::verdicts`] for packets the server should route on: accepted when the
-    /// server sent a copy out (FORWARD and POSTROUTING passed), recognised by its identifier and
-    /// protocol and one unchanged address (NAT may rewrite the other, and the ports).
+    /// Like [`Observer::verdicts`] for packets the server should route on (or, with
+    /// `own`, that the server itself sent and OUTPUT let out): accepted when the server sent a
+    /// copy out of a link, recognised by its identifier and protocol and one unchanged address
+    /// (NAT may rewrite the other, and the ports). The server's own packets never arrive; they
+    /// count as arrived, and are decided once [`GRACE`] has passed.
     pub fn forward_verdicts(
         &mut self,
         keys: &[PacketKey],
         mark: Mark,
+        own: bool,
     ) -> Result<Vec<Seen>, String> {
+        if own {
+            self.settle(|o| keys.iter().all(|k| o.forwarded(k)))?;
+            return Ok(keys
+                .iter()
+                .map(|k| Seen::of(true, self.forwarded(k)))
+                .collect());
+        }
         self.fates(keys, mark, true)
     }
 

@@ -26,13 +26,15 @@
 //! rule that lists the source (`--set`) from the same source, then its own witness, then, when
 //! the list has `--seconds`, its witness again after the entry expired (`--slow`).
 //!
-//! FORWARD and the chains it reaches are walked the same way; their probes are forwarded
-//! packets (`forward`, leaving by the interface the rule's `-o` names, `oif`) to a destination
-//! the server does not own ([`FORWARD_DST`] when the rule names none). Only NEW and INVALID
-//! packets are forwarded: ESTABLISHED and RELATED through the server would need a connection
-//! across it, and such rules are listed as uncovered.
+//! FORWARD and OUTPUT and the chains they reach are walked the same way ([`Path`]); their
+//! probes are packets routed through the server (`forward`) or sent by it (`output`, from its
+//! own address unless the rule names a source), leaving by the interface the rule's `-o` names
+//! (`oif`), to a destination the server does not own ([`FORWARD_DST`] when the rule names none).
+//! Only NEW and INVALID packets are made there: ESTABLISHED and RELATED would need a connection
+//! across or from the server, and such rules are listed as uncovered (the INPUT probes'
+//! handshakes do send the server's ESTABLISHED answers through OUTPUT).
 //!
-//! Not derived: OUTPUT, nat/mangle/raw, marks, ct status, lists keyed on the destination
+//! Not derived: nat/mangle/raw, marks, ct status, lists keyed on the destination
 //! (`--rdest`), protocols other than tcp/udp/icmp/icmpv6.
 
 use fwnet_nft::{
@@ -115,6 +117,30 @@ pub enum Spec {
     },
 }
 
+/// The server's path a probe takes, named after the filter chain that judges it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Path {
+    /// From a client to the server (INPUT).
+    #[default]
+    Input,
+    /// From a client through the server to somewhere else (FORWARD).
+    Forward,
+    /// From the server itself (OUTPUT): a raw packet it sends, leaving by a link.
+    Output,
+}
+
+impl Path {
+    /// The base chain that judges this path.
+    pub fn chain(self) -> &'static str {
+        match self {
+            Path::Input => "INPUT",
+            Path::Forward => "FORWARD",
+            Path::Output => "OUTPUT",
+        }
+    }
+}
+
 /// One probe: what to send, where it arrives, how many times, and why it exists.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Probe {
@@ -130,10 +156,10 @@ pub struct Probe {
     pub why: String,
     /// Milliseconds to wait before sending it (expiry probes, played with `--slow` only).
     pub wait_ms: u32,
-    /// A packet the server routes on (FORWARD) rather than one addressed to it (INPUT).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub forward: bool,
-    /// The server-side interface a forwarded probe leaves by; `None` is the main link.
+    /// Which of the server's paths it takes: addressed to it (INPUT), routed through it
+    /// (FORWARD), or sent by it (OUTPUT).
+    pub path: Path,
+    /// The server-side interface a forwarded or sent probe leaves by; `None` is the main link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oif: Option<String>,
 }
@@ -237,10 +263,13 @@ impl fmt::Display for Probe {
         if let Some(i) = &self.iif {
             write!(f, " iif {i}")?;
         }
-        match &self.oif {
-            Some(o) => write!(f, " oif {o}")?,
-            None if self.forward => write!(f, " forward")?,
-            None => {}
+        match self.path {
+            Path::Input => {}
+            Path::Forward => write!(f, " forward")?,
+            Path::Output => write!(f, " output")?,
+        }
+        if let Some(o) = &self.oif {
+            write!(f, " oif {o}")?;
         }
         if self.count > 1 {
             write!(f, " x {}", self.count)?;
@@ -306,9 +335,10 @@ impl fmt::Display for ProbeFileError {
 /// connect SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// related SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// ```
-/// A tcp, udp (without `reply`) or icmp line may also say `forward` or `oif NAME`: the packet
-/// goes to DST through the server (FORWARD), leaving by interface NAME (default: the main
-/// link), and its verdict is whether the server sent it on.
+/// A tcp, udp (without `reply`) or icmp line may also say `forward` or `output`, and then `oif
+/// NAME`: the packet goes to DST through the server (FORWARD) or is sent by the server itself
+/// (OUTPUT), leaving by interface NAME (default: the main link), and its verdict is whether it
+/// left the server.
 /// Addresses are IPv4 or IPv6, an IPv6 one in brackets when a port follows
 /// (`[2001:db8::5]:40000`); `icmpv6` is a synonym of `icmp`. DST defaults to the server's main
 /// address of the source's IP version, SPORT to a free port, flags to `S`, the icmp type to
@@ -437,7 +467,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     let (mut flags, mut kind_no, mut code, mut iif, mut count, mut reply) =
         (SYN, echo, 0u8, None, 1u32, false);
     let mut wait_ms = 0u32;
-    let (mut forward, mut oif) = (false, None);
+    let (mut path, mut oif) = (Path::Input, None);
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -454,14 +484,14 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
                 }
                 iif = Some(name.to_string());
             }
-            "forward" => forward = true,
+            "forward" => path = Path::Forward,
+            "output" => path = Path::Output,
             "oif" => {
                 let name = it.next().ok_or("oif needs an interface name")?;
                 if name.is_empty() || name.len() > 15 || name.contains('/') || *name == "lo" {
                     return Err(format!("`{name}` is not an interface a probe can leave by"));
                 }
                 oif = Some(name.to_string());
-                forward = true;
             }
             "wait" => {
                 wait_ms = parse_num(it.next().copied(), "wait in milliseconds")?;
@@ -521,22 +551,29 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     if count > 1 && matches!(spec, Spec::Connect { .. } | Spec::Related { .. }) {
         return Err(format!("`x N` is only for crafted packets, not `{kind}`"));
     }
-    if forward {
+    if oif.is_some() && path == Path::Input {
+        return Err("`oif` needs `forward` or `output` before it".into());
+    }
+    if path != Path::Input {
+        let what = path.chain();
         if !matches!(
             spec,
             Spec::Tcp { .. } | Spec::Icmp { .. } | Spec::Udp { reply: false, .. }
         ) {
             return Err(format!(
-                "a forwarded probe is a crafted packet (tcp, udp without reply, icmp), not `{kind}`"
+                "a {what} probe is a crafted packet (tcp, udp without reply, icmp), not `{kind}`"
             ));
+        }
+        if path == Path::Output && iif.is_some() {
+            return Err("an OUTPUT probe arrives on no interface: remove `iif`".into());
         }
         if iif.as_deref() == Some("lo") {
             return Err("a forwarded probe cannot arrive on `lo`".into());
         }
-        if dst_text.is_none() {
-            return Err(
-                "a forwarded probe needs `-> DST:PORT` (an address the server routes on)".into(),
-            );
+        if dst == IpAddr::V4(SERVER) || dst == IpAddr::V6(SERVER6) {
+            return Err(format!(
+                "a {what} probe needs `-> DST:PORT` with an address other than the server's (one the server routes to)"
+            ));
         }
     }
     Ok(Probe {
@@ -546,7 +583,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         origin: None,
         why: String::new(),
         wait_ms,
-        forward,
+        path,
         oif,
     })
 }
@@ -933,15 +970,13 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
                 key,
                 limit: None,
             }
-            | Stmt::SetAdd { set, key } => {
-                if is_source_key(key) {
-                    c.feeds.push(set.clone())
-                }
+            | Stmt::SetAdd { set, key }
+                if is_source_key(key) =>
+            {
+                c.feeds.push(set.clone())
             }
-            Stmt::Match(Match::Lookup { key, set, .. }) => {
-                if is_source_key(key) {
-                    c.lookups.push(set.clone())
-                }
+            Stmt::Match(Match::Lookup { key, set, .. }) if is_source_key(key) => {
+                c.lookups.push(set.clone())
             }
             _ => {}
         }
@@ -957,8 +992,8 @@ fn is_source_key(key: &[Expr]) -> bool {
 /// A rule reached from INPUT or FORWARD, with the conditions on the way to it.
 struct Case {
     origin: Option<String>,
-    /// Reached from FORWARD.
-    forward: bool,
+    /// The base chain it is reached from.
+    path: Path,
     own: Conds,
     all: Conds,
 }
@@ -966,9 +1001,9 @@ struct Case {
 fn walk(
     rs: &fwnet_nft::Table,
     chain: &str,
-    path: &Conds,
+    above: &Conds,
     depth: usize,
-    forward: bool,
+    path: Path,
     out: &mut Vec<Case>,
 ) {
     let Some(c) = rs.chains.iter().find(|c| c.name == chain) else {
@@ -976,7 +1011,7 @@ fn walk(
     };
     for rule in &c.rules {
         let own = conds_of(rule);
-        let mut all = path.clone();
+        let mut all = above.clone();
         all.extend(&own);
         let target = rule.stmts.iter().find_map(|s| match s {
             Stmt::Verdict(Verdict::Jump(t) | Verdict::Goto(t)) => Some(t.clone()),
@@ -984,13 +1019,13 @@ fn walk(
         });
         out.push(Case {
             origin: rule.origin.as_ref().map(|o| o.to_string()),
-            forward,
+            path,
             own,
             all: all.clone(),
         });
         if let Some(t) = target {
             if depth < 8 {
-                walk(rs, &t, &all, depth + 1, forward, out);
+                walk(rs, &t, &all, depth + 1, path, out);
             }
         }
     }
@@ -1159,7 +1194,7 @@ struct Point {
     count: u32,
     /// Milliseconds to wait before sending (expiry probes).
     wait_ms: u32,
-    forward: bool,
+    path: Path,
     oif: Option<String>,
 }
 
@@ -1229,7 +1264,7 @@ fn list_probes(
 ) {
     let src = bits(w.src);
     let Some(feeder) = cases.iter().find(|f| {
-        !f.forward
+        f.path == Path::Input
             && f.own.feeds.iter().any(|s| s == set)
             && f.all.saddr.iter().all(|c| c.holds(src))
     }) else {
@@ -1336,20 +1371,33 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         state,
         count,
         wait_ms: 0,
-        forward: false,
+        path: Path::Input,
         oif: None,
     }
 }
 
-/// Turns the witness of a FORWARD rule into a forwarded packet: leaving by an interface its
-/// `-o` conditions accept, to a destination that is not the server's. Conntrack states other
-/// than NEW and INVALID need a connection through the server, which the harness does not make:
-/// the reason is returned instead.
-fn forwardize(w: &mut Point, c: &Conds, af: Af) -> Result<(), String> {
+/// Turns the witness of a FORWARD or OUTPUT rule into a packet routed through the server or
+/// sent by it: leaving by an interface its `-o` conditions accept, to a destination that is not
+/// the server's. Conntrack states other than NEW and INVALID need a connection through or from
+/// the server, which the harness does not make: the reason is returned instead.
+fn reroute(w: &mut Point, c: &Conds, af: Af, path: Path) -> Result<(), String> {
+    let what = if path == Path::Forward {
+        "a forwarded"
+    } else {
+        "an OUTPUT"
+    };
     if matches!(w.state, Some(State::Established | State::Related)) {
-        return Err("a forwarded ESTABLISHED or RELATED packet needs a connection through the server, which verification does not make".into());
+        return Err(format!("{what} ESTABLISHED or RELATED packet needs a connection through or from the server, which verification does not make"));
     }
-    if w.iif.as_deref() == Some("lo") {
+    if path == Path::Output {
+        if !c.iif.is_empty() {
+            return Err("an OUTPUT packet arrives on no interface".into());
+        }
+        w.iif = None;
+        if c.saddr.is_empty() {
+            w.src = af.server();
+        }
+    } else if w.iif.as_deref() == Some("lo") {
         return Err("a forwarded packet cannot arrive on `lo`".into());
     }
     let mut cands: Vec<Option<String>> = c
@@ -1359,6 +1407,12 @@ fn forwardize(w: &mut Point, c: &Conds, af: Af) -> Result<(), String> {
         .flat_map(|i| i.names.iter().map(|(n, w)| Some(concrete(n, *w))))
         .collect();
     cands.push(None);
+    if c.oif.iter().all(|i| !i.neg) && c.oif.iter().any(|i| i.holds("lo") && i.names.len() == 1) {
+        return Err(
+            "it leaves by `lo`: the server talking to itself, which the `iif lo` probes cross"
+                .into(),
+        );
+    }
     let Some(oif) = cands.into_iter().find(|cand| {
         cand.as_deref() != Some("lo")
             && c.oif
@@ -1377,7 +1431,7 @@ fn forwardize(w: &mut Point, c: &Conds, af: Af) -> Result<(), String> {
         }
         w.dst = af.far();
     }
-    w.forward = true;
+    w.path = path;
     w.oif = oif;
     Ok(())
 }
@@ -1419,22 +1473,23 @@ fn derive_af(
     cap: usize,
 ) -> (Vec<Probe>, Vec<String>, Vec<(u128, u128)>) {
     let mut cases = Vec::new();
-    walk(t, "INPUT", &Conds::default(), 0, false, &mut cases);
-    walk(t, "FORWARD", &Conds::default(), 0, true, &mut cases);
+    for path in [Path::Input, Path::Forward, Path::Output] {
+        walk(t, path.chain(), &Conds::default(), 0, path, &mut cases);
+    }
     let n = neutral(&cases, af);
     let mut tiers: [Vec<Probe>; 3] = Default::default();
     let mut uncovered = Vec::new();
     let mut src_pool = n.sources.iter().skip(1).cycle();
     let mut push = |tier: usize, p: &Point, origin: &Option<String>, why: &str| -> bool {
-        // A forwarded packet must stay a crafted one to the server's routing.
-        let forwardable = |s: &Spec| {
+        // A routed or sent packet must stay a crafted one to somewhere the server routes to.
+        let routable = |s: &Spec| {
             matches!(
                 s,
                 Spec::Tcp { .. } | Spec::Icmp { .. } | Spec::Udp { reply: false, .. }
             ) && s.dst() != af.server()
         };
         match p.spec() {
-            Some(spec) if !p.forward || forwardable(&spec) => {
+            Some(spec) if p.path == Path::Input || routable(&spec) => {
                 tiers[tier].push(Probe {
                     spec,
                     iif: p.iif.clone(),
@@ -1442,7 +1497,7 @@ fn derive_af(
                     origin: origin.clone(),
                     why: why.into(),
                     wait_ms: p.wait_ms,
-                    forward: p.forward,
+                    path: p.path,
                     oif: p.oif.clone(),
                 });
                 true
@@ -1463,9 +1518,10 @@ fn derive_af(
     let mut fresh = n.sources.iter().skip(4).cycle();
     for case in &cases {
         let mut w = witness(&case.all, &n, af);
-        if case.forward {
-            if let Err(why) = forwardize(&mut w, &case.all, af) {
-                uncovered.extend(case.origin.iter().map(|o| format!("{o} (FORWARD: {why})")));
+        if case.path != Path::Input {
+            if let Err(why) = reroute(&mut w, &case.all, af, case.path) {
+                let chain = case.path.chain();
+                uncovered.extend(case.origin.iter().map(|o| format!("{o} ({chain}: {why})")));
                 continue;
             }
         }
@@ -1529,7 +1585,7 @@ fn derive_af(
                 push(0, &again, &case.origin, EXPIRY_WHY);
             }
         }
-        for set in case.own.lookups.iter().filter(|_| !case.forward) {
+        for set in case.own.lookups.iter().filter(|_| case.path == Path::Input) {
             list_probes(t, &cases, set, &w, &n, af, &mut push, &case.origin);
         }
         let one = Point {
@@ -1724,31 +1780,44 @@ fn derive_af(
         state: None,
         count: 1,
         wait_ms: 0,
-        forward: false,
+        path: Path::Input,
         oif: None,
     };
-    let forward_policy = t
-        .chains
-        .iter()
-        .any(|c| c.name == "FORWARD" && c.base.is_some());
-    if forward_policy {
-        let fwd = Point {
+    for path in [Path::Forward, Path::Output] {
+        if !t
+            .chains
+            .iter()
+            .any(|c| c.name == path.chain() && c.base.is_some())
+        {
+            continue;
+        }
+        let routed = Point {
+            src: if path == Path::Output {
+                af.server()
+            } else {
+                n.sources[0]
+            },
             dst: af.far(),
-            forward: true,
+            path,
             ..policy.clone()
         };
+        let why = if path == Path::Output {
+            "sent by the server, falls to the policy"
+        } else {
+            "forwarded, falls to the policy"
+        };
         for p in [
-            fwd.clone(),
+            routed.clone(),
             Point {
                 proto: UDP,
-                ..fwd.clone()
+                ..routed.clone()
             },
             Point {
                 proto: af.icmp(),
-                ..fwd.clone()
+                ..routed.clone()
             },
         ] {
-            push(0, &p, &None, "forwarded, falls to the policy");
+            push(0, &p, &None, why);
         }
     }
     for p in [
@@ -1817,7 +1886,7 @@ fn derive_af(
                 p.iif.clone(),
                 p.count,
                 p.wait_ms,
-                p.forward,
+                p.path,
                 p.oif.clone(),
             );
             if sequenced || seen.insert(key) {
@@ -2266,6 +2335,41 @@ mod tests {
             got[2],
             "icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 wait 3500"
         );
+    }
+
+    #[test]
+    fn routed_probe_lines_round_trip_and_bad_ones_say_why() {
+        for line in [
+            "tcp 198.18.0.1:40000 -> 198.51.100.10:80 flags S iif eth1 forward oif eth0",
+            "udp 10.77.0.1:40000 -> 198.51.100.10:53 output",
+            "icmp 10.77.0.1 -> 198.51.100.10 type 8 code 0 output oif eth2 x 3",
+        ] {
+            let p = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_ne!(p.path, Path::Input, "{line}");
+            assert_eq!(parse_line(&p.to_string()), Ok(p.clone()), "{line}");
+        }
+        for (line, why) in [
+            ("tcp 198.18.0.1 -> 80 forward", "needs `-> DST:PORT`"),
+            (
+                "tcp 198.18.0.1 -> 1.2.3.4:80 oif eth0",
+                "`oif` needs `forward` or `output`",
+            ),
+            (
+                "connect 198.18.0.1 -> 1.2.3.4:80 forward",
+                "a crafted packet",
+            ),
+            (
+                "udp 10.77.0.1 -> 1.2.3.4:53 iif eth0 output",
+                "arrives on no interface",
+            ),
+            (
+                "tcp 198.18.0.1 -> 1.2.3.4:80 forward oif lo",
+                "not an interface a probe can leave by",
+            ),
+        ] {
+            let e = parse_line(line).expect_err(line);
+            assert!(e.contains(why), "{line}: {e}");
+        }
     }
 
     #[test]

@@ -26,11 +26,12 @@
 //! timeout), so tests can check that verification catches it; the CLI reads it from
 //! `FWNET_VERIFY_MUTATE`.
 //!
-//! FORWARD probes make the server a router (`ip_forward`, no redirects): before each one a host
-//! route sends its destination out of the link its rule's `-o` names, to a neighbour whose MAC
-//! nobody has, and the verdict is whether the server sent the packet on.
+//! FORWARD probes make the server a router (`ip_forward`, no redirects); OUTPUT probes are raw
+//! packets the server sends itself (refused with EPERM when OUTPUT drops them). Before each of
+//! them a host route sends its destination out of the link its rule's `-o` names, to a
+//! neighbour whose MAC nobody has, and the verdict is whether the packet left the server.
 //!
-//! Not verified: OUTPUT verdicts, nat/mangle/raw.
+//! Not verified: nat/mangle/raw.
 
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
@@ -38,7 +39,7 @@ use super::packet::{
     LinkSender, Packet, RawSender, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
     ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST,
 };
-use super::probes::{self, Probe, Spec};
+use super::probes::{self, Path, Probe, Spec};
 use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Verdict};
 use fwnet_nft::{Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -436,13 +437,13 @@ fn attempt_once(
     let n_links = links.len();
     let server_addrs: BTreeSet<IpAddr> = all
         .iter()
-        .filter(|p| !p.forward)
+        .filter(|p| p.path == Path::Input)
         .map(|p| p.spec.dst())
         .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
-    // A forwarded probe to an address the server owns would be delivered, not forwarded.
+    // A forwarded or sent probe to an address the server owns would be delivered locally.
     let (all, owned): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| {
-        !p.forward
+        p.path == Path::Input
             || !(server_addrs.contains(&p.spec.dst())
                 || is_link_addr(p.spec.dst(), n_links)
                 || !usable_local(p.spec.dst()))
@@ -472,12 +473,12 @@ fn attempt_once(
     );
     uncovered.extend(owned.iter().map(|p| {
         format!(
-            "`{p}` ({}): the server owns or cannot route to {}, so it is not forwarded",
+            "`{p}` ({}): the server owns or cannot route to {}, so it would not leave the server",
             p.origin.as_deref().unwrap_or("policy"),
             p.spec.dst()
         )
     }));
-    let forwards = all.iter().any(|p| p.forward);
+    let forwards = all.iter().any(|p| p.path == Path::Forward);
     uncovered.extend(
         connects
             .iter()
@@ -696,6 +697,11 @@ fn own_link_local(site: &Site, addrs: &[(String, Ipv6Addr)]) -> Result<(), Strin
 /// (it can never happen), or on `lo` to an IPv6 link-local address (the server owns those on
 /// its links only, and the harness sends to them only over a link).
 fn impossible_why(probe: &Probe) -> Option<String> {
+    if let Some(oif) = probe.oif.as_deref().filter(|o| !valid_ifname(o)) {
+        return Some(format!(
+            "no interface can be named `{oif}`, so no packet leaves by it"
+        ));
+    }
     let iif = probe.iif.as_deref()?;
     if !valid_ifname(iif) {
         return Some(format!(
@@ -772,10 +778,10 @@ fn family_of(p: &Probe) -> Family {
     }
 }
 
-/// INPUT, FORWARD and every chain reachable from them in the filter table of `family`, in the
-/// order first reached.
-fn reachable_chains(rs: &Ruleset, family: Family) -> Vec<String> {
-    let mut out = vec!["INPUT".to_string(), "FORWARD".to_string()];
+/// The base chain of `path` and every chain reachable from it in the filter table of `family`,
+/// in the order first reached.
+fn reachable_chains(rs: &Ruleset, family: Family, path: Path) -> Vec<String> {
+    let mut out = vec![path.chain().to_string()];
     let Some(t) = probes::filter_table_of(rs, family) else {
         return out;
     };
@@ -809,29 +815,11 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
             .any(|f| std::ptr::eq(f, t));
         if !is_filter {
             let rules: usize = t.chains.iter().map(|c| c.rules.len()).sum();
-            out.push(
-                format!(
-                    "table {:?} {} ({rules} rules): only INPUT and FORWARD of ip and ip6 fwnet_filter are verified",
-                    t.family, t.name
-                )
-                .to_lowercase(),
-            );
-            continue;
-        }
-        let family = if t.family == Family::Ip6 { "ip6 " } else { "" };
-        for c in &t.chains {
-            if c.name == "OUTPUT"
-                && (!c.rules.is_empty()
-                    || c.base
-                        .as_ref()
-                        .is_some_and(|b| b.policy == fwnet_nft::Policy::Drop))
-            {
-                out.push(format!(
-                    "chain {family}{} ({} rules): only INPUT and FORWARD are verified",
-                    c.name,
-                    c.rules.len()
-                ));
-            }
+            let family = format!("{:?}", t.family).to_lowercase();
+            out.push(format!(
+                "table {family} {} ({rules} rules): only the filter tables' INPUT, FORWARD and OUTPUT are verified (probes do cross this table, but its own effects are not compared)",
+                t.name
+            ));
         }
     }
     out
@@ -1143,10 +1131,12 @@ fn play_probes(
     } = tools;
     let mut next_id: u16 = 0x1000;
     let mut out = Vec::with_capacity(all.len());
-    let chains: BTreeMap<bool, Vec<String>> = [Family::Ip, Family::Ip6]
-        .into_iter()
-        .map(|f| (f == Family::Ip6, reachable_chains(ir, f)))
-        .collect();
+    let mut chains: BTreeMap<(bool, Path), Vec<String>> = BTreeMap::new();
+    for f in [Family::Ip, Family::Ip6] {
+        for path in [Path::Input, Path::Forward, Path::Output] {
+            chains.insert((f == Family::Ip6, path), reachable_chains(ir, f, path));
+        }
+    }
     // Counters of each family as the previous probe of that family left them.
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
     for probe in all {
@@ -1206,7 +1196,8 @@ fn play_probes(
                             .ok_or("crafted packet too short for a key".to_string())
                     })
                     .collect::<Result<_, _>>()?;
-                if probe.forward {
+                let routed = probe.path != Path::Input;
+                if routed {
                     let out = match probe.oif.as_deref() {
                         Some(name) => site.link(name).unwrap_or(&site.links[0]),
                         None => &site.links[0],
@@ -1217,7 +1208,7 @@ fn play_probes(
                 let mark = observer.mark()?;
                 let mut refused = Vec::with_capacity(packets.len());
                 for p in &packets {
-                    refused.push(match (from_lo, sender) {
+                    refused.push(match (from_lo || probe.path == Path::Output, sender) {
                         // The server's own OUTPUT may refuse it: then INPUT never sees it.
                         (true, _) => !from_server.try_send(p)?,
                         (false, Some(s)) => s.send(p).map(|()| false)?,
@@ -1231,8 +1222,8 @@ fn play_probes(
                     .filter(|(_, r)| !**r)
                     .map(|(k, _)| *k)
                     .collect();
-                let mut observed = if probe.forward {
-                    let v = observer.forward_verdicts(&sent, mark)?;
+                let mut observed = if routed {
+                    let v = observer.forward_verdicts(&sent, mark, probe.path == Path::Output)?;
                     site.server
                         .ip_batch(&[forward_route(spec.dst(), &site.links[0], false)])?;
                     v
@@ -1254,7 +1245,11 @@ fn play_probes(
         let no_chains = Vec::new();
         out.push(Side {
             verdict,
-            hits: hits(&before, &after, chains.get(&v6).unwrap_or(&no_chains)),
+            hits: hits(
+                &before,
+                &after,
+                chains.get(&(v6, probe.path)).unwrap_or(&no_chains),
+            ),
         });
         last.insert(v6, after);
     }
