@@ -33,8 +33,9 @@ pub struct Args {
     /// Leave the scratch namespaces in place and print the commands that remove them
     #[arg(long)]
     keep: bool,
-    /// Also exercise expiries with real waits: after a burst empties a source's bucket, wait for
-    /// the entry to expire and check that source is let in again
+    /// Also exercise expiries with real waits: after a burst empties a source's hashlimit
+    /// bucket, or a source was put on a `-m recent --seconds` list, wait for the entry to expire
+    /// and send from that source again
     #[arg(long)]
     slow: bool,
     /// With --slow, skip expiries longer than this (reported as not verified)
