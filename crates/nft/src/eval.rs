@@ -13,7 +13,8 @@
 //! packet of a connection, so they are skipped unless the packet's `ct state` has `new`.
 //!
 //! It deliberately does not model packet modification, fragments (packets are whole), IPv6
-//! extension headers, or tables fwnet does not own; it does no I/O.
+//! extension headers (a described packet has none: `rt type 0` does not match it and `exthdr rt
+//! missing` does), TCP options, or tables fwnet does not own; it does no I/O.
 
 use crate::ir::{
     ct_state, BaseChain, ChainKind, CmpOp, CtKey, Expr, Family, Field, Hook, MarkKey, MarkSet,
@@ -520,6 +521,9 @@ fn load(e: &Expr, p: &Packet) -> Result<Loaded, Unknowable> {
             _ => return Err(Unknowable::Unmodelled),
         },
         Expr::Fib(_) => return Err(Unknowable::RouteType),
+        // Described packets carry no IPv6 extension headers; their TCP options are not known.
+        Expr::Exthdr(crate::ir::Exthdr::Field(_)) => Absent,
+        Expr::Exthdr(crate::ir::Exthdr::Present(_)) => Num(0),
         Expr::Payload(f) => match f {
             Field::IpProtocol => ip(false, Num(p.l4proto.into())),
             Field::IpSaddr => ip(false, Addr(p.saddr)),

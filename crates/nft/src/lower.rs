@@ -21,6 +21,7 @@ use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
 use std::net::IpAddr;
 
 mod ext;
+mod exthdr;
 mod nat;
 mod set;
 
@@ -201,6 +202,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Gid => 25,
         DataType::Integer16 | DataType::Integer8 => 4,
         DataType::PktType => 31,
+        DataType::Boolean => 39,
     }
 }
 
@@ -221,7 +223,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::CtState | DataType::CtStatus | DataType::Mark => 4,
         DataType::FibAddrtype | DataType::Uid | DataType::Gid => 4,
         DataType::Integer16 => 2,
-        DataType::Integer8 | DataType::PktType => 1,
+        DataType::Integer8 | DataType::PktType | DataType::Boolean => 1,
     }
 }
 
@@ -430,6 +432,7 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
 fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
     match e {
         Expr::Fib(f) => out.push(ext::fib(f, reg)),
+        Expr::Exthdr(x) => out.push(exthdr::load(x, reg)),
         Expr::Meta(k) => {
             let key = match k {
                 MetaKey::Iifname => NFT_META_IIFNAME,
