@@ -280,6 +280,16 @@ pub enum ExthdrField {
     RtSegLeft,
     /// `dst hdrlength`.
     DstHdrlength,
+    /// `frag reserved`: the byte after the next-header byte.
+    FragReserved,
+    /// `frag reserved2`: the two bits between the offset and the M flag.
+    FragReserved2,
+    /// `frag frag-off`: the 13-bit fragment offset, in 8-byte units.
+    FragOff,
+    /// `frag more-fragments`: the M flag, 0 or 1.
+    FragMoreFragments,
+    /// `frag id`: the 32-bit identification.
+    FragId,
 }
 
 impl ExthdrField {
@@ -291,6 +301,10 @@ impl ExthdrField {
             ExthdrField::RtType => (Ipv6Ext::Rt, 2),
             ExthdrField::RtSegLeft => (Ipv6Ext::Rt, 3),
             ExthdrField::DstHdrlength => (Ipv6Ext::Dst, 1),
+            ExthdrField::FragReserved => (Ipv6Ext::Frag, 1),
+            ExthdrField::FragReserved2 | ExthdrField::FragMoreFragments => (Ipv6Ext::Frag, 3),
+            ExthdrField::FragOff => (Ipv6Ext::Frag, 2),
+            ExthdrField::FragId => (Ipv6Ext::Frag, 4),
         }
     }
 }
@@ -401,6 +415,8 @@ pub enum DataType {
     PktType,
     /// One byte, 1 or 0, printed `exists` / `missing` (`exthdr rt exists`).
     Boolean,
+    /// A plain 32-bit big-endian number (`frag id`), printed in decimal.
+    Integer32,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -561,6 +577,8 @@ impl Expr {
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,
             Expr::Meta(MetaKey::Pkttype) => DataType::PktType,
+            Expr::Exthdr(Exthdr::Field(ExthdrField::FragId)) => DataType::Integer32,
+            Expr::Exthdr(Exthdr::Field(ExthdrField::FragOff)) => DataType::Integer16,
             Expr::Exthdr(Exthdr::Field(_)) => DataType::Integer8,
             Expr::Exthdr(Exthdr::Present(_) | Exthdr::TcpOption(_)) => DataType::Boolean,
             Expr::Payload(f) => match f {

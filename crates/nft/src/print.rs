@@ -486,7 +486,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::FibAddrtype => "fib_addrtype",
         DataType::Uid => "uid",
         DataType::Gid => "gid",
-        DataType::Integer16 | DataType::Integer8 => "integer",
+        DataType::Integer16 | DataType::Integer8 | DataType::Integer32 => "integer",
         DataType::PktType => "pkt_type",
         DataType::Boolean => "boolean",
     }

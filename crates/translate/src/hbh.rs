@@ -5,8 +5,11 @@
 //! Exactness is as for `-m rt` (see `rt.rs`): the header search is the same `ipv6_find_hdr`
 //! in both kernels' code, an absent header fails every test including `!`, and the length is
 //! the header's total bytes, `(hdrlength + 1) * 8` (the reference translator compares the raw
-//! field with the byte count). The same malformed-packet differences remain: a length field
-//! running past the packet's end, and a chain cut short (xt drops, nft ends the rule).
+//! field with the byte count). The same malformed-packet differences remain: a header whose
+//! length field runs past the packet's end, or a chain cut short, makes the xt match drop the
+//! packet (checked on kernel 6.18 for a truncated hop-by-hop header), where nft's rule tests
+//! the fields as usual or ends.
+//!
 //! `--hbh-opts` / `--dst-opts` walk the options inside the header, which nft cannot express,
 //! and are refused.
 

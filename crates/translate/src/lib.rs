@@ -18,6 +18,7 @@ mod checksum;
 mod comment;
 mod connmark;
 mod conntrack;
+mod frag;
 mod hashlimit;
 mod hbh;
 mod icmp;

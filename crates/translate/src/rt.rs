@@ -12,12 +12,15 @@
 //! default) are cut to what one byte can hold; a test no packet can pass is refused, one every
 //! packet with the header passes becomes `exthdr rt exists`.
 //!
-//! Where the two differ, both on malformed packets only: a routing header whose length field
-//! runs past the end of the packet fails xt_rt and passes nft's field tests; an extension
-//! header chain cut short before the routing header makes xt_rt drop the packet (hotdrop) and
-//! nft end the rule. fwnet treats these like the truncated TCP headers of `--dport`, where
-//! xt_tcp drops and nft ends the rule too. The type 0 options (`--rt-0-res`, `--rt-0-addrs`,
-//! `--rt-0-not-strict`) are refused.
+//! Where the two differ, on malformed packets only: a routing header whose length field runs
+//! past the end of the packet, and an extension header chain cut short before the routing
+//! header, make `-m rt` drop the packet whatever the rule's target (checked on kernel 6.18 with
+//! crafted packets in a scratch namespace: the legacy rule and the chain policy count nothing
+//! and the send fails with EPERM), while nft's rule ends for the cut chain and tests the fields
+//! of the truncated header as usual. fwnet accepts that, as it does for the truncated TCP headers
+//! of `--dport`, which xt_tcp drops and nft's rule skips.
+//!
+//! The type 0 options (`--rt-0-res`, `--rt-0-addrs`, `--rt-0-not-strict`) are refused.
 
 use crate::rule::Cx;
 use fwnet_iptables::diag::Loc;
@@ -87,8 +90,9 @@ pub(crate) fn present(hdr: Ipv6Ext) -> Stmt {
     })
 }
 
-/// A test of a one-byte extension header field against the kernel's `lo..=hi` (32-bit, as the
-/// xt match stores it; `lo > hi` holds no value), inverted by the option's `!`. `None` when it
+/// A test of an extension header field (one byte, or the 32-bit `frag id`) against the
+/// kernel's `lo..=hi` (32-bit, as the xt match stores it; `lo > hi` holds no value), inverted
+/// by the option's `!`. `None` when it
 /// is no test at all (every present header passes: the caller adds `exthdr X exists` if the
 /// match has no other test) or, with an error, when no packet can pass it.
 pub(crate) fn byte_field(
@@ -99,16 +103,21 @@ pub(crate) fn byte_field(
     cx: &mut Cx,
 ) -> Option<Stmt> {
     let inverted_range = lo > hi;
-    let hi = hi.min(255);
+    let max = if field == ExthdrField::FragId {
+        u32::MAX
+    } else {
+        255
+    };
+    let hi = hi.min(max);
     // The byte values that pass before `!`: empty, all 256, or lo..=hi.
     let empty = lo > hi;
-    let full = !empty && lo == 0 && hi == 255;
+    let full = !empty && lo == 0 && hi == max;
     let negated = opt.negated.is_negated();
     let (hdr, _) = field.location();
     match (negated, empty, full) {
         (false, true, _) | (true, _, true) => {
             let why = match (negated, field) {
-                (true, _) => "the range holds every value of the one-byte field",
+                (true, _) => "the range holds every value of the field",
                 (
                     false,
                     ExthdrField::RtHdrlength

@@ -14,7 +14,7 @@
 use crate::chain::TableCx;
 use crate::hashlimit::Registry;
 use crate::{
-    addrtype, comment, connmark, conntrack, hashlimit, hbh, icmp, icmp6, ip, iprange, length,
+    addrtype, comment, connmark, conntrack, frag, hashlimit, hbh, icmp, icmp6, ip, iprange, length,
     limit, log, mark, multiport, owner, pkttype, reject, rt, state, tcp, ttl, udp, IpFamily,
 };
 use fwnet_iptables::diag::Loc;
@@ -184,6 +184,7 @@ enum Ext {
     Rt,
     Hbh,
     Dst,
+    Frag,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -215,6 +216,7 @@ impl Ext {
             ("rt", IpFamily::V6) => Ext::Rt,
             ("hbh", IpFamily::V6) => Ext::Hbh,
             ("dst", IpFamily::V6) => Ext::Dst,
+            ("frag", IpFamily::V6) => Ext::Frag,
             _ => return None,
         })
     }
@@ -246,6 +248,7 @@ impl Ext {
             Ext::Rt => rt::OPTIONS,
             Ext::Hbh => hbh::HBH_OPTIONS,
             Ext::Dst => hbh::DST_OPTIONS,
+            Ext::Frag => frag::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -279,7 +282,6 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
     match name {
         "tcpmss" => "xt_tcpmss drops packets with a malformed TCP header, skips MSS options of the wrong length and lets `! --mss` match packets without the option, where nft's `tcp option maxseg size` ends the rule; no single nft rule does all that: remove the match or write the rule as `tcp option maxseg size` tests yourself".into(),
         "ipv6header" => "xt_ipv6header walks the header chain itself (past the fragment header of a non-first fragment too) and compares the whole set of headers it saw; nft's `exthdr X exists` uses the kernel's header search, which stops at a non-first fragment, and cannot say that no other header is present; write the headers you need as `-m rt`, `-m hbh`, `-m dst` matches, or remove the match".into(),
-        "frag" => "fwnet does not translate `-m frag` yet; remove the match or the rule".into(),
         _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
     }
 }
@@ -481,6 +483,7 @@ pub(crate) fn translate(
             Ext::Rt => rt::translate(&m.opts, &m.loc, &mut cx),
             Ext::Hbh => hbh::translate(&m.opts, &m.loc, nft::Ipv6Ext::Hbh, &mut cx),
             Ext::Dst => hbh::translate(&m.opts, &m.loc, nft::Ipv6Ext::Dst, &mut cx),
+            Ext::Frag => frag::translate(&m.opts, &m.loc, &mut cx),
             Ext::Unsupported => Vec::new(),
         };
         stmts.extend(s);
@@ -703,6 +706,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Rt => "rt",
         Ext::Hbh => "hbh",
         Ext::Dst => "dst",
+        Ext::Frag => "frag",
         Ext::Unsupported => "?",
     }
 }

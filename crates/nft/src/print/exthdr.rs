@@ -16,6 +16,11 @@ pub(super) fn exthdr(x: Exthdr) -> Cow<'static, str> {
             ExthdrField::RtType => "rt type",
             ExthdrField::RtSegLeft => "rt seg-left",
             ExthdrField::DstHdrlength => "dst hdrlength",
+            ExthdrField::FragReserved => "frag reserved",
+            ExthdrField::FragReserved2 => "frag reserved2",
+            ExthdrField::FragOff => "frag frag-off",
+            ExthdrField::FragMoreFragments => "frag more-fragments",
+            ExthdrField::FragId => "frag id",
         }),
         Exthdr::Present(hdr) => Cow::Borrowed(match hdr {
             Ipv6Ext::Hbh => "exthdr hbh",
