@@ -1053,6 +1053,44 @@ mod tests {
                 (Verdict::Drop, 0),
             ),
             ("no rule: policy", vec![], (Verdict::Drop, 0)),
+            // Described packets have no IPv6 extension headers: a field test never matches,
+            // `!=` included, and `exthdr rt missing` does.
+            (
+                "rt type != 0 drop",
+                vec![
+                    cmp(
+                        Expr::Exthdr(crate::ir::Exthdr::Field(crate::ir::ExthdrField::RtType)),
+                        Ne,
+                        Value::Num(0),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "exthdr rt missing accept",
+                vec![
+                    cmp(
+                        Expr::Exthdr(crate::ir::Exthdr::Present(crate::ir::Ipv6Ext::Rt)),
+                        Eq,
+                        Value::Num(0),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "tcp option unknown",
+                vec![
+                    cmp(
+                        Expr::Exthdr(crate::ir::Exthdr::TcpOption(64)),
+                        Eq,
+                        Value::Num(1),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
         ];
         for (name, stmts, want) in cases {
             let t = table(vec![base(
