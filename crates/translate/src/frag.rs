@@ -10,7 +10,8 @@
 //! translator drops the whole match with it and then matches unfragmented packets too. On
 //! malformed packets xt_frag drops a packet whose fragment header is cut short after the
 //! offset field, where nft tests the fields that are there; as for `-m rt` (see `rt.rs`),
-//! fwnet accepts that.
+//! fwnet accepts that. `test_data/kernel-check/exthdr.py` checks well-formed fragment headers
+//! against the legacy kernel.
 
 use crate::rt::{byte_field, present, u32_range};
 use crate::rule::Cx;

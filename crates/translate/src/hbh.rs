@@ -7,7 +7,7 @@
 //! the header's total bytes, `(hdrlength + 1) * 8` (the reference translator compares the raw
 //! field with the byte count). The same malformed-packet differences remain: a header whose
 //! length field runs past the packet's end, or a chain cut short, makes the xt match drop the
-//! packet (checked on kernel 6.18 for a truncated hop-by-hop header), where nft's rule tests
+//! packet (checked on kernel 6.18 by `test_data/kernel-check/exthdr.py`), where nft's rule tests
 //! the fields as usual or ends.
 //!
 //! `--hbh-opts` / `--dst-opts` walk the options inside the header, which nft cannot express,
