@@ -16,9 +16,9 @@
 //! past the end of the packet, and an extension header chain cut short before the routing
 //! header, make `-m rt` drop the packet whatever the rule's target (checked on kernel 6.18 with
 //! crafted packets in a scratch namespace by `test_data/kernel-check/exthdr.py`: the legacy
-//! rule and the chain policy count nothing), while nft's rule ends for the cut chain and tests the fields
-//! of the truncated header as usual. fwnet accepts that, as it does for the truncated TCP headers
-//! of `--dport`, which xt_tcp drops and nft's rule skips.
+//! rule and the chain policy count nothing), while nft's rule ends for the cut chain and tests
+//! the fields of the truncated header as usual. fwnet accepts that, as it does for the
+//! truncated TCP headers of `--dport`, which xt_tcp drops and nft's rule skips.
 //!
 //! The type 0 options (`--rt-0-res`, `--rt-0-addrs`, `--rt-0-not-strict`) are refused.
 

@@ -13,8 +13,8 @@
 //! `tcp option N missing` matches. Left as for `--dport`, malformed headers: an option whose
 //! length runs past the header, or a kind N alone in the last byte, is found by xt_tcp and not
 //! by nft, and a truncated header is dropped by xt_tcp and fails nft's test (checked on kernel
-//! 6.18 with crafted packets by `test_data/kernel-check/exthdr.py`, which also showed both agreeing on
-//! well-formed option lists, on options after an EOL and on non-first fragments).
+//! 6.18 with crafted packets by `test_data/kernel-check/exthdr.py`, which also shows both
+//! agreeing on well-formed option lists, on options after an EOL and on non-first fragments).
 
 use crate::port;
 use crate::rule::Cx;
