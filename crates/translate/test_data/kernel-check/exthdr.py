@@ -98,8 +98,8 @@ def ip4(proto, payload, frag_field=0):
     return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
 
 
-def tcp(opts):
-    doff = (20 + len(opts)) // 4
+def tcp(opts, doff=None):
+    doff = doff or (20 + len(opts)) // 4
     return struct.pack("!HHIIBBHHH", 1000, 80, 1, 0, doff << 4, 0x02, 1000, 0, 0) + bytes(opts)
 
 
@@ -112,11 +112,12 @@ V4_PACKETS = {
     # malformed
     "64 with length past the end": ip4(6, tcp([1, 1, 64, 10])),
     "64 alone in the last byte": ip4(6, tcp([1, 1, 1, 64])),
+    "data offset past the end": ip4(6, tcp([], doff=6)),
 }
 
 EXPECTED_DIFFERENT = {
     "rt length past the end", "hbh length past the end", "chain cut after hbh",
-    "64 with length past the end", "64 alone in the last byte",
+    "64 with length past the end", "64 alone in the last byte", "data offset past the end",
 }
 
 RUN = r"""
