@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Capture the golden fixtures for the exthdr expressions (IPv6 extension headers, TCP options) (run by hand, as root).
+"""Capture the golden fixtures for the exthdr expressions (run by hand, as root): IPv6
+extension header fields and presence, TCP option presence.
 
 Usage: python3 capture_exthdr.py            (from crates/netlink/test_data)
 
