@@ -118,7 +118,7 @@ fn option_match(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
         cx.unsupported_value(
             opt,
             "`!`",
-            "xt_tcp's `! --tcp-option` is false for non-first fragments, which nft's `tcp option N missing` matches; remove the `!` and give the rule the opposite verdict in a rule before it, or remove the rule",
+            "xt_tcp's `! --tcp-option` is false for non-first fragments, which nft's `tcp option N missing` matches, and no nft test tells those fragments apart here; rewrite the rule without `!` or remove it",
         );
         return None;
     }
