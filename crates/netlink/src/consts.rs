@@ -415,3 +415,18 @@ pub const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
 pub const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
 pub const NF_NAT_RANGE_PROTO_OFFSET: u32 = 1 << 5;
 pub const NF_NAT_RANGE_NETMAP: u32 = 1 << 6;
+
+// --- nf_tables.h: exthdr (nft_exthdr.c) ------------------------------------------------------
+pub const NFTA_EXTHDR_DREG: u16 = 1;
+pub const NFTA_EXTHDR_TYPE: u16 = 2;
+pub const NFTA_EXTHDR_OFFSET: u16 = 3;
+pub const NFTA_EXTHDR_LEN: u16 = 4;
+pub const NFTA_EXTHDR_FLAGS: u16 = 5;
+pub const NFTA_EXTHDR_OP: u16 = 6;
+pub const NFTA_EXTHDR_SREG: u16 = 7;
+pub const NFT_EXTHDR_F_PRESENT: u32 = 1 << 0;
+pub const NFT_EXTHDR_OP_IPV6: u32 = 0;
+pub const NFT_EXTHDR_OP_TCPOPT: u32 = 1;
+pub const NFT_EXTHDR_OP_IPV4: u32 = 2;
+pub const NFT_EXTHDR_OP_SCTP: u32 = 3;
+pub const NFT_EXTHDR_OP_DCCP: u32 = 4;

@@ -19,6 +19,7 @@ mod cmp;
 mod counter;
 mod ct;
 mod dynset;
+mod exthdr;
 mod fib;
 mod immediate;
 mod limit;
@@ -144,6 +145,17 @@ pub enum Expr {
     Masq(PortRegs),
     /// `redir`: redirect to the local host, optionally to a port range held in registers.
     Redir(PortRegs),
+    /// `exthdr load OP LENb @ TYPE + OFFSET [present] => reg`: a field of an IPv6 extension
+    /// header or a TCP/IPv4 option (NFT_EXTHDR_OP_*), or with NFT_EXTHDR_F_PRESENT in `flags`
+    /// a byte 1/0 saying whether it is there.
+    Exthdr {
+        op: u32,
+        kind: u8,
+        offset: u32,
+        len: u32,
+        flags: u32,
+        dreg: Reg,
+    },
     /// An expression this codec does not model: its name and raw NFTA_EXPR_DATA payload.
     Other { name: String, data: Vec<u8> },
 }
@@ -188,6 +200,7 @@ impl Expr {
             Expr::Nat { .. } => "nat",
             Expr::Masq(_) => "masq",
             Expr::Redir(_) => "redir",
+            Expr::Exthdr { .. } => "exthdr",
             Expr::Other { name, .. } => name,
         }
     }
@@ -261,6 +274,24 @@ impl Expr {
             Expr::Nat { kind, family, regs } => nat::put(out, *kind, *family, regs),
             Expr::Masq(regs) => masq::put(out, regs),
             Expr::Redir(regs) => redir::put(out, regs),
+            Expr::Exthdr {
+                op,
+                kind,
+                offset,
+                len,
+                flags,
+                dreg,
+            } => exthdr::put(
+                out,
+                &exthdr::Load {
+                    op: *op,
+                    kind: *kind,
+                    offset: *offset,
+                    len: *len,
+                    flags: *flags,
+                    dreg: *dreg,
+                },
+            ),
             Expr::Other { data, .. } => out.extend_from_slice(data),
         }
     }
@@ -316,6 +347,7 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "nat" => nat::read(data),
         "masq" => masq::read(data),
         "redir" => redir::read(data),
+        "exthdr" => exthdr::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -416,6 +448,24 @@ impl Expr {
             } => fib::fmt(f, *flags, *result, *dreg),
             Expr::Nat { kind, family, regs } => nat::fmt(f, *kind, *family, regs),
             Expr::Masq(regs) | Expr::Redir(regs) => masq::fmt(f, regs),
+            Expr::Exthdr {
+                op,
+                kind,
+                offset,
+                len,
+                flags,
+                dreg,
+            } => exthdr::fmt(
+                f,
+                &exthdr::Load {
+                    op: *op,
+                    kind: *kind,
+                    offset: *offset,
+                    len: *len,
+                    flags: *flags,
+                    dreg: *dreg,
+                },
+            ),
             Expr::Other { data, .. } => write!(f, "<{} bytes not decoded> ", data.len()),
         }
     }

@@ -13,7 +13,8 @@
 //! packet of a connection, so they are skipped unless the packet's `ct state` has `new`.
 //!
 //! It deliberately does not model packet modification, fragments (packets are whole), IPv6
-//! extension headers, or tables fwnet does not own; it does no I/O.
+//! extension headers (a described packet has none: `rt type 0` does not match it and `exthdr rt
+//! missing` does), TCP options, or tables fwnet does not own; it does no I/O.
 
 use crate::ir::{
     ct_state, BaseChain, ChainKind, CmpOp, CtKey, Expr, Family, Field, Hook, MarkKey, MarkSet,
@@ -520,6 +521,9 @@ fn load(e: &Expr, p: &Packet) -> Result<Loaded, Unknowable> {
             _ => return Err(Unknowable::Unmodelled),
         },
         Expr::Fib(_) => return Err(Unknowable::RouteType),
+        // Described packets carry no IPv6 extension headers; their TCP options are not known.
+        Expr::Exthdr(crate::ir::Exthdr::Field(_)) => Absent,
+        Expr::Exthdr(crate::ir::Exthdr::Present(_)) => Num(0),
         Expr::Payload(f) => match f {
             Field::IpProtocol => ip(false, Num(p.l4proto.into())),
             Field::IpSaddr => ip(false, Addr(p.saddr)),
@@ -1049,6 +1053,44 @@ mod tests {
                 (Verdict::Drop, 0),
             ),
             ("no rule: policy", vec![], (Verdict::Drop, 0)),
+            // Described packets have no IPv6 extension headers: a field test never matches,
+            // `!=` included, and `exthdr rt missing` does.
+            (
+                "rt type != 0 drop",
+                vec![
+                    cmp(
+                        Expr::Exthdr(crate::ir::Exthdr::Field(crate::ir::ExthdrField::RtType)),
+                        Ne,
+                        Value::Num(0),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Drop, 0),
+            ),
+            (
+                "exthdr rt missing accept",
+                vec![
+                    cmp(
+                        Expr::Exthdr(crate::ir::Exthdr::Present(crate::ir::Ipv6Ext::Rt)),
+                        Eq,
+                        Value::Num(0),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Accept, 1),
+            ),
+            (
+                "tcp option unknown",
+                vec![
+                    cmp(
+                        Expr::Exthdr(crate::ir::Exthdr::TcpOption(64)),
+                        Eq,
+                        Value::Num(1),
+                    ),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
         ];
         for (name, stmts, want) in cases {
             let t = table(vec![base(

@@ -225,6 +225,88 @@ pub enum Expr {
     Ct(CtKey),
     /// `fib daddr [. iif] type`: the route type of an address (RTN_*), as `-m addrtype`.
     Fib(Fib),
+    /// An IPv6 extension header field, whether a header is present, or whether a TCP option
+    /// is present (`exthdr`).
+    Exthdr(Exthdr),
+}
+
+/// What an `exthdr` expression loads, in nft's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exthdr {
+    /// A one-byte field of an IPv6 extension header (`rt type`, `hbh hdrlength` ...). A packet
+    /// without the header does not match any test on it, `!=` included.
+    Field(ExthdrField),
+    /// `exthdr rt exists` / `missing`: [`DataType::Boolean`], 1 when the packet has the header.
+    Present(Ipv6Ext),
+    /// `tcp option N exists` / `missing`: [`DataType::Boolean`], 1 when the TCP header holds
+    /// an option of kind N.
+    TcpOption(u8),
+}
+
+/// IPv6 extension headers nft names (the header number is [`Ipv6Ext::number`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipv6Ext {
+    Hbh,
+    Rt,
+    Frag,
+    Dst,
+}
+
+impl Ipv6Ext {
+    /// The Next Header value of the extension header (NEXTHDR_*).
+    pub fn number(self) -> u8 {
+        match self {
+            Ipv6Ext::Hbh => 0,
+            Ipv6Ext::Rt => 43,
+            Ipv6Ext::Frag => 44,
+            Ipv6Ext::Dst => 60,
+        }
+    }
+}
+
+/// One-byte IPv6 extension header fields, named as nft names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExthdrField {
+    /// `hbh hdrlength`: the length field, in 8-byte units not counting the first 8.
+    HbhHdrlength,
+    /// `rt hdrlength`, same units.
+    RtHdrlength,
+    /// `rt type`: the routing type.
+    RtType,
+    /// `rt seg-left`: segments left.
+    RtSegLeft,
+    /// `dst hdrlength`.
+    DstHdrlength,
+    /// `frag reserved`: the byte after the next-header byte.
+    FragReserved,
+    /// `frag reserved2`: the two bits between the offset and the M flag.
+    FragReserved2,
+    /// `frag frag-off`: the 13-bit fragment offset, in 8-byte units.
+    FragOff,
+    /// `frag more-fragments`: the M flag, 0 or 1.
+    FragMoreFragments,
+    /// `frag id`: the 32-bit identification.
+    FragId,
+}
+
+impl ExthdrField {
+    /// The header it is in and its byte offset there.
+    pub fn location(self) -> (Ipv6Ext, u32) {
+        match self {
+            ExthdrField::HbhHdrlength => (Ipv6Ext::Hbh, 1),
+            ExthdrField::RtHdrlength => (Ipv6Ext::Rt, 1),
+            ExthdrField::RtType => (Ipv6Ext::Rt, 2),
+            ExthdrField::RtSegLeft => (Ipv6Ext::Rt, 3),
+            ExthdrField::DstHdrlength => (Ipv6Ext::Dst, 1),
+            ExthdrField::FragReserved => (Ipv6Ext::Frag, 1),
+            ExthdrField::FragReserved2 | ExthdrField::FragMoreFragments => (Ipv6Ext::Frag, 3),
+            ExthdrField::FragOff => (Ipv6Ext::Frag, 2),
+            ExthdrField::FragId => (Ipv6Ext::Frag, 4),
+        }
+    }
 }
 
 /// The inputs of a `fib ... type` lookup.
@@ -331,6 +413,10 @@ pub enum DataType {
     Integer8,
     /// PACKET_* packet types (`pkt_type`): host, broadcast, multicast, other.
     PktType,
+    /// One byte, 1 or 0, printed `exists` / `missing` (`exthdr rt exists`).
+    Boolean,
+    /// A plain 32-bit big-endian number (`frag id`), printed in decimal.
+    Integer32,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -491,6 +577,10 @@ impl Expr {
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,
             Expr::Meta(MetaKey::Pkttype) => DataType::PktType,
+            Expr::Exthdr(Exthdr::Field(ExthdrField::FragId)) => DataType::Integer32,
+            Expr::Exthdr(Exthdr::Field(ExthdrField::FragOff)) => DataType::Integer16,
+            Expr::Exthdr(Exthdr::Field(_)) => DataType::Integer8,
+            Expr::Exthdr(Exthdr::Present(_) | Exthdr::TcpOption(_)) => DataType::Boolean,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

@@ -21,6 +21,7 @@ use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
 use std::net::IpAddr;
 
 mod ext;
+mod exthdr;
 mod nat;
 mod set;
 
@@ -201,6 +202,8 @@ fn type_id(t: DataType) -> u32 {
         DataType::Gid => 25,
         DataType::Integer16 | DataType::Integer8 => 4,
         DataType::PktType => 31,
+        DataType::Boolean => 39,
+        DataType::Integer32 => 4,
     }
 }
 
@@ -219,9 +222,9 @@ fn type_len(t: DataType) -> u32 {
         | DataType::Icmpv6Type
         | DataType::Icmpv6Code => 1,
         DataType::CtState | DataType::CtStatus | DataType::Mark => 4,
-        DataType::FibAddrtype | DataType::Uid | DataType::Gid => 4,
+        DataType::FibAddrtype | DataType::Uid | DataType::Gid | DataType::Integer32 => 4,
         DataType::Integer16 => 2,
-        DataType::Integer8 | DataType::PktType => 1,
+        DataType::Integer8 | DataType::PktType | DataType::Boolean => 1,
     }
 }
 
@@ -430,6 +433,7 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
 fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
     match e {
         Expr::Fib(f) => out.push(ext::fib(f, reg)),
+        Expr::Exthdr(x) => exthdr::load(x, reg, out),
         Expr::Meta(k) => {
             let key = match k {
                 MetaKey::Iifname => NFT_META_IIFNAME,
@@ -727,7 +731,7 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
             out.push(K::Cmp {
                 sreg: NFT_REG_1,
                 op: cmp_op(op),
-                data: value_bytes(t, right),
+                data: value_bytes(t, &exthdr::in_place(left, right)),
             });
         }
     }

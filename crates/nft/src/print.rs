@@ -17,6 +17,7 @@
 use crate::ir::*;
 
 mod ext;
+mod exthdr;
 mod nat;
 mod set;
 
@@ -327,7 +328,7 @@ fn stmt(s: &Stmt) -> String {
             key,
             limit: lim,
         } => {
-            let key: Vec<&str> = key.iter().map(|e| expr(*e)).collect();
+            let key: Vec<_> = key.iter().map(|e| expr(*e)).collect();
             let mut text = format!("update @{set} {{ {}", key.join(" . "));
             if let Some(l) = lim {
                 text.push(' ');
@@ -422,8 +423,9 @@ fn cmp_op(op: CmpOp) -> &'static str {
     }
 }
 
-fn expr(e: Expr) -> &'static str {
-    match e {
+fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
+    std::borrow::Cow::Borrowed(match e {
+        Expr::Exthdr(x) => return exthdr::exthdr(x),
         Expr::Fib(fib) => ext::fib(fib),
         Expr::Meta(k) => match k {
             MetaKey::Iifname => "iifname",
@@ -462,7 +464,7 @@ fn expr(e: Expr) -> &'static str {
             Field::IpLength => "ip length",
             Field::Ip6Length => "ip6 length",
         },
-    }
+    })
 }
 
 fn datatype_name(t: DataType) -> &'static str {
@@ -484,8 +486,9 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::FibAddrtype => "fib_addrtype",
         DataType::Uid => "uid",
         DataType::Gid => "gid",
-        DataType::Integer16 | DataType::Integer8 => "integer",
+        DataType::Integer16 | DataType::Integer8 | DataType::Integer32 => "integer",
         DataType::PktType => "pkt_type",
+        DataType::Boolean => "boolean",
     }
 }
 
@@ -519,6 +522,7 @@ fn number(t: DataType, n: u64) -> String {
         DataType::NfProto => symbol(&[(2, "ipv4"), (10, "ipv6")], n),
         DataType::FibAddrtype => symbol(ext::FIB_ADDRTYPES, n),
         DataType::PktType => symbol(ext::PKT_TYPES, n),
+        DataType::Boolean => symbol(exthdr::BOOLEANS, n),
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }

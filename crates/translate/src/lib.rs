@@ -18,7 +18,9 @@ mod checksum;
 mod comment;
 mod connmark;
 mod conntrack;
+mod frag;
 mod hashlimit;
+mod hbh;
 mod icmp;
 mod icmp6;
 mod ip;
@@ -35,6 +37,7 @@ mod pkttype;
 mod port;
 mod recent;
 mod reject;
+mod rt;
 mod rule;
 mod set;
 mod state;
@@ -129,8 +132,8 @@ pub fn translate_with_sets(
 }
 
 /// Guesses the family of a file from its content: IPv6 addresses, `icmpv6`/`ipv6-icmp`
-/// protocols, the `icmp6` match or `REJECT --reject-with icmp6-*` make it IPv6; anything else
-/// is IPv4.
+/// protocols, the `icmp6` match, the IPv6 extension header matches (`rt`, `frag`, `hbh`, `dst`,
+/// `ipv6header`) or `REJECT --reject-with icmp6-*` make it IPv6; anything else is IPv4.
 pub fn detect_family(rs: &IptRuleset) -> IpFamily {
     let v6 = rs.tables.iter().flat_map(|t| &t.commands).any(|cmd| {
         let rule = match cmd {
@@ -147,6 +150,8 @@ pub fn detect_family(rs: &IptRuleset) -> IpFamily {
                 ) && a.contains(':'))
                     || matches!(a.as_str(), "icmpv6" | "ipv6-icmp" | "icmp6")
                         && matches!(o.name.as_str(), "-p" | "--protocol" | "-m" | "--match")
+                    || matches!(a.as_str(), "rt" | "frag" | "hbh" | "dst" | "ipv6header")
+                        && matches!(o.name.as_str(), "-m" | "--match")
                     || a.starts_with("icmp6-")
                     || o.name == "--icmpv6-type"
             })

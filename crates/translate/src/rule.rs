@@ -14,8 +14,8 @@
 use crate::chain::TableCx;
 use crate::hashlimit::Registry;
 use crate::{
-    addrtype, comment, connmark, conntrack, hashlimit, icmp, icmp6, ip, iprange, length, limit,
-    log, mark, multiport, owner, pkttype, reject, state, tcp, ttl, udp, IpFamily,
+    addrtype, comment, connmark, conntrack, frag, hashlimit, hbh, icmp, icmp6, ip, iprange, length,
+    limit, log, mark, multiport, owner, pkttype, reject, rt, state, tcp, ttl, udp, IpFamily,
 };
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{self as ipt, Diagnostic, Opt};
@@ -181,6 +181,10 @@ enum Ext {
     Iprange,
     Recent,
     Set,
+    Rt,
+    Hbh,
+    Dst,
+    Frag,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -209,6 +213,10 @@ impl Ext {
             ("iprange", _) => Ext::Iprange,
             ("recent", _) => Ext::Recent,
             ("set", _) => Ext::Set,
+            ("rt", IpFamily::V6) => Ext::Rt,
+            ("hbh", IpFamily::V6) => Ext::Hbh,
+            ("dst", IpFamily::V6) => Ext::Dst,
+            ("frag", IpFamily::V6) => Ext::Frag,
             _ => return None,
         })
     }
@@ -237,6 +245,10 @@ impl Ext {
             Ext::Iprange => iprange::OPTIONS,
             Ext::Recent => crate::recent::OPTIONS,
             Ext::Set => crate::set::OPTIONS,
+            Ext::Rt => rt::OPTIONS,
+            Ext::Hbh => hbh::HBH_OPTIONS,
+            Ext::Dst => hbh::DST_OPTIONS,
+            Ext::Frag => frag::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -264,10 +276,12 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
         ("icmp", IpFamily::V6) => return "icmp is an iptables (IPv4) match and this is an IPv6 ruleset; use `-p icmpv6 --icmpv6-type`".into(),
         ("ttl", IpFamily::V6) => return "ttl is an iptables (IPv4) match and this is an IPv6 ruleset; use `-m hl`".into(),
         ("hl", IpFamily::V4) => return "hl is an ip6tables match and this is an IPv4 ruleset; use `-m ttl`".into(),
+        ("rt" | "hbh" | "dst" | "frag" | "ipv6header", IpFamily::V4) => return format!("{name} matches IPv6 extension headers and this is an IPv4 ruleset; move the rule to the ip6tables file"),
         _ => {}
     }
     match name {
         "tcpmss" => "xt_tcpmss drops packets with a malformed TCP header, skips MSS options of the wrong length and lets `! --mss` match packets without the option, where nft's `tcp option maxseg size` ends the rule; no single nft rule does all that: remove the match or write the rule as `tcp option maxseg size` tests yourself".into(),
+        "ipv6header" => "xt_ipv6header walks the header chain itself (past the fragment header of a non-first fragment too) and compares the whole set of headers it saw; nft's `exthdr X exists` uses the kernel's header search, which stops at a non-first fragment, and cannot say that no other header is present; write the headers you need as `-m rt`, `-m hbh`, `-m dst` matches, or remove the match".into(),
         _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
     }
 }
@@ -466,6 +480,10 @@ pub(crate) fn translate(
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
             }
+            Ext::Rt => rt::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Hbh => hbh::translate(&m.opts, &m.loc, nft::Ipv6Ext::Hbh, &mut cx),
+            Ext::Dst => hbh::translate(&m.opts, &m.loc, nft::Ipv6Ext::Dst, &mut cx),
+            Ext::Frag => frag::translate(&m.opts, &m.loc, &mut cx),
             Ext::Unsupported => Vec::new(),
         };
         stmts.extend(s);
@@ -685,6 +703,10 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Iprange => "iprange",
         Ext::Recent => "recent",
         Ext::Set => "set",
+        Ext::Rt => "rt",
+        Ext::Hbh => "hbh",
+        Ext::Dst => "dst",
+        Ext::Frag => "frag",
         Ext::Unsupported => "?",
     }
 }

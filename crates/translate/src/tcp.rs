@@ -2,13 +2,25 @@
 //!
 //! `--syn` is `--tcp-flags FIN,SYN,RST,ACK SYN`; `ALL` is FIN,SYN,RST,PSH,ACK,URG (not ECE or
 //! CWR). A test the kernel can never satisfy (compared flags outside the mask) is refused
-//! rather than emitted. `--tcp-option` is refused for now.
+//! rather than emitted.
+//!
+//! `--tcp-option N` is `tcp option N exists`. xt_tcp and nft_exthdr walk the options the same
+//! way (kinds 0 and 1 are one byte, any other kind skips its length byte, a zero length counts
+//! as one) and stop at the first option of kind N, so they agree on every well-formed header
+//! for kinds 2 to 255. They differ where fwnet refuses: xt_tcp also reads the last byte of the
+//! option space, which nft's walk never reaches, so a final EOL or NOP (kinds 0 and 1) is found
+//! only by iptables; and `! --tcp-option` is false for non-first fragments, which nft's
+//! `tcp option N missing` matches. Left as for `--dport`, malformed headers: an option whose
+//! length runs past the header, or a kind N alone in the last byte, is found by xt_tcp and not
+//! by nft, and a truncated header is dropped by xt_tcp and fails nft's test (checked on kernel
+//! 6.18 with crafted packets by `test_data/kernel-check/exthdr.py`, which also shows both
+//! agreeing on well-formed option lists, on options after an EOL and on non-first fragments).
 
 use crate::port;
 use crate::rule::Cx;
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::Opt;
-use fwnet_nft::{tcp_flag as f, CmpOp, Expr, Field, Match, Stmt, Value};
+use fwnet_nft::{tcp_flag as f, CmpOp, Expr, Exthdr, Field, Match, Stmt, Value};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
     &["--sport", "--source-port"],
@@ -89,13 +101,40 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 }
                 out.push(flags_match(mask_bits, comp_bits, op));
             }
-            _ => cx.unsupported_option(
-                opt,
-                "tcp options are not translated yet; remove the option or the rule",
-            ),
+            _ => out.extend(option_match(opt, cx)),
         }
     }
     out
+}
+
+/// `--tcp-option N`: `tcp option N exists`, for the kinds and polarity that are exact.
+fn option_match(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
+    let arg = cx.one_arg(opt)?;
+    let Ok(kind) = arg.parse::<u8>() else {
+        cx.bad_value(opt, arg, "a TCP option kind is a number from 0 to 255");
+        return None;
+    };
+    if opt.negated.is_negated() {
+        cx.unsupported_value(
+            opt,
+            "`!`",
+            "xt_tcp's `! --tcp-option` is false for non-first fragments, which nft's `tcp option N missing` matches, and no nft test tells those fragments apart here; rewrite the rule without `!` or remove it",
+        );
+        return None;
+    }
+    if kind < 2 {
+        cx.unsupported_value(
+            opt,
+            &format!("kind {kind} ({})", if kind == 0 { "end of options" } else { "no-operation" }),
+            "xt_tcp also finds this one-byte option in the last byte of the option space, where nft's option walk stops early; no nft test gives the same answer, so remove the option or the rule",
+        );
+        return None;
+    }
+    Some(Stmt::Match(Match::Cmp {
+        left: Expr::Exthdr(Exthdr::TcpOption(kind)),
+        op: CmpOp::Eq,
+        right: Value::Num(1),
+    }))
 }
 
 fn flags_match(mask: u64, value: u64, op: CmpOp) -> Stmt {

@@ -22,6 +22,6 @@ pub(super) fn elem_stmt(verb: &str, set: &str, key: &[Expr]) -> String {
 }
 
 fn key_text(key: &[Expr]) -> String {
-    let parts: Vec<&str> = key.iter().map(|e| expr(*e)).collect();
+    let parts: Vec<_> = key.iter().map(|e| expr(*e)).collect();
     parts.join(" . ")
 }

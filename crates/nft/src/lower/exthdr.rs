@@ -1,0 +1,77 @@
+//! Bytecode for `exthdr` loads: IPv6 extension header fields and presence, TCP option
+//! presence, exactly as nft 1.0.6 linearizes the text [`crate::print`] writes for them
+//! (`rt type 0` is `exthdr load ipv6 1b @ 43 + 2`, `exthdr rt exists` and `tcp option 64
+//! exists` load one byte with NFT_EXTHDR_F_PRESENT at offset 0). Bit fields (`frag frag-off`,
+//! `frag more-fragments`, `frag reserved2`) load their bytes and mask them, as nft does, and
+//! compare with the value moved to the field's bit position ([`in_place`]).
+//!
+//! This module builds kernel expressions only; it does not decide what a packet without the
+//! header does (the kernel ends the rule) and does no I/O.
+
+use crate::ir::*;
+use fwnet_netlink::consts::*;
+use fwnet_netlink::Expr as K;
+
+/// Loads `x` into `dreg`: the `exthdr` load, then the mask of a bit field.
+pub(super) fn load(x: Exthdr, dreg: u32, out: &mut Vec<K>) {
+    let (op, kind, offset, len, flags) = match x {
+        Exthdr::Field(f) => {
+            let (hdr, offset) = f.location();
+            (NFT_EXTHDR_OP_IPV6, hdr.number(), offset, field_len(f), 0)
+        }
+        Exthdr::Present(hdr) => (NFT_EXTHDR_OP_IPV6, hdr.number(), 0, 1, NFT_EXTHDR_F_PRESENT),
+        Exthdr::TcpOption(kind) => (NFT_EXTHDR_OP_TCPOPT, kind, 0, 1, NFT_EXTHDR_F_PRESENT),
+    };
+    out.push(K::Exthdr {
+        op,
+        kind,
+        offset,
+        len,
+        flags,
+        dreg,
+    });
+    if let Exthdr::Field(f) = x {
+        if let Some((mask, _)) = bits(f) {
+            let mask = mask.to_be_bytes()[4 - len as usize..].to_vec();
+            out.push(K::Bitwise {
+                sreg: dreg,
+                dreg,
+                len,
+                xor: vec![0; mask.len()],
+                mask,
+                op: Some(NFT_BITWISE_BOOL),
+            });
+        }
+    }
+}
+
+/// Bytes loaded for a field.
+fn field_len(f: ExthdrField) -> u32 {
+    match f {
+        ExthdrField::FragId => 4,
+        ExthdrField::FragOff => 2,
+        _ => 1,
+    }
+}
+
+/// The mask over the loaded bytes and the shift of a bit field's value.
+fn bits(f: ExthdrField) -> Option<(u32, u32)> {
+    match f {
+        ExthdrField::FragOff => Some((0xfff8, 3)),
+        ExthdrField::FragReserved2 => Some((0x06, 1)),
+        ExthdrField::FragMoreFragments => Some((0x01, 0)),
+        _ => None,
+    }
+}
+
+/// The constant compared with `left` as the register holds it: a bit field's value moved to
+/// its bit position (`frag frag-off 1` compares with 8); any other value unchanged.
+pub(super) fn in_place(left: Expr, right: &Value) -> Value {
+    match (left, right) {
+        (Expr::Exthdr(Exthdr::Field(f)), Value::Num(n)) => match bits(f) {
+            Some((_, shift)) => Value::Num(n << shift),
+            None => right.clone(),
+        },
+        _ => right.clone(),
+    }
+}
