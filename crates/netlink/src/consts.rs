@@ -415,3 +415,26 @@ pub const NF_NAT_RANGE_PERSISTENT: u32 = 1 << 3;
 pub const NF_NAT_RANGE_PROTO_RANDOM_FULLY: u32 = 1 << 4;
 pub const NF_NAT_RANGE_PROTO_OFFSET: u32 = 1 << 5;
 pub const NF_NAT_RANGE_NETMAP: u32 = 1 << 6;
+
+// --- numgen, byteorder, rt, meta secpath (nf_tables.h) -------------------------------------------
+pub const NFTA_NG_DREG: u16 = 1;
+pub const NFTA_NG_MODULUS: u16 = 2;
+pub const NFTA_NG_TYPE: u16 = 3;
+pub const NFTA_NG_OFFSET: u16 = 4;
+pub const NFT_NG_INCREMENTAL: u32 = 0;
+pub const NFT_NG_RANDOM: u32 = 1;
+pub const NFTA_BYTEORDER_SREG: u16 = 1;
+pub const NFTA_BYTEORDER_DREG: u16 = 2;
+pub const NFTA_BYTEORDER_OP: u16 = 3;
+pub const NFTA_BYTEORDER_LEN: u16 = 4;
+pub const NFTA_BYTEORDER_SIZE: u16 = 5;
+pub const NFT_BYTEORDER_NTOH: u32 = 0;
+pub const NFT_BYTEORDER_HTON: u32 = 1;
+pub const NFTA_RT_DREG: u16 = 1;
+pub const NFTA_RT_KEY: u16 = 2;
+pub const NFT_RT_CLASSID: u32 = 0;
+pub const NFT_RT_NEXTHOP4: u32 = 1;
+pub const NFT_RT_NEXTHOP6: u32 = 2;
+pub const NFT_RT_TCPMSS: u32 = 3;
+pub const NFT_RT_XFRM: u32 = 4;
+pub const NFT_META_SECPATH: u32 = 25;
