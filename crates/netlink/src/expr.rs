@@ -15,6 +15,7 @@ pub use masq::PortRegs;
 pub use nat::NatRegs;
 
 mod bitwise;
+mod byteorder;
 mod cmp;
 mod counter;
 mod ct;
@@ -27,13 +28,12 @@ mod lookup;
 mod masq;
 mod meta;
 mod nat;
+mod notrack;
+mod numgen;
 mod payload;
 mod range;
 mod redir;
 mod reject;
-mod notrack;
-mod numgen;
-mod byteorder;
 mod rt;
 
 /// A register number as the kernel numbers them: 0 = verdict, 1..=4 = 16-byte registers

@@ -1298,7 +1298,11 @@ fn raw_expressions_print_as_nft_debug_netlink() {
     let ours = printed_rules("dump/raw_replies.hex");
     let nft = nft_listing(&read_text("raw.debug"));
     assert_eq!(ours.len(), nft.len(), "rule count");
-    assert_eq!(ours.len(), raw_cases().len(), "every captured rule is a case");
+    assert_eq!(
+        ours.len(),
+        raw_cases().len(),
+        "every captured rule is a case"
+    );
     for (o, n) in ours.iter().zip(&nft) {
         assert_eq!(o, n);
     }

@@ -154,6 +154,9 @@ pub enum Stmt {
         set: String,
         key: Vec<Expr>,
     },
+    /// `notrack`: conntrack leaves the packet alone (its `ct state` becomes `untracked`) unless
+    /// it already has a conntrack entry or is already untracked. Not final.
+    Notrack,
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`
@@ -200,6 +203,31 @@ pub enum Match {
         set: String,
         op: CmpOp,
     },
+    /// `numgen inc mod N V` / `numgen random mod N < V`: a number from the rule's own counter
+    /// (`inc`: 0, 1, ... N-1, 0 ..., advanced by every packet that reaches the test) or a
+    /// uniform random number in `0..N`, tested against `value`.
+    Numgen {
+        kind: NumgenKind,
+        modulus: u32,
+        op: NumgenOp,
+        value: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumgenKind {
+    Inc,
+    Random,
+}
+
+/// The test on a `numgen` value: equal, not equal, or less than.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumgenOp {
+    Eq,
+    Ne,
+    Lt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -225,6 +253,15 @@ pub enum Expr {
     Ct(CtKey),
     /// `fib daddr [. iif] type`: the route type of an address (RTN_*), as `-m addrtype`.
     Fib(Fib),
+    /// `rt ipsec`: whether the packet's route is an IPsec (xfrm) route; needs a route, so only
+    /// after routing (forward, output, postrouting).
+    Rt(RtKey),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtKey {
+    Ipsec,
 }
 
 /// The inputs of a `fib ... type` lookup.
@@ -263,6 +300,9 @@ pub enum MetaKey {
     Skgid,
     /// PACKET_HOST, PACKET_BROADCAST ... (looped-back packets as the kernel classifies them).
     Pkttype,
+    /// Whether the packet has a security path, i.e. was decapsulated by IPsec (nft
+    /// `meta ipsec`, NFT_META_SECPATH).
+    Secpath,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -331,6 +371,8 @@ pub enum DataType {
     Integer8,
     /// PACKET_* packet types (`pkt_type`): host, broadcast, multicast, other.
     PktType,
+    /// nft's `boolean`: one byte, 0 (`missing`) or 1 (`exists`).
+    Boolean,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -491,6 +533,7 @@ impl Expr {
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,
             Expr::Meta(MetaKey::Pkttype) => DataType::PktType,
+            Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) => DataType::Boolean,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

@@ -201,6 +201,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Gid => 25,
         DataType::Integer16 | DataType::Integer8 => 4,
         DataType::PktType => 31,
+        DataType::Boolean => 39,
     }
 }
 
@@ -222,6 +223,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::FibAddrtype | DataType::Uid | DataType::Gid => 4,
         DataType::Integer16 => 2,
         DataType::Integer8 | DataType::PktType => 1,
+        DataType::Boolean => 1,
     }
 }
 
@@ -440,6 +442,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::Skuid => NFT_META_SKUID,
                 MetaKey::Skgid => NFT_META_SKGID,
                 MetaKey::Pkttype => NFT_META_PKTTYPE,
+                MetaKey::Secpath => NFT_META_SECPATH,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -464,6 +467,10 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 dir: None,
             });
         }
+        Expr::Rt(RtKey::Ipsec) => out.push(K::Rt {
+            key: NFT_RT_XFRM,
+            dreg: reg,
+        }),
     }
     type_len(e.datatype())
 }
@@ -528,6 +535,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::SetDelete { set: name, key } => {
             set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
         }
+        Stmt::Notrack => out.push(K::Notrack),
     }
 }
 
@@ -572,6 +580,12 @@ fn log(l: &Log) -> K {
 fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
     match m {
         Match::Lookup { key, set: name, op } => set::lookup(key, name, *op, out, cx),
+        Match::Numgen {
+            kind,
+            modulus,
+            op,
+            value,
+        } => ext::numgen(*kind, *modulus, *op, *value, out),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
             load(*left, NFT_REG_1, out);

@@ -349,6 +349,7 @@ fn stmt(s: &Stmt) -> String {
         Stmt::MarkSet(m) => ext::mark_set(m),
         Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
+        Stmt::Notrack => "notrack".to_string(),
     }
 }
 
@@ -412,6 +413,12 @@ fn match_text(m: &Match) -> String {
             format!("{} & {mask} == 0x0", expr(*left))
         }
         Match::Lookup { key, set, op } => set::lookup(key, set, *op),
+        Match::Numgen {
+            kind,
+            modulus,
+            op,
+            value,
+        } => ext::numgen(*kind, *modulus, *op, *value),
     }
 }
 
@@ -434,6 +441,7 @@ fn expr(e: Expr) -> &'static str {
             MetaKey::Skuid => "meta skuid",
             MetaKey::Skgid => "meta skgid",
             MetaKey::Pkttype => "meta pkttype",
+            MetaKey::Secpath => "meta ipsec",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -462,6 +470,7 @@ fn expr(e: Expr) -> &'static str {
             Field::IpLength => "ip length",
             Field::Ip6Length => "ip6 length",
         },
+        Expr::Rt(RtKey::Ipsec) => "rt ipsec",
     }
 }
 
@@ -486,6 +495,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Gid => "gid",
         DataType::Integer16 | DataType::Integer8 => "integer",
         DataType::PktType => "pkt_type",
+        DataType::Boolean => "boolean",
     }
 }
 
@@ -519,6 +529,7 @@ fn number(t: DataType, n: u64) -> String {
         DataType::NfProto => symbol(&[(2, "ipv4"), (10, "ipv6")], n),
         DataType::FibAddrtype => symbol(ext::FIB_ADDRTYPES, n),
         DataType::PktType => symbol(ext::PKT_TYPES, n),
+        DataType::Boolean => symbol(&[(0, "missing"), (1, "exists")], n),
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }

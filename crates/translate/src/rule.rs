@@ -181,6 +181,9 @@ enum Ext {
     Iprange,
     Recent,
     Set,
+    Statistic,
+    Policy,
+    Rpfilter,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -209,6 +212,9 @@ impl Ext {
             ("iprange", _) => Ext::Iprange,
             ("recent", _) => Ext::Recent,
             ("set", _) => Ext::Set,
+            ("statistic", _) => Ext::Statistic,
+            ("policy", _) => Ext::Policy,
+            ("rpfilter", _) => Ext::Rpfilter,
             _ => return None,
         })
     }
@@ -237,6 +243,9 @@ impl Ext {
             Ext::Iprange => iprange::OPTIONS,
             Ext::Recent => crate::recent::OPTIONS,
             Ext::Set => crate::set::OPTIONS,
+            Ext::Statistic => crate::statistic::OPTIONS,
+            Ext::Policy => crate::policy::OPTIONS,
+            Ext::Rpfilter => crate::rpfilter::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -351,6 +360,10 @@ enum TargetKind {
     Checksum,
     /// `-j SET`: `add @set` / `delete @set`, not final.
     Set,
+    /// `-j NOTRACK`: `notrack`, not final.
+    Notrack,
+    /// `-j CT`: `notrack` for `--notrack`, not final; other options refused.
+    Ct,
     /// Reported already; swallows options nobody else knows.
     Unsupported,
 }
@@ -372,6 +385,7 @@ impl Target<'_> {
             TargetKind::Nflog => crate::nflog::OPTIONS.contains(&opt),
             TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
             TargetKind::Set => crate::set::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Ct => crate::ct::OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -462,6 +476,9 @@ pub(crate) fn translate(
             Ext::Iprange => iprange::translate(&m.opts, &m.loc, &mut cx),
             Ext::Recent => crate::recent::translate(&m.opts, &m.loc, &mut cx, tcx, recents),
             Ext::Set => crate::set::translate(&m.opts, &m.loc, &mut cx, tcx.ipsets, &mut tcx.sets),
+            Ext::Statistic => crate::statistic::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Policy => crate::policy::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Rpfilter => crate::rpfilter::translate(&m.opts, &m.loc, &mut cx),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -470,6 +487,7 @@ pub(crate) fn translate(
         };
         stmts.extend(s);
     }
+    crate::statistic::check_order(&stmts, &r.loc, &mut cx);
     let counters = r.counters.unwrap_or_default();
     stmts.push(Stmt::Counter(nft::Counters {
         packets: counters.packets,
@@ -623,6 +641,9 @@ fn assign<'o>(
         Ext::Iprange,
         Ext::Recent,
         Ext::Set,
+        Ext::Statistic,
+        Ext::Policy,
+        Ext::Rpfilter,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -685,6 +706,9 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Iprange => "iprange",
         Ext::Recent => "recent",
         Ext::Set => "set",
+        Ext::Statistic => "statistic",
+        Ext::Policy => "policy",
+        Ext::Rpfilter => "rpfilter",
         Ext::Unsupported => "?",
     }
 }
@@ -753,6 +777,8 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "NFLOG" => TargetKind::Nflog,
             "CHECKSUM" => TargetKind::Checksum,
             "SET" => TargetKind::Set,
+            "NOTRACK" => TargetKind::Notrack,
+            "CT" => TargetKind::Ct,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -802,6 +828,8 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Connmark => connmark::target(&t.opts, &t.loc, cx),
         TargetKind::Nflog => crate::nflog::translate(&t.opts, cx),
         TargetKind::Checksum => crate::checksum::translate(&t.opts, &t.loc, cx),
+        TargetKind::Notrack => crate::notrack::translate(&t.opts, &t.loc, cx),
+        TargetKind::Ct => crate::ct::translate(&t.opts, &t.loc, cx),
         TargetKind::Set | TargetKind::Unsupported => Vec::new(),
     }
 }
