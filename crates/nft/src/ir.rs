@@ -256,6 +256,17 @@ pub enum Expr {
     /// `rt ipsec`: whether the packet's route is an IPsec (xfrm) route; needs a route, so only
     /// after routing (forward, output, postrouting).
     Rt(RtKey),
+    /// `fib saddr [. mark] [. iif] oif exists`: whether the reverse route lookup of the source
+    /// finds a route (through the input device with `iif`), as nft_fib's `present` result.
+    FibOif(FibOif),
+}
+
+/// The inputs of a `fib saddr ... oif` lookup: the packet mark (`. mark`) and whether the route
+/// must go through the input device (`. iif`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FibOif {
+    pub mark: bool,
+    pub iif: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -533,7 +544,9 @@ impl Expr {
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,
             Expr::Meta(MetaKey::Pkttype) => DataType::PktType,
-            Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) => DataType::Boolean,
+            Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) | Expr::FibOif(_) => {
+                DataType::Boolean
+            }
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

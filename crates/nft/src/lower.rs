@@ -471,6 +471,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             key: NFT_RT_XFRM,
             dreg: reg,
         }),
+        Expr::FibOif(f) => out.push(ext::fib_oif(f, reg)),
     }
     type_len(e.datatype())
 }

@@ -471,6 +471,7 @@ fn expr(e: Expr) -> &'static str {
             Field::Ip6Length => "ip6 length",
         },
         Expr::Rt(RtKey::Ipsec) => "rt ipsec",
+        Expr::FibOif(f) => ext::fib_oif(f),
     }
 }
 

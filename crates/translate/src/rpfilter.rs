@@ -15,14 +15,18 @@
 //!   and checks the best route only;
 //! - `--accept-local`: rpfilter passes sources with a local route; nft's fib never does.
 //!
-//! So no single nft rule gives the same verdict for every packet. This module translates
-//! nothing; it only checks what iptables itself would refuse (a table other than raw or mangle).
+//! So no single nft rule gives the same verdict for every packet: by default the match is
+//! refused. With `allow_approximate`, everything but `--accept-local` becomes
+//! `fib saddr [. mark] [. iif] oif exists` (`. iif` unless `--loose`, `. mark` for
+//! `--validmark`, `missing` for `--invert`), with a `translate/approximate` warning and the
+//! rule's comment saying so. iptables' own refusals (a table other than raw or mangle, a chain
+//! other than PREROUTING) are errors either way.
 
 use crate::rule::Cx;
 use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::Opt;
-use fwnet_nft::Stmt;
+use fwnet_nft::{CmpOp, Expr, FibOif, Match, Stmt, Value};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
     &["--loose"],
@@ -49,11 +53,23 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         );
         return Vec::new();
     }
+    if !matches!(cx.chain, "PREROUTING") && is_builtin(cx.chain) {
+        cx.error(
+            "translate/bad-value",
+            loc,
+            format!(
+                "`-m rpfilter` is only valid in PREROUTING, not in {}",
+                cx.chain
+            ),
+            "iptables refuses this rule; move it to PREROUTING",
+        );
+        return Vec::new();
+    }
     let has = |name: &str| opts.iter().any(|o| o.name == name);
     let (why, help) = if has("--accept-local") {
         (
             "`--accept-local` passes sources that have a local route; nft's `fib` never does",
-            "drop `--accept-local`, and accept local sources with a separate rule before it (`-m addrtype --src-type LOCAL`)",
+            "there is no exact nft form with or without it; the nearest alternative is the kernel's own reverse-path filter (sysctl rp_filter with accept_local=1 on the interface, IPv4 only)",
         )
     } else if cx.family == IpFamily::V6 {
         (
@@ -66,11 +82,38 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
             "the nearest alternative is the kernel's own reverse-path filter (sysctl net.ipv4.conf.all.rp_filter=1 for strict, 2 for `--loose`), which also refuses such sources, though it drops at routing rather than in this chain",
         )
     };
-    cx.error(
-        "translate/inexact",
+    if !cx.allow_approximate || has("--accept-local") {
+        cx.error(
+            "translate/inexact",
+            loc,
+            format!("`-m rpfilter` has no exact nft translation: {why}"),
+            help,
+        );
+        return Vec::new();
+    }
+    cx.warn(
+        "translate/approximate",
         loc,
-        format!("`-m rpfilter` has no exact nft translation: {why}"),
-        help,
+        format!("approximation: `-m rpfilter` becomes nft `fib saddr ... oif`, which differs: {why}"),
+        "the rule's comment says so; see the error without --allow-approximate for the nearest exact alternative",
     );
-    Vec::new()
+    cx.approximate = Some("rpfilter as fib".to_string());
+    let fib = FibOif {
+        mark: has("--validmark"),
+        iif: !has("--loose"),
+    };
+    vec![Stmt::Match(Match::Cmp {
+        left: Expr::FibOif(fib),
+        op: CmpOp::Eq,
+        right: Value::Num(if has("--invert") { 0 } else { 1 }),
+    })]
+}
+
+/// The built-in chain names of the tables rpfilter may be in; a user chain is checked by
+/// iptables only when a built-in chain jumps to it.
+fn is_builtin(chain: &str) -> bool {
+    matches!(
+        chain,
+        "PREROUTING" | "INPUT" | "FORWARD" | "OUTPUT" | "POSTROUTING"
+    )
 }

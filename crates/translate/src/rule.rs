@@ -31,6 +31,11 @@ pub(crate) struct Cx<'r> {
     /// `-p`, once read: protocol number and whether it is negated. `-p all` is `None`.
     pub protocol: Option<(u8, bool)>,
     pub diags: Vec<Diagnostic>,
+    /// `--allow-approximate` was given (`Options::allow_approximate`).
+    pub allow_approximate: bool,
+    /// Set by a module that emitted an approximation: the marker put first in the rule's
+    /// comment (`fwnet approximate: ...`).
+    pub approximate: Option<String>,
 }
 
 impl Cx<'_> {
@@ -408,6 +413,8 @@ pub(crate) fn translate(
         chain: r.chain.as_str(),
         protocol: None,
         diags: Vec::new(),
+        allow_approximate: recents.allow_approximate,
+        approximate: None,
     };
     let mut header: Vec<&Opt> = Vec::new();
     let mut loaded: Vec<Loaded> = Vec::new();
@@ -505,6 +512,10 @@ pub(crate) fn translate(
         }
     }
     let comment = comment::join(comments, &mut cx);
+    let comment = match cx.approximate.take() {
+        Some(what) => Some(approximate_comment(&what, comment.as_deref())),
+        None => comment,
+    };
 
     let ok = !cx.has_errors();
     diags.append(&mut cx.diags);
@@ -799,6 +810,19 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
         loc: opt.loc.clone(),
         opts: Vec::new(),
     })
+}
+
+/// `fwnet approximate: WHAT`, then the rule's own comment, cut to nft's 128 bytes.
+fn approximate_comment(what: &str, comment: Option<&str>) -> String {
+    let mut text = format!("fwnet approximate: {what}");
+    if let Some(c) = comment {
+        text.push_str("; ");
+        text.push_str(c);
+    }
+    while text.len() > 128 {
+        text.pop();
+    }
+    text
 }
 
 fn undeclared(opt: &Opt, name: &str, cx: &mut Cx) {

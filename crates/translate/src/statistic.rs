@@ -127,17 +127,29 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         missing(mode_opt, "`--mode nth` needs `--every`", cx);
         return Vec::new();
     };
-    let p = packet.map_or(0, |(p, _)| p);
+    let Some((p, packet_opt)) = packet else {
+        // iptables 1.4 took a missing `--packet` as 0 (and saved it that way); 1.8 refuses it.
+        cx.warn(
+            "translate/legacy-syntax",
+            &mode_opt.loc,
+            "`--every` without `--packet`, which iptables 1.8 refuses, is taken as `--packet 0` as iptables 1.4 did",
+            "add `--packet 0` to silence this",
+        );
+        return nth(n, 0, invert);
+    };
     if p >= n {
-        if let Some((_, opt)) = packet {
-            cx.bad_value(
-                opt,
-                &p.to_string(),
-                format!("`--packet` must be below `--every` ({n})"),
-            );
-        }
+        cx.bad_value(
+            packet_opt,
+            &p.to_string(),
+            format!("`--packet` must be below `--every` ({n})"),
+        );
         return Vec::new();
     }
+    nth(n, p, invert)
+}
+
+/// `numgen inc mod N P` (`!=` when inverted).
+fn nth(n: u32, p: u32, invert: bool) -> Vec<Stmt> {
     vec![Stmt::Match(Match::Numgen {
         kind: NumgenKind::Inc,
         modulus: n,

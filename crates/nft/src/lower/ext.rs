@@ -117,3 +117,20 @@ pub(super) fn numgen(kind: NumgenKind, modulus: u32, op: NumgenOp, value: u32, o
         data: data.to_vec(),
     });
 }
+
+/// `fib saddr [. mark] [. iif] oif present => reg`: nft 1.0.6 sends NFTA_FIB_F_PRESENT for
+/// `exists` / `missing`, so the register holds one byte, 1 or 0.
+pub(super) fn fib_oif(f: FibOif, dreg: u32) -> K {
+    let mut flags = NFTA_FIB_F_SADDR | NFTA_FIB_F_PRESENT;
+    if f.mark {
+        flags |= NFTA_FIB_F_MARK;
+    }
+    if f.iif {
+        flags |= NFTA_FIB_F_IIF;
+    }
+    K::Fib {
+        flags,
+        result: NFT_FIB_RESULT_OIF,
+        dreg,
+    }
+}

@@ -76,3 +76,13 @@ pub(super) fn numgen(kind: NumgenKind, modulus: u32, op: NumgenOp, value: u32) -
     };
     format!("numgen {kind} mod {modulus} {op}{value}")
 }
+
+/// `fib saddr . mark . iif oif` and its variants (tested with `exists` / `missing`).
+pub(super) fn fib_oif(f: FibOif) -> &'static str {
+    match (f.mark, f.iif) {
+        (false, false) => "fib saddr oif",
+        (false, true) => "fib saddr . iif oif",
+        (true, false) => "fib saddr . mark oif",
+        (true, true) => "fib saddr . mark . iif oif",
+    }
+}
