@@ -16,6 +16,7 @@ mod addrtype;
 mod chain;
 mod checksum;
 mod comment;
+mod connlimit;
 mod connmark;
 mod conntrack;
 mod ct;

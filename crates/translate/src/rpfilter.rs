@@ -15,6 +15,10 @@
 //!   and checks the best route only;
 //! - `--accept-local`: rpfilter passes sources with a local route; nft's fib never does.
 //!
+//! Measured on kernel 6.18.44 in two namespaces (10.0.0.1/24 on a veth): a UDP packet from
+//! 10.0.0.255 is not matched by `-m rpfilter` and is matched by `fib saddr . iif oif exists`;
+//! sources 10.0.0.2, 10.0.0.0 (match) and 192.0.2.1 (no route, no match) agree.
+//!
 //! So no single nft rule gives the same verdict for every packet: by default the match is
 //! refused. With `allow_approximate`, everything but `--accept-local` becomes
 //! `fib saddr [. mark] [. iif] oif exists` (`. iif` unless `--loose`, `. mark` for

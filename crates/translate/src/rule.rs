@@ -189,6 +189,7 @@ enum Ext {
     Statistic,
     Policy,
     Rpfilter,
+    Connlimit,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -220,6 +221,7 @@ impl Ext {
             ("statistic", _) => Ext::Statistic,
             ("policy", _) => Ext::Policy,
             ("rpfilter", _) => Ext::Rpfilter,
+            ("connlimit", _) => Ext::Connlimit,
             _ => return None,
         })
     }
@@ -251,6 +253,7 @@ impl Ext {
             Ext::Statistic => crate::statistic::OPTIONS,
             Ext::Policy => crate::policy::OPTIONS,
             Ext::Rpfilter => crate::rpfilter::OPTIONS,
+            Ext::Connlimit => crate::connlimit::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -486,6 +489,7 @@ pub(crate) fn translate(
             Ext::Statistic => crate::statistic::translate(&m.opts, &m.loc, &mut cx),
             Ext::Policy => crate::policy::translate(&m.opts, &m.loc, &mut cx),
             Ext::Rpfilter => crate::rpfilter::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Connlimit => crate::connlimit::translate(&m.opts, &m.loc, &mut cx),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -655,6 +659,7 @@ fn assign<'o>(
         Ext::Statistic,
         Ext::Policy,
         Ext::Rpfilter,
+        Ext::Connlimit,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -720,6 +725,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Statistic => "statistic",
         Ext::Policy => "policy",
         Ext::Rpfilter => "rpfilter",
+        Ext::Connlimit => "connlimit",
         Ext::Unsupported => "?",
     }
 }
