@@ -438,3 +438,4 @@ pub const NFT_RT_NEXTHOP6: u32 = 2;
 pub const NFT_RT_TCPMSS: u32 = 3;
 pub const NFT_RT_XFRM: u32 = 4;
 pub const NFT_META_SECPATH: u32 = 25;
+pub const NFT_CT_ZONE: u32 = 17;

@@ -157,6 +157,9 @@ pub enum Stmt {
     /// `notrack`: conntrack leaves the packet alone (its `ct state` becomes `untracked`) unless
     /// it already has a conntrack entry or is already untracked. Not final.
     Notrack,
+    /// `ct zone set N`: the packet's new connection goes into conntrack zone N (both
+    /// directions); a packet that already has a conntrack entry is left alone. Not final.
+    CtZoneSet(u16),
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`

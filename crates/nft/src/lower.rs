@@ -537,6 +537,17 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
             set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
         }
         Stmt::Notrack => out.push(K::Notrack),
+        Stmt::CtZoneSet(zone) => {
+            out.push(K::Immediate {
+                dreg: NFT_REG_1,
+                data: ImmData::Value(zone.to_ne_bytes().to_vec()),
+            });
+            out.push(K::CtSet {
+                key: NFT_CT_ZONE,
+                sreg: NFT_REG_1,
+                dir: None,
+            });
+        }
     }
 }
 

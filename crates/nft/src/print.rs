@@ -350,6 +350,7 @@ fn stmt(s: &Stmt) -> String {
         Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
         Stmt::Notrack => "notrack".to_string(),
+        Stmt::CtZoneSet(zone) => format!("ct zone set {zone}"),
     }
 }
 
