@@ -1271,6 +1271,27 @@ fn raw_cases() -> Vec<Rule> {
         rule("pre", vec![meta(NFT_META_SECPATH), cmp(NFT_CMP_EQ, &[0])]),
         // meta ipsec exists
         rule("pre", vec![meta(NFT_META_SECPATH), cmp(NFT_CMP_EQ, &[1])]),
+        // ct state != untracked ct zone set 1: the zone is a 2-byte host-order immediate
+        rule(
+            "zone",
+            vec![
+                Expr::Ct {
+                    key: NFT_CT_STATE,
+                    dreg: 1,
+                    dir: None,
+                },
+                cmp(NFT_CMP_NEQ, &64u32.to_ne_bytes()),
+                Expr::Immediate {
+                    dreg: 1,
+                    data: ImmData::Value(1u16.to_ne_bytes().to_vec()),
+                },
+                Expr::CtSet {
+                    key: NFT_CT_ZONE,
+                    sreg: 1,
+                    dir: None,
+                },
+            ],
+        ),
         // rt ipsec missing
         rule(
             "post",
