@@ -207,7 +207,7 @@ pub(crate) fn check_order(stmts: &[Stmt], loc: &Loc, cx: &mut Cx) {
             "translate/unsupported-option",
             loc,
             "a header test after `-m statistic --mode nth` is not supported",
-            "nft would test it before the counter, so packets it rejects would no longer advance the count; move `-m statistic` after the other matches",
+            "nft would test it before the counter, so packets it rejects would no longer advance the count, and no nft rule keeps this order; put the header test before `-m statistic` if only packets passing it should be counted",
         );
     }
 }
