@@ -131,7 +131,9 @@ fn test(extra: &[String]) -> Result<()> {
         println!("corpus sweep: FAILED: needs root under CI");
         failed += 1;
     } else {
-        println!("corpus sweep: not run (needs root; run `cargo xtask corpus --apply --verify` as root)");
+        println!(
+            "corpus sweep: not run (needs root; run `cargo xtask corpus --apply --verify` as root)"
+        );
     }
     println!("tests: {passed} passed, {failed} failed");
     if !status.success() || failed > 0 {

@@ -15,6 +15,7 @@ pub use masq::PortRegs;
 pub use nat::NatRegs;
 
 mod bitwise;
+mod byteorder;
 mod cmp;
 mod counter;
 mod ct;
@@ -28,10 +29,13 @@ mod lookup;
 mod masq;
 mod meta;
 mod nat;
+mod notrack;
+mod numgen;
 mod payload;
 mod range;
 mod redir;
 mod reject;
+mod rt;
 
 /// A register number as the kernel numbers them: 0 = verdict, 1..=4 = 16-byte registers
 /// (NFT_REG_1..), 8..=23 = 4-byte registers (NFT_REG32_00..).
@@ -158,6 +162,25 @@ pub enum Expr {
     },
     /// An expression this codec does not model: its name and raw NFTA_EXPR_DATA payload.
     Other { name: String, data: Vec<u8> },
+    /// `notrack`: the packet stays untracked by conntrack; no attributes, no data nest.
+    Notrack,
+    /// `numgen reg = inc|random mod MODULUS [offset OFFSET]` (NFT_NG_*).
+    Numgen {
+        dreg: Reg,
+        modulus: u32,
+        kind: u32,
+        offset: u32,
+    },
+    /// `byteorder reg DREG = hton|ntoh(reg SREG, SIZE, LEN)` (NFT_BYTEORDER_*).
+    Byteorder {
+        sreg: Reg,
+        dreg: Reg,
+        op: u32,
+        len: u32,
+        size: u32,
+    },
+    /// `rt load KEY => reg` (NFT_RT_*): a property of the packet's route.
+    Rt { key: u32, dreg: Reg },
 }
 
 /// The data of an `immediate`: a value for a data register or a verdict for register 0.
@@ -202,6 +225,10 @@ impl Expr {
             Expr::Redir(_) => "redir",
             Expr::Exthdr { .. } => "exthdr",
             Expr::Other { name, .. } => name,
+            Expr::Notrack => "notrack",
+            Expr::Numgen { .. } => "numgen",
+            Expr::Byteorder { .. } => "byteorder",
+            Expr::Rt { .. } => "rt",
         }
     }
 
@@ -293,6 +320,21 @@ impl Expr {
                 },
             ),
             Expr::Other { data, .. } => out.extend_from_slice(data),
+            Expr::Notrack => {}
+            Expr::Numgen {
+                dreg,
+                modulus,
+                kind,
+                offset,
+            } => numgen::put(out, *dreg, *modulus, *kind, *offset),
+            Expr::Byteorder {
+                sreg,
+                dreg,
+                op,
+                len,
+                size,
+            } => byteorder::put(out, *sreg, *dreg, *op, *len, *size),
+            Expr::Rt { key, dreg } => rt::put(out, *key, *dreg),
         }
     }
 }
@@ -301,7 +343,10 @@ impl Expr {
 pub(crate) fn put_expr(out: &mut Vec<u8>, ty: u16, expr: &Expr) {
     attr::put_nested(out, ty, |out| {
         attr::put_str(out, NFTA_EXPR_NAME, expr.name());
-        attr::put_nested(out, NFTA_EXPR_DATA, |out| expr.put_data(out));
+        // nft 1.0.6 sends `notrack` without a data nest (and the kernel dumps it so).
+        if *expr != Expr::Notrack {
+            attr::put_nested(out, NFTA_EXPR_DATA, |out| expr.put_data(out));
+        }
     });
 }
 
@@ -348,6 +393,10 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "masq" => masq::read(data),
         "redir" => redir::read(data),
         "exthdr" => exthdr::read(data),
+        "notrack" => notrack::read(data),
+        "numgen" => numgen::read(data),
+        "byteorder" => byteorder::read(data),
+        "rt" => rt::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -467,6 +516,21 @@ impl Expr {
                 },
             ),
             Expr::Other { data, .. } => write!(f, "<{} bytes not decoded> ", data.len()),
+            Expr::Notrack => Ok(()),
+            Expr::Numgen {
+                dreg,
+                modulus,
+                kind,
+                offset,
+            } => numgen::fmt(f, *dreg, *modulus, *kind, *offset),
+            Expr::Byteorder {
+                sreg,
+                dreg,
+                op,
+                len,
+                size,
+            } => byteorder::fmt(f, *sreg, *dreg, *op, *len, *size),
+            Expr::Rt { key, dreg } => rt::fmt(f, *key, *dreg),
         }
     }
 }

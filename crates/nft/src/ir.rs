@@ -154,6 +154,12 @@ pub enum Stmt {
         set: String,
         key: Vec<Expr>,
     },
+    /// `notrack`: conntrack leaves the packet alone (its `ct state` becomes `untracked`) unless
+    /// it already has a conntrack entry or is already untracked. Not final.
+    Notrack,
+    /// `ct zone set N`: the packet's new connection goes into conntrack zone N (both
+    /// directions); a packet that already has a conntrack entry is left alone. Not final.
+    CtZoneSet(u16),
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`
@@ -200,6 +206,31 @@ pub enum Match {
         set: String,
         op: CmpOp,
     },
+    /// `numgen inc mod N V` / `numgen random mod N < V`: a number from the rule's own counter
+    /// (`inc`: 0, 1, ... N-1, 0 ..., advanced by every packet that reaches the test) or a
+    /// uniform random number in `0..N`, tested against `value`.
+    Numgen {
+        kind: NumgenKind,
+        modulus: u32,
+        op: NumgenOp,
+        value: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumgenKind {
+    Inc,
+    Random,
+}
+
+/// The test on a `numgen` value: equal, not equal, or less than.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NumgenOp {
+    Eq,
+    Ne,
+    Lt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -228,6 +259,26 @@ pub enum Expr {
     /// An IPv6 extension header field, whether a header is present, or whether a TCP option
     /// is present (`exthdr`).
     Exthdr(Exthdr),
+    /// `rt ipsec`: whether the packet's route is an IPsec (xfrm) route; needs a route, so only
+    /// after routing (forward, output, postrouting).
+    Rt(RtKey),
+    /// `fib saddr [. mark] [. iif] oif exists`: whether the reverse route lookup of the source
+    /// finds a route (through the input device with `iif`), as nft_fib's `present` result.
+    FibOif(FibOif),
+}
+
+/// The inputs of a `fib saddr ... oif` lookup: the packet mark (`. mark`) and whether the route
+/// must go through the input device (`. iif`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FibOif {
+    pub mark: bool,
+    pub iif: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RtKey {
+    Ipsec,
 }
 
 /// What an `exthdr` expression loads, in nft's words.
@@ -345,6 +396,9 @@ pub enum MetaKey {
     Skgid,
     /// PACKET_HOST, PACKET_BROADCAST ... (looped-back packets as the kernel classifies them).
     Pkttype,
+    /// Whether the packet has a security path, i.e. was decapsulated by IPsec (nft
+    /// `meta ipsec`, NFT_META_SECPATH).
+    Secpath,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -581,6 +635,9 @@ impl Expr {
             Expr::Exthdr(Exthdr::Field(ExthdrField::FragOff)) => DataType::Integer16,
             Expr::Exthdr(Exthdr::Field(_)) => DataType::Integer8,
             Expr::Exthdr(Exthdr::Present(_) | Exthdr::TcpOption(_)) => DataType::Boolean,
+            Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) | Expr::FibOif(_) => {
+                DataType::Boolean
+            }
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

@@ -444,6 +444,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::Skuid => NFT_META_SKUID,
                 MetaKey::Skgid => NFT_META_SKGID,
                 MetaKey::Pkttype => NFT_META_PKTTYPE,
+                MetaKey::Secpath => NFT_META_SECPATH,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -468,6 +469,11 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 dir: None,
             });
         }
+        Expr::Rt(RtKey::Ipsec) => out.push(K::Rt {
+            key: NFT_RT_XFRM,
+            dreg: reg,
+        }),
+        Expr::FibOif(f) => out.push(ext::fib_oif(f, reg)),
     }
     type_len(e.datatype())
 }
@@ -532,6 +538,18 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::SetDelete { set: name, key } => {
             set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
         }
+        Stmt::Notrack => out.push(K::Notrack),
+        Stmt::CtZoneSet(zone) => {
+            out.push(K::Immediate {
+                dreg: NFT_REG_1,
+                data: ImmData::Value(zone.to_ne_bytes().to_vec()),
+            });
+            out.push(K::CtSet {
+                key: NFT_CT_ZONE,
+                sreg: NFT_REG_1,
+                dir: None,
+            });
+        }
     }
 }
 
@@ -576,6 +594,12 @@ fn log(l: &Log) -> K {
 fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
     match m {
         Match::Lookup { key, set: name, op } => set::lookup(key, name, *op, out, cx),
+        Match::Numgen {
+            kind,
+            modulus,
+            op,
+            value,
+        } => ext::numgen(*kind, *modulus, *op, *value, out),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
             load(*left, NFT_REG_1, out);

@@ -79,10 +79,17 @@ fn longest_run(rules: &[Rule], start: usize) -> Option<(usize, usize)> {
         _ => return None,
     };
     let body = &first.stmts[..first.stmts.len() - 1];
-    if body
-        .iter()
-        .any(|s| !matches!(s, Stmt::Match(_) | Stmt::Counter(_)))
-    {
+    // A `numgen inc` test advances the rule's own counter: merged rules would share one.
+    if body.iter().any(|s| {
+        !matches!(s, Stmt::Match(_) | Stmt::Counter(_))
+            || matches!(
+                s,
+                Stmt::Match(Match::Numgen {
+                    kind: NumgenKind::Inc,
+                    ..
+                })
+            )
+    }) {
         return None;
     }
     let mut best: Option<(usize, usize)> = None;

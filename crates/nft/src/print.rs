@@ -350,6 +350,8 @@ fn stmt(s: &Stmt) -> String {
         Stmt::MarkSet(m) => ext::mark_set(m),
         Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
+        Stmt::Notrack => "notrack".to_string(),
+        Stmt::CtZoneSet(zone) => format!("ct zone set {zone}"),
     }
 }
 
@@ -413,6 +415,12 @@ fn match_text(m: &Match) -> String {
             format!("{} & {mask} == 0x0", expr(*left))
         }
         Match::Lookup { key, set, op } => set::lookup(key, set, *op),
+        Match::Numgen {
+            kind,
+            modulus,
+            op,
+            value,
+        } => ext::numgen(*kind, *modulus, *op, *value),
     }
 }
 
@@ -436,6 +444,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             MetaKey::Skuid => "meta skuid",
             MetaKey::Skgid => "meta skgid",
             MetaKey::Pkttype => "meta pkttype",
+            MetaKey::Secpath => "meta ipsec",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -464,6 +473,8 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             Field::IpLength => "ip length",
             Field::Ip6Length => "ip6 length",
         },
+        Expr::Rt(RtKey::Ipsec) => "rt ipsec",
+        Expr::FibOif(f) => ext::fib_oif(f),
     })
 }
 

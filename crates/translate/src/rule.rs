@@ -31,6 +31,11 @@ pub(crate) struct Cx<'r> {
     /// `-p`, once read: protocol number and whether it is negated. `-p all` is `None`.
     pub protocol: Option<(u8, bool)>,
     pub diags: Vec<Diagnostic>,
+    /// `--allow-approximate` was given (`Options::allow_approximate`).
+    pub allow_approximate: bool,
+    /// Set by a module that emitted an approximation: the marker put first in the rule's
+    /// comment (`fwnet approximate: ...`).
+    pub approximate: Option<String>,
 }
 
 impl Cx<'_> {
@@ -185,6 +190,10 @@ enum Ext {
     Hbh,
     Dst,
     Frag,
+    Statistic,
+    Policy,
+    Rpfilter,
+    Connlimit,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
 }
@@ -217,6 +226,10 @@ impl Ext {
             ("hbh", IpFamily::V6) => Ext::Hbh,
             ("dst", IpFamily::V6) => Ext::Dst,
             ("frag", IpFamily::V6) => Ext::Frag,
+            ("statistic", _) => Ext::Statistic,
+            ("policy", _) => Ext::Policy,
+            ("rpfilter", _) => Ext::Rpfilter,
+            ("connlimit", _) => Ext::Connlimit,
             _ => return None,
         })
     }
@@ -249,6 +262,10 @@ impl Ext {
             Ext::Hbh => hbh::HBH_OPTIONS,
             Ext::Dst => hbh::DST_OPTIONS,
             Ext::Frag => frag::OPTIONS,
+            Ext::Statistic => crate::statistic::OPTIONS,
+            Ext::Policy => crate::policy::OPTIONS,
+            Ext::Rpfilter => crate::rpfilter::OPTIONS,
+            Ext::Connlimit => crate::connlimit::OPTIONS,
             Ext::Unsupported => &[],
         }
     }
@@ -365,6 +382,10 @@ enum TargetKind {
     Checksum,
     /// `-j SET`: `add @set` / `delete @set`, not final.
     Set,
+    /// `-j NOTRACK`: `notrack`, not final.
+    Notrack,
+    /// `-j CT`: `notrack` for `--notrack`, not final; other options refused.
+    Ct,
     /// Reported already; swallows options nobody else knows.
     Unsupported,
 }
@@ -386,6 +407,7 @@ impl Target<'_> {
             TargetKind::Nflog => crate::nflog::OPTIONS.contains(&opt),
             TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
             TargetKind::Set => crate::set::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Ct => crate::ct::OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -408,6 +430,8 @@ pub(crate) fn translate(
         chain: r.chain.as_str(),
         protocol: None,
         diags: Vec::new(),
+        allow_approximate: recents.allow_approximate,
+        approximate: None,
     };
     let mut header: Vec<&Opt> = Vec::new();
     let mut loaded: Vec<Loaded> = Vec::new();
@@ -476,6 +500,10 @@ pub(crate) fn translate(
             Ext::Iprange => iprange::translate(&m.opts, &m.loc, &mut cx),
             Ext::Recent => crate::recent::translate(&m.opts, &m.loc, &mut cx, tcx, recents),
             Ext::Set => crate::set::translate(&m.opts, &m.loc, &mut cx, tcx.ipsets, &mut tcx.sets),
+            Ext::Statistic => crate::statistic::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Policy => crate::policy::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Rpfilter => crate::rpfilter::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Connlimit => crate::connlimit::translate(&m.opts, &m.loc, &mut cx),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -488,6 +516,7 @@ pub(crate) fn translate(
         };
         stmts.extend(s);
     }
+    crate::statistic::check_order(&stmts, &r.loc, &mut cx);
     let counters = r.counters.unwrap_or_default();
     stmts.push(Stmt::Counter(nft::Counters {
         packets: counters.packets,
@@ -505,6 +534,10 @@ pub(crate) fn translate(
         }
     }
     let comment = comment::join(comments, &mut cx);
+    let comment = match cx.approximate.take() {
+        Some(what) => Some(approximate_comment(&what, comment.as_deref())),
+        None => comment,
+    };
 
     let ok = !cx.has_errors();
     diags.append(&mut cx.diags);
@@ -641,6 +674,10 @@ fn assign<'o>(
         Ext::Iprange,
         Ext::Recent,
         Ext::Set,
+        Ext::Statistic,
+        Ext::Policy,
+        Ext::Rpfilter,
+        Ext::Connlimit,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -707,6 +744,10 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Hbh => "hbh",
         Ext::Dst => "dst",
         Ext::Frag => "frag",
+        Ext::Statistic => "statistic",
+        Ext::Policy => "policy",
+        Ext::Rpfilter => "rpfilter",
+        Ext::Connlimit => "connlimit",
         Ext::Unsupported => "?",
     }
 }
@@ -775,6 +816,8 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "NFLOG" => TargetKind::Nflog,
             "CHECKSUM" => TargetKind::Checksum,
             "SET" => TargetKind::Set,
+            "NOTRACK" => TargetKind::Notrack,
+            "CT" => TargetKind::Ct,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -795,6 +838,19 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
         loc: opt.loc.clone(),
         opts: Vec::new(),
     })
+}
+
+/// `fwnet approximate: WHAT`, then the rule's own comment, cut to nft's 128 bytes.
+fn approximate_comment(what: &str, comment: Option<&str>) -> String {
+    let mut text = format!("fwnet approximate: {what}");
+    if let Some(c) = comment {
+        text.push_str("; ");
+        text.push_str(c);
+    }
+    while text.len() > 128 {
+        text.pop();
+    }
+    text
 }
 
 fn undeclared(opt: &Opt, name: &str, cx: &mut Cx) {
@@ -824,6 +880,8 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Connmark => connmark::target(&t.opts, &t.loc, cx),
         TargetKind::Nflog => crate::nflog::translate(&t.opts, cx),
         TargetKind::Checksum => crate::checksum::translate(&t.opts, &t.loc, cx),
+        TargetKind::Notrack => crate::notrack::translate(&t.opts, &t.loc, cx),
+        TargetKind::Ct => crate::ct::translate(&t.opts, &t.loc, cx),
         TargetKind::Set | TargetKind::Unsupported => Vec::new(),
     }
 }

@@ -83,3 +83,54 @@ pub(super) fn order(op: OrderOp, data: Vec<u8>) -> K {
         data,
     }
 }
+
+/// `numgen KIND mod N` into register 1, then the test. The value is a host-order word, so an
+/// `==` / `!=` compares it as it is, while `<` first turns it into network order (`byteorder
+/// hton`) and compares big-endian bytes, as nft 1.0.6 does for every host-order `<`.
+pub(super) fn numgen(kind: NumgenKind, modulus: u32, op: NumgenOp, value: u32, out: &mut Vec<K>) {
+    out.push(K::Numgen {
+        dreg: NFT_REG_1,
+        modulus,
+        kind: match kind {
+            NumgenKind::Inc => NFT_NG_INCREMENTAL,
+            NumgenKind::Random => NFT_NG_RANDOM,
+        },
+        offset: 0,
+    });
+    let (op, data) = match op {
+        NumgenOp::Eq => (NFT_CMP_EQ, value.to_ne_bytes()),
+        NumgenOp::Ne => (NFT_CMP_NEQ, value.to_ne_bytes()),
+        NumgenOp::Lt => {
+            out.push(K::Byteorder {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                op: NFT_BYTEORDER_HTON,
+                len: 4,
+                size: 4,
+            });
+            (NFT_CMP_LT, value.to_be_bytes())
+        }
+    };
+    out.push(K::Cmp {
+        sreg: NFT_REG_1,
+        op,
+        data: data.to_vec(),
+    });
+}
+
+/// `fib saddr [. mark] [. iif] oif present => reg`: nft 1.0.6 sends NFTA_FIB_F_PRESENT for
+/// `exists` / `missing`, so the register holds one byte, 1 or 0.
+pub(super) fn fib_oif(f: FibOif, dreg: u32) -> K {
+    let mut flags = NFTA_FIB_F_SADDR | NFTA_FIB_F_PRESENT;
+    if f.mark {
+        flags |= NFTA_FIB_F_MARK;
+    }
+    if f.iif {
+        flags |= NFTA_FIB_F_IIF;
+    }
+    K::Fib {
+        flags,
+        result: NFT_FIB_RESULT_OIF,
+        dreg,
+    }
+}

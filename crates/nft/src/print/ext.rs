@@ -62,3 +62,27 @@ pub(super) const PKT_TYPES: &[(u64, &str)] = &[
     (2, "multicast"),
     (3, "other"),
 ];
+
+/// `numgen inc mod 2 0`, `numgen inc mod 3 != 1`, `numgen random mod 2147483648 < 107374182`.
+pub(super) fn numgen(kind: NumgenKind, modulus: u32, op: NumgenOp, value: u32) -> String {
+    let kind = match kind {
+        NumgenKind::Inc => "inc",
+        NumgenKind::Random => "random",
+    };
+    let op = match op {
+        NumgenOp::Eq => "",
+        NumgenOp::Ne => "!= ",
+        NumgenOp::Lt => "< ",
+    };
+    format!("numgen {kind} mod {modulus} {op}{value}")
+}
+
+/// `fib saddr . mark . iif oif` and its variants (tested with `exists` / `missing`).
+pub(super) fn fib_oif(f: FibOif) -> &'static str {
+    match (f.mark, f.iif) {
+        (false, false) => "fib saddr oif",
+        (false, true) => "fib saddr . iif oif",
+        (true, false) => "fib saddr . mark oif",
+        (true, true) => "fib saddr . mark . iif oif",
+    }
+}

@@ -1,0 +1,132 @@
+//! `-j CT --notrack` (raw table): nft `notrack`; `-j CT --zone N`: `ct state != untracked ct
+//! zone set N`; every other CT option is refused with the reason.
+//!
+//! Exactness, `--notrack`: with it, xt_CT's check installs no template and its target then
+//! behaves as NOTRACK (see `notrack.rs`): a packet with a conntrack entry or already untracked
+//! is left alone, any other one becomes untracked; nft `notrack` skips and stores the same.
+//!
+//! Exactness, `--zone N`: xt_CT leaves a packet alone when `skb->_nfct` is set (it has a
+//! conntrack entry or is untracked) and otherwise attaches a template in zone N for both
+//! directions, with no other extension; nft_ct.c's `nft_ct_set_zone_eval` attaches the same
+//! kind of template (`NF_CT_DEFAULT_ZONE_DIR`) but skips only packets with an entry, so an
+//! untracked packet would be tracked again. The `ct state != untracked` test before it (which
+//! never ends the rule for any other packet) closes that gap; it comes after the counter, so the
+//! counter still counts every packet the matches let through, as iptables does.
+//!
+//! Not translated, with an error:
+//! - `--zone mark`, `--zone-orig`, `--zone-reply`: per-direction and mark-derived zones;
+//! - `--helper`, `--timeout`: they need named `ct helper` / `ct timeout` objects, which fwnet does
+//!   not create yet;
+//! - `--ctevents`, `--expevents`: nft has `ct event set` but no expectation events;
+//! - `--notrack` together with any other option, and `-j CT` without options.
+
+use crate::notrack::raw_table;
+use crate::rule::Cx;
+use fwnet_iptables::diag::Loc;
+use fwnet_iptables::Opt;
+use fwnet_nft::{ct_state, CmpOp, CtKey, Expr, Match, Stmt, Value};
+
+pub(crate) const OPTIONS: &[&str] = &[
+    "--notrack",
+    "--helper",
+    "--ctevents",
+    "--expevents",
+    "--zone",
+    "--zone-orig",
+    "--zone-reply",
+    "--timeout",
+];
+
+pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
+    if !raw_table("-j CT", loc, cx) {
+        return Vec::new();
+    }
+    let mut notrack = false;
+    let mut zone: Option<(u16, &Opt)> = None;
+    for opt in opts {
+        if !cx.not_negated(opt) {
+            return Vec::new();
+        }
+        match opt.name.as_str() {
+            "--notrack" => {
+                if !cx.no_arg(opt) {
+                    return Vec::new();
+                }
+                notrack = true;
+            }
+            "--zone" => {
+                let Some(arg) = cx.one_arg(opt) else {
+                    return Vec::new();
+                };
+                match parse_u16(arg) {
+                    Some(n) => zone = Some((n, *opt)),
+                    None if arg == "mark" => cx.unsupported_value(
+                        opt,
+                        "the zone `mark`",
+                        "a zone taken from the packet mark has no exact nft form; give a number",
+                    ),
+                    None => cx.bad_value(opt, arg, "zones are numbers from 0 to 65535"),
+                }
+            }
+            "--zone-orig" | "--zone-reply" => cx.unsupported_option(
+                opt,
+                "per-direction zones are not translated; use `--zone` if both directions may share the zone",
+            ),
+            "--helper" | "--timeout" => cx.unsupported_option(
+                opt,
+                "it needs a named nft `ct helper` / `ct timeout` object, which fwnet does not create yet; declare one in nft and assign it with `ct helper set` / `ct timeout set`",
+            ),
+            _ => cx.unsupported_option(
+                opt,
+                "nft has `ct event set` for connection events but nothing for expectation events; remove the option if the default events will do",
+            ),
+        }
+    }
+    if cx.has_errors() {
+        return Vec::new();
+    }
+    match (notrack, zone) {
+        (true, Some((_, opt))) => {
+            cx.error(
+                "translate/bad-value",
+                &opt.loc,
+                "`--notrack` cannot be combined with `--zone`",
+                "an untracked packet has no zone; keep one of them",
+            );
+            return Vec::new();
+        }
+        (false, Some((n, _))) => {
+            return vec![
+                Stmt::Match(Match::Cmp {
+                    left: Expr::Ct(CtKey::State),
+                    op: CmpOp::Ne,
+                    right: Value::Num(ct_state::UNTRACKED),
+                }),
+                Stmt::CtZoneSet(n),
+            ]
+        }
+        _ => {}
+    }
+    if !notrack {
+        cx.error(
+            "translate/bad-value",
+            loc,
+            "`-j CT` without options does nothing fwnet can translate",
+            "add `--notrack`, or remove the rule",
+        );
+        return Vec::new();
+    }
+    vec![Stmt::Notrack]
+}
+
+/// A 16-bit number as libxt_CT reads zone ids (`strtoul` base 0): `0x` hexadecimal, a leading
+/// `0` octal, else decimal.
+fn parse_u16(s: &str) -> Option<u16> {
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u16::from_str_radix(hex, 16).ok();
+    }
+    match s.strip_prefix('0') {
+        Some(octal) if !octal.is_empty() => u16::from_str_radix(octal, 8).ok(),
+        _ => s.parse().ok(),
+    }
+}
