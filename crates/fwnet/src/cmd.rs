@@ -93,13 +93,21 @@ pub fn import(
         .iter()
         .filter(|d| !d.is_error() && d.code == "translate/approximate")
         .count();
-    let stored = match (&translation, errors) {
+    let summary = translation
+        .as_ref()
+        .map(|t| summarize(&t.ruleset))
+        .unwrap_or_default();
+    let stored = match (&mut translation, errors) {
         (Some(t), 0) => {
-            state::store(dir, &State::new(sources, t.ruleset.clone()))?;
+            let state = State::new(sources, std::mem::take(&mut t.ruleset));
+            state::store(dir, &state)?;
+            // The process ends right after: freeing a large ruleset rule by rule only costs time.
+            std::mem::forget(state);
             true
         }
         _ => false,
     };
+    std::mem::forget(parsed);
     if json {
         #[derive(Serialize)]
         struct Report<'a> {
@@ -119,10 +127,7 @@ pub fn import(
             warnings,
             approximations,
             diagnostics: &diags,
-            tables: translation
-                .as_ref()
-                .map(|t| summarize(&t.ruleset))
-                .unwrap_or_default(),
+            tables: summary,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -130,11 +135,7 @@ pub fn import(
             eprintln!("{d}");
         }
         if stored {
-            let t = translation
-                .as_ref()
-                .map(|t| summarize(&t.ruleset))
-                .unwrap_or_default();
-            let rows: Vec<Vec<String>> = t
+            let rows: Vec<Vec<String>> = summary
                 .iter()
                 .map(|s| {
                     vec![

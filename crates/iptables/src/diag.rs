@@ -40,7 +40,7 @@ impl Diagnostic {
         Diagnostic {
             severity,
             code,
-            file: loc.file.clone(),
+            file: loc.file.to_string(),
             line: loc.line,
             column: loc.column,
             message: message.into(),
@@ -80,7 +80,8 @@ impl fmt::Display for Diagnostic {
 /// A place in an input file: 1-based line and column (column counts characters).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 pub struct Loc {
-    pub file: String,
+    /// Shared by every location of one file: cloning a location never copies the name.
+    pub file: std::sync::Arc<str>,
     pub line: u32,
     pub column: u32,
 }

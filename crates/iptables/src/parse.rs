@@ -58,6 +58,7 @@ use std::collections::HashMap;
 pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
     let mut lines = Lines {
         file,
+        shared_file: file.into(),
         diags: Vec::new(),
         tables: Vec::new(),
         open: None,
@@ -119,6 +120,8 @@ struct OpenTable {
 /// The parser's state across lines, and the diagnostics so far.
 struct Lines<'f> {
     file: &'f str,
+    /// The file name every [`Loc`] of this parse shares.
+    shared_file: std::sync::Arc<str>,
     diags: Vec<Diagnostic>,
     tables: Vec<Table>,
     open: Option<OpenTable>,
@@ -130,7 +133,7 @@ struct Lines<'f> {
 impl Lines<'_> {
     fn loc(&self, line: u32, column: u32) -> Loc {
         Loc {
-            file: self.file.to_string(),
+            file: std::sync::Arc::clone(&self.shared_file),
             line,
             column,
         }

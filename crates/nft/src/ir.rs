@@ -107,7 +107,8 @@ pub struct Rule {
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Origin {
-    pub file: String,
+    /// Shared by the rules of one file.
+    pub file: std::sync::Arc<str>,
     pub line: u32,
 }
 

@@ -176,27 +176,25 @@ fn single_point(s: &Stmt, seen: &mut HashSet<(u128, bool)>) -> bool {
 /// (duplicates once, in ascending order), counters summed, the other origins recorded.
 fn merge(run: &[Rule], k: usize) -> Rule {
     let mut out = run[0].clone();
-    let mut elems: Vec<Value> = Vec::new();
-    let mut seen = HashSet::new();
+    // Each element with its key, computed once: (start, kind, end) orders them the way the
+    // lowering inserts them (the kernel lists a hash set's elements in insertion order, and
+    // `nft -f` of the printed text must give the same set); equal keys are the same element.
+    let mut keyed: Vec<((u128, u8, u128), &Value)> = Vec::new();
     for r in run {
         if let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] {
             let values = match right {
                 Value::Set(vs) => vs.as_slice(),
                 v => std::slice::from_ref(v),
             };
-            for v in values {
-                if seen.insert(element_key(v)) {
-                    elems.push(v.clone());
-                }
-            }
+            keyed.extend(values.iter().map(|v| {
+                let (kind, start, end) = element_key(v);
+                ((start, kind, end), v)
+            }));
         }
     }
-    // In key order, the order the lowering inserts them in: the kernel lists a hash set's
-    // elements in insertion order, and `nft -f` of the printed text must give the same set.
-    elems.sort_by_key(|v| {
-        let (kind, start, end) = element_key(v);
-        (start, kind, end)
-    });
+    keyed.sort_unstable_by_key(|(key, _)| *key);
+    keyed.dedup_by_key(|(key, _)| *key);
+    let mut elems: Vec<Value> = keyed.into_iter().map(|(_, v)| v.clone()).collect();
     if let Stmt::Match(Match::Cmp { right, .. }) = &mut out.stmts[k] {
         *right = if elems.len() == 1 {
             elems.remove(0)

@@ -286,7 +286,7 @@ pub fn origins(first: &Origin, merged: &[Origin]) -> String {
         None => {}
     };
     for o in std::iter::once(first).chain(merged) {
-        if file == Some(o.file.as_str()) {
+        if file == Some(&*o.file) {
             match &mut span {
                 Some((_, b)) if o.line == b.saturating_add(1) => *b = o.line,
                 _ => {
@@ -301,7 +301,7 @@ pub fn origins(first: &Origin, merged: &[Origin]) -> String {
                 out.push(' ');
             }
             out.push_str(&format!("{}:", o.file));
-            file = Some(o.file.as_str());
+            file = Some(&*o.file);
             span = Some((o.line, o.line));
         }
     }

@@ -299,7 +299,7 @@ pub(crate) fn finish(ipsets: &[IpsetFile], out: &mut crate::Translation) {
     let files: Vec<&str> = ipsets
         .iter()
         .flat_map(|f| &f.sets)
-        .map(|s| s.loc.file.as_str())
+        .map(|s| &*s.loc.file)
         .collect();
     let mut seen: Vec<Diagnostic> = Vec::new();
     out.diagnostics.retain(|d| {

@@ -78,6 +78,12 @@ pub(super) fn tokenize(line: &str) -> (Vec<Token>, Option<u32>) {
 
 /// One token: plain and quoted pieces glued together; the flag says whether any was quoted.
 fn token(input: &str) -> IResult<&str, (String, bool)> {
+    // Nearly every token is one plain piece: take it without gluing.
+    if let Ok((rest, (piece, _))) = plain(input) {
+        if !rest.starts_with(['"', '\'']) {
+            return Ok((rest, (piece.into_owned(), false)));
+        }
+    }
     fold_many1(
         alt((plain, quoted)),
         || (String::new(), false),
