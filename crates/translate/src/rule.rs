@@ -380,14 +380,16 @@ impl Target<'_> {
     }
 }
 
-/// Translates one rule; `None` (with errors in `diags`) when any part of it cannot be.
+/// Translates one rule into the kernel rules iptables-restore makes of it (several for an
+/// address list, see [`ip::combinations`]); `None` (with errors in `diags`) when any part of
+/// it cannot be.
 pub(crate) fn translate(
     r: &ipt::Rule,
     tcx: &mut TableCx,
     registry: &mut Registry,
     recents: &mut crate::recent::Registry,
     diags: &mut Vec<Diagnostic>,
-) -> Option<nft::Rule> {
+) -> Option<Vec<nft::Rule>> {
     let mut cx = Cx {
         family: tcx.family,
         table: tcx.table,
@@ -434,10 +436,7 @@ pub(crate) fn translate(
     }
 
     let mut stmts: Vec<Stmt> = Vec::new();
-    let in_chain = r.chain.as_str();
-    for opt in &header {
-        stmts.extend(ip::translate(opt, in_chain, &mut cx));
-    }
+    let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();
     for m in &loaded {
         check_duplicates(m, &mut cx);
@@ -490,15 +489,16 @@ pub(crate) fn translate(
 
     let ok = !cx.has_errors();
     diags.append(&mut cx.diags);
-    ok.then(|| nft::Rule {
-        stmts,
-        comment,
+    let rule = |head: Vec<Stmt>| nft::Rule {
+        stmts: head.into_iter().chain(stmts.iter().cloned()).collect(),
+        comment: comment.clone(),
         origin: Some(nft::Origin {
             file: r.loc.file.clone(),
             line: r.loc.line,
         }),
         merged: Vec::new(),
-    })
+    };
+    ok.then(|| heads.into_iter().map(rule).collect())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
