@@ -31,6 +31,21 @@ pub(crate) struct Cx<'r> {
     /// `-p`, once read: protocol number and whether it is negated. `-p all` is `None`.
     pub protocol: Option<(u8, bool)>,
     pub diags: Vec<Diagnostic>,
+    /// Set by a match that is an OR of two tests (`--ports`): the rule becomes two rules.
+    pub either: Option<Either>,
+}
+
+/// A match that is an OR of two disjoint tests (no packet passes both): the rule is emitted
+/// twice, once with each test at `at` in the match's statements. Each packet then meets the
+/// rest of the rule at most once, so the split is exact unless the rule keeps state, which
+/// would be split in two ([`check_either`]).
+pub(crate) struct Either {
+    pub loc: Loc,
+    /// The option as written, for messages.
+    pub what: String,
+    pub alternatives: [Vec<Stmt>; 2],
+    /// Where the test goes among the statements the match returned.
+    pub at: usize,
 }
 
 impl Cx<'_> {
@@ -396,6 +411,7 @@ pub(crate) fn translate(
         chain: r.chain.as_str(),
         protocol: None,
         diags: Vec::new(),
+        either: None,
     };
     let mut header: Vec<&Opt> = Vec::new();
     let mut loaded: Vec<Loaded> = Vec::new();
@@ -438,8 +454,10 @@ pub(crate) fn translate(
     let mut stmts: Vec<Stmt> = Vec::new();
     let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();
+    let mut either: Option<Either> = None;
     for m in &loaded {
         check_duplicates(m, &mut cx);
+        let base = stmts.len();
         let s = match m.ext {
             Ext::Tcp => tcp::translate(&m.opts, &m.loc, &mut cx),
             Ext::Udp => udp::translate(&m.opts, &m.loc, &mut cx),
@@ -468,6 +486,21 @@ pub(crate) fn translate(
             Ext::Unsupported => Vec::new(),
         };
         stmts.extend(s);
+        if let Some(mut e) = cx.either.take() {
+            e.at += base;
+            if either.is_some() {
+                cx.error(
+                    "translate/unsupported-option",
+                    &e.loc,
+                    format!("a second {} in one rule", e.what),
+                    "fwnet splits a rule for one `--ports` only; write the rule once per port list",
+                );
+            }
+            either = Some(e);
+        }
+    }
+    if let Some(e) = &either {
+        check_either(e, &loaded, &mut cx);
     }
     let counters = r.counters.unwrap_or_default();
     stmts.push(Stmt::Counter(nft::Counters {
@@ -489,8 +522,22 @@ pub(crate) fn translate(
 
     let ok = !cx.has_errors();
     diags.append(&mut cx.diags);
-    let rule = |head: Vec<Stmt>| nft::Rule {
-        stmts: head.into_iter().chain(stmts.iter().cloned()).collect(),
+    let tails: Vec<Vec<Stmt>> = match either {
+        None => vec![stmts],
+        Some(e) => e
+            .alternatives
+            .into_iter()
+            .map(|alt| {
+                let at = e.at.min(stmts.len());
+                let mut tail = stmts[..at].to_vec();
+                tail.extend(alt);
+                tail.extend(stmts[at..].iter().cloned());
+                tail
+            })
+            .collect(),
+    };
+    let rule = |stmts: Vec<Stmt>| nft::Rule {
+        stmts,
         comment: comment.clone(),
         origin: Some(nft::Origin {
             file: r.loc.file.clone(),
@@ -498,7 +545,33 @@ pub(crate) fn translate(
         }),
         merged: Vec::new(),
     };
-    ok.then(|| heads.into_iter().map(rule).collect())
+    ok.then(|| {
+        heads
+            .iter()
+            .flat_map(|head| {
+                tails
+                    .iter()
+                    .map(|tail| rule(head.iter().chain(tail).cloned().collect()))
+            })
+            .collect()
+    })
+}
+
+/// A rule split in two for an OR ([`Either`]) acts as the one iptables rule only when no
+/// match keeps state: a `limit` would have two token buckets, and a packet could spend a
+/// shared `hashlimit`/`recent` entry in both halves when that match comes before the split.
+fn check_either(e: &Either, loaded: &[Loaded], cx: &mut Cx) {
+    let stateful = loaded
+        .iter()
+        .find(|m| matches!(m.ext, Ext::Limit | Ext::Hashlimit | Ext::Recent));
+    if let Some(m) = stateful {
+        cx.error(
+            "translate/unsupported-option",
+            &e.loc,
+            format!("{} with `-m {}` in the same rule", e.what, ext_name(m.ext)),
+            format!("{} becomes two nft rules (source port; destination port but not source port), which would split or spend the `-m {}` state twice; nearest exact form: jump from this rule to a user chain holding the `-m {}` test and the target", e.what, ext_name(m.ext), ext_name(m.ext)),
+        );
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
