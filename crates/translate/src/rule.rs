@@ -206,7 +206,8 @@ impl Ext {
             ("tcp", _) => Ext::Tcp,
             ("udp", _) => Ext::Udp,
             ("icmp", IpFamily::V4) => Ext::Icmp,
-            ("icmp6", IpFamily::V6) => Ext::Icmp6,
+            // libxt_icmp6 registers itself under both names.
+            ("icmp6" | "icmpv6", IpFamily::V6) => Ext::Icmp6,
             ("state", _) => Ext::State,
             ("conntrack", _) => Ext::Conntrack,
             ("multiport", _) => Ext::Multiport,
@@ -275,7 +276,7 @@ impl Ext {
 /// Matches iptables knows but fwnet does not translate yet, with what to do instead.
 fn unsupported_match_help(name: &str, family: IpFamily) -> String {
     match (name, family) {
-        ("icmp6", IpFamily::V4) => return "icmp6 is an ip6tables match and this is an IPv4 ruleset; use `-p icmp --icmp-type`".into(),
+        ("icmp6" | "icmpv6", IpFamily::V4) => return "icmp6 is an ip6tables match and this is an IPv4 ruleset; use `-p icmp --icmp-type`".into(),
         ("icmp", IpFamily::V6) => return "icmp is an iptables (IPv4) match and this is an IPv6 ruleset; use `-p icmpv6 --icmpv6-type`".into(),
         ("ttl", IpFamily::V6) => return "ttl is an iptables (IPv4) match and this is an IPv6 ruleset; use `-m hl`".into(),
         ("hl", IpFamily::V4) => return "hl is an ip6tables match and this is an IPv4 ruleset; use `-m ttl`".into(),
