@@ -312,6 +312,10 @@ pub const NFT_CT_MARK: u32 = 3;
 pub const NFT_CT_PROTOCOL: u32 = 10;
 pub const NFT_CT_PROTO_SRC: u32 = 11;
 pub const NFT_CT_PROTO_DST: u32 = 12;
+pub const NFT_CT_SRC_IP: u32 = 19;
+pub const NFT_CT_DST_IP: u32 = 20;
+pub const NFT_CT_SRC_IP6: u32 = 21;
+pub const NFT_CT_DST_IP6: u32 = 22;
 /// `ct state` bits (NF_CT_STATE_* in nf_conntrack_common.h): invalid, then 1 << ctinfo.
 pub const NF_CT_STATE_INVALID_BIT: u32 = 1;
 pub const NF_CT_STATE_ESTABLISHED_BIT: u32 = 1 << 1;

@@ -271,6 +271,24 @@ pub enum CtKey {
     State,
     Status,
     Mark,
+    /// `ct protocol`: the connection's layer-4 protocol number.
+    Protocol,
+    /// `ct original proto-src` ...: a port of the original or reply tuple (the 16 bits the
+    /// kernel keeps there for every protocol, the id for icmp). nft needs the protocol known
+    /// from an earlier test of the rule to read a value for these.
+    OrigProtoSrc,
+    OrigProtoDst,
+    ReplProtoSrc,
+    ReplProtoDst,
+    /// `ct original ip saddr` ...: an address of the original or reply tuple.
+    OrigIpSaddr,
+    OrigIpDaddr,
+    ReplIpSaddr,
+    ReplIpDaddr,
+    OrigIp6Saddr,
+    OrigIp6Daddr,
+    ReplIp6Saddr,
+    ReplIp6Daddr,
 }
 
 /// Packet header fields, named as nft names them (`ip saddr` is `IpSaddr`).
@@ -487,6 +505,16 @@ impl Expr {
             Expr::Meta(MetaKey::Mark) | Expr::Ct(CtKey::Mark) => DataType::Mark,
             Expr::Ct(CtKey::State) => DataType::CtState,
             Expr::Ct(CtKey::Status) => DataType::CtStatus,
+            Expr::Ct(CtKey::Protocol) => DataType::InetProto,
+            Expr::Ct(
+                CtKey::OrigProtoSrc | CtKey::OrigProtoDst | CtKey::ReplProtoSrc | CtKey::ReplProtoDst,
+            ) => DataType::InetService,
+            Expr::Ct(
+                CtKey::OrigIpSaddr | CtKey::OrigIpDaddr | CtKey::ReplIpSaddr | CtKey::ReplIpDaddr,
+            ) => DataType::Ipv4Addr,
+            Expr::Ct(
+                CtKey::OrigIp6Saddr | CtKey::OrigIp6Daddr | CtKey::ReplIp6Saddr | CtKey::ReplIp6Daddr,
+            ) => DataType::Ipv6Addr,
             Expr::Fib(_) => DataType::FibAddrtype,
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,

@@ -453,19 +453,38 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             });
         }
         Expr::Ct(k) => {
-            let key = match k {
-                CtKey::State => NFT_CT_STATE,
-                CtKey::Status => NFT_CT_STATUS,
-                CtKey::Mark => NFT_CT_MARK,
-            };
+            let (key, dir) = ct_key(k);
             out.push(K::Ct {
                 key,
                 dreg: reg,
-                dir: None,
+                dir,
             });
         }
     }
     type_len(e.datatype())
+}
+
+/// NFT_CT_* key and tuple direction (IP_CT_DIR_ORIGINAL 0, REPLY 1) of a `ct` load.
+fn ct_key(k: CtKey) -> (u32, Option<u8>) {
+    let (orig, repl) = (Some(0), Some(1));
+    match k {
+        CtKey::State => (NFT_CT_STATE, None),
+        CtKey::Status => (NFT_CT_STATUS, None),
+        CtKey::Mark => (NFT_CT_MARK, None),
+        CtKey::Protocol => (NFT_CT_PROTOCOL, None),
+        CtKey::OrigProtoSrc => (NFT_CT_PROTO_SRC, orig),
+        CtKey::OrigProtoDst => (NFT_CT_PROTO_DST, orig),
+        CtKey::ReplProtoSrc => (NFT_CT_PROTO_SRC, repl),
+        CtKey::ReplProtoDst => (NFT_CT_PROTO_DST, repl),
+        CtKey::OrigIpSaddr => (NFT_CT_SRC_IP, orig),
+        CtKey::OrigIpDaddr => (NFT_CT_DST_IP, orig),
+        CtKey::ReplIpSaddr => (NFT_CT_SRC_IP, repl),
+        CtKey::ReplIpDaddr => (NFT_CT_DST_IP, repl),
+        CtKey::OrigIp6Saddr => (NFT_CT_SRC_IP6, orig),
+        CtKey::OrigIp6Daddr => (NFT_CT_DST_IP6, orig),
+        CtKey::ReplIp6Saddr => (NFT_CT_SRC_IP6, repl),
+        CtKey::ReplIp6Daddr => (NFT_CT_DST_IP6, repl),
+    }
 }
 
 fn cmp_op(op: CmpOp) -> u32 {
@@ -648,6 +667,15 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                         sreg: NFT_REG_1,
                         op: cmp_op(op),
                         data: bytes[..n as usize].to_vec(),
+                    });
+                }
+                // A ct address loads whole; nft compares only the prefix bytes.
+                Expr::Ct(_) if bits % 8 == 0 => {
+                    load(left, NFT_REG_1, out);
+                    out.push(K::Cmp {
+                        sreg: NFT_REG_1,
+                        op: cmp_op(op),
+                        data: bytes[..(bits / 8) as usize].to_vec(),
                     });
                 }
                 _ => {

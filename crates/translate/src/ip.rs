@@ -7,7 +7,8 @@
 //! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. An address list
 //! (`-d 1.2.3.4,5.6.7.0/24`) is expanded as iptables-restore expands it, into one rule per
 //! combination, sources outer and destinations inner, duplicates kept ([`combinations`]); a
-//! negated list is refused as iptables refuses it. Host names are not resolved.
+//! `!` on either address of such a rule is refused, as iptables refuses it. Host names are not
+//! resolved.
 
 use crate::rule::Cx;
 use crate::IpFamily;
@@ -108,11 +109,7 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
     // Per option: the alternatives it contributes (one, except for an address list).
     let mut parts: Vec<(Option<bool>, Vec<Vec<Stmt>>)> = Vec::new();
     for opt in header {
-        let source = match opt.name.as_str() {
-            "-s" | "--source" | "--src" => Some(true),
-            "-d" | "--destination" | "--dst" => Some(false),
-            _ => None,
-        };
+        let source = generic_address(&opt.name);
         let list = match (source, opt.args.as_slice()) {
             (Some(source), [arg]) if arg.contains(',') => Some((source, arg)),
             _ => None,
@@ -121,11 +118,14 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
             parts.push((None, vec![translate(opt, chain, cx)]));
             continue;
         };
-        if opt.negated.is_negated() {
+        if let Some(negated) = header
+            .iter()
+            .find(|o| o.negated.is_negated() && generic_address(o.name.as_str()).is_some())
+        {
             cx.error(
                 "translate/bad-value",
-                &opt.loc,
-                format!("`! {}` with an address list", opt.name),
+                &negated.loc,
+                format!("`! {}` in a rule with an address list", negated.name),
                 "iptables refuses `!` with several addresses (the rules would be OR-ed, not AND-ed); match the addresses with `! -m set --match-set NAME` or one `-j RETURN` rule per address in a user chain",
             );
             parts.push((None, Vec::new()));
@@ -170,6 +170,15 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
         }
     }
     out
+}
+
+/// `Some(true)` for `-s`, `Some(false)` for `-d`.
+fn generic_address(name: &str) -> Option<bool> {
+    match name {
+        "-s" | "--source" | "--src" => Some(true),
+        "-d" | "--destination" | "--dst" => Some(false),
+        _ => None,
+    }
 }
 
 /// `-f`: the packet is a non-first fragment, i.e. its fragment offset (the low 13 bits of
@@ -292,6 +301,17 @@ fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Vec<Stmt> {
         (IpFamily::V6, true) => Field::Ip6Saddr,
         (IpFamily::V6, false) => Field::Ip6Daddr,
     };
+    address_test(opt, arg, Expr::Payload(field), cx)
+}
+
+/// Whether `arg` is an address with prefix length 0 (every address).
+pub(crate) fn is_any_address(arg: &str, family: IpFamily) -> bool {
+    parse_cidr(arg, family).is_some_and(|c| matches!(c.mask, Mask::Prefix(0)))
+}
+
+/// `left` (an address of the rule's family) against `ADDR[/PREFIX|/MASK]`, as `-s` reads it:
+/// `/0` gives no test, host bits are cleared with a warning.
+pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec<Stmt> {
     let Some(parsed) = parse_cidr(arg, cx.family) else {
         let family = match cx.family {
             IpFamily::V4 => "an IPv4",
@@ -309,7 +329,6 @@ fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Vec<Stmt> {
     } else {
         CmpOp::Eq
     };
-    let left = Expr::Payload(field);
     if parsed.net != parsed.addr {
         cx.warn(
             "translate/host-bits",
