@@ -318,6 +318,9 @@ pub enum Field {
     /// `ip length` (total length), `ip6 length` (payload length): 16 bits.
     IpLength,
     Ip6Length,
+    /// `ether saddr`: the link-layer source address (6 bytes at 6). nft tests `meta iiftype
+    /// ether` first, so it matches only on an Ethernet input device.
+    EtherSaddr,
 }
 
 /// How a value is interpreted and printed; also a set's key type.
@@ -349,6 +352,8 @@ pub enum DataType {
     Integer8,
     /// PACKET_* packet types (`pkt_type`): host, broadcast, multicast, other.
     PktType,
+    /// A 48-bit MAC address, printed `aa:bb:cc:dd:ee:ff`.
+    EtherAddr,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -533,6 +538,7 @@ impl Expr {
                 Field::IcmpCode => DataType::IcmpCode,
                 Field::Icmpv6Type => DataType::Icmpv6Type,
                 Field::Icmpv6Code => DataType::Icmpv6Code,
+                Field::EtherSaddr => DataType::EtherAddr,
             },
         }
     }

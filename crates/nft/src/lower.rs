@@ -201,6 +201,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Gid => 25,
         DataType::Integer16 | DataType::Integer8 => 4,
         DataType::PktType => 31,
+        DataType::EtherAddr => 9,
     }
 }
 
@@ -222,6 +223,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::FibAddrtype | DataType::Uid | DataType::Gid => 4,
         DataType::Integer16 => 2,
         DataType::Integer8 | DataType::PktType => 1,
+        DataType::EtherAddr => 6,
     }
 }
 
@@ -401,6 +403,9 @@ fn mergeable(s: &Stmt) -> Option<(Field, &Value)> {
     }
 }
 
+/// ARPHRD_ETHER (include/uapi/linux/if_arp.h), as `meta iiftype` loads it.
+const ARPHRD_ETHER: u16 = 1;
+
 /// (base, offset, length) of a header field.
 pub fn payload_loc(f: Field) -> (u32, u32, u32) {
     use Field::*;
@@ -423,6 +428,7 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
         Ip6Hoplimit => (nh, 7, 1),
         IpLength => (nh, 2, 2),
         Ip6Length => (nh, 4, 2),
+        EtherSaddr => (NFT_PAYLOAD_LL_HEADER, 6, 6),
     }
 }
 
@@ -444,6 +450,19 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             out.push(K::Meta { key, dreg: reg });
         }
         Expr::Payload(f) => {
+            if f == Field::EtherSaddr {
+                // The dependency nft adds: the input device is Ethernet (ARPHRD_ETHER, a
+                // host-order u16).
+                out.push(K::Meta {
+                    key: NFT_META_IIFTYPE,
+                    dreg: reg,
+                });
+                out.push(K::Cmp {
+                    sreg: reg,
+                    op: NFT_CMP_EQ,
+                    data: ARPHRD_ETHER.to_ne_bytes().to_vec(),
+                });
+            }
             let (base, offset, len) = payload_loc(f);
             out.push(K::Payload {
                 base,

@@ -474,6 +474,7 @@ fn expr(e: Expr) -> &'static str {
             Field::Ip6Hoplimit => "ip6 hoplimit",
             Field::IpLength => "ip length",
             Field::Ip6Length => "ip6 length",
+            Field::EtherSaddr => "ether saddr",
         },
     }
 }
@@ -499,6 +500,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Gid => "gid",
         DataType::Integer16 | DataType::Integer8 => "integer",
         DataType::PktType => "pkt_type",
+        DataType::EtherAddr => "ether_addr",
     }
 }
 
@@ -536,6 +538,11 @@ fn number(t: DataType, n: u64) -> String {
             return bitmask(t, n, "|");
         }
         DataType::Mark => return format!("{n:#x}"),
+        DataType::EtherAddr => {
+            let bytes = n.to_be_bytes();
+            let octets: Vec<String> = bytes[2..].iter().map(|b| format!("{b:02x}")).collect();
+            return octets.join(":");
+        }
         _ => None,
     };
     symbol.map_or_else(|| n.to_string(), str::to_string)

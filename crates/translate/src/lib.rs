@@ -26,6 +26,7 @@ mod iprange;
 mod length;
 mod limit;
 mod log;
+mod mac;
 mod mark;
 mod multiport;
 mod nat;

@@ -198,6 +198,7 @@ enum Ext {
     Set,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
+    Mac,
 }
 
 impl Ext {
@@ -225,6 +226,7 @@ impl Ext {
             ("iprange", _) => Ext::Iprange,
             ("recent", _) => Ext::Recent,
             ("set", _) => Ext::Set,
+            ("mac", _) => Ext::Mac,
             _ => return None,
         })
     }
@@ -254,6 +256,7 @@ impl Ext {
             Ext::Recent => crate::recent::OPTIONS,
             Ext::Set => crate::set::OPTIONS,
             Ext::Unsupported => &[],
+            Ext::Mac => crate::mac::OPTIONS,
         }
     }
 
@@ -485,6 +488,7 @@ pub(crate) fn translate(
                 Vec::new()
             }
             Ext::Unsupported => Vec::new(),
+            Ext::Mac => crate::mac::translate(&m.opts, &m.loc, &mut cx),
         };
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
@@ -697,6 +701,7 @@ fn assign<'o>(
         Ext::Iprange,
         Ext::Recent,
         Ext::Set,
+        Ext::Mac,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -760,6 +765,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Recent => "recent",
         Ext::Set => "set",
         Ext::Unsupported => "?",
+        Ext::Mac => "mac",
     }
 }
 
