@@ -154,6 +154,9 @@ pub enum Stmt {
         set: String,
         key: Vec<Expr>,
     },
+    /// `meta priority set MAJOR:MINOR` (CLASSIFY): the packet's tc class, `major << 16 |
+    /// minor`; not final.
+    PrioritySet(u32),
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`

@@ -566,6 +566,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::SetDelete { set: name, key } => {
             set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
         }
+        Stmt::PrioritySet(p) => ext::priority_set(*p, out),
     }
 }
 

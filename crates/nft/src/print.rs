@@ -349,6 +349,7 @@ fn stmt(s: &Stmt) -> String {
         Stmt::MarkSet(m) => ext::mark_set(m),
         Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
+        Stmt::PrioritySet(p) => ext::priority_set(*p),
     }
 }
 

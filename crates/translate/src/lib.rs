@@ -15,6 +15,7 @@
 mod addrtype;
 mod chain;
 mod checksum;
+mod classify;
 mod comment;
 mod connmark;
 mod conntrack;

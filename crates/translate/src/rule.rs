@@ -372,6 +372,8 @@ enum TargetKind {
     Set,
     /// Reported already; swallows options nobody else knows.
     Unsupported,
+    /// `-j CLASSIFY`: `meta priority set`, not final.
+    Classify,
 }
 
 struct Target<'o> {
@@ -391,6 +393,7 @@ impl Target<'_> {
             TargetKind::Nflog => crate::nflog::OPTIONS.contains(&opt),
             TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
             TargetKind::Set => crate::set::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Classify => crate::classify::OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -833,6 +836,7 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "NFLOG" => TargetKind::Nflog,
             "CHECKSUM" => TargetKind::Checksum,
             "SET" => TargetKind::Set,
+            "CLASSIFY" => TargetKind::Classify,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -883,5 +887,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Nflog => crate::nflog::translate(&t.opts, cx),
         TargetKind::Checksum => crate::checksum::translate(&t.opts, &t.loc, cx),
         TargetKind::Set | TargetKind::Unsupported => Vec::new(),
+        TargetKind::Classify => crate::classify::translate(&t.opts, &t.loc, cx),
     }
 }

@@ -83,3 +83,15 @@ pub(super) fn order(op: OrderOp, data: Vec<u8>) -> K {
         data,
     }
 }
+
+/// `meta priority set`: the class as a host-order word, then the store.
+pub(super) fn priority_set(p: u32, out: &mut Vec<K>) {
+    out.push(K::Immediate {
+        dreg: NFT_REG_1,
+        data: ImmData::Value(p.to_ne_bytes().to_vec()),
+    });
+    out.push(K::MetaSet {
+        key: NFT_META_PRIORITY,
+        sreg: NFT_REG_1,
+    });
+}
