@@ -146,6 +146,26 @@ pub enum Expr {
     Redir(PortRegs),
     /// An expression this codec does not model: its name and raw NFTA_EXPR_DATA payload.
     Other { name: String, data: Vec<u8> },
+    /// `payload write reg => LEN @ BASE + OFFSET csum_type T csum_off O csum_flags F`: stores
+    /// a register into the packet and fixes a checksum (`ip ttl set 64`). The checksum
+    /// attributes are kept as sent: nft omits them when there is nothing to fix, the kernel's
+    /// dump always has them.
+    PayloadSet(PayloadWrite),
+}
+
+/// The attributes of a payload write (net/netfilter/nft_payload.c, `nft_payload_set`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadWrite {
+    pub base: u32,
+    pub offset: u32,
+    pub len: u32,
+    pub sreg: Reg,
+    /// NFT_PAYLOAD_CSUM_NONE 0, NFT_PAYLOAD_CSUM_INET 1, NFT_PAYLOAD_CSUM_SCTP 2.
+    pub csum_type: Option<u32>,
+    /// Where the checksum is, from the same header base.
+    pub csum_offset: Option<u32>,
+    /// NFT_PAYLOAD_L4CSUM_PSEUDOHDR 1: also fix the layer-4 checksum.
+    pub csum_flags: Option<u32>,
 }
 
 /// The data of an `immediate`: a value for a data register or a verdict for register 0.
@@ -189,6 +209,7 @@ impl Expr {
             Expr::Masq(_) => "masq",
             Expr::Redir(_) => "redir",
             Expr::Other { name, .. } => name,
+            Expr::PayloadSet(_) => "payload",
         }
     }
 
@@ -262,6 +283,7 @@ impl Expr {
             Expr::Masq(regs) => masq::put(out, regs),
             Expr::Redir(regs) => redir::put(out, regs),
             Expr::Other { data, .. } => out.extend_from_slice(data),
+            Expr::PayloadSet(w) => payload::put_set(out, w),
         }
     }
 }
@@ -417,6 +439,7 @@ impl Expr {
             Expr::Nat { kind, family, regs } => nat::fmt(f, *kind, *family, regs),
             Expr::Masq(regs) | Expr::Redir(regs) => masq::fmt(f, regs),
             Expr::Other { data, .. } => write!(f, "<{} bytes not decoded> ", data.len()),
+            Expr::PayloadSet(w) => payload::fmt_set(f, w),
         }
     }
 }

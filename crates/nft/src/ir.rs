@@ -157,6 +157,9 @@ pub enum Stmt {
     /// `meta priority set MAJOR:MINOR` (CLASSIFY): the packet's tc class, `major << 16 |
     /// minor`; not final.
     PrioritySet(u32),
+    /// `ip ttl set N` / `ip6 hoplimit set N` (TTL, HL `--ttl-set`): writes the header byte,
+    /// fixing the IPv4 header checksum; not final. Only `IpTtl` and `Ip6Hoplimit`.
+    HeaderSet { field: Field, value: u8 },
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`

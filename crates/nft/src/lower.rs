@@ -567,6 +567,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
             set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
         }
         Stmt::PrioritySet(p) => ext::priority_set(*p, out),
+        Stmt::HeaderSet { field, value } => ext::header_set(*field, *value, out),
     }
 }
 

@@ -350,6 +350,9 @@ fn stmt(s: &Stmt) -> String {
         Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
         Stmt::PrioritySet(p) => ext::priority_set(*p),
+        Stmt::HeaderSet { field, value } => {
+            format!("{} set {value}", expr(Expr::Payload(*field)))
+        }
     }
 }
 

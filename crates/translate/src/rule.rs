@@ -374,6 +374,8 @@ enum TargetKind {
     Unsupported,
     /// `-j CLASSIFY`: `meta priority set`, not final.
     Classify,
+    /// `-j TTL` (false) / `-j HL` (true): `ip ttl set` / `ip6 hoplimit set`, not final.
+    Ttl(bool),
 }
 
 struct Target<'o> {
@@ -394,6 +396,8 @@ impl Target<'_> {
             TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
             TargetKind::Set => crate::set::TARGET_OPTIONS.contains(&opt),
             TargetKind::Classify => crate::classify::OPTIONS.contains(&opt),
+            TargetKind::Ttl(false) => ttl::TTL_TARGET_OPTIONS.contains(&opt),
+            TargetKind::Ttl(true) => ttl::HL_TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -837,6 +841,8 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "CHECKSUM" => TargetKind::Checksum,
             "SET" => TargetKind::Set,
             "CLASSIFY" => TargetKind::Classify,
+            "TTL" if tcx.family == IpFamily::V4 => TargetKind::Ttl(false),
+            "HL" if tcx.family == IpFamily::V6 => TargetKind::Ttl(true),
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -888,5 +894,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Checksum => crate::checksum::translate(&t.opts, &t.loc, cx),
         TargetKind::Set | TargetKind::Unsupported => Vec::new(),
         TargetKind::Classify => crate::classify::translate(&t.opts, &t.loc, cx),
+        TargetKind::Ttl(hl) => ttl::target(&t.opts, &t.loc, *hl, cx),
     }
 }
