@@ -295,6 +295,8 @@ pub enum CtKey {
     OrigIp6Daddr,
     ReplIp6Saddr,
     ReplIp6Daddr,
+    /// `ct direction`: IP_CT_DIR_ORIGINAL 0 or IP_CT_DIR_REPLY 1 for this packet.
+    Direction,
 }
 
 /// Packet header fields, named as nft names them (`ip saddr` is `IpSaddr`).
@@ -360,6 +362,8 @@ pub enum DataType {
     PktType,
     /// A 48-bit MAC address, printed `aa:bb:cc:dd:ee:ff`.
     EtherAddr,
+    /// `ct direction`: one byte, `original` (0) or `reply` (1).
+    CtDir,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -517,6 +521,7 @@ impl Expr {
             Expr::Ct(CtKey::State) => DataType::CtState,
             Expr::Ct(CtKey::Status) => DataType::CtStatus,
             Expr::Ct(CtKey::Protocol) => DataType::InetProto,
+            Expr::Ct(CtKey::Direction) => DataType::CtDir,
             Expr::Ct(
                 CtKey::OrigProtoSrc | CtKey::OrigProtoDst | CtKey::ReplProtoSrc | CtKey::ReplProtoDst,
             ) => DataType::InetService,

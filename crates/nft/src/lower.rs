@@ -202,6 +202,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Integer16 | DataType::Integer8 => 4,
         DataType::PktType => 31,
         DataType::EtherAddr => 9,
+        DataType::CtDir => 27,
     }
 }
 
@@ -224,6 +225,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::Integer16 => 2,
         DataType::Integer8 | DataType::PktType => 1,
         DataType::EtherAddr => 6,
+        DataType::CtDir => 1,
     }
 }
 
@@ -503,6 +505,7 @@ fn ct_key(k: CtKey) -> (u32, Option<u8>) {
         CtKey::OrigIp6Daddr => (NFT_CT_DST_IP6, orig),
         CtKey::ReplIp6Saddr => (NFT_CT_SRC_IP6, repl),
         CtKey::ReplIp6Daddr => (NFT_CT_DST_IP6, repl),
+        CtKey::Direction => (NFT_CT_DIRECTION, None),
     }
 }
 

@@ -456,6 +456,7 @@ fn expr(e: Expr) -> &'static str {
             CtKey::OrigIp6Daddr => "ct original ip6 daddr",
             CtKey::ReplIp6Saddr => "ct reply ip6 saddr",
             CtKey::ReplIp6Daddr => "ct reply ip6 daddr",
+            CtKey::Direction => "ct direction",
         },
         Expr::Payload(f) => match f {
             Field::IpProtocol => "ip protocol",
@@ -505,6 +506,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Integer16 | DataType::Integer8 => "integer",
         DataType::PktType => "pkt_type",
         DataType::EtherAddr => "ether_addr",
+        DataType::CtDir => "ct_dir",
     }
 }
 
@@ -538,6 +540,7 @@ fn number(t: DataType, n: u64) -> String {
         DataType::NfProto => symbol(&[(2, "ipv4"), (10, "ipv6")], n),
         DataType::FibAddrtype => symbol(ext::FIB_ADDRTYPES, n),
         DataType::PktType => symbol(ext::PKT_TYPES, n),
+        DataType::CtDir => symbol(&[(0, "original"), (1, "reply")], n),
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }

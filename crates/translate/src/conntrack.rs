@@ -1,6 +1,6 @@
 //! `-m conntrack` (xt_conntrack): `--ctstate` (with the SNAT and DNAT virtual states),
 //! `--ctproto`, `--ctorigsrc`/`--ctorigdst`/`--ctreplsrc`/`--ctrepldst`, the four tuple port
-//! options and `--ctstatus`, as nft `ct` tests.
+//! options, `--ctstatus` and `--ctdir`, as nft `ct` tests.
 //!
 //! Exactness notes, from xt_conntrack's match function:
 //! - A packet without a connection (state INVALID or UNTRACKED) fails every option but
@@ -16,7 +16,10 @@
 //!   need two keys in one test, and negated they would match packets without a connection,
 //!   which `ct status` never does: both are refused.
 //!
-//! Not translated: `--ctdir` and `--ctexpire`.
+//! - `--ctdir ORIGINAL`/`REPLY` is `ct direction original`/`reply` (the packet's direction in
+//!   its connection; it cannot be negated).
+//!
+//! Not translated: `--ctexpire`.
 
 use crate::ip;
 use crate::port;
@@ -98,9 +101,10 @@ pub(crate) fn translate(opts: &[&Opt], _loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 out.extend(ports(opt, ct_l4, cx));
             }
             "--ctstatus" => out.extend(status(opt, cx)),
+            "--ctdir" => out.extend(direction(opt, cx)),
             _ => cx.unsupported_option(
                 opt,
-                "`--ctdir` and `--ctexpire` are not translated yet; remove the option or the rule",
+                "`--ctexpire` is not translated yet: nft's `ct expiration` counts milliseconds where xt_conntrack compares whole seconds; remove the option or the rule",
             ),
         }
     }
@@ -286,5 +290,25 @@ fn status(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
         left: Expr::Ct(CtKey::Status),
         bits,
         op: op_of(opt),
+    }))
+}
+
+fn direction(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
+    if !cx.not_negated(opt) {
+        return None;
+    }
+    let arg = cx.one_arg(opt)?;
+    let dir = match arg.to_ascii_uppercase().as_str() {
+        "ORIGINAL" => 0,
+        "REPLY" => 1,
+        _ => {
+            cx.bad_value(opt, arg, "the direction is ORIGINAL or REPLY");
+            return None;
+        }
+    };
+    Some(Stmt::Match(Match::Cmp {
+        left: Expr::Ct(CtKey::Direction),
+        op: CmpOp::Eq,
+        right: Value::Num(dir),
     }))
 }
