@@ -12,9 +12,10 @@
 //!   `ct original proto-dst`. nft reads a port value only when an earlier test of the rule
 //!   names the protocol, so a port option needs `-p tcp`/`-p udp` or `--ctproto tcp`/`udp`.
 //! - `! --ctorigdstport 1000:2000` is "not in the range", nft's `!= 1000-2000`.
-//! - `--ctstate SNAT`/`DNAT` are `ct status snat`/`dnat`; OR-ed with real states they would
-//!   need two keys in one test, and negated they would match packets without a connection,
-//!   which `ct status` never does: both are refused.
+//! - `--ctstate SNAT`/`DNAT` are `ct status snat`/`dnat`. OR-ed with real states they need two
+//!   keys, so the rule becomes two disjoint rules (`ct state S`, then `ct state` none of S and
+//!   `ct status snat`), as `--ports` does ([`Either`]). Negated they would match packets
+//!   without a connection, which `ct status` never does: refused.
 //!
 //! - `--ctdir ORIGINAL`/`REPLY` is `ct direction original`/`reply` (the packet's direction in
 //!   its connection; it cannot be negated).
@@ -23,7 +24,7 @@
 
 use crate::ip;
 use crate::port;
-use crate::rule::Cx;
+use crate::rule::{Cx, Either};
 use crate::state::states;
 use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
@@ -86,13 +87,23 @@ pub(crate) fn translate(opts: &[&Opt], _loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         match opt.name.as_str() {
             "--ctproto" => {}
             "--ctstate" => {
-                let Some((stmt, without_ct)) = state(opt, cx) else {
+                let Some((test, without_ct)) = state(opt, cx) else {
                     continue;
                 };
                 if without_ct {
                     state_passes_without_ct = Some(opt);
                 }
-                out.push(stmt);
+                match test {
+                    StateTest::One(stmt) => out.push(stmt),
+                    StateTest::Either(alternatives) => {
+                        cx.either = Some(Either {
+                            loc: opt.loc.clone(),
+                            what: format!("`--ctstate {}`", opt.args.join(" ")),
+                            alternatives,
+                            at: out.len(),
+                        });
+                    }
+                }
             }
             "--ctorigsrc" | "--ctorigdst" | "--ctreplsrc" | "--ctrepldst" => {
                 out.extend(address(opt, cx));
@@ -119,51 +130,63 @@ pub(crate) fn translate(opts: &[&Opt], _loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
     out
 }
 
+/// What `--ctstate` becomes: one test, or an OR of `ct state` and `ct status` bits as two
+/// disjoint alternatives (the rule is split, see [`Either`]).
+enum StateTest {
+    One(Stmt),
+    Either([Vec<Stmt>; 2]),
+}
+
 /// `--ctstate`: the test, and whether it can pass for a packet without a connection.
-fn state(opt: &Opt, cx: &mut Cx) -> Option<(Stmt, bool)> {
+fn state(opt: &Opt, cx: &mut Cx) -> Option<(StateTest, bool)> {
     let arg = cx.one_arg(opt)?;
     let mut nat = 0;
-    let mut real = false;
+    let mut real = Vec::new();
     for word in arg.split(',') {
         match word.to_ascii_uppercase().as_str() {
             "SNAT" => nat |= STATUS_SNAT,
             "DNAT" => nat |= STATUS_DNAT,
-            _ => real = true,
+            _ => real.push(word),
         }
     }
-    if nat == 0 {
-        let stmt = states(opt, true, cx)?;
-        let without_ct = match &stmt {
-            Stmt::Match(Match::Flags { bits, op, .. }) => {
-                let both = ct_state::INVALID | ct_state::UNTRACKED;
-                match op {
-                    CmpOp::Eq => bits & both != 0,
-                    CmpOp::Ne => bits & both != both,
-                }
-            }
-            _ => true,
-        };
-        return Some((stmt, without_ct));
-    }
-    if real || opt.negated.is_negated() {
+    if nat != 0 && opt.negated.is_negated() {
         cx.unsupported_value(
             opt,
             &format!("`{arg}`"),
-            if real {
-                "SNAT and DNAT are `ct status` bits and the other states `ct state` bits, and one nft test cannot OR them; split the rule in two, one with the SNAT/DNAT states and one with the others"
-            } else {
-                "a negated SNAT/DNAT state also matches packets without a connection, which `ct status` never matches; add a rule `-m conntrack --ctstate SNAT -j RETURN` (in a user chain) before this one instead"
-            },
+            "a negated SNAT/DNAT state also matches packets without a connection, which `ct status` never matches; add a rule `-m conntrack --ctstate SNAT -j RETURN` (in a user chain) before this one instead",
         );
         return None;
     }
+    let status = Stmt::Match(Match::Flags {
+        left: Expr::Ct(CtKey::Status),
+        bits: nat,
+        op: CmpOp::Eq,
+    });
+    if real.is_empty() {
+        return Some((StateTest::One(status), false));
+    }
+    let mut real_opt = opt.clone();
+    real_opt.args = vec![real.join(",")];
+    let stmt = states(&real_opt, true, cx)?;
+    let Stmt::Match(Match::Flags { bits, op, left }) = stmt else {
+        return None;
+    };
+    let both = ct_state::INVALID | ct_state::UNTRACKED;
+    let without_ct = match op {
+        CmpOp::Eq => bits & both != 0,
+        CmpOp::Ne => bits & both != both,
+    };
+    if nat == 0 {
+        return Some((
+            StateTest::One(Stmt::Match(Match::Flags { left, bits, op })),
+            without_ct,
+        ));
+    }
+    // One of the states, or else (none of them) one of the NAT bits: no packet passes both.
+    let state = |op| Stmt::Match(Match::Flags { left, bits, op });
     Some((
-        Stmt::Match(Match::Flags {
-            left: Expr::Ct(CtKey::Status),
-            bits: nat,
-            op: CmpOp::Eq,
-        }),
-        false,
+        StateTest::Either([vec![state(CmpOp::Eq)], vec![state(CmpOp::Ne), status]]),
+        without_ct,
     ))
 }
 
