@@ -256,6 +256,13 @@ fn normalize(e: &Expr) -> Expr {
             timeout_ms: timeout_ms.filter(|t| *t != 0),
             exprs: exprs.iter().map(normalize).collect(),
         },
+        // The kernel dumps every checksum attribute of a payload write, 0 when none was sent.
+        Expr::PayloadSet(w) => Expr::PayloadSet(fwnet_netlink::PayloadWrite {
+            csum_type: Some(w.csum_type.unwrap_or(0)),
+            csum_offset: Some(w.csum_offset.unwrap_or(0)),
+            csum_flags: Some(w.csum_flags.unwrap_or(0)),
+            ..w
+        }),
         other => other,
     }
 }

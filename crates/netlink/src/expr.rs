@@ -181,6 +181,26 @@ pub enum Expr {
     },
     /// `rt load KEY => reg` (NFT_RT_*): a property of the packet's route.
     Rt { key: u32, dreg: Reg },
+    /// `payload write reg => LEN @ BASE + OFFSET csum_type T csum_off O csum_flags F`: stores
+    /// a register into the packet and fixes a checksum (`ip ttl set 64`). The checksum
+    /// attributes are kept as sent: nft omits them when there is nothing to fix, the kernel's
+    /// dump always has them.
+    PayloadSet(PayloadWrite),
+}
+
+/// The attributes of a payload write (net/netfilter/nft_payload.c, `nft_payload_set`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadWrite {
+    pub base: u32,
+    pub offset: u32,
+    pub len: u32,
+    pub sreg: Reg,
+    /// NFT_PAYLOAD_CSUM_NONE 0, NFT_PAYLOAD_CSUM_INET 1, NFT_PAYLOAD_CSUM_SCTP 2.
+    pub csum_type: Option<u32>,
+    /// Where the checksum is, from the same header base.
+    pub csum_offset: Option<u32>,
+    /// NFT_PAYLOAD_L4CSUM_PSEUDOHDR 1: also fix the layer-4 checksum.
+    pub csum_flags: Option<u32>,
 }
 
 /// The data of an `immediate`: a value for a data register or a verdict for register 0.
@@ -229,6 +249,7 @@ impl Expr {
             Expr::Numgen { .. } => "numgen",
             Expr::Byteorder { .. } => "byteorder",
             Expr::Rt { .. } => "rt",
+            Expr::PayloadSet(_) => "payload",
         }
     }
 
@@ -335,6 +356,7 @@ impl Expr {
                 size,
             } => byteorder::put(out, *sreg, *dreg, *op, *len, *size),
             Expr::Rt { key, dreg } => rt::put(out, *key, *dreg),
+            Expr::PayloadSet(w) => payload::put_set(out, w),
         }
     }
 }
@@ -531,6 +553,7 @@ impl Expr {
                 size,
             } => byteorder::fmt(f, *sreg, *dreg, *op, *len, *size),
             Expr::Rt { key, dreg } => rt::fmt(f, *key, *dreg),
+            Expr::PayloadSet(w) => payload::fmt_set(f, w),
         }
     }
 }

@@ -448,6 +448,8 @@ impl Walk<'_> {
             // NAT statements end the rule like an accept.
             Stmt::Nat(_) => Step::Final(Verdict::Accept),
             Stmt::MarkSet(m) => Step::SetMark(*m),
+            // The tc class: nothing a rule can test.
+            Stmt::PrioritySet(_) => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }

@@ -161,6 +161,15 @@ pub enum Stmt {
     /// `ct zone set N`: the packet's new connection goes into conntrack zone N (both
     /// directions); a packet that already has a conntrack entry is left alone. Not final.
     CtZoneSet(u16),
+    /// `meta priority set MAJOR:MINOR` (CLASSIFY): the packet's tc class, `major << 16 |
+    /// minor`; not final.
+    PrioritySet(u32),
+    /// `ip ttl set N` / `ip6 hoplimit set N` (TTL, HL `--ttl-set`): writes the header byte,
+    /// fixing the IPv4 header checksum; not final. Only `IpTtl` and `Ip6Hoplimit`.
+    HeaderSet {
+        field: Field,
+        value: u8,
+    },
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`
@@ -408,6 +417,26 @@ pub enum CtKey {
     State,
     Status,
     Mark,
+    /// `ct protocol`: the connection's layer-4 protocol number.
+    Protocol,
+    /// `ct original proto-src` ...: a port of the original or reply tuple (the 16 bits the
+    /// kernel keeps there for every protocol, the id for icmp). nft needs the protocol known
+    /// from an earlier test of the rule to read a value for these.
+    OrigProtoSrc,
+    OrigProtoDst,
+    ReplProtoSrc,
+    ReplProtoDst,
+    /// `ct original ip saddr` ...: an address of the original or reply tuple.
+    OrigIpSaddr,
+    OrigIpDaddr,
+    ReplIpSaddr,
+    ReplIpDaddr,
+    OrigIp6Saddr,
+    OrigIp6Daddr,
+    ReplIp6Saddr,
+    ReplIp6Daddr,
+    /// `ct direction`: IP_CT_DIR_ORIGINAL 0 or IP_CT_DIR_REPLY 1 for this packet.
+    Direction,
 }
 
 /// Packet header fields, named as nft names them (`ip saddr` is `IpSaddr`).
@@ -437,6 +466,9 @@ pub enum Field {
     /// `ip length` (total length), `ip6 length` (payload length): 16 bits.
     IpLength,
     Ip6Length,
+    /// `ether saddr`: the link-layer source address (6 bytes at 6). nft tests `meta iiftype
+    /// ether` first, so it matches only on an Ethernet input device.
+    EtherSaddr,
 }
 
 /// How a value is interpreted and printed; also a set's key type.
@@ -472,6 +504,10 @@ pub enum DataType {
     Boolean,
     /// A plain 32-bit big-endian number (`frag id`), printed in decimal.
     Integer32,
+    /// A 48-bit MAC address, printed `aa:bb:cc:dd:ee:ff`.
+    EtherAddr,
+    /// `ct direction`: one byte, `original` (0) or `reply` (1).
+    CtDir,
 }
 
 /// A constant on the right-hand side of a match, or a set element.
@@ -628,6 +664,23 @@ impl Expr {
             Expr::Meta(MetaKey::Mark) | Expr::Ct(CtKey::Mark) => DataType::Mark,
             Expr::Ct(CtKey::State) => DataType::CtState,
             Expr::Ct(CtKey::Status) => DataType::CtStatus,
+            Expr::Ct(CtKey::Protocol) => DataType::InetProto,
+            Expr::Ct(CtKey::Direction) => DataType::CtDir,
+            Expr::Ct(
+                CtKey::OrigProtoSrc
+                | CtKey::OrigProtoDst
+                | CtKey::ReplProtoSrc
+                | CtKey::ReplProtoDst,
+            ) => DataType::InetService,
+            Expr::Ct(
+                CtKey::OrigIpSaddr | CtKey::OrigIpDaddr | CtKey::ReplIpSaddr | CtKey::ReplIpDaddr,
+            ) => DataType::Ipv4Addr,
+            Expr::Ct(
+                CtKey::OrigIp6Saddr
+                | CtKey::OrigIp6Daddr
+                | CtKey::ReplIp6Saddr
+                | CtKey::ReplIp6Daddr,
+            ) => DataType::Ipv6Addr,
             Expr::Fib(_) => DataType::FibAddrtype,
             Expr::Meta(MetaKey::Skuid) => DataType::Uid,
             Expr::Meta(MetaKey::Skgid) => DataType::Gid,
@@ -653,6 +706,7 @@ impl Expr {
                 Field::IcmpCode => DataType::IcmpCode,
                 Field::Icmpv6Type => DataType::Icmpv6Type,
                 Field::Icmpv6Code => DataType::Icmpv6Code,
+                Field::EtherSaddr => DataType::EtherAddr,
             },
         }
     }

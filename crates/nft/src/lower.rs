@@ -204,6 +204,8 @@ fn type_id(t: DataType) -> u32 {
         DataType::PktType => 31,
         DataType::Boolean => 39,
         DataType::Integer32 => 4,
+        DataType::EtherAddr => 9,
+        DataType::CtDir => 27,
     }
 }
 
@@ -225,6 +227,8 @@ fn type_len(t: DataType) -> u32 {
         DataType::FibAddrtype | DataType::Uid | DataType::Gid | DataType::Integer32 => 4,
         DataType::Integer16 => 2,
         DataType::Integer8 | DataType::PktType | DataType::Boolean => 1,
+        DataType::EtherAddr => 6,
+        DataType::CtDir => 1,
     }
 }
 
@@ -404,6 +408,9 @@ fn mergeable(s: &Stmt) -> Option<(Field, &Value)> {
     }
 }
 
+/// ARPHRD_ETHER (include/uapi/linux/if_arp.h), as `meta iiftype` loads it.
+const ARPHRD_ETHER: u16 = 1;
+
 /// (base, offset, length) of a header field.
 pub fn payload_loc(f: Field) -> (u32, u32, u32) {
     use Field::*;
@@ -426,6 +433,7 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
         Ip6Hoplimit => (nh, 7, 1),
         IpLength => (nh, 2, 2),
         Ip6Length => (nh, 4, 2),
+        EtherSaddr => (NFT_PAYLOAD_LL_HEADER, 6, 6),
     }
 }
 
@@ -449,6 +457,19 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             out.push(K::Meta { key, dreg: reg });
         }
         Expr::Payload(f) => {
+            if f == Field::EtherSaddr {
+                // The dependency nft adds: the input device is Ethernet (ARPHRD_ETHER, a
+                // host-order u16).
+                out.push(K::Meta {
+                    key: NFT_META_IIFTYPE,
+                    dreg: reg,
+                });
+                out.push(K::Cmp {
+                    sreg: reg,
+                    op: NFT_CMP_EQ,
+                    data: ARPHRD_ETHER.to_ne_bytes().to_vec(),
+                });
+            }
             let (base, offset, len) = payload_loc(f);
             out.push(K::Payload {
                 base,
@@ -458,15 +479,11 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             });
         }
         Expr::Ct(k) => {
-            let key = match k {
-                CtKey::State => NFT_CT_STATE,
-                CtKey::Status => NFT_CT_STATUS,
-                CtKey::Mark => NFT_CT_MARK,
-            };
+            let (key, dir) = ct_key(k);
             out.push(K::Ct {
                 key,
                 dreg: reg,
-                dir: None,
+                dir,
             });
         }
         Expr::Rt(RtKey::Ipsec) => out.push(K::Rt {
@@ -476,6 +493,30 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
         Expr::FibOif(f) => out.push(ext::fib_oif(f, reg)),
     }
     type_len(e.datatype())
+}
+
+/// NFT_CT_* key and tuple direction (IP_CT_DIR_ORIGINAL 0, REPLY 1) of a `ct` load.
+fn ct_key(k: CtKey) -> (u32, Option<u8>) {
+    let (orig, repl) = (Some(0), Some(1));
+    match k {
+        CtKey::State => (NFT_CT_STATE, None),
+        CtKey::Status => (NFT_CT_STATUS, None),
+        CtKey::Mark => (NFT_CT_MARK, None),
+        CtKey::Protocol => (NFT_CT_PROTOCOL, None),
+        CtKey::OrigProtoSrc => (NFT_CT_PROTO_SRC, orig),
+        CtKey::OrigProtoDst => (NFT_CT_PROTO_DST, orig),
+        CtKey::ReplProtoSrc => (NFT_CT_PROTO_SRC, repl),
+        CtKey::ReplProtoDst => (NFT_CT_PROTO_DST, repl),
+        CtKey::OrigIpSaddr => (NFT_CT_SRC_IP, orig),
+        CtKey::OrigIpDaddr => (NFT_CT_DST_IP, orig),
+        CtKey::ReplIpSaddr => (NFT_CT_SRC_IP, repl),
+        CtKey::ReplIpDaddr => (NFT_CT_DST_IP, repl),
+        CtKey::OrigIp6Saddr => (NFT_CT_SRC_IP6, orig),
+        CtKey::OrigIp6Daddr => (NFT_CT_DST_IP6, orig),
+        CtKey::ReplIp6Saddr => (NFT_CT_SRC_IP6, repl),
+        CtKey::ReplIp6Daddr => (NFT_CT_DST_IP6, repl),
+        CtKey::Direction => (NFT_CT_DIRECTION, None),
+    }
 }
 
 fn cmp_op(op: CmpOp) -> u32 {
@@ -550,6 +591,8 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
                 dir: None,
             });
         }
+        Stmt::PrioritySet(p) => ext::priority_set(*p, out),
+        Stmt::HeaderSet { field, value } => ext::header_set(*field, *value, out),
     }
 }
 
@@ -676,6 +719,15 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                         sreg: NFT_REG_1,
                         op: cmp_op(op),
                         data: bytes[..n as usize].to_vec(),
+                    });
+                }
+                // A ct address loads whole; nft compares only the prefix bytes.
+                Expr::Ct(_) if bits % 8 == 0 => {
+                    load(left, NFT_REG_1, out);
+                    out.push(K::Cmp {
+                        sreg: NFT_REG_1,
+                        op: cmp_op(op),
+                        data: bytes[..(bits / 8) as usize].to_vec(),
                     });
                 }
                 _ => {

@@ -352,6 +352,10 @@ fn stmt(s: &Stmt) -> String {
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
         Stmt::Notrack => "notrack".to_string(),
         Stmt::CtZoneSet(zone) => format!("ct zone set {zone}"),
+        Stmt::PrioritySet(p) => ext::priority_set(*p),
+        Stmt::HeaderSet { field, value } => {
+            format!("{} set {value}", expr(Expr::Payload(*field)))
+        }
     }
 }
 
@@ -450,6 +454,20 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             CtKey::State => "ct state",
             CtKey::Status => "ct status",
             CtKey::Mark => "ct mark",
+            CtKey::Protocol => "ct protocol",
+            CtKey::OrigProtoSrc => "ct original proto-src",
+            CtKey::OrigProtoDst => "ct original proto-dst",
+            CtKey::ReplProtoSrc => "ct reply proto-src",
+            CtKey::ReplProtoDst => "ct reply proto-dst",
+            CtKey::OrigIpSaddr => "ct original ip saddr",
+            CtKey::OrigIpDaddr => "ct original ip daddr",
+            CtKey::ReplIpSaddr => "ct reply ip saddr",
+            CtKey::ReplIpDaddr => "ct reply ip daddr",
+            CtKey::OrigIp6Saddr => "ct original ip6 saddr",
+            CtKey::OrigIp6Daddr => "ct original ip6 daddr",
+            CtKey::ReplIp6Saddr => "ct reply ip6 saddr",
+            CtKey::ReplIp6Daddr => "ct reply ip6 daddr",
+            CtKey::Direction => "ct direction",
         },
         Expr::Payload(f) => match f {
             Field::IpProtocol => "ip protocol",
@@ -472,6 +490,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             Field::Ip6Hoplimit => "ip6 hoplimit",
             Field::IpLength => "ip length",
             Field::Ip6Length => "ip6 length",
+            Field::EtherSaddr => "ether saddr",
         },
         Expr::Rt(RtKey::Ipsec) => "rt ipsec",
         Expr::FibOif(f) => ext::fib_oif(f),
@@ -500,6 +519,8 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Integer16 | DataType::Integer8 | DataType::Integer32 => "integer",
         DataType::PktType => "pkt_type",
         DataType::Boolean => "boolean",
+        DataType::EtherAddr => "ether_addr",
+        DataType::CtDir => "ct_dir",
     }
 }
 
@@ -534,10 +555,16 @@ fn number(t: DataType, n: u64) -> String {
         DataType::FibAddrtype => symbol(ext::FIB_ADDRTYPES, n),
         DataType::PktType => symbol(ext::PKT_TYPES, n),
         DataType::Boolean => symbol(exthdr::BOOLEANS, n),
+        DataType::CtDir => symbol(&[(0, "original"), (1, "reply")], n),
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }
         DataType::Mark => return format!("{n:#x}"),
+        DataType::EtherAddr => {
+            let bytes = n.to_be_bytes();
+            let octets: Vec<String> = bytes[2..].iter().map(|b| format!("{b:02x}")).collect();
+            return octets.join(":");
+        }
         _ => None,
     };
     symbol.map_or_else(|| n.to_string(), str::to_string)

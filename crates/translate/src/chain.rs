@@ -445,11 +445,21 @@ fn add_rule(
         stats.rules_refused += 1;
         return;
     }
-    let translated = rule::translate(r, cx, hashlimits, recents, diags);
-    stats.rules_refused += usize::from(translated.is_none());
-    match insert_at {
-        Some(n) => cx.chains[i].rules.insert(n as usize - 1, translated),
-        None => cx.chains[i].rules.push(translated),
+    // An address list gives several kernel rules; `-I N` inserts each of them at N in turn,
+    // so they end up in reverse order, as iptables-restore leaves them.
+    let translated: Vec<Option<nft::Rule>> =
+        match rule::translate(r, cx, hashlimits, recents, diags) {
+            Some(rules) => rules.into_iter().map(Some).collect(),
+            None => {
+                stats.rules_refused += 1;
+                vec![None]
+            }
+        };
+    for rule in translated {
+        match insert_at {
+            Some(n) => cx.chains[i].rules.insert(n as usize - 1, rule),
+            None => cx.chains[i].rules.push(rule),
+        }
     }
 }
 

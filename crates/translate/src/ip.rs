@@ -4,8 +4,11 @@
 //! negations match nothing and are refused; `-p all` matches everything; host bits in an
 //! address are ignored by iptables and normalised here with a warning; a dotted mask that is
 //! not a prefix becomes `& mask == value`; ip6tables' `-p` is the upper-layer protocol after
-//! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. Address lists and host
-//! names are not handled here yet.
+//! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. An address list
+//! (`-d 1.2.3.4,5.6.7.0/24`) is expanded as iptables-restore expands it, into one rule per
+//! combination, sources outer and destinations inner, duplicates kept ([`combinations`]); a
+//! `!` on either address of such a rule is refused, as iptables refuses it. Host names are not
+//! resolved.
 
 use crate::rule::Cx;
 use crate::IpFamily;
@@ -95,6 +98,86 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
         "-i" | "--in-interface" => interface(opt, true, chain, cx),
         "-o" | "--out-interface" => interface(opt, false, chain, cx),
         _ => fragment(opt, op, cx),
+    }
+}
+
+/// The header statements of one rule, once per address combination: iptables-restore turns
+/// `-s A,B -d C,D` into the kernel rules (A,C) (A,D) (B,C) (B,D), in that order, each with
+/// every other part of the rule; each statement list here is in the order the options were
+/// written. One element when the rule has no address list.
+pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec<Stmt>> {
+    // Per option: the alternatives it contributes (one, except for an address list).
+    let mut parts: Vec<(Option<bool>, Vec<Vec<Stmt>>)> = Vec::new();
+    for opt in header {
+        let source = generic_address(&opt.name);
+        let list = match (source, opt.args.as_slice()) {
+            (Some(source), [arg]) if arg.contains(',') => Some((source, arg)),
+            _ => None,
+        };
+        let Some((source, arg)) = list else {
+            parts.push((None, vec![translate(opt, chain, cx)]));
+            continue;
+        };
+        if let Some(negated) = header
+            .iter()
+            .find(|o| o.negated.is_negated() && generic_address(o.name.as_str()).is_some())
+        {
+            cx.error(
+                "translate/bad-value",
+                &negated.loc,
+                format!("`! {}` in a rule with an address list", negated.name),
+                "iptables refuses `!` with several addresses (the rules would be OR-ed, not AND-ed); match the addresses with `! -m set --match-set NAME` or one `-j RETURN` rule per address in a user chain",
+            );
+            parts.push((None, Vec::new()));
+            continue;
+        }
+        let mut alternatives = Vec::new();
+        for item in arg.split(',') {
+            if item.is_empty() {
+                cx.bad_value(
+                    opt,
+                    arg,
+                    "an address list is addresses separated by single commas, without spaces",
+                );
+                break;
+            }
+            alternatives.push(address_item(opt, item, source, cx));
+        }
+        parts.push((Some(source), alternatives));
+    }
+    let count = |want: bool| {
+        parts
+            .iter()
+            .find(|(s, _)| *s == Some(want))
+            .map_or(1, |(_, alts)| alts.len())
+    };
+    let (sources, destinations) = (count(true), count(false));
+    let mut out = Vec::with_capacity(sources * destinations);
+    for s in 0..sources {
+        for d in 0..destinations {
+            let mut stmts = Vec::new();
+            for (kind, alts) in &parts {
+                let pick = match kind {
+                    Some(true) => s,
+                    Some(false) => d,
+                    None => 0,
+                };
+                if let Some(alt) = alts.get(pick) {
+                    stmts.extend(alt.iter().cloned());
+                }
+            }
+            out.push(stmts);
+        }
+    }
+    out
+}
+
+/// `Some(true)` for `-s`, `Some(false)` for `-d`.
+fn generic_address(name: &str) -> Option<bool> {
+    match name {
+        "-s" | "--source" | "--src" => Some(true),
+        "-d" | "--destination" | "--dst" => Some(false),
+        _ => None,
     }
 }
 
@@ -207,21 +290,28 @@ fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Vec<Stmt> {
     let Some(arg) = cx.one_arg(opt) else {
         return Vec::new();
     };
+    address_item(opt, arg, source, cx)
+}
+
+/// One element of an address list (or the whole argument of a single address).
+fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Vec<Stmt> {
     let field = match (cx.family, source) {
         (IpFamily::V4, true) => Field::IpSaddr,
         (IpFamily::V4, false) => Field::IpDaddr,
         (IpFamily::V6, true) => Field::Ip6Saddr,
         (IpFamily::V6, false) => Field::Ip6Daddr,
     };
-    if arg.contains(',') {
-        cx.error(
-            "translate/unsupported-option",
-            &opt.loc,
-            format!("address lists in `{}` are not supported yet", opt.name),
-            "iptables expands a list into one rule per address; write one rule per address",
-        );
-        return Vec::new();
-    }
+    address_test(opt, arg, Expr::Payload(field), cx)
+}
+
+/// Whether `arg` is an address with prefix length 0 (every address).
+pub(crate) fn is_any_address(arg: &str, family: IpFamily) -> bool {
+    parse_cidr(arg, family).is_some_and(|c| matches!(c.mask, Mask::Prefix(0)))
+}
+
+/// `left` (an address of the rule's family) against `ADDR[/PREFIX|/MASK]`, as `-s` reads it:
+/// `/0` gives no test, host bits are cleared with a warning.
+pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec<Stmt> {
     let Some(parsed) = parse_cidr(arg, cx.family) else {
         let family = match cx.family {
             IpFamily::V4 => "an IPv4",
@@ -239,7 +329,6 @@ fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Vec<Stmt> {
     } else {
         CmpOp::Eq
     };
-    let left = Expr::Payload(field);
     if parsed.net != parsed.addr {
         cx.warn(
             "translate/host-bits",

@@ -15,6 +15,7 @@
 mod addrtype;
 mod chain;
 mod checksum;
+mod classify;
 mod comment;
 mod connlimit;
 mod connmark;
@@ -30,6 +31,7 @@ mod iprange;
 mod length;
 mod limit;
 mod log;
+mod mac;
 mod mark;
 mod multiport;
 mod nat;

@@ -1,9 +1,15 @@
 //! `-m multiport`: `--sports`/`--dports` lists of up to 15 ports (a range counts twice) become
-//! an anonymous set `{ 22, 80-88 }`; `!` becomes `!=`. `--ports` (source or destination port in
-//! the list) has no single-test nft form here and is refused for now.
+//! an anonymous set `{ 22, 80-88 }`; `!` becomes `!=`.
+//!
+//! `--ports L` matches when the source OR the destination port is in L. No single nft test
+//! says that, so the rule becomes two rules that no packet matches both of
+//! ([`crate::rule::Either`]): `sport L`, then `sport != L dport L`. A packet gets the target
+//! once, whatever the target, and the two counters add up to the iptables one; the rule
+//! module refuses the split when a stateful match (`limit`, `recent`...) would then have two
+//! states. `! --ports L` (neither port in L) is one rule with both `!=` tests.
 
 use crate::port;
-use crate::rule::Cx;
+use crate::rule::{Cx, Either};
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::Opt;
 use fwnet_nft::{CmpOp, Expr, Field, Match, Stmt, Value};
@@ -33,15 +39,9 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
     let mut out = Vec::new();
     for opt in opts {
         let source = match opt.name.as_str() {
-            "--sports" | "--source-ports" => true,
-            "--dports" | "--destination-ports" => false,
-            _ => {
-                cx.unsupported_option(
-                    opt,
-                    "--ports matches the source or the destination port, which one nft test cannot express yet; use --sports and --dports in two rules if the target ends evaluation",
-                );
-                continue;
-            }
+            "--sports" | "--source-ports" => Some(true),
+            "--dports" | "--destination-ports" => Some(false),
+            _ => None,
         };
         let Some(arg) = cx.one_arg(opt) else { continue };
         let mut values = Vec::new();
@@ -62,27 +62,42 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
             cx.bad_value(opt, arg, "multiport takes at most 15 ports (a range counts as two); split the list over several rules");
             continue;
         }
-        let field = match (proto, source) {
-            (6, true) => Field::TcpSport,
-            (6, false) => Field::TcpDport,
-            (_, true) => Field::UdpSport,
-            (_, false) => Field::UdpDport,
-        };
         let right = if values.len() == 1 {
             values.remove(0)
         } else {
             Value::Set(values)
         };
-        let op = if opt.negated.is_negated() {
-            CmpOp::Ne
-        } else {
-            CmpOp::Eq
+        let test = |source: bool, op: CmpOp| {
+            let field = match (proto, source) {
+                (6, true) => Field::TcpSport,
+                (6, false) => Field::TcpDport,
+                (_, true) => Field::UdpSport,
+                (_, false) => Field::UdpDport,
+            };
+            Stmt::Match(Match::Cmp {
+                left: Expr::Payload(field),
+                op,
+                right: right.clone(),
+            })
         };
-        out.push(Stmt::Match(Match::Cmp {
-            left: Expr::Payload(field),
-            op,
-            right,
-        }));
+        let negated = opt.negated.is_negated();
+        match (source, negated) {
+            (Some(source), false) => out.push(test(source, CmpOp::Eq)),
+            (Some(source), true) => out.push(test(source, CmpOp::Ne)),
+            // Neither port is in the list.
+            (None, true) => out.extend([test(true, CmpOp::Ne), test(false, CmpOp::Ne)]),
+            (None, false) => {
+                cx.either = Some(Either {
+                    loc: opt.loc.clone(),
+                    what: format!("`--ports {arg}`"),
+                    alternatives: [
+                        vec![test(true, CmpOp::Eq)],
+                        vec![test(true, CmpOp::Ne), test(false, CmpOp::Eq)],
+                    ],
+                    at: out.len(),
+                });
+            }
+        }
     }
     out
 }

@@ -36,6 +36,21 @@ pub(crate) struct Cx<'r> {
     /// Set by a module that emitted an approximation: the marker put first in the rule's
     /// comment (`fwnet approximate: ...`).
     pub approximate: Option<String>,
+    /// Set by a match that is an OR of two tests (`--ports`): the rule becomes two rules.
+    pub either: Option<Either>,
+}
+
+/// A match that is an OR of two disjoint tests (no packet passes both): the rule is emitted
+/// twice, once with each test at `at` in the match's statements. Each packet then meets the
+/// rest of the rule at most once, so the split is exact unless the rule keeps state, which
+/// would be split in two ([`check_either`]).
+pub(crate) struct Either {
+    pub loc: Loc,
+    /// The option as written, for messages.
+    pub what: String,
+    pub alternatives: [Vec<Stmt>; 2],
+    /// Where the test goes among the statements the match returned.
+    pub at: usize,
 }
 
 impl Cx<'_> {
@@ -196,6 +211,7 @@ enum Ext {
     Connlimit,
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
+    Mac,
 }
 
 impl Ext {
@@ -204,7 +220,8 @@ impl Ext {
             ("tcp", _) => Ext::Tcp,
             ("udp", _) => Ext::Udp,
             ("icmp", IpFamily::V4) => Ext::Icmp,
-            ("icmp6", IpFamily::V6) => Ext::Icmp6,
+            // libxt_icmp6 registers itself under both names.
+            ("icmp6" | "icmpv6", IpFamily::V6) => Ext::Icmp6,
             ("state", _) => Ext::State,
             ("conntrack", _) => Ext::Conntrack,
             ("multiport", _) => Ext::Multiport,
@@ -230,6 +247,7 @@ impl Ext {
             ("policy", _) => Ext::Policy,
             ("rpfilter", _) => Ext::Rpfilter,
             ("connlimit", _) => Ext::Connlimit,
+            ("mac", _) => Ext::Mac,
             _ => return None,
         })
     }
@@ -267,6 +285,7 @@ impl Ext {
             Ext::Rpfilter => crate::rpfilter::OPTIONS,
             Ext::Connlimit => crate::connlimit::OPTIONS,
             Ext::Unsupported => &[],
+            Ext::Mac => crate::mac::OPTIONS,
         }
     }
 
@@ -289,7 +308,7 @@ impl Ext {
 /// Matches iptables knows but fwnet does not translate yet, with what to do instead.
 fn unsupported_match_help(name: &str, family: IpFamily) -> String {
     match (name, family) {
-        ("icmp6", IpFamily::V4) => return "icmp6 is an ip6tables match and this is an IPv4 ruleset; use `-p icmp --icmp-type`".into(),
+        ("icmp6" | "icmpv6", IpFamily::V4) => return "icmp6 is an ip6tables match and this is an IPv4 ruleset; use `-p icmp --icmp-type`".into(),
         ("icmp", IpFamily::V6) => return "icmp is an iptables (IPv4) match and this is an IPv6 ruleset; use `-p icmpv6 --icmpv6-type`".into(),
         ("ttl", IpFamily::V6) => return "ttl is an iptables (IPv4) match and this is an IPv6 ruleset; use `-m hl`".into(),
         ("hl", IpFamily::V4) => return "hl is an ip6tables match and this is an IPv4 ruleset; use `-m ttl`".into(),
@@ -388,6 +407,10 @@ enum TargetKind {
     Ct,
     /// Reported already; swallows options nobody else knows.
     Unsupported,
+    /// `-j CLASSIFY`: `meta priority set`, not final.
+    Classify,
+    /// `-j TTL` (false) / `-j HL` (true): `ip ttl set` / `ip6 hoplimit set`, not final.
+    Ttl(bool),
 }
 
 struct Target<'o> {
@@ -408,6 +431,9 @@ impl Target<'_> {
             TargetKind::Checksum => crate::checksum::OPTIONS.contains(&opt),
             TargetKind::Set => crate::set::TARGET_OPTIONS.contains(&opt),
             TargetKind::Ct => crate::ct::OPTIONS.contains(&opt),
+            TargetKind::Classify => crate::classify::OPTIONS.contains(&opt),
+            TargetKind::Ttl(false) => ttl::TTL_TARGET_OPTIONS.contains(&opt),
+            TargetKind::Ttl(true) => ttl::HL_TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -416,14 +442,16 @@ impl Target<'_> {
     }
 }
 
-/// Translates one rule; `None` (with errors in `diags`) when any part of it cannot be.
+/// Translates one rule into the kernel rules iptables-restore makes of it (several for an
+/// address list, see [`ip::combinations`]); `None` (with errors in `diags`) when any part of
+/// it cannot be.
 pub(crate) fn translate(
     r: &ipt::Rule,
     tcx: &mut TableCx,
     registry: &mut Registry,
     recents: &mut crate::recent::Registry,
     diags: &mut Vec<Diagnostic>,
-) -> Option<nft::Rule> {
+) -> Option<Vec<nft::Rule>> {
     let mut cx = Cx {
         family: tcx.family,
         table: tcx.table,
@@ -432,6 +460,7 @@ pub(crate) fn translate(
         diags: Vec::new(),
         allow_approximate: recents.allow_approximate,
         approximate: None,
+        either: None,
     };
     let mut header: Vec<&Opt> = Vec::new();
     let mut loaded: Vec<Loaded> = Vec::new();
@@ -472,13 +501,12 @@ pub(crate) fn translate(
     }
 
     let mut stmts: Vec<Stmt> = Vec::new();
-    let in_chain = r.chain.as_str();
-    for opt in &header {
-        stmts.extend(ip::translate(opt, in_chain, &mut cx));
-    }
+    let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();
+    let mut either: Option<Either> = None;
     for m in &loaded {
         check_duplicates(m, &mut cx);
+        let base = stmts.len();
         let s = match m.ext {
             Ext::Tcp => tcp::translate(&m.opts, &m.loc, &mut cx),
             Ext::Udp => udp::translate(&m.opts, &m.loc, &mut cx),
@@ -513,8 +541,24 @@ pub(crate) fn translate(
             Ext::Dst => hbh::translate(&m.opts, &m.loc, nft::Ipv6Ext::Dst, &mut cx),
             Ext::Frag => frag::translate(&m.opts, &m.loc, &mut cx),
             Ext::Unsupported => Vec::new(),
+            Ext::Mac => crate::mac::translate(&m.opts, &m.loc, &mut cx),
         };
         stmts.extend(s);
+        if let Some(mut e) = cx.either.take() {
+            e.at += base;
+            if either.is_some() {
+                cx.error(
+                    "translate/unsupported-option",
+                    &e.loc,
+                    format!("a second {} in one rule", e.what),
+                    "fwnet splits a rule for one `--ports` only; write the rule once per port list",
+                );
+            }
+            either = Some(e);
+        }
+    }
+    if let Some(e) = &either {
+        check_either(e, &loaded, &mut cx);
     }
     crate::statistic::check_order(&stmts, &r.loc, &mut cx);
     let counters = r.counters.unwrap_or_default();
@@ -541,15 +585,56 @@ pub(crate) fn translate(
 
     let ok = !cx.has_errors();
     diags.append(&mut cx.diags);
-    ok.then(|| nft::Rule {
+    let tails: Vec<Vec<Stmt>> = match either {
+        None => vec![stmts],
+        Some(e) => e
+            .alternatives
+            .into_iter()
+            .map(|alt| {
+                let at = e.at.min(stmts.len());
+                let mut tail = stmts[..at].to_vec();
+                tail.extend(alt);
+                tail.extend(stmts[at..].iter().cloned());
+                tail
+            })
+            .collect(),
+    };
+    let rule = |stmts: Vec<Stmt>| nft::Rule {
         stmts,
-        comment,
+        comment: comment.clone(),
         origin: Some(nft::Origin {
             file: r.loc.file.clone(),
             line: r.loc.line,
         }),
         merged: Vec::new(),
+    };
+    ok.then(|| {
+        heads
+            .iter()
+            .flat_map(|head| {
+                tails
+                    .iter()
+                    .map(|tail| rule(head.iter().chain(tail).cloned().collect()))
+            })
+            .collect()
     })
+}
+
+/// A rule split in two for an OR ([`Either`]) acts as the one iptables rule only when no
+/// match keeps state: a `limit` would have two token buckets, and a packet could spend a
+/// shared `hashlimit`/`recent` entry in both halves when that match comes before the split.
+fn check_either(e: &Either, loaded: &[Loaded], cx: &mut Cx) {
+    let stateful = loaded
+        .iter()
+        .find(|m| matches!(m.ext, Ext::Limit | Ext::Hashlimit | Ext::Recent));
+    if let Some(m) = stateful {
+        cx.error(
+            "translate/unsupported-option",
+            &e.loc,
+            format!("{} with `-m {}` in the same rule", e.what, ext_name(m.ext)),
+            format!("{} becomes two nft rules (source port; destination port but not source port), which would split or spend the `-m {}` state twice; nearest exact form: jump from this rule to a user chain holding the `-m {}` test and the target", e.what, ext_name(m.ext), ext_name(m.ext)),
+        );
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -678,6 +763,7 @@ fn assign<'o>(
         Ext::Policy,
         Ext::Rpfilter,
         Ext::Connlimit,
+        Ext::Mac,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -749,6 +835,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Rpfilter => "rpfilter",
         Ext::Connlimit => "connlimit",
         Ext::Unsupported => "?",
+        Ext::Mac => "mac",
     }
 }
 
@@ -818,6 +905,9 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "SET" => TargetKind::Set,
             "NOTRACK" => TargetKind::Notrack,
             "CT" => TargetKind::Ct,
+            "CLASSIFY" => TargetKind::Classify,
+            "TTL" if tcx.family == IpFamily::V4 => TargetKind::Ttl(false),
+            "HL" if tcx.family == IpFamily::V6 => TargetKind::Ttl(true),
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -883,5 +973,7 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Notrack => crate::notrack::translate(&t.opts, &t.loc, cx),
         TargetKind::Ct => crate::ct::translate(&t.opts, &t.loc, cx),
         TargetKind::Set | TargetKind::Unsupported => Vec::new(),
+        TargetKind::Classify => crate::classify::translate(&t.opts, &t.loc, cx),
+        TargetKind::Ttl(hl) => ttl::target(&t.opts, &t.loc, *hl, cx),
     }
 }

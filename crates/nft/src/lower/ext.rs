@@ -134,3 +134,61 @@ pub(super) fn fib_oif(f: FibOif, dreg: u32) -> K {
         dreg,
     }
 }
+
+/// `meta priority set`: the class as a host-order word, then the store.
+pub(super) fn priority_set(p: u32, out: &mut Vec<K>) {
+    out.push(K::Immediate {
+        dreg: NFT_REG_1,
+        data: ImmData::Value(p.to_ne_bytes().to_vec()),
+    });
+    out.push(K::MetaSet {
+        key: NFT_META_PRIORITY,
+        sreg: NFT_REG_1,
+    });
+}
+
+/// `ip ttl set N` and `ip6 hoplimit set N` as nft 1.0.6 writes them. The TTL shares a
+/// 16-bit checksum word with the protocol byte, so nft loads both, replaces the TTL and
+/// writes both back with NFT_PAYLOAD_CSUM_INET on the header checksum (offset 10); the hop
+/// limit has no checksum and is written alone. Other fields write nothing.
+pub(super) fn header_set(field: Field, value: u8, out: &mut Vec<K>) {
+    let nh = NFT_PAYLOAD_NETWORK_HEADER;
+    let write = |offset, len, csum: Option<(u32, u32)>| {
+        K::PayloadSet(fwnet_netlink::PayloadWrite {
+            base: nh,
+            offset,
+            len,
+            sreg: NFT_REG_1,
+            csum_type: csum.map(|(t, _)| t),
+            csum_offset: csum.map(|(_, o)| o),
+            csum_flags: None,
+        })
+    };
+    match field {
+        Field::IpTtl => {
+            out.push(K::Payload {
+                base: nh,
+                offset: 8,
+                len: 2,
+                dreg: NFT_REG_1,
+            });
+            out.push(K::Bitwise {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                len: 2,
+                mask: vec![0x00, 0xff],
+                xor: vec![value, 0x00],
+                op: Some(NFT_BITWISE_BOOL),
+            });
+            out.push(write(8, 2, Some((NFT_PAYLOAD_CSUM_INET, 10))));
+        }
+        Field::Ip6Hoplimit => {
+            out.push(K::Immediate {
+                dreg: NFT_REG_1,
+                data: ImmData::Value(vec![value]),
+            });
+            out.push(write(7, 1, None));
+        }
+        _ => {}
+    }
+}

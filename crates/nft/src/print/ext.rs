@@ -86,3 +86,9 @@ pub(super) fn fib_oif(f: FibOif) -> &'static str {
         (true, true) => "fib saddr . mark . iif oif",
     }
 }
+
+/// `meta priority set 1:10`: major and minor in hex, as tc writes a class; nft 1.0.6 prints
+/// 0 as `none` and 0xffffffff as `root` but reads the hex form of both.
+pub(super) fn priority_set(p: u32) -> String {
+    format!("meta priority set {:x}:{:x}", p >> 16, p & 0xffff)
+}
