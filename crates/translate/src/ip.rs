@@ -106,6 +106,18 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
 /// every other part of the rule; each statement list here is in the order the options were
 /// written. One element when the rule has no address list.
 pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec<Stmt>> {
+    let is_list = |opt: &&Opt| {
+        generic_address(&opt.name).is_some()
+            && matches!(opt.args.as_slice(), [arg] if arg.contains(','))
+    };
+    if !header.iter().any(is_list) {
+        // Nearly every rule: one combination, built in place.
+        let mut stmts = Vec::with_capacity(header.len() + 2);
+        for opt in header {
+            stmts.extend(translate(opt, chain, cx));
+        }
+        return vec![stmts];
+    }
     // Per option: the alternatives it contributes (one, except for an address list).
     let mut parts: Vec<(Option<bool>, Vec<Vec<Stmt>>)> = Vec::new();
     for opt in header {

@@ -150,17 +150,17 @@ pub fn detect_family(rs: &IptRuleset) -> IpFamily {
             _ => return false,
         };
         rule.opts.iter().any(|o| {
+            let any_of = |a: &str, names: &[&str]| names.iter().any(|n| a.eq_ignore_ascii_case(n));
             o.args.iter().any(|a| {
-                let a = a.to_ascii_lowercase();
                 (matches!(
                     o.name.as_str(),
                     "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
                 ) && a.contains(':'))
-                    || matches!(a.as_str(), "icmpv6" | "ipv6-icmp" | "icmp6")
+                    || any_of(a, &["icmpv6", "ipv6-icmp", "icmp6"])
                         && matches!(o.name.as_str(), "-p" | "--protocol" | "-m" | "--match")
-                    || matches!(a.as_str(), "rt" | "frag" | "hbh" | "dst" | "ipv6header")
+                    || any_of(a, &["rt", "frag", "hbh", "dst", "ipv6header"])
                         && matches!(o.name.as_str(), "-m" | "--match")
-                    || a.starts_with("icmp6-")
+                    || a.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("icmp6-"))
                     || o.name == "--icmpv6-type"
             })
         })

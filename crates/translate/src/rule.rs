@@ -609,6 +609,13 @@ pub(crate) fn translate(
         merged: Vec::new(),
     };
     ok.then(|| {
+        if let ([_], [_]) = (heads.as_slice(), tails.as_slice()) {
+            // Nearly every rule: one head, one tail, moved rather than copied.
+            let (mut heads, mut tails) = (heads, tails);
+            let mut stmts = heads.pop().unwrap_or_default();
+            stmts.append(&mut tails.pop().unwrap_or_default());
+            return vec![rule(stmts)];
+        }
         heads
             .iter()
             .flat_map(|head| {
