@@ -38,7 +38,10 @@ pub struct TableCode {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetCode {
-    /// `__set%d` for anonymous sets: the kernel picks the number.
+    /// `__setN` for anonymous sets, N counting them from 0 in the table: the name the kernel
+    /// gives for nft's `__set%d`, sent ready-made because the kernel finds a free number by
+    /// scanning every set of the table, which makes a batch with thousands of anonymous sets
+    /// quadratic (12k multiport rules: 34 s in nft -f, see ARCHITECTURE.md).
     pub name: String,
     /// NFTA_SET_ID: how rules in the same batch refer to it.
     pub id: u32,
@@ -793,7 +796,12 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
         Value::Set(elems) => {
             load(left, NFT_REG_1, out);
             let id = cx.take_id();
-            let set = anonymous_set(t, elems, id);
+            let number = cx
+                .sets
+                .iter()
+                .filter(|s| s.flags & NFT_SET_ANONYMOUS != 0)
+                .count();
+            let set = anonymous_set(t, elems, id, number);
             out.push(K::Lookup {
                 sreg: NFT_REG_1,
                 set: set.name.clone(),
@@ -815,7 +823,7 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
 
 /// `{ a, b-c }` as nft builds it: constant, anonymous, with interval flag and explicit
 /// interval-end elements when any element is a range or prefix.
-fn anonymous_set(t: DataType, elems: &[Value], id: u32) -> SetCode {
+fn anonymous_set(t: DataType, elems: &[Value], id: u32, number: usize) -> SetCode {
     let interval = elems
         .iter()
         .any(|e| matches!(e, Value::Range(..) | Value::Prefix { .. }));
@@ -833,7 +841,7 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32) -> SetCode {
     };
     let byteorder = if is_network_order(t) { 2 } else { 0 };
     SetCode {
-        name: "__set%d".to_string(),
+        name: format!("__set{number}"),
         id,
         flags,
         key_type: type_id(t),
