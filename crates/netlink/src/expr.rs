@@ -31,6 +31,7 @@ mod meta;
 mod nat;
 mod notrack;
 mod numgen;
+mod objref;
 mod payload;
 mod range;
 mod redir;
@@ -181,6 +182,9 @@ pub enum Expr {
     },
     /// `rt load KEY => reg` (NFT_RT_*): a property of the packet's route.
     Rt { key: u32, dreg: Reg },
+    /// `objref type TYPE name NAME`: attaches the named stateful object (NFT_OBJECT_*) to
+    /// the packet; a ct helper object is assigned to the packet's connection.
+    Objref { kind: u32, name: String },
 }
 
 /// The data of an `immediate`: a value for a data register or a verdict for register 0.
@@ -229,6 +233,7 @@ impl Expr {
             Expr::Numgen { .. } => "numgen",
             Expr::Byteorder { .. } => "byteorder",
             Expr::Rt { .. } => "rt",
+            Expr::Objref { .. } => "objref",
         }
     }
 
@@ -335,6 +340,7 @@ impl Expr {
                 size,
             } => byteorder::put(out, *sreg, *dreg, *op, *len, *size),
             Expr::Rt { key, dreg } => rt::put(out, *key, *dreg),
+            Expr::Objref { kind, name } => objref::put(out, *kind, name),
         }
     }
 }
@@ -397,6 +403,7 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "numgen" => numgen::read(data),
         "byteorder" => byteorder::read(data),
         "rt" => rt::read(data),
+        "objref" => objref::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -531,6 +538,7 @@ impl Expr {
                 size,
             } => byteorder::fmt(f, *sreg, *dreg, *op, *len, *size),
             Expr::Rt { key, dreg } => rt::fmt(f, *key, *dreg),
+            Expr::Objref { kind, name } => objref::fmt(f, *kind, name),
         }
     }
 }
