@@ -708,6 +708,7 @@ mod tests {
             family: Family::Ip,
             name: "fwnet_filter".into(),
             sets: vec![],
+            ct_helpers: Vec::new(),
             chains,
         }
     }
@@ -1376,6 +1377,7 @@ mod tests {
                 family: fam,
                 name: name.into(),
                 sets: vec![],
+                ct_helpers: Vec::new(),
                 chains: vec![c],
             }
         };
@@ -1383,6 +1385,7 @@ mod tests {
             family: Family::Ip,
             name: "fwnet_raw".into(),
             sets: vec![],
+            ct_helpers: Vec::new(),
             chains: vec![base(
                 "INPUT",
                 Hook::Input,
