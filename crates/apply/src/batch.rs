@@ -8,8 +8,8 @@ use crate::report::{Applied, TableReport};
 use crate::{Features, Mode};
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{
-    Batch, Chain, Counters, CtHelper, EncodedBatch, Hook, Obj, ObjData, Rule, Set, SetDesc, SetElem,
-    SetElemList, Table,
+    Batch, Chain, Counters, CtHelper, EncodedBatch, Hook, Obj, ObjData, Rule, Set, SetDesc,
+    SetElem, SetElemList, Table,
 };
 use fwnet_nft::lower;
 use fwnet_nft::Ruleset;

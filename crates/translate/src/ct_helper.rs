@@ -339,7 +339,7 @@ pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usi
                 ))
             } else if !own_tests(r).iter().all(stable) {
                 Some((
-                    format!("this `-j CT --helper` rule tests something that may change between raw and the helper assignment in nft"),
+                    "this `-j CT --helper` rule tests something that may change between raw and the helper assignment in nft".to_string(),
                     "nft assigns helpers after conntrack (priority -150), where marks, conntrack state and sets may differ from raw; keep only header, interface and address tests in the rule".to_string(),
                 ))
             } else {
