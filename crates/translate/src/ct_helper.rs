@@ -568,16 +568,24 @@ pub(crate) fn warn_unassigned(
                     "translate/ct-helper-not-assigned",
                     &r.loc,
                     format!(
-                        "port {port} is the `{}` conntrack helper's and the ruleset accepts RELATED connections: CentOS 6 assigned that helper automatically when its module was loaded, current kernels do not, so its data connections would not be RELATED",
+                        "port {port} is the `{}` conntrack helper's and the ruleset matches RELATED connections: CentOS 6 assigned that helper automatically when its module was loaded, current kernels do not, so its data connections would not be RELATED",
                         k.name
                     ),
                 )
-                .with_help(format!(
-                    "pass `--iptables-config /etc/sysconfig/iptables-config` to `fwnet import` so that the helpers its IPTABLES_MODULES loads (`{}`) are assigned explicitly, or add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}`",
-                    k.modules[0],
-                    proto_name(k.ports[0].0),
-                    k.name
-                )),
+                .with_help(match input.family {
+                    IpFamily::V4 => format!(
+                        "pass `--iptables-config /etc/sysconfig/iptables-config` to `fwnet import` so that the helpers its IPTABLES_MODULES loads (`{}`) are assigned explicitly, or add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}`",
+                        k.modules[0],
+                        proto_name(k.ports[0].0),
+                        k.name
+                    ),
+                    // `--iptables-config` assigns helpers to IPv4 only.
+                    IpFamily::V6 => format!(
+                        "add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}` to the ip6tables file",
+                        proto_name(k.ports[0].0),
+                        k.name
+                    ),
+                }),
             );
         }
     }
