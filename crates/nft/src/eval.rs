@@ -448,6 +448,8 @@ impl Walk<'_> {
             // NAT statements end the rule like an accept.
             Stmt::Nat(_) => Step::Final(Verdict::Accept),
             Stmt::MarkSet(m) => Step::SetMark(*m),
+            // Assigning a conntrack helper changes later packets' state, not this verdict.
+            Stmt::CtHelperSet(_) => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
@@ -1342,6 +1344,21 @@ mod tests {
         let got = chain(&t, "INPUT", &ssh_in());
         assert_eq!(got.verdict, Verdict::Accept);
         assert_eq!(got.unknown, None);
+    }
+
+    #[test]
+    fn helper_assignment_does_not_end_the_rule() {
+        let t = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![rule(
+                1,
+                vec![Stmt::CtHelperSet("ftp-tcp".into()), v(IrVerdict::Accept)],
+            )],
+        )]);
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!((got.verdict, got.unknown), (Verdict::Accept, None));
     }
 
     #[test]
