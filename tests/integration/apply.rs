@@ -155,6 +155,11 @@ fn import(rules: &Path, state: &StateDir) {
     if ipset.exists() {
         args.push(ipset.to_str().unwrap());
     }
+    // And its CentOS 6 iptables-config, if any, as NAME.iptables-config.
+    let config = rules.with_extension("iptables-config");
+    if config.exists() {
+        args.extend(["--iptables-config", config.to_str().unwrap()]);
+    }
     ok(fwnet(&args));
 }
 

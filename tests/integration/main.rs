@@ -11,10 +11,12 @@
 //! - [`observe`]: the verdict observer against the real kernel.
 //! - [`verdicts`]: the founding ruleset, legacy iptables against fwnet, through the verifier.
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
+//! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
 mod apply;
+mod helper;
 mod lockout;
 mod netns;
 mod observe;

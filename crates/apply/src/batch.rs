@@ -1,13 +1,15 @@
 //! Composing the replace transaction: BEGIN (with the generation id), deletes of the owned
-//! tables that exist, then for each new table: table, chains, sets and their elements, rules;
-//! END (or no END for a dry run). Each message remembers what it was and which input line it
-//! came from, so a kernel error can name it.
+//! tables that exist (which deletes their objects too), then for each new table: table,
+//! chains, sets and their elements, ct helper objects, rules; END (or no END for a dry run).
+//! Each message remembers what it was and which input line it came from, so a kernel error can
+//! name it.
 
 use crate::report::{Applied, TableReport};
 use crate::{Features, Mode};
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{
-    Batch, Chain, Counters, EncodedBatch, Hook, Rule, Set, SetDesc, SetElem, SetElemList, Table,
+    Batch, Chain, Counters, CtHelper, EncodedBatch, Hook, Obj, ObjData, Rule, Set, SetDesc,
+    SetElem, SetElemList, Table,
 };
 use fwnet_nft::lower;
 use fwnet_nft::Ruleset;
@@ -207,6 +209,23 @@ fn push_table(
             b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, &list);
             what.push((format!("elements of {sname} in {tname}"), None));
         }
+    }
+    for h in &t.ct_helpers {
+        let obj = Obj {
+            family: fam,
+            table: t.name.clone(),
+            name: h.name.clone(),
+            kind: NFT_OBJECT_CT_HELPER,
+            data: Some(ObjData::CtHelper(CtHelper {
+                name: h.helper.clone(),
+                l3proto: Some(h.l3proto),
+                l4proto: Some(h.l4proto),
+                other: Vec::new(),
+            })),
+            ..Obj::default()
+        };
+        b.push(NFT_MSG_NEWOBJ, NLM_F_CREATE, &obj);
+        what.push((format!("ct helper {} in {tname}", h.name), None));
     }
     let mut index_in_chain: Vec<(String, usize)> = Vec::new();
     for r in &t.rules {

@@ -134,6 +134,17 @@ impl Session {
         )
     }
 
+    /// The stateful objects (ct helpers ...) of one table.
+    pub fn objs(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Obj>, Error> {
+        self.dump(
+            |seq| dump::get_objs(family, Some(table), seq),
+            |b| match b {
+                ReplyBody::Obj(o) => Some(o),
+                _ => None,
+            },
+        )
+    }
+
     pub fn sets(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Set>, Error> {
         self.dump(
             |seq| dump::get_sets(family, Some(table), seq),

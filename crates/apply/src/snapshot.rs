@@ -5,8 +5,8 @@
 //! file, so that whatever was really running comes back (even if it was changed by hand).
 //!
 //! On disk a snapshot is a small header line followed by the netlink messages that recreate
-//! it (NEWTABLE, NEWCHAIN, NEWSET, NEWSETELEM, NEWRULE), exactly as the codec encodes them; so
-//! the format is the kernel's own. Kernel-assigned attributes (handles, use counts, positions)
+//! it (NEWTABLE, NEWCHAIN, NEWSET, NEWSETELEM, NEWOBJ, NEWRULE), exactly as the codec encodes
+//! them; so the format is the kernel's own. Kernel-assigned attributes (handles, use counts, positions)
 //! and attributes fwnet does not model are dropped before saving. Elements of dynamic sets
 //! (hashlimit buckets) are runtime state and are not saved: after a rollback every bucket
 //! starts full again, as after a reboot.
@@ -16,7 +16,7 @@ use crate::session::{Outcome, Session};
 use crate::{Error, OWNED_PREFIX};
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{
-    parse_replies, Batch, Chain, Object, ReplyBody, Rule, Set, SetElemList, Table,
+    parse_replies, Batch, Chain, Obj, Object, ReplyBody, Rule, Set, SetElemList, Table,
 };
 
 const MAGIC: &str = "fwnet-snapshot 1\n";
@@ -33,6 +33,8 @@ pub struct SnapTable {
     pub chains: Vec<Chain>,
     pub sets: Vec<(Set, Option<SetElemList>)>,
     pub rules: Vec<Rule>,
+    /// Stateful objects (ct helpers), restored before the rules that refer to them.
+    pub objs: Vec<Obj>,
 }
 
 impl Snapshot {
@@ -71,6 +73,9 @@ impl Snapshot {
                     out.extend(e.encode(NFT_MSG_NEWSETELEM, NLM_F_CREATE, 0));
                 }
             }
+            for o in &t.objs {
+                out.extend(o.encode(NFT_MSG_NEWOBJ, NLM_F_CREATE, 0));
+            }
             for r in &t.rules {
                 out.extend(r.encode(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, 0));
             }
@@ -99,6 +104,7 @@ impl Snapshot {
                     }
                 }
                 (ReplyBody::Rule(rule), Some(t)) => t.rules.push(rule),
+                (ReplyBody::Obj(o), Some(t)) => t.objs.push(o),
                 _ => return Err("damaged snapshot: an object outside its table".into()),
             }
         }
@@ -196,6 +202,19 @@ fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
                 ..Rule::default()
             })
             .collect();
+        let objs = s
+            .objs(family, &name)?
+            .into_iter()
+            .map(|o| Obj {
+                family,
+                table: o.table,
+                name: o.name,
+                kind: o.kind,
+                data: o.data,
+                userdata: o.userdata,
+                ..Obj::default()
+            })
+            .collect();
         let table = Table {
             family,
             name,
@@ -208,6 +227,7 @@ fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
             chains,
             sets,
             rules,
+            objs,
         });
     }
     Ok(snap)
@@ -261,6 +281,10 @@ pub fn restore(snap: &Snapshot) -> Result<String, Error> {
                     b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, e);
                     what.push((format!("elements of set {} in {tname}", set.name), None));
                 }
+            }
+            for o in &t.objs {
+                b.push(NFT_MSG_NEWOBJ, NLM_F_CREATE, o);
+                what.push((format!("object {} in {tname}", o.name), None));
             }
             for r in &t.rules {
                 b.push(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r);

@@ -10,6 +10,17 @@ use fwnet_translate::{Input, IpFamily, Options};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// Reads `--iptables-config FILE` (IPTABLES_MODULES) for [`import`].
+pub fn iptables_config(path: Option<&Path>) -> Result<Option<fwnet_translate::IptablesConfig>> {
+    let Some(p) = path else { return Ok(None) };
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    Ok(Some(fwnet_translate::parse_iptables_config(
+        &p.display().to_string(),
+        &text,
+    )))
+}
+
 pub fn import(
     dir: &Path,
     family: Option<&str>,

@@ -103,6 +103,12 @@ enum Command {
         /// differ in one address or port into one set lookup (which keeps one counter per run)
         #[arg(long)]
         no_optimize: bool,
+        /// CentOS 6's /etc/sysconfig/iptables-config: the conntrack helpers its
+        /// IPTABLES_MODULES loads (nf_conntrack_ftp, ip_conntrack_tftp ...) get explicit nft
+        /// `ct helper` objects, assigned on their standard ports as that kernel did by itself,
+        /// so RELATED keeps working
+        #[arg(long, value_name = "FILE")]
+        iptables_config: Option<PathBuf>,
         /// iptables-save files to import, and `ipset save` files whose sets `-m set` names
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -243,15 +249,21 @@ fn main() -> ExitCode {
             json,
             allow_approximate,
             no_optimize,
+            iptables_config,
             files,
-        } => cmd::import(
-            &state.state_dir,
-            family.as_deref(),
-            json,
-            &files,
-            &fwnet_translate::Options { allow_approximate },
-            !no_optimize,
-        ),
+        } => cmd::iptables_config(iptables_config.as_deref()).and_then(|iptables_config| {
+            cmd::import(
+                &state.state_dir,
+                family.as_deref(),
+                json,
+                &files,
+                &fwnet_translate::Options {
+                    allow_approximate,
+                    iptables_config,
+                },
+                !no_optimize,
+            )
+        }),
         Command::Show { state } => cmd::show(&state.state_dir),
         Command::Apply {
             state,

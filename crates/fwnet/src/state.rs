@@ -108,7 +108,14 @@ fn to_json(state: &State) -> serde_json::Result<String> {
             out.push_str(if si == 0 { "\n       " } else { ",\n       " });
             out.push_str(&one_line(set)?);
         }
-        out.push_str("],\n     \"chains\": [");
+        out.push_str("],\n");
+        if !t.ct_helpers.is_empty() {
+            out.push_str(&format!(
+                "     \"ct_helpers\": {},\n",
+                one_line(&t.ct_helpers)?
+            ));
+        }
+        out.push_str("     \"chains\": [");
         for (ci, c) in t.chains.iter().enumerate() {
             out.push_str(if ci == 0 { "\n" } else { ",\n" });
             out.push_str(&format!(

@@ -91,6 +91,7 @@ pub const NFT_MSG_DESTROYCHAIN: u8 = 27;
 pub const NFT_MSG_DESTROYRULE: u8 = 28;
 pub const NFT_MSG_DESTROYSET: u8 = 29;
 pub const NFT_MSG_DESTROYSETELEM: u8 = 30;
+pub const NFT_MSG_DESTROYOBJ: u8 = 31;
 
 // --- generic nested lists, hooks, data, verdicts ----------------------------------------------
 pub const NFTA_LIST_ELEM: u16 = 1;
@@ -459,3 +460,20 @@ pub const NFT_RT_TCPMSS: u32 = 3;
 pub const NFT_RT_XFRM: u32 = 4;
 pub const NFT_META_SECPATH: u32 = 25;
 pub const NFT_CT_ZONE: u32 = 17;
+
+// --- nf_tables.h: stateful objects (enum nft_object_attributes), ct helper objects (enum
+// nft_ct_helper_attributes) and object references (enum nft_objref_attributes) ----------------
+pub const NFTA_OBJ_TABLE: u16 = 1;
+pub const NFTA_OBJ_NAME: u16 = 2;
+pub const NFTA_OBJ_TYPE: u16 = 3;
+pub const NFTA_OBJ_DATA: u16 = 4;
+pub const NFTA_OBJ_USE: u16 = 5;
+pub const NFTA_OBJ_HANDLE: u16 = 6;
+pub const NFTA_OBJ_PAD: u16 = 7;
+pub const NFTA_OBJ_USERDATA: u16 = 8;
+pub const NFT_OBJECT_CT_HELPER: u32 = 3;
+pub const NFTA_CT_HELPER_NAME: u16 = 1;
+pub const NFTA_CT_HELPER_L3PROTO: u16 = 2;
+pub const NFTA_CT_HELPER_L4PROTO: u16 = 3;
+pub const NFTA_OBJREF_IMM_TYPE: u16 = 1;
+pub const NFTA_OBJREF_IMM_NAME: u16 = 2;

@@ -2,8 +2,8 @@
 //! GETGEN, each one complete message ready to send.
 //!
 //! Filters are the attributes the kernel's dump callbacks honour: NFTA_RULE_TABLE /
-//! NFTA_RULE_CHAIN for rules, NFTA_SET_TABLE for sets, table + set for elements. Chains and
-//! tables are filtered by family only (nfgenmsg), as nft 1.0.6 does.
+//! NFTA_RULE_CHAIN for rules, NFTA_SET_TABLE for sets, NFTA_OBJ_TABLE for objects, table + set
+//! for elements. Chains and tables are filtered by family only (nfgenmsg), as nft 1.0.6 does.
 
 use crate::attr;
 use crate::consts::*;
@@ -56,6 +56,15 @@ pub fn get_rules(family: u8, table: Option<&str>, chain: Option<&str>, seq: u32)
         }
         if let Some(c) = chain {
             attr::put_str(out, NFTA_RULE_CHAIN, c);
+        }
+    })
+}
+
+/// NFT_MSG_GETOBJ dump, of one table when `table` is given (all object types).
+pub fn get_objs(family: u8, table: Option<&str>, seq: u32) -> Vec<u8> {
+    request(NFT_MSG_GETOBJ, NLM_F_DUMP, family, seq, |out| {
+        if let Some(t) = table {
+            attr::put_str(out, NFTA_OBJ_TABLE, t);
         }
     })
 }

@@ -31,6 +31,7 @@ mod meta;
 mod nat;
 mod notrack;
 mod numgen;
+mod objref;
 mod payload;
 mod range;
 mod redir;
@@ -181,6 +182,9 @@ pub enum Expr {
     },
     /// `rt load KEY => reg` (NFT_RT_*): a property of the packet's route.
     Rt { key: u32, dreg: Reg },
+    /// `objref type TYPE name NAME`: attaches the named stateful object (NFT_OBJECT_*) to
+    /// the packet; a ct helper object is assigned to the packet's connection.
+    Objref { kind: u32, name: String },
     /// `payload write reg => LEN @ BASE + OFFSET csum_type T csum_off O csum_flags F`: stores
     /// a register into the packet and fixes a checksum (`ip ttl set 64`). The checksum
     /// attributes are kept as sent: nft omits them when there is nothing to fix, the kernel's
@@ -250,6 +254,7 @@ impl Expr {
             Expr::Byteorder { .. } => "byteorder",
             Expr::Rt { .. } => "rt",
             Expr::PayloadSet(_) => "payload",
+            Expr::Objref { .. } => "objref",
         }
     }
 
@@ -357,6 +362,7 @@ impl Expr {
             } => byteorder::put(out, *sreg, *dreg, *op, *len, *size),
             Expr::Rt { key, dreg } => rt::put(out, *key, *dreg),
             Expr::PayloadSet(w) => payload::put_set(out, w),
+            Expr::Objref { kind, name } => objref::put(out, *kind, name),
         }
     }
 }
@@ -419,6 +425,7 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "numgen" => numgen::read(data),
         "byteorder" => byteorder::read(data),
         "rt" => rt::read(data),
+        "objref" => objref::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -554,6 +561,7 @@ impl Expr {
             } => byteorder::fmt(f, *sreg, *dreg, *op, *len, *size),
             Expr::Rt { key, dreg } => rt::fmt(f, *key, *dreg),
             Expr::PayloadSet(w) => payload::fmt_set(f, w),
+            Expr::Objref { kind, name } => objref::fmt(f, *kind, name),
         }
     }
 }

@@ -8,7 +8,8 @@
 //! Map of the crate:
 //! - [`consts`]: uapi constants under their kernel names.
 //! - [`attr`]: the nlattr TLV writer and reader.
-//! - [`Table`], [`Chain`], [`Set`], [`SetElemList`], [`Rule`], [`Gen`]: objects, each an
+//! - [`Table`], [`Chain`], [`Set`], [`SetElemList`], [`Rule`], [`Gen`], [`Obj`] (stateful
+//!   objects: ct helpers): objects, each an
 //!   [`Object`] with `encode` / `decode`.
 //! - [`Expr`]: kernel expressions; `Display` prints them as `nft --debug=netlink` does.
 //! - [`Batch`]: BEGIN .. messages .. END with seq -> message mapping.
@@ -24,6 +25,7 @@ mod error;
 pub mod expr;
 mod gen;
 mod msg;
+mod obj;
 mod rule;
 mod set;
 mod setelem;
@@ -38,6 +40,7 @@ pub use msg::{
     nft_type, parse_replies, write_message, Header, NfGenMsg, NlError, Object, Replies, Reply,
     ReplyBody,
 };
+pub use obj::{CtHelper, Obj, ObjData};
 pub use rule::{comment_userdata, userdata_comment, Rule};
 pub use set::{Set, SetDesc};
 pub use setelem::{SetElem, SetElemList};

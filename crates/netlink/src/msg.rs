@@ -8,7 +8,7 @@
 use crate::attr::{align, Attrs};
 use crate::consts::*;
 use crate::error::DecodeError;
-use crate::{Chain, Gen, Rule, Set, SetElemList, Table};
+use crate::{Chain, Gen, Obj, Rule, Set, SetElemList, Table};
 
 /// A `struct nlmsghdr`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -208,6 +208,8 @@ pub enum ReplyBody {
     SetElems(SetElemList),
     Rule(Rule),
     Gen(Gen),
+    /// A stateful object (NFT_MSG_NEWOBJ): a ct helper, or another type with raw data.
+    Obj(Obj),
     /// Any other message (DEL* notifications, other subsystems): its payload after the header.
     Other(Vec<u8>),
 }
@@ -311,6 +313,7 @@ fn decode_reply(header: Header, body: &[u8]) -> Result<Reply, DecodeError> {
         NFT_MSG_NEWSETELEM => ReplyBody::SetElems(SetElemList::read_attrs(family, attrs)?),
         NFT_MSG_NEWRULE => ReplyBody::Rule(Rule::read_attrs(family, attrs)?),
         NFT_MSG_NEWGEN => ReplyBody::Gen(Gen::read_attrs(family, attrs)?),
+        NFT_MSG_NEWOBJ => ReplyBody::Obj(Obj::read_attrs(family, attrs)?),
         _ => ReplyBody::Other(body.to_vec()),
     };
     Ok(Reply {

@@ -450,6 +450,8 @@ impl Walk<'_> {
             Stmt::MarkSet(m) => Step::SetMark(*m),
             // The tc class: nothing a rule can test.
             Stmt::PrioritySet(_) => Step::Next,
+            // Assigning a conntrack helper changes later packets' state, not this verdict.
+            Stmt::CtHelperSet(_) => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
@@ -710,6 +712,7 @@ mod tests {
             family: Family::Ip,
             name: "fwnet_filter".into(),
             sets: vec![],
+            ct_helpers: Vec::new(),
             chains,
         }
     }
@@ -1346,6 +1349,21 @@ mod tests {
     }
 
     #[test]
+    fn helper_assignment_does_not_end_the_rule() {
+        let t = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![rule(
+                1,
+                vec![Stmt::CtHelperSet("ftp-tcp".into()), v(IrVerdict::Accept)],
+            )],
+        )]);
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!((got.verdict, got.unknown), (Verdict::Accept, None));
+    }
+
+    #[test]
     fn many_unknowns_give_up_instead_of_exploding() {
         let lim = Stmt::Limit(Limit {
             rate: 1,
@@ -1378,6 +1396,7 @@ mod tests {
                 family: fam,
                 name: name.into(),
                 sets: vec![],
+                ct_helpers: Vec::new(),
                 chains: vec![c],
             }
         };
@@ -1385,6 +1404,7 @@ mod tests {
             family: Family::Ip,
             name: "fwnet_raw".into(),
             sets: vec![],
+            ct_helpers: Vec::new(),
             chains: vec![base(
                 "INPUT",
                 Hook::Input,

@@ -24,6 +24,32 @@ pub struct Table {
     /// Named sets, declared before the chains that use them.
     pub sets: Vec<Set>,
     pub chains: Vec<Chain>,
+    /// Conntrack helper objects, declared before the chains whose rules assign them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ct_helpers: Vec<CtHelper>,
+}
+
+/// A named conntrack helper object (`ct helper ftp-tcp { type "ftp" protocol tcp; l3proto ip;
+/// }`): assigning it (`ct helper set "ftp-tcp"`) makes conntrack run the kernel helper on the
+/// connection, which then creates the expectations that make its data connections RELATED.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtHelper {
+    /// The object's name, an nft identifier.
+    pub name: String,
+    /// The kernel helper's name (`ftp`, `tftp`, `RAS`, `Q.931` ...).
+    pub helper: String,
+    /// The transport protocol of the connections it helps.
+    pub protocol: HelperProto,
+    /// The address family it helps (`l3proto ip` / `ip6` / `inet`).
+    pub l3proto: Family,
+}
+
+/// The transport protocol of a ct helper object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HelperProto {
+    Tcp,
+    Udp,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -170,6 +196,10 @@ pub enum Stmt {
         field: Field,
         value: u8,
     },
+    /// `ct helper set "NAME"`: attaches the table's ct helper object NAME to the packet's new
+    /// connection (unconfirmed, not a template, of the helper's protocol, without a helper
+    /// yet); any other packet is left alone. Not final.
+    CtHelperSet(String),
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`

@@ -22,8 +22,11 @@ use std::net::IpAddr;
 
 mod ext;
 mod exthdr;
+mod helper;
 mod nat;
 mod set;
+
+pub use helper::CtHelperCode;
 
 /// A table ready to be turned into netlink messages, in dependency order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct TableCode {
     pub sets: Vec<SetCode>,
     pub chains: Vec<ChainCode>,
     pub rules: Vec<RuleCode>,
+    /// Conntrack helper objects, created after the chains and before the rules.
+    pub ct_helpers: Vec<CtHelperCode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -145,6 +150,7 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
         sets: cx.sets,
         chains,
         rules,
+        ct_helpers: t.ct_helpers.iter().map(helper::object).collect(),
     }
 }
 
@@ -583,6 +589,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
             set::elem_op(NFT_DYNSET_OP_DELETE, name, key, out, cx)
         }
         Stmt::Notrack => out.push(K::Notrack),
+        Stmt::CtHelperSet(name) => helper::set(name, out),
         Stmt::CtZoneSet(zone) => {
             out.push(K::Immediate {
                 dreg: NFT_REG_1,

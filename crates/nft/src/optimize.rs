@@ -312,6 +312,7 @@ mod tests {
                 family: Family::Ip,
                 name: "fwnet_filter".into(),
                 sets: Vec::new(),
+                ct_helpers: Vec::new(),
                 chains: vec![Chain {
                     name: "INPUT".into(),
                     base: None,

@@ -18,10 +18,11 @@ use crate::ir::*;
 
 mod ext;
 mod exthdr;
+mod helper;
 mod nat;
 mod set;
 
-/// The whole ruleset, one `table` block per table, sets before chains.
+/// The whole ruleset, one `table` block per table, sets and ct helper objects before chains.
 pub fn ruleset(rs: &Ruleset) -> String {
     let mut out = String::new();
     for table in &rs.tables {
@@ -199,6 +200,9 @@ fn print_table(out: &mut String, table: &Table) {
     for set in &table.sets {
         print_set(out, set);
     }
+    for helper in &table.ct_helpers {
+        helper::object(out, helper);
+    }
     for chain in &table.chains {
         print_chain(out, chain);
     }
@@ -356,6 +360,7 @@ fn stmt(s: &Stmt) -> String {
         Stmt::HeaderSet { field, value } => {
             format!("{} set {value}", expr(Expr::Payload(*field)))
         }
+        Stmt::CtHelperSet(helper) => format!("ct helper set \"{helper}\""),
     }
 }
 

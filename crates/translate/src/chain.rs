@@ -269,6 +269,7 @@ pub(crate) fn table(
         },
         name: cx.nft_table,
         sets: cx.sets,
+        ct_helpers: Vec::new(),
         chains: cx
             .chains
             .into_iter()
@@ -280,6 +281,7 @@ pub(crate) fn table(
             .collect(),
     };
     out.stats.rules_refused += crate::nat::finish(&mut table, &cx.nat_locs, &mut out.diagnostics);
+    out.stats.rules_refused += crate::ct_helper::finish(&mut table, &mut out.diagnostics);
     Some(table)
 }
 

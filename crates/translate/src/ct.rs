@@ -1,5 +1,6 @@
 //! `-j CT --notrack` (raw table): nft `notrack`; `-j CT --zone N`: `ct state != untracked ct
-//! zone set N`; every other CT option is refused with the reason.
+//! zone set N`; `-j CT --helper NAME`: `ct helper set` of a `ct helper` object, in a chain of
+//! its own (see `ct_helper.rs`); every other CT option is refused with the reason.
 //!
 //! Exactness, `--notrack`: with it, xt_CT's check installs no template and its target then
 //! behaves as NOTRACK (see `notrack.rs`): a packet with a conntrack entry or already untracked
@@ -15,8 +16,7 @@
 //!
 //! Not translated, with an error:
 //! - `--zone mark`, `--zone-orig`, `--zone-reply`: per-direction and mark-derived zones;
-//! - `--helper`, `--timeout`: they need named `ct helper` / `ct timeout` objects, which fwnet does
-//!   not create yet;
+//! - `--timeout`: it needs a named `ct timeout` object, which fwnet does not create yet;
 //! - `--ctevents`, `--expevents`: nft has `ct event set` but no expectation events;
 //! - `--notrack` together with any other option, and `-j CT` without options.
 
@@ -43,6 +43,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
     }
     let mut notrack = false;
     let mut zone: Option<(u16, &Opt)> = None;
+    let mut helper: Option<(String, &Opt)> = None;
     for opt in opts {
         if !cx.not_negated(opt) {
             return Vec::new();
@@ -72,9 +73,15 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 opt,
                 "per-direction zones are not translated; use `--zone` if both directions may share the zone",
             ),
-            "--helper" | "--timeout" => cx.unsupported_option(
+            "--helper" => {
+                let Some(arg) = cx.one_arg(opt) else {
+                    return Vec::new();
+                };
+                helper = Some((arg.to_string(), *opt));
+            }
+            "--timeout" => cx.unsupported_option(
                 opt,
-                "it needs a named nft `ct helper` / `ct timeout` object, which fwnet does not create yet; declare one in nft and assign it with `ct helper set` / `ct timeout set`",
+                "it needs a named nft `ct timeout` object, which fwnet does not create yet; declare one in nft and assign it with `ct timeout set`",
             ),
             _ => cx.unsupported_option(
                 opt,
@@ -84,6 +91,24 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
     }
     if cx.has_errors() {
         return Vec::new();
+    }
+    if let Some((name, opt)) = helper {
+        if notrack || zone.is_some() {
+            cx.error(
+                "translate/bad-value",
+                &opt.loc,
+                "`--helper` together with `--notrack` or `--zone` is not translated",
+                "an untracked packet gets no helper; for a zone and a helper, fwnet would need one template in nft: split the rule",
+            );
+            return Vec::new();
+        }
+        return match crate::ct_helper::helper_target(&name, cx.protocol, cx.family) {
+            Ok(stmts) => stmts,
+            Err((msg, help)) => {
+                cx.error("translate/bad-value", &opt.loc, msg, help);
+                Vec::new()
+            }
+        };
     }
     match (notrack, zone) {
         (true, Some((_, opt))) => {

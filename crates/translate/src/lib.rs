@@ -21,6 +21,7 @@ mod connlimit;
 mod connmark;
 mod conntrack;
 mod ct;
+mod ct_helper;
 mod frag;
 mod hashlimit;
 mod hbh;
@@ -53,6 +54,7 @@ mod tcp;
 mod ttl;
 mod udp;
 
+pub use ct_helper::{parse_iptables_config, IptablesConfig};
 use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};
 use fwnet_nft as nft;
 use serde::Serialize;
@@ -76,6 +78,11 @@ pub struct Options {
     /// Emit marked approximations instead of refusing: recent lists that must keep entries of
     /// any age become sets that never forget (warning `translate/approximate`, rule comment).
     pub allow_approximate: bool,
+    /// The conntrack helper modules CentOS 6 loaded (`/etc/sysconfig/iptables-config`): each
+    /// helper gets a `ct helper` object and rules assigning it on its default ports, as
+    /// `nf_conntrack_helper=1` did. Without it, a ruleset that seems to rely on that gets a
+    /// warning (`translate/ct-helper-not-assigned`).
+    pub iptables_config: Option<IptablesConfig>,
 }
 
 /// The result of [`translate`]. Unusable when `diagnostics` holds an error.
@@ -130,6 +137,13 @@ pub fn translate_with_sets(
     hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
     recent::finish(&shared.recents, &mut out);
     set::finish(ipsets, &mut out);
+    match &opts.iptables_config {
+        Some(cfg) if inputs.iter().any(|i| i.family == IpFamily::V4) => {
+            ct_helper::assign_by_port(&mut out.ruleset, cfg)
+        }
+        Some(_) => {}
+        None => ct_helper::warn_unassigned(inputs, &out.ruleset, &mut out.diagnostics),
+    }
     for t in &out.ruleset.tables {
         out.stats.tables += 1;
         out.stats.chains += t.chains.len();

@@ -32,6 +32,15 @@ fn fixture_dir(kind: &str) -> PathBuf {
     crate_dir().join("test_data/translate").join(kind)
 }
 
+/// The fixture file `name` in whichever of ok, warn and err holds it.
+fn fixture_path(name: &str) -> PathBuf {
+    ["ok", "warn", "err"]
+        .iter()
+        .map(|k| fixture_dir(k).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 fn rules_files(dir: &Path) -> Vec<PathBuf> {
     let entries = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read fixture dir {}: {e}", dir.display()));
@@ -56,6 +65,15 @@ fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic
         "{name}: parse errors:\n{}",
         render(&parse_diags)
     );
+    // An optional `NAME.iptables-config` beside the fixture is read as `--iptables-config`.
+    let config = std::fs::read_to_string(fixture_path(name).with_extension("iptables-config"))
+        .ok()
+        .map(|text| {
+            fwnet_translate::parse_iptables_config(
+                &name.replace(".rules", ".iptables-config"),
+                &text,
+            )
+        });
     let t = translate(
         &[Input {
             ruleset: &ast,
@@ -63,6 +81,7 @@ fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic
         }],
         &Options {
             allow_approximate: name.starts_with("approx-"),
+            iptables_config: config,
         },
     );
     let mut all = parse_diags;

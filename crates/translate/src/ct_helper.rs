@@ -1,0 +1,632 @@
+//! Conntrack helpers as explicit nft `ct helper` objects: `-j CT --helper NAME` in the raw table,
+//! and the helpers CentOS 6 assigned by port because `/etc/sysconfig/iptables-config` loaded
+//! their modules (`IPTABLES_MODULES`, with `nf_conntrack_helper=1`, the old kernel default).
+//!
+//! Exactness, `-j CT --helper NAME`: xt_CT attaches a conntrack template holding the helper in
+//! raw (priority -300); conntrack (-200) gives the helper to the packet's new connection unless
+//! an expectation created it (a RELATED connection keeps the expectation's helper). nft's
+//! `ct helper set` works only once the connection exists, so the rule moves to a base chain of
+//! the same hook at priority -150 (after conntrack, before DNAT) and is guarded by
+//! `ct status & expected == 0`; nft_ct.c then assigns the helper to an unconfirmed connection of
+//! the helper's protocol that has none yet, as the template would have, and the first
+//! assignment wins in both. The move is exact only when:
+//! - no earlier rule of the raw chain can end its evaluation for a packet the helper rule sees
+//!   (ACCEPT, RETURN, a jump or goto): such a rule is refused (DROP is fine: the packet never
+//!   reaches -150);
+//! - no `CT --zone` rule shares the chain (xt_CT's first template wins, nft would do both), and
+//!   no `CT --notrack` / NOTRACK rule follows it (xt_CT's template would have stopped it);
+//! - the helper rule tests only what nothing between -300 and -150 changes: header fields,
+//!   interfaces and the other packet properties below; a test on the mark, on conntrack or on a
+//!   set, or a stateful statement (limit, recent ...) is refused;
+//! - it is in a built-in chain (PREROUTING or OUTPUT), not in a user chain.
+//!
+//! Its counters count the packets reaching -150, so a packet that a later raw rule drops is
+//! counted by iptables and not by nft; verdicts and helper assignment are the same.
+//!
+//! Exactness, iptables-config: CentOS 6's kernel gave a new connection that no expectation
+//! created the helper registered for its reply tuple's source, i.e. the original destination
+//! port and protocol, unless a template named one. The emitted rules (`tcp dport 21 ct status &
+//! expected == 0 ct helper set "ftp-tcp"`, prerouting and output, after the explicit ones) do
+//! the same for the helpers' default ports; module options that moved a helper to other ports
+//! (`ports=`) are not read.
+//!
+//! This module does not create timeouts (`CT --timeout`) or expectation objects.
+
+use crate::IpFamily;
+use fwnet_iptables::diag::Loc;
+use fwnet_iptables::{Command, Diagnostic};
+use fwnet_nft::{
+    self as nft, BaseChain, Chain, ChainKind, CmpOp, CtHelper, CtKey, Expr, Family, Field,
+    HelperProto, Hook, Match, MetaKey, Origin, Policy, Rule, Stmt, Value,
+};
+
+/// IPS_EXPECTED: the connection was created by an expectation (it is RELATED).
+const IPS_EXPECTED: u64 = 1;
+/// The hook priority of the chains that assign helpers: after conntrack (-200), before DNAT.
+const PRIORITY: i32 = -150;
+
+/// A kernel conntrack helper, as nf_conntrack_*.c registers it.
+struct Known {
+    /// Its name, as `--helper` and nft `type "..."` take it.
+    name: &'static str,
+    /// Protocols and default ports it is registered for.
+    ports: &'static [(HelperProto, u16)],
+    /// Registered for IPv6 too.
+    ipv6: bool,
+    /// The module that registers it, in its nf_conntrack_ and CentOS 6 ip_conntrack_ spellings.
+    modules: &'static [&'static str],
+}
+
+const TCP: HelperProto = HelperProto::Tcp;
+const UDP: HelperProto = HelperProto::Udp;
+
+const KNOWN: &[Known] = &[
+    Known {
+        name: "ftp",
+        ports: &[(TCP, 21)],
+        ipv6: true,
+        modules: &["nf_conntrack_ftp", "ip_conntrack_ftp"],
+    },
+    Known {
+        name: "tftp",
+        ports: &[(UDP, 69)],
+        ipv6: true,
+        modules: &["nf_conntrack_tftp", "ip_conntrack_tftp"],
+    },
+    Known {
+        name: "sip",
+        ports: &[(UDP, 5060), (TCP, 5060)],
+        ipv6: true,
+        modules: &["nf_conntrack_sip", "ip_conntrack_sip"],
+    },
+    Known {
+        name: "irc",
+        ports: &[(TCP, 6667)],
+        ipv6: false,
+        modules: &["nf_conntrack_irc", "ip_conntrack_irc"],
+    },
+    Known {
+        name: "amanda",
+        ports: &[(UDP, 10080)],
+        ipv6: true,
+        modules: &["nf_conntrack_amanda", "ip_conntrack_amanda"],
+    },
+    Known {
+        name: "RAS",
+        ports: &[(UDP, 1719)],
+        ipv6: true,
+        modules: &["nf_conntrack_h323", "ip_conntrack_h323"],
+    },
+    Known {
+        name: "Q.931",
+        ports: &[(TCP, 1720)],
+        ipv6: true,
+        modules: &["nf_conntrack_h323", "ip_conntrack_h323"],
+    },
+    Known {
+        name: "pptp",
+        ports: &[(TCP, 1723)],
+        ipv6: false,
+        modules: &["nf_conntrack_pptp", "ip_conntrack_pptp"],
+    },
+    Known {
+        name: "sane",
+        ports: &[(TCP, 6566)],
+        ipv6: true,
+        modules: &["nf_conntrack_sane", "ip_conntrack_sane"],
+    },
+    Known {
+        name: "netbios-ns",
+        ports: &[(UDP, 137)],
+        ipv6: false,
+        modules: &["nf_conntrack_netbios_ns", "ip_conntrack_netbios_ns"],
+    },
+    Known {
+        name: "snmp",
+        ports: &[(UDP, 161)],
+        ipv6: false,
+        modules: &["nf_conntrack_snmp", "ip_conntrack_snmp"],
+    },
+];
+
+fn proto_number(p: HelperProto) -> u8 {
+    match p {
+        HelperProto::Tcp => 6,
+        HelperProto::Udp => 17,
+    }
+}
+
+fn proto_name(p: HelperProto) -> &'static str {
+    match p {
+        HelperProto::Tcp => "tcp",
+        HelperProto::Udp => "udp",
+    }
+}
+
+/// The object's name: the helper's, lowercase, then its protocol (`ftp-tcp`, `q.931-tcp`),
+/// always an nft identifier.
+fn object_name(helper: &str, p: HelperProto) -> String {
+    format!("{}-{}", helper.to_ascii_lowercase(), proto_name(p))
+}
+
+/// The object a [`Stmt::CtHelperSet`] made by this module names.
+fn object_for(name: &str, family: Family) -> Option<CtHelper> {
+    KNOWN.iter().find_map(|k| {
+        [TCP, UDP]
+            .into_iter()
+            .find(|p| object_name(k.name, *p) == name)
+            .map(|p| CtHelper {
+                name: name.to_string(),
+                helper: k.name.to_string(),
+                protocol: p,
+                l3proto: family,
+            })
+    })
+}
+
+/// `ct status & expected == 0 ct helper set "NAME"`: the statements of a helper rule after its
+/// matches.
+fn assign(name: String) -> [Stmt; 2] {
+    [
+        Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::Status),
+            bits: IPS_EXPECTED,
+            op: CmpOp::Ne,
+        }),
+        Stmt::CtHelperSet(name),
+    ]
+}
+
+/// `-j CT --helper NAME` with the rule's protocol `proto` (`-p`, not negated, as xt_CT
+/// requires): the statements, or an error message and help.
+pub(crate) fn helper_target(
+    name: &str,
+    proto: Option<(u8, bool)>,
+    family: IpFamily,
+) -> Result<Vec<Stmt>, (String, String)> {
+    let Some(k) = KNOWN.iter().find(|k| k.name == name) else {
+        let help = if name.eq_ignore_ascii_case("h323") {
+            "the kernel's H.323 helpers are `RAS` (udp 1719) and `Q.931` (tcp 1720)".to_string()
+        } else {
+            let names: Vec<&str> = KNOWN.iter().map(|k| k.name).collect();
+            format!("the kernel's conntrack helpers are {}", names.join(", "))
+        };
+        return Err((format!("unknown conntrack helper `{name}`"), help));
+    };
+    if family == IpFamily::V6 && !k.ipv6 {
+        return Err((
+            format!("the `{name}` conntrack helper exists for IPv4 only"),
+            "the kernel refuses the rule in ip6tables; remove it".into(),
+        ));
+    }
+    let protos: Vec<HelperProto> = k.ports.iter().map(|(p, _)| *p).collect();
+    let found = match proto {
+        Some((p, false)) => protos.into_iter().find(|hp| proto_number(*hp) == p),
+        _ => None,
+    };
+    let Some(p) = found else {
+        let want: Vec<&str> = k.ports.iter().map(|(p, _)| proto_name(*p)).collect();
+        return Err((
+            format!("`--helper {name}` needs `-p {}`", want.join("` or `-p ")),
+            "xt_CT refuses a helper without its protocol (or with a negated one): add the protocol match".into(),
+        ));
+    };
+    Ok(assign(object_name(k.name, p)).to_vec())
+}
+
+/// The statements of a helper rule before the two [`assign`] adds.
+fn own_tests(r: &Rule) -> &[Stmt] {
+    let n = r.stmts.len().saturating_sub(2);
+    &r.stmts[..n]
+}
+
+fn is_helper_rule(r: &Rule) -> bool {
+    r.stmts.iter().any(|s| matches!(s, Stmt::CtHelperSet(_)))
+}
+
+fn loc_of(r: &Rule) -> Loc {
+    let o = r.origin.clone().unwrap_or(Origin {
+        file: "".into(),
+        line: 0,
+    });
+    Loc {
+        file: o.file,
+        line: o.line,
+        column: 1,
+    }
+}
+
+fn line_of(r: &Rule) -> String {
+    r.origin
+        .as_ref()
+        .map(|o| format!("line {}", o.line))
+        .unwrap_or_else(|| "an earlier rule".into())
+}
+
+/// Whether nothing between raw (-300) and -150 can change what this statement of a helper
+/// rule sees or does.
+fn stable(s: &Stmt) -> bool {
+    match s {
+        Stmt::Match(Match::Cmp { left, .. })
+        | Stmt::Match(Match::Masked { left, .. })
+        | Stmt::Match(Match::Order { left, .. }) => stable_expr(left),
+        Stmt::Match(Match::Flags { left, .. }) => stable_expr(left),
+        Stmt::Counter(_) | Stmt::Log(_) | Stmt::CtHelperSet(_) => true,
+        _ => false,
+    }
+}
+
+fn stable_expr(e: &Expr) -> bool {
+    match e {
+        Expr::Payload(_) | Expr::Exthdr(_) | Expr::Fib(_) | Expr::FibOif(_) => true,
+        Expr::Meta(m) => !matches!(m, MetaKey::Mark),
+        Expr::Ct(_) | Expr::Rt(_) => false,
+    }
+}
+
+/// Moves the raw table's helper rules into base chains at priority -150 and declares the
+/// objects they use; refuses (with an error, returning how many) those it cannot move exactly.
+pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usize {
+    let mut refused = 0;
+    let mut moved: Vec<(Hook, Vec<Rule>)> = Vec::new();
+    for chain in &mut table.chains {
+        if !chain.rules.iter().any(is_helper_rule) {
+            continue;
+        }
+        let Some(hook) = chain.base.as_ref().map(|b| b.hook) else {
+            chain.rules.retain(|r| {
+                if !is_helper_rule(r) {
+                    return true;
+                }
+                refused += 1;
+                diags.push(
+                    Diagnostic::error(
+                        "translate/unsupported-target",
+                        &loc_of(r),
+                        format!("`-j CT --helper` in user chain {}", chain.name),
+                    )
+                    .with_help("nft assigns helpers after conntrack, in a chain of its own; fwnet moves only rules of the built-in PREROUTING and OUTPUT chains there: move the rule into one of them"),
+                );
+                false
+            });
+            continue;
+        };
+        let rules = std::mem::take(&mut chain.rules);
+        let zone = rules
+            .iter()
+            .find(|r| r.stmts.iter().any(|s| matches!(s, Stmt::CtZoneSet(_))))
+            .map(line_of);
+        let mut keep = Vec::new();
+        let mut out = Vec::new();
+        let mut ender: Option<String> = None;
+        for (i, r) in rules.iter().enumerate() {
+            if !is_helper_rule(r) {
+                if r.stmts.iter().any(|s| {
+                    matches!(
+                        s,
+                        Stmt::Verdict(
+                            nft::Verdict::Accept
+                                | nft::Verdict::Return
+                                | nft::Verdict::Jump(_)
+                                | nft::Verdict::Goto(_)
+                        )
+                    )
+                }) && ender.is_none()
+                {
+                    ender = Some(line_of(r));
+                }
+                keep.push(r.clone());
+                continue;
+            }
+            let notrack_after = rules[i + 1..]
+                .iter()
+                .find(|l| l.stmts.iter().any(|s| matches!(s, Stmt::Notrack)))
+                .map(line_of);
+            let why = if let Some(l) = &ender {
+                Some((
+                    format!("{l} of chain {} can end the chain before this `-j CT --helper` rule", chain.name),
+                    "nft assigns helpers after conntrack, in a chain of its own that the earlier rule's verdict does not stop; move the helper rule before it".to_string(),
+                ))
+            } else if let Some(l) = &zone {
+                Some((
+                    format!("chain {} also sets a conntrack zone ({l})", chain.name),
+                    "xt_CT keeps only the first template a packet gets, nft would apply both; keep the zone and helper rules in different chains or drop one".to_string(),
+                ))
+            } else if let Some(l) = notrack_after {
+                Some((
+                    format!("{l} of chain {} untracks packets after this `-j CT --helper` rule", chain.name),
+                    "with xt_CT the helper's template stops the later NOTRACK, in nft the untracking comes first; put the NOTRACK rule before the helper rule".to_string(),
+                ))
+            } else if !own_tests(r).iter().all(stable) {
+                Some((
+                    "this `-j CT --helper` rule tests something that may change between raw and the helper assignment in nft".to_string(),
+                    "nft assigns helpers after conntrack (priority -150), where marks, conntrack state and sets may differ from raw; keep only header, interface and address tests in the rule".to_string(),
+                ))
+            } else {
+                None
+            };
+            match why {
+                Some((msg, help)) => {
+                    refused += 1;
+                    diags.push(
+                        Diagnostic::error("translate/unsupported-target", &loc_of(r), msg)
+                            .with_help(help),
+                    );
+                }
+                None => out.push(r.clone()),
+            }
+        }
+        chain.rules = keep;
+        if !out.is_empty() {
+            moved.push((hook, out));
+        }
+    }
+    for (hook, rules) in moved {
+        helper_chain(table, hook).rules.extend(rules);
+    }
+    declare_objects(table);
+    refused
+}
+
+/// The base chain at priority -150 that assigns helpers on `hook`, created when missing.
+fn helper_chain(table: &mut nft::Table, hook: Hook) -> &mut Chain {
+    let base = match hook {
+        Hook::Output => "OUTPUT_HELPER",
+        _ => "PREROUTING_HELPER",
+    };
+    let is_it = |c: &Chain| {
+        c.base
+            .as_ref()
+            .is_some_and(|b| b.hook == hook && b.priority == PRIORITY)
+    };
+    if let Some(i) = table.chains.iter().position(is_it) {
+        return &mut table.chains[i];
+    }
+    let mut name = base.to_string();
+    let mut n = 2;
+    while table.chains.iter().any(|c| c.name == name) {
+        name = format!("{base}_{n}");
+        n += 1;
+    }
+    table.chains.push(Chain {
+        name,
+        base: Some(BaseChain {
+            kind: ChainKind::Filter,
+            hook,
+            priority: PRIORITY,
+            policy: Policy::Accept,
+            counters: None,
+        }),
+        rules: Vec::new(),
+    });
+    let last = table.chains.len() - 1;
+    &mut table.chains[last]
+}
+
+/// Declares every helper object the table's rules assign, in order of first use.
+fn declare_objects(table: &mut nft::Table) {
+    let names: Vec<String> = table
+        .chains
+        .iter()
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+        .filter_map(|s| match s {
+            Stmt::CtHelperSet(n) => Some(n.clone()),
+            _ => None,
+        })
+        .collect();
+    for n in names {
+        if table.ct_helpers.iter().any(|h| h.name == n) {
+            continue;
+        }
+        if let Some(h) = object_for(&n, table.family) {
+            table.ct_helpers.push(h);
+        }
+    }
+}
+
+/// The conntrack helper modules an `iptables-config` file loads (`IPTABLES_MODULES="..."`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IptablesConfig {
+    /// Where `IPTABLES_MODULES` is, for the emitted rules' origin.
+    pub origin: Option<Origin>,
+    /// The modules listed, in order.
+    pub modules: Vec<String>,
+}
+
+/// Reads `IPTABLES_MODULES` from the text of an `/etc/sysconfig/iptables-config` file (a shell
+/// fragment: `KEY="value"`, `#` comments); the last assignment wins, as when the shell reads it.
+/// Modules that register no conntrack helper (`ip_nat_ftp`, `nf_nat_ftp` ...) are kept; they
+/// are ignored when the rules are made.
+pub fn parse_iptables_config(file: &str, text: &str) -> IptablesConfig {
+    let mut cfg = IptablesConfig::default();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let Some(value) = line.strip_prefix("IPTABLES_MODULES=") else {
+            continue;
+        };
+        let value = value.split('#').next().unwrap_or("").trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        cfg.modules = value.split_whitespace().map(str::to_string).collect();
+        cfg.origin = Some(Origin {
+            file: file.into(),
+            line: u32::try_from(i + 1).unwrap_or(u32::MAX),
+        });
+    }
+    cfg
+}
+
+/// The helpers `cfg` loads, each once, in the order of [`KNOWN`].
+fn loaded(cfg: &IptablesConfig) -> Vec<&'static Known> {
+    KNOWN
+        .iter()
+        .filter(|k| k.modules.iter().any(|m| cfg.modules.iter().any(|c| c == m)))
+        .collect()
+}
+
+/// Adds, to the IPv4 raw table (created if missing), the rules that assign each loaded helper
+/// on its default ports, in prerouting and output, after the `-j CT --helper` rules.
+pub(crate) fn assign_by_port(rs: &mut nft::Ruleset, cfg: &IptablesConfig) {
+    let helpers = loaded(cfg);
+    if helpers.is_empty() {
+        return;
+    }
+    let i = match rs
+        .tables
+        .iter()
+        .position(|t| t.family == Family::Ip && t.name == "fwnet_raw")
+    {
+        Some(i) => i,
+        None => {
+            rs.tables.push(nft::Table {
+                family: Family::Ip,
+                name: "fwnet_raw".into(),
+                sets: Vec::new(),
+                chains: Vec::new(),
+                ct_helpers: Vec::new(),
+            });
+            rs.tables.len() - 1
+        }
+    };
+    let table = &mut rs.tables[i];
+    for hook in [Hook::Prerouting, Hook::Output] {
+        let chain = helper_chain(table, hook);
+        for k in &helpers {
+            for (p, port) in k.ports {
+                let field = match p {
+                    HelperProto::Tcp => Field::TcpDport,
+                    HelperProto::Udp => Field::UdpDport,
+                };
+                // `ip protocol tcp`, as the translation of `-p tcp` writes it.
+                let mut stmts = vec![Stmt::Match(Match::Cmp {
+                    left: Expr::Payload(Field::IpProtocol),
+                    op: CmpOp::Eq,
+                    right: Value::Num(u64::from(proto_number(*p))),
+                })];
+                stmts.push(Stmt::Match(Match::Cmp {
+                    left: Expr::Payload(field),
+                    op: CmpOp::Eq,
+                    right: Value::Num(u64::from(*port)),
+                }));
+                stmts.extend(assign(object_name(k.name, *p)));
+                chain.rules.push(Rule {
+                    stmts,
+                    comment: None,
+                    origin: cfg.origin.clone(),
+                    merged: Vec::new(),
+                });
+            }
+        }
+    }
+    declare_objects(table);
+}
+
+/// Warnings for rulesets that relied on CentOS 6's automatic helper assignment: a rule that
+/// accepts RELATED somewhere, and a rule naming a helper's default port (`--dport 21`) whose
+/// helper no `-j CT --helper` assigns.
+pub(crate) fn warn_unassigned(
+    inputs: &[crate::Input],
+    rs: &nft::Ruleset,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for input in inputs {
+        let rules: Vec<&fwnet_iptables::Rule> = input
+            .ruleset
+            .tables
+            .iter()
+            .flat_map(|t| &t.commands)
+            .filter_map(|c| match c {
+                Command::Append(r) | Command::Insert { rule: r, .. } => Some(r),
+                _ => None,
+            })
+            .collect();
+        if !rules.iter().any(|r| related(r)) {
+            continue;
+        }
+        for k in KNOWN {
+            if input.family == IpFamily::V6 && !k.ipv6 {
+                continue;
+            }
+            let assigned = rs
+                .tables
+                .iter()
+                .flat_map(|t| &t.ct_helpers)
+                .any(|h| h.helper == k.name);
+            if assigned {
+                continue;
+            }
+            let Some((r, port)) = rules.iter().find_map(|r| {
+                k.ports
+                    .iter()
+                    .find(|(p, n)| names_port(r, *p, *n))
+                    .map(|pp| (r, pp.1))
+            }) else {
+                continue;
+            };
+            diags.push(
+                Diagnostic::warning(
+                    "translate/ct-helper-not-assigned",
+                    &r.loc,
+                    format!(
+                        "port {port} is the `{}` conntrack helper's and the ruleset matches RELATED connections: CentOS 6 assigned that helper automatically when its module was loaded, current kernels do not, so its data connections would not be RELATED",
+                        k.name
+                    ),
+                )
+                .with_help(match input.family {
+                    IpFamily::V4 => format!(
+                        "pass `--iptables-config /etc/sysconfig/iptables-config` to `fwnet import` so that the helpers its IPTABLES_MODULES loads (`{}`) are assigned explicitly, or add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}`",
+                        k.modules[0],
+                        proto_name(k.ports[0].0),
+                        k.name
+                    ),
+                    // `--iptables-config` assigns helpers to IPv4 only.
+                    IpFamily::V6 => format!(
+                        "add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}` to the ip6tables file",
+                        proto_name(k.ports[0].0),
+                        k.name
+                    ),
+                }),
+            );
+        }
+    }
+}
+
+/// Whether the rule matches RELATED (`--state` / `--ctstate` naming it).
+fn related(r: &fwnet_iptables::Rule) -> bool {
+    r.opts.iter().any(|o| {
+        matches!(o.name.as_str(), "--state" | "--ctstate")
+            && o.args.iter().any(|a| a.split(',').any(|s| s == "RELATED"))
+    })
+}
+
+/// Whether the rule's destination ports (`--dport`, `--dports`) include `port`, with a
+/// protocol compatible with `p`.
+fn names_port(r: &fwnet_iptables::Rule, p: HelperProto, port: u16) -> bool {
+    let proto_ok = r
+        .opts
+        .iter()
+        .filter(|o| matches!(o.name.as_str(), "-p" | "--protocol"))
+        .all(|o| {
+            o.args
+                .iter()
+                .all(|a| a.eq_ignore_ascii_case(proto_name(p)) || a == &proto_number(p).to_string())
+        });
+    proto_ok
+        && r.opts.iter().any(|o| {
+            matches!(
+                o.name.as_str(),
+                "--dport" | "--destination-port" | "--dports" | "--destination-ports" | "--ports"
+            ) && o.negated == fwnet_iptables::Negation::None
+                && o.args.iter().any(|a| {
+                    a.split(',').any(|item| {
+                        let mut ends = item.splitn(2, ':').map(|s| s.trim().parse::<u16>().ok());
+                        match (ends.next().flatten(), ends.next()) {
+                            (Some(lo), None) => lo == port,
+                            (Some(lo), Some(hi)) => lo <= port && hi.unwrap_or(u16::MAX) >= port,
+                            (None, Some(hi)) => hi.unwrap_or(u16::MAX) >= port,
+                            (None, None) => false,
+                        }
+                    })
+                })
+        })
+}
