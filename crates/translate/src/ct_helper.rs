@@ -547,6 +547,12 @@ pub(crate) fn warn_unassigned(
             if input.family == IpFamily::V6 && !k.ipv6 {
                 continue;
             }
+            // These two only track broadcast answers (NetBIOS name service, SNMP traps) and
+            // CentOS 6 loaded them only on request; a rule for their port is no sign of
+            // reliance, and warning on every file that opens 137 or 161 drowns the real cases.
+            if matches!(k.name, "netbios-ns" | "snmp") {
+                continue;
+            }
             let assigned = rs
                 .tables
                 .iter()
