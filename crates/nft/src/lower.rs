@@ -46,7 +46,7 @@ pub struct SetCode {
     /// `__setN` for anonymous sets, N counting them from 0 in the table: the name the kernel
     /// gives for nft's `__set%d`, sent ready-made because the kernel finds a free number by
     /// scanning every set of the table, which makes a batch with thousands of anonymous sets
-    /// quadratic (12k multiport rules: 34 s in nft -f, see ARCHITECTURE.md).
+    /// quadratic (see ARCHITECTURE.md, "Load time and the kernel").
     pub name: String,
     /// NFTA_SET_ID: how rules in the same batch refer to it.
     pub id: u32,
