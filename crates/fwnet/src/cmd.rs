@@ -161,9 +161,14 @@ pub fn import(
             println!("imported {}", files.join(", "));
             print!("{}", indent(&output::table(&rows, &[])));
             if let Some(o) = optimized.filter(|o| o.runs > 0) {
+                let runs = if o.runs == 1 {
+                    "1 run became a set lookup".to_string()
+                } else {
+                    format!("{} runs became set lookups", o.runs)
+                };
                 println!(
-                    "optimized: {} rules compiled into {} ({} runs became set lookups, each with one counter; --no-optimize keeps one rule per line)",
-                    o.rules_in, o.rules_out, o.runs
+                    "optimized: {} rules compiled into {} ({runs}, each with one counter; --no-optimize keeps one rule per line)",
+                    o.rules_in, o.rules_out
                 );
             }
             if approximations > 0 {
