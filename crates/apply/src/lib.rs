@@ -102,7 +102,7 @@ pub fn kernel_features() -> Result<Features, Error> {
 /// transaction; every other table is left alone.
 pub fn apply(rs: &Ruleset, mode: Mode) -> Result<Applied, Error> {
     let mut s = session::Session::open()?;
-    let kernel = features::probe(&mut s)?;
+    let kernel = features::cached(&mut s)?;
     for _ in 0..GENERATION_RETRIES {
         let generation = s.generation()?;
         let existing = s.owned_tables()?;
