@@ -74,12 +74,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                         continue;
                     }
                 }
-                let bad: &[&str] = if input {
-                    &["OUTPUT", "POSTROUTING"]
-                } else {
-                    &["PREROUTING", "INPUT"]
-                };
-                if bad.contains(&cx.chain) {
+                if crate::rule::lacks_interface(cx.chain, input) {
                     cx.error(
                         "translate/bad-value",
                         &opt.loc,

@@ -239,12 +239,7 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
     let Some(arg) = cx.one_arg(opt) else {
         return Vec::new();
     };
-    let bad_hooks: &[&str] = if input {
-        &["OUTPUT", "POSTROUTING"]
-    } else {
-        &["PREROUTING", "INPUT"]
-    };
-    if bad_hooks.contains(&chain) {
+    if crate::rule::lacks_interface(chain, input) {
         cx.error(
             "translate/bad-value",
             &opt.loc,

@@ -16,7 +16,7 @@ use fwnet_nft::{CmpOp, Expr, Field, Match, Stmt, Value};
 pub(crate) const OPTIONS: &[&[&str]] = &[&["--mac-source"]];
 
 pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
-    if matches!(cx.chain, "OUTPUT" | "POSTROUTING") {
+    if crate::rule::lacks_interface(cx.chain, true) {
         cx.error(
             "translate/bad-value",
             loc,

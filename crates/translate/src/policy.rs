@@ -87,12 +87,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         );
         return Vec::new();
     };
-    let bad: &[&str] = if inbound {
-        &["OUTPUT", "POSTROUTING"]
-    } else {
-        &["PREROUTING", "INPUT"]
-    };
-    if bad.contains(&cx.chain) {
+    if crate::rule::lacks_interface(cx.chain, inbound) {
         cx.error(
             "translate/bad-value",
             &dir_opt.loc,

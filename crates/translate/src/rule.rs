@@ -177,6 +177,18 @@ impl Cx<'_> {
     }
 }
 
+/// Whether packets in built-in chain `chain` lack an input interface (`input`) or an output
+/// interface: locally generated packets have no input one (OUTPUT, POSTROUTING), packets not
+/// yet routed no output one (PREROUTING, INPUT). iptables refuses interface tests there.
+pub(crate) fn lacks_interface(chain: &str, input: bool) -> bool {
+    let chains: &[&str] = if input {
+        &["OUTPUT", "POSTROUTING"]
+    } else {
+        &["PREROUTING", "INPUT"]
+    };
+    chains.contains(&chain)
+}
+
 /// The match extensions fwnet translates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ext {
