@@ -374,6 +374,17 @@ fn verdicts_of(results: &[serde_json::Value], start: &str) -> (String, String) {
     (v("legacy"), v("fwnet"))
 }
 
+/// Checks that both sides gave each probe (a [`verdicts_like`] pattern) the verdict listed.
+fn both_sides_give(results: &[serde_json::Value], expected: &[(&str, &str)]) {
+    for (pattern, verdict) in expected {
+        assert_eq!(
+            verdicts_like(results, pattern),
+            (verdict.to_string(), verdict.to_string()),
+            "{pattern}"
+        );
+    }
+}
+
 /// The verdicts of the probe whose text is `pattern`, where `*` stands for a source port.
 fn verdicts_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
     let (head, tail) = pattern.split_once('*').unwrap_or((pattern, ""));
@@ -587,30 +598,27 @@ fn forward_chain_is_verified_with_routed_probes() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = results(&out);
     // Forwarded both ways between the named interfaces, the rest by the policy.
-    for (probe, verdict) in [
-        (
-            "tcp 198.18.0.1:* -> 198.51.100.10:33434 flags S iif eth1 forward oif eth0",
-            "accept",
-        ),
-        (
-            "tcp 198.18.0.1:* -> 192.168.1.10:80 flags S iif eth0 forward oif eth1",
-            "accept",
-        ),
-        (
-            "tcp 198.18.0.1:* -> 192.168.1.9:80 flags S iif eth0 forward oif eth1",
-            "drop",
-        ),
-        (
-            "tcp 10.9.0.0:* -> 198.51.100.10:33434 flags S forward",
-            "drop",
-        ),
-    ] {
-        assert_eq!(
-            verdicts_like(&r, probe),
-            (verdict.to_string(), verdict.to_string()),
-            "{probe}"
-        );
-    }
+    both_sides_give(
+        &r,
+        &[
+            (
+                "tcp 198.18.0.1:* -> 198.51.100.10:33434 flags S iif eth1 forward oif eth0",
+                "accept",
+            ),
+            (
+                "tcp 198.18.0.1:* -> 192.168.1.10:80 flags S iif eth0 forward oif eth1",
+                "accept",
+            ),
+            (
+                "tcp 198.18.0.1:* -> 192.168.1.9:80 flags S iif eth0 forward oif eth1",
+                "drop",
+            ),
+            (
+                "tcp 10.9.0.0:* -> 198.51.100.10:33434 flags S forward",
+                "drop",
+            ),
+        ],
+    );
     let burst = r
         .iter()
         .find(|p| p["text"].as_str().unwrap_or("").contains("forward x 13"))
@@ -687,22 +695,19 @@ fn output_chain_is_verified_with_packets_the_server_sends() {
     eprintln!("{test}: took {took:?}");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = results(&out);
-    for (probe, verdict) in [
-        ("tcp 10.77.0.1:* -> 198.51.100.10:25 flags S output", "drop"),
-        (
-            "tcp 10.77.0.1:* -> 192.168.1.10:80 flags S output oif eth0",
-            "accept",
-        ),
-        ("udp 10.77.0.1:* -> 198.51.100.10:53 output", "accept"),
-        ("tcp 10.77.0.1:* -> 10.9.0.0:33434 flags S output", "drop"),
-        ("udp 10.77.0.1:* -> 198.51.100.10:33434 output", "drop"),
-    ] {
-        assert_eq!(
-            verdicts_like(&r, probe),
-            (verdict.to_string(), verdict.to_string()),
-            "{probe}"
-        );
-    }
+    both_sides_give(
+        &r,
+        &[
+            ("tcp 10.77.0.1:* -> 198.51.100.10:25 flags S output", "drop"),
+            (
+                "tcp 10.77.0.1:* -> 192.168.1.10:80 flags S output oif eth0",
+                "accept",
+            ),
+            ("udp 10.77.0.1:* -> 198.51.100.10:53 output", "accept"),
+            ("tcp 10.77.0.1:* -> 10.9.0.0:33434 flags S output", "drop"),
+            ("udp 10.77.0.1:* -> 198.51.100.10:33434 output", "drop"),
+        ],
+    );
     // The user chain that dropped is named on both sides.
     let hit = r
         .iter()
