@@ -8,6 +8,11 @@
 //! Prints a table split by the legacy kernel's own verdict on the file (RESULTS.tsv's
 //! `restore_class`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
 //! constructs fwnet refuses most, and writes the per-file results as TSV.
+//!
+//! The corpus has rules but no `ipset save` output. The baseline (`measure.sh`) gave the legacy
+//! kernel an empty `hash:net` set for every name a file gives to `--match-set`, `--add-set`,
+//! `--del-set` or `--map-set`; fwnet gets the same sets, as an `ipset save` file beside the
+//! rules (and `fwnet verify` loads it on the legacy side with `ipset restore`).
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -72,7 +77,9 @@ pub fn run(args: &[String]) -> Result<()> {
         None
     };
     let mut results = Vec::new();
-    let mut to_verify: Vec<(usize, PathBuf)> = Vec::new();
+    let mut to_verify: Vec<(usize, Vec<PathBuf>, bool)> = Vec::new();
+    let scratch = std::env::temp_dir().join(format!("fwnet-corpus-sets-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
     let rows: Vec<&str> = results_tsv.lines().skip(1).collect();
     for (n, line) in rows.iter().enumerate() {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -83,24 +90,46 @@ pub fn run(args: &[String]) -> Result<()> {
         let ref_complete_ok = cols.get(8) == Some(&"yes") && cols.get(12) == Some(&"ok");
         let path = root.join(file);
         let text = String::from_utf8_lossy(&std::fs::read(&path)?).into_owned();
+        let v6 = file.starts_with("v6/");
+        let ipset_text = baseline_ipsets(&text, v6);
+        let mut files = vec![path.clone()];
+        if let Some(t) = &ipset_text {
+            let ipset_path = scratch.join(format!("{}.ipset", file.replace('/', "-")));
+            std::fs::write(&ipset_path, t)?;
+            files.push(ipset_path);
+        }
         let (rs, mut diags) = fwnet_iptables::parse(file, &text);
         if !diags.iter().any(|d| d.is_error()) {
+            let sets: Vec<_> = ipset_text
+                .iter()
+                .map(|t| fwnet_iptables::ipset::parse_ipset("baseline.ipset", t).0)
+                .collect();
+            // The corpus says which tool each file is for (its directory), as the baseline
+            // did (ip6tables-legacy-restore for v6/).
             let input = fwnet_translate::Input {
                 ruleset: &rs,
-                family: fwnet_translate::detect_family(&rs),
+                family: if v6 {
+                    fwnet_translate::IpFamily::V6
+                } else {
+                    fwnet_translate::IpFamily::V4
+                },
             };
-            let t = fwnet_translate::translate(&[input], &fwnet_translate::Options::default());
+            let t = fwnet_translate::translate_with_sets(
+                &[input],
+                &sets,
+                &fwnet_translate::Options::default(),
+            );
             diags.extend(t.diagnostics);
         }
         let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
         let imported = errors.is_empty();
         let applied = match (&fwnet, imported && apply) {
-            (Some(bin), true) => Some(apply_in_namespace(bin, &path)?),
+            (Some(bin), true) => Some(apply_in_namespace(bin, &files, v6)?),
             _ => None,
         };
         // Verification needs a file the legacy kernel itself accepts; it runs below.
         if imported && verify && restore == "ok" {
-            to_verify.push((results.len(), path.clone()));
+            to_verify.push((results.len(), files, v6));
         }
         results.push(FileResult {
             file: file.to_string(),
@@ -132,6 +161,7 @@ pub fn run(args: &[String]) -> Result<()> {
             results[i].verified = Some(code);
         }
     }
+    let _ = std::fs::remove_dir_all(&scratch);
     print_summary(&results, apply);
     write_tsv(&out, &results)?;
     println!("per-file results: {}", out.display());
@@ -148,7 +178,11 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// Verifies `files` (result index, path), `jobs` at a time; returns each index's exit code.
-fn verify_all(fwnet: &Path, files: &[(usize, PathBuf)], jobs: usize) -> Result<Vec<(usize, i32)>> {
+fn verify_all(
+    fwnet: &Path,
+    files: &[(usize, Vec<PathBuf>, bool)],
+    jobs: usize,
+) -> Result<Vec<(usize, i32)>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
@@ -159,8 +193,9 @@ fn verify_all(fwnet: &Path, files: &[(usize, PathBuf)], jobs: usize) -> Result<V
         let workers: Vec<_> = (0..jobs.min(files.len()).max(1))
             .map(|_| {
                 s.spawn(|| -> Result<()> {
-                    while let Some((i, path)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let code = verify_file(fwnet, path)?;
+                    while let Some((i, paths, v6)) = files.get(next.fetch_add(1, Ordering::Relaxed))
+                    {
+                        let code = verify_file(fwnet, paths, *v6)?;
                         let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                         d.push((*i, code));
                         if d.len() % 25 == 0 || d.len() == files.len() {
@@ -210,13 +245,42 @@ fn build_fwnet() -> Result<PathBuf> {
     Ok(target.join("release/fwnet"))
 }
 
-fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
+/// The `ipset save` text of the empty `hash:net` sets the corpus baseline created for the set
+/// names `rules` uses, or `None` if it names none.
+fn baseline_ipsets(rules: &str, v6: bool) -> Option<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in rules.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if matches!(w, "--match-set" | "--add-set" | "--del-set" | "--map-set") {
+                if let Some(name) = words.next() {
+                    names.insert(name.trim_matches('"').to_string());
+                }
+            }
+        }
+    }
+    let family = if v6 { "inet6" } else { "inet" };
+    (!names.is_empty()).then(|| {
+        names
+            .iter()
+            .map(|n| format!("create {n} hash:net family {family} hashsize 1024 maxelem 65536\n"))
+            .collect()
+    })
+}
+
+/// `--family 4` or `--family 6`, as the file's corpus directory says.
+fn family_args(v6: bool) -> [&'static str; 2] {
+    ["--family", if v6 { "6" } else { "4" }]
+}
+
+fn apply_in_namespace(fwnet: &Path, files: &[PathBuf], v6: bool) -> Result<bool> {
     let dir = std::env::temp_dir().join(format!("fwnet-corpus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let import = Command::new(fwnet)
         .args(["import", "--state-dir"])
         .arg(&dir)
-        .arg(rules)
+        .args(family_args(v6))
+        .args(files)
         .output()?;
     if !import.status.success() {
         return Ok(false);
@@ -235,13 +299,15 @@ fn apply_in_namespace(fwnet: &Path, rules: &Path) -> Result<bool> {
 /// Seconds one file's verification may take before it counts as "could not run".
 const VERIFY_SECONDS: &str = "180";
 
-fn verify_file(fwnet: &Path, rules: &Path) -> Result<i32> {
+fn verify_file(fwnet: &Path, files: &[PathBuf], v6: bool) -> Result<i32> {
+    let rules = &files[0];
     // timeout(1) sends SIGTERM, on which verify removes its namespaces.
     let out = Command::new("timeout")
         .arg(VERIFY_SECONDS)
         .arg(fwnet)
         .arg("verify")
-        .arg(rules)
+        .args(family_args(v6))
+        .args(files)
         .output()?;
     let code = out.status.code().unwrap_or(2);
     if code == 124 {

@@ -76,7 +76,11 @@ pub fn import(
                 family: match family {
                     Some("6") => IpFamily::V6,
                     Some(_) => IpFamily::V4,
-                    None => fwnet_translate::detect_family(rs),
+                    None => {
+                        let (f, warning) = fwnet_translate::family_of(rs);
+                        diags.extend(warning);
+                        f
+                    }
                 },
             })
             .collect();

@@ -48,13 +48,17 @@ pub struct Args {
     /// the optimized one
     #[arg(long)]
     no_optimize: bool,
-    /// iptables-save files to verify
+    /// iptables-save files to verify, and `ipset save` files whose sets `-m set` names (the
+    /// legacy side loads them with `ipset restore`)
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result<u8> {
     let mut texts = Vec::new();
+    let mut ipset_texts = Vec::new();
+    let mut ipsets = Vec::new();
+    let mut diags: Vec<Diagnostic> = Vec::new();
     for f in &args.files {
         let bytes = match std::fs::read(f) {
             Ok(b) => b,
@@ -63,12 +67,20 @@ pub fn run(args: &Args) -> Result<u8> {
                 return Ok(COULD_NOT_RUN);
             }
         };
-        texts.push((
+        let (name, text) = (
             f.display().to_string(),
             String::from_utf8_lossy(&bytes).into_owned(),
-        ));
+        );
+        // `ipset save` output, as `fwnet import` takes it.
+        if fwnet_iptables::ipset::looks_like_ipset(&text) {
+            let (sets, d) = fwnet_iptables::ipset::parse_ipset(&name, &text);
+            diags.extend(d);
+            ipsets.push(sets);
+            ipset_texts.push(text);
+            continue;
+        }
+        texts.push((name, text));
     }
-    let mut diags: Vec<Diagnostic> = Vec::new();
     let parsed: Vec<_> = texts
         .iter()
         .map(|(name, text)| {
@@ -87,10 +99,21 @@ pub fn run(args: &Args) -> Result<u8> {
             family: match args.family.as_deref() {
                 Some("6") => IpFamily::V6,
                 Some(_) => IpFamily::V4,
-                None => fwnet_translate::detect_family(rs),
+                None => {
+                    let (f, warning) = fwnet_translate::family_of(rs);
+                    diags.extend(warning);
+                    f
+                }
             },
         })
         .collect();
+    // The family decides which legacy tool loads each file, so a guess is worth saying.
+    for d in diags
+        .iter()
+        .filter(|d| d.code == "translate/family-guessed")
+    {
+        eprintln!("{d}");
+    }
     let families: Vec<fwnet_nft::Family> = inputs
         .iter()
         .map(|i| match i.family {
@@ -98,7 +121,7 @@ pub fn run(args: &Args) -> Result<u8> {
             _ => fwnet_nft::Family::Ip,
         })
         .collect();
-    let mut t = fwnet_translate::translate(&inputs, &Options::default());
+    let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, &Options::default());
     if t.has_errors() {
         return refuse(&t.diagnostics);
     }
@@ -133,6 +156,7 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
     options.keep = args.keep;
+    options.ipsets = ipset_texts;
     if args.slow {
         options.slow_max = Some(std::time::Duration::from_secs(args.slow_max));
     }

@@ -336,6 +336,15 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
     } else {
         CmpOp::Eq
     };
+    let written = arg.split_once('/').map_or(arg, |(a, _)| a);
+    if cx.family == IpFamily::V4 && v4_spelled_unusually(written) {
+        cx.warn(
+            "translate/address-spelling",
+            &opt.loc,
+            format!("iptables reads `{written}` as {}", parsed.addr),
+            format!("write `{}` to silence this", parsed.display()),
+        );
+    }
     if parsed.net != parsed.addr {
         cx.warn(
             "translate/host-bits",
@@ -406,25 +415,76 @@ impl Cidr {
     }
 }
 
+/// An IPv4 address as libxtables reads one (`xtables_numeric_to_ipaddr`, used by `-s`, `-d`,
+/// `--to-destination`, iprange ...): one to four dot-separated parts, each a C number (`0x1f`
+/// hex, `010` octal, else decimal) up to 255. Missing trailing parts are zero: `172.16.0` is
+/// 172.16.0.0 and `10` is 10.0.0.0, as legacy iptables-restore loads them.
+pub(crate) fn parse_v4(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for octet in &mut octets {
+        match parts.next() {
+            Some(part) => *octet = u8::try_from(c_number(part)?).ok()?,
+            None => break,
+        }
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+}
+
+/// A dotted netmask, which libxtables reads like an address but with all four parts.
+fn parse_v4_mask(s: &str) -> Option<Ipv4Addr> {
+    (s.split('.').count() == 4).then(|| parse_v4(s)).flatten()
+}
+
+/// Whether `s`, read by [`parse_v4`], is not written as four plain decimal parts (so the rule
+/// says something other than what a reader would guess, or nft would print).
+pub(crate) fn v4_spelled_unusually(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('.').collect();
+    parts.len() != 4
+        || parts
+            .iter()
+            .any(|p| p.len() > 1 && p.starts_with('0') || !p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An unsigned number as C's `strtoul(s, .., 0)` reads the whole of `s`: `0x` hex, a leading
+/// `0` octal, otherwise decimal.
+pub(crate) fn c_number(s: &str) -> Option<u32> {
+    let (digits, radix) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        (hex, 16)
+    } else if s.len() > 1 && s.starts_with('0') {
+        (&s[1..], 8)
+    } else {
+        (s, 10)
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u32::from_str_radix(digits, radix).ok()
+}
+
 fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
     let (addr, mask) = match s.split_once('/') {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
     };
     let (addr, width): (IpAddr, u8) = match family {
-        IpFamily::V4 => (IpAddr::V4(addr.parse::<Ipv4Addr>().ok()?), 32),
+        IpFamily::V4 => (IpAddr::V4(parse_v4(addr)?), 32),
         IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128),
     };
-    let mask_bits: u128 = match mask {
-        None => prefix_bits(width, width),
-        Some(m) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()) => {
+    let mask_bits: u128 = match (mask, family) {
+        (None, _) => prefix_bits(width, width),
+        (Some(m), IpFamily::V4) => match parse_v4_mask(m) {
+            Some(m) => u128::from(u32::from(m)),
+            None => prefix_bits(
+                width,
+                u8::try_from(c_number(m)?).ok().filter(|l| *l <= width)?,
+            ),
+        },
+        (Some(m), IpFamily::V6) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_digit()) => {
             let len: u8 = m.parse().ok().filter(|l| *l <= width)?;
             prefix_bits(width, len)
         }
-        Some(m) => match family {
-            IpFamily::V4 => u128::from(u32::from(m.parse::<Ipv4Addr>().ok()?)),
-            IpFamily::V6 => u128::from(m.parse::<Ipv6Addr>().ok()?),
-        },
+        (Some(m), IpFamily::V6) => u128::from(m.parse::<Ipv6Addr>().ok()?),
     };
     let net = to_addr(width, to_bits(addr) & mask_bits);
     let ones = mask_bits.count_ones() as u8;
@@ -464,6 +524,37 @@ fn to_addr(width: u8, bits: u128) -> IpAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_is_read_as_libxtables_does() {
+        let v4 = |s: &str| parse_v4(s).map(|a| a.to_string());
+        assert_eq!(v4("172.16.0").as_deref(), Some("172.16.0.0"));
+        assert_eq!(v4("10").as_deref(), Some("10.0.0.0"));
+        assert_eq!(v4("192.168.010.0x10").as_deref(), Some("192.168.8.16"));
+        assert_eq!(v4("1.2.3.4"), Some("1.2.3.4".into()));
+        for bad in [
+            "1.2.3.4.5",
+            "1.2.3.256",
+            "1..2",
+            "",
+            "08",
+            "0x",
+            "1.2.3.-1",
+            "a.b.c.d",
+        ] {
+            assert_eq!(v4(bad), None, "{bad}");
+        }
+        assert!(v4_spelled_unusually("172.16.0"));
+        assert!(v4_spelled_unusually("10.0.0.010"));
+        assert!(!v4_spelled_unusually("10.0.0.0"));
+        let cidr = parse_cidr("172.16.0/24", IpFamily::V4).map(|c| c.display());
+        assert_eq!(cidr.as_deref(), Some("172.16.0.0/24"));
+        let cidr = parse_cidr("10.1.2/255.255.0.0", IpFamily::V4).map(|c| c.display());
+        assert_eq!(cidr.as_deref(), Some("10.1.0.0/16"));
+        // A netmask needs all four parts; `255.255` is not one, nor a prefix length.
+        assert!(parse_cidr("10.0.0.0/255.255", IpFamily::V4).is_none());
+        assert!(parse_cidr("10.0.0.0/", IpFamily::V4).is_none());
+    }
 
     #[test]
     fn prefix_bits_cover_the_edges() {

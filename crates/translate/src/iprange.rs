@@ -37,8 +37,10 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
 fn range(opt: &Opt, source: bool, cx: &mut Cx) -> Option<Stmt> {
     let arg = cx.one_arg(opt)?;
     let parse = |s: &str| -> Option<IpAddr> {
-        let a: IpAddr = s.parse().ok()?;
-        (a.is_ipv6() == (cx.family == IpFamily::V6)).then_some(a)
+        match cx.family {
+            IpFamily::V4 => crate::ip::parse_v4(s).map(IpAddr::V4),
+            IpFamily::V6 => s.parse().ok().map(IpAddr::V6),
+        }
     };
     let parsed = match arg.split_once('-') {
         Some((a, b)) => parse(a).zip(parse(b)),

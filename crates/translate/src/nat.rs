@@ -17,6 +17,7 @@
 //! (nft needs a positive protocol match), IPv6 addresses, NETMAP with a non-prefix mask or in
 //! a user chain reachable from both source and destination hooks.
 
+use crate::ip;
 use crate::rule::Cx;
 use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
@@ -357,7 +358,7 @@ fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
         None
     } else {
         let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
-        let (Ok(lo), Ok(hi)) = (lo.parse::<Ipv4Addr>(), hi.parse::<Ipv4Addr>()) else {
+        let (Some(lo), Some(hi)) = (ip::parse_v4(lo), ip::parse_v4(hi)) else {
             cx.bad_value(o, arg, "write `ADDR`, `ADDR-ADDR`, `ADDR:PORT`, `ADDR:PORT-PORT` or `:PORT` with dotted IPv4 addresses");
             return None;
         };
@@ -426,9 +427,10 @@ fn netmap_to(o: &Opt, cx: &mut Cx) -> Option<NatAddr> {
         return None;
     }
     let (addr, mask) = arg.split_once('/').unwrap_or((arg, "32"));
-    let len = if let Ok(len) = mask.parse::<u8>() {
-        (len <= 32).then_some(len)
-    } else if let Ok(m) = mask.parse::<Ipv4Addr>() {
+    let len = if let Some(m) = (mask.split('.').count() == 4)
+        .then(|| ip::parse_v4(mask))
+        .flatten()
+    {
         let m = u32::from(m);
         if m.leading_ones() + m.trailing_zeros() != 32 {
             cx.unsupported_value(
@@ -440,9 +442,9 @@ fn netmap_to(o: &Opt, cx: &mut Cx) -> Option<NatAddr> {
         }
         Some(m.leading_ones() as u8)
     } else {
-        None
+        ip::c_number(mask).and_then(|len| u8::try_from(len).ok().filter(|l| *l <= 32))
     };
-    let (Ok(addr), Some(len)) = (addr.parse::<Ipv4Addr>(), len) else {
+    let (Some(addr), Some(len)) = (ip::parse_v4(addr), len) else {
         cx.bad_value(
             o,
             arg,

@@ -21,6 +21,7 @@ const SERVICES: &[(&str, u16)] = &[
     ("www", 80),
     ("pop3", 110),
     ("sunrpc", 111),
+    ("auth", 113),
     ("ntp", 123),
     ("imap", 143),
     ("snmp", 161),
@@ -32,6 +33,10 @@ const SERVICES: &[(&str, u16)] = &[
     ("imaps", 993),
     ("pop3s", 995),
     ("mysql", 3306),
+    ("iax", 4569),
+    ("sip", 5060),
+    ("sip-tls", 5061),
+    ("git", 9418),
 ];
 
 /// One port number or service name.

@@ -111,7 +111,12 @@ impl Cx<'_> {
                 opt.name,
                 opt.args.len()
             ),
-            "quote an argument that contains spaces",
+            if opt.args.iter().any(|a| a.starts_with('\'')) {
+                "iptables-restore quotes with double quotes only (`'` is an ordinary character): \
+                 write \"...\""
+            } else {
+                "quote an argument that contains spaces with \"...\""
+            },
         );
         None
     }

@@ -812,7 +812,24 @@ fn num(v: &Value) -> Option<u128> {
     }
 }
 
-fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
+/// A lookup of one packet field in a set with fixed elements (an ipset from `ipset save`) tests
+/// the field against those elements, like an anonymous set: the probes then take an element.
+fn as_cmp(s: &Stmt, sets: &[fwnet_nft::Set]) -> Option<Stmt> {
+    let Stmt::Match(Match::Lookup { key, set, op }) = s else {
+        return None;
+    };
+    let [left] = key.as_slice() else { return None };
+    let set = sets
+        .iter()
+        .find(|x| x.name == *set && !x.flags.dynamic && !x.elements.is_empty())?;
+    Some(Stmt::Match(Match::Cmp {
+        left: left.clone(),
+        op: *op,
+        right: Value::Set(set.elements.clone()),
+    }))
+}
+
+fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
     let mut c = Conds::default();
     let implied = |c: &mut Conds, p: u128| {
         c.proto.push(Cond {
@@ -821,7 +838,8 @@ fn conds_of(rule: &fwnet_nft::Rule) -> Conds {
         })
     };
     for s in &rule.stmts {
-        match s {
+        let resolved = as_cmp(s, sets);
+        match resolved.as_ref().unwrap_or(s) {
             Stmt::Match(Match::Cmp { left, op, right }) => {
                 let cond = Cond {
                     ranges: ranges(right),
@@ -1010,7 +1028,7 @@ fn walk(
         return;
     };
     for rule in &c.rules {
-        let own = conds_of(rule);
+        let own = conds_of(rule, &rs.sets);
         let mut all = above.clone();
         all.extend(&own);
         let target = rule.stmts.iter().find_map(|s| match s {
@@ -1968,7 +1986,7 @@ pub fn main_link_name(rs: &Ruleset) -> String {
     {
         for c in &t.chains {
             for r in &c.rules {
-                let c = conds_of(r);
+                let c = conds_of(r, &t.sets);
                 conds.extend(c.iif);
                 conds.extend(c.oif);
             }

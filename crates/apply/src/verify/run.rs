@@ -163,6 +163,9 @@ pub struct Options {
     pub tcp_loose: Option<bool>,
     /// `--slow`: play the expiry probes of sets whose timeout is at most this long.
     pub slow_max: Option<Duration>,
+    /// `ipset save` texts the original rules name with `-m set`: the legacy side loads them
+    /// with `ipset restore` before the rules (fwnet's side has them in its translation).
+    pub ipsets: Vec<String>,
 }
 
 impl Default for Options {
@@ -174,6 +177,7 @@ impl Default for Options {
             mutation: None,
             tcp_loose: None,
             slow_max: None,
+            ipsets: Vec::new(),
         }
     }
 }
@@ -367,7 +371,11 @@ pub fn verify(
     ]
     .into_iter()
     .chain(v6_tools.into_iter().filter(|_| v6))
-    {
+    .chain(
+        [("ipset", "ipset")]
+            .into_iter()
+            .filter(|_| !options.ipsets.is_empty()),
+    ) {
         if !find_program(tool) {
             return Err(Error::MissingTool(tool, package));
         }
@@ -504,6 +512,11 @@ fn attempt_once(
         let legacy = s.spawn(|| -> Result<Site, Error> {
             let site = Site::new("legacy", &spec).map_err(Error::Setup)?;
             own_link_local(&site, &server_link_local).map_err(Error::Setup)?;
+            for text in &options.ipsets {
+                site.server
+                    .exec_stdin("ipset", &["restore"], text)
+                    .map_err(Error::LegacyRejected)?;
+            }
             let mut loaded = BTreeSet::new();
             for o in originals {
                 // Every file after the first of its family adds to what that one loaded.

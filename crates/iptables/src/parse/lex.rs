@@ -1,19 +1,21 @@
 //! Tokens of one line: whitespace-separated words, with quoting, and `[packets:bytes]` counters.
 //!
-//! A token is a run of plain characters and quoted strings glued together (`a"b c"d` is one
-//! token `ab cd`). Inside `"..."` or `'...'`, a backslash escapes the closing quote and itself
-//! (`\"`, `\'`, `\\`); any other backslash is kept as written. This module does not decide what
-//! a token means (option, argument, negation): the option grouper in `rule.rs` does.
+//! Quoting follows legacy iptables-restore, measured with 1.8.9: a token is a run of plain
+//! characters, optionally followed by one double-quoted string, and the closing quote ends the
+//! token (`a"b c"d` is the two tokens `ab c` and `d`; `"GIT SSH"-j` is `GIT SSH` and `-j`).
+//! Inside the quotes a backslash takes the next character as it is (`\"` is `"`, `\q` is `q`);
+//! outside them it is an ordinary character, and so is the single quote (`'ab'` keeps its
+//! quotes). This module does not decide what a token means (option, argument, negation): the
+//! option grouper in `rule.rs` does.
 
 use crate::ast::Counters;
 use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while1};
-use nom::character::complete::{char, one_of, satisfy, space0, u64 as dec_u64};
-use nom::combinator::{all_consuming, recognize};
-use nom::multi::{fold_many0, fold_many1};
+use nom::bytes::complete::take_while1;
+use nom::character::complete::{anychar, char, space0, u64 as dec_u64};
+use nom::combinator::{all_consuming, opt, recognize};
+use nom::multi::fold_many0;
 use nom::sequence::{delimited, preceded, separated_pair};
 use nom::IResult;
-use std::borrow::Cow;
 
 /// One word of a line, with its quotes removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,7 +23,7 @@ pub(super) struct Token {
     pub text: String,
     /// 1-based character column of the token's first character in the line.
     pub col: u32,
-    /// Any part of the token was quoted: it is then always an argument, never an option or `!`.
+    /// The token starts with a quote: it is then always an argument, never an option or `!`.
     pub quoted: bool,
 }
 
@@ -76,43 +78,34 @@ pub(super) fn tokenize(line: &str) -> (Vec<Token>, Option<u32>) {
     (tokens, None)
 }
 
-/// One token: plain and quoted pieces glued together; the flag says whether any was quoted.
+/// One token: plain characters, then possibly one quoted string, whose closing quote ends the
+/// token. The flag says whether the token starts with the quote (`"-x"` is an argument, while
+/// `--log-prefix="a b"` is still an option).
 fn token(input: &str) -> IResult<&str, (String, bool)> {
-    // Nearly every token is one plain piece: take it without gluing.
-    if let Ok((rest, (piece, _))) = plain(input) {
-        if !rest.starts_with(['"', '\'']) {
-            return Ok((rest, (piece.into_owned(), false)));
-        }
+    let (rest, head) = opt(plain)(input)?;
+    if !rest.starts_with('"') {
+        // `tokenize` only calls this on a non-blank, so a token without a quote has a plain part.
+        return Ok((rest, (head.unwrap_or_default().to_owned(), false)));
     }
-    fold_many1(
-        alt((plain, quoted)),
-        || (String::new(), false),
-        |(mut text, was_quoted), (piece, is_quoted): (Cow<'_, str>, bool)| {
-            text.push_str(&piece);
-            (text, was_quoted || is_quoted)
-        },
-    )(input)
+    let (rest, body) = quoted(rest)?;
+    let mut text = String::with_capacity(head.map_or(0, str::len) + body.len());
+    text.push_str(head.unwrap_or_default());
+    text.push_str(&body);
+    Ok((rest, (text, head.is_none())))
 }
 
-fn plain(input: &str) -> IResult<&str, (Cow<'_, str>, bool)> {
-    let (rest, text) = take_while1(|c| !matches!(c, ' ' | '\t' | '"' | '\''))(input)?;
-    Ok((rest, (Cow::Borrowed(text), false)))
+fn plain(input: &str) -> IResult<&str, &str> {
+    take_while1(|c| !matches!(c, ' ' | '\t' | '"'))(input)
 }
 
-/// `"..."` or `'...'`. A missing closing quote is a `Failure` whose input starts at the opening
-/// quote, so the caller can point at it.
-fn quoted(input: &str) -> IResult<&str, (Cow<'_, str>, bool)> {
-    let (body, quote) = one_of("\"'")(input)?;
+/// `"..."`, where a backslash takes the next character as it is. A missing closing quote is a
+/// `Failure` whose input starts at the opening quote, so the caller can point at it.
+fn quoted(input: &str) -> IResult<&str, String> {
+    let (body, _) = char('"')(input)?;
     let (after_body, text) = fold_many0(
         alt((
-            // `\"` (or `\'`) and `\\`: the escaped character.
-            preceded(
-                char('\\'),
-                recognize(satisfy(move |c| c == quote || c == '\\')),
-            ),
-            take_while1(move |c| c != quote && c != '\\'),
-            // Any other backslash is an ordinary character.
-            tag("\\"),
+            preceded(char('\\'), recognize(anychar)),
+            take_while1(|c| c != '"' && c != '\\'),
         )),
         String::new,
         |mut text, piece: &str| {
@@ -120,8 +113,8 @@ fn quoted(input: &str) -> IResult<&str, (Cow<'_, str>, bool)> {
             text
         },
     )(body)?;
-    match char::<_, nom::error::Error<&str>>(quote)(after_body) {
-        Ok((rest, _)) => Ok((rest, (Cow::Owned(text), true))),
+    match char::<_, nom::error::Error<&str>>('"')(after_body) {
+        Ok((rest, _)) => Ok((rest, text)),
         Err(_) => Err(nom::Err::Failure(nom::error::Error::new(
             input,
             nom::error::ErrorKind::Char,
@@ -203,13 +196,32 @@ mod tests {
     #[test]
     fn quotes_are_removed_and_escapes_resolved() {
         assert_eq!(
-            words(r#"--comment "a \"b\" \\ \n" 'it''s' x"y z"w"#),
+            words(r#"--comment "a \"b\" \\ \q" 'it''s' x"y z"w a\b"#),
             vec![
                 ("--comment".into(), 1, false),
-                (r#"a "b" \ \n"#.into(), 11, true),
-                ("its".into(), 27, true),
-                ("xy zw".into(), 35, true),
+                (r#"a "b" \ q"#.into(), 11, true),
+                ("'it''s'".into(), 27, false),
+                ("xy z".into(), 35, false),
+                ("w".into(), 41, false),
+                (r"a\b".into(), 43, false),
             ]
+        );
+    }
+
+    #[test]
+    fn a_closing_quote_ends_the_token() {
+        assert_eq!(
+            words(r#"--comment "GIT SSH Server"-j LOGACCEPT"#),
+            vec![
+                ("--comment".into(), 1, false),
+                ("GIT SSH Server".into(), 11, true),
+                ("-j".into(), 27, false),
+                ("LOGACCEPT".into(), 30, false),
+            ]
+        );
+        assert_eq!(
+            words(r#""x""y""#),
+            vec![("x".into(), 1, true), ("y".into(), 4, true)]
         );
     }
 

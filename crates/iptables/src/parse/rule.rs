@@ -34,6 +34,32 @@ struct RawOpt {
     after_bang: Option<u32>,
 }
 
+/// `--name=value`, which iptables' option parser (getopt) reads as `--name value`.
+fn split_equals(token: Token) -> (Token, Vec<Token>) {
+    match token
+        .text
+        .strip_prefix("--")
+        .and_then(|t| t.split_once('='))
+    {
+        Some((name, value)) if !name.is_empty() => {
+            let value_col = token.col + u32::try_from(name.chars().count() + 3).unwrap_or(0);
+            (
+                Token {
+                    text: format!("--{name}"),
+                    col: token.col,
+                    quoted: false,
+                },
+                vec![Token {
+                    text: value.to_string(),
+                    col: value_col,
+                    quoted: token.quoted,
+                }],
+            )
+        }
+        _ => (token, Vec::new()),
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Append,
@@ -450,11 +476,12 @@ fn group(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -> Vec<RawOpt> {
                 Some(bang) => (Negation::Before, bang),
                 None => (Negation::None, token.col),
             };
+            let (name, args) = split_equals(token);
             opts.push(RawOpt {
-                name: token,
+                name,
                 negated,
                 col,
-                args: Vec::new(),
+                args,
                 after_bang: None,
             });
         } else if let Some(opt) = opts.last_mut() {
