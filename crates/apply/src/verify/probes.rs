@@ -823,7 +823,7 @@ fn as_cmp(s: &Stmt, sets: &[fwnet_nft::Set]) -> Option<Stmt> {
         .iter()
         .find(|x| x.name == *set && !x.flags.dynamic && !x.elements.is_empty())?;
     Some(Stmt::Match(Match::Cmp {
-        left: left.clone(),
+        left: *left,
         op: *op,
         right: Value::Set(set.elements.clone()),
     }))
