@@ -33,6 +33,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("iptables-legacy-restore", "iptables"),
     ("ip", "iproute2"),
     ("systemd-analyze", "systemd"),
+    ("ipset", "ipset"),
 ];
 
 fn main() -> Result<()> {

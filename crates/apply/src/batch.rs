@@ -166,50 +166,18 @@ fn push_table(
         b.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, &chain);
         what.push((format!("chain {} in {tname}", c.name), None));
     }
-    for s in &t.sets {
-        let set = Set {
-            family: fam,
-            table: t.name.clone(),
-            name: s.name.clone(),
-            flags: Some(s.flags),
-            key_type: Some(s.key_type),
-            key_len: Some(s.key_len),
-            id: Some(s.id),
-            desc: s.size.map(|size| SetDesc {
-                size: Some(size),
-                ..SetDesc::default()
-            }),
-            timeout_ms: s.timeout_ms,
-            userdata: Some(s.userdata.clone()),
-            ..Set::default()
-        };
-        b.push(NFT_MSG_NEWSET, NLM_F_CREATE, &set);
-        let sname = if s.name.starts_with("__set") {
-            "anonymous set".to_string()
-        } else {
-            format!("set {}", s.name)
-        };
-        what.push((format!("{sname} in {tname}"), None));
-        for chunk in s.elements.chunks(ELEMENTS_PER_MESSAGE) {
-            let list = SetElemList {
-                family: fam,
-                table: t.name.clone(),
-                set: s.name.clone(),
-                set_id: Some(s.id),
-                elements: chunk
-                    .iter()
-                    .map(|e| SetElem {
-                        key: e.key.clone(),
-                        flags: (e.flags != 0).then_some(e.flags),
-                        ..SetElem::default()
-                    })
-                    .collect(),
-                ..SetElemList::default()
-            };
-            b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, &list);
-            what.push((format!("elements of {sname} in {tname}"), None));
-        }
+    // Named sets go first. An anonymous set goes right before the first rule that uses it, as
+    // nft sends them: binding a rule to an anonymous set makes the kernel walk the batch's
+    // transactions back to that set's NEWSET, so thousands of anonymous sets sent together
+    // before the rules would cost a walk over all of them per rule (quadratic; see
+    // ARCHITECTURE.md, "Load time and the kernel").
+    let (anonymous, named): (Vec<&lower::SetCode>, Vec<&lower::SetCode>) =
+        t.sets.iter().partition(|s| s.name.starts_with("__set"));
+    for s in named {
+        push_set(b, what, fam, &tname, &t.name, s);
     }
+    let mut pending: HashMap<u32, &lower::SetCode> =
+        anonymous.into_iter().map(|s| (s.id, s)).collect();
     for h in &t.ct_helpers {
         let obj = Obj {
             family: fam,
@@ -239,6 +207,16 @@ fn push_table(
                 1
             }
         };
+        for e in &r.exprs {
+            if let fwnet_netlink::Expr::Lookup {
+                set_id: Some(id), ..
+            } = e
+            {
+                if let Some(s) = pending.remove(id) {
+                    push_set(b, what, fam, &tname, &t.name, s);
+                }
+            }
+        }
         let rule = Rule {
             family: fam,
             table: t.name.clone(),
@@ -256,5 +234,64 @@ fn push_table(
             format!("rule {n} of chain {} in {tname}", r.chain),
             r.origin.as_ref().map(|o| o.to_string()),
         ));
+    }
+    // An anonymous set no rule uses (lowering does not make one) is still sent, in id order.
+    let mut rest: Vec<&lower::SetCode> = pending.into_values().collect();
+    rest.sort_by_key(|s| s.id);
+    for s in rest {
+        push_set(b, what, fam, &tname, &t.name, s);
+    }
+}
+
+/// A set and its elements.
+fn push_set(
+    b: &mut Batch,
+    what: &mut Vec<(String, Option<String>)>,
+    fam: u8,
+    tname: &str,
+    table: &str,
+    s: &lower::SetCode,
+) {
+    let set = Set {
+        family: fam,
+        table: table.to_string(),
+        name: s.name.clone(),
+        flags: Some(s.flags),
+        key_type: Some(s.key_type),
+        key_len: Some(s.key_len),
+        id: Some(s.id),
+        desc: s.size.map(|size| SetDesc {
+            size: Some(size),
+            ..SetDesc::default()
+        }),
+        timeout_ms: s.timeout_ms,
+        userdata: Some(s.userdata.clone()),
+        ..Set::default()
+    };
+    b.push(NFT_MSG_NEWSET, NLM_F_CREATE, &set);
+    let sname = if s.name.starts_with("__set") {
+        "anonymous set".to_string()
+    } else {
+        format!("set {}", s.name)
+    };
+    what.push((format!("{sname} in {tname}"), None));
+    for chunk in s.elements.chunks(ELEMENTS_PER_MESSAGE) {
+        let list = SetElemList {
+            family: fam,
+            table: table.to_string(),
+            set: s.name.clone(),
+            set_id: Some(s.id),
+            elements: chunk
+                .iter()
+                .map(|e| SetElem {
+                    key: e.key.clone(),
+                    flags: (e.flags != 0).then_some(e.flags),
+                    ..SetElem::default()
+                })
+                .collect(),
+            ..SetElemList::default()
+        };
+        b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, &list);
+        what.push((format!("elements of {sname} in {tname}"), None));
     }
 }

@@ -17,7 +17,7 @@
 //! [`Options::slow_max`] (`--slow`) expiry probes wait for per-key buckets to expire.
 //!
 //! Test hook: [`run::Mutation`] (CLI: the undocumented `FWNET_VERIFY_MUTATE` environment
-//! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`)
+//! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`, `empty-sets`)
 //! deliberately breaks fwnet's side so tests can prove verification catches it. It is not in
 //! `--help`.
 //!

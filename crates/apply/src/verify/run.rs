@@ -68,15 +68,18 @@ pub enum Mutation {
     NoIifLo,
     /// Sets lose their timeout: per-key buckets never expire.
     NoExpiry,
+    /// Sets with fixed elements (ipsets, compiled runs of rules) lose them.
+    EmptySets,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 5] = [
+    pub const ALL: [Mutation; 6] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
         Mutation::NoIifLo,
         Mutation::NoExpiry,
+        Mutation::EmptySets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +89,7 @@ impl Mutation {
             Mutation::NoCtNew => "no-ct-new",
             Mutation::NoIifLo => "no-iif-lo",
             Mutation::NoExpiry => "no-expiry",
+            Mutation::EmptySets => "empty-sets",
         }
     }
 
@@ -104,6 +108,13 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                 set.timeout_ms = None;
                 set.flags.timeout = false;
                 changed += 1;
+            }
+            continue;
+        }
+        if m == Mutation::EmptySets {
+            for set in t.sets.iter_mut().filter(|s| !s.flags.dynamic) {
+                changed += usize::from(!set.elements.is_empty());
+                set.elements.clear();
             }
             continue;
         }
@@ -139,7 +150,7 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::NoCtNew => r.stmts.retain(|s| {
                         !matches!(s, Stmt::Match(Match::Flags { left: Expr::Ct(CtKey::State), bits, op: CmpOp::Eq }) if *bits == ct_state::NEW)
                     }),
-                    Mutation::NoIifLo | Mutation::NoExpiry => {}
+                    Mutation::NoIifLo | Mutation::NoExpiry | Mutation::EmptySets => {}
                 }
                 changed += usize::from(r.stmts != old);
             }
