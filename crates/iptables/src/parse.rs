@@ -23,9 +23,10 @@
 //!   `[p:b]` prefix. `-D`, `-R`, `-X`, `-Z`, `-E` (edits, not a state) are errors. `-F`
 //!   is tolerated with a warning where it changes nothing: on declared chains that have no
 //!   rules yet (some hand-written files start with it); anywhere else it is an error.
-//! - Lines end in LF or CRLF; words are separated by spaces and tabs, in any number; comment,
-//!   table and chain lines may be indented. A file without a final newline is accepted with a
-//!   warning (legacy iptables-restore rejects a last `COMMIT` without one).
+//! - Lines end in LF, or CRLF with a warning (legacy iptables-restore rejects it); words are
+//!   separated by spaces and tabs, in any number; comment, table and chain lines may be
+//!   indented. A file without a final newline is accepted with a warning (legacy
+//!   iptables-restore rejects a last `COMMIT` without one).
 //! - `"..."` quotes an argument containing spaces; inside, a backslash takes the next character
 //!   as it is. As in iptables-restore, the closing quote ends the word (`"a b"-j` is two words)
 //!   and single quotes are ordinary characters. A quoted word is always an argument, even
@@ -46,7 +47,8 @@
 //! `parse/unexpected-option`, `parse/dangling-negation`, `parse/double-negation`,
 //! `parse/misplaced-negation`, and the warnings `parse/intrapositioned-negation`,
 //! `parse/redundant-flush`, `parse/ignored-words` (words after a chain's policy or counters,
-//! which iptables-restore ignores too) and `parse/no-final-newline`.
+//! which iptables-restore ignores too), `parse/crlf` (once per file) and
+//! `parse/no-final-newline`.
 
 mod lex;
 mod rule;
@@ -69,10 +71,30 @@ pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
         saved_by: None,
     };
     let mut number = 0u32;
+    let mut crlf_reported = false;
     for raw in text.split_inclusive('\n') {
         number = number.saturating_add(1);
         let content = raw.strip_suffix('\n').unwrap_or(raw);
-        let content = content.strip_suffix('\r').unwrap_or(content);
+        let content = match content.strip_suffix('\r') {
+            Some(c) => {
+                if !crlf_reported {
+                    crlf_reported = true;
+                    let end = Columns::new(c).at(c.len());
+                    let d = Diagnostic::warning(
+                        "parse/crlf",
+                        &lines.loc(number, end),
+                        "lines end in CR LF (a Windows editor?); fwnet ignores the CR",
+                    )
+                    .with_help(
+                        "convert the file to LF line ends (`sed -i 's/\\r$//' FILE`): legacy \
+                         iptables-restore rejects it, reading the CR as part of each line",
+                    );
+                    lines.push(d);
+                }
+                c
+            }
+            None => content,
+        };
         lines.line(number, content);
         if !raw.ends_with('\n') {
             let end = Columns::new(content).at(content.len());
