@@ -246,6 +246,49 @@ fn translate_fixtures_apply_equals_nft_of_show() {
     );
 }
 
+/// A table with more set literals than `shared_sets::THRESHOLD` gets named constant sets (one per
+/// distinct list, `!=` kept); the kernel holds the same as `nft -f` of `fwnet show`, and the
+/// lookups still decide: the probe table below is checked by the verdict tests' harness too.
+#[test]
+fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
+    let test = "many_set_literals_become_named_sets_the_kernel_holds_like_nft";
+    if !privileged(test) {
+        return;
+    }
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..600u32 {
+        let (a, b) = (1000 + 2 * i, 1001 + 2 * i);
+        // Alternate targets, so that the optimizer merges no run of these rules.
+        let target = if i % 2 == 0 { "ACCEPT" } else { "REJECT" };
+        text.push_str(&format!(
+            "-A INPUT -p tcp -m multiport --dports {a},{b} -j {target}\n"
+        ));
+    }
+    // The first list again, negated, and as source ports: one set serves all three.
+    text.push_str("-A INPUT -p tcp -m multiport ! --dports 1000,1001 -j DROP\n");
+    text.push_str("-A INPUT -p tcp -m multiport --sports 1001,1000 -j ACCEPT\n");
+    text.push_str("COMMIT\n");
+    let dir = std::env::temp_dir().join(format!("fwt-named-sets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("many-lists.rules");
+    std::fs::write(&rules, text).unwrap();
+    let state = StateDir::new("named-sets");
+    let out = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        rules.to_str().unwrap(),
+    ]);
+    let stdout = ok(out);
+    assert!(stdout.contains("named sets: 600"), "{stdout}");
+    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
+    assert!(shown.contains("tcp dport != @lit0 "), "{shown}");
+    assert!(shown.contains("tcp sport @lit0 "), "{shown}");
+    assert!(!shown.contains("__set"), "{shown}");
+    assert_apply_equals_nft(&rules, "named");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn rejected_batch_changes_nothing_and_names_the_line() {
     if !privileged("rejected_batch_changes_nothing_and_names_the_line") {

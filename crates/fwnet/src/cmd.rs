@@ -68,6 +68,7 @@ pub fn import(
     let mut sources = Vec::new();
     let mut translation = None;
     let mut optimized = None;
+    let mut named_sets = 0;
     if !parse_failed {
         let inputs: Vec<Input> = parsed
             .iter()
@@ -97,6 +98,9 @@ pub fn import(
         let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, opts);
         if optimize && !t.has_errors() {
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
+        }
+        if !t.has_errors() {
+            named_sets = fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
         }
         diags.extend(t.diagnostics.iter().cloned());
         translation = Some(t);
@@ -173,6 +177,13 @@ pub fn import(
                 println!(
                     "optimized: {} rules compiled into {} ({runs}, each with one counter; --no-optimize keeps one rule per line)",
                     o.rules_in, o.rules_out
+                );
+            }
+            if named_sets > 0 {
+                println!(
+                    "named sets: {named_sets} (a table with {} or more set literals gets named \
+                     sets instead, which the kernel loads faster)",
+                    fwnet_nft::shared_sets::THRESHOLD
                 );
             }
             if approximations > 0 {

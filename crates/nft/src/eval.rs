@@ -426,7 +426,26 @@ impl Walk<'_> {
     // `Unmodelled` rather than a compile error in their change.
     #[allow(unreachable_patterns)]
     fn step(&self, stmt: &Stmt, pkt: &Packet) -> Step {
-        match stmt {
+        // A lookup in a set of fixed elements is the test against those elements.
+        let resolved = match stmt {
+            Stmt::Match(Match::Lookup { key, set, op }) => match key.as_slice() {
+                [left] => self
+                    .table
+                    .sets
+                    .iter()
+                    .find(|s| s.name == *set && !s.flags.dynamic && !s.flags.timeout)
+                    .map(|s| {
+                        Stmt::Match(Match::Cmp {
+                            left: *left,
+                            op: *op,
+                            right: Value::Set(s.elements.clone()),
+                        })
+                    }),
+                _ => None,
+            },
+            _ => None,
+        };
+        match resolved.as_ref().unwrap_or(stmt) {
             Stmt::Match(m) => match matches(m, pkt) {
                 Ok(true) => Step::Next,
                 Ok(false) => Step::NoMatch,

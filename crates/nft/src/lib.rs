@@ -16,5 +16,6 @@ pub mod ir;
 pub mod lower;
 pub mod optimize;
 pub mod print;
+pub mod shared_sets;
 
 pub use ir::*;
