@@ -166,11 +166,9 @@ fn push_table(
         b.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, &chain);
         what.push((format!("chain {} in {tname}", c.name), None));
     }
-    // Named sets go first. An anonymous set goes right before the first rule that uses it, as
-    // nft sends them: binding a rule to an anonymous set makes the kernel walk the batch's
-    // transactions back to that set's NEWSET, so thousands of anonymous sets sent together
-    // before the rules would cost a walk over all of them per rule (quadratic; see
-    // ARCHITECTURE.md, "Load time and the kernel").
+    // Named sets go first; an anonymous set goes right before the first rule that uses it, the
+    // order nft sends them in. (The kernel's bind of an anonymous set walks the whole
+    // transaction list whatever the order: see ARCHITECTURE.md, "Load time and the kernel".)
     let (anonymous, named): (Vec<&lower::SetCode>, Vec<&lower::SetCode>) =
         t.sets.iter().partition(|s| s.name.starts_with("__set"));
     for s in named {
