@@ -543,6 +543,11 @@ pub(crate) fn warn_unassigned(
         if !rules.iter().any(|r| related(r)) {
             continue;
         }
+        // Only rules that name destination ports can name a helper's port.
+        let rules: Vec<&fwnet_iptables::Rule> = rules
+            .into_iter()
+            .filter(|r| r.opts.iter().any(|o| is_dport_option(&o.name)))
+            .collect();
         for k in KNOWN {
             if input.family == IpFamily::V6 && !k.ipv6 {
                 continue;
@@ -605,6 +610,13 @@ fn related(r: &fwnet_iptables::Rule) -> bool {
     })
 }
 
+fn is_dport_option(name: &str) -> bool {
+    matches!(
+        name,
+        "--dport" | "--destination-port" | "--dports" | "--destination-ports" | "--ports"
+    )
+}
+
 /// Whether the rule's destination ports (`--dport`, `--dports`) include `port`, with a
 /// protocol compatible with `p`.
 fn names_port(r: &fwnet_iptables::Rule, p: HelperProto, port: u16) -> bool {
@@ -613,16 +625,14 @@ fn names_port(r: &fwnet_iptables::Rule, p: HelperProto, port: u16) -> bool {
         .iter()
         .filter(|o| matches!(o.name.as_str(), "-p" | "--protocol"))
         .all(|o| {
-            o.args
-                .iter()
-                .all(|a| a.eq_ignore_ascii_case(proto_name(p)) || a == &proto_number(p).to_string())
+            o.args.iter().all(|a| {
+                a.eq_ignore_ascii_case(proto_name(p)) || a.parse::<u8>() == Ok(proto_number(p))
+            })
         });
     proto_ok
         && r.opts.iter().any(|o| {
-            matches!(
-                o.name.as_str(),
-                "--dport" | "--destination-port" | "--dports" | "--destination-ports" | "--ports"
-            ) && o.negated == fwnet_iptables::Negation::None
+            is_dport_option(&o.name)
+                && o.negated == fwnet_iptables::Negation::None
                 && o.args.iter().any(|a| {
                     a.split(',').any(|item| {
                         let mut ends = item.splitn(2, ':').map(|s| s.trim().parse::<u16>().ok());

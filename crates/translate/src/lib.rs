@@ -176,7 +176,6 @@ pub fn family_of(rs: &IptRuleset) -> (IpFamily, Option<Diagnostic>) {
         Some("iptables-save") => return (IpFamily::V4, None),
         _ => {}
     }
-    let mut v4 = false;
     for rule in rs
         .tables
         .iter()
@@ -205,15 +204,17 @@ pub fn family_of(rs: &IptRuleset) -> (IpFamily, Option<Diagnostic>) {
                 if v6 {
                     return (IpFamily::V6, None);
                 }
-                v4 |= (address && a.contains('.'))
+                // A file with evidence of both families is for neither tool; the first
+                // evidence decides.
+                if (address && a.contains('.'))
                     || protocol && any_of(a, &["icmp", "1"])
                     || o.name == "--reject-with" && a.starts_with("icmp-")
-                    || o.name == "--icmp-type";
+                    || o.name == "--icmp-type"
+                {
+                    return (IpFamily::V4, None);
+                }
             }
         }
-    }
-    if v4 {
-        return (IpFamily::V4, None);
     }
     let base = std::path::Path::new(&rs.file)
         .file_name()
