@@ -101,6 +101,7 @@ pub fn import(
         }
         if !t.has_errors() {
             named_sets = fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
+            fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
         }
         diags.extend(t.diagnostics.iter().cloned());
         translation = Some(t);

@@ -130,6 +130,7 @@ pub fn run(args: &Args) -> Result<u8> {
         fwnet_nft::optimize::ruleset(&mut t.ruleset);
     }
     fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
+    fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
     let mut options = v::Options::default();
     if let Some(p) = &args.probes {
         let text = match std::fs::read_to_string(p) {

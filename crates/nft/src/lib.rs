@@ -17,5 +17,6 @@ pub mod lower;
 pub mod optimize;
 pub mod print;
 pub mod shared_sets;
+pub mod fast_path;
 
 pub use ir::*;
