@@ -1745,7 +1745,11 @@ fn tcp_option_writes_round_trip_byte_exact() {
 fn tcp_option_writes_print_as_nft_debug_netlink() {
     let ours = printed_rules("dump/tcpmss_replies.hex");
     let nft = nft_listing(&read_text("tcpmss.debug"));
-    assert_eq!(ours.len(), tcpmss_cases(false).len(), "every captured rule is a case");
+    assert_eq!(
+        ours.len(),
+        tcpmss_cases(false).len(),
+        "every captured rule is a case"
+    );
     assert_eq!(ours, nft);
 }
 
@@ -1760,10 +1764,7 @@ fn tcp_option_write_kernel_dump_keeps_flags() {
             _ => None,
         })
         .collect();
-    let sent: Vec<Vec<Expr>> = tcpmss_cases(true)
-        .into_iter()
-        .map(|r| r.exprs)
-        .collect();
+    let sent: Vec<Vec<Expr>> = tcpmss_cases(true).into_iter().map(|r| r.exprs).collect();
     assert_eq!(dumped, sent);
     let mut bytes = Vec::new();
     let w = Rule {

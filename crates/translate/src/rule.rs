@@ -343,9 +343,7 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
 
 /// Why a known target is not translated, and what to do instead.
 fn unsupported_target_help(name: &str) -> String {
-    match name {
-        _ => format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
-    }
+    format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet")
 }
 
 /// Targets iptables has that fwnet does not translate yet; any other unknown `-j NAME` is
