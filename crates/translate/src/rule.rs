@@ -523,10 +523,11 @@ pub(crate) fn translate(
     let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();
     let mut either: Option<Either> = None;
-    // A conntrack match makes both kernels reassemble fragments before any hook.
+    // A conntrack match with a test (a `ct` expression in nft) makes both kernels reassemble
+    // fragments before any hook.
     let defrag = loaded
         .iter()
-        .any(|m| matches!(m.ext, Ext::State | Ext::Conntrack));
+        .any(|m| matches!(m.ext, Ext::State | Ext::Conntrack) && !m.opts.is_empty());
     for m in &loaded {
         check_duplicates(m, &mut cx);
         let base = stmts.len();
