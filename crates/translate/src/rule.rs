@@ -567,12 +567,13 @@ pub(crate) fn translate(
             Ext::Unsupported => Vec::new(),
             Ext::Mac => crate::mac::translate(&m.opts, &m.loc, &mut cx),
             Ext::Tcpmss => {
-                // An earlier tcp match with a test: xt_tcp and the nft test both fail on
-                // non-first fragments (a bare `-m tcp` gives nft no test).
+                // An earlier tcp match with an option: xt_tcp fails on non-first fragments.
                 let mut earlier = loaded.iter().take_while(|x| !std::ptr::eq(*x, m));
                 let tcp = earlier.any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
-                let frags = if defrag || tcp {
-                    crate::tcpmss::Fragments::Excluded
+                let frags = if defrag {
+                    crate::tcpmss::Fragments::Reassembled
+                } else if tcp {
+                    crate::tcpmss::Fragments::TcpTested
                 } else {
                     crate::tcpmss::Fragments::Possible
                 };

@@ -4,17 +4,24 @@
 //! The match is `tcp option maxseg size A-B` (`== A` for one value). xt_tcpmss and nft's
 //! `exthdr` both look for the MSS option (kind 2) and neither matches a packet without it, so
 //! they agree on every well-formed header; as for `--tcp-option` (see [`crate::tcp`]), they
-//! differ on malformed ones: xt_tcpmss drops a truncated header and skips a kind-2 option
-//! whose length is not 4, where nft's test fails on the first and reads the second. They also
-//! differ on non-first fragments: xt_tcpmss does not check the fragment offset and reads the
-//! fragment's data as a TCP header, while nft's test never matches one. So the match is
-//! translated only where no non-first fragment reaches it: after a tcp match with an option in
-//! the same rule (xt_tcp fails on them first, and so does every nft `tcp` test), or in a rule
-//! with a `state`/`conntrack` match (both kernels then reassemble fragments before any hook).
+//! differ on malformed ones: xt_tcpmss drops a packet whose options run past its end, where
+//! nft's test fails, and skips a kind-2 option whose length is not 4 and looks on, where nft
+//! stops at it (reading its value when it is longer, failing when it is shorter).
+//!
+//! They also differ on non-first fragments: xt_tcpmss does not check the fragment offset and
+//! reads the fragment's data as a TCP header, while nft's `tcp option maxseg size` never
+//! matches one (and `tcp option 2 missing` always does). So the match is translated only where
+//! the rule sees no non-first fragment: with a `state`/`conntrack` test in the rule (both
+//! kernels then reassemble fragments before any hook), or after a tcp match with an option
+//! (xt_tcp fails on such fragments, and so does nft's `tcp option maxseg size`, though nft's
+//! `tcp dport` and `tcp flags` read them). Measured on kernel 6.18 with crafted packets by
+//! `test_data/kernel-check/tcpmss.py`.
 //!
 //! `! --mss A:B` matches packets without an MSS option too, which nft's `!=` does not; it
 //! becomes two rules no packet matches both of ([`crate::rule::Either`]): `tcp option 2
-//! missing`, and `tcp option maxseg size != A-B`.
+//! missing`, and `tcp option maxseg size != A-B`. Where only a tcp match keeps fragments out,
+//! the first also needs `ip frag-off & 8191 == 0`; IPv6 has no single such test, so there the
+//! rule needs the conntrack test.
 //!
 //! The target is never exact (see [`target`]): it is refused unless the user allows
 //! approximations, and then becomes `tcp option maxseg size set N` / `set rt mtu`. iptables'
@@ -24,7 +31,7 @@
 use crate::rule::{Cx, Either};
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::Opt;
-use fwnet_nft::{tcp_flag, CmpOp, Expr, Exthdr, Match, Maxseg, Stmt, Value};
+use fwnet_nft::{tcp_flag, CmpOp, Expr, Exthdr, Field, Match, Maxseg, Stmt, Value};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[&["--mss"]];
 
@@ -33,11 +40,17 @@ pub(crate) const TARGET_OPTIONS: &[&str] = &["--set-mss", "--clamp-mss-to-pmtu"]
 /// TCPOPT_MAXSEG, the MSS option's kind.
 const MAXSEG: u8 = 2;
 
-/// Whether non-first fragments can reach a match: [`Fragments::Excluded`] when the rule
-/// cannot see them (an earlier tcp match, or conntrack's reassembly).
+/// IP_OFFSET: the fragment offset bits of `ip frag-off`.
+const IP_OFFSET: u64 = 0x1fff;
+
+/// What keeps non-first fragments from the match in iptables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fragments {
-    Excluded,
+    /// A conntrack test in the rule: both kernels reassemble before any hook.
+    Reassembled,
+    /// An earlier tcp match with an option: xt_tcp fails on them (nft's tcp tests do not).
+    TcpTested,
+    /// Nothing.
     Possible,
 }
 
@@ -66,12 +79,18 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, frags: Fragments, cx: &mut Cx)
         );
         return Vec::new();
     };
-    if frags == Fragments::Possible {
+    let negated = opt.negated.is_negated();
+    let v6_tcp = frags == Fragments::TcpTested && cx.family == crate::IpFamily::V6;
+    if frags == Fragments::Possible || (negated && v6_tcp) {
         cx.error(
             "translate/inexact",
             &opt.loc,
             "`-m tcpmss` has no exact nft translation here: xt_tcpmss reads the data of a non-first IP fragment as a TCP header, while nft's `tcp option maxseg size` never matches such a fragment",
-            "put a tcp match before `-m tcpmss` in the rule (`--tcp-flags SYN,RST SYN`: only SYNs carry an MSS option), which makes both kernels skip such fragments",
+            if negated {
+                "add a conntrack test to the rule (`-m conntrack --ctstate NEW`), which makes both kernels reassemble fragments first"
+            } else {
+                "put a tcp match before `-m tcpmss` in the rule (`--tcp-flags SYN,RST SYN`: only SYNs carry an MSS option), or add a conntrack test, which makes both kernels reassemble fragments first"
+            },
         );
         return Vec::new();
     }
@@ -82,18 +101,28 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, frags: Fragments, cx: &mut Cx)
             right: range.clone(),
         })
     };
-    if !opt.negated.is_negated() {
+    if !negated {
         return vec![size(CmpOp::Eq)];
     }
-    let missing = Stmt::Match(Match::Cmp {
+    let mut missing = Vec::new();
+    if frags == Fragments::TcpTested {
+        // Not a non-first fragment, which `tcp option 2 missing` would match.
+        missing.push(Stmt::Match(Match::Masked {
+            left: Expr::Payload(Field::IpFragOff),
+            mask: Value::Num(IP_OFFSET),
+            op: CmpOp::Eq,
+            value: Value::Num(0),
+        }));
+    }
+    missing.push(Stmt::Match(Match::Cmp {
         left: Expr::Exthdr(Exthdr::TcpOption(MAXSEG)),
         op: CmpOp::Eq,
         right: Value::Num(0),
-    });
+    }));
     cx.either = Some(Either {
         loc: opt.loc.clone(),
         what: format!("`! --mss {arg}`"),
-        alternatives: [vec![missing], vec![size(CmpOp::Ne)]],
+        alternatives: [missing, vec![size(CmpOp::Ne)]],
         at: 0,
     });
     Vec::new()
