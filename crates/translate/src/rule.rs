@@ -681,7 +681,7 @@ fn check_either(e: &Either, loaded: &[Loaded], cx: &mut Cx) {
             "translate/unsupported-option",
             &e.loc,
             format!("{} with `-m {}` in the same rule", e.what, ext_name(m.ext)),
-            format!("{} becomes two nft rules (source port; destination port but not source port), which would split or spend the `-m {}` state twice; nearest exact form: jump from this rule to a user chain holding the `-m {}` test and the target", e.what, ext_name(m.ext), ext_name(m.ext)),
+            format!("{} becomes two nft rules, which would split or spend the `-m {}` state twice; nearest exact form: jump from this rule to a user chain holding the `-m {}` test and the target", e.what, ext_name(m.ext), ext_name(m.ext)),
         );
     }
 }
