@@ -263,6 +263,11 @@ fn normalize(e: &Expr) -> Expr {
             csum_flags: Some(w.csum_flags.unwrap_or(0)),
             ..w
         }),
+        // The kernel dumps the FLAGS of an exthdr write, 0 when none was sent.
+        Expr::ExthdrSet(w) => Expr::ExthdrSet(fwnet_netlink::ExthdrWrite {
+            flags: Some(w.flags.unwrap_or(0)),
+            ..w
+        }),
         other => other,
     }
 }

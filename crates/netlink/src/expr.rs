@@ -190,6 +190,24 @@ pub enum Expr {
     /// attributes are kept as sent: nft omits them when there is nothing to fix, the kernel's
     /// dump always has them.
     PayloadSet(PayloadWrite),
+    /// `exthdr write OP reg => LENb @ TYPE + OFFSET`: stores a register into a TCP option
+    /// (`tcp option maxseg size set 1400`); the kernel fixes the TCP checksum.
+    ExthdrSet(ExthdrWrite),
+}
+
+/// The attributes of an exthdr write (net/netfilter/nft_exthdr.c, `nft_exthdr_tcp_set_eval`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExthdrWrite {
+    /// NFT_EXTHDR_OP_*.
+    pub op: u32,
+    /// The option kind (TCPOPT_MAXSEG 2).
+    pub kind: u8,
+    /// Byte offset in the option, from its kind byte.
+    pub offset: u32,
+    pub len: u32,
+    pub sreg: Reg,
+    /// NFTA_EXTHDR_FLAGS as sent: nft 1.0.6 omits it, the kernel's dump has 0.
+    pub flags: Option<u32>,
 }
 
 /// The attributes of a payload write (net/netfilter/nft_payload.c, `nft_payload_set`).
@@ -255,6 +273,7 @@ impl Expr {
             Expr::Rt { .. } => "rt",
             Expr::PayloadSet(_) => "payload",
             Expr::Objref { .. } => "objref",
+            Expr::ExthdrSet(_) => "exthdr",
         }
     }
 
@@ -363,6 +382,7 @@ impl Expr {
             Expr::Rt { key, dreg } => rt::put(out, *key, *dreg),
             Expr::PayloadSet(w) => payload::put_set(out, w),
             Expr::Objref { kind, name } => objref::put(out, *kind, name),
+            Expr::ExthdrSet(w) => exthdr::put_set(out, w),
         }
     }
 }
@@ -562,6 +582,7 @@ impl Expr {
             Expr::Rt { key, dreg } => rt::fmt(f, *key, *dreg),
             Expr::PayloadSet(w) => payload::fmt_set(f, w),
             Expr::Objref { kind, name } => objref::fmt(f, *kind, name),
+            Expr::ExthdrSet(w) => exthdr::fmt_set(f, w),
         }
     }
 }

@@ -471,6 +471,8 @@ impl Walk<'_> {
             Stmt::PrioritySet(_) => Step::Next,
             // Assigning a conntrack helper changes later packets' state, not this verdict.
             Stmt::CtHelperSet(_) => Step::Next,
+            // Lowering a SYN's MSS option changes the packet, not the verdict.
+            Stmt::MaxsegSet(_) => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }

@@ -200,6 +200,23 @@ pub enum Stmt {
     /// connection (unconfirmed, not a template, of the helper's protocol, without a helper
     /// yet); any other packet is left alone. Not final.
     CtHelperSet(String),
+    /// `tcp option maxseg size set N` / `... set rt mtu` (TCPMSS): rewrites the value of the
+    /// TCP header's MSS option, fixing the TCP checksum. The kernel only ever lowers it (a
+    /// value at or above the packet's own is left alone), and a packet without the option is
+    /// left alone (none is added). Not final.
+    MaxsegSet(Maxseg),
+}
+
+/// The new MSS of a [`Stmt::MaxsegSet`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Maxseg {
+    /// A constant.
+    Size(u16),
+    /// `rt mtu` (NFT_RT_TCPMSS): the smaller of the route's and the reverse route's MTU, less
+    /// the IP and TCP headers (40 bytes for IPv4, 60 for IPv6); needs a route, so only in
+    /// forward, output and postrouting.
+    RtMtu,
 }
 
 /// `dest = (src & mask) ^ xor` on a 32-bit mark, as MARK and CONNMARK compute it. When `src`
@@ -333,6 +350,10 @@ pub enum Exthdr {
     /// `tcp option N exists` / `missing`: [`DataType::Boolean`], 1 when the TCP header holds
     /// an option of kind N.
     TcpOption(u8),
+    /// `tcp option maxseg size`: the 16-bit value of the MSS option (kind 2, length 4), as
+    /// [`DataType::Integer16`]. A packet without the option does not match any test on it,
+    /// `!=` included.
+    MaxsegSize,
 }
 
 /// IPv6 extension headers nft names (the header number is [`Ipv6Ext::number`]).
@@ -718,6 +739,7 @@ impl Expr {
             Expr::Exthdr(Exthdr::Field(ExthdrField::FragId)) => DataType::Integer32,
             Expr::Exthdr(Exthdr::Field(ExthdrField::FragOff)) => DataType::Integer16,
             Expr::Exthdr(Exthdr::Field(_)) => DataType::Integer8,
+            Expr::Exthdr(Exthdr::MaxsegSize) => DataType::Integer16,
             Expr::Exthdr(Exthdr::Present(_) | Exthdr::TcpOption(_)) => DataType::Boolean,
             Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) | Expr::FibOif(_) => {
                 DataType::Boolean

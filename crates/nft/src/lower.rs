@@ -603,6 +603,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         }
         Stmt::PrioritySet(p) => ext::priority_set(*p, out),
         Stmt::HeaderSet { field, value } => ext::header_set(*field, *value, out),
+        Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m, out),
     }
 }
 

@@ -361,6 +361,7 @@ fn stmt(s: &Stmt) -> String {
             format!("{} set {value}", expr(Expr::Payload(*field)))
         }
         Stmt::CtHelperSet(helper) => format!("ct helper set \"{helper}\""),
+        Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m),
     }
 }
 

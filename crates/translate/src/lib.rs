@@ -51,6 +51,7 @@ mod set;
 mod state;
 mod statistic;
 mod tcp;
+mod tcpmss;
 mod ttl;
 mod udp;
 

@@ -229,6 +229,7 @@ enum Ext {
     /// Any other `-m`: already reported; it swallows options nobody else knows.
     Unsupported,
     Mac,
+    Tcpmss,
 }
 
 impl Ext {
@@ -265,6 +266,7 @@ impl Ext {
             ("rpfilter", _) => Ext::Rpfilter,
             ("connlimit", _) => Ext::Connlimit,
             ("mac", _) => Ext::Mac,
+            ("tcpmss", _) => Ext::Tcpmss,
             _ => return None,
         })
     }
@@ -303,6 +305,7 @@ impl Ext {
             Ext::Connlimit => crate::connlimit::OPTIONS,
             Ext::Unsupported => &[],
             Ext::Mac => crate::mac::OPTIONS,
+            Ext::Tcpmss => crate::tcpmss::OPTIONS,
         }
     }
 
@@ -333,7 +336,6 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
         _ => {}
     }
     match name {
-        "tcpmss" => "xt_tcpmss drops packets with a malformed TCP header, skips MSS options of the wrong length and lets `! --mss` match packets without the option, where nft's `tcp option maxseg size` ends the rule; no single nft rule does all that: remove the match or write the rule as `tcp option maxseg size` tests yourself".into(),
         "ipv6header" => "xt_ipv6header walks the header chain itself (past the fragment header of a non-first fragment too) and compares the whole set of headers it saw; nft's `exthdr X exists` uses the kernel's header search, which stops at a non-first fragment, and cannot say that no other header is present; write the headers you need as `-m rt`, `-m hbh`, `-m dst` matches, or remove the match".into(),
         _ => format!("fwnet does not translate `-m {name}` yet; rewrite the rule without it or remove it"),
     }
@@ -341,10 +343,7 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
 
 /// Why a known target is not translated, and what to do instead.
 fn unsupported_target_help(name: &str) -> String {
-    match name {
-        "TCPMSS" => "xt_TCPMSS adds a missing MSS option and drops malformed packets or ones with an unusable path MTU, which nft's `tcp option maxseg size set` does not; remove the rule or clamp the MSS with an nft rule of your own".into(),
-        _ => format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
-    }
+    format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet")
 }
 
 /// Targets iptables has that fwnet does not translate yet; any other unknown `-j NAME` is
@@ -428,6 +427,8 @@ enum TargetKind {
     Classify,
     /// `-j TTL` (false) / `-j HL` (true): `ip ttl set` / `ip6 hoplimit set`, not final.
     Ttl(bool),
+    /// `-j TCPMSS`: `tcp option maxseg size set`, only as an approximation; not final.
+    Tcpmss,
 }
 
 struct Target<'o> {
@@ -451,6 +452,7 @@ impl Target<'_> {
             TargetKind::Classify => crate::classify::OPTIONS.contains(&opt),
             TargetKind::Ttl(false) => ttl::TTL_TARGET_OPTIONS.contains(&opt),
             TargetKind::Ttl(true) => ttl::HL_TARGET_OPTIONS.contains(&opt),
+            TargetKind::Tcpmss => crate::tcpmss::TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -521,6 +523,11 @@ pub(crate) fn translate(
     let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();
     let mut either: Option<Either> = None;
+    // A conntrack match with a test (a `ct` expression in nft) makes both kernels reassemble
+    // fragments before any hook.
+    let defrag = loaded
+        .iter()
+        .any(|m| matches!(m.ext, Ext::State | Ext::Conntrack) && !m.opts.is_empty());
     for m in &loaded {
         check_duplicates(m, &mut cx);
         let base = stmts.len();
@@ -559,6 +566,19 @@ pub(crate) fn translate(
             Ext::Frag => frag::translate(&m.opts, &m.loc, &mut cx),
             Ext::Unsupported => Vec::new(),
             Ext::Mac => crate::mac::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Tcpmss => {
+                // An earlier tcp match with an option: xt_tcp fails on non-first fragments.
+                let mut earlier = loaded.iter().take_while(|x| !std::ptr::eq(*x, m));
+                let tcp = earlier.any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
+                let frags = if defrag {
+                    crate::tcpmss::Fragments::Reassembled
+                } else if tcp {
+                    crate::tcpmss::Fragments::TcpTested
+                } else {
+                    crate::tcpmss::Fragments::Possible
+                };
+                crate::tcpmss::translate(&m.opts, &m.loc, frags, &mut cx)
+            }
         };
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
@@ -587,6 +607,11 @@ pub(crate) fn translate(
         if let TargetKind::Set = t.kind {
             let (ipsets, sets) = (tcx.ipsets, &mut tcx.sets);
             stmts.extend(crate::set::target(&t.opts, &t.loc, &mut cx, ipsets, sets));
+        } else if let TargetKind::Tcpmss = t.kind {
+            let syn = loaded
+                .iter()
+                .any(|m| m.ext == Ext::Tcp && crate::tcpmss::tests_syn(&m.opts));
+            stmts.extend(crate::tcpmss::target(&t.opts, &t.loc, syn, &mut cx));
         } else {
             stmts.extend(target_stmts(t, &mut cx));
         }
@@ -656,7 +681,7 @@ fn check_either(e: &Either, loaded: &[Loaded], cx: &mut Cx) {
             "translate/unsupported-option",
             &e.loc,
             format!("{} with `-m {}` in the same rule", e.what, ext_name(m.ext)),
-            format!("{} becomes two nft rules (source port; destination port but not source port), which would split or spend the `-m {}` state twice; nearest exact form: jump from this rule to a user chain holding the `-m {}` test and the target", e.what, ext_name(m.ext), ext_name(m.ext)),
+            format!("{} becomes two nft rules, which would split or spend the `-m {}` state twice; nearest exact form: jump from this rule to a user chain holding the `-m {}` test and the target", e.what, ext_name(m.ext), ext_name(m.ext)),
         );
     }
 }
@@ -788,6 +813,7 @@ fn assign<'o>(
         Ext::Rpfilter,
         Ext::Connlimit,
         Ext::Mac,
+        Ext::Tcpmss,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -860,6 +886,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Connlimit => "connlimit",
         Ext::Unsupported => "?",
         Ext::Mac => "mac",
+        Ext::Tcpmss => "tcpmss",
     }
 }
 
@@ -932,6 +959,7 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "CLASSIFY" => TargetKind::Classify,
             "TTL" if tcx.family == IpFamily::V4 => TargetKind::Ttl(false),
             "HL" if tcx.family == IpFamily::V6 => TargetKind::Ttl(true),
+            "TCPMSS" => TargetKind::Tcpmss,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -999,5 +1027,7 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Set | TargetKind::Unsupported => Vec::new(),
         TargetKind::Classify => crate::classify::translate(&t.opts, &t.loc, cx),
         TargetKind::Ttl(hl) => ttl::target(&t.opts, &t.loc, *hl, cx),
+        // Needs the rule's matches: done by `translate`.
+        TargetKind::Tcpmss => Vec::new(),
     }
 }

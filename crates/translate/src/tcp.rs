@@ -146,7 +146,7 @@ fn flags_match(mask: u64, value: u64, op: CmpOp) -> Stmt {
     })
 }
 
-fn flag_list(s: &str) -> Option<u64> {
+pub(crate) fn flag_list(s: &str) -> Option<u64> {
     s.split(',').try_fold(0, |acc, word| {
         let bit = match word.to_ascii_uppercase().as_str() {
             "FIN" => f::FIN,

@@ -5,7 +5,7 @@
 //! the printed ruleset. `warn/NAME.rules` must give warnings only; `NAME.out` holds the
 //! diagnostics, then the printed ruleset. `err/NAME.rules` must give at least one error;
 //! `NAME.diag` holds every diagnostic. An optional `NAME.ipset` beside a fixture holds the
-//! `ipset save` output its `-m set` matches name. A fixture whose name starts with `v6-` is an ip6tables
+//! `ipset save` output its `-m set` matches name. A fixture whose name starts with `v6-` (or `approx-v6-`) is an ip6tables
 //! file. `UPDATE_EXPECT=1 cargo test` rewrites the expectation files, which are then reviewed
 //! like code. The nft tests run `nft -c` inside a fresh network namespace (`unshare -n`); they
 //! are skipped when nft is missing, except under `CI`, where that fails.
@@ -113,7 +113,7 @@ fn run_with_sets(
 }
 
 fn family_of(name: &str) -> IpFamily {
-    if name.starts_with("v6-") {
+    if name.starts_with("v6-") || name.starts_with("approx-v6-") {
         IpFamily::V6
     } else {
         IpFamily::V4

@@ -7,10 +7,14 @@
 //! always sent. The kernel dumps FLAGS before OP; both orders decode to the same value. A
 //! load without OP or FLAGS decodes to `Expr::Other`, so re-encoding never adds bytes.
 //!
-//! Writes (NFTA_EXTHDR_SREG: `tcp option maxseg size set`) are not modelled and decode to
-//! `Expr::Other`; this module does not know what a header number means.
+//! Writes (`tcp option maxseg size set`, [`ExthdrWrite`]): NFTA_EXTHDR_SREG be32, TYPE u8,
+//! OFFSET be32, LEN be32, then OP be32, as nft 1.0.6 sends them, without FLAGS; the kernel
+//! dumps FLAGS 0 between LEN and OP, kept as `Some(0)` and re-encoded in that place. A write
+//! with a destination register too, or without SREG or OP, decodes to `Expr::Other`.
+//!
+//! This module does not know what a header number means.
 
-use super::{attrs_of, Expr, Reg};
+use super::{attrs_of, Expr, ExthdrWrite, Reg};
 use crate::attr;
 use crate::consts::*;
 use std::fmt;
@@ -36,10 +40,11 @@ pub(super) fn put(out: &mut Vec<u8>, l: &Load) {
 
 pub(super) fn read(data: &[u8]) -> Option<Expr> {
     let (mut dreg, mut kind, mut offset, mut len) = (None, None, None, None);
-    let (mut op, mut flags) = (None, None);
+    let (mut op, mut flags, mut sreg) = (None, None, None);
     for a in attrs_of(data)? {
         match a.kind() {
             NFTA_EXTHDR_DREG => dreg = Some(a.be32("NFTA_EXTHDR_DREG").ok()?),
+            NFTA_EXTHDR_SREG => sreg = Some(a.be32("NFTA_EXTHDR_SREG").ok()?),
             NFTA_EXTHDR_TYPE => kind = Some(a.u8("NFTA_EXTHDR_TYPE").ok()?),
             NFTA_EXTHDR_OFFSET => offset = Some(a.be32("NFTA_EXTHDR_OFFSET").ok()?),
             NFTA_EXTHDR_LEN => len = Some(a.be32("NFTA_EXTHDR_LEN").ok()?),
@@ -47,6 +52,19 @@ pub(super) fn read(data: &[u8]) -> Option<Expr> {
             NFTA_EXTHDR_FLAGS => flags = Some(a.be32("NFTA_EXTHDR_FLAGS").ok()?),
             _ => return None,
         }
+    }
+    if let Some(sreg) = sreg {
+        if dreg.is_some() {
+            return None;
+        }
+        return Some(Expr::ExthdrSet(ExthdrWrite {
+            op: op?,
+            kind: kind?,
+            offset: offset?,
+            len: len?,
+            sreg,
+            flags,
+        }));
     }
     Some(Expr::Exthdr {
         op: op?,
@@ -58,14 +76,43 @@ pub(super) fn read(data: &[u8]) -> Option<Expr> {
     })
 }
 
-/// As libnftnl prints a load: `load ipv6 1b @ 43 + 2 present => reg 1 `.
-pub(super) fn fmt(f: &mut fmt::Formatter<'_>, l: &Load) -> fmt::Result {
-    let op = match l.op {
+pub(super) fn put_set(out: &mut Vec<u8>, w: &ExthdrWrite) {
+    attr::put_be32(out, NFTA_EXTHDR_SREG, w.sreg);
+    attr::put_u8(out, NFTA_EXTHDR_TYPE, w.kind);
+    attr::put_be32(out, NFTA_EXTHDR_OFFSET, w.offset);
+    attr::put_be32(out, NFTA_EXTHDR_LEN, w.len);
+    if let Some(flags) = w.flags {
+        attr::put_be32(out, NFTA_EXTHDR_FLAGS, flags);
+    }
+    attr::put_be32(out, NFTA_EXTHDR_OP, w.op);
+}
+
+/// As libnftnl prints a write: `write tcpopt reg 1 => 2b @ 2 + 2 `.
+pub(super) fn fmt_set(f: &mut fmt::Formatter<'_>, w: &ExthdrWrite) -> fmt::Result {
+    write!(
+        f,
+        "write{} reg {} => {}b @ {} + {} ",
+        op_name(w.op),
+        w.sreg,
+        w.len,
+        w.kind,
+        w.offset
+    )
+}
+
+/// The op as libnftnl prints it, with its leading space; nothing for an unknown one.
+fn op_name(op: u32) -> &'static str {
+    match op {
         NFT_EXTHDR_OP_IPV6 => " ipv6",
         NFT_EXTHDR_OP_TCPOPT => " tcpopt",
         NFT_EXTHDR_OP_IPV4 => " ipv4",
         _ => "",
-    };
+    }
+}
+
+/// As libnftnl prints a load: `load ipv6 1b @ 43 + 2 present => reg 1 `.
+pub(super) fn fmt(f: &mut fmt::Formatter<'_>, l: &Load) -> fmt::Result {
+    let op = op_name(l.op);
     let present = if l.flags & NFT_EXTHDR_F_PRESENT != 0 {
         " present"
     } else {

@@ -5,6 +5,11 @@
 //! `frag more-fragments`, `frag reserved2`) load their bytes and mask them, as nft does, and
 //! compare with the value moved to the field's bit position ([`in_place`]).
 //!
+//! `tcp option maxseg size` loads the option's 2 value bytes (`exthdr load tcpopt 2b @ 2 + 2`);
+//! its write [`maxseg_set`] puts the new value in a register (an `immediate` in network order,
+//! or `rt load tcpmss` turned to network order by a `byteorder`) and stores it with
+//! `exthdr write tcpopt reg 1 => 2b @ 2 + 2`, as nft 1.0.6 does.
+//!
 //! This module builds kernel expressions only; it does not decide what a packet without the
 //! header does (the kernel ends the rule) and does no I/O.
 
@@ -21,6 +26,7 @@ pub(super) fn load(x: Exthdr, dreg: u32, out: &mut Vec<K>) {
         }
         Exthdr::Present(hdr) => (NFT_EXTHDR_OP_IPV6, hdr.number(), 0, 1, NFT_EXTHDR_F_PRESENT),
         Exthdr::TcpOption(kind) => (NFT_EXTHDR_OP_TCPOPT, kind, 0, 1, NFT_EXTHDR_F_PRESENT),
+        Exthdr::MaxsegSize => (NFT_EXTHDR_OP_TCPOPT, TCPOPT_MAXSEG, 2, 2, 0),
     };
     out.push(K::Exthdr {
         op,
@@ -74,4 +80,38 @@ pub(super) fn in_place(left: Expr, right: &Value) -> Value {
         },
         _ => right.clone(),
     }
+}
+
+/// TCPOPT_MAXSEG, the MSS option's kind (include/net/tcp.h).
+const TCPOPT_MAXSEG: u8 = 2;
+
+/// `tcp option maxseg size set N` / `set rt mtu`: the new value into reg 1, then the write.
+pub(super) fn maxseg_set(m: Maxseg, out: &mut Vec<K>) {
+    match m {
+        Maxseg::Size(n) => out.push(K::Immediate {
+            dreg: NFT_REG_1,
+            data: fwnet_netlink::ImmData::Value(n.to_be_bytes().to_vec()),
+        }),
+        Maxseg::RtMtu => {
+            out.push(K::Rt {
+                key: NFT_RT_TCPMSS,
+                dreg: NFT_REG_1,
+            });
+            out.push(K::Byteorder {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                op: NFT_BYTEORDER_HTON,
+                len: 2,
+                size: 2,
+            });
+        }
+    }
+    out.push(K::ExthdrSet(fwnet_netlink::ExthdrWrite {
+        op: NFT_EXTHDR_OP_TCPOPT,
+        kind: TCPOPT_MAXSEG,
+        offset: 2,
+        len: 2,
+        sreg: NFT_REG_1,
+        flags: None,
+    }));
 }
