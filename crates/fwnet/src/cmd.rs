@@ -180,6 +180,13 @@ pub fn import(
                     o.rules_in, o.rules_out
                 );
             }
+            if let Some(o) = optimized.filter(|o| o.split_chains > 0) {
+                println!(
+                    "dispatched: {} long chain(s) split into one chain per protocol, so a packet \
+                     walks only the rules that could match it (--no-optimize keeps them whole)",
+                    o.split_chains
+                );
+            }
             if named_sets > 0 {
                 println!(
                     "named sets: {named_sets} (a table with {} or more set literals gets named \

@@ -63,7 +63,7 @@ fn inline_prefix(stmt: &Stmt) -> Option<Stmt> {
 }
 
 /// A test that only reads the packet or its conntrack entry.
-fn is_plain_test(stmt: &Stmt) -> bool {
+pub(crate) fn is_plain_test(stmt: &Stmt) -> bool {
     matches!(
         stmt,
         Stmt::Match(

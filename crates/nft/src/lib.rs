@@ -11,12 +11,13 @@
 //!
 //! It does no I/O.
 
+pub mod dispatch;
 pub mod eval;
+pub mod fast_path;
 pub mod ir;
 pub mod lower;
 pub mod optimize;
 pub mod print;
 pub mod shared_sets;
-pub mod fast_path;
 
 pub use ir::*;

@@ -22,8 +22,8 @@
 //! counters are gone; `fwnet import --no-optimize` keeps the one-to-one form. The other lines
 //! a merged rule came from are kept in [`Rule::merged`] and printed in its trailing comment.
 //!
-//! This pass does not reorder rules, build verdict maps, or touch named sets; it does no I/O
-//! and never fails.
+//! Then long chains are split by protocol ([`crate::dispatch`]). This pass does not reorder
+//! rules, build verdict maps, or touch named sets; it does no I/O and never fails.
 
 use crate::ir::*;
 use std::collections::HashSet;
@@ -36,6 +36,8 @@ pub struct Stats {
     pub rules_out: usize,
     /// Runs compiled into one rule each.
     pub runs: usize,
+    /// Chains split by protocol ([`crate::dispatch`]).
+    pub split_chains: usize,
 }
 
 /// Compiles every run of mergeable rules in every chain; see the module documentation.
@@ -47,6 +49,7 @@ pub fn ruleset(rs: &mut Ruleset) -> Stats {
         chain.rules = rules_of_chain(rules, &mut stats);
         stats.rules_out += chain.rules.len();
     }
+    stats.split_chains = crate::dispatch::split_by_protocol(&mut rs.tables);
     stats
 }
 

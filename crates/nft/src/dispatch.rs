@@ -1,0 +1,382 @@
+//! Protocol dispatch: a long chain whose rules mostly test one L4 protocol each is split into
+//! one chain per protocol, so that a packet walks only the rules that could match it.
+//!
+//! nf_tables walks a chain rule by rule, and a rule costs a few nanoseconds more than the same
+//! rule costs iptables (measured on the 10k mixed packet benchmark, kernel 6.18: fwnet's
+//! translation walked 10k rules at 0.66 of iptables-legacy's packets per second). Most rules of
+//! a large ruleset begin with `-p tcp` or `-p udp`, which a packet of another protocol fails
+//! anyway; after the split it does not meet them at all.
+//!
+//! For a chain `C` the pass makes, for each protocol P that at least [`MIN_RULES`] of its rules
+//! test (`ip protocol P` / `meta l4proto P` among the plain tests at the head of the rule), a
+//! regular chain `C_P` holding, in their order, the rules that test P and the rules that test
+//! no protocol; and a chain `C_other` holding the rules that test no protocol or a protocol
+//! without a chain of its own. `C` keeps only `ip protocol P goto C_P` for each P, then
+//! `goto C_other`.
+//!
+//! Why this is exact: a packet of protocol P meets, in the original order, every rule that
+//! could match it; the rules it skips test another protocol and could not. `goto` does not
+//! come back: when `C_P` ends, or a rule in it returns, control goes where the end of `C` or a
+//! `return` in `C` would have sent it (the caller, or the base chain's policy). Only rules
+//! without state are copied into several chains; a chain in which a rule that tests no
+//! protocol has state (a limit, a set update, a `numgen` counter) is left alone, since two
+//! copies would keep two states. Copies keep their origin, and the `[packets:bytes]` the input
+//! gave (only the first copy keeps them, so the sum is still the input's).
+//!
+//! Not split: chains under [`MIN_CHAIN`] rules, chains where more than half of the rules test
+//! no protocol (they would be copied into every protocol chain), and chains that test the
+//! protocol with different expressions.
+
+use crate::ir::{
+    Chain, CmpOp, Counters, Expr, Field, Match, MetaKey, Rule, Stmt, Table, Value, Verdict,
+};
+
+/// Chains shorter than this stay as they are.
+pub const MIN_CHAIN: usize = 64;
+/// A protocol gets its own chain when at least this many rules test it.
+pub const MIN_RULES: usize = 8;
+
+/// Splits every chain of `tables` that qualifies; returns how many were split.
+pub fn split_by_protocol(tables: &mut [Table]) -> usize {
+    let mut split = 0;
+    for t in tables {
+        let mut added: Vec<Chain> = Vec::new();
+        let mut names: Vec<String> = t.chains.iter().map(|c| c.name.clone()).collect();
+        for c in &mut t.chains {
+            if let Some(new) = split_chain(c, &mut names) {
+                added.extend(new);
+                split += 1;
+            }
+        }
+        t.chains.extend(added);
+    }
+    split
+}
+
+/// The protocol test a rule's head makes: the expression and the protocol number.
+fn protocol_of(rule: &Rule) -> Option<(Expr, u64)> {
+    rule.stmts
+        .iter()
+        .take_while(|s| crate::fast_path::is_plain_test(s))
+        .find_map(|s| match s {
+            Stmt::Match(Match::Cmp {
+                left: left @ (Expr::Payload(Field::IpProtocol) | Expr::Meta(MetaKey::L4proto)),
+                op: CmpOp::Eq,
+                right: Value::Num(p),
+            }) => Some((*left, *p)),
+            _ => None,
+        })
+}
+
+/// A rule two copies of which behave as the one did: no statement keeps state between
+/// packets.
+fn copyable(rule: &Rule) -> bool {
+    rule.stmts.iter().all(|s| match s {
+        Stmt::Match(Match::Numgen { .. }) => false,
+        Stmt::Match(_)
+        | Stmt::Counter(_)
+        | Stmt::Log(_)
+        | Stmt::Reject(_)
+        | Stmt::Verdict(_)
+        | Stmt::MarkSet(_)
+        | Stmt::PrioritySet(_)
+        | Stmt::Nat(_) => true,
+        _ => false,
+    })
+}
+
+fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
+    if c.rules.len() < MIN_CHAIN {
+        return None;
+    }
+    let protos: Vec<Option<(Expr, u64)>> = c.rules.iter().map(protocol_of).collect();
+    let agnostic = protos.iter().filter(|p| p.is_none()).count();
+    if agnostic * 2 > c.rules.len() {
+        return None;
+    }
+    let field = protos.iter().flatten().next()?.0;
+    if protos.iter().flatten().any(|(e, _)| *e != field) {
+        return None;
+    }
+    if c.rules
+        .iter()
+        .zip(&protos)
+        .any(|(r, p)| p.is_none() && !copyable(r))
+    {
+        return None;
+    }
+    // Protocols with enough rules, the most tested first (the dispatch tests them in order).
+    let mut counts: Vec<(u64, usize)> = Vec::new();
+    for (_, p) in protos.iter().flatten() {
+        match counts.iter_mut().find(|(q, _)| q == p) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((*p, 1)),
+        }
+    }
+    counts.retain(|(_, n)| *n >= MIN_RULES);
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    if counts.is_empty() {
+        return None;
+    }
+    let own: Vec<u64> = counts.iter().map(|(p, _)| *p).collect();
+    let rules = std::mem::take(&mut c.rules);
+    // A rule copied into several chains keeps the input's counters in its first copy only.
+    let mut copied = vec![false; rules.len()];
+    let mut copy = |i: usize| {
+        let mut r = rules[i].clone();
+        if std::mem::replace(&mut copied[i], true) {
+            for s in &mut r.stmts {
+                if let Stmt::Counter(counters) = s {
+                    *counters = Counters::default();
+                }
+            }
+        }
+        r
+    };
+    let mut chains = Vec::with_capacity(own.len() + 1);
+    let mut dispatch = Vec::with_capacity(own.len() + 1);
+    for p in &own {
+        let name = fresh(names, &format!("{}_{}", c.name, protocol_name(*p)));
+        let kept: Vec<usize> = (0..rules.len())
+            .filter(|&i| protos[i].is_none_or(|(_, q)| q == *p))
+            .collect();
+        chains.push(Chain {
+            name: name.clone(),
+            base: None,
+            rules: kept.into_iter().map(&mut copy).collect(),
+        });
+        dispatch.push(goto_rule(
+            vec![Stmt::Match(Match::Cmp {
+                left: field,
+                op: CmpOp::Eq,
+                right: Value::Num(*p),
+            })],
+            name,
+        ));
+    }
+    let other = fresh(names, &format!("{}_other", c.name));
+    let kept: Vec<usize> = (0..rules.len())
+        .filter(|&i| protos[i].is_none_or(|(_, q)| !own.contains(&q)))
+        .collect();
+    chains.push(Chain {
+        name: other.clone(),
+        base: None,
+        rules: kept.into_iter().map(&mut copy).collect(),
+    });
+    dispatch.push(goto_rule(Vec::new(), other));
+    c.rules = dispatch;
+    Some(chains)
+}
+
+fn goto_rule(mut stmts: Vec<Stmt>, chain: String) -> Rule {
+    stmts.push(Stmt::Verdict(Verdict::Goto(chain)));
+    Rule {
+        stmts,
+        comment: None,
+        origin: None,
+        merged: Vec::new(),
+    }
+}
+
+/// `name`, or `name_2`, `name_3` ... if taken; the result is taken from then on.
+fn fresh(names: &mut Vec<String>, name: &str) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while names.contains(&candidate) {
+        candidate = format!("{name}_{n}");
+        n += 1;
+    }
+    names.push(candidate.clone());
+    candidate
+}
+
+fn protocol_name(p: u64) -> String {
+    match p {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        58 => "icmpv6".into(),
+        132 => "sctp".into(),
+        _ => format!("p{p}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::{self, Packet};
+    use crate::ir::{BaseChain, ChainKind, Family, Hook, Origin, Policy};
+    use std::net::IpAddr;
+
+    fn cmp(left: Expr, right: Value) -> Stmt {
+        Stmt::Match(Match::Cmp {
+            left,
+            op: CmpOp::Eq,
+            right,
+        })
+    }
+
+    /// A chain of 120 rules, the kinds a large ruleset has: tcp and udp ports, icmp, address
+    /// rules without a protocol, a jump and returns, with accept, drop and fall-through.
+    fn input() -> Table {
+        let file: std::sync::Arc<str> = "t.rules".into();
+        let mut rules = Vec::new();
+        for i in 0..120u64 {
+            let mut stmts = Vec::new();
+            let proto = match i % 5 {
+                0 | 1 => Some(6),
+                2 => Some(17),
+                3 => Some(1),
+                _ => None,
+            };
+            if let Some(p) = proto {
+                stmts.push(cmp(Expr::Payload(Field::IpProtocol), Value::Num(p)));
+            }
+            match proto {
+                Some(6) => stmts.push(cmp(Expr::Payload(Field::TcpDport), Value::Num(i % 7))),
+                Some(17) => stmts.push(cmp(Expr::Payload(Field::UdpDport), Value::Num(i % 7))),
+                _ => {
+                    let a: IpAddr = format!("10.0.0.{}", i % 9).parse().unwrap();
+                    stmts.push(cmp(Expr::Payload(Field::IpSaddr), Value::Addr(a)));
+                }
+            }
+            stmts.push(Stmt::Counter(Counters {
+                packets: i,
+                bytes: 10 * i,
+            }));
+            stmts.push(Stmt::Verdict(match i % 4 {
+                0 => Verdict::Accept,
+                1 => Verdict::Drop,
+                2 if i % 3 == 0 => Verdict::Jump("sub".into()),
+                _ => Verdict::Return,
+            }));
+            // Some rules have no verdict at all: the packet goes on.
+            if i % 11 == 0 {
+                stmts.pop();
+            }
+            rules.push(Rule {
+                stmts,
+                comment: None,
+                origin: Some(Origin {
+                    file: file.clone(),
+                    line: i as u32 + 1,
+                }),
+                merged: Vec::new(),
+            });
+        }
+        let sub = Chain {
+            name: "sub".into(),
+            base: None,
+            rules: vec![Rule {
+                stmts: vec![
+                    cmp(
+                        Expr::Payload(Field::IpSaddr),
+                        Value::Addr("10.0.0.4".parse().unwrap()),
+                    ),
+                    Stmt::Verdict(Verdict::Drop),
+                ],
+                comment: None,
+                origin: None,
+                merged: Vec::new(),
+            }],
+        };
+        Table {
+            family: Family::Ip,
+            name: "fwnet_filter".into(),
+            chains: vec![
+                Chain {
+                    name: "INPUT".into(),
+                    base: Some(BaseChain {
+                        kind: ChainKind::Filter,
+                        hook: Hook::Input,
+                        priority: 0,
+                        policy: Policy::Accept,
+                        counters: None,
+                    }),
+                    rules,
+                },
+                sub,
+            ],
+            sets: Vec::new(),
+            ct_helpers: Vec::new(),
+        }
+    }
+
+    fn packets() -> Vec<Packet> {
+        let mut out = Vec::new();
+        for proto in [6u8, 17, 1, 47] {
+            for src in 0..10 {
+                for dport in 0..8 {
+                    let saddr: IpAddr = format!("10.0.0.{src}").parse().unwrap();
+                    let mut p = Packet::tcp(saddr, 1000, "10.9.9.9".parse().unwrap(), dport, 2, 0);
+                    p.l4proto = proto;
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_packet_gets_the_same_verdict_from_the_same_line_after_the_split() {
+        let before = input();
+        let mut after = vec![before.clone()];
+        assert_eq!(split_by_protocol(&mut after), 1);
+        let after = &after[0];
+        let names: Vec<&str> = after.chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "INPUT",
+                "sub",
+                "INPUT_tcp",
+                "INPUT_icmp",
+                "INPUT_udp",
+                "INPUT_other"
+            ]
+        );
+        for p in packets() {
+            let a = eval::chain(&before, "INPUT", &p);
+            let b = eval::chain(after, "INPUT", &p);
+            let line = |o: &eval::Outcome| {
+                o.decided_by
+                    .as_ref()
+                    .map(|d| (d.rule.is_none(), d.origin.clone()))
+            };
+            assert_eq!((a.verdict, line(&a)), (b.verdict, line(&b)), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn copies_keep_the_input_counters_once() {
+        let mut t = vec![input()];
+        split_by_protocol(&mut t);
+        let total: u64 = t[0]
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.stmts)
+            .filter_map(|s| match s {
+                Stmt::Counter(c) => Some(c.packets),
+                _ => None,
+            })
+            .sum();
+        assert_eq!(total, (0..120).sum::<u64>());
+    }
+
+    #[test]
+    fn a_stateful_rule_without_protocol_keeps_the_chain_whole() {
+        let mut t = input();
+        let limit = Stmt::Limit(crate::ir::Limit {
+            rate: 1,
+            unit: crate::ir::TimeUnit::Second,
+            burst: 5,
+            over: false,
+        });
+        t.chains[0].rules[4].stmts.insert(1, limit);
+        let before = t.clone();
+        let mut tables = vec![t];
+        assert_eq!(split_by_protocol(&mut tables), 0);
+        assert_eq!(tables[0], before);
+    }
+}
