@@ -140,7 +140,7 @@ fn sorted_braces(line: &str) -> String {
     )
 }
 
-fn import(rules: &Path, state: &StateDir) {
+pub fn import(rules: &Path, state: &StateDir) {
     // The translator's fixtures name ip6tables files `v6-*`, as its own tests do.
     let v6 = rules
         .file_name()

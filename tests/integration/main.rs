@@ -16,6 +16,7 @@
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
 mod apply;
+mod fragments;
 mod helper;
 mod lockout;
 mod netns;

@@ -23,6 +23,7 @@ mod conntrack;
 mod ct;
 mod ct_helper;
 mod frag;
+mod fragments;
 mod hashlimit;
 mod hbh;
 mod icmp;
@@ -145,6 +146,7 @@ pub fn translate_with_sets(
         Some(_) => {}
         None => ct_helper::warn_unassigned(inputs, &out.ruleset, &mut out.diagnostics),
     }
+    fragments::guard_transport_tests(&mut out.ruleset);
     for t in &out.ruleset.tables {
         out.stats.tables += 1;
         out.stats.chains += t.chains.len();
