@@ -23,17 +23,50 @@ pub type TableKey = (u8, String);
 
 pub struct Plan {
     pub batch: EncodedBatch,
-    /// One entry per pushed message, in order: what it was and where it came from.
-    pub what: Vec<(String, Option<String>)>,
-    /// The expression names of each rule message, by push index, to name the feature a kernel
-    /// lacks when it refuses one.
-    pub exprs: HashMap<usize, Vec<String>>,
+    /// One entry per pushed message, in order: what it was and where it came from
+    /// ([`Plan::describe`]).
+    pub what: Vec<What>,
+    /// Names [`What::Rule`] refers to: "table ip fwnet_filter", chain names.
+    pub names: Vec<String>,
+    /// The newer kernel features a rule message needs (by push index), for the rules that
+    /// need any: said when a kernel refuses one.
+    pub hints: HashMap<usize, String>,
     pub tables: Vec<TableReport>,
     pub removed: Vec<String>,
     pub generation: u32,
 }
 
+/// One message of the batch, as an error names it. Rules, by far the most messages, are kept
+/// as indices and formatted only when the kernel refuses one.
+pub enum What {
+    Text(String),
+    /// Rule `n` (from 1) of chain `names[chain]` in `names[table]`.
+    Rule {
+        table: u32,
+        chain: u32,
+        n: u32,
+        origin: Option<fwnet_nft::Origin>,
+    },
+}
+
 impl Plan {
+    /// What message `i` was and the input line it came from.
+    pub fn describe(&self, i: usize) -> Option<(String, Option<String>)> {
+        let name = |k: &u32| self.names.get(*k as usize).map_or("?", String::as_str);
+        Some(match self.what.get(i)? {
+            What::Text(t) => (t.clone(), None),
+            What::Rule {
+                table,
+                chain,
+                n,
+                origin,
+            } => (
+                format!("rule {n} of chain {} in {}", name(chain), name(table)),
+                origin.as_ref().map(|o| o.to_string()),
+            ),
+        })
+    }
+
     pub fn report(self, mode: Mode, kernel: Features) -> Applied {
         Applied {
             messages: self.what.len() + 1 + usize::from(self.batch.end_seq.is_some()),
@@ -69,7 +102,8 @@ pub fn compose(
 ) -> Plan {
     let mut b = Batch::begin(first_seq, NLM_F_ACK, Some(generation));
     let mut what = Vec::new();
-    let mut exprs = HashMap::new();
+    let mut names = Vec::new();
+    let mut hints = HashMap::new();
     let mut removed = Vec::new();
     let new_keys: Vec<TableKey> = rs
         .tables
@@ -90,10 +124,10 @@ pub fn compose(
             NFT_MSG_DELTABLE
         };
         b.push(delete, 0, &t);
-        what.push((
-            format!("deleting table {} {name}", family_name(*family)),
-            None,
-        ));
+        what.push(What::Text(format!(
+            "deleting table {} {name}",
+            family_name(*family)
+        )));
         if !new_keys.contains(&(*family, name.clone())) {
             removed.push(format!("{} {name}", family_name(*family)));
         }
@@ -101,15 +135,17 @@ pub fn compose(
     let mut tables = Vec::new();
     let mut next_set_id = 1;
     for t in &rs.tables {
-        let code = lower::table(t, next_set_id);
-        next_set_id += code.sets.len() as u32;
-        push_table(&mut b, &mut what, &mut exprs, &code);
+        // The table's rules are lowered one at a time, straight into the batch: a 100k-rule
+        // table lowered all at once would hold its bytecode twice.
+        let (code, mut rules) = lower::table_head(t, next_set_id);
+        let rule_count = push_table(&mut b, &mut what, &mut names, &mut hints, &code, &mut rules);
+        next_set_id = rules.next_set_id();
         tables.push(TableReport {
             family: family_name(code.family),
             name: code.name.clone(),
             chains: code.chains.len(),
             sets: t.sets.len(),
-            rules: code.rules.len(),
+            rules: rule_count,
         });
     }
     let batch = match mode {
@@ -119,7 +155,8 @@ pub fn compose(
     Plan {
         batch,
         what,
-        exprs,
+        names,
+        hints,
         tables,
         removed,
         generation,
@@ -128,10 +165,12 @@ pub fn compose(
 
 fn push_table(
     b: &mut Batch,
-    what: &mut Vec<(String, Option<String>)>,
-    exprs: &mut HashMap<usize, Vec<String>>,
+    what: &mut Vec<What>,
+    names: &mut Vec<String>,
+    hints: &mut HashMap<usize, String>,
     t: &lower::TableCode,
-) {
+    rules: &mut lower::RuleLowering,
+) -> usize {
     let fam = t.family;
     let tname = format!("table {} {}", family_name(fam), t.name);
     b.push(
@@ -143,7 +182,9 @@ fn push_table(
             ..Table::default()
         },
     );
-    what.push((tname.clone(), None));
+    what.push(What::Text(tname.clone()));
+    let table_index = names.len() as u32;
+    names.push(tname.clone());
     for c in &t.chains {
         let chain = Chain {
             family: fam,
@@ -164,18 +205,14 @@ fn push_table(
             ..Chain::default()
         };
         b.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, &chain);
-        what.push((format!("chain {} in {tname}", c.name), None));
+        what.push(What::Text(format!("chain {} in {tname}", c.name)));
     }
     // Named sets go first; an anonymous set goes right before the first rule that uses it, the
     // order nft sends them in. (The kernel's bind of an anonymous set walks the whole
     // transaction list whatever the order: see ARCHITECTURE.md, "Load time and the kernel".)
-    let (anonymous, named): (Vec<&lower::SetCode>, Vec<&lower::SetCode>) =
-        t.sets.iter().partition(|s| s.name.starts_with("__set"));
-    for s in named {
-        push_set(b, what, fam, &tname, &t.name, s);
+    for set in &t.sets {
+        push_set(b, what, fam, &tname, &t.name, set);
     }
-    let mut pending: HashMap<u32, &lower::SetCode> =
-        anonymous.into_iter().map(|s| (s.id, s)).collect();
     for h in &t.ct_helpers {
         let obj = Obj {
             family: fam,
@@ -191,60 +228,54 @@ fn push_table(
             ..Obj::default()
         };
         b.push(NFT_MSG_NEWOBJ, NLM_F_CREATE, &obj);
-        what.push((format!("ct helper {} in {tname}", h.name), None));
+        what.push(What::Text(format!("ct helper {} in {tname}", h.name)));
     }
-    let mut index_in_chain: Vec<(String, usize)> = Vec::new();
-    for r in &t.rules {
-        let n = match index_in_chain.iter_mut().find(|(c, _)| *c == r.chain) {
-            Some((_, n)) => {
+    // (chain, its index in `names`, rules so far)
+    let mut index_in_chain: Vec<(String, u32, u32)> = Vec::new();
+    let mut count = 0;
+    rules.each(|anonymous, r| {
+        count += 1;
+        let (chain_index, n) = match index_in_chain.iter_mut().find(|(c, _, _)| *c == r.chain) {
+            Some((_, i, n)) => {
                 *n += 1;
-                *n
+                (*i, *n)
             }
             None => {
-                index_in_chain.push((r.chain.clone(), 1));
-                1
+                let i = names.len() as u32;
+                names.push(r.chain.clone());
+                index_in_chain.push((r.chain.clone(), i, 1));
+                (i, 1)
             }
         };
-        for e in &r.exprs {
-            if let fwnet_netlink::Expr::Lookup {
-                set_id: Some(id), ..
-            } = e
-            {
-                if let Some(s) = pending.remove(id) {
-                    push_set(b, what, fam, &tname, &t.name, s);
-                }
-            }
+        for set in &anonymous {
+            push_set(b, what, fam, &tname, &t.name, set);
+        }
+        if let Some(hint) = crate::features::feature_hint(r.exprs.iter().map(|e| e.name())) {
+            hints.insert(what.len(), hint);
         }
         let rule = Rule {
             family: fam,
             table: t.name.clone(),
-            chain: r.chain.clone(),
-            exprs: r.exprs.clone(),
-            userdata: r.userdata.clone(),
+            chain: r.chain,
+            exprs: r.exprs,
+            userdata: r.userdata,
             ..Rule::default()
         };
         b.push(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, &rule);
-        exprs.insert(
-            what.len(),
-            r.exprs.iter().map(|e| e.name().to_string()).collect(),
-        );
-        what.push((
-            format!("rule {n} of chain {} in {tname}", r.chain),
-            r.origin.as_ref().map(|o| o.to_string()),
-        ));
-    }
-    // An anonymous set no rule uses (lowering does not make one) is still sent, in id order.
-    let mut rest: Vec<&lower::SetCode> = pending.into_values().collect();
-    rest.sort_by_key(|s| s.id);
-    for s in rest {
-        push_set(b, what, fam, &tname, &t.name, s);
-    }
+        what.push(What::Rule {
+            table: table_index,
+            chain: chain_index,
+            n,
+            origin: r.origin,
+        });
+    });
+    count
 }
 
 /// A set and its elements.
 fn push_set(
     b: &mut Batch,
-    what: &mut Vec<(String, Option<String>)>,
+    what: &mut Vec<What>,
     fam: u8,
     tname: &str,
     table: &str,
@@ -272,7 +303,7 @@ fn push_set(
     } else {
         format!("set {}", s.name)
     };
-    what.push((format!("{sname} in {tname}"), None));
+    what.push(What::Text(format!("{sname} in {tname}")));
     for chunk in s.elements.chunks(ELEMENTS_PER_MESSAGE) {
         let list = SetElemList {
             family: fam,
@@ -290,6 +321,6 @@ fn push_set(
             ..SetElemList::default()
         };
         b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, &list);
-        what.push((format!("elements of {sname} in {tname}"), None));
+        what.push(What::Text(format!("elements of {sname} in {tname}")));
     }
 }

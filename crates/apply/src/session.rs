@@ -2,7 +2,6 @@
 //! batch to a definite outcome.
 
 use crate::batch::{Plan, TableKey};
-use crate::features::feature_hint;
 use crate::socket::Socket;
 use crate::{Error, Features, Rejection, OWNED_PREFIX};
 use fwnet_netlink::consts::*;
@@ -228,14 +227,13 @@ impl Session {
                 }
                 let index = batch.index_of_seq(e.request.seq);
                 let needs = match errno {
-                    libc::EOPNOTSUPP | libc::ENOENT => index
-                        .and_then(|i| plan.exprs.get(&i))
-                        .and_then(|names| feature_hint(names.iter().map(String::as_str))),
+                    libc::EOPNOTSUPP | libc::ENOENT => {
+                        index.and_then(|i| plan.hints.get(&i)).cloned()
+                    }
                     _ => None,
                 };
                 let (object, origin) = index
-                    .and_then(|i| plan.what.get(i))
-                    .cloned()
+                    .and_then(|i| plan.describe(i))
                     .unwrap_or_else(|| (format!("message {}", e.request.seq), None));
                 if errno == libc::EPERM {
                     return Err(Error::NotPermitted);

@@ -11,7 +11,7 @@
 //! (hashlimit buckets) are runtime state and are not saved: after a rollback every bucket
 //! starts full again, as after a reboot.
 
-use crate::batch::{family_name, Plan};
+use crate::batch::{family_name, Plan, What};
 use crate::session::{Outcome, Session};
 use crate::{Error, OWNED_PREFIX};
 use fwnet_netlink::consts::*;
@@ -254,18 +254,18 @@ pub fn restore(snap: &Snapshot) -> Result<String, Error> {
                     ..Table::default()
                 },
             );
-            what.push((
-                format!("deleting table {} {name}", family_name(*family)),
-                None,
-            ));
+            what.push(What::Text(format!(
+                "deleting table {} {name}",
+                family_name(*family)
+            )));
         }
         for t in &snap.tables {
             let tname = format!("table {} {}", family_name(t.table.family), t.table.name);
             b.push(NFT_MSG_NEWTABLE, NLM_F_CREATE, &t.table);
-            what.push((tname.clone(), None));
+            what.push(What::Text(tname.clone()));
             for c in &t.chains {
                 b.push(NFT_MSG_NEWCHAIN, NLM_F_CREATE, c);
-                what.push((format!("chain {} in {tname}", c.name), None));
+                what.push(What::Text(format!("chain {} in {tname}", c.name)));
             }
             for (set, elems) in &t.sets {
                 // The kernel requires NFTA_SET_ID on NEWSET; ids only need to be unique in
@@ -276,25 +276,29 @@ pub fn restore(snap: &Snapshot) -> Result<String, Error> {
                     ..set.clone()
                 };
                 b.push(NFT_MSG_NEWSET, NLM_F_CREATE, set);
-                what.push((format!("set {} in {tname}", set.name), None));
+                what.push(What::Text(format!("set {} in {tname}", set.name)));
                 if let Some(e) = elems {
                     b.push(NFT_MSG_NEWSETELEM, NLM_F_CREATE, e);
-                    what.push((format!("elements of set {} in {tname}", set.name), None));
+                    what.push(What::Text(format!(
+                        "elements of set {} in {tname}",
+                        set.name
+                    )));
                 }
             }
             for o in &t.objs {
                 b.push(NFT_MSG_NEWOBJ, NLM_F_CREATE, o);
-                what.push((format!("object {} in {tname}", o.name), None));
+                what.push(What::Text(format!("object {} in {tname}", o.name)));
             }
             for r in &t.rules {
                 b.push(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, r);
-                what.push((format!("rule of chain {} in {tname}", r.chain), None));
+                what.push(What::Text(format!("rule of chain {} in {tname}", r.chain)));
             }
         }
         let plan = Plan {
             batch: b.end(),
             what,
-            exprs: Default::default(),
+            names: Vec::new(),
+            hints: Default::default(),
             tables: Vec::new(),
             removed: Vec::new(),
             generation,

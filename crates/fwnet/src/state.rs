@@ -55,8 +55,10 @@ pub fn path(dir: &Path) -> PathBuf {
 
 pub fn load(dir: &Path) -> Result<State> {
     let p = path(dir);
-    let text = match fs::read_to_string(&p) {
-        Ok(t) => t,
+    // Parsed from the file as it is read: the text of a 100k-rule state is 40 MB that would
+    // otherwise sit in memory beside the ruleset it describes.
+    let file = match fs::File::open(&p) {
+        Ok(f) => std::io::BufReader::with_capacity(1 << 20, f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!(
                 "no stored ruleset in {}: run `fwnet import FILE` first (or pass --state-dir)",
@@ -65,7 +67,7 @@ pub fn load(dir: &Path) -> Result<State> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
     };
-    let state: State = serde_json::from_str(&text)
+    let state: State = serde_json::from_reader(file)
         .with_context(|| format!("{} is not a valid fwnet state file", p.display()))?;
     if state.format != FORMAT {
         bail!(
@@ -88,61 +90,67 @@ pub fn load(dir: &Path) -> Result<State> {
 /// JSON laid out for people and for speed: the envelope and tables indented, then one line per
 /// set and per rule. (Fully pretty-printed JSON of a 60k-rule import is 50 MB; this is a
 /// quarter of that and still reads rule by rule with less or grep.)
-fn to_json(state: &State) -> serde_json::Result<String> {
-    use serde_json::to_string as one_line;
-    let mut out = String::with_capacity(256 * 1024);
-    out.push_str("{\n");
-    out.push_str(&format!("  \"format\": {},\n", one_line(&state.format)?));
-    out.push_str(&format!("  \"version\": {},\n", state.version));
-    out.push_str(&format!("  \"fwnet\": {},\n", one_line(&state.fwnet)?));
-    out.push_str(&format!("  \"sources\": {},\n", one_line(&state.sources)?));
-    out.push_str("  \"ruleset\": {\"tables\": [");
-    for (ti, t) in state.ruleset.tables.iter().enumerate() {
-        out.push_str(if ti == 0 { "\n" } else { ",\n" });
-        out.push_str(&format!(
-            "    {{\"family\": {}, \"name\": {},\n     \"sets\": [",
-            one_line(&t.family)?,
-            one_line(&t.name)?
-        ));
-        for (si, set) in t.sets.iter().enumerate() {
-            out.push_str(if si == 0 { "\n       " } else { ",\n       " });
-            out.push_str(&one_line(set)?);
-        }
-        out.push_str("],\n");
-        if !t.ct_helpers.is_empty() {
-            out.push_str(&format!(
-                "     \"ct_helpers\": {},\n",
-                one_line(&t.ct_helpers)?
-            ));
-        }
-        out.push_str("     \"chains\": [");
-        for (ci, c) in t.chains.iter().enumerate() {
-            out.push_str(if ci == 0 { "\n" } else { ",\n" });
-            out.push_str(&format!(
-                "      {{\"name\": {}, \"base\": {}, \"rules\": [",
-                one_line(&c.name)?,
-                one_line(&c.base)?
-            ));
-            for (ri, r) in c.rules.iter().enumerate() {
-                out.push_str(if ri == 0 { "\n        " } else { ",\n        " });
-                out.push_str(&one_line(r)?);
-            }
-            out.push_str("]}");
-        }
-        out.push_str("]}");
+/// Writes the state as [`store`] lays it out, straight to `out` (a 100k-rule state is 40 MB of
+/// text, which need not be held in memory).
+fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
+    fn one_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)
     }
-    out.push_str("]}\n}\n");
-    Ok(out)
+    out.write_all(b"{\n  \"format\": ")?;
+    one_line(out, &state.format)?;
+    write!(out, ",\n  \"version\": {},\n  \"fwnet\": ", state.version)?;
+    one_line(out, &state.fwnet)?;
+    out.write_all(b",\n  \"sources\": ")?;
+    one_line(out, &state.sources)?;
+    out.write_all(b",\n  \"ruleset\": {\"tables\": [")?;
+    for (ti, t) in state.ruleset.tables.iter().enumerate() {
+        out.write_all(if ti == 0 { b"\n" } else { b",\n" })?;
+        out.write_all(b"    {\"family\": ")?;
+        one_line(out, &t.family)?;
+        out.write_all(b", \"name\": ")?;
+        one_line(out, &t.name)?;
+        out.write_all(b",\n     \"sets\": [")?;
+        for (si, set) in t.sets.iter().enumerate() {
+            out.write_all(if si == 0 { b"\n       " } else { b",\n       " })?;
+            one_line(out, set)?;
+        }
+        out.write_all(b"],\n")?;
+        if !t.ct_helpers.is_empty() {
+            out.write_all(b"     \"ct_helpers\": ")?;
+            one_line(out, &t.ct_helpers)?;
+            out.write_all(b",\n")?;
+        }
+        out.write_all(b"     \"chains\": [")?;
+        for (ci, c) in t.chains.iter().enumerate() {
+            out.write_all(if ci == 0 { b"\n" } else { b",\n" })?;
+            out.write_all(b"      {\"name\": ")?;
+            one_line(out, &c.name)?;
+            out.write_all(b", \"base\": ")?;
+            one_line(out, &c.base)?;
+            out.write_all(b", \"rules\": [")?;
+            for (ri, r) in c.rules.iter().enumerate() {
+                out.write_all(if ri == 0 {
+                    b"\n        "
+                } else {
+                    b",\n        "
+                })?;
+                one_line(out, r)?;
+            }
+            out.write_all(b"]}")?;
+        }
+        out.write_all(b"]}")?;
+    }
+    out.write_all(b"]}\n}\n")
 }
 
 pub fn store(dir: &Path, state: &State) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let p = path(dir);
     let tmp = dir.join(format!(".{FILE_NAME}.tmp{}", std::process::id()));
-    let json = to_json(state).context("cannot serialize the state")?;
     let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(json.as_bytes())?;
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp)?);
+        write_json(state, &mut f)?;
+        let f = f.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, &p)
     };

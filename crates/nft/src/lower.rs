@@ -103,9 +103,22 @@ pub fn family_code(f: Family) -> u8 {
 /// Lowers one table. Set ids are numbered from `first_set_id` so that several tables can go
 /// into one batch without clashing ids.
 pub fn table(t: &Table, first_set_id: u32) -> TableCode {
+    let (mut code, mut rules) = table_head(t, first_set_id);
+    rules.each(|anonymous, rule| {
+        code.sets.extend(anonymous);
+        code.rules.push(rule);
+    });
+    code
+}
+
+/// [`table`] in two steps, so that a large table need not be held lowered all at once: the
+/// table without its rules (named sets, chains, ct helpers), and the rules to lower one by one
+/// with [`RuleLowering::each`].
+pub fn table_head(t: &Table, first_set_id: u32) -> (TableCode, RuleLowering<'_>) {
     let mut cx = Cx {
         sets: Vec::new(),
         next_id: first_set_id,
+        anonymous: 0,
         family: t.family,
     };
     for s in &t.sets {
@@ -133,30 +146,66 @@ pub fn table(t: &Table, first_set_id: u32) -> TableCode {
             }),
         })
         .collect();
-    let mut rules = Vec::new();
-    for c in &t.chains {
-        for r in &c.rules {
-            rules.push(RuleCode {
-                chain: c.name.clone(),
-                exprs: rule_exprs(r, &mut cx, &t.sets),
-                userdata: r.comment.as_deref().map(comment_userdata),
-                origin: r.origin.clone(),
-            });
-        }
-    }
-    TableCode {
+    let code = TableCode {
         family: family_code(t.family),
         name: t.name.clone(),
-        sets: cx.sets,
+        sets: std::mem::take(&mut cx.sets),
         chains,
-        rules,
+        rules: Vec::new(),
         ct_helpers: t.ct_helpers.iter().map(helper::object).collect(),
+    };
+    // Rules refer to named sets by id: the lowering keeps their codes (without elements).
+    cx.sets = code
+        .sets
+        .iter()
+        .map(|s| SetCode {
+            elements: Vec::new(),
+            ..s.clone()
+        })
+        .collect();
+    (code, RuleLowering { table: t, cx })
+}
+
+/// The rules of one table, lowered in order ([`table_head`]).
+pub struct RuleLowering<'t> {
+    table: &'t Table,
+    cx: Cx,
+}
+
+impl RuleLowering<'_> {
+    /// Calls `f` with each rule in chain order, after the anonymous sets it creates (each
+    /// before the first rule that uses it, as nft sends them).
+    pub fn each(&mut self, mut f: impl FnMut(Vec<SetCode>, RuleCode)) {
+        let t = self.table;
+        for c in &t.chains {
+            for r in &c.rules {
+                let before = self.cx.sets.len();
+                let exprs = rule_exprs(r, &mut self.cx, &t.sets);
+                let anonymous = self.cx.sets.split_off(before);
+                f(
+                    anonymous,
+                    RuleCode {
+                        chain: c.name.clone(),
+                        exprs,
+                        userdata: r.comment.as_deref().map(comment_userdata),
+                        origin: r.origin.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The first set id the lowering has not used.
+    pub fn next_set_id(&self) -> u32 {
+        self.cx.next_id
     }
 }
 
 struct Cx {
     sets: Vec<SetCode>,
     next_id: u32,
+    /// Anonymous sets made so far in the table: the N of the next `__setN`.
+    anonymous: usize,
     /// The table's family (the `nat` expression names it).
     family: Family,
 }
@@ -804,12 +853,8 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
         Value::Set(elems) => {
             load(left, NFT_REG_1, out);
             let id = cx.take_id();
-            let number = cx
-                .sets
-                .iter()
-                .filter(|s| s.flags & NFT_SET_ANONYMOUS != 0)
-                .count();
-            let set = anonymous_set(t, elems, id, number);
+            let set = anonymous_set(t, elems, id, cx.anonymous);
+            cx.anonymous += 1;
             out.push(K::Lookup {
                 sreg: NFT_REG_1,
                 set: set.name.clone(),
