@@ -151,3 +151,61 @@ fn optimized_apply_equals_nft_of_show() {
         );
     }
 }
+
+/// 120 rules over tcp, udp and icmp with protocol-less address rules between them, where the
+/// order decides: an address dropped early is accepted by a later port rule, and a port rule
+/// accepts what a later address rule drops.
+fn mixed_protocols() -> String {
+    let mut s = String::from("*filter\n:INPUT DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    s.push_str("-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n");
+    for i in 0..120u32 {
+        let line = match i % 6 {
+            0 | 1 => format!("-A INPUT -p tcp --dport {} -j ACCEPT", 1000 + i),
+            2 => format!("-A INPUT -p udp --dport {} -j ACCEPT", 1000 + i),
+            3 => format!("-A INPUT -p icmp --icmp-type {} -j ACCEPT", i % 17),
+            4 => format!("-A INPUT -s 10.20.{}.0/24 -j DROP", i % 9),
+            _ => format!(
+                "-A INPUT -p tcp -s 10.20.{}.0/24 --dport {} -j ACCEPT",
+                i % 9,
+                1000 + i
+            ),
+        };
+        s.push_str(&line);
+        s.push('\n');
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
+#[test]
+fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
+    if !privileged("a_chain_split_by_protocol_verifies_against_the_legacy_kernel") {
+        return;
+    }
+    let rules = scratch("split.rules", &mixed_protocols());
+    let state = StateDir::new("split");
+    let o = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        rules.to_str().expect("utf-8 temp path"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("dispatched: 1 long chain"),
+        "{}",
+        text(&o)
+    );
+    let shown = shown_rules(&state);
+    assert!(
+        shown.iter().any(|r| r.contains("goto INPUT_tcp")),
+        "{shown:#?}"
+    );
+    let out = std::process::Command::new(FWNET)
+        .args(["verify", rules.to_str().expect("utf-8 temp path")])
+        .output()
+        .expect("run fwnet verify");
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.contains(" 0 mismatch"), "{report}");
+}

@@ -38,6 +38,11 @@ const PACKAGES: &[(&str, &str)] = &[
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo xtask TASK --help` shows the task list rather than an option error.
+    if args.len() > 1 && args[1..].iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     match args.first().map(String::as_str) {
         Some("test") => {
             deps()?;
