@@ -420,6 +420,11 @@ impl Cidr {
 /// hex, `010` octal, else decimal) up to 255. Missing trailing parts are zero: `172.16.0` is
 /// 172.16.0.0 and `10` is 10.0.0.0, as legacy iptables-restore loads them.
 pub(crate) fn parse_v4(s: &str) -> Option<Ipv4Addr> {
+    // Four plain decimal parts, as nearly every address is written: the standard parser
+    // agrees with libxtables on those (it refuses leading zeros and short forms).
+    if let Ok(a) = s.parse::<Ipv4Addr>() {
+        return Some(a);
+    }
     let mut octets = [0u8; 4];
     let mut parts = s.split('.');
     for octet in &mut octets {
@@ -439,11 +444,7 @@ fn parse_v4_mask(s: &str) -> Option<Ipv4Addr> {
 /// Whether `s`, read by [`parse_v4`], is not written as four plain decimal parts (so the rule
 /// says something other than what a reader would guess, or nft would print).
 pub(crate) fn v4_spelled_unusually(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() != 4
-        || parts
-            .iter()
-            .any(|p| p.len() > 1 && p.starts_with('0') || !p.bytes().all(|b| b.is_ascii_digit()))
+    s.parse::<Ipv4Addr>().is_err()
 }
 
 /// An unsigned number as C's `strtoul(s, .., 0)` reads the whole of `s`: `0x` hex, a leading
