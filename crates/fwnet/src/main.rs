@@ -99,8 +99,10 @@ enum Command {
         /// without it such rules are refused
         #[arg(long)]
         allow_approximate: bool,
-        /// Keep one nftables rule per input line instead of compiling runs of rules that
-        /// differ in one address or port into one set lookup (which keeps one counter per run)
+        /// Keep one nftables rule per input line, in its chain: without it, runs of rules that
+        /// differ in one address or port become one set lookup (with one counter per run), and
+        /// a long chain whose rules mostly test one protocol each is split into one chain per
+        /// protocol, so a packet walks only the rules that could match it
         #[arg(long)]
         no_optimize: bool,
         /// CentOS 6's /etc/sysconfig/iptables-config: the conntrack helpers its
