@@ -473,6 +473,9 @@ impl Walk<'_> {
             Stmt::CtHelperSet(_) => Step::Next,
             // Lowering a SYN's MSS option changes the packet, not the verdict.
             Stmt::MaxsegSet(_) => Step::Next,
+            // Rewriting the DSCP bits changes the packet, not the verdict (no rule tests them
+            // in this model).
+            Stmt::DscpSet { .. } => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
