@@ -1388,6 +1388,27 @@ mod tests {
     }
 
     #[test]
+    fn dscp_rewrite_does_not_end_the_rule() {
+        let t = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![rule(
+                1,
+                vec![
+                    Stmt::DscpSet {
+                        field: Field::IpDscp,
+                        value: 10,
+                    },
+                    v(IrVerdict::Accept),
+                ],
+            )],
+        )]);
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!((got.verdict, got.unknown), (Verdict::Accept, None));
+    }
+
+    #[test]
     fn many_unknowns_give_up_instead_of_exploding() {
         let lim = Stmt::Limit(Limit {
             rate: 1,

@@ -20,8 +20,8 @@ use fwnet_netlink::consts::*;
 use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
 use std::net::IpAddr;
 
-mod ext;
 mod dsfield;
+mod ext;
 mod exthdr;
 mod helper;
 mod nat;

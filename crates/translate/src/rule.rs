@@ -597,7 +597,9 @@ pub(crate) fn translate(
             Ext::Dscp => crate::dscp::translate(&m.opts, &m.loc, &mut cx),
             Ext::Ecn => {
                 // xt_ecn reads a non-first fragment's data as a TCP header; see the module.
-                let tcp = loaded.iter().any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
+                let tcp = loaded
+                    .iter()
+                    .any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
                 let frags = if defrag {
                     crate::tcpmss::Fragments::Reassembled
                 } else if tcp {
