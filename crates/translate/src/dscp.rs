@@ -8,9 +8,11 @@
 //! `!=`. Both read the fixed IP header, present in every packet the hooks see. The target
 //! rewrites those 6 bits, keeps the 2 ECN bits, fixes the IPv4 header checksum and lets the
 //! rule go on; nft's `dscp set` does the same (a two-byte load, clear-and-xor, and a write
-//! with the inet checksum fix for IPv4). The kernel refuses DSCP outside the mangle table and
-//! values above 63; so does this module. The table's family picks `ip` or `ip6`: an IPv4 rule
-//! never writes `ip6 dscp` (a bug of the reference translator, which wrote it for `-j TOS`).
+//! with the inet checksum fix for IPv4; xt_DSCP drops the packet when it cannot make the
+//! header writable, where nft ends the rule, which happens only when memory runs out). The
+//! kernel refuses DSCP outside the mangle table and values above 63; so does this module. The
+//! table's family picks `ip` or `ip6`: an IPv4 rule never writes `ip6 dscp` (a bug of the
+//! reference translator, which wrote it for `-j TOS`).
 //!
 //! Numbers are read as libxt_dscp reads them (strtoul base 0: decimal, `0x` hex, leading-`0`
 //! octal), at most 63. Class names are case-insensitive, as libxt_dscp compares them: `CS0` to
