@@ -19,7 +19,9 @@
 //! `CS7` are 8n, `AFxy` (x 1-4, y 1-3) is 8x+2y, `EF` 46 and `BE` 0. Checked with
 //! iptables-legacy 1.8.9 in a namespace: `--dscp-class AF41` is saved as `--dscp 0x22`, `BE` as
 //! `0x00`, `ef` as `0x2e`, and `-j DSCP --set-dscp-class af11` as `--set-dscp 0x0a`.
-//! This module does not translate `-j TOS` (see [`crate::tos`]).
+//! The match is checked against the legacy kernel with crafted IPv4 packets by
+//! `test_data/kernel-check/dsfield.py`. This module does not translate `-j TOS` (see
+//! [`crate::tos`]).
 
 use crate::rule::Cx;
 use crate::IpFamily;

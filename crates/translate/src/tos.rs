@@ -13,7 +13,9 @@
 //! `/MASK`, the mask defaulting to 0xff; or a name, case-insensitive, with mask 0x3f:
 //! Minimize-Delay 0x10, Maximize-Throughput 0x08, Maximize-Reliability 0x04, Minimize-Cost
 //! 0x02, Normal-Service 0x00. Checked with iptables-legacy 1.8.9 in a namespace:
-//! `--tos Minimize-Delay` is saved as `--tos 0x10/0x3f`, `--tos 16` as `--tos 0x10/0xff`.
+//! `--tos Minimize-Delay` is saved as `--tos 0x10/0x3f`, `--tos 16` as `--tos 0x10/0xff`. The
+//! IPv4 match is checked against the legacy kernel with crafted packets by
+//! `test_data/kernel-check/dsfield.py`.
 //!
 //! `-j TOS` is refused ([`target`]): xt_TOS sets tos = (tos & ~MASK) ^ VALUE and fixes the
 //! IPv4 header checksum, and nft has no such statement on the whole byte (a raw payload write
