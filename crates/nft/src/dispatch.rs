@@ -80,6 +80,7 @@ fn copyable(rule: &Rule) -> bool {
         | Stmt::Verdict(_)
         | Stmt::MarkSet(_)
         | Stmt::PrioritySet(_)
+        | Stmt::DscpSet { .. }
         | Stmt::Nat(_) => true,
         _ => false,
     })

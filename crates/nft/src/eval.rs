@@ -473,6 +473,9 @@ impl Walk<'_> {
             Stmt::CtHelperSet(_) => Step::Next,
             // Lowering a SYN's MSS option changes the packet, not the verdict.
             Stmt::MaxsegSet(_) => Step::Next,
+            // Rewriting the DSCP bits changes the packet, not the verdict (no rule tests them
+            // in this model).
+            Stmt::DscpSet { .. } => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
@@ -1378,6 +1381,27 @@ mod tests {
             vec![rule(
                 1,
                 vec![Stmt::CtHelperSet("ftp-tcp".into()), v(IrVerdict::Accept)],
+            )],
+        )]);
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!((got.verdict, got.unknown), (Verdict::Accept, None));
+    }
+
+    #[test]
+    fn dscp_rewrite_does_not_end_the_rule() {
+        let t = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![rule(
+                1,
+                vec![
+                    Stmt::DscpSet {
+                        field: Field::IpDscp,
+                        value: 10,
+                    },
+                    v(IrVerdict::Accept),
+                ],
             )],
         )]);
         let got = chain(&t, "INPUT", &ssh_in());

@@ -205,6 +205,13 @@ pub enum Stmt {
     /// value at or above the packet's own is left alone), and a packet without the option is
     /// left alone (none is added). Not final.
     MaxsegSet(Maxseg),
+    /// `ip dscp set N` / `ip6 dscp set N` (DSCP): writes the 6 DSCP bits of the IPv4 TOS byte
+    /// or IPv6 traffic class, keeping the ECN bits, and fixes the IPv4 header checksum; not
+    /// final. `field` is [`Field::IpDscp`] or [`Field::Ip6Dscp`], `value` at most 63.
+    DscpSet {
+        field: Field,
+        value: u8,
+    },
 }
 
 /// The new MSS of a [`Stmt::MaxsegSet`].
@@ -520,6 +527,16 @@ pub enum Field {
     /// `ether saddr`: the link-layer source address (6 bytes at 6). nft tests `meta iiftype
     /// ether` first, so it matches only on an Ethernet input device.
     EtherSaddr,
+    /// `ip dscp`: the top 6 bits of the IPv4 TOS byte (byte 1), as a number 0-63.
+    IpDscp,
+    /// `ip6 dscp`: the top 6 bits of the IPv6 traffic class (bits 4-9 of the header), 0-63.
+    Ip6Dscp,
+    /// `ip ecn`: the low 2 bits of the IPv4 TOS byte, 0-3.
+    IpEcn,
+    /// `ip6 ecn`: the low 2 bits of the IPv6 traffic class, 0-3.
+    Ip6Ecn,
+    /// `@nh,8,8`: the whole IPv4 TOS byte, raw (nft has no `ip tos`); IPv4 tables only.
+    IpTos,
 }
 
 /// How a value is interpreted and printed; also a set's key type.
@@ -759,6 +776,9 @@ impl Expr {
                 Field::Icmpv6Type => DataType::Icmpv6Type,
                 Field::Icmpv6Code => DataType::Icmpv6Code,
                 Field::EtherSaddr => DataType::EtherAddr,
+                Field::IpDscp | Field::Ip6Dscp | Field::IpEcn | Field::Ip6Ecn | Field::IpTos => {
+                    DataType::Integer8
+                }
             },
         }
     }

@@ -20,6 +20,7 @@ use fwnet_netlink::consts::*;
 use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
 use std::net::IpAddr;
 
+mod dsfield;
 mod ext;
 mod exthdr;
 mod helper;
@@ -461,7 +462,9 @@ fn mergeable(s: &Stmt) -> Option<(Field, &Value)> {
             left: Expr::Payload(f),
             op: CmpOp::Eq,
             right,
-        }) if matches!(right, Value::Num(_) | Value::Addr(_)) => Some((*f, right)),
+        }) if matches!(right, Value::Num(_) | Value::Addr(_)) && dsfield::mask(*f).is_none() => {
+            Some((*f, right))
+        }
         _ => None,
     }
 }
@@ -492,6 +495,8 @@ pub fn payload_loc(f: Field) -> (u32, u32, u32) {
         IpLength => (nh, 2, 2),
         Ip6Length => (nh, 4, 2),
         EtherSaddr => (NFT_PAYLOAD_LL_HEADER, 6, 6),
+        IpDscp | IpEcn | Ip6Ecn | IpTos => (nh, 1, 1),
+        Ip6Dscp => (nh, 0, 2),
     }
 }
 
@@ -535,6 +540,10 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 len,
                 dreg: reg,
             });
+            if let Some(mask) = dsfield::mask(f) {
+                out.push(dsfield::and(mask, reg));
+                return len;
+            }
         }
         Expr::Ct(k) => {
             let (key, dir) = ct_key(k);
@@ -653,6 +662,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::PrioritySet(p) => ext::priority_set(*p, out),
         Stmt::HeaderSet { field, value } => ext::header_set(*field, *value, out),
         Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m, out),
+        Stmt::DscpSet { field, value } => dsfield::set(*field, *value, out),
     }
 }
 
@@ -865,10 +875,14 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
         }
         _ => {
             load(left, NFT_REG_1, out);
+            let bits = match (left, right) {
+                (Expr::Payload(f), Value::Num(n)) => dsfield::value(f, *n),
+                _ => None,
+            };
             out.push(K::Cmp {
                 sreg: NFT_REG_1,
                 op: cmp_op(op),
-                data: value_bytes(t, &exthdr::in_place(left, right)),
+                data: bits.unwrap_or_else(|| value_bytes(t, &exthdr::in_place(left, right))),
             });
         }
     }

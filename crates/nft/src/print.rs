@@ -362,6 +362,9 @@ fn stmt(s: &Stmt) -> String {
         }
         Stmt::CtHelperSet(helper) => format!("ct helper set \"{helper}\""),
         Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m),
+        Stmt::DscpSet { field, value } => {
+            format!("{} set {value}", expr(Expr::Payload(*field)))
+        }
     }
 }
 
@@ -497,6 +500,11 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             Field::IpLength => "ip length",
             Field::Ip6Length => "ip6 length",
             Field::EtherSaddr => "ether saddr",
+            Field::IpDscp => "ip dscp",
+            Field::Ip6Dscp => "ip6 dscp",
+            Field::IpEcn => "ip ecn",
+            Field::Ip6Ecn => "ip6 ecn",
+            Field::IpTos => "@nh,8,8",
         },
         Expr::Rt(RtKey::Ipsec) => "rt ipsec",
         Expr::FibOif(f) => ext::fib_oif(f),

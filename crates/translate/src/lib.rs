@@ -22,6 +22,8 @@ mod connmark;
 mod conntrack;
 mod ct;
 mod ct_helper;
+mod dscp;
+mod ecn;
 mod frag;
 mod fragments;
 mod hashlimit;
@@ -53,6 +55,7 @@ mod state;
 mod statistic;
 mod tcp;
 mod tcpmss;
+mod tos;
 mod ttl;
 mod udp;
 

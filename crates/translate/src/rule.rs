@@ -230,6 +230,9 @@ enum Ext {
     Unsupported,
     Mac,
     Tcpmss,
+    Dscp,
+    Ecn,
+    Tos,
 }
 
 impl Ext {
@@ -267,6 +270,9 @@ impl Ext {
             ("connlimit", _) => Ext::Connlimit,
             ("mac", _) => Ext::Mac,
             ("tcpmss", _) => Ext::Tcpmss,
+            ("dscp", _) => Ext::Dscp,
+            ("ecn", _) => Ext::Ecn,
+            ("tos", _) => Ext::Tos,
             _ => return None,
         })
     }
@@ -306,6 +312,9 @@ impl Ext {
             Ext::Unsupported => &[],
             Ext::Mac => crate::mac::OPTIONS,
             Ext::Tcpmss => crate::tcpmss::OPTIONS,
+            Ext::Dscp => crate::dscp::OPTIONS,
+            Ext::Ecn => crate::ecn::OPTIONS,
+            Ext::Tos => crate::tos::OPTIONS,
         }
     }
 
@@ -429,6 +438,10 @@ enum TargetKind {
     Ttl(bool),
     /// `-j TCPMSS`: `tcp option maxseg size set`, only as an approximation; not final.
     Tcpmss,
+    /// `-j DSCP`: `ip dscp set` / `ip6 dscp set`, not final.
+    Dscp,
+    /// `-j TOS`: refused, with the `-j DSCP` equivalent when there is one.
+    Tos,
 }
 
 struct Target<'o> {
@@ -453,6 +466,8 @@ impl Target<'_> {
             TargetKind::Ttl(false) => ttl::TTL_TARGET_OPTIONS.contains(&opt),
             TargetKind::Ttl(true) => ttl::HL_TARGET_OPTIONS.contains(&opt),
             TargetKind::Tcpmss => crate::tcpmss::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Dscp => crate::dscp::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Tos => crate::tos::TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -579,6 +594,22 @@ pub(crate) fn translate(
                 };
                 crate::tcpmss::translate(&m.opts, &m.loc, frags, &mut cx)
             }
+            Ext::Dscp => crate::dscp::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Ecn => {
+                // xt_ecn reads a non-first fragment's data as a TCP header; see the module.
+                let tcp = loaded
+                    .iter()
+                    .any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
+                let frags = if defrag {
+                    crate::tcpmss::Fragments::Reassembled
+                } else if tcp {
+                    crate::tcpmss::Fragments::TcpTested
+                } else {
+                    crate::tcpmss::Fragments::Possible
+                };
+                crate::ecn::translate(&m.opts, &m.loc, frags, &mut cx)
+            }
+            Ext::Tos => crate::tos::translate(&m.opts, &m.loc, &mut cx),
         };
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
@@ -814,6 +845,9 @@ fn assign<'o>(
         Ext::Connlimit,
         Ext::Mac,
         Ext::Tcpmss,
+        Ext::Dscp,
+        Ext::Ecn,
+        Ext::Tos,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -887,6 +921,9 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Unsupported => "?",
         Ext::Mac => "mac",
         Ext::Tcpmss => "tcpmss",
+        Ext::Dscp => "dscp",
+        Ext::Ecn => "ecn",
+        Ext::Tos => "tos",
     }
 }
 
@@ -960,6 +997,8 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "TTL" if tcx.family == IpFamily::V4 => TargetKind::Ttl(false),
             "HL" if tcx.family == IpFamily::V6 => TargetKind::Ttl(true),
             "TCPMSS" => TargetKind::Tcpmss,
+            "DSCP" => TargetKind::Dscp,
+            "TOS" => TargetKind::Tos,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -1029,5 +1068,7 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Ttl(hl) => ttl::target(&t.opts, &t.loc, *hl, cx),
         // Needs the rule's matches: done by `translate`.
         TargetKind::Tcpmss => Vec::new(),
+        TargetKind::Dscp => crate::dscp::target(&t.opts, &t.loc, cx),
+        TargetKind::Tos => crate::tos::target(&t.opts, &t.loc, cx),
     }
 }
