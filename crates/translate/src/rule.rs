@@ -538,11 +538,26 @@ pub(crate) fn translate(
     let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();
     let mut either: Option<Either> = None;
-    // A conntrack match with a test (a `ct` expression in nft) makes both kernels reassemble
-    // fragments before any hook.
+    // What keeps a non-first fragment away from a match that reads the TCP header without
+    // checking the fragment offset (xt_tcpmss, xt_ecn): a conntrack test in the rule (both
+    // kernels then reassemble first), or a tcp match with an option among `tcp_before` (xt_tcp
+    // fails on such fragments). xt_tcpmss may drop a packet whose options it cannot read, so for
+    // it only tcp matches before it count; xt_ecn drops nothing, so any in the rule does.
     let defrag = loaded
         .iter()
         .any(|m| matches!(m.ext, Ext::State | Ext::Conntrack) && !m.opts.is_empty());
+    let fragments = |tcp_before: &[Loaded]| {
+        if defrag {
+            crate::tcpmss::Fragments::Reassembled
+        } else if tcp_before
+            .iter()
+            .any(|x| x.ext == Ext::Tcp && !x.opts.is_empty())
+        {
+            crate::tcpmss::Fragments::TcpTested
+        } else {
+            crate::tcpmss::Fragments::Possible
+        }
+    };
     for m in &loaded {
         check_duplicates(m, &mut cx);
         let base = stmts.len();
@@ -582,31 +597,13 @@ pub(crate) fn translate(
             Ext::Unsupported => Vec::new(),
             Ext::Mac => crate::mac::translate(&m.opts, &m.loc, &mut cx),
             Ext::Tcpmss => {
-                // An earlier tcp match with an option: xt_tcp fails on non-first fragments.
-                let mut earlier = loaded.iter().take_while(|x| !std::ptr::eq(*x, m));
-                let tcp = earlier.any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
-                let frags = if defrag {
-                    crate::tcpmss::Fragments::Reassembled
-                } else if tcp {
-                    crate::tcpmss::Fragments::TcpTested
-                } else {
-                    crate::tcpmss::Fragments::Possible
-                };
+                let at = loaded.iter().position(|x| std::ptr::eq(x, m)).unwrap_or(0);
+                let frags = fragments(&loaded[..at]);
                 crate::tcpmss::translate(&m.opts, &m.loc, frags, &mut cx)
             }
             Ext::Dscp => crate::dscp::translate(&m.opts, &m.loc, &mut cx),
             Ext::Ecn => {
-                // xt_ecn reads a non-first fragment's data as a TCP header; see the module.
-                let tcp = loaded
-                    .iter()
-                    .any(|x| x.ext == Ext::Tcp && !x.opts.is_empty());
-                let frags = if defrag {
-                    crate::tcpmss::Fragments::Reassembled
-                } else if tcp {
-                    crate::tcpmss::Fragments::TcpTested
-                } else {
-                    crate::tcpmss::Fragments::Possible
-                };
+                let frags = fragments(&loaded);
                 crate::ecn::translate(&m.opts, &m.loc, frags, &mut cx)
             }
             Ext::Tos => crate::tos::translate(&m.opts, &m.loc, &mut cx),
