@@ -578,8 +578,9 @@ pub enum DataType {
     CtDir,
 }
 
-/// A constant on the right-hand side of a match, or a set element.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A constant on the right-hand side of a match, or a set element. The order is only a
+/// canonical one (lists compared as sets), not the kernel's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Value {
     /// An interface name; `wildcard` is iptables' trailing `+` (nft `"eth*"`).

@@ -71,8 +71,8 @@ fn table(t: &mut Table) -> usize {
     if count < THRESHOLD {
         return 0;
     }
-    // One set per (key type, distinct elements); the elements' Debug text is the key.
-    let mut named: HashMap<(DataType, String), String> = HashMap::new();
+    // One set per key type and distinct list.
+    let mut named: HashMap<(DataType, Vec<Value>), String> = HashMap::new();
     let mut new_sets: Vec<Set> = Vec::new();
     let mut next = 0usize;
     let taken: Vec<String> = t.sets.iter().map(|s| s.name.clone()).collect();
@@ -82,9 +82,9 @@ fn table(t: &mut Table) -> usize {
                 continue;
             };
             let mut elements = elems.to_vec();
-            elements.sort_by_cached_key(|e| format!("{e:?}"));
+            elements.sort();
             elements.dedup();
-            let key = (left.datatype(), format!("{elements:?}"));
+            let key = (left.datatype(), elements);
             let name = match named.get(&key) {
                 Some(name) => name.clone(),
                 None => {
@@ -104,7 +104,7 @@ fn table(t: &mut Table) -> usize {
                         },
                         timeout_ms: None,
                         size: None,
-                        elements,
+                        elements: key.1.clone(),
                     });
                     named.insert(key, name.clone());
                     name
