@@ -13,6 +13,8 @@
 //!
 //! `--packets` measures the packet path instead (see [`packets`]): packets per second through
 //! the 10k and 50k blocklists and the 10k mixed ruleset under iptables-legacy and fwnet.
+//! `--instructions` counts the instructions of each import under callgrind instead of timing
+//! it (needs valgrind): the figure a noisy 2-core machine cannot blur.
 
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -149,6 +151,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut sizes = vec![1_000usize, 10_000, 100_000];
     let mut out = PathBuf::from("target/bench.md");
     let mut packet_path = false;
+    let mut instructions = false;
     let mut seconds = 2.0f64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -164,10 +167,11 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
             "--packets" => packet_path = true,
+            "--instructions" => instructions = true,
             "--seconds" => seconds = it.next().context("--seconds needs a number")?.parse()?,
             other => bail!(
                 "unknown bench option {other:?} (options: --runs N, --sizes A,B,C, --out FILE, \
-                 --packets [--seconds S])"
+                 --packets [--seconds S], --instructions)"
             ),
         }
     }
@@ -203,6 +207,11 @@ pub fn run(args: &[String]) -> Result<()> {
     let largest = root.join("../shared/corpus/v4/045.rules");
     if largest.exists() {
         inputs.push(("corpus v4/045.rules".into(), largest));
+    }
+    if instructions {
+        let mut report = header("import instruction counts")?;
+        report.push_str(&import_instructions(&fwnet, &work, &inputs)?);
+        return write_report(&out, &report);
     }
     let mut rows = Vec::new();
     for (name, path) in &inputs {
@@ -356,4 +365,54 @@ fn render(rows: &[Row], runs: usize) -> Result<String> {
         )?;
     }
     Ok(s)
+}
+
+/// `--instructions`: instructions executed (callgrind, which does not depend on the machine's
+/// load) by `fwnet import` and by `iptables-restore-translate -f` of each input.
+fn import_instructions(fwnet: &Path, work: &Path, inputs: &[(String, PathBuf)]) -> Result<String> {
+    fn count(cmd: &mut Command) -> Result<u64> {
+        let out = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .context("cannot run valgrind (apt-get install valgrind)")?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        text.lines()
+            .find_map(|l| l.split("Collected :").nth(1))
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| format!("no callgrind total in: {text}"))
+    }
+    let callgrind = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new("valgrind");
+        c.args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+            .args(args);
+        c
+    };
+    let mut md = String::from(
+        "| input | fwnet import instructions | iptables-restore-translate instructions | ratio |\n\
+         |---|---:|---:|---:|\n",
+    );
+    for (name, path) in inputs {
+        eprintln!("bench --instructions: {name}");
+        let state = work.join("state-instructions");
+        let fw = count(&mut callgrind(&[
+            fwnet.as_os_str(),
+            "import".as_ref(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            path.as_os_str(),
+        ]))?;
+        let xl = count(&mut callgrind(&[
+            "iptables-restore-translate".as_ref(),
+            "-f".as_ref(),
+            path.as_os_str(),
+        ]))?;
+        writeln!(
+            md,
+            "| {name} | {fw} | {xl} | {:.2} |",
+            xl as f64 / fw.max(1) as f64
+        )?;
+    }
+    md.push_str("\nRatio = iptables-restore-translate's instructions / fwnet's (above 1: fwnet does less).\n");
+    Ok(md)
 }

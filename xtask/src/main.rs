@@ -21,7 +21,9 @@ tasks:
   corpus    import every file of ../shared/corpus and print a coverage table
             (--apply: load each into a private namespace; --verify: fwnet verify each)
   bench     load-time benchmarks against iptables-restore-translate, nft -f and
-            iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE)
+            iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE);
+            --packets: packets per second against iptables-legacy (--seconds S);
+            --instructions: import instruction counts under callgrind (needs valgrind)
   fuzz      mutation-fuzz parse/translate/print/lower for --seconds N (default 600)
   vm-test   boot Debian's 5.10, 6.1 and 6.12 kernels under QEMU and run fwnet in each
             (as root; optional kernel lines to run, e.g. `vm-test 5.10`)
