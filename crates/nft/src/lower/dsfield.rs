@@ -53,38 +53,14 @@ pub(super) fn and(mask: Vec<u8>, reg: u32) -> K {
 
 /// `ip dscp set N` (`field` IpDscp) or `ip6 dscp set N` (Ip6Dscp); other fields write nothing.
 pub(super) fn set(field: Field, value: u8, out: &mut Vec<K>) {
-    let nh = NFT_PAYLOAD_NETWORK_HEADER;
-    let (keep, new, csum) = match field {
+    match field {
         // Version/IHL kept, then the TOS byte's ECN bits.
-        Field::IpDscp => (
-            0xff03u16,
-            u16::from(value) << 2,
-            Some(NFT_PAYLOAD_CSUM_INET),
-        ),
-        Field::Ip6Dscp => (0xf03fu16, u16::from(value) << 6, None),
-        _ => return,
-    };
-    out.push(K::Payload {
-        base: nh,
-        offset: 0,
-        len: 2,
-        dreg: NFT_REG_1,
-    });
-    out.push(K::Bitwise {
-        sreg: NFT_REG_1,
-        dreg: NFT_REG_1,
-        len: 2,
-        mask: keep.to_be_bytes().to_vec(),
-        xor: new.to_be_bytes().to_vec(),
-        op: Some(NFT_BITWISE_BOOL),
-    });
-    out.push(K::PayloadSet(fwnet_netlink::PayloadWrite {
-        base: nh,
-        offset: 0,
-        len: 2,
-        sreg: NFT_REG_1,
-        csum_type: csum,
-        csum_offset: csum.map(|_| 10),
-        csum_flags: None,
-    }));
+        Field::IpDscp => {
+            super::ext::rewrite_network_word(0, 0xff03, u16::from(value) << 2, true, out)
+        }
+        Field::Ip6Dscp => {
+            super::ext::rewrite_network_word(0, 0xf03f, u16::from(value) << 6, false, out)
+        }
+        _ => {}
+    }
 }

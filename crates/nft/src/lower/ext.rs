@@ -152,43 +152,60 @@ pub(super) fn priority_set(p: u32, out: &mut Vec<K>) {
 /// writes both back with NFT_PAYLOAD_CSUM_INET on the header checksum (offset 10); the hop
 /// limit has no checksum and is written alone. Other fields write nothing.
 pub(super) fn header_set(field: Field, value: u8, out: &mut Vec<K>) {
-    let nh = NFT_PAYLOAD_NETWORK_HEADER;
-    let write = |offset, len, csum: Option<(u32, u32)>| {
-        K::PayloadSet(fwnet_netlink::PayloadWrite {
-            base: nh,
-            offset,
-            len,
-            sreg: NFT_REG_1,
-            csum_type: csum.map(|(t, _)| t),
-            csum_offset: csum.map(|(_, o)| o),
-            csum_flags: None,
-        })
-    };
     match field {
-        Field::IpTtl => {
-            out.push(K::Payload {
-                base: nh,
-                offset: 8,
-                len: 2,
-                dreg: NFT_REG_1,
-            });
-            out.push(K::Bitwise {
-                sreg: NFT_REG_1,
-                dreg: NFT_REG_1,
-                len: 2,
-                mask: vec![0x00, 0xff],
-                xor: vec![value, 0x00],
-                op: Some(NFT_BITWISE_BOOL),
-            });
-            out.push(write(8, 2, Some((NFT_PAYLOAD_CSUM_INET, 10))));
-        }
+        Field::IpTtl => rewrite_network_word(8, 0x00ff, u16::from(value) << 8, true, out),
         Field::Ip6Hoplimit => {
             out.push(K::Immediate {
                 dreg: NFT_REG_1,
                 data: ImmData::Value(vec![value]),
             });
-            out.push(write(7, 1, None));
+            out.push(K::PayloadSet(fwnet_netlink::PayloadWrite {
+                base: NFT_PAYLOAD_NETWORK_HEADER,
+                offset: 7,
+                len: 1,
+                sreg: NFT_REG_1,
+                csum_type: None,
+                csum_offset: None,
+                csum_flags: None,
+            }));
         }
         _ => {}
     }
+}
+
+/// The 16-bit network-header word at `offset`, with the bits of `keep` kept and the others
+/// replaced by those of `new` (`(word & keep) ^ new`), written back; with `ipv4_csum` the
+/// IPv4 header checksum (offset 10) is fixed. How nft 1.0.6 writes a field narrower than the
+/// word (`ip ttl set`, `ip dscp set`, `ip6 dscp set`).
+pub(super) fn rewrite_network_word(
+    offset: u32,
+    keep: u16,
+    new: u16,
+    ipv4_csum: bool,
+    out: &mut Vec<K>,
+) {
+    let nh = NFT_PAYLOAD_NETWORK_HEADER;
+    out.push(K::Payload {
+        base: nh,
+        offset,
+        len: 2,
+        dreg: NFT_REG_1,
+    });
+    out.push(K::Bitwise {
+        sreg: NFT_REG_1,
+        dreg: NFT_REG_1,
+        len: 2,
+        mask: keep.to_be_bytes().to_vec(),
+        xor: new.to_be_bytes().to_vec(),
+        op: Some(NFT_BITWISE_BOOL),
+    });
+    out.push(K::PayloadSet(fwnet_netlink::PayloadWrite {
+        base: nh,
+        offset,
+        len: 2,
+        sreg: NFT_REG_1,
+        csum_type: ipv4_csum.then_some(NFT_PAYLOAD_CSUM_INET),
+        csum_offset: ipv4_csum.then_some(10),
+        csum_flags: None,
+    }));
 }
