@@ -3,21 +3,19 @@
 root, never in CI): `python3 exthdr.py PATH/TO/fwnet`.
 
 For each family it writes a small ruleset of count-only rules in OUTPUT (`-m rt`, `-m hbh`,
-`-m frag`, `--tcp-option`), translates it with `fwnet import` + `fwnet show`, and in a fresh
-network namespace (`unshare -n`) loads the legacy rules with ip(6)tables-legacy-restore and the
-translation with `nft -f` at priority -10, sends each crafted packet through a raw socket to
-the loopback address, and compares the per-rule packet counters and whether the packet reached
-the end of the chain (`end:1`; count-only rules never stop it, so `end:0` on the legacy side
+`-m frag`, `--tcp-option`) and, with kernel_check.py's harness, compares the legacy kernel's
+per-rule packet counters for each crafted packet with those of fwnet's translation, and
+whether the packet reached the end of the chain (`end:1`; count-only rules never stop it, so `end:0` on the legacy side
 is an xt hotdrop: the match dropped the packet; the kernel's ICMPv6 error for a type 0 routing
 header passes OUTPUT too, so any non-zero policy count is `end:1`).
 
 Malformed packets where the two are known to differ (see rt.rs, hbh.rs, frag.rs and tcp.rs)
-are listed in EXPECTED_DIFFERENT; any other difference, or a known one that went away, makes
+are listed in V6_DIFFERENT and V4_DIFFERENT; any other difference, or a known one that went away, makes
 the script exit 1. This file crafts packets only for this check; it is not product code.
 """
-import os, socket, struct, subprocess, sys, tempfile
+import socket, struct
 
-FWNET = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else "fwnet"
+from kernel_check import ip4, main, tcp
 
 V6_RULES = """*filter
 :OUTPUT ACCEPT [0:0]
@@ -83,26 +81,6 @@ V6_PACKETS = {
 }
 
 
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def ip4(proto, payload, frag_field=0):
-    lo = socket.inet_aton("127.0.0.1")
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, frag_field, 64, proto, 0, lo, lo)
-    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
-
-
-def tcp(opts, doff=None):
-    doff = doff or (20 + len(opts)) // 4
-    return struct.pack("!HHIIBBHHH", 1000, 80, 1, 0, doff << 4, 0x02, 1000, 0, 0) + bytes(opts)
-
-
 V4_PACKETS = {
     "no options": ip4(6, tcp([])),
     "mss": ip4(6, tcp([2, 4, 5, 0xB4])),
@@ -115,65 +93,10 @@ V4_PACKETS = {
     "data offset past the end": ip4(6, tcp([], doff=6)),
 }
 
-EXPECTED_DIFFERENT = {
-    "rt length past the end", "hbh length past the end", "chain cut after hbh",
-    "64 with length past the end", "64 alone in the last byte", "data offset past the end",
-}
-
-RUN = r"""
-set -e
-ip link set lo up
-{restore} < {legacy}
-nft -f {nft}
-python3 {me} --send {family} {index}
-{listing} -vnxL OUTPUT | awk 'NR>2{{print $1}} NR==1{{end=($5>0)}} END{{print "end:" end}}' | tr '\n' ' '; echo
-nft list ruleset | grep -o 'packets [0-9]*' | awk '{{print $2}} END{{print "end:1"}}' | tr '\n' ' '; echo
-"""
-
-
-def send(family, index):
-    packets = list((V6_PACKETS if family == "6" else V4_PACKETS).values())
-    af = socket.AF_INET6 if family == "6" else socket.AF_INET
-    s = socket.socket(af, socket.SOCK_RAW, socket.IPPROTO_RAW)
-    try:
-        s.sendto(packets[int(index)], ("::1" if family == "6" else "127.0.0.1", 0))
-    except OSError:
-        pass  # dropped by a hook: the counters tell which
-
-
-def translate(rules, tmp, name):
-    legacy = os.path.join(tmp, name + ".rules")
-    open(legacy, "w").write(rules)
-    env = dict(os.environ, FWNET_STATE_DIR=os.path.join(tmp, name + ".state"))
-    subprocess.run([FWNET, "import", legacy], check=True, env=env, capture_output=True)
-    shown = subprocess.run([FWNET, "show"], check=True, env=env, capture_output=True, text=True).stdout
-    nft = os.path.join(tmp, name + ".nft")
-    open(nft, "w").write(shown.replace("priority 0;", "priority -10;"))
-    return legacy, nft
-
-
-def main():
-    if sys.argv[1:2] == ["--send"]:
-        return send(sys.argv[2], sys.argv[3])
-    bad = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        for family, rules, packets, tool in [("6", V6_RULES, V6_PACKETS, "ip6tables-legacy"),
-                                             ("4", V4_RULES, V4_PACKETS, "iptables-legacy")]:
-            legacy, nft = translate(rules, tmp, "v" + family)
-            for i, name in enumerate(packets):
-                sh = RUN.format(restore=tool + "-restore", listing=tool, legacy=legacy, nft=nft,
-                                me=os.path.abspath(__file__), family=family, index=i)
-                out = subprocess.run(["unshare", "-n", "sh", "-c", sh], check=True,
-                                     capture_output=True, text=True).stdout.splitlines()
-                same = out[0].split() == out[1].split()
-                expected = name not in EXPECTED_DIFFERENT
-                mark = "same" if same else "DIFFERENT"
-                if same != expected:
-                    mark += " (unexpected)"
-                    bad += 1
-                print("%-32s legacy %-36s nft %-36s %s" % (name, out[0], out[1], mark))
-    sys.exit(1 if bad else 0)
+V6_DIFFERENT = {"rt length past the end", "hbh length past the end", "chain cut after hbh"}
+V4_DIFFERENT = {"64 with length past the end", "64 alone in the last byte", "data offset past the end"}
 
 
 if __name__ == "__main__":
-    main()
+    main(__file__, [("v6", "6", V6_RULES, None, V6_PACKETS), ("v4", "4", V4_RULES, None, V4_PACKETS)],
+         {("v6", n) for n in V6_DIFFERENT} | {("v4", n) for n in V4_DIFFERENT})
