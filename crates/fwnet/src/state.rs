@@ -96,6 +96,21 @@ fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
     fn one_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)
     }
+    /// The items of a JSON array, each on a line of its own after `indent` ("\n" and spaces).
+    fn one_per_line<T: Serialize>(
+        out: &mut impl Write,
+        items: &[T],
+        indent: &[u8],
+    ) -> std::io::Result<()> {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            out.write_all(indent)?;
+            one_line(out, item)?;
+        }
+        Ok(())
+    }
     out.write_all(b"{\n  \"format\": ")?;
     one_line(out, &state.format)?;
     write!(out, ",\n  \"version\": {},\n  \"fwnet\": ", state.version)?;
@@ -110,10 +125,7 @@ fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(b", \"name\": ")?;
         one_line(out, &t.name)?;
         out.write_all(b",\n     \"sets\": [")?;
-        for (si, set) in t.sets.iter().enumerate() {
-            out.write_all(if si == 0 { b"\n       " } else { b",\n       " })?;
-            one_line(out, set)?;
-        }
+        one_per_line(out, &t.sets, b"\n       ")?;
         out.write_all(b"],\n")?;
         if !t.ct_helpers.is_empty() {
             out.write_all(b"     \"ct_helpers\": ")?;
@@ -128,14 +140,7 @@ fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
             out.write_all(b", \"base\": ")?;
             one_line(out, &c.base)?;
             out.write_all(b", \"rules\": [")?;
-            for (ri, r) in c.rules.iter().enumerate() {
-                out.write_all(if ri == 0 {
-                    b"\n        "
-                } else {
-                    b",\n        "
-                })?;
-                one_line(out, r)?;
-            }
+            one_per_line(out, &c.rules, b"\n        ")?;
             out.write_all(b"]}")?;
         }
         out.write_all(b"]}")?;
