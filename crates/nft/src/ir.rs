@@ -120,6 +120,7 @@ pub struct SetFlags {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
+    #[serde(deserialize_with = "crate::compact::trimmed_vec")]
     pub stmts: Vec<Stmt>,
     /// nft `comment "..."` (from `-m comment`), at most 128 bytes.
     pub comment: Option<String>,
@@ -134,6 +135,7 @@ pub struct Rule {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Origin {
     /// Shared by the rules of one file.
+    #[serde(deserialize_with = "crate::compact::shared_str")]
     pub file: std::sync::Arc<str>,
     pub line: u32,
 }

@@ -11,6 +11,7 @@
 //!
 //! It does no I/O.
 
+mod compact;
 pub mod dispatch;
 pub mod eval;
 pub mod fast_path;

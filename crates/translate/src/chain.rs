@@ -457,7 +457,12 @@ fn add_rule(
                 vec![None]
             }
         };
-    for rule in translated {
+    for mut rule in translated {
+        // Statements are appended as the rule's options are read; a 100k-rule import keeps
+        // every rule until it is stored, so the spare room is given back now.
+        if let Some(r) = &mut rule {
+            r.stmts.shrink_to_fit();
+        }
         match insert_at {
             Some(n) => cx.chains[i].rules.insert(n as usize - 1, rule),
             None => cx.chains[i].rules.push(rule),
