@@ -22,7 +22,10 @@ fn connlimit_approximations_apply_equals_nft_of_show() {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../translate/test_data/translate/warn");
-    for name in ["approx-connlimit.rules", "approx-v6-connlimit.rules"] {
+    for name in [
+        "approx-connlimit.rules",
+        "approx-v6-connlimit-set-is-ipv6-typed.rules",
+    ] {
         assert_apply_equals_nft(&dir.join(name), "connlimit");
     }
 }
