@@ -141,13 +141,20 @@ fn sorted_braces(line: &str) -> String {
 }
 
 pub fn import(rules: &Path, state: &StateDir) {
-    // The translator's fixtures name ip6tables files `v6-*`, as its own tests do.
-    let v6 = rules
+    // The translator's fixtures name ip6tables files `v6-*` (`approx-v6-*`) and fixtures
+    // translated with --allow-approximate `approx-*`, as its own tests do.
+    let name = rules
         .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("v6-"));
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let approx = name.starts_with("approx-");
+    let v6 = name.trim_start_matches("approx-").starts_with("v6-");
     let mut args = vec!["import", "--state-dir", state.arg()];
     if v6 {
         args.extend(["--family", "6"]);
+    }
+    if approx {
+        args.push("--allow-approximate");
     }
     args.push(rules.to_str().unwrap());
     // A fixture's `ipset save` file, if any, sits beside it as NAME.ipset.

@@ -12,10 +12,12 @@
 //! - [`verdicts`]: the founding ruleset, legacy iptables against fwnet, through the verifier.
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
 //! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
+//! - [`connlimit`]: the `--allow-approximate` form of `-m connlimit`, against nft and xt_connlimit.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
 mod apply;
+mod connlimit;
 mod fragments;
 mod helper;
 mod lockout;

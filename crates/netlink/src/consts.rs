@@ -477,3 +477,8 @@ pub const NFTA_CT_HELPER_L3PROTO: u16 = 2;
 pub const NFTA_CT_HELPER_L4PROTO: u16 = 3;
 pub const NFTA_OBJREF_IMM_TYPE: u16 = 1;
 pub const NFTA_OBJREF_IMM_NAME: u16 = 2;
+
+// --- nf_tables.h: connlimit (enum nft_connlimit_attributes, enum nft_connlimit_flags) ---------
+pub const NFTA_CONNLIMIT_COUNT: u16 = 1;
+pub const NFTA_CONNLIMIT_FLAGS: u16 = 2;
+pub const NFT_CONNLIMIT_F_INV: u32 = 1;

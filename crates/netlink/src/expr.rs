@@ -17,6 +17,7 @@ pub use nat::NatRegs;
 mod bitwise;
 mod byteorder;
 mod cmp;
+mod connlimit;
 mod counter;
 mod ct;
 mod dynset;
@@ -193,6 +194,10 @@ pub enum Expr {
     /// `exthdr write OP reg => LENb @ TYPE + OFFSET`: stores a register into a TCP option
     /// (`tcp option maxseg size set 1400`); the kernel fixes the TCP checksum.
     ExthdrSet(ExthdrWrite),
+    /// `connlimit count N flags F`: counts the connections seen by this expression (alone in a
+    /// rule, or per element of a dynamic set) and matches when the count is at most N, or
+    /// above N with NFT_CONNLIMIT_F_INV in `flags`.
+    Connlimit { count: u32, flags: u32 },
 }
 
 /// The attributes of an exthdr write (net/netfilter/nft_exthdr.c, `nft_exthdr_tcp_set_eval`).
@@ -274,6 +279,7 @@ impl Expr {
             Expr::PayloadSet(_) => "payload",
             Expr::Objref { .. } => "objref",
             Expr::ExthdrSet(_) => "exthdr",
+            Expr::Connlimit { .. } => "connlimit",
         }
     }
 
@@ -383,6 +389,7 @@ impl Expr {
             Expr::PayloadSet(w) => payload::put_set(out, w),
             Expr::Objref { kind, name } => objref::put(out, *kind, name),
             Expr::ExthdrSet(w) => exthdr::put_set(out, w),
+            Expr::Connlimit { count, flags } => connlimit::put(out, *count, *flags),
         }
     }
 }
@@ -446,6 +453,7 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "byteorder" => byteorder::read(data),
         "rt" => rt::read(data),
         "objref" => objref::read(data),
+        "connlimit" => connlimit::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -583,6 +591,7 @@ impl Expr {
             Expr::PayloadSet(w) => payload::fmt_set(f, w),
             Expr::Objref { kind, name } => objref::fmt(f, *kind, name),
             Expr::ExthdrSet(w) => exthdr::fmt_set(f, w),
+            Expr::Connlimit { count, flags } => connlimit::fmt(f, *count, *flags),
         }
     }
 }

@@ -120,6 +120,8 @@ pub enum Unknowable {
     TooManyPaths,
     /// A statement or match this interpreter does not model.
     Unmodelled,
+    /// `ct count`: how many connections share the packet's key.
+    ConnCount,
 }
 
 impl fmt::Display for Unknowable {
@@ -134,6 +136,7 @@ impl fmt::Display for Unknowable {
             Unknowable::BadJump => "a jump fwnet cannot follow",
             Unknowable::TooManyPaths => "too many undecidable conditions",
             Unknowable::Unmodelled => "a statement fwnet cannot evaluate offline",
+            Unknowable::ConnCount => "a connection count",
         })
     }
 }
@@ -476,6 +479,14 @@ impl Walk<'_> {
             // Rewriting the DSCP bits changes the packet, not the verdict (no rule tests them
             // in this model).
             Stmt::DscpSet { .. } => Step::Next,
+            // `ct count` counts the packet's own connection, so the count is at least 1; how
+            // many other connections share its key is not known. (A full per-key set, where
+            // the statement does not match a new key, is not modelled.)
+            Stmt::CtCount(c) => match (c.over, c.limit) {
+                (true, 0) => Step::Next,
+                (false, 0) => Step::NoMatch,
+                _ => Step::Maybe(Unknowable::ConnCount),
+            },
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
@@ -1406,6 +1417,39 @@ mod tests {
         )]);
         let got = chain(&t, "INPUT", &ssh_in());
         assert_eq!((got.verdict, got.unknown), (Verdict::Accept, None));
+    }
+
+    #[test]
+    fn ct_count_counts_the_packets_own_connection_and_no_more() {
+        // A REJECT-style rule `ct count [over] N drop` before an accepting policy.
+        for (over, limit, verdict, unknown) in [
+            (true, 0, Verdict::Drop, None),
+            (false, 0, Verdict::Accept, None),
+            (true, 2, Verdict::Unknown, Some(Unknowable::ConnCount)),
+            (false, 2, Verdict::Unknown, Some(Unknowable::ConnCount)),
+        ] {
+            let count = Stmt::CtCount(crate::ir::CtCount {
+                limit,
+                over,
+                per_key: Some(crate::ir::CtCountKey {
+                    set: "connlimit".into(),
+                    key: Field::IpSaddr,
+                    mask: None,
+                }),
+            });
+            let t = table(vec![base(
+                "INPUT",
+                Hook::Input,
+                Policy::Accept,
+                vec![rule(1, vec![count, v(IrVerdict::Drop)])],
+            )]);
+            let got = chain(&t, "INPUT", &ssh_in());
+            assert_eq!(
+                (got.verdict, got.unknown),
+                (verdict, unknown),
+                "over {over} {limit}"
+            );
+        }
     }
 
     #[test]

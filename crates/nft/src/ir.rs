@@ -214,6 +214,36 @@ pub enum Stmt {
         field: Field,
         value: u8,
     },
+    /// `ct count [over] N` or `add @set { KEY [& MASK] ct count [over] N }` (connlimit): adds
+    /// the packet's connection to a list of connections and matches on how many of them are
+    /// still alive (the kernel's nf_conncount). Not final.
+    CtCount(CtCount),
+}
+
+/// A [`Stmt::CtCount`]: one list of connections for the rule, or one per key of a dynamic set.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtCount {
+    /// The limit `N`.
+    pub limit: u32,
+    /// `over`: matches when more than `limit` connections are counted; otherwise when at
+    /// most `limit` are.
+    pub over: bool,
+    /// `None`: one count for every packet that reaches the statement.
+    #[serde(default)]
+    pub per_key: Option<CtCountKey>,
+}
+
+/// The key of a per-key [`CtCount`]: `add @set { key & mask ... }`. The set must be a
+/// `dynamic` set of the key's type; when it is full, a packet whose key is not in it yet ends
+/// the rule (the statement does not match).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtCountKey {
+    pub set: String,
+    /// An address field: `ip saddr`, `ip daddr`, `ip6 saddr`, `ip6 daddr`.
+    pub key: Field,
+    /// `& MASK` on the address, of the key's family; `None` for the whole address.
+    #[serde(default)]
+    pub mask: Option<IpAddr>,
 }
 
 /// The new MSS of a [`Stmt::MaxsegSet`].

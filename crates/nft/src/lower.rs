@@ -20,6 +20,7 @@ use fwnet_netlink::consts::*;
 use fwnet_netlink::{Expr as K, ImmData, Verdict as KV};
 use std::net::IpAddr;
 
+mod ctcount;
 mod dsfield;
 mod ext;
 mod exthdr;
@@ -663,6 +664,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::HeaderSet { field, value } => ext::header_set(*field, *value, out),
         Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m, out),
         Stmt::DscpSet { field, value } => dsfield::set(*field, *value, out),
+        Stmt::CtCount(c) => ctcount::ct_count(c, out, cx),
     }
 }
 

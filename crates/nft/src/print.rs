@@ -16,6 +16,7 @@
 
 use crate::ir::*;
 
+mod ctcount;
 mod ext;
 mod exthdr;
 mod helper;
@@ -365,6 +366,7 @@ fn stmt(s: &Stmt) -> String {
         Stmt::DscpSet { field, value } => {
             format!("{} set {value}", expr(Expr::Payload(*field)))
         }
+        Stmt::CtCount(c) => ctcount::ct_count(c),
     }
 }
 

@@ -585,7 +585,7 @@ pub(crate) fn translate(
             Ext::Statistic => crate::statistic::translate(&m.opts, &m.loc, &mut cx),
             Ext::Policy => crate::policy::translate(&m.opts, &m.loc, &mut cx),
             Ext::Rpfilter => crate::rpfilter::translate(&m.opts, &m.loc, &mut cx),
-            Ext::Connlimit => crate::connlimit::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Connlimit => crate::connlimit::translate(&m.opts, &m.loc, &mut cx, tcx),
             Ext::Comment => {
                 comments.extend(comment::translate(&m.opts, &m.loc, &mut cx));
                 Vec::new()
@@ -701,9 +701,12 @@ pub(crate) fn translate(
 /// match keeps state: a `limit` would have two token buckets, and a packet could spend a
 /// shared `hashlimit`/`recent` entry in both halves when that match comes before the split.
 fn check_either(e: &Either, loaded: &[Loaded], cx: &mut Cx) {
-    let stateful = loaded
-        .iter()
-        .find(|m| matches!(m.ext, Ext::Limit | Ext::Hashlimit | Ext::Recent));
+    let stateful = loaded.iter().find(|m| {
+        matches!(
+            m.ext,
+            Ext::Limit | Ext::Hashlimit | Ext::Recent | Ext::Connlimit
+        )
+    });
     if let Some(m) = stateful {
         cx.error(
             "translate/unsupported-option",

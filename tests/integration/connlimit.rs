@@ -1,0 +1,127 @@
+//! `-m connlimit` under `--allow-approximate` against the kernel.
+//!
+//! - fwnet's lowering of the translator's `approx-*connlimit` fixtures (`ct count`, alone and in
+//!   dynamic sets, masked, IPv4 and IPv6) gives the kernel exactly what `nft -f` of `fwnet show`
+//!   gives it (the ok fixtures get this check from `apply`; these are warn fixtures);
+//! - the same TCP connections over loopback are refused by legacy xt_connlimit
+//!   (iptables-legacy-restore) and by fwnet's translation, each in a namespace of its own:
+//!   per source address, per destination address, and mask 0 (one count for the rule).
+//!
+//! It does not test conntrack zones or a full set, where the two are known to differ (see
+//! crates/translate/src/connlimit.rs).
+
+use crate::apply::{assert_apply_equals_nft, fwnet, fwnet_in, text, StateDir};
+use crate::netns::{privileged, Netns};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::Duration;
+
+#[test]
+fn connlimit_approximations_apply_equals_nft_of_show() {
+    if !privileged("connlimit_approximations_apply_equals_nft_of_show") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../translate/test_data/translate/warn");
+    for name in [
+        "approx-connlimit.rules",
+        "approx-v6-connlimit-set-is-ipv6-typed.rules",
+    ] {
+        assert_apply_equals_nft(&dir.join(name), "connlimit");
+    }
+}
+
+const RULES: &str = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 5555 --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 2 --connlimit-mask 32 --connlimit-saddr -j REJECT --reject-with tcp-reset
+-A INPUT -p tcp -m tcp --dport 5556 --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-above 1 --connlimit-mask 32 --connlimit-daddr -j REJECT --reject-with tcp-reset
+-A INPUT -p tcp -m tcp --dport 5557 --tcp-flags FIN,SYN,RST,ACK SYN -m connlimit --connlimit-upto 1 --connlimit-mask 0 --connlimit-saddr -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 5557 --tcp-flags FIN,SYN,RST,ACK SYN -j REJECT --reject-with tcp-reset
+COMMIT
+";
+
+/// Connections in order, each kept open to the end: (destination 127.0.0.N, port, whether
+/// the legacy kernel lets it through).
+const STEPS: &[(u8, u16, bool)] = &[
+    (1, 5555, true),
+    (1, 5555, true),
+    (1, 5555, false), // a third from 127.0.0.1: above 2
+    (1, 5556, true),
+    (2, 5556, true),  // another destination has its own count
+    (1, 5556, false), // a second to 127.0.0.1: above 1
+    (1, 5557, true),
+    (2, 5557, false), // mask 0: one count for every address, the second is not upto 1
+];
+
+/// Opens every step's connection inside `ns`; true where it was established.
+fn run_steps(ns: &Netns) -> Vec<bool> {
+    ns.run_in(|| {
+        let listeners: Vec<TcpListener> = [5555, 5556, 5557]
+            .iter()
+            .map(|p| TcpListener::bind((Ipv4Addr::UNSPECIFIED, *p)).expect("listen"))
+            .collect();
+        let mut open = Vec::new();
+        let got = STEPS
+            .iter()
+            .map(|(dst, port, _)| {
+                let to = SocketAddr::from((Ipv4Addr::new(127, 0, 0, *dst), *port));
+                match TcpStream::connect_timeout(&to, Duration::from_secs(3)) {
+                    Ok(s) => {
+                        open.push(s);
+                        true
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => false,
+                    Err(e) => panic!("connect to {to}: {e}"),
+                }
+            })
+            .collect();
+        drop((open, listeners));
+        got
+    })
+}
+
+#[test]
+fn connlimit_approximation_refuses_the_connections_xt_connlimit_refuses() {
+    if !privileged("connlimit_approximation_refuses_the_connections_xt_connlimit_refuses") {
+        return;
+    }
+    let want: Vec<bool> = STEPS.iter().map(|s| s.2).collect();
+
+    let legacy = Netns::new("connlimit-legacy").expect("namespace");
+    legacy
+        .exec_stdin("iptables-legacy-restore", &[], RULES)
+        .expect("iptables-legacy-restore");
+    let got_legacy = run_steps(&legacy);
+    assert_eq!(
+        got_legacy, want,
+        "the legacy kernel disagrees with the test's expectations"
+    );
+
+    let state = StateDir::new("connlimit");
+    let file = state.0.with_extension("rules");
+    std::fs::write(&file, RULES).expect("write rules");
+    let refused = fwnet(&["import", "--state-dir", state.arg(), file.to_str().unwrap()]);
+    assert!(
+        !refused.status.success(),
+        "-m connlimit without --allow-approximate must be refused: {}",
+        text(&refused)
+    );
+    let o = fwnet(&[
+        "import",
+        "--allow-approximate",
+        "--state-dir",
+        state.arg(),
+        file.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_file(&file);
+    assert!(o.status.success(), "import: {}", text(&o));
+    let ours = Netns::new("connlimit-fwnet").expect("namespace");
+    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
+    assert!(o.status.success(), "apply: {}", text(&o));
+    assert_eq!(
+        run_steps(&ours),
+        got_legacy,
+        "fwnet's connections differ from xt_connlimit's"
+    );
+}
