@@ -39,10 +39,11 @@
 //!
 //! Not handled: the packets the xt matches drop outright (an IPv4 fragment at offset 8, which
 //! could overwrite the TCP header of the first; an IPv6 non-first fragment whose fragment
-//! header is followed by another extension header, which ip6tables drops on any `-p` rule);
-//! tcp and udp matches that translate to no test at all (`-m tcp` without options), which
-//! xt_tcp still fails on a non-first fragment; and ports in a hashlimit key, which xt_hashlimit
-//! reads as 0 on such a fragment.
+//! header is followed by another extension header, which ip6tables drops at its first `-p`
+//! rule, measured on 6.18, where nft finds no transport protocol and goes on); tcp and udp
+//! matches that translate to no test at all (`-m tcp` without options), which xt_tcp still
+//! fails on a non-first fragment; and ports in a hashlimit key, which xt_hashlimit takes as 0
+//! on such a fragment (read from the kernel source, not measured).
 
 use fwnet_nft::{
     Chain, CmpOp, Counters, Expr, Exthdr, ExthdrField, Family, Field, MarkKey, Match, NumgenKind,
