@@ -1,11 +1,18 @@
-//! Non-first IPv4 fragments against transport-header tests, legacy kernel vs fwnet, in a
-//! ruleset without conntrack (so the fragments are not reassembled before the rules).
+//! Non-first IPv4 and IPv6 fragments against transport-header tests, legacy kernel vs fwnet,
+//! in rulesets without conntrack (so the fragments are not reassembled before the rules).
 //!
-//! The same three packets leave each namespace over loopback (a whole TCP segment to port 80,
-//! a non-first fragment whose payload carries port 80 where a TCP header would have it, and a
-//! whole UDP datagram), through OUTPUT rules that only count; the counters must agree rule by
-//! rule. Without fwnet's `ip frag-off & 8191 == 0` guard nft's `tcp dport 80` counts the
-//! fragment too.
+//! The same packets leave each namespace over loopback, through OUTPUT rules that only count;
+//! the counters must agree line by line. IPv4: a whole TCP segment to port 80, a non-first
+//! fragment whose payload carries port 80 where a TCP header would have it, and a whole UDP
+//! datagram; without fwnet's `ip frag-off & 8191 == 0` guard nft's `tcp dport 80` counts the
+//! fragment too. IPv6: the same, plus a first TCP fragment and a non-first UDP one, all with
+//! flow label 80: for a non-first IPv6 fragment nft's transport offset is 0, so without
+//! fwnet's `frag frag-off != 0 goto OUTPUT_frag` guard `tcp dport 80` and `udp dport 80` read
+//! the flow label's low 16 bits and count those fragments.
+//!
+//! fwnet's counters are summed per input line over every chain of the table: on IPv6 a line
+//! that xt could match on a non-first fragment has a copy in `OUTPUT_frag`, which counts the
+//! fragments while the line in `OUTPUT` counts the rest.
 
 use crate::apply::{fwnet_in, StateDir};
 use crate::netns::{assert_not_host_netns, privileged, Netns};
@@ -53,7 +60,7 @@ fn ports_then_zeros() -> Vec<u8> {
     b
 }
 
-fn send_packets() {
+fn send_ipv4_packets() {
     assert_not_host_netns();
     let packets = [
         ipv4(6, 0, &ports_then_zeros()),
@@ -83,10 +90,72 @@ fn send_packets() {
     }
 }
 
-/// The packet counters of `iptables-legacy -L OUTPUT -vnx`, rule by rule.
-fn legacy_counts(ns: &Netns) -> Vec<u64> {
+/// An IPv6 packet from and to ::1 with flow label 80 and next header `nh`.
+fn ipv6(nh: u8, payload: &[u8]) -> Vec<u8> {
+    let mut p = (6u32 << 28 | 80).to_be_bytes().to_vec();
+    p.extend((payload.len() as u16).to_be_bytes());
+    p.extend([nh, 64]);
+    p.extend(std::net::Ipv6Addr::LOCALHOST.octets());
+    p.extend(std::net::Ipv6Addr::LOCALHOST.octets());
+    p.extend(payload);
+    p
+}
+
+/// A fragment header for `nh` at `offset` (8-byte units) with the M flag `more`, then `data`.
+fn fragment(nh: u8, offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
+    let mut p = vec![nh, 0];
+    p.extend((offset << 3 | u16::from(more)).to_be_bytes());
+    p.extend(7u32.to_be_bytes());
+    p.extend(data);
+    p
+}
+
+/// [`Netns::new`] turns IPv6 off; loopback needs it (and `::1`) here.
+fn enable_ipv6_on_lo() {
+    assert_not_host_netns();
+    for conf in ["all", "lo"] {
+        let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
+        std::fs::write(&path, "0").unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+}
+
+fn send_ipv6_packets() {
+    assert_not_host_netns();
+    let packets = [
+        ipv6(6, &ports_then_zeros()),
+        // Offset 3 (24 bytes), no more fragments.
+        ipv6(44, &fragment(6, 3, false, &ports_then_zeros())),
+        ipv6(17, &ports_then_zeros()[..8]),
+        ipv6(44, &fragment(6, 0, true, &ports_then_zeros())),
+        ipv6(44, &fragment(17, 3, false, &ports_then_zeros()[..8])),
+    ];
+    // SAFETY: plain socket calls on a descriptor this function owns and closes.
+    unsafe {
+        // IPPROTO_RAW: the packet given includes its IPv6 header.
+        let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_RAW);
+        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+        let mut to: libc::sockaddr_in6 = std::mem::zeroed();
+        to.sin6_family = libc::AF_INET6 as u16;
+        to.sin6_addr.s6_addr = std::net::Ipv6Addr::LOCALHOST.octets();
+        for p in &packets {
+            let n = libc::sendto(
+                fd,
+                p.as_ptr().cast(),
+                p.len(),
+                0,
+                (&to as *const libc::sockaddr_in6).cast(),
+                std::mem::size_of::<libc::sockaddr_in6>() as u32,
+            );
+            assert_eq!(n, p.len() as isize, "{}", std::io::Error::last_os_error());
+        }
+        libc::close(fd);
+    }
+}
+
+/// The packet counters of `iptables-legacy -L OUTPUT -vnx` (`tool`), rule by rule.
+fn legacy_counts(ns: &Netns, tool: &str) -> Vec<u64> {
     let out = ns
-        .exec("iptables-legacy", &["-L", "OUTPUT", "-v", "-n", "-x"])
+        .exec(tool, &["-L", "OUTPUT", "-v", "-n", "-x"])
         .unwrap_or_else(|e| panic!("{e}"));
     out.lines()
         .skip(2)
@@ -94,8 +163,9 @@ fn legacy_counts(ns: &Netns) -> Vec<u64> {
         .collect()
 }
 
-/// The packet counters of fwnet's OUTPUT chain, rule by rule, from `fwnet status --json`.
-fn fwnet_counts(ns: &Netns, state: &StateDir) -> Vec<u64> {
+/// The packet counters of fwnet's filter table of `family`, from `fwnet status --json`, summed
+/// per input line over all its chains, in line order.
+fn fwnet_counts(ns: &Netns, state: &StateDir, family: &str) -> Vec<u64> {
     let out = fwnet_in(ns, &["status", "--json", "--state-dir", state.arg()], None);
     assert!(
         out.status.success(),
@@ -103,20 +173,54 @@ fn fwnet_counts(ns: &Netns, state: &StateDir) -> Vec<u64> {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
-    let chain = v["tables"]
+    let table = v["tables"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|t| t["name"] == "fwnet_filter")
-        .flat_map(|t| t["chains"].as_array().cloned().unwrap_or_default())
-        .find(|c| c["name"] == "OUTPUT")
-        .unwrap_or_else(|| panic!("no OUTPUT chain in {v}"));
-    chain["rules"]
+        .find(|t| t["name"] == "fwnet_filter" && t["family"] == family)
+        .unwrap_or_else(|| panic!("no {family} fwnet_filter table in {v}"));
+    let mut lines = std::collections::BTreeMap::<u64, u64>::new();
+    for r in table["chains"]
         .as_array()
-        .expect("rules")
+        .expect("chains")
         .iter()
-        .map(|r| r["packets"].as_u64().expect("packets"))
-        .collect()
+        .flat_map(|c| c["rules"].as_array().cloned().unwrap_or_default())
+    {
+        let Some(origin) = r["origin"].as_str() else {
+            continue;
+        };
+        let line = origin
+            .rsplit(':')
+            .next()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or_else(|| panic!("origin {origin}"));
+        *lines.entry(line).or_default() += r["packets"].as_u64().expect("packets");
+    }
+    lines.into_values().collect()
+}
+
+/// Loads `rules` into `legacy` with `restore`, imports and applies them with fwnet in `fwnet`.
+fn load(legacy: &Netns, fwnet: &Netns, restore: &str, name: &str, rules: &str) -> StateDir {
+    for ns in [legacy, fwnet] {
+        ns.ip(&["link", "set", "lo", "up"]).expect("lo up");
+    }
+    legacy
+        .exec_stdin(restore, &[], rules)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("fwt-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.rules"));
+    std::fs::write(&path, rules).unwrap();
+    let state = StateDir::new(name);
+    crate::apply::import(&path, &state);
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = fwnet_in(fwnet, &["apply", "--state-dir", state.arg()], None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    state
 }
 
 #[test]
@@ -127,30 +231,57 @@ fn non_first_fragments_meet_port_tests_as_in_iptables() {
     }
     let legacy = Netns::new("frag-legacy").expect("namespace");
     let fwnet = Netns::new("frag-fwnet").expect("namespace");
-    for ns in [&legacy, &fwnet] {
-        ns.ip(&["link", "set", "lo", "up"]).expect("lo up");
-    }
-    legacy
-        .exec_stdin("iptables-legacy-restore", &[], RULES)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("fwt-frag-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = dir.join("fragments.rules");
-    std::fs::write(&rules, RULES).unwrap();
-    let state = StateDir::new("frag");
-    crate::apply::import(&rules, &state);
-    let out = fwnet_in(&fwnet, &["apply", "--state-dir", state.arg()], None);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    legacy.run_in(send_packets);
-    fwnet.run_in(send_packets);
-    let want = legacy_counts(&legacy);
+    let state = load(&legacy, &fwnet, "iptables-legacy-restore", "frag", RULES);
+    legacy.run_in(send_ipv4_packets);
+    fwnet.run_in(send_ipv4_packets);
+    let want = legacy_counts(&legacy, "iptables-legacy");
     // -p tcp: both TCP packets; --dport 80 and --dports 80,81: the whole one only; -p udp
     // --dport 80: the datagram; -f: the fragment.
     assert_eq!(want, vec![2, 1, 1, 1, 1], "legacy");
-    assert_eq!(fwnet_counts(&fwnet, &state), want, "fwnet against legacy");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        fwnet_counts(&fwnet, &state, "ip"),
+        want,
+        "fwnet against legacy"
+    );
+}
+
+/// The ip6tables form of [`RULES`]: `-m frag --fraglast` stands for `-f`.
+const RULES6: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
+-A OUTPUT -p tcp\n\
+-A OUTPUT -p tcp --dport 80\n\
+-A OUTPUT -p tcp -m multiport --dports 80,81\n\
+-A OUTPUT -p udp --dport 80\n\
+-A OUTPUT -m frag --fraglast\n\
+COMMIT\n";
+
+#[test]
+fn non_first_ipv6_fragments_meet_port_tests_as_in_ip6tables() {
+    let test = "non_first_ipv6_fragments_meet_port_tests_as_in_ip6tables";
+    if !privileged(test) {
+        return;
+    }
+    let legacy = Netns::new("frag6-legacy").expect("namespace");
+    let fwnet = Netns::new("frag6-fwnet").expect("namespace");
+    for ns in [&legacy, &fwnet] {
+        ns.run_in(enable_ipv6_on_lo);
+    }
+    let state = load(
+        &legacy,
+        &fwnet,
+        "ip6tables-legacy-restore",
+        "v6-frag",
+        RULES6,
+    );
+    legacy.run_in(send_ipv6_packets);
+    fwnet.run_in(send_ipv6_packets);
+    let want = legacy_counts(&legacy, "ip6tables-legacy");
+    // -p tcp: the three TCP packets; --dport 80 and --dports 80,81: the whole segment and the
+    // first fragment; -p udp --dport 80: the datagram; --fraglast: the two non-first
+    // fragments.
+    assert_eq!(want, vec![3, 2, 2, 1, 2], "legacy");
+    assert_eq!(
+        fwnet_counts(&fwnet, &state, "ip6"),
+        want,
+        "fwnet against legacy"
+    );
 }

@@ -8,17 +8,19 @@
 //! the TCP header at the transport offset the IP layer found and test one flag bit each, `!`
 //! inverting only that bit's test; a packet too short for the header matches neither the test
 //! nor its negation, as nft's failed load breaks the rule for both `==` and `!=`. xt_ecn does
-//! not look at the fragment offset, and neither does nft's `tcp flags` (both read a non-first
-//! fragment's data at the same offset; see [`crate::tcpmss`] for the measurement). But for an
-//! IPv4 ruleset without conntrack fwnet puts `ip frag-off & 8191 == 0` before every `tcp flags`
-//! test ([`crate::fragments`], for xt_tcp's sake), which would keep such fragments from the
-//! ECN tests too; so on IPv4 the TCP tests are translated only where no non-first fragment can
-//! make a difference: with a tcp match in the rule (xt_tcp fails on such fragments, and the
-//! guard is right) or a conntrack test (both kernels reassemble first, and there is no guard).
-//! On IPv6 (no guard; both kernels find the transport offset with ipv6_find_hdr) they always
-//! are. As for `--dport`, a TCP header cut short differs: xt_ecn needs 20 bytes, nft's test
-//! one byte at offset 13. Measured on kernel 6.18.44 with crafted IPv4 packets by
-//! `test_data/kernel-check/dsfield.py` (fragments, with and without conntrack). The kernel
+//! not look at the fragment offset, and neither does nft's `tcp flags`: both read a non-first
+//! IPv4 fragment's data at the same offset (see [`crate::tcpmss`] for the measurement), and on
+//! IPv6 both take the offset from ipv6_find_hdr, which leaves it at 0 for a non-first fragment
+//! (nft then reads the IPv6 header; see [`crate::fragments`]). But for a ruleset without
+//! conntrack fwnet keeps non-first fragments from every `tcp flags` test ([`crate::fragments`],
+//! for xt_tcp's sake: `ip frag-off & 8191 == 0` on IPv4, a `frag frag-off != 0` guard that
+//! skips the rule on IPv6), which would keep such fragments from the ECN tests too; so the TCP
+//! tests are translated only where no non-first fragment can make a difference: with a tcp
+//! match in the rule (xt_tcp fails on such fragments, and the guard is right) or a conntrack
+//! test (both kernels reassemble first, and there is no guard). As for `--dport`, a TCP header
+//! cut short differs: xt_ecn needs 20 bytes, nft's test one byte at offset 13. Measured on
+//! kernel 6.18.44 with crafted IPv4 packets by `test_data/kernel-check/dsfield.py` (fragments,
+//! with and without conntrack). The kernel
 //! refuses the TCP tests unless the rule has `-p tcp` (not negated), and so does this module;
 //! that protocol test comes first in the rule, so nft adds no dependency of its own.
 //!
@@ -60,11 +62,11 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, frags: Fragments, cx: &mut Cx)
         if cx.require_protocol(&what, &t.loc, &[6]).is_none() {
             return Vec::new();
         }
-        if frags == Fragments::Possible && cx.family == IpFamily::V4 {
+        if frags == Fragments::Possible {
             cx.error(
                 "translate/inexact",
                 &t.loc,
-                format!("{what} has no exact nft translation here: xt_ecn reads the data of a non-first IPv4 fragment as a TCP header, while fwnet keeps such fragments from every IPv4 `tcp flags` test unless the ruleset uses conntrack"),
+                format!("{what} has no exact nft translation here: xt_ecn reads a TCP header in a non-first fragment, while fwnet keeps such fragments from every `tcp flags` test unless the ruleset uses conntrack"),
                 "add a tcp match to the rule (`--dport`, `--tcp-flags`, or `-m tcp --sport 0:65535`), which makes xt_tcp refuse non-first fragments too, or a conntrack test (`-m conntrack --ctstate NEW,ESTABLISHED`), which makes both kernels reassemble fragments first",
             );
             return Vec::new();

@@ -1,39 +1,200 @@
-//! Non-first IPv4 fragments and transport-header tests.
+//! Non-first fragments and transport-header tests.
 //!
-//! xt_tcp, xt_udp, xt_icmp and xt_multiport never match a non-first fragment (its payload has
-//! no transport header); nf_tables' transport-header loads read whatever bytes the fragment
-//! carries there. Measured on kernel 6.18 in a namespace without conntrack: a TCP fragment at
-//! offset 24 was counted by `tcp dport 80` and not by `-p tcp --dport 80`.
+//! xt_tcp, xt_udp, xt_icmp, xt_icmp6 and xt_multiport never match a non-first fragment (its
+//! payload has no transport header), in iptables and in ip6tables alike; nf_tables'
+//! transport-header loads read something else there. Measured on kernel 6.18 in a namespace
+//! without conntrack: an IPv4 TCP fragment at offset 24 was counted by `tcp dport 80` and not
+//! by `-p tcp --dport 80` (nft reads the fragment's payload); an IPv6 one was counted by `tcp
+//! dport 80` when its flow label's low 16 bits were 80 (for a non-first IPv6 fragment nft's
+//! transport offset is 0, so `tcp sport` and `tcp dport` read the first four bytes of the IPv6
+//! header), and by neither with another flow label.
 //!
-//! Such fragments only reach the filter rules when nothing in the network namespace uses
-//! conntrack: conntrack reassembles every packet first. So when the ruleset itself uses
-//! conntrack (`ct` tests or statements, NAT, NOTRACK, CT), nothing is added; otherwise every
-//! IPv4 rule that tests a port, TCP flags, an ICMP type or code, or a TCP option gets
-//! `ip frag-off & 8191 == 0` before its first such test, and then matches what the xt rule
-//! matched.
+//! Such fragments only reach the filter rules when nothing in the network namespace tracks
+//! connections of that family: conntrack reassembles every packet first, and it is enabled per
+//! family (an ip6 table's `ct state` does not reassemble IPv4, nor the other way round). So a
+//! family whose tables use conntrack (`ct` tests or statements, NAT, NOTRACK, CT) gets nothing;
+//! otherwise:
+//! - IPv4: every rule that tests a port, TCP flags, an ICMP type or code, or a TCP option gets
+//!   `ip frag-off & 8191 == 0` before its first such test, and then matches what the xt rule
+//!   matched.
+//! - IPv6 has no single test meaning "not a non-first fragment" (`frag frag-off 0` fails on a
+//!   packet without a fragment header). So each chain with a rule that tests a port, TCP flags,
+//!   an ICMPv6 type or code or a TCP option (a *transport rule*) gets, just before its first
+//!   one, the guard `frag frag-off != 0 goto C_frag`. The regular chain `C_frag` holds the rest
+//!   of `C` without its transport rules, which xt never matches on such a fragment. `goto`
+//!   keeps the frame: when `C_frag` ends, or a rule in it returns, control goes where the end
+//!   of `C` or a `return` in `C` would have sent it (the caller, or the base chain's policy).
+//!   A packet without a fragment header, or a first fragment, fails the guard and walks `C` as
+//!   before. Jumps in `C_frag` go to the same chains as in `C`: every chain guards its own
+//!   transport rules. When nothing but transport rules follows, the guard is `frag frag-off !=
+//!   0 return`.
 //!
-//! Not handled: IPv6 (a non-first fragment's upper-layer header is found through the
-//! fragment header, and no single nft test says "not a non-first fragment" there; see the
-//! README's known differences), and the packet xt_tcp drops outright (a fragment at offset 8,
-//! which could overwrite the TCP header of the first).
+//! A rule that keeps state of its own (`limit`, `numgen inc`) must not be copied into
+//! `C_frag`: two copies would keep two states. So when one follows the guard, `C` is cut
+//! before it: that rule and the rest move to a regular chain `C_tail`, which `C` and `C_frag`
+//! both end with `goto C_tail` (again the same frame), and `C_tail` is guarded the same way.
+//! Copies keep their origin and comment; their counters start at zero, so the sum over the
+//! copies is still what the input gave. Names that would collide with a chain get `_2`, `_3`
+//! ... as in [`fwnet_nft::dispatch`].
+//!
+//! Not handled: the packets the xt matches drop outright (an IPv4 fragment at offset 8, which
+//! could overwrite the TCP header of the first; an IPv6 non-first fragment whose fragment
+//! header is followed by another extension header, which ip6tables drops at its first `-p`
+//! rule, measured on 6.18, where nft finds no transport protocol and goes on); tcp and udp
+//! matches that translate to no test at all (`-m tcp` without options), which xt_tcp still
+//! fails on a non-first fragment; and ports in a hashlimit key, which xt_hashlimit takes as 0
+//! on such a fragment (read from the kernel source, not measured).
 
-use fwnet_nft::{CmpOp, Expr, Exthdr, Family, Field, MarkKey, Match, Ruleset, Stmt, Table, Value};
+use fwnet_nft::{
+    Chain, CmpOp, Counters, Expr, Exthdr, ExthdrField, Family, Field, MarkKey, Match, NumgenKind,
+    Rule, Ruleset, Stmt, Table, Value, Verdict,
+};
 
-/// Adds the guard where it is needed; see the module documentation.
+/// Adds the guards where they are needed; see the module documentation.
 pub(crate) fn guard_transport_tests(rs: &mut Ruleset) {
-    if rs.tables.iter().any(uses_conntrack) {
-        return;
-    }
-    for t in rs.tables.iter_mut().filter(|t| t.family == Family::Ip) {
-        for rule in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
-            if rule.stmts.iter().any(is_first_fragment_test) {
-                continue;
-            }
-            if let Some(i) = rule.stmts.iter().position(tests_transport_header) {
-                rule.stmts.insert(i, first_fragment_test());
-            }
+    let tracked = |family: Family| {
+        rs.tables
+            .iter()
+            .filter(|t| t.family == family || t.family == Family::Inet)
+            .any(uses_conntrack)
+    };
+    let (ipv4, ipv6) = (!tracked(Family::Ip), !tracked(Family::Ip6));
+    for t in &mut rs.tables {
+        match t.family {
+            Family::Ip if ipv4 => guard_ipv4_rules(t),
+            Family::Ip6 if ipv6 => guard_ipv6_chains(t),
+            _ => {}
         }
     }
+}
+
+fn guard_ipv4_rules(t: &mut Table) {
+    for rule in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+        if rule.stmts.iter().any(is_first_fragment_test) {
+            continue;
+        }
+        if let Some(i) = rule.stmts.iter().position(tests_transport_header) {
+            rule.stmts.insert(i, first_fragment_test());
+        }
+    }
+}
+
+fn guard_ipv6_chains(t: &mut Table) {
+    let mut names: Vec<String> = t.chains.iter().map(|c| c.name.clone()).collect();
+    // Chains added here are visited too: a `C_tail` may need its own guard.
+    let mut i = 0;
+    while i < t.chains.len() {
+        let added = guard_ipv6_chain(&mut t.chains[i], &mut names);
+        t.chains.extend(added);
+        i += 1;
+    }
+}
+
+/// Guards the first transport rule of `c`; returns the chains this adds (`C_frag`, `C_tail`).
+fn guard_ipv6_chain(c: &mut Chain, names: &mut Vec<String>) -> Vec<Chain> {
+    let Some(first) = c.rules.iter().position(is_transport_rule) else {
+        return Vec::new();
+    };
+    let mut added = Vec::new();
+    let cut = c.rules[first..]
+        .iter()
+        .position(|r| keeps_state(r) && !is_transport_rule(r));
+    if let Some(at) = cut {
+        let name = fresh(names, &format!("{}_tail", c.name));
+        let rest = c.rules.split_off(first + at);
+        added.push(Chain {
+            name: name.clone(),
+            base: None,
+            rules: rest,
+        });
+        c.rules.push(verdict_rule(Vec::new(), Verdict::Goto(name)));
+    }
+    let copies: Vec<Rule> = c.rules[first..]
+        .iter()
+        .filter(|r| !is_transport_rule(r))
+        .map(counted_from_zero)
+        .collect();
+    let verdict = if copies.is_empty() {
+        Verdict::Return
+    } else {
+        let name = fresh(names, &format!("{}_frag", c.name));
+        added.insert(
+            0,
+            Chain {
+                name: name.clone(),
+                base: None,
+                rules: copies,
+            },
+        );
+        Verdict::Goto(name)
+    };
+    c.rules.insert(
+        first,
+        verdict_rule(vec![non_first_fragment_test()], verdict),
+    );
+    added
+}
+
+/// `frag frag-off != 0`: a non-first IPv6 fragment (a packet without a fragment header fails
+/// it).
+fn non_first_fragment_test() -> Stmt {
+    Stmt::Match(Match::Cmp {
+        left: Expr::Exthdr(Exthdr::Field(ExthdrField::FragOff)),
+        op: CmpOp::Ne,
+        right: Value::Num(0),
+    })
+}
+
+fn verdict_rule(mut stmts: Vec<Stmt>, verdict: Verdict) -> Rule {
+    stmts.push(Stmt::Verdict(verdict));
+    Rule {
+        stmts,
+        comment: None,
+        origin: None,
+        merged: Vec::new(),
+    }
+}
+
+/// A copy of `r` whose counters start at zero.
+fn counted_from_zero(r: &Rule) -> Rule {
+    let mut r = r.clone();
+    for s in &mut r.stmts {
+        if let Stmt::Counter(c) = s {
+            *c = Counters::default();
+        }
+    }
+    r
+}
+
+/// `name`, or `name_2`, `name_3` ... if taken; the result is taken from then on.
+fn fresh(names: &mut Vec<String>, name: &str) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while names.contains(&candidate) {
+        candidate = format!("{name}_{n}");
+        n += 1;
+    }
+    names.push(candidate.clone());
+    candidate
+}
+
+/// Whether the rule has state of its own that two copies would split: a `limit` bucket or a
+/// `numgen inc` counter. (A set's elements, hashlimit buckets included, are shared.)
+fn keeps_state(r: &Rule) -> bool {
+    r.stmts.iter().any(|s| {
+        matches!(
+            s,
+            Stmt::Limit(_)
+                | Stmt::Match(Match::Numgen {
+                    kind: NumgenKind::Inc,
+                    ..
+                })
+        )
+    })
+}
+
+fn is_transport_rule(r: &Rule) -> bool {
+    r.stmts.iter().any(tests_transport_header)
 }
 
 /// `ip frag-off & 8191 == 0`: not a non-first fragment.
@@ -61,6 +222,8 @@ fn is_transport(e: &Expr) -> bool {
                 | Field::TcpFlags
                 | Field::IcmpType
                 | Field::IcmpCode
+                | Field::Icmpv6Type
+                | Field::Icmpv6Code
         ) | Expr::Exthdr(Exthdr::TcpOption(_) | Exthdr::MaxsegSize)
     )
 }

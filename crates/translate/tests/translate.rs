@@ -409,3 +409,118 @@ fn nft_check(text: &str) -> Result<(), String> {
         Err(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 }
+
+/// Translates ip6tables `text`, plus an IPv4 file when `v4` is given, with no diagnostics.
+fn translate_v6_v4(v6: &str, v4: Option<&str>) -> fwnet_nft::Ruleset {
+    let (ast6, d6) = parse("v6.rules", v6);
+    let ast4 = v4.map(|t| parse("v4.rules", t));
+    let mut inputs = vec![Input {
+        ruleset: &ast6,
+        family: IpFamily::V6,
+    }];
+    if let Some((ast, _)) = &ast4 {
+        inputs.push(Input {
+            ruleset: ast,
+            family: IpFamily::V4,
+        });
+    }
+    let t = translate(&inputs, &Options::default());
+    assert!(d6.is_empty() && t.diagnostics.is_empty(), "{t:?}");
+    t.ruleset
+}
+
+/// Conntrack, and with it reassembly, is enabled per family: a `ct state` in the ip6 table does
+/// not keep non-first IPv4 fragments from the ip table's port tests, nor the other way round.
+#[test]
+fn fragment_guards_depend_on_the_conntrack_of_their_own_family_only() {
+    let stateless = "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    let stateful = "*filter\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n\
+                    -A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    for (v6, v4) in [
+        (stateless, stateful),
+        (stateful, stateless),
+        (stateless, stateless),
+        (stateful, stateful),
+    ] {
+        let rs = translate_v6_v4(v6, Some(v4));
+        let printed = |family: fwnet_nft::Family| {
+            let tables = rs.tables.iter().filter(|t| t.family == family).cloned();
+            fwnet_nft::print::ruleset(&fwnet_nft::Ruleset {
+                tables: tables.collect(),
+            })
+        };
+        let guarded = (
+            printed(fwnet_nft::Family::Ip6).contains("frag frag-off != 0"),
+            printed(fwnet_nft::Family::Ip).contains("ip frag-off & 8191 == 0"),
+        );
+        assert_eq!(guarded, (v6 == stateless, v4 == stateless), "{v6}{v4}");
+    }
+}
+
+/// The IPv6 guard changes nothing for packets without a fragment header: the evaluator gives
+/// every such packet the same verdict from the same input line with and without it. (An ip6
+/// NOTRACK table makes the family use conntrack, which leaves the filter table unguarded.)
+#[test]
+fn ipv6_fragment_guard_lets_whole_packets_through_to_the_same_rules() {
+    let path = fixture_dir("ok").join("v6-non-first-fragments-skip-transport-rules.rules");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let guarded = translate_v6_v4(&text, None);
+    let notrack =
+        format!("{text}*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j NOTRACK\nCOMMIT\n");
+    let plain = translate_v6_v4(&notrack, None);
+    let filter = |rs: &fwnet_nft::Ruleset| {
+        rs.tables
+            .iter()
+            .find(|t| t.name == "fwnet_filter")
+            .cloned()
+            .expect("filter table")
+    };
+    let (guarded, plain) = (filter(&guarded), filter(&plain));
+    assert!(guarded.chains.len() > plain.chains.len());
+    let (mut compared, mut verdicts) = (0, Vec::new());
+    for saddr in ["2001:db8::1", "2001:db8:1::1", "2001:db9::1"] {
+        for (proto, port) in [
+            (6, 22),
+            (6, 80),
+            (6, 443),
+            (6, 25),
+            (17, 53),
+            (17, 99),
+            (58, 0),
+        ] {
+            for (flags, icmp) in [(0x02, 128), (0x10, 135), (0x12, 1)] {
+                for (chain, iif) in [("INPUT", "lo"), ("INPUT", "eth0"), ("OUTPUT", "")] {
+                    let mut p = fwnet_nft::eval::Packet::tcp(
+                        saddr.parse().unwrap(),
+                        22,
+                        "2001:db8::2".parse().unwrap(),
+                        port,
+                        flags,
+                        0,
+                    );
+                    p.l4proto = proto;
+                    p.icmp_type = icmp;
+                    if !iif.is_empty() {
+                        p.iifname = fwnet_nft::eval::Device::Name(iif.into());
+                    }
+                    let a = fwnet_nft::eval::chain(&plain, chain, &p);
+                    let b = fwnet_nft::eval::chain(&guarded, chain, &p);
+                    let line = |o: &fwnet_nft::eval::Outcome| {
+                        o.decided_by.as_ref().map(|d| d.origin.clone())
+                    };
+                    assert_eq!((a.verdict, line(&a)), (b.verdict, line(&b)), "{p:?}");
+                    compared += 1;
+                    if !verdicts.contains(&a.verdict) {
+                        verdicts.push(a.verdict);
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(compared, 189);
+    use fwnet_nft::eval::Verdict::{Accept, Drop};
+    assert!(
+        verdicts.contains(&Accept) && verdicts.contains(&Drop),
+        "{verdicts:?}"
+    );
+}
