@@ -12,7 +12,8 @@
 //! Such fragments only reach the filter rules when nothing in the network namespace tracks
 //! connections of that family: conntrack reassembles every packet first, and it is enabled per
 //! family (an ip6 table's `ct state` does not reassemble IPv4, nor the other way round). So a
-//! family whose tables use conntrack (`ct` tests or statements, NAT, NOTRACK, CT) gets nothing;
+//! family whose tables use conntrack (`ct` tests or statements, NAT, NOTRACK, CT, `ct count`)
+//! gets nothing;
 //! otherwise:
 //! - IPv4: every rule that tests a port, TCP flags, an ICMP type or code, or a TCP option gets
 //!   `ip frag-off & 8191 == 0` before its first such test, and then matches what the xt rule
@@ -262,7 +263,11 @@ fn uses_conntrack(t: &Table) -> bool {
                 | Stmt::SetAdd { key, .. }
                 | Stmt::SetDelete { key, .. } => key.iter().any(ct),
                 Stmt::MarkSet(m) => m.dest == MarkKey::Ct || m.src == MarkKey::Ct,
-                Stmt::Nat(_) | Stmt::Notrack | Stmt::CtZoneSet(_) | Stmt::CtHelperSet(_) => true,
+                Stmt::Nat(_)
+                | Stmt::Notrack
+                | Stmt::CtZoneSet(_)
+                | Stmt::CtHelperSet(_)
+                | Stmt::CtCount(_) => true,
                 _ => false,
             })
 }
