@@ -489,9 +489,14 @@ fn both_families_verify_in_one_run_and_family_can_be_forced() {
     let (out, _) = verify(&["--json", "--family", "6", plain.to_str().unwrap()], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = results(&out);
-    assert_eq!(
-        verdicts_of(&r, "tcp [2001:db8:198:18::1]:20000 -> [fd77::1]:22 flags S"),
-        ("accept".to_string(), "accept".to_string())
+    // The source port is left open: it numbers the probes, and a stateless IPv6 file gets a
+    // fragment guard with a probe of its own.
+    both_sides_give(
+        &r,
+        &[(
+            "tcp [2001:db8:198:18::1]:* -> [fd77::1]:22 flags S",
+            "accept",
+        )],
     );
 }
 
