@@ -23,6 +23,8 @@ const RULES: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -p tcp -m multiport --dports 80,81\n\
 -A OUTPUT -p udp --dport 80\n\
 -A OUTPUT -f\n\
+-A OUTPUT -p tcp -m tcp\n\
+-A OUTPUT -p udp -m udp\n\
 COMMIT\n";
 
 fn checksum(b: &[u8]) -> u16 {
@@ -236,8 +238,9 @@ fn non_first_fragments_meet_port_tests_as_in_iptables() {
     fwnet.run_in(send_ipv4_packets);
     let want = legacy_counts(&legacy, "iptables-legacy");
     // -p tcp: both TCP packets; --dport 80 and --dports 80,81: the whole one only; -p udp
-    // --dport 80: the datagram; -f: the fragment.
-    assert_eq!(want, vec![2, 1, 1, 1, 1], "legacy");
+    // --dport 80: the datagram; -f: the fragment; -m tcp and -m udp without options: the whole
+    // segment and the datagram (xt_tcp and xt_udp fail every non-first fragment).
+    assert_eq!(want, vec![2, 1, 1, 1, 1, 1, 1], "legacy");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip"),
         want,
@@ -252,6 +255,8 @@ const RULES6: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -p tcp -m multiport --dports 80,81\n\
 -A OUTPUT -p udp --dport 80\n\
 -A OUTPUT -m frag --fraglast\n\
+-A OUTPUT -p tcp -m tcp\n\
+-A OUTPUT -p udp -m udp\n\
 COMMIT\n";
 
 #[test]
@@ -277,8 +282,9 @@ fn non_first_ipv6_fragments_meet_port_tests_as_in_ip6tables() {
     let want = legacy_counts(&legacy, "ip6tables-legacy");
     // -p tcp: the three TCP packets; --dport 80 and --dports 80,81: the whole segment and the
     // first fragment; -p udp --dport 80: the datagram; --fraglast: the two non-first
-    // fragments.
-    assert_eq!(want, vec![3, 2, 2, 1, 2], "legacy");
+    // fragments; -m tcp and -m udp without options: the whole segment and the first fragment,
+    // and the datagram.
+    assert_eq!(want, vec![3, 2, 2, 1, 2, 2, 1], "legacy");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip6"),
         want,

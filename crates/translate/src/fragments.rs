@@ -38,13 +38,17 @@
 //! copies is still what the input gave. Names that would collide with a chain get `_2`, `_3`
 //! ... as in [`fwnet_nft::dispatch`].
 //!
+//! `-m tcp` and `-m udp` without options have no test of their own in nft, yet xt_tcp and
+//! xt_udp fail a non-first fragment all the same: they translate to a placeholder that counts
+//! as a transport test here and is removed once the guards are placed
+//! ([`transport_placeholder`]).
+//!
 //! Not handled: the packets the xt matches drop outright (an IPv4 fragment at offset 8, which
 //! could overwrite the TCP header of the first; an IPv6 non-first fragment whose fragment
 //! header is followed by another extension header, which ip6tables drops at its first `-p`
-//! rule, measured on 6.18, where nft finds no transport protocol and goes on); tcp and udp
-//! matches that translate to no test at all (`-m tcp` without options), which xt_tcp still
-//! fails on a non-first fragment; and ports in a hashlimit key, which xt_hashlimit takes as 0
-//! on such a fragment (read from the kernel source, not measured).
+//! rule, measured on 6.18, where nft finds no transport protocol and goes on; a packet too
+//! short for the TCP or UDP header); and ports in a hashlimit key, which xt_hashlimit takes as
+//! 0 on such a fragment (read from the kernel source, not measured).
 
 use fwnet_nft::{
     Chain, CmpOp, Counters, Expr, Exthdr, ExthdrField, Family, Field, MarkKey, Match, NumgenKind,
@@ -66,7 +70,31 @@ pub(crate) fn guard_transport_tests(rs: &mut Ruleset) {
             Family::Ip6 if ipv6 => guard_ipv6_chains(t),
             _ => {}
         }
+        // The placeholders of option-less tcp and udp matches have done their work.
+        for rule in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+            rule.stmts.retain(|s| !is_transport_placeholder(s));
+        }
     }
+}
+
+/// What `-m tcp` or `-m udp` without options translates to until the guards are placed: the
+/// match has no test for nft to make, but xt_tcp and xt_udp still fail a non-first fragment, so
+/// the rule needs the guard as if it tested a port. `tcp sport & 0 == 0` reads the header and
+/// holds for every whole packet; no input option gives it, and [`guard_transport_tests`]
+/// removes it once the guards are in place.
+pub(crate) fn transport_placeholder(sport: Field) -> Stmt {
+    Stmt::Match(Match::Masked {
+        left: Expr::Payload(sport),
+        mask: Value::Num(0),
+        op: CmpOp::Eq,
+        value: Value::Num(0),
+    })
+}
+
+fn is_transport_placeholder(s: &Stmt) -> bool {
+    [Field::TcpSport, Field::UdpSport]
+        .into_iter()
+        .any(|f| *s == transport_placeholder(f))
 }
 
 fn guard_ipv4_rules(t: &mut Table) {

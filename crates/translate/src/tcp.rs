@@ -36,6 +36,9 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
     if cx.require_protocol("the tcp match", loc, &[6]).is_none() {
         return Vec::new();
     }
+    if opts.is_empty() {
+        return vec![crate::fragments::transport_placeholder(Field::TcpSport)];
+    }
     let mut out = Vec::new();
     for opt in opts {
         let op = if opt.negated.is_negated() {

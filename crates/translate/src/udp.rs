@@ -15,6 +15,9 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
     if cx.require_protocol("the udp match", loc, &[17]).is_none() {
         return Vec::new();
     }
+    if opts.is_empty() {
+        return vec![crate::fragments::transport_placeholder(Field::UdpSport)];
+    }
     opts.iter()
         .filter_map(|opt| {
             let field = match opt.name.as_str() {
