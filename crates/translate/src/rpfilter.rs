@@ -87,6 +87,18 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         )
     };
     if !cx.allow_approximate || has("--accept-local") {
+        // `--accept-local` has no approximation either; otherwise say that one exists.
+        let help = if has("--accept-local") {
+            help.to_string()
+        } else {
+            let form = format!(
+                "fib saddr{}{} oif {}",
+                if has("--validmark") { " . mark" } else { "" },
+                if has("--loose") { "" } else { " . iif" },
+                if has("--invert") { "missing" } else { "exists" },
+            );
+            format!("{help}; or import with `--allow-approximate`, which writes `{form}` and marks the rule as an approximation")
+        };
         cx.error(
             "translate/inexact",
             loc,
