@@ -6,7 +6,7 @@ use crate::output;
 use crate::state::{self, Source, State};
 use anyhow::{Context, Result};
 use fwnet_iptables::{Diagnostic, Severity};
-use fwnet_translate::{Input, IpFamily, Options};
+use fwnet_translate::{IpFamily, Options, OwnedInput};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -70,19 +70,23 @@ pub fn import(
     let mut optimized = None;
     let mut named_sets = 0;
     if !parse_failed {
-        let inputs: Vec<Input> = parsed
-            .iter()
-            .map(|rs| Input {
-                ruleset: rs,
-                family: match family {
+        // Each file's syntax tree goes to the translator, which frees it rule by rule.
+        let inputs: Vec<OwnedInput> = std::mem::take(&mut parsed)
+            .into_iter()
+            .map(|rs| {
+                let family = match family {
                     Some("6") => IpFamily::V6,
                     Some(_) => IpFamily::V4,
                     None => {
-                        let (f, warning) = fwnet_translate::family_of(rs);
+                        let (f, warning) = fwnet_translate::family_of(&rs);
                         diags.extend(warning);
                         f
                     }
-                },
+                };
+                OwnedInput {
+                    ruleset: rs,
+                    family,
+                }
             })
             .collect();
         for i in &inputs {
@@ -95,7 +99,7 @@ pub fn import(
                 rules: i.ruleset.tables.iter().map(rule_count).sum(),
             });
         }
-        let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, opts);
+        let mut t = fwnet_translate::translate_owned(inputs, &ipsets, opts);
         if optimize && !t.has_errors() {
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
         }
@@ -127,7 +131,6 @@ pub fn import(
         }
         _ => false,
     };
-    std::mem::forget(parsed);
     if json {
         #[derive(Serialize)]
         struct Report<'a> {

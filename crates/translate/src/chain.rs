@@ -152,7 +152,7 @@ impl TableCx<'_> {
 
 /// Translates one `*table` section; `None` when the table itself is refused.
 pub(crate) fn table(
-    t: &ipt::Table,
+    t: ipt::Table,
     family: IpFamily,
     shared: &mut Shared,
     out: &mut Translation,
@@ -195,23 +195,33 @@ pub(crate) fn table(
         nat_locs: Vec::new(),
     };
 
-    // iptables-restore reads a section top to bottom; so do we.
-    enum Event<'a> {
-        Decl(&'a ipt::ChainDecl),
-        Cmd(&'a Command),
+    // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
+    // it is translated, so the syntax tree shrinks as the ruleset grows.
+    enum Event {
+        Decl(ipt::ChainDecl),
+        Cmd(Command),
     }
-    let mut events: Vec<(u32, Event)> = t
-        .chains
-        .iter()
+    let ipt::Table {
+        name: _,
+        loc: _,
+        chains: decls,
+        commands,
+    } = t;
+    let mut events: Vec<(u32, Event)> = decls
+        .into_iter()
         .map(|d| (d.loc.line, Event::Decl(d)))
         .collect();
-    events.extend(t.commands.iter().map(|c| (command_line(c), Event::Cmd(c))));
+    events.extend(
+        commands
+            .into_iter()
+            .map(|c| (command_line(&c), Event::Cmd(c))),
+    );
     events.sort_by_key(|(line, _)| *line);
 
     let stats = &mut out.stats;
     let mut registries = (&mut shared.hashlimits, &mut shared.recents);
     for (_, event) in events {
-        match event {
+        match &event {
             Event::Decl(d) => declare(&mut cx, d, diags),
             Event::Cmd(Command::NewChain { name, loc }) => new_chain(&mut cx, name, loc, diags),
             Event::Cmd(Command::Policy {

@@ -521,84 +521,108 @@ pub(crate) fn assign_by_port(rs: &mut nft::Ruleset, cfg: &IptablesConfig) {
     declare_objects(table);
 }
 
-/// Warnings for rulesets that relied on CentOS 6's automatic helper assignment: a rule that
-/// accepts RELATED somewhere, and a rule naming a helper's default port (`--dport 21`) whose
-/// helper no `-j CT --helper` assigns.
+/// A rule that names a helper's default port in a ruleset that accepts RELATED: a warning
+/// unless the translation assigns that helper ([`warn_unassigned`]). Found before translation,
+/// which releases each rule's syntax as it goes.
+pub(crate) struct Unassigned {
+    known: &'static Known,
+    loc: fwnet_iptables::diag::Loc,
+    port: u16,
+    family: IpFamily,
+}
+
+/// The rules of one file that would need a helper CentOS 6 assigned automatically: the file
+/// accepts RELATED somewhere, and a rule names a helper's default port (`--dport 21`).
+pub(crate) fn unassigned_candidates(
+    rs: &fwnet_iptables::Ruleset,
+    family: IpFamily,
+) -> Vec<Unassigned> {
+    let rules: Vec<&fwnet_iptables::Rule> = rs
+        .tables
+        .iter()
+        .flat_map(|t| &t.commands)
+        .filter_map(|c| match c {
+            Command::Append(r) | Command::Insert { rule: r, .. } => Some(r),
+            _ => None,
+        })
+        .collect();
+    if !rules.iter().any(|r| related(r)) {
+        return Vec::new();
+    }
+    // Only rules that name destination ports can name a helper's port.
+    let rules: Vec<&fwnet_iptables::Rule> = rules
+        .into_iter()
+        .filter(|r| r.opts.iter().any(|o| is_dport_option(&o.name)))
+        .collect();
+    let mut out = Vec::new();
+    for k in KNOWN {
+        if family == IpFamily::V6 && !k.ipv6 {
+            continue;
+        }
+        // These two only track broadcast answers (NetBIOS name service, SNMP traps) and
+        // CentOS 6 loaded them only on request; a rule for their port is no sign of
+        // reliance, and warning on every file that opens 137 or 161 drowns the real cases.
+        if matches!(k.name, "netbios-ns" | "snmp") {
+            continue;
+        }
+        if let Some((r, port)) = rules.iter().find_map(|r| {
+            k.ports
+                .iter()
+                .find(|(p, n)| names_port(r, *p, *n))
+                .map(|pp| (r, pp.1))
+        }) {
+            out.push(Unassigned {
+                known: k,
+                loc: r.loc.clone(),
+                port,
+                family,
+            });
+        }
+    }
+    out
+}
+
+/// Warnings for rulesets that relied on CentOS 6's automatic helper assignment: each candidate
+/// whose helper no `-j CT --helper` of the translation assigns.
 pub(crate) fn warn_unassigned(
-    inputs: &[crate::Input],
+    candidates: &[Unassigned],
     rs: &nft::Ruleset,
     diags: &mut Vec<Diagnostic>,
 ) {
-    for input in inputs {
-        let rules: Vec<&fwnet_iptables::Rule> = input
-            .ruleset
+    for c in candidates {
+        let (k, port) = (c.known, c.port);
+        let assigned = rs
             .tables
             .iter()
-            .flat_map(|t| &t.commands)
-            .filter_map(|c| match c {
-                Command::Append(r) | Command::Insert { rule: r, .. } => Some(r),
-                _ => None,
-            })
-            .collect();
-        if !rules.iter().any(|r| related(r)) {
+            .flat_map(|t| &t.ct_helpers)
+            .any(|h| h.helper == k.name);
+        if assigned {
             continue;
         }
-        // Only rules that name destination ports can name a helper's port.
-        let rules: Vec<&fwnet_iptables::Rule> = rules
-            .into_iter()
-            .filter(|r| r.opts.iter().any(|o| is_dport_option(&o.name)))
-            .collect();
-        for k in KNOWN {
-            if input.family == IpFamily::V6 && !k.ipv6 {
-                continue;
-            }
-            // These two only track broadcast answers (NetBIOS name service, SNMP traps) and
-            // CentOS 6 loaded them only on request; a rule for their port is no sign of
-            // reliance, and warning on every file that opens 137 or 161 drowns the real cases.
-            if matches!(k.name, "netbios-ns" | "snmp") {
-                continue;
-            }
-            let assigned = rs
-                .tables
-                .iter()
-                .flat_map(|t| &t.ct_helpers)
-                .any(|h| h.helper == k.name);
-            if assigned {
-                continue;
-            }
-            let Some((r, port)) = rules.iter().find_map(|r| {
-                k.ports
-                    .iter()
-                    .find(|(p, n)| names_port(r, *p, *n))
-                    .map(|pp| (r, pp.1))
-            }) else {
-                continue;
-            };
-            diags.push(
-                Diagnostic::warning(
-                    "translate/ct-helper-not-assigned",
-                    &r.loc,
-                    format!(
-                        "port {port} is the `{}` conntrack helper's and the ruleset matches RELATED connections: CentOS 6 assigned that helper automatically when its module was loaded, current kernels do not, so its data connections would not be RELATED",
-                        k.name
-                    ),
-                )
-                .with_help(match input.family {
-                    IpFamily::V4 => format!(
-                        "pass `--iptables-config /etc/sysconfig/iptables-config` to `fwnet import` so that the helpers its IPTABLES_MODULES loads (`{}`) are assigned explicitly, or add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}`",
-                        k.modules[0],
-                        proto_name(k.ports[0].0),
-                        k.name
-                    ),
-                    // `--iptables-config` assigns helpers to IPv4 only.
-                    IpFamily::V6 => format!(
-                        "add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}` to the ip6tables file",
-                        proto_name(k.ports[0].0),
-                        k.name
-                    ),
-                }),
-            );
-        }
+        diags.push(
+            Diagnostic::warning(
+                "translate/ct-helper-not-assigned",
+                &c.loc,
+                format!(
+                    "port {port} is the `{}` conntrack helper's and the ruleset matches RELATED connections: CentOS 6 assigned that helper automatically when its module was loaded, current kernels do not, so its data connections would not be RELATED",
+                    k.name
+                ),
+            )
+            .with_help(match c.family {
+                IpFamily::V4 => format!(
+                    "pass `--iptables-config /etc/sysconfig/iptables-config` to `fwnet import` so that the helpers its IPTABLES_MODULES loads (`{}`) are assigned explicitly, or add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}`",
+                    k.modules[0],
+                    proto_name(k.ports[0].0),
+                    k.name
+                ),
+                // `--iptables-config` assigns helpers to IPv4 only.
+                IpFamily::V6 => format!(
+                    "add `-t raw -A PREROUTING -p {} --dport {port} -j CT --helper {}` to the ip6tables file",
+                    proto_name(k.ports[0].0),
+                    k.name
+                ),
+            }),
+        );
     }
 }
 

@@ -128,12 +128,45 @@ pub fn translate_with_sets(
     ipsets: &[fwnet_iptables::ipset::IpsetFile],
     opts: &Options,
 ) -> Translation {
+    let owned = inputs
+        .iter()
+        .map(|i| OwnedInput {
+            ruleset: i.ruleset.clone(),
+            family: i.family,
+        })
+        .collect();
+    translate_owned(owned, ipsets, opts)
+}
+
+/// One parsed file, given to [`translate_owned`].
+#[derive(Clone, Debug)]
+pub struct OwnedInput {
+    pub ruleset: IptRuleset,
+    pub family: IpFamily,
+}
+
+/// [`translate_with_sets`], releasing each rule's syntax tree as soon as it is translated: the
+/// tree of a 100k-rule file is larger than the ruleset it becomes, and holding both was most of
+/// `fwnet import`'s peak memory.
+pub fn translate_owned(
+    inputs: Vec<OwnedInput>,
+    ipsets: &[fwnet_iptables::ipset::IpsetFile],
+    opts: &Options,
+) -> Translation {
     let mut out = Translation::default();
     let mut shared = chain::Shared::default();
     shared.ipsets = ipsets.to_vec();
     shared.recents.allow_approximate = opts.allow_approximate;
+    let any_v4 = inputs.iter().any(|i| i.family == IpFamily::V4);
+    let helper_candidates: Vec<ct_helper::Unassigned> = match &opts.iptables_config {
+        Some(_) => Vec::new(),
+        None => inputs
+            .iter()
+            .flat_map(|i| ct_helper::unassigned_candidates(&i.ruleset, i.family))
+            .collect(),
+    };
     for input in inputs {
-        for table in &input.ruleset.tables {
+        for table in input.ruleset.tables {
             if let Some(t) = chain::table(table, input.family, &mut shared, &mut out) {
                 out.ruleset.tables.push(t);
             }
@@ -143,11 +176,9 @@ pub fn translate_with_sets(
     recent::finish(&shared.recents, &mut out);
     set::finish(ipsets, &mut out);
     match &opts.iptables_config {
-        Some(cfg) if inputs.iter().any(|i| i.family == IpFamily::V4) => {
-            ct_helper::assign_by_port(&mut out.ruleset, cfg)
-        }
+        Some(cfg) if any_v4 => ct_helper::assign_by_port(&mut out.ruleset, cfg),
         Some(_) => {}
-        None => ct_helper::warn_unassigned(inputs, &out.ruleset, &mut out.diagnostics),
+        None => ct_helper::warn_unassigned(&helper_candidates, &out.ruleset, &mut out.diagnostics),
     }
     fragments::guard_transport_tests(&mut out.ruleset);
     for t in &out.ruleset.tables {
