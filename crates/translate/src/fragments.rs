@@ -72,7 +72,9 @@ pub(crate) fn guard_transport_tests(rs: &mut Ruleset) {
         }
         // The placeholders of option-less tcp and udp matches have done their work.
         for rule in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
-            rule.stmts.retain(|s| !is_transport_placeholder(s));
+            if rule.stmts.iter().any(is_transport_placeholder) {
+                rule.stmts.retain(|s| !is_transport_placeholder(s));
+            }
         }
     }
 }
@@ -92,9 +94,15 @@ pub(crate) fn transport_placeholder(sport: Field) -> Stmt {
 }
 
 fn is_transport_placeholder(s: &Stmt) -> bool {
-    [Field::TcpSport, Field::UdpSport]
-        .into_iter()
-        .any(|f| *s == transport_placeholder(f))
+    matches!(
+        s,
+        Stmt::Match(Match::Masked {
+            left: Expr::Payload(Field::TcpSport | Field::UdpSport),
+            mask: Value::Num(0),
+            op: CmpOp::Eq,
+            value: Value::Num(0),
+        })
+    )
 }
 
 fn guard_ipv4_rules(t: &mut Table) {
@@ -237,7 +245,15 @@ fn first_fragment_test() -> Stmt {
 }
 
 fn is_first_fragment_test(s: &Stmt) -> bool {
-    *s == first_fragment_test()
+    matches!(
+        s,
+        Stmt::Match(Match::Masked {
+            left: Expr::Payload(Field::IpFragOff),
+            mask: Value::Num(0x1fff),
+            op: CmpOp::Eq,
+            value: Value::Num(0),
+        })
+    )
 }
 
 fn is_transport(e: &Expr) -> bool {
