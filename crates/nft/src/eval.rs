@@ -487,8 +487,29 @@ impl Walk<'_> {
                 (false, 0) => Step::NoMatch,
                 _ => Step::Maybe(Unknowable::ConnCount),
             },
+            // A SYN is answered with a cookie and consumed, a client's ACK consumed (a new
+            // SYN goes to the server) or dropped: neither passes, reported as a drop. Other
+            // TCP packets go on; any other protocol ends the rule. Bad checksums (dropped by
+            // the kernel) are not modelled.
+            Stmt::Synproxy(_) => synproxy_step(pkt),
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
+    }
+}
+
+/// What a `synproxy` statement does with the packet: see [`Stmt::Synproxy`].
+fn synproxy_step(pkt: &Packet) -> Step {
+    use crate::ir::tcp_flag::{ACK, FIN, RST, SYN};
+    if pkt.l4proto != 6 {
+        return Step::NoMatch;
+    }
+    let f = u64::from(pkt.tcp_flags);
+    let syn = f & SYN != 0 && f & (ACK | FIN | RST) == 0;
+    let ack = f & ACK != 0 && f & (SYN | FIN | RST) == 0;
+    if syn || ack {
+        Step::Final(Verdict::Drop)
+    } else {
+        Step::Next
     }
 }
 

@@ -442,6 +442,8 @@ enum TargetKind {
     Dscp,
     /// `-j TOS`: refused, with the `-j DSCP` equivalent when there is one.
     Tos,
+    /// `-j SYNPROXY`: `synproxy`, not final.
+    Synproxy,
 }
 
 struct Target<'o> {
@@ -468,6 +470,7 @@ impl Target<'_> {
             TargetKind::Tcpmss => crate::tcpmss::TARGET_OPTIONS.contains(&opt),
             TargetKind::Dscp => crate::dscp::TARGET_OPTIONS.contains(&opt),
             TargetKind::Tos => crate::tos::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Synproxy => crate::synproxy::TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -645,6 +648,9 @@ pub(crate) fn translate(
         }
         if matches!(t.kind, TargetKind::Nat(_)) {
             tcx.nat_locs.push(t.loc.clone());
+        }
+        if matches!(t.kind, TargetKind::Synproxy) {
+            tcx.synproxy_locs.push(t.loc.clone());
         }
     }
     let comment = comment::join(comments, &mut cx);
@@ -999,6 +1005,7 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "TCPMSS" => TargetKind::Tcpmss,
             "DSCP" => TargetKind::Dscp,
             "TOS" => TargetKind::Tos,
+            "SYNPROXY" => TargetKind::Synproxy,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -1070,5 +1077,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Tcpmss => Vec::new(),
         TargetKind::Dscp => crate::dscp::target(&t.opts, &t.loc, cx),
         TargetKind::Tos => crate::tos::target(&t.opts, &t.loc, cx),
+        TargetKind::Synproxy => crate::synproxy::target(&t.opts, &t.loc, cx),
     }
 }
