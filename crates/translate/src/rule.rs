@@ -352,7 +352,12 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
 
 /// Why a known target is not translated, and what to do instead.
 fn unsupported_target_help(name: &str) -> String {
-    format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet")
+    match name {
+        // nft_exthdr.c `nft_exthdr_tcp_strip_eval` against xt_TCPOPTSTRIP.c
+        // `tcpoptstrip_mangle_packet` (kernel 6.18).
+        "TCPOPTSTRIP" => "nft's `reset tcp option` is not exact: it blanks only the first option of its kind where xt_TCPOPTSTRIP blanks every one, drops a packet whose matching option runs past the TCP header where xt leaves it alone, and lets a packet with a TCP header shorter than 20 bytes (or cut short) go on where xt drops it; every mainstream TCP stack sends each option once in a well-formed header, so `reset tcp option NAME` per option in a native nft file is the nearest form".into(),
+        _ => format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
+    }
 }
 
 /// Targets iptables has that fwnet does not translate yet; any other unknown `-j NAME` is
