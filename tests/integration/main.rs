@@ -13,6 +13,7 @@
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
 //! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
 //! - [`connlimit`]: the `--allow-approximate` form of `-m connlimit`, against nft and xt_connlimit.
+//! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie, as legacy does.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
@@ -26,5 +27,6 @@ mod observe;
 mod optimize;
 mod recent;
 mod safety;
+mod synproxy;
 mod verdicts;
 mod verify;

@@ -482,3 +482,13 @@ pub const NFTA_OBJREF_IMM_NAME: u16 = 2;
 pub const NFTA_CONNLIMIT_COUNT: u16 = 1;
 pub const NFTA_CONNLIMIT_FLAGS: u16 = 2;
 pub const NFT_CONNLIMIT_F_INV: u32 = 1;
+
+// --- nf_tables.h: synproxy (enum nft_synproxy_attributes); nf_synproxy.h: NF_SYNPROXY_OPT_* --
+pub const NFTA_SYNPROXY_MSS: u16 = 1;
+pub const NFTA_SYNPROXY_WSCALE: u16 = 2;
+pub const NFTA_SYNPROXY_FLAGS: u16 = 3;
+pub const NF_SYNPROXY_OPT_MSS: u32 = 0x01;
+pub const NF_SYNPROXY_OPT_WSCALE: u32 = 0x02;
+pub const NF_SYNPROXY_OPT_SACK_PERM: u32 = 0x04;
+pub const NF_SYNPROXY_OPT_TIMESTAMP: u32 = 0x08;
+pub const NF_SYNPROXY_OPT_ECN: u32 = 0x10;

@@ -38,6 +38,7 @@ mod range;
 mod redir;
 mod reject;
 mod rt;
+mod synproxy;
 
 /// A register number as the kernel numbers them: 0 = verdict, 1..=4 = 16-byte registers
 /// (NFT_REG_1..), 8..=23 = 4-byte registers (NFT_REG32_00..).
@@ -198,6 +199,10 @@ pub enum Expr {
     /// rule, or per element of a dynamic set) and matches when the count is at most N, or
     /// above N with NFT_CONNLIMIT_F_INV in `flags`.
     Connlimit { count: u32, flags: u32 },
+    /// `synproxy mss N wscale N` with NF_SYNPROXY_OPT_* `flags` (not printed by nft): answers a
+    /// SYN with a SYN cookie and opens the connection to the server once the client's ACK
+    /// carries a valid one.
+    Synproxy { mss: u16, wscale: u8, flags: u32 },
 }
 
 /// The attributes of an exthdr write (net/netfilter/nft_exthdr.c, `nft_exthdr_tcp_set_eval`).
@@ -280,6 +285,7 @@ impl Expr {
             Expr::Objref { .. } => "objref",
             Expr::ExthdrSet(_) => "exthdr",
             Expr::Connlimit { .. } => "connlimit",
+            Expr::Synproxy { .. } => "synproxy",
         }
     }
 
@@ -390,6 +396,7 @@ impl Expr {
             Expr::Objref { kind, name } => objref::put(out, *kind, name),
             Expr::ExthdrSet(w) => exthdr::put_set(out, w),
             Expr::Connlimit { count, flags } => connlimit::put(out, *count, *flags),
+            Expr::Synproxy { mss, wscale, flags } => synproxy::put(out, *mss, *wscale, *flags),
         }
     }
 }
@@ -454,6 +461,7 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "rt" => rt::read(data),
         "objref" => objref::read(data),
         "connlimit" => connlimit::read(data),
+        "synproxy" => synproxy::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -592,6 +600,7 @@ impl Expr {
             Expr::Objref { kind, name } => objref::fmt(f, *kind, name),
             Expr::ExthdrSet(w) => exthdr::fmt_set(f, w),
             Expr::Connlimit { count, flags } => connlimit::fmt(f, *count, *flags),
+            Expr::Synproxy { mss, wscale, .. } => synproxy::fmt(f, *mss, *wscale),
         }
     }
 }

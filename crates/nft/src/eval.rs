@@ -487,8 +487,29 @@ impl Walk<'_> {
                 (false, 0) => Step::NoMatch,
                 _ => Step::Maybe(Unknowable::ConnCount),
             },
+            // A SYN is answered with a cookie and consumed, a client's ACK consumed (a new
+            // SYN goes to the server) or dropped: neither passes, reported as a drop. Other
+            // TCP packets go on; any other protocol ends the rule. Bad checksums (dropped by
+            // the kernel) are not modelled.
+            Stmt::Synproxy(_) => synproxy_step(pkt),
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
+    }
+}
+
+/// What a `synproxy` statement does with the packet: see [`Stmt::Synproxy`].
+fn synproxy_step(pkt: &Packet) -> Step {
+    use crate::ir::tcp_flag::{ACK, FIN, RST, SYN};
+    if pkt.l4proto != 6 {
+        return Step::NoMatch;
+    }
+    let f = u64::from(pkt.tcp_flags);
+    let syn = f & SYN != 0 && f & (ACK | FIN | RST) == 0;
+    let ack = f & ACK != 0 && f & (SYN | FIN | RST) == 0;
+    if syn || ack {
+        Step::Final(Verdict::Drop)
+    } else {
+        Step::Next
     }
 }
 
@@ -1532,5 +1553,38 @@ mod tests {
         let mut new = ssh_in();
         new.ct_state = ct_state::NEW;
         assert_eq!(hook(&rs, Hook::Input, &new).verdict, Verdict::Drop);
+    }
+
+    /// A SYN and a client's ACK end at `synproxy` (consumed or dropped: reported as drop);
+    /// other TCP packets go on to the next rule; non-TCP packets end the rule there.
+    #[test]
+    fn synproxy_takes_syns_and_acks_and_passes_the_rest() {
+        let t = table(vec![base(
+            "INPUT",
+            Hook::Input,
+            Policy::Drop,
+            vec![
+                rule(1, vec![Stmt::Synproxy(Default::default())]),
+                rule(2, vec![v(IrVerdict::Accept)]),
+            ],
+        )]);
+        let with_flags = |flags: u64, l4proto: u8| {
+            let mut p = ssh_in();
+            p.tcp_flags = flags as u8;
+            p.l4proto = l4proto;
+            short(&chain(&t, "INPUT", &p))
+        };
+        use tcp_flag::{ACK, FIN, PSH, RST, SYN};
+        assert_eq!(with_flags(SYN, 6), (Verdict::Drop, 1));
+        assert_eq!(with_flags(ACK, 6), (Verdict::Drop, 1));
+        assert_eq!(with_flags(ACK | PSH, 6), (Verdict::Drop, 1));
+        assert_eq!(with_flags(SYN | ACK, 6), (Verdict::Accept, 2));
+        assert_eq!(with_flags(FIN | ACK, 6), (Verdict::Accept, 2));
+        assert_eq!(with_flags(RST, 6), (Verdict::Accept, 2));
+        assert_eq!(
+            with_flags(SYN, 17),
+            (Verdict::Accept, 2),
+            "not tcp: the rule ends"
+        );
     }
 }

@@ -218,6 +218,31 @@ pub enum Stmt {
     /// the packet's connection to a list of connections and matches on how many of them are
     /// still alive (the kernel's nf_conncount). Not final.
     CtCount(CtCount),
+    /// `synproxy [mss N] [wscale N] [timestamp] [sack-perm]` (SYNPROXY): answers a TCP SYN
+    /// (no ACK, FIN, RST) with a SYN cookie and consumes it; checks a client's ACK (no SYN,
+    /// FIN, RST) for a valid cookie, consumes it and opens the connection to the server when
+    /// it has one, drops it when not; drops a packet with a bad TCP checksum or options; any
+    /// other TCP packet goes on with the rule; a non-TCP packet ends the rule. Only in input
+    /// and forward chains; needs conntrack.
+    Synproxy(Synproxy),
+}
+
+/// The options of a [`Stmt::Synproxy`]: what the SYN/ACK cookie may announce.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Synproxy {
+    /// `mss N`: the MSS announced to the client; `None` announces none.
+    #[serde(default)]
+    pub mss: Option<u16>,
+    /// `wscale N` (0 to 14): the window scale announced, when the client's SYN has one
+    /// (and only with `timestamp`).
+    #[serde(default)]
+    pub wscale: Option<u8>,
+    /// `timestamp`: echo the client's timestamp; the cookie encodes the options in it.
+    #[serde(default)]
+    pub timestamp: bool,
+    /// `sack-perm`: allow SACK when the client's SYN does (only with `timestamp`).
+    #[serde(default)]
+    pub sack_perm: bool,
 }
 
 /// A [`Stmt::CtCount`]: one list of connections for the rule, or one per key of a dynamic set.

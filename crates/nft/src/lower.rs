@@ -665,6 +665,21 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m, out),
         Stmt::DscpSet { field, value } => dsfield::set(*field, *value, out),
         Stmt::CtCount(c) => ctcount::ct_count(c, out, cx),
+        Stmt::Synproxy(sp) => out.push(synproxy(sp)),
+    }
+}
+
+/// nft 1.0.6 sends all three attributes, 0 for an option not given, and sets the flag of each
+/// option given (`mss 0` too).
+fn synproxy(sp: &Synproxy) -> K {
+    let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+    K::Synproxy {
+        mss: sp.mss.unwrap_or(0),
+        wscale: sp.wscale.unwrap_or(0),
+        flags: flag(sp.mss.is_some(), NF_SYNPROXY_OPT_MSS)
+            | flag(sp.wscale.is_some(), NF_SYNPROXY_OPT_WSCALE)
+            | flag(sp.sack_perm, NF_SYNPROXY_OPT_SACK_PERM)
+            | flag(sp.timestamp, NF_SYNPROXY_OPT_TIMESTAMP),
     }
 }
 

@@ -367,7 +367,26 @@ fn stmt(s: &Stmt) -> String {
             format!("{} set {value}", expr(Expr::Payload(*field)))
         }
         Stmt::CtCount(c) => ctcount::ct_count(c),
+        Stmt::Synproxy(sp) => synproxy(sp),
     }
+}
+
+/// In nft's listing order; nft 1.0.6 has no keyword for the ECN flag.
+fn synproxy(sp: &crate::ir::Synproxy) -> String {
+    let mut text = "synproxy".to_string();
+    if let Some(mss) = sp.mss {
+        text.push_str(&format!(" mss {mss}"));
+    }
+    if let Some(wscale) = sp.wscale {
+        text.push_str(&format!(" wscale {wscale}"));
+    }
+    if sp.timestamp {
+        text.push_str(" timestamp");
+    }
+    if sp.sack_perm {
+        text.push_str(" sack-perm");
+    }
+    text
 }
 
 fn match_text(m: &Match) -> String {

@@ -103,6 +103,8 @@ pub(crate) struct TableCx<'a> {
     pub ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
     /// Where each NAT rule's `-j` is, for [`crate::nat::finish`].
     pub nat_locs: Vec<ipt::diag::Loc>,
+    /// Where each `-j SYNPROXY` is, for [`crate::synproxy::finish`].
+    pub synproxy_locs: Vec<ipt::diag::Loc>,
 }
 
 impl TableCx<'_> {
@@ -193,6 +195,7 @@ pub(crate) fn table(
         sets: Vec::new(),
         ipsets: &shared.ipsets,
         nat_locs: Vec::new(),
+        synproxy_locs: Vec::new(),
     };
 
     // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
@@ -292,6 +295,8 @@ pub(crate) fn table(
     };
     out.stats.rules_refused += crate::nat::finish(&mut table, &cx.nat_locs, &mut out.diagnostics);
     out.stats.rules_refused += crate::ct_helper::finish(&mut table, &mut out.diagnostics);
+    out.stats.rules_refused +=
+        crate::synproxy::finish(&mut table, &cx.synproxy_locs, &mut out.diagnostics);
     Some(table)
 }
 

@@ -311,7 +311,8 @@ fn uses_conntrack(t: &Table) -> bool {
                 | Stmt::Notrack
                 | Stmt::CtZoneSet(_)
                 | Stmt::CtHelperSet(_)
-                | Stmt::CtCount(_) => true,
+                | Stmt::CtCount(_)
+                | Stmt::Synproxy(_) => true,
                 _ => false,
             })
 }

@@ -53,6 +53,7 @@ mod rule;
 mod set;
 mod state;
 mod statistic;
+mod synproxy;
 mod tcp;
 mod tcpmss;
 mod tos;

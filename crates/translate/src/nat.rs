@@ -529,7 +529,7 @@ pub(crate) fn finish(table: &mut nft::Table, locs: &[Loc], diags: &mut Vec<Diagn
 }
 
 /// The hooks from which each chain can be reached, in hook order.
-fn reachability(table: &nft::Table) -> HashMap<String, Vec<Hook>> {
+pub(crate) fn reachability(table: &nft::Table) -> HashMap<String, Vec<Hook>> {
     let mut reach: HashMap<String, Vec<Hook>> = HashMap::new();
     for base in &table.chains {
         let Some(b) = &base.base else { continue };
@@ -558,7 +558,7 @@ fn reachability(table: &nft::Table) -> HashMap<String, Vec<Hook>> {
     reach
 }
 
-fn hook_names(hooks: &[Hook]) -> String {
+pub(crate) fn hook_names(hooks: &[Hook]) -> String {
     let names: Vec<&str> = hooks
         .iter()
         .map(|h| match h {

@@ -352,7 +352,12 @@ fn unsupported_match_help(name: &str, family: IpFamily) -> String {
 
 /// Why a known target is not translated, and what to do instead.
 fn unsupported_target_help(name: &str) -> String {
-    format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet")
+    match name {
+        // nft_exthdr.c `nft_exthdr_tcp_strip_eval` against xt_TCPOPTSTRIP.c
+        // `tcpoptstrip_mangle_packet` (kernel 6.18).
+        "TCPOPTSTRIP" => "nft's `reset tcp option` is not exact: it blanks only the first option of its kind where xt_TCPOPTSTRIP blanks every one, drops a packet whose matching option runs past the TCP header where xt leaves it alone, and lets a packet with a TCP header shorter than 20 bytes (or cut short) go on where xt drops it; every mainstream TCP stack sends each option once in a well-formed header, so `reset tcp option NAME` per option in a native nft file is the nearest form".into(),
+        _ => format!("fwnet does not translate {name} yet; remove the rule or handle it outside fwnet"),
+    }
 }
 
 /// Targets iptables has that fwnet does not translate yet; any other unknown `-j NAME` is
@@ -442,6 +447,8 @@ enum TargetKind {
     Dscp,
     /// `-j TOS`: refused, with the `-j DSCP` equivalent when there is one.
     Tos,
+    /// `-j SYNPROXY`: `synproxy`, not final.
+    Synproxy,
 }
 
 struct Target<'o> {
@@ -468,6 +475,7 @@ impl Target<'_> {
             TargetKind::Tcpmss => crate::tcpmss::TARGET_OPTIONS.contains(&opt),
             TargetKind::Dscp => crate::dscp::TARGET_OPTIONS.contains(&opt),
             TargetKind::Tos => crate::tos::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Synproxy => crate::synproxy::TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -645,6 +653,9 @@ pub(crate) fn translate(
         }
         if matches!(t.kind, TargetKind::Nat(_)) {
             tcx.nat_locs.push(t.loc.clone());
+        }
+        if matches!(t.kind, TargetKind::Synproxy) {
+            tcx.synproxy_locs.push(t.loc.clone());
         }
     }
     let comment = comment::join(comments, &mut cx);
@@ -999,6 +1010,7 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "TCPMSS" => TargetKind::Tcpmss,
             "DSCP" => TargetKind::Dscp,
             "TOS" => TargetKind::Tos,
+            "SYNPROXY" => TargetKind::Synproxy,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -1070,5 +1082,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Tcpmss => Vec::new(),
         TargetKind::Dscp => crate::dscp::target(&t.opts, &t.loc, cx),
         TargetKind::Tos => crate::tos::target(&t.opts, &t.loc, cx),
+        TargetKind::Synproxy => crate::synproxy::target(&t.opts, &t.loc, cx),
     }
 }
