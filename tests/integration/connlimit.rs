@@ -16,17 +16,23 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
+/// Every approximation fixture (`warn/approx-*.rules`, imported with `--allow-approximate`)
+/// gives the kernel what `nft -f` of `fwnet show` gives it, as the ok fixtures do.
 #[test]
-fn connlimit_approximations_apply_equals_nft_of_show() {
-    if !privileged("connlimit_approximations_apply_equals_nft_of_show") {
+fn approximations_apply_equals_nft_of_show() {
+    if !privileged("approximations_apply_equals_nft_of_show") {
         return;
     }
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../translate/test_data/translate/warn");
-    for name in [
-        "approx-connlimit.rules",
-        "approx-v6-connlimit-set-is-ipv6-typed.rules",
-    ] {
-        assert_apply_equals_nft(&dir.join(name), "connlimit");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("warn fixtures")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("approx-") && n.ends_with(".rules"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "approximation fixtures: {names:?}");
+    for name in &names {
+        assert_apply_equals_nft(&dir.join(name), "approx");
     }
 }
 

@@ -499,14 +499,14 @@ impl Walk<'_> {
 
 /// What a `synproxy` statement does with the packet: see [`Stmt::Synproxy`].
 fn synproxy_step(pkt: &Packet) -> Step {
-    use crate::ir::tcp_flag::{ACK, FIN, RST, SYN};
+    use crate::ir::tcp_flag::{ACK, SYN};
     if pkt.l4proto != 6 {
         return Step::NoMatch;
     }
+    // nft's statement, unlike xt_SYNPROXY, looks at SYN and ACK alone (see Stmt::Synproxy);
+    // the translation puts a flags test before it.
     let f = u64::from(pkt.tcp_flags);
-    let syn = f & SYN != 0 && f & (ACK | FIN | RST) == 0;
-    let ack = f & ACK != 0 && f & (SYN | FIN | RST) == 0;
-    if syn || ack {
+    if f & (SYN | ACK) != 0 {
         Step::Final(Verdict::Drop)
     } else {
         Step::Next
@@ -1558,7 +1558,7 @@ mod tests {
     /// A SYN and a client's ACK end at `synproxy` (consumed or dropped: reported as drop);
     /// other TCP packets go on to the next rule; non-TCP packets end the rule there.
     #[test]
-    fn synproxy_takes_syns_and_acks_and_passes_the_rest() {
+    fn synproxy_takes_every_syn_and_ack_and_passes_the_rest() {
         let t = table(vec![base(
             "INPUT",
             Hook::Input,
@@ -1578,9 +1578,10 @@ mod tests {
         assert_eq!(with_flags(SYN, 6), (Verdict::Drop, 1));
         assert_eq!(with_flags(ACK, 6), (Verdict::Drop, 1));
         assert_eq!(with_flags(ACK | PSH, 6), (Verdict::Drop, 1));
-        assert_eq!(with_flags(SYN | ACK, 6), (Verdict::Accept, 2));
-        assert_eq!(with_flags(FIN | ACK, 6), (Verdict::Accept, 2));
+        assert_eq!(with_flags(SYN | ACK, 6), (Verdict::Drop, 1));
+        assert_eq!(with_flags(FIN | ACK, 6), (Verdict::Drop, 1));
         assert_eq!(with_flags(RST, 6), (Verdict::Accept, 2));
+        assert_eq!(with_flags(FIN, 6), (Verdict::Accept, 2));
         assert_eq!(
             with_flags(SYN, 17),
             (Verdict::Accept, 2),

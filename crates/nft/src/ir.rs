@@ -218,12 +218,13 @@ pub enum Stmt {
     /// the packet's connection to a list of connections and matches on how many of them are
     /// still alive (the kernel's nf_conncount). Not final.
     CtCount(CtCount),
-    /// `synproxy [mss N] [wscale N] [timestamp] [sack-perm]` (SYNPROXY): answers a TCP SYN
-    /// (no ACK, FIN, RST) with a SYN cookie and consumes it; checks a client's ACK (no SYN,
-    /// FIN, RST) for a valid cookie, consumes it and opens the connection to the server when
-    /// it has one, drops it when not; drops a packet with a bad TCP checksum or options; any
-    /// other TCP packet goes on with the rule; a non-TCP packet ends the rule. Only in input
-    /// and forward chains; needs conntrack.
+    /// `synproxy [mss N] [wscale N] [timestamp] [sack-perm]` (SYNPROXY): drops a packet with a
+    /// bad TCP checksum or options; answers any TCP packet with SYN set with a SYN cookie and
+    /// consumes it; checks any other one with ACK set for a valid cookie, consumes it and
+    /// opens the connection to the server when it has one, drops it when not (measured on
+    /// 6.18: unlike xt_SYNPROXY, which takes only a SYN and an ACK without the other three of
+    /// SYN, ACK, FIN and RST); any other TCP packet goes on with the rule; a non-TCP packet
+    /// ends the rule. Only in input and forward chains; needs conntrack.
     Synproxy(Synproxy),
 }
 

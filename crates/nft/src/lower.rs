@@ -754,11 +754,30 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
                 xor: vec![0; len as usize],
                 op: Some(NFT_BITWISE_BOOL),
             });
-            out.push(K::Cmp {
-                sreg: NFT_REG_1,
-                op: cmp_op(*op),
-                data: value_bytes(t, value),
-            });
+            if let Value::Set(elems) = value {
+                // `tcp flags & (fin | syn | rst | ack) { syn, ack }`: the masked value looked
+                // up in an anonymous set, as for an unmasked one.
+                let id = cx.take_id();
+                let set = anonymous_set(t, elems, id, cx.anonymous);
+                cx.anonymous += 1;
+                out.push(K::Lookup {
+                    sreg: NFT_REG_1,
+                    set: set.name.clone(),
+                    set_id: Some(id),
+                    flags: if *op == CmpOp::Ne {
+                        NFT_LOOKUP_F_INV
+                    } else {
+                        0
+                    },
+                });
+                cx.sets.push(set);
+            } else {
+                out.push(K::Cmp {
+                    sreg: NFT_REG_1,
+                    op: cmp_op(*op),
+                    data: value_bytes(t, value),
+                });
+            }
         }
         Match::Flags { left, bits, op } => {
             let t = left.datatype();
@@ -894,6 +913,9 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
             load(left, NFT_REG_1, out);
             let bits = match (left, right) {
                 (Expr::Payload(f), Value::Num(n)) => dsfield::value(f, *n),
+                // `fib ... oif exists`: nft compares the whole 32-bit result register (host
+                // order), although the kernel stores a one-byte boolean there.
+                (Expr::FibOif(_), Value::Num(n)) => Some((*n as u32).to_ne_bytes().to_vec()),
                 _ => None,
             };
             out.push(K::Cmp {

@@ -420,13 +420,16 @@ fn match_text(m: &Match) -> String {
                 }
                 _ => value(t, mask),
             };
-            let v = match (t, v) {
+            let (op, v) = match (t, v) {
                 (DataType::TcpFlag | DataType::CtState | DataType::CtStatus, Value::Num(bits)) => {
-                    bitmask(t, *bits, "|")
+                    (cmp_op(*op), bitmask(t, *bits, "|"))
                 }
-                _ => value(t, v),
+                // A set is written without `==`, as in an unmasked lookup.
+                (_, Value::Set(_)) if *op == CmpOp::Eq => ("", value(t, v)),
+                _ => (cmp_op(*op), value(t, v)),
             };
-            format!("{} & {mask} {} {v}", expr(*left), cmp_op(*op))
+            let sep = if op.is_empty() { "" } else { " " };
+            format!("{} & {mask} {op}{sep}{v}", expr(*left))
         }
         Match::Flags {
             left,
