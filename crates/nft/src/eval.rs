@@ -711,6 +711,7 @@ mod tests {
                 counters: None,
             }),
             rules,
+            family: None,
         }
     }
 
@@ -719,6 +720,7 @@ mod tests {
             name: name.into(),
             base: None,
             rules,
+            family: None,
         }
     }
 
