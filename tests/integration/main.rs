@@ -13,6 +13,7 @@
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
 //! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
 //! - [`connlimit`]: the `--allow-approximate` form of `-m connlimit`, against nft and xt_connlimit.
+//! - [`inet`]: `import --inet` and `verify --inet`: one inet table per iptables table.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
@@ -20,6 +21,7 @@ mod apply;
 mod connlimit;
 mod fragments;
 mod helper;
+mod inet;
 mod lockout;
 mod netns;
 mod observe;
