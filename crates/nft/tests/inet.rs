@@ -204,3 +204,39 @@ COMMIT\n";
         "#]],
     );
 }
+
+/// The lockout guard's interpreter gives the merged table the per-family tables' verdicts: SSH
+/// and other TCP from an IPv4 and an IPv6 client, new and established (the IPv4 policy drops,
+/// the IPv6 one accepts, so a family leaking into the other's chain would show).
+#[test]
+fn eval_gives_the_merged_table_the_per_family_verdicts() {
+    use fwnet_nft::eval::{hook, Packet};
+    use fwnet_nft::{ct_state, tcp_flag, Hook};
+    let per_family = translated(&[(V4, IpFamily::V4), (V6, IpFamily::V6)]);
+    let mut merged = per_family.clone();
+    merge(&mut merged.tables);
+    let addrs = [
+        ("198.51.100.7", "192.0.2.1"),
+        ("2001:db8:9::7", "2001:db8::1"),
+    ];
+    let mut seen = Vec::new();
+    for (src, dst) in addrs {
+        for dport in [22, 80] {
+            for ct in [ct_state::NEW, ct_state::ESTABLISHED] {
+                let p = Packet::tcp(
+                    src.parse().unwrap(),
+                    40000,
+                    dst.parse().unwrap(),
+                    dport,
+                    tcp_flag::SYN as u8,
+                    ct,
+                );
+                let want = hook(&per_family, Hook::Input, &p).verdict;
+                assert_eq!(hook(&merged, Hook::Input, &p).verdict, want, "{p:?}");
+                seen.push(want);
+            }
+        }
+    }
+    // Not all one verdict: the comparison can tell the families apart.
+    assert!(seen.windows(2).any(|w| w[0] != w[1]), "{seen:?}");
+}
