@@ -13,7 +13,9 @@
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
 //! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
 //! - [`connlimit`]: the `--allow-approximate` form of `-m connlimit`, against nft and xt_connlimit.
-//! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie, as legacy does.
+//! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie and the same flag
+//!   combinations on, as legacy does.
+//! - [`inet`]: `import --inet` and `verify --inet`: one inet table per iptables table.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
@@ -21,6 +23,7 @@ mod apply;
 mod connlimit;
 mod fragments;
 mod helper;
+mod inet;
 mod lockout;
 mod netns;
 mod observe;

@@ -190,8 +190,10 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&work)?;
     if packet_path {
         let rows = packets::run(&fwnet, &work, runs, seconds)?;
+        let inet = packets::run_inet(&fwnet, &work, runs, seconds)?;
         let mut report = header("packet-path")?;
         report.push_str(&packets::render(&rows, runs, seconds)?);
+        report.push_str(&packets::render_inet(&inet, runs, seconds)?);
         return write_report(&out, &report);
     }
     let mut inputs: Vec<(String, PathBuf)> = Vec::new();

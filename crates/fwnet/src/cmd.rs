@@ -28,6 +28,7 @@ pub fn import(
     files: &[PathBuf],
     opts: &Options,
     optimize: bool,
+    inet: bool,
 ) -> Result<u8> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parsed = Vec::new();
@@ -106,6 +107,10 @@ pub fn import(
         if !t.has_errors() {
             named_sets = fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
             fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
+            if inet {
+                // Last: the passes above work on single-family tables.
+                fwnet_nft::inet::merge(&mut t.ruleset.tables);
+            }
         }
         diags.extend(t.diagnostics.iter().cloned());
         translation = Some(t);

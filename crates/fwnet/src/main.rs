@@ -105,6 +105,12 @@ enum Command {
         /// protocol, so a packet walks only the rules that could match it
         #[arg(long)]
         no_optimize: bool,
+        /// Build one inet table per iptables table (inet fwnet_filter, ...) instead of an ip
+        /// and an ip6 table: each family keeps its own base chains (INPUT_ip, INPUT_ip6 ...),
+        /// policies and rules. Needs Linux 5.2 or later for NAT (kernels before it have no inet
+        /// nat), hence not the default
+        #[arg(long)]
+        inet: bool,
         /// CentOS 6's /etc/sysconfig/iptables-config: the conntrack helpers its
         /// IPTABLES_MODULES loads (nf_conntrack_ftp, ip_conntrack_tftp ...) get explicit nft
         /// `ct helper` objects, assigned on their standard ports as that kernel did by itself,
@@ -251,6 +257,7 @@ fn main() -> ExitCode {
             json,
             allow_approximate,
             no_optimize,
+            inet,
             iptables_config,
             files,
         } => cmd::iptables_config(iptables_config.as_deref()).and_then(|iptables_config| {
@@ -264,6 +271,7 @@ fn main() -> ExitCode {
                     iptables_config,
                 },
                 !no_optimize,
+                inet,
             )
         }),
         Command::Show { state } => cmd::show(&state.state_dir),

@@ -48,6 +48,9 @@ pub struct Args {
     /// the optimized one
     #[arg(long)]
     no_optimize: bool,
+    /// Verify the one-inet-table-per-iptables-table translation (`fwnet import --inet`)
+    #[arg(long)]
+    inet: bool,
     /// iptables-save files to verify, and `ipset save` files whose sets `-m set` names (the
     /// legacy side loads them with `ipset restore`)
     #[arg(required = true, value_name = "FILE")]
@@ -158,6 +161,7 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
     options.keep = args.keep;
+    options.inet = args.inet;
     options.ipsets = ipset_texts;
     if args.slow {
         options.slow_max = Some(std::time::Duration::from_secs(args.slow_max));

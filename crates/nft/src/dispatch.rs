@@ -145,6 +145,7 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
             name: name.clone(),
             base: None,
             rules: kept.into_iter().map(&mut copy).collect(),
+            family: c.family,
         });
         dispatch.push(goto_rule(
             vec![Stmt::Match(Match::Cmp {
@@ -163,6 +164,7 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
         name: other.clone(),
         base: None,
         rules: kept.into_iter().map(&mut copy).collect(),
+        family: c.family,
     });
     dispatch.push(goto_rule(Vec::new(), other));
     c.rules = dispatch;
@@ -280,6 +282,7 @@ mod tests {
                 origin: None,
                 merged: Vec::new(),
             }],
+            family: None,
         };
         Table {
             family: Family::Ip,
@@ -295,6 +298,7 @@ mod tests {
                         counters: None,
                     }),
                     rules,
+                    family: None,
                 },
                 sub,
             ],

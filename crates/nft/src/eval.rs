@@ -732,6 +732,7 @@ mod tests {
                 counters: None,
             }),
             rules,
+            family: None,
         }
     }
 
@@ -740,6 +741,7 @@ mod tests {
             name: name.into(),
             base: None,
             rules,
+            family: None,
         }
     }
 

@@ -58,6 +58,12 @@ pub struct Chain {
     /// `Some` for a base chain (attached to a hook); `None` for a regular chain.
     pub base: Option<BaseChain>,
     pub rules: Vec<Rule>,
+    /// In an inet table made by [`crate::inet::merge`], the family whose packets the chain
+    /// sees (its rules were translated for that family only); `None` elsewhere. The lowering
+    /// takes what depends on the family (the `nat` expression's) from it instead of the
+    /// table's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<Family>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,7 @@ mod compact;
 pub mod dispatch;
 pub mod eval;
 pub mod fast_path;
+pub mod inet;
 pub mod ir;
 pub mod lower;
 pub mod optimize;

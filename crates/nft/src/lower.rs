@@ -180,6 +180,8 @@ impl RuleLowering<'_> {
     pub fn each(&mut self, mut f: impl FnMut(Vec<SetCode>, RuleCode)) {
         let t = self.table;
         for c in &t.chains {
+            // A chain of an inet table made by `inet::merge` lowers as its own family.
+            self.cx.family = c.family.unwrap_or(t.family);
             for r in &c.rules {
                 let before = self.cx.sets.len();
                 let exprs = rule_exprs(r, &mut self.cx, &t.sets);
@@ -208,7 +210,8 @@ struct Cx {
     next_id: u32,
     /// Anonymous sets made so far in the table: the N of the next `__setN`.
     anonymous: usize,
-    /// The table's family (the `nat` expression names it).
+    /// The family of the chain being lowered: the table's, or [`Chain::family`] (the `nat`
+    /// expression names it).
     family: Family,
 }
 

@@ -320,6 +320,7 @@ mod tests {
                     name: "INPUT".into(),
                     base: None,
                     rules,
+                    family: None,
                 }],
             }],
         };

@@ -270,7 +270,7 @@ fn print_chain(out: &mut String, chain: &Chain) {
     out.push('\n');
     for rule in &chain.rules {
         out.push_str("\t\t");
-        out.push_str(&rule_text(rule));
+        out.push_str(&chain_rule_text(rule, chain.family));
         if let Some(origin) = &rule.origin {
             out.push_str(&format!(" # {}", one_line(&origins(origin, &rule.merged))));
         }
@@ -317,6 +317,26 @@ pub fn origins(first: &Origin, merged: &[Origin]) -> String {
 /// One rule's statements and comment, without the origin comment.
 pub fn rule_text(rule: &Rule) -> String {
     let mut parts: Vec<String> = rule.stmts.iter().map(stmt).collect();
+    if let Some(comment) = &rule.comment {
+        parts.push(format!("comment {}", quoted(comment)));
+    }
+    parts.join(" ")
+}
+
+/// [`rule_text`] for a rule of a chain of `family` in an inet table ([`crate::inet`]), where
+/// nft needs the family of a NAT address said (`snat ip to 10.0.0.1`).
+fn chain_rule_text(rule: &Rule, family: Option<Family>) -> String {
+    let Some(family) = family else {
+        return rule_text(rule);
+    };
+    let mut parts: Vec<String> = rule
+        .stmts
+        .iter()
+        .map(|s| match s {
+            Stmt::Nat(n) => nat::nat_in(n, family),
+            _ => stmt(s),
+        })
+        .collect();
     if let Some(comment) = &rule.comment {
         parts.push(format!("comment {}", quoted(comment)));
     }

@@ -152,6 +152,7 @@ mod tests {
                 name: "INPUT".into(),
                 base: None,
                 rules,
+                family: None,
             }],
             sets: Vec::new(),
             ct_helpers: Vec::new(),

@@ -290,6 +290,7 @@ pub(crate) fn table(
                 name: c.name,
                 base: c.base,
                 rules: c.rules.into_iter().flatten().collect(),
+                family: None,
             })
             .collect(),
     };

@@ -398,6 +398,7 @@ fn helper_chain(table: &mut nft::Table, hook: Hook) -> &mut Chain {
             counters: None,
         }),
         rules: Vec::new(),
+        family: None,
     });
     let last = table.chains.len() - 1;
     &mut table.chains[last]

@@ -143,6 +143,7 @@ fn guard_ipv6_chain(c: &mut Chain, names: &mut Vec<String>) -> Vec<Chain> {
             name: name.clone(),
             base: None,
             rules: rest,
+            family: None,
         });
         c.rules.push(verdict_rule(Vec::new(), Verdict::Goto(name)));
     }
@@ -161,6 +162,7 @@ fn guard_ipv6_chain(c: &mut Chain, names: &mut Vec<String>) -> Vec<Chain> {
                 name: name.clone(),
                 base: None,
                 rules: copies,
+                family: None,
             },
         );
         Verdict::Goto(name)

@@ -14,6 +14,11 @@
 //! the machine affects them alike; each figure is the median of `runs` runs. A server without
 //! any ruleset is measured the same way: the ceiling the rest of the stack allows.
 //!
+//! A second table compares the 10k mixed ruleset imported alone (per-family tables) with the
+//! same file and a small ip6tables file imported with `--inet` (one inet table per iptables
+//! table, [`fwnet_nft::inet`]): the IPv4 traffic then also crosses the IPv6 base chain's one
+//! `meta nfproto ipv4 accept` rule.
+//!
 //! Approximate by nature: on veth the sending thread also does the receive path in softirq, so
 //! packets per second measure the whole stack, of which the ruleset is the part that varies.
 //! Not measured here: TCP, forwarding, IPv6, multi-core scaling. No traffic leaves the
@@ -115,6 +120,101 @@ pub fn run(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<Vec<Row>
         });
     }
     Ok(rows)
+}
+
+/// The 10k mixed ruleset, per-family against `--inet` with an ip6tables file beside it.
+pub struct InetRow {
+    pub per_family_pps: f64,
+    pub inet_pps: f64,
+}
+
+/// A small ip6tables file for the `--inet` row: a web server's INPUT, as the seed's companion.
+const SMALL_V6: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 135 -j ACCEPT
+-A INPUT -p ipv6-icmp -m icmp6 --icmpv6-type 136 -j ACCEPT
+-A INPUT -s 2001:db8:1::/48 -p tcp -m tcp --dport 22 -m state --state NEW -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 443 -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp6-adm-prohibited
+COMMIT
+";
+
+/// Measures the 10k mixed ruleset per-family and merged into inet tables, interleaved.
+pub fn run_inet(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<InetRow> {
+    let (_, mixed) = inputs()
+        .into_iter()
+        .find(|(n, _)| n == "mixed 10k")
+        .context("the mixed 10k input")?;
+    let v4 = work.join("packets-inet.v4");
+    let v6 = work.join("packets-inet.v6");
+    std::fs::write(&v4, &mixed)?;
+    std::fs::write(&v6, SMALL_V6)?;
+    eprintln!("bench --packets: mixed 10k per-family vs --inet, {runs} runs of {secs} s each");
+    let per_family = work.join("packets-state-per-family");
+    let inet = work.join("packets-state-inet");
+    import(fwnet, &per_family, &v4, &[])?;
+    let out = Command::new(fwnet)
+        .args(["import", "--inet", "--state-dir"])
+        .arg(&inet)
+        .args([&v4, &v6])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "fwnet import --inet failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let sites = [
+        site("pa", |s| load_fwnet(s, fwnet, &per_family))?,
+        site("pi", |s| load_fwnet(s, fwnet, &inet))?,
+    ];
+    for s in &sites {
+        measure(s, 0.3)?;
+    }
+    let mut pps: [Vec<f64>; 2] = Default::default();
+    for _ in 0..runs {
+        for (i, s) in sites.iter().enumerate() {
+            pps[i].push(measure(s, secs)?);
+        }
+    }
+    let [per_family_pps, inet_pps] = pps.map(median);
+    eprintln!(
+        "  per-family {per_family_pps:.0} pps, --inet {inet_pps:.0} pps ({:.3}x)",
+        inet_pps / per_family_pps.max(1.0)
+    );
+    Ok(InetRow {
+        per_family_pps,
+        inet_pps,
+    })
+}
+
+/// The Markdown table of [`run_inet`].
+pub fn render_inet(r: &InetRow, runs: usize, secs: f64) -> Result<String> {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "\nThe 10k mixed ruleset imported alone (ip tables) against the same file with a \
+         {}-rule ip6tables file imported with `--inet` (inet tables, per-family base chains); \
+         same traffic, {secs} s per run, median of {runs} interleaved runs. Ratio = inet pps / \
+         per-family pps.\n",
+        SMALL_V6.lines().filter(|l| l.starts_with("-A")).count()
+    )?;
+    writeln!(s, "| input | per-family pps | --inet pps | ratio |")?;
+    writeln!(s, "|---|---:|---:|---:|")?;
+    writeln!(
+        s,
+        "| mixed 10k (+ ip6tables with --inet) | {:.0} | {:.0} | {:.3} |",
+        r.per_family_pps,
+        r.inet_pps,
+        r.inet_pps / r.per_family_pps.max(1.0)
+    )?;
+    Ok(s)
 }
 
 fn import(fwnet: &Path, state: &Path, file: &Path, extra: &[&str]) -> Result<()> {

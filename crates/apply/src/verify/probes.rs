@@ -2054,6 +2054,7 @@ mod tests {
                     name: "INPUT".into(),
                     base: Some(base),
                     rules,
+                    family: None,
                 }],
             }],
         }

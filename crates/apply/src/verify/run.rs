@@ -70,16 +70,20 @@ pub enum Mutation {
     NoExpiry,
     /// Sets with fixed elements (ipsets, compiled runs of rules) lose them.
     EmptySets,
+    /// With `--inet`, base chains lose the `meta nfproto` rule the merge put first, so each
+    /// family's packets also meet the other family's rules (and its policy).
+    NoFamilyDispatch,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 6] = [
+    pub const ALL: [Mutation; 7] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
         Mutation::NoIifLo,
         Mutation::NoExpiry,
         Mutation::EmptySets,
+        Mutation::NoFamilyDispatch,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,6 +94,7 @@ impl Mutation {
             Mutation::NoIifLo => "no-iif-lo",
             Mutation::NoExpiry => "no-expiry",
             Mutation::EmptySets => "empty-sets",
+            Mutation::NoFamilyDispatch => "no-family-dispatch",
         }
     }
 
@@ -103,6 +108,16 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
     use fwnet_nft::{ct_state, CmpOp, CtKey, Expr, Match, MetaKey, Value};
     let mut changed = 0;
     for t in &mut rs.tables {
+        if m == Mutation::NoFamilyDispatch {
+            for c in t.chains.iter_mut().filter(|c| c.base.is_some()) {
+                let Some(family) = c.family else { continue };
+                if c.rules.first() == Some(&fwnet_nft::inet::other_family_accept(family)) {
+                    c.rules.remove(0);
+                    changed += 1;
+                }
+            }
+            continue;
+        }
         if m == Mutation::NoExpiry {
             for set in t.sets.iter_mut().filter(|s| s.timeout_ms.is_some()) {
                 set.timeout_ms = None;
@@ -150,7 +165,10 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::NoCtNew => r.stmts.retain(|s| {
                         !matches!(s, Stmt::Match(Match::Flags { left: Expr::Ct(CtKey::State), bits, op: CmpOp::Eq }) if *bits == ct_state::NEW)
                     }),
-                    Mutation::NoIifLo | Mutation::NoExpiry | Mutation::EmptySets => {}
+                    Mutation::NoIifLo
+                    | Mutation::NoExpiry
+                    | Mutation::EmptySets
+                    | Mutation::NoFamilyDispatch => {}
                 }
                 changed += usize::from(r.stmts != old);
             }
@@ -177,6 +195,9 @@ pub struct Options {
     /// `ipset save` texts the original rules name with `-m set`: the legacy side loads them
     /// with `ipset restore` before the rules (fwnet's side has them in its translation).
     pub ipsets: Vec<String>,
+    /// `fwnet verify --inet`: fwnet's side loads the translation merged into inet tables
+    /// ([`fwnet_nft::inet::merge`]); probes, rule texts and counters are still read per family.
+    pub inet: bool,
 }
 
 impl Default for Options {
@@ -189,6 +210,7 @@ impl Default for Options {
             tcp_loose: None,
             slow_max: None,
             ipsets: Vec::new(),
+            inet: false,
         }
     }
 }
@@ -439,6 +461,9 @@ fn attempt_once(
 ) -> Result<Report, Error> {
     let started = Instant::now();
     let mut fwnet_ir = translated.clone();
+    if options.inet {
+        fwnet_nft::inet::merge(&mut fwnet_ir.tables);
+    }
     if let Some(m) = options.mutation {
         mutate(&mut fwnet_ir, m);
     }
@@ -574,7 +599,7 @@ fn attempt_once(
     }
     let setup = started.elapsed();
 
-    let labels = fwnet_labels(&fwnet, &fwnet_ir).map_err(Error::Setup)?;
+    let labels = fwnet_labels(&fwnet, &fwnet_ir, translated, options.inet).map_err(Error::Setup)?;
     let legacy_texts = TextCache::default();
     let lockstep = Lockstep::default();
     let (a, b) = thread::scope(|s| {
@@ -591,8 +616,9 @@ fn attempt_once(
             play(
                 &fwnet,
                 &all,
-                &|f| fwnet_snapshot(&fwnet, &labels, f),
-                &fwnet_ir,
+                &|f| fwnet_snapshot(&fwnet, &labels, f, options.inet.then_some(translated)),
+                // Rule positions are read per family (`inet_view`) in an inet table too.
+                if options.inet { translated } else { &fwnet_ir },
                 &lockstep,
             )
         });
@@ -1014,41 +1040,101 @@ fn parse_save_counters(
 /// change during a run.
 type Labels = BTreeMap<bool, Arc<ChainTexts>>;
 
-fn fwnet_labels(site: &Site, ir: &Ruleset) -> Result<Labels, String> {
+/// `loaded` is what fwnet's side loaded; with `inet`, its inet table is read through
+/// [`inet_view`] and rule positions are those of `per_family`.
+/// Chains as `fwnet status` reads them: name, and each rule's text and origin.
+type Chains = Vec<(String, Vec<(String, Option<String>)>)>;
+
+fn fwnet_labels(
+    site: &Site,
+    loaded: &Ruleset,
+    per_family: &Ruleset,
+    inet: bool,
+) -> Result<Labels, String> {
     let family_of_table = |f: &str| if f == "ip6" { Family::Ip6 } else { Family::Ip };
     let tables = site
         .server
-        .try_run_in(|| crate::status(Some(ir)))?
+        .try_run_in(|| crate::status(Some(loaded)))?
         .map_err(|e| format!("reading fwnet's rules: {e}"))?;
     let mut labels: BTreeMap<bool, ChainTexts> = BTreeMap::new();
+    let wanted: &[&str] = if inet { &["inet"] } else { &["ip", "ip6"] };
     for t in tables
         .into_iter()
-        .filter(|t| matches!(t.family, "ip" | "ip6") && t.name == "fwnet_filter")
+        .filter(|t| wanted.contains(&t.family) && t.name == "fwnet_filter")
     {
-        let family = family_of_table(t.family);
-        let texts = labels.entry(family == Family::Ip6).or_default();
-        for c in t.chains {
-            let rules = c
-                .rules
+        let chains: Chains = t
+            .chains
+            .into_iter()
+            .map(|c| {
+                let rules = c.rules.into_iter().map(|r| (r.text, r.origin)).collect();
+                (c.name, rules)
+            })
+            .collect();
+        let views: Vec<(Family, Chains)> = if inet {
+            [Family::Ip, Family::Ip6]
                 .into_iter()
-                .enumerate()
-                .map(|(i, r)| RuleText {
-                    terminal: is_terminal(ir, family, &c.name, i),
-                    text: r.text,
-                    origin: r.origin,
-                })
-                .collect();
-            texts.insert(c.name, rules);
+                .map(|f| (f, inet_view(chains.clone(), f, per_family)))
+                .collect()
+        } else {
+            vec![(family_of_table(t.family), chains)]
+        };
+        for (family, chains) in views {
+            let texts = labels.entry(family == Family::Ip6).or_default();
+            for (name, rules) in chains {
+                let rules = rules
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (text, origin))| RuleText {
+                        terminal: is_terminal(per_family, family, &name, i),
+                        text,
+                        origin,
+                    })
+                    .collect();
+                texts.insert(name, rules);
+            }
         }
     }
     Ok(labels.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
 }
 
-fn fwnet_snapshot(site: &Site, labels: &Labels, family: Family) -> Result<Snapshot, String> {
+/// The chains of `family` in an inet `fwnet_filter` made by [`fwnet_nft::inet::merge`], as
+/// they were in the per-family table of `per_family`: the family's suffix taken off the names,
+/// and the `meta nfproto` rule the merge put first in each base chain left out.
+fn inet_view<T>(
+    chains: Vec<(String, Vec<T>)>,
+    family: Family,
+    per_family: &Ruleset,
+) -> Vec<(String, Vec<T>)> {
+    let suffix = fwnet_nft::inet::suffix(family);
+    let table = probes::filter_table_of(per_family, family);
+    chains
+        .into_iter()
+        .filter_map(|(name, mut rules)| {
+            let name = name.strip_suffix(suffix)?.to_string();
+            let chain = table?.chains.iter().find(|c| c.name == name)?;
+            if chain.base.is_some() && !rules.is_empty() {
+                rules.remove(0);
+            }
+            Some((name, rules))
+        })
+        .collect()
+}
+
+fn fwnet_snapshot(
+    site: &Site,
+    labels: &Labels,
+    family: Family,
+    inet: Option<&Ruleset>,
+) -> Result<Snapshot, String> {
+    let table_family = if inet.is_some() { Family::Inet } else { family };
     let counters = site
         .server
-        .try_run_in(|| crate::rule_counters(family, "fwnet_filter"))?
+        .try_run_in(|| crate::rule_counters(table_family, "fwnet_filter"))?
         .map_err(|e| format!("reading fwnet's counters: {e}"))?;
+    let counters = match inet {
+        Some(per_family) => inet_view(counters, family, per_family),
+        None => counters,
+    };
     Ok(Snapshot {
         rules: counters.into_iter().collect(),
         policy: BTreeMap::new(),

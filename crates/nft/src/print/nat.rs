@@ -57,6 +57,25 @@ pub(super) fn nat(n: &Nat) -> String {
     out
 }
 
+/// [`nat`] in a chain of `family` of an inet table: `snat` and `dnat` with an address say the
+/// address family (`snat ip to ...`, `dnat ip6 prefix to ...`), which nft otherwise can only
+/// infer from an earlier `ip`/`ip6` test in the rule.
+pub(super) fn nat_in(n: &Nat, family: Family) -> String {
+    let text = nat(n);
+    let keyword = match family {
+        Family::Ip => "ip",
+        Family::Ip6 => "ip6",
+        Family::Inet => return text,
+    };
+    match (n.kind, n.addr) {
+        (NatKind::Snat | NatKind::Dnat, Some(_)) => {
+            // `text` starts with the four-letter `snat` or `dnat`.
+            format!("{} {keyword}{}", &text[..4], &text[4..])
+        }
+        _ => text,
+    }
+}
+
 /// An IPv6 address followed by a port is written in brackets.
 fn addr(a: IpAddr, before_port: bool) -> String {
     match a {
