@@ -132,3 +132,37 @@ fn inet_apply_gives_one_table_per_iptables_table_and_switching_replaces_the_old_
     ));
     assert_eq!(owned_tables(&ns), per_family);
 }
+
+/// `--inet` warns when one family tracks connections and the other does not: in one inet
+/// table the kernel tracks both. Two stateful files give no such warning.
+#[test]
+fn inet_warns_when_only_one_family_tracks_connections() {
+    let stateless = scratch(
+        "stateless.v6",
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n",
+    );
+    let stateful = scratch("stateful.v6", WEB_V6);
+    let seed = seed();
+    let import = |v6: &PathBuf, tag: &str| {
+        let state = StateDir::new(tag);
+        let o = fwnet(&[
+            "import",
+            "--inet",
+            "--state-dir",
+            state.arg(),
+            seed.to_str().unwrap(),
+            v6.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "import: {}", text(&o));
+        text(&o)
+    };
+    let out = import(&stateless, "inet-warn");
+    assert!(
+        out.contains("stateless.v6:1:1: warning[import/inet-conntrack]")
+            && out.contains("the ip6tables rules track no connections"),
+        "{out}"
+    );
+    let out = import(&stateful, "inet-nowarn");
+    assert!(!out.contains("import/inet-conntrack"), "{out}");
+}

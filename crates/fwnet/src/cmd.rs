@@ -108,6 +108,7 @@ pub fn import(
             named_sets = fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
             fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
             if inet {
+                diags.extend(inet_conntrack_warning(&t.ruleset, &sources));
                 // Last: the passes above work on single-family tables.
                 fwnet_nft::inet::merge(&mut t.ruleset.tables);
             }
@@ -627,4 +628,34 @@ fn print_neighbours(n: &fwnet_apply::coexist::Neighbours) {
         println!("warning: {w}");
     }
     println!();
+}
+
+/// `--inet` with one family tracking connections and the other not: in one inet table the
+/// kernel tracks (and reassembles) both, which the stateless side did not ask for.
+fn inet_conntrack_warning(rs: &fwnet_nft::Ruleset, sources: &[Source]) -> Option<Diagnostic> {
+    use fwnet_nft::Family;
+    let has = |f: Family| rs.tables.iter().any(|t| t.family == f);
+    if !(has(Family::Ip) && has(Family::Ip6)) {
+        return None;
+    }
+    let tracked = |f: Family| fwnet_translate::tracks_connections(rs, f);
+    let (stateless, name, other) = match (tracked(Family::Ip), tracked(Family::Ip6)) {
+        (true, false) => ("ipv6", "ip6tables", "iptables"),
+        (false, true) => ("ipv4", "iptables", "ip6tables"),
+        _ => return None,
+    };
+    let file = sources.iter().find(|s| s.family == stateless)?.file.clone();
+    Some(Diagnostic {
+        severity: Severity::Warning,
+        code: "import/inet-conntrack",
+        file,
+        line: 1,
+        column: 1,
+        message: format!(
+            "the {name} rules track no connections and the {other} rules do; in one inet table the kernel tracks both families, so these rules see reassembled packets instead of fragments (`-f` and other fragment tests no longer match) and every connection of this family takes a conntrack entry"
+        ),
+        help: Some(
+            "import without --inet to keep per-family tables, which track connections per family as iptables and ip6tables did".into(),
+        ),
+    })
 }

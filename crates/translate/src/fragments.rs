@@ -57,13 +57,10 @@ use fwnet_nft::{
 
 /// Adds the guards where they are needed; see the module documentation.
 pub(crate) fn guard_transport_tests(rs: &mut Ruleset) {
-    let tracked = |family: Family| {
-        rs.tables
-            .iter()
-            .filter(|t| t.family == family || t.family == Family::Inet)
-            .any(uses_conntrack)
-    };
-    let (ipv4, ipv6) = (!tracked(Family::Ip), !tracked(Family::Ip6));
+    let (ipv4, ipv6) = (
+        !tracks_connections(rs, Family::Ip),
+        !tracks_connections(rs, Family::Ip6),
+    );
     for t in &mut rs.tables {
         match t.family {
             Family::Ip if ipv4 => guard_ipv4_rules(t),
@@ -286,6 +283,15 @@ fn tests_transport_header(s: &Stmt) -> bool {
         Stmt::Match(Match::Lookup { key, .. }) => key.iter().any(is_transport),
         _ => false,
     }
+}
+
+/// Whether the kernel tracks connections of `family` (and so reassembles its fragments) once
+/// the ruleset is loaded: some table of that family, or an inet table, uses conntrack.
+pub fn tracks_connections(rs: &Ruleset, family: Family) -> bool {
+    rs.tables
+        .iter()
+        .filter(|t| t.family == family || t.family == Family::Inet)
+        .any(uses_conntrack)
 }
 
 /// Whether anything in the table makes the kernel track connections (and so reassemble

@@ -61,6 +61,7 @@ mod ttl;
 mod udp;
 
 pub use ct_helper::{parse_iptables_config, IptablesConfig};
+pub use fragments::tracks_connections;
 use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};
 use fwnet_nft as nft;
 use serde::Serialize;
