@@ -314,7 +314,8 @@ fn uses_conntrack(t: &Table) -> bool {
                 | Stmt::CtZoneSet(_)
                 | Stmt::CtHelperSet(_)
                 | Stmt::CtCount(_)
-                | Stmt::Synproxy(_) => true,
+                | Stmt::Synproxy(_)
+                | Stmt::Tproxy(_) => true,
                 _ => false,
             })
 }
