@@ -1621,7 +1621,10 @@ mod tests {
                 rule(1, vec![dport(22), v(IrVerdict::Drop)]),
             ],
         )]);
-        assert_eq!(short(&chain(&t, "PREROUTING", &ssh_in())), (Verdict::Drop, 1));
+        assert_eq!(
+            short(&chain(&t, "PREROUTING", &ssh_in())),
+            (Verdict::Drop, 1)
+        );
         let mut web = ssh_in();
         web.dport = 80;
         assert_eq!(
