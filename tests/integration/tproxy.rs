@@ -12,9 +12,14 @@
 //!   a listener is there (fwnet's second rule, `drop`, does what xt does).
 //!
 //! It does not test IPv6 or UDP; those differ only in the kernel's shared lookup code.
+//!
+//! A second test imports the translator's TPROXY fixtures (IPv4 and IPv6) with `--inet`: the
+//! merged table, where the statement says its family (`tproxy ip to :5353`), gives the kernel
+//! the same bytes from fwnet's lowering as from `nft -f` of `fwnet show`, but for the `meta
+//! nfproto` tests nft adds (see `fwnet_nft::inet`).
 
 use crate::apply::{fwnet, fwnet_in, text, StateDir};
-use crate::netns::{privileged, Site, SiteSpec};
+use crate::netns::{privileged, Netns, Site, SiteSpec};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::FromRawFd;
@@ -186,4 +191,81 @@ fn tproxy_diverts_to_a_transparent_listener_and_drops_otherwise_as_legacy() {
         "the legacy kernel disagrees with the test"
     );
     assert_eq!(run("tproxy-fwnet", false), want, "fwnet's TPROXY differs");
+}
+
+#[test]
+fn tproxy_in_an_inet_table_applies_as_nft_loads_its_text() {
+    if !privileged("tproxy_in_an_inet_table_applies_as_nft_loads_its_text") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../translate/test_data/translate/ok");
+    let (v4, v6) = (dir.join("tproxy.rules"), dir.join("v6-tproxy.rules"));
+    let state = StateDir::new("tproxy-inet");
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "fwnet failed: {}", text(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(fwnet(&[
+        "import",
+        "--inet",
+        "--state-dir",
+        state.arg(),
+        v4.to_str().unwrap(),
+        v6.to_str().unwrap(),
+    ]));
+    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
+    assert!(
+        shown.contains("tproxy ip to :5353") && shown.contains("tproxy ip6 to [2001:db8::1]:3128"),
+        "{shown}"
+    );
+    let ours = Netns::new("tproxy-inet-fw").expect("namespace");
+    let theirs = Netns::new("tproxy-inet-nft").expect("namespace");
+    ok(fwnet_in(
+        &ours,
+        &["apply", "--state-dir", state.arg()],
+        None,
+    ));
+    theirs
+        .exec_stdin("nft", &["-f", "-"], &shown)
+        .expect("nft -f of fwnet show output");
+    let (a, b) = (bytecode(&ours), bytecode(&theirs));
+    assert!(
+        a.iter().filter(|l| l.contains("tproxy ip ")).count() >= 6,
+        "{a:#?}"
+    );
+    assert_eq!(a, b, "--- show:\n{shown}");
+}
+
+/// The kernel's rules as `nft --debug=netlink` lists them, without rule handles and without
+/// the `meta nfproto` test nft adds before an `ip`/`ip6` payload in an inet table (fwnet's
+/// merged chains see one family only and leave it out, see `fwnet_nft::inet`).
+fn bytecode(ns: &Netns) -> Vec<String> {
+    let text = ns
+        .exec("nft", &["--debug=netlink", "list", "ruleset"])
+        .expect("nft debug dump");
+    let mut out: Vec<String> = Vec::new();
+    let mut skip_cmp = false;
+    for l in text.lines() {
+        if l.starts_with("table") {
+            break;
+        }
+        if l.contains("meta load nfproto") {
+            skip_cmp = true;
+            continue;
+        }
+        if std::mem::take(&mut skip_cmp) && l.contains("[ cmp eq reg 1 0x0000000") {
+            continue;
+        }
+        let l = if l.starts_with("inet ") {
+            l.split_whitespace()
+                .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            l.to_string()
+        };
+        out.push(l);
+    }
+    out
 }
