@@ -15,6 +15,8 @@
 //! - [`connlimit`]: the `--allow-approximate` form of `-m connlimit`, against nft and xt_connlimit.
 //! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie and the same flag
 //!   combinations on, as legacy does.
+//! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
+//!   none, as legacy does.
 //! - [`inet`]: `import --inet` and `verify --inet`: one inet table per iptables table.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
@@ -31,5 +33,6 @@ mod optimize;
 mod recent;
 mod safety;
 mod synproxy;
+mod tproxy;
 mod verdicts;
 mod verify;

@@ -139,6 +139,11 @@ fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
             one_line(out, &c.name)?;
             out.write_all(b", \"base\": ")?;
             one_line(out, &c.base)?;
+            // An inet table's chains say their family (`inet::merge`): NAT and TPROXY need it.
+            if let Some(family) = &c.family {
+                out.write_all(b", \"family\": ")?;
+                one_line(out, family)?;
+            }
             out.write_all(b", \"rules\": [")?;
             one_per_line(out, &c.rules, b"\n        ")?;
             out.write_all(b"]}")?;

@@ -492,3 +492,8 @@ pub const NF_SYNPROXY_OPT_WSCALE: u32 = 0x02;
 pub const NF_SYNPROXY_OPT_SACK_PERM: u32 = 0x04;
 pub const NF_SYNPROXY_OPT_TIMESTAMP: u32 = 0x08;
 pub const NF_SYNPROXY_OPT_ECN: u32 = 0x10;
+
+// --- nf_tables.h: tproxy (enum nft_tproxy_attributes) --
+pub const NFTA_TPROXY_FAMILY: u16 = 1;
+pub const NFTA_TPROXY_REG_ADDR: u16 = 2;
+pub const NFTA_TPROXY_REG_PORT: u16 = 3;

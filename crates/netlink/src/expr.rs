@@ -39,6 +39,7 @@ mod redir;
 mod reject;
 mod rt;
 mod synproxy;
+mod tproxy;
 
 /// A register number as the kernel numbers them: 0 = verdict, 1..=4 = 16-byte registers
 /// (NFT_REG_1..), 8..=23 = 4-byte registers (NFT_REG32_00..).
@@ -203,6 +204,15 @@ pub enum Expr {
     /// SYN with a SYN cookie and opens the connection to the server once the client's ACK
     /// carries a valid one.
     Synproxy { mss: u16, wscale: u8, flags: u32 },
+    /// `tproxy [ip|ip6] [addr reg A] [port reg P]`: gives the packet to a transparent socket
+    /// (established, or listening on the address and port in the registers, the packet's own
+    /// when absent) and goes on; breaks the rule when there is none. `family` is NFPROTO_*,
+    /// 0 when nft was given none (a port alone in an inet table).
+    Tproxy {
+        family: u32,
+        addr: Option<Reg>,
+        port: Option<Reg>,
+    },
 }
 
 /// The attributes of an exthdr write (net/netfilter/nft_exthdr.c, `nft_exthdr_tcp_set_eval`).
@@ -286,6 +296,7 @@ impl Expr {
             Expr::ExthdrSet(_) => "exthdr",
             Expr::Connlimit { .. } => "connlimit",
             Expr::Synproxy { .. } => "synproxy",
+            Expr::Tproxy { .. } => "tproxy",
         }
     }
 
@@ -397,6 +408,7 @@ impl Expr {
             Expr::ExthdrSet(w) => exthdr::put_set(out, w),
             Expr::Connlimit { count, flags } => connlimit::put(out, *count, *flags),
             Expr::Synproxy { mss, wscale, flags } => synproxy::put(out, *mss, *wscale, *flags),
+            Expr::Tproxy { family, addr, port } => tproxy::put(out, *family, *addr, *port),
         }
     }
 }
@@ -462,6 +474,7 @@ pub(crate) fn read_expr(payload: &[u8]) -> Result<Expr, DecodeError> {
         "objref" => objref::read(data),
         "connlimit" => connlimit::read(data),
         "synproxy" => synproxy::read(data),
+        "tproxy" => tproxy::read(data),
         _ => None,
     };
     Ok(known.unwrap_or_else(|| Expr::Other {
@@ -601,6 +614,7 @@ impl Expr {
             Expr::ExthdrSet(w) => exthdr::fmt_set(f, w),
             Expr::Connlimit { count, flags } => connlimit::fmt(f, *count, *flags),
             Expr::Synproxy { mss, wscale, .. } => synproxy::fmt(f, *mss, *wscale),
+            Expr::Tproxy { family, addr, port } => tproxy::fmt(f, *family, *addr, *port),
         }
     }
 }

@@ -492,6 +492,11 @@ impl Walk<'_> {
             // TCP packets go on; any other protocol ends the rule. Bad checksums (dropped by
             // the kernel) are not modelled.
             Stmt::Synproxy(_) => synproxy_step(pkt),
+            // A probe is a packet to an ordinary local service: the socket the kernel finds
+            // for it (established, or the listener) is not transparent, or there is none, so
+            // `tproxy` ends the rule and the `drop` rule fwnet writes after it (TPROXY's
+            // verdict without a socket) runs.
+            Stmt::Tproxy(_) => Step::NoMatch,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
@@ -1588,6 +1593,44 @@ mod tests {
             with_flags(SYN, 17),
             (Verdict::Accept, 2),
             "not tcp: the rule ends"
+        );
+    }
+
+    /// TPROXY becomes `tproxy ... accept` and then `drop` (no transparent socket): a probe,
+    /// which has none, skips the first and is dropped by the second; a packet the rules do
+    /// not select goes on to the policy.
+    #[test]
+    fn tproxy_never_matches_a_probe_and_the_following_drop_does() {
+        let tproxy = Stmt::Tproxy(crate::ir::Tproxy {
+            addr: None,
+            port: Some(3128),
+        });
+        let dport = |port: u64| {
+            Stmt::Match(Match::Cmp {
+                left: Expr::Payload(Field::TcpDport),
+                op: CmpOp::Eq,
+                right: Value::Num(port),
+            })
+        };
+        let t = table(vec![base(
+            "PREROUTING",
+            Hook::Prerouting,
+            Policy::Accept,
+            vec![
+                rule(1, vec![dport(22), tproxy, v(IrVerdict::Accept)]),
+                rule(1, vec![dport(22), v(IrVerdict::Drop)]),
+            ],
+        )]);
+        assert_eq!(
+            short(&chain(&t, "PREROUTING", &ssh_in())),
+            (Verdict::Drop, 1)
+        );
+        let mut web = ssh_in();
+        web.dport = 80;
+        assert_eq!(
+            chain(&t, "PREROUTING", &web).verdict,
+            Verdict::Accept,
+            "not selected: the policy"
         );
     }
 }

@@ -232,6 +232,24 @@ pub enum Stmt {
     /// SYN, ACK, FIN and RST); any other TCP packet goes on with the rule; a non-TCP packet
     /// ends the rule. Only in input and forward chains; needs conntrack.
     Synproxy(Synproxy),
+    /// `tproxy to [ADDR][:PORT]` (TPROXY): looks for a transparent socket for the packet (an
+    /// established one, else for TCP TIME_WAIT or none a listener on ADDR:PORT, the packet's
+    /// own destination address (or the receiving device's primary address) and port when
+    /// absent), gives the packet to it and goes on; ends the rule (does not match) when there
+    /// is none, when the socket is not transparent, or for a packet neither TCP nor UDP. Only
+    /// in prerouting chains; in a chain of an inet table made by [`crate::inet`] it says its
+    /// family (`tproxy ip to`).
+    Tproxy(Tproxy),
+}
+
+/// A [`Stmt::Tproxy`]: where to look for the listener, the packet's own when `None`. At least
+/// one is given; the address is of the chain's family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tproxy {
+    #[serde(default)]
+    pub addr: Option<IpAddr>,
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 /// The options of a [`Stmt::Synproxy`]: what the SYN/ACK cookie may announce.

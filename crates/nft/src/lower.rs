@@ -27,6 +27,7 @@ mod exthdr;
 mod helper;
 mod nat;
 mod set;
+mod tproxy;
 
 pub use helper::CtHelperCode;
 
@@ -669,6 +670,7 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
         Stmt::DscpSet { field, value } => dsfield::set(*field, *value, out),
         Stmt::CtCount(c) => ctcount::ct_count(c, out, cx),
         Stmt::Synproxy(sp) => out.push(synproxy(sp)),
+        Stmt::Tproxy(t) => tproxy::tproxy(t, cx.family, out),
     }
 }
 

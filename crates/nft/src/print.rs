@@ -22,6 +22,7 @@ mod exthdr;
 mod helper;
 mod nat;
 mod set;
+mod tproxy;
 
 /// The whole ruleset, one `table` block per table, sets and ct helper objects before chains.
 pub fn ruleset(rs: &Ruleset) -> String {
@@ -334,6 +335,7 @@ fn chain_rule_text(rule: &Rule, family: Option<Family>) -> String {
         .iter()
         .map(|s| match s {
             Stmt::Nat(n) => nat::nat_in(n, family),
+            Stmt::Tproxy(t) => tproxy::tproxy(t, Some(family)),
             _ => stmt(s),
         })
         .collect();
@@ -388,6 +390,7 @@ fn stmt(s: &Stmt) -> String {
         }
         Stmt::CtCount(c) => ctcount::ct_count(c),
         Stmt::Synproxy(sp) => synproxy(sp),
+        Stmt::Tproxy(t) => tproxy::tproxy(t, None),
     }
 }
 

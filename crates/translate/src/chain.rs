@@ -105,6 +105,8 @@ pub(crate) struct TableCx<'a> {
     pub nat_locs: Vec<ipt::diag::Loc>,
     /// Where each `-j SYNPROXY` is, for [`crate::synproxy::finish`].
     pub synproxy_locs: Vec<ipt::diag::Loc>,
+    /// Where each `-j TPROXY` is, for [`crate::tproxy::finish`].
+    pub tproxy_locs: Vec<ipt::diag::Loc>,
 }
 
 impl TableCx<'_> {
@@ -196,6 +198,7 @@ pub(crate) fn table(
         ipsets: &shared.ipsets,
         nat_locs: Vec::new(),
         synproxy_locs: Vec::new(),
+        tproxy_locs: Vec::new(),
     };
 
     // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
@@ -298,6 +301,8 @@ pub(crate) fn table(
     out.stats.rules_refused += crate::ct_helper::finish(&mut table, &mut out.diagnostics);
     out.stats.rules_refused +=
         crate::synproxy::finish(&mut table, &cx.synproxy_locs, &mut out.diagnostics);
+    out.stats.rules_refused +=
+        crate::tproxy::finish(&mut table, &cx.tproxy_locs, &mut out.diagnostics);
     Some(table)
 }
 

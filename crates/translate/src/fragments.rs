@@ -13,7 +13,7 @@
 //! connections of that family: conntrack reassembles every packet first, and it is enabled per
 //! family (an ip6 table's `ct state` does not reassemble IPv4, nor the other way round). So a
 //! family whose tables use conntrack (`ct` tests or statements, NAT, NOTRACK, CT, `ct count`)
-//! gets nothing;
+//! or `tproxy` (which enables the same reassembly, as xt_TPROXY does) gets nothing;
 //! otherwise:
 //! - IPv4: every rule that tests a port, TCP flags, an ICMP type or code, or a TCP option gets
 //!   `ip frag-off & 8191 == 0` before its first such test, and then matches what the xt rule
@@ -320,7 +320,8 @@ fn uses_conntrack(t: &Table) -> bool {
                 | Stmt::CtZoneSet(_)
                 | Stmt::CtHelperSet(_)
                 | Stmt::CtCount(_)
-                | Stmt::Synproxy(_) => true,
+                | Stmt::Synproxy(_)
+                | Stmt::Tproxy(_) => true,
                 _ => false,
             })
 }

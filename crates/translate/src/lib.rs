@@ -57,6 +57,7 @@ mod synproxy;
 mod tcp;
 mod tcpmss;
 mod tos;
+mod tproxy;
 mod ttl;
 mod udp;
 

@@ -449,6 +449,8 @@ enum TargetKind {
     Tos,
     /// `-j SYNPROXY`: `synproxy`, not final.
     Synproxy,
+    /// `-j TPROXY`: `tproxy ... accept`, then a second rule that drops.
+    Tproxy,
 }
 
 struct Target<'o> {
@@ -476,6 +478,7 @@ impl Target<'_> {
             TargetKind::Dscp => crate::dscp::TARGET_OPTIONS.contains(&opt),
             TargetKind::Tos => crate::tos::TARGET_OPTIONS.contains(&opt),
             TargetKind::Synproxy => crate::synproxy::TARGET_OPTIONS.contains(&opt),
+            TargetKind::Tproxy => crate::tproxy::TARGET_OPTIONS.contains(&opt),
             TargetKind::Connmark => {
                 mark::XMARK_OPTIONS.contains(&opt) || connmark::TARGET_OPTIONS.contains(&opt)
             }
@@ -648,6 +651,18 @@ pub(crate) fn translate(
                 .iter()
                 .any(|m| m.ext == Ext::Tcp && crate::tcpmss::tests_syn(&m.opts));
             stmts.extend(crate::tcpmss::target(&t.opts, &t.loc, syn, &mut cx));
+        } else if let TargetKind::Tproxy = t.kind {
+            let stateful = loaded
+                .iter()
+                .find(|m| {
+                    matches!(
+                        m.ext,
+                        Ext::Limit | Ext::Hashlimit | Ext::Recent | Ext::Connlimit | Ext::Statistic
+                    )
+                })
+                .map(|m| (ext_name(m.ext), &m.loc));
+            stmts.extend(crate::tproxy::target(&t.opts, &t.loc, stateful, &mut cx));
+            tcx.tproxy_locs.push(t.loc.clone());
         } else {
             stmts.extend(target_stmts(t, &mut cx));
         }
@@ -665,6 +680,7 @@ pub(crate) fn translate(
     };
 
     let ok = !cx.has_errors();
+    let tproxy = matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Tproxy));
     diags.append(&mut cx.diags);
     let tails: Vec<Vec<Stmt>> = match either {
         None => vec![stmts],
@@ -689,7 +705,7 @@ pub(crate) fn translate(
         }),
         merged: Vec::new(),
     };
-    ok.then(|| {
+    let rules = ok.then(|| {
         if let ([_], [_]) = (heads.as_slice(), tails.as_slice()) {
             // Nearly every rule: one head, one tail, moved rather than copied.
             let (mut heads, mut tails) = (heads, tails);
@@ -705,7 +721,19 @@ pub(crate) fn translate(
                     .map(|tail| rule(head.iter().chain(tail).cloned().collect()))
             })
             .collect()
-    })
+    });
+    match rules {
+        Some(rules) if tproxy => Some(
+            rules
+                .into_iter()
+                .flat_map(|r| {
+                    let second = crate::tproxy::second_rule(&r);
+                    [r, second]
+                })
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A rule split in two for an OR ([`Either`]) acts as the one iptables rule only when no
@@ -1011,6 +1039,7 @@ fn target_of<'o>(opt: &'o Opt, goto: bool, tcx: &TableCx, cx: &mut Cx) -> Option
             "DSCP" => TargetKind::Dscp,
             "TOS" => TargetKind::Tos,
             "SYNPROXY" => TargetKind::Synproxy,
+            "TPROXY" => TargetKind::Tproxy,
             _ if KNOWN_TARGETS.contains(&name) => {
                 cx.error(
                     "translate/unsupported-target",
@@ -1083,5 +1112,7 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Dscp => crate::dscp::target(&t.opts, &t.loc, cx),
         TargetKind::Tos => crate::tos::target(&t.opts, &t.loc, cx),
         TargetKind::Synproxy => crate::synproxy::target(&t.opts, &t.loc, cx),
+        // Needs the rule's matches: done by `translate`.
+        TargetKind::Tproxy => Vec::new(),
     }
 }
