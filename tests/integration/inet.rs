@@ -166,3 +166,54 @@ fn inet_warns_when_only_one_family_tracks_connections() {
     let out = import(&stateful, "inet-nowarn");
     assert!(!out.contains("import/inet-conntrack"), "{out}");
 }
+
+/// NAT in merged chains (DNAT, SNAT, MASQUERADE, REDIRECT of both families): the kernel holds
+/// what `nft -f` of `fwnet show` gives it, apart from the `meta nfproto` tests nft adds of its
+/// own. (Their lowering does not depend on the chain's family being kept in the state file;
+/// TPROXY's does, which `tproxy_in_an_inet_table_applies_as_nft_loads_its_text` checks.)
+#[test]
+fn inet_nat_applies_as_nft_loads_its_text() {
+    if !privileged("inet_nat_applies_as_nft_loads_its_text") {
+        return;
+    }
+    let v4 = scratch(
+        "nat.v4",
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+         -A PREROUTING -d 192.0.2.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080\n\
+         -A PREROUTING -i eth1 -p tcp -m tcp --dport 3128 -j REDIRECT --to-ports 3129\n\
+         -A POSTROUTING -s 10.0.0.0/8 -o eth0 -j MASQUERADE\n\
+         -A POSTROUTING -s 10.1.0.0/16 -o eth0 -j SNAT --to-source 192.0.2.1\nCOMMIT\n",
+    );
+    let v6 = scratch(
+        "nat.v6",
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+         -A PREROUTING -i eth1 -p tcp -m tcp --dport 3128 -j REDIRECT --to-ports 3129\n\
+         -A POSTROUTING -s fd00::/8 -o eth0 -j MASQUERADE\nCOMMIT\n",
+    );
+    let state = StateDir::new("inet-nat");
+    ok(fwnet(&[
+        "import",
+        "--inet",
+        "--state-dir",
+        state.arg(),
+        v4.to_str().unwrap(),
+        v6.to_str().unwrap(),
+    ]));
+    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
+    let ours = Netns::new("inet-nat-fw").expect("namespace");
+    let theirs = Netns::new("inet-nat-nft").expect("namespace");
+    ok(fwnet_in(
+        &ours,
+        &["apply", "--state-dir", state.arg()],
+        None,
+    ));
+    theirs
+        .exec_stdin("nft", &["-f", "-"], &shown)
+        .unwrap_or_else(|e| panic!("nft -f of fwnet show: {e}\n{shown}"));
+    let (a, b) = (
+        crate::tproxy::bytecode(&ours),
+        crate::tproxy::bytecode(&theirs),
+    );
+    assert!(a.iter().any(|l| l.contains("masq")), "{a:#?}");
+    assert_eq!(a, b, "--- show:\n{shown}");
+}

@@ -290,7 +290,7 @@ fn tproxy_in_an_inet_table_applies_as_nft_loads_its_text() {
 /// The kernel's rules as `nft --debug=netlink` lists them, without rule handles and without
 /// the `meta nfproto` test nft adds before an `ip`/`ip6` payload in an inet table (fwnet's
 /// merged chains see one family only and leave it out, see `fwnet_nft::inet`).
-fn bytecode(ns: &Netns) -> Vec<String> {
+pub(crate) fn bytecode(ns: &Netns) -> Vec<String> {
     let text = ns
         .exec("nft", &["--debug=netlink", "list", "ruleset"])
         .expect("nft debug dump");
