@@ -16,6 +16,7 @@
 
 use crate::apply::{fwnet_in, StateDir};
 use crate::netns::{assert_not_host_netns, privileged, Netns};
+use crate::raw::{checksum, send_ipv4};
 
 const RULES: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -p tcp\n\
@@ -26,17 +27,6 @@ const RULES: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -p tcp -m tcp\n\
 -A OUTPUT -p udp -m udp\n\
 COMMIT\n";
-
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum >> 16) + (sum & 0xffff);
-    }
-    !(sum as u16)
-}
 
 /// An IPv4 packet from and to 127.0.0.1 with `frag` as its flags/offset field.
 fn ipv4(proto: u8, frag: u16, payload: &[u8]) -> Vec<u8> {
@@ -70,26 +60,7 @@ fn send_ipv4_packets() {
         ipv4(6, 3, &ports_then_zeros()),
         ipv4(17, 0, &ports_then_zeros()[..8]),
     ];
-    // SAFETY: plain socket calls on a descriptor this function owns and closes.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW);
-        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-        let mut to: libc::sockaddr_in = std::mem::zeroed();
-        to.sin_family = libc::AF_INET as u16;
-        to.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
-        for p in &packets {
-            let n = libc::sendto(
-                fd,
-                p.as_ptr().cast(),
-                p.len(),
-                0,
-                (&to as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as u32,
-            );
-            assert_eq!(n, p.len() as isize, "{}", std::io::Error::last_os_error());
-        }
-        libc::close(fd);
-    }
+    send_ipv4(&packets, [127, 0, 0, 1]);
 }
 
 /// An IPv6 packet from and to ::1 with flow label 80 and next header `nh`.

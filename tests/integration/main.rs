@@ -30,6 +30,7 @@ mod lockout;
 mod netns;
 mod observe;
 mod optimize;
+mod raw;
 mod recent;
 mod safety;
 mod synproxy;

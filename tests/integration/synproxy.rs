@@ -19,6 +19,7 @@
 
 use crate::apply::{fwnet, fwnet_in, text, StateDir};
 use crate::netns::{privileged, Netns, Site, SiteSpec};
+use crate::raw::{checksum, send_ipv4};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
@@ -180,17 +181,6 @@ fn flag_rules() -> String {
     s
 }
 
-fn checksum(b: &[u8]) -> u16 {
-    let mut sum: u32 = b
-        .chunks(2)
-        .map(|c| u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0)))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum >> 16) + (sum & 0xffff);
-    }
-    !(sum as u16)
-}
-
 /// An IPv4 TCP packet with TOS 4 (the client's own replies have 0), correct checksums, no
 /// options and no payload.
 fn tcp_packet(src: [u8; 4], dst: [u8; 4], dport: u16, flags: u8) -> Vec<u8> {
@@ -220,28 +210,10 @@ fn tcp_packet(src: [u8; 4], dst: [u8; 4], dport: u16, flags: u8) -> Vec<u8> {
 
 /// Sends the 64 packets from the client (in its namespace).
 fn send_flag_packets(src: [u8; 4], dst: [u8; 4]) {
-    crate::netns::assert_not_host_netns();
-    // SAFETY: plain socket calls on a descriptor this function owns and closes.
-    unsafe {
-        let fd = libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW);
-        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-        let mut to: libc::sockaddr_in = std::mem::zeroed();
-        to.sin_family = libc::AF_INET as u16;
-        to.sin_addr.s_addr = u32::from_ne_bytes(dst);
-        for f in 0..64u8 {
-            let p = tcp_packet(src, dst, FLAG_PORT + u16::from(f), f);
-            let n = libc::sendto(
-                fd,
-                p.as_ptr().cast(),
-                p.len(),
-                0,
-                (&to as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as u32,
-            );
-            assert_eq!(n, p.len() as isize, "{}", std::io::Error::last_os_error());
-        }
-        libc::close(fd);
-    }
+    let packets: Vec<Vec<u8>> = (0..64u8)
+        .map(|f| tcp_packet(src, dst, FLAG_PORT + u16::from(f), f))
+        .collect();
+    send_ipv4(&packets, dst);
 }
 
 /// Loads [`flag_rules`] into the server with iptables-legacy or fwnet, sends the 64 packets

@@ -27,6 +27,7 @@
 //! no protocol (they would be copied into every protocol chain), and chains that test the
 //! protocol with different expressions.
 
+use crate::fresh_name;
 use crate::ir::{
     Chain, CmpOp, Counters, Expr, Field, Match, MetaKey, Rule, Stmt, Table, Value, Verdict,
 };
@@ -137,7 +138,7 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
     let mut chains = Vec::with_capacity(own.len() + 1);
     let mut dispatch = Vec::with_capacity(own.len() + 1);
     for p in &own {
-        let name = fresh(names, &format!("{}_{}", c.name, protocol_name(*p)));
+        let name = fresh_name(names, &format!("{}_{}", c.name, protocol_name(*p)));
         let kept: Vec<usize> = (0..rules.len())
             .filter(|&i| protos[i].is_none_or(|(_, q)| q == *p))
             .collect();
@@ -156,7 +157,7 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
             name,
         ));
     }
-    let other = fresh(names, &format!("{}_other", c.name));
+    let other = fresh_name(names, &format!("{}_other", c.name));
     let kept: Vec<usize> = (0..rules.len())
         .filter(|&i| protos[i].is_none_or(|(_, q)| !own.contains(&q)))
         .collect();
@@ -179,18 +180,6 @@ fn goto_rule(mut stmts: Vec<Stmt>, chain: String) -> Rule {
         origin: None,
         merged: Vec::new(),
     }
-}
-
-/// `name`, or `name_2`, `name_3` ... if taken; the result is taken from then on.
-fn fresh(names: &mut Vec<String>, name: &str) -> String {
-    let mut candidate = name.to_string();
-    let mut n = 2;
-    while names.contains(&candidate) {
-        candidate = format!("{name}_{n}");
-        n += 1;
-    }
-    names.push(candidate.clone());
-    candidate
 }
 
 fn protocol_name(p: u64) -> String {

@@ -26,6 +26,7 @@
 //! which work on single-family tables. Tables that are inet already are left alone. It does
 //! not decide whether the kernel supports inet NAT (Linux 5.2 and later); the caller chooses.
 
+use crate::fresh_name;
 use crate::ir::{CmpOp, CtCount, Expr, Family, Match, MetaKey, Rule, Stmt, Table, Value, Verdict};
 use std::collections::HashMap;
 
@@ -99,14 +100,14 @@ fn merge_pair(name: String, ip: Option<Table>, ip6: Option<Table>) -> Table {
     let mut renames4 = Renames::default();
     let mut renames6 = Renames::default();
     for n in sets4.iter().filter(|n| sets6.contains(n)) {
-        let a = fresh(&mut taken_sets, &format!("{n}{}", suffix(Family::Ip)));
-        let b = fresh(&mut taken_sets, &format!("{n}{}", suffix(Family::Ip6)));
+        let a = fresh_name(&mut taken_sets, &format!("{n}{}", suffix(Family::Ip)));
+        let b = fresh_name(&mut taken_sets, &format!("{n}{}", suffix(Family::Ip6)));
         renames4.sets.insert(n.clone(), a);
         renames6.sets.insert(n.clone(), b);
     }
     for n in helpers4.iter().filter(|n| helpers6.contains(n)) {
-        let a = fresh(&mut taken_helpers, &format!("{n}{}", suffix(Family::Ip)));
-        let b = fresh(&mut taken_helpers, &format!("{n}{}", suffix(Family::Ip6)));
+        let a = fresh_name(&mut taken_helpers, &format!("{n}{}", suffix(Family::Ip)));
+        let b = fresh_name(&mut taken_helpers, &format!("{n}{}", suffix(Family::Ip6)));
         renames4.helpers.insert(n.clone(), a);
         renames6.helpers.insert(n.clone(), b);
     }
@@ -194,16 +195,4 @@ fn rename_refs(r: &mut Rule, renames: &Renames) {
             _ => {}
         }
     }
-}
-
-/// `name`, or `name_2`, `name_3` ... if taken; the result is taken from then on.
-fn fresh(names: &mut Vec<String>, name: &str) -> String {
-    let mut candidate = name.to_string();
-    let mut n = 2;
-    while names.contains(&candidate) {
-        candidate = format!("{name}_{n}");
-        n += 1;
-    }
-    names.push(candidate.clone());
-    candidate
 }

@@ -23,3 +23,17 @@ pub mod print;
 pub mod shared_sets;
 
 pub use ir::*;
+
+/// `name`, or `name_2`, `name_3` ... if `names` already has it; the result joins `names`. The
+/// passes that add chains or rename objects ([`dispatch`], [`inet`], the translator's fragment
+/// guards) all name them this way.
+pub fn fresh_name(names: &mut Vec<String>, name: &str) -> String {
+    let mut candidate = name.to_string();
+    let mut n = 2;
+    while names.contains(&candidate) {
+        candidate = format!("{name}_{n}");
+        n += 1;
+    }
+    names.push(candidate.clone());
+    candidate
+}

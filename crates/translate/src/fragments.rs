@@ -50,6 +50,7 @@
 //! short for the TCP or UDP header); and ports in a hashlimit key, which xt_hashlimit takes as
 //! 0 on such a fragment (read from the kernel source, not measured).
 
+use fwnet_nft::fresh_name;
 use fwnet_nft::{
     Chain, CmpOp, Counters, Expr, Exthdr, ExthdrField, Family, Field, MarkKey, Match, NumgenKind,
     Rule, Ruleset, Stmt, Table, Value, Verdict,
@@ -134,7 +135,7 @@ fn guard_ipv6_chain(c: &mut Chain, names: &mut Vec<String>) -> Vec<Chain> {
         .iter()
         .position(|r| keeps_state(r) && !is_transport_rule(r));
     if let Some(at) = cut {
-        let name = fresh(names, &format!("{}_tail", c.name));
+        let name = fresh_name(names, &format!("{}_tail", c.name));
         let rest = c.rules.split_off(first + at);
         added.push(Chain {
             name: name.clone(),
@@ -152,7 +153,7 @@ fn guard_ipv6_chain(c: &mut Chain, names: &mut Vec<String>) -> Vec<Chain> {
     let verdict = if copies.is_empty() {
         Verdict::Return
     } else {
-        let name = fresh(names, &format!("{}_frag", c.name));
+        let name = fresh_name(names, &format!("{}_frag", c.name));
         added.insert(
             0,
             Chain {
@@ -200,18 +201,6 @@ fn counted_from_zero(r: &Rule) -> Rule {
         }
     }
     r
-}
-
-/// `name`, or `name_2`, `name_3` ... if taken; the result is taken from then on.
-fn fresh(names: &mut Vec<String>, name: &str) -> String {
-    let mut candidate = name.to_string();
-    let mut n = 2;
-    while names.contains(&candidate) {
-        candidate = format!("{name}_{n}");
-        n += 1;
-    }
-    names.push(candidate.clone());
-    candidate
 }
 
 /// Whether the rule has state of its own that two copies would split: a `limit` bucket or a
