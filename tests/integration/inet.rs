@@ -188,7 +188,8 @@ fn inet_nat_applies_as_nft_loads_its_text() {
         "nat.v6",
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
          -A PREROUTING -i eth1 -p tcp -m tcp --dport 3128 -j REDIRECT --to-ports 3129\n\
-         -A POSTROUTING -s fd00::/8 -o eth0 -j MASQUERADE\nCOMMIT\n",
+         -A POSTROUTING -s fd00::/8 -o eth0 -j MASQUERADE\n\
+         -A POSTROUTING -s fd01::/16 -o eth0 -j SNAT --to-source 2001:db8::1\nCOMMIT\n",
     );
     let state = StateDir::new("inet-nat");
     ok(fwnet(&[
@@ -214,6 +215,9 @@ fn inet_nat_applies_as_nft_loads_its_text() {
         crate::tproxy::bytecode(&ours),
         crate::tproxy::bytecode(&theirs),
     );
-    assert!(a.iter().any(|l| l.contains("masq")), "{a:#?}");
+    assert!(
+        a.iter().any(|l| l.contains("masq")) && a.iter().any(|l| l.contains("nat snat ip6")),
+        "{a:#?}"
+    );
     assert_eq!(a, b, "--- show:\n{shown}");
 }

@@ -14,8 +14,9 @@
 //! Semantics kept as they are in the legacy kernel, with nothing to translate: only the first
 //! packet of a connection traverses nat chains (nft nat chains behave the same), and rules
 //! stay in their order. Not translated (refused): reversed address ranges, ports after `! -p`
-//! (nft needs a positive protocol match), IPv6 addresses, NETMAP with a non-prefix mask or in
-//! a user chain reachable from both source and destination hooks.
+//! (nft needs a positive protocol match), NETMAP with a non-prefix mask or in a user chain
+//! reachable from both source and destination hooks. ip6tables' SNAT and DNAT take IPv6
+//! addresses in brackets when a port follows (`[2001:db8::1]:80`), as libxt reads them.
 
 use crate::ip;
 use crate::rule::Cx;
@@ -24,7 +25,7 @@ use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{Diagnostic, Opt};
 use fwnet_nft::{self as nft, Hook, Nat, NatAddr, NatFlags, NatKind, Stmt, Verdict};
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// A NAT target, by its iptables name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,12 +340,7 @@ type Ports = (u16, u16);
 fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
     let arg = cx.one_arg(o)?;
     if cx.family == IpFamily::V6 {
-        cx.unsupported_value(
-            o,
-            "an IPv6 NAT address",
-            "fwnet translates ip6tables MASQUERADE and REDIRECT, not SNAT/DNAT yet; keep this rule out of the imported file",
-        );
-        return None;
+        return to_range_v6(o, arg, cx);
     }
     let (addrs, ports) = match arg.split_once(':') {
         Some((a, p)) => (a, Some(p)),
@@ -374,6 +370,65 @@ fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
             return None;
         }
         Some(NatAddr::Range(IpAddr::V4(lo), IpAddr::V4(hi)))
+    };
+    if addr.is_none() && ports.is_none() {
+        cx.bad_value(o, arg, "give an address, a port or both");
+        return None;
+    }
+    Some((addr, ports))
+}
+
+/// The ip6tables form of [`to_range`], as libxt's NAT targets read it: `[ADDR[-ADDR]][:PORT[-PORT]]`
+/// with the addresses in brackets when a port follows; without brackets a single colon
+/// introduces a port (`:1024`) and more colons make an address.
+fn to_range_v6(o: &Opt, arg: &str, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
+    const HELP: &str = "write `ADDR`, `ADDR-ADDR`, `[ADDR]:PORT`, `[ADDR-ADDR]:PORT-PORT` or `:PORT` with IPv6 addresses";
+    let (addrs, ports) = match arg.strip_prefix('[') {
+        Some(rest) => {
+            let Some((inside, after)) = rest.split_once(']') else {
+                cx.bad_value(o, arg, HELP);
+                return None;
+            };
+            match after {
+                "" => (inside, None),
+                _ => match after.strip_prefix(':') {
+                    Some(p) => (inside, Some(p)),
+                    None => {
+                        cx.bad_value(o, arg, HELP);
+                        return None;
+                    }
+                },
+            }
+        }
+        None => match arg.split_once(':') {
+            Some((a, p)) if !p.contains(':') => (a, Some(p)),
+            _ => (arg, None),
+        },
+    };
+    let ports = match ports {
+        Some(p) => Some(port_range(o, arg, p, cx)?),
+        None => None,
+    };
+    let addr = if addrs.is_empty() {
+        None
+    } else {
+        let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
+        let (Ok(lo), Ok(hi)) = (lo.parse::<Ipv6Addr>(), hi.parse::<Ipv6Addr>()) else {
+            cx.bad_value(o, arg, HELP);
+            return None;
+        };
+        if lo > hi {
+            cx.error(
+                "translate/unsupported-option",
+                &o.loc,
+                format!("the address range `{addrs}` in `{}` is reversed", o.name),
+                format!(
+                    "the kernel's behaviour for a reversed range is not a range; write `{hi}-{lo}`"
+                ),
+            );
+            return None;
+        }
+        Some(NatAddr::Range(IpAddr::V6(lo), IpAddr::V6(hi)))
     };
     if addr.is_none() && ports.is_none() {
         cx.bad_value(o, arg, "give an address, a port or both");
