@@ -16,7 +16,9 @@
 //! stay in their order. Not translated (refused): reversed address ranges, ports after `! -p`
 //! (nft needs a positive protocol match), NETMAP with a non-prefix mask or in a user chain
 //! reachable from both source and destination hooks. ip6tables' SNAT and DNAT take IPv6
-//! addresses in brackets when a port follows (`[2001:db8::1]:80`), as libxt reads them.
+//! addresses in brackets when a port follows (`[2001:db8::1]:80`), as libxt reads them, and
+//! NETMAP an IPv6 prefix (`fd00::/64` or a contiguous mask written as an address); xt_NETMAP's
+//! IPv6 half maps the prefix exactly as its IPv4 half does.
 
 use crate::ip;
 use crate::rule::Cx;
@@ -474,12 +476,7 @@ fn port_range(o: &Opt, arg: &str, s: &str, cx: &mut Cx) -> Option<(u16, u16)> {
 fn netmap_to(o: &Opt, cx: &mut Cx) -> Option<NatAddr> {
     let arg = cx.one_arg(o)?;
     if cx.family == IpFamily::V6 {
-        cx.unsupported_value(
-            o,
-            "an IPv6 NETMAP prefix",
-            "keep this rule out of the imported file",
-        );
-        return None;
+        return netmap_to_v6(o, arg, cx);
     }
     let (addr, mask) = arg.split_once('/').unwrap_or((arg, "32"));
     let len = if let Some(m) = (mask.split('.').count() == 4)
@@ -511,6 +508,40 @@ fn netmap_to(o: &Opt, cx: &mut Cx) -> Option<NatAddr> {
     let addr = Ipv4Addr::from(u32::from(addr) & mask);
     Some(NatAddr::Prefix {
         addr: IpAddr::V4(addr),
+        len,
+    })
+}
+
+/// The ip6tables form of [`netmap_to`]: `ADDR[/LEN|/MASK]` with an IPv6 address, and a prefix
+/// length or a contiguous IPv6 mask.
+fn netmap_to_v6(o: &Opt, arg: &str, cx: &mut Cx) -> Option<NatAddr> {
+    let (addr, mask) = arg.split_once('/').unwrap_or((arg, "128"));
+    let len = match mask.parse::<Ipv6Addr>() {
+        Ok(m) => {
+            let m = u128::from(m);
+            if m.leading_ones() + m.trailing_zeros() != 128 {
+                cx.unsupported_value(
+                    o,
+                    "a non-contiguous netmask",
+                    "nft maps prefixes only; write the mask as a prefix length",
+                );
+                return None;
+            }
+            Some(m.leading_ones() as u8)
+        }
+        Err(_) => ip::c_number(mask).and_then(|len| u8::try_from(len).ok().filter(|l| *l <= 128)),
+    };
+    let (Ok(addr), Some(len)) = (addr.parse::<Ipv6Addr>(), len) else {
+        cx.bad_value(
+            o,
+            arg,
+            "write `ADDR/LEN` with an IPv6 address and a prefix length from 0 to 128",
+        );
+        return None;
+    };
+    let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+    Some(NatAddr::Prefix {
+        addr: IpAddr::V6(Ipv6Addr::from(u128::from(addr) & mask)),
         len,
     })
 }
