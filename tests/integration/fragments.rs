@@ -126,7 +126,7 @@ fn send_ipv6_packets() {
 }
 
 /// The packet counters of `iptables-legacy -L OUTPUT -vnx` (`tool`), rule by rule.
-fn legacy_counts(ns: &Netns, tool: &str) -> Vec<u64> {
+pub(crate) fn legacy_counts(ns: &Netns, tool: &str) -> Vec<u64> {
     let out = ns
         .exec(tool, &["-L", "OUTPUT", "-v", "-n", "-x"])
         .unwrap_or_else(|e| panic!("{e}"));
@@ -138,7 +138,7 @@ fn legacy_counts(ns: &Netns, tool: &str) -> Vec<u64> {
 
 /// The packet counters of fwnet's filter table of `family`, from `fwnet status --json`, summed
 /// per input line over all its chains, in line order.
-fn fwnet_counts(ns: &Netns, state: &StateDir, family: &str) -> Vec<u64> {
+pub(crate) fn fwnet_counts(ns: &Netns, state: &StateDir, family: &str) -> Vec<u64> {
     let out = fwnet_in(ns, &["status", "--json", "--state-dir", state.arg()], None);
     assert!(
         out.status.success(),
@@ -173,7 +173,13 @@ fn fwnet_counts(ns: &Netns, state: &StateDir, family: &str) -> Vec<u64> {
 }
 
 /// Loads `rules` into `legacy` with `restore`, imports and applies them with fwnet in `fwnet`.
-fn load(legacy: &Netns, fwnet: &Netns, restore: &str, name: &str, rules: &str) -> StateDir {
+pub(crate) fn load(
+    legacy: &Netns,
+    fwnet: &Netns,
+    restore: &str,
+    name: &str,
+    rules: &str,
+) -> StateDir {
     for ns in [legacy, fwnet] {
         ns.ip(&["link", "set", "lo", "up"]).expect("lo up");
     }

@@ -24,6 +24,7 @@
 mod apply;
 mod connlimit;
 mod fragments;
+mod hashlimit;
 mod helper;
 mod inet;
 mod lockout;

@@ -170,6 +170,11 @@ pub enum Stmt {
         set: String,
         key: Vec<Expr>,
         limit: Option<Limit>,
+        /// A mask for each part of `key` that is an address keyed by its prefix only
+        /// (`ip saddr & 255.255.255.0`, hashlimit's `--hashlimit-srcmask 24`); empty when no
+        /// part is masked, else as long as `key`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        masks: Vec<Option<std::net::IpAddr>>,
     },
     Log(Log),
     Reject(Reject),

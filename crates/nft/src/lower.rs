@@ -610,8 +610,9 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx, named: &[Set]) {
             set,
             key,
             limit: lim,
+            masks,
         } => {
-            set::load_key(key, out);
+            set::load_masked_key(key, masks, out);
             let id = named
                 .iter()
                 .position(|s| &s.name == set)

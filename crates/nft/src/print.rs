@@ -354,8 +354,16 @@ fn stmt(s: &Stmt) -> String {
             set,
             key,
             limit: lim,
+            masks,
         } => {
-            let key: Vec<_> = key.iter().map(|e| expr(*e)).collect();
+            let key: Vec<_> = key
+                .iter()
+                .enumerate()
+                .map(|(i, e)| match masks.get(i) {
+                    Some(Some(m)) => format!("{} & {m}", expr(*e)),
+                    _ => expr(*e).into_owned(),
+                })
+                .collect();
             let mut text = format!("update @{set} {{ {}", key.join(" . "));
             if let Some(l) = lim {
                 text.push(' ');

@@ -12,8 +12,9 @@
 //! Without `--hashlimit-mode` there is one bucket: a plain `limit` is exact when one rule uses
 //! the name and the bucket refills completely before its entry expires (otherwise the kernel
 //! restarts it full after expiry, which `limit` does not); other cases are refused for now.
-//! Refused too: byte rates, address masks shorter than the address, port modes without
-//! `-p tcp` or `-p udp`, one name in two tables, revision 3 options. Not reproduced: the kernel
+//! `--hashlimit-srcmask` / `--hashlimit-dstmask` key an address by its prefix (`ip saddr &
+//! 255.255.255.0` in the key), as xt_hashlimit masks it before hashing. Refused too: byte
+//! rates, port modes without `-p tcp` or `-p udp`, one name in two tables, revision 3 options. Not reproduced: the kernel
 //! removes expired entries only when its garbage collector runs (every
 //! `--hashlimit-htable-gcinterval`, default 1 s), nft when the entry is next looked up.
 
@@ -24,6 +25,7 @@ use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{Diagnostic, Opt};
 use fwnet_nft::{DataType, Expr, Field, Limit, Set, SetFlags, Stmt, TimeUnit};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
     &["--hashlimit-upto", "--hashlimit"],
@@ -67,6 +69,10 @@ struct Params {
     mode: Mode,
     expire_ms: u64,
     max: u32,
+    /// `--hashlimit-srcmask` / `--hashlimit-dstmask`: the prefix length an address is keyed by
+    /// (the full length when not given).
+    src_mask: u8,
+    dst_mask: u8,
 }
 
 /// Every hashlimit table seen so far, by family and name.
@@ -169,13 +175,16 @@ pub(crate) fn translate(
         IpFamily::V4 => (Field::IpSaddr, Field::IpDaddr, DataType::Ipv4Addr),
         IpFamily::V6 => (Field::Ip6Saddr, Field::Ip6Daddr, DataType::Ipv6Addr),
     };
+    let mut masks = Vec::new();
     if p.mode.src_ip {
         key.push(Expr::Payload(saddr));
         types.push(addr_type);
+        masks.push(prefix_mask(cx.family, p.src_mask));
     }
     if p.mode.dst_ip {
         key.push(Expr::Payload(daddr));
         types.push(addr_type);
+        masks.push(prefix_mask(cx.family, p.dst_mask));
     }
     if p.mode.src_port || p.mode.dst_port {
         let Some(proto) = cx.require_protocol("a hashlimit mode with ports", loc, &[6, 17]) else {
@@ -207,11 +216,38 @@ pub(crate) fn translate(
             elements: Vec::new(),
         });
     }
+    // Only address parts can be masked; the ports after them never are.
+    masks.resize(key.len(), None);
+    if masks.iter().all(Option::is_none) {
+        masks.clear();
+    }
     vec![Stmt::SetUpdate {
         set,
         key,
         limit: Some(limit),
+        masks,
     }]
+}
+
+/// The length of an address of `family`, in bits.
+fn full_len(family: IpFamily) -> u8 {
+    match family {
+        IpFamily::V4 => 32,
+        IpFamily::V6 => 128,
+    }
+}
+
+/// The mask of a `len`-bit prefix, or `None` for a whole address (no mask is applied then).
+fn prefix_mask(family: IpFamily, len: u8) -> Option<IpAddr> {
+    match family {
+        IpFamily::V4 if len < 32 => Some(IpAddr::V4(Ipv4Addr::from(
+            u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0),
+        ))),
+        IpFamily::V6 if len < 128 => Some(IpAddr::V6(Ipv6Addr::from(
+            u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0),
+        ))),
+        _ => None,
+    }
 }
 
 /// Reads one rule's hashlimit options: the table name, its parameters and `above`.
@@ -226,10 +262,8 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<(String, Params, bool)>
         mode: Mode::default(),
         expire_ms: DEFAULT_EXPIRE_MS,
         max: DEFAULT_MAX,
-    };
-    let full_mask = match cx.family {
-        IpFamily::V4 => "32",
-        IpFamily::V6 => "128",
+        src_mask: full_len(cx.family),
+        dst_mask: full_len(cx.family),
     };
     let errors_before = cx.diags.iter().filter(|d| d.is_error()).count();
     for opt in opts {
@@ -299,8 +333,20 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<(String, Params, bool)>
                 }
             }
             "--hashlimit-srcmask" | "--hashlimit-dstmask" => {
-                if arg != full_mask {
-                    cx.unsupported_value(opt, &format!("mask /{arg}"), format!("only the full mask (/{full_mask}) is translated yet; remove the option to key on whole addresses"));
+                let full = full_len(cx.family);
+                match arg.parse::<u8>() {
+                    Ok(len) if len <= full => {
+                        if opt.name == "--hashlimit-srcmask" {
+                            p.src_mask = len;
+                        } else {
+                            p.dst_mask = len;
+                        }
+                    }
+                    _ => cx.bad_value(
+                        opt,
+                        arg,
+                        format!("the mask is a prefix length from 0 to {full}"),
+                    ),
                 }
             }
             _ => cx.unsupported_option(opt, "this hashlimit option is not translated yet"),

@@ -212,6 +212,7 @@ pub(crate) fn translate(
         set: set.clone(),
         key: key.clone(),
         limit: None,
+        masks: Vec::new(),
     };
     match r.op {
         Op::Set => vec![refresh],

@@ -179,6 +179,7 @@ pub(crate) fn target(
                     set: name,
                     key: vec![key],
                     limit: None,
+                    masks: Vec::new(),
                 }]
             } else {
                 vec![Stmt::SetAdd {

@@ -975,11 +975,17 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                 set,
                 key,
                 limit: Some(l),
+                masks,
             } => {
+                // A source keyed by its prefix only (`--hashlimit-srcmask`) shares its bucket
+                // with its neighbours: not one bucket per source.
+                let whole_source = key.iter().enumerate().any(|(i, e)| {
+                    matches!(e, Expr::Payload(Field::IpSaddr | Field::Ip6Saddr))
+                        && masks.get(i).is_none_or(Option::is_none)
+                });
                 c.limit = Some(LimitCond {
                     burst: l.burst.max(1),
-                    per_source: key.contains(&Expr::Payload(Field::IpSaddr))
-                        || key.contains(&Expr::Payload(Field::Ip6Saddr)),
+                    per_source: whole_source,
                     set: Some(set.clone()),
                 })
             }
@@ -987,12 +993,9 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                 set,
                 key,
                 limit: None,
-            }
-            | Stmt::SetAdd { set, key }
-                if is_source_key(key) =>
-            {
-                c.feeds.push(set.clone())
-            }
+                masks,
+            } if masks.is_empty() && is_source_key(key) => c.feeds.push(set.clone()),
+            Stmt::SetAdd { set, key } if is_source_key(key) => c.feeds.push(set.clone()),
             Stmt::Match(Match::Lookup { key, set, .. }) if is_source_key(key) => {
                 c.lookups.push(set.clone())
             }
@@ -2328,6 +2331,7 @@ mod tests {
             set: "t".into(),
             key: vec![Expr::Payload(Field::IpSaddr)],
             limit: Some(limit),
+            masks: Vec::new(),
         });
         let mut rs = ruleset(vec![rule(1, ping)]);
         let got = derived_for(&rs, 1);
@@ -2399,6 +2403,7 @@ mod tests {
             set: "recent_SSH".into(),
             key: vec![Expr::Payload(Field::IpSaddr)],
             limit: None,
+            masks: Vec::new(),
         });
         let mut check = tcp_dport(Value::Num(23));
         check.push(Stmt::Match(Match::Lookup {

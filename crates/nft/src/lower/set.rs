@@ -11,12 +11,31 @@ use super::{interval_elements, key_reg, load, round4, type_len, value_bytes, Cx,
 use crate::ir::*;
 use fwnet_netlink::consts::*;
 use fwnet_netlink::Expr as K;
+use std::net::IpAddr;
 
 /// Loads a (possibly concatenated) key starting at reg 1.
 pub(super) fn load_key(key: &[Expr], out: &mut Vec<K>) {
+    load_masked_key(key, &[], out);
+}
+
+/// [`load_key`], with each part whose mask is given ANDed with it in its register
+/// (`ip saddr & 255.255.255.0 . tcp dport`), as nft linearizes it.
+pub(super) fn load_masked_key(key: &[Expr], masks: &[Option<IpAddr>], out: &mut Vec<K>) {
     let mut offset = 0;
-    for e in key {
-        offset += round4(load(*e, key_reg(offset), out));
+    for (i, e) in key.iter().enumerate() {
+        let reg = key_reg(offset);
+        let len = load(*e, reg, out);
+        if let Some(Some(mask)) = masks.get(i) {
+            out.push(K::Bitwise {
+                sreg: reg,
+                dreg: reg,
+                len,
+                mask: value_bytes(e.datatype(), &Value::Addr(*mask)),
+                xor: vec![0; len as usize],
+                op: Some(NFT_BITWISE_BOOL),
+            });
+        }
+        offset += round4(len);
     }
 }
 
