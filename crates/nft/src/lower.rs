@@ -763,20 +763,7 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
             if let Value::Set(elems) = value {
                 // `tcp flags & (fin | syn | rst | ack) { syn, ack }`: the masked value looked
                 // up in an anonymous set, as for an unmasked one.
-                let id = cx.take_id();
-                let set = anonymous_set(t, elems, id, cx.anonymous);
-                cx.anonymous += 1;
-                out.push(K::Lookup {
-                    sreg: NFT_REG_1,
-                    set: set.name.clone(),
-                    set_id: Some(id),
-                    flags: if *op == CmpOp::Ne {
-                        NFT_LOOKUP_F_INV
-                    } else {
-                        0
-                    },
-                });
-                cx.sets.push(set);
+                lookup_literal(t, elems, *op, out, cx);
             } else {
                 out.push(K::Cmp {
                     sreg: NFT_REG_1,
@@ -904,16 +891,7 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
         }
         Value::Set(elems) => {
             load(left, NFT_REG_1, out);
-            let id = cx.take_id();
-            let set = anonymous_set(t, elems, id, cx.anonymous);
-            cx.anonymous += 1;
-            out.push(K::Lookup {
-                sreg: NFT_REG_1,
-                set: set.name.clone(),
-                set_id: Some(id),
-                flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
-            });
-            cx.sets.push(set);
+            lookup_literal(t, elems, op, out, cx);
         }
         _ => {
             load(left, NFT_REG_1, out);
@@ -931,6 +909,20 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
             });
         }
     }
+}
+
+/// Looks register 1 up in a new anonymous set of `elems` (`{ a, b }`, `!= { a, b }`).
+fn lookup_literal(t: DataType, elems: &[Value], op: CmpOp, out: &mut Vec<K>, cx: &mut Cx) {
+    let id = cx.take_id();
+    let set = anonymous_set(t, elems, id, cx.anonymous);
+    cx.anonymous += 1;
+    out.push(K::Lookup {
+        sreg: NFT_REG_1,
+        set: set.name.clone(),
+        set_id: Some(id),
+        flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
+    });
+    cx.sets.push(set);
 }
 
 /// `{ a, b-c }` as nft builds it: constant, anonymous, with interval flag and explicit

@@ -338,26 +338,45 @@ fn ports_allowed(o: &Opt, cx: &mut Cx) -> bool {
 /// A port range, inclusive.
 type Ports = (u16, u16);
 
-/// `[addr[-addr]][:port[-port]]` of `--to-source` / `--to-destination`.
+/// `[addr[-addr]][:port[-port]]` of `--to-source` / `--to-destination`; for ip6tables the
+/// addresses are in brackets when a port follows ([`split_v6`]).
 fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
     let arg = cx.one_arg(o)?;
-    if cx.family == IpFamily::V6 {
-        return to_range_v6(o, arg, cx);
-    }
-    let (addrs, ports) = match arg.split_once(':') {
-        Some((a, p)) => (a, Some(p)),
-        None => (arg, None),
+    let v6 = cx.family == IpFamily::V6;
+    let help = if v6 {
+        "write `ADDR`, `ADDR-ADDR`, `[ADDR]:PORT`, `[ADDR-ADDR]:PORT-PORT` or `:PORT` with IPv6 addresses"
+    } else {
+        "write `ADDR`, `ADDR-ADDR`, `ADDR:PORT`, `ADDR:PORT-PORT` or `:PORT` with dotted IPv4 addresses"
+    };
+    let (addrs, ports) = if v6 {
+        let Some(split) = split_v6(arg) else {
+            cx.bad_value(o, arg, help);
+            return None;
+        };
+        split
+    } else {
+        match arg.split_once(':') {
+            Some((a, p)) => (a, Some(p)),
+            None => (arg, None),
+        }
     };
     let ports = match ports {
         Some(p) => Some(port_range(o, arg, p, cx)?),
         None => None,
     };
+    let parse = |a: &str| -> Option<IpAddr> {
+        if v6 {
+            a.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
+        } else {
+            ip::parse_v4(a).map(IpAddr::V4)
+        }
+    };
     let addr = if addrs.is_empty() {
         None
     } else {
         let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
-        let (Some(lo), Some(hi)) = (ip::parse_v4(lo), ip::parse_v4(hi)) else {
-            cx.bad_value(o, arg, "write `ADDR`, `ADDR-ADDR`, `ADDR:PORT`, `ADDR:PORT-PORT` or `:PORT` with dotted IPv4 addresses");
+        let (Some(lo), Some(hi)) = (parse(lo), parse(hi)) else {
+            cx.bad_value(o, arg, help);
             return None;
         };
         if lo > hi {
@@ -371,7 +390,7 @@ fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
             );
             return None;
         }
-        Some(NatAddr::Range(IpAddr::V4(lo), IpAddr::V4(hi)))
+        Some(NatAddr::Range(lo, hi))
     };
     if addr.is_none() && ports.is_none() {
         cx.bad_value(o, arg, "give an address, a port or both");
@@ -380,63 +399,24 @@ fn to_range(o: &Opt, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
     Some((addr, ports))
 }
 
-/// The ip6tables form of [`to_range`], as libxt's NAT targets read it: `[ADDR[-ADDR]][:PORT[-PORT]]`
-/// with the addresses in brackets when a port follows; without brackets a single colon
-/// introduces a port (`:1024`) and more colons make an address.
-fn to_range_v6(o: &Opt, arg: &str, cx: &mut Cx) -> Option<(Option<NatAddr>, Option<Ports>)> {
-    const HELP: &str = "write `ADDR`, `ADDR-ADDR`, `[ADDR]:PORT`, `[ADDR-ADDR]:PORT-PORT` or `:PORT` with IPv6 addresses";
-    let (addrs, ports) = match arg.strip_prefix('[') {
+/// The addresses and the ports of an ip6tables NAT range, as libxt's NAT targets split it:
+/// `[ADDR[-ADDR]][:PORT[-PORT]]` with the addresses in brackets when a port follows; without
+/// brackets a single colon introduces a port (`:1024`) and more colons make an address.
+/// `None` when a bracket is not closed or something other than `:` follows it.
+fn split_v6(arg: &str) -> Option<(&str, Option<&str>)> {
+    match arg.strip_prefix('[') {
         Some(rest) => {
-            let Some((inside, after)) = rest.split_once(']') else {
-                cx.bad_value(o, arg, HELP);
-                return None;
-            };
+            let (inside, after) = rest.split_once(']')?;
             match after {
-                "" => (inside, None),
-                _ => match after.strip_prefix(':') {
-                    Some(p) => (inside, Some(p)),
-                    None => {
-                        cx.bad_value(o, arg, HELP);
-                        return None;
-                    }
-                },
+                "" => Some((inside, None)),
+                _ => Some((inside, Some(after.strip_prefix(':')?))),
             }
         }
-        None => match arg.split_once(':') {
+        None => Some(match arg.split_once(':') {
             Some((a, p)) if !p.contains(':') => (a, Some(p)),
             _ => (arg, None),
-        },
-    };
-    let ports = match ports {
-        Some(p) => Some(port_range(o, arg, p, cx)?),
-        None => None,
-    };
-    let addr = if addrs.is_empty() {
-        None
-    } else {
-        let (lo, hi) = addrs.split_once('-').unwrap_or((addrs, addrs));
-        let (Ok(lo), Ok(hi)) = (lo.parse::<Ipv6Addr>(), hi.parse::<Ipv6Addr>()) else {
-            cx.bad_value(o, arg, HELP);
-            return None;
-        };
-        if lo > hi {
-            cx.error(
-                "translate/unsupported-option",
-                &o.loc,
-                format!("the address range `{addrs}` in `{}` is reversed", o.name),
-                format!(
-                    "the kernel's behaviour for a reversed range is not a range; write `{hi}-{lo}`"
-                ),
-            );
-            return None;
-        }
-        Some(NatAddr::Range(IpAddr::V6(lo), IpAddr::V6(hi)))
-    };
-    if addr.is_none() && ports.is_none() {
-        cx.bad_value(o, arg, "give an address, a port or both");
-        return None;
+        }),
     }
-    Some((addr, ports))
 }
 
 /// `port[-port]` of `--to-ports`.
