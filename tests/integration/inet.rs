@@ -177,7 +177,7 @@ fn inet_nat_applies_as_nft_loads_its_text() {
         return;
     }
     let v4 = scratch(
-        "nat.v4",
+        "both-nat.v4",
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
          -A PREROUTING -d 192.0.2.1/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 10.0.0.2:8080\n\
          -A PREROUTING -i eth1 -p tcp -m tcp --dport 3128 -j REDIRECT --to-ports 3129\n\
@@ -185,36 +185,13 @@ fn inet_nat_applies_as_nft_loads_its_text() {
          -A POSTROUTING -s 10.1.0.0/16 -o eth0 -j SNAT --to-source 192.0.2.1\nCOMMIT\n",
     );
     let v6 = scratch(
-        "nat.v6",
+        "both-nat.v6",
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
          -A PREROUTING -i eth1 -p tcp -m tcp --dport 3128 -j REDIRECT --to-ports 3129\n\
          -A POSTROUTING -s fd00::/8 -o eth0 -j MASQUERADE\n\
          -A POSTROUTING -s fd01::/16 -o eth0 -j SNAT --to-source 2001:db8::1\nCOMMIT\n",
     );
-    let state = StateDir::new("inet-nat");
-    ok(fwnet(&[
-        "import",
-        "--inet",
-        "--state-dir",
-        state.arg(),
-        v4.to_str().unwrap(),
-        v6.to_str().unwrap(),
-    ]));
-    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
-    let ours = Netns::new("inet-nat-fw").expect("namespace");
-    let theirs = Netns::new("inet-nat-nft").expect("namespace");
-    ok(fwnet_in(
-        &ours,
-        &["apply", "--state-dir", state.arg()],
-        None,
-    ));
-    theirs
-        .exec_stdin("nft", &["-f", "-"], &shown)
-        .unwrap_or_else(|e| panic!("nft -f of fwnet show: {e}\n{shown}"));
-    let (a, b) = (
-        crate::tproxy::bytecode(&ours),
-        crate::tproxy::bytecode(&theirs),
-    );
+    let (a, b, shown) = crate::tproxy::inet_apply_and_nft(&v4, &v6, "inet-nat");
     assert!(
         a.iter().any(|l| l.contains("masq")) && a.iter().any(|l| l.contains("nat snat ip6")),
         "{a:#?}"

@@ -251,7 +251,26 @@ fn tproxy_in_an_inet_table_applies_as_nft_loads_its_text() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../translate/test_data/translate/ok");
     let (v4, v6) = (dir.join("tproxy.rules"), dir.join("v6-tproxy.rules"));
-    let state = StateDir::new("tproxy-inet");
+    let (a, b, shown) = inet_apply_and_nft(&v4, &v6, "tproxy-inet");
+    assert!(
+        shown.contains("tproxy ip to :5353") && shown.contains("tproxy ip6 to [2001:db8::1]:3128"),
+        "{shown}"
+    );
+    assert!(
+        a.iter().filter(|l| l.contains("tproxy ip ")).count() >= 6,
+        "{a:#?}"
+    );
+    assert_eq!(a, b, "--- show:\n{shown}");
+}
+
+/// Imports `v4` and `v6` with `--inet`, applies the result in one namespace and `nft -f` of
+/// its `fwnet show` text in another; returns both kernels' [`bytecode`] and the text.
+pub(crate) fn inet_apply_and_nft(
+    v4: &std::path::Path,
+    v6: &std::path::Path,
+    tag: &str,
+) -> (Vec<String>, Vec<String>, String) {
+    let state = StateDir::new(tag);
     let ok = |o: std::process::Output| {
         assert!(o.status.success(), "fwnet failed: {}", text(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
@@ -265,12 +284,8 @@ fn tproxy_in_an_inet_table_applies_as_nft_loads_its_text() {
         v6.to_str().unwrap(),
     ]));
     let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
-    assert!(
-        shown.contains("tproxy ip to :5353") && shown.contains("tproxy ip6 to [2001:db8::1]:3128"),
-        "{shown}"
-    );
-    let ours = Netns::new("tproxy-inet-fw").expect("namespace");
-    let theirs = Netns::new("tproxy-inet-nft").expect("namespace");
+    let ours = Netns::new(&format!("{tag}-fw")).expect("namespace");
+    let theirs = Netns::new(&format!("{tag}-nft")).expect("namespace");
     ok(fwnet_in(
         &ours,
         &["apply", "--state-dir", state.arg()],
@@ -278,13 +293,8 @@ fn tproxy_in_an_inet_table_applies_as_nft_loads_its_text() {
     ));
     theirs
         .exec_stdin("nft", &["-f", "-"], &shown)
-        .expect("nft -f of fwnet show output");
-    let (a, b) = (bytecode(&ours), bytecode(&theirs));
-    assert!(
-        a.iter().filter(|l| l.contains("tproxy ip ")).count() >= 6,
-        "{a:#?}"
-    );
-    assert_eq!(a, b, "--- show:\n{shown}");
+        .unwrap_or_else(|e| panic!("nft -f of fwnet show: {e}\n{shown}"));
+    (bytecode(&ours), bytecode(&theirs), shown)
 }
 
 /// The kernel's rules as `nft --debug=netlink` lists them, without rule handles and without
