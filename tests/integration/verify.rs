@@ -538,11 +538,11 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
     eprintln!("{test}: --slow took {took:?}");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("1 expiry probe(s) will wait 3.5 s in all"),
+        String::from_utf8_lossy(&out.stderr).contains("1 expiry probe(s) will wait 4.5 s in all"),
         "{}",
         text(&out)
     );
-    assert!(took >= Duration::from_millis(3500), "took {took:?}");
+    assert!(took >= Duration::from_millis(4500), "took {took:?}");
     let r = results(&out);
     let burst = verdicts_of(&r, "tcp 198.18.0.1:20001 -> 10.77.0.1:22 flags S x 6");
     assert_eq!(
@@ -550,7 +550,7 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
         ("partial".into(), "partial".into()),
         "the burst empties the bucket"
     );
-    let expired = verdicts_of(&r, "tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 3500");
+    let expired = verdicts_of(&r, "tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 4500");
     assert_eq!(expired, ("accept".into(), "accept".into()));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
@@ -569,7 +569,7 @@ fn slow_waits_for_expiry_and_catches_a_set_that_never_expires() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("mismatch: tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 3500 (for ")
+        stdout.contains("mismatch: tcp 198.18.0.1:20010 -> 10.77.0.1:22 flags S wait 4500 (for ")
             && stdout.contains("same source after the entry expired)"),
         "{stdout}"
     );

@@ -1938,8 +1938,8 @@ mod tests {
         };
         let all = vec![
             probe("tcp 10.0.0.5:1 -> 22 x 6", "r:1"),
-            probe("tcp 10.0.0.5:2 -> 22 wait 3500", "r:1"),
-            probe("icmp 10.0.0.5 wait 11500", "r:2"),
+            probe("tcp 10.0.0.5:2 -> 22 wait 4500", "r:1"),
+            probe("icmp 10.0.0.5 wait 12500", "r:2"),
         ];
         let texts = |v: &[Probe]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
         // (--slow-max, probes played, not verified)
