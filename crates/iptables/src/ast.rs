@@ -7,6 +7,7 @@
 //! option's arguments run until the next token that starts with `-` or is `!`).
 
 use crate::diag::Loc;
+pub use crate::word::{Args, Word};
 use serde::Serialize;
 
 /// One parsed file.
@@ -67,7 +68,7 @@ pub enum Command {
 /// One rule line: `[p:b] -A CHAIN opts...`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rule {
-    pub chain: String,
+    pub chain: Word,
     /// From the `[p:b]` prefix or a `-c p b` option.
     pub counters: Option<Counters>,
     pub opts: Vec<Opt>,
@@ -80,9 +81,9 @@ pub struct Rule {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Opt {
     /// As written, with its dashes: `-s`, `--source`, `-m`, `--dport`, `-j`.
-    pub name: String,
+    pub name: Word,
     pub negated: Negation,
-    pub args: Vec<String>,
+    pub args: Args,
     /// Location of the option name (or of the `!` before it).
     pub loc: Loc,
 }

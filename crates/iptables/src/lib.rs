@@ -9,6 +9,7 @@ pub mod ast;
 pub mod diag;
 pub mod ipset;
 mod parse;
+pub mod word;
 
 pub use ast::*;
 pub use diag::{Diagnostic, Severity};

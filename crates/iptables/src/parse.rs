@@ -332,8 +332,8 @@ impl Lines<'_> {
             // Legacy iptables-restore ignores every word after the policy (it reads policy
             // counters only under `-c`), so the chain is what the kernel got; say so.
             Some(word) => {
-                let rest: Vec<String> = std::iter::once(word.text.clone())
-                    .chain(tokens.by_ref().map(|t| t.text))
+                let rest: Vec<String> = std::iter::once(word.text.to_string())
+                    .chain(tokens.by_ref().map(|t| t.text.into()))
                     .collect();
                 let help = if policy.text == "-" {
                     format!(
@@ -360,8 +360,8 @@ impl Lines<'_> {
             None => {}
         }
         if let Some(extra) = tokens.next() {
-            let rest: Vec<String> = std::iter::once(extra.text)
-                .chain(tokens.map(|t| t.text))
+            let rest: Vec<String> = std::iter::once(extra.text.into())
+                .chain(tokens.map(|t| t.text.into()))
                 .collect();
             let d = Diagnostic::warning(
                 "parse/ignored-words",
@@ -377,7 +377,7 @@ impl Lines<'_> {
         let policy = if policy.text == "-" {
             None
         } else {
-            Some(policy.text)
+            Some(policy.text.into())
         };
         let decl = ChainDecl {
             name,

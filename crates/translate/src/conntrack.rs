@@ -166,7 +166,7 @@ fn state(opt: &Opt, cx: &mut Cx) -> Option<(StateTest, bool)> {
         return Some((StateTest::One(status), false));
     }
     let mut real_opt = opt.clone();
-    real_opt.args = vec![real.join(",")];
+    real_opt.args = std::iter::once(real.join(",").into()).collect();
     let stmt = states(&real_opt, true, cx)?;
     let Stmt::Match(Match::Flags { bits, op, left }) = stmt else {
         return None;

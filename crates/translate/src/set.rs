@@ -269,7 +269,7 @@ fn resolve(
         s.flags.dynamic = set.flags.dynamic;
         s == set
     };
-    match sets.iter_mut().find(|s| s.name == *name) {
+    match sets.iter_mut().find(|s| *s.name == **name) {
         Some(s) if same(s) => s.flags.dynamic |= dynamic,
         Some(_) => {
             cx.error(
@@ -288,7 +288,7 @@ fn resolve(
         (true, true) => Field::Ip6Saddr,
         (true, false) => Field::Ip6Daddr,
     };
-    Some((name.clone(), Expr::Payload(field)))
+    Some((name.to_string(), Expr::Payload(field)))
 }
 
 /// A set that rules change must live in one table: each nft table has its own copy, while the

@@ -8,7 +8,7 @@
 //! quotes). This module does not decide what a token means (option, argument, negation): the
 //! option grouper in `rule.rs` does.
 
-use crate::ast::Counters;
+use crate::ast::{Counters, Word};
 use nom::branch::alt;
 use nom::bytes::complete::take_while1;
 use nom::character::complete::{anychar, char, space0, u64 as dec_u64};
@@ -20,7 +20,7 @@ use nom::IResult;
 /// One word of a line, with its quotes removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Token {
-    pub text: String,
+    pub text: Word,
     /// 1-based character column of the token's first character in the line.
     pub col: u32,
     /// The token starts with a quote: it is then always an argument, never an option or `!`.
@@ -81,17 +81,17 @@ pub(super) fn tokenize(line: &str) -> (Vec<Token>, Option<u32>) {
 /// One token: plain characters, then possibly one quoted string, whose closing quote ends the
 /// token. The flag says whether the token starts with the quote (`"-x"` is an argument, while
 /// `--log-prefix="a b"` is still an option).
-fn token(input: &str) -> IResult<&str, (String, bool)> {
+fn token(input: &str) -> IResult<&str, (Word, bool)> {
     let (rest, head) = opt(plain)(input)?;
     if !rest.starts_with('"') {
         // `tokenize` only calls this on a non-blank, so a token without a quote has a plain part.
-        return Ok((rest, (head.unwrap_or_default().to_owned(), false)));
+        return Ok((rest, (Word::new(head.unwrap_or_default()), false)));
     }
     let (rest, body) = quoted(rest)?;
     let mut text = String::with_capacity(head.map_or(0, str::len) + body.len());
     text.push_str(head.unwrap_or_default());
     text.push_str(&body);
-    Ok((rest, (text, head.is_none())))
+    Ok((rest, (Word::from(text), head.is_none())))
 }
 
 fn plain(input: &str) -> IResult<&str, &str> {
@@ -176,7 +176,7 @@ mod tests {
         assert_eq!(bad, None, "unexpected unterminated quote in {line:?}");
         tokens
             .into_iter()
-            .map(|t| (t.text, t.col, t.quoted))
+            .map(|t| (t.text.into(), t.col, t.quoted))
             .collect()
     }
 

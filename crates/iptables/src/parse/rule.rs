@@ -8,7 +8,7 @@
 
 use super::lex::{bracket_counters, decimal_u64, Token};
 use super::Lines;
-use crate::ast::{Command, Counters, Negation, Opt, Rule};
+use crate::ast::{Command, Counters, Negation, Opt, Rule, Word};
 use crate::diag::Diagnostic;
 
 /// What a rule line gives the table.
@@ -45,12 +45,12 @@ fn split_equals(token: Token) -> (Token, Vec<Token>) {
             let value_col = token.col + u32::try_from(name.chars().count() + 3).unwrap_or(0);
             (
                 Token {
-                    text: format!("--{name}"),
+                    text: Word::from(format!("--{name}")),
                     col: token.col,
                     quoted: false,
                 },
                 vec![Token {
-                    text: value.to_string(),
+                    text: Word::new(value),
                     col: value_col,
                     quoted: token.quoted,
                 }],
@@ -210,8 +210,8 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
             return None;
         }
         return Some(RuleLine::Flush {
-            written: cmd.name.text,
-            chain: chain.map(|c| c.text),
+            written: cmd.name.text.into(),
+            chain: chain.map(|c| c.text.into()),
             col: cmd.col,
         });
     }
@@ -301,7 +301,7 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
                 lines.push(d);
             }
             Some(RuleLine::Command(Command::NewChain {
-                name: chain,
+                name: chain.into(),
                 loc: lines.loc(line, cmd.col),
             }))
         }
@@ -323,8 +323,8 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
                 return None;
             }
             Some(RuleLine::Command(Command::Policy {
-                chain,
-                policy: policy.text,
+                chain: chain.into(),
+                policy: policy.text.into(),
                 counters,
                 loc: lines.loc(line, cmd.col),
             }))
@@ -368,7 +368,7 @@ fn only_command(
 fn finish_rule(
     lines: &Lines<'_>,
     line: u32,
-    chain: String,
+    chain: Word,
     counters: Option<Counters>,
     opts: Vec<RawOpt>,
 ) -> Rule {
