@@ -164,20 +164,27 @@ impl Serialize for Word {
     }
 }
 
-/// The arguments of one option, read as a `[Word]` slice.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Args(ArgsRepr);
+/// The arguments of one option, read as a slice: most options have one, which is kept in place
+/// instead of in a vector of its own. Generic so that the parser's tokens (words with their
+/// columns) use it too before they become an [`Opt`](crate::Opt)'s words.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Args<T = Word>(ArgsRepr<T>);
 
-#[derive(Clone, Default, PartialEq, Eq)]
-enum ArgsRepr {
-    #[default]
+#[derive(Clone, PartialEq, Eq)]
+enum ArgsRepr<T> {
     None,
-    One(Word),
-    Many(Vec<Word>),
+    One(T),
+    Many(Vec<T>),
 }
 
-impl Args {
-    pub fn as_slice(&self) -> &[Word] {
+impl<T> Default for Args<T> {
+    fn default() -> Self {
+        Args(ArgsRepr::None)
+    }
+}
+
+impl<T> Args<T> {
+    pub fn as_slice(&self) -> &[T] {
         match &self.0 {
             ArgsRepr::None => &[],
             ArgsRepr::One(w) => std::slice::from_ref(w),
@@ -185,8 +192,8 @@ impl Args {
         }
     }
 
-    pub fn push(&mut self, w: Word) {
-        self.0 = match std::mem::take(&mut self.0) {
+    pub fn push(&mut self, w: T) {
+        self.0 = match std::mem::replace(&mut self.0, ArgsRepr::None) {
             ArgsRepr::None => ArgsRepr::One(w),
             ArgsRepr::One(first) => ArgsRepr::Many(vec![first, w]),
             ArgsRepr::Many(mut v) => {
@@ -195,17 +202,26 @@ impl Args {
             }
         }
     }
+
+    /// The same arguments, each converted.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> Args<U> {
+        Args(match self.0 {
+            ArgsRepr::None => ArgsRepr::None,
+            ArgsRepr::One(w) => ArgsRepr::One(f(w)),
+            ArgsRepr::Many(v) => ArgsRepr::Many(v.into_iter().map(f).collect()),
+        })
+    }
 }
 
-impl Deref for Args {
-    type Target = [Word];
-    fn deref(&self) -> &[Word] {
+impl<T> Deref for Args<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
         self.as_slice()
     }
 }
 
-impl From<Vec<Word>> for Args {
-    fn from(mut v: Vec<Word>) -> Args {
+impl<T> From<Vec<T>> for Args<T> {
+    fn from(mut v: Vec<T>) -> Args<T> {
         Args(match v.len() {
             0 => ArgsRepr::None,
             1 => ArgsRepr::One(v.remove(0)),
@@ -214,8 +230,8 @@ impl From<Vec<Word>> for Args {
     }
 }
 
-impl FromIterator<Word> for Args {
-    fn from_iter<I: IntoIterator<Item = Word>>(iter: I) -> Args {
+impl<T> FromIterator<T> for Args<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Args<T> {
         let mut args = Args::default();
         for w in iter {
             args.push(w);
@@ -224,21 +240,51 @@ impl FromIterator<Word> for Args {
     }
 }
 
-impl<'a> IntoIterator for &'a Args {
-    type Item = &'a Word;
-    type IntoIter = std::slice::Iter<'a, Word>;
+impl<T> IntoIterator for Args<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter(match self.0 {
+            ArgsRepr::None => IterRepr::One(None),
+            ArgsRepr::One(w) => IterRepr::One(Some(w)),
+            ArgsRepr::Many(v) => IterRepr::Many(v.into_iter()),
+        })
+    }
+}
+
+/// The arguments of an [`Args`], by value (no allocation for one).
+pub struct IntoIter<T>(IterRepr<T>);
+
+enum IterRepr<T> {
+    One(Option<T>),
+    Many(std::vec::IntoIter<T>),
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        match &mut self.0 {
+            IterRepr::One(w) => w.take(),
+            IterRepr::Many(v) => v.next(),
+        }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Args<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
         self.as_slice().iter()
     }
 }
 
-impl fmt::Debug for Args {
+impl<T: fmt::Debug> fmt::Debug for Args<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_slice(), f)
     }
 }
 
-impl Serialize for Args {
+impl<T: Serialize> Serialize for Args<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.as_slice().serialize(s)
     }
@@ -275,6 +321,8 @@ mod tests {
             let pushed: Args = words[..n].iter().cloned().collect();
             assert_eq!(pushed.as_slice(), &words[..n]);
             assert_eq!(Args::from(words[..n].to_vec()), pushed);
+            let lengths: Vec<usize> = pushed.clone().map(|w| w.len()).into_iter().collect();
+            assert_eq!(lengths, vec![1; n]);
         }
     }
 }

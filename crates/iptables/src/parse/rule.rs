@@ -8,7 +8,7 @@
 
 use super::lex::{bracket_counters, decimal_u64, Token};
 use super::Lines;
-use crate::ast::{Command, Counters, Negation, Opt, Rule, Word};
+use crate::ast::{Args, Command, Counters, Negation, Opt, Rule, Word};
 use crate::diag::Diagnostic;
 
 /// What a rule line gives the table.
@@ -29,13 +29,13 @@ struct RawOpt {
     negated: Negation,
     /// Column of the option name, or of the `!` before it.
     col: u32,
-    args: Vec<Token>,
+    args: Args<Token>,
     /// Column of the `!` of the old form `--opt ! value`.
     after_bang: Option<u32>,
 }
 
 /// `--name=value`, which iptables' option parser (getopt) reads as `--name value`.
-fn split_equals(token: Token) -> (Token, Vec<Token>) {
+fn split_equals(token: Token) -> (Token, Args<Token>) {
     match token
         .text
         .strip_prefix("--")
@@ -49,14 +49,15 @@ fn split_equals(token: Token) -> (Token, Vec<Token>) {
                     col: token.col,
                     quoted: false,
                 },
-                vec![Token {
+                std::iter::once(Token {
                     text: Word::new(value),
                     col: value_col,
                     quoted: token.quoted,
-                }],
+                })
+                .collect(),
             )
         }
-        _ => (token, Vec::new()),
+        _ => (token, Args::default()),
     }
 }
 
@@ -138,7 +139,7 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
         }
     }
 
-    let opts = group(lines, line, tokens.collect());
+    let opts = group(lines, line, tokens);
 
     // Take the command and `-c` out of the options; the rest belong to the rule.
     let mut command: Option<(Kind, RawOpt)> = None;
@@ -377,7 +378,7 @@ fn finish_rule(
         .map(|o| Opt {
             name: o.name.text,
             negated: o.negated,
-            args: o.args.into_iter().map(|a| a.text).collect(),
+            args: o.args.map(|a| a.text),
             loc: lines.loc(line, o.col),
         })
         .collect();
@@ -439,11 +440,14 @@ fn read_counter_option(
 
 /// The option grouper: `! --opt a b` and `--opt ! a b` become one option with its arguments.
 /// The first token is an option or `!` (the caller checked).
-fn group(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -> Vec<RawOpt> {
-    let mut opts: Vec<RawOpt> = Vec::new();
+fn group(
+    lines: &mut Lines<'_>,
+    line: u32,
+    mut tokens: std::iter::Peekable<std::vec::IntoIter<Token>>,
+) -> Vec<RawOpt> {
+    let mut opts: Vec<RawOpt> = Vec::with_capacity(tokens.len());
     // Column of a `!` waiting for the option it negates.
     let mut pending_bang: Option<u32> = None;
-    let mut tokens = tokens.into_iter().peekable();
     while let Some(token) = tokens.next() {
         if token.is_bang() {
             let next = tokens.peek();
