@@ -121,11 +121,23 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
         return None;
     }
     let own: Vec<u64> = counts.iter().map(|(p, _)| *p).collect();
-    let rules = std::mem::take(&mut c.rules);
+    let in_own = |i: usize, p: u64| protos[i].is_none_or(|(_, q)| q == p);
+    let in_other = |i: usize| protos[i].is_none_or(|(_, q)| !own.contains(&q));
+    // How many chains each rule goes to: its last copy is moved, not cloned.
+    let mut uses: Vec<usize> = (0..c.rules.len())
+        .map(|i| own.iter().filter(|&&p| in_own(i, p)).count() + usize::from(in_other(i)))
+        .collect();
+    let mut rules = std::mem::take(&mut c.rules);
+    let n = rules.len();
     // A rule copied into several chains keeps the input's counters in its first copy only.
-    let mut copied = vec![false; rules.len()];
+    let mut copied = vec![false; n];
     let mut copy = |i: usize| {
-        let mut r = rules[i].clone();
+        uses[i] = uses[i].saturating_sub(1);
+        let mut r = if uses[i] == 0 {
+            std::mem::take(&mut rules[i])
+        } else {
+            rules[i].clone()
+        };
         if std::mem::replace(&mut copied[i], true) {
             for s in &mut r.stmts {
                 if let Stmt::Counter(counters) = s {
@@ -139,9 +151,7 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
     let mut dispatch = Vec::with_capacity(own.len() + 1);
     for p in &own {
         let name = fresh_name(names, &format!("{}_{}", c.name, protocol_name(*p)));
-        let kept: Vec<usize> = (0..rules.len())
-            .filter(|&i| protos[i].is_none_or(|(_, q)| q == *p))
-            .collect();
+        let kept: Vec<usize> = (0..n).filter(|&i| in_own(i, *p)).collect();
         chains.push(Chain {
             name: name.clone(),
             base: None,
@@ -158,9 +168,7 @@ fn split_chain(c: &mut Chain, names: &mut Vec<String>) -> Option<Vec<Chain>> {
         ));
     }
     let other = fresh_name(names, &format!("{}_other", c.name));
-    let kept: Vec<usize> = (0..rules.len())
-        .filter(|&i| protos[i].is_none_or(|(_, q)| !own.contains(&q)))
-        .collect();
+    let kept: Vec<usize> = (0..n).filter(|&i| in_other(i)).collect();
     chains.push(Chain {
         name: other.clone(),
         base: None,

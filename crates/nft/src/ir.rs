@@ -124,7 +124,7 @@ pub struct SetFlags {
     pub dynamic: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
     #[serde(deserialize_with = "crate::compact::trimmed_vec")]
     pub stmts: Vec<Stmt>,

@@ -53,7 +53,7 @@ pub fn ruleset(rs: &mut Ruleset) -> Stats {
     stats
 }
 
-fn rules_of_chain(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
+fn rules_of_chain(mut rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
     let mut out = Vec::with_capacity(rules.len());
     let mut i = 0;
     while i < rules.len() {
@@ -64,7 +64,8 @@ fn rules_of_chain(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
                 i = end;
             }
             None => {
-                out.push(rules[i].clone());
+                // Runs are only looked for from `i` on: the rule can be moved out.
+                out.push(std::mem::take(&mut rules[i]));
                 i += 1;
             }
         }
