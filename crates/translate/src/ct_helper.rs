@@ -550,37 +550,53 @@ pub(crate) fn unassigned_candidates(
     if !rules.iter().any(|r| related(r)) {
         return Vec::new();
     }
-    // Only rules that name destination ports can name a helper's port.
-    let rules: Vec<&fwnet_iptables::Rule> = rules
-        .into_iter()
-        .filter(|r| r.opts.iter().any(|o| is_dport_option(&o.name)))
-        .collect();
-    let mut out = Vec::new();
-    for k in KNOWN {
-        if family == IpFamily::V6 && !k.ipv6 {
+    // These two only track broadcast answers (NetBIOS name service, SNMP traps) and CentOS 6
+    // loaded them only on request; a rule for their port is no sign of reliance, and warning
+    // on every file that opens 137 or 161 drowns the real cases.
+    let wanted = |k: &Known| {
+        !(family == IpFamily::V6 && !k.ipv6) && !matches!(k.name, "netbios-ns" | "snmp")
+    };
+    // Per helper, the first rule (in file order) naming one of its ports, and the port. Each
+    // rule's ports are read once, then checked against every helper still unfound.
+    let mut first: Vec<Option<(&fwnet_iptables::Rule, u16)>> = vec![None; KNOWN.len()];
+    let mut unfound = KNOWN.iter().filter(|k| wanted(k)).count();
+    for r in rules {
+        if unfound == 0 {
+            break;
+        }
+        let ranges = dport_ranges(r);
+        if ranges.is_empty() {
             continue;
         }
-        // These two only track broadcast answers (NetBIOS name service, SNMP traps) and
-        // CentOS 6 loaded them only on request; a rule for their port is no sign of
-        // reliance, and warning on every file that opens 137 or 161 drowns the real cases.
-        if matches!(k.name, "netbios-ns" | "snmp") {
-            continue;
+        let (tcp, udp) = (protocol_allows(r, TCP), protocol_allows(r, UDP));
+        for (k, slot) in KNOWN.iter().zip(first.iter_mut()) {
+            if slot.is_some() || !wanted(k) {
+                continue;
+            }
+            let named = k.ports.iter().find(|(p, n)| {
+                (match p {
+                    HelperProto::Tcp => tcp,
+                    HelperProto::Udp => udp,
+                }) && ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi)
+            });
+            if let Some(&(_, port)) = named {
+                *slot = Some((r, port));
+                unfound -= 1;
+            }
         }
-        if let Some((r, port)) = rules.iter().find_map(|r| {
-            k.ports
-                .iter()
-                .find(|(p, n)| names_port(r, *p, *n))
-                .map(|pp| (r, pp.1))
-        }) {
-            out.push(Unassigned {
+    }
+    KNOWN
+        .iter()
+        .zip(first)
+        .filter_map(|(k, found)| {
+            found.map(|(r, port)| Unassigned {
                 known: k,
                 loc: r.loc.clone(),
                 port,
                 family,
-            });
-        }
-    }
-    out
+            })
+        })
+        .collect()
 }
 
 /// Warnings for rulesets that relied on CentOS 6's automatic helper assignment: each candidate
@@ -642,32 +658,37 @@ fn is_dport_option(name: &str) -> bool {
     )
 }
 
-/// Whether the rule's destination ports (`--dport`, `--dports`) include `port`, with a
-/// protocol compatible with `p`.
-fn names_port(r: &fwnet_iptables::Rule, p: HelperProto, port: u16) -> bool {
-    let proto_ok = r
-        .opts
+/// Whether the rule's protocol options (`-p`) allow `p`: a rule without one allows every
+/// protocol.
+fn protocol_allows(r: &fwnet_iptables::Rule, p: HelperProto) -> bool {
+    r.opts
         .iter()
         .filter(|o| matches!(o.name.as_str(), "-p" | "--protocol"))
         .all(|o| {
             o.args.iter().all(|a| {
                 a.eq_ignore_ascii_case(proto_name(p)) || a.parse::<u8>() == Ok(proto_number(p))
             })
-        });
-    proto_ok
-        && r.opts.iter().any(|o| {
-            is_dport_option(&o.name)
-                && o.negated == fwnet_iptables::Negation::None
-                && o.args.iter().any(|a| {
-                    a.split(',').any(|item| {
-                        let mut ends = item.splitn(2, ':').map(|s| s.trim().parse::<u16>().ok());
-                        match (ends.next().flatten(), ends.next()) {
-                            (Some(lo), None) => lo == port,
-                            (Some(lo), Some(hi)) => lo <= port && hi.unwrap_or(u16::MAX) >= port,
-                            (None, Some(hi)) => hi.unwrap_or(u16::MAX) >= port,
-                            (None, None) => false,
-                        }
-                    })
-                })
         })
+}
+
+/// The port ranges (inclusive) of the rule's destination port options (`--dport`, `--dports`)
+/// that are not negated. An open end (`:80`, `1024:`) or one that is not a number reaches to
+/// 0 or 65535; an item without a number names nothing.
+fn dport_ranges(r: &fwnet_iptables::Rule) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    for o in &r.opts {
+        if !is_dport_option(&o.name) || o.negated != fwnet_iptables::Negation::None {
+            continue;
+        }
+        for item in o.args.iter().flat_map(|a| a.split(',')) {
+            let mut ends = item.splitn(2, ':').map(|s| s.trim().parse::<u16>().ok());
+            match (ends.next().flatten(), ends.next()) {
+                (Some(lo), None) => out.push((lo, lo)),
+                (Some(lo), Some(hi)) => out.push((lo, hi.unwrap_or(u16::MAX))),
+                (None, Some(hi)) => out.push((0, hi.unwrap_or(u16::MAX))),
+                (None, None) => {}
+            }
+        }
+    }
+    out
 }
