@@ -16,6 +16,24 @@ pub fn seed() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seed/centos6-web.rules")
 }
 
+/// Writes `text` to the file `name` in a directory of the current test's own
+/// (`$TMPDIR/fwt-PID/TEST/`): tests run at once, and two that shared a scratch directory once
+/// wrote the same file name, so that one applied the other's rules. The file name is kept as
+/// given, since outputs name it (`expiry.rules:6`).
+pub fn scratch(name: &str, text: &str) -> PathBuf {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("main")
+        .replace("::", "-");
+    let dir = std::env::temp_dir()
+        .join(format!("fwt-{}", std::process::id()))
+        .join(test);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write scratch file");
+    p
+}
+
 /// A scratch state directory, removed on drop.
 pub struct StateDir(pub PathBuf);
 
@@ -275,10 +293,7 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     text.push_str("-A INPUT -p tcp -m multiport ! --dports 1000,1001 -j DROP\n");
     text.push_str("-A INPUT -p tcp -m multiport --sports 1001,1000 -j ACCEPT\n");
     text.push_str("COMMIT\n");
-    let dir = std::env::temp_dir().join(format!("fwt-named-sets-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = dir.join("many-lists.rules");
-    std::fs::write(&rules, text).unwrap();
+    let rules = scratch("many-lists.rules", &text);
     let state = StateDir::new("named-sets");
     let out = fwnet(&[
         "import",
@@ -293,7 +308,6 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     assert!(shown.contains("tcp sport @lit0 "), "{shown}");
     assert!(!shown.contains("__set"), "{shown}");
     assert_apply_equals_nft(&rules, "named");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

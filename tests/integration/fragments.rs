@@ -186,13 +186,9 @@ pub(crate) fn load(
     legacy
         .exec_stdin(restore, &[], rules)
         .unwrap_or_else(|e| panic!("{e}"));
-    let dir = std::env::temp_dir().join(format!("fwt-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("{name}.rules"));
-    std::fs::write(&path, rules).unwrap();
+    let path = crate::apply::scratch(&format!("{name}.rules"), rules);
     let state = StateDir::new(name);
     crate::apply::import(&path, &state);
-    let _ = std::fs::remove_dir_all(&dir);
     let out = fwnet_in(fwnet, &["apply", "--state-dir", state.arg()], None);
     assert!(
         out.status.success(),

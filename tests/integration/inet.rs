@@ -4,19 +4,11 @@
 //!
 //! It does not measure the packet cost (`cargo xtask bench --packets` does).
 
-use crate::apply::{fwnet, fwnet_in, seed, text, StateDir};
+use crate::apply::{fwnet, fwnet_in, scratch, seed, text, StateDir};
 use crate::netns::{privileged, Netns};
 use crate::verify::WEB_V6;
 use std::path::PathBuf;
 use std::process::Output;
-
-fn scratch(name: &str, contents: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fwt-inet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, contents).unwrap();
-    p
-}
 
 fn ok(o: Output) -> String {
     assert!(o.status.success(), "fwnet failed: {}", text(&o));

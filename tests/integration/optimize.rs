@@ -7,19 +7,10 @@
 //! that address's verdict and `fwnet verify` would see it. The merge rules themselves are
 //! unit-tested in `fwnet_nft::optimize`.
 
-use crate::apply::{fwnet, fwnet_in, kernel_dump, text, StateDir};
+use crate::apply::{fwnet, fwnet_in, kernel_dump, scratch, text, StateDir};
 use crate::netns::{privileged, Netns};
-use std::path::PathBuf;
 
 const FWNET: &str = env!("CARGO_BIN_EXE_fwnet");
-
-fn scratch(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fwt-optimize-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write scratch file");
-    p
-}
 
 /// 2,000 blocked addresses in four runs; between runs, an accept of an address the next run
 /// blocks and an accept of a port; then overlapping and adjacent prefixes.

@@ -5,22 +5,13 @@
 //! derivation and verdict comparison are tested in `fwnet-apply` and in `verdicts`; this file
 //! tests the command around them.
 
-use crate::apply::text;
+use crate::apply::{scratch, text};
 use crate::netns::privileged;
 use crate::verdicts::seed_rules;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const FWNET: &str = env!("CARGO_BIN_EXE_fwnet");
-
-fn scratch(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("fwt-verify-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 fn verify(args: &[&str], env: &[(&str, &str)]) -> (Output, Duration) {
     let started = Instant::now();
