@@ -366,6 +366,23 @@ pub enum Match {
         op: NumgenOp,
         value: u32,
     },
+    /// A test on the clock (`-m time`): `meta time` or `meta hour`.
+    Time(TimeMatch),
+}
+
+/// A test on the time a packet is seen, as nft's `meta time` and `meta hour` read the kernel
+/// clock (nft_meta.c), both in UTC. (`meta day` is not here: it reads the weekday in the
+/// kernel's timezone, `sys_tz`, which `-m time` does not by default.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeMatch {
+    /// `meta time >= SECS`: at or after the start of second SECS since the epoch (UTC).
+    Since(u64),
+    /// `meta time < SECS`: before the start of second SECS since the epoch.
+    Before(u64),
+    /// `meta hour "FROM"-"TO"` (`op` Eq) or `meta hour != "FROM"-"TO"` (Ne): the seconds since
+    /// midnight UTC, in `from..=to` or not; `from <= to < 86400`.
+    Hour { op: CmpOp, from: u32, to: u32 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

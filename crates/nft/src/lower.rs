@@ -27,6 +27,7 @@ mod exthdr;
 mod helper;
 mod nat;
 mod set;
+mod time;
 mod tproxy;
 
 pub use helper::CtHelperCode;
@@ -736,6 +737,7 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
             op,
             value,
         } => ext::numgen(*kind, *modulus, *op, *value, out),
+        Match::Time(t) => time::time(t, out),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
             load(*left, NFT_REG_1, out);

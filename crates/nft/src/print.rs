@@ -22,6 +22,7 @@ mod exthdr;
 mod helper;
 mod nat;
 mod set;
+mod time;
 mod tproxy;
 
 /// The whole ruleset, one `table` block per table, sets and ct helper objects before chains.
@@ -489,6 +490,7 @@ fn match_text(m: &Match) -> String {
             op,
             value,
         } => ext::numgen(*kind, *modulus, *op, *value),
+        Match::Time(t) => time::time(t),
     }
 }
 
