@@ -275,7 +275,7 @@ pub(crate) fn parse_date(s: &str) -> Option<u64> {
 /// Days from 1970-01-01 to the first of `month` in `year` (proleptic Gregorian, year >= 1970).
 fn days_from_civil(year: u32, month: u32) -> u64 {
     const BEFORE_MONTH: [u64; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-    let leap = |y: u32| y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let leap = |y: u32| y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400));
     let years: u64 = (1970..year).map(|y| if leap(y) { 366 } else { 365 }).sum();
     let extra = u64::from(month > 2 && leap(year));
     years + BEFORE_MONTH[(month - 1) as usize] + extra
