@@ -18,6 +18,7 @@
 //! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
 //!   none, as legacy does.
 //! - [`inet`]: `import --inet` and `verify --inet`: one inet table per iptables table.
+//! - [`time`]: `-m time` windows put exactly on the packets' second, legacy against fwnet.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
@@ -38,3 +39,4 @@ mod synproxy;
 mod tproxy;
 mod verdicts;
 mod verify;
+mod time;
