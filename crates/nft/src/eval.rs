@@ -123,8 +123,8 @@ pub enum Unknowable {
     Unmodelled,
     /// `ct count`: how many connections share the packet's key.
     ConnCount,
-    /// `meta time` / `meta hour`: when the packet is seen, which a described packet does not
-    /// say.
+    /// `meta time` / `meta hour` / `meta day`: when the packet is seen, which a described
+    /// packet does not say.
     Clock,
 }
 
@@ -582,6 +582,7 @@ fn load(e: &Expr, p: &Packet) -> Result<Loaded, Unknowable> {
             MetaKey::Nfproto => Num(if v6 { 10 } else { 2 }),
             MetaKey::Mark => Num(p.mark.ok_or(Unknowable::Mark)?.into()),
             MetaKey::Skuid | MetaKey::Skgid => return Err(Unknowable::SocketOwner),
+            MetaKey::Day => return Err(Unknowable::Clock),
             _ => return Err(Unknowable::Unmodelled),
         },
         Expr::Ct(k) => match k {
@@ -1108,6 +1109,14 @@ mod tests {
                         from: 0,
                         to: 3600,
                     })),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "weekday then accept: unknown",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Day), Eq, Value::Num(1)),
                     v(IrVerdict::Accept),
                 ],
                 (Verdict::Unknown, 1),

@@ -571,6 +571,9 @@ pub enum MetaKey {
     /// Whether the packet has a security path, i.e. was decapsulated by IPsec (nft
     /// `meta ipsec`, NFT_META_SECPATH).
     Secpath,
+    /// `meta day`: the weekday when the packet is seen, 0 Sunday to 6 Saturday, in the
+    /// kernel's timezone (`sys_tz`, nft_meta.c `nft_meta_weekday`), not necessarily UTC.
+    Day,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -680,6 +683,8 @@ pub enum DataType {
     EtherAddr,
     /// `ct direction`: one byte, `original` (0) or `reply` (1).
     CtDir,
+    /// nft's `day` type (TYPE_TIME_DAY): one byte, 0 Sunday to 6 Saturday, printed as a number.
+    Day,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -834,6 +839,7 @@ impl Expr {
             Expr::Meta(MetaKey::Iifname | MetaKey::Oifname) => DataType::Ifname,
             Expr::Meta(MetaKey::L4proto) => DataType::InetProto,
             Expr::Meta(MetaKey::Nfproto) => DataType::NfProto,
+            Expr::Meta(MetaKey::Day) => DataType::Day,
             Expr::Meta(MetaKey::Mark) | Expr::Ct(CtKey::Mark) => DataType::Mark,
             Expr::Ct(CtKey::State) => DataType::CtState,
             Expr::Ct(CtKey::Status) => DataType::CtStatus,

@@ -515,6 +515,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             MetaKey::Skgid => "meta skgid",
             MetaKey::Pkttype => "meta pkttype",
             MetaKey::Secpath => "meta ipsec",
+            MetaKey::Day => "meta day",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -592,6 +593,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Boolean => "boolean",
         DataType::EtherAddr => "ether_addr",
         DataType::CtDir => "ct_dir",
+        DataType::Day => "day",
     }
 }
 

@@ -1,7 +1,9 @@
 //! `-m time` in UTC, iptables 1.8's default: `--datestart`/`--datestop` as `meta time >= S` /
 //! `meta time < E` and `--timestart`/`--timestop` as `meta hour "S"-"E"` (seconds since
 //! midnight UTC, or `!=` the hours between for a window that wraps midnight). `--weekdays`,
-//! `--monthdays` and `--kerneltz` are refused: nft has no exact form for them.
+//! `--monthdays` and `--kerneltz` are refused: nft has no exact form for them. With
+//! `allow_approximate`, `--weekdays` becomes `meta day`, marked, exact only where the kernel
+//! timezone is UTC.
 //!
 //! What xt_time.c (`time_mt`, kernel 6.18) does: it takes the current real time in whole
 //! seconds (`stamp`), subtracting the kernel timezone (`sys_tz`) only with `--kerneltz`
@@ -29,7 +31,10 @@
 //! So the translation is exact for dates and hours without `--kerneltz`: the same packets
 //! match, at the same second. A `--weekdays` or `--monthdays` that names every day is no test
 //! and is translated; `--contiguous` alone changes nothing and is accepted. The rest is
-//! refused with the reason.
+//! refused with the reason, except that `allow_approximate` admits `--weekdays` as `meta day {
+//! ... }` (not with `--contiguous` on a window that wraps midnight), with a warning and the
+//! rule marked: it is exact on a host whose kernel timezone is UTC, and shifted by the kernel's
+//! offset elsewhere.
 //!
 //! iptables 1.4.7 (CentOS 6) read a rule without `--utc` in the kernel's timezone; iptables 1.8
 //! and fwnet read it in UTC. A CentOS 6 file saved without `--utc` therefore changes meaning
@@ -39,7 +44,7 @@
 
 use crate::rule::Cx;
 use fwnet_iptables::Opt;
-use fwnet_nft::{CmpOp, Match, Stmt, TimeMatch};
+use fwnet_nft::{CmpOp, Expr, Match, MetaKey, Stmt, TimeMatch, Value};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
     &["--datestart"],
@@ -91,6 +96,7 @@ pub(crate) fn translate(opts: &[&Opt], cx: &mut Cx) -> Vec<Stmt> {
     let mut weekdays = (ALL_WEEKDAYS, None);
     let mut monthdays = (ALL_MONTHDAYS, None);
     let mut kerneltz = None;
+    let mut contiguous = false;
     for opt in opts {
         let name = opt.name.as_str();
         if !matches!(name, "--weekdays" | "--monthdays") && !cx.not_negated(opt) {
@@ -104,6 +110,7 @@ pub(crate) fn translate(opts: &[&Opt], cx: &mut Cx) -> Vec<Stmt> {
                 if matches!(name, "--kerneltz" | "--localtz") {
                     kerneltz = Some(*opt);
                 }
+                contiguous |= name == "--contiguous";
             }
             _ => {
                 let Some(arg) = cx.one_arg(opt) else {
@@ -137,26 +144,6 @@ pub(crate) fn translate(opts: &[&Opt], cx: &mut Cx) -> Vec<Stmt> {
         );
         return Vec::new();
     }
-    if let (mask, Some(opt)) = weekdays {
-        if mask == 0 {
-            cx.error(
-                "translate/bad-value",
-                &opt.loc,
-                "`! --weekdays` of every day matches no packet",
-                "remove the rule, which never matches",
-            );
-            return Vec::new();
-        }
-        if mask != ALL_WEEKDAYS {
-            cx.error(
-                "translate/inexact",
-                &opt.loc,
-                "`--weekdays` has no exact nft translation: xt_time takes the weekday in UTC, nft's `meta day` in the kernel's timezone (sys_tz), and no nft expression computes a UTC weekday",
-                "on a host whose kernel timezone (set at boot by systemd or `hwclock --systz`, usually to the local zone) is UTC, `meta day { ... }` (0 is Sunday) in a native nft file does the same; otherwise write one rule per date with `--datestart`/`--datestop`",
-            );
-            return Vec::new();
-        }
-    }
     if let (mask, Some(opt)) = monthdays {
         if mask != ALL_MONTHDAYS {
             cx.error(
@@ -168,11 +155,83 @@ pub(crate) fn translate(opts: &[&Opt], cx: &mut Cx) -> Vec<Stmt> {
             return Vec::new();
         }
     }
-    window(w)
+    let mut day = None;
+    if let (mask, Some(opt)) = weekdays {
+        if mask == 0 {
+            cx.error(
+                "translate/bad-value",
+                &opt.loc,
+                "`! --weekdays` of every day matches no packet",
+                "remove the rule, which never matches",
+            );
+            return Vec::new();
+        }
+        if mask != ALL_WEEKDAYS {
+            day = weekday_test(mask, contiguous, &w, opt, cx);
+            if day.is_none() {
+                return Vec::new();
+            }
+        }
+    }
+    let mut out: Vec<Stmt> = window(w)
         .into_iter()
         .map(|t| Stmt::Match(Match::Time(t)))
-        .collect()
+        .collect();
+    out.extend(day);
+    out
 }
+
+/// `--weekdays` (a mask other than every day) as `meta day`, which is an approximation: it
+/// reads the weekday in the kernel's timezone, xt_time in UTC. Only with `allow_approximate`,
+/// and not with `--contiguous` on a window that wraps midnight (xt_time then tests the weekday
+/// the window began on after midnight).
+fn weekday_test(mask: u8, contiguous: bool, w: &Window, opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
+    if contiguous && w.daytime_start >= w.daytime_stop {
+        cx.error(
+            "translate/inexact",
+            &opt.loc,
+            "`--weekdays` with `--contiguous` and a window that wraps midnight has no nft translation: after midnight xt_time tests the weekday the window began on",
+            "split the window at midnight: one rule up to 23:59:59 with these days, one from 00:00 with the days after them",
+        );
+        return None;
+    }
+    if !cx.allow_approximate {
+        cx.error(
+            "translate/inexact",
+            &opt.loc,
+            format!("`--weekdays` has no exact nft translation: {WEEKDAY_WHY}"),
+            "on a host whose kernel timezone is UTC the two agree: import with `--allow-approximate`, which writes `meta day` and marks the rule; otherwise write one rule per date with `--datestart`/`--datestop`",
+        );
+        return None;
+    }
+    cx.warn(
+        "translate/approximate",
+        &opt.loc,
+        format!("approximation: `--weekdays` becomes nft `meta day`, which differs: {WEEKDAY_WHY}"),
+        "the rule's comment says so; it is exact where the kernel timezone is UTC (sys_tz 0: the hardware clock kept in UTC and no local timezone given to the kernel at boot)",
+    );
+    cx.approximate = Some("time --weekdays as meta day (kernel timezone)".to_string());
+    // Bits 1 (Monday) to 7 (Sunday); nft counts 0 (Sunday) to 6 (Saturday).
+    let days: Vec<Value> = (1..=7u8)
+        .filter(|d| mask & (1 << d) != 0)
+        .map(|d| u64::from(d % 7))
+        .collect::<std::collections::BTreeSet<u64>>()
+        .into_iter()
+        .map(Value::Num)
+        .collect();
+    let right = match days.as_slice() {
+        [one] => one.clone(),
+        _ => Value::Set(days),
+    };
+    Some(Stmt::Match(Match::Cmp {
+        left: Expr::Meta(MetaKey::Day),
+        op: CmpOp::Eq,
+        right,
+    }))
+}
+
+/// Why `meta day` is not xt_time's weekday.
+const WEEKDAY_WHY: &str = "xt_time takes the weekday in UTC, nft's `meta day` in the kernel's timezone (sys_tz, which systemd or `hwclock --systz` set to the local zone at boot), and no nft expression computes a UTC weekday";
 
 /// The tests for a UTC window, in the order xt_time makes them: dates, then the time of day.
 pub(crate) fn window(w: Window) -> Vec<TimeMatch> {
