@@ -10,7 +10,9 @@
 //! wrote as `meta time < T` (instead of `T + 1`), a time of day off by one second, or a
 //! wrapped window that is one second too wide or narrow would count differently from
 //! iptables-legacy. (Checked by breaking each of those in fwnet and seeing this test fail.)
-//! `--weekdays` is not here: fwnet refuses it (see the translate err fixture).
+//! `--weekdays` is refused by default; under `--allow-approximate` it is `meta day`, which
+//! follows the kernel's timezone: the second test checks that, and that it agrees with legacy
+//! where the kernel timezone is UTC.
 
 use crate::fragments::{fwnet_counts, legacy_counts, load};
 use crate::netns::{assert_not_host_netns, privileged, Netns};
@@ -142,22 +144,18 @@ fn send(n: usize) {
     }
 }
 
-#[test]
-fn time_windows_match_the_same_second_as_iptables() {
-    let test = "time_windows_match_the_same_second_as_iptables";
-    if !privileged(test) {
-        return;
-    }
-    let s = now().as_secs() + LEAD_SECS;
-    let cases = cases(s);
-    let legacy = Netns::new("time-legacy").expect("namespace");
-    let fwnet = Netns::new("time-fwnet").expect("namespace");
+/// Loads `cases` (for second `s`) into a legacy and an fwnet namespace, sends one datagram per
+/// rule during second `s`, and returns the legacy and fwnet counters. `name` starting with
+/// `approx-` imports with `--allow-approximate`.
+fn run_at(s: u64, name: &str, cases: &[(String, bool)]) -> (Vec<u64>, Vec<u64>) {
+    let legacy = Netns::new(&format!("{name}-legacy")).expect("namespace");
+    let fwnet = Netns::new(&format!("{name}-fwnet")).expect("namespace");
     let state = load(
         &legacy,
         &fwnet,
         "iptables-legacy-restore",
-        "time",
-        &rules(&cases),
+        name,
+        &rules(cases),
     );
     let ready = now();
     assert!(
@@ -170,15 +168,117 @@ fn time_windows_match_the_same_second_as_iptables() {
     fwnet.run_in(|| send(cases.len()));
     let after = now().as_secs();
     assert_eq!(after, s, "the datagrams left after second {s} ended");
-    let want: Vec<u64> = cases.iter().map(|(_, m)| u64::from(*m)).collect();
-    let got = legacy_counts(&legacy, "iptables-legacy");
-    assert_eq!(got, want, "legacy against xt_time's rules at second {s}");
-    assert_eq!(
+    (
+        legacy_counts(&legacy, "iptables-legacy"),
         fwnet_counts(&fwnet, &state, "ip"),
-        got,
+    )
+}
+
+#[test]
+fn time_windows_match_the_same_second_as_iptables() {
+    let test = "time_windows_match_the_same_second_as_iptables";
+    if !privileged(test) {
+        return;
+    }
+    let s = now().as_secs() + LEAD_SECS;
+    let cases = cases(s);
+    let (legacy, fwnet) = run_at(s, "time", &cases);
+    let want: Vec<u64> = cases.iter().map(|(_, m)| u64::from(*m)).collect();
+    assert_eq!(legacy, want, "legacy against xt_time's rules at second {s}");
+    assert_eq!(
+        fwnet,
+        legacy,
         "fwnet against legacy at second {s}:\n{}",
         rules(&cases)
     );
+}
+
+/// The kernel's timezone in minutes west of UTC (`sys_tz`, what `meta day` subtracts).
+fn kernel_minutes_west() -> i64 {
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    /// struct timezone of <sys/time.h> (the libc crate keeps it opaque).
+    #[repr(C)]
+    struct Timezone {
+        minuteswest: libc::c_int,
+        // Written by the kernel, not read here.
+        #[allow(dead_code)]
+        dsttime: libc::c_int,
+    }
+    let mut tz = Timezone {
+        minuteswest: 0,
+        dsttime: 0,
+    };
+    // SAFETY: both pointers are to live, writable structs of the layout gettimeofday writes.
+    let rc = unsafe { libc::gettimeofday(&mut tv, (&mut tz as *mut Timezone).cast()) };
+    assert_eq!(rc, 0, "gettimeofday");
+    i64::from(tz.minuteswest)
+}
+
+/// libxt_time's weekday name (Mon = 1 .. Sun = 7) of second `s` since the epoch.
+fn weekday(s: u64) -> &'static str {
+    const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    // 1970-01-01 was a Thursday.
+    NAMES[((s / DAY + 3) % 7) as usize]
+}
+
+/// `--weekdays` under `--allow-approximate` (`meta day`): xt_time takes the weekday in UTC,
+/// `meta day` in the kernel's timezone. On a host whose kernel timezone is UTC they agree,
+/// today and not today; elsewhere fwnet must count what the kernel-timezone weekday says, which
+/// is the documented difference.
+#[test]
+fn time_weekdays_approximation_follows_the_kernel_timezone() {
+    let test = "time_weekdays_approximation_follows_the_kernel_timezone";
+    if !privileged(test) {
+        return;
+    }
+    let s = now().as_secs() + LEAD_SECS;
+    let (today, tomorrow) = (weekday(s), weekday(s + DAY));
+    let cases = vec![
+        (format!("--weekdays {today}"), true),
+        (format!("--weekdays {tomorrow}"), false),
+        (format!("! --weekdays {today}"), false),
+        (format!("! --weekdays {tomorrow}"), true),
+        (
+            format!(
+                "--timestart {} --timestop {} --weekdays {today},{tomorrow}",
+                daytime(s % DAY),
+                daytime(s % DAY + 60)
+            ),
+            in_daytime(s % DAY, s % DAY + 60, s % DAY),
+        ),
+    ];
+    let (legacy, fwnet) = run_at(s, "approx-time-days", &cases);
+    let utc: Vec<u64> = cases.iter().map(|(_, m)| u64::from(*m)).collect();
+    assert_eq!(
+        legacy, utc,
+        "legacy against xt_time's UTC weekday at second {s}"
+    );
+    // The same rules judged with the kernel timezone's weekday.
+    let west = kernel_minutes_west();
+    let local = s.saturating_add_signed(-west * 60);
+    let kernel_tz: Vec<u64> = cases
+        .iter()
+        .map(|(opts, _)| {
+            let negated = opts.starts_with('!');
+            let days = opts.rsplit(' ').next().unwrap_or_default();
+            let listed = days.split(',').any(|d| d == weekday(local));
+            let hours = !opts.contains("--timestart") || in_daytime(s % DAY, s % DAY + 60, s % DAY);
+            u64::from(hours && listed != negated)
+        })
+        .collect();
+    assert_eq!(
+        fwnet, kernel_tz,
+        "fwnet (meta day) against the kernel-timezone weekday (sys_tz {west} min west) at second {s}"
+    );
+    if west == 0 {
+        assert_eq!(
+            fwnet, legacy,
+            "kernel timezone UTC: fwnet must agree with legacy"
+        );
+    }
 }
 
 /// The helpers above write what libxt_time reads (checked against `date -u -d @SECS`).
