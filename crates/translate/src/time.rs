@@ -1,5 +1,5 @@
 //! `-m time` in UTC, iptables 1.8's default: `--datestart`/`--datestop` as `meta time >= S` /
-//! `meta time < E` and `--timestart`/`--timestop` as `meta hour "S"-"E"` (seconds since
+//! `meta time < E+1` and `--timestart`/`--timestop` as `meta hour "S"-"E"` (seconds since
 //! midnight UTC, or `!=` the hours between for a window that wraps midnight). `--weekdays`,
 //! `--monthdays` and `--kerneltz` are refused: nft has no exact form for them. With
 //! `allow_approximate`, `--weekdays` becomes `meta day`, marked, exact only where the kernel
@@ -25,8 +25,9 @@
 //! weekday in the kernel's timezone, not in UTC; no nft 1.0.6 expression computes a UTC weekday
 //! (there is no division), and the day of the month has no key at all. With `--kerneltz`
 //! xt_time reads the dates and the hours in the kernel's timezone too, where nft reads UTC.
-//! The kernel timezone is a setting of the host that loads the rules (systemd sets it to the
-//! local zone at boot), which fwnet cannot know when it imports a file.
+//! The kernel timezone is a setting of the host that loads the rules (the local zone where
+//! `hwclock --hctosys`/`--systz` ran at boot, as on CentOS 6, or where systemd keeps the
+//! hardware clock in local time; UTC otherwise), which fwnet cannot know when it imports a file.
 //!
 //! So the translation is exact for dates and hours without `--kerneltz`: the same packets
 //! match, at the same second. A `--weekdays` or `--monthdays` that names every day is no test
@@ -208,7 +209,7 @@ fn weekday_test(mask: u8, contiguous: bool, w: &Window, opt: &Opt, cx: &mut Cx) 
         "translate/approximate",
         &opt.loc,
         format!("approximation: `--weekdays` becomes nft `meta day`, which differs: {WEEKDAY_WHY}"),
-        "the rule's comment says so; it is exact where the kernel timezone is UTC (sys_tz 0: the hardware clock kept in UTC and no local timezone given to the kernel at boot)",
+        "the rule's comment says so; it is exact where the kernel timezone is UTC (a systemd host whose hardware clock keeps UTC, and no `hwclock --systz` at boot)",
     );
     cx.approximate = Some("time --weekdays as meta day (kernel timezone)".to_string());
     // Bits 1 (Monday) to 7 (Sunday); nft counts 0 (Sunday) to 6 (Saturday).
@@ -231,7 +232,7 @@ fn weekday_test(mask: u8, contiguous: bool, w: &Window, opt: &Opt, cx: &mut Cx) 
 }
 
 /// Why `meta day` is not xt_time's weekday.
-const WEEKDAY_WHY: &str = "xt_time takes the weekday in UTC, nft's `meta day` in the kernel's timezone (sys_tz, which systemd or `hwclock --systz` set to the local zone at boot), and no nft expression computes a UTC weekday";
+const WEEKDAY_WHY: &str = "xt_time takes the weekday in UTC, nft's `meta day` in the kernel's timezone (sys_tz: the local zone where `hwclock --hctosys` or `--systz` ran at boot or systemd keeps the hardware clock in local time, else UTC), and no nft expression computes a UTC weekday";
 
 /// The tests for a UTC window, in the order xt_time makes them: dates, then the time of day.
 pub(crate) fn window(w: Window) -> Vec<TimeMatch> {
