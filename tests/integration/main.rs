@@ -36,7 +36,7 @@ mod raw;
 mod recent;
 mod safety;
 mod synproxy;
+mod time;
 mod tproxy;
 mod verdicts;
 mod verify;
-mod time;
