@@ -18,6 +18,7 @@
 //! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
 //!   none, as legacy does.
 //! - [`inet`]: `import --inet` and `verify --inet`: one inet table per iptables table.
+//! - [`time`]: `-m time` windows put exactly on the packets' second, legacy against fwnet.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
 
@@ -35,6 +36,7 @@ mod raw;
 mod recent;
 mod safety;
 mod synproxy;
+mod time;
 mod tproxy;
 mod verdicts;
 mod verify;

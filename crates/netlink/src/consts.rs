@@ -497,3 +497,11 @@ pub const NF_SYNPROXY_OPT_ECN: u32 = 0x10;
 pub const NFTA_TPROXY_FAMILY: u16 = 1;
 pub const NFTA_TPROXY_REG_ADDR: u16 = 2;
 pub const NFTA_TPROXY_REG_PORT: u16 = 3;
+
+// --- nf_tables.h: the clock keys of `meta` (enum nft_meta_keys, since Linux 5.4) --------------
+/// Nanoseconds since the epoch (UTC), 64 bits in host order.
+pub const NFT_META_TIME_NS: u32 = 30;
+/// The weekday, 0 Sunday to 6 Saturday, in the kernel's timezone (`sys_tz`), one byte.
+pub const NFT_META_TIME_DAY: u32 = 31;
+/// Seconds since midnight UTC, 32 bits in host order.
+pub const NFT_META_TIME_HOUR: u32 = 32;

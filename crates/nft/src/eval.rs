@@ -7,10 +7,11 @@
 //! "would this ruleset cut the connection I am running over?".
 //!
 //! What the interpreter cannot know (the state of a rate limit, the packet mark, the route type
-//! of an address, the owning socket, a statement it does not model) is an unknown condition:
-//! both ways are followed, and when they disagree the verdict is [`Verdict::Unknown`], naming the
-//! rule and [`Unknowable`] reason. `reject` counts as a drop. NAT base chains only see the first
-//! packet of a connection, so they are skipped unless the packet's `ct state` has `new`.
+//! of an address, the owning socket, the time of day or date, a statement it does not model)
+//! is an unknown condition: both ways are followed, and when they disagree the verdict is
+//! [`Verdict::Unknown`], naming the rule and [`Unknowable`] reason. `reject` counts as a drop.
+//! NAT base chains only see the first packet of a connection, so they are skipped unless the
+//! packet's `ct state` has `new`.
 //!
 //! It deliberately does not model packet modification, fragments (packets are whole), IPv6
 //! extension headers (a described packet has none: `rt type 0` does not match it and `exthdr rt
@@ -122,6 +123,9 @@ pub enum Unknowable {
     Unmodelled,
     /// `ct count`: how many connections share the packet's key.
     ConnCount,
+    /// `meta time` / `meta hour` / `meta day`: when the packet is seen, which a described
+    /// packet does not say.
+    Clock,
 }
 
 impl fmt::Display for Unknowable {
@@ -137,6 +141,7 @@ impl fmt::Display for Unknowable {
             Unknowable::TooManyPaths => "too many undecidable conditions",
             Unknowable::Unmodelled => "a statement fwnet cannot evaluate offline",
             Unknowable::ConnCount => "a connection count",
+            Unknowable::Clock => "the time of day or date",
         })
     }
 }
@@ -577,6 +582,7 @@ fn load(e: &Expr, p: &Packet) -> Result<Loaded, Unknowable> {
             MetaKey::Nfproto => Num(if v6 { 10 } else { 2 }),
             MetaKey::Mark => Num(p.mark.ok_or(Unknowable::Mark)?.into()),
             MetaKey::Skuid | MetaKey::Skgid => return Err(Unknowable::SocketOwner),
+            MetaKey::Day => return Err(Unknowable::Clock),
             _ => return Err(Unknowable::Unmodelled),
         },
         Expr::Ct(k) => match k {
@@ -656,6 +662,9 @@ fn matches(m: &Match, p: &Packet) -> Truth {
             Loaded::Num(n) => Ok(apply_op(*op, n & bits != 0)),
             _ => Err(Unknowable::Unmodelled),
         },
+        // The guard asks about the moment of applying and every moment after: a rule on the
+        // clock may match at one and not at another, so both ways are followed.
+        Match::Time(_) => Err(Unknowable::Clock),
         _ => Err(Unknowable::Unmodelled),
     }
 }
@@ -1091,6 +1100,34 @@ mod tests {
                 "limit on another port: irrelevant",
                 vec![dport(Eq, Value::Num(80)), limit, v(IrVerdict::Accept)],
                 (Verdict::Drop, 0),
+            ),
+            (
+                "clock then accept: unknown (the hour may or may not hold)",
+                vec![
+                    Stmt::Match(Match::Time(crate::ir::TimeMatch::Hour {
+                        op: Eq,
+                        from: 0,
+                        to: 3600,
+                    })),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "weekday then accept: unknown",
+                vec![
+                    cmp(Expr::Meta(MetaKey::Day), Eq, Value::Num(1)),
+                    v(IrVerdict::Accept),
+                ],
+                (Verdict::Unknown, 1),
+            ),
+            (
+                "clock then drop before drop policy: drop",
+                vec![
+                    Stmt::Match(Match::Time(crate::ir::TimeMatch::Since(0))),
+                    v(IrVerdict::Drop),
+                ],
+                (Verdict::Drop, 1),
             ),
             (
                 "mark unknown",

@@ -366,6 +366,23 @@ pub enum Match {
         op: NumgenOp,
         value: u32,
     },
+    /// A test on the clock (`-m time`): `meta time` or `meta hour`.
+    Time(TimeMatch),
+}
+
+/// A test on the time a packet is seen, as nft's `meta time` and `meta hour` read the kernel
+/// clock (nft_meta.c), both in UTC. (`meta day` is not here: it reads the weekday in the
+/// kernel's timezone, `sys_tz`, which `-m time` does not by default.)
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeMatch {
+    /// `meta time >= SECS`: at or after the start of second SECS since the epoch (UTC).
+    Since(u64),
+    /// `meta time < SECS`: before the start of second SECS since the epoch.
+    Before(u64),
+    /// `meta hour "FROM"-"TO"` (`op` Eq) or `meta hour != "FROM"-"TO"` (Ne): the seconds since
+    /// midnight UTC, in `from..=to` or not; `from <= to < 86400`.
+    Hour { op: CmpOp, from: u32, to: u32 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -554,6 +571,9 @@ pub enum MetaKey {
     /// Whether the packet has a security path, i.e. was decapsulated by IPsec (nft
     /// `meta ipsec`, NFT_META_SECPATH).
     Secpath,
+    /// `meta day`: the weekday when the packet is seen, 0 Sunday to 6 Saturday, in the
+    /// kernel's timezone (`sys_tz`, nft_meta.c `nft_meta_weekday`), not necessarily UTC.
+    Day,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -663,6 +683,8 @@ pub enum DataType {
     EtherAddr,
     /// `ct direction`: one byte, `original` (0) or `reply` (1).
     CtDir,
+    /// nft's `day` type (TYPE_TIME_DAY): one byte, 0 Sunday to 6 Saturday, printed as a number.
+    Day,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -817,6 +839,7 @@ impl Expr {
             Expr::Meta(MetaKey::Iifname | MetaKey::Oifname) => DataType::Ifname,
             Expr::Meta(MetaKey::L4proto) => DataType::InetProto,
             Expr::Meta(MetaKey::Nfproto) => DataType::NfProto,
+            Expr::Meta(MetaKey::Day) => DataType::Day,
             Expr::Meta(MetaKey::Mark) | Expr::Ct(CtKey::Mark) => DataType::Mark,
             Expr::Ct(CtKey::State) => DataType::CtState,
             Expr::Ct(CtKey::Status) => DataType::CtStatus,

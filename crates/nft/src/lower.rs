@@ -27,6 +27,7 @@ mod exthdr;
 mod helper;
 mod nat;
 mod set;
+mod time;
 mod tproxy;
 
 pub use helper::CtHelperCode;
@@ -270,6 +271,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Integer32 => 4,
         DataType::EtherAddr => 9,
         DataType::CtDir => 27,
+        DataType::Day => 45,
     }
 }
 
@@ -293,6 +295,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::Integer8 | DataType::PktType | DataType::Boolean => 1,
         DataType::EtherAddr => 6,
         DataType::CtDir => 1,
+        DataType::Day => 1,
     }
 }
 
@@ -521,6 +524,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::Skgid => NFT_META_SKGID,
                 MetaKey::Pkttype => NFT_META_PKTTYPE,
                 MetaKey::Secpath => NFT_META_SECPATH,
+                MetaKey::Day => NFT_META_TIME_DAY,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -736,6 +740,7 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
             op,
             value,
         } => ext::numgen(*kind, *modulus, *op, *value, out),
+        Match::Time(t) => time::time(t, out),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
             load(*left, NFT_REG_1, out);

@@ -22,6 +22,7 @@ mod exthdr;
 mod helper;
 mod nat;
 mod set;
+mod time;
 mod tproxy;
 
 /// The whole ruleset, one `table` block per table, sets and ct helper objects before chains.
@@ -489,6 +490,7 @@ fn match_text(m: &Match) -> String {
             op,
             value,
         } => ext::numgen(*kind, *modulus, *op, *value),
+        Match::Time(t) => time::time(t),
     }
 }
 
@@ -513,6 +515,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             MetaKey::Skgid => "meta skgid",
             MetaKey::Pkttype => "meta pkttype",
             MetaKey::Secpath => "meta ipsec",
+            MetaKey::Day => "meta day",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -590,6 +593,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Boolean => "boolean",
         DataType::EtherAddr => "ether_addr",
         DataType::CtDir => "ct_dir",
+        DataType::Day => "day",
     }
 }
 

@@ -56,6 +56,7 @@ mod statistic;
 mod synproxy;
 mod tcp;
 mod tcpmss;
+mod time;
 mod tos;
 mod tproxy;
 mod ttl;

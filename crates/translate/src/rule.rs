@@ -233,6 +233,7 @@ enum Ext {
     Dscp,
     Ecn,
     Tos,
+    Time,
 }
 
 impl Ext {
@@ -273,6 +274,7 @@ impl Ext {
             ("dscp", _) => Ext::Dscp,
             ("ecn", _) => Ext::Ecn,
             ("tos", _) => Ext::Tos,
+            ("time", _) => Ext::Time,
             _ => return None,
         })
     }
@@ -315,6 +317,7 @@ impl Ext {
             Ext::Dscp => crate::dscp::OPTIONS,
             Ext::Ecn => crate::ecn::OPTIONS,
             Ext::Tos => crate::tos::OPTIONS,
+            Ext::Time => crate::time::OPTIONS,
         }
     }
 
@@ -618,6 +621,7 @@ pub(crate) fn translate(
                 crate::ecn::translate(&m.opts, &m.loc, frags, &mut cx)
             }
             Ext::Tos => crate::tos::translate(&m.opts, &m.loc, &mut cx),
+            Ext::Time => crate::time::translate(&m.opts, &mut cx),
         };
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
@@ -963,6 +967,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Dscp => "dscp",
         Ext::Ecn => "ecn",
         Ext::Tos => "tos",
+        Ext::Time => "time",
     }
 }
 
