@@ -553,9 +553,8 @@ pub(crate) fn unassigned_candidates(
     // These two only track broadcast answers (NetBIOS name service, SNMP traps) and CentOS 6
     // loaded them only on request; a rule for their port is no sign of reliance, and warning
     // on every file that opens 137 or 161 drowns the real cases.
-    let wanted = |k: &Known| {
-        (family == IpFamily::V4 || k.ipv6) && !matches!(k.name, "netbios-ns" | "snmp")
-    };
+    let wanted =
+        |k: &Known| (family == IpFamily::V4 || k.ipv6) && !matches!(k.name, "netbios-ns" | "snmp");
     // Per helper, the first rule (in file order) naming one of its ports, and the port. Each
     // rule's ports are read once, then checked against every helper still unfound.
     let mut first: Vec<Option<(&fwnet_iptables::Rule, u16)>> = vec![None; KNOWN.len()];
