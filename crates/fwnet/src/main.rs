@@ -5,6 +5,7 @@
 //! of the interface and documented in `--help` and README.md.
 
 mod cmd;
+mod json;
 mod lockout;
 mod output;
 mod safe;
