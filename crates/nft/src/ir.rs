@@ -416,6 +416,10 @@ pub enum Expr {
     /// `fib saddr [. mark] [. iif] oif exists`: whether the reverse route lookup of the source
     /// finds a route (through the input device with `iif`), as nft_fib's `present` result.
     FibOif(FibOif),
+    /// `@nh,BITS,32`: the 4 bytes at this byte offset from the network header, big-endian
+    /// ([`DataType::Word32`]), as `-m u32` reads them. A packet too short to hold them does not
+    /// match any test on them, `!=` included.
+    NhWord(u32),
 }
 
 /// The inputs of a `fib saddr ... oif` lookup: the packet mark (`. mark`) and whether the route
@@ -663,6 +667,8 @@ pub enum DataType {
     EtherAddr,
     /// `ct direction`: one byte, `original` (0) or `reply` (1).
     CtDir,
+    /// A raw 32-bit big-endian word (`@nh,BITS,32`), printed in hex.
+    Word32,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -849,6 +855,7 @@ impl Expr {
             Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) | Expr::FibOif(_) => {
                 DataType::Boolean
             }
+            Expr::NhWord(_) => DataType::Word32,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

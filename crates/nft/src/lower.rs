@@ -270,6 +270,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Integer32 => 4,
         DataType::EtherAddr => 9,
         DataType::CtDir => 27,
+        DataType::Word32 => 4,
     }
 }
 
@@ -293,6 +294,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::Integer8 | DataType::PktType | DataType::Boolean => 1,
         DataType::EtherAddr => 6,
         DataType::CtDir => 1,
+        DataType::Word32 => 4,
     }
 }
 
@@ -563,6 +565,12 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             dreg: reg,
         }),
         Expr::FibOif(f) => out.push(ext::fib_oif(f, reg)),
+        Expr::NhWord(offset) => out.push(K::Payload {
+            base: NFT_PAYLOAD_NETWORK_HEADER,
+            offset,
+            len: 4,
+            dreg: reg,
+        }),
     }
     type_len(e.datatype())
 }
@@ -764,6 +772,9 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
                 // `tcp flags & (fin | syn | rst | ack) { syn, ack }`: the masked value looked
                 // up in an anonymous set, as for an unmasked one.
                 lookup_literal(t, elems, *op, out, cx);
+            } else if let Value::Range(lo, hi) = value {
+                // `@nh,416,32 & 0xffff00ff == 0x1-0x2`: compared as an unmasked range is.
+                range(t, *op, (*lo, *hi), out);
             } else {
                 out.push(K::Cmp {
                     sreg: NFT_REG_1,
@@ -868,26 +879,7 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 ),
                 _ => (Vec::new(), Vec::new()),
             };
-            match op {
-                CmpOp::Eq => {
-                    out.push(K::Cmp {
-                        sreg: NFT_REG_1,
-                        op: NFT_CMP_GTE,
-                        data: from,
-                    });
-                    out.push(K::Cmp {
-                        sreg: NFT_REG_1,
-                        op: NFT_CMP_LTE,
-                        data: to,
-                    });
-                }
-                CmpOp::Ne => out.push(K::Range {
-                    sreg: NFT_REG_1,
-                    op: NFT_RANGE_NEQ,
-                    from,
-                    to,
-                }),
-            }
+            range_bytes(op, from, to, out);
         }
         Value::Set(elems) => {
             load(left, NFT_REG_1, out);
@@ -908,6 +900,39 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 data: bits.unwrap_or_else(|| value_bytes(t, &exthdr::in_place(left, right))),
             });
         }
+    }
+}
+
+/// Register 1 in `lo-hi` (`op` Eq) or outside it (Ne), for numbers of type `t`.
+fn range(t: DataType, op: CmpOp, (lo, hi): (u64, u64), out: &mut Vec<K>) {
+    let (from, to) = (
+        value_bytes(t, &Value::Num(lo)),
+        value_bytes(t, &Value::Num(hi)),
+    );
+    range_bytes(op, from, to, out);
+}
+
+/// A range `==` is two compares (gte, lte), a range `!=` one `range neq`, as nft emits them.
+fn range_bytes(op: CmpOp, from: Vec<u8>, to: Vec<u8>, out: &mut Vec<K>) {
+    match op {
+        CmpOp::Eq => {
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: NFT_CMP_GTE,
+                data: from,
+            });
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: NFT_CMP_LTE,
+                data: to,
+            });
+        }
+        CmpOp::Ne => out.push(K::Range {
+            sreg: NFT_REG_1,
+            op: NFT_RANGE_NEQ,
+            from,
+            to,
+        }),
     }
 }
 

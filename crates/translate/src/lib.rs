@@ -59,6 +59,7 @@ mod tcpmss;
 mod tos;
 mod tproxy;
 mod ttl;
+mod u32;
 mod udp;
 
 pub use ct_helper::{parse_iptables_config, IptablesConfig};

@@ -233,6 +233,7 @@ enum Ext {
     Dscp,
     Ecn,
     Tos,
+    U32,
 }
 
 impl Ext {
@@ -273,6 +274,7 @@ impl Ext {
             ("dscp", _) => Ext::Dscp,
             ("ecn", _) => Ext::Ecn,
             ("tos", _) => Ext::Tos,
+            ("u32", _) => Ext::U32,
             _ => return None,
         })
     }
@@ -315,6 +317,7 @@ impl Ext {
             Ext::Dscp => crate::dscp::OPTIONS,
             Ext::Ecn => crate::ecn::OPTIONS,
             Ext::Tos => crate::tos::OPTIONS,
+            Ext::U32 => crate::u32::OPTIONS,
         }
     }
 
@@ -618,6 +621,7 @@ pub(crate) fn translate(
                 crate::ecn::translate(&m.opts, &m.loc, frags, &mut cx)
             }
             Ext::Tos => crate::tos::translate(&m.opts, &m.loc, &mut cx),
+            Ext::U32 => crate::u32::translate(&m.opts, &m.loc, &mut cx),
         };
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
@@ -887,6 +891,7 @@ fn assign<'o>(
         Ext::Dscp,
         Ext::Ecn,
         Ext::Tos,
+        Ext::U32,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -963,6 +968,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Dscp => "dscp",
         Ext::Ecn => "ecn",
         Ext::Tos => "tos",
+        Ext::U32 => "u32",
     }
 }
 
