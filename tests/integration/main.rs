@@ -36,5 +36,6 @@ mod recent;
 mod safety;
 mod synproxy;
 mod tproxy;
+mod u32;
 mod verdicts;
 mod verify;
