@@ -198,9 +198,7 @@ fn parse(arg: &str) -> Result<Vec<Test>, ParseError> {
             *i += 1;
         }
         let (radix, skip_prefix) = match (b.get(*i), b.get(*i + 1)) {
-            (Some(b'0'), Some(b'x' | b'X'))
-                if b.get(*i + 2).is_some_and(u8::is_ascii_hexdigit) =>
-            {
+            (Some(b'0'), Some(b'x' | b'X')) if b.get(*i + 2).is_some_and(u8::is_ascii_hexdigit) => {
                 (16, 2)
             }
             (Some(b'0'), _) => (8, 0),
@@ -465,7 +463,14 @@ mod tests {
             ("=1", Err(0)),
             ("0x=1", Err(1)),
             ("09=1", Err(1)),
-            ("0&1&2&3&4&5&6&7&8&9=1", Ok(vec![t(0, &(1..10).map(Op::And).collect::<Vec<_>>(), &[(1, 1)])])),
+            (
+                "0&1&2&3&4&5&6&7&8&9=1",
+                Ok(vec![t(
+                    0,
+                    &(1..10).map(Op::And).collect::<Vec<_>>(),
+                    &[(1, 1)],
+                )]),
+            ),
             ("0&1&2&3&4&5&6&7&8&9&10=1", Err(22)),
             ("0=1,2,3,4,5,6,7,8,9,10,11", Err(25)),
         ];
@@ -473,7 +478,7 @@ mod tests {
             let got = parse(arg).map_err(|e| e.at);
             assert_eq!(&got, want, "{arg}");
         }
-        let ten = vec!["0=1"; 10].join("&&");
+        let ten = ["0=1"; 10].join("&&");
         assert_eq!(parse(&ten).map(|t| t.len()), Ok(10));
         assert!(parse(&format!("{ten}&&0=1")).is_err());
     }
@@ -500,8 +505,14 @@ mod tests {
             mask: !low_bits(s),
             shift: -s,
         };
-        assert_eq!(word_range(shr(28), (4, 4)), Some((0x4000_0000, 0x4000_0000)));
-        assert_eq!(word_range(shr(28), (4, 5)), Some((0x4000_0000, 0x5000_0000)));
+        assert_eq!(
+            word_range(shr(28), (4, 4)),
+            Some((0x4000_0000, 0x4000_0000))
+        );
+        assert_eq!(
+            word_range(shr(28), (4, 5)),
+            Some((0x4000_0000, 0x5000_0000))
+        );
         assert_eq!(word_range(shr(8), (0, u32::MAX)), Some((0, u32::MAX)));
         assert_eq!(word_range(shr(8), (0x0100_0000, u32::MAX)), None);
         let shl8 = Folded {
@@ -567,7 +578,7 @@ mod tests {
                     0 => rng.word(),
                     _ => {
                         let (lo, hi) = values[(rng.next() % 2) as usize];
-                        let end = if rng.next() % 2 == 0 { lo } else { hi };
+                        let end = if rng.next() & 1 == 0 { lo } else { hi };
                         let shifted = match f.shift {
                             s if s >= 0 => end >> s.min(31),
                             s => end.checked_shl((-s) as u32).unwrap_or(0),
