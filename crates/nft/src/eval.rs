@@ -9,8 +9,9 @@
 //! What the interpreter cannot know (the state of a rate limit, the packet mark, the route type
 //! of an address, the owning socket, raw packet bytes (`@nh`, from `-m u32`), a statement it
 //! does not model) is an unknown condition: both ways are followed, and when they disagree the
-//! verdict is [`Verdict::Unknown`], naming the rule and [`Unknowable`] reason. `reject` counts as a drop. NAT base chains only see the first
-//! packet of a connection, so they are skipped unless the packet's `ct state` has `new`.
+//! verdict is [`Verdict::Unknown`], naming the rule and [`Unknowable`] reason. `reject` counts
+//! as a drop. NAT base chains only see the first packet of a connection, so they are skipped
+//! unless the packet's `ct state` has `new`.
 //!
 //! It deliberately does not model packet modification, fragments (packets are whole), IPv6
 //! extension headers (a described packet has none: `rt type 0` does not match it and `exthdr rt
