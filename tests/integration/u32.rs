@@ -8,7 +8,8 @@
 //! read, and in one 2 bytes too short (xt_u32 and nft's raw payload load both fail it). A wrong
 //! offset (bits for bytes, off by one byte) or a wrong range end changes a count. ip6tables'
 //! u32 reads from the IPv6 header the same way: the IPv6 test moves the offset to 0x48 (40-byte
-//! header, 32-byte TCP header).
+//! header, 32-byte TCP header). The translator's u32 fixtures also load in an inet table
+//! (`--inet`) as `nft -f` loads their `fwnet show` text.
 
 use crate::fragments::{enable_ipv6_on_lo, fwnet_counts, ipv6, legacy_counts, load};
 use crate::netns::{assert_not_host_netns, privileged, Netns};
@@ -184,4 +185,28 @@ fn u32_raw_matches_count_as_in_ip6tables() {
         want,
         "fwnet against legacy"
     );
+}
+
+/// `fwnet import --inet` of the translator's u32 fixtures (both families): the kernel holds what
+/// `nft -f` of `fwnet show` gives it (nft adds no `meta nfproto` test before an `@nh` load).
+#[test]
+fn inet_u32_applies_as_nft_loads_its_text() {
+    if !privileged("inet_u32_applies_as_nft_loads_its_text") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../translate/test_data/translate/ok");
+    let (a, b, shown) = crate::tproxy::inet_apply_and_nft(
+        &dir.join("u32.rules"),
+        &dir.join("v6-u32.rules"),
+        "inet-u32",
+    );
+    assert!(
+        a.iter().any(|l| l.contains("network header + 52"))
+            && a.iter().any(|l| l.contains("network header + 72")),
+        "{a:#?}"
+    );
+    // A two-element anonymous set is a hash set, whose elements list in an order of their own.
+    let sorted = |lines: Vec<String>| crate::apply::sorted_sets(&lines.join("\n"));
+    assert_eq!(sorted(a), sorted(b), "--- show:\n{shown}");
 }
