@@ -22,6 +22,7 @@ const RULES: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -m u32 --u32 \"0x14<<8=0x100:0x2ff\"\n\
 -A OUTPUT -m u32 ! --u32 \"8>>16&0xff=6\"\n\
 -A OUTPUT -m u32 --u32 \"0x38=0:0xffffffff\"\n\
+-A OUTPUT -m u32 ! --u32 \"0x34=0x18030000:0x1803ffff\"\n\
 COMMIT\n";
 
 /// An IPv4 packet from and to 127.0.0.1 of protocol `proto`.
@@ -75,7 +76,8 @@ fn send_ipv4_packets() {
         // Just above and just below.
         tcp(40000, 443, 0x10, &[0x18, 0x04, 0x00, 0x00]),
         tcp(40000, 443, 0x10, &[0x18, 0x02, 0xff, 0xff]),
-        // 54 bytes: too short for the read at 52.
+        // 55 and 54 bytes: too short for the read at 52.
+        tcp(40000, 443, 0x18, &[0x18, 0x03, 0x00]),
         tcp(40000, 443, 0x18, &[0x18, 0x03]),
         udp_heartbeat(),
         // Ports 256 -> 2 (word at 20 << 8 is 0x200) and 256 -> 3 (0x300).
@@ -97,13 +99,14 @@ fn u32_raw_matches_count_as_in_iptables() {
     legacy.run_in(send_ipv4_packets);
     fwnet.run_in(send_ipv4_packets);
     let want = legacy_counts(&legacy, "iptables-legacy");
-    // Heartbleed with --dport 443: the three TCP packets in the range (not the short one);
+    // Heartbleed with --dport 443: the three TCP packets in the range (not the short ones);
     // without it: those and the UDP datagram; TCP flags byte (byte 33) in 0x10-0x1f or 0x40:
     // every TCP packet but the SYN; the shifted ports word: the packet to port 2; `!` on the
     // protocol byte: the datagram and the ICMP port unreachable it brings back (88 bytes,
     // which also leaves through OUTPUT); a read of 4 bytes at 56: the two 60-byte packets and
-    // that ICMP error.
-    assert_eq!(want, vec![3, 4, 7, 1, 2, 3], "legacy");
+    // that ICMP error; `!` on the Heartbleed test: the two just outside the range, the four
+    // too short for the read (xt_u32 fails them, and `!` makes them match) and the ICMP error.
+    assert_eq!(want, vec![3, 4, 8, 1, 2, 3, 7], "legacy");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip"),
         want,
@@ -116,6 +119,7 @@ const RULES6: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -m u32 --u32 \"0x48=0x18030000:0x1803ffff\"\n\
 -A OUTPUT -m u32 ! --u32 \"4>>8&0xff=6\"\n\
 -A OUTPUT -m u32 --u32 \"0>>28=6\"\n\
+-A OUTPUT -m u32 ! --u32 \"0x48=0x18030000:0x1803ffff\"\n\
 COMMIT\n";
 
 /// The IPv6 form of [`tcp`]: from and to ::1, 32-byte TCP header, then `data`.
@@ -147,7 +151,8 @@ fn send_ipv6_packets() {
         tcp6(443, &[0x18, 0x03, 0xff, 0xff]),
         // Just above.
         tcp6(443, &[0x18, 0x04, 0x00, 0x00]),
-        // 74 bytes: too short for the read at 72.
+        // 75 and 74 bytes: too short for the read at 72.
+        tcp6(443, &[0x18, 0x03, 0x00]),
         tcp6(443, &[0x18, 0x03]),
         // 80 bytes, UDP, in the range at 72.
         ipv6(17, &udp),
@@ -176,10 +181,11 @@ fn u32_raw_matches_count_as_in_ip6tables() {
     legacy.run_in(send_ipv6_packets);
     fwnet.run_in(send_ipv6_packets);
     let want = legacy_counts(&legacy, "ip6tables-legacy");
-    // Heartbleed with --dport 443: the two TCP packets in the range (not the short one);
+    // Heartbleed with --dport 443: the two TCP packets in the range (not the short ones);
     // without it: those and the datagram; `!` on the next-header byte: the datagram (its zero
-    // checksum, invalid for IPv6, gets it dropped without an ICMPv6 error); the version: all.
-    assert_eq!(want, vec![2, 3, 1, 5], "legacy");
+    // checksum, invalid for IPv6, gets it dropped without an ICMPv6 error); the version: all;
+    // `!` on the Heartbleed test: the one just above the range and the short ones.
+    assert_eq!(want, vec![2, 3, 1, 6, 3], "legacy");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip6"),
         want,

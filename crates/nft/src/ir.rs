@@ -558,6 +558,9 @@ pub enum MetaKey {
     /// Whether the packet has a security path, i.e. was decapsulated by IPsec (nft
     /// `meta ipsec`, NFT_META_SECPATH).
     Secpath,
+    /// `meta length`: the packet's length from the network header on (`skb->len` at the IP
+    /// hooks), [`DataType::HostInteger32`].
+    Len,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -669,6 +672,8 @@ pub enum DataType {
     CtDir,
     /// A raw 32-bit big-endian word (`@nh,BITS,32`), printed in hex.
     Word32,
+    /// A host-order 32-bit number (`meta length`), printed in decimal.
+    HostInteger32,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -856,6 +861,7 @@ impl Expr {
                 DataType::Boolean
             }
             Expr::NhWord(_) => DataType::Word32,
+            Expr::Meta(MetaKey::Len) => DataType::HostInteger32,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

@@ -270,7 +270,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::Integer32 => 4,
         DataType::EtherAddr => 9,
         DataType::CtDir => 27,
-        DataType::Word32 => 4,
+        DataType::Word32 | DataType::HostInteger32 => 4,
     }
 }
 
@@ -294,7 +294,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::Integer8 | DataType::PktType | DataType::Boolean => 1,
         DataType::EtherAddr => 6,
         DataType::CtDir => 1,
-        DataType::Word32 => 4,
+        DataType::Word32 | DataType::HostInteger32 => 4,
     }
 }
 
@@ -309,6 +309,7 @@ fn is_network_order(t: DataType) -> bool {
             | DataType::FibAddrtype
             | DataType::Uid
             | DataType::Gid
+            | DataType::HostInteger32
     )
 }
 
@@ -523,6 +524,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::Skgid => NFT_META_SKGID,
                 MetaKey::Pkttype => NFT_META_PKTTYPE,
                 MetaKey::Secpath => NFT_META_SECPATH,
+                MetaKey::Len => NFT_META_LEN,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -746,11 +748,23 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
         } => ext::numgen(*kind, *modulus, *op, *value, out),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
-            load(*left, NFT_REG_1, out);
-            out.push(ext::order(
-                *op,
-                value_bytes(left.datatype(), &Value::Num(*right)),
-            ));
+            let t = left.datatype();
+            let len = load(*left, NFT_REG_1, out);
+            let data = if is_network_order(t) {
+                value_bytes(t, &Value::Num(*right))
+            } else {
+                // `meta length < 56`: a host-order word is turned into network order first
+                // and compared big-endian, as nft 1.0.6 does for every host-order `<` / `>`.
+                out.push(K::Byteorder {
+                    sreg: NFT_REG_1,
+                    dreg: NFT_REG_1,
+                    op: NFT_BYTEORDER_HTON,
+                    len,
+                    size: len,
+                });
+                be_bytes(u128::from(*right), len as usize)
+            };
+            out.push(ext::order(*op, data));
         }
         Match::Masked {
             left,

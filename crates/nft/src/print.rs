@@ -513,6 +513,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             MetaKey::Skgid => "meta skgid",
             MetaKey::Pkttype => "meta pkttype",
             MetaKey::Secpath => "meta ipsec",
+            MetaKey::Len => "meta length",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -591,7 +592,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::Boolean => "boolean",
         DataType::EtherAddr => "ether_addr",
         DataType::CtDir => "ct_dir",
-        DataType::Word32 => "integer",
+        DataType::Word32 | DataType::HostInteger32 => "integer",
     }
 }
 

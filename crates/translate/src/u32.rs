@@ -18,27 +18,39 @@
 //! word, giving `@nh,BITS,32 [& MASK] VALUE | A-B | { ... }`; a read past the end ends the rule
 //! in both.
 //!
+//! `!` on one test is `!=` (a word outside the values) where every packet holds the word (inside
+//! the 20-byte IPv4 or 40-byte IPv6 fixed header; the kernel drops shorter packets before the
+//! hooks). Past it, a packet too short for the read matches in xt but never matches nft's `!=`,
+//! so the rule becomes two disjoint rules ([`Either`]): `meta length < POS+4` (nft_meta's
+//! length is `skb->len`, xt_u32's bound) and the `!=` test, whose load fails on exactly those
+//! short packets.
+//!
 //! Refused, with the reason: `@` (the offset depends on the packet; nft has no such load, and
-//! `@th` is not the same, see [`AT_HELP`]); `!` on several tests (NOT of an AND is an OR, which
-//! one nft rule cannot express); `!` on a word that a packet can be too short to hold (past the
-//! 20-byte IPv4 or 40-byte IPv6 fixed header), since xt matches such a packet and nft's `!=`
-//! does not; shifts of 32 or more (C leaves them undefined; the legacy kernel refuses them); and
-//! tests that cannot depend on the packet's bytes (everything masked away, or no value left).
+//! `@th` is not the same, see [`AT_HELP`]); `!` on several tests (NOT of an AND is an OR of
+//! several reads, which one nft rule cannot express); the two-rule `!` with a stateful match in
+//! the rule (`limit` would count twice, see `rule::check_either`); a read past byte 65535 (the
+//! kernel's largest payload offset); shifts of 32 or more (C leaves them undefined; the legacy
+//! kernel refuses them); and tests that cannot depend on the packet's bytes (everything masked
+//! away, or no value left).
 //!
 //! Numbers are read as libxt_u32 reads them (strtoul base 0: decimal, `0x` hex, leading-`0`
 //! octal, an optional `+`, at most 0xffffffff); at most 10 tests, 10 numbers in a location and
 //! 10 values in a list, as iptables allows.
 
-use crate::rule::Cx;
+use crate::rule::{Cx, Either};
 use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::Opt;
-use fwnet_nft::{CmpOp, Expr, Match, Stmt, Value};
+use fwnet_nft::{CmpOp, Expr, Match, MetaKey, OrderOp, Stmt, Value};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[&["--u32"]];
 
 /// XT_U32_MAXSIZE: tests per match, numbers per location, values per test.
 const MAX: usize = 10;
+
+/// The largest payload offset the kernel accepts (NFTA_PAYLOAD_OFFSET above it is ERANGE,
+/// checked on Linux 6.18).
+const MAX_OFFSET: u32 = 65535;
 
 /// Why `@` has no nft form, and what comes nearest.
 const AT_HELP: &str = "`@` reads at an offset taken from the packet, which nft cannot load; the common `0>>22&0x3C@N` (N bytes past the IPv4 header) is nft's `@th,BITS,32` only for packets that are not non-first fragments: for a non-first fragment xt_u32 reads the fragment's data at that offset while nft's transport-header load never matches, and for IPv6 `@th` starts after the extension headers; for TCP flags, ports and ICMP types use the tcp, udp and icmp matches";
@@ -338,7 +350,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
             "translate/inexact",
             &opt.loc,
             format!("`! --u32` with {} tests has no exact nft translation", tests.len()),
-            "`!` negates the whole AND of the tests, which is an OR of negated tests, and an nft rule is an AND; write one rule per test, each `! --u32 \"TEST\"` jumping to a chain that holds the target, or move the tests into a user chain that RETURNs when they all match",
+            "`!` negates the whole AND of the tests, which is an OR of negated tests, and an nft rule is an AND; with a final target (ACCEPT, DROP, REJECT) one rule per test, `! --u32 \"TEST\"`, is the same; otherwise jump to a user chain whose first rule is `-m u32 --u32 \"TESTS\" -j RETURN` and whose second applies the target",
         );
         return Vec::new();
     }
@@ -348,10 +360,28 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
             stmts.push(stmt);
         }
     }
-    if stmts.len() == tests.len() {
-        stmts
-    } else {
-        Vec::new()
+    if stmts.len() != tests.len() {
+        return Vec::new();
+    }
+    match (negated, tests.as_slice()) {
+        (true, [t]) if u64::from(t.pos) + 4 > header_min(cx.family) => {
+            // A packet too short for the read matches `! --u32` in xt; nft's `!=` never
+            // matches it. So two disjoint rules: the short packets, and the others whose word
+            // is not in the values (the load fails on every short packet).
+            let short = Stmt::Match(Match::Order {
+                left: Expr::Meta(MetaKey::Len),
+                op: OrderOp::Lt,
+                right: u64::from(t.pos) + 4,
+            });
+            cx.either = Some(Either {
+                loc: opt.loc.clone(),
+                what: format!("`! --u32 {arg}`"),
+                alternatives: [vec![short], stmts],
+                at: 0,
+            });
+            Vec::new()
+        }
+        _ => stmts,
     }
 }
 
@@ -384,15 +414,12 @@ fn test(t: &Test, arg: &str, negated: bool, opt: &Opt, cx: &mut Cx) -> Option<St
         );
         return None;
     }
-    if negated && u64::from(t.pos) + 4 > header_min(cx.family) {
+    if t.pos > MAX_OFFSET {
         cx.error(
             "translate/inexact",
             &opt.loc,
-            format!(
-                "`! --u32 {arg}` reads past the fixed {}-byte header",
-                header_min(cx.family)
-            ),
-            "xt_u32 fails on a packet too short for the read and `!` then makes it match, while nft's `!=` never matches such a packet; test the bytes without `!` and let the rule's target apply to the others (e.g. a user chain: the positive test RETURNs, then the target)",
+            format!("`--u32 {arg}` reads at byte {}", t.pos),
+            "nf_tables loads at most 65535 bytes past the network header; only a GSO packet of more than 64 KiB could hold such a word, so the test is a mistake on any other packet: remove it",
         );
         return None;
     }
