@@ -107,8 +107,13 @@ fn send_ipv6_packets() {
 
 /// The packet counters of `iptables-legacy -L OUTPUT -vnx` (`tool`), rule by rule.
 pub(crate) fn legacy_counts(ns: &Netns, tool: &str) -> Vec<u64> {
+    legacy_chain_counts(ns, tool, "OUTPUT")
+}
+
+/// The packet counters of `iptables-legacy -L CHAIN -vnx` (`tool`), rule by rule.
+pub(crate) fn legacy_chain_counts(ns: &Netns, tool: &str, chain: &str) -> Vec<u64> {
     let out = ns
-        .exec(tool, &["-L", "OUTPUT", "-v", "-n", "-x"])
+        .exec(tool, &["-L", chain, "-v", "-n", "-x"])
         .unwrap_or_else(|e| panic!("{e}"));
     out.lines()
         .skip(2)

@@ -1,6 +1,7 @@
 //! `-m u32` against the legacy kernel: the same hand-made IPv4 and IPv6 packets leave a legacy
-//! namespace and an fwnet one over loopback, through OUTPUT rules that only count, and the
-//! counters must agree line by line (and with the counts written here, so a translation that
+//! namespace and an fwnet one over loopback, through OUTPUT and then INPUT rules that only
+//! count (both hooks start reading at the network header), and the counters must agree line by
+//! line (and with the counts written here, so a translation that
 //! agrees only by accident, such as one that never matches, fails too).
 //!
 //! The packets put the bytes at the Heartbleed rule's offset (0x34: 20-byte IPv4 header and a
@@ -11,19 +12,38 @@
 //! header, 32-byte TCP header). The translator's u32 fixtures also load in an inet table
 //! (`--inet`) as `nft -f` loads their `fwnet show` text.
 
-use crate::fragments::{enable_ipv6_on_lo, fwnet_counts, ipv6, legacy_counts, load};
+use crate::fragments::{enable_ipv6_on_lo, fwnet_counts, ipv6, legacy_chain_counts, load};
 use crate::netns::{assert_not_host_netns, privileged, Netns};
 use crate::raw::{checksum, send_ipv4, send_ipv6};
 
-const RULES: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
--A OUTPUT -p tcp -m tcp --dport 443 -m u32 --u32 \"0x34=0x18030000:0x1803ffff\"\n\
--A OUTPUT -m u32 --u32 \"0x34=0x18030000:0x1803ffff\"\n\
--A OUTPUT -m u32 --u32 \"0x20>>16&0xff=0x10:0x1f,0x40\"\n\
--A OUTPUT -m u32 --u32 \"0x14<<8=0x100:0x2ff\"\n\
--A OUTPUT -m u32 ! --u32 \"8>>16&0xff=6\"\n\
--A OUTPUT -m u32 --u32 \"0x38=0:0xffffffff\"\n\
--A OUTPUT -m u32 ! --u32 \"0x34=0x18030000:0x1803ffff\"\n\
-COMMIT\n";
+const TESTS: &[&str] = &[
+    "-p tcp -m tcp --dport 443 -m u32 --u32 \"0x34=0x18030000:0x1803ffff\"",
+    "-m u32 --u32 \"0x34=0x18030000:0x1803ffff\"",
+    "-m u32 --u32 \"0x20>>16&0xff=0x10:0x1f,0x40\"",
+    "-m u32 --u32 \"0x14<<8=0x100:0x2ff\"",
+    "-m u32 ! --u32 \"8>>16&0xff=6\"",
+    "-m u32 --u32 \"0x38=0:0xffffffff\"",
+    "-m u32 ! --u32 \"0x34=0x18030000:0x1803ffff\"",
+];
+
+/// A filter table counting `tests` in INPUT, then the same in OUTPUT: packets sent over
+/// loopback pass OUTPUT, then INPUT, where the IP layer has already consumed the link layer.
+fn rules(tests: &[&str]) -> String {
+    let mut text = String::from("*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for chain in ["INPUT", "OUTPUT"] {
+        for t in tests {
+            text.push_str(&format!("-A {chain} {t}\n"));
+        }
+    }
+    text + "COMMIT\n"
+}
+
+/// INPUT's counters, then OUTPUT's, of `tool` (`iptables-legacy`, `ip6tables-legacy`).
+fn legacy_in_out(ns: &Netns, tool: &str) -> Vec<u64> {
+    let mut counts = legacy_chain_counts(ns, tool, "INPUT");
+    counts.extend(legacy_chain_counts(ns, tool, "OUTPUT"));
+    counts
+}
 
 /// An IPv4 packet from and to 127.0.0.1 of protocol `proto`.
 fn ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
@@ -95,10 +115,11 @@ fn u32_raw_matches_count_as_in_iptables() {
     }
     let legacy = Netns::new("u32-legacy").expect("namespace");
     let fwnet = Netns::new("u32-fwnet").expect("namespace");
-    let state = load(&legacy, &fwnet, "iptables-legacy-restore", "u32", RULES);
+    let rules = rules(TESTS);
+    let state = load(&legacy, &fwnet, "iptables-legacy-restore", "u32", &rules);
     legacy.run_in(send_ipv4_packets);
     fwnet.run_in(send_ipv4_packets);
-    let want = legacy_counts(&legacy, "iptables-legacy");
+    let want = legacy_in_out(&legacy, "iptables-legacy");
     // Heartbleed with --dport 443: the three TCP packets in the range (not the short ones);
     // without it: those and the UDP datagram; TCP flags byte (byte 33) in 0x10-0x1f or 0x40:
     // every TCP packet but the SYN; the shifted ports word: the packet to port 2; `!` on the
@@ -106,7 +127,9 @@ fn u32_raw_matches_count_as_in_iptables() {
     // which also leaves through OUTPUT); a read of 4 bytes at 56: the two 60-byte packets and
     // that ICMP error; `!` on the Heartbleed test: the two just outside the range, the four
     // too short for the read (xt_u32 fails them, and `!` makes them match) and the ICMP error.
-    assert_eq!(want, vec![3, 4, 8, 1, 2, 3, 7], "legacy");
+    assert_eq!(want[7..], [3, 4, 8, 1, 2, 3, 7], "legacy OUTPUT");
+    // Every one of them comes back in over loopback and counts again in INPUT.
+    assert_eq!(want[..7], want[7..], "legacy INPUT");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip"),
         want,
@@ -114,13 +137,13 @@ fn u32_raw_matches_count_as_in_iptables() {
     );
 }
 
-const RULES6: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
--A OUTPUT -p tcp -m tcp --dport 443 -m u32 --u32 \"0x48=0x18030000:0x1803ffff\"\n\
--A OUTPUT -m u32 --u32 \"0x48=0x18030000:0x1803ffff\"\n\
--A OUTPUT -m u32 ! --u32 \"4>>8&0xff=6\"\n\
--A OUTPUT -m u32 --u32 \"0>>28=6\"\n\
--A OUTPUT -m u32 ! --u32 \"0x48=0x18030000:0x1803ffff\"\n\
-COMMIT\n";
+const TESTS6: &[&str] = &[
+    "-p tcp -m tcp --dport 443 -m u32 --u32 \"0x48=0x18030000:0x1803ffff\"",
+    "-m u32 --u32 \"0x48=0x18030000:0x1803ffff\"",
+    "-m u32 ! --u32 \"4>>8&0xff=6\"",
+    "-m u32 --u32 \"0>>28=6\"",
+    "-m u32 ! --u32 \"0x48=0x18030000:0x1803ffff\"",
+];
 
 /// The IPv6 form of [`tcp`]: from and to ::1, 32-byte TCP header, then `data`.
 fn tcp6(dport: u16, data: &[u8]) -> Vec<u8> {
@@ -176,16 +199,17 @@ fn u32_raw_matches_count_as_in_ip6tables() {
         &fwnet,
         "ip6tables-legacy-restore",
         "v6-u32",
-        RULES6,
+        &rules(TESTS6),
     );
     legacy.run_in(send_ipv6_packets);
     fwnet.run_in(send_ipv6_packets);
-    let want = legacy_counts(&legacy, "ip6tables-legacy");
+    let want = legacy_in_out(&legacy, "ip6tables-legacy");
     // Heartbleed with --dport 443: the two TCP packets in the range (not the short ones);
     // without it: those and the datagram; `!` on the next-header byte: the datagram (its zero
     // checksum, invalid for IPv6, gets it dropped without an ICMPv6 error); the version: all;
     // `!` on the Heartbleed test: the one just above the range and the short ones.
-    assert_eq!(want, vec![2, 3, 1, 6, 3], "legacy");
+    assert_eq!(want[5..], [2, 3, 1, 6, 3], "legacy OUTPUT");
+    assert_eq!(want[..5], want[5..], "legacy INPUT");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip6"),
         want,
