@@ -1,8 +1,8 @@
 //! `-m u32` against the legacy kernel: the same hand-made IPv4 and IPv6 packets leave a legacy
 //! namespace and an fwnet one over loopback, through OUTPUT and then INPUT rules that only
 //! count (both hooks start reading at the network header), and the counters must agree line by
-//! line (and with the counts written here, so a translation that
-//! agrees only by accident, such as one that never matches, fails too).
+//! line (and with the counts written here, so a translation that agrees only by accident, such
+//! as one that never matches, fails too).
 //!
 //! The packets put the bytes at the Heartbleed rule's offset (0x34: 20-byte IPv4 header and a
 //! 32-byte TCP header) on each side of both range ends, in a packet exactly long enough for the
