@@ -16,7 +16,7 @@
 
 use crate::apply::{fwnet_in, StateDir};
 use crate::netns::{assert_not_host_netns, privileged, Netns};
-use crate::raw::{checksum, send_ipv4};
+use crate::raw::{checksum, send_ipv4, send_ipv6};
 
 const RULES: &str = "*filter\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -p tcp\n\
@@ -64,7 +64,7 @@ fn send_ipv4_packets() {
 }
 
 /// An IPv6 packet from and to ::1 with flow label 80 and next header `nh`.
-fn ipv6(nh: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ipv6(nh: u8, payload: &[u8]) -> Vec<u8> {
     let mut p = (6u32 << 28 | 80).to_be_bytes().to_vec();
     p.extend((payload.len() as u16).to_be_bytes());
     p.extend([nh, 64]);
@@ -84,7 +84,7 @@ fn fragment(nh: u8, offset: u16, more: bool, data: &[u8]) -> Vec<u8> {
 }
 
 /// [`Netns::new`] turns IPv6 off; loopback needs it (and `::1`) here.
-fn enable_ipv6_on_lo() {
+pub(crate) fn enable_ipv6_on_lo() {
     assert_not_host_netns();
     for conf in ["all", "lo"] {
         let path = format!("/proc/sys/net/ipv6/conf/{conf}/disable_ipv6");
@@ -102,33 +102,18 @@ fn send_ipv6_packets() {
         ipv6(44, &fragment(6, 0, true, &ports_then_zeros())),
         ipv6(44, &fragment(17, 3, false, &ports_then_zeros()[..8])),
     ];
-    // SAFETY: plain socket calls on a descriptor this function owns and closes.
-    unsafe {
-        // IPPROTO_RAW: the packet given includes its IPv6 header.
-        let fd = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_RAW);
-        assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
-        let mut to: libc::sockaddr_in6 = std::mem::zeroed();
-        to.sin6_family = libc::AF_INET6 as u16;
-        to.sin6_addr.s6_addr = std::net::Ipv6Addr::LOCALHOST.octets();
-        for p in &packets {
-            let n = libc::sendto(
-                fd,
-                p.as_ptr().cast(),
-                p.len(),
-                0,
-                (&to as *const libc::sockaddr_in6).cast(),
-                std::mem::size_of::<libc::sockaddr_in6>() as u32,
-            );
-            assert_eq!(n, p.len() as isize, "{}", std::io::Error::last_os_error());
-        }
-        libc::close(fd);
-    }
+    send_ipv6(&packets);
 }
 
 /// The packet counters of `iptables-legacy -L OUTPUT -vnx` (`tool`), rule by rule.
 pub(crate) fn legacy_counts(ns: &Netns, tool: &str) -> Vec<u64> {
+    legacy_chain_counts(ns, tool, "OUTPUT")
+}
+
+/// The packet counters of `iptables-legacy -L CHAIN -vnx` (`tool`), rule by rule.
+pub(crate) fn legacy_chain_counts(ns: &Netns, tool: &str, chain: &str) -> Vec<u64> {
     let out = ns
-        .exec(tool, &["-L", "OUTPUT", "-v", "-n", "-x"])
+        .exec(tool, &["-L", chain, "-v", "-n", "-x"])
         .unwrap_or_else(|e| panic!("{e}"));
     out.lines()
         .skip(2)

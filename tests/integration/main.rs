@@ -38,5 +38,6 @@ mod safety;
 mod synproxy;
 mod time;
 mod tproxy;
+mod u32;
 mod verdicts;
 mod verify;

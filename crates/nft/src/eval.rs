@@ -7,11 +7,11 @@
 //! "would this ruleset cut the connection I am running over?".
 //!
 //! What the interpreter cannot know (the state of a rate limit, the packet mark, the route type
-//! of an address, the owning socket, the time of day or date, a statement it does not model)
-//! is an unknown condition: both ways are followed, and when they disagree the verdict is
-//! [`Verdict::Unknown`], naming the rule and [`Unknowable`] reason. `reject` counts as a drop.
-//! NAT base chains only see the first packet of a connection, so they are skipped unless the
-//! packet's `ct state` has `new`.
+//! of an address, the owning socket, the time of day or date, raw packet bytes (`@nh`, from
+//! `-m u32`), a statement it does not model) is an unknown condition: both ways are followed,
+//! and when they disagree the verdict is [`Verdict::Unknown`], naming the rule and
+//! [`Unknowable`] reason. `reject` counts as a drop. NAT base chains only see the first packet
+//! of a connection, so they are skipped unless the packet's `ct state` has `new`.
 //!
 //! It deliberately does not model packet modification, fragments (packets are whole), IPv6
 //! extension headers (a described packet has none: `rt type 0` does not match it and `exthdr rt
@@ -1669,5 +1669,35 @@ mod tests {
             Verdict::Accept,
             "not selected: the policy"
         );
+    }
+
+    #[test]
+    fn raw_network_header_words_are_unknown_unless_an_earlier_test_decides() {
+        // `-m u32` (`@nh,416,32 ...`): a described packet has no bytes to read.
+        let heartbeat = Stmt::Match(Match::Cmp {
+            left: Expr::NhWord(52),
+            op: CmpOp::Eq,
+            right: Value::Range(0x1803_0000, 0x1803_ffff),
+        });
+        let https = cmp(Expr::Payload(Field::TcpDport), CmpOp::Eq, Value::Num(443));
+        for (stmts, want) in [
+            (
+                vec![heartbeat.clone(), v(IrVerdict::Drop)],
+                (Verdict::Unknown, Some(Unknowable::Unmodelled)),
+            ),
+            (
+                vec![https, heartbeat, v(IrVerdict::Drop)],
+                (Verdict::Accept, None),
+            ),
+        ] {
+            let t = table(vec![base(
+                "INPUT",
+                Hook::Input,
+                Policy::Accept,
+                vec![rule(1, stmts)],
+            )]);
+            let got = chain(&t, "INPUT", &ssh_in());
+            assert_eq!((got.verdict, got.unknown), want);
+        }
     }
 }

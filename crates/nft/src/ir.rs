@@ -433,6 +433,10 @@ pub enum Expr {
     /// `fib saddr [. mark] [. iif] oif exists`: whether the reverse route lookup of the source
     /// finds a route (through the input device with `iif`), as nft_fib's `present` result.
     FibOif(FibOif),
+    /// `@nh,BITS,32`: the 4 bytes at this byte offset from the network header, big-endian
+    /// ([`DataType::Word32`]), as `-m u32` reads them. A packet too short to hold them does not
+    /// match any test on them, `!=` included.
+    NhWord(u32),
 }
 
 /// The inputs of a `fib saddr ... oif` lookup: the packet mark (`. mark`) and whether the route
@@ -574,6 +578,9 @@ pub enum MetaKey {
     /// `meta day`: the weekday when the packet is seen, 0 Sunday to 6 Saturday, in the
     /// kernel's timezone (`sys_tz`, nft_meta.c `nft_meta_weekday`), not necessarily UTC.
     Day,
+    /// `meta length`: the packet's length from the network header on (`skb->len` at the IP
+    /// hooks), [`DataType::HostInteger32`].
+    Len,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -685,6 +692,10 @@ pub enum DataType {
     CtDir,
     /// nft's `day` type (TYPE_TIME_DAY): one byte, 0 Sunday to 6 Saturday, printed as a number.
     Day,
+    /// A raw 32-bit big-endian word (`@nh,BITS,32`), printed in hex.
+    Word32,
+    /// A host-order 32-bit number (`meta length`), printed in decimal.
+    HostInteger32,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -872,6 +883,8 @@ impl Expr {
             Expr::Meta(MetaKey::Secpath) | Expr::Rt(RtKey::Ipsec) | Expr::FibOif(_) => {
                 DataType::Boolean
             }
+            Expr::NhWord(_) => DataType::Word32,
+            Expr::Meta(MetaKey::Len) => DataType::HostInteger32,
             Expr::Payload(f) => match f {
                 Field::IpProtocol | Field::Ip6Nexthdr => DataType::InetProto,
                 Field::IpSaddr | Field::IpDaddr => DataType::Ipv4Addr,

@@ -272,6 +272,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::EtherAddr => 9,
         DataType::CtDir => 27,
         DataType::Day => 45,
+        DataType::Word32 | DataType::HostInteger32 => 4,
     }
 }
 
@@ -296,6 +297,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::EtherAddr => 6,
         DataType::CtDir => 1,
         DataType::Day => 1,
+        DataType::Word32 | DataType::HostInteger32 => 4,
     }
 }
 
@@ -310,6 +312,7 @@ fn is_network_order(t: DataType) -> bool {
             | DataType::FibAddrtype
             | DataType::Uid
             | DataType::Gid
+            | DataType::HostInteger32
     )
 }
 
@@ -525,6 +528,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
                 MetaKey::Pkttype => NFT_META_PKTTYPE,
                 MetaKey::Secpath => NFT_META_SECPATH,
                 MetaKey::Day => NFT_META_TIME_DAY,
+                MetaKey::Len => NFT_META_LEN,
             };
             out.push(K::Meta { key, dreg: reg });
         }
@@ -567,6 +571,12 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
             dreg: reg,
         }),
         Expr::FibOif(f) => out.push(ext::fib_oif(f, reg)),
+        Expr::NhWord(offset) => out.push(K::Payload {
+            base: NFT_PAYLOAD_NETWORK_HEADER,
+            offset,
+            len: 4,
+            dreg: reg,
+        }),
     }
     type_len(e.datatype())
 }
@@ -743,11 +753,23 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
         Match::Time(t) => time::time(t, out),
         Match::Cmp { left, op, right } => cmp(*left, *op, right, out, cx),
         Match::Order { left, op, right } => {
-            load(*left, NFT_REG_1, out);
-            out.push(ext::order(
-                *op,
-                value_bytes(left.datatype(), &Value::Num(*right)),
-            ));
+            let t = left.datatype();
+            let len = load(*left, NFT_REG_1, out);
+            let data = if is_network_order(t) {
+                value_bytes(t, &Value::Num(*right))
+            } else {
+                // `meta length < 56`: a host-order word is turned into network order first
+                // and compared big-endian, as nft 1.0.6 does for every host-order `<` / `>`.
+                out.push(K::Byteorder {
+                    sreg: NFT_REG_1,
+                    dreg: NFT_REG_1,
+                    op: NFT_BYTEORDER_HTON,
+                    len,
+                    size: len,
+                });
+                be_bytes(u128::from(*right), len as usize)
+            };
+            out.push(ext::order(*op, data));
         }
         Match::Masked {
             left,
@@ -769,6 +791,9 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
                 // `tcp flags & (fin | syn | rst | ack) { syn, ack }`: the masked value looked
                 // up in an anonymous set, as for an unmasked one.
                 lookup_literal(t, elems, *op, out, cx);
+            } else if let Value::Range(lo, hi) = value {
+                // `@nh,416,32 & 0xffff00ff == 0x1-0x2`: compared as an unmasked range is.
+                range(t, *op, (*lo, *hi), out);
             } else {
                 out.push(K::Cmp {
                     sreg: NFT_REG_1,
@@ -873,26 +898,7 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 ),
                 _ => (Vec::new(), Vec::new()),
             };
-            match op {
-                CmpOp::Eq => {
-                    out.push(K::Cmp {
-                        sreg: NFT_REG_1,
-                        op: NFT_CMP_GTE,
-                        data: from,
-                    });
-                    out.push(K::Cmp {
-                        sreg: NFT_REG_1,
-                        op: NFT_CMP_LTE,
-                        data: to,
-                    });
-                }
-                CmpOp::Ne => out.push(K::Range {
-                    sreg: NFT_REG_1,
-                    op: NFT_RANGE_NEQ,
-                    from,
-                    to,
-                }),
-            }
+            range_bytes(op, from, to, out);
         }
         Value::Set(elems) => {
             load(left, NFT_REG_1, out);
@@ -913,6 +919,39 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 data: bits.unwrap_or_else(|| value_bytes(t, &exthdr::in_place(left, right))),
             });
         }
+    }
+}
+
+/// Register 1 in `lo-hi` (`op` Eq) or outside it (Ne), for numbers of type `t`.
+fn range(t: DataType, op: CmpOp, (lo, hi): (u64, u64), out: &mut Vec<K>) {
+    let (from, to) = (
+        value_bytes(t, &Value::Num(lo)),
+        value_bytes(t, &Value::Num(hi)),
+    );
+    range_bytes(op, from, to, out);
+}
+
+/// A range `==` is two compares (gte, lte), a range `!=` one `range neq`, as nft emits them.
+fn range_bytes(op: CmpOp, from: Vec<u8>, to: Vec<u8>, out: &mut Vec<K>) {
+    match op {
+        CmpOp::Eq => {
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: NFT_CMP_GTE,
+                data: from,
+            });
+            out.push(K::Cmp {
+                sreg: NFT_REG_1,
+                op: NFT_CMP_LTE,
+                data: to,
+            });
+        }
+        CmpOp::Ne => out.push(K::Range {
+            sreg: NFT_REG_1,
+            op: NFT_RANGE_NEQ,
+            from,
+            to,
+        }),
     }
 }
 

@@ -516,6 +516,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             MetaKey::Pkttype => "meta pkttype",
             MetaKey::Secpath => "meta ipsec",
             MetaKey::Day => "meta day",
+            MetaKey::Len => "meta length",
         },
         Expr::Ct(k) => match k {
             CtKey::State => "ct state",
@@ -566,6 +567,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
         },
         Expr::Rt(RtKey::Ipsec) => "rt ipsec",
         Expr::FibOif(f) => ext::fib_oif(f),
+        Expr::NhWord(offset) => return format!("@nh,{},32", u64::from(offset) * 8).into(),
     })
 }
 
@@ -594,6 +596,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::EtherAddr => "ether_addr",
         DataType::CtDir => "ct_dir",
         DataType::Day => "day",
+        DataType::Word32 | DataType::HostInteger32 => "integer",
     }
 }
 
@@ -632,7 +635,7 @@ fn number(t: DataType, n: u64) -> String {
         DataType::TcpFlag | DataType::CtState | DataType::CtStatus => {
             return bitmask(t, n, "|");
         }
-        DataType::Mark => return format!("{n:#x}"),
+        DataType::Mark | DataType::Word32 => return format!("{n:#x}"),
         DataType::EtherAddr => {
             let bytes = n.to_be_bytes();
             let octets: Vec<String> = bytes[2..].iter().map(|b| format!("{b:02x}")).collect();

@@ -259,6 +259,7 @@ fn stable(s: &Stmt) -> bool {
 fn stable_expr(e: &Expr) -> bool {
     match e {
         Expr::Payload(_) | Expr::Exthdr(_) | Expr::Fib(_) | Expr::FibOif(_) => true,
+        Expr::NhWord(_) => true,
         Expr::Meta(m) => !matches!(m, MetaKey::Mark),
         Expr::Ct(_) | Expr::Rt(_) => false,
     }

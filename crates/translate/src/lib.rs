@@ -60,6 +60,7 @@ mod time;
 mod tos;
 mod tproxy;
 mod ttl;
+mod u32;
 mod udp;
 
 pub use ct_helper::{parse_iptables_config, IptablesConfig};

@@ -234,6 +234,7 @@ enum Ext {
     Ecn,
     Tos,
     Time,
+    U32,
 }
 
 impl Ext {
@@ -275,6 +276,7 @@ impl Ext {
             ("ecn", _) => Ext::Ecn,
             ("tos", _) => Ext::Tos,
             ("time", _) => Ext::Time,
+            ("u32", _) => Ext::U32,
             _ => return None,
         })
     }
@@ -318,6 +320,7 @@ impl Ext {
             Ext::Ecn => crate::ecn::OPTIONS,
             Ext::Tos => crate::tos::OPTIONS,
             Ext::Time => crate::time::OPTIONS,
+            Ext::U32 => crate::u32::OPTIONS,
         }
     }
 
@@ -622,6 +625,7 @@ pub(crate) fn translate(
             }
             Ext::Tos => crate::tos::translate(&m.opts, &m.loc, &mut cx),
             Ext::Time => crate::time::translate(&m.opts, &mut cx),
+            Ext::U32 => crate::u32::translate(&m.opts, &m.loc, &mut cx),
         };
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
@@ -891,6 +895,7 @@ fn assign<'o>(
         Ext::Dscp,
         Ext::Ecn,
         Ext::Tos,
+        Ext::U32,
     ]
     .into_iter()
     .find(|e| e.knows(&opt.name));
@@ -968,6 +973,7 @@ fn ext_name(e: Ext) -> &'static str {
         Ext::Ecn => "ecn",
         Ext::Tos => "tos",
         Ext::Time => "time",
+        Ext::U32 => "u32",
     }
 }
 
