@@ -745,7 +745,8 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
             rule.stmts.splice(i..i + n, all);
             continue;
         }
-        let post = rule.stmts.split_off(i + n);
+        let mut post = protocol_tests(&rule.stmts[..i]);
+        post.extend(rule.stmts.split_off(i + n));
         rule.stmts.truncate(i);
         let origin = rule.origin.clone();
         let hit = fresh(format!("{}_line{line}_hit", e.set), &mut chain_names);
@@ -816,6 +817,25 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
         });
     }
     table.chains.extend(added);
+}
+
+/// The rule's protocol tests (`-p tcp`), repeated in the chain that holds the rest of the rule:
+/// statements there that need the protocol (`reject with tcp reset`, `tcp dport`) depend on
+/// them as they did in the rule, and a packet reaching the chain passes them again.
+fn protocol_tests(pre: &[Stmt]) -> Vec<Stmt> {
+    pre.iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Stmt::Match(Match::Cmp {
+                    left: Expr::Payload(Field::IpProtocol) | Expr::Meta(fwnet_nft::MetaKey::L4proto),
+                    op: CmpOp::Eq,
+                    ..
+                })
+            )
+        })
+        .cloned()
+        .collect()
 }
 
 /// Where the statements of use `u` of list `e` are: each rule from its line that holds them,
