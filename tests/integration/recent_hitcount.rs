@@ -65,17 +65,17 @@ const STEPS: &[Step] = &[
     // t=1500
     s(500, 2, 2000, false), // L: six at 0, then 1500 twice (--set, --update)
     // t=2600
-    s(1100, 4, 2002, true),  // U: 0 is out of the window, 1000 is in: one
-    s(0, 4, 2001, true),     // U: --update sees one; --set: 0, 1000, 2600
-    s(0, 4, 2002, false),    // U: 1000 and 2600
+    s(1100, 4, 2002, true), // U: 0 is out of the window, 1000 is in: one
+    s(0, 4, 2001, true),    // U: --update sees one; --set: 0, 1000, 2600
+    s(0, 4, 2002, false),   // U: 1000 and 2600
     // t=3000: the block outlives the first burst by the times --update recorded at 1500
     s(400, 2, 2000, false), // L: 1500, 1500, 3000 (--set) within: dropped, 3000 again
     // t=3300
-    s(300, 4, 2001, true),  // U: --update sees 2600 only; --set: 1000, 2600, 3300
-    s(0, 4, 2002, false),   // U: 2600 and 3300
-    s(0, 4, 2001, true),    // U: --update sees two; --set: 2600, 3300, 3300
-    s(0, 4, 2001, false),   // U: three: dropped, --update adds a time
-    s(0, 4, 2001, false),   // U: and again
+    s(300, 4, 2001, true), // U: --update sees 2600 only; --set: 1000, 2600, 3300
+    s(0, 4, 2002, false),  // U: 2600 and 3300
+    s(0, 4, 2001, true),   // U: --update sees two; --set: 2600, 3300, 3300
+    s(0, 4, 2001, false),  // U: three: dropped, --update adds a time
+    s(0, 4, 2001, false),  // U: and again
     // t=5600: every time is older than 2 s
     s(2300, 2, 2000, true), // L: 1
     s(0, 2, 2000, true),    // L: 2
@@ -109,7 +109,9 @@ fn run_steps(ns: &Netns) -> Vec<bool> {
 
 /// The steps whose verdicts differ, for the failure message.
 fn differences(a: &[bool], b: &[bool]) -> Vec<usize> {
-    (0..a.len().min(b.len())).filter(|&i| a[i] != b[i]).collect()
+    (0..a.len().min(b.len()))
+        .filter(|&i| a[i] != b[i])
+        .collect()
 }
 
 #[test]

@@ -588,7 +588,6 @@ fn mark_approximate(table: &mut fwnet_nft::Table, loc: &Loc, name: &str) {
     }
 }
 
-
 /// Whether a use of a list with hitcount sets ([`expand`]) records a packet time: `--set`
 /// always, `--update` when its test matched. A `--rcheck` with a count above 1 needs a choice
 /// between positions; `--rcheck` with a count of 1 is the lookup in the list's set, unchanged.
@@ -717,7 +716,13 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
             .map(|k| fresh(format!("{}_at_{k}", e.set), &mut taken))
             .collect(),
     };
-    let new_sets: Vec<Set> = slots.slots.iter().chain(&slots.at).cloned().map(set_like).collect();
+    let new_sets: Vec<Set> = slots
+        .slots
+        .iter()
+        .chain(&slots.at)
+        .cloned()
+        .map(set_like)
+        .collect();
     table.sets.splice(at + 1..at + 1, new_sets);
 
     let mut chain_names: Vec<String> = table.chains.iter().map(|c| c.name.clone()).collect();
@@ -777,7 +782,11 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
                 let rules = (1..=slots.most())
                     .map(|k| {
                         let mut stmts: Vec<Stmt> = if k == 1 {
-                            slots.at.iter().map(|a| lookup(&key, a, CmpOp::Ne)).collect()
+                            slots
+                                .at
+                                .iter()
+                                .map(|a| lookup(&key, a, CmpOp::Ne))
+                                .collect()
                         } else {
                             vec![lookup(&key, &slots.at[k - 2], CmpOp::Eq)]
                         };
@@ -828,7 +837,8 @@ fn protocol_tests(pre: &[Stmt]) -> Vec<Stmt> {
             matches!(
                 s,
                 Stmt::Match(Match::Cmp {
-                    left: Expr::Payload(Field::IpProtocol) | Expr::Meta(fwnet_nft::MetaKey::L4proto),
+                    left: Expr::Payload(Field::IpProtocol)
+                        | Expr::Meta(fwnet_nft::MetaKey::L4proto),
                     op: CmpOp::Eq,
                     ..
                 })
@@ -866,9 +876,7 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
 
 /// The index and length of what [`translate`] emitted for `op` on `set` in `stmts`.
 fn span(op: Op, stmts: &[Stmt], set: &str) -> Option<(usize, usize)> {
-    let is_lookup = |s: &Stmt| {
-        matches!(s, Stmt::Match(Match::Lookup { set: x, op: CmpOp::Eq, .. }) if x == set)
-    };
+    let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op: CmpOp::Eq, .. }) if x == set);
     let is_update = |s: &Stmt| matches!(s, Stmt::SetUpdate { set: x, limit: None, .. } if x == set);
     match op {
         Op::Set => stmts.iter().position(is_update).map(|i| (i, 1)),
