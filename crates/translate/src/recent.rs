@@ -23,11 +23,47 @@
 //! - `--hitcount 1` is no hitcount; `--reap` has no visible effect (it only drops entries older
 //!   than S, which no test of the list can see).
 //!
+//! Counting packets (`--hitcount h`, h > 1, with `--seconds S`): the kernel matches when at
+//! least h of the entry's last 20 packet times are within S; the times are in order, so that is
+//! "the h most recent times are all within S". With H the largest count any check of the list
+//! uses, fwnet keeps the last H times in H slot sets `recent_NAME_1` .. `_H` (timeout S, so an
+//! address is in slot j while the time written there is within S), written round-robin. The
+//! slot the next time goes to (the position) is membership in one of the pointer sets
+//! `recent_NAME_at_2` .. `_at_H` (timeout S, refreshed with every time; in none is position 1).
+//! A pointer expires with the last time written, when every slot of the address has expired
+//! too, so starting again at position 1 changes nothing.
+//! - Recording a time (every `--set`, and `--update` after its test matched) is a jump to the
+//!   chain `recent_NAME_stamp`: `update @recent_NAME` (the last time, what checks with a count
+//!   of 1 read), then one rule per position k > 1 (`ip saddr @recent_NAME_at_k`: update slot k,
+//!   delete pointer k, update pointer k+1 unless k = H, return), then position 1 (update slot 1
+//!   and pointer 2).
+//! - A check with count h at position k needs slots k-1, k-2 .. k-h (cyclically) all to hold
+//!   the address. With h = H that is every slot, whatever the position: the lookups go in the
+//!   rule itself. Otherwise a chain `recent_NAME_lineN` has one rule per position, ending in
+//!   `goto` the rest of the rule.
+//! - nft cannot branch inside a rule, and a jump comes back to the next rule, so a rule that
+//!   records a time or needs the per-position chain is split where its recent match was: the
+//!   statements before it, then `jump` (no counter: the rule has not matched yet); the chain
+//!   `recent_NAME_lineN_hit` records the time when the rule does (`jump recent_NAME_stamp`),
+//!   then holds the rest of the rule with the rule's protocol test, counter and target. When
+//!   the test fails, or the rest of the rule does not match, the packet comes back to the rule
+//!   after the original one, as in the kernel, which also records the time before the matches
+//!   after it run. Every match is still evaluated once per packet (a `limit` before or after
+//!   the recent match spends one token). Refused: `-j RETURN` and `-g` in such a rule (they
+//!   would leave the new chain, not the rule's), one list twice in one rule, `!` with a count,
+//!   a count without `--seconds` (times of any age) and counts above 20 (the kernel keeps 20
+//!   times per entry; CentOS 6 refuses more).
+//! - The new chains add up to two levels of calls: a ruleset whose user chains already nest
+//!   close to nf_tables' limit of 16 levels fails to load, where iptables had no such limit.
+//! - Kernel: a pointer is cleared with `delete @set { ip saddr }` (the dynset delete
+//!   operation), in Linux since 5.4. An older kernel refuses the rules that use it when the
+//!   ruleset is loaded (EOPNOTSUPP; the batch is atomic, so none of it loads), and fwnet's
+//!   hint then names the `dynset` expression (4.3), not its delete operation.
+//!
 //! A list that is only ever written (`--set`) is read by no rule: the match always matches and
-//! is dropped with a warning. Refused, with the reason: `--hitcount` above 1 (a count of
-//! packets in a sliding window; nft keeps one timeout per element), `--rttl` (the TTL stored
-//! per entry), masks other than the full one, `!` on `--set`, `--update` and `--remove`, two
-//! different `--seconds` on one list, a list in two tables. `--remove` and checks without
+//! is dropped with a warning. Refused, with the reason: `--rttl` (the TTL stored per entry),
+//! masks other than the full one, `!` on `--set`, `--update` and `--remove`, two different
+//! `--seconds` on one list, a list in two tables. `--remove` and checks without
 //! `--seconds` need entries of any age, which the kernel bounds only by its 200-entry
 //! eviction: they are approximations, emitted only with `allow_approximate` (a set without
 //! timeout, `ip saddr @s delete @s { ip saddr }` for `--remove`) and marked in the rule comment.
@@ -36,8 +72,9 @@
 //! 200 entries per list and evicts the least recently refreshed; the set holds up to 65535 and
 //! evicts nothing. Verdicts differ only when more than 200 distinct addresses are refreshed
 //! within one `--seconds` window (the kernel forgets the oldest of them, the set does not), or
-//! when 65535 are (the set is full and `--set` stops matching). Timing at the window's edge
-//! differs by at most one kernel tick (the kernel counts a time exactly S seconds old).
+//! when 65535 are (the set is full and `--set` stops matching; with `--hitcount`, the time of a
+//! new address is not recorded). Timing at the window's edge differs by at most one kernel
+//! tick (the kernel counts a time exactly S seconds old).
 
 use crate::chain::TableCx;
 use crate::rule::Cx;
