@@ -780,7 +780,9 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
         let family = table.chains[ci].family;
         let rule = &mut table.chains[ci].rules[ri];
         let line = rule.origin.as_ref().map_or(0, |o| o.line);
-        let (i, n) = span(u.op, &rule.stmts, &e.set).unwrap_or((0, 0));
+        let Some((i, n)) = span(u.op, &rule.stmts, &e.set) else {
+            continue;
+        };
         if u.op == Op::Rcheck && h == slots.most() {
             // Every slot holds a time within the window, whatever the position: one rule.
             let all = slots.slots.iter().map(|s| lookup(&key, s, CmpOp::Eq));
