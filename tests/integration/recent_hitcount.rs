@@ -10,8 +10,9 @@
 //! DROP`), `U` in the other (`--update -j DROP`, then `--set`), plus a `--rcheck --hitcount 2`
 //! on `U`, which depends on the position of the address's next slot. The sequence has bursts,
 //! a pause longer than the window, and the block kept alive by the times `--update` records.
-//! Ages are at least 300 ms away from the window's edge. A `limit` before a counted `--update`
-//! (list `V`) shows that the rule, split around the count, still spends one token per packet.
+//! Ages are at least 300 ms away from the window's edge. A `hashlimit` before a counted
+//! `--update` (list `V`) shows that the rule, split around the count, still spends one token of
+//! the source's bucket per packet.
 //! Not tested: the kernel's 200-entry eviction, which fwnet does not reproduce.
 
 use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
@@ -29,7 +30,7 @@ const RULES: &str = "*filter
 -A OUTPUT -p udp -m udp --dport 2001 -m state --state NEW -m recent --update --seconds 2 --hitcount 3 --name U -j DROP
 -A OUTPUT -p udp -m udp --dport 2001 -m state --state NEW -m recent --set --name U
 -A OUTPUT -p udp -m udp --dport 2003 -m recent --set --name V
--A OUTPUT -p udp -m udp --dport 2003 -m limit --limit 1/hour --limit-burst 3 -m recent --update --seconds 2 --hitcount 2 --name V -j DROP
+-A OUTPUT -p udp -m udp --dport 2003 -m hashlimit --hashlimit-upto 1/hour --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name V -m recent --update --seconds 2 --hitcount 2 --name V -j DROP
 COMMIT
 ";
 
@@ -88,7 +89,7 @@ const STEPS: &[Step] = &[
     s(0, 4, 2002, true),    // U: 1
     s(0, 4, 2001, true),    // U: 2
     s(0, 4, 2002, false),   // U: 2
-    // V: the limit before the count spends one token per packet, matched or not
+    // V: the hashlimit before the count spends one token per packet, matched or not
     s(0, 5, 2003, true),  // token 1; V: 1 time
     s(0, 5, 2003, false), // token 2; V: 2
     s(0, 5, 2003, false), // token 3
