@@ -74,7 +74,10 @@
 //! within one `--seconds` window (the kernel forgets the oldest of them, the set does not), or
 //! when 65535 are (the set is full and `--set` stops matching; with `--hitcount`, the time of a
 //! new address is not recorded). Timing at the window's edge differs by at most one kernel
-//! tick (the kernel counts a time exactly S seconds old).
+//! tick (the kernel counts a time exactly S seconds old). With `--hitcount`, the kernel checks
+//! and records under one lock, and the sets are read and written one statement at a time: two
+//! packets of one address handled at the same moment on two CPUs can both miss the other's
+//! time, or write one slot (one time is lost until it would have expired).
 
 use crate::chain::TableCx;
 use crate::rule::Cx;
