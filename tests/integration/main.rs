@@ -34,6 +34,7 @@ mod observe;
 mod optimize;
 mod raw;
 mod recent;
+mod recent_hitcount;
 mod safety;
 mod synproxy;
 mod time;

@@ -502,6 +502,10 @@ impl Walk<'_> {
             // `tproxy` ends the rule and the `drop` rule fwnet writes after it (TPROXY's
             // verdict without a socket) runs.
             Stmt::Tproxy(_) => Step::NoMatch,
+            // Deleting the packet's key from a set changes what later packets (and later
+            // lookups, which are unknown for a dynamic set anyway) find, not this verdict:
+            // `-m recent --hitcount` pointers, the approximated `--remove`.
+            Stmt::SetDelete { .. } => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
     }
@@ -1699,5 +1703,97 @@ mod tests {
             let got = chain(&t, "INPUT", &ssh_in());
             assert_eq!((got.verdict, got.unknown), want);
         }
+    }
+
+    #[test]
+    fn recording_a_recent_hitcount_time_keeps_the_verdict_known() {
+        // The chains `-m recent --set` and `--update --hitcount 2` become (recent.rs): the
+        // lookups in the dynamic sets are unknown, but every way through the recording chain
+        // comes back, so only the count check leaves the verdict open.
+        let key = || vec![Expr::Payload(Field::IpSaddr)];
+        let lookup = |set: &str| {
+            Stmt::Match(Match::Lookup {
+                key: key(),
+                set: set.into(),
+                op: CmpOp::Eq,
+            })
+        };
+        let update = |set: &str| Stmt::SetUpdate {
+            set: set.into(),
+            key: key(),
+            limit: None,
+            masks: Vec::new(),
+        };
+        let delete = |set: &str| Stmt::SetDelete {
+            set: set.into(),
+            key: key(),
+        };
+        let dport = |port: u64| {
+            Stmt::Match(Match::Cmp {
+                left: Expr::Payload(Field::TcpDport),
+                op: CmpOp::Eq,
+                right: Value::Num(port),
+            })
+        };
+        let jump = |c: &str| v(IrVerdict::Jump(c.into()));
+        let mut t = table(vec![
+            base(
+                "INPUT",
+                Hook::Input,
+                Policy::Accept,
+                vec![
+                    rule(1, vec![dport(22), jump("set_hit")]),
+                    rule(2, vec![dport(23), jump("set_hit")]),
+                    rule(
+                        2,
+                        vec![dport(23), lookup("L_1"), lookup("L_2"), jump("check_hit")],
+                    ),
+                ],
+            ),
+            regular(
+                "stamp",
+                vec![
+                    rule(0, vec![update("L")]),
+                    rule(
+                        0,
+                        vec![
+                            lookup("L_at_2"),
+                            update("L_2"),
+                            delete("L_at_2"),
+                            v(IrVerdict::Return),
+                        ],
+                    ),
+                    rule(0, vec![update("L_1"), update("L_at_2")]),
+                ],
+            ),
+            regular("set_hit", vec![rule(1, vec![jump("stamp")])]),
+            regular(
+                "check_hit",
+                vec![
+                    rule(2, vec![jump("stamp")]),
+                    rule(2, vec![v(IrVerdict::Drop)]),
+                ],
+            ),
+        ]);
+        t.sets = ["L", "L_1", "L_2", "L_at_2"]
+            .into_iter()
+            .map(|name| crate::ir::Set {
+                name: name.into(),
+                key: vec![crate::ir::DataType::Ipv4Addr],
+                flags: crate::ir::SetFlags {
+                    dynamic: true,
+                    timeout: true,
+                    ..crate::ir::SetFlags::default()
+                },
+                timeout_ms: Some(2000),
+                size: Some(65535),
+                elements: Vec::new(),
+            })
+            .collect();
+        let got = chain(&t, "INPUT", &ssh_in());
+        assert_eq!((got.verdict, got.unknown), (Verdict::Accept, None));
+        let mut telnet = ssh_in();
+        telnet.dport = 23;
+        assert_eq!(chain(&t, "INPUT", &telnet).verdict, Verdict::Unknown);
     }
 }

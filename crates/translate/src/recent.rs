@@ -23,11 +23,47 @@
 //! - `--hitcount 1` is no hitcount; `--reap` has no visible effect (it only drops entries older
 //!   than S, which no test of the list can see).
 //!
+//! Counting packets (`--hitcount h`, h > 1, with `--seconds S`): the kernel matches when at
+//! least h of the entry's last 20 packet times are within S; the times are in order, so that is
+//! "the h most recent times are all within S". With H the largest count any check of the list
+//! uses, fwnet keeps the last H times in H slot sets `recent_NAME_1` .. `_H` (timeout S, so an
+//! address is in slot j while the time written there is within S), written round-robin. The
+//! slot the next time goes to (the position) is membership in one of the pointer sets
+//! `recent_NAME_at_2` .. `_at_H` (timeout S, refreshed with every time; in none is position 1).
+//! A pointer expires with the last time written, when every slot of the address has expired
+//! too, so starting again at position 1 changes nothing.
+//! - Recording a time (every `--set`, and `--update` after its test matched) is a jump to the
+//!   chain `recent_NAME_stamp`: `update @recent_NAME` (the last time, what checks with a count
+//!   of 1 read), then one rule per position k > 1 (`ip saddr @recent_NAME_at_k`: update slot k,
+//!   delete pointer k, update pointer k+1 unless k = H, return), then position 1 (update slot 1
+//!   and pointer 2).
+//! - A check with count h at position k needs slots k-1, k-2 .. k-h (cyclically) all to hold
+//!   the address. With h = H that is every slot, whatever the position: the lookups go in the
+//!   rule itself. Otherwise a chain `recent_NAME_lineN` has one rule per position, ending in
+//!   `goto` the rest of the rule.
+//! - nft cannot branch inside a rule, and a jump comes back to the next rule, so a rule that
+//!   records a time or needs the per-position chain is split where its recent match was: the
+//!   statements before it, then `jump` (no counter: the rule has not matched yet); the chain
+//!   `recent_NAME_lineN_hit` records the time when the rule does (`jump recent_NAME_stamp`),
+//!   then holds the rest of the rule with the rule's protocol test, counter and target. When
+//!   the test fails, or the rest of the rule does not match, the packet comes back to the rule
+//!   after the original one, as in the kernel, which also records the time before the matches
+//!   after it run. Every match is still evaluated once per packet (a `limit` before or after
+//!   the recent match spends one token). Refused: `-j RETURN` and `-g` in such a rule (they
+//!   would leave the new chain, not the rule's), one list twice in one rule, `!` with a count,
+//!   a count without `--seconds` (times of any age) and counts above 20 (the kernel keeps 20
+//!   times per entry; CentOS 6 refuses more).
+//! - The new chains add up to two levels of calls: a ruleset whose user chains already nest
+//!   close to nf_tables' limit of 16 levels fails to load, where iptables had no such limit.
+//! - Kernel: a pointer is cleared with `delete @set { ip saddr }` (the dynset delete
+//!   operation), in Linux since 5.4. An older kernel refuses the rules that use it when the
+//!   ruleset is loaded (EOPNOTSUPP; the batch is atomic, so none of it loads), and fwnet's
+//!   hint then names the `dynset` expression (4.3), not its delete operation.
+//!
 //! A list that is only ever written (`--set`) is read by no rule: the match always matches and
-//! is dropped with a warning. Refused, with the reason: `--hitcount` above 1 (a count of
-//! packets in a sliding window; nft keeps one timeout per element), `--rttl` (the TTL stored
-//! per entry), masks other than the full one, `!` on `--set`, `--update` and `--remove`, two
-//! different `--seconds` on one list, a list in two tables. `--remove` and checks without
+//! is dropped with a warning. Refused, with the reason: `--rttl` (the TTL stored per entry),
+//! masks other than the full one, `!` on `--set`, `--update` and `--remove`, two different
+//! `--seconds` on one list, a list in two tables. `--remove` and checks without
 //! `--seconds` need entries of any age, which the kernel bounds only by its 200-entry
 //! eviction: they are approximations, emitted only with `allow_approximate` (a set without
 //! timeout, `ip saddr @s delete @s { ip saddr }` for `--remove`) and marked in the rule comment.
@@ -36,15 +72,21 @@
 //! 200 entries per list and evicts the least recently refreshed; the set holds up to 65535 and
 //! evicts nothing. Verdicts differ only when more than 200 distinct addresses are refreshed
 //! within one `--seconds` window (the kernel forgets the oldest of them, the set does not), or
-//! when 65535 are (the set is full and `--set` stops matching). Timing at the window's edge
-//! differs by at most one kernel tick (the kernel counts a time exactly S seconds old).
+//! when 65535 are (the set is full and `--set` stops matching; with `--hitcount`, the time of a
+//! new address is not recorded). Timing at the window's edge differs by at most one kernel
+//! tick (the kernel counts a time exactly S seconds old). With `--hitcount`, the kernel checks
+//! and records under one lock, and the sets are read and written one statement at a time: two
+//! packets of one address handled at the same moment on two CPUs can both miss the other's
+//! time, or write one slot (one time is lost until it would have expired).
 
 use crate::chain::TableCx;
 use crate::rule::Cx;
 use crate::{IpFamily, Translation};
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{Diagnostic, Opt};
-use fwnet_nft::{CmpOp, DataType, Expr, Field, Match, Set, SetFlags, Stmt};
+use fwnet_nft::{
+    Chain, CmpOp, DataType, Expr, Field, Match, Rule, Set, SetFlags, Stmt, Table, Verdict,
+};
 use std::collections::BTreeSet;
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
@@ -81,6 +123,8 @@ struct Use {
     op: Op,
     /// `--seconds`, when non-zero.
     seconds: Option<u32>,
+    /// `--hitcount` (1 when not given).
+    hitcount: u32,
 }
 
 impl Use {
@@ -178,6 +222,7 @@ pub(crate) fn translate(
         loc: loc.clone(),
         op: r.op,
         seconds: r.seconds,
+        hitcount: r.hitcount,
     });
     let set = entry.set.clone();
 
@@ -236,6 +281,8 @@ struct Read {
     negated: bool,
     seconds: Option<u32>,
     dest: bool,
+    /// `--hitcount`, 1 when not given (0 and 1 mean the same).
+    hitcount: u32,
 }
 
 impl Read {
@@ -364,15 +411,6 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
             _ => cx.unsupported_option(opt, "this recent option is not translated yet"),
         }
     }
-    if let Some((h, opt)) = hitcount {
-        let window = seconds.map_or("ever".to_string(), |s| format!("{s} s"));
-        cx.error(
-            "translate/unsupported-option",
-            &opt.loc,
-            format!("`--hitcount {h}` is not translated: it counts each address's packets in a sliding window ({window}), and an nft set element holds one timeout, not a list of times"),
-            format!("nft has no exact form; the nearest is a per-address token bucket, `-m hashlimit --hashlimit-mode srcip --hashlimit-name NAME --hashlimit-above RATE --hashlimit-burst {h}` with RATE = {h} per window, which differs: it refills one packet every window/{h} instead of forgetting whole packets after the window, and packets over the limit do not extend the block as `--update` does"),
-        );
-    }
     let reap = opts.iter().find(|o| o.name == "--reap");
     if let (Some(reap), None) = (reap, seconds) {
         cx.error(
@@ -407,6 +445,9 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
             );
         }
     }
+    if let (Some((h, opt)), Op::Rcheck | Op::Update) = (hitcount, op) {
+        check_hitcount(h, opt, op_opt, seconds, cx);
+    }
     let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
     (errors_after == errors_before).then(|| Read {
         name,
@@ -414,7 +455,38 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
         negated: op_opt.negated.is_negated(),
         seconds,
         dest: side.is_some_and(|o| o.name == "--rdest"),
+        hitcount: hitcount.map_or(1, |(h, _)| h),
     })
+}
+
+/// The largest `--hitcount` translated: the kernel keeps the times of an entry's last
+/// `ip_pkt_list_tot` (20) packets, and refuses a larger count (CentOS 6's kernel always, later
+/// ones unless the module parameter is raised).
+const MAX_HITCOUNT: u32 = 20;
+
+/// Refuses the `--hitcount` forms [`expand`] cannot make exact.
+fn check_hitcount(h: u32, opt: &Opt, op_opt: &Opt, seconds: Option<u32>, cx: &mut Cx) {
+    let refusal = if op_opt.negated.is_negated() {
+        Some((
+            format!("`! {} --hitcount {h}` is not translated", op_opt.name),
+            "fwnet translates a count of recent packets only as a positive test; test the count in a separate rule that jumps to a chain, and put the negated case after it".to_string(),
+        ))
+    } else if seconds.is_none() {
+        Some((
+            format!("`--hitcount {h}` without `--seconds` counts packets of any age, which the kernel forgets only by evicting the least recently seen entry when the list holds 200; nft sets cannot do that"),
+            "give the check `--seconds`".to_string(),
+        ))
+    } else if h > MAX_HITCOUNT {
+        Some((
+            format!("`--hitcount {h}` is more than the {MAX_HITCOUNT} packet times the kernel keeps per entry (ip_pkt_list_tot)"),
+            format!("the legacy kernel refuses this rule; use a count of at most {MAX_HITCOUNT}"),
+        ))
+    } else {
+        None
+    };
+    if let Some((msg, help)) = refusal {
+        cx.error("translate/unsupported-option", &opt.loc, msg, help);
+    }
 }
 
 /// An nft set name for a list: `recent_` and the name with unusable characters as `_`, and a
@@ -480,6 +552,16 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
                 set.timeout_ms = Some(u64::from(*s) * 1000);
             }
         }
+        let most = e
+            .uses
+            .iter()
+            .filter(|u| u.reads())
+            .map(|u| u.hitcount)
+            .max()
+            .unwrap_or(1);
+        if let (Some(s), true) = (windows.first(), most > 1) {
+            expand(e, most, *s, table, &mut out.diagnostics);
+        }
         for u in &ageless {
             out.diagnostics.push(
                 Diagnostic::warning(
@@ -543,5 +625,343 @@ fn mark_approximate(table: &mut fwnet_nft::Table, loc: &Loc, name: &str) {
             text.pop();
         }
         rule.comment = Some(text);
+    }
+}
+
+/// Whether a use of a list with hitcount sets ([`expand`]) records a packet time: `--set`
+/// always, `--update` when its test matched. A `--rcheck` with a count above 1 needs a choice
+/// between positions; `--rcheck` with a count of 1 is the lookup in the list's set, unchanged.
+fn rewritten(u: &Use) -> bool {
+    matches!(u.op, Op::Set | Op::Update) || (u.op == Op::Rcheck && u.hitcount > 1)
+}
+
+/// The sets of a list some check of which counts `--hitcount` packets, `most` being the
+/// largest count (see the module doc, "Counting packets").
+struct Slots {
+    /// The list's own set: the address's last packet time is within the window.
+    list: String,
+    /// Slot `j` (1-based) is `slots[j - 1]`.
+    slots: Vec<String>,
+    /// The pointer set of position `k` (2 to `most`) is `at[k - 2]`.
+    at: Vec<String>,
+}
+
+impl Slots {
+    fn most(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slots holding the last `h` times when the next time goes to position `k` (1-based).
+    fn last(&self, k: usize, h: usize) -> impl Iterator<Item = &String> {
+        let most = self.most();
+        (0..h).map(move |i| &self.slots[(k + 2 * most - 2 - i) % most])
+    }
+}
+
+/// A name starting with `base` that is not in `taken`, then taken.
+fn fresh(base: String, taken: &mut Vec<String>) -> String {
+    let mut candidate = base.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{base}_x{n}");
+        n += 1;
+    }
+    taken.push(candidate.clone());
+    candidate
+}
+
+fn lookup(key: &[Expr], set: &str, op: CmpOp) -> Stmt {
+    Stmt::Match(Match::Lookup {
+        key: key.to_vec(),
+        set: set.to_string(),
+        op,
+    })
+}
+
+fn update(key: &[Expr], set: &str) -> Stmt {
+    Stmt::SetUpdate {
+        set: set.to_string(),
+        key: key.to_vec(),
+        limit: None,
+        masks: Vec::new(),
+    }
+}
+
+fn verdict(v: Verdict) -> Stmt {
+    Stmt::Verdict(v)
+}
+
+/// Counting packets: gives list `e` its slot and pointer sets and rewrites every rule that
+/// records a packet time or counts more than one (see the module doc).
+fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec<Diagnostic>) {
+    let Some(at) = table.sets.iter().position(|s| s.name == e.set) else {
+        return;
+    };
+    let mut rewrites = Vec::new();
+    let mut refused = false;
+    for u in e.uses.iter().filter(|u| rewritten(u)) {
+        let same_line = e
+            .uses
+            .iter()
+            .filter(|o| o.loc.file == u.loc.file && o.loc.line == u.loc.line)
+            .count();
+        let why = if same_line > 1 {
+            Some(format!("recent list `{}` is used twice in one rule and counted with --hitcount elsewhere; fwnet splits such a rule once per list", e.name))
+        } else {
+            let found = places(e, u, table);
+            let bad = found.iter().find_map(|&(ci, ri, _)| {
+                let stmts = &table.chains[ci].rules[ri].stmts;
+                stmts.iter().find_map(|s| match s {
+                    Stmt::Verdict(Verdict::Return) => Some("`-j RETURN`"),
+                    Stmt::Verdict(Verdict::Goto(_)) => Some("`-g` (goto)"),
+                    Stmt::Tproxy(_) => Some("`-j TPROXY`"),
+                    _ => None,
+                })
+            });
+            rewrites.extend(found.into_iter().map(|p| (u, p)));
+            bad.map(|t| format!("{t} in a rule that records or counts packets of recent list `{}`, which is counted with --hitcount: the rule becomes a jump to a chain, from which {t} would leave the wrong chain", e.name))
+        };
+        if let Some(why) = why {
+            diags.push(
+                Diagnostic::error("translate/unsupported-match", &u.loc, why).with_help(
+                    "move the target to a user chain and `-j` (jump) to it from this rule",
+                ),
+            );
+            refused = true;
+        }
+    }
+    if refused {
+        return;
+    }
+
+    let base = table.sets[at].clone();
+    let mut taken: Vec<String> = table.sets.iter().map(|s| s.name.clone()).collect();
+    let set_like = |name: String| Set {
+        name,
+        timeout_ms: Some(u64::from(seconds) * 1000),
+        flags: SetFlags {
+            dynamic: true,
+            timeout: true,
+            ..SetFlags::default()
+        },
+        elements: Vec::new(),
+        ..base.clone()
+    };
+    let slots = Slots {
+        list: e.set.clone(),
+        slots: (1..=most)
+            .map(|j| fresh(format!("{}_{j}", e.set), &mut taken))
+            .collect(),
+        at: (2..=most)
+            .map(|k| fresh(format!("{}_at_{k}", e.set), &mut taken))
+            .collect(),
+    };
+    let new_sets: Vec<Set> = slots
+        .slots
+        .iter()
+        .chain(&slots.at)
+        .cloned()
+        .map(set_like)
+        .collect();
+    table.sets.splice(at + 1..at + 1, new_sets);
+
+    let mut chain_names: Vec<String> = table.chains.iter().map(|c| c.name.clone()).collect();
+    let mut stamps: Vec<(Vec<Expr>, String)> = Vec::new();
+    let mut added: Vec<Chain> = Vec::new();
+    for (u, (ci, ri, key)) in rewrites {
+        let stamp = if u.op == Op::Rcheck {
+            None
+        } else if let Some((_, name)) = stamps.iter().find(|(k, _)| *k == key) {
+            Some(name.clone())
+        } else {
+            let name = fresh(format!("{}_stamp", e.set), &mut chain_names);
+            added.push(stamp_chain(&name, &key, &slots, table.chains[ci].family));
+            stamps.push((key.clone(), name.clone()));
+            Some(name)
+        };
+        let h = usize::try_from(u.hitcount).unwrap_or(1);
+        let family = table.chains[ci].family;
+        let rule = &mut table.chains[ci].rules[ri];
+        let line = rule.origin.as_ref().map_or(0, |o| o.line);
+        let Some((i, n)) = span(u.op, &rule.stmts, &e.set) else {
+            continue;
+        };
+        if u.op == Op::Rcheck && h == slots.most() {
+            // Every slot holds a time within the window, whatever the position: one rule.
+            let all = slots.slots.iter().map(|s| lookup(&key, s, CmpOp::Eq));
+            rule.stmts.splice(i..i + n, all);
+            continue;
+        }
+        let mut post = protocol_tests(&rule.stmts[..i]);
+        post.extend(rule.stmts.split_off(i + n));
+        rule.stmts.truncate(i);
+        let origin = rule.origin.clone();
+        let hit = fresh(format!("{}_line{line}_hit", e.set), &mut chain_names);
+        let mut hit_rules = Vec::new();
+        if let Some(stamp) = &stamp {
+            hit_rules.push(Rule {
+                stmts: vec![verdict(Verdict::Jump(stamp.clone()))],
+                comment: None,
+                origin: origin.clone(),
+                merged: Vec::new(),
+            });
+        }
+        hit_rules.push(Rule {
+            stmts: post,
+            comment: rule.comment.clone(),
+            origin: origin.clone(),
+            merged: Vec::new(),
+        });
+        match u.op {
+            Op::Set => {}
+            _ if h <= 1 => rule.stmts.push(lookup(&key, &slots.list, CmpOp::Eq)),
+            // Every slot must hold a time within the window: the position does not matter.
+            _ if h == slots.most() => rule
+                .stmts
+                .extend(slots.slots.iter().map(|s| lookup(&key, s, CmpOp::Eq))),
+            _ => {
+                let check = fresh(format!("{}_line{line}", e.set), &mut chain_names);
+                let rules = (1..=slots.most())
+                    .map(|k| {
+                        let mut stmts: Vec<Stmt> = if k == 1 {
+                            slots
+                                .at
+                                .iter()
+                                .map(|a| lookup(&key, a, CmpOp::Ne))
+                                .collect()
+                        } else {
+                            vec![lookup(&key, &slots.at[k - 2], CmpOp::Eq)]
+                        };
+                        stmts.extend(slots.last(k, h).map(|s| lookup(&key, s, CmpOp::Eq)));
+                        stmts.push(verdict(Verdict::Goto(hit.clone())));
+                        Rule {
+                            stmts,
+                            comment: None,
+                            origin: origin.clone(),
+                            merged: Vec::new(),
+                        }
+                    })
+                    .collect();
+                added.push(Chain {
+                    name: check.clone(),
+                    base: None,
+                    rules,
+                    family,
+                });
+                let rule = &mut table.chains[ci].rules[ri];
+                rule.stmts.push(verdict(Verdict::Jump(check)));
+                added.push(Chain {
+                    name: hit,
+                    base: None,
+                    rules: hit_rules,
+                    family,
+                });
+                continue;
+            }
+        }
+        rule.stmts.push(verdict(Verdict::Jump(hit.clone())));
+        added.push(Chain {
+            name: hit,
+            base: None,
+            rules: hit_rules,
+            family,
+        });
+    }
+    table.chains.extend(added);
+}
+
+/// The rule's protocol tests (`-p tcp`), repeated in the chain that holds the rest of the rule:
+/// statements there that need the protocol (`reject with tcp reset`, `tcp dport`) depend on
+/// them as they did in the rule, and a packet reaching the chain passes them again.
+fn protocol_tests(pre: &[Stmt]) -> Vec<Stmt> {
+    pre.iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Stmt::Match(Match::Cmp {
+                    left: Expr::Payload(Field::IpProtocol)
+                        | Expr::Meta(fwnet_nft::MetaKey::L4proto),
+                    op: CmpOp::Eq,
+                    ..
+                })
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+/// Where the statements of use `u` of list `e` are: each rule from its line that holds them,
+/// with the key they look up.
+fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
+    let mut out = Vec::new();
+    for (ci, chain) in table.chains.iter().enumerate() {
+        for (ri, rule) in chain.rules.iter().enumerate() {
+            let here = rule
+                .origin
+                .as_ref()
+                .is_some_and(|o| *o.file == *u.loc.file && o.line == u.loc.line);
+            if !here {
+                continue;
+            }
+            let Some((i, _)) = span(u.op, &rule.stmts, &e.set) else {
+                continue;
+            };
+            let key = match &rule.stmts[i] {
+                Stmt::Match(Match::Lookup { key, .. }) | Stmt::SetUpdate { key, .. } => key.clone(),
+                _ => continue,
+            };
+            out.push((ci, ri, key));
+        }
+    }
+    out
+}
+
+/// The index and length of what [`translate`] emitted for `op` on `set` in `stmts`.
+fn span(op: Op, stmts: &[Stmt], set: &str) -> Option<(usize, usize)> {
+    let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op: CmpOp::Eq, .. }) if x == set);
+    let is_update = |s: &Stmt| matches!(s, Stmt::SetUpdate { set: x, limit: None, .. } if x == set);
+    match op {
+        Op::Set => stmts.iter().position(is_update).map(|i| (i, 1)),
+        Op::Rcheck => stmts.iter().position(is_lookup).map(|i| (i, 1)),
+        Op::Update => stmts
+            .windows(2)
+            .position(|w| is_lookup(&w[0]) && is_update(&w[1]))
+            .map(|i| (i, 2)),
+        Op::Remove => None,
+    }
+}
+
+/// The chain that records a packet time of the address `key`: the list's own set, then the
+/// slot of the address's position, whose pointer moves on (back to position 1 after the last).
+fn stamp_chain(name: &str, key: &[Expr], s: &Slots, family: Option<fwnet_nft::Family>) -> Chain {
+    let rule = |stmts| Rule {
+        stmts,
+        comment: None,
+        origin: None,
+        merged: Vec::new(),
+    };
+    let most = s.most();
+    let mut rules = vec![rule(vec![update(key, &s.list)])];
+    for k in 2..=most {
+        let mut stmts = vec![
+            lookup(key, &s.at[k - 2], CmpOp::Eq),
+            update(key, &s.slots[k - 1]),
+            Stmt::SetDelete {
+                set: s.at[k - 2].clone(),
+                key: key.to_vec(),
+            },
+        ];
+        if k < most {
+            stmts.push(update(key, &s.at[k - 1]));
+        }
+        stmts.push(verdict(Verdict::Return));
+        rules.push(rule(stmts));
+    }
+    rules.push(rule(vec![update(key, &s.slots[0]), update(key, &s.at[0])]));
+    Chain {
+        name: name.to_string(),
+        base: None,
+        rules,
+        family,
     }
 }

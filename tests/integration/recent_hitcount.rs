@@ -1,0 +1,165 @@
+//! `-m recent --hitcount` against the kernel: the same packet sequence through legacy
+//! xt_recent (iptables-legacy-restore) and through fwnet's translation (import + apply, slot
+//! and pointer sets, see crates/translate/src/recent.rs), each in a namespace of its own, must
+//! give the same verdict for every packet, and the legacy verdicts must be the ones written
+//! here.
+//!
+//! Packets are UDP datagrams sent on loopback from 127.0.0.N, each from a fresh socket (a NEW
+//! connection); the rules sit in OUTPUT, so a drop is the sender's `EPERM`. Two lists with a
+//! window of 2 s and a count of 3: `L` in the classic order (`--set`, then `--update -j
+//! DROP`), `U` in the other (`--update -j DROP`, then `--set`), plus a `--rcheck --hitcount 2`
+//! on `U`, which depends on the position of the address's next slot. The sequence has bursts,
+//! a pause longer than the window, and the block kept alive by the times `--update` records.
+//! Ages are at least 300 ms away from the window's edge. A `hashlimit` before a counted
+//! `--update` (list `V`) shows that the rule, split around the count, still spends one token of
+//! the source's bucket per packet.
+//! Not tested: the kernel's 200-entry eviction, which fwnet does not reproduce.
+
+use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
+use crate::netns::{privileged, Netns};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::Duration;
+
+const RULES: &str = "*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p udp -m udp --dport 2000 -m state --state NEW -m recent --set --name L --rsource
+-A OUTPUT -p udp -m udp --dport 2000 -m state --state NEW -m recent --update --seconds 2 --hitcount 3 --name L --rsource -j DROP
+-A OUTPUT -p udp -m udp --dport 2002 -m state --state NEW -m recent --rcheck --seconds 2 --hitcount 2 --name U -j DROP
+-A OUTPUT -p udp -m udp --dport 2001 -m state --state NEW -m recent --update --seconds 2 --hitcount 3 --name U -j DROP
+-A OUTPUT -p udp -m udp --dport 2001 -m state --state NEW -m recent --set --name U
+-A OUTPUT -p udp -m udp --dport 2003 -m recent --set --name V
+-A OUTPUT -p udp -m udp --dport 2003 -m hashlimit --hashlimit-upto 1/hour --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name V -m recent --update --seconds 2 --hitcount 2 --name V -j DROP
+COMMIT
+";
+
+/// One step: wait `sleep_ms`, then send from 127.0.0.`src` to 127.0.0.1:`port`.
+struct Step {
+    sleep_ms: u64,
+    src: u8,
+    port: u16,
+    /// The legacy kernel's verdict: true when the packet passes.
+    passes: bool,
+}
+
+const fn s(sleep_ms: u64, src: u8, port: u16, passes: bool) -> Step {
+    Step {
+        sleep_ms,
+        src,
+        port,
+        passes,
+    }
+}
+
+/// Comments: the time in ms since the start, the list's packet times after the step.
+const STEPS: &[Step] = &[
+    // t=0
+    s(0, 2, 2000, true),  // L: 1 time
+    s(0, 2, 2000, true),  // L: 2
+    s(0, 2, 2000, false), // L: 3 within 2 s: dropped, and --update adds a 4th
+    s(0, 2, 2000, false), // L: 6 (--set, then --update)
+    s(0, 3, 2000, true),  // another source has its own times
+    s(0, 4, 2002, true),  // U: no time
+    s(0, 4, 2001, true),  // U: 0
+    s(0, 4, 2002, true),  // U: one time, not two
+    // t=1000
+    s(1000, 4, 2001, true), // U: 0, 1000
+    s(0, 4, 2002, false),   // U: two within 2 s
+    // t=1500
+    s(500, 2, 2000, false), // L: six at 0, then 1500 twice (--set, --update)
+    // t=2600
+    s(1100, 4, 2002, true), // U: 0 is out of the window, 1000 is in: one
+    s(0, 4, 2001, true),    // U: --update sees one; --set: 0, 1000, 2600
+    s(0, 4, 2002, false),   // U: 1000 and 2600
+    // t=3000: the block outlives the first burst by the times --update recorded at 1500
+    s(400, 2, 2000, false), // L: 1500, 1500, 3000 (--set) within: dropped, 3000 again
+    // t=3300
+    s(300, 4, 2001, true), // U: --update sees 2600 only; --set: 1000, 2600, 3300
+    s(0, 4, 2002, false),  // U: 2600 and 3300
+    s(0, 4, 2001, true),   // U: --update sees two; --set: 2600, 3300, 3300
+    s(0, 4, 2001, false),  // U: three: dropped, --update adds a time
+    s(0, 4, 2001, false),  // U: and again
+    // t=5600: every time is older than 2 s
+    s(2300, 2, 2000, true), // L: 1
+    s(0, 2, 2000, true),    // L: 2
+    s(0, 2, 2000, false),   // L: 3
+    s(0, 4, 2002, true),    // U: nothing within 2 s
+    s(0, 4, 2001, true),    // U: 1
+    s(0, 4, 2002, true),    // U: 1
+    s(0, 4, 2001, true),    // U: 2
+    s(0, 4, 2002, false),   // U: 2
+    // V: the hashlimit before the count spends one token per packet, matched or not
+    s(0, 5, 2003, true),  // token 1; V: 1 time
+    s(0, 5, 2003, false), // token 2; V: 2
+    s(0, 5, 2003, false), // token 3
+    s(0, 5, 2003, true),  // no token left: the rule does not match
+    s(0, 5, 2003, true),  // nor here
+];
+
+/// Sends every step's datagram inside `ns`; true where it passed.
+fn run_steps(ns: &Netns) -> Vec<bool> {
+    ns.run_in(|| {
+        STEPS
+            .iter()
+            .map(|st| {
+                std::thread::sleep(Duration::from_millis(st.sleep_ms));
+                let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, st.src), 0))
+                    .expect("bind a loopback source");
+                let to = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), st.port);
+                match sock.send_to(b"x", to) {
+                    Ok(_) => true,
+                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
+                    Err(e) => panic!("send to {to}: {e}"),
+                }
+            })
+            .collect()
+    })
+}
+
+/// The steps whose verdicts differ, for the failure message.
+fn differences(a: &[bool], b: &[bool]) -> Vec<usize> {
+    (0..a.len().min(b.len()))
+        .filter(|&i| a[i] != b[i])
+        .collect()
+}
+
+#[test]
+fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
+    if !privileged("recent_hitcount_verdicts_equal_legacy_xt_recent") {
+        return;
+    }
+    let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
+
+    let legacy = Netns::new("hitcount-legacy").expect("namespace");
+    legacy
+        .exec_stdin("iptables-legacy-restore", &[], RULES)
+        .expect("iptables-legacy-restore");
+    let got_legacy = run_steps(&legacy);
+    assert_eq!(
+        got_legacy,
+        want,
+        "the legacy kernel disagrees with the test's expectations at steps {:?}",
+        differences(&got_legacy, &want)
+    );
+
+    let state = StateDir::new("hitcount");
+    let file = scratch("hitcount.rules", RULES);
+    let o = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        file.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "import: {}", text(&o));
+    let ours = Netns::new("hitcount-fwnet").expect("namespace");
+    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
+    assert!(o.status.success(), "apply: {}", text(&o));
+    let got_fwnet = run_steps(&ours);
+    assert_eq!(
+        got_fwnet,
+        got_legacy,
+        "fwnet's verdicts differ from xt_recent's at steps {:?}",
+        differences(&got_fwnet, &got_legacy)
+    );
+}
