@@ -250,7 +250,9 @@ fn push_table(
         for set in &anonymous {
             push_set(b, what, fam, &tname, &t.name, set);
         }
-        if let Some(hint) = crate::features::feature_hint(r.exprs.iter().map(|e| e.name())) {
+        if let Some(hint) =
+            crate::features::feature_hint(r.exprs.iter().map(crate::features::feature_of))
+        {
             hints.insert(what.len(), hint);
         }
         let rule = Rule {

@@ -159,6 +159,9 @@ pub fn expression_since(name: &str) -> Option<(&'static str, &'static str)> {
         "socket" => ("4.18", "socket matching"),
         "tproxy" => ("4.19", "transparent proxying"),
         "xfrm" => ("5.3", "IPsec state matching"),
+        // Two abilities of older expressions, named by `feature_of`.
+        "dynset delete" => ("5.4", "deleting set elements from the packet path"),
+        "meta time" => ("5.4", "the clock: meta time, day and hour"),
         "synproxy" => ("5.3", "synproxy"),
         "last" => ("5.14", "last-used timestamps"),
         "inner" => ("6.2", "inner header matching"),
@@ -178,9 +181,27 @@ pub fn feature_hint<'a>(expressions: impl IntoIterator<Item = &'a str>) -> Optio
     needs.sort_by_key(|(v, _, _)| std::cmp::Reverse(version_key(v)));
     needs.dedup();
     let (v, what, e) = needs.first()?;
+    let module = e.split(' ').next().unwrap_or(e);
     Some(format!(
-        "the rule needs the `{e}` expression ({what}), in Linux since {v}: check that the kernel is {v} or newer and has the nft_{e} module"
+        "the rule needs the `{e}` expression ({what}), in Linux since {v}: check that the kernel is {v} or newer and has the nft_{module} module"
     ))
+}
+
+/// What [`expression_since`] knows an expression by: its name, or for an ability a later
+/// release added to an older expression (dynset's delete, meta's clock keys), that ability.
+pub fn feature_of(e: &fwnet_netlink::Expr) -> &str {
+    match e {
+        fwnet_netlink::Expr::Dynset { op, .. } if *op == NFT_DYNSET_OP_DELETE => "dynset delete",
+        fwnet_netlink::Expr::Meta { key, .. }
+            if matches!(
+                *key,
+                NFT_META_TIME_NS | NFT_META_TIME_DAY | NFT_META_TIME_HOUR
+            ) =>
+        {
+            "meta time"
+        }
+        _ => e.name(),
+    }
 }
 
 fn version_key(v: &str) -> (u32, u32) {
@@ -223,8 +244,25 @@ mod tests {
                 &["range", "dynset"],
                 Some("`range` expression (range comparison), in Linux since 4.9"),
             ),
+            (
+                &["dynset", "dynset delete", "range"],
+                Some("`dynset delete` expression (deleting set elements from the packet path), in Linux since 5.4: check that the kernel is 5.4 or newer and has the nft_dynset module"),
+            ),
             (&["mystery"], None),
         ];
+        let dynset = |op| fwnet_netlink::Expr::Dynset {
+            op,
+            sreg_key: 1,
+            set: "s".into(),
+            set_id: None,
+            timeout_ms: None,
+            exprs: Vec::new(),
+        };
+        let meta = |key| fwnet_netlink::Expr::Meta { key, dreg: 1 };
+        assert_eq!(feature_of(&dynset(NFT_DYNSET_OP_UPDATE)), "dynset");
+        assert_eq!(feature_of(&dynset(NFT_DYNSET_OP_DELETE)), "dynset delete");
+        assert_eq!(feature_of(&meta(NFT_META_TIME_HOUR)), "meta time");
+        assert_eq!(feature_of(&meta(NFT_META_MARK)), "meta");
         for (exprs, want) in cases {
             let got = feature_hint(exprs.iter().copied());
             match want {
