@@ -1722,7 +1722,7 @@ mod tests {
             set: set.into(),
             key: key(),
             limit: None,
-            masks: Vec::new(),
+            masks: Box::default(),
         };
         let delete = |set: &str| Stmt::SetDelete {
             set: set.into(),

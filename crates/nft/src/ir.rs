@@ -172,9 +172,10 @@ pub enum Stmt {
         limit: Option<Limit>,
         /// A mask for each part of `key` that is an address keyed by its prefix only
         /// (`ip saddr & 255.255.255.0`, hashlimit's `--hashlimit-srcmask 24`); empty when no
-        /// part is masked, else as long as `key`.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        masks: Vec<Option<std::net::IpAddr>>,
+        /// part is masked, else as long as `key`. A boxed slice, not a `Vec`: this variant is
+        /// the largest statement, and every statement of a ruleset is its size.
+        #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+        masks: Box<[Option<std::net::IpAddr>]>,
     },
     Log(Log),
     Reject(Reject),
@@ -436,7 +437,7 @@ pub enum Expr {
     /// `@nh,BITS,32`: the 4 bytes at this byte offset from the network header, big-endian
     /// ([`DataType::Word32`]), as `-m u32` reads them. A packet too short to hold them does not
     /// match any test on them, `!=` included.
-    NhWord(u32),
+    NhWord(u16),
 }
 
 /// The inputs of a `fib saddr ... oif` lookup: the packet mark (`. mark`) and whether the route

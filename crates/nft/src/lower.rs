@@ -573,7 +573,7 @@ fn load(e: Expr, reg: u32, out: &mut Vec<K>) -> u32 {
         Expr::FibOif(f) => out.push(ext::fib_oif(f, reg)),
         Expr::NhWord(offset) => out.push(K::Payload {
             base: NFT_PAYLOAD_NETWORK_HEADER,
-            offset,
+            offset: u32::from(offset),
             len: 4,
             dreg: reg,
         }),

@@ -225,7 +225,7 @@ pub(crate) fn translate(
         set,
         key,
         limit: Some(limit),
-        masks,
+        masks: masks.into_boxed_slice(),
     }]
 }
 

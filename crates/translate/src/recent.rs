@@ -257,7 +257,7 @@ pub(crate) fn translate(
         set: set.clone(),
         key: key.clone(),
         limit: None,
-        masks: Vec::new(),
+        masks: Box::default(),
     };
     match r.op {
         Op::Set => vec![refresh],
@@ -683,7 +683,7 @@ fn update(key: &[Expr], set: &str) -> Stmt {
         set: set.to_string(),
         key: key.to_vec(),
         limit: None,
-        masks: Vec::new(),
+        masks: Box::default(),
     }
 }
 

@@ -179,7 +179,7 @@ pub(crate) fn target(
                     set: name,
                     key: vec![key],
                     limit: None,
-                    masks: Vec::new(),
+                    masks: Box::default(),
                 }]
             } else {
                 vec![Stmt::SetAdd {

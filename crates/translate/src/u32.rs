@@ -48,10 +48,6 @@ pub(crate) const OPTIONS: &[&[&str]] = &[&["--u32"]];
 /// XT_U32_MAXSIZE: tests per match, numbers per location, values per test.
 const MAX: usize = 10;
 
-/// The largest payload offset the kernel accepts (NFTA_PAYLOAD_OFFSET above it is ERANGE,
-/// checked on Linux 6.18).
-const MAX_OFFSET: u32 = 65535;
-
 /// Why `@` has no nft form, and what comes nearest.
 const AT_HELP: &str = "`@` reads at an offset taken from the packet, which nft cannot load; the common `0>>22&0x3C@N` (N bytes past the IPv4 header) is nft's `@th,BITS,32` only for packets that are not non-first fragments: for a non-first fragment xt_u32 reads the fragment's data at that offset while nft's transport-header load never matches, and for IPv6 `@th` starts after the extension headers; for TCP flags, ports and ICMP types use the tcp, udp and icmp matches";
 
@@ -414,7 +410,9 @@ fn test(t: &Test, arg: &str, negated: bool, opt: &Opt, cx: &mut Cx) -> Option<St
         );
         return None;
     }
-    if t.pos > MAX_OFFSET {
+    // The kernel refuses a payload offset above 65535 (ERANGE for NFTA_PAYLOAD_OFFSET, checked
+    // on Linux 6.18), which is also what `Expr::NhWord` holds.
+    let Ok(pos) = u16::try_from(t.pos) else {
         cx.error(
             "translate/inexact",
             &opt.loc,
@@ -422,7 +420,7 @@ fn test(t: &Test, arg: &str, negated: bool, opt: &Opt, cx: &mut Cx) -> Option<St
             "nf_tables loads at most 65535 bytes past the network header; only a GSO packet of more than 64 KiB could hold such a word, so the test is a mistake on any other packet: remove it",
         );
         return None;
-    }
+    };
     let elem = |(a, b): (u32, u32)| {
         if a == b {
             Value::Num(u64::from(a))
@@ -435,7 +433,7 @@ fn test(t: &Test, arg: &str, negated: bool, opt: &Opt, cx: &mut Cx) -> Option<St
         _ => Value::Set(ranges.iter().copied().map(elem).collect()),
     };
     let op = if negated { CmpOp::Ne } else { CmpOp::Eq };
-    let left = Expr::NhWord(t.pos);
+    let left = Expr::NhWord(pos);
     Some(Stmt::Match(if f.mask == u32::MAX {
         Match::Cmp { left, op, right }
     } else {

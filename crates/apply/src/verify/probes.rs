@@ -2332,7 +2332,7 @@ mod tests {
             set: "t".into(),
             key: vec![Expr::Payload(Field::IpSaddr)],
             limit: Some(limit),
-            masks: Vec::new(),
+            masks: Box::default(),
         });
         let mut rs = ruleset(vec![rule(1, ping)]);
         let got = derived_for(&rs, 1);
@@ -2404,7 +2404,7 @@ mod tests {
             set: "recent_SSH".into(),
             key: vec![Expr::Payload(Field::IpSaddr)],
             limit: None,
-            masks: Vec::new(),
+            masks: Box::default(),
         });
         let mut check = tcp_dport(Value::Num(23));
         check.push(Stmt::Match(Match::Lookup {
