@@ -58,7 +58,7 @@
 //! - Kernel: a pointer is cleared with `delete @set { ip saddr }` (the dynset delete
 //!   operation), in Linux since 5.4. An older kernel refuses the rules that use it when the
 //!   ruleset is loaded (EOPNOTSUPP; the batch is atomic, so none of it loads), and fwnet's
-//!   hint then names the `dynset` expression (4.3), not its delete operation.
+//!   hint then names the delete operation and Linux 5.4 (`fwnet_apply::features`).
 //!
 //! A list that is only ever written (`--set`) is read by no rule: the match always matches and
 //! is dropped with a warning. Refused, with the reason: `--rttl` (the TTL stored per entry),
