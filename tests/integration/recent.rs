@@ -30,16 +30,18 @@ COMMIT
 ";
 
 /// One step: wait `sleep_ms`, then send from 127.0.0.`src` to 127.0.0.`dst`:`port`.
-struct Step {
+/// One step: wait `sleep_ms`, then send one datagram from 127.0.0.`src` to 127.0.0.`dst`:`port`
+/// from a fresh socket (also used by `recent_hitcount`).
+pub(crate) struct Step {
     sleep_ms: u64,
     src: u8,
     dst: u8,
     port: u16,
     /// The legacy kernel's verdict: true when the packet passes.
-    passes: bool,
+    pub passes: bool,
 }
 
-const fn s(sleep_ms: u64, src: u8, dst: u8, port: u16, passes: bool) -> Step {
+pub(crate) const fn s(sleep_ms: u64, src: u8, dst: u8, port: u16, passes: bool) -> Step {
     Step {
         sleep_ms,
         src,
@@ -72,9 +74,11 @@ const STEPS: &[Step] = &[
 ];
 
 /// Sends every step's datagram inside `ns`; true where it passed.
-fn run_steps(ns: &Netns) -> Vec<bool> {
+/// Sends every step's datagram inside `ns`; true where it passed (a drop in OUTPUT is the
+/// sender's `EPERM`).
+pub(crate) fn run_steps(ns: &Netns, steps: &[Step]) -> Vec<bool> {
     ns.run_in(|| {
-        STEPS
+        steps
             .iter()
             .map(|st| {
                 std::thread::sleep(Duration::from_millis(st.sleep_ms));
@@ -102,7 +106,7 @@ fn recent_verdicts_equal_legacy_xt_recent() {
     legacy
         .exec_stdin("iptables-legacy-restore", &[], RULES)
         .expect("iptables-legacy-restore");
-    let got_legacy = run_steps(&legacy);
+    let got_legacy = run_steps(&legacy, STEPS);
     assert_eq!(
         got_legacy, want,
         "the legacy kernel disagrees with the test's expectations"
@@ -139,7 +143,7 @@ fn recent_verdicts_equal_legacy_xt_recent() {
     let ours = Netns::new("recent-fwnet").expect("namespace");
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
     assert!(o.status.success(), "apply: {}", text(&o));
-    let got_fwnet = run_steps(&ours);
+    let got_fwnet = run_steps(&ours, STEPS);
     let _ = std::fs::remove_file(&file);
     assert_eq!(
         got_fwnet, got_legacy,

@@ -17,8 +17,7 @@
 
 use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
 use crate::netns::{privileged, Netns};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
-use std::time::Duration;
+use crate::recent::{run_steps, Step};
 
 const RULES: &str = "*filter
 :INPUT ACCEPT [0:0]
@@ -34,22 +33,9 @@ const RULES: &str = "*filter
 COMMIT
 ";
 
-/// One step: wait `sleep_ms`, then send from 127.0.0.`src` to 127.0.0.1:`port`.
-struct Step {
-    sleep_ms: u64,
-    src: u8,
-    port: u16,
-    /// The legacy kernel's verdict: true when the packet passes.
-    passes: bool,
-}
-
+/// A step to 127.0.0.1.
 const fn s(sleep_ms: u64, src: u8, port: u16, passes: bool) -> Step {
-    Step {
-        sleep_ms,
-        src,
-        port,
-        passes,
-    }
+    crate::recent::s(sleep_ms, src, 1, port, passes)
 }
 
 /// Comments: the time in ms since the start, the list's packet times after the step.
@@ -97,26 +83,6 @@ const STEPS: &[Step] = &[
     s(0, 5, 2003, true),  // nor here
 ];
 
-/// Sends every step's datagram inside `ns`; true where it passed.
-fn run_steps(ns: &Netns) -> Vec<bool> {
-    ns.run_in(|| {
-        STEPS
-            .iter()
-            .map(|st| {
-                std::thread::sleep(Duration::from_millis(st.sleep_ms));
-                let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, st.src), 0))
-                    .expect("bind a loopback source");
-                let to = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), st.port);
-                match sock.send_to(b"x", to) {
-                    Ok(_) => true,
-                    Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
-                    Err(e) => panic!("send to {to}: {e}"),
-                }
-            })
-            .collect()
-    })
-}
-
 /// The steps whose verdicts differ, for the failure message.
 fn differences(a: &[bool], b: &[bool]) -> Vec<usize> {
     (0..a.len().min(b.len()))
@@ -135,7 +101,7 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
     legacy
         .exec_stdin("iptables-legacy-restore", &[], RULES)
         .expect("iptables-legacy-restore");
-    let got_legacy = run_steps(&legacy);
+    let got_legacy = run_steps(&legacy, STEPS);
     assert_eq!(
         got_legacy,
         want,
@@ -155,7 +121,7 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
     let ours = Netns::new("hitcount-fwnet").expect("namespace");
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
     assert!(o.status.success(), "apply: {}", text(&o));
-    let got_fwnet = run_steps(&ours);
+    let got_fwnet = run_steps(&ours, STEPS);
     assert_eq!(
         got_fwnet,
         got_legacy,
