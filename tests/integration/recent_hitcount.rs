@@ -129,3 +129,25 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
         differences(&got_fwnet, &got_legacy)
     );
 }
+
+/// `fwnet import --inet` of the counted-list fixtures of both families: the slot, pointer and
+/// recording chains of the two families sit in one inet table, and the kernel holds what
+/// `nft -f` of `fwnet show` gives it.
+#[test]
+fn inet_hitcount_applies_as_nft_loads_its_text() {
+    if !privileged("inet_hitcount_applies_as_nft_loads_its_text") {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../translate/test_data/translate/ok");
+    let (a, b, shown) = crate::tproxy::inet_apply_and_nft(
+        &dir.join("recent-hitcount-update-before-set.rules"),
+        &dir.join("v6-recent-hitcount-rdest.rules"),
+        "inet-hitcount",
+    );
+    for chain in ["chain recent_ssh_stamp_ip {", "chain recent_MX_stamp_ip6 {"] {
+        assert!(shown.contains(chain), "no `{chain}` in\n{shown}");
+    }
+    assert!(shown.contains("table inet fwnet_filter"), "{shown}");
+    assert_eq!(a, b, "--- show:\n{shown}");
+}
