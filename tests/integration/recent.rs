@@ -11,7 +11,7 @@
 
 use crate::apply::{fwnet, fwnet_in, text, StateDir};
 use crate::netns::{privileged, Netns};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 const RULES: &str = "*filter
@@ -73,18 +73,25 @@ const STEPS: &[Step] = &[
     s(0, 7, 8, 1006, true),     // from .7 to .8: the source does not count
 ];
 
-/// Sends every step's datagram inside `ns`; true where it passed.
 /// Sends every step's datagram inside `ns`; true where it passed (a drop in OUTPUT is the
-/// sender's `EPERM`).
-pub(crate) fn run_steps(ns: &Netns, steps: &[Step]) -> Vec<bool> {
+/// sender's `EPERM`). Over IPv4, `src` and `dst` N are 127.0.0.N; over IPv6, fd00::N, which
+/// [`add_ipv6_loopbacks`] puts on `lo` first.
+pub(crate) fn run_steps(ns: &Netns, steps: &[Step], v6: bool) -> Vec<bool> {
+    let at = move |n: u8| -> IpAddr {
+        if v6 {
+            IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))
+        }
+    };
     ns.run_in(|| {
         steps
             .iter()
             .map(|st| {
                 std::thread::sleep(Duration::from_millis(st.sleep_ms));
-                let sock = UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, st.src), 0))
+                let sock = UdpSocket::bind(SocketAddr::new(at(st.src), 0))
                     .expect("bind a loopback source");
-                let to = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, st.dst), st.port);
+                let to = SocketAddr::new(at(st.dst), st.port);
                 match sock.send_to(b"x", to) {
                     Ok(_) => true,
                     Err(e) if e.raw_os_error() == Some(libc::EPERM) => false,
@@ -93,6 +100,25 @@ pub(crate) fn run_steps(ns: &Netns, steps: &[Step]) -> Vec<bool> {
             })
             .collect()
     })
+}
+
+/// IPv6 on `lo` in `ns`, with fd00::N for every address the steps use.
+pub(crate) fn add_ipv6_loopbacks(ns: &Netns, steps: &[Step]) {
+    ns.run_in(crate::fragments::enable_ipv6_on_lo);
+    let used: std::collections::BTreeSet<u8> =
+        steps.iter().flat_map(|st| [st.src, st.dst]).collect();
+    for n in used {
+        ns.ip(&[
+            "-6",
+            "addr",
+            "add",
+            &format!("fd00::{n}/128"),
+            "dev",
+            "lo",
+            "nodad",
+        ])
+        .unwrap_or_else(|e| panic!("fd00::{n} on lo: {e}"));
+    }
 }
 
 #[test]
@@ -106,7 +132,7 @@ fn recent_verdicts_equal_legacy_xt_recent() {
     legacy
         .exec_stdin("iptables-legacy-restore", &[], RULES)
         .expect("iptables-legacy-restore");
-    let got_legacy = run_steps(&legacy, STEPS);
+    let got_legacy = run_steps(&legacy, STEPS, false);
     assert_eq!(
         got_legacy, want,
         "the legacy kernel disagrees with the test's expectations"
@@ -143,7 +169,7 @@ fn recent_verdicts_equal_legacy_xt_recent() {
     let ours = Netns::new("recent-fwnet").expect("namespace");
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
     assert!(o.status.success(), "apply: {}", text(&o));
-    let got_fwnet = run_steps(&ours, STEPS);
+    let got_fwnet = run_steps(&ours, STEPS, false);
     let _ = std::fs::remove_file(&file);
     assert_eq!(
         got_fwnet, got_legacy,

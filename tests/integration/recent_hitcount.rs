@@ -17,7 +17,7 @@
 
 use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
 use crate::netns::{privileged, Netns};
-use crate::recent::{run_steps, Step};
+use crate::recent::{add_ipv6_loopbacks, run_steps, Step};
 
 const RULES: &str = "*filter
 :INPUT ACCEPT [0:0]
@@ -101,7 +101,7 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
     legacy
         .exec_stdin("iptables-legacy-restore", &[], RULES)
         .expect("iptables-legacy-restore");
-    let got_legacy = run_steps(&legacy, STEPS);
+    let got_legacy = run_steps(&legacy, STEPS, false);
     assert_eq!(
         got_legacy,
         want,
@@ -121,7 +121,7 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
     let ours = Netns::new("hitcount-fwnet").expect("namespace");
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
     assert!(o.status.success(), "apply: {}", text(&o));
-    let got_fwnet = run_steps(&ours, STEPS);
+    let got_fwnet = run_steps(&ours, STEPS, false);
     assert_eq!(
         got_fwnet,
         got_legacy,
@@ -150,4 +150,49 @@ fn inet_hitcount_applies_as_nft_loads_its_text() {
     }
     assert!(shown.contains("table inet fwnet_filter"), "{shown}");
     assert_eq!(a, b, "--- show:\n{shown}");
+}
+
+/// The same rules and steps over IPv6 (ip6tables-legacy against fwnet's ip6 table): the slot
+/// and pointer sets keyed by an IPv6 address give the verdicts xt_recent gives.
+#[test]
+fn recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6() {
+    if !privileged("recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6") {
+        return;
+    }
+    let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
+    let legacy = Netns::new("hitcount6-legacy").expect("namespace");
+    add_ipv6_loopbacks(&legacy, STEPS);
+    legacy
+        .exec_stdin("ip6tables-legacy-restore", &[], RULES)
+        .expect("ip6tables-legacy-restore");
+    let got_legacy = run_steps(&legacy, STEPS, true);
+    assert_eq!(
+        got_legacy,
+        want,
+        "the legacy kernel disagrees with the test's expectations at steps {:?}",
+        differences(&got_legacy, &want)
+    );
+
+    let state = StateDir::new("hitcount6");
+    let file = scratch("hitcount.rules", RULES);
+    let o = fwnet(&[
+        "import",
+        "--family",
+        "6",
+        "--state-dir",
+        state.arg(),
+        file.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "import: {}", text(&o));
+    let ours = Netns::new("hitcount6-fwnet").expect("namespace");
+    add_ipv6_loopbacks(&ours, STEPS);
+    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
+    assert!(o.status.success(), "apply: {}", text(&o));
+    let got_fwnet = run_steps(&ours, STEPS, true);
+    assert_eq!(
+        got_fwnet,
+        got_legacy,
+        "fwnet's verdicts differ from ip6tables' xt_recent at steps {:?}",
+        differences(&got_fwnet, &got_legacy)
+    );
 }
