@@ -254,38 +254,53 @@ fn flag_counts(tag: &str, legacy: bool) -> Vec<u64> {
     let link = &site.links[0];
     let (src, dst) = (link.client_ip().octets(), link.server_ip().octets());
     site.client.run_in(move || send_flag_packets(src, dst));
-    std::thread::sleep(Duration::from_millis(300));
-    if legacy {
-        let out = site
-            .server
-            .exec("iptables-legacy", &["-L", "INPUT", "-v", "-n", "-x"])
-            .unwrap_or_else(|e| panic!("{e}"));
-        out.lines()
-            .skip(3)
-            .filter_map(|l| l.split_whitespace().next()?.parse().ok())
-            .collect()
-    } else {
-        let out = fwnet_in(
-            &site.server,
-            &["status", "--json", "--state-dir", state.arg()],
-            None,
-        );
-        assert!(out.status.success(), "status: {}", text(&out));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
-        let rules = v["tables"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|t| t["name"] == "fwnet_filter")
-            .flat_map(|t| t["chains"].as_array().cloned().unwrap_or_default())
-            .find(|c| c["name"] == "INPUT")
-            .and_then(|c| c["rules"].as_array().cloned())
-            .unwrap_or_else(|| panic!("no INPUT rules in {v}"));
-        rules
-            .iter()
-            .skip(1)
-            .map(|r| r["packets"].as_u64().expect("packets"))
-            .collect()
+    // The client resolves the server's address first, which takes longer on a loaded machine
+    // (one CI run read every counter as 0 after a fixed 300 ms): read until the counts are
+    // non-zero and the same twice in a row, for at most 5 s.
+    let read = || -> Vec<u64> {
+        if legacy {
+            let out = site
+                .server
+                .exec("iptables-legacy", &["-L", "INPUT", "-v", "-n", "-x"])
+                .unwrap_or_else(|e| panic!("{e}"));
+            out.lines()
+                .skip(3)
+                .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+                .collect()
+        } else {
+            let out = fwnet_in(
+                &site.server,
+                &["status", "--json", "--state-dir", state.arg()],
+                None,
+            );
+            assert!(out.status.success(), "status: {}", text(&out));
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status json");
+            let rules = v["tables"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["name"] == "fwnet_filter")
+                .flat_map(|t| t["chains"].as_array().cloned().unwrap_or_default())
+                .find(|c| c["name"] == "INPUT")
+                .and_then(|c| c["rules"].as_array().cloned())
+                .unwrap_or_else(|| panic!("no INPUT rules in {v}"));
+            rules
+                .iter()
+                .skip(1)
+                .map(|r| r["packets"].as_u64().expect("packets"))
+                .collect()
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut last = Vec::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = read();
+        let settled = now == last && now.iter().any(|&n| n > 0);
+        if settled || std::time::Instant::now() > deadline {
+            return now;
+        }
+        last = now;
     }
 }
 
