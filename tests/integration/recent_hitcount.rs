@@ -92,16 +92,41 @@ fn differences(a: &[bool], b: &[bool]) -> Vec<usize> {
 
 #[test]
 fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
-    if !privileged("recent_hitcount_verdicts_equal_legacy_xt_recent") {
-        return;
+    if privileged("recent_hitcount_verdicts_equal_legacy_xt_recent") {
+        legacy_then_fwnet(false);
     }
-    let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
+}
 
-    let legacy = Netns::new("hitcount-legacy").expect("namespace");
+/// The same rules and steps over IPv6 (ip6tables-legacy against fwnet's ip6 table): the slot
+/// and pointer sets keyed by an IPv6 address give the verdicts xt_recent gives.
+#[test]
+fn recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6() {
+    if privileged("recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6") {
+        legacy_then_fwnet(true);
+    }
+}
+
+/// [`STEPS`] under the legacy kernel (which must give the written verdicts), then under
+/// fwnet's translation of [`RULES`] (which must give the legacy kernel's), over IPv4 or IPv6.
+fn legacy_then_fwnet(v6: bool) {
+    let (tag, restore, family) = if v6 {
+        ("hitcount6", "ip6tables-legacy-restore", "6")
+    } else {
+        ("hitcount", "iptables-legacy-restore", "4")
+    };
+    let namespace = |side: &str| {
+        let ns = Netns::new(&format!("{tag}-{side}")).expect("namespace");
+        if v6 {
+            add_ipv6_loopbacks(&ns, STEPS);
+        }
+        ns
+    };
+    let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
+    let legacy = namespace("legacy");
     legacy
-        .exec_stdin("iptables-legacy-restore", &[], RULES)
-        .expect("iptables-legacy-restore");
-    let got_legacy = run_steps(&legacy, STEPS, false);
+        .exec_stdin(restore, &[], RULES)
+        .unwrap_or_else(|e| panic!("{restore}: {e}"));
+    let got_legacy = run_steps(&legacy, STEPS, v6);
     assert_eq!(
         got_legacy,
         want,
@@ -109,23 +134,25 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent() {
         differences(&got_legacy, &want)
     );
 
-    let state = StateDir::new("hitcount");
+    let state = StateDir::new(tag);
     let file = scratch("hitcount.rules", RULES);
     let o = fwnet(&[
         "import",
+        "--family",
+        family,
         "--state-dir",
         state.arg(),
         file.to_str().expect("utf-8 path"),
     ]);
     assert!(o.status.success(), "import: {}", text(&o));
-    let ours = Netns::new("hitcount-fwnet").expect("namespace");
+    let ours = namespace("fwnet");
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
     assert!(o.status.success(), "apply: {}", text(&o));
-    let got_fwnet = run_steps(&ours, STEPS, false);
+    let got_fwnet = run_steps(&ours, STEPS, v6);
     assert_eq!(
         got_fwnet,
         got_legacy,
-        "fwnet's verdicts differ from xt_recent's at steps {:?}",
+        "fwnet's verdicts differ from {restore}'s xt_recent at steps {:?}",
         differences(&got_fwnet, &got_legacy)
     );
 }
@@ -150,49 +177,4 @@ fn inet_hitcount_applies_as_nft_loads_its_text() {
     }
     assert!(shown.contains("table inet fwnet_filter"), "{shown}");
     assert_eq!(a, b, "--- show:\n{shown}");
-}
-
-/// The same rules and steps over IPv6 (ip6tables-legacy against fwnet's ip6 table): the slot
-/// and pointer sets keyed by an IPv6 address give the verdicts xt_recent gives.
-#[test]
-fn recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6() {
-    if !privileged("recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6") {
-        return;
-    }
-    let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
-    let legacy = Netns::new("hitcount6-legacy").expect("namespace");
-    add_ipv6_loopbacks(&legacy, STEPS);
-    legacy
-        .exec_stdin("ip6tables-legacy-restore", &[], RULES)
-        .expect("ip6tables-legacy-restore");
-    let got_legacy = run_steps(&legacy, STEPS, true);
-    assert_eq!(
-        got_legacy,
-        want,
-        "the legacy kernel disagrees with the test's expectations at steps {:?}",
-        differences(&got_legacy, &want)
-    );
-
-    let state = StateDir::new("hitcount6");
-    let file = scratch("hitcount.rules", RULES);
-    let o = fwnet(&[
-        "import",
-        "--family",
-        "6",
-        "--state-dir",
-        state.arg(),
-        file.to_str().expect("utf-8 path"),
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
-    let ours = Netns::new("hitcount6-fwnet").expect("namespace");
-    add_ipv6_loopbacks(&ours, STEPS);
-    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
-    assert!(o.status.success(), "apply: {}", text(&o));
-    let got_fwnet = run_steps(&ours, STEPS, true);
-    assert_eq!(
-        got_fwnet,
-        got_legacy,
-        "fwnet's verdicts differ from ip6tables' xt_recent at steps {:?}",
-        differences(&got_fwnet, &got_legacy)
-    );
 }
