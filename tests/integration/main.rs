@@ -12,7 +12,9 @@
 //! - [`verdicts`]: the founding ruleset, legacy iptables against fwnet, through the verifier.
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
 //! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
-//! - [`connlimit`]: the `--allow-approximate` form of `-m connlimit`, against nft and xt_connlimit.
+//! - [`ipset`]: `-j SET` on a hash:net ipset of addresses against legacy iptables with ipset.
+//! - [`connlimit`]: `-m connlimit` (conntrack zones, untracked packets) against xt_connlimit, and
+//!   the `--allow-approximate` fixtures against nft.
 //! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie and the same flag
 //!   combinations on, as legacy does.
 //! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
@@ -28,6 +30,7 @@ mod fragments;
 mod hashlimit;
 mod helper;
 mod inet;
+mod ipset;
 mod lockout;
 mod netns;
 mod observe;

@@ -6,7 +6,7 @@
 //! drop is the sender's `EPERM`. The sequence exercises `--set`, `--rcheck --seconds`, `!
 //! --rcheck`, `--update --seconds` (the refresh after a match keeps the entry alive past the
 //! first window) and expiry; the approximated `--remove` (matches only an existing entry) runs
-//! with `--allow-approximate`. It does not test the kernel's 200-entry eviction, which fwnet
+//! with `--allow-approximate`. It does not test the kernel's 100-entry eviction, which fwnet
 //! does not reproduce (see crates/translate/src/recent.rs).
 
 use crate::apply::{fwnet, fwnet_in, text, StateDir};

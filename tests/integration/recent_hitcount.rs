@@ -13,7 +13,7 @@
 //! Ages are at least 300 ms away from the window's edge. A `hashlimit` before a counted
 //! `--update` (list `V`) shows that the rule, split around the count, still spends one token of
 //! the source's bucket per packet.
-//! Not tested: the kernel's 200-entry eviction, which fwnet does not reproduce.
+//! Not tested: the kernel's 100-entry eviction, which fwnet does not reproduce.
 
 use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
 use crate::netns::{privileged, Netns};

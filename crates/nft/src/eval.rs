@@ -1502,7 +1502,8 @@ mod tests {
                 over,
                 per_key: Some(crate::ir::CtCountKey {
                     set: "connlimit".into(),
-                    key: Field::IpSaddr,
+                    zone: Some(crate::ir::ZoneKey::Conntrack),
+                    key: Some(Field::IpSaddr),
                     mask: None,
                 }),
             });
@@ -1788,6 +1789,7 @@ mod tests {
                 timeout_ms: Some(2000),
                 size: Some(65535),
                 elements: Vec::new(),
+                typeof_key: Vec::new(),
             })
             .collect();
         let got = chain(&t, "INPUT", &ssh_in());

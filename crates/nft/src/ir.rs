@@ -114,6 +114,11 @@ pub struct Set {
     /// Maximum number of elements.
     pub size: Option<u32>,
     pub elements: Vec<Value>,
+    /// The key as nft's `typeof` names it, one expression per component of `key`, for a key
+    /// that no `type` can name (a `ct zone` component: nft has no type name for it); empty
+    /// for a key written with `type`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub typeof_key: Vec<Expr>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,17 +294,34 @@ pub struct CtCount {
     pub per_key: Option<CtCountKey>,
 }
 
-/// The key of a per-key [`CtCount`]: `add @set { key & mask ... }`. The set must be a
+/// The key of a per-key [`CtCount`]: `add @set { [zone .] key & mask ... }`. The set must be a
 /// `dynamic` set of the key's type; when it is full, a packet whose key is not in it yet ends
 /// the rule (the statement does not match).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CtCountKey {
     pub set: String,
-    /// An address field: `ip saddr`, `ip daddr`, `ip6 saddr`, `ip6 daddr`.
-    pub key: Field,
+    /// The conntrack zone, first in the key; `None` for a key of the address alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<ZoneKey>,
+    /// An address field: `ip saddr`, `ip daddr`, `ip6 saddr`, `ip6 daddr`; `None` for a key of
+    /// the zone alone.
+    pub key: Option<Field>,
     /// `& MASK` on the address, of the key's family; `None` for the whole address.
     #[serde(default)]
     pub mask: Option<IpAddr>,
+}
+
+/// The zone part of a [`CtCountKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZoneKey {
+    /// `ct zone`: the zone of the packet's conntrack entry. A packet without one (untracked,
+    /// invalid) ends the rule there.
+    Conntrack,
+    /// Zone 0 for a packet without a conntrack entry, as the kernel's default zone, written as
+    /// this 16-bit header field `& 0` (`ip length & 0`): nft cannot write a constant in a
+    /// concatenation.
+    Default(Field),
 }
 
 /// The new MSS of a [`Stmt::MaxsegSet`].
@@ -610,6 +632,8 @@ pub enum CtKey {
     ReplIp6Daddr,
     /// `ct direction`: IP_CT_DIR_ORIGINAL 0 or IP_CT_DIR_REPLY 1 for this packet.
     Direction,
+    /// `ct zone`: the connection's conntrack zone id ([`DataType::CtZone`]).
+    Zone,
 }
 
 /// Packet header fields, named as nft names them (`ip saddr` is `IpSaddr`).
@@ -697,6 +721,9 @@ pub enum DataType {
     Word32,
     /// A host-order 32-bit number (`meta length`), printed in decimal.
     HostInteger32,
+    /// `ct zone`: a host-order 16-bit number, printed in decimal. nft has no type name for it:
+    /// a set keyed on it is declared with `typeof` ([`Set::typeof_key`]).
+    CtZone,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -857,6 +884,7 @@ impl Expr {
             Expr::Ct(CtKey::Status) => DataType::CtStatus,
             Expr::Ct(CtKey::Protocol) => DataType::InetProto,
             Expr::Ct(CtKey::Direction) => DataType::CtDir,
+            Expr::Ct(CtKey::Zone) => DataType::CtZone,
             Expr::Ct(
                 CtKey::OrigProtoSrc
                 | CtKey::OrigProtoDst

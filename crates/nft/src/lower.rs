@@ -273,6 +273,7 @@ fn type_id(t: DataType) -> u32 {
         DataType::CtDir => 27,
         DataType::Day => 45,
         DataType::Word32 | DataType::HostInteger32 => 4,
+        DataType::CtZone => 4,
     }
 }
 
@@ -298,6 +299,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::CtDir => 1,
         DataType::Day => 1,
         DataType::Word32 | DataType::HostInteger32 => 4,
+        DataType::CtZone => 2,
     }
 }
 
@@ -313,6 +315,7 @@ fn is_network_order(t: DataType) -> bool {
             | DataType::Uid
             | DataType::Gid
             | DataType::HostInteger32
+            | DataType::CtZone
     )
 }
 
@@ -342,11 +345,16 @@ fn named_set(s: &Set, id: u32) -> SetCode {
     } else {
         key_len
     };
-    let byteorder = if s.key.len() == 1 && is_network_order(s.key[0]) {
-        2
-    } else {
-        0
+    let byteorder = match s.key.as_slice() {
+        [t] if is_network_order(*t) => 2,
+        // nft says "host order" for a one-component key it knows from `typeof`.
+        [_] if !s.typeof_key.is_empty() => 1,
+        _ => 0,
     };
+    let mut userdata = set_userdata(byteorder);
+    if let Some(t) = typeof_userdata(&s.typeof_key) {
+        userdata.extend(t);
+    }
     SetCode {
         name: s.name.clone(),
         id,
@@ -355,9 +363,71 @@ fn named_set(s: &Set, id: u32) -> SetCode {
         key_len,
         timeout_ms: s.timeout_ms,
         size: s.size,
-        userdata: set_userdata(byteorder),
+        userdata,
         elements: set::named_elements(s),
     }
+}
+
+/// The NFTNL_UDATA_SET_KEY_TYPEOF userdata TLV (type 3) nft writes for a set declared with
+/// `typeof`, from which `nft list` prints the declaration back: the expression's kind and its
+/// description, a concatenation as a nest of components. Numbers and layout read off
+/// `nft --debug=mnl` of nft 1.0.6 declaring `typeof ct zone`, `typeof ct zone . ip saddr` and
+/// the other address fields: kinds EXPR_PAYLOAD 7, EXPR_CT 12, EXPR_CONCAT 13; a payload is
+/// (protocol description, field) with `ip` 12 (saddr 11, daddr 12) and `ip6` 13 (saddr 8,
+/// daddr 9); `ct` is (key, direction), -1 for none. `None` for an empty key or an expression
+/// nft's typeof userdata is not written for here; the kernel does not read it, only
+/// `nft list` would then print the set differently.
+fn typeof_userdata(key: &[Expr]) -> Option<Vec<u8>> {
+    fn tlv(out: &mut Vec<u8>, kind: u8, value: &[u8]) {
+        out.push(kind);
+        out.push(value.len() as u8);
+        out.extend_from_slice(value);
+    }
+    fn u32s(values: &[u32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            tlv(&mut out, i as u8, &v.to_ne_bytes());
+        }
+        out
+    }
+    // (kind, description) of one expression.
+    fn one(e: Expr) -> Option<(u32, Vec<u8>)> {
+        Some(match e {
+            Expr::Ct(CtKey::Zone) => (12, u32s(&[NFT_CT_ZONE, u32::MAX])),
+            Expr::Payload(f) => {
+                let (proto, field) = match f {
+                    Field::IpSaddr => (12, 11),
+                    Field::IpDaddr => (12, 12),
+                    Field::Ip6Saddr => (13, 8),
+                    Field::Ip6Daddr => (13, 9),
+                    _ => return None,
+                };
+                (7, u32s(&[proto, field]))
+            }
+            _ => return None,
+        })
+    }
+    let (kind, data) = match key {
+        [] => return None,
+        [e] => one(*e)?,
+        parts => {
+            let mut data = Vec::new();
+            for (i, e) in parts.iter().enumerate() {
+                let (kind, desc) = one(*e)?;
+                let mut nest = Vec::new();
+                tlv(&mut nest, 0, &kind.to_ne_bytes());
+                tlv(&mut nest, 1, &desc);
+                tlv(&mut data, i as u8, &nest);
+            }
+            (13, data)
+        }
+    };
+    let mut nest = Vec::new();
+    tlv(&mut nest, 0, &kind.to_ne_bytes());
+    tlv(&mut nest, 1, &data);
+    let mut out = Vec::new();
+    tlv(&mut out, 3, &nest);
+    Some(out)
 }
 
 /// NFTNL_UDATA_SET_KEYBYTEORDER (type 0, a host-order u32): 2 = big endian, 0 = none.
@@ -378,7 +448,7 @@ pub(crate) fn key_reg(offset: u32) -> u32 {
     }
 }
 
-fn round4(n: u32) -> u32 {
+pub(crate) fn round4(n: u32) -> u32 {
     (n + 3) & !3
 }
 
@@ -602,6 +672,7 @@ fn ct_key(k: CtKey) -> (u32, Option<u8>) {
         CtKey::ReplIp6Saddr => (NFT_CT_SRC_IP6, repl),
         CtKey::ReplIp6Daddr => (NFT_CT_DST_IP6, repl),
         CtKey::Direction => (NFT_CT_DIRECTION, None),
+        CtKey::Zone => (NFT_CT_ZONE, None),
     }
 }
 

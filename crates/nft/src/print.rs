@@ -213,12 +213,21 @@ fn print_table(out: &mut String, table: &Table) {
 }
 
 fn print_set(out: &mut String, set: &Set) {
-    let key: Vec<&str> = set.key.iter().map(|t| datatype_name(*t)).collect();
-    out.push_str(&format!(
-        "\tset {} {{ type {};",
-        name(&set.name),
-        key.join(" . ")
-    ));
+    if set.typeof_key.is_empty() {
+        let key: Vec<&str> = set.key.iter().map(|t| datatype_name(*t)).collect();
+        out.push_str(&format!(
+            "\tset {} {{ type {};",
+            name(&set.name),
+            key.join(" . ")
+        ));
+    } else {
+        let key: Vec<_> = set.typeof_key.iter().map(|e| expr(*e)).collect();
+        out.push_str(&format!(
+            "\tset {} {{ typeof {};",
+            name(&set.name),
+            key.join(" . ")
+        ));
+    }
     if let Some(size) = set.size {
         out.push_str(&format!(" size {size};"));
     }
@@ -536,6 +545,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             CtKey::ReplIp6Saddr => "ct reply ip6 saddr",
             CtKey::ReplIp6Daddr => "ct reply ip6 daddr",
             CtKey::Direction => "ct direction",
+            CtKey::Zone => "ct zone",
         },
         Expr::Payload(f) => match f {
             Field::IpProtocol => "ip protocol",
@@ -596,7 +606,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::EtherAddr => "ether_addr",
         DataType::CtDir => "ct_dir",
         DataType::Day => "day",
-        DataType::Word32 | DataType::HostInteger32 => "integer",
+        DataType::Word32 | DataType::HostInteger32 | DataType::CtZone => "integer",
     }
 }
 

@@ -105,6 +105,7 @@ fn table(t: &mut Table) -> usize {
                         timeout_ms: None,
                         size: None,
                         elements: key.1.clone(),
+                        typeof_key: Vec::new(),
                     });
                     named.insert(key, name.clone());
                     name

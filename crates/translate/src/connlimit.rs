@@ -1,41 +1,47 @@
-//! `-m connlimit`: refused by default; with `allow_approximate`, nft's `ct count`.
+//! `-m connlimit`: nft's `ct count`, per key in a dynamic set, keyed as xt_connlimit keys its
+//! tree.
 //!
-//! nft's counterpart is `ct count [over] N`, alone for `--connlimit-mask 0` and otherwise per
-//! key in a dynamic set (`add @connlimit { ip saddr & MASK ct count over N }`). nft_connlimit.c
-//! and xt_connlimit.c count connections with the same nf_conncount code and the same tuple (the
-//! conntrack entry's original tuple, or the packet's), both keep one count per rule, both add
-//! the connection before comparing (`--connlimit-above N` is `count > N`, nft's `over`;
-//! `--connlimit-upto N` is `count <= N`, nft without `over`), and both drop the packet when
-//! memory runs out. They differ where fwnet cannot look at translation time (kernel 6.18
-//! sources):
-//! - xt_connlimit's key includes the connection's conntrack zone, so connections in different
-//!   zones are counted apart; nft counts every zone together (and keying on `ct zone` breaks
-//!   the rule for untracked packets, which xt_connlimit counts in zone 0). This holds for mask
-//!   0 too, where xt_connlimit keeps one count per zone and nft one count;
-//! - xt_connlimit's tree has no size limit, while a dynamic set stops adding elements when it is
-//!   full (nft_dynset.c, `nft_dynset_new`), and the rule then does not match a packet whose key
-//!   is not in it yet: `--connlimit-above` stops limiting new addresses, `--connlimit-upto`
-//!   stops passing them.
+//! nft_connlimit.c and xt_connlimit.c count connections with the same nf_conncount code and the
+//! same tuple (the conntrack entry's original tuple, or the packet's when it has none), both
+//! keep one count per key and rule, both add the connection before comparing
+//! (`--connlimit-above N` is `count > N`, nft's `over`; `--connlimit-upto N` is `count <= N`,
+//! nft without `over`), and both drop the packet when memory runs out. xt_connlimit's key is
+//! the masked address and the connection's conntrack zone id (kernel 6.18 sources), zone 0
+//! (the default zone) for a packet without a conntrack entry; with `--connlimit-mask 0` the
+//! key is the zone alone. So fwnet keys the set the same way:
 //!
-//! So by default the match is refused. With `allow_approximate` it becomes `ct count`, with a
-//! `translate/approximate` warning and the rule's comment saying so. Each rule gets its own set
-//! (`connlimit`, `connlimit_2`, ...), as each xt_connlimit rule has its own tree: a set element
-//! keeps the expression (and limit) of the rule that created it, so two rules cannot share one.
-//! The set's size is [`SET_SIZE`], the largest the kernel takes (u32, checked on 6.18): the set
-//! then fills only after billions of addresses, where memory runs out first in both kernels,
-//! which is as close as nft gets to xt_connlimit's unbounded tree. Elements whose connections
-//! are all gone stay in the set until its garbage collection; their count is 0, so they change
-//! no verdict.
+//! - the zone comes first: `ct zone . ip saddr & MASK` (or `ct zone` alone for mask 0);
+//! - `ct zone` has no value for a packet without a conntrack entry (untracked, or invalid),
+//!   and ends the rule there, where xt_connlimit counts the packet in zone 0. Such packets get
+//!   a rule of their own before it, `ct state invalid,untracked` with the zone written as a
+//!   constant 0 (`ip length & 0`, as nft cannot write a constant inside a concatenation), in
+//!   the same set: their count shares a list with zone 0's connections, as in the kernel. The
+//!   iptables rule becomes these two rules ([`crate::rule::Either`]): a packet meets the count
+//!   in one of them only (the first needs no conntrack entry, the second one), so each packet
+//!   is counted once and the target runs at most once. Another stateful match in the same rule
+//!   (`limit`, `hashlimit`, `recent`) is refused, as it would be spent twice.
+//!
+//! The set is `typeof ct zone . ip saddr` (nft has no type name for a zone), one per rule
+//! (`connlimit`, `connlimit_2`, ...), as each xt_connlimit rule has its own tree: a set
+//! element keeps the expression (and limit) of the rule that created it. Its size is
+//! [`SET_SIZE`], the largest the kernel takes (u32, checked on 6.18): xt_connlimit's tree has
+//! no limit, and a full dynamic set would stop the rule matching new keys, but the set fills
+//! only after billions of keys, where memory runs out first in both kernels. Elements whose
+//! connections are all gone stay until the set's garbage collection; their count is 0, so
+//! they change no verdict.
 //!
 //! iptables' own refusals (no limit, both `--connlimit-saddr` and `--connlimit-daddr`, a mask
-//! longer than the address) are errors either way.
+//! longer than the address) are errors.
 
 use crate::chain::TableCx;
-use crate::rule::Cx;
+use crate::rule::{Cx, Either};
 use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::Opt;
-use fwnet_nft::{CtCount, CtCountKey, DataType, Field, Set, SetFlags, Stmt};
+use fwnet_nft::{
+    ct_state, CmpOp, CtCount, CtCountKey, CtKey, DataType, Expr, Field, Match, Set, SetFlags, Stmt,
+    ZoneKey,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
@@ -62,77 +68,61 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx, tcx: &mut TableCx
     let Some(l) = read(opts, loc, cx) else {
         return Vec::new();
     };
-    let full = match cx.family {
-        IpFamily::V4 => 32,
-        IpFamily::V6 => 128,
+    let (full, zero_zone) = match cx.family {
+        IpFamily::V4 => (32, Field::IpLength),
+        IpFamily::V6 => (128, Field::Ip6Length),
     };
-    let per_key = l.mask != 0;
-    let zones = "xt_connlimit counts connections in different conntrack zones apart, nft counts them together";
-    if !cx.allow_approximate {
-        cx.error(
-            "translate/inexact",
-            loc,
-            format!("`-m connlimit` has no exact nft translation: {zones}, and nft keeps the addresses it counts in a set of limited size"),
-            format!("`--allow-approximate` writes `ct count` (per address: `add @set {{ ip saddr ct count over N }}` on a set of {SET_SIZE} addresses), which limits the same connections while no conntrack zones are in use (`-j CT --zone`)"),
-        );
-        return Vec::new();
-    }
-    let over = if l.above { "over " } else { "" };
-    let (form, why, help) = if per_key {
-        let after = if l.above {
-            "they are no longer limited"
-        } else {
-            "they no longer pass"
-        };
-        (
-            format!("`add @set {{ ADDRESS ct count {over}{} }}`", l.limit),
-            format!("{zones}; and the set holds at most {SET_SIZE} addresses, after which the rule no longer matches packets from addresses not in it yet ({after}), where xt_connlimit's tree has no limit"),
-            "the rule's comment says so; while no conntrack zones are in use (`-j CT --zone`) and the set is not full it limits the same connections",
-        )
-    } else {
-        (
-            format!("`ct count {over}{}`", l.limit),
-            zones.to_string(),
-            "the rule's comment says so; while no conntrack zones are in use (`-j CT --zone`) it limits the same connections",
-        )
-    };
-    cx.warn(
-        "translate/approximate",
-        loc,
-        format!("approximation: `-m connlimit` becomes nft {form}, which differs: {why}"),
-        help,
-    );
-    cx.approximate = Some("connlimit as ct count".to_string());
-    let per_key = per_key.then(|| {
-        let (key, ty) = match (cx.family, l.daddr) {
-            (IpFamily::V4, false) => (Field::IpSaddr, DataType::Ipv4Addr),
-            (IpFamily::V4, true) => (Field::IpDaddr, DataType::Ipv4Addr),
-            (IpFamily::V6, false) => (Field::Ip6Saddr, DataType::Ipv6Addr),
-            (IpFamily::V6, true) => (Field::Ip6Daddr, DataType::Ipv6Addr),
-        };
-        let set = tcx.unused_set_name("connlimit");
-        tcx.sets.push(Set {
-            name: set.clone(),
-            key: vec![ty],
-            flags: SetFlags {
-                dynamic: true,
-                ..SetFlags::default()
-            },
-            timeout_ms: None,
-            size: Some(SET_SIZE),
-            elements: Vec::new(),
-        });
-        CtCountKey {
-            set,
-            key,
-            mask: (l.mask < full).then(|| mask(cx.family, l.mask)),
-        }
+    let address = (l.mask != 0).then_some(match (cx.family, l.daddr) {
+        (IpFamily::V4, false) => (Field::IpSaddr, DataType::Ipv4Addr),
+        (IpFamily::V4, true) => (Field::IpDaddr, DataType::Ipv4Addr),
+        (IpFamily::V6, false) => (Field::Ip6Saddr, DataType::Ipv6Addr),
+        (IpFamily::V6, true) => (Field::Ip6Daddr, DataType::Ipv6Addr),
     });
-    vec![Stmt::CtCount(CtCount {
-        limit: l.limit,
-        over: l.above,
-        per_key,
-    })]
+    let set = tcx.unused_set_name("connlimit");
+    let zone = Expr::Ct(CtKey::Zone);
+    tcx.sets.push(Set {
+        name: set.clone(),
+        key: std::iter::once(DataType::CtZone)
+            .chain(address.map(|(_, ty)| ty))
+            .collect(),
+        flags: SetFlags {
+            dynamic: true,
+            ..SetFlags::default()
+        },
+        timeout_ms: None,
+        size: Some(SET_SIZE),
+        elements: Vec::new(),
+        typeof_key: std::iter::once(zone)
+            .chain(address.map(|(f, _)| Expr::Payload(f)))
+            .collect(),
+    });
+    let count = |zone: ZoneKey| {
+        Stmt::CtCount(CtCount {
+            limit: l.limit,
+            over: l.above,
+            per_key: Some(CtCountKey {
+                set: set.clone(),
+                zone: Some(zone),
+                key: address.map(|(f, _)| f),
+                mask: (l.mask != 0 && l.mask < full).then(|| mask(cx.family, l.mask)),
+            }),
+        })
+    };
+    let without_conntrack = vec![
+        Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: ct_state::INVALID | ct_state::UNTRACKED,
+            op: CmpOp::Eq,
+        }),
+        count(ZoneKey::Default(zero_zone)),
+    ];
+    cx.either = Some(Either {
+        loc: loc.clone(),
+        what: "`-m connlimit`".to_string(),
+        alternatives: [without_conntrack, vec![count(ZoneKey::Conntrack)]],
+        at: 0,
+    });
+    Vec::new()
 }
 
 /// Reads one rule's options; `None` after an error.

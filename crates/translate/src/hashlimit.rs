@@ -214,6 +214,7 @@ pub(crate) fn translate(
             timeout_ms: Some(p.expire_ms),
             size: Some(p.max),
             elements: Vec::new(),
+            typeof_key: Vec::new(),
         });
     }
     // Only address parts can be masked; the ports after them never are.

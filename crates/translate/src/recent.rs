@@ -5,9 +5,9 @@
 //! An entry is an address (`--rsource`, the default, or `--rdest`) masked with the list's
 //! `--mask` (the mask of the rule that created the list), with the TTL last seen and the times
 //! of its last packets (`ip_pkt_list_tot`, default 20). Entries never expire: they leave by
-//! `--remove`, by `--reap`, or when a new address arrives at a full list (`ip_list_tot`,
-//! default 200), which evicts the least recently refreshed one. `--set` adds or refreshes the
-//! entry and always matches. `--rcheck` matches when the entry exists, and with `--seconds S`
+//! `--remove`, by `--reap`, or when a new address arrives at a full list (`ip_list_tot`, a
+//! module parameter, default 100: read from /sys/module/xt_recent on 6.18), which evicts the
+//! least recently refreshed one. `--set` adds or refreshes the entry and always matches. `--rcheck` matches when the entry exists, and with `--seconds S`
 //! when one of its times is within S seconds; `--hitcount H` asks for H such times. `--update`
 //! is `--rcheck` that, after matching, records the packet's time (evaluation first, refresh
 //! second; with `!` it refreshes when the test failed on an existing entry). `--remove`
@@ -64,13 +64,13 @@
 //! is dropped with a warning. Refused, with the reason: `--rttl` (the TTL stored per entry),
 //! masks other than the full one, `!` on `--set`, `--update` and `--remove`, two different
 //! `--seconds` on one list, a list in two tables. `--remove` and checks without
-//! `--seconds` need entries of any age, which the kernel bounds only by its 200-entry
+//! `--seconds` need entries of any age, which the kernel bounds only by its 100-entry
 //! eviction: they are approximations, emitted only with `allow_approximate` (a set without
 //! timeout, `ip saddr @s delete @s { ip saddr }` for `--remove`) and marked in the rule comment.
 //!
 //! Not reproduced, and the reason the set is not "the kernel's list": the kernel keeps at most
-//! 200 entries per list and evicts the least recently refreshed; the set holds up to 65535 and
-//! evicts nothing. Verdicts differ only when more than 200 distinct addresses are refreshed
+//! 100 entries per list and evicts the least recently refreshed; the set holds up to 65535 and
+//! evicts nothing. Verdicts differ only when more than 100 distinct addresses are refreshed
 //! within one `--seconds` window (the kernel forgets the oldest of them, the set does not), or
 //! when 65535 are (the set is full and `--set` stops matching; with `--hitcount`, the time of a
 //! new address is not recorded). Timing at the window's edge differs by at most one kernel
@@ -176,7 +176,7 @@ pub(crate) fn translate(
         cx.error(
             "translate/approximate",
             loc,
-            format!("{what}; the kernel forgets entries only by evicting the least recently seen when list `{}` holds 200, which nft sets cannot do", r.name),
+            format!("{what}; the kernel forgets entries only by evicting the least recently seen when list `{}` holds 100 (ip_list_tot), which nft sets cannot do", r.name),
             "give the check `--seconds` (and drop `--remove`, which nft can only approximate), or pass --allow-approximate to accept a set that never forgets",
         );
         return Vec::new();
@@ -243,6 +243,7 @@ pub(crate) fn translate(
             timeout_ms: None,
             size: Some(SET_SIZE),
             elements: Vec::new(),
+            typeof_key: Vec::new(),
         });
     }
     let key = vec![Expr::Payload(field)];
@@ -473,7 +474,7 @@ fn check_hitcount(h: u32, opt: &Opt, op_opt: &Opt, seconds: Option<u32>, cx: &mu
         ))
     } else if seconds.is_none() {
         Some((
-            format!("`--hitcount {h}` without `--seconds` counts packets of any age, which the kernel forgets only by evicting the least recently seen entry when the list holds 200; nft sets cannot do that"),
+            format!("`--hitcount {h}` without `--seconds` counts packets of any age, which the kernel forgets only by evicting the least recently seen entry when the list holds 100 (ip_list_tot); nft sets cannot do that"),
             "give the check `--seconds`".to_string(),
         ))
     } else if h > MAX_HITCOUNT {
@@ -567,7 +568,7 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
                 Diagnostic::warning(
                     "translate/approximate",
                     &u.loc,
-                    format!("approximation: recent list `{}` becomes a set that never forgets; the kernel evicts the least recently seen entry when the list holds 200", e.name),
+                    format!("approximation: recent list `{}` becomes a set that never forgets; the kernel evicts the least recently seen entry when the list holds 100 (ip_list_tot)", e.name),
                 )
                 .with_help("the rule's comment says so; give the checks `--seconds` to make the translation exact"),
             );
@@ -745,6 +746,7 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
             ..SetFlags::default()
         },
         elements: Vec::new(),
+        typeof_key: Vec::new(),
         ..base.clone()
     };
     let slots = Slots {

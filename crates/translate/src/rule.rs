@@ -630,19 +630,35 @@ pub(crate) fn translate(
         stmts.extend(s);
         if let Some(mut e) = cx.either.take() {
             e.at += base;
-            if either.is_some() {
+            if let Some(first) = &either {
                 cx.error(
                     "translate/unsupported-option",
                     &e.loc,
-                    format!("a second {} in one rule", e.what),
-                    "fwnet splits a rule for one `--ports` only; write the rule once per port list",
+                    format!("{} after {} in one rule", e.what, first.what),
+                    "each makes fwnet write the rule as two nft rules, and it splits a rule once; move one of them to a user chain the rule jumps to",
                 );
             }
             either = Some(e);
         }
     }
-    if let Some(e) = &either {
-        check_either(e, &loaded, &mut cx);
+    // An alternative the rule's own `ct state` test contradicts matches no packet: without it
+    // the rule is not split at all (`--ctstate NEW -m connlimit` needs no rule for packets
+    // without a conntrack entry).
+    if let Some(e) = either.take() {
+        let Either {
+            alternatives: [first, second],
+            at,
+            ..
+        } = &e;
+        let at = (*at).min(stmts.len());
+        match (contradicted(first, &stmts), contradicted(second, &stmts)) {
+            (true, false) => drop(stmts.splice(at..at, second.iter().cloned())),
+            (false, true) => drop(stmts.splice(at..at, first.iter().cloned())),
+            _ => {
+                check_either(&e, &loaded, &mut cx);
+                either = Some(e);
+            }
+        }
     }
     crate::statistic::check_order(&stmts, &r.loc, &mut cx);
     let counters = r.counters.unwrap_or_default();
@@ -744,15 +760,40 @@ pub(crate) fn translate(
     }
 }
 
+/// Whether `alternative` tests `ct state` for states none of which the rule's `ct state` tests
+/// in `stmts` allow (a connection has one state, so both tests cannot pass).
+fn contradicted(alternative: &[Stmt], stmts: &[Stmt]) -> bool {
+    let states = |list: &[Stmt]| -> Vec<u64> {
+        list.iter()
+            .filter_map(|s| match s {
+                Stmt::Match(nft::Match::Flags {
+                    left: nft::Expr::Ct(nft::CtKey::State),
+                    bits,
+                    op: nft::CmpOp::Eq,
+                }) => Some(*bits),
+                _ => None,
+            })
+            .collect()
+    };
+    let rule = states(stmts);
+    states(alternative)
+        .iter()
+        .any(|a| rule.iter().any(|r| a & r == 0))
+}
+
 /// A rule split in two for an OR ([`Either`]) acts as the one iptables rule only when no
 /// match keeps state: a `limit` would have two token buckets, and a packet could spend a
 /// shared `hashlimit`/`recent` entry in both halves when that match comes before the split.
+/// The `connlimit` that made the split is not such a match: each packet meets its count in
+/// one half only ([`crate::connlimit`]).
 fn check_either(e: &Either, loaded: &[Loaded], cx: &mut Cx) {
     let stateful = loaded.iter().find(|m| {
-        matches!(
-            m.ext,
-            Ext::Limit | Ext::Hashlimit | Ext::Recent | Ext::Connlimit
-        )
+        let splitter = m.ext == Ext::Connlimit && m.loc == e.loc;
+        !splitter
+            && matches!(
+                m.ext,
+                Ext::Limit | Ext::Hashlimit | Ext::Recent | Ext::Connlimit
+            )
     });
     if let Some(m) = stateful {
         cx.error(

@@ -14,7 +14,10 @@
 //!
 //! `-j SET --add-set|--del-set NAME FLAGS` becomes `add @NAME { key }` / `delete @NAME { key }`
 //! (`update` for `--exist` on a set with a timeout); `--timeout` other than the set's, both
-//! operations in one rule, interval sets and the `--map-*` options are refused. The set is
+//! operations in one rule, sets with prefixes and the `--map-*` options are refused. A
+//! `hash:net` set of single addresses (or none) that a rule adds to is a plain set: the kernel
+//! adds the packet's address with the longest prefix the set holds, the full length when it
+//! holds no prefix, so it only ever holds addresses. The set is
 //! copied into each nft table that uses it: exact while rules only read it, so a set that a
 //! rule changes must be used in one table only ([`finish`]).
 
@@ -254,23 +257,38 @@ fn resolve(
         );
         return None;
     }
+    if dynamic && set.flags.interval && hosts_only(&set) {
+        // A hash:net set holding single addresses (or nothing) grows by single addresses
+        // from the packet path: the kernel adds with the longest prefix the set holds, the
+        // full length when it holds none (ip_set_hash_net.c, `hash_net4_kadt`). So it stays a
+        // set of addresses, which a plain set holds, and nft can change from a rule.
+        set.flags.interval = false;
+    }
     if dynamic && set.flags.interval {
         cx.error(
             "translate/unsupported-target",
             &opt.loc,
-            format!("`{}` on ipset `{name}` of type {}", opt.name, def.kind),
-            "nft cannot change an interval set from a rule; use a hash:ip set",
+            format!("`{}` on ipset `{name}`, a {} set holding prefixes", opt.name, def.kind),
+            "the kernel adds prefixes to such a set from the packet path, and nft cannot change an interval set from a rule; keep the prefixes in a set of their own and add to a hash:ip set",
         );
         return None;
     }
     set.flags.dynamic = dynamic;
+    // The same set, as another rule of the table uses it: a hash:net set of addresses is a
+    // plain set once any rule adds to it.
     let same = |s: &Set| {
         let mut s = s.clone();
         s.flags.dynamic = set.flags.dynamic;
+        if hosts_only(&s) {
+            s.flags.interval = set.flags.interval;
+        }
         s == set
     };
     match sets.iter_mut().find(|s| *s.name == **name) {
-        Some(s) if same(s) => s.flags.dynamic |= dynamic,
+        Some(s) if same(s) => {
+            s.flags.dynamic |= dynamic;
+            s.flags.interval &= set.flags.interval;
+        }
         Some(_) => {
             cx.error(
                 "translate/unsupported-set",
@@ -521,7 +539,13 @@ fn build(def: &SetDef, v6: bool, diags: &mut Vec<Diagnostic>) -> Option<Set> {
         timeout_ms: timeout.map(|t| u64::from(t) * 1000),
         size,
         elements,
+        typeof_key: Vec::new(),
     })
+}
+
+/// Whether every element of `set` is a single address (none is a prefix).
+fn hosts_only(set: &Set) -> bool {
+    set.elements.iter().all(|v| matches!(v, Value::Addr(_)))
 }
 
 /// An address, or for `hash:net` a prefix with its host bits cleared (a full-length prefix is

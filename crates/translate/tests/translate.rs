@@ -457,24 +457,20 @@ fn fragment_guards_depend_on_the_conntrack_of_their_own_family_only() {
     }
 }
 
-/// `ct count` (an approximated `-m connlimit`) makes the kernel track connections of its
-/// family like `ct state` does, so its table's port tests need no fragment guard.
+/// `ct count` (`-m connlimit`) makes the kernel track connections of its family like
+/// `ct state` does, so its table's port tests need no fragment guard.
 #[test]
 fn a_connection_count_keeps_fragments_away_like_ct_state() {
     let rules = "*filter\n-A INPUT -p tcp --dport 22 -m connlimit --connlimit-above 3 -j DROP\n\
                  -A INPUT -p tcp --dport 80 -j ACCEPT\nCOMMIT\n";
     let (ast, d) = parse("v4.rules", rules);
     assert!(d.is_empty(), "{d:?}");
-    let opts = Options {
-        allow_approximate: true,
-        ..Options::default()
-    };
     let t = translate(
         &[Input {
             ruleset: &ast,
             family: IpFamily::V4,
         }],
-        &opts,
+        &Options::default(),
     );
     assert!(!t.has_errors(), "{:?}", t.diagnostics);
     let printed = fwnet_nft::print::ruleset(&t.ruleset);

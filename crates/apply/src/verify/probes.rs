@@ -2354,6 +2354,7 @@ mod tests {
             timeout_ms: Some(2000),
             size: None,
             elements: Vec::new(),
+            typeof_key: Vec::new(),
         });
         let got = derived_for(&rs, 1);
         assert_eq!(
@@ -2424,6 +2425,7 @@ mod tests {
             timeout_ms: Some(60_000),
             size: None,
             elements: Vec::new(),
+            typeof_key: Vec::new(),
         });
         let probes = derive(&rs, DEFAULT_CAP).probes;
         let text: Vec<String> = probes

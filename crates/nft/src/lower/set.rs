@@ -137,6 +137,7 @@ mod tests {
             timeout_ms: None,
             size: None,
             elements: elements.iter().map(|s| value(s)).collect(),
+            typeof_key: Vec::new(),
         }
     }
 
