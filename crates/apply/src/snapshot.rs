@@ -7,9 +7,11 @@
 //! On disk a snapshot is a small header line followed by the netlink messages that recreate
 //! it (NEWTABLE, NEWCHAIN, NEWSET, NEWSETELEM, NEWOBJ, NEWRULE), exactly as the codec encodes
 //! them; so the format is the kernel's own. Kernel-assigned attributes (handles, use counts, positions)
-//! and attributes fwnet does not model are dropped before saving. Elements of dynamic sets
-//! (hashlimit buckets) are runtime state and are not saved: after a rollback every bucket
-//! starts full again, as after a reboot.
+//! and attributes fwnet does not model are dropped before saving. Set elements that carry
+//! expressions (hashlimit buckets, connlimit counts: elements a rule made in a dynamic set)
+//! are runtime state and are not saved: after a rollback every bucket starts full again, as
+//! after a reboot. Other elements are saved, those rules added to a set (an ipset's `-j SET`,
+//! a `recent` list) included; one with a timeout comes back with its whole timeout.
 
 use crate::batch::{family_name, Plan, What};
 use crate::session::{Outcome, Session};
@@ -146,11 +148,11 @@ fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
             .collect();
         let mut sets = Vec::new();
         for set in s.sets(family, &name)? {
-            let dynamic = set.flags.unwrap_or(0) & NFT_SET_EVAL != 0;
-            let elems = if dynamic {
-                None
-            } else {
+            let elems = {
                 let e = s.set_elems(family, &name, &set.name)?;
+                // A dynamic set's elements that carry expressions (hashlimit's and connlimit's
+                // per-key state) are runtime state; the others are addresses like any set's.
+                let e: Vec<_> = e.into_iter().filter(|el| !has_expressions(el)).collect();
                 (!e.is_empty()).then(|| SetElemList {
                     family,
                     table: name.clone(),
@@ -333,4 +335,11 @@ fn without_zero_timeout(e: fwnet_netlink::Expr) -> fwnet_netlink::Expr {
         },
         other => other,
     }
+}
+
+/// Whether a set element holds expressions of its own (NFTA_SET_ELEM_EXPR/_EXPRESSIONS).
+fn has_expressions(el: &fwnet_netlink::SetElem) -> bool {
+    el.other
+        .iter()
+        .any(|(kind, _)| matches!(*kind, NFTA_SET_ELEM_EXPR | NFTA_SET_ELEM_EXPRESSIONS))
 }
