@@ -92,6 +92,10 @@ const MODULES: &[&str] = &[
 /// Corpus files imported in each VM (the first that fwnet imports today, in name order).
 const CORPUS_V4: usize = 5;
 const CORPUS_V6: usize = 1;
+/// Corpus files imported in each VM besides those, for the kernel features they need: per-zone
+/// connection counts in a dynamic set (`connlimit`) and `recent --hitcount`'s slot sets with
+/// dynset's delete operation (Linux 5.4).
+const CORPUS_FEATURES: &[&str] = &["v4/123.rules", "v4/011.rules"];
 /// Corpus files larger than this are skipped: the VM is for kernel paths, not volume.
 const CORPUS_MAX_BYTES: u64 = 8 * 1024;
 
@@ -248,6 +252,18 @@ fn pick_sample(fwnet: &Path, root: &Path, cache: &Path) -> Result<Vec<(String, P
     }
     let mut out = Vec::new();
     let scratch = cache.join("import-check");
+    let imports = |f: &Path| {
+        let _ = fs::remove_dir_all(&scratch);
+        Command::new(fwnet)
+            .arg("import")
+            .arg("--state-dir")
+            .arg(&scratch)
+            .arg(f)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     for (dir, want) in [("v4", CORPUS_V4), ("v6", CORPUS_V6)] {
         let mut files: Vec<PathBuf> = fs::read_dir(shared.join("corpus").join(dir))
             .with_context(|| format!("cannot list ../shared/corpus/{dir}"))?
@@ -261,22 +277,19 @@ fn pick_sample(fwnet: &Path, root: &Path, cache: &Path) -> Result<Vec<(String, P
             if taken == want {
                 break;
             }
-            let _ = fs::remove_dir_all(&scratch);
-            let ok = Command::new(fwnet)
-                .arg("import")
-                .arg("--state-dir")
-                .arg(&scratch)
-                .arg(&f)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
+            if imports(&f) {
                 let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
                 out.push((format!("{dir}-{stem}"), f));
                 taken += 1;
             }
         }
+    }
+    for name in CORPUS_FEATURES {
+        let f = shared.join("corpus").join(name);
+        if !imports(&f) {
+            bail!("{} does not import: the VM sample needs it", f.display());
+        }
+        out.push((name.replace('/', "-").replace(".rules", ""), f));
     }
     let _ = fs::remove_dir_all(&scratch);
     // The founding ruleset goes last: it stays applied for the verdict probes.
