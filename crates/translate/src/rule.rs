@@ -715,10 +715,16 @@ pub(crate) fn translate(
     };
     let rules = ok.then(|| {
         if let ([_], [_]) = (heads.as_slice(), tails.as_slice()) {
-            // Nearly every rule: one head, one tail, moved rather than copied.
+            // Nearly every rule: one head, one tail, moved rather than copied, into a vector of
+            // the exact size (so `add_rule`'s `shrink_to_fit` has nothing to give back).
             let (mut heads, mut tails) = (heads, tails);
-            let mut stmts = heads.pop().unwrap_or_default();
-            stmts.append(&mut tails.pop().unwrap_or_default());
+            let (head, tail) = (
+                heads.pop().unwrap_or_default(),
+                tails.pop().unwrap_or_default(),
+            );
+            let mut stmts = Vec::with_capacity(head.len() + tail.len());
+            stmts.extend(head);
+            stmts.extend(tail);
             return vec![rule(stmts)];
         }
         heads
