@@ -336,8 +336,8 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
     } else {
         CmpOp::Eq
     };
-    let written = arg.split_once('/').map_or(arg, |(a, _)| a);
-    if cx.family == IpFamily::V4 && v4_spelled_unusually(written) {
+    if parsed.unusual {
+        let written = arg.split_once('/').map_or(arg, |(a, _)| a);
         cx.warn(
             "translate/address-spelling",
             &opt.loc,
@@ -396,6 +396,9 @@ struct Cidr {
     addr: IpAddr,
     net: IpAddr,
     mask: Mask,
+    /// An IPv4 address not written as four plain decimal parts, so the rule says something
+    /// other than what a reader would guess, or nft would print (`172.16.0`, `010.0.0.1`).
+    unusual: bool,
 }
 
 impl Cidr {
@@ -441,12 +444,6 @@ fn parse_v4_mask(s: &str) -> Option<Ipv4Addr> {
     (s.split('.').count() == 4).then(|| parse_v4(s)).flatten()
 }
 
-/// Whether `s`, read by [`parse_v4`], is not written as four plain decimal parts (so the rule
-/// says something other than what a reader would guess, or nft would print).
-pub(crate) fn v4_spelled_unusually(s: &str) -> bool {
-    s.parse::<Ipv4Addr>().is_err()
-}
-
 /// An unsigned number as C's `strtoul(s, .., 0)` reads the whole of `s`: `0x` hex, a leading
 /// `0` octal, otherwise decimal.
 pub(crate) fn c_number(s: &str) -> Option<u32> {
@@ -468,9 +465,14 @@ fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
     };
-    let (addr, width): (IpAddr, u8) = match family {
-        IpFamily::V4 => (IpAddr::V4(parse_v4(addr)?), 32),
-        IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128),
+    let (addr, width, unusual): (IpAddr, u8, bool) = match family {
+        // Four plain decimal parts, as nearly every address is written, or else libxtables'
+        // other spellings; the address is read once for both.
+        IpFamily::V4 => match addr.parse::<Ipv4Addr>() {
+            Ok(a) => (IpAddr::V4(a), 32, false),
+            Err(_) => (IpAddr::V4(parse_v4(addr)?), 32, true),
+        },
+        IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128, false),
     };
     let mask_bits: u128 = match (mask, family) {
         (None, _) => prefix_bits(width, width),
@@ -496,7 +498,12 @@ fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
     } else {
         return None;
     };
-    Some(Cidr { addr, net, mask })
+    Some(Cidr {
+        addr,
+        net,
+        mask,
+        unusual,
+    })
 }
 
 /// The top `len` bits of a `width`-bit address.
@@ -545,9 +552,11 @@ mod tests {
         ] {
             assert_eq!(v4(bad), None, "{bad}");
         }
-        assert!(v4_spelled_unusually("172.16.0"));
-        assert!(v4_spelled_unusually("10.0.0.010"));
-        assert!(!v4_spelled_unusually("10.0.0.0"));
+        let unusual = |s: &str| parse_cidr(s, IpFamily::V4).map(|c| c.unusual);
+        assert_eq!(unusual("172.16.0"), Some(true));
+        assert_eq!(unusual("10.0.0.010/8"), Some(true));
+        assert_eq!(unusual("10.0.0.0/8"), Some(false));
+        assert_eq!(unusual("10.0.0.1"), Some(false));
         let cidr = parse_cidr("172.16.0/24", IpFamily::V4).map(|c| c.display());
         assert_eq!(cidr.as_deref(), Some("172.16.0.0/24"));
         let cidr = parse_cidr("10.1.2/255.255.0.0", IpFamily::V4).map(|c| c.display());
