@@ -690,20 +690,6 @@ pub(crate) fn translate(
     let ok = !cx.has_errors();
     let tproxy = matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Tproxy));
     diags.append(&mut cx.diags);
-    let tails: Vec<Vec<Stmt>> = match either {
-        None => vec![stmts],
-        Some(e) => e
-            .alternatives
-            .into_iter()
-            .map(|alt| {
-                let at = e.at.min(stmts.len());
-                let mut tail = stmts[..at].to_vec();
-                tail.extend(alt);
-                tail.extend(stmts[at..].iter().cloned());
-                tail
-            })
-            .collect(),
-    };
     let rule = |stmts: Vec<Stmt>| nft::Rule {
         stmts,
         comment: comment.clone(),
@@ -714,19 +700,31 @@ pub(crate) fn translate(
         merged: Vec::new(),
     };
     let rules = ok.then(|| {
-        if let ([_], [_]) = (heads.as_slice(), tails.as_slice()) {
-            // Nearly every rule: one head, one tail, moved rather than copied, into a vector of
-            // the exact size (so `add_rule`'s `shrink_to_fit` has nothing to give back).
-            let (mut heads, mut tails) = (heads, tails);
-            let (head, tail) = (
-                heads.pop().unwrap_or_default(),
-                tails.pop().unwrap_or_default(),
-            );
-            let mut stmts = Vec::with_capacity(head.len() + tail.len());
-            stmts.extend(head);
-            stmts.extend(tail);
-            return vec![rule(stmts)];
+        let mut heads = heads;
+        if let (None, [_]) = (&either, heads.as_slice()) {
+            // Nearly every rule: one head, and `stmts` the one tail, moved rather than copied
+            // into a vector of the exact size (so `add_rule`'s `shrink_to_fit` has nothing to
+            // give back).
+            let head = heads.pop().unwrap_or_default();
+            let mut all = Vec::with_capacity(head.len() + stmts.len());
+            all.extend(head);
+            all.extend(stmts);
+            return vec![rule(all)];
         }
+        let tails: Vec<Vec<Stmt>> = match either {
+            None => vec![stmts],
+            Some(e) => e
+                .alternatives
+                .into_iter()
+                .map(|alt| {
+                    let at = e.at.min(stmts.len());
+                    let mut tail = stmts[..at].to_vec();
+                    tail.extend(alt);
+                    tail.extend(stmts[at..].iter().cloned());
+                    tail
+                })
+                .collect(),
+        };
         heads
             .iter()
             .flat_map(|head| {
