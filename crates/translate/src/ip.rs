@@ -71,8 +71,9 @@ pub(crate) fn read_protocol(opt: &Opt, cx: &mut Cx) -> Option<(u8, bool)> {
     Some((p, opt.negated.is_negated()))
 }
 
-/// The statements for one header option (`-p` was read already into `cx.protocol`).
-pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
+/// The statement for one header option, if it tests anything (`-p` was read already into
+/// `cx.protocol`).
+pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Option<Stmt> {
     let op = if opt.negated.is_negated() {
         CmpOp::Ne
     } else {
@@ -81,17 +82,17 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
     match opt.name.as_str() {
         "-p" | "--protocol" => {
             let Some((p, _)) = cx.protocol else {
-                return Vec::new();
+                return None;
             };
             let left = match cx.family {
                 IpFamily::V4 => Expr::Payload(Field::IpProtocol),
                 IpFamily::V6 => Expr::Meta(MetaKey::L4proto),
             };
-            vec![Stmt::Match(Match::Cmp {
+            Some(Stmt::Match(Match::Cmp {
                 left,
                 op,
                 right: Value::Num(u64::from(p)),
-            })]
+            }))
         }
         "-s" | "--source" | "--src" => address(opt, true, cx),
         "-d" | "--destination" | "--dst" => address(opt, false, cx),
@@ -127,7 +128,7 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
             _ => None,
         };
         let Some((source, arg)) = list else {
-            parts.push((None, vec![translate(opt, chain, cx)]));
+            parts.push((None, vec![translate(opt, chain, cx).into_iter().collect()]));
             continue;
         };
         if let Some(negated) = header
@@ -153,7 +154,7 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
                 );
                 break;
             }
-            alternatives.push(address_item(opt, item, source, cx));
+            alternatives.push(address_item(opt, item, source, cx).into_iter().collect());
         }
         parts.push((Some(source), alternatives));
     }
@@ -195,7 +196,7 @@ fn generic_address(name: &str) -> Option<bool> {
 
 /// `-f`: the packet is a non-first fragment, i.e. its fragment offset (the low 13 bits of
 /// `frag_off`, IP_OFFSET) is not zero, as ip_packet_match tests it; `! -f` is offset zero.
-fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
+fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
     if cx.family == IpFamily::V6 {
         cx.error(
             "translate/bad-value",
@@ -203,12 +204,12 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
             format!("`{}` does not exist in ip6tables", opt.name),
             "ip6tables refuses it; match the fragment header with `-m frag` instead",
         );
-        return Vec::new();
+        return None;
     }
     if !cx.no_arg(opt) {
-        return Vec::new();
+        return None;
     }
-    vec![Stmt::Match(Match::Masked {
+    Some(Stmt::Match(Match::Masked {
         left: Expr::Payload(Field::IpFragOff),
         mask: Value::Num(IP_OFFSET),
         op: match op {
@@ -216,7 +217,7 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
             CmpOp::Ne => CmpOp::Eq,
         },
         value: Value::Num(0),
-    })]
+    }))
 }
 
 /// The fragment-offset bits of the IPv4 `frag_off` field.
@@ -235,9 +236,9 @@ fn never_matches(opt: &Opt, cx: &mut Cx) {
     );
 }
 
-fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
+fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Option<Stmt> {
     let Some(arg) = cx.one_arg(opt) else {
-        return Vec::new();
+        return None;
     };
     if crate::rule::lacks_interface(chain, input) {
         cx.error(
@@ -249,11 +250,11 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
                 if input { "input" } else { "output" }
             ),
         );
-        return Vec::new();
+        return None;
     }
     if arg.chars().count() > 15 {
         cx.bad_value(opt, arg, "interface names are at most 15 characters");
-        return Vec::new();
+        return None;
     }
     if arg.contains(['"', '\\']) || arg.is_empty() {
         cx.bad_value(
@@ -261,13 +262,13 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
             arg,
             "interface names cannot contain quotes or backslashes",
         );
-        return Vec::new();
+        return None;
     }
     if arg == "+" {
         if opt.negated.is_negated() {
             never_matches(opt, cx);
         }
-        return Vec::new();
+        return None;
     }
     let (name, wildcard) = match arg.strip_suffix('+') {
         Some(prefix) => (prefix, true),
@@ -283,25 +284,25 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
     } else {
         CmpOp::Eq
     };
-    vec![Stmt::Match(Match::Cmp {
+    Some(Stmt::Match(Match::Cmp {
         left,
         op,
         right: Value::Iface {
             name: name.to_string(),
             wildcard,
         },
-    })]
+    }))
 }
 
-fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Vec<Stmt> {
+fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Option<Stmt> {
     let Some(arg) = cx.one_arg(opt) else {
-        return Vec::new();
+        return None;
     };
     address_item(opt, arg, source, cx)
 }
 
 /// One element of an address list (or the whole argument of a single address).
-fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Vec<Stmt> {
+fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Option<Stmt> {
     let field = match (cx.family, source) {
         (IpFamily::V4, true) => Field::IpSaddr,
         (IpFamily::V4, false) => Field::IpDaddr,
@@ -318,7 +319,7 @@ pub(crate) fn is_any_address(arg: &str, family: IpFamily) -> bool {
 
 /// `left` (an address of the rule's family) against `ADDR[/PREFIX|/MASK]`, as `-s` reads it:
 /// `/0` gives no test, host bits are cleared with a warning.
-pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec<Stmt> {
+pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Option<Stmt> {
     let Some(parsed) = parse_cidr(arg, cx.family) else {
         let family = match cx.family {
             IpFamily::V4 => "an IPv4",
@@ -329,7 +330,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
             arg,
             format!("expected {family} address with an optional /prefix or /mask; host names are not resolved"),
         );
-        return Vec::new();
+        return None;
     };
     let op = if opt.negated.is_negated() {
         CmpOp::Ne
@@ -361,7 +362,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
             if opt.negated.is_negated() {
                 never_matches(opt, cx);
             }
-            return Vec::new();
+            return None;
         }
         Mask::Prefix(len) if len == parsed.width() => Match::Cmp {
             left,
@@ -383,7 +384,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
             value: Value::Addr(parsed.net),
         },
     };
-    vec![Stmt::Match(m)]
+    Some(Stmt::Match(m))
 }
 
 enum Mask {
