@@ -672,7 +672,7 @@ pub(crate) fn translate(
             stmts.extend(crate::tproxy::target(&t.opts, &t.loc, stateful, &mut cx));
             tcx.tproxy_locs.push(t.loc.clone());
         } else {
-            stmts.extend(target_stmts(t, &mut cx));
+            target_stmts(t, &mut cx, &mut stmts);
         }
         if matches!(t.kind, TargetKind::Nat(_)) {
             tcx.nat_locs.push(t.loc.clone());
@@ -1102,14 +1102,15 @@ fn undeclared(opt: &Opt, name: &str, cx: &mut Cx) {
     );
 }
 
-fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
-    let verdict = |v| vec![Stmt::Verdict(v)];
-    match &t.kind {
-        TargetKind::Accept => verdict(Verdict::Accept),
-        TargetKind::Drop => verdict(Verdict::Drop),
-        TargetKind::Return => verdict(Verdict::Return),
-        TargetKind::Jump(c) => verdict(Verdict::Jump(c.clone())),
-        TargetKind::Goto(c) => verdict(Verdict::Goto(c.clone())),
+/// Appends the target's statements to `stmts`.
+fn target_stmts(t: &Target, cx: &mut Cx, stmts: &mut Vec<Stmt>) {
+    // A verdict, as nearly every rule ends, is pushed without a vector of its own.
+    let extension = match &t.kind {
+        TargetKind::Accept => return stmts.push(Stmt::Verdict(Verdict::Accept)),
+        TargetKind::Drop => return stmts.push(Stmt::Verdict(Verdict::Drop)),
+        TargetKind::Return => return stmts.push(Stmt::Verdict(Verdict::Return)),
+        TargetKind::Jump(c) => return stmts.push(Stmt::Verdict(Verdict::Jump(c.clone()))),
+        TargetKind::Goto(c) => return stmts.push(Stmt::Verdict(Verdict::Goto(c.clone()))),
         TargetKind::Log => log::translate(&t.opts, cx),
         TargetKind::Reject => reject::translate(&t.opts, &t.loc, cx),
         TargetKind::Nat(n) => crate::nat::translate(*n, &t.opts, &t.loc, cx),
@@ -1129,5 +1130,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Synproxy => crate::synproxy::target(&t.opts, &t.loc, cx),
         // Needs the rule's matches: done by `translate`.
         TargetKind::Tproxy => Vec::new(),
-    }
+    };
+    stmts.extend(extension);
 }
