@@ -702,10 +702,15 @@ pub(crate) fn translate(
     let rules = ok.then(|| {
         let mut heads = heads;
         if let (None, [_]) = (&either, heads.as_slice()) {
-            // Nearly every rule: one head, and `stmts` the one tail, moved rather than copied
-            // into a vector of the exact size (so `add_rule`'s `shrink_to_fit` has nothing to
-            // give back).
-            let head = heads.pop().unwrap_or_default();
+            // Nearly every rule: one head, and `stmts` the one tail, moved rather than copied:
+            // onto the head when it has the room (`ip::combinations` leaves two places, enough
+            // for a counter and a verdict), else into a vector of the exact size, which
+            // `add_rule`'s `shrink_to_fit` then leaves alone.
+            let mut head = heads.pop().unwrap_or_default();
+            if head.capacity() - head.len() >= stmts.len() {
+                head.append(&mut stmts);
+                return vec![rule(head)];
+            }
             let mut all = Vec::with_capacity(head.len() + stmts.len());
             all.extend(head);
             all.extend(stmts);
