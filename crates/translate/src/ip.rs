@@ -81,9 +81,7 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Option<Stmt> {
     };
     match opt.name.as_str() {
         "-p" | "--protocol" => {
-            let Some((p, _)) = cx.protocol else {
-                return None;
-            };
+            let (p, _) = cx.protocol?;
             let left = match cx.family {
                 IpFamily::V4 => Expr::Payload(Field::IpProtocol),
                 IpFamily::V6 => Expr::Meta(MetaKey::L4proto),
@@ -237,9 +235,7 @@ fn never_matches(opt: &Opt, cx: &mut Cx) {
 }
 
 fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Option<Stmt> {
-    let Some(arg) = cx.one_arg(opt) else {
-        return None;
-    };
+    let arg = cx.one_arg(opt)?;
     if crate::rule::lacks_interface(chain, input) {
         cx.error(
             "translate/bad-value",
@@ -295,9 +291,7 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Option<Stmt> {
 }
 
 fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Option<Stmt> {
-    let Some(arg) = cx.one_arg(opt) else {
-        return None;
-    };
+    let arg = cx.one_arg(opt)?;
     address_item(opt, arg, source, cx)
 }
 
