@@ -6,6 +6,7 @@
 //! allocator calls a tenth of its instructions. A `Word` keeps up to [`INLINE`] bytes in place
 //! (the 24 bytes a `String` takes anyway) and only longer text (log prefixes, comments) on the
 //! heap. It is immutable and reads as a `&str` through `Deref`; it does not intern or share.
+//! Its accessors are `#[inline]`: the translator reads words in every rule, from another crate.
 //!
 //! [`Args`], an option's arguments, is the same idea one level up: most options have one
 //! argument, which is kept in place instead of in a vector of its own.
@@ -47,6 +48,7 @@ impl Word {
         }
     }
 
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // SAFETY: `buf[..len]` is a copy of a whole `&str` (see `new`), so valid UTF-8.
@@ -60,18 +62,21 @@ impl Word {
 
 impl Deref for Word {
     type Target = str;
+    #[inline]
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl AsRef<str> for Word {
+    #[inline]
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
 impl Borrow<str> for Word {
+    #[inline]
     fn borrow(&self) -> &str {
         self.as_str()
     }
@@ -103,6 +108,7 @@ impl From<Word> for String {
 }
 
 impl PartialEq for Word {
+    #[inline]
     fn eq(&self, other: &Word) -> bool {
         self.as_str() == other.as_str()
     }
@@ -111,18 +117,21 @@ impl PartialEq for Word {
 impl Eq for Word {}
 
 impl PartialEq<str> for Word {
+    #[inline]
     fn eq(&self, other: &str) -> bool {
         self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Word {
+    #[inline]
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for Word {
+    #[inline]
     fn eq(&self, other: &String) -> bool {
         self.as_str() == other
     }
@@ -193,12 +202,14 @@ impl<T> Args<T> {
     }
 
     pub fn push(&mut self, w: T) {
-        self.0 = match std::mem::replace(&mut self.0, ArgsRepr::None) {
-            ArgsRepr::None => ArgsRepr::One(w),
-            ArgsRepr::One(first) => ArgsRepr::Many(vec![first, w]),
-            ArgsRepr::Many(mut v) => {
-                v.push(w);
-                ArgsRepr::Many(v)
+        // In place where the shape stays (the enum is only rebuilt from one argument to two).
+        match &mut self.0 {
+            ArgsRepr::None => self.0 = ArgsRepr::One(w),
+            ArgsRepr::Many(v) => v.push(w),
+            ArgsRepr::One(_) => {
+                if let ArgsRepr::One(first) = std::mem::replace(&mut self.0, ArgsRepr::None) {
+                    self.0 = ArgsRepr::Many(vec![first, w]);
+                }
             }
         }
     }

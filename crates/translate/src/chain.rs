@@ -470,23 +470,23 @@ fn add_rule(
     }
     // An address list gives several kernel rules; `-I N` inserts each of them at N in turn,
     // so they end up in reverse order, as iptables-restore leaves them.
-    let translated: Vec<Option<nft::Rule>> =
-        match rule::translate(r, cx, hashlimits, recents, diags) {
-            Some(rules) => rules.into_iter().map(Some).collect(),
-            None => {
-                stats.rules_refused += 1;
-                vec![None]
+    let translated = rule::translate(r, cx, hashlimits, recents, diags);
+    let mut place = |rule: Option<nft::Rule>| match insert_at {
+        Some(n) => cx.chains[i].rules.insert(n as usize - 1, rule),
+        None => cx.chains[i].rules.push(rule),
+    };
+    match translated {
+        Some(rules) => {
+            for mut rule in rules {
+                // Statements are appended as the rule's options are read; a 100k-rule import
+                // keeps every rule until it is stored, so the spare room is given back now.
+                rule.stmts.shrink_to_fit();
+                place(Some(rule));
             }
-        };
-    for mut rule in translated {
-        // Statements are appended as the rule's options are read; a 100k-rule import keeps
-        // every rule until it is stored, so the spare room is given back now.
-        if let Some(r) = &mut rule {
-            r.stmts.shrink_to_fit();
         }
-        match insert_at {
-            Some(n) => cx.chains[i].rules.insert(n as usize - 1, rule),
-            None => cx.chains[i].rules.push(rule),
+        None => {
+            stats.rules_refused += 1;
+            place(None);
         }
     }
 }

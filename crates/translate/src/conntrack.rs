@@ -244,6 +244,8 @@ fn address(opt: &Opt, cx: &mut Cx) -> Vec<Stmt> {
         return Vec::new();
     }
     ip::address_test(opt, arg, Expr::Ct(key), cx)
+        .into_iter()
+        .collect()
 }
 
 fn ports(opt: &Opt, ct_l4: Option<u8>, cx: &mut Cx) -> Vec<Stmt> {

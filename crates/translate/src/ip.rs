@@ -71,8 +71,9 @@ pub(crate) fn read_protocol(opt: &Opt, cx: &mut Cx) -> Option<(u8, bool)> {
     Some((p, opt.negated.is_negated()))
 }
 
-/// The statements for one header option (`-p` was read already into `cx.protocol`).
-pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
+/// The statement for one header option, if it tests anything (`-p` was read already into
+/// `cx.protocol`).
+pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Option<Stmt> {
     let op = if opt.negated.is_negated() {
         CmpOp::Ne
     } else {
@@ -80,18 +81,16 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
     };
     match opt.name.as_str() {
         "-p" | "--protocol" => {
-            let Some((p, _)) = cx.protocol else {
-                return Vec::new();
-            };
+            let (p, _) = cx.protocol?;
             let left = match cx.family {
                 IpFamily::V4 => Expr::Payload(Field::IpProtocol),
                 IpFamily::V6 => Expr::Meta(MetaKey::L4proto),
             };
-            vec![Stmt::Match(Match::Cmp {
+            Some(Stmt::Match(Match::Cmp {
                 left,
                 op,
                 right: Value::Num(u64::from(p)),
-            })]
+            }))
         }
         "-s" | "--source" | "--src" => address(opt, true, cx),
         "-d" | "--destination" | "--dst" => address(opt, false, cx),
@@ -127,7 +126,7 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
             _ => None,
         };
         let Some((source, arg)) = list else {
-            parts.push((None, vec![translate(opt, chain, cx)]));
+            parts.push((None, vec![translate(opt, chain, cx).into_iter().collect()]));
             continue;
         };
         if let Some(negated) = header
@@ -153,7 +152,7 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
                 );
                 break;
             }
-            alternatives.push(address_item(opt, item, source, cx));
+            alternatives.push(address_item(opt, item, source, cx).into_iter().collect());
         }
         parts.push((Some(source), alternatives));
     }
@@ -195,7 +194,7 @@ fn generic_address(name: &str) -> Option<bool> {
 
 /// `-f`: the packet is a non-first fragment, i.e. its fragment offset (the low 13 bits of
 /// `frag_off`, IP_OFFSET) is not zero, as ip_packet_match tests it; `! -f` is offset zero.
-fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
+fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
     if cx.family == IpFamily::V6 {
         cx.error(
             "translate/bad-value",
@@ -203,12 +202,12 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
             format!("`{}` does not exist in ip6tables", opt.name),
             "ip6tables refuses it; match the fragment header with `-m frag` instead",
         );
-        return Vec::new();
+        return None;
     }
     if !cx.no_arg(opt) {
-        return Vec::new();
+        return None;
     }
-    vec![Stmt::Match(Match::Masked {
+    Some(Stmt::Match(Match::Masked {
         left: Expr::Payload(Field::IpFragOff),
         mask: Value::Num(IP_OFFSET),
         op: match op {
@@ -216,7 +215,7 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Vec<Stmt> {
             CmpOp::Ne => CmpOp::Eq,
         },
         value: Value::Num(0),
-    })]
+    }))
 }
 
 /// The fragment-offset bits of the IPv4 `frag_off` field.
@@ -235,10 +234,8 @@ fn never_matches(opt: &Opt, cx: &mut Cx) {
     );
 }
 
-fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
-    let Some(arg) = cx.one_arg(opt) else {
-        return Vec::new();
-    };
+fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Option<Stmt> {
+    let arg = cx.one_arg(opt)?;
     if crate::rule::lacks_interface(chain, input) {
         cx.error(
             "translate/bad-value",
@@ -249,11 +246,11 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
                 if input { "input" } else { "output" }
             ),
         );
-        return Vec::new();
+        return None;
     }
     if arg.chars().count() > 15 {
         cx.bad_value(opt, arg, "interface names are at most 15 characters");
-        return Vec::new();
+        return None;
     }
     if arg.contains(['"', '\\']) || arg.is_empty() {
         cx.bad_value(
@@ -261,13 +258,13 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
             arg,
             "interface names cannot contain quotes or backslashes",
         );
-        return Vec::new();
+        return None;
     }
     if arg == "+" {
         if opt.negated.is_negated() {
             never_matches(opt, cx);
         }
-        return Vec::new();
+        return None;
     }
     let (name, wildcard) = match arg.strip_suffix('+') {
         Some(prefix) => (prefix, true),
@@ -283,25 +280,23 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Vec<Stmt> {
     } else {
         CmpOp::Eq
     };
-    vec![Stmt::Match(Match::Cmp {
+    Some(Stmt::Match(Match::Cmp {
         left,
         op,
         right: Value::Iface {
             name: name.to_string(),
             wildcard,
         },
-    })]
+    }))
 }
 
-fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Vec<Stmt> {
-    let Some(arg) = cx.one_arg(opt) else {
-        return Vec::new();
-    };
+fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Option<Stmt> {
+    let arg = cx.one_arg(opt)?;
     address_item(opt, arg, source, cx)
 }
 
 /// One element of an address list (or the whole argument of a single address).
-fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Vec<Stmt> {
+fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Option<Stmt> {
     let field = match (cx.family, source) {
         (IpFamily::V4, true) => Field::IpSaddr,
         (IpFamily::V4, false) => Field::IpDaddr,
@@ -318,7 +313,7 @@ pub(crate) fn is_any_address(arg: &str, family: IpFamily) -> bool {
 
 /// `left` (an address of the rule's family) against `ADDR[/PREFIX|/MASK]`, as `-s` reads it:
 /// `/0` gives no test, host bits are cleared with a warning.
-pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec<Stmt> {
+pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Option<Stmt> {
     let Some(parsed) = parse_cidr(arg, cx.family) else {
         let family = match cx.family {
             IpFamily::V4 => "an IPv4",
@@ -329,15 +324,15 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
             arg,
             format!("expected {family} address with an optional /prefix or /mask; host names are not resolved"),
         );
-        return Vec::new();
+        return None;
     };
     let op = if opt.negated.is_negated() {
         CmpOp::Ne
     } else {
         CmpOp::Eq
     };
-    let written = arg.split_once('/').map_or(arg, |(a, _)| a);
-    if cx.family == IpFamily::V4 && v4_spelled_unusually(written) {
+    if parsed.unusual {
+        let written = arg.split_once('/').map_or(arg, |(a, _)| a);
         cx.warn(
             "translate/address-spelling",
             &opt.loc,
@@ -361,7 +356,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
             if opt.negated.is_negated() {
                 never_matches(opt, cx);
             }
-            return Vec::new();
+            return None;
         }
         Mask::Prefix(len) if len == parsed.width() => Match::Cmp {
             left,
@@ -383,7 +378,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Vec
             value: Value::Addr(parsed.net),
         },
     };
-    vec![Stmt::Match(m)]
+    Some(Stmt::Match(m))
 }
 
 enum Mask {
@@ -396,6 +391,9 @@ struct Cidr {
     addr: IpAddr,
     net: IpAddr,
     mask: Mask,
+    /// An IPv4 address not written as four plain decimal parts, so the rule says something
+    /// other than what a reader would guess, or nft would print (`172.16.0`, `010.0.0.1`).
+    unusual: bool,
 }
 
 impl Cidr {
@@ -441,12 +439,6 @@ fn parse_v4_mask(s: &str) -> Option<Ipv4Addr> {
     (s.split('.').count() == 4).then(|| parse_v4(s)).flatten()
 }
 
-/// Whether `s`, read by [`parse_v4`], is not written as four plain decimal parts (so the rule
-/// says something other than what a reader would guess, or nft would print).
-pub(crate) fn v4_spelled_unusually(s: &str) -> bool {
-    s.parse::<Ipv4Addr>().is_err()
-}
-
 /// An unsigned number as C's `strtoul(s, .., 0)` reads the whole of `s`: `0x` hex, a leading
 /// `0` octal, otherwise decimal.
 pub(crate) fn c_number(s: &str) -> Option<u32> {
@@ -468,9 +460,14 @@ fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
         Some((a, m)) => (a, Some(m)),
         None => (s, None),
     };
-    let (addr, width): (IpAddr, u8) = match family {
-        IpFamily::V4 => (IpAddr::V4(parse_v4(addr)?), 32),
-        IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128),
+    let (addr, width, unusual): (IpAddr, u8, bool) = match family {
+        // Four plain decimal parts, as nearly every address is written, or else libxtables'
+        // other spellings; the address is read once for both.
+        IpFamily::V4 => match addr.parse::<Ipv4Addr>() {
+            Ok(a) => (IpAddr::V4(a), 32, false),
+            Err(_) => (IpAddr::V4(parse_v4(addr)?), 32, true),
+        },
+        IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128, false),
     };
     let mask_bits: u128 = match (mask, family) {
         (None, _) => prefix_bits(width, width),
@@ -496,7 +493,12 @@ fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
     } else {
         return None;
     };
-    Some(Cidr { addr, net, mask })
+    Some(Cidr {
+        addr,
+        net,
+        mask,
+        unusual,
+    })
 }
 
 /// The top `len` bits of a `width`-bit address.
@@ -545,9 +547,11 @@ mod tests {
         ] {
             assert_eq!(v4(bad), None, "{bad}");
         }
-        assert!(v4_spelled_unusually("172.16.0"));
-        assert!(v4_spelled_unusually("10.0.0.010"));
-        assert!(!v4_spelled_unusually("10.0.0.0"));
+        let unusual = |s: &str| parse_cidr(s, IpFamily::V4).map(|c| c.unusual);
+        assert_eq!(unusual("172.16.0"), Some(true));
+        assert_eq!(unusual("10.0.0.010/8"), Some(true));
+        assert_eq!(unusual("10.0.0.0/8"), Some(false));
+        assert_eq!(unusual("10.0.0.1"), Some(false));
         let cidr = parse_cidr("172.16.0/24", IpFamily::V4).map(|c| c.display());
         assert_eq!(cidr.as_deref(), Some("172.16.0.0/24"));
         let cidr = parse_cidr("10.1.2/255.255.0.0", IpFamily::V4).map(|c| c.display());

@@ -688,7 +688,7 @@ pub(crate) fn translate(
             stmts.extend(crate::tproxy::target(&t.opts, &t.loc, stateful, &mut cx));
             tcx.tproxy_locs.push(t.loc.clone());
         } else {
-            stmts.extend(target_stmts(t, &mut cx));
+            target_stmts(t, &mut cx, &mut stmts);
         }
         if matches!(t.kind, TargetKind::Nat(_)) {
             tcx.nat_locs.push(t.loc.clone());
@@ -706,20 +706,6 @@ pub(crate) fn translate(
     let ok = !cx.has_errors();
     let tproxy = matches!(target.as_ref().map(|t| &t.kind), Some(TargetKind::Tproxy));
     diags.append(&mut cx.diags);
-    let tails: Vec<Vec<Stmt>> = match either {
-        None => vec![stmts],
-        Some(e) => e
-            .alternatives
-            .into_iter()
-            .map(|alt| {
-                let at = e.at.min(stmts.len());
-                let mut tail = stmts[..at].to_vec();
-                tail.extend(alt);
-                tail.extend(stmts[at..].iter().cloned());
-                tail
-            })
-            .collect(),
-    };
     let rule = |stmts: Vec<Stmt>| nft::Rule {
         stmts,
         comment: comment.clone(),
@@ -730,13 +716,36 @@ pub(crate) fn translate(
         merged: Vec::new(),
     };
     let rules = ok.then(|| {
-        if let ([_], [_]) = (heads.as_slice(), tails.as_slice()) {
-            // Nearly every rule: one head, one tail, moved rather than copied.
-            let (mut heads, mut tails) = (heads, tails);
-            let mut stmts = heads.pop().unwrap_or_default();
-            stmts.append(&mut tails.pop().unwrap_or_default());
-            return vec![rule(stmts)];
+        let mut heads = heads;
+        if let (None, [_]) = (&either, heads.as_slice()) {
+            // Nearly every rule: one head, and `stmts` the one tail, moved rather than copied:
+            // onto the head when it has the room (`ip::combinations` leaves two places, enough
+            // for a counter and a verdict), else into a vector of the exact size, which
+            // `add_rule`'s `shrink_to_fit` then leaves alone.
+            let mut head = heads.pop().unwrap_or_default();
+            if head.capacity() - head.len() >= stmts.len() {
+                head.append(&mut stmts);
+                return vec![rule(head)];
+            }
+            let mut all = Vec::with_capacity(head.len() + stmts.len());
+            all.extend(head);
+            all.extend(stmts);
+            return vec![rule(all)];
         }
+        let tails: Vec<Vec<Stmt>> = match either {
+            None => vec![stmts],
+            Some(e) => e
+                .alternatives
+                .into_iter()
+                .map(|alt| {
+                    let at = e.at.min(stmts.len());
+                    let mut tail = stmts[..at].to_vec();
+                    tail.extend(alt);
+                    tail.extend(stmts[at..].iter().cloned());
+                    tail
+                })
+                .collect(),
+        };
         heads
             .iter()
             .flat_map(|head| {
@@ -1139,14 +1148,15 @@ fn undeclared(opt: &Opt, name: &str, cx: &mut Cx) {
     );
 }
 
-fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
-    let verdict = |v| vec![Stmt::Verdict(v)];
-    match &t.kind {
-        TargetKind::Accept => verdict(Verdict::Accept),
-        TargetKind::Drop => verdict(Verdict::Drop),
-        TargetKind::Return => verdict(Verdict::Return),
-        TargetKind::Jump(c) => verdict(Verdict::Jump(c.clone())),
-        TargetKind::Goto(c) => verdict(Verdict::Goto(c.clone())),
+/// Appends the target's statements to `stmts`.
+fn target_stmts(t: &Target, cx: &mut Cx, stmts: &mut Vec<Stmt>) {
+    // A verdict, as nearly every rule ends, is pushed without a vector of its own.
+    let extension = match &t.kind {
+        TargetKind::Accept => return stmts.push(Stmt::Verdict(Verdict::Accept)),
+        TargetKind::Drop => return stmts.push(Stmt::Verdict(Verdict::Drop)),
+        TargetKind::Return => return stmts.push(Stmt::Verdict(Verdict::Return)),
+        TargetKind::Jump(c) => return stmts.push(Stmt::Verdict(Verdict::Jump(c.clone()))),
+        TargetKind::Goto(c) => return stmts.push(Stmt::Verdict(Verdict::Goto(c.clone()))),
         TargetKind::Log => log::translate(&t.opts, cx),
         TargetKind::Reject => reject::translate(&t.opts, &t.loc, cx),
         TargetKind::Nat(n) => crate::nat::translate(*n, &t.opts, &t.loc, cx),
@@ -1166,5 +1176,6 @@ fn target_stmts(t: &Target, cx: &mut Cx) -> Vec<Stmt> {
         TargetKind::Synproxy => crate::synproxy::target(&t.opts, &t.loc, cx),
         // Needs the rule's matches: done by `translate`.
         TargetKind::Tproxy => Vec::new(),
-    }
+    };
+    stmts.extend(extension);
 }

@@ -51,7 +51,12 @@ pub(super) fn tokenize(line: &str) -> (Vec<Token>, Option<u32>) {
     let mut tokens = Vec::with_capacity(16);
     let mut rest = line;
     loop {
-        let after_space = rest.trim_start_matches([' ', '\t']);
+        // Blanks are ASCII: skipping bytes stops on a character boundary, without decoding.
+        let blanks = rest
+            .bytes()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        let after_space = &rest[blanks..];
         if after_space.is_empty() {
             break;
         }

@@ -139,15 +139,18 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
         }
     }
 
-    let opts = group(lines, line, tokens);
+    let mut opts = group(lines, line, tokens);
 
-    // Take the command and `-c` out of the options; the rest belong to the rule.
-    let mut command: Option<(Kind, RawOpt)> = None;
+    // Take the command and `-c` out of the options; the rest belong to the rule. They are read
+    // in place, then the taken ones removed from the same vector.
+    let mut command: Option<(Kind, usize)> = None;
     let mut refused = false;
-    let mut rest = Vec::with_capacity(opts.len());
-    for opt in opts {
+    // A `-c` or a second command was read (to be removed with the command).
+    let mut others_taken = false;
+    for (i, opt) in opts.iter().enumerate() {
         if is_counters_option(&opt.name.text) {
-            read_counter_option(lines, line, &opt, &mut counters);
+            read_counter_option(lines, line, opt, &mut counters);
+            others_taken = true;
         } else if let Some(kind) = command_kind(&opt.name.text) {
             if opt.negated.is_negated() {
                 let d = Diagnostic::error(
@@ -166,8 +169,9 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
                 )
                 .with_help("put each command on a line of its own");
                 lines.push(d);
+                others_taken = true;
             } else {
-                command = Some((kind, opt));
+                command = Some((kind, i));
             }
         } else if let Some(what) = refused_command(&opt.name.text) {
             let d = Diagnostic::error(
@@ -184,15 +188,16 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
             );
             lines.push(d);
             refused = true;
-        } else {
-            rest.push(opt);
         }
     }
     if refused {
         return None;
     }
-    let Some((kind, cmd)) = command else {
-        let col = rest.first().map_or(1, |o| o.col);
+    let Some((kind, at)) = command else {
+        let col = opts
+            .iter()
+            .find(|o| !is_counters_option(&o.name.text))
+            .map_or(1, |o| o.col);
         let d = Diagnostic::error(
             "parse/missing-command",
             &lines.loc(line, col),
@@ -202,6 +207,11 @@ pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -
         lines.push(d);
         return None;
     };
+    let cmd = opts.remove(at);
+    let mut rest = opts;
+    if others_taken {
+        rest.retain(|o| !is_counters_option(&o.name.text) && command_kind(&o.name.text).is_none());
+    }
 
     let mut args = cmd.args.into_iter();
     if kind == Kind::Flush {
