@@ -5,6 +5,7 @@
 
 use crate::apply::{fwnet, fwnet_in, kernel_dump, seed, StateDir};
 use crate::netns::{privileged, Netns};
+use crate::recent::{run_steps, s};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
@@ -95,6 +96,59 @@ fn rollback_restores_what_ran_before_exactly() {
             f.display()
         );
     }
+}
+
+/// Rollback puts back the addresses rules added to a set (a `recent` list) and leaves out the
+/// elements that hold state of their own (a hashlimit bucket, which restored without its limit
+/// would let its address through unlimited): after it, the listed source is still dropped and
+/// the bucket set is empty.
+#[test]
+fn rollback_brings_back_listed_addresses_and_no_rate_buckets() {
+    if !privileged("rollback_brings_back_listed_addresses_and_no_rate_buckets") {
+        return;
+    }
+    let ns = Netns::new("rb-sets").expect("namespace");
+    let state = StateDir::new("rb-sets");
+    std::fs::create_dir_all(&state.0).unwrap();
+    let rules = state.0.join("sets.rules");
+    std::fs::write(
+        &rules,
+        "*filter\n:OUTPUT ACCEPT [0:0]\n\
+         -A OUTPUT -p udp -m udp --dport 1000 -m recent --set --name L\n\
+         -A OUTPUT -p udp -m udp --dport 1000 -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode srcip --hashlimit-name H -j ACCEPT\n\
+         -A OUTPUT -p udp -m udp --dport 1001 -m recent --rcheck --seconds 60 --name L -j DROP\n\
+         COMMIT\n",
+    )
+    .unwrap();
+    import(&rules, &state);
+    ok(fwnet_in(&ns, &["apply", "--state-dir", state.arg()], None));
+    let steps = [
+        s(0, 2, 1, 1000, true),  // listed in L, and a bucket in H
+        s(0, 2, 1, 1001, false), // listed: dropped
+    ];
+    assert_eq!(run_steps(&ns, &steps, false), [true, false]);
+    let set = |name: &str| {
+        ns.exec("nft", &["list", "set", "ip", "fwnet_filter", name])
+            .expect("nft list set")
+    };
+    assert!(set("recent_L").contains("127.0.0.2"), "{}", set("recent_L"));
+    assert!(set("H").contains("127.0.0.2 limit rate"), "{}", set("H"));
+
+    import(&blocker(&StateDir::new("rb-sets-b")), &state);
+    ok(fwnet_in(&ns, &["apply", "--state-dir", state.arg()], None));
+    let out = ok(fwnet_in(
+        &ns,
+        &["rollback", "--state-dir", state.arg()],
+        None,
+    ));
+    assert!(out.contains("rolled back"), "{out}");
+    assert!(set("recent_L").contains("127.0.0.2"), "{}", set("recent_L"));
+    assert!(!set("H").contains("127.0.0.2"), "{}", set("H"));
+    assert_eq!(
+        run_steps(&ns, &[s(0, 2, 1, 1001, false)], false),
+        [false],
+        "the source listed before the rollback is listed after it"
+    );
 }
 
 #[test]
