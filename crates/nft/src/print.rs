@@ -213,21 +213,17 @@ fn print_table(out: &mut String, table: &Table) {
 }
 
 fn print_set(out: &mut String, set: &Set) {
-    if set.typeof_key.is_empty() {
-        let key: Vec<&str> = set.key.iter().map(|t| datatype_name(*t)).collect();
-        out.push_str(&format!(
-            "\tset {} {{ type {};",
-            name(&set.name),
-            key.join(" . ")
-        ));
+    let (word, key): (_, Vec<std::borrow::Cow<str>>) = if set.typeof_key.is_empty() {
+        let names = set.key.iter().map(|t| datatype_name(*t).into());
+        ("type", names.collect())
     } else {
-        let key: Vec<_> = set.typeof_key.iter().map(|e| expr(*e)).collect();
-        out.push_str(&format!(
-            "\tset {} {{ typeof {};",
-            name(&set.name),
-            key.join(" . ")
-        ));
-    }
+        ("typeof", set.typeof_key.iter().map(|e| expr(*e)).collect())
+    };
+    out.push_str(&format!(
+        "\tset {} {{ {word} {};",
+        name(&set.name),
+        key.join(" . ")
+    ));
     if let Some(size) = set.size {
         out.push_str(&format!(" size {size};"));
     }
