@@ -282,7 +282,8 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     }
     let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
     for i in 0..600u32 {
-        let (a, b) = (1000 + 2 * i, 1001 + 2 * i);
+        // A gap in each list: a list without one is a range, not a set.
+        let (a, b) = (1000 + 3 * i, 1002 + 3 * i);
         // Alternate targets, so that the optimizer merges no run of these rules.
         let target = if i % 2 == 0 { "ACCEPT" } else { "REJECT" };
         text.push_str(&format!(
@@ -290,8 +291,8 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
         ));
     }
     // The first list again, negated, and as source ports: one set serves all three.
-    text.push_str("-A INPUT -p tcp -m multiport ! --dports 1000,1001 -j DROP\n");
-    text.push_str("-A INPUT -p tcp -m multiport --sports 1001,1000 -j ACCEPT\n");
+    text.push_str("-A INPUT -p tcp -m multiport ! --dports 1000,1002 -j DROP\n");
+    text.push_str("-A INPUT -p tcp -m multiport --sports 1002,1000 -j ACCEPT\n");
     text.push_str("COMMIT\n");
     let rules = scratch("many-lists.rules", &text);
     let state = StateDir::new("named-sets");
