@@ -7,7 +7,9 @@
 //!   (iptables-legacy-restore) and by fwnet's translation, each in a namespace of its own: per
 //!   source address, per destination address, mask 0 (one count for the rule), connections in
 //!   two conntrack zones (`-j CT --zone`: counted apart) and an untracked connection (`-j
-//!   NOTRACK`: counted in zone 0 with the tracked ones).
+//!   NOTRACK`: counted in zone 0 with the tracked ones);
+//! - the IPv4 and IPv6 connlimit fixtures imported together with `--inet` load as `nft -f` of
+//!   their `fwnet show` text does.
 //!
 //! It does not fill a set (4294967295 keys).
 
@@ -136,4 +138,31 @@ fn connlimit_refuses_the_connections_xt_connlimit_refuses() {
         got_legacy,
         "fwnet's connections differ from xt_connlimit's"
     );
+}
+
+/// `fwnet import --inet` of the IPv4 and IPv6 connlimit fixtures: both families' zone-keyed
+/// sets (`typeof ct zone . ip saddr`, `. ip6 saddr`) and the rules for packets without
+/// conntrack (`ip length & 0`, `ip6 length & 0`) sit in one inet table, and the kernel holds
+/// what `nft -f` of `fwnet show` gives it.
+#[test]
+fn inet_connlimit_applies_as_nft_loads_its_text() {
+    if !privileged("inet_connlimit_applies_as_nft_loads_its_text") {
+        return;
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../translate/test_data/translate/ok");
+    let (a, b, shown) = crate::tproxy::inet_apply_and_nft(
+        &dir.join("connlimit.rules"),
+        &dir.join("v6-connlimit-set-is-ipv6-typed.rules"),
+        "inet-connlimit",
+    );
+    for text in [
+        "table inet fwnet_filter",
+        "typeof ct zone . ip saddr",
+        "typeof ct zone . ip6 saddr",
+        "ip length & 0 . ip saddr",
+        "ip6 length & 0 . ip6 saddr",
+    ] {
+        assert!(shown.contains(text), "no `{text}` in\n{shown}");
+    }
+    assert_eq!(a, b, "--- show:\n{shown}");
 }
