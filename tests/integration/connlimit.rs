@@ -13,7 +13,7 @@
 //!
 //! It does not fill a set (4294967295 keys).
 
-use crate::apply::{assert_apply_equals_nft, fwnet, fwnet_in, text, StateDir};
+use crate::apply::{assert_apply_equals_nft, fwnet, fwnet_in, scratch, text, StateDir};
 use crate::netns::{privileged, Netns};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -125,10 +125,8 @@ fn connlimit_refuses_the_connections_xt_connlimit_refuses() {
     );
 
     let state = StateDir::new("connlimit");
-    let file = state.0.with_extension("rules");
-    std::fs::write(&file, RULES).expect("write rules");
+    let file = scratch("connlimit.rules", RULES);
     let o = fwnet(&["import", "--state-dir", state.arg(), file.to_str().unwrap()]);
-    let _ = std::fs::remove_file(&file);
     assert!(o.status.success(), "import: {}", text(&o));
     let ours = Netns::new("connlimit-fwnet").expect("namespace");
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);

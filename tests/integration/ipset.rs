@@ -7,7 +7,7 @@
 //! one address, emptied from it (`--del-set`). It does not test a hash:net set holding
 //! prefixes, which fwnet refuses for `--add-set` (the kernel would add prefixes).
 
-use crate::apply::{fwnet, fwnet_in, text, StateDir};
+use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
 use crate::netns::{privileged, Netns};
 use crate::recent::{add_ipv6_loopbacks, run_steps, s, Step};
 
@@ -75,17 +75,14 @@ fn same_verdicts_as_legacy(v6: bool) {
     );
 
     let state = StateDir::new(tag);
-    let rules = state.0.with_extension("rules");
-    let sets = state.0.with_extension("ipset");
-    std::fs::write(&rules, RULES).expect("write rules");
-    std::fs::write(&sets, ipsets(v6)).expect("write ipsets");
+    let rules = scratch(&format!("{tag}.rules"), RULES);
+    let sets = scratch(&format!("{tag}.ipset"), &ipsets(v6));
     let mut args = vec!["import", "--state-dir", state.arg()];
     if v6 {
         args.extend(["--family", "6"]);
     }
     args.extend([rules.to_str().unwrap(), sets.to_str().unwrap()]);
     let o = fwnet(&args);
-    let _ = (std::fs::remove_file(&rules), std::fs::remove_file(&sets));
     assert!(o.status.success(), "import: {}", text(&o));
     let ours = Netns::new(&format!("{tag}-fwnet")).expect("namespace");
     if v6 {

@@ -3,7 +3,7 @@
 //! killed, confirming keeps the new rules, one apply at a time, and `kill -9` mid-apply
 //! leaves the old or the new ruleset, never a mix.
 
-use crate::apply::{fwnet, fwnet_in, kernel_dump, seed, StateDir};
+use crate::apply::{fwnet, fwnet_in, kernel_dump, scratch, seed, StateDir};
 use crate::netns::{privileged, Netns};
 use crate::recent::{run_steps, s};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -109,17 +109,14 @@ fn rollback_brings_back_listed_addresses_and_no_rate_buckets() {
     }
     let ns = Netns::new("rb-sets").expect("namespace");
     let state = StateDir::new("rb-sets");
-    std::fs::create_dir_all(&state.0).unwrap();
-    let rules = state.0.join("sets.rules");
-    std::fs::write(
-        &rules,
+    let rules = scratch(
+        "sets.rules",
         "*filter\n:OUTPUT ACCEPT [0:0]\n\
          -A OUTPUT -p udp -m udp --dport 1000 -m recent --set --name L\n\
          -A OUTPUT -p udp -m udp --dport 1000 -m hashlimit --hashlimit-upto 1/min --hashlimit-burst 1 --hashlimit-mode srcip --hashlimit-name H -j ACCEPT\n\
          -A OUTPUT -p udp -m udp --dport 1001 -m recent --rcheck --seconds 60 --name L -j DROP\n\
          COMMIT\n",
-    )
-    .unwrap();
+    );
     import(&rules, &state);
     ok(fwnet_in(&ns, &["apply", "--state-dir", state.arg()], None));
     let steps = [
