@@ -32,6 +32,7 @@ mod helper;
 mod inet;
 mod ipset;
 mod lockout;
+mod names;
 mod netns;
 mod observe;
 mod optimize;

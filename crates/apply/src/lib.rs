@@ -10,6 +10,7 @@ pub mod coexist;
 pub mod diff;
 pub mod features;
 pub mod lockout;
+pub mod names;
 mod report;
 mod session;
 pub mod snapshot;

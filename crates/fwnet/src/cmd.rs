@@ -21,15 +21,70 @@ pub fn iptables_config(path: Option<&Path>) -> Result<Option<fwnet_translate::Ip
     )))
 }
 
+/// `fwnet import`'s switches that are not translation options.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportHow {
+    /// Without `--no-optimize`.
+    pub optimize: bool,
+    /// `--inet`.
+    pub inet: bool,
+    /// Without `--no-resolve`.
+    pub resolve: bool,
+}
+
+/// Looks up the user, group and host names the rules use on this host, as iptables-restore
+/// does when it loads them (`fwnet_translate::names`).
+pub fn resolve_names<'a>(
+    inputs: impl IntoIterator<Item = (&'a fwnet_iptables::Ruleset, IpFamily)>,
+) -> fwnet_translate::Names {
+    let wanted = fwnet_translate::wanted_names(inputs);
+    let mut names = fwnet_translate::Names::default();
+    for user in wanted.users {
+        match fwnet_apply::names::user_id(&user) {
+            Ok(id) => {
+                names.users.insert(user, id);
+            }
+            Err(e) => {
+                names.errors.insert(user.clone(), e.to_string());
+                names.users.insert(user, None);
+            }
+        }
+    }
+    for group in wanted.groups {
+        match fwnet_apply::names::group_id(&group) {
+            Ok(id) => {
+                names.groups.insert(group, id);
+            }
+            Err(e) => {
+                names.errors.insert(group.clone(), e.to_string());
+                names.groups.insert(group, None);
+            }
+        }
+    }
+    for (host, family) in wanted.hosts {
+        let addrs =
+            fwnet_apply::names::host_addrs(&host, family == IpFamily::V6).unwrap_or_else(|e| {
+                names.errors.insert(host.clone(), e.to_string());
+                Vec::new()
+            });
+        names.hosts.insert((host, family), addrs);
+    }
+    names
+}
+
 pub fn import(
     dir: &Path,
     family: Option<&str>,
     json: bool,
     files: &[PathBuf],
     opts: &Options,
-    optimize: bool,
-    inet: bool,
+    how: ImportHow,
 ) -> Result<u8> {
+    let ImportHow {
+        optimize,
+        inet,
+        resolve,
+    } = how;
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parsed = Vec::new();
     let mut ipsets = Vec::new();
@@ -100,7 +155,11 @@ pub fn import(
                 rules: i.ruleset.tables.iter().map(rule_count).sum(),
             });
         }
-        let mut t = fwnet_translate::translate_owned(inputs, &ipsets, opts);
+        let mut opts = opts.clone();
+        if resolve {
+            opts.names = Some(resolve_names(inputs.iter().map(|i| (&i.ruleset, i.family))));
+        }
+        let mut t = fwnet_translate::translate_owned(inputs, &ipsets, &opts);
         if optimize && !t.has_errors() {
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
         }

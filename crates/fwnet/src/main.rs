@@ -112,6 +112,12 @@ enum Command {
         /// nat), hence not the default
         #[arg(long)]
         inet: bool,
+        /// Refuse user, group and host names (`--uid-owner postfix`, `-s www.example.org`)
+        /// instead of looking them up on this host. By default they are looked up as
+        /// iptables-restore does when it loads a file (passwd, group, /etc/networks, DNS); each
+        /// one is reported with what it became, and the stored ruleset keeps the numbers
+        #[arg(long)]
+        no_resolve: bool,
         /// CentOS 6's /etc/sysconfig/iptables-config: the conntrack helpers its
         /// IPTABLES_MODULES loads (nf_conntrack_ftp, ip_conntrack_tftp ...) get explicit nft
         /// `ct helper` objects, assigned on their standard ports as that kernel did by itself,
@@ -259,6 +265,7 @@ fn main() -> ExitCode {
             allow_approximate,
             no_optimize,
             inet,
+            no_resolve,
             iptables_config,
             files,
         } => cmd::iptables_config(iptables_config.as_deref()).and_then(|iptables_config| {
@@ -270,9 +277,13 @@ fn main() -> ExitCode {
                 &fwnet_translate::Options {
                     allow_approximate,
                     iptables_config,
+                    names: None,
                 },
-                !no_optimize,
-                inet,
+                cmd::ImportHow {
+                    optimize: !no_optimize,
+                    inet,
+                    resolve: !no_resolve,
+                },
             )
         }),
         Command::Show { state } => cmd::show(&state.state_dir),

@@ -124,7 +124,14 @@ pub fn run(args: &Args) -> Result<u8> {
             _ => fwnet_nft::Family::Ip,
         })
         .collect();
-    let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, &Options::default());
+    // Names resolve here as iptables-legacy-restore resolves them on the other side.
+    let opts = Options {
+        names: Some(crate::cmd::resolve_names(
+            inputs.iter().map(|i| (i.ruleset, i.family)),
+        )),
+        ..Options::default()
+    };
+    let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, &opts);
     if t.has_errors() {
         return refuse(&t.diagnostics);
     }

@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub recents: crate::recent::Registry,
     /// The `ipset save` files given with the rules.
     pub ipsets: Vec<fwnet_iptables::ipset::IpsetFile>,
+    /// [`crate::Options::names`].
+    pub names: Option<crate::Names>,
     tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
 }
 
@@ -101,6 +103,8 @@ pub(crate) struct TableCx<'a> {
     pub sets: Vec<nft::Set>,
     /// The ipsets `-m set` may name.
     pub ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
+    /// [`crate::Options::names`].
+    pub names: Option<&'a crate::Names>,
     /// Where each NAT rule's `-j` is, for [`crate::nat::finish`].
     pub nat_locs: Vec<ipt::diag::Loc>,
     /// Where each `-j SYNPROXY` is, for [`crate::synproxy::finish`].
@@ -196,6 +200,7 @@ pub(crate) fn table(
         chains: Vec::new(),
         sets: Vec::new(),
         ipsets: &shared.ipsets,
+        names: shared.names.as_ref(),
         nat_locs: Vec::new(),
         synproxy_locs: Vec::new(),
         tproxy_locs: Vec::new(),

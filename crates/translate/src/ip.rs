@@ -7,11 +7,12 @@
 //! extension headers, which is `meta l4proto`, not `ip6 nexthdr`. An address list
 //! (`-d 1.2.3.4,5.6.7.0/24`) is expanded as iptables-restore expands it, into one rule per
 //! combination, sources outer and destinations inner, duplicates kept ([`combinations`]); a
-//! `!` on either address of such a rule is refused, as iptables refuses it. Host names are not
-//! resolved.
+//! `!` on either address of such a rule is refused, as iptables refuses it. A host or network
+//! name stands for the addresses the importing host resolves it to ([`crate::names`]), one
+//! rule each like a list.
 
 use crate::rule::Cx;
-use crate::IpFamily;
+use crate::{names, IpFamily};
 use fwnet_iptables::Opt;
 use fwnet_nft::{CmpOp, Expr, Field, Match, MetaKey, Stmt, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -107,7 +108,7 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Option<Stmt> {
 pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec<Stmt>> {
     let is_list = |opt: &&Opt| {
         generic_address(&opt.name).is_some()
-            && matches!(opt.args.as_slice(), [arg] if arg.contains(','))
+            && matches!(opt.args.as_slice(), [arg] if arg.contains(',') || names::host_name(arg).is_some())
     };
     if !header.iter().any(is_list) {
         // Nearly every rule: one combination, built in place.
@@ -117,31 +118,19 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
         }
         return vec![stmts];
     }
-    // Per option: the alternatives it contributes (one, except for an address list).
+    // Per option: the alternatives it contributes (one, except for an address list or a
+    // name with several addresses).
     let mut parts: Vec<(Option<bool>, Vec<Vec<Stmt>>)> = Vec::new();
     for opt in header {
         let source = generic_address(&opt.name);
         let list = match (source, opt.args.as_slice()) {
-            (Some(source), [arg]) if arg.contains(',') => Some((source, arg)),
+            (Some(source), [arg]) if is_list(opt) => Some((source, arg)),
             _ => None,
         };
         let Some((source, arg)) = list else {
             parts.push((None, vec![translate(opt, chain, cx).into_iter().collect()]));
             continue;
         };
-        if let Some(negated) = header
-            .iter()
-            .find(|o| o.negated.is_negated() && generic_address(o.name.as_str()).is_some())
-        {
-            cx.error(
-                "translate/bad-value",
-                &negated.loc,
-                format!("`! {}` in a rule with an address list", negated.name),
-                "iptables refuses `!` with several addresses (the rules would be OR-ed, not AND-ed); match the addresses with `! -m set --match-set NAME` or one `-j RETURN` rule per address in a user chain",
-            );
-            parts.push((None, Vec::new()));
-            continue;
-        }
         let mut alternatives = Vec::new();
         for item in arg.split(',') {
             if item.is_empty() {
@@ -152,9 +141,46 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
                 );
                 break;
             }
-            alternatives.push(address_item(opt, item, source, cx).into_iter().collect());
+            let Some(name) = names::host_name(item) else {
+                alternatives.push(
+                    address_item(opt, item, source, false, cx)
+                        .into_iter()
+                        .collect(),
+                );
+                continue;
+            };
+            let Some(addrs) = resolved(opt, item, name, cx) else {
+                break;
+            };
+            let mask = item.split_once('/').map(|(_, m)| m);
+            for a in addrs {
+                let text = match mask {
+                    Some(m) => format!("{a}/{m}"),
+                    None => a.to_string(),
+                };
+                alternatives.push(
+                    address_item(opt, &text, source, true, cx)
+                        .into_iter()
+                        .collect(),
+                );
+            }
         }
         parts.push((Some(source), alternatives));
+    }
+    let several = parts.iter().any(|(s, alts)| s.is_some() && alts.len() > 1);
+    if several {
+        if let Some(negated) = header
+            .iter()
+            .find(|o| o.negated.is_negated() && generic_address(o.name.as_str()).is_some())
+        {
+            cx.error(
+                "translate/bad-value",
+                &negated.loc,
+                format!("`! {}` in a rule with several addresses", negated.name),
+                "iptables refuses `!` with several addresses (an address list, or a name that resolves to more than one; the rules would be OR-ed, not AND-ed); match the addresses with `! -m set --match-set NAME` or one `-j RETURN` rule per address in a user chain",
+            );
+            return vec![Vec::new()];
+        }
     }
     let count = |want: bool| {
         parts
@@ -181,6 +207,57 @@ pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec
         }
     }
     out
+}
+
+/// The addresses the importing host gave for host or network `name` (from `item`, an
+/// address list item), reported in a warning; `None`, with an error, when names are not
+/// resolved or this one did not resolve, as iptables-restore stops at it.
+fn resolved(opt: &Opt, item: &str, name: &str, cx: &mut Cx) -> Option<Vec<IpAddr>> {
+    let (family, getent) = match cx.family {
+        IpFamily::V4 => ("an IPv4", "ahostsv4"),
+        IpFamily::V6 => ("an IPv6", "ahostsv6"),
+    };
+    let Some(names) = cx.names else {
+        cx.bad_value(
+            opt,
+            item,
+            format!("expected {family} address with an optional /prefix or /mask; `{name}` is a host name, and names are not resolved here (`fwnet import` resolves them unless given `--no-resolve`)"),
+        );
+        return None;
+    };
+    let addrs = names
+        .hosts
+        .get(&(name.to_string(), cx.family))
+        .filter(|a| !a.is_empty());
+    let Some(addrs) = addrs else {
+        let why = match names.errors.get(name) {
+            Some(e) => format!("host/network `{name}` could not be resolved on this host: {e}"),
+            None => format!("host/network `{name}` not found on this host"),
+        };
+        cx.error(
+            "translate/bad-value",
+            &opt.loc,
+            why,
+            format!("iptables-restore stops at it too; write the address, or check the name with `getent {getent} {name}`"),
+        );
+        return None;
+    };
+    let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
+    let rules = if addrs.len() == 1 {
+        String::new()
+    } else {
+        format!(
+            " ({} rules, one per address, as iptables makes)",
+            addrs.len()
+        )
+    };
+    cx.warn(
+        "translate/resolved-name",
+        &opt.loc,
+        format!("`{name}` resolved to {} on this host{rules}", list.join(", ")),
+        "iptables-restore looks names up when it loads the rules, `fwnet import` when it reads them: the stored ruleset keeps these addresses until the next import (`--no-resolve` refuses names instead)",
+    );
+    Some(addrs.clone())
 }
 
 /// `Some(true)` for `-s`, `Some(false)` for `-d`.
@@ -292,18 +369,19 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Option<Stmt> {
 
 fn address(opt: &Opt, source: bool, cx: &mut Cx) -> Option<Stmt> {
     let arg = cx.one_arg(opt)?;
-    address_item(opt, arg, source, cx)
+    address_item(opt, arg, source, false, cx)
 }
 
-/// One element of an address list (or the whole argument of a single address).
-fn address_item(opt: &Opt, arg: &str, source: bool, cx: &mut Cx) -> Option<Stmt> {
+/// One element of an address list (or the whole argument of a single address); `resolved`
+/// when it is an address a name gave, whose host bits the mask clears without a warning.
+fn address_item(opt: &Opt, arg: &str, source: bool, resolved: bool, cx: &mut Cx) -> Option<Stmt> {
     let field = match (cx.family, source) {
         (IpFamily::V4, true) => Field::IpSaddr,
         (IpFamily::V4, false) => Field::IpDaddr,
         (IpFamily::V6, true) => Field::Ip6Saddr,
         (IpFamily::V6, false) => Field::Ip6Daddr,
     };
-    address_test(opt, arg, Expr::Payload(field), cx)
+    address_test_of(opt, arg, Expr::Payload(field), resolved, cx)
 }
 
 /// Whether `arg` is an address with prefix length 0 (every address).
@@ -314,6 +392,10 @@ pub(crate) fn is_any_address(arg: &str, family: IpFamily) -> bool {
 /// `left` (an address of the rule's family) against `ADDR[/PREFIX|/MASK]`, as `-s` reads it:
 /// `/0` gives no test, host bits are cleared with a warning.
 pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Option<Stmt> {
+    address_test_of(opt, arg, left, false, cx)
+}
+
+fn address_test_of(opt: &Opt, arg: &str, left: Expr, resolved: bool, cx: &mut Cx) -> Option<Stmt> {
     let Some(parsed) = parse_cidr(arg, cx.family) else {
         let family = match cx.family {
             IpFamily::V4 => "an IPv4",
@@ -322,7 +404,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Opt
         cx.bad_value(
             opt,
             arg,
-            format!("expected {family} address with an optional /prefix or /mask; host names are not resolved"),
+            format!("expected {family} address with an optional /prefix or /mask"),
         );
         return None;
     };
@@ -340,7 +422,7 @@ pub(crate) fn address_test(opt: &Opt, arg: &str, left: Expr, cx: &mut Cx) -> Opt
             format!("write `{}` to silence this", parsed.display()),
         );
     }
-    if parsed.net != parsed.addr {
+    if parsed.net != parsed.addr && !resolved {
         cx.warn(
             "translate/host-bits",
             &opt.loc,

@@ -38,6 +38,7 @@ mod log;
 mod mac;
 mod mark;
 mod multiport;
+mod names;
 mod nat;
 mod nflog;
 mod notrack;
@@ -67,10 +68,11 @@ pub use ct_helper::{parse_iptables_config, IptablesConfig};
 pub use fragments::tracks_connections;
 use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};
 use fwnet_nft as nft;
+pub use names::{wanted as wanted_names, Names, Wanted};
 use serde::Serialize;
 
 /// The address family of an iptables-save file: `iptables-save` or `ip6tables-save` output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum IpFamily {
     V4,
     V6,
@@ -93,6 +95,9 @@ pub struct Options {
     /// `nf_conntrack_helper=1` did. Without it, a ruleset that seems to rely on that gets a
     /// warning (`translate/ct-helper-not-assigned`).
     pub iptables_config: Option<IptablesConfig>,
+    /// What the importing host says the rules' user, group and host names are
+    /// ([`wanted_names`] lists them). `None`: names are refused, with a pointer to the number.
+    pub names: Option<Names>,
 }
 
 /// The result of [`translate`]. Unusable when `diagnostics` holds an error.
@@ -162,6 +167,7 @@ pub fn translate_owned(
     let mut shared = chain::Shared::default();
     shared.ipsets = ipsets.to_vec();
     shared.recents.allow_approximate = opts.allow_approximate;
+    shared.names = opts.names.clone();
     let any_v4 = inputs.iter().any(|i| i.family == IpFamily::V4);
     let helper_candidates: Vec<ct_helper::Unassigned> = match &opts.iptables_config {
         Some(_) => Vec::new(),

@@ -7,9 +7,9 @@
 //! replies such as TCP resets), which no single nft test can say, so negation is refused.
 //!
 //! User and group names resolve through the host's passwd and group databases at the time
-//! iptables loaded the rules; this crate does no I/O and the host running fwnet may not be that
-//! host, so names are refused with a pointer to the numeric id (`root` is 0 everywhere and is
-//! accepted). Ranges (`1000-2000`, which nft compares after a byte-order swap), and
+//! iptables loaded the rules: `fwnet import` looks them up on the host it runs on and gives the
+//! answers to this crate, which does no I/O ([`crate::names`]); without them names are refused
+//! with a pointer to the numeric id (`root` is 0 everywhere and needs no lookup). Ranges (`1000-2000`, which nft compares after a byte-order swap), and
 //! `--socket-exists` (nft 1.0.6 has no exact equivalent) are refused, as are the options the
 //! kernel dropped long ago (`--pid-owner`, `--sid-owner`, `--cmd-owner`).
 
@@ -101,17 +101,67 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 &format!("the id range `{arg}`"),
                 "write one rule per id, or a single id",
             );
-        } else {
-            let what = if key == MetaKey::Skuid { "uid" } else { "gid" };
-            cx.error(
-                "translate/unsupported-option",
-                &opt.loc,
-                format!("the name `{arg}` in `{}` is not resolved", opt.name),
-                format!("names depend on the passwd and group files of the host that loaded the rules; write the numeric {what} instead (`getent {} {arg}` there)", if what == "uid" { "passwd" } else { "group" }),
-            );
+        } else if let Some(id) = resolved(opt, arg, key, cx) {
+            stmts.push(Stmt::Match(Match::Cmp {
+                left: Expr::Meta(key),
+                op: CmpOp::Eq,
+                right: Value::Num(u64::from(id)),
+            }));
         }
     }
     stmts
+}
+
+/// The id the importing host gives user or group `name` ([`crate::names`]), reported in a
+/// warning; `None`, with an error, when names are not resolved or the host has no such name.
+fn resolved(opt: &Opt, name: &str, key: MetaKey, cx: &mut Cx) -> Option<u32> {
+    let (what, db) = if key == MetaKey::Skuid {
+        ("uid", "passwd")
+    } else {
+        ("gid", "group")
+    };
+    let Some(names) = cx.names else {
+        cx.error(
+            "translate/unsupported-option",
+            &opt.loc,
+            format!("the name `{name}` in `{}` is not resolved here", opt.name),
+            format!("`fwnet import` looks names up in this host's {db} database unless given `--no-resolve`; or write the numeric {what} (`getent {db} {name}` on the host that loads the rules)"),
+        );
+        return None;
+    };
+    let table = if key == MetaKey::Skuid {
+        &names.users
+    } else {
+        &names.groups
+    };
+    let Some(id) = table.get(name).copied().flatten() else {
+        let kind = if key == MetaKey::Skuid {
+            "user"
+        } else {
+            "group"
+        };
+        let why = match names.errors.get(name) {
+            Some(e) => format!(
+                "{kind} `{name}` (`{}`) could not be looked up on this host: {e}",
+                opt.name
+            ),
+            None => format!("no {kind} `{name}` on this host (`{}`)", opt.name),
+        };
+        cx.error(
+            "translate/bad-value",
+            &opt.loc,
+            why,
+            format!("iptables-restore refuses the rule too; create the {kind}, or write the numeric {what} (`getent {db} {name}` on the host the rules come from)"),
+        );
+        return None;
+    };
+    cx.warn(
+        "translate/resolved-name",
+        &opt.loc,
+        format!("{} `{name}` is {what} {id} on this host", if key == MetaKey::Skuid { "user" } else { "group" }),
+        "iptables-restore looks names up when it loads the rules, `fwnet import` when it reads them: the stored ruleset keeps the number until the next import (`--no-resolve` refuses names instead)",
+    );
+    Some(id)
 }
 
 /// A numeric id (0 to 2^32-2; 4294967295 is the kernel's invalid id) or `root`.

@@ -38,6 +38,8 @@ pub(crate) struct Cx<'r> {
     pub approximate: Option<String>,
     /// Set by a match that is an OR of two tests (`--ports`): the rule becomes two rules.
     pub either: Option<Either>,
+    /// [`crate::Options::names`].
+    pub names: Option<&'r crate::Names>,
 }
 
 /// A match that is an OR of two disjoint tests (no packet passes both): the rule is emitted
@@ -512,6 +514,7 @@ pub(crate) fn translate(
         allow_approximate: recents.allow_approximate,
         approximate: None,
         either: None,
+        names: tcx.names,
     };
     let mut header: Vec<&Opt> = Vec::new();
     let mut loaded: Vec<Loaded> = Vec::new();

@@ -82,6 +82,7 @@ fn run(name: &str, text: &str, family: IpFamily) -> (Translation, Vec<Diagnostic
         &Options {
             allow_approximate: name.starts_with("approx-"),
             iptables_config: config,
+            names: None,
         },
     );
     let mut all = parse_diags;
@@ -544,4 +545,108 @@ fn ipv6_fragment_guard_lets_whole_packets_through_to_the_same_rules() {
         verdicts.contains(&Accept) && verdicts.contains(&Drop),
         "{verdicts:?}"
     );
+}
+
+/// User, group and host names, with the answers a host gave (`fwnet_translate::Names`): a
+/// host name is an address list of what it resolved to, masked, in the resolver's order; `!`
+/// works with one address and is refused with several, as iptables refuses it; without
+/// answers, or for a name the host does not know, the rule is refused with the reason.
+#[test]
+fn names_become_what_the_host_resolved_them_to() {
+    use std::net::IpAddr;
+    let text = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT -s web/24 -d db,10.0.0.1 -j ACCEPT\n\
+        -A INPUT ! -s db -j DROP\n\
+        -A OUTPUT -m owner --uid-owner postfix --gid-owner mail -j ACCEPT\nCOMMIT\n";
+    let (ast, _) = parse("names.rules", text);
+    let input = [Input {
+        ruleset: &ast,
+        family: IpFamily::V4,
+    }];
+    let wanted = fwnet_translate::wanted_names(input.iter().map(|i| (i.ruleset, i.family)));
+    assert_eq!(wanted.hosts.len(), 2);
+    let addr = |s: &str| s.parse::<IpAddr>().unwrap();
+    let mut names = fwnet_translate::Names::default();
+    names.hosts.insert(
+        ("web".into(), IpFamily::V4),
+        vec![addr("192.0.2.7"), addr("198.51.100.9")],
+    );
+    names
+        .hosts
+        .insert(("db".into(), IpFamily::V4), vec![addr("10.1.1.1")]);
+    names.users.insert("postfix".into(), Some(105));
+    names.groups.insert("mail".into(), Some(8));
+    let opts = Options {
+        names: Some(names.clone()),
+        ..Options::default()
+    };
+    let t = translate(&input, &opts);
+    assert!(!t.has_errors(), "{}", render(&t.diagnostics));
+    let printed = fwnet_nft::print::ruleset(&t.ruleset);
+    let rules: Vec<&str> = printed
+        .lines()
+        .filter(|l| l.contains("# names.rules"))
+        .map(|l| l.trim().split(" counter").next().unwrap())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "ip saddr 192.0.2.0/24 ip daddr 10.1.1.1",
+            "ip saddr 192.0.2.0/24 ip daddr 10.0.0.1",
+            "ip saddr 198.51.100.0/24 ip daddr 10.1.1.1",
+            "ip saddr 198.51.100.0/24 ip daddr 10.0.0.1",
+            "ip saddr != 10.1.1.1",
+            "meta skuid 105 meta skgid 8",
+        ],
+        "{printed}"
+    );
+    // Each name is reported with what it became; no host-bits warning for the masked ones.
+    let codes: Vec<&str> = t.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|c| **c == "translate/resolved-name")
+            .count(),
+        5
+    );
+    assert!(!codes.contains(&"translate/host-bits"), "{codes:?}");
+
+    // `!` with a name of several addresses, and names the host does not know.
+    let refused = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+        -A INPUT ! -s web -j DROP\n-A INPUT -s gone -j DROP\n\
+        -A OUTPUT -m owner --uid-owner nobody-here -j ACCEPT\nCOMMIT\n";
+    let (ast, _) = parse("names.rules", refused);
+    let input = [Input {
+        ruleset: &ast,
+        family: IpFamily::V4,
+    }];
+    names.users.insert("nobody-here".into(), None);
+    let t = translate(
+        &input,
+        &Options {
+            names: Some(names),
+            ..Options::default()
+        },
+    );
+    let errors: Vec<String> = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}: {}", d.line, d.message))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "4: `! -s` in a rule with several addresses",
+            "5: host/network `gone` not found on this host",
+            "6: no user `nobody-here` on this host (`--uid-owner`)",
+        ]
+    );
+    // Without answers (`--no-resolve`) names are refused, saying so.
+    let t = translate(&input, &Options::default());
+    assert!(t.diagnostics.iter().any(|d| d.is_error()
+        && d.help
+            .as_deref()
+            .unwrap_or("")
+            .contains("`web` is a host name")));
 }

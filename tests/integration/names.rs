@@ -1,0 +1,172 @@
+//! User, group and host names in rules (`fwnet_translate::names`): `fwnet import` looks them
+//! up as iptables-legacy-restore does when it loads the same file, on the same host.
+//!
+//! The host names come from a private /etc/hosts, bind-mounted in a mount namespace of the
+//! test's own (`unshare --mount --net`), so nothing asks DNS and the host's file is untouched. In
+//! that namespace: fwnet imports the file, iptables-legacy-restore loads it in a nested network
+//! namespace (`unshare --net`) and `iptables-legacy-save` dumps it, and `fwnet verify` sends
+//! both the same probes. The kernel rules must match address for address, in order, and every
+//! verdict must be the same.
+
+use crate::apply::{scratch, text};
+use crate::netns::privileged;
+use std::process::Command;
+
+const FWNET: &str = env!("CARGO_BIN_EXE_fwnet");
+
+/// A name with four answers (one twice, one link-local, which getaddrinfo sorts first), a
+/// name with one, an IPv6 name, and names from /etc/networks and the passwd and group files.
+const HOSTS: &str = "127.0.0.1 localhost\n10.9.9.9 fwnet-multi\n169.254.1.1 fwnet-multi\n\
+    10.1.1.1 fwnet-multi\n10.9.9.9 fwnet-multi\n10.5.5.5 fwnet-single\nfd00::9 fwnet-multi\n\
+    fe80::1 fwnet-six\nfd00::1 fwnet-six\n";
+
+const RULES_V4: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    -A INPUT -s fwnet-multi -p tcp --dport 22 -j ACCEPT\n\
+    -A INPUT -s fwnet-multi/16 -d fwnet-multi,10.0.0.1 -p udp -j ACCEPT\n\
+    -A INPUT ! -s fwnet-single -p tcp --dport 80 -j DROP\n\
+    -A INPUT -s loopback/8 -j ACCEPT\n\
+    -A OUTPUT -m owner --uid-owner daemon -j ACCEPT\n\
+    -A OUTPUT -m owner --gid-owner nogroup -j DROP\nCOMMIT\n";
+
+const RULES_V6: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    -A INPUT -s fwnet-six -p tcp --dport 22 -j ACCEPT\n\
+    -A INPUT -d fwnet-multi -j ACCEPT\nCOMMIT\n";
+
+/// Runs `script` (sh) with `hosts` bind-mounted on /etc/hosts in a new mount namespace, and in
+/// a new network namespace: getaddrinfo orders its answers by the routes it finds (RFC 6724),
+/// so fwnet and iptables must ask from the same place (the order changes no verdict, only
+/// which of the identical-but-for-an-address rules counts a packet; see `names.rs`).
+fn with_hosts(hosts: &std::path::Path, script: &str) -> std::process::Output {
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "--net", "sh", "-ec"])
+        .arg(format!(
+            "mount --bind '{}' /etc/hosts\n{script}",
+            hosts.display()
+        ))
+        .output()
+        .expect("run unshare")
+}
+
+/// The addresses, users and groups of each kernel rule in order: from `iptables-save` lines
+/// (`-s 10.9.9.9/32 -d ...`) or `fwnet show` lines (`ip saddr 10.9.9.9 ip daddr ...`),
+/// written the same way (`/32`, `/128` dropped). fwnet's chains of its own (the IPv6
+/// fragment guard `INPUT_frag`) are left out.
+fn rule_keys(text: &str, fwnet: bool) -> Vec<String> {
+    let mut chain = "";
+    let keys: &[&str] = if fwnet {
+        &["saddr", "daddr", "skuid", "skgid"]
+    } else {
+        &["-s", "-d", "--uid-owner", "--gid-owner"]
+    };
+    text.lines()
+        .filter(|l| {
+            if let Some(rest) = l.trim().strip_prefix("chain ") {
+                chain = rest.split_whitespace().next().unwrap_or("");
+            }
+            if fwnet {
+                l.contains(" # ") && ["INPUT", "FORWARD", "OUTPUT"].contains(&chain)
+            } else {
+                l.starts_with("-A ")
+            }
+        })
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let mut out = Vec::new();
+            for (i, w) in words.iter().enumerate() {
+                if keys.contains(w) {
+                    let mut v = words.get(i + 1).copied().unwrap_or("");
+                    if v == "!=" {
+                        out.push("!".to_string());
+                        v = words.get(i + 2).copied().unwrap_or("");
+                    } else if i > 0 && words[i - 1] == "!" {
+                        out.push("!".to_string());
+                    }
+                    out.push(
+                        v.trim_end_matches("/32")
+                            .trim_end_matches("/128")
+                            .to_string(),
+                    );
+                }
+            }
+            out.join(" ")
+        })
+        .collect()
+}
+
+#[test]
+fn names_load_as_iptables_legacy_restore_loads_them() {
+    let test = "names_load_as_iptables_legacy_restore_loads_them";
+    if !privileged(test) {
+        return;
+    }
+    let hosts = scratch("hosts", HOSTS);
+    for (family, rules, save) in [
+        ("4", RULES_V4, "iptables-legacy"),
+        ("6", RULES_V6, "ip6tables-legacy"),
+    ] {
+        let file = scratch(&format!("names.v{family}"), rules);
+        let state = file.with_extension(format!("state{family}"));
+        let out = with_hosts(
+            &hosts,
+            &format!(
+                "{FWNET} import --no-optimize --family {family} --state-dir '{s}' '{f}'\n\
+                 {FWNET} show --state-dir '{s}'\n\
+                 echo '=== legacy'\n\
+                 unshare --net sh -ec '{save}-restore < \"{f}\" && {save}-save'",
+                s = state.display(),
+                f = file.display(),
+            ),
+        );
+        assert!(out.status.success(), "v{family}: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let (shown, legacy) = stdout.split_once("=== legacy").expect("both outputs");
+        let ours = rule_keys(shown, true);
+        let theirs = rule_keys(legacy, false);
+        assert_eq!(ours, theirs, "v{family}: fwnet\n{shown}\nlegacy\n{legacy}");
+        // The file's rules really did fan out: a list that did not would match 1:1.
+        let expected = if family == "4" {
+            4 + 4 * 5 + 1 + 1 + 2
+        } else {
+            2 + 1
+        };
+        assert_eq!(ours.len(), expected, "v{family}: {shown}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("warning[translate/resolved-name]"),
+            "v{family}: {stderr}"
+        );
+
+        let out = with_hosts(
+            &hosts,
+            &format!("{FWNET} verify --family {family} '{}'", file.display()),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "v{family} verify: {}",
+            text(&out)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(" 0 mismatch(es)"),
+            "v{family} verify: {}",
+            text(&out)
+        );
+    }
+
+    // `--no-resolve` refuses the names, and stores nothing.
+    let file = scratch("names.v4", RULES_V4);
+    let state = file.with_extension("state-no-resolve");
+    let out = Command::new(FWNET)
+        .args(["import", "--no-resolve", "--state-dir"])
+        .arg(&state)
+        .arg(&file)
+        .output()
+        .expect("run fwnet");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("`fwnet-multi` is a host name"),
+        "{}",
+        text(&out)
+    );
+    assert!(!state.join("ruleset.json").exists());
+}
