@@ -144,7 +144,8 @@ pub(crate) fn fwnet_counts(ns: &Netns, state: &StateDir, family: &str) -> Vec<u6
         .iter()
         .flat_map(|c| c["rules"].as_array().cloned().unwrap_or_default())
     {
-        let Some(origin) = r["origin"].as_str() else {
+        // Rules without a counter (a jump to a chain that holds the rule's counter) add none.
+        let (Some(origin), Some(packets)) = (r["origin"].as_str(), r["packets"].as_u64()) else {
             continue;
         };
         let line = origin
@@ -152,7 +153,7 @@ pub(crate) fn fwnet_counts(ns: &Netns, state: &StateDir, family: &str) -> Vec<u6
             .next()
             .and_then(|l| l.parse().ok())
             .unwrap_or_else(|| panic!("origin {origin}"));
-        *lines.entry(line).or_default() += r["packets"].as_u64().expect("packets");
+        *lines.entry(line).or_default() += packets;
     }
     lines.into_values().collect()
 }

@@ -36,6 +36,7 @@ mod names;
 mod netns;
 mod observe;
 mod optimize;
+mod owner;
 mod raw;
 mod recent;
 mod recent_hitcount;

@@ -185,6 +185,7 @@ pub fn translate_owned(
     }
     hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
     recent::finish(&shared.recents, &mut out);
+    owner::finish(&mut out);
     set::finish(ipsets, &mut out);
     match &opts.iptables_config {
         Some(cfg) if any_v4 => ct_helper::assign_by_port(&mut out.ruleset, cfg),

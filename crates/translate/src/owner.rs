@@ -1,10 +1,16 @@
 //! `-m owner`: `--uid-owner N` and `--gid-owner N` as nft `meta skuid N` / `meta skgid N`.
 //!
 //! Exactness: xt_owner compares the fsuid/fsgid of the file behind the packet's socket; nft's
-//! `meta skuid`/`skgid` load the same credentials and end the rule when there is no socket or
-//! no file, where the plain iptables test fails too. The negated forms are where they differ:
-//! `! --uid-owner N` also matches packets that have no socket (forwarded traffic, kernel
-//! replies such as TCP resets), which no single nft test can say, so negation is refused.
+//! `meta skuid`/`skgid` load the same credentials and end the rule when there is no socket, no
+//! file behind it (the kernel's own sockets: ICMP errors, TCP resets) or a socket of another
+//! namespace, where the plain iptables test fails too. The negated forms are where they
+//! differ: `! --uid-owner N` also matches packets without an owner, which no nft test says.
+//! So a rule with `!` becomes a jump to a chain of its own ([`finish`]):
+//! `meta skuid N return` (the owner is N: the rule does not match), then the rest of the rule
+//! with its counter and target. A packet without an owner ends the `return` rule and meets the
+//! rest, as it matches in iptables; one of another owner does too. The rule's matches before
+//! the owner test stay in the rule, in their order. Refused with `-j RETURN` and `-g`, which
+//! would leave the new chain instead of the rule's (move the target to a user chain and jump).
 //!
 //! User and group names resolve through the host's passwd and group databases at the time
 //! iptables loaded the rules: `fwnet import` looks them up on the host it runs on and gives the
@@ -80,19 +86,18 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 continue;
             }
         };
-        if opt.negated.is_negated() {
-            cx.unsupported_value(
-                opt,
-                "negation",
-                "`! --uid-owner` also matches packets without a socket, which one nft test cannot say; match the owner and `return` or `accept` first, then apply the target to the rest",
-            );
-            continue;
-        }
+        // `!`: `meta skuid != N` here, which [`finish`] turns into the chain that also
+        // matches packets without an owner.
+        let op = if opt.negated.is_negated() {
+            CmpOp::Ne
+        } else {
+            CmpOp::Eq
+        };
         let Some(arg) = cx.one_arg(opt) else { continue };
         if let Some(id) = id(arg) {
             stmts.push(Stmt::Match(Match::Cmp {
                 left: Expr::Meta(key),
-                op: CmpOp::Eq,
+                op,
                 right: Value::Num(id),
             }));
         } else if arg.contains('-') && arg.split('-').all(|p| id(p).is_some()) {
@@ -104,7 +109,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         } else if let Some(id) = resolved(opt, arg, key, cx) {
             stmts.push(Stmt::Match(Match::Cmp {
                 left: Expr::Meta(key),
-                op: CmpOp::Eq,
+                op,
                 right: Value::Num(u64::from(id)),
             }));
         }
@@ -173,4 +178,111 @@ fn id(s: &str) -> Option<u64> {
         .ok()
         .filter(|n| *n != u32::MAX)
         .map(u64::from)
+}
+
+/// Rewrites every rule holding a negated owner test (`meta skuid != N`, made by
+/// [`translate`]) into the rule's tests before it and a jump to a chain `owner_lineN` that
+/// returns for the owner and otherwise holds the rest of the rule (see the module's notes).
+pub(crate) fn finish(out: &mut crate::Translation) {
+    use fwnet_nft::{Chain, Rule, Verdict};
+    let negated = |s: &Stmt| {
+        matches!(
+            s,
+            Stmt::Match(Match::Cmp {
+                left: Expr::Meta(MetaKey::Skuid | MetaKey::Skgid),
+                op: CmpOp::Ne,
+                ..
+            })
+        )
+    };
+    for table in &mut out.ruleset.tables {
+        let mut taken: Vec<String> = table.chains.iter().map(|c| c.name.clone()).collect();
+        let mut added = Vec::new();
+        for chain in &mut table.chains {
+            let mut refused = Vec::new();
+            for (ri, rule) in chain.rules.iter_mut().enumerate() {
+                let Some(i) = rule.stmts.iter().position(negated) else {
+                    continue;
+                };
+                let n = rule.stmts[i..].iter().take_while(|s| negated(s)).count();
+                let line = rule.origin.as_ref().map_or(0, |o| o.line);
+                let loc = Loc {
+                    file: rule
+                        .origin
+                        .as_ref()
+                        .map_or_else(|| "".into(), |o| o.file.clone()),
+                    line,
+                    column: 1,
+                };
+                let leaves = rule.stmts.iter().find_map(|s| match s {
+                    Stmt::Verdict(Verdict::Return) => Some("`-j RETURN`"),
+                    Stmt::Verdict(Verdict::Goto(_)) => Some("`-g` (goto)"),
+                    _ => None,
+                });
+                let why = if let Some(t) = leaves {
+                    Some(format!("{t} in a rule with `! --uid-owner` or `! --gid-owner`: the rule becomes a jump to a chain (the negation also matches packets without an owner), from which {t} would leave the wrong chain"))
+                } else if rule.stmts[i + n..].iter().any(negated) {
+                    Some("negated owner tests separated by other matches: put the `! --uid-owner` and `! --gid-owner` options of the rule together".to_string())
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    out.diagnostics.push(
+                        fwnet_iptables::Diagnostic::error(
+                            "translate/unsupported-option",
+                            &loc,
+                            why,
+                        )
+                        .with_help(
+                            "move the target to a user chain and `-j` (jump) to it from this rule",
+                        ),
+                    );
+                    refused.push(ri);
+                    continue;
+                }
+                let name = crate::recent::fresh(format!("owner_line{line}"), &mut taken);
+                let mut rules: Vec<Rule> = rule.stmts[i..i + n]
+                    .iter()
+                    .map(|s| {
+                        let Stmt::Match(Match::Cmp { left, right, .. }) = s else {
+                            unreachable!("negated() matched a Cmp");
+                        };
+                        Rule {
+                            stmts: vec![
+                                Stmt::Match(Match::Cmp {
+                                    left: left.clone(),
+                                    op: CmpOp::Eq,
+                                    right: right.clone(),
+                                }),
+                                Stmt::Verdict(Verdict::Return),
+                            ],
+                            comment: None,
+                            origin: rule.origin.clone(),
+                            merged: Vec::new(),
+                        }
+                    })
+                    .collect();
+                let mut rest = crate::recent::protocol_tests(&rule.stmts[..i]);
+                rest.extend(rule.stmts.split_off(i + n));
+                rule.stmts.truncate(i);
+                rule.stmts.push(Stmt::Verdict(Verdict::Jump(name.clone())));
+                rules.push(Rule {
+                    stmts: rest,
+                    comment: rule.comment.clone(),
+                    origin: rule.origin.clone(),
+                    merged: Vec::new(),
+                });
+                added.push(Chain {
+                    name,
+                    base: None,
+                    rules,
+                    family: chain.family,
+                });
+            }
+            for ri in refused.into_iter().rev() {
+                chain.rules.remove(ri);
+            }
+        }
+        table.chains.extend(added);
+    }
 }

@@ -660,7 +660,7 @@ impl Slots {
 }
 
 /// A name starting with `base` that is not in `taken`, then taken.
-fn fresh(base: String, taken: &mut Vec<String>) -> String {
+pub(crate) fn fresh(base: String, taken: &mut Vec<String>) -> String {
     let mut candidate = base.clone();
     let mut n = 2;
     while taken.contains(&candidate) {
@@ -875,7 +875,7 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
 /// The rule's protocol tests (`-p tcp`), repeated in the chain that holds the rest of the rule:
 /// statements there that need the protocol (`reject with tcp reset`, `tcp dport`) depend on
 /// them as they did in the rule, and a packet reaching the chain passes them again.
-fn protocol_tests(pre: &[Stmt]) -> Vec<Stmt> {
+pub(crate) fn protocol_tests(pre: &[Stmt]) -> Vec<Stmt> {
     pre.iter()
         .filter(|s| {
             matches!(
