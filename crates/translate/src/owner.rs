@@ -250,7 +250,7 @@ pub(crate) fn finish(out: &mut crate::Translation) {
                         Rule {
                             stmts: vec![
                                 Stmt::Match(Match::Cmp {
-                                    left: left.clone(),
+                                    left: *left,
                                     op: CmpOp::Eq,
                                     right: right.clone(),
                                 }),
