@@ -1,4 +1,4 @@
-//! `! --uid-owner` and `! --gid-owner`, legacy kernel against fwnet: the negation matches
+//! `! --uid-owner` and `! --gid-owner`, and id ranges, legacy kernel against fwnet: the negation matches
 //! packets of other owners and packets without one (the kernel's own ICMP errors), which fwnet
 //! writes as a chain that returns for the owner (`fwnet_translate::owner`).
 //!
@@ -14,6 +14,8 @@ const RULES: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPU
     -A OUTPUT -o lo -p udp --dport 9999 -m owner ! --uid-owner 1 -j DROP\n\
     -A OUTPUT -o lo -p icmp -m owner ! --uid-owner 0 -j ACCEPT\n\
     -A OUTPUT -o lo -p udp --dport 9998 -m owner ! --uid-owner 0 ! --gid-owner 1 -j DROP\n\
+    -A OUTPUT -o lo -p udp --dport 9997 -m owner --uid-owner 1-256 -j DROP\n\
+    -A OUTPUT -o lo -p udp --dport 9997 -m owner ! --gid-owner 0-0 -j DROP\n\
     COMMIT\n";
 
 /// Sends one datagram to 127.0.0.1:`port` as `uid`/`gid`; whether the kernel let it out.
@@ -39,6 +41,10 @@ fn traffic(ns: &Netns) -> Vec<bool> {
         send(ns, 1, 1, 9998),
         send(ns, 0, 1, 9998),
         send(ns, 1, 0, 9998),
+        // Between 1 and 256 as numbers, not as little-endian bytes (02 00 > 00 01).
+        send(ns, 2, 0, 9997),
+        send(ns, 0, 0, 9997),
+        send(ns, 0, 1, 9997),
     ]
 }
 
@@ -53,12 +59,17 @@ fn negated_owner_matches_other_owners_and_packets_without_one() {
     let state = load(&legacy, &fwnet, "iptables-legacy-restore", "owner", RULES);
     let want = traffic(&legacy);
     let got = traffic(&fwnet);
-    // uid 1 passes 9999, root does not; on 9998 only uid 0 or gid 1 passes.
-    assert_eq!(want, [true, false, true, true, false], "legacy sends");
+    // uid 1 passes 9999, root does not; on 9998 only uid 0 or gid 1 passes; on 9997 only
+    // uids outside 1-256 in gid 0.
+    assert_eq!(
+        want,
+        [true, false, true, true, false, false, true, false],
+        "legacy sends"
+    );
     assert_eq!(got, want, "fwnet sends against legacy");
     let want = legacy_counts(&legacy, "iptables-legacy");
-    // Rule 2 counts the ICMP errors for the three datagrams that got out: no owner.
-    assert_eq!(want, [1, 3, 1], "legacy counters");
+    // Rule 2 counts the ICMP errors for the four datagrams that got out: no owner.
+    assert_eq!(want, [1, 4, 1, 1, 1], "legacy counters");
     assert_eq!(
         fwnet_counts(&fwnet, &state, "ip"),
         want,

@@ -959,6 +959,20 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
                 data: name.as_bytes().to_vec(),
             });
         }
+        Value::Range(lo, hi) if !is_network_order(t) => {
+            // `meta skuid 1000-2000`: a host-order word is turned into network order first
+            // and compared big-endian, as nft 1.0.6 does.
+            let len = load(left, NFT_REG_1, out);
+            out.push(K::Byteorder {
+                sreg: NFT_REG_1,
+                dreg: NFT_REG_1,
+                op: NFT_BYTEORDER_HTON,
+                len,
+                size: len,
+            });
+            let bytes = |n: u64| be_bytes(u128::from(n), len as usize);
+            range_bytes(op, bytes(*lo), bytes(*hi), out);
+        }
         Value::Range(..) | Value::AddrRange(..) => {
             load(left, NFT_REG_1, out);
             let (from, to) = match right {

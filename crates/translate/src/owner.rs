@@ -15,9 +15,11 @@
 //! User and group names resolve through the host's passwd and group databases at the time
 //! iptables loaded the rules: `fwnet import` looks them up on the host it runs on and gives the
 //! answers to this crate, which does no I/O ([`crate::names`]); without them names are refused
-//! with a pointer to the numeric id (`root` is 0 everywhere and needs no lookup). Ranges (`1000-2000`, which nft compares after a byte-order swap), and
-//! `--socket-exists` (nft 1.0.6 has no exact equivalent) are refused, as are the options the
-//! kernel dropped long ago (`--pid-owner`, `--sid-owner`, `--cmd-owner`).
+//! with a pointer to the numeric id (`root` is 0 everywhere and needs no lookup). An id range
+//! (`1000-2000`, xt_owner's min <= id <= max) is `meta skuid 1000-2000`, which nft compares
+//! after a byte-order swap, and so does the lowering. `--socket-exists` (nft 1.0.6 has no exact
+//! equivalent) is refused, as are the options the kernel dropped long ago (`--pid-owner`,
+//! `--sid-owner`, `--cmd-owner`).
 
 use crate::rule::Cx;
 use fwnet_iptables::diag::Loc;
@@ -100,12 +102,30 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 op,
                 right: Value::Num(id),
             }));
-        } else if arg.contains('-') && arg.split('-').all(|p| id(p).is_some()) {
-            cx.unsupported_value(
-                opt,
-                &format!("the id range `{arg}`"),
-                "write one rule per id, or a single id",
-            );
+        } else if let Some((lo, hi)) = arg
+            .split_once('-')
+            .and_then(|(lo, hi)| Some((id(lo)?, id(hi)?)))
+        {
+            // xt_owner tests min <= id <= max; the kernel refuses a range that runs backwards
+            // (iptables-legacy-restore fails with "Invalid argument").
+            if lo > hi {
+                cx.bad_value(
+                    opt,
+                    arg,
+                    "the kernel refuses a range that runs backwards; write the smaller id first",
+                );
+                continue;
+            }
+            let right = if lo == hi {
+                Value::Num(lo)
+            } else {
+                Value::Range(lo, hi)
+            };
+            stmts.push(Stmt::Match(Match::Cmp {
+                left: Expr::Meta(key),
+                op,
+                right,
+            }));
         } else if let Some(id) = resolved(opt, arg, key, cx) {
             stmts.push(Stmt::Match(Match::Cmp {
                 left: Expr::Meta(key),
