@@ -34,11 +34,20 @@ pub struct ImportHow {
 
 /// Looks up the user, group and host names the rules use on this host, as iptables-restore
 /// does when it loads them (`fwnet_translate::names`).
+/// With `tell`, says on stderr how many names it asks about first (a name service that does
+/// not answer makes each one wait for its timeout, as it does iptables-restore).
 pub fn resolve_names<'a>(
     inputs: impl IntoIterator<Item = (&'a fwnet_iptables::Ruleset, IpFamily)>,
+    tell: bool,
 ) -> fwnet_translate::Names {
     let wanted = fwnet_translate::wanted_names(inputs);
     let mut names = fwnet_translate::Names::default();
+    let count = wanted.users.len() + wanted.groups.len() + wanted.hosts.len();
+    if tell && count > 0 {
+        eprintln!(
+            "looking up {count} user, group or host name(s) on this host, as iptables-restore would (--no-resolve: refuse names)"
+        );
+    }
     for user in wanted.users {
         match fwnet_apply::names::user_id(&user) {
             Ok(id) => {
@@ -157,7 +166,10 @@ pub fn import(
         }
         let mut opts = opts.clone();
         if resolve {
-            opts.names = Some(resolve_names(inputs.iter().map(|i| (&i.ruleset, i.family))));
+            opts.names = Some(resolve_names(
+                inputs.iter().map(|i| (&i.ruleset, i.family)),
+                !json,
+            ));
         }
         let mut t = fwnet_translate::translate_owned(inputs, &ipsets, &opts);
         if optimize && !t.has_errors() {

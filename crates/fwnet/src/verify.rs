@@ -128,6 +128,7 @@ pub fn run(args: &Args) -> Result<u8> {
     let opts = Options {
         names: Some(crate::cmd::resolve_names(
             inputs.iter().map(|i| (i.ruleset, i.family)),
+            false,
         )),
         ..Options::default()
     };
