@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub ipsets: Vec<fwnet_iptables::ipset::IpsetFile>,
     /// [`crate::Options::names`].
     pub names: Option<crate::Names>,
+    /// Set when a rule has `! --uid-owner` or `! --gid-owner`, for [`crate::owner::finish`].
+    pub negated_owner: std::cell::Cell<bool>,
     tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
 }
 
@@ -105,6 +107,8 @@ pub(crate) struct TableCx<'a> {
     pub ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
     /// [`crate::Options::names`].
     pub names: Option<&'a crate::Names>,
+    /// [`Shared::negated_owner`].
+    pub negated_owner: &'a std::cell::Cell<bool>,
     /// Where each NAT rule's `-j` is, for [`crate::nat::finish`].
     pub nat_locs: Vec<ipt::diag::Loc>,
     /// Where each `-j SYNPROXY` is, for [`crate::synproxy::finish`].
@@ -201,6 +205,7 @@ pub(crate) fn table(
         sets: Vec::new(),
         ipsets: &shared.ipsets,
         names: shared.names.as_ref(),
+        negated_owner: &shared.negated_owner,
         nat_locs: Vec::new(),
         synproxy_locs: Vec::new(),
         tproxy_locs: Vec::new(),

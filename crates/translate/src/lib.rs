@@ -185,7 +185,9 @@ pub fn translate_owned(
     }
     hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
     recent::finish(&shared.recents, &mut out);
-    owner::finish(&mut out);
+    if shared.negated_owner.get() {
+        owner::finish(&mut out);
+    }
     set::finish(ipsets, &mut out);
     match &opts.iptables_config {
         Some(cfg) if any_v4 => ct_helper::assign_by_port(&mut out.ruleset, cfg),

@@ -91,6 +91,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         // `!`: `meta skuid != N` here, which [`finish`] turns into the chain that also
         // matches packets without an owner.
         let op = if opt.negated.is_negated() {
+            cx.negated_owner.set(true);
             CmpOp::Ne
         } else {
             CmpOp::Eq

@@ -40,6 +40,8 @@ pub(crate) struct Cx<'r> {
     pub either: Option<Either>,
     /// [`crate::Options::names`].
     pub names: Option<&'r crate::Names>,
+    /// [`crate::chain::Shared::negated_owner`].
+    pub negated_owner: &'r std::cell::Cell<bool>,
 }
 
 /// A match that is an OR of two disjoint tests (no packet passes both): the rule is emitted
@@ -515,6 +517,7 @@ pub(crate) fn translate(
         approximate: None,
         either: None,
         names: tcx.names,
+        negated_owner: tcx.negated_owner,
     };
     let mut header: Vec<&Opt> = Vec::new();
     let mut loaded: Vec<Loaded> = Vec::new();
