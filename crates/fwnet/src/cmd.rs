@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use fwnet_iptables::{Diagnostic, Severity};
 use fwnet_translate::{IpFamily, Options, OwnedInput};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Reads `--iptables-config FILE` (IPTABLES_MODULES) for [`import`].
@@ -32,53 +33,72 @@ pub struct ImportHow {
     pub resolve: bool,
 }
 
-/// Looks up the user, group and host names the rules use on this host, as iptables-restore
-/// does when it loads them (`fwnet_translate::names`).
-/// With `tell`, says on stderr how many names it asks about first (a name service that does
-/// not answer makes each one wait for its timeout, as it does iptables-restore).
-pub fn resolve_names<'a>(
-    inputs: impl IntoIterator<Item = (&'a fwnet_iptables::Ruleset, IpFamily)>,
+/// Answers for the user, group and host names of the rules from this host, as
+/// iptables-restore gets them when it loads a file (`fwnet_apply::names`), each name asked
+/// once. With `tell`, says on stderr that it is asking before the first question (a name
+/// service that does not answer makes each one wait for its timeout, as it does for
+/// iptables-restore).
+/// Per name (and family, for hosts), the answer given: a name is asked once.
+type Answers<K, V> = std::sync::Mutex<BTreeMap<K, Result<V, String>>>;
+
+#[derive(Debug, Default)]
+pub struct HostNames {
     tell: bool,
-) -> fwnet_translate::Names {
-    let wanted = fwnet_translate::wanted_names(inputs);
-    let mut names = fwnet_translate::Names::default();
-    let count = wanted.users.len() + wanted.groups.len() + wanted.hosts.len();
-    if tell && count > 0 {
-        eprintln!(
-            "looking up {count} user, group or host name(s) on this host, as iptables-restore would (--no-resolve: refuse names)"
-        );
-    }
-    for user in wanted.users {
-        match fwnet_apply::names::user_id(&user) {
-            Ok(id) => {
-                names.users.insert(user, id);
-            }
-            Err(e) => {
-                names.errors.insert(user.clone(), e.to_string());
-                names.users.insert(user, None);
-            }
+    told: std::sync::atomic::AtomicBool,
+    users: Answers<String, Option<u32>>,
+    groups: Answers<String, Option<u32>>,
+    hosts: Answers<(String, IpFamily), Vec<std::net::IpAddr>>,
+}
+
+impl HostNames {
+    pub fn new(tell: bool) -> HostNames {
+        HostNames {
+            tell,
+            ..HostNames::default()
         }
     }
-    for group in wanted.groups {
-        match fwnet_apply::names::group_id(&group) {
-            Ok(id) => {
-                names.groups.insert(group, id);
-            }
-            Err(e) => {
-                names.errors.insert(group.clone(), e.to_string());
-                names.groups.insert(group, None);
-            }
+
+    fn asking(&self) {
+        use std::sync::atomic::Ordering;
+        if self.tell && !self.told.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "looking up user, group and host names on this host, as iptables-restore would (--no-resolve: refuse names)"
+            );
         }
     }
-    for (host, family) in wanted.hosts {
-        let addrs =
-            fwnet_apply::names::host_addrs(&host, family == IpFamily::V6).unwrap_or_else(|e| {
-                names.errors.insert(host.clone(), e.to_string());
-                Vec::new()
-            });
-        names.hosts.insert((host, family), addrs);
+}
+
+/// `key`'s answer from `cache`, asking `ask` the first time.
+fn cached<K: Ord + Clone, V: Clone>(
+    cache: &std::sync::Mutex<BTreeMap<K, V>>,
+    key: &K,
+    ask: impl FnOnce() -> V,
+) -> V {
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    c.entry(key.clone()).or_insert_with(ask).clone()
+}
+
+impl fwnet_translate::Resolve for HostNames {
+    fn user(&self, name: &str) -> Result<Option<u32>, String> {
+        cached(&self.users, &name.to_string(), || {
+            self.asking();
+            fwnet_apply::names::user_id(name).map_err(|e| e.to_string())
+        })
     }
-    names
+
+    fn group(&self, name: &str) -> Result<Option<u32>, String> {
+        cached(&self.groups, &name.to_string(), || {
+            self.asking();
+            fwnet_apply::names::group_id(name).map_err(|e| e.to_string())
+        })
+    }
+
+    fn host(&self, name: &str, family: IpFamily) -> Result<Vec<std::net::IpAddr>, String> {
+        cached(&self.hosts, &(name.to_string(), family), || {
+            self.asking();
+            fwnet_apply::names::host_addrs(name, family == IpFamily::V6).map_err(|e| e.to_string())
+        })
+    }
 }
 
 pub fn import(
@@ -166,10 +186,7 @@ pub fn import(
         }
         let mut opts = opts.clone();
         if resolve {
-            opts.names = Some(resolve_names(
-                inputs.iter().map(|i| (&i.ruleset, i.family)),
-                !json,
-            ));
+            opts.names = Some(std::sync::Arc::new(HostNames::new(!json)));
         }
         let mut t = fwnet_translate::translate_owned(inputs, &ipsets, &opts);
         if optimize && !t.has_errors() {

@@ -126,10 +126,7 @@ pub fn run(args: &Args) -> Result<u8> {
         .collect();
     // Names resolve here as iptables-legacy-restore resolves them on the other side.
     let opts = Options {
-        names: Some(crate::cmd::resolve_names(
-            inputs.iter().map(|i| (i.ruleset, i.family)),
-            false,
-        )),
+        names: Some(std::sync::Arc::new(crate::cmd::HostNames::new(false))),
         ..Options::default()
     };
     let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, &opts);

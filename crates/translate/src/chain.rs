@@ -23,7 +23,7 @@ pub(crate) struct Shared {
     /// The `ipset save` files given with the rules.
     pub ipsets: Vec<fwnet_iptables::ipset::IpsetFile>,
     /// [`crate::Options::names`].
-    pub names: Option<crate::Names>,
+    pub names: Option<std::sync::Arc<dyn crate::Resolve>>,
     /// Set when a rule has `! --uid-owner` or `! --gid-owner`, for [`crate::owner::finish`].
     pub negated_owner: std::cell::Cell<bool>,
     tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
@@ -106,7 +106,7 @@ pub(crate) struct TableCx<'a> {
     /// The ipsets `-m set` may name.
     pub ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
     /// [`crate::Options::names`].
-    pub names: Option<&'a crate::Names>,
+    pub names: Option<&'a dyn crate::Resolve>,
     /// [`Shared::negated_owner`].
     pub negated_owner: &'a std::cell::Cell<bool>,
     /// Where each NAT rule's `-j` is, for [`crate::nat::finish`].
@@ -204,7 +204,7 @@ pub(crate) fn table(
         chains: Vec::new(),
         sets: Vec::new(),
         ipsets: &shared.ipsets,
-        names: shared.names.as_ref(),
+        names: shared.names.as_deref(),
         negated_owner: &shared.negated_owner,
         nat_locs: Vec::new(),
         synproxy_locs: Vec::new(),

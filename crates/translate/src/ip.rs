@@ -108,7 +108,7 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Option<Stmt> {
 pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec<Stmt>> {
     let is_list = |opt: &&Opt| {
         generic_address(&opt.name).is_some()
-            && matches!(opt.args.as_slice(), [arg] if arg.contains(',') || names::host_name(arg).is_some())
+            && matches!(opt.args.as_slice(), [arg] if arg.contains(',') || (names::has_letter(arg) && names::host_name(arg).is_some()))
     };
     if !header.iter().any(is_list) {
         // Nearly every rule: one combination, built in place.
@@ -225,22 +225,23 @@ fn resolved(opt: &Opt, item: &str, name: &str, cx: &mut Cx) -> Option<Vec<IpAddr
         );
         return None;
     };
-    let addrs = names
-        .hosts
-        .get(&(name.to_string(), cx.family))
-        .filter(|a| !a.is_empty());
-    let Some(addrs) = addrs else {
-        let why = match names.errors.get(name) {
-            Some(e) => format!("host/network `{name}` could not be resolved on this host: {e}"),
-            None => format!("host/network `{name}` not found on this host"),
-        };
-        cx.error(
-            "translate/bad-value",
-            &opt.loc,
-            why,
-            format!("iptables-restore stops at it too; write the address, or check the name with `getent {getent} {name}`"),
-        );
-        return None;
+    let addrs = match names.host(name, cx.family) {
+        Ok(addrs) if !addrs.is_empty() => addrs,
+        answer => {
+            let why = match answer {
+                Err(e) => {
+                    format!("host/network `{name}` could not be resolved on this host: {e}")
+                }
+                Ok(_) => format!("host/network `{name}` not found on this host"),
+            };
+            cx.error(
+                "translate/bad-value",
+                &opt.loc,
+                why,
+                format!("iptables-restore stops at it too; write the address, or check the name with `getent {getent} {name}`"),
+            );
+            return None;
+        }
     };
     let list: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
     let rules = if addrs.len() == 1 {
@@ -257,7 +258,7 @@ fn resolved(opt: &Opt, item: &str, name: &str, cx: &mut Cx) -> Option<Vec<IpAddr
         format!("`{name}` resolved to {} on this host{rules}", list.join(", ")),
         "iptables-restore looks names up when it loads the rules, `fwnet import` when it reads them: the stored ruleset keeps these addresses until the next import (`--no-resolve` refuses names instead)",
     );
-    Some(addrs.clone())
+    Some(addrs)
 }
 
 /// `Some(true)` for `-s`, `Some(false)` for `-d`.

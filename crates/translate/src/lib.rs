@@ -68,7 +68,7 @@ pub use ct_helper::{parse_iptables_config, IptablesConfig};
 pub use fragments::tracks_connections;
 use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};
 use fwnet_nft as nft;
-pub use names::{wanted as wanted_names, Names, Wanted};
+pub use names::{Names, Resolve};
 use serde::Serialize;
 
 /// The address family of an iptables-save file: `iptables-save` or `ip6tables-save` output.
@@ -95,9 +95,9 @@ pub struct Options {
     /// `nf_conntrack_helper=1` did. Without it, a ruleset that seems to rely on that gets a
     /// warning (`translate/ct-helper-not-assigned`).
     pub iptables_config: Option<IptablesConfig>,
-    /// What the importing host says the rules' user, group and host names are
-    /// ([`wanted_names`] lists them). `None`: names are refused, with a pointer to the number.
-    pub names: Option<Names>,
+    /// Who answers for the rules' user, group and host names, as the host that loads them
+    /// would ([`names`](crate::Resolve)). `None`: names are refused, with a pointer to the number.
+    pub names: Option<std::sync::Arc<dyn Resolve>>,
 }
 
 /// The result of [`translate`]. Unusable when `diagnostics` holds an error.

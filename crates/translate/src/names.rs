@@ -18,99 +18,60 @@
 //!
 //! `fwnet import` asks the same questions of the host it runs on, which for the founding use
 //! (`fwnet import /etc/sysconfig/iptables && fwnet apply`) is the host that loads the rules:
-//! [`wanted`] lists the names, `fwnet_apply::names` looks them up, and [`Names`] carries the
-//! answers into the translation, which stays free of I/O. The stored ruleset holds the numbers,
-//! so applying it (at boot too) needs no name service; each name is reported with what it
-//! became. Without [`Names`] (`fwnet import --no-resolve`, or a library caller that gives none)
-//! names are refused as before.
+//! the translation asks a [`Resolve`] when it meets a name (`fwnet` gives one that asks the
+//! host through `fwnet_apply::names`; tests give a [`Names`] map), so this crate stays free of
+//! I/O and a file without names costs nothing more. The stored ruleset holds the numbers, so
+//! applying it (at boot too) needs no name service; each name is reported with what it
+//! became. Without a resolver (`fwnet import --no-resolve`, or a library caller that gives
+//! none) names are refused.
 
 use crate::IpFamily;
-use fwnet_iptables::Ruleset as IptRuleset;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-/// The answers of the host that imports the rules.
+/// Answers for the names in rules, as the host that loads them would give them. An `Err` is
+/// a name service that could not answer (its message), not a name that does not exist.
+pub trait Resolve: std::fmt::Debug + Send + Sync {
+    /// The uid of user `name`; `None` when there is no such user.
+    fn user(&self, name: &str) -> Result<Option<u32>, String>;
+    /// The gid of group `name`; `None` when there is no such group.
+    fn group(&self, name: &str) -> Result<Option<u32>, String>;
+    /// The addresses host or network `name` stands for in a rule of `family`, in the order
+    /// iptables makes its rules in; empty when it does not resolve.
+    fn host(&self, name: &str, family: IpFamily) -> Result<Vec<IpAddr>, String>;
+}
+
+/// Fixed answers: a name not in a map does not exist.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Names {
-    /// User name to uid; `None` when the host has no such user.
-    pub users: BTreeMap<String, Option<u32>>,
-    /// Group name to gid; `None` when the host has no such group.
-    pub groups: BTreeMap<String, Option<u32>>,
-    /// Host or network name, per family, to its addresses in the resolver's order (empty when
-    /// it does not resolve).
+    pub users: BTreeMap<String, u32>,
+    pub groups: BTreeMap<String, u32>,
     pub hosts: BTreeMap<(String, IpFamily), Vec<IpAddr>>,
-    /// Why a name could not be looked up at all (a name service that did not answer), by name.
-    pub errors: BTreeMap<String, String>,
 }
 
-/// The names a set of rulesets uses, for the caller to look up.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Wanted {
-    pub users: BTreeSet<String>,
-    pub groups: BTreeSet<String>,
-    pub hosts: BTreeSet<(String, IpFamily)>,
-}
-
-impl Wanted {
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.groups.is_empty() && self.hosts.is_empty()
+impl Resolve for Names {
+    fn user(&self, name: &str) -> Result<Option<u32>, String> {
+        Ok(self.users.get(name).copied())
     }
-}
 
-/// Every user, group and host name in `-s`, `-d`, `--uid-owner` and `--gid-owner` of the
-/// given rulesets.
-pub fn wanted<'a>(inputs: impl IntoIterator<Item = (&'a IptRuleset, IpFamily)>) -> Wanted {
-    let mut out = Wanted::default();
-    for (ruleset, family) in inputs {
-        for table in &ruleset.tables {
-            for cmd in &table.commands {
-                let rule = match cmd {
-                    fwnet_iptables::Command::Append(r)
-                    | fwnet_iptables::Command::Insert { rule: r, .. } => r,
-                    _ => continue,
-                };
-                let mut owner = false;
-                for opt in &rule.opts {
-                    let name = opt.name.as_bytes();
-                    // Only `-s`, `-d`, `-m` and the owner options matter: skip the rest cheaply.
-                    if name.len() < 2 || !matches!(name[1], b's' | b'd' | b'm' | b'-') {
-                        continue;
-                    }
-                    let [arg] = opt.args.as_slice() else {
-                        continue;
-                    };
-                    match opt.name.as_str() {
-                        "-m" | "--match" => owner = arg.as_str() == "owner",
-                        "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst" => {
-                            for item in arg.split(',') {
-                                if let Some(host) = host_name(item) {
-                                    out.hosts.insert((host.to_string(), family));
-                                }
-                            }
-                        }
-                        "--uid-owner" if owner && is_name(arg) => {
-                            out.users.insert(arg.to_string());
-                        }
-                        "--gid-owner" if owner && is_name(arg) => {
-                            out.groups.insert(arg.to_string());
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
+    fn group(&self, name: &str) -> Result<Option<u32>, String> {
+        Ok(self.groups.get(name).copied())
     }
-    out
+
+    fn host(&self, name: &str, family: IpFamily) -> Result<Vec<IpAddr>, String> {
+        Ok(self
+            .hosts
+            .get(&(name.to_string(), family))
+            .cloned()
+            .unwrap_or_default())
+    }
 }
 
 /// The name part of an address item (`www.example.org/24` gives `www.example.org`), when it
 /// is a name rather than an address or a typo in one: letters, digits, `-`, `_` and `.`, with
 /// at least one letter and no `:` (an IPv6 address has hex letters and colons).
 pub(crate) fn host_name(item: &str) -> Option<&str> {
-    // This runs on every `-s` and `-d` of every rule, and most are IPv4 addresses: digits, `.`
-    // and `/` (0x2e to 0x39), none of which has bit 0x40, which every letter has. One OR over
-    // the bytes (vectorised) sends them away; IPv6 addresses go on to meet their colon.
-    if item.bytes().fold(0u8, |acc, b| acc | b) & 0x40 == 0 {
+    if !has_letter(item) {
         return None;
     }
     let mut letter = false;
@@ -131,10 +92,22 @@ pub(crate) fn host_name(item: &str) -> Option<&str> {
     (letter && !name.starts_with("0x") && !name.starts_with("0X")).then_some(name)
 }
 
-/// An owner argument that is a name, not an id, an id range or `root` (which is 0 everywhere
-/// and needs no lookup).
-fn is_name(arg: &str) -> bool {
-    arg != "root" && arg.bytes().any(|b| !b.is_ascii_digit() && b != b'-')
+/// Whether `s` may hold a letter: some byte has bit 0x40, which every letter has and the
+/// characters of an IPv4 address or list (digits, `.`, `/`, `,`: 0x2c to 0x39) do not. This
+/// runs on every `-s` and `-d` of every rule, most of them IPv4 addresses, so it ORs the bytes
+/// eight at a time; IPv6 addresses (hex letters) go on to meet their colon in [`host_name`].
+pub(crate) fn has_letter(s: &str) -> bool {
+    let mut chunks = s.as_bytes().chunks_exact(8);
+    let mut acc = 0u64;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        acc |= u64::from_ne_bytes(w);
+    }
+    for &b in chunks.remainder() {
+        acc |= u64::from(b);
+    }
+    acc & 0x4040_4040_4040_4040 != 0
 }
 
 #[cfg(test)]
@@ -151,25 +124,8 @@ mod tests {
         assert_eq!(host_name("0x0a000001"), None);
         assert_eq!(host_name(""), None);
         assert_eq!(host_name("a b"), None);
-        assert!(is_name("postfix"));
-        assert!(!is_name("1000"));
-        assert!(!is_name("1000-2000"));
-        assert!(!is_name("root"));
-    }
-
-    #[test]
-    fn wanted_lists_each_name_once_per_family() {
-        let text = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
-            -A INPUT -s db.example,10.0.0.1/8 -d web.example/24 -j ACCEPT\n\
-            -A INPUT -s db.example -j DROP\n\
-            -A OUTPUT -m owner --uid-owner postfix --gid-owner mail -j ACCEPT\n\
-            -A OUTPUT -m owner --uid-owner 1000 -j ACCEPT\n\
-            -A OUTPUT -m comment --comment --uid-owner -j ACCEPT\nCOMMIT\n";
-        let (rs, _) = fwnet_iptables::parse("t.rules", text);
-        let w = wanted([(&rs, IpFamily::V4)]);
-        let hosts: Vec<_> = w.hosts.iter().map(|(h, _)| h.as_str()).collect();
-        assert_eq!(hosts, ["db.example", "web.example"]);
-        assert_eq!(w.users.iter().collect::<Vec<_>>(), ["postfix"]);
-        assert_eq!(w.groups.iter().collect::<Vec<_>>(), ["mail"]);
+        assert!(has_letter("www.example.org"));
+        assert!(has_letter("2001:db8::1"));
+        assert!(!has_letter("10.0.0.1/255.255.255.0,192.168.100.200/32"));
     }
 }

@@ -155,23 +155,23 @@ fn resolved(opt: &Opt, name: &str, key: MetaKey, cx: &mut Cx) -> Option<u32> {
         );
         return None;
     };
-    let table = if key == MetaKey::Skuid {
-        &names.users
+    let answer = if key == MetaKey::Skuid {
+        names.user(name)
     } else {
-        &names.groups
+        names.group(name)
     };
-    let Some(id) = table.get(name).copied().flatten() else {
+    let Ok(Some(id)) = answer else {
         let kind = if key == MetaKey::Skuid {
             "user"
         } else {
             "group"
         };
-        let why = match names.errors.get(name) {
-            Some(e) => format!(
+        let why = match answer {
+            Err(e) => format!(
                 "{kind} `{name}` (`{}`) could not be looked up on this host: {e}",
                 opt.name
             ),
-            None => format!("no {kind} `{name}` on this host (`{}`)", opt.name),
+            _ => format!("no {kind} `{name}` on this host (`{}`)", opt.name),
         };
         cx.error(
             "translate/bad-value",

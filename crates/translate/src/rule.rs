@@ -39,7 +39,7 @@ pub(crate) struct Cx<'r> {
     /// Set by a match that is an OR of two tests (`--ports`): the rule becomes two rules.
     pub either: Option<Either>,
     /// [`crate::Options::names`].
-    pub names: Option<&'r crate::Names>,
+    pub names: Option<&'r dyn crate::Resolve>,
     /// [`crate::chain::Shared::negated_owner`].
     pub negated_owner: &'r std::cell::Cell<bool>,
 }
