@@ -1,4 +1,4 @@
-//! User, group and host names in rules (`fwnet_translate::names`): `fwnet import` looks them
+//! User, group, host and service names in rules (`fwnet_translate::names`): `fwnet import` looks them
 //! up as iptables-legacy-restore does when it loads the same file, on the same host.
 //!
 //! The host names come from a private /etc/hosts, bind-mounted in a mount namespace of the
@@ -20,7 +20,12 @@ const HOSTS: &str = "127.0.0.1 localhost\n10.9.9.9 fwnet-multi\n169.254.1.1 fwne
     10.1.1.1 fwnet-multi\n10.9.9.9 fwnet-multi\n10.5.5.5 fwnet-single\nfd00::9 fwnet-multi\n\
     fe80::1 fwnet-six\nfd00::1 fwnet-six\n";
 
+/// Services fwnet's own table does not know, one per protocol, so the host is asked.
+const SERVICES: &str = "fwnet-svc 4242/tcp\nfwnet-svc 4343/udp\n";
+
 const RULES_V4: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    -A INPUT -p tcp --dport fwnet-svc -j ACCEPT\n\
+    -A INPUT -p udp -m udp --sport fwnet-svc -j ACCEPT\n\
     -A INPUT -s fwnet-multi -p tcp --dport 22 -j ACCEPT\n\
     -A INPUT -s fwnet-multi/16 -d fwnet-multi,10.0.0.1 -p udp -j ACCEPT\n\
     -A INPUT ! -s fwnet-single -p tcp --dport 80 -j DROP\n\
@@ -32,31 +37,42 @@ const RULES_V6: &str = "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT
     -A INPUT -s fwnet-six -p tcp --dport 22 -j ACCEPT\n\
     -A INPUT -d fwnet-multi -j ACCEPT\nCOMMIT\n";
 
-/// Runs `script` (sh) with `hosts` bind-mounted on /etc/hosts in a new mount namespace, and in
+/// Runs `script` (sh) with `hosts` bind-mounted on /etc/hosts, and [`SERVICES`] added to
+/// /etc/services, in a new mount namespace, and in
 /// a new network namespace: getaddrinfo orders its answers by the routes it finds (RFC 6724),
 /// so fwnet and iptables must ask from the same place (the order changes no verdict, only
 /// which of the identical-but-for-an-address rules counts a packet; see `names.rs`).
 fn with_hosts(hosts: &std::path::Path, script: &str) -> std::process::Output {
+    let system = std::fs::read_to_string("/etc/services").unwrap_or_default();
+    let services = scratch("services", &format!("{system}{SERVICES}"));
     Command::new("unshare")
         .args(["--mount", "--propagation", "private", "--net", "sh", "-ec"])
         .arg(format!(
-            "mount --bind '{}' /etc/hosts\n{script}",
-            hosts.display()
+            "mount --bind '{}' /etc/hosts\nmount --bind '{}' /etc/services\n{script}",
+            hosts.display(),
+            services.display()
         ))
         .output()
         .expect("run unshare")
 }
 
-/// The addresses, users and groups of each kernel rule in order: from `iptables-save` lines
+/// The addresses, users, groups and ports of each kernel rule in order: from `iptables-save` lines
 /// (`-s 10.9.9.9/32 -d ...`) or `fwnet show` lines (`ip saddr 10.9.9.9 ip daddr ...`),
 /// written the same way (`/32`, `/128` dropped). fwnet's chains of its own (the IPv6
 /// fragment guard `INPUT_frag`) are left out.
 fn rule_keys(text: &str, fwnet: bool) -> Vec<String> {
     let mut chain = "";
     let keys: &[&str] = if fwnet {
-        &["saddr", "daddr", "skuid", "skgid"]
+        &["saddr", "daddr", "skuid", "skgid", "dport", "sport"]
     } else {
-        &["-s", "-d", "--uid-owner", "--gid-owner"]
+        &[
+            "-s",
+            "-d",
+            "--uid-owner",
+            "--gid-owner",
+            "--dport",
+            "--sport",
+        ]
     };
     text.lines()
         .filter(|l| {
@@ -125,7 +141,7 @@ fn names_load_as_iptables_legacy_restore_loads_them() {
         assert_eq!(ours, theirs, "v{family}: fwnet\n{shown}\nlegacy\n{legacy}");
         // The file's rules really did fan out: a list that did not would match 1:1.
         let expected = if family == "4" {
-            4 + 4 * 5 + 1 + 1 + 2
+            2 + 4 + 4 * 5 + 1 + 1 + 2
         } else {
             2 + 1
         };

@@ -146,6 +146,98 @@ fn network(name: &CString) -> Option<Ipv4Addr> {
         .then(|| Ipv4Addr::from(ent.n_net))
 }
 
+extern "C" {
+    // glibc's reentrant form, which the libc crate does not declare.
+    fn getservbyname_r(
+        name: *const libc::c_char,
+        proto: *const libc::c_char,
+        result_buf: *mut libc::servent,
+        buf: *mut libc::c_char,
+        buflen: libc::size_t,
+        result: *mut *mut libc::servent,
+    ) -> libc::c_int;
+}
+
+/// The port of service `name` in the services database, as libxtables 1.8.9 asks for it: for
+/// protocol `proto` (`tcp`, `udp` ...) with getservbyname, or with `None` the first answer of
+/// getaddrinfo for the service alone (the tcp port when the name has one, else udp's ...).
+/// `None` when there is none.
+pub fn service_port(name: &str, proto: Option<&str>) -> io::Result<Option<u16>> {
+    let c = cstring(name)?;
+    let Some(proto) = proto else {
+        return first_service_port(&c);
+    };
+    let p = Some(cstring(proto)?);
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: all-zero is a valid servent (null pointers, port 0) for the call to fill.
+        let mut ent: libc::servent = unsafe { std::mem::zeroed() };
+        let mut found: *mut libc::servent = std::ptr::null_mut();
+        // SAFETY: every pointer is valid for the call and `buf` is as long as we say.
+        let rc = unsafe {
+            getservbyname_r(
+                c.as_ptr(),
+                p.as_ref()
+                    .map_or(std::ptr::null(), |p: &CString| p.as_ptr()),
+                &mut ent,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut found,
+            )
+        };
+        match rc {
+            // s_port holds the port in network order in the low 16 bits of an int.
+            0 if !found.is_null() => return Ok(Some(u16::from_be(ent.s_port as u16))),
+            0 => return Ok(None),
+            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            libc::ENOENT => return Ok(None),
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// getaddrinfo(NULL, name, NULL)'s first port, as `xtables_getportbyname` takes it.
+fn first_service_port(name: &CString) -> io::Result<Option<u16>> {
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: `name` outlives the call; `res` is freed below.
+    let rc =
+        unsafe { libc::getaddrinfo(std::ptr::null(), name.as_ptr(), std::ptr::null(), &mut res) };
+    if rc != 0 {
+        return match rc {
+            libc::EAI_SERVICE | libc::EAI_NONAME => Ok(None),
+            libc::EAI_SYSTEM => Err(io::Error::last_os_error()),
+            _ => Ok(None),
+        };
+    }
+    let mut port = None;
+    let mut p = res;
+    while !p.is_null() {
+        // SAFETY: `p` is a node of the list getaddrinfo returned, not yet freed.
+        let ai = unsafe { &*p };
+        if !ai.ai_addr.is_null() {
+            match ai.ai_family {
+                libc::AF_INET => {
+                    // SAFETY: an AF_INET answer's address is a sockaddr_in.
+                    let sa = unsafe { &*ai.ai_addr.cast::<libc::sockaddr_in>() };
+                    port = Some(u16::from_be(sa.sin_port));
+                    break;
+                }
+                libc::AF_INET6 => {
+                    // SAFETY: an AF_INET6 answer's address is a sockaddr_in6.
+                    let sa = unsafe { &*ai.ai_addr.cast::<libc::sockaddr_in6>() };
+                    port = Some(u16::from_be(sa.sin6_port));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        p = ai.ai_next;
+    }
+    // SAFETY: `res` came from a successful getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    Ok(port)
+}
+
 fn cstring(name: &str) -> io::Result<CString> {
     CString::new(name).map_err(|_| io::Error::other(format!("`{name}` holds a NUL byte")))
 }
@@ -160,6 +252,10 @@ mod tests {
         assert_eq!(group_id("root").unwrap(), Some(0));
         assert_eq!(user_id("fwnet-no-such-user-x").unwrap(), None);
         assert_eq!(group_id("fwnet-no-such-group-x").unwrap(), None);
+        assert_eq!(
+            service_port("fwnet-no-such-service", Some("tcp")).unwrap(),
+            None
+        );
         assert_eq!(
             host_addrs("localhost", false).unwrap().first(),
             Some(&IpAddr::V4(Ipv4Addr::LOCALHOST))

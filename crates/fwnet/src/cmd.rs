@@ -48,6 +48,7 @@ pub struct HostNames {
     users: Answers<String, Option<u32>>,
     groups: Answers<String, Option<u32>>,
     hosts: Answers<(String, IpFamily), Vec<std::net::IpAddr>>,
+    services: Answers<(String, Option<String>), Option<u16>>,
 }
 
 impl HostNames {
@@ -97,6 +98,14 @@ impl fwnet_translate::Resolve for HostNames {
         cached(&self.hosts, &(name.to_string(), family), || {
             self.asking();
             fwnet_apply::names::host_addrs(name, family == IpFamily::V6).map_err(|e| e.to_string())
+        })
+    }
+
+    fn service(&self, name: &str, proto: Option<&str>) -> Result<Option<u16>, String> {
+        let key = (name.to_string(), proto.map(str::to_string));
+        cached(&self.services, &key, || {
+            self.asking();
+            fwnet_apply::names::service_port(name, proto).map_err(|e| e.to_string())
         })
     }
 }

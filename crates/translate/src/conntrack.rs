@@ -272,7 +272,7 @@ fn ports(opt: &Opt, ct_l4: Option<u8>, cx: &mut Cx) -> Vec<Stmt> {
         "--ctreplsrcport" => CtKey::ReplProtoSrc,
         _ => CtKey::ReplProtoDst,
     };
-    let right = match port::port_or_range(arg) {
+    let right = match port::port_or_range_in(arg, None, opt, cx) {
         Ok(v) => v,
         Err(help) => {
             cx.bad_value(opt, arg, help);

@@ -48,8 +48,9 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         let Some(arg) = cx.one_arg(opt) else { continue };
         let mut values = Vec::new();
         let mut slots = 0;
+        let service_proto = cx.protocol.map(|(p, _)| crate::ip::protocol_name(p));
         for item in arg.split(',') {
-            match port::port_or_range(item) {
+            match port::port_or_range_in(item, service_proto, opt, cx) {
                 Ok(v) => {
                     slots += if matches!(v, Value::Range(..)) { 2 } else { 1 };
                     values.push(v);

@@ -15,6 +15,12 @@
 //!   destination IP addresses"). A name it cannot resolve stops the load ("host/network `x'
 //!   not found"). ip6tables has no network names.
 //! - `--uid-owner NAME` / `--gid-owner NAME`: getpwnam / getgrnam.
+//! - a port's service name (`--dport ssmtp`): getservbyname for tcp in `-m tcp` and for the
+//!   `-p` protocol in multiport; `-m udp` and conntrack's ports take getaddrinfo's first answer
+//!   for the name alone, which is the tcp port when the name has one (`-p udp --sport x` with
+//!   `x 4242/tcp` and `x 4343/udp` is port 4242). fwnet first looks in its own table of IANA
+//!   names that are the same everywhere ([`crate::port`]), and asks the host only for the
+//!   others.
 //!
 //! `fwnet import` asks the same questions of the host it runs on, which for the founding use
 //! (`fwnet import /etc/sysconfig/iptables && fwnet apply`) is the host that loads the rules:
@@ -39,6 +45,9 @@ pub trait Resolve: std::fmt::Debug + Send + Sync {
     /// The addresses host or network `name` stands for in a rule of `family`, in the order
     /// iptables makes its rules in; empty when it does not resolve.
     fn host(&self, name: &str, family: IpFamily) -> Result<Vec<IpAddr>, String>;
+    /// The port of service `name` for protocol `proto` (`tcp`, `udp` ...), or with `None` the
+    /// first for any protocol (tcp's first); `None` when there is no such service.
+    fn service(&self, name: &str, proto: Option<&str>) -> Result<Option<u16>, String>;
 }
 
 /// Fixed answers: a name not in a map does not exist.
@@ -47,6 +56,8 @@ pub struct Names {
     pub users: BTreeMap<String, u32>,
     pub groups: BTreeMap<String, u32>,
     pub hosts: BTreeMap<(String, IpFamily), Vec<IpAddr>>,
+    /// By name and protocol (`None`: asked without one).
+    pub services: BTreeMap<(String, Option<String>), u16>,
 }
 
 impl Resolve for Names {
@@ -64,6 +75,13 @@ impl Resolve for Names {
             .get(&(name.to_string(), family))
             .cloned()
             .unwrap_or_default())
+    }
+
+    fn service(&self, name: &str, proto: Option<&str>) -> Result<Option<u16>, String> {
+        Ok(self
+            .services
+            .get(&(name.to_string(), proto.map(str::to_string)))
+            .copied())
     }
 }
 

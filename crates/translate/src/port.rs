@@ -1,10 +1,13 @@
 //! Port values shared by the tcp, udp and multiport matches: `22`, `ssh`, `1000:2000`, `:1023`,
 //! `1024:`.
 //!
-//! iptables resolves service names through /etc/services on the machine that loads the rules;
-//! fwnet knows the IANA names that are the same everywhere and refuses others, rather than
-//! depend on the translating host.
+//! iptables resolves service names through /etc/services on the machine that loads the rules.
+//! fwnet knows the IANA names that are the same everywhere, and asks the importing host's
+//! services database for the others, as it does for host and user names ([`crate::names`];
+//! refused with `--no-resolve`).
 
+use crate::rule::Cx;
+use fwnet_iptables::Opt;
 use fwnet_nft::Value;
 
 const SERVICES: &[(&str, u16)] = &[
@@ -51,22 +54,35 @@ pub(crate) fn port(s: &str) -> Option<u16> {
 }
 
 /// A port or an inclusive range (`a:b`, `:b`, `a:`); `Num` when the range is one port.
-pub(crate) fn port_or_range(s: &str) -> Result<Value, String> {
+#[cfg(test)]
+fn port_or_range(s: &str) -> Result<Value, String> {
+    port_or_range_with(s, &mut |_| None, false)
+}
+
+/// A port or an inclusive range in a rule: a service name fwnet does not know is asked of the rule's
+/// resolver ([`crate::names`]) for `proto`, the protocol libxtables would ask with (`None`:
+/// any), and reported with the port it became.
+pub(crate) fn port_or_range_in(
+    s: &str,
+    proto: Option<&str>,
+    opt: &Opt,
+    cx: &mut Cx,
+) -> Result<Value, String> {
+    let asks = cx.names.is_some();
+    port_or_range_with(s, &mut |name| host_service(name, proto, opt, cx), asks)
+}
+
+fn port_or_range_with(
+    s: &str,
+    other: &mut dyn FnMut(&str) -> Option<u16>,
+    asks: bool,
+) -> Result<Value, String> {
+    let mut one = |p: &str| port(p).or_else(|| other(p)).ok_or_else(|| unknown(p, asks));
     let Some((lo, hi)) = s.split_once(':') else {
-        return port(s)
-            .map(|p| Value::Num(u64::from(p)))
-            .ok_or_else(|| unknown(s));
+        return one(s).map(|p| Value::Num(u64::from(p)));
     };
-    let lo = if lo.is_empty() {
-        0
-    } else {
-        port(lo).ok_or_else(|| unknown(lo))?
-    };
-    let hi = if hi.is_empty() {
-        65535
-    } else {
-        port(hi).ok_or_else(|| unknown(hi))?
-    };
+    let lo = if lo.is_empty() { 0 } else { one(lo)? };
+    let hi = if hi.is_empty() { 65535 } else { one(hi)? };
     if lo > hi {
         return Err(format!(
             "the range `{s}` starts above its end; write it as `{hi}:{lo}`"
@@ -79,8 +95,30 @@ pub(crate) fn port_or_range(s: &str) -> Result<Value, String> {
     })
 }
 
-fn unknown(s: &str) -> String {
-    format!("`{s}` is not a port number (0-65535) or a service name fwnet knows; write the number")
+/// Service `name` from the host's services database, through the rule's resolver.
+fn host_service(name: &str, proto: Option<&str>, opt: &Opt, cx: &mut Cx) -> Option<u16> {
+    if name.is_empty() || name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let port = cx.names?.service(name, proto).ok()??;
+    let for_proto = proto.map(|p| format!("/{p}")).unwrap_or_default();
+    cx.warn(
+        "translate/resolved-name",
+        &opt.loc,
+        format!("service `{name}` is port {port}{for_proto} in this host's services database"),
+        "iptables-restore looks service names up when it loads the rules, `fwnet import` when it reads them: the stored ruleset keeps the number (fwnet knows the common IANA names itself; `--no-resolve` refuses the others)",
+    );
+    Some(port)
+}
+
+fn unknown(s: &str, asked: bool) -> String {
+    if asked {
+        format!("`{s}` is not a port number (0-65535), a service name fwnet knows, or a service of this host's services database; write the number")
+    } else {
+        format!(
+            "`{s}` is not a port number (0-65535) or a service name fwnet knows; write the number"
+        )
+    }
 }
 
 #[cfg(test)]

@@ -169,7 +169,13 @@ pub(crate) fn flag_list(s: &str) -> Option<u64> {
 /// `--sport`/`--dport` of tcp or udp: one port or a range, possibly negated.
 pub(crate) fn port_match(opt: &Opt, field: Field, cx: &mut Cx) -> Option<Stmt> {
     let arg = cx.one_arg(opt)?;
-    match port::port_or_range(arg) {
+    // libxt_tcp asks the services database for tcp; libxt_udp (1.8.9) takes the first answer
+    // for any protocol, the tcp port when the name has one.
+    let proto = match field {
+        Field::UdpSport | Field::UdpDport => None,
+        _ => Some("tcp"),
+    };
+    match port::port_or_range_in(arg, proto, opt, cx) {
         Ok(v) => {
             let op = if opt.negated.is_negated() {
                 CmpOp::Ne

@@ -647,3 +647,53 @@ fn names_become_what_the_host_resolved_them_to() {
             .unwrap_or("")
             .contains("`web` is a host name")));
 }
+
+/// Service names fwnet's own table does not know are asked of the resolver, for the protocol
+/// libxtables 1.8.9 asks with: tcp for `-m tcp`, the `-p` protocol for multiport, and any
+/// protocol (`None`) for `-m udp` and conntrack's ports.
+#[test]
+fn unknown_service_names_are_asked_for_the_protocol_iptables_asks_for() {
+    let text = "*filter\n:INPUT ACCEPT [0:0]\n\
+        -A INPUT -p tcp --dport svc -j ACCEPT\n\
+        -A INPUT -p udp --sport svc -j ACCEPT\n\
+        -A INPUT -p udp -m multiport --dports svc,53 -j ACCEPT\n\
+        -A INPUT -p tcp --dport ssh -j ACCEPT\nCOMMIT\n";
+    let (ast, _) = parse("services.rules", text);
+    let input = [Input {
+        ruleset: &ast,
+        family: IpFamily::V4,
+    }];
+    let mut names = fwnet_translate::Names::default();
+    for (proto, port) in [(Some("tcp"), 4242), (None, 4040), (Some("udp"), 4343)] {
+        names
+            .services
+            .insert(("svc".into(), proto.map(str::to_string)), port);
+    }
+    let t = translate(
+        &input,
+        &Options {
+            names: Some(std::sync::Arc::new(names)),
+            ..Options::default()
+        },
+    );
+    assert!(!t.has_errors(), "{}", render(&t.diagnostics));
+    let printed = fwnet_nft::print::ruleset(&t.ruleset);
+    for want in [
+        "tcp dport 4242",
+        "udp sport 4040",
+        "udp dport { 4343, 53 }",
+        "tcp dport 22",
+    ] {
+        assert!(printed.contains(want), "{want} in\n{printed}");
+    }
+    // `ssh` is fwnet's own: only the three `svc` are reported.
+    let resolved = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "translate/resolved-name")
+        .count();
+    assert_eq!(resolved, 3);
+    // Without a resolver the unknown name is refused.
+    let t = translate(&input, &Options::default());
+    assert!(t.has_errors());
+}
