@@ -186,3 +186,106 @@ fn names_load_as_iptables_legacy_restore_loads_them() {
     );
     assert!(!state.join("ruleset.json").exists());
 }
+
+/// The corpus files the legacy kernel loads only where their names exist (DNS names, users
+/// such as `postfix`), whose other rules fwnet translates.
+const ENVIRONMENT_FILES: &[&str] = &[
+    "v4/168", "v4/298", "v4/331", "v4/436", "v6/157", "v6/330", "v6/435", "v6/437",
+];
+
+/// Every word after `-s`, `-d`, `--uid-owner` or `--gid-owner` in `text` that has a letter.
+fn names_in(text: &str, options: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for pair in words.windows(2) {
+            if options.contains(&pair[0]) && pair[1].bytes().any(|b| b.is_ascii_alphabetic()) {
+                out.push(pair[1].to_string());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// With their host names in /etc/hosts and their users in /etc/passwd and /etc/group (private
+/// copies), the corpus' environment-dependent files import, and `fwnet verify` finds the same
+/// verdicts as iptables-legacy-restore, which looks the same names up.
+#[test]
+fn corpus_files_with_names_verify_where_the_names_exist() {
+    let test = "corpus_files_with_names_verify_where_the_names_exist";
+    if !privileged(test) {
+        return;
+    }
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let mut passwd = std::fs::read_to_string("/etc/passwd").expect("passwd");
+    let mut group = std::fs::read_to_string("/etc/group").expect("group");
+    let (mut host_names, mut users) = (Vec::new(), Vec::new());
+    let mut files = Vec::new();
+    for f in ENVIRONMENT_FILES {
+        let path = corpus.join(format!("{f}.rules"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        host_names.extend(names_in(&text, &["-s", "-d"]));
+        users.extend(names_in(&text, &["--uid-owner", "--gid-owner"]));
+        files.push((f.starts_with("v6"), path));
+    }
+    host_names.sort();
+    host_names.dedup();
+    users.sort();
+    users.dedup();
+    // One address per name and family, as a name with several would make `! -s NAME` an
+    // error for both tools.
+    let mut hosts = String::from("127.0.0.1 localhost\n");
+    for (i, host) in host_names.iter().enumerate() {
+        hosts.push_str(&format!(
+            "192.0.2.{} {host}\n2001:db8::{} {host}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    for (i, user) in users.iter().enumerate() {
+        let id = 4000 + i;
+        passwd.push_str(&format!(
+            "{user}:x:{id}:{id}::/nonexistent:/usr/sbin/nologin\n"
+        ));
+        group.push_str(&format!("{user}:x:{id}:\n"));
+    }
+    let (hosts, passwd, group) = (
+        scratch("hosts", &hosts),
+        scratch("passwd", &passwd),
+        scratch("group", &group),
+    );
+    let mut script = format!(
+        "mount --bind '{}' /etc/hosts\nmount --bind '{}' /etc/passwd\nmount --bind '{}' /etc/group\n",
+        hosts.display(),
+        passwd.display(),
+        group.display()
+    );
+    for (v6, path) in &files {
+        let family = if *v6 { "6" } else { "4" };
+        script.push_str(&format!(
+            "echo '=== {p}'\n{FWNET} verify --family {family} '{p}' || echo \"exit $?\"\n",
+            p = path.display()
+        ));
+    }
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-ec", &script])
+        .output()
+        .expect("run unshare");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    for (_, path) in &files {
+        let section = stdout
+            .split("=== ")
+            .find(|s| s.starts_with(&path.display().to_string()))
+            .unwrap_or_else(|| panic!("no output for {}: {}", path.display(), text(&out)));
+        assert!(
+            section.contains(" 0 mismatch(es)") && !section.contains("exit "),
+            "{}: {section}\n{}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
