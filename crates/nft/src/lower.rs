@@ -831,13 +831,7 @@ fn lower_match(m: &Match, out: &mut Vec<K>, cx: &mut Cx) {
             } else {
                 // `meta length < 56`: a host-order word is turned into network order first
                 // and compared big-endian, as nft 1.0.6 does for every host-order `<` / `>`.
-                out.push(K::Byteorder {
-                    sreg: NFT_REG_1,
-                    dreg: NFT_REG_1,
-                    op: NFT_BYTEORDER_HTON,
-                    len,
-                    size: len,
-                });
+                to_network_order(len, out);
                 be_bytes(u128::from(*right), len as usize)
             };
             out.push(ext::order(*op, data));
@@ -963,13 +957,7 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
             // `meta skuid 1000-2000`: a host-order word is turned into network order first
             // and compared big-endian, as nft 1.0.6 does.
             let len = load(left, NFT_REG_1, out);
-            out.push(K::Byteorder {
-                sreg: NFT_REG_1,
-                dreg: NFT_REG_1,
-                op: NFT_BYTEORDER_HTON,
-                len,
-                size: len,
-            });
+            to_network_order(len, out);
             let bytes = |n: u64| be_bytes(u128::from(n), len as usize);
             range_bytes(op, bytes(*lo), bytes(*hi), out);
         }
@@ -1005,6 +993,18 @@ fn cmp(left: Expr, op: CmpOp, right: &Value, out: &mut Vec<K>, cx: &mut Cx) {
             });
         }
     }
+}
+
+/// Turns the host-order word of `len` bytes in register 1 into network order, for a
+/// big-endian comparison.
+fn to_network_order(len: u32, out: &mut Vec<K>) {
+    out.push(K::Byteorder {
+        sreg: NFT_REG_1,
+        dreg: NFT_REG_1,
+        op: NFT_BYTEORDER_HTON,
+        len,
+        size: len,
+    });
 }
 
 /// Register 1 in `lo-hi` (`op` Eq) or outside it (Ne), for numbers of type `t`.
