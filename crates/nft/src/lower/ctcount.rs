@@ -61,7 +61,7 @@ pub(super) fn ct_count(c: &CtCount, out: &mut Vec<K>, cx: &Cx) {
         op: NFT_DYNSET_OP_ADD,
         sreg_key: NFT_REG_1,
         set: k.set.clone(),
-        set_id: cx.sets.iter().find(|s| s.name == k.set).map(|s| s.id),
+        set_id: cx.set_id(&k.set),
         timeout_ms: None,
         exprs: vec![connlimit],
     });

@@ -39,17 +39,13 @@ pub(super) fn load_masked_key(key: &[Expr], masks: &[Option<IpAddr>], out: &mut 
     }
 }
 
-fn set_id(set: &str, cx: &Cx) -> Option<u32> {
-    cx.sets.iter().find(|s| s.name == set).map(|s| s.id)
-}
-
 /// `key @set` / `key != @set`.
 pub(super) fn lookup(key: &[Expr], set: &str, op: CmpOp, out: &mut Vec<K>, cx: &Cx) {
     load_key(key, out);
     out.push(K::Lookup {
         sreg: NFT_REG_1,
         set: set.to_string(),
-        set_id: set_id(set, cx),
+        set_id: cx.set_id(set),
         flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
     });
 }
@@ -61,7 +57,7 @@ pub(super) fn elem_op(op: u32, set: &str, key: &[Expr], out: &mut Vec<K>, cx: &C
         op,
         sreg_key: NFT_REG_1,
         set: set.to_string(),
-        set_id: set_id(set, cx),
+        set_id: cx.set_id(set),
         timeout_ms: None,
         exprs: Vec::new(),
     });
