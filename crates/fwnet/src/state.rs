@@ -55,10 +55,12 @@ pub fn path(dir: &Path) -> PathBuf {
 
 pub fn load(dir: &Path) -> Result<State> {
     let p = path(dir);
-    // Parsed from the file as it is read: the text of a 100k-rule state is 40 MB that would
-    // otherwise sit in memory beside the ruleset it describes.
-    let file = match fs::File::open(&p) {
-        Ok(f) => std::io::BufReader::with_capacity(1 << 20, f),
+    // Read whole, then parsed from memory: serde_json parses a slice about a third faster than a
+    // reader (apply at 100k rules: 3.79 G to 2.73 G user-space instructions). The 40 MB of text
+    // are freed before the ruleset is lowered, where apply's peak memory is (108 MB either way);
+    // `show`'s peak grows from 73 to 98 MB.
+    let bytes = match fs::read(&p) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!(
                 "no stored ruleset in {}: run `fwnet import FILE` first (or pass --state-dir)",
@@ -67,8 +69,9 @@ pub fn load(dir: &Path) -> Result<State> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
     };
-    let state: State = serde_json::from_reader(file)
+    let state: State = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a valid fwnet state file", p.display()))?;
+    drop(bytes);
     if state.format != FORMAT {
         bail!(
             "{} is not an fwnet state file (format {:?})",
