@@ -123,14 +123,29 @@ impl Session {
         )
     }
 
+    /// The rules of one table, in chain order, asked for chain by chain: for every message of
+    /// a rule dump the kernel walks the chain again from its first rule to where the last
+    /// message stopped, so a dump costs the square of the rules it covers (`fwnet status` of a
+    /// 100k-rule table spent 84% of its time there). Rules of another chain, which a kernel that
+    /// ignored the chain filter would send, are left out.
     pub fn rules(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Rule>, Error> {
-        self.dump(
-            |seq| dump::get_rules(family, Some(table), None, seq),
-            |b| match b {
-                ReplyBody::Rule(r) => Some(r),
-                _ => None,
-            },
-        )
+        let chains: Vec<String> = self
+            .chains(family)?
+            .into_iter()
+            .filter(|c| c.table == table)
+            .map(|c| c.name)
+            .collect();
+        let mut out = Vec::new();
+        for chain in &chains {
+            out.extend(self.dump(
+                |seq| dump::get_rules(family, Some(table), Some(chain), seq),
+                |b| match b {
+                    ReplyBody::Rule(r) if r.chain == *chain => Some(r),
+                    _ => None,
+                },
+            )?);
+        }
+        Ok(out)
     }
 
     /// The stateful objects (ct helpers ...) of one table.
