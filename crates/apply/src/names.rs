@@ -1,6 +1,6 @@
 //! The host's answers for the user, group and host names in rules, asked the way
 //! iptables-restore asks them when it loads a file (`fwnet_translate::names` says what it does
-//! with them): getpwnam and getgrnam; for an IPv4 name a network name first (getnetbyname,
+//! with them): getpwnam, getgrnam and getservbyname; for an IPv4 name a network name first (getnetbyname,
 //! /etc/networks), then getaddrinfo with libxtables' hints (the family, raw sockets), whose
 //! answers are already in the order iptables makes its rules in (RFC 6724 sorted, duplicates
 //! kept).
@@ -12,54 +12,47 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// The uid of user `name`, `None` when the host has none of that name.
 pub fn user_id(name: &str) -> io::Result<Option<u32>> {
     let c = cstring(name)?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: all-zero is a valid passwd (null pointers, zero ids) for getpwnam_r to fill.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and `buf` is as long as we say.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        match rc {
-            0 if found.is_null() => return Ok(None),
-            0 => return Ok(Some(pwd.pw_uid)),
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            // "Not found" comes back as these from some NSS modules.
-            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
-            e => return Err(io::Error::from_raw_os_error(e)),
-        }
+    // SAFETY: passwd is valid all-zero; getpwnam_r gets valid pointers and the buffer's length.
+    unsafe {
+        reentrant(
+            |ent, buf, len, found| libc::getpwnam_r(c.as_ptr(), ent, buf, len, found),
+            |p: &libc::passwd| p.pw_uid,
+        )
     }
 }
 
 /// The gid of group `name`, `None` when the host has none of that name.
 pub fn group_id(name: &str) -> io::Result<Option<u32>> {
     let c = cstring(name)?;
+    // SAFETY: group is valid all-zero; getgrnam_r gets valid pointers and the buffer's length.
+    unsafe {
+        reentrant(
+            |ent, buf, len, found| libc::getgrnam_r(c.as_ptr(), ent, buf, len, found),
+            |g: &libc::group| g.gr_gid,
+        )
+    }
+}
+
+/// Runs a glibc `get*_r` lookup, which fills a `T` with strings kept in a buffer of ours,
+/// growing the buffer while the call says it is too small. `Ok(None)` when the name is unknown.
+///
+/// # Safety
+/// `T` must be a C struct for which all-zero bytes are a valid value, and `call` must pass its
+/// arguments on to a `get*_r` function that fills that struct.
+unsafe fn reentrant<T, R>(
+    call: impl Fn(*mut T, *mut libc::c_char, libc::size_t, *mut *mut T) -> libc::c_int,
+    answer: impl Fn(&T) -> R,
+) -> io::Result<Option<R>> {
     let mut buf = vec![0u8; 4096];
     loop {
-        // SAFETY: all-zero is a valid group (null pointers, zero id) for getgrnam_r to fill.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and `buf` is as long as we say.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                c.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        match rc {
+        // SAFETY: the caller promises all-zero is a valid `T`.
+        let mut ent: T = unsafe { std::mem::zeroed() };
+        let mut found: *mut T = std::ptr::null_mut();
+        match call(&mut ent, buf.as_mut_ptr().cast(), buf.len(), &mut found) {
             0 if found.is_null() => return Ok(None),
-            0 => return Ok(Some(grp.gr_gid)),
+            0 => return Ok(Some(answer(&ent))),
             libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
+            // "Not found" comes back as these from some NSS modules.
             libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
             e => return Err(io::Error::from_raw_os_error(e)),
         }
@@ -167,32 +160,14 @@ pub fn service_port(name: &str, proto: Option<&str>) -> io::Result<Option<u16>> 
     let Some(proto) = proto else {
         return first_service_port(&c);
     };
-    let p = Some(cstring(proto)?);
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: all-zero is a valid servent (null pointers, port 0) for the call to fill.
-        let mut ent: libc::servent = unsafe { std::mem::zeroed() };
-        let mut found: *mut libc::servent = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the call and `buf` is as long as we say.
-        let rc = unsafe {
-            getservbyname_r(
-                c.as_ptr(),
-                p.as_ref()
-                    .map_or(std::ptr::null(), |p: &CString| p.as_ptr()),
-                &mut ent,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut found,
-            )
-        };
-        match rc {
-            // s_port holds the port in network order in the low 16 bits of an int.
-            0 if !found.is_null() => return Ok(Some(u16::from_be(ent.s_port as u16))),
-            0 => return Ok(None),
-            libc::ERANGE if buf.len() < 1 << 20 => buf.resize(buf.len() * 4, 0),
-            libc::ENOENT => return Ok(None),
-            e => return Err(io::Error::from_raw_os_error(e)),
-        }
+    let p = cstring(proto)?;
+    // SAFETY: servent is valid all-zero; getservbyname_r gets valid pointers and the buffer's
+    // length. s_port holds the port in network order in the low 16 bits of an int.
+    unsafe {
+        reentrant(
+            |ent, buf, len, found| getservbyname_r(c.as_ptr(), p.as_ptr(), ent, buf, len, found),
+            |e: &libc::servent| u16::from_be(e.s_port as u16),
+        )
     }
 }
 

@@ -108,7 +108,7 @@ pub(crate) fn translate(opt: &Opt, chain: &str, cx: &mut Cx) -> Option<Stmt> {
 pub(crate) fn combinations(header: &[&Opt], chain: &str, cx: &mut Cx) -> Vec<Vec<Stmt>> {
     let is_list = |opt: &&Opt| {
         generic_address(&opt.name).is_some()
-            && matches!(opt.args.as_slice(), [arg] if arg.contains(',') || (names::has_letter(arg) && names::host_name(arg).is_some()))
+            && matches!(opt.args.as_slice(), [arg] if arg.contains(',') || names::host_name(arg).is_some())
     };
     if !header.iter().any(is_list) {
         // Nearly every rule: one combination, built in place.

@@ -141,10 +141,10 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
 /// The id the importing host gives user or group `name` ([`crate::names`]), reported in a
 /// warning; `None`, with an error, when names are not resolved or the host has no such name.
 fn resolved(opt: &Opt, name: &str, key: MetaKey, cx: &mut Cx) -> Option<u32> {
-    let (what, db) = if key == MetaKey::Skuid {
-        ("uid", "passwd")
+    let (kind, what, db) = if key == MetaKey::Skuid {
+        ("user", "uid", "passwd")
     } else {
-        ("gid", "group")
+        ("group", "gid", "group")
     };
     let Some(names) = cx.names else {
         cx.error(
@@ -161,11 +161,6 @@ fn resolved(opt: &Opt, name: &str, key: MetaKey, cx: &mut Cx) -> Option<u32> {
         names.group(name)
     };
     let Ok(Some(id)) = answer else {
-        let kind = if key == MetaKey::Skuid {
-            "user"
-        } else {
-            "group"
-        };
         let why = match answer {
             Err(e) => format!(
                 "{kind} `{name}` (`{}`) could not be looked up on this host: {e}",
@@ -184,7 +179,7 @@ fn resolved(opt: &Opt, name: &str, key: MetaKey, cx: &mut Cx) -> Option<u32> {
     cx.warn(
         "translate/resolved-name",
         &opt.loc,
-        format!("{} `{name}` is {what} {id} on this host", if key == MetaKey::Skuid { "user" } else { "group" }),
+        format!("{kind} `{name}` is {what} {id} on this host"),
         "iptables-restore looks names up when it loads the rules, `fwnet import` when it reads them: the stored ruleset keeps the number until the next import (`--no-resolve` refuses names instead)",
     );
     Some(id)
