@@ -20,6 +20,8 @@
 //! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
 //!   none, as legacy does.
 //! - [`inet`]: `import --inet` and `verify --inet`: one inet table per iptables table.
+//! - [`recent_rttl`]: `-m recent --rttl` left out after a `--set`, against xt_recent, with
+//!   changing TTLs.
 //! - [`time`]: `-m time` windows put exactly on the packets' second, legacy against fwnet.
 //!
 //! This binary does not test parsing or translation text; the crates do that with fixtures.
@@ -40,6 +42,7 @@ mod owner;
 mod raw;
 mod recent;
 mod recent_hitcount;
+mod recent_rttl;
 mod safety;
 mod synproxy;
 mod time;

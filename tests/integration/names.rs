@@ -190,7 +190,7 @@ fn names_load_as_iptables_legacy_restore_loads_them() {
 /// The corpus files the legacy kernel loads only where their names exist (DNS names, users
 /// such as `postfix`), whose other rules fwnet translates.
 const ENVIRONMENT_FILES: &[&str] = &[
-    "v4/168", "v4/298", "v4/331", "v4/436", "v6/157", "v6/330", "v6/435", "v6/437",
+    "v4/168", "v4/298", "v4/331", "v4/385", "v4/436", "v6/157", "v6/330", "v6/435", "v6/437",
 ];
 
 /// Every word after `-s`, `-d`, `--uid-owner` or `--gid-owner` in `text` that has a letter.

@@ -12,7 +12,8 @@
 //! a pause longer than the window, and the block kept alive by the times `--update` records.
 //! Ages are at least 300 ms away from the window's edge. A `hashlimit` before a counted
 //! `--update` (list `V`) shows that the rule, split around the count, still spends one token of
-//! the source's bucket per packet.
+//! the source's bucket per packet. List `N` is read only by negated counts (`! --rcheck
+//! --hitcount`, 2 and 3): they match with no entry, or with fewer times within the window.
 //! Not tested: the kernel's 100-entry eviction, which fwnet does not reproduce.
 
 use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
@@ -30,6 +31,9 @@ const RULES: &str = "*filter
 -A OUTPUT -p udp -m udp --dport 2001 -m state --state NEW -m recent --set --name U
 -A OUTPUT -p udp -m udp --dport 2003 -m recent --set --name V
 -A OUTPUT -p udp -m udp --dport 2003 -m hashlimit --hashlimit-upto 1/hour --hashlimit-burst 3 --hashlimit-mode srcip --hashlimit-name V -m recent --update --seconds 2 --hitcount 2 --name V -j DROP
+-A OUTPUT -p udp -m udp --dport 2004 -m recent --set --name N
+-A OUTPUT -p udp -m udp --dport 2005 -m recent ! --rcheck --seconds 2 --hitcount 2 --name N -j DROP
+-A OUTPUT -p udp -m udp --dport 2006 -m recent ! --rcheck --seconds 2 --hitcount 3 --name N -j DROP
 COMMIT
 ";
 
@@ -81,6 +85,24 @@ const STEPS: &[Step] = &[
     s(0, 5, 2003, false), // token 3
     s(0, 5, 2003, true),  // no token left: the rule does not match
     s(0, 5, 2003, true),  // nor here
+    // N: `! --rcheck` with counts 2 (2005) and 3 (2006) drop while there are fewer times
+    s(0, 6, 2005, false),    // no entry
+    s(0, 6, 2006, false),    // no entry
+    s(0, 6, 2004, true),     // N: 1 time (slot 1)
+    s(0, 6, 2005, false),    // one is fewer than 2
+    s(0, 6, 2004, true),     // N: 2 (slot 2)
+    s(0, 6, 2005, true),     // two: the count holds, so the negation does not
+    s(0, 6, 2006, false),    // two are fewer than 3
+    s(0, 7, 2005, false),    // another source has no entry
+    s(0, 6, 2004, true),     // N: 3 (slot 3)
+    s(0, 6, 2006, true),     // three
+    s(0, 6, 2004, true),     // N: 4 (slot 1 again: the position wrapped)
+    s(0, 6, 2005, true),     // the last two are in slots 3 and 1
+    s(0, 6, 2006, true),     // three
+    s(2300, 6, 2005, false), // every time is older than 2 s
+    s(0, 6, 2006, false),    // and for the count of 3
+    s(0, 6, 2004, true),     // N: 1 (back at position 1)
+    s(0, 6, 2005, false),    // one
 ];
 
 /// The steps whose verdicts differ, for the failure message.

@@ -221,11 +221,12 @@ fn verify_all(
     Ok(done.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// The construct a diagnostic names: its message up to the first colon, so that similar
-/// refusals group together.
+/// The construct a diagnostic names: its message up to the first colon or semicolon (what
+/// follows is the reason, which may name a list or chain), so that similar refusals group
+/// together.
 fn construct(message: &str) -> String {
     message
-        .split(':')
+        .split([':', ';'])
         .next()
         .unwrap_or(message)
         .trim()

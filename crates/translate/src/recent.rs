@@ -41,6 +41,11 @@
 //!   the address. With h = H that is every slot, whatever the position: the lookups go in the
 //!   rule itself. Otherwise a chain `recent_NAME_lineN` has one rule per position, ending in
 //!   `goto` the rest of the rule.
+//! - `! --rcheck --hitcount h` matches when the count test fails: no entry, or fewer than h
+//!   times within the window (the kernel starts from "matched" and flips it only when it
+//!   counts h). It always gets the chain `recent_NAME_lineN`: the same tests (one rule when
+//!   h = H), each ending in `return` (the rule does not match), then `goto` the rest of the
+//!   rule, which the packet reaches when no position's test held.
 //! - nft cannot branch inside a rule, and a jump comes back to the next rule, so a rule that
 //!   records a time or needs the per-position chain is split where its recent match was: the
 //!   statements before it, then `jump` (no counter: the rule has not matched yet); the chain
@@ -50,7 +55,7 @@
 //!   after the original one, as in the kernel, which also records the time before the matches
 //!   after it run. Every match is still evaluated once per packet (a `limit` before or after
 //!   the recent match spends one token). Refused: `-j RETURN` and `-g` in such a rule (they
-//!   would leave the new chain, not the rule's), one list twice in one rule, `!` with a count,
+//!   would leave the new chain, not the rule's), one list twice in one rule,
 //!   a count without `--seconds` (times of any age) and counts above 20 (the kernel keeps 20
 //!   times per entry; CentOS 6 refuses more).
 //! - The new chains add up to two levels of calls: a ruleset whose user chains already nest
@@ -61,8 +66,11 @@
 //!   hint then names the delete operation and Linux 5.4 (`fwnet_apply::features`).
 //!
 //! A list that is only ever written (`--set`) is read by no rule: the match always matches and
-//! is dropped with a warning. Refused, with the reason: `--rttl` (the TTL stored per entry),
-//! masks other than the full one, `!` on `--set`, `--update` and `--remove`, two different
+//! is dropped with a warning. `--rttl` (the check also needs the TTL stored with the entry to
+//! be the packet's own) is left out, with a warning, where an earlier rule of the chain makes
+//! it always true ([`recorded_before`]: the `--set`, then `--update --rttl` recipe), and
+//! refused elsewhere: an nft set element holds no TTL. Refused, with the reason: masks other
+//! than the full one, `!` on `--set`, `--update` and `--remove`, two different
 //! `--seconds` on one list, a list in two tables. `--remove` and checks without
 //! `--seconds` need entries of any age, which the kernel bounds only by its 100-entry
 //! eviction: they are approximations, emitted only with `allow_approximate` (a set without
@@ -125,6 +133,13 @@ struct Use {
     seconds: Option<u32>,
     /// `--hitcount` (1 when not given).
     hitcount: u32,
+    /// Where `--rttl` is, when given: [`finish`] keeps the rule only where the TTL test always
+    /// holds ([`recorded_before`]).
+    rttl: Option<Loc>,
+    /// The key: the address the list is keyed on for this rule (`ip saddr`, `ip6 daddr` ...).
+    key: Field,
+    /// `! --rcheck` (the only negated operation translated).
+    negated: bool,
 }
 
 impl Use {
@@ -218,20 +233,23 @@ pub(crate) fn translate(
         }
     };
     let entry = &mut registry.entries[index];
-    entry.uses.push(Use {
-        loc: loc.clone(),
-        op: r.op,
-        seconds: r.seconds,
-        hitcount: r.hitcount,
-    });
-    let set = entry.set.clone();
-
     let (field, addr_type) = match (cx.family, r.dest) {
         (IpFamily::V4, false) => (Field::IpSaddr, DataType::Ipv4Addr),
         (IpFamily::V4, true) => (Field::IpDaddr, DataType::Ipv4Addr),
         (IpFamily::V6, false) => (Field::Ip6Saddr, DataType::Ipv6Addr),
         (IpFamily::V6, true) => (Field::Ip6Daddr, DataType::Ipv6Addr),
     };
+    entry.uses.push(Use {
+        loc: loc.clone(),
+        op: r.op,
+        seconds: r.seconds,
+        hitcount: r.hitcount,
+        rttl: r.rttl,
+        key: field,
+        negated: r.negated,
+    });
+    let set = entry.set.clone();
+
     if !tcx.sets.iter().any(|s| s.name == set) {
         tcx.sets.push(Set {
             name: set.clone(),
@@ -284,6 +302,8 @@ struct Read {
     dest: bool,
     /// `--hitcount`, 1 when not given (0 and 1 mean the same).
     hitcount: u32,
+    /// Where `--rttl` is, when given.
+    rttl: Option<Loc>,
 }
 
 impl Read {
@@ -300,6 +320,7 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
     let mut name = DEFAULT_NAME.to_string();
     let mut seconds = None;
     let mut side: Option<&Opt> = None;
+    let mut rttl = None;
     let full_mask = match cx.family {
         IpFamily::V4 => "255.255.255.255",
         IpFamily::V6 => "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
@@ -371,12 +392,7 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
             }
             "--rttl" => {
                 cx.no_arg(opt);
-                cx.error(
-                    "translate/unsupported-option",
-                    &opt.loc,
-                    "`--rttl` is not translated: the kernel stores the TTL last seen with each entry and compares it, which an nft set element cannot hold",
-                    "remove `--rttl` (the check then ignores the TTL, which matches more packets)",
-                );
+                rttl = Some(opt.loc.clone());
             }
             "--reap" => {
                 cx.no_arg(opt);
@@ -436,7 +452,7 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
     if op == Op::Set || op == Op::Remove {
         if let Some(s) = opts
             .iter()
-            .find(|o| o.name == "--seconds" || o.name == "--hitcount")
+            .find(|o| o.name == "--seconds" || o.name == "--hitcount" || o.name == "--rttl")
         {
             cx.error(
                 "translate/bad-value",
@@ -447,7 +463,7 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
         }
     }
     if let (Some((h, opt)), Op::Rcheck | Op::Update) = (hitcount, op) {
-        check_hitcount(h, opt, op_opt, seconds, cx);
+        check_hitcount(h, opt, seconds, cx);
     }
     let errors_after = cx.diags.iter().filter(|d| d.is_error()).count();
     (errors_after == errors_before).then(|| Read {
@@ -457,6 +473,7 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
         seconds,
         dest: side.is_some_and(|o| o.name == "--rdest"),
         hitcount: hitcount.map_or(1, |(h, _)| h),
+        rttl,
     })
 }
 
@@ -466,13 +483,10 @@ fn read(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Option<Read> {
 const MAX_HITCOUNT: u32 = 20;
 
 /// Refuses the `--hitcount` forms [`expand`] cannot make exact.
-fn check_hitcount(h: u32, opt: &Opt, op_opt: &Opt, seconds: Option<u32>, cx: &mut Cx) {
-    let refusal = if op_opt.negated.is_negated() {
-        Some((
-            format!("`! {} --hitcount {h}` is not translated", op_opt.name),
-            "fwnet translates a count of recent packets only as a positive test; test the count in a separate rule that jumps to a chain, and put the negated case after it".to_string(),
-        ))
-    } else if seconds.is_none() {
+fn check_hitcount(h: u32, opt: &Opt, seconds: Option<u32>, cx: &mut Cx) {
+    // `! --update` and `! --set` are refused before this; `! --rcheck --hitcount` is the
+    // complement of the count test (no entry, or fewer times), which [`expand`] writes.
+    let refusal = if seconds.is_none() {
         Some((
             format!("`--hitcount {h}` without `--seconds` counts packets of any age, which the kernel forgets only by evicting the least recently seen entry when the list holds 100 (ip_list_tot); nft sets cannot do that"),
             "give the check `--seconds`".to_string(),
@@ -515,6 +529,23 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
         else {
             continue;
         };
+        for u in &e.uses {
+            let Some(at) = &u.rttl else { continue };
+            out.diagnostics.push(match recorded_before(table, &e.set, u) {
+                Some((chain, by)) => Diagnostic::warning(
+                    "translate/recent-rttl",
+                    at,
+                    format!("`--rttl` is always true here and is left out: the rule at {by}, earlier in chain {chain}, stores in list `{}` (`--set`) the TTL of every packet that reaches this check", e.name),
+                )
+                .with_help("nothing to do: the check compares the packet's TTL with the one it stored itself, so the verdicts do not change"),
+                None => Diagnostic::error(
+                    "translate/unsupported-option",
+                    at,
+                    format!("`--rttl` is not translated here: the kernel compares the packet's TTL with the one stored in list `{}`, which an nft set element cannot hold", e.name),
+                )
+                .with_help(format!("fwnet translates it only after a rule of the same chain that does `-m recent --set --name {}` on the same address after no test, or after the same first tests as this rule, in a table where no rule rewrites the TTL or what those tests read; that makes the TTL test always true. Otherwise remove `--rttl` (the check then ignores the TTL, which matches more packets)", e.name)),
+            });
+        }
         // A list whose readers were refused is not write-only; the result is unusable anyway.
         if !e.uses.iter().any(Use::reads) && !out.diagnostics.iter().any(Diagnostic::is_error) {
             drop_write_only(e, table, &mut out.diagnostics);
@@ -575,6 +606,89 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
             mark_approximate(table, &u.loc, &e.name);
         }
     }
+}
+
+/// For a check with `--rttl`: the earlier rule that makes its TTL test always true, and its
+/// chain, if there is one.
+///
+/// xt_recent finds the entry for a `--rttl` check only when the TTL stored with it is the
+/// packet's own (or either is 0); every `--set`, and every `--update` that matched, stores the
+/// TTL of its packet. Take a rule earlier in the same chain whose tests before its `--set` on
+/// the same list and address are also the first tests of the check's rule (none at all, or the
+/// `-p tcp --dport 22 -m state --state NEW` of the classic SSH recipe). A packet that reaches
+/// the check passed those tests, so it passed them at the earlier rule too (a chain is only
+/// entered at its top) and stored its own TTL in the entry the check looks up: the test holds,
+/// and the check means the same without it. That needs tests whose result cannot change between
+/// the two rules: plain comparisons of header fields and packet or connection metadata, and no
+/// rule in the table that rewrites any of them (`-j MARK`, `CONNMARK`, `TTL`, `DSCP`,
+/// `--notrack` ...); with no tests before the `--set`, only `-j TTL`/`-j HL` matter (rules
+/// between the two can store no other TTL for this packet). Two packets from one address with
+/// different TTLs handled at the same moment on two CPUs could, in the kernel, overwrite each
+/// other's TTL between the two rules; the translation behaves as if they came one after the
+/// other.
+fn recorded_before<'t>(
+    table: &'t Table,
+    set: &str,
+    u: &Use,
+) -> Option<(&'t str, &'t fwnet_nft::Origin)> {
+    let stmts = || {
+        table
+            .chains
+            .iter()
+            .flat_map(|c| &c.rules)
+            .flat_map(|r| &r.stmts)
+    };
+    let rewrites_ttl = stmts().any(|s| matches!(s, Stmt::HeaderSet { .. }));
+    let rewrites_state = stmts().any(|s| {
+        matches!(
+            s,
+            Stmt::HeaderSet { .. }
+                | Stmt::MarkSet(_)
+                | Stmt::Notrack
+                | Stmt::CtZoneSet(_)
+                | Stmt::PrioritySet(_)
+                | Stmt::CtHelperSet(_)
+                | Stmt::MaxsegSet(_)
+                | Stmt::DscpSet { .. }
+        )
+    });
+    if rewrites_ttl {
+        return None;
+    }
+    let here = |r: &Rule| {
+        r.origin
+            .as_ref()
+            .is_some_and(|o| o.file == u.loc.file && o.line == u.loc.line)
+    };
+    let chain = table.chains.iter().find(|c| c.rules.iter().any(here))?;
+    let key = [Expr::Payload(u.key)];
+    // The tests before the `--set` of a rule that records every packet passing them.
+    let recording = |r: &Rule| -> Option<usize> {
+        let at = r.stmts.iter().position(|s| {
+            matches!(s, Stmt::SetUpdate { set: s, key: k, limit: None, masks }
+                if s == set && k[..] == key[..] && masks.is_empty())
+        })?;
+        let fixed = r.stmts[..at].iter().all(|s| {
+            matches!(
+                s,
+                Stmt::Match(
+                    Match::Cmp { .. }
+                        | Match::Masked { .. }
+                        | Match::Flags { .. }
+                        | Match::Order { .. }
+                )
+            )
+        });
+        (at == 0 || (fixed && !rewrites_state)).then_some(at)
+    };
+    let mut by = None;
+    for (i, check) in chain.rules.iter().enumerate().filter(|(_, r)| here(r)) {
+        let earlier = chain.rules[..i]
+            .iter()
+            .find(|r| recording(r).is_some_and(|at| check.stmts.starts_with(&r.stmts[..at])))?;
+        by = by.or(earlier.origin.as_ref());
+    }
+    Some((chain.name.as_str(), by?))
 }
 
 fn family_of(f: fwnet_nft::Family) -> Option<IpFamily> {
@@ -785,10 +899,10 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
         let family = table.chains[ci].family;
         let rule = &mut table.chains[ci].rules[ri];
         let line = rule.origin.as_ref().map_or(0, |o| o.line);
-        let Some((i, n)) = span(u.op, &rule.stmts, &e.set) else {
+        let Some((i, n)) = span(u, &rule.stmts, &e.set) else {
             continue;
         };
-        if u.op == Op::Rcheck && h == slots.most() {
+        if u.op == Op::Rcheck && h == slots.most() && !u.negated {
             // Every slot holds a time within the window, whatever the position: one rule.
             let all = slots.slots.iter().map(|s| lookup(&key, s, CmpOp::Eq));
             rule.stmts.splice(i..i + n, all);
@@ -818,32 +932,62 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
             Op::Set => {}
             _ if h <= 1 => rule.stmts.push(lookup(&key, &slots.list, CmpOp::Eq)),
             // Every slot must hold a time within the window: the position does not matter.
-            _ if h == slots.most() => rule
+            _ if h == slots.most() && !u.negated => rule
                 .stmts
                 .extend(slots.slots.iter().map(|s| lookup(&key, s, CmpOp::Eq))),
             _ => {
                 let check = fresh(format!("{}_line{line}", e.set), &mut chain_names);
-                let rules = (1..=slots.most())
-                    .map(|k| {
-                        let mut stmts: Vec<Stmt> = if k == 1 {
-                            slots
-                                .at
-                                .iter()
-                                .map(|a| lookup(&key, a, CmpOp::Ne))
-                                .collect()
-                        } else {
-                            vec![lookup(&key, &slots.at[k - 2], CmpOp::Eq)]
-                        };
-                        stmts.extend(slots.last(k, h).map(|s| lookup(&key, s, CmpOp::Eq)));
-                        stmts.push(verdict(Verdict::Goto(hit.clone())));
-                        Rule {
-                            stmts,
-                            comment: None,
-                            origin: origin.clone(),
-                            merged: Vec::new(),
-                        }
-                    })
-                    .collect();
+                // The count test holds: go to the rest of the rule, or, for `! --rcheck`, come
+                // back without it; a negated test that did not hold goes there after the last
+                // position (no entry, or fewer times than the count).
+                let held = if u.negated {
+                    Verdict::Return
+                } else {
+                    Verdict::Goto(hit.clone())
+                };
+                let test = |stmts: Vec<Stmt>| {
+                    let mut stmts = stmts;
+                    stmts.push(verdict(held.clone()));
+                    Rule {
+                        stmts,
+                        comment: None,
+                        origin: origin.clone(),
+                        merged: Vec::new(),
+                    }
+                };
+                let mut rules: Vec<Rule> = if h == slots.most() {
+                    vec![test(
+                        slots
+                            .slots
+                            .iter()
+                            .map(|s| lookup(&key, s, CmpOp::Eq))
+                            .collect(),
+                    )]
+                } else {
+                    (1..=slots.most())
+                        .map(|k| {
+                            let mut stmts: Vec<Stmt> = if k == 1 {
+                                slots
+                                    .at
+                                    .iter()
+                                    .map(|a| lookup(&key, a, CmpOp::Ne))
+                                    .collect()
+                            } else {
+                                vec![lookup(&key, &slots.at[k - 2], CmpOp::Eq)]
+                            };
+                            stmts.extend(slots.last(k, h).map(|s| lookup(&key, s, CmpOp::Eq)));
+                            test(stmts)
+                        })
+                        .collect()
+                };
+                if u.negated {
+                    rules.push(Rule {
+                        stmts: vec![verdict(Verdict::Goto(hit.clone()))],
+                        comment: None,
+                        origin: origin.clone(),
+                        merged: Vec::new(),
+                    });
+                }
                 added.push(Chain {
                     name: check.clone(),
                     base: None,
@@ -905,7 +1049,7 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
             if !here {
                 continue;
             }
-            let Some((i, _)) = span(u.op, &rule.stmts, &e.set) else {
+            let Some((i, _)) = span(u, &rule.stmts, &e.set) else {
                 continue;
             };
             let key = match &rule.stmts[i] {
@@ -919,10 +1063,11 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
 }
 
 /// The index and length of what [`translate`] emitted for `op` on `set` in `stmts`.
-fn span(op: Op, stmts: &[Stmt], set: &str) -> Option<(usize, usize)> {
-    let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op: CmpOp::Eq, .. }) if x == set);
+fn span(u: &Use, stmts: &[Stmt], set: &str) -> Option<(usize, usize)> {
+    let want = if u.negated { CmpOp::Ne } else { CmpOp::Eq };
+    let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op, .. }) if x == set && *op == want);
     let is_update = |s: &Stmt| matches!(s, Stmt::SetUpdate { set: x, limit: None, .. } if x == set);
-    match op {
+    match u.op {
         Op::Set => stmts.iter().position(is_update).map(|i| (i, 1)),
         Op::Rcheck => stmts.iter().position(is_lookup).map(|i| (i, 1)),
         Op::Update => stmts
