@@ -14,7 +14,9 @@
 //! `--packets` measures the packet path instead (see [`packets`]): packets per second through
 //! the 10k and 50k blocklists and the 10k mixed ruleset under iptables-legacy and fwnet.
 //! `--instructions` counts the instructions of each import under callgrind instead of timing
-//! it (needs valgrind): the figure a noisy 2-core machine cannot blur.
+//! it (needs valgrind): the figure a noisy 2-core machine cannot blur. `--readback` times the
+//! commands that read the kernel back (see [`readback`]): `fwnet status` against `nft list
+//! ruleset`, and a re-apply over a full hashlimit table against `nft -f`.
 
 use anyhow::{bail, Context, Result};
 use std::fmt::Write as _;
@@ -23,6 +25,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod packets;
+mod readback;
 
 struct Sample {
     wall: Duration,
@@ -154,6 +157,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut out = PathBuf::from("target/bench.md");
     let mut packet_path = false;
     let mut instructions = false;
+    let mut readback = false;
     let mut seconds = 2.0f64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -170,10 +174,11 @@ pub fn run(args: &[String]) -> Result<()> {
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
             "--packets" => packet_path = true,
             "--instructions" => instructions = true,
+            "--readback" => readback = true,
             "--seconds" => seconds = it.next().context("--seconds needs a number")?.parse()?,
             other => bail!(
                 "unknown bench option {other:?} (options: --runs N, --sizes A,B,C, --out FILE, \
-                 --packets [--seconds S], --instructions)"
+                 --packets [--seconds S], --instructions, --readback)"
             ),
         }
     }
@@ -190,6 +195,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let fwnet = target.join("release/fwnet");
     let work = target.join("bench");
     std::fs::create_dir_all(&work)?;
+    if readback {
+        let report = readback::run(&fwnet, &work, runs, &sizes)?;
+        return write_report(&out, &report);
+    }
     if packet_path {
         let rows = packets::run(&fwnet, &work, runs, seconds)?;
         let inet = packets::run_inet(&fwnet, &work, runs, seconds)?;
