@@ -237,6 +237,36 @@ fn a_file_the_legacy_kernel_rejects_is_not_a_mismatch() {
     );
 }
 
+/// `--allow-approximate`: a file that translates only with approximations is refused (exit 2)
+/// without it, and verified with it, the report saying how many rules are approximated.
+#[test]
+fn approximations_are_verified_only_when_allowed_and_said_so() {
+    let test = "approximations_are_verified_only_when_allowed_and_said_so";
+    if !privileged(test) {
+        return;
+    }
+    // A check of any age: nft sets cannot forget as xt_recent's 100-entry list does.
+    let file = scratch(
+        "ageless.rules",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -p tcp -m tcp --dport 23 -m recent --set --name BAD\n-A INPUT -p tcp -m tcp --dport 22 -m recent --rcheck --name BAD -j DROP\nCOMMIT\n",
+    );
+    let path = file.to_str().unwrap();
+    let (out, _) = verify(&["--family", "4", path], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("error[translate/approximate]"),
+        "{}",
+        text(&out)
+    );
+    let (out, _) = verify(&["--family", "4", "--allow-approximate", path], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("1 rule(s) are APPROXIMATED"),
+        "{}",
+        text(&out)
+    );
+}
+
 fn namespaces_of(pid: u32) -> Vec<String> {
     let prefix = format!("fwv-{pid}-");
     std::fs::read_dir("/run/netns")

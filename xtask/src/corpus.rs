@@ -1,9 +1,11 @@
-//! `cargo xtask corpus [--apply] [--verify] [--jobs N] [--only PREFIX] [--out FILE]`: import
-//! every file of ../shared/corpus with fwnet's parser and translator, (with `--apply`, as root)
-//! load each imported file into the kernel through `fwnet apply` in a private network namespace
-//! (`unshare -n`), and (with `--verify`, as root) run `fwnet verify` on every imported file the
-//! legacy kernel accepts, `--jobs` files at a time (default: the number of CPUs; each
-//! verification has namespaces of its own).
+//! `cargo xtask corpus [--apply] [--verify] [--allow-approximate] [--jobs N] [--only PREFIX]
+//! [--out FILE]`: import every file of ../shared/corpus with fwnet's parser and translator,
+//! (with `--apply`, as root) load each imported file into the kernel through `fwnet apply` in a
+//! private network namespace (`unshare -n`), and (with `--verify`, as root) run `fwnet verify`
+//! on every imported file the legacy kernel accepts, `--jobs` files at a time (default: the
+//! number of CPUs; each verification has namespaces of its own). `--allow-approximate` does all
+//! of it as `fwnet import --allow-approximate` and `fwnet verify --allow-approximate` would: the
+//! figures a decision to accept approximations needs (CI runs without it).
 //!
 //! Prints a table split by the legacy kernel's own verdict on the file (RESULTS.tsv's
 //! `restore_class`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
@@ -36,6 +38,7 @@ struct FileResult {
 pub fn run(args: &[String]) -> Result<()> {
     let mut apply = false;
     let mut verify = false;
+    let mut approximate = false;
     let mut only: Option<String> = None;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = PathBuf::from("target/corpus.tsv");
@@ -44,6 +47,7 @@ pub fn run(args: &[String]) -> Result<()> {
         match a.as_str() {
             "--apply" => apply = true,
             "--verify" => verify = true,
+            "--allow-approximate" => approximate = true,
             "--only" => {
                 only = Some(
                     it.next()
@@ -60,7 +64,7 @@ pub fn run(args: &[String]) -> Result<()> {
                     .context("--jobs needs a positive number")?
             }
             other => {
-                bail!("unknown corpus option {other:?} (options: --apply, --verify, --jobs N, --only PREFIX, --out FILE)")
+                bail!("unknown corpus option {other:?} (options: --apply, --verify, --allow-approximate, --jobs N, --only PREFIX, --out FILE)")
             }
         }
     }
@@ -114,17 +118,17 @@ pub fn run(args: &[String]) -> Result<()> {
                     fwnet_translate::IpFamily::V4
                 },
             };
-            let t = fwnet_translate::translate_with_sets(
-                &[input],
-                &sets,
-                &fwnet_translate::Options::default(),
-            );
+            let opts = fwnet_translate::Options {
+                allow_approximate: approximate,
+                ..fwnet_translate::Options::default()
+            };
+            let t = fwnet_translate::translate_with_sets(&[input], &sets, &opts);
             diags.extend(t.diagnostics);
         }
         let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
         let imported = errors.is_empty();
         let applied = match (&fwnet, imported && apply) {
-            (Some(bin), true) => Some(apply_in_namespace(bin, &files, v6)?),
+            (Some(bin), true) => Some(apply_in_namespace(bin, &files, v6, approximate)?),
             _ => None,
         };
         // Verification needs a file the legacy kernel itself accepts; it runs below.
@@ -157,11 +161,14 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     if let Some(bin) = &fwnet {
-        for (i, code) in verify_all(bin, &to_verify, jobs)? {
+        for (i, code) in verify_all(bin, &to_verify, jobs, approximate)? {
             results[i].verified = Some(code);
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    if approximate {
+        println!("translated with --allow-approximate: a file whose only refusals had an approximation counts as imported");
+    }
     print_summary(&results, apply);
     write_tsv(&out, &results)?;
     println!("per-file results: {}", out.display());
@@ -182,6 +189,7 @@ fn verify_all(
     fwnet: &Path,
     files: &[(usize, Vec<PathBuf>, bool)],
     jobs: usize,
+    approximate: bool,
 ) -> Result<Vec<(usize, i32)>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -195,7 +203,7 @@ fn verify_all(
                 s.spawn(|| -> Result<()> {
                     while let Some((i, paths, v6)) = files.get(next.fetch_add(1, Ordering::Relaxed))
                     {
-                        let code = verify_file(fwnet, paths, *v6)?;
+                        let code = verify_file(fwnet, paths, *v6, approximate)?;
                         let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                         d.push((*i, code));
                         if d.len() % 25 == 0 || d.len() == files.len() {
@@ -274,12 +282,18 @@ fn family_args(v6: bool) -> [&'static str; 2] {
     ["--family", if v6 { "6" } else { "4" }]
 }
 
-fn apply_in_namespace(fwnet: &Path, files: &[PathBuf], v6: bool) -> Result<bool> {
+fn apply_in_namespace(
+    fwnet: &Path,
+    files: &[PathBuf],
+    v6: bool,
+    approximate: bool,
+) -> Result<bool> {
     let dir = std::env::temp_dir().join(format!("fwnet-corpus-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let import = Command::new(fwnet)
         .args(["import", "--state-dir"])
         .arg(&dir)
+        .args(approximate.then_some("--allow-approximate"))
         .args(family_args(v6))
         .args(files)
         .output()?;
@@ -300,13 +314,14 @@ fn apply_in_namespace(fwnet: &Path, files: &[PathBuf], v6: bool) -> Result<bool>
 /// Seconds one file's verification may take before it counts as "could not run".
 const VERIFY_SECONDS: &str = "180";
 
-fn verify_file(fwnet: &Path, files: &[PathBuf], v6: bool) -> Result<i32> {
+fn verify_file(fwnet: &Path, files: &[PathBuf], v6: bool, approximate: bool) -> Result<i32> {
     let rules = &files[0];
     // timeout(1) sends SIGTERM, on which verify removes its namespaces.
     let out = Command::new("timeout")
         .arg(VERIFY_SECONDS)
         .arg(fwnet)
         .arg("verify")
+        .args(approximate.then_some("--allow-approximate"))
         .args(family_args(v6))
         .args(files)
         .output()?;

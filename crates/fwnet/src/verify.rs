@@ -51,6 +51,12 @@ pub struct Args {
     /// Verify the one-inet-table-per-iptables-table translation (`fwnet import --inet`)
     #[arg(long)]
     inet: bool,
+    /// Verify the translation `fwnet import --allow-approximate` makes, approximations
+    /// included: where they differ from the legacy kernel only for packets the probes do not
+    /// send (a SYN without an MSS option, a list of more than 100 addresses), the verdicts
+    /// still match, so a pass here is evidence, not proof
+    #[arg(long)]
+    allow_approximate: bool,
     /// iptables-save files to verify, and `ipset save` files whose sets `-m set` names (the
     /// legacy side loads them with `ipset restore`)
     #[arg(required = true, value_name = "FILE")]
@@ -127,11 +133,22 @@ pub fn run(args: &Args) -> Result<u8> {
     // Names resolve here as iptables-legacy-restore resolves them on the other side.
     let opts = Options {
         names: Some(std::sync::Arc::new(crate::cmd::HostNames::new(false))),
+        allow_approximate: args.allow_approximate,
         ..Options::default()
     };
     let mut t = fwnet_translate::translate_with_sets(&inputs, &ipsets, &opts);
     if t.has_errors() {
         return refuse(&t.diagnostics);
+    }
+    let approximated = t
+        .diagnostics
+        .iter()
+        .filter(|d| !d.is_error() && d.code == "translate/approximate")
+        .count();
+    if approximated > 0 {
+        eprintln!(
+            "fwnet: {approximated} rule(s) are APPROXIMATED (--allow-approximate); their differences from the legacy kernel show only where a probe reaches them (`fwnet import --allow-approximate` lists each)"
+        );
     }
     // Verify what `fwnet import` stores, the optimized form unless told otherwise.
     if !args.no_optimize {
