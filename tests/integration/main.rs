@@ -15,6 +15,7 @@
 //! - [`ipset`]: `-j SET` on a hash:net ipset of addresses against legacy iptables with ipset.
 //! - [`connlimit`]: `-m connlimit` (conntrack zones, untracked packets) against xt_connlimit, and
 //!   the `--allow-approximate` fixtures against nft.
+//! - [`ctexpire`]: `-m conntrack --ctexpire` as `ct expiration` ranges, against xt_conntrack.
 //! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie and the same flag
 //!   combinations on, as legacy does.
 //! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
@@ -28,6 +29,7 @@
 
 mod apply;
 mod connlimit;
+mod ctexpire;
 mod fragments;
 mod hashlimit;
 mod helper;

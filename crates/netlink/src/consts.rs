@@ -312,6 +312,7 @@ pub const NFT_CT_STATE: u32 = 0;
 pub const NFT_CT_DIRECTION: u32 = 1;
 pub const NFT_CT_STATUS: u32 = 2;
 pub const NFT_CT_MARK: u32 = 3;
+pub const NFT_CT_EXPIRATION: u32 = 5;
 pub const NFT_CT_PROTOCOL: u32 = 10;
 pub const NFT_CT_PROTO_SRC: u32 = 11;
 pub const NFT_CT_PROTO_DST: u32 = 12;

@@ -634,6 +634,9 @@ pub enum CtKey {
     Direction,
     /// `ct zone`: the connection's conntrack zone id ([`DataType::CtZone`]).
     Zone,
+    /// `ct expiration`: the connection's remaining lifetime in milliseconds
+    /// ([`DataType::TimeMs`]).
+    Expiration,
 }
 
 /// Packet header fields, named as nft names them (`ip saddr` is `IpSaddr`).
@@ -724,6 +727,9 @@ pub enum DataType {
     /// `ct zone`: a host-order 16-bit number, printed in decimal. nft has no type name for it:
     /// a set keyed on it is declared with `typeof` ([`Set::typeof_key`]).
     CtZone,
+    /// nft's `time` type as `ct expiration` loads it: host-order 32-bit milliseconds, printed
+    /// `5s`, `20s999ms` (nft itself lists whole seconds, dropping the rest).
+    TimeMs,
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
@@ -885,6 +891,7 @@ impl Expr {
             Expr::Ct(CtKey::Protocol) => DataType::InetProto,
             Expr::Ct(CtKey::Direction) => DataType::CtDir,
             Expr::Ct(CtKey::Zone) => DataType::CtZone,
+            Expr::Ct(CtKey::Expiration) => DataType::TimeMs,
             Expr::Ct(
                 CtKey::OrigProtoSrc
                 | CtKey::OrigProtoDst

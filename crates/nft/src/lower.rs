@@ -277,6 +277,8 @@ fn type_id(t: DataType) -> u32 {
         DataType::Day => 45,
         DataType::Word32 | DataType::HostInteger32 => 4,
         DataType::CtZone => 4,
+        // TYPE_TIME
+        DataType::TimeMs => 18,
     }
 }
 
@@ -303,6 +305,7 @@ fn type_len(t: DataType) -> u32 {
         DataType::Day => 1,
         DataType::Word32 | DataType::HostInteger32 => 4,
         DataType::CtZone => 2,
+        DataType::TimeMs => 4,
     }
 }
 
@@ -319,6 +322,7 @@ fn is_network_order(t: DataType) -> bool {
             | DataType::Gid
             | DataType::HostInteger32
             | DataType::CtZone
+            | DataType::TimeMs
     )
 }
 
@@ -676,6 +680,7 @@ fn ct_key(k: CtKey) -> (u32, Option<u8>) {
         CtKey::ReplIp6Daddr => (NFT_CT_DST_IP6, repl),
         CtKey::Direction => (NFT_CT_DIRECTION, None),
         CtKey::Zone => (NFT_CT_ZONE, None),
+        CtKey::Expiration => (NFT_CT_EXPIRATION, None),
     }
 }
 

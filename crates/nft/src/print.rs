@@ -542,6 +542,7 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             CtKey::ReplIp6Daddr => "ct reply ip6 daddr",
             CtKey::Direction => "ct direction",
             CtKey::Zone => "ct zone",
+            CtKey::Expiration => "ct expiration",
         },
         Expr::Payload(f) => match f {
             Field::IpProtocol => "ip protocol",
@@ -603,6 +604,7 @@ fn datatype_name(t: DataType) -> &'static str {
         DataType::CtDir => "ct_dir",
         DataType::Day => "day",
         DataType::Word32 | DataType::HostInteger32 | DataType::CtZone => "integer",
+        DataType::TimeMs => "time",
     }
 }
 
@@ -642,6 +644,15 @@ fn number(t: DataType, n: u64) -> String {
             return bitmask(t, n, "|");
         }
         DataType::Mark | DataType::Word32 => return format!("{n:#x}"),
+        // nft's time parser refuses a unit with more than 8 digits (`432000999ms`), so whole
+        // seconds go first: `432000s999ms`.
+        DataType::TimeMs => {
+            return match (n / 1000, n % 1000) {
+                (0, ms) => format!("{ms}ms"),
+                (s, 0) => format!("{s}s"),
+                (s, ms) => format!("{s}s{ms}ms"),
+            }
+        }
         DataType::EtherAddr => {
             let bytes = n.to_be_bytes();
             let octets: Vec<String> = bytes[2..].iter().map(|b| format!("{b:02x}")).collect();

@@ -19,8 +19,15 @@
 //!
 //! - `--ctdir ORIGINAL`/`REPLY` is `ct direction original`/`reply` (the packet's direction in
 //!   its connection; it cannot be negated).
-//!
-//! Not translated: `--ctexpire`.
+//! - `--ctexpire MIN[:MAX]` compares the connection's remaining lifetime in whole seconds
+//!   (`nf_ct_expires() / HZ`, rounded down); nft's `ct expiration` reads the same lifetime in
+//!   milliseconds (`jiffies_to_msecs(nf_ct_expires())`). Whole second s is the milliseconds
+//!   s*1000 to s*1000+999 for every HZ the kernel allows (jiffies_to_msecs rounds up, but never
+//!   into the next second: a jiffy is at least a millisecond), so the test is `ct expiration
+//!   MIN*1000ms-(MAX*1000+999)ms`, and `!` is `!=`. nft's 32-bit milliseconds end at 49.7 days
+//!   (4294967 s): a bound above that is refused, and an upper bound is cut to it, exact for
+//!   connections with less than 49.7 days left (conntrack's longest default timeout, TCP
+//!   established, is 5 days).
 
 use crate::ip;
 use crate::port;
@@ -113,10 +120,8 @@ pub(crate) fn translate(opts: &[&Opt], _loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
             }
             "--ctstatus" => out.extend(status(opt, cx)),
             "--ctdir" => out.extend(direction(opt, cx)),
-            _ => cx.unsupported_option(
-                opt,
-                "`--ctexpire` is not translated yet: nft's `ct expiration` counts milliseconds where xt_conntrack compares whole seconds; remove the option or the rule",
-            ),
+            "--ctexpire" => out.extend(expire(opt, cx)),
+            _ => cx.unsupported_option(opt, "this conntrack option is not translated"),
         }
     }
     if let (Some(st), Some(other)) = (state_passes_without_ct, other) {
@@ -315,6 +320,51 @@ fn status(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
         left: Expr::Ct(CtKey::Status),
         bits,
         op: op_of(opt),
+    }))
+}
+
+/// The most seconds nft's `ct expiration` (32-bit milliseconds) can tell apart.
+const EXPIRE_MAX_SECONDS: u64 = u32::MAX as u64 / 1000;
+
+/// `--ctexpire MIN[:MAX]` (seconds, as iptables-save writes them) as `ct expiration` in
+/// milliseconds; see the module doc.
+fn expire(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
+    let arg = cx.one_arg(opt)?;
+    let seconds = |s: &str| s.parse::<u32>().ok();
+    let (min, max) = match arg.split_once(':') {
+        Some((a, b)) => (seconds(a), seconds(b)),
+        None => (seconds(arg), seconds(arg)),
+    };
+    let (Some(min), Some(max)) = (min, max) else {
+        cx.bad_value(
+            opt,
+            arg,
+            "the remaining lifetime is SECONDS or MIN:MAX, whole seconds",
+        );
+        return None;
+    };
+    if min > max {
+        cx.bad_value(
+            opt,
+            arg,
+            "iptables refuses a range whose first value is the larger",
+        );
+        return None;
+    }
+    if u64::from(min) > EXPIRE_MAX_SECONDS {
+        cx.unsupported_value(
+            opt,
+            &format!("`{arg}`"),
+            format!("nft's `ct expiration` holds at most {EXPIRE_MAX_SECONDS} s (2^32 ms, 49.7 days); no connection tracked with the default timeouts lives that long"),
+        );
+        return None;
+    }
+    let lo = u64::from(min) * 1000;
+    let hi = (u64::from(max) * 1000 + 999).min(u64::from(u32::MAX));
+    Some(Stmt::Match(Match::Cmp {
+        left: Expr::Ct(CtKey::Expiration),
+        op: op_of(opt),
+        right: Value::Range(lo, hi),
     }))
 }
 
