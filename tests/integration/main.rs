@@ -16,6 +16,8 @@
 //! - [`connlimit`]: `-m connlimit` (conntrack zones, untracked packets) against xt_connlimit, and
 //!   the `--allow-approximate` fixtures against nft.
 //! - [`ctexpire`]: `-m conntrack --ctexpire` as `ct expiration` ranges, against xt_conntrack.
+//! - [`ctzone`]: `-j CT --zone`, `--zone-orig`, `--zone-reply`: the zones of the connections
+//!   the kernel then holds, against xt_CT.
 //! - [`synproxy`]: `-j SYNPROXY` lets a connection through its SYN cookie and the same flag
 //!   combinations on, as legacy does.
 //! - [`tproxy`]: `-j TPROXY` diverts a connection to a transparent listener and drops what has
@@ -30,6 +32,7 @@
 mod apply;
 mod connlimit;
 mod ctexpire;
+mod ctzone;
 mod fragments;
 mod hashlimit;
 mod helper;

@@ -206,6 +206,12 @@ pub enum Stmt {
     /// `ct zone set N`: the packet's new connection goes into conntrack zone N (both
     /// directions); a packet that already has a conntrack entry is left alone. Not final.
     CtZoneSet(u16),
+    /// `ct original zone set N` / `ct reply zone set N` (`-j CT --zone-orig`/`--zone-reply`):
+    /// as [`Stmt::CtZoneSet`], the zone applying to one direction's tuple only.
+    CtDirZoneSet {
+        zone: u16,
+        reply: bool,
+    },
     /// `meta priority set MAJOR:MINOR` (CLASSIFY): the packet's tc class, `major << 16 |
     /// minor`; not final.
     PrioritySet(u32),

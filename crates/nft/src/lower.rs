@@ -743,17 +743,8 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx) {
         }
         Stmt::Notrack => out.push(K::Notrack),
         Stmt::CtHelperSet(name) => helper::set(name, out),
-        Stmt::CtZoneSet(zone) => {
-            out.push(K::Immediate {
-                dreg: NFT_REG_1,
-                data: ImmData::Value(zone.to_ne_bytes().to_vec()),
-            });
-            out.push(K::CtSet {
-                key: NFT_CT_ZONE,
-                sreg: NFT_REG_1,
-                dir: None,
-            });
-        }
+        Stmt::CtZoneSet(zone) => zone_set(*zone, None, out),
+        Stmt::CtDirZoneSet { zone, reply } => zone_set(*zone, Some(u8::from(*reply)), out),
         Stmt::PrioritySet(p) => ext::priority_set(*p, out),
         Stmt::HeaderSet { field, value } => ext::header_set(*field, *value, out),
         Stmt::MaxsegSet(m) => exthdr::maxseg_set(*m, out),
@@ -1208,6 +1199,20 @@ pub fn value_bytes(t: DataType, v: &Value) -> Vec<u8> {
         // so produce no bytes and let the kernel reject the rule with a located error.
         Value::Range(..) | Value::Set(..) | Value::AddrRange(..) => Vec::new(),
     }
+}
+
+/// `ct [original|reply] zone set N`: the zone into register 1, then `ct set zone` with the
+/// direction (IP_CT_DIR_ORIGINAL 0, IP_CT_DIR_REPLY 1) when there is one.
+fn zone_set(zone: u16, dir: Option<u8>, out: &mut Vec<K>) {
+    out.push(K::Immediate {
+        dreg: NFT_REG_1,
+        data: ImmData::Value(zone.to_ne_bytes().to_vec()),
+    });
+    out.push(K::CtSet {
+        key: NFT_CT_ZONE,
+        sreg: NFT_REG_1,
+        dir,
+    });
 }
 
 #[cfg(test)]

@@ -393,6 +393,10 @@ fn stmt(s: &Stmt) -> String {
         Stmt::SetDelete { set, key } => set::elem_stmt("delete", set, key),
         Stmt::Notrack => "notrack".to_string(),
         Stmt::CtZoneSet(zone) => format!("ct zone set {zone}"),
+        Stmt::CtDirZoneSet { zone, reply } => format!(
+            "ct {} zone set {zone}",
+            if *reply { "reply" } else { "original" }
+        ),
         Stmt::PrioritySet(p) => ext::priority_set(*p),
         Stmt::HeaderSet { field, value } => {
             format!("{} set {value}", expr(Expr::Payload(*field)))

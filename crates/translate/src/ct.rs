@@ -1,6 +1,7 @@
 //! `-j CT --notrack` (raw table): nft `notrack`; `-j CT --zone N`: `ct state != untracked ct
-//! zone set N`; `-j CT --helper NAME`: `ct helper set` of a `ct helper` object, in a chain of
-//! its own (see `ct_helper.rs`); every other CT option is refused with the reason.
+//! zone set N`, and `--zone-orig N`/`--zone-reply N` the same with `ct original zone set
+//! N`/`ct reply zone set N`; `-j CT --helper NAME`: `ct helper set` of a `ct helper` object, in
+//! a chain of its own (see `ct_helper.rs`); every other CT option is refused with the reason.
 //!
 //! Exactness, `--notrack`: with it, xt_CT's check installs no template and its target then
 //! behaves as NOTRACK (see `notrack.rs`): a packet with a conntrack entry or already untracked
@@ -14,8 +15,14 @@
 //! never ends the rule for any other packet) closes that gap; it comes after the counter, so the
 //! counter still counts every packet the matches let through, as iptables does.
 //!
+//! Exactness, `--zone-orig N`/`--zone-reply N`: xt_CT gives the template's zone the direction
+//! NF_CT_ZONE_DIR_ORIG or _REPL (`xt_ct_flags_to_dir`), and nft_ct's zone set with
+//! NFTA_CT_DIRECTION original or reply does the same; the rest is as for `--zone`.
+//! iptables-save writes one of the three options, never two: two are refused.
+//!
 //! Not translated, with an error:
-//! - `--zone mark`, `--zone-orig`, `--zone-reply`: per-direction and mark-derived zones;
+//! - zones taken from the packet mark (`--zone mark`, `--zone-orig mark` ...): xt_CT reads the
+//!   mark when conntrack looks the packet up, nft when the rule runs;
 //! - `--timeout`: it needs a named `ct timeout` object, which fwnet does not create yet;
 //! - `--ctevents`, `--expevents`: nft has `ct event set` but no expectation events;
 //! - `--notrack` together with any other option, and `-j CT` without options.
@@ -42,7 +49,8 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         return Vec::new();
     }
     let mut notrack = false;
-    let mut zone: Option<(u16, &Opt)> = None;
+    // The zone, its direction (None: both, Some(true): reply only) and its option.
+    let mut zone: Option<(u16, Option<bool>, &Opt)> = None;
     let mut helper: Option<(String, &Opt)> = None;
     for opt in opts {
         if !cx.not_negated(opt) {
@@ -55,24 +63,34 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
                 }
                 notrack = true;
             }
-            "--zone" => {
+            "--zone" | "--zone-orig" | "--zone-reply" => {
                 let Some(arg) = cx.one_arg(opt) else {
                     return Vec::new();
                 };
+                if let Some((_, _, first)) = zone {
+                    cx.error(
+                        "translate/bad-value",
+                        &opt.loc,
+                        format!("`{}` after `{}`", opt.name, first.name),
+                        "give one of --zone (both directions), --zone-orig and --zone-reply, as iptables-save writes them",
+                    );
+                    return Vec::new();
+                }
+                let dir = match opt.name.as_str() {
+                    "--zone-orig" => Some(false),
+                    "--zone-reply" => Some(true),
+                    _ => None,
+                };
                 match parse_u16(arg) {
-                    Some(n) => zone = Some((n, *opt)),
+                    Some(n) => zone = Some((n, dir, *opt)),
                     None if arg == "mark" => cx.unsupported_value(
                         opt,
                         "the zone `mark`",
-                        "a zone taken from the packet mark has no exact nft form; give a number",
+                        "a zone taken from the packet mark has no exact nft form (xt_CT reads the mark when conntrack looks the packet up, nft when the rule runs); give a number",
                     ),
                     None => cx.bad_value(opt, arg, "zones are numbers from 0 to 65535"),
                 }
             }
-            "--zone-orig" | "--zone-reply" => cx.unsupported_option(
-                opt,
-                "per-direction zones are not translated; use `--zone` if both directions may share the zone",
-            ),
             "--helper" => {
                 let Some(arg) = cx.one_arg(opt) else {
                     return Vec::new();
@@ -111,7 +129,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         };
     }
     match (notrack, zone) {
-        (true, Some((_, opt))) => {
+        (true, Some((_, _, opt))) => {
             cx.error(
                 "translate/bad-value",
                 &opt.loc,
@@ -120,14 +138,17 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
             );
             return Vec::new();
         }
-        (false, Some((n, _))) => {
+        (false, Some((n, dir, _))) => {
             return vec![
                 Stmt::Match(Match::Cmp {
                     left: Expr::Ct(CtKey::State),
                     op: CmpOp::Ne,
                     right: Value::Num(ct_state::UNTRACKED),
                 }),
-                Stmt::CtZoneSet(n),
+                match dir {
+                    None => Stmt::CtZoneSet(n),
+                    Some(reply) => Stmt::CtDirZoneSet { zone: n, reply },
+                },
             ]
         }
         _ => {}

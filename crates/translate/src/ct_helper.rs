@@ -295,7 +295,11 @@ pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usi
         let rules = std::mem::take(&mut chain.rules);
         let zone = rules
             .iter()
-            .find(|r| r.stmts.iter().any(|s| matches!(s, Stmt::CtZoneSet(_))))
+            .find(|r| {
+                r.stmts
+                    .iter()
+                    .any(|s| matches!(s, Stmt::CtZoneSet(_) | Stmt::CtDirZoneSet { .. }))
+            })
             .map(line_of);
         let mut keep = Vec::new();
         let mut out = Vec::new();

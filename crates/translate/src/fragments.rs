@@ -307,6 +307,7 @@ fn uses_conntrack(t: &Table) -> bool {
                 Stmt::Nat(_)
                 | Stmt::Notrack
                 | Stmt::CtZoneSet(_)
+                | Stmt::CtDirZoneSet { .. }
                 | Stmt::CtHelperSet(_)
                 | Stmt::CtCount(_)
                 | Stmt::Synproxy(_)

@@ -646,6 +646,7 @@ fn recorded_before<'t>(
                 | Stmt::MarkSet(_)
                 | Stmt::Notrack
                 | Stmt::CtZoneSet(_)
+                | Stmt::CtDirZoneSet { .. }
                 | Stmt::PrioritySet(_)
                 | Stmt::CtHelperSet(_)
                 | Stmt::MaxsegSet(_)
