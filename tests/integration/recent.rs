@@ -6,7 +6,8 @@
 //! drop is the sender's `EPERM`. The sequence exercises `--set`, `--rcheck --seconds`, `!
 //! --rcheck`, `--update --seconds` (the refresh after a match keeps the entry alive past the
 //! first window) and expiry; the approximated `--remove` (matches only an existing entry) runs
-//! with `--allow-approximate`. It does not test the kernel's 100-entry eviction, which fwnet
+//! with `--allow-approximate`, also on a list checked within a window elsewhere (list `M`: the
+//! window's set and the twin set of any age). It does not test the kernel's 100-entry eviction, which fwnet
 //! does not reproduce (see crates/translate/src/recent.rs).
 
 use crate::apply::{fwnet, fwnet_in, text, StateDir};
@@ -26,6 +27,9 @@ const RULES: &str = "*filter
 -A OUTPUT -p udp -m udp --dport 1005 -m recent --set --name K
 -A OUTPUT -p udp -m udp --dport 1006 -m recent --rcheck --seconds 2 --name D --rdest -j DROP
 -A OUTPUT -p udp -m udp --dport 1007 -m recent --set --name D --rdest
+-A OUTPUT -p udp -m udp --dport 1008 -m recent --set --name M
+-A OUTPUT -p udp -m udp --dport 1009 -m recent --rcheck --seconds 2 --name M -j DROP
+-A OUTPUT -p udp -m udp --dport 1010 -m recent --remove --name M -j DROP
 COMMIT
 ";
 
@@ -71,6 +75,16 @@ const STEPS: &[Step] = &[
     s(0, 5, 7, 1006, false),    // to .7: listed
     s(0, 5, 8, 1006, true),     // to .8: not listed
     s(0, 7, 8, 1006, true),     // from .7 to .8: the source does not count
+    // M, checked within 2 s and removed at any age (the approximation's twin set)
+    s(0, 6, 1, 1009, true),    // not listed
+    s(0, 6, 1, 1008, true),    // --set
+    s(0, 6, 1, 1009, false),   // listed within 2 s
+    s(2300, 6, 1, 1009, true), // not within 2 s any more
+    s(0, 6, 1, 1010, false),   // but still listed: --remove matches
+    s(0, 6, 1, 1010, true),    // and it is gone
+    s(0, 6, 1, 1008, true),    // --set again
+    s(0, 6, 1, 1010, false),   // --remove within the window
+    s(0, 6, 1, 1009, true),    // gone from the windowed check too
 ];
 
 /// Sends every step's datagram inside `ns`; true where it passed (a drop in OUTPUT is the

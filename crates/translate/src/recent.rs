@@ -75,6 +75,8 @@
 //! `--seconds` need entries of any age, which the kernel bounds only by its 100-entry
 //! eviction: they are approximations, emitted only with `allow_approximate` (a set without
 //! timeout, `ip saddr @s delete @s { ip saddr }` for `--remove`) and marked in the rule comment.
+//! A list read both ways (port knocking: `--rcheck --seconds 30`, then `--remove`) gets a twin
+//! set without timeout for the reads of any age ([`ageless_twin`]), unless it is counted.
 //!
 //! Not reproduced, and the reason the set is not "the kernel's list": the kernel keeps at most
 //! 100 entries per list and evicts the least recently refreshed; the set holds up to 65535 and
@@ -565,25 +567,6 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
             }
             continue;
         }
-        if let (Some(s), false) = (windows.first(), ageless.is_empty()) {
-            for u in &ageless {
-                out.diagnostics.push(
-                    Diagnostic::error(
-                        "translate/unsupported-match",
-                        &u.loc,
-                        format!("recent list `{}` is checked here for an entry of any age and elsewhere within --seconds {s}; one nft set either forgets after {s} s or never", e.name),
-                    )
-                    .with_help("give the check `--seconds` too, or use a separate --name for each kind of check"),
-                );
-            }
-            continue;
-        }
-        if let Some(set) = table.sets.iter_mut().find(|s| s.name == e.set) {
-            if let Some(s) = windows.first() {
-                set.flags.timeout = true;
-                set.timeout_ms = Some(u64::from(*s) * 1000);
-            }
-        }
         let most = e
             .uses
             .iter()
@@ -591,6 +574,36 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
             .map(|u| u.hitcount)
             .max()
             .unwrap_or(1);
+        if let (Some(s), false) = (windows.first(), ageless.is_empty()) {
+            // Only with --allow-approximate (ageless uses are refused before this otherwise).
+            let shares_a_line = ageless.iter().any(|u| {
+                e.uses
+                    .iter()
+                    .filter(|o| o.loc.file == u.loc.file && o.loc.line == u.loc.line)
+                    .count()
+                    > 1
+            });
+            if most > 1 || shares_a_line {
+                for u in &ageless {
+                    out.diagnostics.push(
+                        Diagnostic::error(
+                            "translate/unsupported-match",
+                            &u.loc,
+                            format!("recent list `{}` is checked here for an entry of any age and elsewhere within --seconds {s}; one nft set either forgets after {s} s or never, and fwnet keeps a second one only for a list without --hitcount used once per rule", e.name),
+                        )
+                        .with_help("give the check `--seconds` too, or use a separate --name for each kind of check"),
+                    );
+                }
+                continue;
+            }
+            ageless_twin(e, &ageless, table);
+        }
+        if let Some(set) = table.sets.iter_mut().find(|s| s.name == e.set) {
+            if let Some(s) = windows.first() {
+                set.flags.timeout = true;
+                set.timeout_ms = Some(u64::from(*s) * 1000);
+            }
+        }
         if let (Some(s), true) = (windows.first(), most > 1) {
             expand(e, most, *s, table, &mut out.diagnostics);
         }
@@ -690,6 +703,73 @@ fn recorded_before<'t>(
         by = by.or(earlier.origin.as_ref());
     }
     Some((chain.name.as_str(), by?))
+}
+
+/// With `--allow-approximate`, a list checked both within its window and at any age (and
+/// never counted): a twin set `recent_NAME_any`, without timeout, holds the entries of any
+/// age. Every rule that records in the list (`--set`, `--update`) records in the twin too,
+/// checks of any age (`--rcheck` without `--seconds`, `--remove`) read the twin, and `--remove`
+/// deletes from both. The windowed checks keep the list's own set, exact as before; the twin is
+/// the usual approximation of entries of any age (it never forgets, where the kernel evicts
+/// the least recently seen entry of a list of 100).
+fn ageless_twin(e: &Entry, ageless: &[&Use], table: &mut Table) {
+    let Some(at) = table.sets.iter().position(|s| s.name == e.set) else {
+        return;
+    };
+    let mut taken: Vec<String> = table.sets.iter().map(|s| s.name.clone()).collect();
+    let twin = fresh(format!("{}_any", e.set), &mut taken);
+    let mut set = table.sets[at].clone();
+    set.name = twin.clone();
+    set.flags.timeout = false;
+    set.timeout_ms = None;
+    table.sets.insert(at + 1, set);
+    for rule in table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+        let aged = ageless.iter().any(|u| {
+            rule.origin
+                .as_ref()
+                .is_some_and(|o| o.file == u.loc.file && o.line == u.loc.line)
+        });
+        let mut stmts = Vec::with_capacity(rule.stmts.len() + 1);
+        for st in std::mem::take(&mut rule.stmts) {
+            match st {
+                Stmt::SetUpdate {
+                    set,
+                    key,
+                    limit: None,
+                    masks,
+                } if set == e.set => {
+                    stmts.push(Stmt::SetUpdate {
+                        set,
+                        key: key.clone(),
+                        limit: None,
+                        masks: masks.clone(),
+                    });
+                    stmts.push(Stmt::SetUpdate {
+                        set: twin.clone(),
+                        key,
+                        limit: None,
+                        masks,
+                    });
+                }
+                Stmt::Match(Match::Lookup { key, set, op }) if aged && set == e.set => {
+                    stmts.push(Stmt::Match(Match::Lookup {
+                        key,
+                        set: twin.clone(),
+                        op,
+                    }));
+                }
+                Stmt::SetDelete { set, key } if set == e.set => {
+                    stmts.push(Stmt::SetDelete {
+                        set: twin.clone(),
+                        key: key.clone(),
+                    });
+                    stmts.push(Stmt::SetDelete { set, key });
+                }
+                other => stmts.push(other),
+            }
+        }
+        rule.stmts = stmts;
+    }
 }
 
 fn family_of(f: fwnet_nft::Family) -> Option<IpFamily> {
