@@ -78,6 +78,44 @@ pub fn fwnet_in(ns: &Netns, args: &[&str], path: Option<&str>) -> Output {
     c.output().expect("run fwnet in namespace")
 }
 
+/// The two sides of a kernel test against legacy iptables: `rules` loaded by
+/// iptables-legacy-restore (ip6tables-legacy-restore when `v6`) into one new namespace, and by
+/// `fwnet import --family` and `fwnet apply` into another, each namespace passed to `prepare`
+/// first. Returns the legacy namespace, fwnet's, and the import's output (its warnings).
+pub fn legacy_and_fwnet(
+    tag: &str,
+    rules: &str,
+    v6: bool,
+    prepare: impl Fn(&Netns),
+) -> (Netns, Netns, Output) {
+    let (restore, family) = if v6 {
+        ("ip6tables-legacy-restore", "6")
+    } else {
+        ("iptables-legacy-restore", "4")
+    };
+    let legacy = Netns::new(&format!("{tag}-legacy")).expect("namespace");
+    prepare(&legacy);
+    legacy
+        .exec_stdin(restore, &[], rules)
+        .unwrap_or_else(|e| panic!("{restore}: {e}"));
+    let state = StateDir::new(tag);
+    let file = scratch(&format!("{tag}.rules"), rules);
+    let import = fwnet(&[
+        "import",
+        "--family",
+        family,
+        "--state-dir",
+        state.arg(),
+        file.to_str().expect("utf-8 path"),
+    ]);
+    assert!(import.status.success(), "import: {}", text(&import));
+    let ours = Netns::new(&format!("{tag}-fwnet")).expect("namespace");
+    prepare(&ours);
+    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
+    assert!(o.status.success(), "apply: {}", text(&o));
+    (legacy, ours, import)
+}
+
 pub fn text(o: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",

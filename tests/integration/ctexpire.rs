@@ -8,7 +8,7 @@
 //! 30 s of an unreplied UDP connection (nf_conntrack_udp_timeout). The ranges stay clear of the
 //! 29/30 s edge, where a clock tick between conntrack's hook and the filter's would decide.
 
-use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
+use crate::apply::legacy_and_fwnet;
 use crate::netns::{privileged, Netns};
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
@@ -61,29 +61,13 @@ fn ctexpire_verdicts_equal_legacy_xt_conntrack() {
     if !privileged("ctexpire_verdicts_equal_legacy_xt_conntrack") {
         return;
     }
+    let (legacy, ours, _) = legacy_and_fwnet("ctexpire", RULES, false, |_| {});
     let want: Vec<[bool; 2]> = FLOWS.iter().map(|(_, v)| *v).collect();
-    let legacy = Netns::new("ctexpire-legacy").expect("namespace");
-    legacy
-        .exec_stdin("iptables-legacy-restore", &[], RULES)
-        .expect("iptables-legacy-restore");
     let got_legacy = run(&legacy);
     assert_eq!(
         got_legacy, want,
         "the legacy kernel disagrees with the test's expectations"
     );
-
-    let state = StateDir::new("ctexpire");
-    let file = scratch("ctexpire.rules", RULES);
-    let o = fwnet(&[
-        "import",
-        "--state-dir",
-        state.arg(),
-        file.to_str().expect("utf-8 path"),
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
-    let ours = Netns::new("ctexpire-fwnet").expect("namespace");
-    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
-    assert!(o.status.success(), "apply: {}", text(&o));
     assert_eq!(
         run(&ours),
         got_legacy,

@@ -4,7 +4,7 @@
 //! prints `zone=`, `zone-orig=` or `zone-reply=`) must be the same, and the legacy ones those
 //! written here.
 
-use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
+use crate::apply::legacy_and_fwnet;
 use crate::netns::{privileged, Netns};
 use std::net::{SocketAddr, UdpSocket};
 
@@ -62,32 +62,16 @@ fn ct_zone_directions_equal_legacy_xt_ct() {
     if !privileged("ct_zone_directions_equal_legacy_xt_ct") {
         return;
     }
+    let (legacy, ours, _) = legacy_and_fwnet("ctzone", RULES, false, |_| {});
     let want: Vec<(u16, Vec<String>)> = WANT
         .iter()
         .map(|(p, z)| (*p, vec![z.to_string()]))
         .collect();
-    let legacy = Netns::new("ctzone-legacy").expect("namespace");
-    legacy
-        .exec_stdin("iptables-legacy-restore", &[], RULES)
-        .expect("iptables-legacy-restore");
     let got_legacy = run(&legacy);
     assert_eq!(
         got_legacy, want,
         "the legacy kernel disagrees with the test's expectations"
     );
-
-    let state = StateDir::new("ctzone");
-    let file = scratch("ctzone.rules", RULES);
-    let o = fwnet(&[
-        "import",
-        "--state-dir",
-        state.arg(),
-        file.to_str().expect("utf-8 path"),
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
-    let ours = Netns::new("ctzone-fwnet").expect("namespace");
-    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
-    assert!(o.status.success(), "apply: {}", text(&o));
     assert_eq!(
         run(&ours),
         got_legacy,

@@ -118,10 +118,15 @@ pub(crate) fn run_steps(ns: &Netns, steps: &[Step], v6: bool) -> Vec<bool> {
 
 /// IPv6 on `lo` in `ns`, with fd00::N for every address the steps use.
 pub(crate) fn add_ipv6_loopbacks(ns: &Netns, steps: &[Step]) {
-    ns.run_in(crate::fragments::enable_ipv6_on_lo);
     let used: std::collections::BTreeSet<u8> =
         steps.iter().flat_map(|st| [st.src, st.dst]).collect();
-    for n in used {
+    ipv6_on_lo(ns, used);
+}
+
+/// IPv6 on `lo` in `ns`, with fd00::N for every N of `hosts`.
+pub(crate) fn ipv6_on_lo(ns: &Netns, hosts: impl IntoIterator<Item = u8>) {
+    ns.run_in(crate::fragments::enable_ipv6_on_lo);
+    for n in hosts {
         ns.ip(&[
             "-6",
             "addr",

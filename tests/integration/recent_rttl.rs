@@ -124,19 +124,7 @@ fn run(ns: &Netns, steps: &[Step], v6: bool) -> Vec<bool> {
 fn namespace(tag: &str, v6: bool) -> Netns {
     let ns = Netns::new(tag).expect("namespace");
     if v6 {
-        ns.run_in(crate::fragments::enable_ipv6_on_lo);
-        for n in [1, 2] {
-            ns.ip(&[
-                "-6",
-                "addr",
-                "add",
-                &format!("fd00::{n}/128"),
-                "dev",
-                "lo",
-                "nodad",
-            ])
-            .unwrap_or_else(|e| panic!("fd00::{n} on lo: {e}"));
-        }
+        crate::recent::ipv6_on_lo(&ns, [1, 2]);
     }
     ns
 }

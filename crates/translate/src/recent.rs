@@ -174,6 +174,23 @@ struct Entry {
     uses: Vec<Use>,
 }
 
+impl Entry {
+    /// How many uses of the list the input line of `loc` has.
+    fn uses_on_line(&self, loc: &Loc) -> usize {
+        self.uses
+            .iter()
+            .filter(|o| o.loc.file == loc.file && o.loc.line == loc.line)
+            .count()
+    }
+}
+
+/// Whether `rule` came from the input line of `loc`.
+fn from_line(rule: &Rule, loc: &Loc) -> bool {
+    rule.origin
+        .as_ref()
+        .is_some_and(|o| o.file == loc.file && o.line == loc.line)
+}
+
 pub(crate) fn translate(
     opts: &[&Opt],
     loc: &Loc,
@@ -576,13 +593,7 @@ pub(crate) fn finish(registry: &Registry, out: &mut Translation) {
             .unwrap_or(1);
         if let (Some(s), false) = (windows.first(), ageless.is_empty()) {
             // Only with --allow-approximate (ageless uses are refused before this otherwise).
-            let shares_a_line = ageless.iter().any(|u| {
-                e.uses
-                    .iter()
-                    .filter(|o| o.loc.file == u.loc.file && o.loc.line == u.loc.line)
-                    .count()
-                    > 1
-            });
+            let shares_a_line = ageless.iter().any(|u| e.uses_on_line(&u.loc) > 1);
             if most > 1 || shares_a_line {
                 for u in &ageless {
                     out.diagnostics.push(
@@ -669,11 +680,7 @@ fn recorded_before<'t>(
     if rewrites_ttl {
         return None;
     }
-    let here = |r: &Rule| {
-        r.origin
-            .as_ref()
-            .is_some_and(|o| o.file == u.loc.file && o.line == u.loc.line)
-    };
+    let here = |r: &Rule| from_line(r, &u.loc);
     let chain = table.chains.iter().find(|c| c.rules.iter().any(here))?;
     let key = [Expr::Payload(u.key)];
     // The tests before the `--set` of a rule that records every packet passing them.
@@ -724,11 +731,7 @@ fn ageless_twin(e: &Entry, ageless: &[&Use], table: &mut Table) {
     set.timeout_ms = None;
     table.sets.insert(at + 1, set);
     for rule in table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
-        let aged = ageless.iter().any(|u| {
-            rule.origin
-                .as_ref()
-                .is_some_and(|o| o.file == u.loc.file && o.line == u.loc.line)
-        });
+        let aged = ageless.iter().any(|u| from_line(rule, &u.loc));
         let mut stmts = Vec::with_capacity(rule.stmts.len() + 1);
         for st in std::mem::take(&mut rule.stmts) {
             match st {
@@ -805,11 +808,7 @@ const NFT_MAX_BYTES: usize = 128;
 /// Puts the approximation marker at the start of the comment of the rule from `loc`.
 fn mark_approximate(table: &mut fwnet_nft::Table, loc: &Loc, name: &str) {
     for rule in table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
-        let here = rule
-            .origin
-            .as_ref()
-            .is_some_and(|o| o.file == loc.file && o.line == loc.line);
-        if !here {
+        if !from_line(rule, loc) {
             continue;
         }
         let mut text = format!("{MARK} ({name})");
@@ -896,12 +895,7 @@ fn expand(e: &Entry, most: u32, seconds: u32, table: &mut Table, diags: &mut Vec
     let mut rewrites = Vec::new();
     let mut refused = false;
     for u in e.uses.iter().filter(|u| rewritten(u)) {
-        let same_line = e
-            .uses
-            .iter()
-            .filter(|o| o.loc.file == u.loc.file && o.loc.line == u.loc.line)
-            .count();
-        let why = if same_line > 1 {
+        let why = if e.uses_on_line(&u.loc) > 1 {
             Some(format!("recent list `{}` is used twice in one rule and counted with --hitcount elsewhere; fwnet splits such a rule once per list", e.name))
         } else {
             let found = places(e, u, table);
@@ -1123,11 +1117,7 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
     let mut out = Vec::new();
     for (ci, chain) in table.chains.iter().enumerate() {
         for (ri, rule) in chain.rules.iter().enumerate() {
-            let here = rule
-                .origin
-                .as_ref()
-                .is_some_and(|o| *o.file == *u.loc.file && o.line == u.loc.line);
-            if !here {
+            if !from_line(rule, &u.loc) {
                 continue;
             }
             let Some((i, _)) = span(u, &rule.stmts, &e.set) else {
