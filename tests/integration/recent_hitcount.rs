@@ -16,8 +16,8 @@
 //! --hitcount`, 2 and 3): they match with no entry, or with fewer times within the window.
 //! Not tested: the kernel's 100-entry eviction, which fwnet does not reproduce.
 
-use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
-use crate::netns::{privileged, Netns};
+use crate::apply::legacy_and_fwnet;
+use crate::netns::privileged;
 use crate::recent::{add_ipv6_loopbacks, run_steps, Step};
 
 const RULES: &str = "*filter
@@ -131,23 +131,17 @@ fn recent_hitcount_verdicts_equal_legacy_xt_recent_over_ipv6() {
 /// [`STEPS`] under the legacy kernel (which must give the written verdicts), then under
 /// fwnet's translation of [`RULES`] (which must give the legacy kernel's), over IPv4 or IPv6.
 fn legacy_then_fwnet(v6: bool) {
-    let (tag, restore, family) = if v6 {
-        ("hitcount6", "ip6tables-legacy-restore", "6")
+    let (tag, restore) = if v6 {
+        ("hitcount6", "ip6tables-legacy-restore")
     } else {
-        ("hitcount", "iptables-legacy-restore", "4")
+        ("hitcount", "iptables-legacy-restore")
     };
-    let namespace = |side: &str| {
-        let ns = Netns::new(&format!("{tag}-{side}")).expect("namespace");
+    let (legacy, ours, _) = legacy_and_fwnet(tag, RULES, v6, |ns| {
         if v6 {
-            add_ipv6_loopbacks(&ns, STEPS);
+            add_ipv6_loopbacks(ns, STEPS);
         }
-        ns
-    };
+    });
     let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
-    let legacy = namespace("legacy");
-    legacy
-        .exec_stdin(restore, &[], RULES)
-        .unwrap_or_else(|e| panic!("{restore}: {e}"));
     let got_legacy = run_steps(&legacy, STEPS, v6);
     assert_eq!(
         got_legacy,
@@ -155,21 +149,6 @@ fn legacy_then_fwnet(v6: bool) {
         "the legacy kernel disagrees with the test's expectations at steps {:?}",
         differences(&got_legacy, &want)
     );
-
-    let state = StateDir::new(tag);
-    let file = scratch("hitcount.rules", RULES);
-    let o = fwnet(&[
-        "import",
-        "--family",
-        family,
-        "--state-dir",
-        state.arg(),
-        file.to_str().expect("utf-8 path"),
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
-    let ours = namespace("fwnet");
-    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
-    assert!(o.status.success(), "apply: {}", text(&o));
     let got_fwnet = run_steps(&ours, STEPS, v6);
     assert_eq!(
         got_fwnet,
