@@ -78,32 +78,44 @@ pub fn fwnet_in(ns: &Netns, args: &[&str], path: Option<&str>) -> Output {
     c.output().expect("run fwnet in namespace")
 }
 
-/// The two sides of a kernel test against legacy iptables: `rules` loaded by
-/// iptables-legacy-restore (ip6tables-legacy-restore when `v6`) into one new namespace, and by
-/// `fwnet import --family` and `fwnet apply` into another, each namespace passed to `prepare`
-/// first. Returns the legacy namespace, fwnet's, and the import's output (its warnings).
+/// The two sides of a kernel test against legacy iptables: [`legacy_with`] and [`fwnet_with`]
+/// of the same `rules`. Returns the legacy namespace, fwnet's, and the import's output.
 pub fn legacy_and_fwnet(
     tag: &str,
     rules: &str,
     v6: bool,
     prepare: impl Fn(&Netns),
 ) -> (Netns, Netns, Output) {
-    let (restore, family) = if v6 {
-        ("ip6tables-legacy-restore", "6")
+    let legacy = legacy_with(tag, rules, v6, &prepare);
+    let (ours, import) = fwnet_with(tag, rules, v6, &prepare);
+    (legacy, ours, import)
+}
+
+/// A new namespace, passed to `prepare`, then loaded with `rules` by iptables-legacy-restore
+/// (ip6tables-legacy-restore when `v6`).
+pub fn legacy_with(tag: &str, rules: &str, v6: bool, prepare: impl Fn(&Netns)) -> Netns {
+    let restore = if v6 {
+        "ip6tables-legacy-restore"
     } else {
-        ("iptables-legacy-restore", "4")
+        "iptables-legacy-restore"
     };
     let legacy = Netns::new(&format!("{tag}-legacy")).expect("namespace");
     prepare(&legacy);
     legacy
         .exec_stdin(restore, &[], rules)
         .unwrap_or_else(|e| panic!("{restore}: {e}"));
+    legacy
+}
+
+/// A new namespace, passed to `prepare`, then loaded with `rules` by `fwnet import --family`
+/// and `fwnet apply`; returns it and the import's output (its warnings).
+pub fn fwnet_with(tag: &str, rules: &str, v6: bool, prepare: impl Fn(&Netns)) -> (Netns, Output) {
     let state = StateDir::new(tag);
     let file = scratch(&format!("{tag}.rules"), rules);
     let import = fwnet(&[
         "import",
         "--family",
-        family,
+        if v6 { "6" } else { "4" },
         "--state-dir",
         state.arg(),
         file.to_str().expect("utf-8 path"),
@@ -113,7 +125,7 @@ pub fn legacy_and_fwnet(
     prepare(&ours);
     let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
     assert!(o.status.success(), "apply: {}", text(&o));
-    (legacy, ours, import)
+    (ours, import)
 }
 
 pub fn text(o: &Output) -> String {

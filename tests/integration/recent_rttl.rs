@@ -13,7 +13,7 @@
 //! Datagrams go over loopback from 127.0.0.2 (fd00::2) to .1 (fd00::1), each from a fresh
 //! socket (a NEW connection), through OUTPUT, where a drop is the sender's `EPERM`.
 
-use crate::apply::{fwnet, fwnet_in, scratch, text, StateDir};
+use crate::apply::{fwnet_with, legacy_with, text};
 use crate::netns::{privileged, Netns};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -121,12 +121,13 @@ fn run(ns: &Netns, steps: &[Step], v6: bool) -> Vec<bool> {
     })
 }
 
-fn namespace(tag: &str, v6: bool) -> Netns {
-    let ns = Netns::new(tag).expect("namespace");
-    if v6 {
-        crate::recent::ipv6_on_lo(&ns, [1, 2]);
+/// fd00::1 and fd00::2 on `lo` for the IPv6 runs.
+fn prepare(v6: bool) -> impl Fn(&Netns) {
+    move |ns| {
+        if v6 {
+            crate::recent::ipv6_on_lo(ns, [1, 2]);
+        }
     }
-    ns
 }
 
 #[test]
@@ -144,15 +145,8 @@ fn recent_rttl_after_set_verdicts_equal_legacy_xt_recent_over_ipv6() {
 }
 
 fn legacy_then_fwnet(v6: bool) {
-    let (tag, restore, family) = if v6 {
-        ("rttl6", "ip6tables-legacy-restore", "6")
-    } else {
-        ("rttl", "iptables-legacy-restore", "4")
-    };
-    let legacy = namespace(&format!("{tag}-legacy"), v6);
-    legacy
-        .exec_stdin(restore, &[], &format!("{RULES}{CONTROL}COMMIT\n"))
-        .unwrap_or_else(|e| panic!("{restore}: {e}"));
+    let tag = if v6 { "rttl6" } else { "rttl" };
+    let legacy = legacy_with(tag, &format!("{RULES}{CONTROL}COMMIT\n"), v6, prepare(v6));
     let want: Vec<bool> = STEPS.iter().map(|st| st.passes).collect();
     let got_legacy = run(&legacy, STEPS, v6);
     assert_eq!(
@@ -166,29 +160,16 @@ fn legacy_then_fwnet(v6: bool) {
         "the legacy kernel does not see the TTLs the test sets, so the test proves nothing"
     );
 
-    let state = StateDir::new(tag);
-    let file = scratch(&format!("{tag}.rules"), &format!("{RULES}COMMIT\n"));
-    let o = fwnet(&[
-        "import",
-        "--family",
-        family,
-        "--state-dir",
-        state.arg(),
-        file.to_str().expect("utf-8 path"),
-    ]);
-    assert!(o.status.success(), "import: {}", text(&o));
-    let said = text(&o);
+    let (ours, import) = fwnet_with(tag, &format!("{RULES}COMMIT\n"), v6, prepare(v6));
+    let said = text(&import);
     assert_eq!(
         said.matches("warning[translate/recent-rttl]").count(),
         2,
         "both --rttl checks must be left out with a warning: {said}"
     );
-    let ours = namespace(&format!("{tag}-fwnet"), v6);
-    let o = fwnet_in(&ours, &["apply", "--state-dir", state.arg()], None);
-    assert!(o.status.success(), "apply: {}", text(&o));
     assert_eq!(
         run(&ours, STEPS, v6),
         got_legacy,
-        "fwnet's verdicts differ from {restore}'s xt_recent"
+        "fwnet's verdicts differ from the legacy kernel's xt_recent"
     );
 }

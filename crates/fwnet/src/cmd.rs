@@ -216,10 +216,7 @@ pub fn import(
     diags.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
-    let approximations = diags
-        .iter()
-        .filter(|d| !d.is_error() && d.code == "translate/approximate")
-        .count();
+    let approximations = fwnet_translate::approximations(&diags);
     let summary = translation
         .as_ref()
         .map(|t| summarize(&t.ruleset))

@@ -140,11 +140,7 @@ pub fn run(args: &Args) -> Result<u8> {
     if t.has_errors() {
         return refuse(&t.diagnostics);
     }
-    let approximated = t
-        .diagnostics
-        .iter()
-        .filter(|d| !d.is_error() && d.code == "translate/approximate")
-        .count();
+    let approximated = fwnet_translate::approximations(&t.diagnostics);
     if approximated > 0 {
         eprintln!(
             "fwnet: {approximated} rule(s) are APPROXIMATED (--allow-approximate); their differences from the legacy kernel show only where a probe reaches them (`fwnet import --allow-approximate` lists each)"

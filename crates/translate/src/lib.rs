@@ -204,6 +204,15 @@ pub fn translate_owned(
     out
 }
 
+/// How many approximations `diags` report emitting (`--allow-approximate`): the warnings with
+/// code `translate/approximate` (a refusal for want of that option is an error of that code).
+pub fn approximations(diags: &[Diagnostic]) -> usize {
+    diags
+        .iter()
+        .filter(|d| !d.is_error() && d.code == "translate/approximate")
+        .count()
+}
+
 /// The family of a file: [`family_of`] without its warning.
 pub fn detect_family(rs: &IptRuleset) -> IpFamily {
     family_of(rs).0

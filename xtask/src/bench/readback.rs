@@ -116,10 +116,10 @@ pub fn run(fwnet: &Path, work: &Path, runs: usize, sizes: &[usize]) -> Result<St
 /// [`BUCKETS`] elements for the hashlimit set `set`, as `nft -f` input.
 fn buckets(table: &str, set: &str, rate: &str) -> String {
     let mut s = String::new();
-    for chunk in (0..BUCKETS).collect::<Vec<_>>().chunks(5000) {
+    for start in (0..BUCKETS).step_by(5000) {
         let _ = write!(s, "add element ip {table} {set} {{ ");
-        for (i, n) in chunk.iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
+        for n in start..(start + 5000).min(BUCKETS) {
+            let sep = if n == start { "" } else { ", " };
             let _ = write!(
                 s,
                 "{sep}10.{}.{}.{} {rate}",
