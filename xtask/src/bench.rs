@@ -4,7 +4,10 @@
 //! - import: `fwnet import` against `iptables-restore-translate -f` of the same file;
 //! - apply: `fwnet apply` against `nft -f` of `fwnet show` output and against
 //!   `iptables-legacy-restore` of the original, each in a fresh private network namespace;
-//! - peak memory (max RSS, from wait4's rusage) of each.
+//! - peak memory (max RSS, from wait4's rusage) of each;
+//! - where apply's time goes: the user-space CPU time of fwnet and of nft, and the floor (fwnet's
+//!   apply time less its user time), which bounds the apply ratio any user-space work could
+//!   reach.
 //!
 //! Inputs: generated rulesets shaped like the corpus (mixed matches, user chains, NAT) at each
 //! size, a 50k-address blocklist, and the largest corpus files. Every figure is the median of
@@ -29,6 +32,8 @@ mod readback;
 
 struct Sample {
     wall: Duration,
+    /// CPU time in user space (wait4's rusage): the part of `wall` the tool's own code spends.
+    user: Duration,
     max_rss_kb: i64,
 }
 
@@ -60,8 +65,12 @@ fn measure(cmd: &mut Command) -> Result<Sample> {
             err.lines().take(5).collect::<Vec<_>>().join("\n")
         );
     }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
     Ok(Sample {
         wall,
+        user: tv(usage.ru_utime),
         max_rss_kb: usage.ru_maxrss,
     })
 }
@@ -135,6 +144,12 @@ struct Row {
     import: Duration,
     xlate: Duration,
     apply: Duration,
+    /// fwnet apply's and nft's user-space CPU time.
+    apply_user: Duration,
+    nft_user: Duration,
+    /// fwnet apply's wall time less its user time: what an apply would take if fwnet's own
+    /// code cost nothing (the kernel's work on the batch, system calls, waits).
+    apply_floor: Duration,
     nft: Duration,
     legacy: Duration,
     import_rss: i64,
@@ -238,6 +253,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .count();
         eprintln!("bench: {name} ({rules} rules), {runs} runs each");
         let (mut imp, mut xl, mut ap, mut nf, mut lg) = (vec![], vec![], vec![], vec![], vec![]);
+        let (mut ap_user, mut nf_user, mut floor) = (vec![], vec![], vec![]);
         let (mut imp_rss, mut ap_rss, mut nft_rss) = (0, 0, 0);
         let shown = work.join("shown.nft");
         for _ in 0..runs {
@@ -270,12 +286,15 @@ pub fn run(args: &[String]) -> Result<()> {
         for _ in 0..runs {
             let s = measure(&mut in_netns(&[fw, "apply", "--state-dir", st], None))?;
             ap.push(s.wall);
+            ap_user.push(s.user);
+            floor.push(s.wall.saturating_sub(s.user));
             ap_rss = ap_rss.max(s.max_rss_kb);
             let s = measure(&mut in_netns(
                 &["nft", "-f", shown.to_str().context("utf-8")?],
                 None,
             ))?;
             nf.push(s.wall);
+            nf_user.push(s.user);
             nft_rss = nft_rss.max(s.max_rss_kb);
             lg.push(measure(&mut in_netns(&["iptables-legacy-restore"], Some(path)))?.wall);
         }
@@ -285,6 +304,9 @@ pub fn run(args: &[String]) -> Result<()> {
             import: median(imp),
             xlate: median(xl),
             apply: median(ap),
+            apply_user: median(ap_user),
+            nft_user: median(nf_user),
+            apply_floor: median(floor),
             nft: median(nf),
             legacy: median(lg),
             import_rss: imp_rss,
@@ -375,6 +397,30 @@ fn render(rows: &[Row], runs: usize) -> Result<String> {
             r.import_rss as f64 / 1024.0,
             r.apply_rss as f64 / 1024.0,
             r.nft_rss as f64 / 1024.0
+        )?;
+    }
+    writeln!(
+        s,
+        "\nWhere apply's time goes (user = CPU time in the tool's own code, from rusage). \
+         \"floor\" is fwnet's apply time less its user time: the kernel's work on the same \
+         batch, system calls and waits, which no user-space speed-up removes. \"best ratio\" \
+         is nft's time over that floor, the highest apply ratio a fwnet whose own code cost \
+         nothing could reach.\n"
+    )?;
+    writeln!(s, "| input | fwnet apply ms | fwnet user ms | floor ms | nft -f ms | nft user ms | ratio vs nft | best ratio |")?;
+    writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    for r in rows {
+        writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            ms(r.apply),
+            ms(r.apply_user),
+            ms(r.apply_floor),
+            ms(r.nft),
+            ms(r.nft_user),
+            ratio(r.apply, r.nft),
+            ratio(r.apply_floor, r.nft)
         )?;
     }
     Ok(s)
