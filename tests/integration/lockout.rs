@@ -7,7 +7,9 @@
 //! - one that cuts it is refused with exit code 5, naming the session and the policy or rule
 //!   (with its source line), and the kernel keeps the previous ruleset; `--check` only warns;
 //! - `--force` applies it, and the session then carries no data;
-//! - the server port of `$SSH_CONNECTION` is protected as well as 22.
+//! - the server port of `$SSH_CONNECTION` is protected as well as 22;
+//! - the socket diagnostics dump the guard reads sees the same established sockets as
+//!   /proc/net/tcp and tcp6: IPv4, IPv6, and IPv4 clients of an IPv6 socket.
 
 use crate::apply::{fwnet, seed, StateDir};
 use crate::netns::{privileged, Site, SiteSpec};
@@ -232,4 +234,51 @@ fn lockout_guard_protects_the_port_of_ssh_connection() {
     let o = apply_in(&site, &state, &["apply"], None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(!s.carries_data());
+}
+
+/// The guard's sockets come from NETLINK_SOCK_DIAG; /proc/net/tcp and tcp6 are the oracle.
+/// Connections over the server namespace's loopback: IPv4, IPv6, and an IPv4 client of a
+/// dual-stack IPv6 listener (`::ffff:127.0.0.1` on the server's side), each seen from both
+/// ends, and a listener that is not established.
+#[test]
+fn sock_diag_sees_the_established_sockets_proc_shows() {
+    use fwnet_apply::lockout::{established, established_diag, established_proc};
+    if !privileged("sock_diag_sees_the_established_sockets_proc_shows") {
+        return;
+    }
+    let site = site("diag");
+    crate::recent::ipv6_on_lo(&site.server, []);
+    let (diag, proc, both) = site.server.run_in(|| {
+        let v4 = TcpListener::bind("127.0.0.1:22").expect("listen on 127.0.0.1:22");
+        let v6 = TcpListener::bind("[::1]:22").expect("listen on [::1]:22");
+        let dual = TcpListener::bind("[::]:2222").expect("listen on [::]:2222");
+        let mut keep = Vec::new();
+        for (listener, to) in [
+            (&v4, "127.0.0.1:22"),
+            (&v6, "[::1]:22"),
+            (&dual, "127.0.0.1:2222"),
+        ] {
+            keep.push(TcpStream::connect(to).expect("connect over loopback"));
+            keep.push(listener.accept().expect("accept").0);
+        }
+        let mut diag = established_diag(libc::AF_INET as u8).expect("sock_diag, IPv4");
+        diag.extend(established_diag(libc::AF_INET6 as u8).expect("sock_diag, IPv6"));
+        let proc = established_proc().expect("/proc/net/tcp");
+        let both = established().expect("established");
+        drop(keep);
+        (diag, proc, both)
+    });
+    let sorted = |mut v: Vec<fwnet_apply::lockout::TcpSocket>| {
+        v.sort_by_key(|s| (s.local, s.remote));
+        v
+    };
+    let (diag, proc, both) = (sorted(diag), sorted(proc), sorted(both));
+    assert_eq!(diag.len(), 6, "three connections, two ends each: {diag:#?}");
+    assert!(
+        diag.iter()
+            .any(|s| s.local.to_string() == "[::ffff:127.0.0.1]:2222"),
+        "the IPv4 client of the dual-stack listener, as tcp6 shows it: {diag:#?}"
+    );
+    assert_eq!(diag, proc, "sock_diag against /proc/net/tcp and tcp6");
+    assert_eq!(both, proc, "established() against /proc");
 }

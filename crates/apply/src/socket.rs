@@ -1,6 +1,7 @@
-//! A NETLINK_NETFILTER socket: open, send one buffer, receive replies. Nothing nf_tables
-//! specific lives here (the codec builds and parses the bytes); this is the only place fwnet
-//! makes netlink system calls.
+//! A netlink socket: open, send one buffer, receive replies. NETLINK_NETFILTER for nf_tables
+//! ([`Socket::open`]), NETLINK_SOCK_DIAG for the lockout guard's TCP sessions
+//! ([`Socket::open_sock_diag`]). Nothing nf_tables specific lives here (the codec builds and
+//! parses the bytes); this is the only place fwnet makes netlink system calls.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -20,12 +21,36 @@ impl Socket {
     /// Opens and binds the socket, turns on extended acks, and enlarges its buffers
     /// (SO_*BUFFORCE needs CAP_NET_ADMIN; without it the plain limits apply).
     pub fn open() -> io::Result<Socket> {
+        let sock = Socket::bound(libc::NETLINK_NETFILTER)?;
+        sock.set_int(SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
+        // Errors then echo only the failing message's header, not the whole batch.
+        sock.set_int(SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
+        for (force, plain) in [
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        ] {
+            if sock.set_int(libc::SOL_SOCKET, force, BUFFER_BYTES).is_err() {
+                // Not privileged (or in a container): the kernel caps this at rmem_max/wmem_max.
+                let _ = sock.set_int(libc::SOL_SOCKET, plain, BUFFER_BYTES);
+            }
+        }
+        Ok(sock)
+    }
+
+    /// A NETLINK_SOCK_DIAG socket in the calling thread's network namespace, with the
+    /// default buffers (a dump comes in as many datagrams as it needs).
+    pub fn open_sock_diag() -> io::Result<Socket> {
+        Socket::bound(libc::NETLINK_SOCK_DIAG)
+    }
+
+    /// A netlink socket of `protocol`, bound to an address the kernel picks.
+    fn bound(protocol: libc::c_int) -> io::Result<Socket> {
         // SAFETY: plain system call; the fd is owned immediately below.
         let raw = unsafe {
             libc::socket(
                 libc::AF_NETLINK,
                 libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
+                protocol,
             )
         };
         if raw < 0 {
@@ -47,18 +72,6 @@ impl Socket {
         };
         if rc < 0 {
             return Err(io::Error::last_os_error());
-        }
-        sock.set_int(SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
-        // Errors then echo only the failing message's header, not the whole batch.
-        sock.set_int(SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
-        for (force, plain) in [
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        ] {
-            if sock.set_int(libc::SOL_SOCKET, force, BUFFER_BYTES).is_err() {
-                // Not privileged (or in a container): the kernel caps this at rmem_max/wmem_max.
-                let _ = sock.set_int(libc::SOL_SOCKET, plain, BUFFER_BYTES);
-            }
         }
         Ok(sock)
     }

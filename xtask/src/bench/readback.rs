@@ -67,11 +67,15 @@ fn compare(
     let (mut a_rss, mut b_rss) = (0, 0);
     for _ in 0..runs {
         before()?;
-        let Sample { wall, max_rss_kb, .. } = measure(&mut ours())?;
+        let Sample {
+            wall, max_rss_kb, ..
+        } = measure(&mut ours())?;
         a.push(wall);
         a_rss = a_rss.max(max_rss_kb);
         before()?;
-        let Sample { wall, max_rss_kb, .. } = measure(&mut peer())?;
+        let Sample {
+            wall, max_rss_kb, ..
+        } = measure(&mut peer())?;
         b.push(wall);
         b_rss = b_rss.max(max_rss_kb);
     }
