@@ -332,9 +332,10 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     }
     let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
     for i in 0..600u32 {
-        // A gap in each list: a list without one is a range, not a set.
-        let (a, b) = (1000 + 3 * i, 1002 + 3 * i);
-        // Alternate targets, so that the optimizer merges no run of these rules.
+        // A gap in each list: a list without one is a range, not a set. Each list shares a
+        // port with the next one, and the targets alternate, so that the optimizer merges no
+        // run of these rules (a rule moves up past another only if no packet matches both).
+        let (a, b) = (1000 + 2 * i, 1002 + 2 * i);
         let target = if i % 2 == 0 { "ACCEPT" } else { "REJECT" };
         text.push_str(&format!(
             "-A INPUT -p tcp -m multiport --dports {a},{b} -j {target}\n"

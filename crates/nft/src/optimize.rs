@@ -9,7 +9,17 @@
 //! per rule.
 //!
 //! The merge keeps the meaning exactly, which is why it is narrow:
-//! - only consecutive rules merge (a rule in between may decide first);
+//! - a rule joins a run from further down the chain only if it can move up past every rule in
+//!   between: no packet can match both. The proof is a pair of `==` tests on one header field
+//!   that the two rules hold with values that share no point (`tcp dport 80` against `tcp
+//!   dport 22`, `meta l4proto udp` against `meta l4proto tcp`, `iifname "eth0"` against
+//!   `iifname "eth1"`), where the rule in between has that test before any statement with an
+//!   effect (a counter, a limit, a log...), so a packet of the moved rule never gets that far
+//!   in it. The fields are those no statement can change: addresses, ports, protocols, ICMP
+//!   type and code, interface names. A run looks at most [`REACH`] rules past its last member,
+//!   moves past at most [`HARD_BLOCKERS`] rules that it must check member by member, and ends
+//!   at a rule of its own form that cannot move up;
+//!   runs that jump never move (the packet comes back and meets the rules in between);
 //! - every other statement must be equal, and so must the comment;
 //! - `!=` never merges (`!= a` or `!= b` is not `!= { a, b }`);
 //! - the rule must end with a verdict or `reject`; statements with effects other than the
@@ -22,8 +32,9 @@
 //! counters are gone; `fwnet import --no-optimize` keeps the one-to-one form. The other lines
 //! a merged rule came from are kept in [`Rule::merged`] and printed in its trailing comment.
 //!
-//! Then long chains are split by protocol ([`crate::dispatch`]). This pass does not reorder
-//! rules, build verdict maps, or touch named sets; it does no I/O and never fails.
+//! Then long chains are split by protocol ([`crate::dispatch`]). This pass reorders rules only
+//! as above, builds no verdict maps and does not touch named sets; it does no I/O and never
+//! fails.
 
 use crate::ir::*;
 use std::collections::HashSet;
@@ -53,29 +64,110 @@ pub fn ruleset(rs: &mut Ruleset) -> Stats {
     stats
 }
 
-fn rules_of_chain(mut rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
-    let mut out = Vec::with_capacity(rules.len());
-    let mut i = 0;
-    while i < rules.len() {
-        match longest_run(&rules, i) {
-            Some((k, end)) => {
-                out.push(merge(&rules[i..end], k));
+/// How many rules (not yet merged) a run looks past its last member for more members.
+pub const REACH: usize = 8;
+/// How many rules a run's later members may move past that have to be checked member by
+/// member (rules that only the merged field tells apart from the run).
+pub const HARD_BLOCKERS: usize = 8;
+
+fn rules_of_chain(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
+    let plan = plan(&rules);
+    let mut slots: Vec<Option<Rule>> = rules.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(plan.len());
+    for step in plan {
+        match step {
+            Step::Keep(i) => out.extend(slots[i].take()),
+            Step::Merge(k, members) => {
+                let run: Vec<&Rule> = members.iter().filter_map(|&m| slots[m].as_ref()).collect();
+                out.push(merge(&run, k));
                 stats.runs += 1;
-                i = end;
-            }
-            None => {
-                // Runs are only looked for from `i` on: the rule can be moved out.
-                out.push(std::mem::take(&mut rules[i]));
-                i += 1;
             }
         }
     }
     out
 }
 
-/// The statement index and end (exclusive) of the longest run starting at `start`, if it has
-/// at least two rules.
-fn longest_run(rules: &[Rule], start: usize) -> Option<(usize, usize)> {
+/// What becomes of the rules of a chain, in the order of the output.
+enum Step {
+    /// The rule at this index, as it is.
+    Keep(usize),
+    /// The rules at these indices (the first where the merged rule goes), merged on their
+    /// test at the statement index.
+    Merge(usize, Vec<usize>),
+}
+
+/// A chain's rules and, computed once each when first asked for, their tests.
+struct Scan<'a> {
+    rules: &'a [Rule],
+    /// Rules already merged into an earlier run (moved up), or already out.
+    taken: Vec<bool>,
+    early: Vec<std::cell::OnceCell<Tests<'a>>>,
+    all: Vec<std::cell::OnceCell<Tests<'a>>>,
+}
+
+/// [`fixed_eq`] tests with their values.
+type Tests<'a> = Vec<(&'a Expr, &'a Value)>;
+
+impl<'a> Scan<'a> {
+    fn early(&self, r: usize) -> &Tests<'a> {
+        self.early[r].get_or_init(|| early_tests(&self.rules[r]))
+    }
+
+    fn all(&self, r: usize) -> &Tests<'a> {
+        self.all[r].get_or_init(|| fixed_tests(self.rules[r].stmts.iter()))
+    }
+}
+
+fn plan(rules: &[Rule]) -> Vec<Step> {
+    let mut chain = Scan {
+        rules,
+        taken: vec![false; rules.len()],
+        early: std::iter::repeat_with(Default::default)
+            .take(rules.len())
+            .collect(),
+        all: std::iter::repeat_with(Default::default)
+            .take(rules.len())
+            .collect(),
+    };
+    let mut plan = Vec::with_capacity(rules.len());
+    let mut scratch = Scratch::default();
+    for i in 0..rules.len() {
+        if chain.taken[i] {
+            continue;
+        }
+        chain.taken[i] = true;
+        match longest_run(&chain, i, &mut scratch) {
+            Some((k, members)) => {
+                for &m in &members {
+                    chain.taken[m] = true;
+                }
+                plan.push(Step::Merge(k, members));
+            }
+            // Runs are only looked for from `i` on: the rule goes out as it is.
+            None => plan.push(Step::Keep(i)),
+        }
+    }
+    plan
+}
+
+/// Lists [`longest_run`] reuses from one rule to the next.
+#[derive(Default)]
+struct Scratch {
+    /// Rules passed since the last member, not yet looked at (most scans find no further
+    /// member, and then nothing needs proving).
+    pending: Vec<usize>,
+    /// Rules the members pass that only the merged field may tell apart from them.
+    hard: Vec<usize>,
+}
+
+/// The statement index and the members (indices into the chain's rules, `start` first) of
+/// the largest run starting at `start`, if it has at least two rules.
+fn longest_run(
+    chain: &Scan<'_>,
+    start: usize,
+    scratch: &mut Scratch,
+) -> Option<(usize, Vec<usize>)> {
+    let rules = chain.rules;
     let first = &rules[start];
     let returns = match first.stmts.last() {
         Some(Stmt::Verdict(Verdict::Jump(_))) => true,
@@ -96,25 +188,207 @@ fn longest_run(rules: &[Rule], start: usize) -> Option<(usize, usize)> {
     }) {
         return None;
     }
-    let mut best: Option<(usize, usize)> = None;
+    let mut best: Option<(usize, Vec<usize>)> = None;
     for (k, s) in first.stmts.iter().enumerate() {
         let Some(left) = candidate(s) else { continue };
         let mut seen = HashSet::new();
         if returns && !single_point(&first.stmts[k], &mut seen) {
             continue;
         }
-        let mut end = start + 1;
-        while end < rules.len()
-            && same_but(first, &rules[end], k, left)
-            && (!returns || single_point(&rules[end].stmts[k], &mut seen))
-        {
-            end += 1;
+        // `start` and the rules found to join it (empty until one does).
+        let mut members = Vec::new();
+        let join = |members: &mut Vec<usize>, r: usize| {
+            if members.is_empty() {
+                members.push(start);
+            }
+            members.push(r);
+        };
+        // The tests every member has: the first rule's, but the merged one (when needed).
+        let mut common: Option<Tests<'_>> = None;
+        let Scratch { pending, hard } = scratch;
+        pending.clear();
+        hard.clear();
+        for (r, rule) in rules.iter().enumerate().skip(start + 1) {
+            if chain.taken[r] {
+                continue;
+            }
+            let fits = same_but(first, rule, k, left);
+            if returns {
+                // The packet comes back from the jump and meets the next rule: only
+                // consecutive rules, each a single new point.
+                if fits && single_point(&rule.stmts[k], &mut seen) {
+                    join(&mut members, r);
+                    continue;
+                }
+                break;
+            }
+            if fits {
+                // The rules in between stay where they are; this one moves up past them only
+                // if no packet can match both. Most differ from the run in a field the run
+                // does not merge (another protocol, another port): then they differ from
+                // every member and need no further look.
+                let common = common.get_or_insert_with(|| {
+                    fixed_tests(
+                        first
+                            .stmts
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != k)
+                            .map(|(_, s)| s),
+                    )
+                });
+                for b in pending.drain(..) {
+                    if !apart(chain.early(b), common) {
+                        hard.push(b);
+                    }
+                }
+                if hard.len() > HARD_BLOCKERS
+                    || !hard.iter().all(|&b| apart(chain.early(b), chain.all(r)))
+                {
+                    // A rule of the run that cannot move up is where the run ends: later ones
+                    // would have to move past it as well, and seldom can.
+                    break;
+                }
+                join(&mut members, r);
+                continue;
+            }
+            pending.push(r);
+            if pending.len() > REACH {
+                break;
+            }
         }
-        if end - start >= 2 && best.is_none_or(|(_, e)| end > e) {
-            best = Some((k, end));
+        if members.len() >= 2 && best.as_ref().is_none_or(|(_, m)| members.len() > m.len()) {
+            best = Some((k, members));
         }
     }
     best
+}
+
+/// Whether no packet can match both a rule that stays (`early`: its [`early_tests`]) and one
+/// that moves up past it (`tests`: its [`fixed_tests`]): two tests on the same field whose
+/// values share no point. A packet of the moving rule then fails the staying rule's test
+/// before anything in that rule has an effect.
+fn apart(early: &[(&Expr, &Value)], tests: &[(&Expr, &Value)]) -> bool {
+    early
+        .iter()
+        .any(|(l, a)| tests.iter().any(|(m, b)| l == m && disjoint(a, b)))
+}
+
+/// The [`fixed_eq`] tests a rule makes before any statement with an effect: a packet that
+/// fails one of them leaves the rule untouched.
+fn early_tests(r: &Rule) -> Tests<'_> {
+    fixed_tests(r.stmts.iter().take_while(|s| match s {
+        Stmt::Match(m) => !matches!(m, Match::Numgen { .. }),
+        _ => false,
+    }))
+}
+
+fn fixed_tests<'a>(stmts: impl Iterator<Item = &'a Stmt>) -> Tests<'a> {
+    stmts.filter_map(fixed_eq).collect()
+}
+
+/// An `==` test on a field no statement changes, with its value.
+fn fixed_eq(s: &Stmt) -> Option<(&Expr, &Value)> {
+    let Stmt::Match(Match::Cmp {
+        left,
+        op: CmpOp::Eq,
+        right,
+    }) = s
+    else {
+        return None;
+    };
+    let fixed = match left {
+        Expr::Payload(f) => matches!(
+            f,
+            Field::IpProtocol
+                | Field::IpSaddr
+                | Field::IpDaddr
+                | Field::Ip6Nexthdr
+                | Field::Ip6Saddr
+                | Field::Ip6Daddr
+                | Field::TcpSport
+                | Field::TcpDport
+                | Field::UdpSport
+                | Field::UdpDport
+                | Field::IcmpType
+                | Field::IcmpCode
+                | Field::Icmpv6Type
+                | Field::Icmpv6Code
+        ),
+        Expr::Meta(m) => matches!(
+            m,
+            MetaKey::L4proto | MetaKey::Nfproto | MetaKey::Iifname | MetaKey::Oifname
+        ),
+        _ => false,
+    };
+    fixed.then_some((left, right))
+}
+
+/// Whether no value is in both `a` and `b` (each a value or an anonymous set of values).
+/// Unknown kinds, and sets too large to compare cheaply, count as sharing a point.
+fn disjoint(a: &Value, b: &Value) -> bool {
+    fn elems(v: &Value) -> &[Value] {
+        match v {
+            Value::Set(vs) => vs.as_slice(),
+            v => std::slice::from_ref(v),
+        }
+    }
+    let (a, b) = (elems(a), elems(b));
+    a.len() * b.len() <= 1024 && a.iter().all(|x| b.iter().all(|y| apart_values(x, y)))
+}
+
+fn apart_values(a: &Value, b: &Value) -> bool {
+    if let (Some((a0, a1)), Some((b0, b1))) = (span(a), span(b)) {
+        return a1 < b0 || b1 < a0;
+    }
+    match (a, b) {
+        (
+            Value::Iface {
+                name: n,
+                wildcard: nw,
+            },
+            Value::Iface {
+                name: m,
+                wildcard: mw,
+            },
+        ) => match (nw, mw) {
+            (false, false) => n != m,
+            (true, false) => !m.starts_with(n.as_str()),
+            (false, true) => !n.starts_with(m.as_str()),
+            (true, true) => !n.starts_with(m.as_str()) && !m.starts_with(n.as_str()),
+        },
+        _ => false,
+    }
+}
+
+/// The points of an address, prefix, address range, number or number range, as an inclusive
+/// interval (an address as a number: 32 bits for IPv4, 128 for IPv6; one field never mixes
+/// the two).
+fn span(v: &Value) -> Option<(u128, u128)> {
+    let num = |a: &IpAddr| match a {
+        IpAddr::V4(a) => (u128::from(u32::from(*a)), 32u32),
+        IpAddr::V6(a) => (u128::from(*a), 128u32),
+    };
+    match v {
+        Value::Addr(a) => {
+            let (n, _) = num(a);
+            Some((n, n))
+        }
+        Value::Prefix { addr, len } => {
+            let (n, bits) = num(addr);
+            let host = bits.checked_sub(u32::from(*len))?;
+            let mask = if host >= 128 {
+                u128::MAX
+            } else {
+                (1u128 << host) - 1
+            };
+            Some((n & !mask, n | mask))
+        }
+        Value::AddrRange(a, b) => Some((num(a).0, num(b).0)),
+        Value::Num(n) => Some((u128::from(*n), u128::from(*n))),
+        Value::Range(a, b) => Some((u128::from(*a), u128::from(*b))),
+        _ => None,
+    }
 }
 
 /// The field of a mergeable match: `==` on an address or port with values a set can hold.
@@ -178,7 +452,7 @@ fn single_point(s: &Stmt, seen: &mut HashSet<(u128, bool)>) -> bool {
 
 /// The run as one rule: the first rule, its match at `k` widened to every value of the run
 /// (duplicates once, in ascending order), counters summed, the other origins recorded.
-fn merge(run: &[Rule], k: usize) -> Rule {
+fn merge(run: &[&Rule], k: usize) -> Rule {
     let mut out = run[0].clone();
     // Each element with its key, computed once: (start, kind, end) orders them the way the
     // lowering inserts them (the kernel lists a hash set's elements in insertion order, and
@@ -287,6 +561,29 @@ mod tests {
         cmp(Field::TcpDport, CmpOp::Eq, right)
     }
 
+    fn udp() -> Stmt {
+        Stmt::Match(Match::Cmp {
+            left: Expr::Meta(MetaKey::L4proto),
+            op: CmpOp::Eq,
+            right: Value::Num(17),
+        })
+    }
+
+    fn udp_dport(port: u64) -> Stmt {
+        cmp(Field::UdpDport, CmpOp::Eq, Value::Num(port))
+    }
+
+    fn iif(name: &str, wildcard: bool) -> Stmt {
+        Stmt::Match(Match::Cmp {
+            left: Expr::Meta(MetaKey::Iifname),
+            op: CmpOp::Eq,
+            right: Value::Iface {
+                name: name.into(),
+                wildcard,
+            },
+        })
+    }
+
     fn tcp() -> Stmt {
         Stmt::Match(Match::Cmp {
             left: Expr::Meta(MetaKey::L4proto),
@@ -381,7 +678,27 @@ mod tests {
     }
 
     #[test]
-    fn a_different_rule_in_between_breaks_the_run() {
+    fn a_rule_in_between_that_a_packet_could_match_too_breaks_the_run() {
+        // 1.1.1.4 is in 1.1.0.0/16: moving line 4 above line 3 would drop what 3 accepts.
+        check(
+            vec![
+                rule(1, vec![saddr("1.1.1.1"), DROP]),
+                rule(2, vec![saddr("1.1.1.2"), DROP]),
+                rule(3, vec![saddr("1.1.0.0/16"), ACCEPT]),
+                rule(4, vec![saddr("1.1.1.4"), DROP]),
+                rule(5, vec![saddr("1.1.1.5"), DROP]),
+            ],
+            &[
+                "ip saddr { 1.1.1.1, 1.1.1.2 } drop # t:1-2",
+                "ip saddr 1.1.0.0/16 accept # t:3",
+                "ip saddr { 1.1.1.4, 1.1.1.5 } drop # t:4-5",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_rule_in_between_that_no_packet_of_the_run_matches_is_moved_past() {
+        // Line 3 holds only 1.1.1.3, which no dropped address is: 4 and 5 join 1 and 2.
         check(
             vec![
                 rule(1, vec![saddr("1.1.1.1"), DROP]),
@@ -391,11 +708,116 @@ mod tests {
                 rule(5, vec![saddr("1.1.1.5"), DROP]),
             ],
             &[
-                "ip saddr { 1.1.1.1, 1.1.1.2 } drop # t:1-2",
+                "ip saddr { 1.1.1.1, 1.1.1.2, 1.1.1.4, 1.1.1.5 } drop # t:1-2,4-5",
                 "ip saddr 1.1.1.3 accept # t:3",
-                "ip saddr { 1.1.1.4, 1.1.1.5 } drop # t:4-5",
             ],
         );
+    }
+
+    #[test]
+    fn services_of_another_protocol_in_between_are_moved_past() {
+        check(
+            vec![
+                rule(1, vec![tcp(), dport(Value::Num(22)), ACCEPT]),
+                rule(2, vec![tcp(), dport(Value::Num(80)), ACCEPT]),
+                rule(3, vec![udp(), udp_dport(53), ACCEPT]),
+                rule(4, vec![tcp(), dport(Value::Num(443)), ACCEPT]),
+                rule(5, vec![iif("eth1", false), udp(), udp_dport(123), ACCEPT]),
+                rule(6, vec![udp(), udp_dport(161), DROP]),
+                rule(7, vec![udp(), udp_dport(514), ACCEPT]),
+            ],
+            &[
+                "meta l4proto tcp tcp dport { 22, 80, 443 } accept # t:1-2,4",
+                // 514 moves past 123 and 161 too: other ports.
+                "meta l4proto udp udp dport { 53, 514 } accept # t:3,7",
+                "iifname \"eth1\" meta l4proto udp udp dport 123 accept # t:5",
+                "meta l4proto udp udp dport 161 drop # t:6",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_test_after_an_effect_proves_nothing() {
+        // Line 2 counts every packet before it tests the protocol: a TCP packet to port 80
+        // must still reach its counter first, so line 3 stays below it.
+        check(
+            vec![
+                rule(1, vec![tcp(), dport(Value::Num(22)), ACCEPT]),
+                rule(2, vec![counter(0), udp(), udp_dport(53), ACCEPT]),
+                rule(3, vec![tcp(), dport(Value::Num(80)), ACCEPT]),
+            ],
+            &[
+                "meta l4proto tcp tcp dport 22 accept # t:1",
+                "counter packets 0 bytes 0 meta l4proto udp udp dport 53 accept # t:2",
+                "meta l4proto tcp tcp dport 80 accept # t:3",
+            ],
+        );
+    }
+
+    #[test]
+    fn interface_names_tell_rules_apart_unless_a_wildcard_covers_both() {
+        check(
+            vec![
+                rule(1, vec![iif("eth1", false), saddr("10.0.0.1"), DROP]),
+                rule(2, vec![iif("lo", false), ACCEPT]),
+                rule(3, vec![iif("eth1", false), saddr("10.0.0.2"), DROP]),
+                rule(4, vec![iif("eth", true), ACCEPT]),
+                rule(5, vec![iif("eth1", false), saddr("10.0.0.3"), DROP]),
+            ],
+            &[
+                "iifname \"eth1\" ip saddr { 10.0.0.1, 10.0.0.2 } drop # t:1,3",
+                "iifname \"lo\" accept # t:2",
+                "iifname \"eth*\" accept # t:4",
+                "iifname \"eth1\" ip saddr 10.0.0.3 drop # t:5",
+            ],
+        );
+    }
+
+    #[test]
+    fn runs_that_jump_do_not_move() {
+        check(
+            vec![
+                rule(1, vec![saddr("1.1.1.1"), jump("LOG_DROP")]),
+                rule(2, vec![saddr("1.1.1.3"), ACCEPT]),
+                rule(3, vec![saddr("1.1.1.2"), jump("LOG_DROP")]),
+            ],
+            &[
+                "ip saddr 1.1.1.1 jump LOG_DROP # t:1",
+                "ip saddr 1.1.1.3 accept # t:2",
+                "ip saddr 1.1.1.2 jump LOG_DROP # t:3",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_run_looks_only_so_far_down() {
+        let mut rules = vec![rule(1, vec![tcp(), dport(Value::Num(1)), ACCEPT])];
+        for i in 0..=REACH as u32 {
+            // Each jumps to a chain of its own: no run among them.
+            let chain = format!("C{i}");
+            rules.push(rule(2 + i, vec![udp(), udp_dport(1000), jump(&chain)]));
+        }
+        rules.push(rule(100, vec![tcp(), dport(Value::Num(2)), ACCEPT]));
+        let mut rs = Ruleset {
+            tables: vec![Table {
+                family: Family::Ip,
+                name: "fwnet_filter".into(),
+                sets: Vec::new(),
+                ct_helpers: Vec::new(),
+                chains: vec![Chain {
+                    name: "INPUT".into(),
+                    base: None,
+                    rules: rules.clone(),
+                    family: None,
+                }],
+            }],
+        };
+        // REACH + 1 rules in between: line 100 stays where it is.
+        assert_eq!(ruleset(&mut rs).runs, 0);
+        // One fewer: it is found.
+        rules.remove(1);
+        rs.tables[0].chains[0].rules = rules;
+        assert_eq!(ruleset(&mut rs).runs, 1);
     }
 
     #[test]
