@@ -51,6 +51,24 @@ fn blocklist_v6() -> String {
     s
 }
 
+/// Services of two protocols interleaved: TCP 80 moves up past UDP 53 to join TCP 22, UDP 514
+/// past two other UDP ports to join 53; TCP 443 must stay below the reject of 10.9.0.0/16,
+/// which its packets can match too.
+const SERVICES: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -p udp -m udp --dport 53 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+-A INPUT -s 10.9.0.0/16 -p tcp -j REJECT --reject-with tcp-reset
+-A INPUT -p tcp -m tcp --dport 443 -j ACCEPT
+-A INPUT -i eth1 -p udp -m udp --dport 123 -j ACCEPT
+-A INPUT -p udp -m udp --dport 161 -j DROP
+-A INPUT -p udp -m udp --dport 514 -j ACCEPT
+COMMIT
+";
+
 /// Rule lines of `fwnet show`.
 fn shown_rules(state: &StateDir) -> Vec<String> {
     let o = fwnet(&["show", "--state-dir", state.arg()]);
@@ -88,6 +106,34 @@ fn blocklist_runs_become_set_lookups_and_show_names_every_line() {
         "{}",
         &merged[9][merged[9].len().saturating_sub(120)..]
     );
+}
+
+#[test]
+fn interleaved_services_merge_and_verify_against_the_legacy_kernel() {
+    let rules = scratch("services.rules", SERVICES);
+    let file = rules.to_str().expect("utf-8 temp path");
+    let state = StateDir::new("services");
+    let o = fwnet(&["import", "--state-dir", state.arg(), file]);
+    assert!(o.status.success(), "{}", text(&o));
+    // Port tests read only first fragments (`fragments::guard_transport_tests`).
+    const FIRST: &str = "ip frag-off & 8191 == 0";
+    let shown: Vec<String> = shown_rules(&state)
+        .iter()
+        .map(|l| l.trim().replace(" counter packets 0 bytes 0", ""))
+        .collect();
+    let want = [
+        format!("ip protocol tcp {FIRST} tcp dport {{ 22, 80 }} accept # {file}:5,7"),
+        format!("ip protocol udp {FIRST} udp dport {{ 53, 514 }} accept # {file}:6,12"),
+        format!("ip saddr 10.9.0.0/16 ip protocol tcp reject with tcp reset # {file}:8"),
+        format!("ip protocol tcp {FIRST} tcp dport 443 accept # {file}:9"),
+        format!("ip protocol udp {FIRST} udp dport 123 iifname \"eth1\" accept # {file}:10"),
+        format!("ip protocol udp {FIRST} udp dport 161 drop # {file}:11"),
+    ];
+    assert_eq!(shown, want);
+    if !privileged("interleaved_services_merge_and_verify_against_the_legacy_kernel") {
+        return;
+    }
+    assert_verifies(&rules);
 }
 
 #[test]

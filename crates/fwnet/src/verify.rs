@@ -146,9 +146,14 @@ pub fn run(args: &Args) -> Result<u8> {
             "fwnet: {approximated} rule(s) are APPROXIMATED (--allow-approximate); their differences from the legacy kernel show only where a probe reaches them (`fwnet import --allow-approximate` lists each)"
         );
     }
-    // Verify what `fwnet import` stores, the optimized form unless told otherwise.
+    // Verify what `fwnet import` stores, the optimized form unless told otherwise; the rules
+    // in their written order give the probes for what the optimizer reorders.
+    let mut order = None;
     if !args.no_optimize {
-        fwnet_nft::optimize::ruleset(&mut t.ruleset);
+        let plain = t.ruleset.clone();
+        if fwnet_nft::optimize::ruleset(&mut t.ruleset).runs > 0 {
+            order = Some(plain);
+        }
     }
     fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
     fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
@@ -178,6 +183,7 @@ pub fn run(args: &Args) -> Result<u8> {
             }
         }
     }
+    options.order = order;
     options.keep = args.keep;
     options.inet = args.inet;
     options.ipsets = ipset_texts;

@@ -6,7 +6,11 @@
 //! input interface, conntrack state, rate limits. Each rule gets a *witness* (a probe that
 //! satisfies every condition on its path, tier 0), then variants that move one of the rule's own
 //! conditions to its edges: first and last value of a prefix or range and the values just outside
-//! (tier 1), the usual tcp flag combinations (tier 2). Conntrack states are produced for real by
+//! (tier 2), the usual tcp flag combinations (tier 3). Before those, tier 1: for each rule and
+//! each of the [`MEET_WINDOW`] rules before it, a packet that matches both when one exists and
+//! neither keeps state ([`meet`]), the packet whose verdict their order decides. The pairs come
+//! from the rules in the files' order when verification is given it ([`derive_ordered`]), so a
+//! rule the optimizer moved up past another is probed where the two overlap. Conntrack states are produced for real by
 //! the runner: NEW is a first packet (a SYN for tcp), ESTABLISHED a real handshake with data
 //! (`connect`) or a UDP answer to a datagram the server sent (`udp ... reply`), RELATED an icmp
 //! port unreachable quoting such a datagram (`related`), INVALID a stray FIN. Rate limits get a
@@ -71,7 +75,7 @@ pub const LIST_CHECK_WHY: &str = "source in the list";
 const BURST_EXTRA: u32 = 3;
 /// Longest burst sent (limits with larger bursts are probed up to here).
 const BURST_MAX: u32 = 64;
-/// The tcp flag combinations every tcp target is tried with (tier 2).
+/// The tcp flag combinations every tcp target is tried with (tier 3).
 const FLAG_COMBOS: [u8; 8] = [0, ALL, SYN, ACK, FIN, RST, SYN | ACK, SYN | FIN];
 
 /// What a probe sends. Port 0 means "any free port", filled in by [`derive`] and [`parse_file`].
@@ -1321,6 +1325,55 @@ fn list_probes(
     }
 }
 
+/// How many rules before a rule [`meet`] pairs it with.
+const MEET_WINDOW: usize = 16;
+/// The `why` of [`meet`] probes.
+pub const MEET_WHY: &str = "matches an earlier rule too";
+
+/// A packet that matches both `earlier` and `later` (INPUT rules met in that order), if the
+/// two can match one packet and neither keeps state: the packet for which their order decides.
+/// The optimizer moves a rule up past earlier ones only where no such packet exists, so where
+/// one does these probes see a wrong move.
+fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
+    let stateful = |c: &Conds| c.limit.is_some() || !c.feeds.is_empty() || !c.lookups.is_empty();
+    if earlier.path != Path::Input
+        || earlier.origin == later.origin
+        || stateful(&earlier.all)
+        || stateful(&later.all)
+    {
+        return None;
+    }
+    let mut both = earlier.all.clone();
+    both.extend(&later.all);
+    let w = witness(&both, n, af);
+    satisfies(&w, &both, af).then_some(Point { count: 1, ..w })
+}
+
+/// Whether the packet `p` meets every condition of `c` (the conntrack state as [`witness`]
+/// chose it).
+fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
+    let all = |conds: &[Cond], v: u128| conds.iter().all(|k| k.holds(v));
+    let ports = p.proto == TCP || p.proto == UDP;
+    let icmp = p.proto == af.icmp();
+    all(&c.proto, p.proto)
+        && all(&c.saddr, bits(p.src))
+        && all(&c.daddr, bits(p.dst))
+        && (ports || (c.sport.is_empty() && c.dport.is_empty()))
+        && (c.sport.is_empty() || (p.sport > 0 && all(&c.sport, u128::from(p.sport))))
+        && all(&c.dport, u128::from(p.dport))
+        && (icmp || (c.icmp_type.is_empty() && c.icmp_code.is_empty()))
+        && all(&c.icmp_type, u128::from(p.icmp.0))
+        && all(&c.icmp_code, u128::from(p.icmp.1))
+        && (p.proto == TCP || c.flags.is_empty())
+        && c.flags
+            .iter()
+            .all(|k| (p.flags & k.mask == k.value) != k.neg)
+        && c.iif
+            .iter()
+            .all(|i| i.holds(p.iif.as_deref().unwrap_or(MAIN_PLACEHOLDER)))
+        && (c.ct.is_empty() || p.state.is_some())
+}
+
 fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
     let protos = [TCP, UDP, af.icmp()];
     let proto = choose(&c.proto, &protos, TCP, 255, |p| protos.contains(&p));
@@ -1472,11 +1525,20 @@ pub struct Derived {
 /// Derives at most `cap` probes per address family from `rs` (see the module doc), ports
 /// filled in: IPv4 probes first, then IPv6 ones.
 pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
+    derive_ordered(rs, None, cap)
+}
+
+/// [`derive`], with the pairs of rules whose order decides a packet taken from `order` (the
+/// same files translated one rule per line, in their order) instead of from `rs`: where the
+/// optimizer moved a rule up past another that one packet can match too, that packet is among
+/// the probes.
+pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Derived {
     let mut derived = Derived::default();
     let mut busy = Vec::new();
     for af in [Af::V4, Af::V6] {
         if let Some(t) = filter_table_of(rs, af.family()) {
-            let (probes, uncovered, ports) = derive_af(t, af, cap);
+            let order = order.and_then(|o| filter_table_of(o, af.family()));
+            let (probes, uncovered, ports) = derive_af(t, order, af, cap);
             derived.probes.extend(probes);
             derived.uncovered.extend(uncovered);
             busy.extend(ports);
@@ -1491,6 +1553,7 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
 #[allow(clippy::type_complexity)]
 fn derive_af(
     t: &fwnet_nft::Table,
+    order: Option<&fwnet_nft::Table>,
     af: Af,
     cap: usize,
 ) -> (Vec<Probe>, Vec<String>, Vec<(u128, u128)>) {
@@ -1499,7 +1562,7 @@ fn derive_af(
         walk(t, path.chain(), &Conds::default(), 0, path, &mut cases);
     }
     let n = neutral(&cases, af);
-    let mut tiers: [Vec<Probe>; 3] = Default::default();
+    let mut tiers: [Vec<Probe>; 4] = Default::default();
     let mut uncovered = Vec::new();
     let mut src_pool = n.sources.iter().skip(1).cycle();
     let mut push = |tier: usize, p: &Point, origin: &Option<String>, why: &str| -> bool {
@@ -1537,6 +1600,36 @@ fn derive_af(
         .collect::<BTreeSet<u16>>()
         .into_iter()
         .collect();
+    // Pairs of rules whose order decides a packet: from the rules as the files wrote them
+    // when given (the optimizer may have moved some), else from the ruleset's own.
+    let order_cases = order.map(|o| {
+        let mut v = Vec::new();
+        walk(
+            o,
+            Path::Input.chain(),
+            &Conds::default(),
+            0,
+            Path::Input,
+            &mut v,
+        );
+        v
+    });
+    let mut meets = 0;
+    let pairs = order_cases.as_deref().unwrap_or(&cases);
+    for (bi, later) in pairs.iter().enumerate() {
+        if later.path != Path::Input {
+            continue;
+        }
+        for earlier in pairs[bi.saturating_sub(MEET_WINDOW)..bi].iter().rev() {
+            if meets >= cap {
+                break;
+            }
+            if let Some(p) = meet(earlier, later, &n, af) {
+                meets += 1;
+                push(1, &p, &later.origin, MEET_WHY);
+            }
+        }
+    }
     let mut fresh = n.sources.iter().skip(4).cycle();
     for case in &cases {
         let mut w = witness(&case.all, &n, af);
@@ -1563,7 +1656,7 @@ fn derive_af(
                     w.src
                 };
                 push(
-                    1,
+                    2,
                     &Point {
                         dport: *p,
                         src,
@@ -1622,7 +1715,7 @@ fn derive_af(
             .filter(|v| af.usable(*v))
         {
             push(
-                1,
+                2,
                 &Point {
                     src: af.addr(e),
                     ..one.clone()
@@ -1638,7 +1731,7 @@ fn derive_af(
             .filter(|v| af.usable(*v))
         {
             push(
-                1,
+                2,
                 &Point {
                     dst: af.addr(e),
                     ..one.clone()
@@ -1654,7 +1747,7 @@ fn derive_af(
             .filter(|p| *p > 0)
         {
             push(
-                1,
+                2,
                 &Point {
                     sport: e as u16,
                     ..one.clone()
@@ -1670,7 +1763,7 @@ fn derive_af(
             .filter(|p| *p > 0)
         {
             push(
-                1,
+                2,
                 &Point {
                     dport: e as u16,
                     ..one.clone()
@@ -1681,7 +1774,7 @@ fn derive_af(
         }
         for e in own.icmp_type.iter().flat_map(|c| c.edges(255)) {
             push(
-                1,
+                2,
                 &Point {
                     icmp: (e as u8, one.icmp.1),
                     ..one.clone()
@@ -1692,7 +1785,7 @@ fn derive_af(
         }
         for e in own.icmp_code.iter().flat_map(|c| c.edges(255)) {
             push(
-                1,
+                2,
                 &Point {
                     icmp: (one.icmp.0, e as u8),
                     ..one.clone()
@@ -1707,7 +1800,7 @@ fn derive_af(
                 .filter(|p| *p != one.proto)
             {
                 push(
-                    1,
+                    2,
                     &Point {
                         proto: p,
                         ..one.clone()
@@ -1726,7 +1819,7 @@ fn derive_af(
                 .collect();
             for i in names.into_iter().filter(|i| *i != one.iif) {
                 push(
-                    1,
+                    2,
                     &Point {
                         iif: i,
                         ..one.clone()
@@ -1744,7 +1837,7 @@ fn derive_af(
                     one.proto
                 };
                 push(
-                    1,
+                    2,
                     &Point {
                         state: Some(s),
                         proto,
@@ -1761,7 +1854,7 @@ fn derive_af(
                     ..one.clone()
                 };
                 push(
-                    1,
+                    2,
                     &ack,
                     &case.origin,
                     "lone ACK (NEW or INVALID by tcp_loose)",
@@ -1769,7 +1862,7 @@ fn derive_af(
             }
         }
         if one.proto == TCP && one.state != Some(State::Established) {
-            let tier = if own.flags.is_empty() { 2 } else { 1 };
+            let tier = if own.flags.is_empty() { 3 } else { 2 };
             for f in FLAG_COMBOS
                 .into_iter()
                 .chain(own.flags.iter().map(|f| f.value))
@@ -2261,6 +2354,53 @@ mod tests {
             line4.lines().any(|l| !l.contains(" iif ")),
             "no probe on another interface:\n{line4}"
         );
+    }
+
+    #[test]
+    fn pairs_of_rules_one_packet_matches_get_that_packet() {
+        // Line 1 rejects TCP from 10.9.0.0/16, line 2 accepts TCP to 443: a packet from
+        // 10.9.x.x to 443 is the one their order decides. Line 3 (UDP) meets neither.
+        let reject = vec![
+            cmp(
+                Expr::Payload(Field::IpSaddr),
+                Value::Prefix {
+                    addr: "10.9.0.0".parse().unwrap(),
+                    len: 16,
+                },
+            ),
+            cmp(Expr::Meta(MetaKey::L4proto), Value::Num(6)),
+        ];
+        let https = vec![
+            cmp(Expr::Meta(MetaKey::L4proto), Value::Num(6)),
+            cmp(Expr::Payload(Field::TcpDport), Value::Num(443)),
+        ];
+        let dns = vec![
+            cmp(Expr::Meta(MetaKey::L4proto), Value::Num(17)),
+            cmp(Expr::Payload(Field::UdpDport), Value::Num(53)),
+        ];
+        let plain = ruleset(vec![rule(1, reject), rule(2, https), rule(3, dns)]);
+        let meets = |d: Derived| -> Vec<String> {
+            d.probes
+                .iter()
+                .filter(|p| p.why == MEET_WHY)
+                .map(|p| format!("{} ({})", p.spec, p.origin.as_deref().unwrap_or("")))
+                .collect()
+        };
+        let found = meets(derive(&plain, DEFAULT_CAP));
+        assert!(
+            found.len() == 1
+                && found[0].starts_with("tcp 10.9.0.0:")
+                && found[0].ends_with(" -> 10.77.0.1:443 flags S (r:2)"),
+            "{found:?}"
+        );
+        // The same rules reordered (as a wrong optimization would): the pairs still come from
+        // the order given, so the packet is the same.
+        let mut moved = plain.clone();
+        moved.tables[0].chains[0].rules.swap(0, 1);
+        let d = derive_ordered(&moved, Some(&plain), DEFAULT_CAP);
+        assert!(meets(d)
+            .iter()
+            .any(|m| m.starts_with("tcp 10.9.0.0:") && m.contains(":443 flags S")),);
     }
 
     #[test]

@@ -198,6 +198,10 @@ pub struct Options {
     /// `fwnet verify --inet`: fwnet's side loads the translation merged into inet tables
     /// ([`fwnet_nft::inet::merge`]); probes, rule texts and counters are still read per family.
     pub inet: bool,
+    /// The same files translated one rule per line (`--no-optimize`), when the ruleset under
+    /// test is optimized: probes for the pairs of rules whose order decides a packet come from
+    /// it ([`probes::derive_ordered`]).
+    pub order: Option<Ruleset>,
 }
 
 impl Default for Options {
@@ -211,6 +215,7 @@ impl Default for Options {
             slow_max: None,
             ipsets: Vec::new(),
             inet: false,
+            order: None,
         }
     }
 }
@@ -467,7 +472,7 @@ fn attempt_once(
     if let Some(m) = options.mutation {
         mutate(&mut fwnet_ir, m);
     }
-    let derived = probes::derive(translated, options.cap);
+    let derived = probes::derive_ordered(translated, options.order.as_ref(), options.cap);
     let (mut all, skipped) = select_expiries(derived.probes, options.slow_max);
     all.extend(options.extra.iter().cloned());
     // An interface name the kernel refuses (`venet0:0` is an alias, not an interface) can never
