@@ -1331,11 +1331,21 @@ const MEET_WINDOW: usize = 16;
 pub const MEET_WHY: &str = "matches an earlier rule too";
 
 /// A packet that matches both `earlier` and `later` (INPUT rules met in that order), if the
-/// two can match one packet and neither keeps state: the packet for which their order decides.
+/// two can match one packet, neither keeps state or names an interface, and the packet is one
+/// the harness plays as a plain client: the packet for which their order decides.
 /// The optimizer moves a rule up past earlier ones only where no such packet exists, so where
 /// one does these probes see a wrong move.
 fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
-    let stateful = |c: &Conds| c.limit.is_some() || !c.feeds.is_empty() || !c.lookups.is_empty();
+    // Plain packets only: no state (limits, lists, conntrack states, which need handshakes
+    // and bursts of their own) and no interface other than the main link.
+    let stateful = |c: &Conds| {
+        c.limit.is_some()
+            || !c.feeds.is_empty()
+            || !c.lookups.is_empty()
+            || !c.ct.is_empty()
+            || !c.iif.is_empty()
+            || !c.oif.is_empty()
+    };
     if earlier.path != Path::Input
         || earlier.origin == later.origin
         || stateful(&earlier.all)
@@ -1346,7 +1356,12 @@ fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
     let mut both = earlier.all.clone();
     both.extend(&later.all);
     let w = witness(&both, n, af);
-    satisfies(&w, &both, af).then_some(Point { count: 1, ..w })
+    // Only packets the harness can play as a plain client of the server: a usable source
+    // (not multicast, broadcast, loopback, class E or IPv6 link-local) and the server's own
+    // address.
+    let link_local = matches!(w.src, IpAddr::V6(a) if a.is_unicast_link_local());
+    let plain = af.usable(bits(w.src)) && !link_local && w.dst == af.server();
+    (plain && satisfies(&w, &both, af)).then_some(Point { count: 1, ..w })
 }
 
 /// Whether the packet `p` meets every condition of `c` (the conntrack state as [`witness`]
