@@ -606,9 +606,9 @@ mod tests {
         Stmt::Verdict(Verdict::Jump(chain.into()))
     }
 
-    /// Optimizes one chain of `rules` and prints it as `fwnet show` does, one rule a line.
-    fn check(rules: Vec<Rule>, want: &[&str]) {
-        let mut rs = Ruleset {
+    /// A ruleset of one table with one chain, INPUT, of `rules`.
+    fn one_chain(rules: Vec<Rule>) -> Ruleset {
+        Ruleset {
             tables: vec![Table {
                 family: Family::Ip,
                 name: "fwnet_filter".into(),
@@ -621,7 +621,12 @@ mod tests {
                     family: None,
                 }],
             }],
-        };
+        }
+    }
+
+    /// Optimizes one chain of `rules` and prints it as `fwnet show` does, one rule a line.
+    fn check(rules: Vec<Rule>, want: &[&str]) {
+        let mut rs = one_chain(rules);
         let before = rs.tables[0].chains[0].rules.len();
         let stats = ruleset(&mut rs);
         let got: Vec<String> = rs.tables[0].chains[0]
@@ -798,26 +803,11 @@ mod tests {
             rules.push(rule(2 + i, vec![udp(), udp_dport(1000), jump(&chain)]));
         }
         rules.push(rule(100, vec![tcp(), dport(Value::Num(2)), ACCEPT]));
-        let mut rs = Ruleset {
-            tables: vec![Table {
-                family: Family::Ip,
-                name: "fwnet_filter".into(),
-                sets: Vec::new(),
-                ct_helpers: Vec::new(),
-                chains: vec![Chain {
-                    name: "INPUT".into(),
-                    base: None,
-                    rules: rules.clone(),
-                    family: None,
-                }],
-            }],
-        };
         // REACH + 1 rules in between: line 100 stays where it is.
-        assert_eq!(ruleset(&mut rs).runs, 0);
+        assert_eq!(ruleset(&mut one_chain(rules.clone())).runs, 0);
         // One fewer: it is found.
         rules.remove(1);
-        rs.tables[0].chains[0].rules = rules;
-        assert_eq!(ruleset(&mut rs).runs, 1);
+        assert_eq!(ruleset(&mut one_chain(rules)).runs, 1);
     }
 
     #[test]
