@@ -74,7 +74,7 @@ pub fn ssh_sessions() -> Result<Vec<SshSession>, Error> {
     );
     let mut out = Vec::new();
     for s in sockets {
-        if s.state != TCP_ESTABLISHED || !ports.contains(&s.local.port()) {
+        if !ports.contains(&s.local.port()) {
             continue;
         }
         let client = SocketAddr::new(s.remote.ip().to_canonical(), s.remote.port());

@@ -7,11 +7,11 @@
 //! satisfies every condition on its path, tier 0), then variants that move one of the rule's own
 //! conditions to its edges: first and last value of a prefix or range and the values just outside
 //! (tier 2), the usual tcp flag combinations (tier 3). Before those, tier 1: for each rule and
-//! each of the [`MEET_WINDOW`] rules before it, a packet that matches both when one exists and
-//! neither keeps state ([`meet`]), the packet whose verdict their order decides. The pairs come
-//! from the rules in the files' order when verification is given it ([`derive_ordered`]), so a
-//! rule the optimizer moved up past another is probed where the two overlap. Conntrack states are produced for real by
-//! the runner: NEW is a first packet (a SYN for tcp), ESTABLISHED a real handshake with data
+//! each of the [`MEET_WINDOW`] rules before it, a plain packet (no conntrack state, interface,
+//! limit or list) that matches both when one exists ([`meet`]): the packet whose verdict their
+//! order decides. The pairs come from the rules in the files' order when verification is
+//! given it ([`derive_ordered`]), so a rule the optimizer moved up past another is probed
+//! where the two overlap. Conntrack states are produced for real by the runner: NEW is a first packet (a SYN for tcp), ESTABLISHED a real handshake with data
 //! (`connect`) or a UDP answer to a datagram the server sent (`udp ... reply`), RELATED an icmp
 //! port unreachable quoting such a datagram (`related`), INVALID a stray FIN. Rate limits get a
 //! burst of `burst + 3` packets, and a second source when the limit is per source. A few probes
@@ -1350,6 +1350,7 @@ fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
         || earlier.origin == later.origin
         || stateful(&earlier.all)
         || stateful(&later.all)
+        || clash(&earlier.all, &later.all)
     {
         return None;
     }
@@ -1364,8 +1365,27 @@ fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
     (plain && satisfies(&w, &both, af)).then_some(Point { count: 1, ..w })
 }
 
-/// Whether the packet `p` meets every condition of `c` (the conntrack state as [`witness`]
-/// chose it).
+/// Whether `a` and `b` hold `==` tests on one field whose values share no point: then no
+/// packet meets both, which most pairs of a blocklist show at once, before a witness is made.
+fn clash(a: &Conds, b: &Conds) -> bool {
+    let apart = |x: &[Cond], y: &[Cond]| {
+        x.iter().filter(|c| !c.neg).any(|c| {
+            y.iter().filter(|d| !d.neg).any(|d| {
+                c.ranges
+                    .iter()
+                    .all(|&(a0, a1)| d.ranges.iter().all(|&(b0, b1)| a1 < b0 || b1 < a0))
+            })
+        })
+    };
+    apart(&a.proto, &b.proto)
+        || apart(&a.saddr, &b.saddr)
+        || apart(&a.daddr, &b.daddr)
+        || apart(&a.sport, &b.sport)
+        || apart(&a.dport, &b.dport)
+}
+
+/// Whether the packet `p` meets every condition of `c`, whose conditions are those [`meet`]
+/// keeps (no conntrack state, interface, limit or list).
 fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
     let all = |conds: &[Cond], v: u128| conds.iter().all(|k| k.holds(v));
     let ports = p.proto == TCP || p.proto == UDP;
@@ -1383,10 +1403,6 @@ fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
         && c.flags
             .iter()
             .all(|k| (p.flags & k.mask == k.value) != k.neg)
-        && c.iif
-            .iter()
-            .all(|i| i.holds(p.iif.as_deref().unwrap_or(MAIN_PLACEHOLDER)))
-        && (c.ct.is_empty() || p.state.is_some())
 }
 
 fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
