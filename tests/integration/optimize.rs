@@ -245,3 +245,52 @@ fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
     );
     assert_verifies(&rules);
 }
+
+/// A rule moved up too far: `FWNET_VERIFY_MUTATE=last-first` moves the last INPUT rule to the
+/// top, as a wrong optimizer would, and `fwnet verify` must play the packet the two rules'
+/// order decides. In the first file the earlier rule is 21 rules up (beyond the pairs each
+/// rule is probed with in any case); in the second, an interface name keeps the two apart for
+/// some packets only.
+#[test]
+fn verify_sees_a_rule_moved_up_too_far_or_past_an_interface() {
+    let test = "verify_sees_a_rule_moved_up_too_far_or_past_an_interface";
+    if !privileged(test) {
+        return;
+    }
+    for (name, first, last, packet) in [
+        (
+            "far",
+            "-A INPUT -s 10.9.0.0/16 -p tcp -j REJECT --reject-with tcp-reset",
+            "-A INPUT -p tcp --dport 443 -j ACCEPT",
+            ["tcp 10.9.0.0:", ":443 flags S"],
+        ),
+        (
+            "iface",
+            "-A INPUT -i eth+ -s 10.9.0.0/16 -j DROP",
+            "-A INPUT -i eth0 -p tcp --dport 22 -j ACCEPT",
+            ["tcp 10.9.0.0:", ":22 flags S iif eth0"],
+        ),
+    ] {
+        let mut s = format!(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{first}\n"
+        );
+        for i in 0..20 {
+            s.push_str(&format!("-A INPUT -p udp --dport {} -j ACCEPT\n", 1000 + i));
+        }
+        s.push_str(&format!("{last}\nCOMMIT\n"));
+        let rules = scratch(&format!("moved-{name}.rules"), &s);
+        assert_verifies(&rules);
+        let out = std::process::Command::new(FWNET)
+            .args(["verify", rules.to_str().expect("utf-8 temp path")])
+            .env("FWNET_VERIFY_MUTATE", "last-first")
+            .output()
+            .expect("run fwnet verify");
+        let report = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{name}: {report}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.lines().any(|l| packet.iter().all(|p| l.contains(p))),
+            "{name}: {stdout}"
+        );
+    }
+}

@@ -17,9 +17,9 @@
 //! [`Options::slow_max`] (`--slow`) expiry probes wait for per-key buckets to expire.
 //!
 //! Test hook: [`run::Mutation`] (CLI: the undocumented `FWNET_VERIFY_MUTATE` environment
-//! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`, `empty-sets`)
-//! deliberately breaks fwnet's side so tests can prove verification catches it. It is not in
-//! `--help`.
+//! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`,
+//! `empty-sets`, `no-family-dispatch`, `last-first`) deliberately breaks fwnet's side so tests
+//! can prove verification catches it. It is not in `--help`.
 //!
 //! Not verified: FORWARD and OUTPUT, tables other than `filter`, `--seconds` (xt_recent)
 //! expiries.

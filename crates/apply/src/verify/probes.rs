@@ -10,12 +10,16 @@
 //! each of the [`MEET_WINDOW`] rules before it, a plain packet (no conntrack state, interface,
 //! limit or list) that matches both when one exists ([`meet`]): the packet whose verdict their
 //! order decides. The pairs come from the rules in the files' order when verification is
-//! given it ([`derive_ordered`]), so a rule the optimizer moved up past another is probed
-//! where the two overlap. Conntrack states are produced for real by the runner: NEW is a first packet (a SYN for tcp), ESTABLISHED a real handshake with data
-//! (`connect`) or a UDP answer to a datagram the server sent (`udp ... reply`), RELATED an icmp
-//! port unreachable quoting such a datagram (`related`), INVALID a stray FIN. Rate limits get a
-//! burst of `burst + 3` packets, and a second source when the limit is per source. A few probes
-//! from a source no rule mentions exercise the policy.
+//! given it ([`derive_ordered`]); then every pair the optimized translation holds the other
+//! way round ([`moved_past`]), however far apart, gets such a packet too, which may arrive on
+//! an interface the two rules name.
+//!
+//! Conntrack states are produced for real by the runner: NEW is a first packet (a SYN for
+//! tcp), ESTABLISHED a real handshake with data (`connect`) or a UDP answer to a datagram the
+//! server sent (`udp ... reply`), RELATED an icmp port unreachable quoting such a datagram
+//! (`related`), INVALID a stray FIN. Rate limits get a burst of `burst + 3` packets, and a
+//! second source when the limit is per source. A few probes from a source no rule mentions
+//! exercise the policy.
 //!
 //! The same ruleset always gives the same probes (no randomness); at most `cap` probes are kept,
 //! every rule's witness first. Probes are also the `--probes FILE` format: [`Probe`]'s `Display`
@@ -1335,15 +1339,21 @@ pub const MEET_WHY: &str = "matches an earlier rule too";
 /// the harness plays as a plain client: the packet for which their order decides.
 /// The optimizer moves a rule up past earlier ones only where no such packet exists, so where
 /// one does these probes see a wrong move.
-fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
+///
+/// `links`: whether the packet may arrive on an interface the rules name (other than `lo`).
+/// Pairs the optimizer actually swapped ([`moved_past`]) may; window pairs stay on the main
+/// link, where most rules of a chain meet.
+fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af, links: bool) -> Option<Point> {
     // Plain packets only: no state (limits, lists, conntrack states, which need handshakes
-    // and bursts of their own) and no interface other than the main link.
+    // and bursts of their own), no outgoing interface, and an incoming one only when allowed.
+    let lo = |c: &Conds| c.iif.iter().any(|i| i.names.iter().any(|(n, _)| n == "lo"));
     let stateful = |c: &Conds| {
         c.limit.is_some()
             || !c.feeds.is_empty()
             || !c.lookups.is_empty()
             || !c.ct.is_empty()
-            || !c.iif.is_empty()
+            || (!links && !c.iif.is_empty())
+            || lo(c)
             || !c.oif.is_empty()
     };
     if earlier.path != Path::Input
@@ -1363,6 +1373,59 @@ fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af) -> Option<Point> {
     let link_local = matches!(w.src, IpAddr::V6(a) if a.is_unicast_link_local());
     let plain = af.usable(bits(w.src)) && !link_local && w.dst == af.server();
     (plain && satisfies(&w, &both, af)).then_some(Point { count: 1, ..w })
+}
+
+/// The pairs of rules that `t` (an optimized translation) holds in the other order than
+/// `order` (the same files one rule per line, in their order) does: `(earlier, later)` in the
+/// files' order, where some chain of `t` puts `later` (or the rule it was merged into) before
+/// `earlier`. These are the rules the optimizer moved up past others, however far; each pair
+/// must be one no packet matches both of.
+///
+/// Positions are compared within one chain of `t`: a protocol dispatch copies a rule into
+/// several chains, each in the files' order, and a packet walks only one of them.
+fn moved_past(order: &fwnet_nft::Table, t: &fwnet_nft::Table) -> Vec<(String, String)> {
+    use std::collections::HashMap;
+    let mut place: HashMap<&fwnet_nft::Origin, (usize, usize)> = HashMap::new();
+    for (ci, c) in order.chains.iter().enumerate() {
+        for (ri, r) in c.rules.iter().enumerate() {
+            if let Some(o) = &r.origin {
+                place.entry(o).or_insert((ci, ri));
+            }
+        }
+    }
+    let mut pairs = BTreeSet::new();
+    // (chain in `order`, position there, position in this chain, origin)
+    let mut seq: Vec<(usize, usize, usize, &fwnet_nft::Origin)> = Vec::new();
+    for c in &t.chains {
+        seq.clear();
+        for (pos, r) in c.rules.iter().enumerate() {
+            for o in r.origin.iter().chain(&r.merged) {
+                if let Some(&(ci, ri)) = place.get(o) {
+                    seq.push((ci, ri, pos, o));
+                }
+            }
+        }
+        seq.sort_unstable_by_key(|&(ci, ri, pos, _)| (ci, ri, pos));
+        // Highest position in this chain of the rules so far (in the files' order) of the
+        // same original chain: the walk back stops where none of them is placed later.
+        let mut highest = Vec::with_capacity(seq.len());
+        for (k, &(ci, _, pos, _)) in seq.iter().enumerate() {
+            let before = (k > 0 && seq[k - 1].0 == ci).then(|| highest[k - 1]);
+            highest.push(before.map_or(pos, |h: usize| h.max(pos)));
+        }
+        for k in 1..seq.len() {
+            let (ci, ri, pos, later) = seq[k];
+            let mut i = k;
+            while i > 0 && seq[i - 1].0 == ci && highest[i - 1] > pos {
+                i -= 1;
+                let (_, rj, pj, earlier) = seq[i];
+                if rj < ri && pj > pos {
+                    pairs.insert((earlier.to_string(), later.to_string()));
+                }
+            }
+        }
+    }
+    pairs.into_iter().collect()
 }
 
 /// Whether `a` and `b` hold `==` tests on one field whose values share no point: then no
@@ -1385,12 +1448,14 @@ fn clash(a: &Conds, b: &Conds) -> bool {
 }
 
 /// Whether the packet `p` meets every condition of `c`, whose conditions are those [`meet`]
-/// keeps (no conntrack state, interface, limit or list).
+/// keeps (no conntrack state, outgoing interface, limit or list).
 fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
     let all = |conds: &[Cond], v: u128| conds.iter().all(|k| k.holds(v));
     let ports = p.proto == TCP || p.proto == UDP;
     let icmp = p.proto == af.icmp();
-    all(&c.proto, p.proto)
+    let iif = p.iif.as_deref().unwrap_or(MAIN_PLACEHOLDER);
+    c.iif.iter().all(|k| k.holds(iif))
+        && all(&c.proto, p.proto)
         && all(&c.saddr, bits(p.src))
         && all(&c.daddr, bits(p.dst))
         && (ports || (c.sport.is_empty() && c.dport.is_empty()))
@@ -1655,9 +1720,36 @@ fn derive_af(
             if meets >= cap {
                 break;
             }
-            if let Some(p) = meet(earlier, later, &n, af) {
+            if let Some(p) = meet(earlier, later, &n, af, false) {
                 meets += 1;
                 push(1, &p, &later.origin, MEET_WHY);
+            }
+        }
+    }
+    // Every pair the optimizer swapped, however far apart, and on the interfaces the rules
+    // name: a correct optimizer swaps only pairs no packet meets, so these cost probes only
+    // where it is wrong.
+    let moved = order.map(|o| moved_past(o, t)).unwrap_or_default();
+    if !moved.is_empty() {
+        let first: std::collections::HashMap<&str, &Case> = pairs
+            .iter()
+            .rev()
+            .filter_map(|c| Some((c.origin.as_deref()?, c)))
+            .collect();
+        for (earlier, later) in moved {
+            let (Some(e), Some(l)) = (first.get(earlier.as_str()), first.get(later.as_str()))
+            else {
+                continue;
+            };
+            if meets >= cap {
+                break;
+            }
+            if l.path != Path::Input {
+                continue;
+            }
+            if let Some(p) = meet(e, l, &n, af, true) {
+                meets += 1;
+                push(1, &p, &l.origin, MEET_WHY);
             }
         }
     }
@@ -2432,6 +2524,151 @@ mod tests {
         assert!(meets(d)
             .iter()
             .any(|m| m.starts_with("tcp 10.9.0.0:") && m.contains(":443 flags S")),);
+    }
+
+    #[test]
+    fn rules_moved_up_from_far_below_or_past_an_interface_get_their_meet() {
+        let meets = |d: Derived| -> Vec<String> {
+            d.probes
+                .iter()
+                .filter(|p| p.why == MEET_WHY)
+                .map(|p| format!("{} ({})", p.spec, p.origin.as_deref().unwrap_or("")))
+                .collect()
+        };
+        // Line 1 rejects 10.9.0.0/16, 20 UDP rules follow, line 22 accepts TCP to 443: the
+        // pair is further apart than the window, so only a move of line 22 up makes a probe.
+        let mut rules = vec![rule(
+            1,
+            vec![cmp(
+                Expr::Payload(Field::IpSaddr),
+                Value::Prefix {
+                    addr: "10.9.0.0".parse().unwrap(),
+                    len: 16,
+                },
+            )],
+        )];
+        for i in 0..20u32 {
+            rules.push(rule(
+                2 + i,
+                vec![
+                    cmp(Expr::Payload(Field::IpProtocol), Value::Num(17)),
+                    cmp(
+                        Expr::Payload(Field::UdpDport),
+                        Value::Num(u64::from(1000 + i)),
+                    ),
+                ],
+            ));
+        }
+        rules.push(rule(22, tcp_dport(Value::Num(443))));
+        let plain = ruleset(rules);
+        let far = |found: &[String]| {
+            found
+                .iter()
+                .any(|m| m.starts_with("tcp 10.9.0.0:") && m.ends_with(":443 flags S (r:22)"))
+        };
+        assert!(!far(&meets(derive_ordered(
+            &plain,
+            Some(&plain),
+            DEFAULT_CAP
+        ))));
+        let mut moved = plain.clone();
+        let last = moved.tables[0].chains[0].rules.pop().unwrap();
+        moved.tables[0].chains[0].rules.insert(0, last);
+        let found = meets(derive_ordered(&moved, Some(&plain), DEFAULT_CAP));
+        assert!(far(&found), "{found:?}");
+        // A move past UDP rules (no packet matches both) adds nothing: the same probes as
+        // without the move, whatever the order.
+        let mut fine = plain.clone();
+        let last = fine.tables[0].chains[0].rules.pop().unwrap();
+        fine.tables[0].chains[0].rules.insert(1, last);
+        let mut a = meets(derive_ordered(&fine, Some(&plain), DEFAULT_CAP));
+        let mut b = meets(derive_ordered(&plain, Some(&plain), DEFAULT_CAP));
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+
+        // Line 1 drops 10.9.0.0/16 arriving on `eth+`, line 2 accepts ssh on eth0: moved above
+        // line 1, the packet their order decides comes from 10.9.x.x on eth0 (which neither
+        // rule's witness is).
+        let iface = |name: &str, wildcard: bool| {
+            cmp(
+                Expr::Meta(MetaKey::Iifname),
+                Value::Iface {
+                    name: name.into(),
+                    wildcard,
+                },
+            )
+        };
+        let mut ssh = vec![iface("eth0", false)];
+        ssh.extend(tcp_dport(Value::Num(22)));
+        let drop = vec![
+            iface("eth", true),
+            cmp(
+                Expr::Payload(Field::IpSaddr),
+                Value::Prefix {
+                    addr: "10.9.0.0".parse().unwrap(),
+                    len: 16,
+                },
+            ),
+        ];
+        let plain = ruleset(vec![rule(1, drop), rule(2, ssh)]);
+        let mut moved = plain.clone();
+        moved.tables[0].chains[0].rules.swap(0, 1);
+        let d = derive_ordered(&moved, Some(&plain), DEFAULT_CAP);
+        let on_eth0: Vec<String> = d
+            .probes
+            .iter()
+            .filter(|p| p.why == MEET_WHY)
+            .map(|p| p.to_string())
+            .collect();
+        assert!(
+            on_eth0.iter().any(|p| p.starts_with("tcp 10.9.0.0:")
+                && p.contains(":22 flags S")
+                && p.contains("iif eth0")),
+            "{on_eth0:?}"
+        );
+        // In the files' order the window pairs stay on the main link: no such probe.
+        assert!(meets(derive_ordered(&plain, Some(&plain), DEFAULT_CAP)).is_empty());
+    }
+
+    #[test]
+    fn moved_past_lists_the_pairs_a_chain_holds_the_other_way_round() {
+        let files = ruleset((1..=5).map(|l| rule(l, Vec::new())).collect());
+        let t = |rs: &Ruleset| rs.tables[0].clone();
+        let lines = |pairs: Vec<(String, String)>| -> Vec<String> {
+            pairs.into_iter().map(|(a, b)| format!("{a}<{b}")).collect()
+        };
+        // Lines 1 and 4 merged into one rule at line 1's place: 4 moved up past 2 and 3.
+        let mut merged = files.clone();
+        let rules = &mut merged.tables[0].chains[0].rules;
+        let four = rules.remove(3);
+        rules[0].merged.extend(four.origin);
+        assert_eq!(
+            lines(moved_past(&t(&files), &t(&merged))),
+            ["r:2<r:4", "r:3<r:4"]
+        );
+        // Line 5 at the top of the chain: past all four.
+        let mut top = files.clone();
+        let rules = &mut top.tables[0].chains[0].rules;
+        let five = rules.pop().unwrap();
+        rules.insert(0, five);
+        assert_eq!(
+            lines(moved_past(&t(&files), &t(&top))),
+            ["r:1<r:5", "r:2<r:5", "r:3<r:5", "r:4<r:5"]
+        );
+        // Two chains each in the files' order (a protocol dispatch): nothing moved, though
+        // the second chain's rules come after the first's.
+        let mut split = files.clone();
+        let chain = &mut split.tables[0].chains[0];
+        let odd: Vec<Rule> = chain.rules.iter().step_by(2).cloned().collect();
+        let even: Vec<Rule> = chain.rules.iter().skip(1).step_by(2).cloned().collect();
+        chain.rules = odd;
+        let mut other = chain.clone();
+        other.name = "INPUT_udp".into();
+        other.base = None;
+        other.rules = even;
+        split.tables[0].chains.push(other);
+        assert!(moved_past(&t(&files), &t(&split)).is_empty());
     }
 
     #[test]

@@ -73,10 +73,14 @@ pub enum Mutation {
     /// With `--inet`, base chains lose the `meta nfproto` rule the merge put first, so each
     /// family's packets also meet the other family's rules (and its policy).
     NoFamilyDispatch,
+    /// The last rule of each base chain moves to its top, past every other: an optimizer that
+    /// moved a rule too far. Unlike the others this one is the translation verification is
+    /// given (its probes come from it), as an optimizer's output would be.
+    LastFirst,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 7] = [
+    pub const ALL: [Mutation; 8] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -84,6 +88,7 @@ impl Mutation {
         Mutation::NoExpiry,
         Mutation::EmptySets,
         Mutation::NoFamilyDispatch,
+        Mutation::LastFirst,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +100,7 @@ impl Mutation {
             Mutation::NoExpiry => "no-expiry",
             Mutation::EmptySets => "empty-sets",
             Mutation::NoFamilyDispatch => "no-family-dispatch",
+            Mutation::LastFirst => "last-first",
         }
     }
 
@@ -114,6 +120,15 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                 if c.rules.first() == Some(&fwnet_nft::inet::other_family_accept(family)) {
                     c.rules.remove(0);
                     changed += 1;
+                }
+            }
+            continue;
+        }
+        if m == Mutation::LastFirst {
+            for c in t.chains.iter_mut().filter(|c| c.base.is_some()) {
+                if let Some(last) = c.rules.pop() {
+                    c.rules.insert(0, last);
+                    changed += usize::from(c.rules.len() > 1);
                 }
             }
             continue;
@@ -168,7 +183,8 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::NoIifLo
                     | Mutation::NoExpiry
                     | Mutation::EmptySets
-                    | Mutation::NoFamilyDispatch => {}
+                    | Mutation::NoFamilyDispatch
+                    | Mutation::LastFirst => {}
                 }
                 changed += usize::from(r.stmts != old);
             }
@@ -465,11 +481,20 @@ fn attempt_once(
     options: &Options,
 ) -> Result<Report, Error> {
     let started = Instant::now();
+    let moved;
+    let translated = if options.mutation == Some(Mutation::LastFirst) {
+        let mut rs = translated.clone();
+        mutate(&mut rs, Mutation::LastFirst);
+        moved = rs;
+        &moved
+    } else {
+        translated
+    };
     let mut fwnet_ir = translated.clone();
     if options.inet {
         fwnet_nft::inet::merge(&mut fwnet_ir.tables);
     }
-    if let Some(m) = options.mutation {
+    if let Some(m) = options.mutation.filter(|m| *m != Mutation::LastFirst) {
         mutate(&mut fwnet_ir, m);
     }
     let derived = probes::derive_ordered(translated, options.order.as_ref(), options.cap);
