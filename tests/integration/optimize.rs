@@ -246,38 +246,51 @@ fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
     assert_verifies(&rules);
 }
 
-/// A rule moved up too far: `FWNET_VERIFY_MUTATE=last-first` moves the last INPUT rule to the
-/// top, as a wrong optimizer would, and `fwnet verify` must play the packet the two rules'
-/// order decides. In the first file the earlier rule is 21 rules up (beyond the pairs each
-/// rule is probed with in any case); in the second, an interface name keeps the two apart for
-/// some packets only.
+/// A rule moved up too far: `FWNET_VERIFY_MUTATE=last-first` moves the last rule of each base
+/// chain to its top, as a wrong optimizer would, and `fwnet verify` must play the packet the
+/// two rules' order decides. In each file the earlier rule is 21 rules up (beyond the pairs
+/// each rule is probed with in any case); in the second an interface name keeps the two apart
+/// for some packets only; the third is a router's FORWARD chain.
 #[test]
-fn verify_sees_a_rule_moved_up_too_far_or_past_an_interface() {
-    let test = "verify_sees_a_rule_moved_up_too_far_or_past_an_interface";
+fn verify_sees_a_rule_moved_up_too_far_past_an_interface_or_in_forward() {
+    let test = "verify_sees_a_rule_moved_up_too_far_past_an_interface_or_in_forward";
     if !privileged(test) {
         return;
     }
-    for (name, first, last, packet) in [
+    for (name, chain, first, last, packet) in [
         (
             "far",
-            "-A INPUT -s 10.9.0.0/16 -p tcp -j REJECT --reject-with tcp-reset",
-            "-A INPUT -p tcp --dport 443 -j ACCEPT",
+            "INPUT",
+            "-s 10.9.0.0/16 -p tcp -j REJECT --reject-with tcp-reset",
+            "-p tcp --dport 443 -j ACCEPT",
             ["tcp 10.9.0.0:", ":443 flags S"],
         ),
         (
             "iface",
-            "-A INPUT -i eth+ -s 10.9.0.0/16 -j DROP",
-            "-A INPUT -i eth0 -p tcp --dport 22 -j ACCEPT",
+            "INPUT",
+            "-i eth+ -s 10.9.0.0/16 -j DROP",
+            "-i eth0 -p tcp --dport 22 -j ACCEPT",
             ["tcp 10.9.0.0:", ":22 flags S iif eth0"],
+        ),
+        (
+            "forward",
+            "FORWARD",
+            "-s 10.9.0.0/16 -j DROP",
+            "-o eth1 -p tcp --dport 22 -j ACCEPT",
+            ["tcp 10.9.0.0:", ":22 flags S forward oif eth1"],
         ),
     ] {
         let mut s = format!(
-            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n{first}\n"
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+             -A {chain} {first}\n"
         );
         for i in 0..20 {
-            s.push_str(&format!("-A INPUT -p udp --dport {} -j ACCEPT\n", 1000 + i));
+            s.push_str(&format!(
+                "-A {chain} -p udp --dport {} -j ACCEPT\n",
+                1000 + i
+            ));
         }
-        s.push_str(&format!("{last}\nCOMMIT\n"));
+        s.push_str(&format!("-A {chain} {last}\nCOMMIT\n"));
         let rules = scratch(&format!("moved-{name}.rules"), &s);
         assert_verifies(&rules);
         let out = std::process::Command::new(FWNET)

@@ -11,8 +11,8 @@
 //! limit or list) that matches both when one exists ([`meet`]): the packet whose verdict their
 //! order decides. The pairs come from the rules in the files' order when verification is
 //! given it ([`derive_ordered`]); then every pair the optimized translation holds the other
-//! way round ([`moved_past`]), however far apart, gets such a packet too, which may arrive on
-//! an interface the two rules name.
+//! way round ([`moved_past`]), however far apart and in any of the three chains, gets such a
+//! packet too, which may arrive on or leave by an interface the two rules name.
 //!
 //! Conntrack states are produced for real by the runner: NEW is a first packet (a SYN for
 //! tcp), ESTABLISHED a real handshake with data (`connect`) or a UDP answer to a datagram the
@@ -1340,23 +1340,26 @@ pub const MEET_WHY: &str = "matches an earlier rule too";
 /// The optimizer moves a rule up past earlier ones only where no such packet exists, so where
 /// one does these probes see a wrong move.
 ///
-/// `links`: whether the packet may arrive on an interface the rules name (other than `lo`).
-/// Pairs the optimizer actually swapped ([`moved_past`]) may; window pairs stay on the main
-/// link, where most rules of a chain meet.
-fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af, links: bool) -> Option<Point> {
+/// `swapped`: the pair is one the optimizer put in the other order ([`moved_past`]). Then the
+/// packet may arrive on, or leave by, an interface the rules name (other than `lo`), and the
+/// pair may be in FORWARD or OUTPUT, whose packets are routed through or sent by the server
+/// ([`reroute`]). Window pairs stay INPUT packets on the main link, where most rules of a
+/// chain meet.
+fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af, swapped: bool) -> Option<Point> {
     // Plain packets only: no state (limits, lists, conntrack states, which need handshakes
-    // and bursts of their own), no outgoing interface, and an incoming one only when allowed.
+    // and bursts of their own), and interfaces only when allowed.
+    let path = later.path;
     let lo = |c: &Conds| c.iif.iter().any(|i| i.names.iter().any(|(n, _)| n == "lo"));
     let stateful = |c: &Conds| {
         c.limit.is_some()
             || !c.feeds.is_empty()
             || !c.lookups.is_empty()
             || !c.ct.is_empty()
-            || (!links && !c.iif.is_empty())
+            || (!swapped && (!c.iif.is_empty() || !c.oif.is_empty()))
             || lo(c)
-            || !c.oif.is_empty()
     };
-    if earlier.path != Path::Input
+    if earlier.path != path
+        || (!swapped && path != Path::Input)
         || earlier.origin == later.origin
         || stateful(&earlier.all)
         || stateful(&later.all)
@@ -1366,12 +1369,15 @@ fn meet(earlier: &Case, later: &Case, n: &Neutral, af: Af, links: bool) -> Optio
     }
     let mut both = earlier.all.clone();
     both.extend(&later.all);
-    let w = witness(&both, n, af);
-    // Only packets the harness can play as a plain client of the server: a usable source
-    // (not multicast, broadcast, loopback, class E or IPv6 link-local) and the server's own
-    // address.
+    let mut w = witness(&both, n, af);
+    if path != Path::Input {
+        reroute(&mut w, &both, af, path).ok()?;
+    }
+    // Only packets the harness can play: a usable source (not multicast, broadcast, loopback,
+    // class E or IPv6 link-local), and the server's own address for INPUT only.
     let link_local = matches!(w.src, IpAddr::V6(a) if a.is_unicast_link_local());
-    let plain = af.usable(bits(w.src)) && !link_local && w.dst == af.server();
+    let to_server = w.dst == af.server();
+    let plain = af.usable(bits(w.src)) && !link_local && to_server == (path == Path::Input);
     (plain && satisfies(&w, &both, af)).then_some(Point { count: 1, ..w })
 }
 
@@ -1448,13 +1454,15 @@ fn clash(a: &Conds, b: &Conds) -> bool {
 }
 
 /// Whether the packet `p` meets every condition of `c`, whose conditions are those [`meet`]
-/// keeps (no conntrack state, outgoing interface, limit or list).
+/// keeps (no conntrack state, limit or list).
 fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
     let all = |conds: &[Cond], v: u128| conds.iter().all(|k| k.holds(v));
     let ports = p.proto == TCP || p.proto == UDP;
     let icmp = p.proto == af.icmp();
     let iif = p.iif.as_deref().unwrap_or(MAIN_PLACEHOLDER);
+    let oif = p.oif.as_deref().unwrap_or(MAIN_PLACEHOLDER);
     c.iif.iter().all(|k| k.holds(iif))
+        && c.oif.iter().all(|k| k.holds(oif))
         && all(&c.proto, p.proto)
         && all(&c.saddr, bits(p.src))
         && all(&c.daddr, bits(p.dst))
@@ -1700,14 +1708,9 @@ fn derive_af(
     // when given (the optimizer may have moved some), else from the ruleset's own.
     let order_cases = order.map(|o| {
         let mut v = Vec::new();
-        walk(
-            o,
-            Path::Input.chain(),
-            &Conds::default(),
-            0,
-            Path::Input,
-            &mut v,
-        );
+        for path in [Path::Input, Path::Forward, Path::Output] {
+            walk(o, path.chain(), &Conds::default(), 0, path, &mut v);
+        }
         v
     });
     let mut meets = 0;
@@ -1726,9 +1729,9 @@ fn derive_af(
             }
         }
     }
-    // Every pair the optimizer swapped, however far apart, and on the interfaces the rules
-    // name: a correct optimizer swaps only pairs no packet meets, so these cost probes only
-    // where it is wrong.
+    // Every pair the optimizer swapped, however far apart, on the interfaces the rules name,
+    // in FORWARD and OUTPUT too: a correct optimizer swaps only pairs no packet meets, so
+    // these cost probes only where it is wrong.
     let moved = order.map(|o| moved_past(o, t)).unwrap_or_default();
     if !moved.is_empty() {
         let first: std::collections::HashMap<&str, &Case> = pairs
@@ -1743,9 +1746,6 @@ fn derive_af(
             };
             if meets >= cap {
                 break;
-            }
-            if l.path != Path::Input {
-                continue;
             }
             if let Some(p) = meet(e, l, &n, af, true) {
                 meets += 1;
@@ -2527,7 +2527,7 @@ mod tests {
     }
 
     #[test]
-    fn rules_moved_up_from_far_below_or_past_an_interface_get_their_meet() {
+    fn swapped_pairs_get_their_meet_far_apart_on_interfaces_and_in_forward() {
         let meets = |d: Derived| -> Vec<String> {
             d.probes
                 .iter()
@@ -2628,6 +2628,43 @@ mod tests {
             "{on_eth0:?}"
         );
         // In the files' order the window pairs stay on the main link: no such probe.
+        assert!(meets(derive_ordered(&plain, Some(&plain), DEFAULT_CAP)).is_empty());
+
+        // The same pair in FORWARD, leaving by eth1 (`-o eth1` on line 2): the packet is
+        // routed through the server, to an address it does not own.
+        let oface = cmp(
+            Expr::Meta(MetaKey::Oifname),
+            Value::Iface {
+                name: "eth1".into(),
+                wildcard: false,
+            },
+        );
+        let mut routed = vec![oface];
+        routed.extend(tcp_dport(Value::Num(22)));
+        let src = cmp(
+            Expr::Payload(Field::IpSaddr),
+            Value::Prefix {
+                addr: "10.9.0.0".parse().unwrap(),
+                len: 16,
+            },
+        );
+        let mut plain = ruleset(vec![rule(1, vec![src]), rule(2, routed)]);
+        plain.tables[0].chains[0].name = "FORWARD".into();
+        let mut moved = plain.clone();
+        moved.tables[0].chains[0].rules.swap(0, 1);
+        let forwarded: Vec<String> = derive_ordered(&moved, Some(&plain), DEFAULT_CAP)
+            .probes
+            .iter()
+            .filter(|p| p.why == MEET_WHY)
+            .map(|p| p.to_string())
+            .collect();
+        assert!(
+            forwarded
+                .iter()
+                .any(|p| p.starts_with("tcp 10.9.0.0:")
+                    && p.contains(":22 flags S forward oif eth1")),
+            "{forwarded:?}"
+        );
         assert!(meets(derive_ordered(&plain, Some(&plain), DEFAULT_CAP)).is_empty());
     }
 
