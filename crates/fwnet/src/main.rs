@@ -16,12 +16,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// glibc's malloc was a fifth of `fwnet import`'s time on large files, where the syntax tree is
-/// freed while the IR is built; mimalloc makes the 100k-rule import a quarter faster
-/// (ARCHITECTURE.md, "Dependencies and why").
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Exit codes (documented in `fwnet --help` and README.md).
 pub mod exit {
     /// Success.
