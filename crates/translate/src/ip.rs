@@ -503,7 +503,7 @@ impl Cidr {
 pub(crate) fn parse_v4(s: &str) -> Option<Ipv4Addr> {
     // Four plain decimal parts, as nearly every address is written: the standard parser
     // agrees with libxtables on those (it refuses leading zeros and short forms).
-    if let Ok(a) = s.parse::<Ipv4Addr>() {
+    if let Some(a) = dotted_quad(s) {
         return Some(a);
     }
     let mut octets = [0u8; 4];
@@ -515,6 +515,52 @@ pub(crate) fn parse_v4(s: &str) -> Option<Ipv4Addr> {
         }
     }
     parts.next().is_none().then_some(Ipv4Addr::from(octets))
+}
+
+/// `s` read exactly as `s.parse::<Ipv4Addr>()` reads it (four decimal parts of one to three
+/// digits, no leading zero, each at most 255), in a fifth of its instructions: a 50k-address
+/// blocklist reads 50k of them.
+fn dotted_quad(s: &str) -> Option<Ipv4Addr> {
+    let b = s.as_bytes();
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v: u32 = 0;
+        while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+            v = v * 10 + u32::from(d - b'0');
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let len = i - start;
+        if len == 0 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        *octet = u8::try_from(v).ok()?;
+    }
+    (i == b.len()).then_some(Ipv4Addr::from(octets))
+}
+
+/// A prefix length in plain decimal (`24`), the way nearly every mask is written; `None` for
+/// anything else, which [`parse_cidr`] then reads the slow way.
+fn plain_prefix(s: &str) -> Option<u8> {
+    let b = s.as_bytes();
+    let plain = matches!(b.len(), 1..=3)
+        && b.iter().all(u8::is_ascii_digit)
+        && (b.len() == 1 || b[0] != b'0');
+    if !plain {
+        return None;
+    }
+    let n = b.iter().fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    u8::try_from(n).ok()
 }
 
 /// A dotted netmask, which libxtables reads like an address but with all four parts.
@@ -539,21 +585,27 @@ pub(crate) fn c_number(s: &str) -> Option<u32> {
 }
 
 fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
-    let (addr, mask) = match s.split_once('/') {
-        Some((a, m)) => (a, Some(m)),
+    // A byte scan: `split_once('/')` costs a searcher's setup on every address.
+    let (addr, mask) = match s.bytes().position(|b| b == b'/') {
+        Some(at) => (&s[..at], Some(&s[at + 1..])),
         None => (s, None),
     };
     let (addr, width, unusual): (IpAddr, u8, bool) = match family {
         // Four plain decimal parts, as nearly every address is written, or else libxtables'
         // other spellings; the address is read once for both.
-        IpFamily::V4 => match addr.parse::<Ipv4Addr>() {
-            Ok(a) => (IpAddr::V4(a), 32, false),
-            Err(_) => (IpAddr::V4(parse_v4(addr)?), 32, true),
+        IpFamily::V4 => match dotted_quad(addr) {
+            Some(a) => (IpAddr::V4(a), 32, false),
+            None => (IpAddr::V4(parse_v4(addr)?), 32, true),
         },
         IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128, false),
     };
     let mask_bits: u128 = match (mask, family) {
         (None, _) => prefix_bits(width, width),
+        // `24`: what the slower arms below make of it too (a dotted mask has dots, and
+        // a plain decimal without a leading zero is decimal to strtoul).
+        (Some(m), _) if plain_prefix(m).is_some_and(|l| l <= width) => {
+            prefix_bits(width, plain_prefix(m)?)
+        }
         (Some(m), IpFamily::V4) => match parse_v4_mask(m) {
             Some(m) => u128::from(u32::from(m)),
             None => prefix_bits(
@@ -642,6 +694,56 @@ mod tests {
         // A netmask needs all four parts; `255.255` is not one, nor a prefix length.
         assert!(parse_cidr("10.0.0.0/255.255", IpFamily::V4).is_none());
         assert!(parse_cidr("10.0.0.0/", IpFamily::V4).is_none());
+    }
+
+    #[test]
+    fn dotted_quads_are_read_exactly_as_the_standard_parser_reads_them() {
+        // Every string of up to 7 characters over digits and dots (21 million: the shortest
+        // addresses and every misplaced dot), then every one of 8 to 11 characters over
+        // `0`, `2`, `5` and dots (5 million: leading zeros, 255 and 520, long parts).
+        let mut checked = 0;
+        let mut s = Vec::new();
+        for (alphabet, lengths) in [(&b"0123456789."[..], 0..=7u32), (&b"025."[..], 8..=11)] {
+            for len in lengths {
+                for mut n in 0..alphabet.len().pow(len) {
+                    s.clear();
+                    for _ in 0..len {
+                        s.push(alphabet[n % alphabet.len()]);
+                        n /= alphabet.len();
+                    }
+                    let text = std::str::from_utf8(&s).unwrap();
+                    assert_eq!(dotted_quad(text), text.parse().ok(), "{text:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 25_000_000, "{checked}");
+        for text in [
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3.4 ",
+            " 1.2.3.4",
+            "1.2.3.4.",
+            "01.2.3.4",
+            "1.2.3.0004",
+            "1.2.3.25x",
+            "100.200.250.199",
+            "1.2.3.+4",
+            "1.2.3.٤",
+        ] {
+            assert_eq!(dotted_quad(text), text.parse().ok(), "{text:?}");
+        }
+        // Prefix lengths: the fast reading agrees with strtoul's wherever it gives one.
+        for text in [
+            "0", "7", "24", "32", "128", "255", "256", "08", "00", "", "1x", "+1",
+        ] {
+            let slow = c_number(text).and_then(|n| u8::try_from(n).ok());
+            if let Some(fast) = plain_prefix(text) {
+                assert_eq!(Some(fast), slow, "{text:?}");
+            }
+        }
+        assert_eq!(plain_prefix("24"), Some(24));
+        assert_eq!(plain_prefix("08"), None);
     }
 
     #[test]
