@@ -2287,6 +2287,26 @@ mod tests {
         ]
     }
 
+    /// `ip saddr 10.9.0.0/16`, the earlier rule of the meet tests.
+    fn from_10_9() -> Stmt {
+        cmp(
+            Expr::Payload(Field::IpSaddr),
+            Value::Prefix {
+                addr: "10.9.0.0".parse().unwrap(),
+                len: 16,
+            },
+        )
+    }
+
+    /// The meet probes of `d`, each as `PROBE (ORIGIN)`.
+    fn meets(d: Derived) -> Vec<String> {
+        d.probes
+            .iter()
+            .filter(|p| p.why == MEET_WHY)
+            .map(|p| format!("{} ({})", p.spec, p.origin.as_deref().unwrap_or("")))
+            .collect()
+    }
+
     /// `file:line` -> the probe lines derived for it, in order.
     fn derived_for(rs: &Ruleset, line: u32) -> Vec<String> {
         derive(rs, DEFAULT_CAP)
@@ -2484,13 +2504,7 @@ mod tests {
         // Line 1 rejects TCP from 10.9.0.0/16, line 2 accepts TCP to 443: a packet from
         // 10.9.x.x to 443 is the one their order decides. Line 3 (UDP) meets neither.
         let reject = vec![
-            cmp(
-                Expr::Payload(Field::IpSaddr),
-                Value::Prefix {
-                    addr: "10.9.0.0".parse().unwrap(),
-                    len: 16,
-                },
-            ),
+            from_10_9(),
             cmp(Expr::Meta(MetaKey::L4proto), Value::Num(6)),
         ];
         let https = vec![
@@ -2502,13 +2516,6 @@ mod tests {
             cmp(Expr::Payload(Field::UdpDport), Value::Num(53)),
         ];
         let plain = ruleset(vec![rule(1, reject), rule(2, https), rule(3, dns)]);
-        let meets = |d: Derived| -> Vec<String> {
-            d.probes
-                .iter()
-                .filter(|p| p.why == MEET_WHY)
-                .map(|p| format!("{} ({})", p.spec, p.origin.as_deref().unwrap_or("")))
-                .collect()
-        };
         let found = meets(derive(&plain, DEFAULT_CAP));
         assert!(
             found.len() == 1
@@ -2528,25 +2535,9 @@ mod tests {
 
     #[test]
     fn swapped_pairs_get_their_meet_far_apart_on_interfaces_and_in_forward() {
-        let meets = |d: Derived| -> Vec<String> {
-            d.probes
-                .iter()
-                .filter(|p| p.why == MEET_WHY)
-                .map(|p| format!("{} ({})", p.spec, p.origin.as_deref().unwrap_or("")))
-                .collect()
-        };
         // Line 1 rejects 10.9.0.0/16, 20 UDP rules follow, line 22 accepts TCP to 443: the
         // pair is further apart than the window, so only a move of line 22 up makes a probe.
-        let mut rules = vec![rule(
-            1,
-            vec![cmp(
-                Expr::Payload(Field::IpSaddr),
-                Value::Prefix {
-                    addr: "10.9.0.0".parse().unwrap(),
-                    len: 16,
-                },
-            )],
-        )];
+        let mut rules = vec![rule(1, vec![from_10_9()])];
         for i in 0..20u32 {
             rules.push(rule(
                 2 + i,
@@ -2601,16 +2592,7 @@ mod tests {
         };
         let mut ssh = vec![iface("eth0", false)];
         ssh.extend(tcp_dport(Value::Num(22)));
-        let drop = vec![
-            iface("eth", true),
-            cmp(
-                Expr::Payload(Field::IpSaddr),
-                Value::Prefix {
-                    addr: "10.9.0.0".parse().unwrap(),
-                    len: 16,
-                },
-            ),
-        ];
+        let drop = vec![iface("eth", true), from_10_9()];
         let plain = ruleset(vec![rule(1, drop), rule(2, ssh)]);
         let mut moved = plain.clone();
         moved.tables[0].chains[0].rules.swap(0, 1);
@@ -2641,13 +2623,7 @@ mod tests {
         );
         let mut routed = vec![oface];
         routed.extend(tcp_dport(Value::Num(22)));
-        let src = cmp(
-            Expr::Payload(Field::IpSaddr),
-            Value::Prefix {
-                addr: "10.9.0.0".parse().unwrap(),
-                len: 16,
-            },
-        );
+        let src = from_10_9();
         let mut plain = ruleset(vec![rule(1, vec![src]), rule(2, routed)]);
         plain.tables[0].chains[0].name = "FORWARD".into();
         let mut moved = plain.clone();
