@@ -322,30 +322,16 @@ fn translate_fixtures_apply_equals_nft_of_show() {
 }
 
 /// A table with more set literals than `shared_sets::THRESHOLD` gets named constant sets (one per
-/// distinct list, `!=` kept); the kernel holds the same as `nft -f` of `fwnet show`, and the
-/// lookups still decide: the probe table below is checked by the verdict tests' harness too.
+/// distinct list, `!=` kept) for its lists longer than `shared_sets::EXPAND_MAX`; the kernel
+/// holds the same as `nft -f` of `fwnet show`, and the lookups still decide: the probe table
+/// below is checked by the verdict tests' harness too.
 #[test]
 fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     let test = "many_set_literals_become_named_sets_the_kernel_holds_like_nft";
     if !privileged(test) {
         return;
     }
-    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
-    for i in 0..600u32 {
-        // A gap in each list: a list without one is a range, not a set. Each list shares a
-        // port with the next one, and the targets alternate, so that the optimizer merges no
-        // run of these rules (a rule moves up past another only if no packet matches both).
-        let (a, b) = (1000 + 2 * i, 1002 + 2 * i);
-        let target = if i % 2 == 0 { "ACCEPT" } else { "REJECT" };
-        text.push_str(&format!(
-            "-A INPUT -p tcp -m multiport --dports {a},{b} -j {target}\n"
-        ));
-    }
-    // The first list again, negated, and as source ports: one set serves all three.
-    text.push_str("-A INPUT -p tcp -m multiport ! --dports 1000,1002 -j DROP\n");
-    text.push_str("-A INPUT -p tcp -m multiport --sports 1002,1000 -j ACCEPT\n");
-    text.push_str("COMMIT\n");
-    let rules = scratch("many-lists.rules", &text);
+    let rules = scratch("many-lists.rules", &many_lists(5));
     let state = StateDir::new("named-sets");
     let out = fwnet(&[
         "import",
@@ -355,11 +341,86 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     ]);
     let stdout = ok(out);
     assert!(stdout.contains("named sets: 600"), "{stdout}");
+    assert!(!stdout.contains("short lists"), "{stdout}");
     let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
     assert!(shown.contains("tcp dport != @lit0 "), "{shown}");
     assert!(shown.contains("tcp sport @lit0 "), "{shown}");
     assert!(!shown.contains("__set"), "{shown}");
     assert_apply_equals_nft(&rules, "named");
+}
+
+/// The same table with lists of two ports: each becomes one rule per port (`!=`: one test per
+/// port), no set at all; the kernel holds the same as `nft -f` of `fwnet show`, and every
+/// probe gets the verdict legacy iptables gives the original.
+#[test]
+fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
+    let test = "many_short_lists_become_one_rule_per_port_and_keep_their_verdicts";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("many-short-lists.rules", &many_lists(2));
+    let state = StateDir::new("short-lists");
+    let out = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        rules.to_str().unwrap(),
+    ]);
+    let stdout = ok(out);
+    assert!(stdout.contains("short lists: 602 "), "{stdout}");
+    assert!(!stdout.contains("named sets"), "{stdout}");
+    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
+    let file = rules.to_str().unwrap();
+    let shown_plain = shown.replace(" counter packets 0 bytes 0", "");
+    for want in [
+        format!("tcp dport 1000 accept # {file}:3"),
+        format!("tcp dport 1002 accept # {file}:3"),
+        format!("tcp dport != 1000 tcp dport != 1002 drop # {file}:603"),
+        format!("tcp sport 1000 accept # {file}:604"),
+        format!("tcp sport 1002 accept # {file}:604"),
+    ] {
+        assert!(shown_plain.contains(&want), "{want}\n{shown}");
+    }
+    assert!(!shown.contains('@') && !shown.contains("port {"), "{shown}");
+    assert_apply_equals_nft(&rules, "short");
+    let out = Command::new(FWNET)
+        .args(["verify", file])
+        .output()
+        .expect("run fwnet verify");
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    assert!(report.contains(" 0 mismatch"), "{report}");
+}
+
+/// 600 multiport rules of `ports` ports each, their targets alternating; then the first list
+/// negated and the first list as source ports, in another order.
+fn many_lists(ports: u32) -> String {
+    let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..600u32 {
+        // A gap between ports: a list without one is a range, not a set. Each list shares a
+        // port with the next one, and the targets alternate, so that the optimizer merges no
+        // run of these rules (a rule moves up past another only if no packet matches both).
+        let list: Vec<String> = (0..ports)
+            .map(|k| (1000 + 2 * i + 2 * k).to_string())
+            .collect();
+        let target = if i % 2 == 0 { "ACCEPT" } else { "REJECT" };
+        text.push_str(&format!(
+            "-A INPUT -p tcp -m multiport --dports {} -j {target}\n",
+            list.join(",")
+        ));
+    }
+    let first: Vec<String> = (0..ports).map(|k| (1000 + 2 * k).to_string()).collect();
+    let reversed: Vec<String> = first.iter().rev().cloned().collect();
+    text.push_str(&format!(
+        "-A INPUT -p tcp -m multiport ! --dports {} -j DROP\n",
+        first.join(",")
+    ));
+    text.push_str(&format!(
+        "-A INPUT -p tcp -m multiport --sports {} -j ACCEPT\n",
+        reversed.join(",")
+    ));
+    text.push_str("COMMIT\n");
+    text
 }
 
 #[test]

@@ -162,7 +162,7 @@ pub fn import(
     let mut sources = Vec::new();
     let mut translation = None;
     let mut optimized = None;
-    let mut named_sets = 0;
+    let mut shared = fwnet_nft::shared_sets::Shared::default();
     if !parse_failed {
         // Each file's syntax tree goes to the translator, which frees it rule by rule.
         let inputs: Vec<OwnedInput> = std::mem::take(&mut parsed)
@@ -202,7 +202,7 @@ pub fn import(
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
         }
         if !t.has_errors() {
-            named_sets = fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
+            shared = fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables, optimize);
             fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
             if inet {
                 diags.extend(inet_conntrack_warning(&t.ruleset, &sources));
@@ -290,10 +290,21 @@ pub fn import(
                     o.split_chains
                 );
             }
-            if named_sets > 0 {
+            if shared.expanded > 0 {
                 println!(
-                    "named sets: {named_sets} (a table with {} or more set literals gets named \
-                     sets instead, which the kernel loads faster)",
+                    "short lists: {} of at most {} values written as one rule (or one `!=` test) \
+                     per value: the kernel loads a table with {} or more set literals faster so \
+                     (--no-optimize keeps them)",
+                    shared.expanded,
+                    fwnet_nft::shared_sets::EXPAND_MAX,
+                    fwnet_nft::shared_sets::THRESHOLD
+                );
+            }
+            if shared.named > 0 {
+                println!(
+                    "named sets: {} (a table with {} or more set literals gets named sets \
+                     instead, which the kernel loads faster)",
+                    shared.named,
                     fwnet_nft::shared_sets::THRESHOLD
                 );
             }

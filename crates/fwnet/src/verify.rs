@@ -155,7 +155,7 @@ pub fn run(args: &Args) -> Result<u8> {
             order = Some(plain);
         }
     }
-    fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables);
+    fwnet_nft::shared_sets::name_literals(&mut t.ruleset.tables, !args.no_optimize);
     fwnet_nft::fast_path::tune(&mut t.ruleset.tables);
     let mut options = v::Options::default();
     if let Some(p) = &args.probes {

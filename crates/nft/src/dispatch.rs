@@ -71,7 +71,7 @@ fn protocol_of(rule: &Rule) -> Option<(Expr, u64)> {
 
 /// A rule two copies of which behave as the one did: no statement keeps state between
 /// packets.
-fn copyable(rule: &Rule) -> bool {
+pub(crate) fn copyable(rule: &Rule) -> bool {
     rule.stmts.iter().all(|s| match s {
         Stmt::Match(Match::Numgen { .. }) => false,
         Stmt::Match(_)
