@@ -95,17 +95,37 @@ fn literal(stmt: &Stmt) -> Option<(Expr, CmpOp, &[Value])> {
     (plain && nameable && !elems.is_empty()).then_some((*left, *op, elems.as_slice()))
 }
 
-/// A list [`expand`] can write one value at a time: a literal of distinct values, at most
-/// [`EXPAND_MAX`] of them.
-fn short_list(stmt: &Stmt) -> Option<(Expr, CmpOp, Vec<Value>)> {
-    let (left, op, elems) = literal(stmt)?;
-    if elems.len() > EXPAND_MAX {
-        return None;
-    }
-    let mut values = elems.to_vec();
+/// The operator of a list [`expand`] can write one value at a time: a literal of at most
+/// [`EXPAND_MAX`] values.
+fn short_list(stmt: &Stmt) -> Option<CmpOp> {
+    literal(stmt)
+        .filter(|(_, _, elems)| elems.len() <= EXPAND_MAX)
+        .map(|(_, op, _)| op)
+}
+
+/// The key and the distinct values of the literal `stmt` (a [`short_list`]), taking them out
+/// of it.
+fn take_values(stmt: &mut Stmt) -> (Expr, Vec<Value>) {
+    let Stmt::Match(Match::Cmp {
+        left,
+        right: Value::Set(elems),
+        ..
+    }) = stmt
+    else {
+        unreachable!("a short list is a set literal")
+    };
+    let mut values = std::mem::take(elems);
     values.sort();
     values.dedup();
-    Some((left, op, values))
+    (*left, values)
+}
+
+fn zero_counters(rule: &mut Rule) {
+    for s in &mut rule.stmts {
+        if let Stmt::Counter(c) = s {
+            *c = Counters::default();
+        }
+    }
 }
 
 fn test(left: Expr, op: CmpOp, right: Value) -> Stmt {
@@ -119,44 +139,45 @@ fn expand(mut rule: Rule, out: &mut Vec<Rule>) -> usize {
     let mut done = 0;
     let mut i = 0;
     while i < rule.stmts.len() {
-        match short_list(&rule.stmts[i]) {
-            Some((left, CmpOp::Ne, values)) => {
-                let n = values.len();
-                let tests = values.into_iter().map(|v| test(left, CmpOp::Ne, v));
-                rule.stmts.splice(i..=i, tests);
-                done += 1;
-                i += n;
-            }
-            _ => i += 1,
+        if short_list(&rule.stmts[i]) == Some(CmpOp::Ne) {
+            let (left, values) = take_values(&mut rule.stmts[i]);
+            let n = values.len();
+            let tests = values.into_iter().map(|v| test(left, CmpOp::Ne, v));
+            rule.stmts.splice(i..=i, tests);
+            done += 1;
+            i += n;
+        } else {
+            i += 1;
         }
     }
-    let first = rule.stmts.iter().position(|s| {
-        !crate::fast_path::is_plain_test(s) || short_list(s).is_some_and(|l| l.1 == CmpOp::Eq)
-    });
-    let list = first
-        .filter(|_| crate::dispatch::copyable(&rule))
-        .and_then(|at| {
-            Some((
-                at,
-                short_list(&rule.stmts[at]).filter(|l| l.1 == CmpOp::Eq)?,
-            ))
-        });
-    let Some((at, (left, _, values))) = list else {
+    let first = rule
+        .stmts
+        .iter()
+        .position(|s| !crate::fast_path::is_plain_test(s) || short_list(s) == Some(CmpOp::Eq));
+    let Some(at) = first.filter(|&at| {
+        short_list(&rule.stmts[at]) == Some(CmpOp::Eq) && crate::dispatch::copyable(&rule)
+    }) else {
         out.push(rule);
         return done;
     };
-    for (k, v) in values.into_iter().enumerate() {
+    let (left, mut values) = take_values(&mut rule.stmts[at]);
+    let last = values.pop().expect("a literal has a value");
+    // The input's counters stay on the first copy; the last value takes the rule itself.
+    let mut fresh = false;
+    for v in values {
         let mut copy = rule.clone();
         copy.stmts[at] = test(left, CmpOp::Eq, v);
-        if k > 0 {
-            for s in &mut copy.stmts {
-                if let Stmt::Counter(c) = s {
-                    *c = Counters::default();
-                }
-            }
+        if fresh {
+            zero_counters(&mut copy);
         }
+        fresh = true;
         out.push(copy);
     }
+    rule.stmts[at] = test(left, CmpOp::Eq, last);
+    if fresh {
+        zero_counters(&mut rule);
+    }
+    out.push(rule);
     done + 1
 }
 
