@@ -292,9 +292,9 @@ pub fn import(
             }
             if shared.expanded > 0 {
                 println!(
-                    "short lists: {} of at most {} values written as one rule (or one `!=` test) \
-                     per value: the kernel loads a table with {} or more set literals faster so \
-                     (--no-optimize keeps them)",
+                    "short lists: {} lists of at most {} values written as one rule (or one `!=` \
+                     test) per value, which the kernel loads much faster than named sets in a \
+                     table with {} or more set literals (--no-optimize keeps the lists)",
                     shared.expanded,
                     fwnet_nft::shared_sets::EXPAND_MAX,
                     fwnet_nft::shared_sets::THRESHOLD
