@@ -331,15 +331,7 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     if !privileged(test) {
         return;
     }
-    let rules = scratch("many-lists.rules", &many_lists(5));
-    let state = StateDir::new("named-sets");
-    let out = fwnet(&[
-        "import",
-        "--state-dir",
-        state.arg(),
-        rules.to_str().unwrap(),
-    ]);
-    let stdout = ok(out);
+    let (rules, state, stdout) = import_lists("named-sets", 5);
     assert!(stdout.contains("named sets: 600"), "{stdout}");
     assert!(!stdout.contains("short lists"), "{stdout}");
     let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
@@ -358,17 +350,9 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
     if !privileged(test) {
         return;
     }
-    let rules = scratch("many-short-lists.rules", &many_lists(2));
-    let state = StateDir::new("short-lists");
-    let out = fwnet(&[
-        "import",
-        "--state-dir",
-        state.arg(),
-        rules.to_str().unwrap(),
-    ]);
-    let stdout = ok(out);
+    let (rules, state, stdout) = import_lists("short-lists", 2);
     assert!(stdout.contains("short lists: 602 "), "{stdout}");
-    assert!(!stdout.contains("named sets"), "{stdout}");
+    assert!(!stdout.contains("named sets:"), "{stdout}");
     let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
     let file = rules.to_str().unwrap();
     let shown_plain = shown.replace(" counter packets 0 bytes 0", "");
@@ -390,6 +374,20 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
     let report = text(&out);
     assert_eq!(out.status.code(), Some(0), "{report}");
     assert!(report.contains(" 0 mismatch"), "{report}");
+}
+
+/// [`many_lists`] of `ports` ports written to a file and imported: the file, the state and what
+/// the import printed.
+fn import_lists(tag: &str, ports: u32) -> (PathBuf, StateDir, String) {
+    let rules = scratch(&format!("{tag}.rules"), &many_lists(ports));
+    let state = StateDir::new(tag);
+    let out = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        rules.to_str().unwrap(),
+    ]);
+    (rules, state, ok(out))
 }
 
 /// 600 multiport rules of `ports` ports each, their targets alternating; then the first list

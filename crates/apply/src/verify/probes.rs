@@ -2307,6 +2307,17 @@ mod tests {
             .collect()
     }
 
+    /// The meet probes `moved` gets given the files' order `plain`, as probe lines (with
+    /// their interfaces and path).
+    fn moved_meets(moved: &Ruleset, plain: &Ruleset) -> Vec<String> {
+        derive_ordered(moved, Some(plain), DEFAULT_CAP)
+            .probes
+            .iter()
+            .filter(|p| p.why == MEET_WHY)
+            .map(|p| p.to_string())
+            .collect()
+    }
+
     /// `file:line` -> the probe lines derived for it, in order.
     fn derived_for(rs: &Ruleset, line: u32) -> Vec<String> {
         derive(rs, DEFAULT_CAP)
@@ -2596,13 +2607,7 @@ mod tests {
         let plain = ruleset(vec![rule(1, drop), rule(2, ssh)]);
         let mut moved = plain.clone();
         moved.tables[0].chains[0].rules.swap(0, 1);
-        let d = derive_ordered(&moved, Some(&plain), DEFAULT_CAP);
-        let on_eth0: Vec<String> = d
-            .probes
-            .iter()
-            .filter(|p| p.why == MEET_WHY)
-            .map(|p| p.to_string())
-            .collect();
+        let on_eth0 = moved_meets(&moved, &plain);
         assert!(
             on_eth0.iter().any(|p| p.starts_with("tcp 10.9.0.0:")
                 && p.contains(":22 flags S")
@@ -2628,12 +2633,7 @@ mod tests {
         plain.tables[0].chains[0].name = "FORWARD".into();
         let mut moved = plain.clone();
         moved.tables[0].chains[0].rules.swap(0, 1);
-        let forwarded: Vec<String> = derive_ordered(&moved, Some(&plain), DEFAULT_CAP)
-            .probes
-            .iter()
-            .filter(|p| p.why == MEET_WHY)
-            .map(|p| p.to_string())
-            .collect();
+        let forwarded = moved_meets(&moved, &plain);
         assert!(
             forwarded
                 .iter()
