@@ -599,13 +599,12 @@ fn parse_cidr(s: &str, family: IpFamily) -> Option<Cidr> {
         },
         IpFamily::V6 => (IpAddr::V6(addr.parse::<Ipv6Addr>().ok()?), 128, false),
     };
+    // `24`: what the slower arms below make of it too (a dotted mask has dots, and a plain
+    // decimal without a leading zero is decimal to strtoul).
+    let plain = mask.and_then(plain_prefix).filter(|l| *l <= width);
     let mask_bits: u128 = match (mask, family) {
         (None, _) => prefix_bits(width, width),
-        // `24`: what the slower arms below make of it too (a dotted mask has dots, and
-        // a plain decimal without a leading zero is decimal to strtoul).
-        (Some(m), _) if plain_prefix(m).is_some_and(|l| l <= width) => {
-            prefix_bits(width, plain_prefix(m)?)
-        }
+        (Some(_), _) if plain.is_some() => prefix_bits(width, plain?),
         (Some(m), IpFamily::V4) => match parse_v4_mask(m) {
             Some(m) => u128::from(u32::from(m)),
             None => prefix_bits(

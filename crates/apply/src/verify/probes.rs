@@ -2616,6 +2616,13 @@ mod tests {
         );
         // In the files' order the window pairs stay on the main link: no such probe.
         assert!(meets(derive_ordered(&plain, Some(&plain), DEFAULT_CAP)).is_empty());
+        // A move past a rule of another interface is right, and no packet meets both: no
+        // probe (not one on the main link, which neither rule matches).
+        let mut apart = plain.clone();
+        apart.tables[0].chains[0].rules[0].stmts[0] = iface("eth1", false);
+        let mut swapped = apart.clone();
+        swapped.tables[0].chains[0].rules.swap(0, 1);
+        assert_eq!(moved_meets(&swapped, &apart), Vec::<String>::new());
 
         // The same pair in FORWARD, leaving by eth1 (`-o eth1` on line 2): the packet is
         // routed through the server, to an address it does not own.
