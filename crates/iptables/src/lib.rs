@@ -13,4 +13,4 @@ pub mod word;
 
 pub use ast::*;
 pub use diag::{Diagnostic, Severity};
-pub use parse::{parse, parse_in_pieces};
+pub use parse::parse;

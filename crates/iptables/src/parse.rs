@@ -60,111 +60,47 @@ use std::collections::HashMap;
 
 /// Parses an iptables-save file. `file` names it in diagnostics. The ruleset is complete only
 /// when no diagnostic is an error; diagnostics are sorted by line and column.
-///
-/// A large file is read in two passes: first every line on its own (tokens, and a rule line's
-/// command), in pieces on as many threads as the machine has cores, up to [`MAX_PIECES`]; then
-/// line by line in order, with the state that spans lines (the open section, the declared
-/// chains). The result does not depend on the number of pieces.
 pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
-    let pieces = if text.len() < PIECE_MIN_BYTES {
-        1
-    } else {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_PIECES)
-    };
-    parse_in_pieces(file, text, pieces)
-}
-
-/// A file smaller than this is read on one thread (about 3,000 lines: a thread costs more than
-/// it saves below that).
-const PIECE_MIN_BYTES: usize = 192 * 1024;
-/// The most threads the first pass uses.
-const MAX_PIECES: usize = 8;
-
-/// [`parse`] with a first pass of `pieces` pieces (at least one; fewer when the file has fewer
-/// lines), each but the first on a thread of its own. Every number gives the same result: the
-/// tests and `cargo xtask fuzz` check that.
-pub fn parse_in_pieces(file: &str, text: &str, pieces: usize) -> (Ruleset, Vec<Diagnostic>) {
-    let shared_file: std::sync::Arc<str> = file.into();
-    // Piece boundaries: just after a newline, about evenly spaced; the first line number of each.
-    let mut bounds = vec![(0usize, 1u32)];
-    for k in 1..pieces.max(1) {
-        let (prev, prev_number) = *bounds.last().unwrap_or(&(0, 1));
-        let target = (text.len() * k / pieces).max(prev);
-        let Some(nl) = text.as_bytes()[target..].iter().position(|&b| b == b'\n') else {
-            break;
-        };
-        let at = target + nl + 1;
-        if at >= text.len() || at <= prev {
-            continue;
-        }
-        let newlines = text.as_bytes()[prev..at]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        bounds.push((at, prev_number.saturating_add(newlines as u32)));
-    }
-    let piece = |i: usize| -> (u32, &str) {
-        let (from, number) = bounds[i];
-        let to = bounds.get(i + 1).map_or(text.len(), |b| b.0);
-        (number, &text[from..to])
-    };
-    let read: Vec<Vec<ReadLine<'_>>> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..bounds.len())
-            .map(|i| {
-                let (number, piece) = piece(i);
-                let file = std::sync::Arc::clone(&shared_file);
-                scope.spawn(move || read_piece(file, number, piece))
-            })
-            .collect();
-        let (number, first) = piece(0);
-        let mut all = vec![read_piece(
-            std::sync::Arc::clone(&shared_file),
-            number,
-            first,
-        )];
-        // A panic on a helper is a bug of this parser: pass it on as it is.
-        all.extend(helpers.into_iter().map(|h| match h.join() {
-            Ok(lines) => lines,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }));
-        all
-    });
-
     let mut lines = Lines {
         file,
-        sink: Sink {
-            shared_file,
-            diags: Vec::new(),
-        },
+        shared_file: file.into(),
+        diags: Vec::new(),
         tables: Vec::new(),
         open: None,
         outside_reported: false,
         saved_by: None,
     };
+    let mut number = 0u32;
     let mut crlf_reported = false;
-    for l in read.into_iter().flatten() {
-        if l.crlf && !crlf_reported {
-            crlf_reported = true;
-            let end = Columns::new(l.content).at(l.content.len());
-            let d = Diagnostic::warning(
-                "parse/crlf",
-                &lines.loc(l.number, end),
-                "lines end in CR LF (a Windows editor?); fwnet ignores the CR",
-            )
-            .with_help(
-                "convert the file to LF line ends (`sed -i 's/\\r$//' FILE`): legacy \
-                 iptables-restore rejects it, reading the CR as part of each line",
-            );
-            lines.push(d);
-        }
-        lines.line(l.number, l.read);
-        if !l.newline {
-            let end = Columns::new(l.content).at(l.content.len());
+    for raw in text.split_inclusive('\n') {
+        number = number.saturating_add(1);
+        let content = raw.strip_suffix('\n').unwrap_or(raw);
+        let content = match content.strip_suffix('\r') {
+            Some(c) => {
+                if !crlf_reported {
+                    crlf_reported = true;
+                    let end = Columns::new(c).at(c.len());
+                    let d = Diagnostic::warning(
+                        "parse/crlf",
+                        &lines.loc(number, end),
+                        "lines end in CR LF (a Windows editor?); fwnet ignores the CR",
+                    )
+                    .with_help(
+                        "convert the file to LF line ends (`sed -i 's/\\r$//' FILE`): legacy \
+                         iptables-restore rejects it, reading the CR as part of each line",
+                    );
+                    lines.push(d);
+                }
+                c
+            }
+            None => content,
+        };
+        lines.line(number, content);
+        if !raw.ends_with('\n') {
+            let end = Columns::new(content).at(content.len());
             let d = Diagnostic::warning(
                 "parse/no-final-newline",
-                &lines.loc(l.number, end),
+                &lines.loc(number, end),
                 "file does not end with a newline",
             )
             .with_help(
@@ -175,96 +111,6 @@ pub fn parse_in_pieces(file: &str, text: &str, pieces: usize) -> (Ruleset, Vec<D
         }
     }
     lines.finish()
-}
-
-/// One line after the first pass.
-struct ReadLine<'t> {
-    number: u32,
-    /// The line without its line end.
-    content: &'t str,
-    /// It ended in CR LF.
-    crlf: bool,
-    /// It ended in a newline (all but possibly the last).
-    newline: bool,
-    read: Read<'t>,
-}
-
-/// What a line gives without the parser's state (which section is open, which chains are
-/// declared): read on any thread.
-enum Read<'t> {
-    Blank,
-    Comment(&'t str),
-    /// A table, chain or `COMMIT` line, and the column of a quote it never closes.
-    Other {
-        kind: LineKind,
-        tokens: Vec<Token>,
-        unterminated: Option<u32>,
-    },
-    /// A rule line whose quotes are all closed: its command, as read on its own, and the
-    /// problems found in it, which count only if the line is inside a section.
-    Rule {
-        first_col: u32,
-        command: Option<rule::RuleLine>,
-        diags: Vec<Diagnostic>,
-    },
-    /// A rule line with a quote it never closes (at this column): it gives nothing else.
-    Unterminated(u32),
-}
-
-fn read_piece(
-    shared_file: std::sync::Arc<str>,
-    first_number: u32,
-    piece: &str,
-) -> Vec<ReadLine<'_>> {
-    let mut sink = Sink {
-        shared_file,
-        diags: Vec::new(),
-    };
-    let mut number = first_number.saturating_sub(1);
-    let mut out = Vec::new();
-    for raw in piece.split_inclusive('\n') {
-        number = number.saturating_add(1);
-        let content = raw.strip_suffix('\n').unwrap_or(raw);
-        let (content, crlf) = match content.strip_suffix('\r') {
-            Some(c) => (c, true),
-            None => (content, false),
-        };
-        out.push(ReadLine {
-            number,
-            content,
-            crlf,
-            newline: raw.ends_with('\n'),
-            read: read_line(&mut sink, number, content),
-        });
-    }
-    out
-}
-
-fn read_line<'t>(sink: &mut Sink, number: u32, text: &'t str) -> Read<'t> {
-    let kind = classify(text);
-    match kind {
-        LineKind::Blank => return Read::Blank,
-        LineKind::Comment => return Read::Comment(text),
-        _ => {}
-    }
-    let (tokens, unterminated) = tokenize(text);
-    if kind != LineKind::Rule {
-        return Read::Other {
-            kind,
-            tokens,
-            unterminated,
-        };
-    }
-    if let Some(col) = unterminated {
-        return Read::Unterminated(col);
-    }
-    let first_col = tokens.first().map_or(1, |t| t.col);
-    let command = rule::parse_rule(sink, number, tokens);
-    Read::Rule {
-        first_col,
-        command,
-        diags: std::mem::take(&mut sink.diags),
-    }
 }
 
 /// What a line is, from its first non-blank character or word.
@@ -297,13 +143,22 @@ struct OpenTable {
     declared: HashMap<String, u32>,
 }
 
-/// Where diagnostics go, and the file name every [`Loc`] of this parse shares.
-struct Sink {
+/// The parser's state across lines, and the diagnostics so far.
+struct Lines<'f> {
+    file: &'f str,
+    /// The file name every [`Loc`] of this parse shares.
     shared_file: std::sync::Arc<str>,
     diags: Vec<Diagnostic>,
+    tables: Vec<Table>,
+    open: Option<OpenTable>,
+    /// A line outside any section was reported since the last `*table`: don't repeat it for
+    /// every following line.
+    outside_reported: bool,
+    /// The tool of the first `# Generated by TOOL` comment.
+    saved_by: Option<String>,
 }
 
-impl Sink {
+impl Lines<'_> {
     fn loc(&self, line: u32, column: u32) -> Loc {
         Loc {
             file: std::sync::Arc::clone(&self.shared_file),
@@ -325,68 +180,20 @@ impl Sink {
         .with_help("counters are `[packets:bytes]` in decimal, as in `[0:0]`");
         self.push(d);
     }
-}
 
-/// The parser's state across lines, and the diagnostics so far.
-struct Lines<'f> {
-    file: &'f str,
-    sink: Sink,
-    tables: Vec<Table>,
-    open: Option<OpenTable>,
-    /// A line outside any section was reported since the last `*table`: don't repeat it for
-    /// every following line.
-    outside_reported: bool,
-    /// The tool of the first `# Generated by TOOL` comment.
-    saved_by: Option<String>,
-}
-
-impl Lines<'_> {
-    fn loc(&self, line: u32, column: u32) -> Loc {
-        self.sink.loc(line, column)
-    }
-
-    fn push(&mut self, diagnostic: Diagnostic) {
-        self.sink.push(diagnostic);
-    }
-
-    fn error_bad_counters(&mut self, line: u32, token: &Token) {
-        self.sink.error_bad_counters(line, token);
-    }
-
-    /// Takes one line of the first pass, in file order.
-    fn line(&mut self, number: u32, read: Read<'_>) {
-        let (kind, tokens, unterminated) = match read {
-            Read::Blank => return,
-            Read::Comment(text) => {
-                if self.saved_by.is_none() {
-                    self.saved_by = text
-                        .trim_start()
-                        .strip_prefix("# Generated by ")
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .map(str::to_string);
-                }
-                return;
-            }
-            Read::Unterminated(col) => (LineKind::Rule, Vec::new(), Some(col)),
-            Read::Other {
-                kind,
-                tokens,
-                unterminated,
-            } => (kind, tokens, unterminated),
-            Read::Rule {
-                first_col,
-                command,
-                diags,
-            } => {
-                if self.inside_table(number, first_col) {
-                    self.sink.diags.extend(diags);
-                    if let Some(command) = command {
-                        self.rule_line(number, command);
-                    }
-                }
-                return;
-            }
-        };
+    fn line(&mut self, number: u32, text: &str) {
+        let kind = classify(text);
+        if kind == LineKind::Comment && self.saved_by.is_none() {
+            self.saved_by = text
+                .trim_start()
+                .strip_prefix("# Generated by ")
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_string);
+        }
+        if matches!(kind, LineKind::Blank | LineKind::Comment) {
+            return;
+        }
+        let (tokens, unterminated) = tokenize(text);
         if let Some(col) = unterminated {
             let d = Diagnostic::error(
                 "parse/unterminated-quote",
@@ -397,12 +204,13 @@ impl Lines<'_> {
             self.push(d);
         }
         match kind {
+            LineKind::Blank | LineKind::Comment => {}
             LineKind::Table => self.table_line(number, tokens),
             LineKind::Commit => self.commit_line(number, tokens),
             // A line that did not tokenize would only produce follow-on errors.
             _ if unterminated.is_some() => {}
             LineKind::Chain => self.chain_line(number, tokens),
-            LineKind::Blank | LineKind::Comment | LineKind::Rule => {}
+            LineKind::Rule => self.rule_line(number, tokens),
         }
     }
 
@@ -479,7 +287,7 @@ impl Lines<'_> {
     }
 
     fn chain_line(&mut self, number: u32, tokens: Vec<Token>) {
-        if !self.inside_table(number, tokens.first().map_or(1, |t| t.col)) {
+        if !self.inside_table(number, &tokens) {
             return;
         }
         let mut tokens = tokens.into_iter();
@@ -584,17 +392,21 @@ impl Lines<'_> {
         }
     }
 
-    fn rule_line(&mut self, number: u32, line: rule::RuleLine) {
-        let command = match line {
-            rule::RuleLine::Command(command) => command,
-            rule::RuleLine::Flush {
+    fn rule_line(&mut self, number: u32, tokens: Vec<Token>) {
+        if !self.inside_table(number, &tokens) {
+            return;
+        }
+        let command = match rule::parse_rule(self, number, tokens) {
+            Some(rule::RuleLine::Command(command)) => command,
+            Some(rule::RuleLine::Flush {
                 written,
                 chain,
                 col,
-            } => {
+            }) => {
                 self.flush(number, col, &written, chain.as_deref());
                 return;
             }
+            None => return,
         };
         if let Command::NewChain { name, loc } = &command {
             if !self.declare(name, number, loc.column) {
@@ -673,12 +485,13 @@ impl Lines<'_> {
     }
 
     /// True inside a section; otherwise reports the line (once per run of such lines).
-    fn inside_table(&mut self, number: u32, col: u32) -> bool {
+    fn inside_table(&mut self, number: u32, tokens: &[Token]) -> bool {
         if self.open.is_some() {
             return true;
         }
         if !self.outside_reported {
             self.outside_reported = true;
+            let col = tokens.first().map_or(1, |t| t.col);
             let d = Diagnostic::error(
                 "parse/outside-table",
                 &self.loc(number, col),
@@ -711,14 +524,14 @@ impl Lines<'_> {
     fn finish(mut self) -> (Ruleset, Vec<Diagnostic>) {
         self.close_unfinished();
         // Stable: diagnostics at one place keep the order they were found in.
-        self.sink.diags.sort_by_key(|d| (d.line, d.column));
+        self.diags.sort_by_key(|d| (d.line, d.column));
         (
             Ruleset {
                 file: self.file.to_string(),
                 saved_by: self.saved_by,
                 tables: self.tables,
             },
-            self.sink.diags,
+            self.diags,
         )
     }
 }

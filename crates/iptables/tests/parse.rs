@@ -7,9 +7,7 @@
 //! options mean: that is the translator's suite.
 
 use expect_test::expect_file;
-use fwnet_iptables::{
-    parse, parse_in_pieces, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset,
-};
+use fwnet_iptables::{parse, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -255,59 +253,6 @@ fn corpus() {
         "files iptables-restore accepts but the parser rejects:\n{}",
         unexpected.join("\n")
     );
-}
-
-/// The first pass reads a large file in pieces on several threads; where the pieces start must
-/// not change anything: the ruleset, every diagnostic and their order. Every fixture (whose
-/// problems span lines: sections without COMMIT, lines outside a section, flushes, chains
-/// declared twice), the seed and every corpus file, cut into 1 to 6 pieces, and a file whose
-/// lines end in CR LF only from the middle on, without a final newline.
-#[test]
-fn any_number_of_pieces_reads_the_same() {
-    let mut files = Vec::new();
-    for dir in ["ok", "err"] {
-        files.extend(rules_files(&crate_dir().join("test_data/parse").join(dir)));
-    }
-    files.push(shared_dir().join("seed/centos6-web.rules"));
-    for family in ["v4", "v6"] {
-        files.extend(rules_files(&shared_dir().join("corpus").join(family)));
-    }
-    let mut texts: Vec<(String, String)> = files
-        .iter()
-        .map(|p| {
-            let bytes =
-                std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-            (
-                p.display().to_string(),
-                String::from_utf8_lossy(&bytes).into_owned(),
-            )
-        })
-        .collect();
-    let mut late_crlf = String::from("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\n");
-    late_crlf
-        .push_str("-A INPUT ! -j\r\n-A NOWHERE -p tcp \"x\r\nCOMMIT\r\n-A INPUT -j DROP\r\nCOMMIT");
-    texts.push(("late-crlf".into(), late_crlf));
-    assert!(texts.len() >= 500, "only {} files", texts.len());
-    let mut cut = 0;
-    for (name, text) in &texts {
-        let whole = parse_in_pieces(name, text, 1);
-        // Every cut of the small files; a few of the large ones (the corpus' largest has 60k
-        // lines, and this is a debug build).
-        let most = if text.len() < 20_000 { 6 } else { 3 };
-        for pieces in 2..=most {
-            let (ruleset, diags) = parse_in_pieces(name, text, pieces);
-            assert!(
-                ruleset == whole.0,
-                "{name}: {pieces} pieces give another ruleset"
-            );
-            assert_eq!(
-                diags, whole.1,
-                "{name}: {pieces} pieces give other diagnostics"
-            );
-            cut += 1;
-        }
-    }
-    println!("{} files, {cut} cuts compared", texts.len());
 }
 
 /// Arbitrary lines built from the format's own pieces never panic, and every diagnostic points

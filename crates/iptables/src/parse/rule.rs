@@ -7,7 +7,7 @@
 //! iptables-save always writes it first.
 
 use super::lex::{bracket_counters, decimal_u64, Token};
-use super::Sink;
+use super::Lines;
 use crate::ast::{Args, Command, Counters, Negation, Opt, Rule, Word};
 use crate::diag::Diagnostic;
 
@@ -103,7 +103,7 @@ fn is_counters_option(name: &str) -> bool {
 
 /// Parses one tokenized rule line (inside a table). Returns `None` when the line cannot give a
 /// command; every problem is reported to `lines`.
-pub(super) fn parse_rule(lines: &mut Sink, line: u32, tokens: Vec<Token>) -> Option<RuleLine> {
+pub(super) fn parse_rule(lines: &mut Lines<'_>, line: u32, tokens: Vec<Token>) -> Option<RuleLine> {
     let mut tokens = tokens.into_iter().peekable();
 
     // `[packets:bytes]` prefix.
@@ -345,7 +345,7 @@ pub(super) fn parse_rule(lines: &mut Sink, line: u32, tokens: Vec<Token>) -> Opt
 
 /// `-N` and `-P` take no rule options; reports an extra argument or option. True when clean.
 fn only_command(
-    lines: &mut Sink,
+    lines: &mut Lines<'_>,
     line: u32,
     command: &str,
     extra_arg: Option<Token>,
@@ -377,7 +377,7 @@ fn only_command(
 }
 
 fn finish_rule(
-    lines: &Sink,
+    lines: &Lines<'_>,
     line: u32,
     chain: Word,
     counters: Option<Counters>,
@@ -402,7 +402,12 @@ fn finish_rule(
 
 /// `-c packets bytes` (or `--set-counters`): stores the counters, reporting a malformed,
 /// negated or second set.
-fn read_counter_option(lines: &mut Sink, line: u32, opt: &RawOpt, counters: &mut Option<Counters>) {
+fn read_counter_option(
+    lines: &mut Lines<'_>,
+    line: u32,
+    opt: &RawOpt,
+    counters: &mut Option<Counters>,
+) {
     let name = &opt.name.text;
     if opt.negated.is_negated() {
         let d = Diagnostic::error(
@@ -446,7 +451,7 @@ fn read_counter_option(lines: &mut Sink, line: u32, opt: &RawOpt, counters: &mut
 /// The option grouper: `! --opt a b` and `--opt ! a b` become one option with its arguments.
 /// The first token is an option or `!` (the caller checked).
 fn group(
-    lines: &mut Sink,
+    lines: &mut Lines<'_>,
     line: u32,
     mut tokens: std::iter::Peekable<std::vec::IntoIter<Token>>,
 ) -> Vec<RawOpt> {
@@ -524,7 +529,7 @@ fn group(
 /// A `!` followed by an argument: the iptables 1.4 form `--opt ! value` when it directly follows
 /// an option name, an error anywhere else.
 fn negate_after(
-    lines: &mut Sink,
+    lines: &mut Lines<'_>,
     line: u32,
     bang_col: u32,
     value: &Token,
