@@ -19,10 +19,19 @@
 //! table, [`fwnet_nft::inet`]): the IPv4 traffic then also crosses the IPv6 base chain's one
 //! `meta nfproto ipv4 accept` rule.
 //!
+//! The mixed ruleset is measured twice: with the UDP load above, which its protocol dispatch
+//! keeps away from the TCP rules, and with TCP segments, which walk them all: its 1,188
+//! three-port lists, which fwnet writes as one rule per port in so large a table
+//! ([`fwnet_nft::shared_sets`]), and every other TCP rule. The segments are bare RSTs to a
+//! port nothing listens on, from a raw socket: conntrack tracks no connection for them (they
+//! are INVALID, so no ESTABLISHED rule takes them early), and the server answers nothing (no
+//! reply to a RST). The server counts them with `Tcp: InSegs`, which counts every segment
+//! that reached TCP, so past INPUT.
+//!
 //! Approximate by nature: on veth the sending thread also does the receive path in softirq, so
 //! packets per second measure the whole stack, of which the ruleset is the part that varies.
-//! Not measured here: TCP, forwarding, IPv6, multi-core scaling. No traffic leaves the
-//! namespaces made here.
+//! Not measured here: TCP connections (handshakes, established traffic), forwarding, IPv6,
+//! multi-core scaling. No traffic leaves the namespaces made here.
 
 use anyhow::{anyhow, bail, Context, Result};
 use fwnet_apply::verify::netns::{Site, SiteSpec};
@@ -40,6 +49,15 @@ const BATCH: usize = 64;
 /// Client sockets, each its own source port (and conntrack entry).
 const SOCKETS: usize = 4;
 
+/// What the client sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    /// UDP datagrams to [`PORT`].
+    Udp,
+    /// TCP RST segments to [`PORT`].
+    TcpRst,
+}
+
 /// One input measured on the packet path.
 pub struct Row {
     /// Packets per second with no ruleset at all, measured alongside.
@@ -56,19 +74,30 @@ pub struct Row {
 }
 
 /// The inputs: a 10k and a 50k blocklist (every address `-j DROP`, policy ACCEPT) and the 10k
-/// mixed ruleset with a final rule accepting the benchmark's traffic (policy DROP).
-fn inputs() -> Vec<(String, String)> {
+/// mixed ruleset with final rules accepting the benchmark's traffic (policy DROP), under UDP
+/// and under TCP.
+fn inputs() -> Vec<(String, String, Load)> {
     let mut mixed = super::generate_mixed(10_000);
-    // The filter table comes last: put the accept rule before its COMMIT.
+    // The filter table comes last: put the accept rules before its COMMIT.
     if let Some(stripped) = mixed.strip_suffix("COMMIT\n") {
         mixed = format!(
-            "{stripped}-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\nCOMMIT\n"
+            "{stripped}-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\n\
+             -A INPUT -s 10.77.0.0/24 -p tcp -m tcp --dport {PORT} -j ACCEPT\nCOMMIT\n"
         );
     }
     vec![
-        ("blocklist 10k".into(), super::generate_blocklist(10_000)),
-        ("blocklist 50k".into(), super::generate_blocklist(50_000)),
-        ("mixed 10k".into(), mixed),
+        (
+            "blocklist 10k".into(),
+            super::generate_blocklist(10_000),
+            Load::Udp,
+        ),
+        (
+            "blocklist 50k".into(),
+            super::generate_blocklist(50_000),
+            Load::Udp,
+        ),
+        ("mixed 10k".into(), mixed.clone(), Load::Udp),
+        ("mixed 10k, TCP".into(), mixed, Load::TcpRst),
     ]
 }
 
@@ -76,8 +105,8 @@ fn inputs() -> Vec<(String, String)> {
 pub fn run(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<Vec<Row>> {
     fwnet_apply::verify::netns::cleanup_on_signals().map_err(|e| anyhow!(e))?;
     let mut rows = Vec::new();
-    for (name, text) in inputs() {
-        let slug = name.replace(' ', "-");
+    for (name, text, load) in inputs() {
+        let slug = name.replace(", ", "-").replace(' ', "-");
         let file = work.join(format!("packets-{slug}.rules"));
         std::fs::write(&file, &text)?;
         let rules = text.lines().filter(|l| l.starts_with("-A")).count();
@@ -94,12 +123,12 @@ pub fn run(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<Vec<Row>
         ];
         for s in &sites {
             // Warm up: conntrack entries, neighbour and route caches, page faults.
-            measure(s, 0.3)?;
+            measure(s, load, 0.3)?;
         }
         let mut pps: [Vec<f64>; 4] = Default::default();
         for _ in 0..runs {
             for (i, s) in sites.iter().enumerate() {
-                pps[i].push(measure(s, secs)?);
+                pps[i].push(measure(s, load, secs)?);
             }
         }
         let [legacy, fw, no, ceiling] = pps.map(median);
@@ -147,9 +176,9 @@ COMMIT
 
 /// Measures the 10k mixed ruleset per-family and merged into inet tables, interleaved.
 pub fn run_inet(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<InetRow> {
-    let (_, mixed) = inputs()
+    let (_, mixed, _) = inputs()
         .into_iter()
-        .find(|(n, _)| n == "mixed 10k")
+        .find(|(n, _, _)| n == "mixed 10k")
         .context("the mixed 10k input")?;
     let v4 = work.join("packets-inet.v4");
     let v6 = work.join("packets-inet.v6");
@@ -175,12 +204,12 @@ pub fn run_inet(fwnet: &Path, work: &Path, runs: usize, secs: f64) -> Result<Ine
         site("pi", |s| load_fwnet(s, fwnet, &inet))?,
     ];
     for s in &sites {
-        measure(s, 0.3)?;
+        measure(s, Load::Udp, 0.3)?;
     }
     let mut pps: [Vec<f64>; 2] = Default::default();
     for _ in 0..runs {
         for (i, s) in sites.iter().enumerate() {
-            pps[i].push(measure(s, secs)?);
+            pps[i].push(measure(s, Load::Udp, secs)?);
         }
     }
     let [per_family_pps, inet_pps] = pps.map(median);
@@ -303,36 +332,62 @@ fn load_fwnet(s: &Site, fwnet: &Path, state: &Path) -> Result<()> {
         .map(drop)
 }
 
-/// Sends for `secs` seconds from the client; returns the packets per second the server's UDP
-/// layer received in that time.
-fn measure(b: &Bench, secs: f64) -> Result<f64> {
+/// Sends `load` for `secs` seconds from the client; returns the packets per second the
+/// server's UDP or TCP layer received in that time.
+fn measure(b: &Bench, load: Load, secs: f64) -> Result<f64> {
     let s = &b.site;
     let link = &s.links[0];
-    let (dst, before) = (
-        link.server_ip(),
-        s.server.try_run_in(udp_in).map_err(|e| anyhow!(e))??,
-    );
+    let received = move || match load {
+        Load::Udp => udp_in(),
+        Load::TcpRst => tcp_in(),
+    };
+    let (src, dst) = (link.client_ip(), link.server_ip());
+    let before = s.server.try_run_in(received).map_err(|e| anyhow!(e))??;
+    let span = Duration::from_secs_f64(secs);
     let elapsed = s
         .client
-        .try_run_in(|| blast(dst, Duration::from_secs_f64(secs)))
+        .try_run_in(|| match load {
+            Load::Udp => blast(dst, span),
+            Load::TcpRst => blast_rst(src, dst, span),
+        })
         .map_err(|e| anyhow!(e))??;
-    let after = s.server.try_run_in(udp_in).map_err(|e| anyhow!(e))??;
+    let after = s.server.try_run_in(received).map_err(|e| anyhow!(e))??;
     Ok(after.saturating_sub(before) as f64 / elapsed.as_secs_f64())
+}
+
+/// `InSegs` of this thread's namespace: TCP segments past INPUT.
+fn tcp_in() -> Result<u64> {
+    snmp_sum("Tcp:", &["InSegs"])
 }
 
 /// `InDatagrams + NoPorts + InErrors` of this thread's namespace: datagrams past INPUT.
 fn udp_in() -> Result<u64> {
+    snmp_sum("Udp:", &["InDatagrams", "NoPorts", "InErrors"])
+}
+
+/// The sum of the `fields` of the `prefix` lines of this thread's namespace's
+/// /proc/net/snmp (a line of names, then a line of values).
+fn snmp_sum(prefix: &str, fields: &[&str]) -> Result<u64> {
     let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")?;
-    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let mut lines = snmp.lines().filter(|l| l.starts_with(prefix));
     let (names, values) = (
-        lines.next().context("no Udp header in snmp")?,
-        lines.next().context("no Udp values in snmp")?,
+        lines
+            .next()
+            .with_context(|| format!("no {prefix} header in snmp"))?,
+        lines
+            .next()
+            .with_context(|| format!("no {prefix} values in snmp"))?,
     );
     let mut total = 0;
+    let mut found = 0;
     for (n, v) in names.split_whitespace().zip(values.split_whitespace()) {
-        if matches!(n, "InDatagrams" | "NoPorts" | "InErrors") {
+        if fields.contains(&n) {
             total += v.parse::<u64>()?;
+            found += 1;
         }
+    }
+    if found != fields.len() {
+        bail!("{prefix} in snmp lacks one of {fields:?}");
     }
     Ok(total)
 }
@@ -384,6 +439,83 @@ fn blast(dst: Ipv4Addr, span: Duration) -> Result<Duration> {
     }
 }
 
+/// A TCP header with the RST flag from `src`:`sport` to `dst`:[`PORT`], checksummed.
+fn rst_segment(src: Ipv4Addr, dst: Ipv4Addr, sport: u16) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    h[0..2].copy_from_slice(&sport.to_be_bytes());
+    h[2..4].copy_from_slice(&PORT.to_be_bytes());
+    h[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    // Data offset 5 words; flags: RST.
+    h[12] = 5 << 4;
+    h[13] = 0x04;
+    // The checksum covers a pseudo-header (addresses, protocol, TCP length) and the segment.
+    let mut sum: u32 = 0;
+    let words = |bytes: &[u8]| -> u32 {
+        bytes
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum()
+    };
+    sum += words(&src.octets()) + words(&dst.octets());
+    sum += u32::from(libc::IPPROTO_TCP as u16) + 20;
+    sum += words(&h);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    h[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    h
+}
+
+/// Sends TCP RST segments from `src` to `dst` for `span` as fast as one thread can, from
+/// [`BATCH`] source ports, through a raw socket (the kernel adds the IP header).
+fn blast_rst(src: Ipv4Addr, dst: Ipv4Addr, span: Duration) -> Result<Duration> {
+    let mut segments: Vec<[u8; 20]> = (0..BATCH)
+        .map(|i| rst_segment(src, dst, 20_000 + i as u16))
+        .collect();
+    // SAFETY: a socket owned here (closed on return); the message array and the iovecs point
+    // into `segments`, which outlives every sendmmsg call.
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_TCP,
+        );
+        if fd < 0 {
+            bail!("raw socket: {}", std::io::Error::last_os_error());
+        }
+        let owned = OwnedFd::from_raw_fd(fd);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(dst).to_be();
+        let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        if libc::connect(fd, (&addr as *const libc::sockaddr_in).cast(), len) != 0 {
+            bail!("connect: {}", std::io::Error::last_os_error());
+        }
+        let mut iovs: Vec<libc::iovec> = segments
+            .iter_mut()
+            .map(|seg| libc::iovec {
+                iov_base: seg.as_mut_ptr().cast(),
+                iov_len: seg.len(),
+            })
+            .collect();
+        let mut msgs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .map(|iov| {
+                let mut m: libc::mmsghdr = std::mem::zeroed();
+                m.msg_hdr.msg_iov = iov;
+                m.msg_hdr.msg_iovlen = 1;
+                m
+            })
+            .collect();
+        let started = Instant::now();
+        while started.elapsed() < span {
+            // Full queues (ENOBUFS) and the like are the point of a max-rate test: go on.
+            libc::sendmmsg(owned.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0);
+        }
+        Ok(started.elapsed())
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -395,9 +527,9 @@ pub fn render(rows: &[Row], runs: usize, secs: f64) -> Result<String> {
     writeln!(s, "\n## Packet path (`cargo xtask bench --packets`)\n")?;
     writeln!(
         s,
-        "UDP at maximum rate from a client namespace to a server namespace over veth, one \
-         sending thread, {secs} s per run, median of {runs} interleaved runs; the traffic walks \
-         the whole INPUT chain and is accepted. Ratio = fwnet pps / iptables-legacy pps (above \
+        "UDP (TCP RST segments on the TCP row) at maximum rate from a client namespace to a \
+         server namespace over veth, one sending thread, {secs} s per run, median of {runs} \
+         interleaved runs; the traffic walks the whole INPUT chain and is accepted. Ratio = fwnet pps / iptables-legacy pps (above \
          1: fwnet is faster). \"no ruleset\" is a server without any: the ceiling the rest of \
          the stack allows, and \"best ratio\" is that ceiling over iptables-legacy's pps, the \
          highest ratio this setup can show for a ruleset that cost nothing.\n"
@@ -423,4 +555,34 @@ pub fn render(rows: &[Row], runs: usize, secs: f64) -> Result<String> {
         )?;
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one's-complement sum of the pseudo-header and the segment, checksum included, is
+    /// all ones for a segment the receiver accepts (RFC 793, 1071).
+    #[test]
+    fn rst_segments_carry_a_valid_checksum() {
+        let (src, dst) = (Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1));
+        for sport in [20_000u16, 20_063, 1, 65_535] {
+            let seg = rst_segment(src, dst, sport);
+            let mut pseudo = Vec::new();
+            pseudo.extend_from_slice(&src.octets());
+            pseudo.extend_from_slice(&dst.octets());
+            pseudo.extend_from_slice(&[0, 6, 0, 20]);
+            pseudo.extend_from_slice(&seg);
+            let mut sum: u64 = pseudo
+                .chunks(2)
+                .map(|w| u64::from(w[0]) << 8 | u64::from(w[1]))
+                .sum();
+            while sum > 0xffff {
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            assert_eq!(sum, 0xffff, "source port {sport}");
+            assert_eq!(seg[13], 0x04, "only RST is set");
+            assert_eq!(u16::from_be_bytes([seg[0], seg[1]]), sport);
+        }
+    }
 }
