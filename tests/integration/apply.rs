@@ -335,8 +335,9 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     assert!(stdout.contains("named sets: 600"), "{stdout}");
     assert!(!stdout.contains("short lists"), "{stdout}");
     let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
-    assert!(shown.contains("tcp dport != @lit0 "), "{shown}");
-    assert!(shown.contains("tcp sport @lit0 "), "{shown}");
+    // In the chain the protocol dispatch made for TCP, ports are read as `th` ports.
+    assert!(shown.contains("th dport != @lit0 "), "{shown}");
+    assert!(shown.contains("th sport @lit0 "), "{shown}");
     assert!(!shown.contains("__set"), "{shown}");
     assert_apply_equals_nft(&rules, "named");
 }
@@ -357,11 +358,11 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
     let file = rules.to_str().unwrap();
     let shown_plain = shown.replace(" counter packets 0 bytes 0", "");
     for want in [
-        format!("tcp dport 1000 accept # {file}:3"),
-        format!("tcp dport 1002 accept # {file}:3"),
-        format!("tcp dport != 1000 tcp dport != 1002 drop # {file}:603"),
-        format!("tcp sport 1000 accept # {file}:604"),
-        format!("tcp sport 1002 accept # {file}:604"),
+        format!("th dport 1000 accept # {file}:3"),
+        format!("th dport 1002 accept # {file}:3"),
+        format!("th dport != 1000 th dport != 1002 drop # {file}:603"),
+        format!("th sport 1000 accept # {file}:604"),
+        format!("th sport 1002 accept # {file}:604"),
     ] {
         assert!(shown_plain.contains(&want), "{want}\n{shown}");
     }

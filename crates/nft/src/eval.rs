@@ -613,6 +613,13 @@ fn load(e: &Expr, p: &Packet) -> Result<Loaded, Unknowable> {
             Field::TcpFlags => l4(6, p.tcp_flags.into()),
             Field::UdpSport => l4(17, p.sport.into()),
             Field::UdpDport => l4(17, p.dport.into()),
+            // The first two 16-bit words of the transport header: the ports of TCP and UDP;
+            // of another protocol, bytes a described packet does not give.
+            Field::ThSport | Field::ThDport if !matches!(p.l4proto, 6 | 17) => {
+                return Err(Unknowable::Unmodelled)
+            }
+            Field::ThSport => Num(p.sport.into()),
+            Field::ThDport => Num(p.dport.into()),
             Field::IcmpType => ip(false, l4(1, p.icmp_type.into())),
             Field::IcmpCode => ip(false, l4(1, p.icmp_code.into())),
             Field::Icmpv6Type => ip(true, l4(58, p.icmp_type.into())),

@@ -662,6 +662,11 @@ pub enum Field {
     TcpFlags,
     UdpSport,
     UdpDport,
+    /// `th sport`, `th dport`: the ports of a transport header read without a test of its
+    /// protocol (nft adds none for them). Only in a chain that packets of one protocol with
+    /// ports reach, where that test would always pass ([`crate::dispatch`]).
+    ThSport,
+    ThDport,
     IcmpType,
     IcmpCode,
     Icmpv6Type,
@@ -933,9 +938,12 @@ impl Expr {
                 Field::IpFragOff | Field::IpLength | Field::Ip6Length => DataType::Integer16,
                 Field::IpTtl | Field::Ip6Hoplimit => DataType::Integer8,
                 Field::Ip6Saddr | Field::Ip6Daddr => DataType::Ipv6Addr,
-                Field::TcpSport | Field::TcpDport | Field::UdpSport | Field::UdpDport => {
-                    DataType::InetService
-                }
+                Field::TcpSport
+                | Field::TcpDport
+                | Field::UdpSport
+                | Field::UdpDport
+                | Field::ThSport
+                | Field::ThDport => DataType::InetService,
                 Field::TcpFlags => DataType::TcpFlag,
                 Field::IcmpType => DataType::IcmpType,
                 Field::IcmpCode => DataType::IcmpCode,

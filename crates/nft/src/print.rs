@@ -558,6 +558,8 @@ fn expr(e: Expr) -> std::borrow::Cow<'static, str> {
             Field::Ip6Daddr => "ip6 daddr",
             Field::TcpSport => "tcp sport",
             Field::TcpDport => "tcp dport",
+            Field::ThSport => "th sport",
+            Field::ThDport => "th dport",
             Field::TcpFlags => "tcp flags",
             Field::UdpSport => "udp sport",
             Field::UdpDport => "udp dport",

@@ -875,6 +875,10 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                         implied(&mut c, UDP);
                         c.dport.push(cond)
                     }
+                    // In a chain of one protocol's rules, whose dispatch rule gave the
+                    // protocol on the way in.
+                    Expr::Payload(Field::ThSport) => c.sport.push(cond),
+                    Expr::Payload(Field::ThDport) => c.dport.push(cond),
                     Expr::Payload(Field::IcmpType) => {
                         implied(&mut c, ICMP);
                         c.icmp_type.push(cond)
