@@ -201,16 +201,21 @@ fn mixed_protocols() -> String {
     let mut s = String::from("*filter\n:INPUT DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
     s.push_str("-A INPUT -m state --state ESTABLISHED,RELATED -j ACCEPT\n");
     for i in 0..120u32 {
-        let line = match i % 6 {
-            0 | 1 => format!("-A INPUT -p tcp --dport {} -j ACCEPT", 1000 + i),
-            2 => format!("-A INPUT -p udp --dport {} -j ACCEPT", 1000 + i),
+        let (a, port) = (i % 9, 1000 + i);
+        let line = match i % 10 {
+            0 | 1 => format!("-A INPUT -p tcp --dport {port} -j ACCEPT"),
+            2 => format!("-A INPUT -p udp --dport {port} -j ACCEPT"),
             3 => format!("-A INPUT -p icmp --icmp-type {} -j ACCEPT", i % 17),
-            4 => format!("-A INPUT -s 10.20.{}.0/24 -j DROP", i % 9),
-            _ => format!(
-                "-A INPUT -p tcp -s 10.20.{}.0/24 --dport {} -j ACCEPT",
-                i % 9,
-                1000 + i
+            4 => format!("-A INPUT -s 10.20.{a}.0/24 -j DROP"),
+            5 => format!("-A INPUT -p tcp -s 10.20.{a}.0/24 --dport {port} -j ACCEPT"),
+            6 => format!("-A INPUT -p tcp --sport 1024:65535 --dport {port} -j REJECT"),
+            7 => format!(
+                "-A INPUT -p udp ! --sport 53 -m multiport --dports {port},{},{} -j ACCEPT",
+                port + 2,
+                port + 5
             ),
+            8 => format!("-A INPUT -p tcp --syn --dport {port} -j ACCEPT"),
+            _ => format!("-A INPUT -p tcp --dport {port} -j REJECT --reject-with tcp-reset"),
         };
         s.push_str(&line);
         s.push('\n');
@@ -219,6 +224,10 @@ fn mixed_protocols() -> String {
     s
 }
 
+/// A long chain of TCP, UDP, ICMP and address rules is split by protocol. In the TCP and UDP
+/// chains, rules that need the protocol only for their ports read them as `th` ports without a
+/// protocol test of their own; a SYN test and `reject with tcp reset` keep theirs. The kernel
+/// holds what `nft -f` makes of `fwnet show`, and every probe gets the legacy kernel's verdict.
 #[test]
 fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
     if !privileged("a_chain_split_by_protocol_verifies_against_the_legacy_kernel") {
@@ -243,6 +252,45 @@ fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
         shown.iter().any(|r| r.contains("goto INPUT_tcp")),
         "{shown:#?}"
     );
+    let line_of = |n: u32| {
+        shown
+            .iter()
+            .filter(|r| r.ends_with(&format!(":{n}")) || r.contains(&format!(":{n}-")))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    // Input lines 5, 11, 12, 13, 14: the 1st, 7th, 8th, 9th and 10th rules of the loop.
+    let plain = line_of(5);
+    let ranged = line_of(11);
+    let listed = line_of(12);
+    let syn = line_of(13);
+    let reset = line_of(14);
+    for (what, got, want) in [
+        (
+            "a port (merged with the next)",
+            &plain,
+            "th dport { 1000, 1001 } ",
+        ),
+        (
+            "a port range",
+            &ranged,
+            "th sport 1024-65535 th dport 1006 ",
+        ),
+        (
+            "a port list",
+            &listed,
+            "th sport != 53 th dport { 1007, 1009, 1012 } ",
+        ),
+        ("a SYN test", &syn, "ip protocol tcp tcp flags "),
+        ("a TCP reset", &reset, "ip protocol tcp tcp dport 1009 "),
+    ] {
+        assert!(
+            got.len() == 1 && got[0].contains(want),
+            "{what}: want `{want}` in {got:#?}"
+        );
+    }
+    assert!(!plain[0].contains("ip protocol"), "{plain:#?}");
+    crate::apply::assert_apply_equals_nft(&rules, "split");
     assert_verifies(&rules);
 }
 
