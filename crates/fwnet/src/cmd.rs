@@ -293,8 +293,9 @@ pub fn import(
             if shared.expanded > 0 {
                 println!(
                     "short lists: {} lists of at most {} values written as one rule (or one `!=` \
-                     test) per value, which the kernel loads much faster than named sets in a \
-                     table with {} or more set literals (--no-optimize keeps the lists)",
+                     test) per value, which the kernel loads much faster than set literals or \
+                     named sets in a table with {} or more literals or with many rules \
+                     (--no-optimize keeps the lists)",
                     shared.expanded,
                     fwnet_nft::shared_sets::EXPAND_MAX,
                     fwnet_nft::shared_sets::THRESHOLD
@@ -302,8 +303,8 @@ pub fn import(
             }
             if shared.named > 0 {
                 println!(
-                    "named sets: {} (a table with {} or more set literals gets named sets \
-                     instead, which the kernel loads faster)",
+                    "named sets: {} (a table with {} or more set literals, or with fewer in \
+                     very many rules, gets named sets instead, which the kernel loads faster)",
                     shared.named,
                     fwnet_nft::shared_sets::THRESHOLD
                 );

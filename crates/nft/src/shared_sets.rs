@@ -9,7 +9,8 @@
 //! two-port literal load in 20.6 s; the same rules looking up 8,000 named constant sets, in
 //! 5.4 s.
 //!
-//! [`name_literals`] replaces, in every table with at least [`THRESHOLD`] literals, each literal
+//! [`name_literals`] replaces, in every table with at least [`THRESHOLD`] literals, or with so
+//! many rules that its literals' walks would add up to [`WALK_BUDGET`] steps, each literal
 //! set of single values (`tcp dport { 80, 443 }`) by a lookup in a named constant set
 //! (`tcp dport @lit3`), one set per distinct list and key type. The test is the same: a lookup
 //! in a constant set matches exactly the values a literal lists (`!=` stays `!=`).
@@ -40,6 +41,20 @@ use std::collections::HashMap;
 /// Literals in one table from which they become named sets.
 pub const THRESHOLD: usize = 500;
 
+/// Literals times rules in one table from which they become named sets (or rules) even when
+/// they are fewer than [`THRESHOLD`]: each literal's bind walks the batch, which is about as
+/// long as the table, at 10-15 ns a step (kernel 6.18, `fwnet apply` in a namespace: 450
+/// three-port lists cost a 10k-rule table 41 ms, a 50k-rule table 337 ms; a million steps is
+/// about 10-15 ms).
+pub const WALK_BUDGET: usize = 1_000_000;
+
+/// Whether a table of `rules` rules with `literals` set literals gets named sets (and, where
+/// asked, its short lists written out): [`THRESHOLD`] literals, or [`WALK_BUDGET`] steps of
+/// the kernel's walk.
+pub fn shares(literals: usize, rules: usize) -> bool {
+    literals > 0 && (literals >= THRESHOLD || literals.saturating_mul(rules) >= WALK_BUDGET)
+}
+
 /// The longest list that [`name_literals`] writes as one rule (or one test) per value when
 /// asked to expand: a few rule evaluations per packet cost about what a set lookup does.
 pub const EXPAND_MAX: usize = 4;
@@ -53,7 +68,7 @@ pub struct Shared {
     pub expanded: usize,
 }
 
-/// In every table that has at least [`THRESHOLD`] literals: with `expand`, writes the lists of
+/// In every table that [`shares`] its literals: with `expand`, writes the lists of
 /// at most [`EXPAND_MAX`] values as one rule or one test per value where that keeps the
 /// meaning (see the module documentation); then names the remaining literals.
 /// `expand` is off for `--no-optimize`, which keeps one rule per input line.
@@ -189,7 +204,8 @@ fn table(t: &mut Table, expand_short: bool) -> Shared {
         .flat_map(|r| &r.stmts)
         .filter(|s| literal(s).is_some())
         .count();
-    if count < THRESHOLD {
+    let rules = t.chains.iter().map(|c| c.rules.len()).sum();
+    if !shares(count, rules) {
         return Shared::default();
     }
     let mut expanded = 0;
@@ -306,6 +322,43 @@ mod tests {
         let before = t.clone();
         assert_eq!(table(&mut t, true), Shared::default());
         assert_eq!(t, before);
+    }
+
+    /// Fewer literals than [`THRESHOLD`] are shared too when the table is long enough for
+    /// their walks to reach [`WALK_BUDGET`]: 100 lists among 9,900 other rules (1,000,000
+    /// steps) are written out, among 9,899 (999,900) they stay literals.
+    #[test]
+    fn a_few_literals_in_a_long_table_are_shared_too() {
+        let long = |others: u64| {
+            let mut rules: Vec<Rule> = (0..100u64)
+                .map(|i| rule(vec![ports(CmpOp::Eq, &[1000 + 3 * i, 1002 + 3 * i])]))
+                .collect();
+            let addr =
+                |i: u64| Value::Addr(std::net::Ipv4Addr::from(0x0a00_0000 + i as u32).into());
+            rules.extend((0..others).map(|i| {
+                rule(vec![Stmt::Match(Match::Cmp {
+                    left: Expr::Payload(Field::IpSaddr),
+                    op: CmpOp::Eq,
+                    right: addr(i),
+                })])
+            }));
+            table_with(rules)
+        };
+        let mut t = long(9_900);
+        assert_eq!(
+            table(&mut t, true),
+            Shared {
+                named: 0,
+                expanded: 100
+            }
+        );
+        assert_eq!(t.chains[0].rules.len(), 10_100);
+        let mut t = long(9_899);
+        let before = t.clone();
+        assert_eq!(table(&mut t, true), Shared::default());
+        assert_eq!(t, before);
+        assert!(!shares(0, usize::MAX), "no literal, nothing to share");
+        assert!(shares(THRESHOLD, 1));
     }
 
     #[test]
