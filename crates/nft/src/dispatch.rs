@@ -239,14 +239,7 @@ fn drop_protocol_test(rule: &mut Rule, field: Expr, p: u64) {
         Expr::Exthdr(_) => false,
     };
     let fits = rule.stmts.iter().all(|s| match s {
-        Stmt::Match(
-            Match::Cmp { left, .. }
-            | Match::Masked { left, .. }
-            | Match::Flags { left, .. }
-            | Match::Order { left, .. },
-        ) => plain(left),
-        Stmt::Match(Match::Lookup { key, .. }) => key.iter().all(plain),
-        Stmt::Match(Match::Numgen { .. } | Match::Time(_)) => true,
+        Stmt::Match(m) => m.loads().iter().all(plain),
         Stmt::Reject(r) => !matches!(r, crate::ir::Reject::TcpReset),
         Stmt::Counter(_) | Stmt::Log(_) | Stmt::Verdict(_) | Stmt::Limit(_) => true,
         _ => false,
@@ -267,15 +260,8 @@ fn drop_protocol_test(rule: &mut Rule, field: Expr, p: u64) {
         }
     };
     for s in &mut rule.stmts {
-        match s {
-            Stmt::Match(
-                Match::Cmp { left, .. }
-                | Match::Masked { left, .. }
-                | Match::Flags { left, .. }
-                | Match::Order { left, .. },
-            ) => port(left),
-            Stmt::Match(Match::Lookup { key, .. }) => key.iter_mut().for_each(port),
-            _ => {}
+        if let Stmt::Match(m) = s {
+            m.loads_mut().iter_mut().for_each(port);
         }
     }
 }

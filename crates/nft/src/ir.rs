@@ -399,6 +399,33 @@ pub enum Match {
     Time(TimeMatch),
 }
 
+impl Match {
+    /// What the test loads from the packet or its connection: the left side of a comparison,
+    /// the key of a lookup; nothing for `numgen` and the clock.
+    pub fn loads(&self) -> &[Expr] {
+        match self {
+            Match::Cmp { left, .. }
+            | Match::Masked { left, .. }
+            | Match::Flags { left, .. }
+            | Match::Order { left, .. } => std::slice::from_ref(left),
+            Match::Lookup { key, .. } => key,
+            Match::Numgen { .. } | Match::Time(_) => &[],
+        }
+    }
+
+    /// [`Match::loads`], to rewrite.
+    pub fn loads_mut(&mut self) -> &mut [Expr] {
+        match self {
+            Match::Cmp { left, .. }
+            | Match::Masked { left, .. }
+            | Match::Flags { left, .. }
+            | Match::Order { left, .. } => std::slice::from_mut(left),
+            Match::Lookup { key, .. } => key,
+            Match::Numgen { .. } | Match::Time(_) => &mut [],
+        }
+    }
+}
+
 /// A test on the time a packet is seen, as nft's `meta time` and `meta hour` read the kernel
 /// clock (nft_meta.c), both in UTC. (`meta day` is not here: it reads the weekday in the
 /// kernel's timezone, `sys_tz`, which `-m time` does not by default.)

@@ -263,13 +263,7 @@ fn is_transport(e: &Expr) -> bool {
 
 fn tests_transport_header(s: &Stmt) -> bool {
     match s {
-        Stmt::Match(
-            Match::Cmp { left, .. }
-            | Match::Masked { left, .. }
-            | Match::Flags { left, .. }
-            | Match::Order { left, .. },
-        ) => is_transport(left),
-        Stmt::Match(Match::Lookup { key, .. }) => key.iter().any(is_transport),
+        Stmt::Match(m) => m.loads().iter().any(is_transport),
         _ => false,
     }
 }
@@ -293,13 +287,7 @@ fn uses_conntrack(t: &Table) -> bool {
             .flat_map(|c| &c.rules)
             .flat_map(|r| &r.stmts)
             .any(|s| match s {
-                Stmt::Match(
-                    Match::Cmp { left, .. }
-                    | Match::Masked { left, .. }
-                    | Match::Flags { left, .. }
-                    | Match::Order { left, .. },
-                ) => ct(left),
-                Stmt::Match(Match::Lookup { key, .. }) => key.iter().any(ct),
+                Stmt::Match(m) => m.loads().iter().any(ct),
                 Stmt::SetUpdate { key, .. }
                 | Stmt::SetAdd { key, .. }
                 | Stmt::SetDelete { key, .. } => key.iter().any(ct),
