@@ -195,6 +195,7 @@ fn run_once(input: &[u8]) -> std::result::Result<(), String> {
             for table in &t.ruleset.tables {
                 let _ = fwnet_nft::lower::table(table, 1);
             }
+            optimized_decides_alike(&t.ruleset);
         }
     }))
     .map_err(|p| {
@@ -203,6 +204,103 @@ fn run_once(input: &[u8]) -> std::result::Result<(), String> {
             .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_else(|| "panic".into())
     })
+}
+
+/// The passes `fwnet import` runs after translating (the optimizer with its protocol split,
+/// shared sets, the fast path), run on `plain` and checked the way `fwnet verify` checks them
+/// in the kernel, here with the IR interpreter: every packet built from the ruleset's own
+/// addresses, ports and interfaces gets the same verdict from the optimized ruleset on every
+/// filter hook, wherever both verdicts are known. A difference panics, so it is a crash.
+fn optimized_decides_alike(plain: &fwnet_nft::Ruleset) {
+    use fwnet_nft::eval::{self, Device, Packet, Verdict};
+    use fwnet_nft::ir::{ct_state, Expr, Field, Hook, MetaKey, Stmt, Value};
+    use std::net::IpAddr;
+    let mut opt = plain.clone();
+    fwnet_nft::optimize::ruleset(&mut opt);
+    fwnet_nft::shared_sets::name_literals(&mut opt.tables, true);
+    fwnet_nft::fast_path::tune(&mut opt.tables);
+    let _ = fwnet_nft::print::ruleset(&opt);
+    for table in &opt.tables {
+        let _ = fwnet_nft::lower::table(table, 1);
+    }
+    // The values the rules test, and one next to each (just outside a prefix or range).
+    let (mut addrs, mut ports, mut ifaces): (Vec<IpAddr>, Vec<u16>, Vec<String>) =
+        (Vec::new(), vec![22, 80], Vec::new());
+    let mut value = |e: &Expr, v: &Value| match (e, v) {
+        (
+            Expr::Payload(Field::IpSaddr | Field::IpDaddr | Field::Ip6Saddr | Field::Ip6Daddr),
+            Value::Addr(a) | Value::Prefix { addr: a, .. },
+        ) => addrs.push(*a),
+        (Expr::Payload(_), Value::Num(n)) if *n <= 0xffff => ports.push(*n as u16),
+        (Expr::Payload(_), Value::Range(a, b)) if *b <= 0xffff => {
+            ports.extend([*a as u16, *b as u16, (*b as u16).wrapping_add(1)])
+        }
+        (Expr::Meta(MetaKey::Iifname), Value::Iface { name, .. }) => ifaces.push(name.clone()),
+        _ => {}
+    };
+    for s in plain
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+    {
+        if let Stmt::Match(fwnet_nft::ir::Match::Cmp { left, right, .. }) = s {
+            match right {
+                Value::Set(vs) => vs.iter().for_each(|v| value(left, v)),
+                v => value(left, v),
+            }
+        }
+    }
+    addrs.sort();
+    addrs.dedup();
+    ports.sort();
+    ports.dedup();
+    ifaces.sort();
+    ifaces.dedup();
+    for family in [false, true] {
+        let own: Vec<IpAddr> = addrs
+            .iter()
+            .copied()
+            .filter(|a| a.is_ipv6() == family)
+            .collect();
+        let fallback: IpAddr = if family {
+            "2001:db8::1".parse().expect("an address")
+        } else {
+            "192.0.2.1".parse().expect("an address")
+        };
+        let pick = |k: usize| own.get(k % own.len().max(1)).copied().unwrap_or(fallback);
+        for k in 0..48usize {
+            let mut p = Packet::tcp(
+                pick(k),
+                ports[(3 * k + 1) % ports.len()],
+                pick(7 * k + 3),
+                ports[k % ports.len()],
+                if k % 2 == 0 { 0x02 } else { 0x10 },
+                if k % 3 == 0 {
+                    ct_state::ESTABLISHED
+                } else {
+                    ct_state::NEW
+                },
+            );
+            p.l4proto = [6, 17, 6, if family { 58 } else { 1 }][k % 4];
+            if let Some(name) = ifaces.get(k % ifaces.len().max(1)).filter(|_| k % 5 != 0) {
+                p.iifname = Device::Name(name.clone());
+            }
+            for hook in [Hook::Input, Hook::Forward, Hook::Output] {
+                let (a, b) = (eval::hook(plain, hook, &p), eval::hook(&opt, hook, &p));
+                if a.verdict != Verdict::Unknown
+                    && b.verdict != Verdict::Unknown
+                    && a.verdict != b.verdict
+                {
+                    panic!(
+                        "the optimized ruleset gives {:?} where the translation gives {:?} on {hook:?} for {p:?}",
+                        b.verdict, a.verdict
+                    );
+                }
+            }
+        }
+    }
 }
 
 fn seeds(root: &Path) -> Result<Vec<Vec<u8>>> {
