@@ -1,5 +1,8 @@
 //! `cargo xtask fuzz [--seconds N] [--seed S]`: a mutation fuzzer for the whole pure pipeline
-//! (parse, translate, print, lower), seeded with ../shared/corpus and the test fixtures.
+//! (parse, translate, print, lower, and import's later passes: optimizer, protocol split,
+//! shared sets, fast path), seeded with ../shared/corpus and the test fixtures. Besides panics
+//! it checks that the later passes change no verdict the IR interpreter can tell
+//! ([`optimized_decides_alike`]).
 //!
 //! Each round takes a seed file and applies a few mutations that keep it close to real input
 //! (duplicate, drop or swap lines and tokens; splice tokens from other files; insert `!`,
