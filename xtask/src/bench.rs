@@ -138,6 +138,36 @@ pub fn generate_blocklist(addresses: usize) -> String {
     s
 }
 
+/// `rules` rules of which `lists` are three-port multiport lists, spread evenly; the others
+/// single-address UDP rules that nothing merges. Fewer lists than `shared_sets::THRESHOLD`, in
+/// a table long enough for their anonymous sets' walks to reach `shared_sets::WALK_BUDGET`.
+pub fn generate_few_lists(rules: usize, lists: usize) -> String {
+    let mut s =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    let step = rules / lists.max(1);
+    for i in 0..rules {
+        if lists > 0 && i % step == 0 && i / step < lists {
+            let p = 1 + (i / step) * 10 % 60_000;
+            writeln!(
+                s,
+                "-A INPUT -p tcp -m multiport --dports {p},{},{} -j ACCEPT",
+                p + 2,
+                p + 5
+            )
+        } else {
+            let (a, b, c) = ((i >> 16) & 255, (i >> 8) & 255, i & 255);
+            writeln!(
+                s,
+                "-A INPUT -s 10.{a}.{b}.{c}/32 -p udp --dport {} -j DROP",
+                1 + i % 60_000
+            )
+        }
+        .ok();
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
 struct Row {
     name: String,
     rules: usize,
@@ -231,6 +261,9 @@ pub fn run(args: &[String]) -> Result<()> {
     let p = work.join("blocklist-50000.rules");
     std::fs::write(&p, generate_blocklist(50_000))?;
     inputs.push(("blocklist 50k".into(), p));
+    let p = work.join("few-lists-50000.rules");
+    std::fs::write(&p, generate_few_lists(50_000, 450))?;
+    inputs.push(("450 lists in 50k".into(), p));
     // The corpus' largest file (a 60,840-rule blocklist).
     let largest = root.join("../shared/corpus/v4/045.rules");
     if largest.exists() {

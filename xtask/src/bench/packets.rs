@@ -439,37 +439,18 @@ fn blast(dst: Ipv4Addr, span: Duration) -> Result<Duration> {
     }
 }
 
-/// A TCP header with the RST flag from `src`:`sport` to `dst`:[`PORT`], checksummed.
-fn rst_segment(src: Ipv4Addr, dst: Ipv4Addr, sport: u16) -> [u8; 20] {
-    let mut h = [0u8; 20];
-    h[0..2].copy_from_slice(&sport.to_be_bytes());
-    h[2..4].copy_from_slice(&PORT.to_be_bytes());
-    h[4..8].copy_from_slice(&0x1234_5678u32.to_be_bytes());
-    // Data offset 5 words; flags: RST.
-    h[12] = 5 << 4;
-    h[13] = 0x04;
-    // The checksum covers a pseudo-header (addresses, protocol, TCP length) and the segment.
-    let mut sum: u32 = 0;
-    let words = |bytes: &[u8]| -> u32 {
-        bytes
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum()
-    };
-    sum += words(&src.octets()) + words(&dst.octets());
-    sum += u32::from(libc::IPPROTO_TCP as u16) + 20;
-    sum += words(&h);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    h[16..18].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    h
+/// A TCP header with the RST flag from `src`:`sport` to `dst`:[`PORT`], checksummed: the
+/// transport part of the verifier's probe packet (`fwnet_apply::verify::packet`), whose
+/// 20-byte IPv4 header the raw socket writes itself.
+fn rst_segment(src: Ipv4Addr, dst: Ipv4Addr, sport: u16) -> Vec<u8> {
+    use fwnet_apply::verify::packet::{Packet, RST};
+    Packet::tcp(src, sport, dst, PORT, RST).to_bytes()[20..].to_vec()
 }
 
 /// Sends TCP RST segments from `src` to `dst` for `span` as fast as one thread can, from
 /// [`BATCH`] source ports, through a raw socket (the kernel adds the IP header).
 fn blast_rst(src: Ipv4Addr, dst: Ipv4Addr, span: Duration) -> Result<Duration> {
-    let mut segments: Vec<[u8; 20]> = (0..BATCH)
+    let mut segments: Vec<Vec<u8>> = (0..BATCH)
         .map(|i| rst_segment(src, dst, 20_000 + i as u16))
         .collect();
     // SAFETY: a socket owned here (closed on return); the message array and the iovecs point
@@ -562,27 +543,19 @@ mod tests {
     use super::*;
 
     /// The one's-complement sum of the pseudo-header and the segment, checksum included, is
-    /// all ones for a segment the receiver accepts (RFC 793, 1071).
+    /// all ones for a segment the receiver accepts (RFC 793, 1071), so its checksum is 0.
     #[test]
     fn rst_segments_carry_a_valid_checksum() {
+        use fwnet_apply::verify::packet::checksum;
         let (src, dst) = (Ipv4Addr::new(10, 77, 0, 2), Ipv4Addr::new(10, 77, 0, 1));
         for sport in [20_000u16, 20_063, 1, 65_535] {
             let seg = rst_segment(src, dst, sport);
-            let mut pseudo = Vec::new();
-            pseudo.extend_from_slice(&src.octets());
-            pseudo.extend_from_slice(&dst.octets());
-            pseudo.extend_from_slice(&[0, 6, 0, 20]);
-            pseudo.extend_from_slice(&seg);
-            let mut sum: u64 = pseudo
-                .chunks(2)
-                .map(|w| u64::from(w[0]) << 8 | u64::from(w[1]))
-                .sum();
-            while sum > 0xffff {
-                sum = (sum & 0xffff) + (sum >> 16);
-            }
-            assert_eq!(sum, 0xffff, "source port {sport}");
+            assert_eq!(seg.len(), 20, "a header without options");
+            let pseudo = [&src.octets()[..], &dst.octets(), &[0, 6, 0, 20]].concat();
+            assert_eq!(checksum(&[&pseudo, &seg]), 0, "source port {sport}");
             assert_eq!(seg[13], 0x04, "only RST is set");
             assert_eq!(u16::from_be_bytes([seg[0], seg[1]]), sport);
+            assert_eq!(u16::from_be_bytes([seg[2], seg[3]]), PORT);
         }
     }
 }
