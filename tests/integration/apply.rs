@@ -331,10 +331,9 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
     if !privileged(test) {
         return;
     }
-    let (rules, state, stdout) = import_lists("named-sets", 5);
+    let (rules, stdout, shown) = import_lists("named-sets", 5);
     assert!(stdout.contains("named sets: 600"), "{stdout}");
     assert!(!stdout.contains("short lists"), "{stdout}");
-    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
     // In the chain the protocol dispatch made for TCP, ports are read as `th` ports.
     assert!(shown.contains("th dport != @lit0 "), "{shown}");
     assert!(shown.contains("th sport @lit0 "), "{shown}");
@@ -351,10 +350,9 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
     if !privileged(test) {
         return;
     }
-    let (rules, state, stdout) = import_lists("short-lists", 2);
+    let (rules, stdout, shown) = import_lists("short-lists", 2);
     assert!(stdout.contains("short lists: 602 "), "{stdout}");
     assert!(!stdout.contains("named sets:"), "{stdout}");
-    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
     let file = rules.to_str().unwrap();
     let shown_plain = shown.replace(" counter packets 0 bytes 0", "");
     for want in [
@@ -377,9 +375,9 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
     assert!(report.contains(" 0 mismatch"), "{report}");
 }
 
-/// [`many_lists`] of `ports` ports written to a file and imported: the file, the state and what
-/// the import printed.
-fn import_lists(tag: &str, ports: u32) -> (PathBuf, StateDir, String) {
+/// [`many_lists`] of `ports` ports written to a file and imported: the file, what the import
+/// printed and what `fwnet show` prints of the state.
+fn import_lists(tag: &str, ports: u32) -> (PathBuf, String, String) {
     let rules = scratch(&format!("{tag}.rules"), &many_lists(ports));
     let state = StateDir::new(tag);
     let out = fwnet(&[
@@ -388,7 +386,9 @@ fn import_lists(tag: &str, ports: u32) -> (PathBuf, StateDir, String) {
         state.arg(),
         rules.to_str().unwrap(),
     ]);
-    (rules, state, ok(out))
+    let stdout = ok(out);
+    let shown = ok(fwnet(&["show", "--state-dir", state.arg()]));
+    (rules, stdout, shown)
 }
 
 /// 600 multiport rules of `ports` ports each, their targets alternating; then the first list
