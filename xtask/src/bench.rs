@@ -10,12 +10,15 @@
 //!   reach.
 //!
 //! Inputs: generated rulesets shaped like the corpus (mixed matches, user chains, NAT) at each
-//! size, a 50k-address blocklist, and the largest corpus files. Every figure is the median of
+//! size, a 50k-address blocklist, 450 three-port lists among 50k single-address rules (a table
+//! under `shared_sets::THRESHOLD` whose lists still cost the kernel's walk), and the largest
+//! corpus file. Every figure is the median of
 //! `--runs` runs (default 5). Results are printed and written as Markdown with the machine,
 //! kernel and commit.
 //!
 //! `--packets` measures the packet path instead (see [`packets`]): packets per second through
-//! the 10k and 50k blocklists and the 10k mixed ruleset under iptables-legacy and fwnet.
+//! the 10k and 50k blocklists and the 10k mixed ruleset (under UDP and under TCP) under
+//! iptables-legacy and fwnet.
 //! `--instructions` counts the instructions of each import under callgrind instead of timing
 //! it (needs valgrind): the figure a noisy 2-core machine cannot blur. `--readback` times the
 //! commands that read the kernel back (see [`readback`]): `fwnet status` against `nft list
