@@ -8,8 +8,8 @@ use crate::report::{Applied, TableReport};
 use crate::{Features, Mode};
 use fwnet_netlink::consts::*;
 use fwnet_netlink::{
-    Batch, Chain, Counters, CtHelper, EncodedBatch, Hook, Obj, ObjData, Rule, Set, SetDesc,
-    SetElem, SetElemList, Table,
+    Batch, Chain, Counters, CtHelper, EncodedBatch, Hook, ImmData, Obj, ObjData, Rule, Set,
+    SetDesc, SetElem, SetElemList, Table,
 };
 use fwnet_nft::lower;
 use fwnet_nft::Ruleset;
@@ -290,6 +290,9 @@ fn push_set(
         flags: Some(s.flags),
         key_type: Some(s.key_type),
         key_len: Some(s.key_len),
+        // nft sends a length of 0 with a verdict map's data type; the kernel knows the size.
+        data_type: s.data_type,
+        data_len: s.data_type.map(|_| 0),
         id: Some(s.id),
         desc: s.size.map(|size| SetDesc {
             size: Some(size),
@@ -302,6 +305,8 @@ fn push_set(
     b.push(NFT_MSG_NEWSET, NLM_F_CREATE, &set);
     let sname = if s.name.starts_with("__set") {
         "anonymous set".to_string()
+    } else if s.name.starts_with("__map") {
+        "anonymous verdict map".to_string()
     } else {
         format!("set {}", s.name)
     };
@@ -317,6 +322,7 @@ fn push_set(
                 .map(|e| SetElem {
                     key: e.key.clone(),
                     flags: (e.flags != 0).then_some(e.flags),
+                    data: e.verdict.clone().map(ImmData::Verdict),
                     ..SetElem::default()
                 })
                 .collect(),

@@ -234,11 +234,16 @@ fn normalize(e: &Expr) -> Expr {
             op: None,
         },
         Expr::Lookup {
-            sreg, set, flags, ..
+            sreg,
+            set,
+            dreg,
+            flags,
+            ..
         } => Expr::Lookup {
             sreg,
             set: anon(set),
             set_id: None,
+            dreg,
             flags,
         },
         Expr::Dynset {
@@ -272,13 +277,15 @@ fn normalize(e: &Expr) -> Expr {
     }
 }
 
-/// The kernel names anonymous sets `__set0`, `__set1`, ...; fwnet sends `__set%d`.
+/// Anonymous sets and maps are numbered per table (`__set0`, `__map1`, ...): the number says
+/// nothing about the rule, so it is not compared.
 fn anon(name: String) -> String {
-    if name.starts_with("__set") {
-        "__set".into()
-    } else {
-        name
+    for prefix in ["__set", "__map"] {
+        if name.starts_with(prefix) {
+            return prefix.into();
+        }
     }
+    name
 }
 
 /// The packet counter of every rule of fwnet's table `family name`, per chain, in kernel

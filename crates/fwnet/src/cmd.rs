@@ -272,12 +272,23 @@ pub fn import(
             let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
             println!("imported {}", files.join(", "));
             print!("{}", indent(&output::table(&rows, &[])));
-            if let Some(o) = optimized.filter(|o| o.runs > 0) {
-                let runs = if o.runs == 1 {
-                    "1 run became a set lookup".to_string()
-                } else {
-                    format!("{} runs became set lookups", o.runs)
-                };
+            if let Some(o) = optimized.filter(|o| o.runs + o.maps > 0) {
+                let mut done = Vec::new();
+                match o.runs {
+                    0 => {}
+                    1 => done.push("1 run became a set lookup".to_string()),
+                    n => done.push(format!("{n} runs became set lookups")),
+                }
+                match o.maps {
+                    0 => {}
+                    1 => {
+                        done.push("1 run with different verdicts became a verdict map".to_string())
+                    }
+                    n => done.push(format!(
+                        "{n} runs with different verdicts became verdict maps"
+                    )),
+                }
+                let runs = done.join(", ");
                 println!(
                     "optimized: {} rules compiled into {} ({runs}, each with one counter; --no-optimize keeps one rule per line)",
                     o.rules_in, o.rules_out

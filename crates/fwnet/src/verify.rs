@@ -151,7 +151,8 @@ pub fn run(args: &Args) -> Result<u8> {
     let mut order = None;
     if !args.no_optimize {
         let plain = t.ruleset.clone();
-        if fwnet_nft::optimize::ruleset(&mut t.ruleset).runs > 0 {
+        let stats = fwnet_nft::optimize::ruleset(&mut t.ruleset);
+        if stats.runs + stats.maps > 0 {
             order = Some(plain);
         }
     }

@@ -218,6 +218,8 @@ pub const NFTA_SET_ELEM_OBJREF: u16 = 9;
 pub const NFTA_SET_ELEM_KEY_END: u16 = 10;
 pub const NFTA_SET_ELEM_EXPRESSIONS: u16 = 11;
 pub const NFT_SET_ELEM_INTERVAL_END: u32 = 0x1;
+/// NFTA_SET_DATA_TYPE of a verdict map (enum nft_data_types).
+pub const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 pub const NFT_SET_ELEM_CATCHALL: u32 = 0x2;
 
 // --- generation --------------------------------------------------------------------------------

@@ -97,11 +97,14 @@ pub enum Expr {
     },
     /// `immediate reg data`: a verdict when `dreg` is 0.
     Immediate { dreg: Reg, data: ImmData },
-    /// `lookup reg set NAME`; `flags` 1 = NFT_LOOKUP_F_INV. A zero `flags` is not sent.
+    /// `lookup reg set NAME [dreg D]`; `flags` 1 = NFT_LOOKUP_F_INV. A zero `flags` is not
+    /// sent. With `dreg` the set is a map and the matching element's data goes to `dreg`
+    /// (register 0 for a verdict map: the element's verdict is the rule's).
     Lookup {
         sreg: Reg,
         set: String,
         set_id: Option<u32>,
+        dreg: Option<Reg>,
         flags: u32,
     },
     /// `dynset OP reg_key set NAME [timeout] expr [...]` (NFT_DYNSET_OP_*).
@@ -328,8 +331,9 @@ impl Expr {
                 sreg,
                 set,
                 set_id,
+                dreg,
                 flags,
-            } => lookup::put(out, *sreg, set, *set_id, *flags),
+            } => lookup::put(out, *sreg, set, *set_id, *dreg, *flags),
             Expr::Dynset {
                 op,
                 sreg_key,
@@ -535,8 +539,12 @@ impl Expr {
             Expr::CtSet { key, sreg, dir } => ct::fmt_set(f, *key, *sreg, *dir),
             Expr::Immediate { dreg, data } => immediate::fmt(f, *dreg, data),
             Expr::Lookup {
-                sreg, set, flags, ..
-            } => lookup::fmt(f, *sreg, set, *flags),
+                sreg,
+                set,
+                dreg,
+                flags,
+                ..
+            } => lookup::fmt(f, *sreg, set, *dreg, *flags),
             Expr::Dynset {
                 op,
                 sreg_key,

@@ -5,13 +5,15 @@
 //! NFTA_SET_ELEM_USERDATA } (net/netfilter/nf_tables_api.c).
 //!
 //! nft numbers the element nests 1, 2, 3...; the kernel dumps them all as NFTA_LIST_ELEM (1).
-//! The encoder numbers like nft, the decoder accepts any number. Map data and per-element
-//! expressions stay in the element's `other`.
+//! The encoder numbers like nft, the decoder accepts any number. A map element's
+//! NFTA_SET_ELEM_DATA (a verdict, or a value) is `data`; per-element expressions stay in the
+//! element's `other`.
 
 use crate::attr::{self, Attrs};
 use crate::consts::*;
 use crate::data;
 use crate::error::DecodeError;
+use crate::expr::ImmData;
 use crate::msg::Object;
 
 /// The elements of one set, as one message carries them.
@@ -35,6 +37,8 @@ pub struct SetElem {
     pub key: Vec<u8>,
     /// NFTA_SET_ELEM_KEY_END: the closing key of a range in a concatenated interval set.
     pub key_end: Option<Vec<u8>>,
+    /// NFTA_SET_ELEM_DATA: what a map gives for the key (a verdict in a verdict map).
+    pub data: Option<ImmData>,
     /// NFT_SET_ELEM_INTERVAL_END marks the first key past an interval.
     pub flags: Option<u32>,
     pub timeout_ms: Option<u64>,
@@ -122,6 +126,9 @@ fn put_elem(out: &mut Vec<u8>, e: &SetElem) {
     if let Some(k) = &e.key_end {
         data::put_value(out, NFTA_SET_ELEM_KEY_END, k);
     }
+    if let Some(d) = &e.data {
+        data::put_data(out, NFTA_SET_ELEM_DATA, d);
+    }
     if let Some(u) = &e.userdata {
         attr::put(out, NFTA_SET_ELEM_USERDATA, u);
     }
@@ -141,6 +148,10 @@ fn read_elem(payload: &[u8]) -> Result<SetElem, DecodeError> {
                 e.key_end = Some(value_of(a.payload, "NFTA_SET_ELEM_KEY_END")?)
             }
             NFTA_SET_ELEM_USERDATA => e.userdata = Some(a.payload.to_vec()),
+            NFTA_SET_ELEM_DATA => match data::data(a.payload) {
+                Some(d) => e.data = Some(d),
+                None => e.other.push(a.to_owned_pair()),
+            },
             _ => e.other.push(a.to_owned_pair()),
         }
     }

@@ -465,13 +465,23 @@ impl Walk<'_> {
             Stmt::SetUpdate { limit: None, .. } => Step::Next,
             Stmt::SetUpdate { limit: Some(_), .. } => Step::Maybe(Unknowable::RateLimit),
             Stmt::Reject(_) => Step::Final(Verdict::Drop),
-            Stmt::Verdict(v) => match v {
-                IrVerdict::Accept => Step::Final(Verdict::Accept),
-                IrVerdict::Drop => Step::Final(Verdict::Drop),
-                IrVerdict::Return => Step::Return,
-                IrVerdict::Jump(c) => Step::Jump(c.clone()),
-                IrVerdict::Goto(c) => Step::Goto(c.clone()),
-            },
+            Stmt::Verdict(v) => verdict_step(v),
+            // The entry holding the key gives the verdict; with none the rule goes on.
+            Stmt::Vmap { key, map } => {
+                for e in map {
+                    let test = Match::Cmp {
+                        left: *key,
+                        op: CmpOp::Eq,
+                        right: e.value.clone(),
+                    };
+                    match matches(&test, pkt) {
+                        Ok(true) => return verdict_step(&e.verdict),
+                        Ok(false) => {}
+                        Err(why) => return Step::Unknown(why),
+                    }
+                }
+                Step::Next
+            }
             // NAT statements end the rule like an accept.
             Stmt::Nat(_) => Step::Final(Verdict::Accept),
             Stmt::MarkSet(m) => Step::SetMark(*m),
@@ -508,6 +518,16 @@ impl Walk<'_> {
             Stmt::SetDelete { .. } => Step::Next,
             _ => Step::Unknown(Unknowable::Unmodelled),
         }
+    }
+}
+
+fn verdict_step(v: &IrVerdict) -> Step {
+    match v {
+        IrVerdict::Accept => Step::Final(Verdict::Accept),
+        IrVerdict::Drop => Step::Final(Verdict::Drop),
+        IrVerdict::Return => Step::Return,
+        IrVerdict::Jump(c) => Step::Jump(c.clone()),
+        IrVerdict::Goto(c) => Step::Goto(c.clone()),
     }
 }
 

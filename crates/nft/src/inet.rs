@@ -182,8 +182,12 @@ fn rename_refs(r: &mut Rule, renames: &Renames) {
         }
     };
     for s in &mut r.stmts {
+        for v in s.verdicts_mut() {
+            if let Verdict::Jump(c) | Verdict::Goto(c) = v {
+                rename(c, &renames.chains);
+            }
+        }
         match s {
-            Stmt::Verdict(Verdict::Jump(c) | Verdict::Goto(c)) => rename(c, &renames.chains),
             Stmt::Match(Match::Lookup { set, .. })
             | Stmt::SetUpdate { set, .. }
             | Stmt::SetAdd { set, .. }

@@ -185,6 +185,15 @@ pub enum Stmt {
     Log(Log),
     Reject(Reject),
     Verdict(Verdict),
+    /// `key vmap { value : verdict, ... }`: the verdict of the entry whose value holds the key
+    /// (a verdict map); a packet whose key is in no entry goes on to the next statement. The
+    /// values share no point, so the order of the entries does not matter. Built only by the
+    /// optimizer ([`crate::optimize`]), at the end of a rule, from a run of rules that differ
+    /// in one value and their verdict.
+    Vmap {
+        key: Expr,
+        map: Vec<VmapEntry>,
+    },
     /// `snat`, `dnat`, `masquerade`, `redirect`: final for the packet, like a verdict.
     Nat(Nat),
     /// `meta mark set ...`, `ct mark set ...` (MARK, CONNMARK): not final, the rule goes on.
@@ -903,6 +912,38 @@ pub struct NatFlags {
     pub random: bool,
     pub fully_random: bool,
     pub persistent: bool,
+}
+
+impl Stmt {
+    /// The verdicts this statement may give: a verdict's own, or each entry's of a verdict
+    /// map; none for other statements.
+    pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
+        let (one, map) = match self {
+            Stmt::Verdict(v) => (Some(v), &[][..]),
+            Stmt::Vmap { map, .. } => (None, map.as_slice()),
+            _ => (None, &[][..]),
+        };
+        one.into_iter().chain(map.iter().map(|e| &e.verdict))
+    }
+
+    /// [`Stmt::verdicts`], to change (the inet merge renames chains).
+    pub fn verdicts_mut(&mut self) -> impl Iterator<Item = &mut Verdict> {
+        let (one, map) = match self {
+            Stmt::Verdict(v) => (Some(v), &mut [][..]),
+            Stmt::Vmap { map, .. } => (None, map.as_mut_slice()),
+            _ => (None, &mut [][..]),
+        };
+        one.into_iter()
+            .chain(map.iter_mut().map(|e| &mut e.verdict))
+    }
+}
+
+/// One entry of a [`Stmt::Vmap`]: an address, prefix, port or port range (as a [`Value`] of
+/// the key's type, not a set) and the verdict for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmapEntry {
+    pub value: Value,
+    pub verdict: Verdict,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

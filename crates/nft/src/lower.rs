@@ -57,6 +57,8 @@ pub struct SetCode {
     pub flags: u32,
     pub key_type: u32,
     pub key_len: u32,
+    /// NFTA_SET_DATA_TYPE of a map: NFT_DATA_VERDICT for a verdict map; `None` for a set.
+    pub data_type: Option<u32>,
     pub timeout_ms: Option<u64>,
     pub size: Option<u32>,
     pub userdata: Vec<u8>,
@@ -68,6 +70,8 @@ pub struct ElemCode {
     pub key: Vec<u8>,
     /// NFT_SET_ELEM_INTERVAL_END or 0.
     pub flags: u32,
+    /// A verdict map element's verdict (`None` in sets and on interval-end markers).
+    pub verdict: Option<fwnet_netlink::Verdict>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -368,6 +372,7 @@ fn named_set(s: &Set, id: u32) -> SetCode {
         flags,
         key_type,
         key_len,
+        data_type: None,
         timeout_ms: s.timeout_ms,
         size: s.size,
         userdata,
@@ -727,14 +732,9 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx) {
         }
         Stmt::Verdict(v) => out.push(K::Immediate {
             dreg: NFT_REG_VERDICT,
-            data: ImmData::Verdict(match v {
-                Verdict::Accept => KV::Accept,
-                Verdict::Drop => KV::Drop,
-                Verdict::Return => KV::Return,
-                Verdict::Jump(c) => KV::Jump(c.clone()),
-                Verdict::Goto(c) => KV::Goto(c.clone()),
-            }),
+            data: ImmData::Verdict(kernel_verdict(v)),
         }),
+        Stmt::Vmap { key, map } => vmap(*key, map, out, cx),
         Stmt::Nat(n) => nat::nat(n, cx.family, out),
         Stmt::MarkSet(m) => ext::mark_set(m, out),
         Stmt::SetAdd { set: name, key } => set::elem_op(NFT_DYNSET_OP_ADD, name, key, out, cx),
@@ -1044,9 +1044,152 @@ fn lookup_literal(t: DataType, elems: &[Value], op: CmpOp, out: &mut Vec<K>, cx:
         sreg: NFT_REG_1,
         set: set.name.clone(),
         set_id: Some(id),
+        dreg: None,
         flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
     });
     cx.sets.push(set);
+}
+
+fn kernel_verdict(v: &Verdict) -> KV {
+    match v {
+        Verdict::Accept => KV::Accept,
+        Verdict::Drop => KV::Drop,
+        Verdict::Return => KV::Return,
+        Verdict::Jump(c) => KV::Jump(c.clone()),
+        Verdict::Goto(c) => KV::Goto(c.clone()),
+    }
+}
+
+/// `key vmap { a : accept, b-c : jump x }`: the key in register 1 looked up in a new
+/// anonymous verdict map, whose element's verdict goes to the verdict register.
+fn vmap(key: Expr, map: &[VmapEntry], out: &mut Vec<K>, cx: &mut Cx) {
+    let t = key.datatype();
+    load(key, NFT_REG_1, out);
+    let id = cx.take_id();
+    let set = anonymous_map(t, map, id, cx.anonymous);
+    cx.anonymous += 1;
+    out.push(K::Lookup {
+        sreg: NFT_REG_1,
+        set: set.name.clone(),
+        set_id: Some(id),
+        dreg: Some(NFT_REG_VERDICT),
+        flags: 0,
+    });
+    cx.sets.push(set);
+}
+
+/// nft 1.0.6's userdata of an anonymous verdict map, after the key byte order: the data's
+/// byte order (0), the data's `typeof` (a verdict) and the data-interval flag (0), as
+/// captured in netlink/test_data/send/vmap_03.hex.
+const VMAP_USERDATA: [u8; 22] = [
+    1, 4, 0, 0, 0, 0, 4, 8, 0, 4, 1, 0, 0, 0, 1, 0, 6, 4, 0, 0, 0, 0,
+];
+
+/// The verdict map of [`vmap`] as nft builds it: `__mapN`, constant, anonymous, with the
+/// interval flag when any value is a range or prefix. The values share no point (the
+/// optimizer's condition), so each interval keeps its own verdict.
+fn anonymous_map(t: DataType, map: &[VmapEntry], id: u32, number: usize) -> SetCode {
+    let interval = map
+        .iter()
+        .any(|e| matches!(e.value, Value::Range(..) | Value::Prefix { .. }));
+    let mut flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT | NFT_SET_MAP;
+    let elements = if interval {
+        flags |= NFT_SET_INTERVAL;
+        interval_map_elements(t, map)
+    } else {
+        let mut keyed: Vec<(Vec<u8>, &Verdict)> = map
+            .iter()
+            .map(|e| (value_bytes(t, &e.value), &e.verdict))
+            .collect();
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        keyed
+            .into_iter()
+            .map(|(key, v)| ElemCode {
+                key,
+                flags: 0,
+                verdict: Some(kernel_verdict(v)),
+            })
+            .collect()
+    };
+    let byteorder = if is_network_order(t) { 2 } else { 0 };
+    let mut userdata = set_userdata(byteorder);
+    userdata.extend_from_slice(&VMAP_USERDATA);
+    SetCode {
+        name: format!("__map{number}"),
+        id,
+        flags,
+        key_type: type_id(t),
+        key_len: type_len(t),
+        data_type: Some(NFT_DATA_VERDICT),
+        timeout_ms: None,
+        size: Some(elements.len() as u32),
+        userdata,
+        elements,
+    }
+}
+
+/// The entries of an interval map as the rbtree wants them: sorted starts carrying the
+/// verdict, each followed by an end marker at `end + 1` unless the next interval starts
+/// there, and a leading end marker at zero when the first interval does not start at zero.
+fn interval_map_elements(t: DataType, map: &[VmapEntry]) -> Vec<ElemCode> {
+    let width = type_len(t) as usize;
+    let mut spans: Vec<(u128, u128, &Verdict)> = map
+        .iter()
+        .filter_map(|e| span_of(width, &e.value).map(|(a, b)| (a, b, &e.verdict)))
+        .collect();
+    spans.sort_by_key(|(a, b, _)| (*a, *b));
+    let max = if width >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (width * 8)) - 1
+    };
+    let mut out = Vec::new();
+    if spans.first().is_some_and(|(a, _, _)| *a != 0) {
+        out.push(ElemCode {
+            key: be_bytes(0, width),
+            flags: NFT_SET_ELEM_INTERVAL_END,
+            verdict: None,
+        });
+    }
+    for (i, (a, b, v)) in spans.iter().enumerate() {
+        out.push(ElemCode {
+            key: be_bytes(*a, width),
+            flags: 0,
+            verdict: Some(kernel_verdict(v)),
+        });
+        let next_starts_here = spans.get(i + 1).is_some_and(|(n, _, _)| *n == b + 1);
+        if *b < max && !next_starts_here {
+            out.push(ElemCode {
+                key: be_bytes(b + 1, width),
+                flags: NFT_SET_ELEM_INTERVAL_END,
+                verdict: None,
+            });
+        }
+    }
+    out
+}
+
+/// The inclusive span of a number, range, address or prefix as a `width`-byte key.
+fn span_of(width: usize, v: &Value) -> Option<(u128, u128)> {
+    match v {
+        Value::Num(n) => Some((u128::from(*n), u128::from(*n))),
+        Value::Range(a, b) => Some((u128::from(*a), u128::from(*b))),
+        Value::Addr(a) => {
+            let n = be_u128(&addr_bytes(a));
+            Some((n, n))
+        }
+        Value::Prefix { addr, len } => {
+            let n = be_u128(&addr_bytes(addr));
+            let host = (width * 8) as u32 - u32::from(*len);
+            let last = if host >= 128 {
+                u128::MAX
+            } else {
+                n | ((1u128 << host) - 1)
+            };
+            Some((n, last))
+        }
+        _ => None,
+    }
 }
 
 /// `{ a, b-c }` as nft builds it: constant, anonymous, with interval flag and explicit
@@ -1064,7 +1207,11 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32, number: usize) -> SetCod
         keys.sort();
         keys.dedup();
         keys.into_iter()
-            .map(|key| ElemCode { key, flags: 0 })
+            .map(|key| ElemCode {
+                key,
+                flags: 0,
+                verdict: None,
+            })
             .collect()
     };
     let byteorder = if is_network_order(t) { 2 } else { 0 };
@@ -1074,6 +1221,7 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32, number: usize) -> SetCod
         flags,
         key_type: type_id(t),
         key_len: type_len(t),
+        data_type: None,
         timeout_ms: None,
         size: Some(elements.len() as u32),
         userdata: set_userdata(byteorder),
@@ -1086,28 +1234,7 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32, number: usize) -> SetCod
 /// interval does not start at zero.
 fn interval_elements(t: DataType, elems: &[Value]) -> Vec<ElemCode> {
     let width = type_len(t) as usize;
-    let mut spans: Vec<(u128, u128)> = elems
-        .iter()
-        .filter_map(|v| match v {
-            Value::Num(n) => Some((u128::from(*n), u128::from(*n))),
-            Value::Range(a, b) => Some((u128::from(*a), u128::from(*b))),
-            Value::Addr(a) => {
-                let n = be_u128(&addr_bytes(a));
-                Some((n, n))
-            }
-            Value::Prefix { addr, len } => {
-                let n = be_u128(&addr_bytes(addr));
-                let host = (width * 8) as u32 - u32::from(*len);
-                let last = if host >= 128 {
-                    u128::MAX
-                } else {
-                    n | ((1u128 << host) - 1)
-                };
-                Some((n, last))
-            }
-            _ => None,
-        })
-        .collect();
+    let mut spans: Vec<(u128, u128)> = elems.iter().filter_map(|v| span_of(width, v)).collect();
     spans.sort();
     let mut merged: Vec<(u128, u128)> = Vec::new();
     for (a, b) in spans {
@@ -1126,17 +1253,20 @@ fn interval_elements(t: DataType, elems: &[Value]) -> Vec<ElemCode> {
         out.push(ElemCode {
             key: be_bytes(0, width),
             flags: NFT_SET_ELEM_INTERVAL_END,
+            verdict: None,
         });
     }
     for (a, b) in merged {
         out.push(ElemCode {
             key: be_bytes(a, width),
             flags: 0,
+            verdict: None,
         });
         if b < max {
             out.push(ElemCode {
                 key: be_bytes(b + 1, width),
                 flags: NFT_SET_ELEM_INTERVAL_END,
+                verdict: None,
             });
         }
     }

@@ -47,6 +47,8 @@ pub struct Stats {
     pub rules_out: usize,
     /// Runs compiled into one rule each.
     pub runs: usize,
+    /// Runs with different verdicts compiled into one rule with a verdict map each.
+    pub maps: usize,
     /// Chains split by protocol ([`crate::dispatch`]).
     pub split_chains: usize,
 }
@@ -83,6 +85,158 @@ fn rules_of_chain(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
                 stats.runs += 1;
             }
         }
+    }
+    verdict_maps(out, stats)
+}
+
+/// The most entries a verdict map is built with (the disjointness check compares every pair).
+pub const VMAP_MAX: usize = 256;
+/// The fewest rules a verdict map is built from. The map's rule makes two lookups (the
+/// counted test, then the map) and counts the packets of every verdict together, so a run of
+/// two or three rules gains next to nothing for what its counters lose.
+pub const VMAP_MIN_RULES: usize = 4;
+
+/// Compiles each run of at least [`VMAP_MIN_RULES`] consecutive rules that are the same but
+/// for the value of one mergeable test and their verdict, with at least two different
+/// verdicts, into one rule:
+/// the test widened to every value (so the rule's one counter counts only the run's
+/// packets), then a verdict map from each value to its rule's verdict. Exact when no two
+/// values share a point: a packet then matches at most one rule of the run, gets that rule's
+/// verdict, and after a `jump` comes back to the rule after the run, as it came back to the
+/// next member before, which it could not match.
+fn verdict_maps(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
+    let mut out = Vec::with_capacity(rules.len());
+    let mut i = 0;
+    while i < rules.len() {
+        match map_run(&rules[i..]) {
+            Some((k, len)) => {
+                let run: Vec<&Rule> = rules[i..i + len].iter().collect();
+                out.push(map_merge(&run, k));
+                stats.maps += 1;
+                i += len;
+            }
+            None => {
+                out.push(rules[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// The statement index and length of the longest verdict-map run at the head of `rules`.
+fn map_run(rules: &[Rule]) -> Option<(usize, usize)> {
+    let first = rules.first()?;
+    let Some(Stmt::Verdict(_)) = first.stmts.last() else {
+        return None;
+    };
+    let body = &first.stmts[..first.stmts.len() - 1];
+    if body.iter().any(|s| {
+        !matches!(s, Stmt::Match(_) | Stmt::Counter(_))
+            || matches!(
+                s,
+                Stmt::Match(Match::Numgen {
+                    kind: NumgenKind::Inc,
+                    ..
+                })
+            )
+    }) {
+        return None;
+    }
+    let mut best: Option<(usize, usize)> = None;
+    for (k, s) in body.iter().enumerate() {
+        let Some(field) = candidate(s) else { continue };
+        let mut spans: Vec<(u128, u128)> = Vec::new();
+        let mut verdicts: Vec<&Verdict> = Vec::new();
+        let mut len = 0;
+        for r in rules {
+            let Some(Stmt::Verdict(v)) = r.stmts.last() else {
+                break;
+            };
+            if !same_body_but(first, r, k, field) {
+                break;
+            }
+            let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] else {
+                break;
+            };
+            let values = match right {
+                Value::Set(vs) => vs.as_slice(),
+                v => std::slice::from_ref(v),
+            };
+            let Some(new) = values.iter().map(span).collect::<Option<Vec<_>>>() else {
+                break;
+            };
+            if spans.len() + new.len() > VMAP_MAX || !all_apart(&spans, &new) {
+                break;
+            }
+            spans.extend(new);
+            if !verdicts.contains(&v) {
+                verdicts.push(v);
+            }
+            len += 1;
+        }
+        if verdicts.len() >= 2 && len >= VMAP_MIN_RULES && best.is_none_or(|(_, l)| len > l) {
+            best = Some((k, len));
+        }
+    }
+    best
+}
+
+/// Whether no span of `new` shares a point with another of `new` or with one of `old`.
+fn all_apart(old: &[(u128, u128)], new: &[(u128, u128)]) -> bool {
+    let apart = |a: &(u128, u128), b: &(u128, u128)| a.1 < b.0 || b.1 < a.0;
+    new.iter()
+        .enumerate()
+        .all(|(i, n)| old.iter().all(|o| apart(o, n)) && new[..i].iter().all(|m| apart(m, n)))
+}
+
+/// [`same_but`] for rules whose verdicts differ: the same statements but for the test at
+/// `k`, the counter values and the final verdict.
+fn same_body_but(a: &Rule, b: &Rule, k: usize, field: Field) -> bool {
+    let n = a.stmts.len();
+    a.comment == b.comment
+        && n == b.stmts.len()
+        && candidate(&b.stmts[k]) == Some(field)
+        && a.stmts[..n - 1]
+            .iter()
+            .zip(&b.stmts[..n - 1])
+            .enumerate()
+            .all(|(i, (x, y))| {
+                i == k || x == y || matches!((x, y), (Stmt::Counter(_), Stmt::Counter(_)))
+            })
+}
+
+/// A verdict-map run as one rule: [`merge`]'s rule (the test at `k` widened to every value,
+/// counters summed, origins recorded) ending in a verdict map of each value to its rule's
+/// verdict.
+fn map_merge(run: &[&Rule], k: usize) -> Rule {
+    let mut out = merge(run, k);
+    let Stmt::Match(Match::Cmp { left, .. }) = &out.stmts[k] else {
+        return out;
+    };
+    let key = *left;
+    let mut map: Vec<VmapEntry> = Vec::new();
+    for r in run {
+        let (Stmt::Match(Match::Cmp { right, .. }), Some(Stmt::Verdict(v))) =
+            (&r.stmts[k], r.stmts.last())
+        else {
+            continue;
+        };
+        let values = match right {
+            Value::Set(vs) => vs.as_slice(),
+            v => std::slice::from_ref(v),
+        };
+        map.extend(values.iter().map(|value| VmapEntry {
+            value: value.clone(),
+            verdict: v.clone(),
+        }));
+    }
+    map.sort_by_key(|e| {
+        let (kind, start, end) = element_key(&e.value);
+        (start, kind, end)
+    });
+    if let Some(last) = out.stmts.last_mut() {
+        *last = Stmt::Vmap { key, map };
     }
     out
 }

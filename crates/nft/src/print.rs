@@ -380,13 +380,20 @@ fn stmt(s: &Stmt) -> String {
         }
         Stmt::Log(l) => log(l),
         Stmt::Reject(r) => reject(*r),
-        Stmt::Verdict(v) => match v {
-            Verdict::Accept => "accept".to_string(),
-            Verdict::Drop => "drop".to_string(),
-            Verdict::Return => "return".to_string(),
-            Verdict::Jump(chain) => format!("jump {}", name(chain)),
-            Verdict::Goto(chain) => format!("goto {}", name(chain)),
-        },
+        Stmt::Verdict(v) => verdict(v),
+        Stmt::Vmap { key, map } => {
+            let entries: Vec<String> = map
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{} : {}",
+                        value(key.datatype(), &e.value),
+                        verdict(&e.verdict)
+                    )
+                })
+                .collect();
+            format!("{} vmap {{ {} }}", expr(*key), entries.join(", "))
+        }
         Stmt::Nat(n) => nat::nat(n),
         Stmt::MarkSet(m) => ext::mark_set(m),
         Stmt::SetAdd { set, key } => set::elem_stmt("add", set, key),
@@ -413,6 +420,16 @@ fn stmt(s: &Stmt) -> String {
 }
 
 /// In nft's listing order; nft 1.0.6 has no keyword for the ECN flag.
+fn verdict(v: &Verdict) -> String {
+    match v {
+        Verdict::Accept => "accept".to_string(),
+        Verdict::Drop => "drop".to_string(),
+        Verdict::Return => "return".to_string(),
+        Verdict::Jump(chain) => format!("jump {}", name(chain)),
+        Verdict::Goto(chain) => format!("goto {}", name(chain)),
+    }
+}
+
 fn synproxy(sp: &crate::ir::Synproxy) -> String {
     let mut text = "synproxy".to_string();
     if let Some(mss) = sp.mss {

@@ -1047,19 +1047,46 @@ fn walk(
         let own = conds_of(rule, &rs.sets);
         let mut all = above.clone();
         all.extend(&own);
-        let target = rule.stmts.iter().find_map(|s| match s {
-            Stmt::Verdict(Verdict::Jump(t) | Verdict::Goto(t)) => Some(t.clone()),
-            _ => None,
-        });
+        // The chains the rule jumps to, each with the test a verdict map's entry adds.
+        let mut targets: Vec<(String, Option<Stmt>)> = Vec::new();
+        for s in &rule.stmts {
+            match s {
+                Stmt::Verdict(Verdict::Jump(t) | Verdict::Goto(t)) => {
+                    targets.push((t.clone(), None))
+                }
+                Stmt::Vmap { key, map } => {
+                    targets.extend(map.iter().filter_map(|e| match &e.verdict {
+                        Verdict::Jump(t) | Verdict::Goto(t) => Some((
+                            t.clone(),
+                            Some(Stmt::Match(Match::Cmp {
+                                left: *key,
+                                op: CmpOp::Eq,
+                                right: e.value.clone(),
+                            })),
+                        )),
+                        _ => None,
+                    }))
+                }
+                _ => {}
+            }
+        }
         out.push(Case {
             origin: rule.origin.as_ref().map(|o| o.to_string()),
             path,
             own,
             all: all.clone(),
         });
-        if let Some(t) = target {
-            if depth < 8 {
-                walk(rs, &t, &all, depth + 1, path, out);
+        if depth < 8 {
+            for (t, entry) in targets {
+                let mut on_the_way = all.clone();
+                if let Some(test) = entry {
+                    let entry_rule = fwnet_nft::Rule {
+                        stmts: vec![test],
+                        ..fwnet_nft::Rule::default()
+                    };
+                    on_the_way.extend(&conds_of(&entry_rule, &rs.sets));
+                }
+                walk(rs, &t, &on_the_way, depth + 1, path, out);
             }
         }
     }

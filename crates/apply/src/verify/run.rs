@@ -869,11 +869,8 @@ fn reachable_chains(rs: &Ruleset, family: Family, path: Path) -> Vec<String> {
     while i < out.len() {
         if let Some(c) = t.chains.iter().find(|c| c.name == out[i]) {
             for r in &c.rules {
-                for s in &r.stmts {
-                    if let Stmt::Verdict(
-                        fwnet_nft::Verdict::Jump(n) | fwnet_nft::Verdict::Goto(n),
-                    ) = s
-                    {
+                for v in r.stmts.iter().flat_map(Stmt::verdicts) {
+                    if let fwnet_nft::Verdict::Jump(n) | fwnet_nft::Verdict::Goto(n) = v {
                         if !out.contains(n) {
                             out.push(n.clone());
                         }
@@ -978,13 +975,14 @@ fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
     let rule = probes::filter_table_of(ir, family)
         .and_then(|t| t.chains.iter().find(|c| c.name == chain))
         .and_then(|c| c.rules.get(i));
+    let final_verdict =
+        |v: &fwnet_nft::Verdict| matches!(v, fwnet_nft::Verdict::Accept | fwnet_nft::Verdict::Drop);
     rule.is_some_and(|r| {
-        r.stmts.iter().any(|s| {
-            matches!(
-                s,
-                Stmt::Reject(_)
-                    | Stmt::Verdict(fwnet_nft::Verdict::Accept | fwnet_nft::Verdict::Drop)
-            )
+        r.stmts.iter().any(|s| match s {
+            Stmt::Reject(_) => true,
+            // A verdict map decides the packets it holds when every entry is final.
+            Stmt::Vmap { map, .. } => map.iter().all(|e| final_verdict(&e.verdict)),
+            s => s.verdicts().any(final_verdict),
         })
     })
 }

@@ -46,6 +46,7 @@ pub(super) fn lookup(key: &[Expr], set: &str, op: CmpOp, out: &mut Vec<K>, cx: &
         sreg: NFT_REG_1,
         set: set.to_string(),
         set_id: cx.set_id(set),
+        dreg: None,
         flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
     });
 }
@@ -79,6 +80,7 @@ pub(super) fn named_elements(s: &Set) -> Vec<ElemCode> {
             .map(|v| ElemCode {
                 key: value_bytes(t, v),
                 flags: 0,
+                verdict: None,
             })
             .collect();
     }
@@ -104,6 +106,7 @@ pub(super) fn named_elements(s: &Set) -> Vec<ElemCode> {
         out.push(ElemCode {
             key: vec![0; type_len(t) as usize],
             flags: NFT_SET_ELEM_INTERVAL_END,
+            verdict: None,
         });
     }
     out.extend(spans.into_iter().flatten());
