@@ -294,6 +294,94 @@ fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
     assert_verifies(&rules);
 }
 
+/// fail2ban-style jumps by port, then address rules with different verdicts, among them
+/// adjacent prefixes (the interval map must keep each its own verdict) and an overlapping
+/// prefix (a run stops before a value that shares a point with it).
+const DISPATCH: &str = "*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:f2b-sshd - [0:0]
+:f2b-web - [0:0]
+:f2b-mail - [0:0]
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd
+-A INPUT -p tcp -m multiport --dports 80,443 -j f2b-web
+-A INPUT -p tcp -m multiport --dports 25,587 -j f2b-mail
+-A INPUT -p tcp -m tcp --dport 8000:8080 -j DROP
+-A INPUT -p tcp -m tcp --dport 3306 -j ACCEPT
+-A INPUT -s 192.168.0.0/24 -j ACCEPT
+-A INPUT -s 192.168.1.0/24 -j DROP
+-A INPUT -s 192.168.2.0/23 -j f2b-web
+-A INPUT -s 192.168.4.1/32 -j f2b-sshd
+-A INPUT -s 192.168.4.2/32 -j ACCEPT
+-A INPUT -s 192.168.0.0/16 -j DROP
+-A INPUT -s 10.0.0.0/8 -j ACCEPT
+-A INPUT -p udp -m udp --dport 53 -j ACCEPT
+-A f2b-sshd -s 1.2.3.4/32 -j ACCEPT
+-A f2b-sshd -s 192.168.4.1/32 -j ACCEPT
+-A f2b-sshd -j RETURN
+-A f2b-web -s 5.6.7.8/32 -j ACCEPT
+-A f2b-web -s 192.168.3.9/32 -p tcp -j REJECT --reject-with tcp-reset
+-A f2b-web -j RETURN
+-A f2b-mail -s 9.9.9.9/32 -j ACCEPT
+-A f2b-mail -j RETURN
+COMMIT
+";
+
+/// Runs of rules that differ in one value and their verdict become one rule each: a counted
+/// set test of every value, then a verdict map (`vmap`) of each value to its line's verdict,
+/// jumps included. The kernel holds what `nft -f` makes of `fwnet show`, status reads it back
+/// without drift, and every probe gets the legacy kernel's verdict.
+#[test]
+fn runs_with_different_verdicts_become_verdict_maps_that_verify_against_legacy() {
+    let test = "runs_with_different_verdicts_become_verdict_maps_that_verify_against_legacy";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("vmap.rules", DISPATCH);
+    let state = StateDir::new("vmap");
+    let o = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        rules.to_str().expect("utf-8 temp path"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("2 runs with different verdicts became verdict maps"),
+        "{}",
+        text(&o)
+    );
+    let shown = shown_rules(&state);
+    let ports = "tcp dport { 22, 25, 80, 443, 587, 3306, 8000-8080 } counter packets 0 bytes 0 \
+                 tcp dport vmap { 22 : jump f2b-sshd, 25 : jump f2b-mail, 80 : jump f2b-web, \
+                 443 : jump f2b-web, 587 : jump f2b-mail, 3306 : accept, 8000-8080 : drop } \
+                 # ";
+    // The accepts of lines 18 and 20 move up to line 14 first (nothing between shares an
+    // address with them), then lines 15-17 join as entries with their own verdicts.
+    let addrs = "ip saddr { 10.0.0.0/8, 192.168.0.0/24, 192.168.1.0/24, 192.168.2.0/23, \
+                 192.168.4.1, 192.168.4.2 } counter packets 0 bytes 0 ip saddr vmap { \
+                 10.0.0.0/8 : accept, 192.168.0.0/24 : accept, 192.168.1.0/24 : drop, \
+                 192.168.2.0/23 : jump f2b-web, 192.168.4.1 : jump f2b-sshd, 192.168.4.2 : \
+                 accept } # ";
+    for (what, want, lines) in [("ports", ports, ":9-13"), ("addresses", addrs, ":14,18,20,15-17")] {
+        assert!(
+            shown
+                .iter()
+                .any(|r| r.contains(want) && r.ends_with(lines)),
+            "{what}: want `{want}...{lines}` in {shown:#?}"
+        );
+    }
+    // The overlapping /16 and what follows it stay rules of their own.
+    assert!(
+        shown.iter().any(|r| r.contains("ip saddr 192.168.0.0/16 ")),
+        "{shown:#?}"
+    );
+    crate::apply::assert_apply_equals_nft(&rules, "vmap");
+    assert_verifies(&rules);
+}
+
 /// A rule moved up too far: `FWNET_VERIFY_MUTATE=last-first` moves the last rule of each base
 /// chain to its top, as a wrong optimizer would, and `fwnet verify` must play the packet the
 /// two rules' order decides. In each file the earlier rule is 21 rules up (beyond the pairs

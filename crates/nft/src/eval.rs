@@ -1241,6 +1241,53 @@ mod tests {
     }
 
     #[test]
+    fn a_verdict_map_gives_its_entry_verdict_or_goes_on() {
+        let entry = |value: Value, verdict: IrVerdict| crate::ir::VmapEntry { value, verdict };
+        let vmap = |map: Vec<crate::ir::VmapEntry>| Stmt::Vmap {
+            key: Expr::Payload(Field::TcpDport),
+            map,
+        };
+        let input = |first: Stmt| {
+            table(vec![
+                base(
+                    "INPUT",
+                    Hook::Input,
+                    Policy::Drop,
+                    vec![
+                        rule(1, vec![first]),
+                        rule(3, vec![v(IrVerdict::Accept)]),
+                    ],
+                ),
+                regular("ssh", vec![rule(2, vec![v(IrVerdict::Drop)])]),
+            ])
+        };
+        let cases = [
+            (
+                "the key's entry jumps",
+                vmap(vec![
+                    entry(Value::Num(21), IrVerdict::Accept),
+                    entry(Value::Num(22), IrVerdict::Jump("ssh".into())),
+                ]),
+                (Verdict::Drop, 2),
+            ),
+            (
+                "a range holds the key",
+                vmap(vec![entry(Value::Range(20, 30), IrVerdict::Drop)]),
+                (Verdict::Drop, 1),
+            ),
+            (
+                "no entry holds the key: the next rule",
+                vmap(vec![entry(Value::Num(80), IrVerdict::Drop)]),
+                (Verdict::Accept, 3),
+            ),
+        ];
+        for (name, first, want) in cases {
+            let got = chain(&input(first), "INPUT", &ssh_in());
+            assert_eq!(short(&got), want, "{name}: {got:?}");
+        }
+    }
+
+    #[test]
     fn jump_goto_return() {
         let dport22 = || dport(CmpOp::Eq, Value::Num(22));
         let cases: Vec<(&str, Vec<Chain>, (Verdict, u32))> = vec![

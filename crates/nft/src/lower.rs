@@ -47,8 +47,8 @@ pub struct TableCode {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetCode {
-    /// `__setN` for anonymous sets, N counting them from 0 in the table: the name the kernel
-    /// gives for nft's `__set%d`, sent ready-made because the kernel finds a free number by
+    /// `__setN` for anonymous sets (`__mapN` for verdict maps), N counting each kind from 0
+    /// in the table: the name the kernel gives for nft's `__set%d`, sent ready-made because the kernel finds a free number by
     /// scanning every set of the table, which makes a batch with thousands of anonymous sets
     /// quadratic (see ARCHITECTURE.md, "Load time and the kernel").
     pub name: String,
@@ -128,6 +128,7 @@ pub fn table_head(t: &Table, first_set_id: u32) -> (TableCode, RuleLowering<'_>)
         set_ids: std::collections::HashMap::with_capacity(t.sets.len()),
         next_id: first_set_id,
         anonymous: 0,
+        maps: 0,
         family: t.family,
     };
     for s in &t.sets {
@@ -214,6 +215,9 @@ struct Cx {
     next_id: u32,
     /// Anonymous sets made so far in the table: the N of the next `__setN`.
     anonymous: usize,
+    /// Anonymous verdict maps made so far in the table: the N of the next `__mapN` (nft
+    /// numbers maps apart from sets).
+    maps: usize,
     /// The family of the chain being lowered: the table's, or [`Chain::family`] (the `nat`
     /// expression names it).
     family: Family,
@@ -1066,8 +1070,8 @@ fn vmap(key: Expr, map: &[VmapEntry], out: &mut Vec<K>, cx: &mut Cx) {
     let t = key.datatype();
     load(key, NFT_REG_1, out);
     let id = cx.take_id();
-    let set = anonymous_map(t, map, id, cx.anonymous);
-    cx.anonymous += 1;
+    let set = anonymous_map(t, map, id, cx.maps);
+    cx.maps += 1;
     out.push(K::Lookup {
         sreg: NFT_REG_1,
         set: set.name.clone(),

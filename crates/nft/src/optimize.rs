@@ -933,6 +933,86 @@ mod tests {
     }
 
     #[test]
+    fn runs_with_different_verdicts_become_a_verdict_map_behind_one_counted_test() {
+        // Jumps by port (a list among them), a range that drops, a port that accepts.
+        let ports = Value::Set(vec![Value::Num(80), Value::Num(443)]);
+        check(
+            vec![
+                rule(1, vec![tcp(), dport(Value::Num(22)), counter(1), jump("ssh")]),
+                rule(2, vec![tcp(), dport(ports), counter(2), jump("web")]),
+                rule(3, vec![tcp(), dport(Value::Range(8000, 8080)), counter(4), DROP]),
+                rule(4, vec![tcp(), dport(Value::Num(3306)), counter(8), ACCEPT]),
+                rule(5, vec![udp(), udp_dport(53), counter(16), ACCEPT]),
+            ],
+            &[
+                "meta l4proto tcp tcp dport { 22, 80, 443, 3306, 8000-8080 } counter packets 15 \
+                 bytes 1500 tcp dport vmap { 22 : jump ssh, 80 : jump web, 443 : jump web, \
+                 3306 : accept, 8000-8080 : drop } # t:1-4",
+                "meta l4proto udp udp dport 53 counter packets 16 bytes 1600 accept # t:5",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_verdict_map_run_stops_at_a_shared_point_and_needs_four_rules() {
+        // Line 4's /16 holds line 1's /24, and line 5's address is in both: every run would
+        // be three rules at most.
+        let rules = vec![
+            rule(1, vec![saddr("10.1.1.0/24"), jump("a")]),
+            rule(2, vec![saddr("10.2.0.0/16"), DROP]),
+            rule(3, vec![saddr("10.3.0.1"), jump("b")]),
+            rule(4, vec![saddr("10.1.0.0/16"), jump("c")]),
+            rule(5, vec![saddr("10.1.1.5"), ACCEPT]),
+        ];
+        let mut rs = one_chain(rules.clone());
+        assert_eq!(ruleset(&mut rs).maps, 0);
+        assert_eq!(rs.tables[0].chains[0].rules, rules);
+        // Without line 4's overlap, lines 1-4 are one map; line 5 stays.
+        let mut apart = rules.clone();
+        apart[3] = rule(4, vec![saddr("10.5.0.0/16"), jump("c")]);
+        let mut rs = one_chain(apart);
+        let stats = ruleset(&mut rs);
+        assert_eq!((stats.maps, stats.rules_out), (1, 2));
+        // Equal values in two rules share every point: no map either.
+        let mut twice = rules;
+        twice[3] = rule(4, vec![saddr("10.3.0.1"), jump("c")]);
+        assert_eq!(ruleset(&mut one_chain(twice)).maps, 0);
+    }
+
+    #[test]
+    fn verdict_maps_need_two_verdicts_and_nothing_but_tests_before_them() {
+        let five = |verdict: fn(u64) -> Stmt, extra: Option<Stmt>| -> Vec<Rule> {
+            (0..5u64)
+                .map(|i| {
+                    let mut stmts = vec![tcp(), dport(Value::Num(100 + i))];
+                    stmts.extend(extra.clone());
+                    stmts.push(verdict(i));
+                    rule(i as u32 + 1, stmts)
+                })
+                .collect()
+        };
+        let chains = |i: u64| jump(&format!("c{i}"));
+        assert_eq!(ruleset(&mut one_chain(five(chains, None))).maps, 1);
+        // One verdict: a plain set test would do (a run that jumps merges into one only if
+        // its values are single ports; these are ranges, and stay apart).
+        let ranges: Vec<Rule> = (0..5u64)
+            .map(|i| {
+                let ports = Value::Range(100 * i, 100 * i + 50);
+                rule(i as u32 + 1, vec![tcp(), dport(ports), jump("c")])
+            })
+            .collect();
+        let stats = ruleset(&mut one_chain(ranges));
+        assert_eq!((stats.maps, stats.runs, stats.rules_out), (0, 0, 5));
+        // A log before the verdict is an effect of each rule's own.
+        let log = Stmt::Log(crate::ir::Log::default());
+        assert_eq!(ruleset(&mut one_chain(five(chains, Some(log)))).maps, 0);
+        // A reject is not a verdict a map can give.
+        let mut rejects = five(chains, None);
+        *rejects[2].stmts.last_mut().expect("verdict") = Stmt::Reject(Reject::TcpReset);
+        assert_eq!(ruleset(&mut one_chain(rejects)).maps, 0);
+    }
+
+    #[test]
     fn runs_that_jump_do_not_move() {
         check(
             vec![
