@@ -171,6 +171,38 @@ pub fn generate_few_lists(rules: usize, lists: usize) -> String {
     s
 }
 
+/// A router's dispatch by source subnet: `subnets` /24 networks in 172.16.0.0/12, each sent
+/// to one of eight zone chains (one in eight dropped instead), then ACCEPT. Neighbouring rules
+/// differ in their network and their target: runs with different verdicts, which fwnet
+/// compiles into verdict maps ([`fwnet_nft::optimize`]). The benchmark's client (10.77.0.0/24)
+/// is in none of them, so its packets walk every rule.
+pub fn generate_dispatch(subnets: usize) -> String {
+    let mut s = String::from(
+        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n",
+    );
+    for z in 0..8 {
+        writeln!(s, ":zone{z} - [0:0]").ok();
+    }
+    for i in 0..subnets {
+        let target = match i % 9 {
+            8 => "DROP".to_string(),
+            z => format!("zone{z}"),
+        };
+        writeln!(
+            s,
+            "-A INPUT -s 172.{}.{}.0/24 -j {target}",
+            16 + (i >> 8) % 16,
+            i & 255
+        )
+        .ok();
+    }
+    for z in 0..8 {
+        writeln!(s, "-A zone{z} -p tcp -m tcp --dport {} -j ACCEPT", 8000 + z).ok();
+    }
+    s.push_str("COMMIT\n");
+    s
+}
+
 struct Row {
     name: String,
     rules: usize,

@@ -28,13 +28,23 @@
 //!   rule, merges only single addresses or ports that are all different, so no packet could
 //!   have matched two of its rules.
 //!
-//! The price: the merged rule has one counter (the sum of the run's counters), so per-line
-//! counters are gone; `fwnet import --no-optimize` keeps the one-to-one form. The other lines
+//! The price: the merged rule has one counter (the sum of the run's counters, of every verdict
+//! for a verdict map), so per-line counters are gone; `fwnet import --no-optimize` keeps the
+//! one-to-one form. The other lines
 //! a merged rule came from are kept in [`Rule::merged`] and printed in its trailing comment.
 //!
+//! Then runs of at least [`VMAP_MIN_RULES`] consecutive rules that are the same but for that
+//! one value and their verdict (`tcp dport 22 jump ssh`, `tcp dport { 80, 443 } jump web`,
+//! `tcp dport 8000-8080 drop`, ...) become one rule: the value test widened to every value,
+//! so its one counter counts only the run's packets, then a verdict map, `tcp dport vmap { 22 :
+//! jump ssh, 80 : jump web, ... }` ([`Stmt::Vmap`]). Only where no two values share a point: a
+//! packet matches at most one rule of the run, so which comes first does not matter, and after
+//! a `jump` it comes back to the rule after the run, as before it came back to the next member,
+//! which it could not match. A packet that matches none now makes two lookups instead of one
+//! test per rule.
+//!
 //! Then long chains are split by protocol ([`crate::dispatch`]). This pass reorders rules only
-//! as above, builds no verdict maps and does not touch named sets; it does no I/O and never
-//! fails.
+//! as above and does not touch named sets; it does no I/O and never fails.
 
 use crate::ir::*;
 use std::collections::HashSet;

@@ -73,9 +73,10 @@ pub struct Row {
     pub noopt_pps: f64,
 }
 
-/// The inputs: a 10k and a 50k blocklist (every address `-j DROP`, policy ACCEPT) and the 10k
+/// The inputs: a 10k and a 50k blocklist (every address `-j DROP`, policy ACCEPT), the 10k
 /// mixed ruleset with final rules accepting the benchmark's traffic (policy DROP), under UDP
-/// and under TCP.
+/// and under TCP, and a dispatch of 1,000 subnets to zone chains (verdict maps) with a final
+/// rule accepting the traffic.
 fn inputs() -> Vec<(String, String, Load)> {
     let mut mixed = super::generate_mixed(10_000);
     // The filter table comes last: put the accept rules before its COMMIT.
@@ -83,6 +84,12 @@ fn inputs() -> Vec<(String, String, Load)> {
         mixed = format!(
             "{stripped}-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\n\
              -A INPUT -s 10.77.0.0/24 -p tcp -m tcp --dport {PORT} -j ACCEPT\nCOMMIT\n"
+        );
+    }
+    let mut dispatch = super::generate_dispatch(1_000);
+    if let Some(stripped) = dispatch.strip_suffix("COMMIT\n") {
+        dispatch = format!(
+            "{stripped}-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\nCOMMIT\n"
         );
     }
     vec![
@@ -98,6 +105,7 @@ fn inputs() -> Vec<(String, String, Load)> {
         ),
         ("mixed 10k".into(), mixed.clone(), Load::Udp),
         ("mixed 10k, TCP".into(), mixed, Load::TcpRst),
+        ("dispatch 1k".into(), dispatch, Load::Udp),
     ]
 }
 
