@@ -365,11 +365,12 @@ fn runs_with_different_verdicts_become_verdict_maps_that_verify_against_legacy()
                  10.0.0.0/8 : accept, 192.168.0.0/24 : accept, 192.168.1.0/24 : drop, \
                  192.168.2.0/23 : jump f2b-web, 192.168.4.1 : jump f2b-sshd, 192.168.4.2 : \
                  accept } # ";
-    for (what, want, lines) in [("ports", ports, ":9-13"), ("addresses", addrs, ":14,18,20,15-17")] {
+    for (what, want, lines) in [
+        ("ports", ports, ":9-13"),
+        ("addresses", addrs, ":14,18,20,15-17"),
+    ] {
         assert!(
-            shown
-                .iter()
-                .any(|r| r.contains(want) && r.ends_with(lines)),
+            shown.iter().any(|r| r.contains(want) && r.ends_with(lines)),
             "{what}: want `{want}...{lines}` in {shown:#?}"
         );
     }

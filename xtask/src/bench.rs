@@ -177,9 +177,8 @@ pub fn generate_few_lists(rules: usize, lists: usize) -> String {
 /// compiles into verdict maps ([`fwnet_nft::optimize`]). The benchmark's client (10.77.0.0/24)
 /// is in none of them, so its packets walk every rule.
 pub fn generate_dispatch(subnets: usize) -> String {
-    let mut s = String::from(
-        "*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n",
-    );
+    let mut s =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
     for z in 0..8 {
         writeln!(s, ":zone{z} - [0:0]").ok();
     }

@@ -189,6 +189,7 @@ fn take_with(s: &mut Session) -> Result<Snapshot, Error> {
                         .map(|el| fwnet_netlink::SetElem {
                             key: el.key,
                             key_end: el.key_end,
+                            data: el.data,
                             flags: el.flags.filter(|f| *f != 0),
                             timeout_ms: el.timeout_ms,
                             userdata: el.userdata,

@@ -1253,10 +1253,7 @@ mod tests {
                     "INPUT",
                     Hook::Input,
                     Policy::Drop,
-                    vec![
-                        rule(1, vec![first]),
-                        rule(3, vec![v(IrVerdict::Accept)]),
-                    ],
+                    vec![rule(1, vec![first]), rule(3, vec![v(IrVerdict::Accept)])],
                 ),
                 regular("ssh", vec![rule(2, vec![v(IrVerdict::Drop)])]),
             ])

@@ -115,30 +115,59 @@ pub const VMAP_MIN_RULES: usize = 4;
 /// verdict, and after a `jump` comes back to the rule after the run, as it came back to the
 /// next member before, which it could not match.
 fn verdict_maps(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
-    let mut out = Vec::with_capacity(rules.len());
+    // (start, statement index, length) of each run, found on the rules in place.
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
     while i < rules.len() {
         match map_run(&rules[i..]) {
-            Some((k, len)) => {
-                let run: Vec<&Rule> = rules[i..i + len].iter().collect();
-                out.push(map_merge(&run, k));
-                stats.maps += 1;
+            MapRun::Map(k, len) => {
+                runs.push((i, k, len));
                 i += len;
             }
-            None => {
-                out.push(rules[i].clone());
-                i += 1;
+            // A run starting inside a stretch that failed would be part of it: this misses
+            // few maps, and keeps the scan linear in the number of rules.
+            MapRun::No(stretch) => i += stretch.max(1),
+        }
+    }
+    if runs.is_empty() {
+        return rules;
+    }
+    stats.maps += runs.len();
+    let mut out = Vec::with_capacity(rules.len());
+    let mut runs = runs.into_iter().peekable();
+    let mut pending: Vec<Rule> = Vec::new();
+    for (i, rule) in rules.into_iter().enumerate() {
+        match runs.peek() {
+            Some(&(start, k, len)) if i >= start => {
+                pending.push(rule);
+                if pending.len() == len {
+                    let run: Vec<&Rule> = pending.iter().collect();
+                    out.push(map_merge(&run, k));
+                    pending.clear();
+                    runs.next();
+                }
             }
+            _ => out.push(rule),
         }
     }
     out
 }
 
-/// The statement index and length of the longest verdict-map run at the head of `rules`.
-fn map_run(rules: &[Rule]) -> Option<(usize, usize)> {
-    let first = rules.first()?;
+/// What [`map_run`] found at the head of the rules.
+enum MapRun {
+    /// A run: the statement index of its value test and its length.
+    Map(usize, usize),
+    /// None; the longest stretch of rules that fit together, though too few or of one verdict.
+    No(usize),
+}
+
+/// The longest verdict-map run at the head of `rules`.
+fn map_run(rules: &[Rule]) -> MapRun {
+    let Some(first) = rules.first() else {
+        return MapRun::No(0);
+    };
     let Some(Stmt::Verdict(_)) = first.stmts.last() else {
-        return None;
+        return MapRun::No(1);
     };
     let body = &first.stmts[..first.stmts.len() - 1];
     if body.iter().any(|s| {
@@ -151,9 +180,10 @@ fn map_run(rules: &[Rule]) -> Option<(usize, usize)> {
                 })
             )
     }) {
-        return None;
+        return MapRun::No(1);
     }
     let mut best: Option<(usize, usize)> = None;
+    let mut stretch = 1;
     for (k, s) in body.iter().enumerate() {
         let Some(field) = candidate(s) else { continue };
         let mut spans: Vec<(u128, u128)> = Vec::new();
@@ -188,8 +218,12 @@ fn map_run(rules: &[Rule]) -> Option<(usize, usize)> {
         if verdicts.len() >= 2 && len >= VMAP_MIN_RULES && best.is_none_or(|(_, l)| len > l) {
             best = Some((k, len));
         }
+        stretch = stretch.max(len);
     }
-    best
+    match best {
+        Some((k, len)) => MapRun::Map(k, len),
+        None => MapRun::No(stretch),
+    }
 }
 
 /// Whether no span of `new` shares a point with another of `new` or with one of `old`.
@@ -948,9 +982,15 @@ mod tests {
         let ports = Value::Set(vec![Value::Num(80), Value::Num(443)]);
         check(
             vec![
-                rule(1, vec![tcp(), dport(Value::Num(22)), counter(1), jump("ssh")]),
+                rule(
+                    1,
+                    vec![tcp(), dport(Value::Num(22)), counter(1), jump("ssh")],
+                ),
                 rule(2, vec![tcp(), dport(ports), counter(2), jump("web")]),
-                rule(3, vec![tcp(), dport(Value::Range(8000, 8080)), counter(4), DROP]),
+                rule(
+                    3,
+                    vec![tcp(), dport(Value::Range(8000, 8080)), counter(4), DROP],
+                ),
                 rule(4, vec![tcp(), dport(Value::Num(3306)), counter(8), ACCEPT]),
                 rule(5, vec![udp(), udp_dport(53), counter(16), ACCEPT]),
             ],
