@@ -117,9 +117,10 @@ pub const VMAP_MIN_RULES: usize = 4;
 fn verdict_maps(rules: Vec<Rule>, stats: &mut Stats) -> Vec<Rule> {
     // (start, statement index, length) of each run, found on the rules in place.
     let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < rules.len() {
-        match map_run(&rules[i..]) {
+        match map_run(&rules[i..], &mut spans) {
             MapRun::Map(k, len) => {
                 runs.push((i, k, len));
                 i += len;
@@ -161,14 +162,30 @@ enum MapRun {
     No(usize),
 }
 
-/// The longest verdict-map run at the head of `rules`.
-fn map_run(rules: &[Rule]) -> MapRun {
+fn verdict_of(s: &Stmt) -> Option<&Verdict> {
+    match s {
+        Stmt::Verdict(v) => Some(v),
+        _ => None,
+    }
+}
+
+/// The longest verdict-map run at the head of `rules`; `spans` is scratch space.
+fn map_run(rules: &[Rule], spans: &mut Vec<(u128, u128)>) -> MapRun {
     let Some(first) = rules.first() else {
         return MapRun::No(0);
     };
     let Some(Stmt::Verdict(_)) = first.stmts.last() else {
         return MapRun::No(1);
     };
+    // Most rules fail here, cheaply: the next few rules do not even have their shape.
+    let shaped = |r: &Rule| {
+        r.stmts.len() == first.stmts.len()
+            && r.comment == first.comment
+            && matches!(r.stmts.last(), Some(Stmt::Verdict(_)))
+    };
+    if rules.len() < VMAP_MIN_RULES || !rules[1..VMAP_MIN_RULES].iter().all(shaped) {
+        return MapRun::No(1);
+    }
     let body = &first.stmts[..first.stmts.len() - 1];
     if body.iter().any(|s| {
         !matches!(s, Stmt::Match(_) | Stmt::Counter(_))
@@ -186,14 +203,15 @@ fn map_run(rules: &[Rule]) -> MapRun {
     let mut stretch = 1;
     for (k, s) in body.iter().enumerate() {
         let Some(field) = candidate(s) else { continue };
-        let mut spans: Vec<(u128, u128)> = Vec::new();
-        let mut verdicts: Vec<&Verdict> = Vec::new();
+        spans.clear();
+        // Whether a member's verdict differs from the first's.
+        let mut two_verdicts = false;
         let mut len = 0;
         for r in rules {
             let Some(Stmt::Verdict(v)) = r.stmts.last() else {
                 break;
             };
-            if !same_body_but(first, r, k, field) {
+            if len > 0 && !same_body_but(first, r, k, field) {
                 break;
             }
             let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] else {
@@ -203,19 +221,18 @@ fn map_run(rules: &[Rule]) -> MapRun {
                 Value::Set(vs) => vs.as_slice(),
                 v => std::slice::from_ref(v),
             };
-            let Some(new) = values.iter().map(span).collect::<Option<Vec<_>>>() else {
-                break;
-            };
-            if spans.len() + new.len() > VMAP_MAX || !all_apart(&spans, &new) {
+            let before = spans.len();
+            spans.extend(values.iter().map_while(span));
+            if spans.len() != before + values.len()
+                || spans.len() > VMAP_MAX
+                || !all_apart(&spans[..before], &spans[before..])
+            {
                 break;
             }
-            spans.extend(new);
-            if !verdicts.contains(&v) {
-                verdicts.push(v);
-            }
+            two_verdicts |= Some(v) != first.stmts.last().and_then(verdict_of);
             len += 1;
         }
-        if verdicts.len() >= 2 && len >= VMAP_MIN_RULES && best.is_none_or(|(_, l)| len > l) {
+        if two_verdicts && len >= VMAP_MIN_RULES && best.is_none_or(|(_, l)| len > l) {
             best = Some((k, len));
         }
         stretch = stretch.max(len);
