@@ -146,6 +146,18 @@ fn optimized_blocklist_verifies_against_the_legacy_kernel() {
 }
 
 /// `fwnet verify FILE` exits 0 and reports no mismatch.
+/// Imports `rules` into `state`, which must succeed and say `said`.
+fn import_saying(rules: &std::path::Path, state: &StateDir, said: &str) {
+    let o = fwnet(&[
+        "import",
+        "--state-dir",
+        state.arg(),
+        rules.to_str().expect("utf-8 temp path"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(said), "want `{said}`: {}", text(&o));
+}
+
 fn assert_verifies(rules: &std::path::Path) {
     let out = std::process::Command::new(FWNET)
         .args(["verify", rules.to_str().expect("utf-8 temp path")])
@@ -235,18 +247,7 @@ fn a_chain_split_by_protocol_verifies_against_the_legacy_kernel() {
     }
     let rules = scratch("split.rules", &mixed_protocols());
     let state = StateDir::new("split");
-    let o = fwnet(&[
-        "import",
-        "--state-dir",
-        state.arg(),
-        rules.to_str().expect("utf-8 temp path"),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("dispatched: 1 long chain"),
-        "{}",
-        text(&o)
-    );
+    import_saying(&rules, &state, "dispatched: 1 long chain");
     let shown = shown_rules(&state);
     assert!(
         shown.iter().any(|r| r.contains("goto INPUT_tcp")),
@@ -341,17 +342,10 @@ fn runs_with_different_verdicts_become_verdict_maps_that_verify_against_legacy()
     }
     let rules = scratch("vmap.rules", DISPATCH);
     let state = StateDir::new("vmap");
-    let o = fwnet(&[
-        "import",
-        "--state-dir",
-        state.arg(),
-        rules.to_str().expect("utf-8 temp path"),
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    assert!(
-        text(&o).contains("2 runs with different verdicts became verdict maps"),
-        "{}",
-        text(&o)
+    import_saying(
+        &rules,
+        &state,
+        "2 runs with different verdicts became verdict maps",
     );
     let shown = shown_rules(&state);
     let ports = "tcp dport { 22, 25, 80, 443, 587, 3306, 8000-8080 } counter packets 0 bytes 0 \

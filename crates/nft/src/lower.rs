@@ -1044,12 +1044,18 @@ fn lookup_literal(t: DataType, elems: &[Value], op: CmpOp, out: &mut Vec<K>, cx:
     let id = cx.take_id();
     let set = anonymous_set(t, elems, id, cx.anonymous);
     cx.anonymous += 1;
+    let flags = if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 };
+    lookup_new(set, None, flags, out, cx);
+}
+
+/// Looks register 1 up in `set`, made by this rule (`dreg`: a map's destination register).
+fn lookup_new(set: SetCode, dreg: Option<u32>, flags: u32, out: &mut Vec<K>, cx: &mut Cx) {
     out.push(K::Lookup {
         sreg: NFT_REG_1,
         set: set.name.clone(),
-        set_id: Some(id),
-        dreg: None,
-        flags: if op == CmpOp::Ne { NFT_LOOKUP_F_INV } else { 0 },
+        set_id: Some(set.id),
+        dreg,
+        flags,
     });
     cx.sets.push(set);
 }
@@ -1072,14 +1078,7 @@ fn vmap(key: Expr, map: &[VmapEntry], out: &mut Vec<K>, cx: &mut Cx) {
     let id = cx.take_id();
     let set = anonymous_map(t, map, id, cx.maps);
     cx.maps += 1;
-    out.push(K::Lookup {
-        sreg: NFT_REG_1,
-        set: set.name.clone(),
-        set_id: Some(id),
-        dreg: Some(NFT_REG_VERDICT),
-        flags: 0,
-    });
-    cx.sets.push(set);
+    lookup_new(set, Some(NFT_REG_VERDICT), 0, out, cx);
 }
 
 /// nft 1.0.6's userdata of an anonymous verdict map, after the key byte order: the data's

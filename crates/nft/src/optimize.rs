@@ -187,16 +187,7 @@ fn map_run(rules: &[Rule], spans: &mut Vec<(u128, u128)>) -> MapRun {
         return MapRun::No(1);
     }
     let body = &first.stmts[..first.stmts.len() - 1];
-    if body.iter().any(|s| {
-        !matches!(s, Stmt::Match(_) | Stmt::Counter(_))
-            || matches!(
-                s,
-                Stmt::Match(Match::Numgen {
-                    kind: NumgenKind::Inc,
-                    ..
-                })
-            )
-    }) {
+    if !mergeable_body(body) {
         return MapRun::No(1);
     }
     let mut best: Option<(usize, usize)> = None;
@@ -243,6 +234,19 @@ fn map_run(rules: &[Rule], spans: &mut Vec<(u128, u128)>) -> MapRun {
     }
 }
 
+/// Whether the statements of a rule before its verdict are only tests and counters, none a
+/// `numgen inc` test (which advances the rule's own counter: merged rules would share one).
+fn mergeable_body(body: &[Stmt]) -> bool {
+    body.iter().all(|s| match s {
+        Stmt::Match(Match::Numgen {
+            kind: NumgenKind::Inc,
+            ..
+        }) => false,
+        Stmt::Match(_) | Stmt::Counter(_) => true,
+        _ => false,
+    })
+}
+
 /// Whether no span of `new` shares a point with another of `new` or with one of `old`.
 fn all_apart(old: &[(u128, u128)], new: &[(u128, u128)]) -> bool {
     let apart = |a: &(u128, u128), b: &(u128, u128)| a.1 < b.0 || b.1 < a.0;
@@ -251,16 +255,18 @@ fn all_apart(old: &[(u128, u128)], new: &[(u128, u128)]) -> bool {
         .all(|(i, n)| old.iter().all(|o| apart(o, n)) && new[..i].iter().all(|m| apart(m, n)))
 }
 
-/// [`same_but`] for rules whose verdicts differ: the same statements but for the test at
-/// `k`, the counter values and the final verdict.
+/// Whether `b` is `a` except for the value of the mergeable match at `k` (on `field`), the
+/// counter values and the last statement (the verdict).
 fn same_body_but(a: &Rule, b: &Rule, k: usize, field: Field) -> bool {
-    let n = a.stmts.len();
+    let Some(n) = a.stmts.len().checked_sub(1) else {
+        return false;
+    };
     a.comment == b.comment
-        && n == b.stmts.len()
+        && a.stmts.len() == b.stmts.len()
         && candidate(&b.stmts[k]) == Some(field)
-        && a.stmts[..n - 1]
+        && a.stmts[..n]
             .iter()
-            .zip(&b.stmts[..n - 1])
+            .zip(&b.stmts[..n])
             .enumerate()
             .all(|(i, (x, y))| {
                 i == k || x == y || matches!((x, y), (Stmt::Counter(_), Stmt::Counter(_)))
@@ -271,11 +277,10 @@ fn same_body_but(a: &Rule, b: &Rule, k: usize, field: Field) -> bool {
 /// counters summed, origins recorded) ending in a verdict map of each value to its rule's
 /// verdict.
 fn map_merge(run: &[&Rule], k: usize) -> Rule {
-    let mut out = merge(run, k);
-    let Stmt::Match(Match::Cmp { left, .. }) = &out.stmts[k] else {
-        return out;
+    let Stmt::Match(Match::Cmp { left: key, .. }) = run[0].stmts[k] else {
+        unreachable!("map_run admits only runs whose statement k is an `==` test (candidate)");
     };
-    let key = *left;
+    let mut out = merge(run, k);
     let mut map: Vec<VmapEntry> = Vec::new();
     for r in run {
         let (Stmt::Match(Match::Cmp { right, .. }), Some(Stmt::Verdict(v))) =
@@ -390,17 +395,7 @@ fn longest_run(
         _ => return None,
     };
     let body = &first.stmts[..first.stmts.len() - 1];
-    // A `numgen inc` test advances the rule's own counter: merged rules would share one.
-    if body.iter().any(|s| {
-        !matches!(s, Stmt::Match(_) | Stmt::Counter(_))
-            || matches!(
-                s,
-                Stmt::Match(Match::Numgen {
-                    kind: NumgenKind::Inc,
-                    ..
-                })
-            )
-    }) {
+    if !mergeable_body(body) {
         return None;
     }
     let mut best: Option<(usize, Vec<usize>)> = None;
@@ -642,12 +637,7 @@ fn candidate(s: &Stmt) -> Option<Field> {
 /// Whether `b` is `a` except for the value of the mergeable match at `k` (on `field`) and the
 /// counter values.
 fn same_but(a: &Rule, b: &Rule, k: usize, field: Field) -> bool {
-    a.comment == b.comment
-        && a.stmts.len() == b.stmts.len()
-        && candidate(&b.stmts[k]) == Some(field)
-        && a.stmts.iter().zip(&b.stmts).enumerate().all(|(i, (x, y))| {
-            i == k || x == y || matches!((x, y), (Stmt::Counter(_), Stmt::Counter(_)))
-        })
+    same_body_but(a, b, k, field) && a.stmts.last() == b.stmts.last()
 }
 
 /// For runs that jump: whether the match at `s` has one address or port, not seen before in
