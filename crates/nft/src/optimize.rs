@@ -1,8 +1,9 @@
 //! The optimizer: an IR-to-IR pass that compiles runs of consecutive rules into set lookups.
 //!
 //! A run is two or more rules next to each other in one chain that are the same rule except
-//! for one `==` match on an address or port field, each with a single value (an address, a
-//! prefix, a port, a port range, or an anonymous set of those, as multiport gives). The run
+//! for one `==` match on an address, port, protocol or ICMP type or code field, each with a
+//! single value (an address, a prefix, a port, a port range, a protocol or ICMP number, or an
+//! anonymous set of those, as multiport gives). The run
 //! becomes its first rule with that match's value replaced by the anonymous set of every
 //! value; [`crate::lower`] turns it into a constant (interval) set exactly as nft does for
 //! `ip saddr { 1.2.3.4, 10.0.0.0/8 }`, so the kernel does one lookup instead of one compare
@@ -601,7 +602,8 @@ fn span(v: &Value) -> Option<(u128, u128)> {
     }
 }
 
-/// The field of a mergeable match: `==` on an address or port with values a set can hold.
+/// The field of a mergeable match: `==` on an address, a port, a protocol number or an ICMP
+/// type or code, with values a set can hold.
 fn candidate(s: &Stmt) -> Option<Field> {
     let Stmt::Match(Match::Cmp {
         left: Expr::Payload(f),
@@ -625,6 +627,13 @@ fn candidate(s: &Stmt) -> Option<Field> {
             Value::Range(a, b) => a <= b && *b <= 0xffff,
             _ => false,
         },
+        // One-byte fields: `icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert }`,
+        // `ip protocol { tcp, udp }`.
+        Field::IpProtocol
+        | Field::IcmpType
+        | Field::IcmpCode
+        | Field::Icmpv6Type
+        | Field::Icmpv6Code => matches!(v, Value::Num(n) if *n <= 0xff),
         _ => false,
     };
     let fits = match right {
@@ -979,6 +988,29 @@ mod tests {
                 "iifname \"lo\" accept # t:2",
                 "iifname \"eth*\" accept # t:4",
                 "iifname \"eth1\" ip saddr 10.0.0.3 drop # t:5",
+            ],
+        );
+    }
+
+    #[test]
+    fn icmp_types_and_protocol_numbers_merge_like_ports() {
+        let icmp6 = |t: u64| cmp(Field::Icmpv6Type, CmpOp::Eq, Value::Num(t));
+        let proto = |p: u64| cmp(Field::IpProtocol, CmpOp::Eq, Value::Num(p));
+        check(
+            vec![
+                rule(1, vec![icmp6(135), ACCEPT]),
+                rule(2, vec![icmp6(136), ACCEPT]),
+                // Another shape, and a type the run does not have: line 4 moves past it.
+                rule(3, vec![saddr("fe80::1"), icmp6(130), ACCEPT]),
+                rule(4, vec![icmp6(133), ACCEPT]),
+                rule(5, vec![proto(47), ACCEPT]),
+                rule(6, vec![proto(50), ACCEPT]),
+            ],
+            &[
+                "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } \
+                 accept # t:1-2,4",
+                "ip6 saddr fe80::1 icmpv6 type mld-listener-query accept # t:3",
+                "ip protocol { gre, esp } accept # t:5-6",
             ],
         );
     }
