@@ -1131,16 +1131,25 @@ fn anonymous_map(t: DataType, map: &[VmapEntry], id: u32, number: usize) -> SetC
     }
 }
 
-/// The entries of an interval map as the rbtree wants them: sorted starts carrying the
-/// verdict, each followed by an end marker at `end + 1` unless the next interval starts
-/// there, and a leading end marker at zero when the first interval does not start at zero.
+/// The entries of an interval map: each value's span with its verdict, as [`rbtree`] writes
+/// them. The optimizer's values share no point, so nothing is merged.
 fn interval_map_elements(t: DataType, map: &[VmapEntry]) -> Vec<ElemCode> {
     let width = type_len(t) as usize;
-    let mut spans: Vec<(u128, u128, &Verdict)> = map
+    let mut spans: Vec<(u128, u128, Option<KV>)> = map
         .iter()
-        .filter_map(|e| span_of(width, &e.value).map(|(a, b)| (a, b, &e.verdict)))
+        .filter_map(|e| {
+            span_of(width, &e.value).map(|(a, b)| (a, b, Some(kernel_verdict(&e.verdict))))
+        })
         .collect();
     spans.sort_by_key(|(a, b, _)| (*a, *b));
+    rbtree(width, spans)
+}
+
+/// Disjoint, sorted `[start, end]` spans of `width`-byte keys as the kernel's rbtree wants
+/// them: each start (with its verdict, in a map) followed by an end marker at `end + 1`,
+/// unless the next span starts there or the span reaches the top of the key space, and a
+/// leading end marker at zero when the first span does not start at zero.
+fn rbtree(width: usize, spans: Vec<(u128, u128, Option<KV>)>) -> Vec<ElemCode> {
     let max = if width >= 16 {
         u128::MAX
     } else {
@@ -1154,14 +1163,15 @@ fn interval_map_elements(t: DataType, map: &[VmapEntry]) -> Vec<ElemCode> {
             verdict: None,
         });
     }
-    for (i, (a, b, v)) in spans.iter().enumerate() {
+    let starts: Vec<u128> = spans.iter().map(|(a, _, _)| *a).collect();
+    for (i, (a, b, verdict)) in spans.into_iter().enumerate() {
         out.push(ElemCode {
-            key: be_bytes(*a, width),
+            key: be_bytes(a, width),
             flags: 0,
-            verdict: Some(kernel_verdict(v)),
+            verdict,
         });
-        let next_starts_here = spans.get(i + 1).is_some_and(|(n, _, _)| *n == b + 1);
-        if *b < max && !next_starts_here {
+        let next_starts_here = starts.get(i + 1).is_some_and(|n| *n == b + 1);
+        if b < max && !next_starts_here {
             out.push(ElemCode {
                 key: be_bytes(b + 1, width),
                 flags: NFT_SET_ELEM_INTERVAL_END,
@@ -1232,48 +1242,19 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32, number: usize) -> SetCod
     }
 }
 
-/// Intervals as the kernel's rbtree wants them: sorted `[start, end+1)` pairs with the end
-/// flagged, adjacent intervals merged, and a leading end marker at zero when the first
-/// interval does not start at zero.
+/// A set's intervals as [`rbtree`] writes them, overlapping and adjacent ones merged first.
 fn interval_elements(t: DataType, elems: &[Value]) -> Vec<ElemCode> {
     let width = type_len(t) as usize;
     let mut spans: Vec<(u128, u128)> = elems.iter().filter_map(|v| span_of(width, v)).collect();
     spans.sort();
-    let mut merged: Vec<(u128, u128)> = Vec::new();
+    let mut merged: Vec<(u128, u128, Option<KV>)> = Vec::new();
     for (a, b) in spans {
         match merged.last_mut() {
             Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(b),
-            _ => merged.push((a, b)),
+            _ => merged.push((a, b, None)),
         }
     }
-    let max = if width >= 16 {
-        u128::MAX
-    } else {
-        (1u128 << (width * 8)) - 1
-    };
-    let mut out = Vec::new();
-    if merged.first().is_some_and(|(a, _)| *a != 0) {
-        out.push(ElemCode {
-            key: be_bytes(0, width),
-            flags: NFT_SET_ELEM_INTERVAL_END,
-            verdict: None,
-        });
-    }
-    for (a, b) in merged {
-        out.push(ElemCode {
-            key: be_bytes(a, width),
-            flags: 0,
-            verdict: None,
-        });
-        if b < max {
-            out.push(ElemCode {
-                key: be_bytes(b + 1, width),
-                flags: NFT_SET_ELEM_INTERVAL_END,
-                verdict: None,
-            });
-        }
-    }
-    out
+    rbtree(width, merged)
 }
 
 fn be_u128(b: &[u8]) -> u128 {

@@ -109,9 +109,8 @@ pub const VMAP_MIN_RULES: usize = 4;
 
 /// Compiles each run of at least [`VMAP_MIN_RULES`] consecutive rules that are the same but
 /// for the value of one mergeable test and their verdict, with at least two different
-/// verdicts, into one rule:
-/// the test widened to every value (so the rule's one counter counts only the run's
-/// packets), then a verdict map from each value to its rule's verdict. Exact when no two
+/// verdicts, into one rule: the test widened to every value (so the rule's one counter counts
+/// only the run's packets), then a verdict map from each value to its rule's verdict. Exact when no two
 /// values share a point: a packet then matches at most one rule of the run, gets that rule's
 /// verdict, and after a `jump` comes back to the rule after the run, as it came back to the
 /// next member before, which it could not match.
@@ -163,19 +162,12 @@ enum MapRun {
     No(usize),
 }
 
-fn verdict_of(s: &Stmt) -> Option<&Verdict> {
-    match s {
-        Stmt::Verdict(v) => Some(v),
-        _ => None,
-    }
-}
-
 /// The longest verdict-map run at the head of `rules`; `spans` is scratch space.
 fn map_run(rules: &[Rule], spans: &mut Vec<(u128, u128)>) -> MapRun {
     let Some(first) = rules.first() else {
         return MapRun::No(0);
     };
-    let Some(Stmt::Verdict(_)) = first.stmts.last() else {
+    let Some(Stmt::Verdict(first_verdict)) = first.stmts.last() else {
         return MapRun::No(1);
     };
     // Most rules fail here, cheaply: the next few rules do not even have their shape.
@@ -209,10 +201,7 @@ fn map_run(rules: &[Rule], spans: &mut Vec<(u128, u128)>) -> MapRun {
             let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] else {
                 break;
             };
-            let values = match right {
-                Value::Set(vs) => vs.as_slice(),
-                v => std::slice::from_ref(v),
-            };
+            let values = elements(right);
             let before = spans.len();
             spans.extend(values.iter().map_while(span));
             if spans.len() != before + values.len()
@@ -221,7 +210,7 @@ fn map_run(rules: &[Rule], spans: &mut Vec<(u128, u128)>) -> MapRun {
             {
                 break;
             }
-            two_verdicts |= Some(v) != first.stmts.last().and_then(verdict_of);
+            two_verdicts |= v != first_verdict;
             len += 1;
         }
         if two_verdicts && len >= VMAP_MIN_RULES && best.is_none_or(|(_, l)| len > l) {
@@ -289,10 +278,7 @@ fn map_merge(run: &[&Rule], k: usize) -> Rule {
         else {
             continue;
         };
-        let values = match right {
-            Value::Set(vs) => vs.as_slice(),
-            v => std::slice::from_ref(v),
-        };
+        let values = elements(right);
         map.extend(values.iter().map(|value| VmapEntry {
             value: value.clone(),
             verdict: v.clone(),
@@ -535,16 +521,18 @@ fn fixed_eq(s: &Stmt) -> Option<(&Expr, &Value)> {
     fixed.then_some((left, right))
 }
 
+/// The values of a test's right-hand side: an anonymous set's elements, or the one value.
+fn elements(v: &Value) -> &[Value] {
+    match v {
+        Value::Set(vs) => vs.as_slice(),
+        v => std::slice::from_ref(v),
+    }
+}
+
 /// Whether no value is in both `a` and `b` (each a value or an anonymous set of values).
 /// Unknown kinds, and sets too large to compare cheaply, count as sharing a point.
 fn disjoint(a: &Value, b: &Value) -> bool {
-    fn elems(v: &Value) -> &[Value] {
-        match v {
-            Value::Set(vs) => vs.as_slice(),
-            v => std::slice::from_ref(v),
-        }
-    }
-    let (a, b) = (elems(a), elems(b));
+    let (a, b) = (elements(a), elements(b));
     a.len() * b.len() <= 1024 && a.iter().all(|x| b.iter().all(|y| apart_values(x, y)))
 }
 
@@ -674,10 +662,7 @@ fn merge(run: &[&Rule], k: usize) -> Rule {
     let mut keyed: Vec<((u128, u8, u128), &Value)> = Vec::new();
     for r in run {
         if let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] {
-            let values = match right {
-                Value::Set(vs) => vs.as_slice(),
-                v => std::slice::from_ref(v),
-            };
+            let values = elements(right);
             keyed.extend(values.iter().map(|v| {
                 let (kind, start, end) = element_key(v);
                 ((start, kind, end), v)

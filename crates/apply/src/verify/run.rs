@@ -982,7 +982,8 @@ fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
             Stmt::Reject(_) => true,
             // A verdict map decides the packets it holds when every entry is final.
             Stmt::Vmap { map, .. } => map.iter().all(|e| final_verdict(&e.verdict)),
-            s => s.verdicts().any(final_verdict),
+            Stmt::Verdict(v) => final_verdict(v),
+            _ => false,
         })
     })
 }
