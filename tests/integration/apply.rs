@@ -695,3 +695,41 @@ fn counters_from_the_file_are_loaded_into_the_kernel() {
     let output = &v["tables"][0]["chains"][2];
     assert_eq!(output["hook"]["packets"].as_u64(), Some(133));
 }
+
+/// `iptables-save | fwnet import -`: standard input is a file named `<stdin>`, stored as the
+/// file would be; given twice it is a usage error (the second would read nothing).
+#[test]
+fn import_reads_standard_input() {
+    use std::io::Write;
+    let (from_file, from_stdin) = (StateDir::new("file"), StateDir::new("stdin"));
+    ok(fwnet(&[
+        "import",
+        "--state-dir",
+        from_file.arg(),
+        seed().to_str().unwrap(),
+    ]));
+    let mut child = Command::new(FWNET)
+        .args(["import", "--state-dir", from_stdin.arg(), "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fwnet");
+    let rules = std::fs::read(seed()).unwrap();
+    child.stdin.take().unwrap().write_all(&rules).unwrap();
+    let out = ok(child.wait_with_output().unwrap());
+    assert!(out.starts_with("imported <stdin>\n"), "{out}");
+    let show = |s: &StateDir| ok(fwnet(&["show", "--state-dir", s.arg()]));
+    let (file_show, stdin_show) = (show(&from_file), show(&from_stdin));
+    assert!(stdin_show.contains("accept # <stdin>:5\n"), "{stdin_show}");
+    let file_name = seed().display().to_string();
+    assert_eq!(stdin_show, file_show.replace(&file_name, "<stdin>"));
+
+    let twice = fwnet(&["import", "--state-dir", from_stdin.arg(), "-", "-"]);
+    assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
+    assert!(
+        text(&twice).contains("can be given only once"),
+        "{}",
+        text(&twice)
+    );
+}

@@ -22,6 +22,20 @@ pub fn iptables_config(path: Option<&Path>) -> Result<Option<fwnet_translate::Ip
     )))
 }
 
+/// The name `-` stands for in messages and in each rule's `# file:line`.
+pub const STDIN_NAME: &str = "<stdin>";
+
+/// Reads an input file given on the command line, `-` meaning standard input (`iptables-save |
+/// fwnet import -`); returns the name messages use for it and its bytes.
+pub fn read_input(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
+        return Ok((STDIN_NAME.to_string(), bytes));
+    }
+    Ok((path.display().to_string(), std::fs::read(path)?))
+}
+
 /// `fwnet import`'s switches that are not translation options.
 #[derive(Clone, Copy, Debug)]
 pub struct ImportHow {
@@ -126,9 +140,11 @@ pub fn import(
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parsed = Vec::new();
     let mut ipsets = Vec::new();
+    let mut names = Vec::new();
     for f in files {
-        let bytes = std::fs::read(f).with_context(|| format!("cannot read {}", f.display()))?;
-        let name = f.display().to_string();
+        let (name, bytes) =
+            read_input(f).with_context(|| format!("cannot read {}", f.display()))?;
+        names.push(name.clone());
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(e) => {
@@ -269,8 +285,7 @@ pub fn import(
                     ]
                 })
                 .collect();
-            let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
-            println!("imported {}", files.join(", "));
+            println!("imported {}", names.join(", "));
             print!("{}", indent(&output::table(&rows, &[])));
             if let Some(o) = optimized.filter(|o| o.runs + o.maps > 0) {
                 let mut done = Vec::new();

@@ -32,6 +32,22 @@ pub mod exit {
     pub const LOCKOUT: u8 = 5;
 }
 
+/// `-` (standard input) can be read once: a second one would read nothing.
+fn stdin_at_most_once(name: &str, files: &[PathBuf]) {
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        let mut cli = <Cli as clap::CommandFactory>::command();
+        cli.build();
+        let Some(sub) = cli.find_subcommand_mut(name) else {
+            unreachable!("`{name}` is a subcommand");
+        };
+        sub.error(
+            clap::error::ErrorKind::ArgumentConflict,
+            "`-` (standard input) can be given only once",
+        )
+        .exit();
+    }
+}
+
 const AFTER_HELP: &str = "\
 Typical use:
   fwnet import /etc/sysconfig/iptables   translate and store (nothing touches the kernel)
@@ -101,9 +117,10 @@ enum Command {
         #[arg(long)]
         allow_approximate: bool,
         /// Keep one nftables rule per input line, in its chain: without it, runs of rules that
-        /// differ in one address or port become one set lookup (with one counter per run), and
-        /// a long chain whose rules mostly test one protocol each is split into one chain per
-        /// protocol, so a packet walks only the rules that could match it
+        /// differ in one address, port, protocol or ICMP type become one set lookup (with one
+        /// counter per run), runs of four or more that also differ in their target become one
+        /// verdict map, and a long chain whose rules mostly test one protocol each is split into
+        /// one chain per protocol, so a packet walks only the rules that could match it
         #[arg(long)]
         no_optimize: bool,
         /// Build one inet table per iptables table (inet fwnet_filter, ...) instead of an ip
@@ -124,7 +141,9 @@ enum Command {
         /// so RELATED keeps working
         #[arg(long, value_name = "FILE")]
         iptables_config: Option<PathBuf>,
-        /// iptables-save files to import, and `ipset save` files whose sets `-m set` names
+        /// iptables-save files to import, and `ipset save` files whose sets `-m set` names;
+        /// `-` reads standard input (`iptables-save | fwnet import -`), named `<stdin>` in
+        /// messages and in `fwnet show`
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
@@ -257,6 +276,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Import { files, .. } => stdin_at_most_once("import", files),
+        Command::Verify(args) => stdin_at_most_once("verify", &args.files),
+        _ => {}
+    }
     let result = match cli.command {
         Command::Import {
             state,

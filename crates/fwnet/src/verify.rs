@@ -58,9 +58,9 @@ pub struct Args {
     #[arg(long)]
     allow_approximate: bool,
     /// iptables-save files to verify, and `ipset save` files whose sets `-m set` names (the
-    /// legacy side loads them with `ipset restore`)
+    /// legacy side loads them with `ipset restore`); `-` reads standard input
     #[arg(required = true, value_name = "FILE")]
-    files: Vec<PathBuf>,
+    pub files: Vec<PathBuf>,
 }
 
 pub fn run(args: &Args) -> Result<u8> {
@@ -69,17 +69,14 @@ pub fn run(args: &Args) -> Result<u8> {
     let mut ipsets = Vec::new();
     let mut diags: Vec<Diagnostic> = Vec::new();
     for f in &args.files {
-        let bytes = match std::fs::read(f) {
-            Ok(b) => b,
+        let (name, bytes) = match crate::cmd::read_input(f) {
+            Ok(read) => read,
             Err(e) => {
                 eprintln!("fwnet: cannot read {}: {e}", f.display());
                 return Ok(COULD_NOT_RUN);
             }
         };
-        let (name, text) = (
-            f.display().to_string(),
-            String::from_utf8_lossy(&bytes).into_owned(),
-        );
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         // `ipset save` output, as `fwnet import` takes it.
         if fwnet_iptables::ipset::looks_like_ipset(&text) {
             let (sets, d) = fwnet_iptables::ipset::parse_ipset(&name, &text);
