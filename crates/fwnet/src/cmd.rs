@@ -28,12 +28,23 @@ pub const STDIN_NAME: &str = "<stdin>";
 /// Reads an input file given on the command line, `-` meaning standard input (`iptables-save |
 /// fwnet import -`); returns the name messages use for it and its bytes.
 pub fn read_input(path: &Path) -> std::io::Result<(String, Vec<u8>)> {
-    if path.as_os_str() == "-" {
+    let bytes = if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)?;
-        return Ok((STDIN_NAME.to_string(), bytes));
+        bytes
+    } else {
+        std::fs::read(path)?
+    };
+    Ok((input_name(path), bytes))
+}
+
+/// The name of an input file given on the command line, as messages give it.
+pub fn input_name(path: &Path) -> String {
+    if path.as_os_str() == "-" {
+        STDIN_NAME.to_string()
+    } else {
+        path.display().to_string()
     }
-    Ok((path.display().to_string(), std::fs::read(path)?))
 }
 
 /// `fwnet import`'s switches that are not translation options.
