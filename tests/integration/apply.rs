@@ -332,8 +332,15 @@ fn many_set_literals_become_named_sets_the_kernel_holds_like_nft() {
         return;
     }
     let (rules, stdout, shown) = import_lists("named-sets", 5);
-    assert!(stdout.contains("named sets: 600"), "{stdout}");
+    // 600 port lists and the five interface names the optimizer merged (the protocol split
+    // copies that rule into two chains, which share the set).
+    assert!(stdout.contains("named sets: 601"), "{stdout}");
     assert!(!stdout.contains("short lists"), "{stdout}");
+    assert!(
+        shown.contains(r#"set lit600 { type ifname; flags constant; elements = { "eth0", "eth1", "eth2", "eth3", "eth4" }; }"#),
+        "{shown}"
+    );
+    assert!(shown.contains("iifname @lit600 "), "{shown}");
     // In the chain the protocol dispatch made for TCP, ports are read as `th` ports.
     assert!(shown.contains("th dport != @lit0 "), "{shown}");
     assert!(shown.contains("th sport @lit0 "), "{shown}");
@@ -351,7 +358,9 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
         return;
     }
     let (rules, stdout, shown) = import_lists("short-lists", 2);
-    assert!(stdout.contains("short lists: 602 "), "{stdout}");
+    // 602 port lists and the two interface names the optimizer merged, in both chains of the
+    // protocol split.
+    assert!(stdout.contains("short lists: 604 "), "{stdout}");
     assert!(!stdout.contains("named sets:"), "{stdout}");
     let file = rules.to_str().unwrap();
     let shown_plain = shown.replace(" counter packets 0 bytes 0", "");
@@ -361,6 +370,7 @@ fn many_short_lists_become_one_rule_per_port_and_keep_their_verdicts() {
         format!("th dport != 1000 th dport != 1002 drop # {file}:603"),
         format!("th sport 1000 accept # {file}:604"),
         format!("th sport 1002 accept # {file}:604"),
+        format!("iifname \"eth1\" accept # {file}:605-606"),
     ] {
         assert!(shown_plain.contains(&want), "{want}\n{shown}");
     }
@@ -392,7 +402,8 @@ fn import_lists(tag: &str, ports: u32) -> (PathBuf, String, String) {
 }
 
 /// 600 multiport rules of `ports` ports each, their targets alternating; then the first list
-/// negated and the first list as source ports, in another order.
+/// negated, the first list as source ports, in another order, and `ports` rules accepting
+/// `eth0`, `eth1` ... one each.
 fn many_lists(ports: u32) -> String {
     let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
     for i in 0..600u32 {
@@ -418,6 +429,10 @@ fn many_lists(ports: u32) -> String {
         "-A INPUT -p tcp -m multiport --sports {} -j ACCEPT\n",
         reversed.join(",")
     ));
+    // As many interface names, one rule each: the optimizer merges them into one list.
+    for k in 0..ports {
+        text.push_str(&format!("-A INPUT -i eth{k} -j ACCEPT\n"));
+    }
     text.push_str("COMMIT\n");
     text
 }

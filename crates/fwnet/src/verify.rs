@@ -245,7 +245,11 @@ fn refuse(diags: &[Diagnostic]) -> Result<u8> {
 }
 
 fn print_report(r: &Report, args: &Args) {
-    let files: Vec<String> = args.files.iter().map(|f| crate::cmd::input_name(f)).collect();
+    let files: Vec<String> = args
+        .files
+        .iter()
+        .map(|f| crate::cmd::input_name(f))
+        .collect();
     let mut rows = vec![vec![
         "probe".to_string(),
         "legacy".into(),

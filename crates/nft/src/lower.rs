@@ -318,11 +318,13 @@ fn type_len(t: DataType) -> u32 {
 }
 
 /// Whether values of this type are big-endian in the packet (true) or host-order kernel
-/// words (false, as `ct state` and marks are).
+/// words (false, as `ct state` and marks are; nft counts interface names, strings, as host
+/// order too).
 fn is_network_order(t: DataType) -> bool {
     !matches!(
         t,
-        DataType::CtState
+        DataType::Ifname
+            | DataType::CtState
             | DataType::CtStatus
             | DataType::Mark
             | DataType::FibAddrtype
@@ -332,6 +334,19 @@ fn is_network_order(t: DataType) -> bool {
             | DataType::CtZone
             | DataType::TimeMs
     )
+}
+
+/// The key byte order nft 1.0.6 records in a one-component set's userdata
+/// (NFTNL_UDATA_SET_KEYBYTEORDER): 2 for big-endian types, 1 for host-order ones (captured
+/// with `nft --debug=mnl` for `type ifname`, `type mark`, `iifname { "eth0", "wlan0" }` and
+/// `meta mark { 1, 2 }`). The kernel ignores it; `nft list` needs it to print interface names
+/// (with 0 or 2 it prints each as `""`).
+fn key_byteorder(t: DataType) -> u32 {
+    if is_network_order(t) {
+        2
+    } else {
+        1
+    }
 }
 
 const TYPE_BITS: u32 = 6;
@@ -361,9 +376,7 @@ fn named_set(s: &Set, id: u32) -> SetCode {
         key_len
     };
     let byteorder = match s.key.as_slice() {
-        [t] if is_network_order(*t) => 2,
-        // nft says "host order" for a one-component key it knows from `typeof`.
-        [_] if !s.typeof_key.is_empty() => 1,
+        [t] => key_byteorder(*t),
         _ => 0,
     };
     let mut userdata = set_userdata(byteorder);
@@ -1114,7 +1127,7 @@ fn anonymous_map(t: DataType, map: &[VmapEntry], id: u32, number: usize) -> SetC
             })
             .collect()
     };
-    let byteorder = if is_network_order(t) { 2 } else { 0 };
+    let byteorder = key_byteorder(t);
     let mut userdata = set_userdata(byteorder);
     userdata.extend_from_slice(&VMAP_USERDATA);
     SetCode {
@@ -1227,7 +1240,7 @@ fn anonymous_set(t: DataType, elems: &[Value], id: u32, number: usize) -> SetCod
             })
             .collect()
     };
-    let byteorder = if is_network_order(t) { 2 } else { 0 };
+    let byteorder = key_byteorder(t);
     SetCode {
         name: format!("__set{number}"),
         id,

@@ -247,7 +247,7 @@ fn all_apart(old: &[(u128, u128)], new: &[(u128, u128)]) -> bool {
 
 /// Whether `b` is `a` except for the value of the mergeable match at `k` (on `field`), the
 /// counter values and the last statement (the verdict).
-fn same_body_but(a: &Rule, b: &Rule, k: usize, field: Field) -> bool {
+fn same_body_but(a: &Rule, b: &Rule, k: usize, field: &Expr) -> bool {
     let Some(n) = a.stmts.len().checked_sub(1) else {
         return false;
     };
@@ -284,10 +284,7 @@ fn map_merge(run: &[&Rule], k: usize) -> Rule {
             verdict: v.clone(),
         }));
     }
-    map.sort_by_key(|e| {
-        let (kind, start, end) = element_key(&e.value);
-        (start, kind, end)
-    });
+    map.sort_by(|a, b| order(&a.value).cmp(&order(&b.value)));
     if let Some(last) = out.stmts.last_mut() {
         *last = Stmt::Vmap { key, map };
     }
@@ -590,16 +587,38 @@ fn span(v: &Value) -> Option<(u128, u128)> {
     }
 }
 
-/// The field of a mergeable match: `==` on an address, a port, a protocol number or an ICMP
-/// type or code, with values a set can hold.
-fn candidate(s: &Stmt) -> Option<Field> {
+/// What a mergeable match tests: `==` on an address, a port, a protocol number, an ICMP type
+/// or code, or an interface name, with values a set can hold.
+fn candidate(s: &Stmt) -> Option<&Expr> {
     let Stmt::Match(Match::Cmp {
-        left: Expr::Payload(f),
+        left,
         op: CmpOp::Eq,
         right,
     }) = s
     else {
         return None;
+    };
+    let f = match left {
+        Expr::Payload(f) => f,
+        // `iifname { "eth0", "wlan0" }`: exact names only (nft 1.0.6 has no wildcard
+        // elements in a set).
+        Expr::Meta(MetaKey::Iifname | MetaKey::Oifname) => {
+            let name = |v: &Value| {
+                matches!(
+                    v,
+                    Value::Iface {
+                        wildcard: false,
+                        ..
+                    }
+                )
+            };
+            let fits = match right {
+                Value::Set(elems) => !elems.is_empty() && elems.iter().all(name),
+                v => name(v),
+            };
+            return fits.then_some(left);
+        }
+        _ => return None,
     };
     let ok = |v: &Value| match f {
         Field::IpSaddr | Field::IpDaddr => match v {
@@ -628,12 +647,12 @@ fn candidate(s: &Stmt) -> Option<Field> {
         Value::Set(elems) => !elems.is_empty() && elems.iter().all(ok),
         v => ok(v),
     };
-    fits.then_some(*f)
+    fits.then_some(left)
 }
 
 /// Whether `b` is `a` except for the value of the mergeable match at `k` (on `field`) and the
 /// counter values.
-fn same_but(a: &Rule, b: &Rule, k: usize, field: Field) -> bool {
+fn same_but(a: &Rule, b: &Rule, k: usize, field: &Expr) -> bool {
     same_body_but(a, b, k, field) && a.stmts.last() == b.stmts.last()
 }
 
@@ -659,14 +678,11 @@ fn merge(run: &[&Rule], k: usize) -> Rule {
     // Each element with its key, computed once: (start, kind, end) orders them the way the
     // lowering inserts them (the kernel lists a hash set's elements in insertion order, and
     // `nft -f` of the printed text must give the same set); equal keys are the same element.
-    let mut keyed: Vec<((u128, u8, u128), &Value)> = Vec::new();
+    let mut keyed: Vec<(Order<'_>, &Value)> = Vec::new();
     for r in run {
         if let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] {
             let values = elements(right);
-            keyed.extend(values.iter().map(|v| {
-                let (kind, start, end) = element_key(v);
-                ((start, kind, end), v)
-            }));
+            keyed.extend(values.iter().map(|v| (order(v), v)));
         }
     }
     keyed.sort_unstable_by_key(|(key, _)| *key);
@@ -696,19 +712,29 @@ fn merge(run: &[&Rule], k: usize) -> Rule {
     out
 }
 
-/// Identifies an element for de-duplication: kind, start, and length or end.
-fn element_key(v: &Value) -> (u8, u128, u128) {
+/// Where an element goes in a merged set, and which elements are the same: numbers and
+/// addresses by start, then kind (address, prefix, number, range), then length or end;
+/// interface names by name, which is also the order of their zero-padded bytes (the order
+/// the lowering inserts a hash set's keys in).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Order<'a> {
+    Span { start: u128, kind: u8, end: u128 },
+    Name(&'a str),
+}
+
+fn order(v: &Value) -> Order<'_> {
     let addr = |a: &IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(*a)),
         IpAddr::V6(a) => u128::from(*a),
     };
+    let span = |kind, start, end| Order::Span { start, kind, end };
     match v {
-        Value::Addr(a) => (0, addr(a), 0),
-        Value::Prefix { addr: a, len } => (1, addr(a), u128::from(*len)),
-        Value::Num(n) => (2, u128::from(*n), 0),
-        Value::Range(a, b) => (3, u128::from(*a), u128::from(*b)),
-        // `candidate` admits nothing else.
-        _ => (255, 0, 0),
+        Value::Addr(a) => span(0, addr(a), 0),
+        Value::Prefix { addr: a, len } => span(1, addr(a), u128::from(*len)),
+        Value::Num(n) => span(2, u128::from(*n), 0),
+        Value::Range(a, b) => span(3, u128::from(*a), u128::from(*b)),
+        Value::Iface { name, .. } => Order::Name(name),
+        _ => unreachable!("candidate admits no other value"),
     }
 }
 
@@ -996,6 +1022,31 @@ mod tests {
                  accept # t:1-2,4",
                 "ip6 saddr fe80::1 icmpv6 type mld-listener-query accept # t:3",
                 "ip protocol { gre, esp } accept # t:5-6",
+            ],
+        );
+    }
+
+    #[test]
+    fn interface_names_merge_in_name_order_and_stop_at_a_wildcard_they_fall_under() {
+        check(
+            vec![
+                rule(1, vec![iif("wlan0", false), ACCEPT]),
+                rule(2, vec![iif("eth0", false), ACCEPT]),
+                // `ppp0` moves up past `eth*`; `eth1` cannot (a packet from eth1 matches it).
+                rule(3, vec![iif("eth", true), DROP]),
+                rule(4, vec![iif("ppp0", false), ACCEPT]),
+                rule(5, vec![iif("eth1", false), ACCEPT]),
+                rule(6, vec![iif("eth1", false), ACCEPT]),
+                // Wildcards never join a list.
+                rule(7, vec![iif("tun", true), ACCEPT]),
+                rule(8, vec![iif("vpn", true), ACCEPT]),
+            ],
+            &[
+                "iifname { \"eth0\", \"ppp0\", \"wlan0\" } accept # t:1-2,4",
+                "iifname \"eth*\" drop # t:3",
+                "iifname \"eth1\" accept # t:5-6",
+                "iifname \"tun*\" accept # t:7",
+                "iifname \"vpn*\" accept # t:8",
             ],
         );
     }
