@@ -117,10 +117,11 @@ enum Command {
         #[arg(long)]
         allow_approximate: bool,
         /// Keep one nftables rule per input line, in its chain: without it, runs of rules that
-        /// differ in one address, port, protocol or ICMP type become one set lookup (with one
-        /// counter per run), runs of four or more that also differ in their target become one
-        /// verdict map, and a long chain whose rules mostly test one protocol each is split into
-        /// one chain per protocol, so a packet walks only the rules that could match it
+        /// differ in one address, port, protocol, ICMP type or interface name become one set
+        /// lookup (with one counter per run), runs of four or more that also differ in their
+        /// target become one verdict map, and a long chain whose rules mostly test one protocol
+        /// each is split into one chain per protocol, so a packet walks only the rules that
+        /// could match it
         #[arg(long)]
         no_optimize: bool,
         /// Build one inet table per iptables table (inet fwnet_filter, ...) instead of an ip

@@ -1,9 +1,9 @@
 //! The optimizer: an IR-to-IR pass that compiles runs of consecutive rules into set lookups.
 //!
 //! A run is two or more rules next to each other in one chain that are the same rule except
-//! for one `==` match on an address, port, protocol or ICMP type or code field, each with a
-//! single value (an address, a prefix, a port, a port range, a protocol or ICMP number, or an
-//! anonymous set of those, as multiport gives). The run
+//! for one `==` match on an address, port, protocol, ICMP type or code, or interface name,
+//! each with a single value (an address, a prefix, a port, a port range, a protocol or ICMP
+//! number, an exact interface name, or an anonymous set of those, as multiport gives). The run
 //! becomes its first rule with that match's value replaced by the anonymous set of every
 //! value; [`crate::lower`] turns it into a constant (interval) set exactly as nft does for
 //! `ip saddr { 1.2.3.4, 10.0.0.0/8 }`, so the kernel does one lookup instead of one compare

@@ -1972,10 +1972,18 @@ fn derive_af(
                 .chain([None])
                 .collect();
             for i in names.into_iter().filter(|i| *i != one.iif) {
+                // A packet arrives on `lo` only from the server itself: from its own address
+                // (as a witness on `lo` is), and not at all where the rule names a source.
+                let src = match i.as_deref() {
+                    Some("lo") if !case.all.saddr.is_empty() => continue,
+                    Some("lo") => one.dst,
+                    _ => one.src,
+                };
                 push(
                     2,
                     &Point {
                         iif: i,
+                        src,
                         ..one.clone()
                     },
                     &case.origin,
@@ -2539,6 +2547,42 @@ mod tests {
             line4.lines().any(|l| !l.contains(" iif ")),
             "no probe on another interface:\n{line4}"
         );
+    }
+
+    #[test]
+    fn another_interface_that_is_lo_is_probed_from_the_servers_own_address() {
+        // `iifname { "eth0", "lo" }` (an optimizer merge): the witness arrives on eth0 from a
+        // neutral source; the probe on `lo` must come from the server itself, the only place
+        // a packet on `lo` can come from. With a source test, there is no such probe.
+        let names = Value::Set(vec![
+            Value::Iface {
+                name: "eth0".into(),
+                wildcard: false,
+            },
+            Value::Iface {
+                name: "lo".into(),
+                wildcard: false,
+            },
+        ]);
+        let iif = cmp(Expr::Meta(MetaKey::Iifname), names);
+        let from = cmp(
+            Expr::Payload(Field::IpSaddr),
+            Value::Addr("192.0.2.7".parse().unwrap()),
+        );
+        let rs = ruleset(vec![rule(1, vec![iif.clone()]), rule(2, vec![from, iif])]);
+        let line1 = derived_for(&rs, 1).join("\n");
+        assert!(line1.contains(" iif eth0"), "{line1}");
+        let on_lo: Vec<&str> = line1.lines().filter(|l| l.ends_with(" iif lo")).collect();
+        assert!(!on_lo.is_empty(), "no probe on lo:\n{line1}");
+        for l in on_lo {
+            assert!(l.starts_with("tcp 10.77.0.1:"), "{l}");
+        }
+        let line2 = derived_for(&rs, 2).join("\n");
+        assert!(
+            line2.contains("192.0.2.7") && line2.contains(" iif eth0"),
+            "{line2}"
+        );
+        assert!(!line2.contains(" iif lo"), "{line2}");
     }
 
     #[test]
