@@ -21,6 +21,8 @@ pub fn seed() -> PathBuf {
 /// wrote the same file name, so that one applied the other's rules. The file name is kept as
 /// given, since outputs name it (`expiry.rules:6`).
 pub fn scratch(name: &str, text: &str) -> PathBuf {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(remove_stale_scratch);
     let test = std::thread::current()
         .name()
         .unwrap_or("main")
@@ -32,6 +34,23 @@ pub fn scratch(name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).expect("write scratch file");
     p
+}
+
+/// Removes the scratch directories of earlier test runs (`$TMPDIR/fwt-PID` whose process is
+/// gone): each run's files stay for a look after a failure, until the next run.
+fn remove_stale_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("fwt-")) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// A scratch state directory, removed on drop.
