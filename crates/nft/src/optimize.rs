@@ -26,8 +26,9 @@
 //! - the rule must end with a verdict or `reject`; statements with effects other than the
 //!   counter (log, limit, mark, nat, set updates) make a rule stay as it is;
 //! - a run that jumps to another chain, after which the packet comes back and meets the next
-//!   rule, merges only single addresses or ports that are all different, so no packet could
-//!   have matched two of its rules.
+//!   rule, merges only single addresses, ports or interface names that are all different, so
+//!   no packet could have matched two of its rules (`oifname { "br-1", "docker0" } jump
+//!   DOCKER`).
 //!
 //! The price: the merged rule has one counter (the sum of the run's counters, of every verdict
 //! for a verdict map), so per-line counters are gone; `fwnet import --no-optimize` keeps the
@@ -656,16 +657,25 @@ fn same_but(a: &Rule, b: &Rule, k: usize, field: &Expr) -> bool {
     same_body_but(a, b, k, field) && a.stmts.last() == b.stmts.last()
 }
 
-/// For runs that jump: whether the match at `s` has one address or port, not seen before in
-/// the run (then records it).
-fn single_point(s: &Stmt, seen: &mut HashSet<(u128, bool)>) -> bool {
+/// For runs that jump: whether the match at `s` has one address, number or exact interface
+/// name, not seen before in the run (then records it).
+fn single_point(s: &Stmt, seen: &mut HashSet<(u128, u8)>) -> bool {
     let Stmt::Match(Match::Cmp { right, .. }) = s else {
         return false;
     };
     let point = match right {
-        Value::Addr(IpAddr::V4(a)) => (u128::from(u32::from(*a)), false),
-        Value::Addr(IpAddr::V6(a)) => (u128::from(*a), true),
-        Value::Num(n) => (u128::from(*n), false),
+        Value::Addr(IpAddr::V4(a)) => (u128::from(u32::from(*a)), 0),
+        Value::Addr(IpAddr::V6(a)) => (u128::from(*a), 1),
+        Value::Num(n) => (u128::from(*n), 0),
+        // A name has at most 15 bytes: its zero-padded bytes are the point.
+        Value::Iface {
+            name,
+            wildcard: false,
+        } if name.len() < 16 => {
+            let mut b = [0u8; 16];
+            b[..name.len()].copy_from_slice(name.as_bytes());
+            (u128::from_be_bytes(b), 2)
+        }
         _ => return false,
     };
     seen.insert(point)
@@ -1047,6 +1057,29 @@ mod tests {
                 "iifname \"eth1\" accept # t:5-6",
                 "iifname \"tun*\" accept # t:7",
                 "iifname \"vpn*\" accept # t:8",
+            ],
+        );
+        // Jumps merge distinct names (`-o docker0 -j DOCKER`, `-o br-1 -j DOCKER`), but not a
+        // name twice: a packet that returns would meet the second rule again.
+        let oif = |name: &str| {
+            Stmt::Match(Match::Cmp {
+                left: Expr::Meta(MetaKey::Oifname),
+                op: CmpOp::Eq,
+                right: Value::Iface {
+                    name: name.into(),
+                    wildcard: false,
+                },
+            })
+        };
+        check(
+            vec![
+                rule(1, vec![oif("docker0"), jump("DOCKER")]),
+                rule(2, vec![oif("br-1"), jump("DOCKER")]),
+                rule(3, vec![oif("br-1"), jump("DOCKER")]),
+            ],
+            &[
+                "oifname { \"br-1\", \"docker0\" } jump DOCKER # t:1-2",
+                "oifname \"br-1\" jump DOCKER # t:3",
             ],
         );
     }
