@@ -685,9 +685,10 @@ fn single_point(s: &Stmt, seen: &mut HashSet<(u128, u8)>) -> bool {
 /// (duplicates once, in ascending order), counters summed, the other origins recorded.
 fn merge(run: &[&Rule], k: usize) -> Rule {
     let mut out = run[0].clone();
-    // Each element with its key, computed once: (start, kind, end) orders them the way the
-    // lowering inserts them (the kernel lists a hash set's elements in insertion order, and
-    // `nft -f` of the printed text must give the same set); equal keys are the same element.
+    // Each element with its key, computed once: [`order`] puts them in the order the lowering
+    // inserts them, so `fwnet show` prints them as they are sent and `nft -f` of it sends the
+    // same (a hash set lists them in an order seeded per set, so only the insertion can be
+    // compared); equal keys are the same element.
     let mut keyed: Vec<(Order<'_>, &Value)> = Vec::new();
     for r in run {
         if let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] {
