@@ -921,3 +921,54 @@ fn ipset_files_are_loaded_on_both_sides_and_their_elements_probed() {
         text(&out)
     );
 }
+
+/// `--max-probes`: below what a file needs, the lines left without a probe are counted and
+/// named in one line (in `--json` every one, with the cap); raised, they all get probes.
+#[test]
+fn the_probe_cap_names_what_it_leaves_out_and_max_probes_raises_it() {
+    let test = "the_probe_cap_names_what_it_leaves_out_and_max_probes_raises_it";
+    if !privileged(test) {
+        return;
+    }
+    // 40 rules that differ in two fields each: the optimizer merges none of them.
+    let mut body = String::from("*filter\n:INPUT DROP [0:0]\n");
+    for i in 0..40u32 {
+        body.push_str(&format!(
+            "-A INPUT -s 10.0.{i}.0/24 -p tcp --dport {} -j ACCEPT\n",
+            1000 + i
+        ));
+    }
+    body.push_str("COMMIT\n");
+    let rules = scratch("capped.rules", &body);
+    let file = rules.to_str().unwrap();
+
+    let (out, _) = verify(&["--max-probes", "10", "--json", file], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["cap"], 10);
+    let capped = v["capped"].as_array().unwrap();
+    assert!(capped.len() >= 25, "{capped:?}");
+    assert!(
+        capped.iter().any(|c| c == &format!("{file}:42")),
+        "{capped:?}"
+    );
+    assert!(v["results"].as_array().unwrap().len() <= 10);
+
+    let (out, _) = verify(&["--max-probes", "10", file], &[]);
+    let human = String::from_utf8_lossy(&out.stdout);
+    let line = human
+        .lines()
+        .find(|l| l.starts_with("no probe for "))
+        .unwrap_or_else(|| panic!("{human}"));
+    assert!(
+        line.contains(&format!(
+            "line(s): the probe cap (10) was reached first; `--max-probes N` raises it: {file}:"
+        )) && line.ends_with(" more (--verbose lists them)"),
+        "{line}"
+    );
+
+    let (out, _) = verify(&["--max-probes", "1000", "--json", file], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["capped"].as_array().unwrap().len(), 0, "{}", v["capped"]);
+}

@@ -41,6 +41,14 @@ pub struct Args {
     /// With --slow, skip expiries longer than this (reported as not verified)
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     slow_max: u64,
+    /// At most N probes derived from the rules (user probes from --probes come on top). Every
+    /// rule gets its first probe before any rule gets a second; lines the cap leaves without
+    /// one are listed as not verified. A probe reads both sides' counters, so its cost grows
+    /// with the ruleset (measured here: 600 probes of a 1,000-rule file in 1.5 s, 5,000 of a
+    /// 10,000-rule file in 137 s)
+    #[arg(long, value_name = "N", default_value_t = v::probes::DEFAULT_CAP as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_probes: u64,
     /// Treat every file as IPv4 (iptables) or IPv6 (ip6tables) instead of detecting it per file
     #[arg(long, value_parser = ["4", "6"], value_name = "4|6")]
     family: Option<String>,
@@ -182,6 +190,8 @@ pub fn run(args: &Args) -> Result<u8> {
         }
     }
     options.order = order;
+    options.cap = args.max_probes as usize;
+    options.progress = Some(progress);
     options.keep = args.keep;
     options.inet = args.inet;
     options.ipsets = ipset_texts;
@@ -244,6 +254,46 @@ fn refuse(diags: &[Diagnostic]) -> Result<u8> {
     Ok(COULD_NOT_RUN)
 }
 
+/// How many lines not a single probe was left for by the probe cap, and which: the first
+/// [`CAPPED_SHOWN`], or with `--verbose` (and in `--json`) every one.
+fn capped_line(capped: &[String], cap: usize, verbose: bool) -> String {
+    let shown = if verbose {
+        capped.len()
+    } else {
+        CAPPED_SHOWN.min(capped.len())
+    };
+    let more = match capped.len() - shown {
+        0 => String::new(),
+        n => format!(" and {n} more (--verbose lists them)"),
+    };
+    format!(
+        "no probe for {} line(s): the probe cap ({cap}) was reached first; `--max-probes N` raises it: {}{more}",
+        capped.len(),
+        capped[..shown].join(", ")
+    )
+}
+
+/// How many of the lines the probe cap left out the report names without `--verbose`.
+const CAPPED_SHOWN: usize = 10;
+
+/// Says on stderr how far the probes are, every [`PROGRESS_EVERY`] (so a run shorter than that
+/// says nothing).
+fn progress(done: usize, total: usize) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static STARTED: OnceLock<std::time::Instant> = OnceLock::new();
+    static LAST_SECS: AtomicU64 = AtomicU64::new(0);
+    let elapsed = STARTED.get_or_init(std::time::Instant::now).elapsed();
+    let secs = elapsed.as_secs();
+    if secs >= LAST_SECS.load(Ordering::Relaxed) + PROGRESS_EVERY.as_secs() {
+        LAST_SECS.store(secs, Ordering::Relaxed);
+        eprintln!("fwnet: verify: {done} of {total} probes played ({secs} s)");
+    }
+}
+
+/// How often [`progress`] speaks.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn print_report(r: &Report, args: &Args) {
     let files: Vec<String> = args
         .files
@@ -292,6 +342,9 @@ fn print_report(r: &Report, args: &Args) {
     }
     for u in &r.uncovered {
         println!("no probe for {u}");
+    }
+    if !r.capped.is_empty() {
+        println!("{}", capped_line(&r.capped, r.cap, args.verbose));
     }
     for n in &r.not_verified {
         println!("not verified: {n}");

@@ -1653,8 +1653,10 @@ const MAIN_PLACEHOLDER: &str = "\u{1}main";
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Derived {
     pub probes: Vec<Probe>,
-    /// Rules left without a probe because of the cap or an unsupported protocol (`file:line`).
+    /// Rules left without a probe, with the reason (`file:line (why)`).
     pub uncovered: Vec<String>,
+    /// Rules left without a probe because the cap was reached first (`file:line`, each once).
+    pub capped: Vec<String>,
 }
 
 /// Derives at most `cap` probes per address family from `rs` (see the module doc), ports
@@ -1673,9 +1675,10 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
     for af in [Af::V4, Af::V6] {
         if let Some(t) = filter_table_of(rs, af.family()) {
             let order = order.and_then(|o| filter_table_of(o, af.family()));
-            let (probes, uncovered, ports) = derive_af(t, order, af, cap);
+            let (probes, uncovered, capped, ports) = derive_af(t, order, af, cap);
             derived.probes.extend(probes);
             derived.uncovered.extend(uncovered);
+            derived.capped.extend(capped);
             busy.extend(ports);
         }
     }
@@ -1684,14 +1687,15 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
     derived
 }
 
-/// Probes (ports not filled in), uncovered rules and the ports rules mention, for one table.
+/// Probes (ports not filled in), uncovered rules, rules the cap left without a probe and the
+/// ports rules mention, for one table.
 #[allow(clippy::type_complexity)]
 fn derive_af(
     t: &fwnet_nft::Table,
     order: Option<&fwnet_nft::Table>,
     af: Af,
     cap: usize,
-) -> (Vec<Probe>, Vec<String>, Vec<(u128, u128)>) {
+) -> (Vec<Probe>, Vec<String>, Vec<String>, Vec<(u128, u128)>) {
     let mut cases = Vec::new();
     for path in [Path::Input, Path::Forward, Path::Output] {
         walk(t, path.chain(), &Conds::default(), 0, path, &mut cases);
@@ -2144,13 +2148,16 @@ fn derive_af(
     let mut seen = BTreeSet::new();
     let mut probes = Vec::new();
     let mut covered = BTreeSet::new();
+    let mut capped: Vec<String> = Vec::new();
     for (tier, list) in tiers.into_iter().enumerate() {
         for p in list {
             if probes.len() >= cap {
                 if tier == 0 {
                     if let Some(o) = &p.origin {
-                        if !covered.contains(o) {
-                            uncovered.push(format!("{o} (probe cap {cap} reached)"));
+                        // Once each (a rule copied into several chains has a witness in
+                        // each); no probe joins `covered` after the cap, so it records these.
+                        if covered.insert(o.clone()) {
+                            capped.push(o.clone());
                         }
                     }
                 }
@@ -2175,7 +2182,7 @@ fn derive_af(
         }
     }
     uncovered.dedup();
-    (probes, uncovered, n.busy_ports)
+    (probes, uncovered, capped, n.busy_ports)
 }
 
 /// Hands out source ports no rule mentions, in order.
@@ -2989,12 +2996,9 @@ mod tests {
         }
         let small = derive(&rs, 10);
         assert_eq!(small.probes.len(), 10);
-        assert_eq!(small.uncovered.len(), 40, "{:?}", small.uncovered);
-        assert!(
-            small.uncovered[0].starts_with("r:11 (probe cap 10 reached)"),
-            "{:?}",
-            small.uncovered
-        );
+        assert!(small.uncovered.is_empty(), "{:?}", small.uncovered);
+        assert_eq!(small.capped.len(), 40, "{:?}", small.capped);
+        assert_eq!(small.capped[0], "r:11");
     }
 
     #[test]

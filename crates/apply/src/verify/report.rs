@@ -109,6 +109,10 @@ pub struct Report {
     pub tcp_loose: Option<bool>,
     /// Rules no probe was derived for, with the reason.
     pub uncovered: Vec<String>,
+    /// Rules left without a probe because the probe cap (`cap`) was reached first.
+    pub capped: Vec<String>,
+    /// The most probes derived from the rules (`fwnet verify --max-probes`).
+    pub cap: usize,
     /// What this run did not verify (chains, tables, families).
     pub not_verified: Vec<String>,
     /// With `keep`: the commands that remove the namespaces.

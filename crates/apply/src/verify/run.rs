@@ -218,6 +218,9 @@ pub struct Options {
     /// test is optimized: probes for the pairs of rules whose order decides a packet come from
     /// it ([`probes::derive_ordered`]).
     pub order: Option<Ruleset>,
+    /// Called after each probe both sides have played, with the number played and the number
+    /// to play (a run that starts again from fresh namespaces counts from one again).
+    pub progress: Option<fn(usize, usize)>,
 }
 
 impl Default for Options {
@@ -232,6 +235,7 @@ impl Default for Options {
             ipsets: Vec::new(),
             inet: false,
             order: None,
+            progress: None,
         }
     }
 }
@@ -640,6 +644,7 @@ fn attempt_once(
                 &|f| legacy_snapshot(&legacy, originals, f, &legacy_texts),
                 translated,
                 &lockstep,
+                options.progress,
             )
         });
         let b = s.spawn(|| {
@@ -650,6 +655,8 @@ fn attempt_once(
                 // Rule positions are read per family (`inet_view`) in an inet table too.
                 if options.inet { translated } else { &fwnet_ir },
                 &lockstep,
+                // One side reports: the lockstep keeps the other within a probe of it.
+                None,
             )
         });
         (join(a), join(b))
@@ -681,6 +688,8 @@ fn attempt_once(
         mismatches,
         tcp_loose: loose,
         uncovered,
+        capped: derived.capped,
+        cap: options.cap,
         not_verified: not_verified(translated)
             .into_iter()
             .chain(skipped)
@@ -1218,6 +1227,7 @@ fn play(
     snapshot: &dyn Fn(Family) -> Result<Snapshot, String>,
     ir: &Ruleset,
     lockstep: &Lockstep,
+    progress: Option<fn(usize, usize)>,
 ) -> Result<Vec<Side>, Error> {
     // Whatever way this side ends, the other no longer waits for it.
     let _leave = Leave(lockstep);
@@ -1243,7 +1253,7 @@ fn play(
         from_server,
         observer,
     };
-    play_probes(site, all, snapshot, ir, lockstep, &mut tools).map_err(Error::Setup)
+    play_probes(site, all, snapshot, ir, lockstep, progress, &mut tools).map_err(Error::Setup)
 }
 
 /// What one side sends and observes with.
@@ -1261,6 +1271,7 @@ fn play_probes(
     snapshot: &dyn Fn(Family) -> Result<Snapshot, String>,
     ir: &Ruleset,
     lockstep: &Lockstep,
+    progress: Option<fn(usize, usize)>,
     tools: &mut Tools,
 ) -> Result<Vec<Side>, String> {
     let Tools {
@@ -1391,6 +1402,9 @@ fn play_probes(
             ),
         });
         last.insert(v6, after);
+        if let Some(report) = progress {
+            report(out.len(), all.len());
+        }
     }
     Ok(out)
 }
