@@ -254,8 +254,8 @@ fn refuse(diags: &[Diagnostic]) -> Result<u8> {
     Ok(COULD_NOT_RUN)
 }
 
-/// How many lines not a single probe was left for by the probe cap, and which: the first
-/// [`CAPPED_SHOWN`], or with `--verbose` (and in `--json`) every one.
+/// The report's line on the lines the probe cap left without a probe: how many, and the
+/// first [`CAPPED_SHOWN`] of them, or with `--verbose` every one (`--json` has them all).
 fn capped_line(capped: &[String], cap: usize, verbose: bool) -> String {
     let shown = if verbose {
         capped.len()

@@ -63,7 +63,7 @@ pub const SERVER6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 1);
 /// documentation prefix): an address the server does not own and routes on.
 pub const FORWARD_DST: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 pub const FORWARD_DST6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x51, 0, 0, 0, 0, 0x10);
-/// The default cap on the number of probes.
+/// The default cap on the number of derived probes (`fwnet verify --max-probes`).
 pub const DEFAULT_CAP: usize = 600;
 /// How much longer than a set's timeout an expiry probe waits: the legacy kernel removes
 /// expired hashlimit entries when its garbage collector runs, every second by default and later
