@@ -41,11 +41,11 @@ pub struct Args {
     /// With --slow, skip expiries longer than this (reported as not verified)
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     slow_max: u64,
-    /// At most N probes derived from the rules (user probes from --probes come on top). Every
-    /// rule gets its first probe before any rule gets a second; lines the cap leaves without
-    /// one are listed as not verified. A probe reads both sides' counters, so its cost grows
-    /// with the ruleset (measured here: 600 probes of a 1,000-rule file in 1.5 s, 5,000 of a
-    /// 10,000-rule file in 137 s)
+    /// At most N probes derived from the rules of each address family (user probes from
+    /// --probes come on top). Every rule gets its first probe before any rule gets a second;
+    /// lines the cap leaves without one are listed as not verified. A probe reads both sides'
+    /// counters, so its cost grows with the ruleset (measured here: 600 probes of a
+    /// 1,000-rule file in 1.5 s, 5,000 of a 10,000-rule file in 137 s)
     #[arg(long, value_name = "N", default_value_t = v::probes::DEFAULT_CAP as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_probes: u64,
