@@ -1,7 +1,7 @@
 //! `cargo xtask fuzz [--seconds N] [--seed S]`: a mutation fuzzer for the whole pure pipeline
 //! (parse, translate, print, lower, and import's later passes: optimizer, protocol split,
 //! shared sets, fast path, and the `--inet` merge), seeded with ../shared/corpus and the test fixtures. Besides panics
-//! it checks that the later passes change no verdict the IR interpreter can tell
+//! it checks that the later passes change no verdict or NAT mapping the IR interpreter can tell
 //! ([`optimized_decides_alike`]).
 //!
 //! Each round takes a seed file and applies a few mutations that keep it close to real input
@@ -212,8 +212,9 @@ fn run_once(input: &[u8]) -> std::result::Result<(), String> {
 /// The passes `fwnet import` runs after translating (the optimizer with its protocol split,
 /// shared sets, the fast path, and for some inputs the `--inet` merge), run on `plain` and checked the way `fwnet verify` checks them
 /// in the kernel, here with the IR interpreter: every packet built from the ruleset's own
-/// addresses, ports and interfaces gets the same verdict from the optimized ruleset on every
-/// filter hook, wherever both verdicts are known. A difference panics, so it is a crash.
+/// addresses, ports and interfaces gets the same verdict, and the same NAT statement, from the
+/// optimized ruleset on every hook (prerouting to postrouting, so nat, mangle and raw chains
+/// too), wherever both outcomes are known. A difference panics, so it is a crash.
 fn optimized_decides_alike(plain: &fwnet_nft::Ruleset) {
     use fwnet_nft::eval::{self, Device, Packet, Verdict};
     use fwnet_nft::ir::{ct_state, Expr, Field, Hook, MetaKey, Stmt, Value};
@@ -243,7 +244,9 @@ fn optimized_decides_alike(plain: &fwnet_nft::Ruleset) {
         (Expr::Payload(_), Value::Range(a, b)) if *b <= 0xffff => {
             ports.extend([*a as u16, *b as u16, (*b as u16).wrapping_add(1)])
         }
-        (Expr::Meta(MetaKey::Iifname), Value::Iface { name, .. }) => ifaces.push(name.clone()),
+        (Expr::Meta(MetaKey::Iifname | MetaKey::Oifname), Value::Iface { name, .. }) => {
+            ifaces.push(name.clone())
+        }
         _ => {}
     };
     for s in plain
@@ -292,18 +295,39 @@ fn optimized_decides_alike(plain: &fwnet_nft::Ruleset) {
                 },
             );
             p.l4proto = [6, 17, 6, if family { 58 } else { 1 }][k % 4];
-            if let Some(name) = ifaces.get(k % ifaces.len().max(1)).filter(|_| k % 5 != 0) {
-                p.iifname = Device::Name(name.clone());
-            }
-            for hook in [Hook::Input, Hook::Forward, Hook::Output] {
+            let iif = ifaces
+                .get(k % ifaces.len().max(1))
+                .filter(|_| k % 5 != 0)
+                .map_or(Device::Absent, |n| Device::Name(n.clone()));
+            let oif = ifaces
+                .get((5 * k + 2) % ifaces.len().max(1))
+                .filter(|_| k % 7 != 0)
+                .map_or(Device::Absent, |n| Device::Name(n.clone()));
+            for hook in [
+                Hook::Prerouting,
+                Hook::Input,
+                Hook::Forward,
+                Hook::Output,
+                Hook::Postrouting,
+            ] {
+                // The interfaces the hook knows: a locally sent packet has no input one, a
+                // packet not routed yet no output one.
+                let local =
+                    matches!(hook, Hook::Output) || (hook == Hook::Postrouting && k % 2 == 0);
+                p.iifname = if local { Device::Absent } else { iif.clone() };
+                p.oifname = if matches!(hook, Hook::Prerouting | Hook::Input) {
+                    Device::Absent
+                } else {
+                    oif.clone()
+                };
                 let (a, b) = (eval::hook(plain, hook, &p), eval::hook(&opt, hook, &p));
                 if a.verdict != Verdict::Unknown
                     && b.verdict != Verdict::Unknown
-                    && a.verdict != b.verdict
+                    && (a.verdict != b.verdict || a.nat != b.nat)
                 {
                     panic!(
-                        "the optimized ruleset gives {:?} where the translation gives {:?} on {hook:?} for {p:?}",
-                        b.verdict, a.verdict
+                        "the optimized ruleset gives {:?} (NAT {:?}) where the translation gives {:?} (NAT {:?}) on {hook:?} for {p:?}",
+                        b.verdict, b.nat, a.verdict, a.nat
                     );
                 }
             }

@@ -160,6 +160,7 @@ fn path(rs: &Ruleset, hooks: &[Hook], p: &Packet) -> Outcome {
         verdict: Verdict::Accept,
         decided_by: None,
         unknown: None,
+        nat: None,
     })
 }
 

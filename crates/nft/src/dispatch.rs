@@ -435,6 +435,98 @@ mod tests {
         }
     }
 
+    /// A nat prerouting chain of 70 DNAT rules: tcp and udp ports each to their own address,
+    /// and every tenth a rule without a protocol (a source address), which the split copies
+    /// into every protocol's chain.
+    fn nat_prerouting() -> Table {
+        use crate::ir::{Nat, NatAddr, NatKind};
+        let rules = (0..70u64)
+            .map(|i| {
+                let mut stmts = Vec::new();
+                match i % 10 {
+                    9 => {
+                        let a: IpAddr = format!("10.0.0.{}", i % 4).parse().unwrap();
+                        stmts.push(cmp(Expr::Payload(Field::IpSaddr), Value::Addr(a)));
+                    }
+                    p => {
+                        let (proto, port) = if p < 6 {
+                            (6, Field::TcpDport)
+                        } else {
+                            (17, Field::UdpDport)
+                        };
+                        stmts.push(cmp(Expr::Payload(Field::IpProtocol), Value::Num(proto)));
+                        stmts.push(cmp(Expr::Payload(port), Value::Num(i % 8)));
+                    }
+                }
+                let to: IpAddr = format!("192.0.2.{i}").parse().unwrap();
+                stmts.push(Stmt::Nat(Nat {
+                    kind: NatKind::Dnat,
+                    addr: Some(NatAddr::Range(to, to)),
+                    ports: None,
+                    flags: Default::default(),
+                }));
+                Rule {
+                    stmts,
+                    comment: None,
+                    origin: None,
+                    merged: Vec::new(),
+                }
+            })
+            .collect();
+        Table {
+            family: Family::Ip,
+            name: "fwnet_nat".into(),
+            chains: vec![Chain {
+                name: "PREROUTING".into(),
+                base: Some(BaseChain {
+                    kind: ChainKind::Nat,
+                    hook: Hook::Prerouting,
+                    priority: -100,
+                    policy: Policy::Accept,
+                    counters: None,
+                }),
+                rules,
+                family: None,
+            }],
+            sets: Vec::new(),
+            ct_helpers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_new_connection_gets_the_same_mapping_after_a_nat_chain_is_split() {
+        let before = nat_prerouting();
+        let mut after = vec![before.clone()];
+        assert_eq!(split_by_protocol(&mut after), 1);
+        let names: Vec<&str> = after[0].chains.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "PREROUTING",
+                "PREROUTING_tcp",
+                "PREROUTING_udp",
+                "PREROUTING_other"
+            ]
+        );
+        let (mut mapped, mut by_address) = (0, 0);
+        for p in packets() {
+            let a = eval::chain(&before, "PREROUTING", &p);
+            let b = eval::chain(&after[0], "PREROUTING", &p);
+            assert_eq!((a.verdict, &a.nat), (b.verdict, &b.nat), "{p:?}");
+            mapped += usize::from(a.nat.is_some());
+            // A tcp or udp packet mapped by a rule without a protocol: the copies matter.
+            by_address += usize::from(
+                a.decided_by
+                    .and_then(|d| d.rule)
+                    .is_some_and(|r| r % 10 == 9 && matches!(p.l4proto, 6 | 17)),
+            );
+        }
+        assert!(
+            mapped > 100 && by_address >= 8,
+            "{mapped} mapped, {by_address} by address"
+        );
+    }
+
     #[test]
     fn copies_keep_the_input_counters_once() {
         let mut t = vec![input()];

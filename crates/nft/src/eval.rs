@@ -11,7 +11,9 @@
 //! `-m u32`), a statement it does not model) is an unknown condition: both ways are followed,
 //! and when they disagree the verdict is [`Verdict::Unknown`], naming the rule and
 //! [`Unknowable`] reason. `reject` counts as a drop. NAT base chains only see the first packet
-//! of a connection, so they are skipped unless the packet's `ct state` has `new`.
+//! of a connection, so they are skipped unless the packet's `ct state` has `new`. A NAT
+//! statement ends the walk like an accept, and [`Outcome::nat`] names it: the mapping the
+//! connection gets, which two ways of an unknown condition must also agree on.
 //!
 //! It deliberately does not model packet modification, fragments (packets are whole), IPv6
 //! extension headers (a described packet has none: `rt type 0` does not match it and `exthdr rt
@@ -19,7 +21,7 @@
 
 use crate::ir::{
     ct_state, BaseChain, ChainKind, CmpOp, CtKey, Expr, Family, Field, Hook, MarkKey, MarkSet,
-    Match, MetaKey, Origin, Policy, Rule, Ruleset, Stmt, Table, Value, Verdict as IrVerdict,
+    Match, MetaKey, Nat, Origin, Policy, Rule, Ruleset, Stmt, Table, Value, Verdict as IrVerdict,
 };
 use std::fmt;
 use std::net::IpAddr;
@@ -166,6 +168,9 @@ pub struct Outcome {
     pub decided_by: Option<DecidedBy>,
     /// Why the verdict is unknown; `None` unless it is.
     pub unknown: Option<Unknowable>,
+    /// The NAT statement that ended the walk with its accept: the mapping the packet's
+    /// connection gets. For [`hook`], the first one any chain on the hook gave.
+    pub nat: Option<Nat>,
 }
 
 impl Outcome {
@@ -174,6 +179,7 @@ impl Outcome {
             verdict: Verdict::Accept,
             decided_by: None,
             unknown: None,
+            nat: None,
         }
     }
 }
@@ -202,9 +208,16 @@ pub fn hook(rs: &Ruleset, hook: Hook, pkt: &Packet) -> Outcome {
     chains.sort_by_key(|(_, _, b)| b.priority);
     let mut result = Outcome::accept_untouched();
     let mut first_unknown: Option<Outcome> = None;
+    let mut nat: Option<Nat> = None;
     let mut pkt = pkt.clone();
     for (t, name, _) in chains {
-        let o = chain(t, name, &pkt);
+        let mut o = chain(t, name, &pkt);
+        // The kernel sets a connection's mapping up once: a later NAT chain on the hook does
+        // not change it.
+        if nat.is_none() {
+            nat = o.nat.clone();
+        }
+        o.nat = nat.clone();
         // A mark set in one table is seen by the next; which value it ended with is not
         // followed across chains, so it becomes unknown.
         for m in mark_sets(t) {
@@ -237,6 +250,7 @@ pub fn chain(t: &Table, name: &str, pkt: &Packet) -> Outcome {
             verdict: Verdict::Unknown,
             decided_by: None,
             unknown: Some(Unknowable::BadJump),
+            nat: None,
         };
     };
     let mut walk = Walk {
@@ -335,7 +349,13 @@ impl Walk<'_> {
                     pos.stmt += 1;
                 }
                 Step::NoMatch => next_rule(&mut pos),
-                Step::Final(v) => return self.outcome(v, ci, ri, rule, None),
+                Step::Final(v) => {
+                    let mut o = self.outcome(v, ci, ri, rule, None);
+                    if let Stmt::Nat(n) = stmt {
+                        o.nat = Some(n.clone());
+                    }
+                    return o;
+                }
                 Step::Unknown(why) => {
                     return self.outcome(Verdict::Unknown, ci, ri, rule, Some(why))
                 }
@@ -355,7 +375,9 @@ impl Walk<'_> {
                     let a = self.run(holds);
                     next_rule(&mut pos);
                     let b = self.run(pos);
-                    if a.verdict == b.verdict && a.verdict != Verdict::Unknown {
+                    // Both ways must agree on the mapping too: an accept by `dnat to A` and one
+                    // by `dnat to B` are different outcomes.
+                    if a.verdict == b.verdict && a.nat == b.nat && a.verdict != Verdict::Unknown {
                         return a;
                     }
                     return self.outcome(Verdict::Unknown, ci, ri, rule, Some(why));
@@ -410,6 +432,7 @@ impl Walk<'_> {
                 origin: r.origin.clone(),
             }),
             unknown,
+            nat: None,
         }
     }
 
@@ -427,6 +450,7 @@ impl Walk<'_> {
                 origin: None,
             }),
             unknown: None,
+            nat: None,
         }
     }
 
@@ -1521,6 +1545,69 @@ mod tests {
         let got = chain(&t, "INPUT", &ssh_in());
         assert_eq!(got.verdict, Verdict::Accept);
         assert_eq!(got.unknown, None);
+    }
+
+    #[test]
+    fn a_nat_statement_ends_the_walk_and_names_the_mapping_forks_must_agree_on() {
+        use crate::ir::{Nat, NatAddr, NatKind};
+        let dnat = |to: &str| {
+            Stmt::Nat(Nat {
+                kind: NatKind::Dnat,
+                addr: Some(NatAddr::Range(addr(to), addr(to))),
+                ports: None,
+                flags: Default::default(),
+            })
+        };
+        let lim = Stmt::Limit(Limit {
+            rate: 1,
+            unit: TimeUnit::Second,
+            burst: 1,
+            over: false,
+        });
+        let nat_chain = |rules| {
+            let mut c = base("PREROUTING", Hook::Prerouting, Policy::Accept, rules);
+            if let Some(b) = &mut c.base {
+                b.kind = ChainKind::Nat;
+            }
+            table(vec![c])
+        };
+        let mut p = ssh_in();
+        p.ct_state = ct_state::NEW;
+        // The first mapping the packet meets is its connection's; the second rule is not
+        // reached.
+        let t = nat_chain(vec![
+            rule(1, vec![dport(CmpOp::Eq, Value::Num(22)), dnat("10.0.0.1")]),
+            rule(2, vec![dnat("10.0.0.2")]),
+        ]);
+        let got = chain(&t, "PREROUTING", &p);
+        assert_eq!(short(&got), (Verdict::Accept, 1));
+        let first = match dnat("10.0.0.1") {
+            Stmt::Nat(n) => Some(n),
+            _ => None,
+        };
+        assert_eq!(got.nat, first);
+        assert!(got.nat.is_some());
+        // Through the hook as well, where it survives the other chains' accepts.
+        let rs = Ruleset { tables: vec![t] };
+        assert_eq!(hook(&rs, Hook::Prerouting, &p).nat, got.nat);
+        // An established packet never meets a nat chain.
+        p.ct_state = ct_state::ESTABLISHED;
+        assert_eq!(hook(&rs, Hook::Prerouting, &p).nat, None);
+        p.ct_state = ct_state::NEW;
+        // Under a rate limit the two ways accept with different mappings: unknown.
+        let t = nat_chain(vec![
+            rule(1, vec![lim.clone(), dnat("10.0.0.1")]),
+            rule(2, vec![dnat("10.0.0.2")]),
+        ]);
+        let got = chain(&t, "PREROUTING", &p);
+        assert_eq!(got.verdict, Verdict::Unknown);
+        assert_eq!(got.unknown, Some(Unknowable::RateLimit));
+        // With the same mapping both ways it is known.
+        let t = nat_chain(vec![
+            rule(1, vec![lim, dnat("10.0.0.1")]),
+            rule(2, vec![dnat("10.0.0.1")]),
+        ]);
+        assert_eq!(chain(&t, "PREROUTING", &p).verdict, Verdict::Accept);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `fwnet verify`: prove, packet by packet, that fwnet's translation gives every probe the same
-//! INPUT verdict as the legacy iptables kernel gives the original file.
+//! verdict as the legacy iptables kernel gives the original file: on INPUT, and for packets the
+//! server routes (FORWARD) or sends (OUTPUT).
 //!
 //! Scratch network namespaces ([`netns`]) hold two sites, each a client and a server joined by
 //! veth links: the legacy server loads the original with `iptables-legacy-restore` (the oracle;
@@ -21,8 +22,9 @@
 //! `empty-sets`, `no-family-dispatch`, `last-first`) deliberately breaks fwnet's side so tests
 //! can prove verification catches it. It is not in `--help`.
 //!
-//! Not verified: FORWARD and OUTPUT, tables other than `filter`, `--seconds` (xt_recent)
-//! expiries.
+//! Not verified: the effects of tables other than `filter` (nat mappings, mangle marks; probes
+//! do cross them), ESTABLISHED and RELATED packets on FORWARD and OUTPUT, `--seconds`
+//! (xt_recent) expiries without `--slow`.
 
 pub mod netns;
 pub mod observe;
