@@ -220,7 +220,12 @@ fn broken_translations_are_caught() {
             table(&r)
         );
         let named = r.results.iter().filter(|x| !x.same).any(|x| {
-            let d = format!("{} | {}", x.legacy.decided_by(), x.fwnet.decided_by());
+            let chain = x.probe.path.chain();
+            let d = format!(
+                "{} | {}",
+                x.legacy.decided_by(chain),
+                x.fwnet.decided_by(chain)
+            );
             lines
                 .iter()
                 .any(|l| d.contains(&format!("centos6-web.rules:{l}:")))

@@ -972,3 +972,127 @@ fn the_probe_cap_names_what_it_leaves_out_and_max_probes_raises_it() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["capped"].as_array().unwrap().len(), 0, "{}", v["capped"]);
 }
+
+/// A host that redirects, port-forwards to itself and to a box behind it, masquerades and
+/// source-NATs what it routes, and maps a port of the mail it sends.
+pub const NAT_HOST: &str = "\
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 8080 -j REDIRECT --to-ports 80
+-A PREROUTING -d 192.0.2.1/32 -p tcp -m tcp --dport 2222 -j DNAT --to-destination 192.0.2.1:22
+-A PREROUTING -d 203.0.113.7/32 -p tcp -m tcp --dport 443 -j DNAT --to-destination 192.168.50.10:8443
+-A OUTPUT -d 198.51.100.20/32 -p tcp -m tcp --dport 25 -j DNAT --to-destination 198.51.100.21:2525
+-A POSTROUTING -s 192.168.50.0/24 -o eth1 -j MASQUERADE
+-A POSTROUTING -s 10.10.0.0/16 -o eth1 -j SNAT --to-source 198.51.100.9
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 80 -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A FORWARD -d 192.168.50.10/32 -p tcp -m tcp --dport 8443 -j ACCEPT
+-A FORWARD -o eth1 -j ACCEPT
+COMMIT
+";
+
+/// What NAT made of the probe whose text is `pattern` (`*` for a source port), on (legacy,
+/// fwnet); empty where it changed nothing or the packet did not get through.
+fn rewritten_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
+    let (head, tail) = pattern.split_once('*').unwrap_or((pattern, ""));
+    let r = results
+        .iter()
+        .find(|r| {
+            let t = r["text"].as_str().unwrap_or("");
+            t.starts_with(head)
+                && t[head.len()..].split_once(' ').is_some_and(|(port, rest)| {
+                    port.bytes().all(|b| b.is_ascii_digit()) && tail.trim_start() == rest
+                })
+        })
+        .unwrap_or_else(|| panic!("no probe like `{pattern}` in {results:#?}"));
+    let v = |side: &str| r[side]["rewritten"].as_str().unwrap_or("").to_string();
+    (v("legacy"), v("fwnet"))
+}
+
+#[test]
+fn nat_rules_get_probes_and_their_mappings_are_compared() {
+    let test = "nat_rules_get_probes_and_their_mappings_are_compared";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("nat.rules", NAT_HOST);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // Each NAT rule's witness got through on both sides, with the same mapping.
+    for (pattern, mapping) in [
+        (
+            "tcp 198.18.0.1:* -> 10.77.0.1:8080 flags S",
+            "dst 10.77.0.1:80",
+        ),
+        (
+            "tcp 198.18.0.1:* -> 192.0.2.1:2222 flags S",
+            "dst 192.0.2.1:22",
+        ),
+        (
+            "tcp 198.18.0.1:* -> 203.0.113.7:443 flags S",
+            "dst 192.168.50.10:8443",
+        ),
+        (
+            "tcp 10.77.0.1:* -> 198.51.100.20:25 flags S output",
+            "dst 198.51.100.21:2525",
+        ),
+        (
+            "tcp 192.168.50.0:* -> 198.51.100.10:33434 flags S forward oif eth1",
+            "src 10.77.1.1",
+        ),
+        (
+            "tcp 10.10.0.0:* -> 198.51.100.10:33434 flags S forward oif eth1",
+            "src 198.51.100.9",
+        ),
+    ] {
+        assert_eq!(
+            verdicts_like(&r, pattern),
+            ("accept".into(), "accept".into()),
+            "{pattern}"
+        );
+        assert_eq!(
+            rewritten_like(&r, pattern),
+            (mapping.to_string(), mapping.to_string()),
+            "{pattern}"
+        );
+    }
+    // Just outside a rule, nothing is mapped.
+    assert_eq!(
+        rewritten_like(
+            &r,
+            "tcp 10.9.255.255:* -> 198.51.100.10:33434 flags S forward oif eth1"
+        ),
+        (String::new(), String::new())
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let not_verified = v["not_verified"].to_string();
+    assert!(
+        not_verified.contains("fwnet_nat")
+            && not_verified.contains("packets the filter tables drop"),
+        "{not_verified}"
+    );
+    // Ports one off in the translation: caught on the redirect, the port forward and the
+    // mapped mail, and named.
+    let (out, _) = verify(&[path], &[("FWNET_VERIFY_MUTATE", "nat-port")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "nat.rules:6: reaches the rule",
+        "nat.rules:8: reaches the rule",
+        "accept, dst 198.51.100.21:2525",
+        "accept, dst 198.51.100.21:2526",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in {stdout}");
+    }
+}

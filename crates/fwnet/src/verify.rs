@@ -309,8 +309,8 @@ fn print_report(r: &Report, args: &Args) {
     for res in r.results.iter().filter(|res| args.verbose || !res.same) {
         rows.push(vec![
             res.text.clone(),
-            res.legacy.verdict.to_string(),
-            res.fwnet.verdict.to_string(),
+            res.legacy.outcome(),
+            res.fwnet.outcome(),
             if res.same {
                 String::new()
             } else {
@@ -331,13 +331,13 @@ fn print_report(r: &Report, args: &Args) {
         println!("mismatch: {}{from}", res.text);
         println!(
             "  legacy: {:<14} decided by {}",
-            res.legacy.verdict.to_string(),
-            res.legacy.decided_by()
+            res.legacy.outcome(),
+            res.legacy.decided_by(res.probe.path.chain())
         );
         println!(
             "  fwnet:  {:<14} decided by {}",
-            res.fwnet.verdict.to_string(),
-            res.fwnet.decided_by()
+            res.fwnet.outcome(),
+            res.fwnet.decided_by(res.probe.path.chain())
         );
     }
     for u in &r.uncovered {

@@ -19,11 +19,14 @@
 //!
 //! Test hook: [`run::Mutation`] (CLI: the undocumented `FWNET_VERIFY_MUTATE` environment
 //! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`,
-//! `empty-sets`, `no-family-dispatch`, `last-first`) deliberately breaks fwnet's side so tests
+//! `empty-sets`, `no-family-dispatch`, `last-first`, `nat-port`) deliberately breaks fwnet's side so tests
 //! can prove verification catches it. It is not in `--help`.
 //!
-//! Not verified: the effects of tables other than `filter` (nat mappings, mangle marks; probes
-//! do cross them), ESTABLISHED and RELATED packets on FORWARD and OUTPUT, `--seconds`
+//! Probes are also derived from the nat tables' rules, and the mapping a packet that gets
+//! through was given (its new destination or source) is compared like the verdict.
+//!
+//! Not verified: the effects of mangle and raw (probes do cross them), what nat does to a
+//! packet the filter drops, ESTABLISHED and RELATED packets on FORWARD and OUTPUT, `--seconds`
 //! (xt_recent) expiries without `--slow`.
 
 pub mod netns;

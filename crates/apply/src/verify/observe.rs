@@ -285,17 +285,48 @@ impl Observer {
     }
 
     fn forwarded(&self, k: &PacketKey) -> bool {
+        self.forwarded_as(k).is_some()
+    }
+
+    /// The copy of `k` the server sent out of a link: its identifier and protocol, and one
+    /// unchanged address (NAT may rewrite the other, and the ports).
+    fn forwarded_as(&self, k: &PacketKey) -> Option<PacketKey> {
         self.sent
             .iter()
-            .any(|s| s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst))
+            .find(|s| {
+                s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst)
+            })
+            .copied()
+    }
+
+    /// The copy of `k` that passed INPUT: `k` itself, or one a NAT rule rewrote (`redirect`,
+    /// `dnat` to one of the server's addresses), recognised as [`Observer::forwarded_as`] does.
+    fn passed_as(&self, k: &PacketKey) -> Option<PacketKey> {
+        if self.passed.contains(k) {
+            return Some(*k);
+        }
+        self.passed
+            .iter()
+            .find(|s| {
+                s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst)
+            })
+            .copied()
+    }
+
+    /// How `k` looked when the server let it through (delivered it or, `forward`, sent it out
+    /// of a link), as far as seen since the last mark; `None` if it did not get through. For a
+    /// packet addressed to the server, a copy sent out counts too: `dnat` made it a forwarded
+    /// one.
+    pub fn seen_as(&self, k: &PacketKey, forward: bool) -> Option<PacketKey> {
+        if forward {
+            self.forwarded_as(k)
+        } else {
+            self.passed_as(k).or_else(|| self.forwarded_as(k))
+        }
     }
 
     fn through(&self, k: &PacketKey, forward: bool) -> bool {
-        if forward {
-            self.forwarded(k)
-        } else {
-            self.passed.contains(k)
-        }
+        self.seen_as(k, forward).is_some()
     }
 
     fn fates(&mut self, keys: &[PacketKey], _mark: Mark, fwd: bool) -> Result<Vec<Seen>, String> {
@@ -345,7 +376,7 @@ impl Observer {
     }
 
     fn has_arrived(&self, k: &PacketKey) -> bool {
-        self.arrived.contains(k) || self.passed.contains(k)
+        self.arrived.contains(k) || self.passed_as(k).is_some()
     }
 
     /// What the server did with the TCP flow `src:sport -> dst:dport` since the last mark.

@@ -42,7 +42,10 @@
 //! across or from the server, and such rules are listed as uncovered (the INPUT probes'
 //! handshakes do send the server's ESTABLISHED answers through OUTPUT).
 //!
-//! Not derived: nat/mangle/raw, marks, ct status, lists keyed on the destination
+//! The `nat` table's PREROUTING and INPUT rules are walked on the INPUT path, its POSTROUTING
+//! on FORWARD and its OUTPUT on OUTPUT, so each NAT rule gets its witness and edges too.
+//!
+//! Not derived: mangle/raw, marks, ct status, lists keyed on the destination
 //! (`--rdest`), protocols other than tcp/udp/icmp/icmpv6.
 
 use fwnet_nft::{
@@ -1675,7 +1678,11 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
     for af in [Af::V4, Af::V6] {
         if let Some(t) = filter_table_of(rs, af.family()) {
             let order = order.and_then(|o| filter_table_of(o, af.family()));
-            let (probes, uncovered, capped, ports) = derive_af(t, order, af, cap);
+            let nat = rs
+                .tables
+                .iter()
+                .find(|n| n.family == af.family() && n.name == "fwnet_nat");
+            let (probes, uncovered, capped, ports) = derive_af(t, nat, order, af, cap);
             derived.probes.extend(probes);
             derived.uncovered.extend(uncovered);
             derived.capped.extend(capped);
@@ -1692,6 +1699,7 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
 #[allow(clippy::type_complexity)]
 fn derive_af(
     t: &fwnet_nft::Table,
+    nat: Option<&fwnet_nft::Table>,
     order: Option<&fwnet_nft::Table>,
     af: Af,
     cap: usize,
@@ -1699,6 +1707,19 @@ fn derive_af(
     let mut cases = Vec::new();
     for path in [Path::Input, Path::Forward, Path::Output] {
         walk(t, path.chain(), &Conds::default(), 0, path, &mut cases);
+    }
+    // The nat chains' rules, each on the path whose packets meet it first: a connection to the
+    // server (or, after `dnat`, through it) meets PREROUTING and INPUT, one routed through it
+    // POSTROUTING, one the server opens OUTPUT.
+    if let Some(nat) = nat {
+        for (chain, path) in [
+            ("PREROUTING", Path::Input),
+            ("INPUT", Path::Input),
+            ("OUTPUT", Path::Output),
+            ("POSTROUTING", Path::Forward),
+        ] {
+            walk(nat, chain, &Conds::default(), 0, path, &mut cases);
+        }
     }
     let n = neutral(&cases, af);
     let mut tiers: [Vec<Probe>; 4] = Default::default();

@@ -51,11 +51,23 @@ pub struct RuleHit {
 #[derive(Clone, Debug, Serialize)]
 pub struct Side {
     pub verdict: Verdict,
+    /// What NAT changed in the probe's first packet that got through (`dst 10.0.0.5:80`,
+    /// `src 10.77.1.1`); compared like the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewritten: Option<String>,
     /// Every rule of INPUT (and the chains it reaches) whose counter moved, in chain order.
     pub hits: Vec<RuleHit>,
 }
 
 impl Side {
+    /// The verdict, and what NAT changed: `accept`, `accept, dst 10.0.0.5:80`.
+    pub fn outcome(&self) -> String {
+        match &self.rewritten {
+            Some(r) => format!("{}, {r}", self.verdict),
+            None => self.verdict.to_string(),
+        }
+    }
+
     /// The rules that decided: the terminal hits, else the policy hit; empty when unknown.
     pub fn deciders(&self) -> Vec<&RuleHit> {
         let t: Vec<&RuleHit> = self.hits.iter().filter(|h| h.terminal).collect();
@@ -66,11 +78,12 @@ impl Side {
         }
     }
 
-    /// One line naming what decided, e.g. `rules:9 iifname "lo" accept` or `policy of INPUT`.
-    pub fn decided_by(&self) -> String {
+    /// One line naming what decided, e.g. `rules:9 iifname "lo" accept` or `the policy of
+    /// INPUT`; `chain` is the base chain of the probe's path, named when no counter moved.
+    pub fn decided_by(&self, chain: &str) -> String {
         let d = self.deciders();
         if d.is_empty() {
-            return "the policy of INPUT (no rule's counter moved)".into();
+            return format!("the policy of {chain} (no rule's counter moved)");
         }
         d.iter()
             .map(|h| match (h.index, &h.origin) {

@@ -23,15 +23,22 @@
 //!
 //! Test hook (deliberately not in `--help`): [`Mutation`] breaks fwnet's side on purpose (a
 //! global instead of a per-source limit, burst 5, no `ct state new`, no `iif lo`, sets without
-//! timeout), so tests can check that verification catches it; the CLI reads it from
-//! `FWNET_VERIFY_MUTATE`.
+//! timeout, NAT ports off by one), so tests can check that verification catches it; the CLI
+//! reads it from `FWNET_VERIFY_MUTATE`.
 //!
 //! FORWARD probes make the server a router (`ip_forward`, no redirects); OUTPUT probes are raw
 //! packets the server sends itself (refused with EPERM when OUTPUT drops them). Before each of
 //! them a host route sends its destination out of the link its rule's `-o` names, to a
 //! neighbour whose MAC nobody has, and the verdict is whether the packet left the server.
 //!
-//! Not verified: nat/mangle/raw.
+//! NAT: a packet that gets through is also compared as it came out ([`rewrite`]): the
+//! destination a `dnat`/`redirect` gave it, the source a `snat`/`masquerade` gave it (a source
+//! port only as changed or not, since SNAT may pick one at random). The observer recognises a
+//! rewritten packet by its identifier, protocol and one unchanged address; with a `dnat` in the
+//! ruleset the server forwards, so a probe mapped to an address it does not own is seen leaving.
+//! A packet the filter drops shows no mapping.
+//!
+//! Not verified: the effects of mangle and raw.
 
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
@@ -77,10 +84,12 @@ pub enum Mutation {
     /// moved a rule too far. Unlike the others this one is the translation verification is
     /// given (its probes come from it), as an optimizer's output would be.
     LastFirst,
+    /// Every NAT statement's port range moves up by one (`dnat to 10.0.0.1:80` maps to port 81).
+    NatPort,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 8] = [
+    pub const ALL: [Mutation; 9] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -89,6 +98,7 @@ impl Mutation {
         Mutation::EmptySets,
         Mutation::NoFamilyDispatch,
         Mutation::LastFirst,
+        Mutation::NatPort,
     ];
 
     pub fn name(self) -> &'static str {
@@ -101,6 +111,7 @@ impl Mutation {
             Mutation::EmptySets => "empty-sets",
             Mutation::NoFamilyDispatch => "no-family-dispatch",
             Mutation::LastFirst => "last-first",
+            Mutation::NatPort => "nat-port",
         }
     }
 
@@ -180,6 +191,18 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::NoCtNew => r.stmts.retain(|s| {
                         !matches!(s, Stmt::Match(Match::Flags { left: Expr::Ct(CtKey::State), bits, op: CmpOp::Eq }) if *bits == ct_state::NEW)
                     }),
+                    Mutation::NatPort => {
+                        for s in &mut r.stmts {
+                            if let Stmt::Nat(fwnet_nft::Nat {
+                                ports: Some((low, high)),
+                                ..
+                            }) = s
+                            {
+                                *low = low.wrapping_add(1);
+                                *high = high.wrapping_add(1);
+                            }
+                        }
+                    }
                     Mutation::NoIifLo
                     | Mutation::NoExpiry
                     | Mutation::EmptySets
@@ -556,7 +579,9 @@ fn attempt_once(
             p.spec.dst()
         )
     }));
-    let forwards = all.iter().any(|p| p.path == Path::Forward);
+    // A `dnat` to an address the server does not own turns a probe to the server into a
+    // forwarded packet: it is seen leaving, with its new destination.
+    let forwards = all.iter().any(|p| p.path == Path::Forward) || has_dnat(translated);
     uncovered.extend(
         connects
             .iter()
@@ -666,7 +691,7 @@ fn attempt_once(
 
     let mut results = Vec::new();
     for ((probe, l), f) in all.into_iter().zip(a).zip(b) {
-        let same = l.verdict == f.verdict;
+        let same = l.verdict == f.verdict && l.rewritten == f.rewritten;
         results.push(ProbeResult {
             text: probe.to_string(),
             probe,
@@ -703,6 +728,15 @@ fn attempt_once(
             total_ms: started.elapsed().as_millis() as u64,
         },
     })
+}
+
+fn has_dnat(rs: &Ruleset) -> bool {
+    rs.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+        .any(|s| matches!(s, Stmt::Nat(n) if n.kind == fwnet_nft::NatKind::Dnat))
 }
 
 /// Makes the server a router: it forwards, sends no redirects (a probe may leave by the link it
@@ -902,10 +936,17 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
         if !is_filter {
             let rules: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             let family = format!("{:?}", t.family).to_lowercase();
-            out.push(format!(
-                "table {family} {} ({rules} rules): only the filter tables' INPUT, FORWARD and OUTPUT are verified (probes do cross this table, but its own effects are not compared)",
-                t.name
-            ));
+            out.push(if t.name == "fwnet_nat" {
+                format!(
+                    "table {family} {} ({rules} rules): what it does to packets the filter tables drop (a mapping is seen only on a packet that gets through)",
+                    t.name
+                )
+            } else {
+                format!(
+                    "table {family} {} ({rules} rules): only the filter tables' verdicts and the nat tables' mappings are verified (probes do cross this table, but its own effects are not compared)",
+                    t.name
+                )
+            });
         }
     }
     out
@@ -1309,6 +1350,7 @@ fn play_probes(
             .find(|(n, _)| *n == link.name)
             .map(|(_, s)| s);
         let from_lo = probe.iif.as_deref() == Some("lo");
+        let mut rewritten = None;
         let verdict = match &probe.spec {
             Spec::Connect {
                 src,
@@ -1381,6 +1423,11 @@ fn play_probes(
                     observer.verdicts(&sent, mark)?
                 }
                 .into_iter();
+                // What NAT made of the first packet that got through.
+                rewritten = sent
+                    .iter()
+                    .find_map(|k| Some((k, observer.seen_as(k, routed)?)))
+                    .and_then(|(k, seen)| rewrite(k, &seen));
                 let seen: Vec<Seen> = refused
                     .iter()
                     .map(|r| match r {
@@ -1395,6 +1442,7 @@ fn play_probes(
         let no_chains = Vec::new();
         out.push(Side {
             verdict,
+            rewritten,
             hits: hits(
                 &before,
                 &after,
@@ -1483,6 +1531,42 @@ fn ready(observer: &mut Observer, sender: &LinkSender, link: u32) -> Result<(), 
 
 const BARRIER_RESEND: Duration = Duration::from_millis(250);
 const BARRIER_TRIES: u32 = 40;
+
+/// What NAT changed in a packet the server let through, `seen` against what was `sent`: the
+/// new destination (`dst 10.0.0.5:80`), the new source (`src 10.77.1.1`), or None. A source
+/// port the kernel changed is only said to have changed (`src 10.77.1.1, port changed`):
+/// where the original port is taken or out of range, SNAT picks one at random.
+pub fn rewrite(sent: &PacketKey, seen: &PacketKey) -> Option<String> {
+    let ports = matches!(
+        i32::from(sent.protocol),
+        libc::IPPROTO_TCP | libc::IPPROTO_UDP
+    );
+    let port = |k: &PacketKey, at: usize| u16::from_be_bytes([k.l4_head[at], k.l4_head[at + 1]]);
+    let mut parts = Vec::new();
+    if seen.dst != sent.dst || (ports && port(seen, 2) != port(sent, 2)) {
+        parts.push(if ports {
+            format!("dst {}", endpoint(seen.dst, port(seen, 2)))
+        } else {
+            format!("dst {}", seen.dst)
+        });
+    }
+    let sport_changed = ports && port(seen, 0) != port(sent, 0);
+    if seen.src != sent.src || sport_changed {
+        parts.push(format!(
+            "src {}{}",
+            seen.src,
+            if sport_changed { ", port changed" } else { "" }
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+fn endpoint(a: IpAddr, port: u16) -> String {
+    match a {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
 
 /// One verdict for the packets of a probe; a probe with a packet the server never received has
 /// no verdict.
@@ -1884,6 +1968,7 @@ mod tests {
         let probe = probes::parse_line(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let side = |verdict| Side {
             verdict,
+            rewritten: None,
             hits: Vec::new(),
         };
         ProbeResult {
@@ -2077,6 +2162,49 @@ mod tests {
                 "{f:?} {elapsed:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_rewrite_names_the_new_destination_and_source_but_not_a_picked_source_port() {
+        let key = |protocol: u8, src: &str, sport: u16, dst: &str, dport: u16| {
+            let mut l4_head = [0u8; 8];
+            l4_head[..2].copy_from_slice(&sport.to_be_bytes());
+            l4_head[2..4].copy_from_slice(&dport.to_be_bytes());
+            PacketKey {
+                id: 7,
+                protocol,
+                src: src.parse().unwrap(),
+                dst: dst.parse().unwrap(),
+                l4_head,
+            }
+        };
+        let sent = key(6, "198.18.0.1", 20000, "10.77.0.1", 8080);
+        assert_eq!(rewrite(&sent, &sent), None);
+        // A redirect: the port only, but the whole new endpoint is named.
+        let seen = key(6, "198.18.0.1", 20000, "10.77.0.1", 80);
+        assert_eq!(rewrite(&sent, &seen).as_deref(), Some("dst 10.77.0.1:80"));
+        // SNAT keeping the port, then picking one: the port's value is never part of it.
+        let seen = key(6, "10.77.1.1", 20000, "10.77.0.1", 8080);
+        assert_eq!(rewrite(&sent, &seen).as_deref(), Some("src 10.77.1.1"));
+        let seen = key(6, "10.77.1.1", 31337, "10.77.0.1", 8080);
+        assert_eq!(
+            rewrite(&sent, &seen).as_deref(),
+            Some("src 10.77.1.1, port changed")
+        );
+        // Both ways at once; IPv6 endpoints in brackets.
+        let sent6 = key(17, "2001:db8::1", 20000, "fd77::1", 53);
+        let seen6 = key(17, "fd77::9", 20000, "fd77::2", 5353);
+        assert_eq!(
+            rewrite(&sent6, &seen6).as_deref(),
+            Some("dst [fd77::2]:5353, src fd77::9")
+        );
+        // ICMP has no ports: its identifier, where NAT may move it, is not compared.
+        let mut icmp = key(1, "198.18.0.1", 0x0800, "10.77.0.1", 0x1234);
+        let mut seen = icmp;
+        seen.l4_head[4] = 9;
+        assert_eq!(rewrite(&icmp, &seen), None);
+        icmp.dst = "10.77.0.9".parse().unwrap();
+        assert_eq!(rewrite(&icmp, &seen).as_deref(), Some("dst 10.77.0.1"));
     }
 
     #[test]
