@@ -1067,6 +1067,26 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
             "{pattern}"
         );
     }
+    // The nat rule that mapped it is among each side's hits.
+    let redirect = r
+        .iter()
+        .find(|p| {
+            let t = p["text"].as_str().unwrap_or("");
+            t.starts_with("tcp 198.18.0.1:") && t.ends_with("-> 10.77.0.1:8080 flags S")
+        })
+        .expect("the redirect's witness");
+    for side in ["legacy", "fwnet"] {
+        let hits = redirect[side]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            hits.iter().any(|h| h["maps"] == true
+                && h["chain"] == "nat PREROUTING"
+                && h["origin"].as_str().unwrap_or("").ends_with("nat.rules:6")),
+            "{side}: {redirect}"
+        );
+    }
     // Just outside a rule, nothing is mapped.
     assert_eq!(
         rewritten_like(
@@ -1092,6 +1112,9 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         "nat.rules:8: reaches the rule",
         "accept, dst 198.51.100.21:2525",
         "accept, dst 198.51.100.21:2526",
+        "mapped by ",
+        "-j REDIRECT --to-ports 80",
+        "redirect to :81",
     ] {
         assert!(stdout.contains(needle), "{needle} in {stdout}");
     }

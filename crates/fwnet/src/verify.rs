@@ -329,16 +329,18 @@ fn print_report(r: &Report, args: &Args) {
             .as_deref()
             .map_or(String::new(), |o| format!(" (for {o}: {})", res.probe.why));
         println!("mismatch: {}{from}", res.text);
-        println!(
-            "  legacy: {:<14} decided by {}",
-            res.legacy.outcome(),
-            res.legacy.decided_by(res.probe.path.chain())
-        );
-        println!(
-            "  fwnet:  {:<14} decided by {}",
-            res.fwnet.outcome(),
-            res.fwnet.decided_by(res.probe.path.chain())
-        );
+        // Where the mappings differ, the nat rules that gave them are named too.
+        let nat_differs = res.legacy.rewritten != res.fwnet.rewritten;
+        for (name, side) in [("legacy:", &res.legacy), ("fwnet: ", &res.fwnet)] {
+            println!(
+                "  {name} {:<14} decided by {}",
+                side.outcome(),
+                side.decided_by(res.probe.path.chain())
+            );
+            if let Some(m) = side.mapped_by().filter(|_| nat_differs) {
+                println!("          mapped by {m}");
+            }
+        }
     }
     for u in &r.uncovered {
         println!("no probe for {u}");

@@ -149,6 +149,8 @@ pub struct Observer {
     arrived: HashSet<PacketKey>,
     /// What the server sent out of its links since the last mark (the tap's outgoing copies).
     sent: HashSet<PacketKey>,
+    /// Those of them sent on `lo`: a packet the server sends itself, not one it routed away.
+    sent_on_lo: HashSet<PacketKey>,
     barriers: HashSet<u32>,
 }
 
@@ -227,6 +229,7 @@ impl Observer {
                 passed: HashSet::new(),
                 arrived: HashSet::new(),
                 sent: HashSet::new(),
+                sent_on_lo: HashSet::new(),
                 barriers: HashSet::new(),
             })
         })?
@@ -238,6 +241,7 @@ impl Observer {
         self.passed.clear();
         self.arrived.clear();
         self.sent.clear();
+        self.sent_on_lo.clear();
         Ok(Mark(()))
     }
 
@@ -291,8 +295,14 @@ impl Observer {
     /// The copy of `k` the server sent out of a link: its identifier and protocol, and one
     /// unchanged address (NAT may rewrite the other, and the ports).
     fn forwarded_as(&self, k: &PacketKey) -> Option<PacketKey> {
+        self.sent_as(k, false)
+    }
+
+    /// [`Observer::forwarded_as`], leaving out copies sent on `lo` when `off_lo`.
+    fn sent_as(&self, k: &PacketKey, off_lo: bool) -> Option<PacketKey> {
         self.sent
             .iter()
+            .filter(|s| !(off_lo && self.sent_on_lo.contains(s)))
             .find(|s| {
                 s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst)
             })
@@ -321,7 +331,9 @@ impl Observer {
         if forward {
             self.forwarded_as(k)
         } else {
-            self.passed_as(k).or_else(|| self.forwarded_as(k))
+            // A probe the server sends itself on `lo` leaves by `lo` before INPUT judges it:
+            // that copy says nothing.
+            self.passed_as(k).or_else(|| self.sent_as(k, true))
         }
     }
 
@@ -479,7 +491,12 @@ impl Observer {
             };
             let data = &buf[..n];
             if from.sll_pkttype == PACKET_OUTGOING {
-                self.sent.extend(PacketKey::of(data));
+                if let Some(k) = PacketKey::of(data) {
+                    self.sent.insert(k);
+                    if from.sll_hatype == libc::ARPHRD_LOOPBACK {
+                        self.sent_on_lo.insert(k);
+                    }
+                }
                 continue;
             }
             if u16::from_be(from.sll_protocol) == BARRIER_ETHERTYPE {

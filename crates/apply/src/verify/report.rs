@@ -45,6 +45,9 @@ pub struct RuleHit {
     pub text: String,
     /// The rule ends evaluation (accept, drop, reject): it decided the verdict.
     pub terminal: bool,
+    /// A nat rule (chain `nat CHAIN`) that gives a mapping (DNAT, SNAT, MASQUERADE, REDIRECT).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub maps: bool,
 }
 
 /// One side's answer to one probe.
@@ -55,7 +58,8 @@ pub struct Side {
     /// `src 10.77.1.1`); compared like the verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewritten: Option<String>,
-    /// Every rule of INPUT (and the chains it reaches) whose counter moved, in chain order.
+    /// Every rule of the path's base chain (and the chains it reaches) whose counter moved, in
+    /// chain order, then those of the nat chains the path meets (`nat PREROUTING`, ...).
     pub hits: Vec<RuleHit>,
 }
 
@@ -76,6 +80,21 @@ impl Side {
         } else {
             t
         }
+    }
+
+    /// The nat rules that gave the probe its mapping, as [`Side::decided_by`] names rules; None
+    /// when no nat rule with a mapping counted it.
+    pub fn mapped_by(&self) -> Option<String> {
+        let m: Vec<String> = self
+            .hits
+            .iter()
+            .filter(|h| h.maps)
+            .map(|h| match &h.origin {
+                Some(o) => format!("{o}: {}", h.text),
+                None => format!("{}: {}", h.chain, h.text),
+            })
+            .collect();
+        (!m.is_empty()).then(|| m.join("; "))
     }
 
     /// One line naming what decided, e.g. `rules:9 iifname "lo" accept` or `the policy of

@@ -902,10 +902,39 @@ fn family_of(p: &Probe) -> Family {
 }
 
 /// The base chain of `path` and every chain reachable from it in the filter table of `family`,
-/// in the order first reached.
+/// in the order first reached; then, as `nat CHAIN`, the nat table's chains the path meets
+/// ([`NAT_PREFIX`]).
 fn reachable_chains(rs: &Ruleset, family: Family, path: Path) -> Vec<String> {
-    let mut out = vec![path.chain().to_string()];
-    let Some(t) = probes::filter_table_of(rs, family) else {
+    let mut out = reachable_in(
+        probes::filter_table_of(rs, family),
+        vec![path.chain().to_string()],
+    );
+    if let Some(nat) = nat_table_of(rs, family) {
+        let bases = match path {
+            Path::Input => ["PREROUTING", "INPUT"],
+            Path::Forward => ["PREROUTING", "POSTROUTING"],
+            Path::Output => ["OUTPUT", "POSTROUTING"],
+        };
+        let chains = reachable_in(Some(nat), bases.map(String::from).to_vec());
+        out.extend(chains.into_iter().map(|c| format!("{NAT_PREFIX}{c}")));
+    }
+    out
+}
+
+/// How a nat chain is named among the filter table's in counters and hits: `nat PREROUTING`
+/// (no chain name has a blank).
+const NAT_PREFIX: &str = "nat ";
+
+fn nat_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table> {
+    rs.tables
+        .iter()
+        .find(|t| t.family == family && t.name == "fwnet_nat")
+}
+
+/// `out` and every chain of `t` reachable from them by jump, goto or verdict map, in the order
+/// first reached.
+fn reachable_in(t: Option<&fwnet_nft::Table>, mut out: Vec<String>) -> Vec<String> {
+    let Some(t) = t else {
         return out;
     };
     let mut i = 0;
@@ -970,22 +999,28 @@ struct RuleText {
     text: String,
     origin: Option<String>,
     terminal: bool,
+    /// A nat rule that gives a mapping (`dnat`, `snat`, `masquerade`, `redirect`).
+    maps: bool,
 }
 
 /// Where each rule of the legacy kernel's `family` filter table comes from, per chain, found by
 /// replaying the files' `-A` and `-I` commands (iptables-save files hold no others for rules).
 /// Independent of the translation: fwnet may merge rules, the kernel keeps every one.
-fn legacy_origins(originals: &[Original], family: Family) -> BTreeMap<String, Vec<String>> {
+fn legacy_origins(
+    originals: &[Original],
+    family: Family,
+    table: &str,
+) -> BTreeMap<String, Vec<String>> {
     let mut chains: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for o in originals.iter().filter(|o| o.family == family) {
-        let mut in_filter = false;
+        let mut in_table = false;
         for (n, line) in o.text.lines().enumerate() {
             let line = line.trim();
-            if let Some(table) = line.strip_prefix('*') {
-                in_filter = table.trim() == "filter";
+            if let Some(name) = line.strip_prefix('*') {
+                in_table = name.trim() == table;
                 continue;
             }
-            if !in_filter {
+            if !in_table {
                 continue;
             }
             let mut words = line.split_whitespace();
@@ -1041,25 +1076,75 @@ fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
 /// Legacy rule texts per family (true: IPv6), filled by the first snapshot of each family.
 type TextCache = std::sync::Mutex<BTreeMap<bool, Arc<ChainTexts>>>;
 
+/// The legacy side's counters of `family`: the filter table's, and the nat table's (chains
+/// named `nat CHAIN`) when the files have one.
 fn legacy_snapshot(
     site: &Site,
     originals: &[Original],
     family: Family,
     cache: &TextCache,
 ) -> Result<Snapshot, String> {
-    let text = site
-        .server
-        .exec(legacy_tool(family, "save"), &["-c", "-t", "filter"])?;
+    let nat = originals
+        .iter()
+        .filter(|o| o.family == family)
+        .any(|o| o.text.lines().any(|l| l.trim() == "*nat"));
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     let v6 = family == Family::Ip6;
-    let texts = cache.get(&v6).cloned();
-    let snap = parse_save_counters(
-        &text,
-        texts.is_none().then(|| legacy_origins(originals, family)),
-        texts,
-    );
+    let cached = cache.get(&v6).cloned();
+    let mut snap = Snapshot::default();
+    let mut texts = ChainTexts::new();
+    for (table, prefix) in [("filter", ""), ("nat", NAT_PREFIX)] {
+        if table == "nat" && !nat {
+            continue;
+        }
+        let text = site
+            .server
+            .exec(legacy_tool(family, "save"), &["-c", "-t", table])?;
+        // Rule texts are read on the first snapshot only.
+        let part = parse_save_counters(
+            &text,
+            cached
+                .is_none()
+                .then(|| legacy_origins(originals, family, table)),
+            cached.as_ref().map(|_| Arc::default()),
+        );
+        let named = |chain: String| format!("{prefix}{chain}");
+        snap.rules
+            .extend(part.rules.into_iter().map(|(c, v)| (named(c), v)));
+        // A nat chain's policy never decides a verdict (fwnet's side has no policy counters
+        // at all): only the filter table's are kept.
+        if table == "filter" {
+            snap.policy.extend(part.policy);
+        }
+        if cached.is_none() {
+            let mut part_texts = Arc::unwrap_or_clone(part.texts);
+            if table == "nat" {
+                // A nat rule maps; it never decides a verdict.
+                for t in part_texts.values_mut().flatten() {
+                    t.terminal = false;
+                    t.maps = legacy_maps(&t.text);
+                }
+            }
+            texts.extend(part_texts.into_iter().map(|(c, v)| (named(c), v)));
+        }
+    }
+    snap.texts = cached.unwrap_or_else(|| Arc::new(texts));
     cache.insert(v6, Arc::clone(&snap.texts));
     Ok(snap)
+}
+
+/// Whether an `iptables-save` rule of the nat table gives a mapping.
+fn legacy_maps(rule: &str) -> bool {
+    let mut words = rule.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "-j" || w == "--jump" {
+            return matches!(
+                words.next(),
+                Some("DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP")
+            );
+        }
+    }
+    false
 }
 
 /// Reads `iptables-save -c` output: `:CHAIN POLICY [p:b]` and `[p:b] -A CHAIN ...` lines.
@@ -1103,6 +1188,7 @@ fn parse_save_counters(
                     text: rule.to_string(),
                     origin,
                     terminal: legacy_terminal(rule),
+                    maps: false,
                 });
             }
             list.push(packets(counters));
@@ -1137,10 +1223,10 @@ fn fwnet_labels(
         .map_err(|e| format!("reading fwnet's rules: {e}"))?;
     let mut labels: BTreeMap<bool, ChainTexts> = BTreeMap::new();
     let wanted: &[&str] = if inet { &["inet"] } else { &["ip", "ip6"] };
-    for t in tables
-        .into_iter()
-        .filter(|t| wanted.contains(&t.family) && t.name == "fwnet_filter")
-    {
+    for t in tables.into_iter().filter(|t| {
+        wanted.contains(&t.family) && (t.name == "fwnet_filter" || t.name == "fwnet_nat")
+    }) {
+        let nat = t.name == "fwnet_nat";
         let chains: Chains = t
             .chains
             .into_iter()
@@ -1152,7 +1238,7 @@ fn fwnet_labels(
         let views: Vec<(Family, Chains)> = if inet {
             [Family::Ip, Family::Ip6]
                 .into_iter()
-                .map(|f| (f, inet_view(chains.clone(), f, per_family)))
+                .map(|f| (f, inet_view(chains.clone(), f, per_family, &t.name)))
                 .collect()
         } else {
             vec![(family_of_table(t.family), chains)]
@@ -1164,11 +1250,17 @@ fn fwnet_labels(
                     .into_iter()
                     .enumerate()
                     .map(|(i, (text, origin))| RuleText {
-                        terminal: is_terminal(per_family, family, &name, i),
+                        terminal: !nat && is_terminal(per_family, family, &name, i),
+                        maps: nat && maps(per_family, family, &name, i),
                         text,
                         origin,
                     })
                     .collect();
+                let name = if nat {
+                    format!("{NAT_PREFIX}{name}")
+                } else {
+                    name
+                };
                 texts.insert(name, rules);
             }
         }
@@ -1176,16 +1268,28 @@ fn fwnet_labels(
     Ok(labels.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
 }
 
-/// The chains of `family` in an inet `fwnet_filter` made by [`fwnet_nft::inet::merge`], as
+/// Whether rule `i` of nat chain `chain` gives a mapping.
+fn maps(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
+    nat_table_of(ir, family)
+        .and_then(|t| t.chains.iter().find(|c| c.name == chain))
+        .and_then(|c| c.rules.get(i))
+        .is_some_and(|r| r.stmts.iter().any(|s| matches!(s, Stmt::Nat(_))))
+}
+
+/// The chains of `family` in an inet table `name` made by [`fwnet_nft::inet::merge`], as
 /// they were in the per-family table of `per_family`: the family's suffix taken off the names,
 /// and the `meta nfproto` rule the merge put first in each base chain left out.
 fn inet_view<T>(
     chains: Vec<(String, Vec<T>)>,
     family: Family,
     per_family: &Ruleset,
+    name: &str,
 ) -> Vec<(String, Vec<T>)> {
     let suffix = fwnet_nft::inet::suffix(family);
-    let table = probes::filter_table_of(per_family, family);
+    let table = per_family
+        .tables
+        .iter()
+        .find(|t| t.family == family && t.name == name);
     chains
         .into_iter()
         .filter_map(|(name, mut rules)| {
@@ -1206,21 +1310,34 @@ fn fwnet_snapshot(
     inet: Option<&Ruleset>,
 ) -> Result<Snapshot, String> {
     let table_family = if inet.is_some() { Family::Inet } else { family };
-    let counters = site
-        .server
-        .try_run_in(|| crate::rule_counters(table_family, "fwnet_filter"))?
-        .map_err(|e| format!("reading fwnet's counters: {e}"))?;
-    let counters = match inet {
-        Some(per_family) => inet_view(counters, family, per_family),
-        None => counters,
-    };
+    let texts = labels
+        .get(&(family == Family::Ip6))
+        .cloned()
+        .unwrap_or_default();
+    let nat = texts.keys().any(|k| k.starts_with(NAT_PREFIX));
+    let mut rules = BTreeMap::new();
+    for (table, prefix) in [("fwnet_filter", ""), ("fwnet_nat", NAT_PREFIX)] {
+        if table == "fwnet_nat" && !nat {
+            continue;
+        }
+        let counters = site
+            .server
+            .try_run_in(|| crate::rule_counters(table_family, table))?
+            .map_err(|e| format!("reading fwnet's counters: {e}"))?;
+        let counters = match inet {
+            Some(per_family) => inet_view(counters, family, per_family, table),
+            None => counters,
+        };
+        rules.extend(
+            counters
+                .into_iter()
+                .map(|(chain, v)| (format!("{prefix}{chain}"), v)),
+        );
+    }
     Ok(Snapshot {
-        rules: counters.into_iter().collect(),
+        rules,
         policy: BTreeMap::new(),
-        texts: labels
-            .get(&(family == Family::Ip6))
-            .cloned()
-            .unwrap_or_default(),
+        texts,
     })
 }
 
@@ -1241,6 +1358,7 @@ fn hits(before: &Snapshot, after: &Snapshot, chains: &[String]) -> Vec<RuleHit> 
                     origin: r.origin,
                     text: r.text,
                     terminal: r.terminal,
+                    maps: r.maps,
                 });
             }
         }
@@ -1253,6 +1371,7 @@ fn hits(before: &Snapshot, after: &Snapshot, chains: &[String]) -> Vec<RuleHit> 
                     origin: None,
                     text: "policy".into(),
                     terminal: false,
+                    maps: false,
                 });
             }
         }
@@ -2037,6 +2156,7 @@ mod tests {
             origin: None,
             text: text.into(),
             terminal: true,
+            maps: false,
         };
         let mut limited = result(p, Verdict::Accept, Verdict::Drop);
         limited.legacy.hits = vec![hit("-A INPUT -p icmp -m limit --limit 5/sec -j ACCEPT")];
@@ -2229,14 +2349,17 @@ mod tests {
                 text: "*filter\n-A INPUT -j DROP\nCOMMIT\n".into(),
             },
         ];
-        let got = legacy_origins(&originals, Family::Ip);
+        let got = legacy_origins(&originals, Family::Ip, "filter");
         assert_eq!(got["INPUT"], ["a:8", "a:9", "a:6", "a:7", "b:2"]);
         assert_eq!(got["x"], ["a:10"]);
         assert!(
             !got.contains_key("PREROUTING"),
             "nat is not the filter table"
         );
-        assert_eq!(legacy_origins(&originals, Family::Ip6)["INPUT"], ["c:2"]);
+        assert_eq!(
+            legacy_origins(&originals, Family::Ip6, "filter")["INPUT"],
+            ["c:2"]
+        );
         // (iptables-save rule, ends evaluation)
         let cases = [
             ("-A INPUT -i lo -j ACCEPT", true),
