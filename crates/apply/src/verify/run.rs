@@ -572,11 +572,24 @@ fn attempt_once(
             .into_iter()
             .map(|(origin, why)| format!("{origin}: {why}")),
     );
-    uncovered.extend(owned.iter().map(|p| {
+    // One line per rule and destination: a rule's edge and flag variants share both.
+    let mut unroutable: BTreeMap<(Option<String>, IpAddr), Vec<&Probe>> = BTreeMap::new();
+    for p in &owned {
+        unroutable
+            .entry((p.origin.clone(), p.spec.dst()))
+            .or_default()
+            .push(p);
+    }
+    uncovered.extend(unroutable.into_iter().map(|((origin, dst), probes)| {
+        let others = match probes.len() - 1 {
+            0 => String::new(),
+            1 => " and 1 more like it".to_string(),
+            n => format!(" and {n} more like it"),
+        };
         format!(
-            "`{p}` ({}): the server owns or cannot route to {}, so it would not leave the server",
-            p.origin.as_deref().unwrap_or("policy"),
-            p.spec.dst()
+            "`{}`{others} ({}): the server owns or cannot route to {dst}, so it would not leave the server",
+            probes[0],
+            origin.as_deref().unwrap_or("policy"),
         )
     }));
     // A `dnat` to an address the server does not own turns a probe to the server into a
