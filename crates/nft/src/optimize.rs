@@ -23,8 +23,12 @@
 //!   runs that jump never move (the packet comes back and meets the rules in between);
 //! - every other statement must be equal, and so must the comment;
 //! - `!=` never merges (`!= a` or `!= b` is not `!= { a, b }`);
-//! - the rule must end with a verdict or `reject`; statements with effects other than the
-//!   counter (log, limit, mark, nat, set updates) make a rule stay as it is;
+//! - the rule must end with a verdict, `reject` or a NAT statement (`dnat`, `snat`,
+//!   `masquerade`, `redirect`: it ends the rule like an accept, so runs of port forwards or of
+//!   masquerades with one target merge like runs of accepts; a NAT chain only sees the first
+//!   packet of a connection, so this speeds up setting connections up, not their packets);
+//!   statements with effects other than the counter (log, limit, mark, set updates) make a
+//!   rule stay as it is;
 //! - a run that jumps to another chain, after which the packet comes back and meets the next
 //!   rule, merges only single addresses, ports or interface names that are all different, so
 //!   no packet could have matched two of its rules (`oifname { "br-1", "docker0" } jump
@@ -376,7 +380,7 @@ fn longest_run(
     let first = &rules[start];
     let returns = match first.stmts.last() {
         Some(Stmt::Verdict(Verdict::Jump(_))) => true,
-        Some(Stmt::Verdict(_) | Stmt::Reject(_)) => false,
+        Some(Stmt::Verdict(_) | Stmt::Reject(_) | Stmt::Nat(_)) => false,
         _ => return None,
     };
     let body = &first.stmts[..first.stmts.len() - 1];
@@ -1290,6 +1294,63 @@ mod tests {
                 ],
             );
         }
+    }
+
+    #[test]
+    fn nat_rules_with_one_target_merge_and_different_targets_stay_apart() {
+        let masquerade = Stmt::Nat(Nat {
+            kind: NatKind::Masquerade,
+            addr: None,
+            ports: None,
+            flags: Default::default(),
+        });
+        let dnat = |to: &str, port: u16| {
+            let a: IpAddr = to.parse().unwrap();
+            Stmt::Nat(Nat {
+                kind: NatKind::Dnat,
+                addr: Some(NatAddr::Range(a, a)),
+                ports: Some((port, port)),
+                flags: Default::default(),
+            })
+        };
+        let net = |a: &str| saddr(&format!("{a}/24"));
+        // Masquerades of three networks, one with a different target between them: the first
+        // two merge, the one after the other target cannot move up past it (a packet of
+        // 10.0.3.0/24 to port 80 matches both).
+        check(
+            vec![
+                rule(1, vec![net("10.0.1.0"), counter(1), masquerade.clone()]),
+                rule(2, vec![net("10.0.2.0"), counter(2), masquerade.clone()]),
+                rule(3, vec![dport(Value::Num(80)), counter(0), dnat("192.0.2.9", 8080)]),
+                rule(4, vec![net("10.0.3.0"), counter(4), masquerade.clone()]),
+            ],
+            &[
+                "ip saddr { 10.0.1.0/24, 10.0.2.0/24 } counter packets 3 bytes 300 masquerade # t:1-2",
+                "tcp dport 80 counter packets 0 bytes 0 dnat to 192.0.2.9:8080 # t:3",
+                "ip saddr 10.0.3.0/24 counter packets 4 bytes 400 masquerade # t:4",
+            ],
+        );
+        // Port forwards to one backend merge; to another backend they stay.
+        check(
+            vec![
+                rule(
+                    1,
+                    vec![dport(Value::Num(80)), counter(0), dnat("192.0.2.5", 80)],
+                ),
+                rule(
+                    2,
+                    vec![dport(Value::Num(81)), counter(0), dnat("192.0.2.5", 80)],
+                ),
+                rule(
+                    3,
+                    vec![dport(Value::Num(82)), counter(0), dnat("192.0.2.6", 80)],
+                ),
+            ],
+            &[
+                "tcp dport { 80, 81 } counter packets 0 bytes 0 dnat to 192.0.2.5:80 # t:1-2",
+                "tcp dport 82 counter packets 0 bytes 0 dnat to 192.0.2.6:80 # t:3",
+            ],
+        );
     }
 
     #[test]
