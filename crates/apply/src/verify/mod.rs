@@ -25,9 +25,9 @@
 //! Probes are also derived from the nat tables' rules, and the mapping a packet that gets
 //! through was given (its new destination or source) is compared like the verdict.
 //!
-//! Not verified: the effects of mangle and raw (probes do cross them), what nat does to a
-//! packet the filter drops, ESTABLISHED and RELATED packets on FORWARD and OUTPUT, `--seconds`
-//! (xt_recent) expiries without `--slow`.
+//! Not verified: the effects of mangle and raw (probes do cross them), the mapping of a nat
+//! rule whose every probe the filter drops (listed by line), ESTABLISHED and RELATED packets
+//! on FORWARD and OUTPUT, `--seconds` (xt_recent) expiries without `--slow`.
 
 pub mod netns;
 pub mod observe;
