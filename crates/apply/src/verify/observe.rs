@@ -84,6 +84,13 @@ pub struct PacketKey {
 }
 
 impl PacketKey {
+    /// Whether `self`, seen somewhere in the server, is the packet `k` was, maybe rewritten by
+    /// NAT: the same identifier and protocol, and one address unchanged (NAT rewrites one
+    /// address, and the ports).
+    pub fn is_copy_of(&self, k: &PacketKey) -> bool {
+        self.id == k.id && self.protocol == k.protocol && (self.src == k.src || self.dst == k.dst)
+    }
+
     /// Reads the key of an IPv4 or IPv6 packet (header included; IPv6 without extension
     /// headers), or None if it is too short or of another version.
     pub fn of(packet: &[u8]) -> Option<PacketKey> {
@@ -303,9 +310,7 @@ impl Observer {
         self.sent
             .iter()
             .filter(|s| !(off_lo && self.sent_on_lo.contains(s)))
-            .find(|s| {
-                s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst)
-            })
+            .find(|s| s.is_copy_of(k))
             .copied()
     }
 
@@ -315,12 +320,7 @@ impl Observer {
         if self.passed.contains(k) {
             return Some(*k);
         }
-        self.passed
-            .iter()
-            .find(|s| {
-                s.id == k.id && s.protocol == k.protocol && (s.src == k.src || s.dst == k.dst)
-            })
-            .copied()
+        self.passed.iter().find(|s| s.is_copy_of(k)).copied()
     }
 
     /// How `k` looked when the server let it through (delivered it or, `forward`, sent it out

@@ -1107,6 +1107,13 @@ pub fn filter_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table
         .find(|t| t.family == family && t.name == "fwnet_filter")
 }
 
+/// The nat table of `family` (`ip` or `ip6`).
+pub fn nat_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table> {
+    rs.tables
+        .iter()
+        .find(|t| t.family == family && t.name == "fwnet_nat")
+}
+
 // ---------------------------------------------------------------------------------------------
 // Values
 
@@ -1678,10 +1685,7 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
     for af in [Af::V4, Af::V6] {
         if let Some(t) = filter_table_of(rs, af.family()) {
             let order = order.and_then(|o| filter_table_of(o, af.family()));
-            let nat = rs
-                .tables
-                .iter()
-                .find(|n| n.family == af.family() && n.name == "fwnet_nat");
+            let nat = nat_table_of(rs, af.family());
             let (probes, uncovered, capped, ports) = derive_af(t, nat, order, af, cap);
             derived.probes.extend(probes);
             derived.uncovered.extend(uncovered);

@@ -925,7 +925,7 @@ fn reachable_chains(rs: &Ruleset, family: Family, path: Path) -> Vec<String> {
         probes::filter_table_of(rs, family),
         vec![path.chain().to_string()],
     );
-    if let Some(nat) = nat_table_of(rs, family) {
+    if let Some(nat) = probes::nat_table_of(rs, family) {
         let bases = match path {
             Path::Input => ["PREROUTING", "INPUT"],
             Path::Forward => ["PREROUTING", "POSTROUTING"],
@@ -940,12 +940,6 @@ fn reachable_chains(rs: &Ruleset, family: Family, path: Path) -> Vec<String> {
 /// How a nat chain is named among the filter table's in counters and hits: `nat PREROUTING`
 /// (no chain name has a blank).
 const NAT_PREFIX: &str = "nat ";
-
-fn nat_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table> {
-    rs.tables
-        .iter()
-        .find(|t| t.family == family && t.name == "fwnet_nat")
-}
 
 /// `out` and every chain of `t` reachable from them by jump, goto or verdict map, in the order
 /// first reached.
@@ -1096,15 +1090,20 @@ fn legacy_origins(
     chains
 }
 
-/// Whether an `iptables-save` rule ends evaluation.
-fn legacy_terminal(rule: &str) -> bool {
+/// The target an `iptables-save` rule jumps to (`ACCEPT`, `DNAT`, a chain...).
+fn legacy_target(rule: &str) -> Option<&str> {
     let mut words = rule.split_whitespace();
     while let Some(w) = words.next() {
         if w == "-j" || w == "--jump" {
-            return matches!(words.next(), Some("ACCEPT" | "DROP" | "REJECT"));
+            return words.next();
         }
     }
-    false
+    None
+}
+
+/// Whether an `iptables-save` rule ends evaluation.
+fn legacy_terminal(rule: &str) -> bool {
+    matches!(legacy_target(rule), Some("ACCEPT" | "DROP" | "REJECT"))
 }
 
 fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
@@ -1135,13 +1134,18 @@ fn legacy_snapshot(
     family: Family,
     cache: &TextCache,
 ) -> Result<Snapshot, String> {
-    let nat = originals
-        .iter()
-        .filter(|o| o.family == family)
-        .any(|o| o.text.lines().any(|l| l.trim() == "*nat"));
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     let v6 = family == Family::Ip6;
     let cached = cache.get(&v6).cloned();
+    // Whether there are nat rules to count: from the files the first time, then from what
+    // that read.
+    let nat = match &cached {
+        Some(texts) => texts.keys().any(|k| k.starts_with(NAT_PREFIX)),
+        None => originals
+            .iter()
+            .filter(|o| o.family == family)
+            .any(|o| o.text.lines().any(|l| l.trim() == "*nat")),
+    };
     let mut snap = Snapshot::default();
     let mut texts = ChainTexts::new();
     for (table, prefix) in [("filter", ""), ("nat", NAT_PREFIX)] {
@@ -1186,16 +1190,10 @@ fn legacy_snapshot(
 
 /// Whether an `iptables-save` rule of the nat table gives a mapping.
 fn legacy_maps(rule: &str) -> bool {
-    let mut words = rule.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == "-j" || w == "--jump" {
-            return matches!(
-                words.next(),
-                Some("DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP")
-            );
-        }
-    }
-    false
+    matches!(
+        legacy_target(rule),
+        Some("DNAT" | "SNAT" | "MASQUERADE" | "REDIRECT" | "NETMAP")
+    )
 }
 
 /// Reads `iptables-save -c` output: `:CHAIN POLICY [p:b]` and `[p:b] -A CHAIN ...` lines.
@@ -1321,7 +1319,7 @@ fn fwnet_labels(
 
 /// Whether rule `i` of nat chain `chain` gives a mapping.
 fn maps(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
-    nat_table_of(ir, family)
+    probes::nat_table_of(ir, family)
         .and_then(|t| t.chains.iter().find(|c| c.name == chain))
         .and_then(|c| c.rules.get(i))
         .is_some_and(|r| r.stmts.iter().any(|s| matches!(s, Stmt::Nat(_))))
