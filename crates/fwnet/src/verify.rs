@@ -1,11 +1,11 @@
 //! `fwnet verify`: import the files in-process, then prove the translation against the legacy
 //! kernel with `fwnet_apply::verify` and print the comparison.
 //!
-//! Exit codes are this command's own: 0 every verdict matches, 1 at least one mismatch, 2
-//! verification could not run (files that do not translate, not root, legacy iptables missing,
-//! the legacy kernel rejecting the file, a bad probe file). It does not store anything in the
-//! state directory and never touches the host's firewall: everything happens in scratch network
-//! namespaces. The `FWNET_VERIFY_MUTATE` environment variable is a test hook (see
+//! Exit codes are this command's own: 0 every verdict and NAT mapping matches, 1 at least one
+//! mismatch, 2 verification could not run (files that do not translate, not root, legacy
+//! iptables missing, the legacy kernel rejecting the file, a bad probe file). It does not store
+//! anything in the state directory and never touches the host's firewall: everything happens in
+//! scratch network namespaces. The `FWNET_VERIFY_MUTATE` environment variable is a test hook (see
 //! `fwnet_apply::verify`), deliberately left out of `--help`.
 
 use crate::output;
