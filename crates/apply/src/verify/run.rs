@@ -1493,7 +1493,17 @@ fn play_probes(
     let mut chains: BTreeMap<(bool, Path), Vec<String>> = BTreeMap::new();
     for f in [Family::Ip, Family::Ip6] {
         for path in [Path::Input, Path::Forward, Path::Output] {
-            chains.insert((f == Family::Ip6, path), reachable_chains(ir, f, path));
+            let mut on_path = reachable_chains(ir, f, path);
+            // A `dnat` can send a packet addressed to the server on through FORWARD, whose
+            // rules then decide it.
+            if path == Path::Input && has_dnat(ir) {
+                for c in reachable_chains(ir, f, Path::Forward) {
+                    if !on_path.contains(&c) {
+                        on_path.push(c);
+                    }
+                }
+            }
+            chains.insert((f == Family::Ip6, path), on_path);
         }
     }
     // Counters of each family as the previous probe of that family left them.
