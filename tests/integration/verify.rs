@@ -406,10 +406,10 @@ fn both_sides_give(results: &[serde_json::Value], expected: &[(&str, &str)]) {
     }
 }
 
-/// The verdicts of the probe whose text is `pattern`, where `*` stands for a source port.
-fn verdicts_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
+/// The result of the probe whose text is `pattern`, where `*` stands for a source port.
+fn probe_like<'a>(results: &'a [serde_json::Value], pattern: &str) -> &'a serde_json::Value {
     let (head, tail) = pattern.split_once('*').unwrap_or((pattern, ""));
-    let r = results
+    results
         .iter()
         .find(|r| {
             let t = r["text"].as_str().unwrap_or("");
@@ -418,7 +418,12 @@ fn verdicts_like(results: &[serde_json::Value], pattern: &str) -> (String, Strin
                     port.bytes().all(|b| b.is_ascii_digit()) && tail.trim_start() == rest
                 })
         })
-        .unwrap_or_else(|| panic!("no probe like `{pattern}` in {results:#?}"));
+        .unwrap_or_else(|| panic!("no probe like `{pattern}` in {results:#?}"))
+}
+
+/// The verdicts of the probe whose text is `pattern` ([`probe_like`]).
+fn verdicts_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
+    let r = probe_like(results, pattern);
     let v = |side: &str| {
         r[side]["verdict"]["verdict"]
             .as_str()
@@ -1004,17 +1009,7 @@ COMMIT
 /// What NAT made of the probe whose text is `pattern` (`*` for a source port), on (legacy,
 /// fwnet); empty where it changed nothing or the packet did not get through.
 fn rewritten_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
-    let (head, tail) = pattern.split_once('*').unwrap_or((pattern, ""));
-    let r = results
-        .iter()
-        .find(|r| {
-            let t = r["text"].as_str().unwrap_or("");
-            t.starts_with(head)
-                && t[head.len()..].split_once(' ').is_some_and(|(port, rest)| {
-                    port.bytes().all(|b| b.is_ascii_digit()) && tail.trim_start() == rest
-                })
-        })
-        .unwrap_or_else(|| panic!("no probe like `{pattern}` in {results:#?}"));
+    let r = probe_like(results, pattern);
     let v = |side: &str| r[side]["rewritten"].as_str().unwrap_or("").to_string();
     (v("legacy"), v("fwnet"))
 }
@@ -1070,13 +1065,7 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         );
     }
     // The nat rule that mapped it is among each side's hits.
-    let redirect = r
-        .iter()
-        .find(|p| {
-            let t = p["text"].as_str().unwrap_or("");
-            t.starts_with("tcp 198.18.0.1:") && t.ends_with("-> 10.77.0.1:8080 flags S")
-        })
-        .expect("the redirect's witness");
+    let redirect = probe_like(&r, "tcp 198.18.0.1:* -> 10.77.0.1:8080 flags S");
     for side in ["legacy", "fwnet"] {
         let hits = redirect[side]["hits"]
             .as_array()
