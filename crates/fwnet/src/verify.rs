@@ -254,27 +254,42 @@ fn refuse(diags: &[Diagnostic]) -> Result<u8> {
     Ok(COULD_NOT_RUN)
 }
 
-/// The report's line on the lines the probe cap left without a probe: how many, and the
-/// first [`CAPPED_SHOWN`] of them, or with `--verbose` every one (`--json` has them all).
+/// The report's line on the lines the probe cap left without a probe: how many, and which
+/// ([`some_of`]).
 fn capped_line(capped: &[String], cap: usize, verbose: bool) -> String {
-    let shown = if verbose {
-        capped.len()
-    } else {
-        CAPPED_SHOWN.min(capped.len())
-    };
-    let more = match capped.len() - shown {
-        0 => String::new(),
-        n => format!(" and {n} more (--verbose lists them)"),
-    };
     format!(
-        "no probe for {} line(s): the probe cap ({cap}) was reached first; `--max-probes N` raises it: {}{more}",
+        "no probe for {} line(s): the probe cap ({cap}) was reached first; `--max-probes N` raises it: {}",
         capped.len(),
-        capped[..shown].join(", ")
+        some_of(capped, verbose)
     )
 }
 
-/// How many of the lines the probe cap left out the report names without `--verbose`.
-const CAPPED_SHOWN: usize = 10;
+/// The report's line on the nat rules whose mapping no probe showed: how many, and which
+/// ([`some_of`]).
+fn nat_unseen_line(unseen: &[String], verbose: bool) -> String {
+    format!(
+        "the NAT mapping of {} rule(s), which no probe that they map got through the filter tables to show: {}",
+        unseen.len(),
+        some_of(unseen, verbose)
+    )
+}
+
+/// The first [`SHOWN`] of `lines`, or with `--verbose` every one (`--json` has them all).
+fn some_of(lines: &[String], verbose: bool) -> String {
+    let shown = if verbose {
+        lines.len()
+    } else {
+        SHOWN.min(lines.len())
+    };
+    let more = match lines.len() - shown {
+        0 => String::new(),
+        n => format!(" and {n} more (--verbose lists them)"),
+    };
+    format!("{}{more}", lines[..shown].join(", "))
+}
+
+/// How many lines of a long list the report names without `--verbose`.
+const SHOWN: usize = 10;
 
 /// Says on stderr how far the probes are, every [`PROGRESS_EVERY`] (so a run shorter than that
 /// says nothing).
@@ -350,6 +365,12 @@ fn print_report(r: &Report, args: &Args) {
     }
     for n in &r.not_verified {
         println!("not verified: {n}");
+    }
+    if !r.nat_unseen.is_empty() {
+        println!(
+            "not verified: {}",
+            nat_unseen_line(&r.nat_unseen, args.verbose)
+        );
     }
     for why in &r.reruns {
         println!("rerun: {why}");

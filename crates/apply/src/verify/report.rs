@@ -147,6 +147,9 @@ pub struct Report {
     pub cap: usize,
     /// What this run did not verify (chains, tables, families).
     pub not_verified: Vec<String>,
+    /// The nat rules (`file:line`) whose mapping no probe showed: every packet they map was
+    /// dropped by the filter tables, so their mapping is not verified.
+    pub nat_unseen: Vec<String>,
     /// With `keep`: the commands that remove the namespaces.
     pub kept: Vec<String>,
     /// The test-only mutation applied to fwnet's side, if any.

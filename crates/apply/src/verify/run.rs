@@ -37,7 +37,7 @@
 //! rewritten packet by its identifier, protocol and one unchanged address; with a `dnat` in the
 //! ruleset the server forwards, so a probe mapped to an address it does not own is seen leaving.
 //! A packet the filter drops shows no mapping: the nat rules no probe showed are listed as not
-//! verified ([`unseen_mappings`]).
+//! verified ([`Report::nat_unseen`]).
 //!
 //! Not verified: the effects of mangle and raw.
 
@@ -722,7 +722,7 @@ fn attempt_once(
         Vec::new()
     };
     let mismatches = results.iter().filter(|r| !r.same).count();
-    let unseen = unseen_mappings(&results, &legacy_texts);
+    let nat_unseen = unseen_mappings(&results, &legacy_texts);
     Ok(Report {
         results,
         mismatches,
@@ -732,9 +732,9 @@ fn attempt_once(
         cap: options.cap,
         not_verified: not_verified(translated)
             .into_iter()
-            .chain(unseen)
             .chain(skipped)
             .collect(),
+        nat_unseen,
         kept,
         mutation: options.mutation.map(|m| m.name().to_string()),
         reruns: Vec::new(),
@@ -975,8 +975,8 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
         if !is_filter {
             let rules: usize = t.chains.iter().map(|c| c.rules.len()).sum();
             let family = format!("{:?}", t.family).to_lowercase();
-            // The nat tables' mappings are verified; which of their rules no probe showed is
-            // said by `unseen_mappings`.
+            // The nat tables' mappings are verified; the rules whose mapping no probe showed
+            // are `Report::nat_unseen`.
             if t.name != "fwnet_nat" {
                 out.push(format!(
                     "table {family} {} ({rules} rules): only the filter tables' verdicts and the nat tables' mappings are verified (probes do cross this table, but its own effects are not compared)",
@@ -988,10 +988,10 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
     out
 }
 
-/// The nat rules with a mapping (`file:line`, from the legacy side's rule texts) that no probe
-/// showed: none the rule mapped got through the filter tables on the legacy side, so its
-/// mapping was never seen. One line naming the first ten, or None when every one was seen.
-fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Option<String> {
+/// The nat rules with a mapping (`file:line`, from the legacy side's rule texts, sorted) that
+/// no probe showed: none the rule mapped got through the filter tables on the legacy side, so
+/// its mapping was never seen.
+fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Vec<String> {
     let seen: BTreeSet<&str> = results
         .iter()
         .filter(|r| matches!(r.legacy.verdict, Verdict::Accept | Verdict::Partial { .. }))
@@ -1000,7 +1000,7 @@ fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Option<
         .filter_map(|h| h.origin.as_deref())
         .collect();
     let texts = legacy_texts.lock().unwrap_or_else(|p| p.into_inner());
-    let mut unseen: Vec<&str> = texts
+    let unseen: BTreeSet<String> = texts
         .values()
         .flat_map(|chains| chains.iter())
         .filter(|(chain, _)| chain.starts_with(NAT_PREFIX))
@@ -1008,22 +1008,9 @@ fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Option<
         .filter(|r| r.maps)
         .filter_map(|r| r.origin.as_deref())
         .filter(|o| !seen.contains(o))
+        .map(String::from)
         .collect();
-    unseen.sort();
-    unseen.dedup();
-    let more = unseen.len().saturating_sub(10);
-    let named = unseen[..unseen.len().min(10)].join(", ");
-    (!unseen.is_empty()).then(|| {
-        format!(
-            "the NAT mapping of {} rule(s), which no probe that they map got through the filter tables to show: {named}{}",
-            unseen.len(),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
-        )
-    })
+    unseen.into_iter().collect()
 }
 
 /// Per-chain rule counters of one side at one moment.
