@@ -1078,6 +1078,20 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
             "{side}: {redirect}"
         );
     }
+    // The port forward to the box behind the server is decided in FORWARD, and named so.
+    let forwarded = probe_like(&r, "tcp 198.18.0.1:* -> 203.0.113.7:443 flags S");
+    for side in ["legacy", "fwnet"] {
+        let hits = forwarded[side]["hits"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            hits.iter().any(|h| h["chain"] == "FORWARD"
+                && h["terminal"] == true
+                && h["origin"].as_str().unwrap_or("").ends_with("nat.rules:20")),
+            "{side}: {forwarded}"
+        );
+    }
     // Just outside a rule, nothing is mapped.
     assert_eq!(
         rewritten_like(
