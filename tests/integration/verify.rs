@@ -613,6 +613,7 @@ pub const ROUTER: &str = "\
 -A FORWARD -i eth0 -o eth1 -p tcp -d 192.168.1.10 --dport 80 -j ACCEPT
 -A FORWARD -p icmp --icmp-type echo-request -m limit --limit 1/min --limit-burst 10 -j ACCEPT
 -A FORWARD -s 10.9.0.0/16 -j REJECT --reject-with icmp-port-unreachable
+-A FORWARD -d 127.0.0.1 -p tcp --dport 80 -j DROP
 COMMIT
 ";
 
@@ -657,27 +658,57 @@ fn forward_chain_is_verified_with_routed_probes() {
     assert_eq!(burst["legacy"]["verdict"]["accepted"], 10, "{burst}");
     assert_eq!(burst["fwnet"]["verdict"]["accepted"], 10, "{burst}");
     // The FORWARD rule that decided is named on both sides.
-    let hit = r
-        .iter()
-        .find(|p| {
-            p["text"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("tcp 198.18.0.1:20001 ")
-        })
-        .unwrap();
-    assert!(
-        hit["legacy"]["hits"].to_string().contains("router.rules:7")
-            && hit["fwnet"]["hits"].to_string().contains("router.rules:7"),
-        "{hit}"
+    let decided_by = |pattern: &str, line: &str| {
+        let hit = probe_like(&r, pattern);
+        assert!(
+            hit["legacy"]["hits"].to_string().contains(line)
+                && hit["fwnet"]["hits"].to_string().contains(line),
+            "{hit}"
+        );
+    };
+    decided_by(
+        "tcp 198.18.0.1:* -> 192.168.1.10:80 flags S iif eth0 forward oif eth1",
+        "router.rules:7",
     );
+    // ESTABLISHED and RELATED packets routed through the server, of connections written into
+    // its conntrack table: the first rule lets them through (a NEW packet to the same place
+    // falls to the policy above).
+    both_sides_give(
+        &r,
+        &[
+            (
+                "established tcp 198.18.0.1:* -> 198.51.100.10:33434 forward",
+                "accept",
+            ),
+            (
+                "established udp 198.18.0.1:* -> 198.51.100.10:33434 forward",
+                "accept",
+            ),
+            (
+                "related 198.18.0.1:* -> 198.51.100.10:33434 forward",
+                "accept",
+            ),
+        ],
+    );
+    decided_by(
+        "established tcp 198.18.0.1:* -> 198.51.100.10:33434 forward",
+        "router.rules:5",
+    );
+    decided_by(
+        "related 198.18.0.1:* -> 198.51.100.10:33434 forward",
+        "router.rules:5",
+    );
+    // Nothing is left out but the rule whose packets could never leave the server: its
+    // witness, edges and flag variants (twelve probes, one destination) are named in one line.
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uncovered = v["uncovered"].as_array().cloned().unwrap_or_default();
+    assert_eq!(uncovered.len(), 1, "{uncovered:?}");
+    let line = uncovered[0].as_str().unwrap_or("");
     assert!(
-        v["uncovered"]
-            .to_string()
-            .contains("router.rules:5 (FORWARD: a forwarded ESTABLISHED"),
-        "{}",
-        v["uncovered"]
+        line.contains("-> 127.0.0.1:80 flags S forward` and 11 more like it (")
+            && line.contains("router.rules:10): ")
+            && line.ends_with("cannot route to 127.0.0.1, so it would not leave the server"),
+        "{line}"
     );
     assert!(
         !v["not_verified"].to_string().contains("FORWARD"),
@@ -692,6 +723,23 @@ fn forward_chain_is_verified_with_routed_probes() {
         stdout.contains("forward x 13") && stdout.contains("router.rules:8"),
         "{stdout}"
     );
+    // So is a translation that lost the rule for established connections.
+    let (out, _) = verify(
+        &["--json", path],
+        &[("FWNET_VERIFY_MUTATE", "no-established")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(&out);
+    for pattern in [
+        "established tcp 198.18.0.1:* -> 198.51.100.10:33434 forward",
+        "related 198.18.0.1:* -> 198.51.100.10:33434 forward",
+    ] {
+        assert_eq!(
+            verdicts_like(&r, pattern),
+            ("accept".to_string(), "drop".to_string()),
+            "{pattern}"
+        );
+    }
 }
 
 /// A host with an OUTPUT policy of DROP: named destinations, a rejected port, a rate limit and
@@ -740,15 +788,7 @@ fn output_chain_is_verified_with_packets_the_server_sends() {
         ],
     );
     // The user chain that dropped is named on both sides.
-    let hit = r
-        .iter()
-        .find(|p| {
-            p["text"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("tcp 10.77.0.1:20003 ")
-        })
-        .unwrap();
+    let hit = probe_like(&r, "tcp 10.77.0.1:* -> 10.9.0.0:33434 flags S output");
     assert!(
         hit["legacy"]["hits"]
             .to_string()
@@ -756,6 +796,38 @@ fn output_chain_is_verified_with_packets_the_server_sends() {
             && hit["fwnet"]["hits"]
                 .to_string()
                 .contains("outbound.rules:14"),
+        "{hit}"
+    );
+    // Answers the server sends on connections it holds are ESTABLISHED or RELATED and let out
+    // by the second rule.
+    both_sides_give(
+        &r,
+        &[
+            (
+                "established tcp 10.77.0.1:* -> 198.51.100.10:33434 output",
+                "accept",
+            ),
+            (
+                "established udp 10.77.0.1:* -> 198.51.100.10:33434 output",
+                "accept",
+            ),
+            (
+                "related 10.77.0.1:* -> 198.51.100.10:33434 output",
+                "accept",
+            ),
+        ],
+    );
+    let hit = probe_like(
+        &r,
+        "established tcp 10.77.0.1:* -> 198.51.100.10:33434 output",
+    );
+    assert!(
+        hit["legacy"]["hits"]
+            .to_string()
+            .contains("outbound.rules:7")
+            && hit["fwnet"]["hits"]
+                .to_string()
+                .contains("outbound.rules:7"),
         "{hit}"
     );
     // A broken burst on the server's own pings is caught.

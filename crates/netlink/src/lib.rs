@@ -14,10 +14,12 @@
 //! - [`Expr`]: kernel expressions; `Display` prints them as `nft --debug=netlink` does.
 //! - [`Batch`]: BEGIN .. messages .. END with seq -> message mapping.
 //! - [`dump`]: GET requests. [`parse_replies`]: what the kernel sends back.
+//! - [`conntrack`]: ctnetlink requests that add and remove one connection (for `fwnet verify`).
 
 pub mod attr;
 mod batch;
 mod chain;
+pub mod conntrack;
 pub mod consts;
 mod data;
 pub mod dump;

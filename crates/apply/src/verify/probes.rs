@@ -38,9 +38,11 @@
 //! probes are packets routed through the server (`forward`) or sent by it (`output`, from its
 //! own address unless the rule names a source), leaving by the interface the rule's `-o` names
 //! (`oif`), to a destination the server does not own ([`FORWARD_DST`] when the rule names none).
-//! Only NEW and INVALID packets are made there: ESTABLISHED and RELATED would need a connection
-//! across or from the server, and such rules are listed as uncovered (the INPUT probes'
-//! handshakes do send the server's ESTABLISHED answers through OUTPUT).
+//! There ESTABLISHED and RELATED cannot come from a real exchange (the harness has no peer
+//! behind the server): the runner writes the connection into the server's conntrack table
+//! (ctnetlink) just before the packet and removes it after, so a tcp or udp packet of it is
+//! ESTABLISHED ([`Spec::Established`]) and an icmp error quoting it RELATED, on both sides
+//! alike.
 //!
 //! The `nat` table's PREROUTING and INPUT rules are walked on the INPUT path, its POSTROUTING
 //! on FORWARD and its OUTPUT on OUTPUT, so each NAT rule gets its witness and edges too.
@@ -120,8 +122,20 @@ pub enum Spec {
         dport: u16,
     },
     /// The server sends a datagram `dst:dport -> src:sport`; the client answers with an icmp
-    /// port unreachable quoting it (RELATED).
+    /// port unreachable quoting it (RELATED). On the FORWARD and OUTPUT paths nobody sends the
+    /// datagram: its connection is written into the server's conntrack table instead.
     Related {
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+    },
+    /// A crafted tcp (ACK) or udp packet of a connection the server's conntrack table already
+    /// holds as established: the runner writes the entry (ctnetlink) before sending and removes
+    /// it after, so the packet is ESTABLISHED wherever it goes, through the server or from it.
+    Established {
+        /// 6 (tcp) or 17 (udp).
+        proto: u8,
         src: IpAddr,
         sport: u16,
         dst: IpAddr,
@@ -265,6 +279,19 @@ impl fmt::Display for Spec {
                 endpoint(src, *sport),
                 endpoint(dst, *dport)
             ),
+            Spec::Established {
+                proto,
+                src,
+                sport,
+                dst,
+                dport,
+            } => write!(
+                f,
+                "established {} {} -> {}",
+                if *proto == 6 { "tcp" } else { "udp" },
+                endpoint(src, *sport),
+                endpoint(dst, *dport)
+            ),
         }
     }
 }
@@ -298,13 +325,20 @@ impl Spec {
         match *self {
             Spec::Tcp { src, .. } | Spec::Udp { src, .. } | Spec::Icmp { src, .. } => src,
             Spec::Connect { src, .. } | Spec::Related { src, .. } => src,
+            Spec::Established { src, .. } => src,
         }
     }
     pub fn dst(&self) -> IpAddr {
         match *self {
             Spec::Tcp { dst, .. } | Spec::Udp { dst, .. } | Spec::Icmp { dst, .. } => dst,
             Spec::Connect { dst, .. } | Spec::Related { dst, .. } => dst,
+            Spec::Established { dst, .. } => dst,
         }
+    }
+    /// Whether the probe can be routed through the server or sent by it: a crafted packet,
+    /// not a connection or a datagram the server must send first.
+    pub fn routable(&self) -> bool {
+        !matches!(self, Spec::Connect { .. } | Spec::Udp { reply: true, .. })
     }
     /// Whether the probe travels over IPv6.
     pub fn is_ipv6(&self) -> bool {
@@ -314,6 +348,7 @@ impl Spec {
         match self {
             Spec::Tcp { sport, .. } | Spec::Udp { sport, .. } => Some(sport),
             Spec::Connect { sport, .. } | Spec::Related { sport, .. } => Some(sport),
+            Spec::Established { sport, .. } => Some(sport),
             Spec::Icmp { .. } => None,
         }
     }
@@ -346,11 +381,14 @@ impl fmt::Display for ProbeFileError {
 /// icmp SRC [-> DST] [type T] [code C] [iif NAME] [x N]
 /// connect SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// related SRC[:SPORT] -> [DST:]DPORT [iif NAME]
+/// established tcp|udp SRC[:SPORT] -> [DST:]DPORT [iif NAME] [x N]
 /// ```
-/// A tcp, udp (without `reply`) or icmp line may also say `forward` or `output`, and then `oif
-/// NAME`: the packet goes to DST through the server (FORWARD) or is sent by the server itself
-/// (OUTPUT), leaving by interface NAME (default: the main link), and its verdict is whether it
-/// left the server.
+/// A tcp, udp (without `reply`), icmp, related or established line may also say `forward` or
+/// `output`, and then `oif NAME`: the packet goes to DST through the server (FORWARD) or is sent
+/// by the server itself (OUTPUT), leaving by interface NAME (default: the main link), and its
+/// verdict is whether it left the server. An `established` packet belongs to a connection
+/// written into the server's conntrack table just before it is sent (and removed after); a
+/// routed `related` one is an icmp port unreachable quoting a datagram of such a connection.
 /// Addresses are IPv4 or IPv6, an IPv6 one in brackets when a port follows
 /// (`[2001:db8::5]:40000`); `icmpv6` is a synonym of `icmp`. DST defaults to the server's main
 /// address of the source's IP version, SPORT to a free port, flags to `S`, the icmp type to
@@ -439,7 +477,17 @@ fn parse_flags(s: &str) -> Result<u8, String> {
 
 /// Parses one non-empty line of a probe file.
 pub fn parse_line(line: &str) -> Result<Probe, String> {
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut words: Vec<&str> = line.split_whitespace().collect();
+    // `established tcp|udp ...`: the protocol is the kind, the connection a flag.
+    let established = words[0] == "established";
+    if established {
+        match words.get(1) {
+            Some(&("tcp" | "udp")) => {
+                words.remove(0);
+            }
+            _ => return Err("`established` needs `tcp` or `udp` after it".into()),
+        }
+    }
     let kind = words[0];
     let (src_text, mut rest) = match words.get(1) {
         Some(s) => (*s, &words[2..]),
@@ -483,12 +531,12 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
-            "flags" if kind == "tcp" => {
+            "flags" if kind == "tcp" && !established => {
                 flags = parse_flags(it.next().ok_or("flags needs a value")?)?
             }
             "type" if kind == "icmp" => kind_no = parse_num(it.next().copied(), "icmp type")?,
             "code" if kind == "icmp" => code = parse_num(it.next().copied(), "icmp code")?,
-            "reply" if kind == "udp" => reply = true,
+            "reply" if kind == "udp" && !established => reply = true,
             "iif" => {
                 let name = it.next().ok_or("iif needs an interface name")?;
                 if name.is_empty() || name.len() > 15 || name.contains('/') {
@@ -522,6 +570,13 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     }
     let need_port = || dport.ok_or_else(|| format!("a {kind} probe needs `-> [DST:]PORT`"));
     let spec = match kind {
+        "tcp" | "udp" if established => Spec::Established {
+            proto: if kind == "tcp" { 6 } else { 17 },
+            src,
+            sport,
+            dst,
+            dport: need_port()?,
+        },
         "tcp" => Spec::Tcp {
             src,
             sport,
@@ -556,7 +611,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         },
         other => {
             return Err(format!(
-                "unknown probe kind `{other}` (tcp, udp, icmp, connect, related)"
+                "unknown probe kind `{other}` (tcp, udp, icmp, connect, related, established)"
             ))
         }
     };
@@ -568,12 +623,9 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     }
     if path != Path::Input {
         let what = path.chain();
-        if !matches!(
-            spec,
-            Spec::Tcp { .. } | Spec::Icmp { .. } | Spec::Udp { reply: false, .. }
-        ) {
+        if !spec.routable() {
             return Err(format!(
-                "a {what} probe is a crafted packet (tcp, udp without reply, icmp), not `{kind}`"
+                "a {what} probe is a crafted packet (tcp, udp without reply, icmp, related, established), not `{kind}`"
             ));
         }
         if path == Path::Output && iif.is_some() {
@@ -1280,6 +1332,16 @@ impl Point {
                 dst,
                 dport,
             },
+            // Routed or sent by the server: its connection is written into conntrack.
+            (TCP | UDP, Some(State::Established)) if self.path != Path::Input => {
+                Spec::Established {
+                    proto: self.proto as u8,
+                    src,
+                    sport,
+                    dst,
+                    dport,
+                }
+            }
             (TCP, Some(State::Established)) if !from_lo && self.count == 1 => Spec::Connect {
                 src,
                 sport,
@@ -1598,16 +1660,24 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
 
 /// Turns the witness of a FORWARD or OUTPUT rule into a packet routed through the server or
 /// sent by it: leaving by an interface its `-o` conditions accept, to a destination that is not
-/// the server's. Conntrack states other than NEW and INVALID need a connection through or from
-/// the server, which the harness does not make: the reason is returned instead.
+/// the server's. An ESTABLISHED tcp or udp packet becomes one of a connection the runner writes
+/// into conntrack ([`Spec::Established`]); an ESTABLISHED icmp packet, which would need a real
+/// exchange, becomes RELATED when the rule allows that, else the reason is returned.
 fn reroute(w: &mut Point, c: &Conds, af: Af, path: Path) -> Result<(), String> {
     let what = if path == Path::Forward {
         "a forwarded"
     } else {
         "an OUTPUT"
     };
-    if matches!(w.state, Some(State::Established | State::Related)) {
-        return Err(format!("{what} ESTABLISHED or RELATED packet needs a connection through or from the server, which verification does not make"));
+    if w.state == Some(State::Established) && w.proto != TCP && w.proto != UDP {
+        // An icmp packet is RELATED (an error quoting a connection) where the rule allows it.
+        let related =
+            c.ct.iter()
+                .all(|k| (k.bits & State::Related.bit() != 0) != k.neg);
+        if !related {
+            return Err(format!("{what} ESTABLISHED packet of a protocol other than tcp and udp needs a real connection through or from the server, which verification does not make"));
+        }
+        w.state = Some(State::Related);
     }
     if path == Path::Output {
         if !c.iif.is_empty() {
@@ -1731,12 +1801,7 @@ fn derive_af(
     let mut src_pool = n.sources.iter().skip(1).cycle();
     let mut push = |tier: usize, p: &Point, origin: &Option<String>, why: &str| -> bool {
         // A routed or sent packet must stay a crafted one to somewhere the server routes to.
-        let routable = |s: &Spec| {
-            matches!(
-                s,
-                Spec::Tcp { .. } | Spec::Icmp { .. } | Spec::Udp { reply: false, .. }
-            ) && s.dst() != af.server()
-        };
+        let routable = |s: &Spec| s.routable() && s.dst() != af.server();
         match p.spec() {
             Some(spec) if p.path == Path::Input || routable(&spec) => {
                 tiers[tier].push(Probe {
@@ -2483,7 +2548,7 @@ mod tests {
                 "p.txt:5: a udp probe needs `-> [DST:]PORT`",
                 "p.txt:6: unexpected `flags` for a icmp probe",
                 "p.txt:7: `x N` is only for crafted packets, not `connect`",
-                "p.txt:8: unknown probe kind `ping` (tcp, udp, icmp, connect, related)",
+                "p.txt:8: unknown probe kind `ping` (tcp, udp, icmp, connect, related, established)",
                 "p.txt:9: 2001:db8::1 and 10.0.0.1 are not of the same IP version",
                 "p.txt:10: `[2001:db8::1` lacks its closing `]`",
                 "p.txt:11: `70000` is not a valid destination port",
@@ -2899,11 +2964,74 @@ mod tests {
     }
 
     #[test]
+    fn routed_established_and_related_packets_ride_on_written_connections() {
+        let state = |bits: u64| {
+            Stmt::Match(Match::Flags {
+                left: Expr::Ct(CtKey::State),
+                bits,
+                op: CmpOp::Eq,
+            })
+        };
+        let icmp = || cmp(Expr::Payload(Field::IpProtocol), Value::Num(1));
+        let both = ct_state::ESTABLISHED | ct_state::RELATED;
+        let mut rs = ruleset(vec![
+            rule(1, vec![state(both)]),
+            rule(2, vec![icmp(), state(ct_state::ESTABLISHED)]),
+            rule(3, vec![icmp(), state(both)]),
+        ]);
+        let chain = &mut rs.tables[0].chains[0];
+        chain.name = "FORWARD".into();
+        if let Some(b) = chain.base.as_mut() {
+            b.hook = Hook::Forward;
+        }
+        let d = derive(&rs, DEFAULT_CAP);
+        let of = |line: u32| -> Vec<String> {
+            d.probes
+                .iter()
+                .filter(|p| p.origin.as_deref() == Some(&format!("r:{line}")))
+                .map(|p| p.to_string())
+                .collect()
+        };
+        // The witness is a tcp packet of a written connection; udp too, and an INVALID one
+        // to the same place as the state's edge.
+        let first = of(1);
+        assert_eq!(
+            first[0],
+            "established tcp 198.18.0.1:20000 -> 198.51.100.10:33434 forward"
+        );
+        assert!(
+            first.iter().any(|p| p.starts_with("established udp ")),
+            "{first:?}"
+        );
+        assert!(
+            first
+                .iter()
+                .any(|p| p.starts_with("tcp ") && p.contains("flags F forward")),
+            "{first:?}"
+        );
+        // An ESTABLISHED icmp packet would need an echo exchange: named, not probed; where
+        // RELATED is allowed too, an icmp error quoting a written connection stands for it.
+        assert!(of(2).is_empty(), "{:?}", of(2));
+        assert!(
+            d.uncovered.iter().any(|u| u.starts_with(
+                "r:2 (FORWARD: a forwarded ESTABLISHED packet of a protocol other than tcp and udp"
+            )),
+            "{:?}",
+            d.uncovered
+        );
+        assert!(of(3)[0].starts_with("related 198.18.0.1:"), "{:?}", of(3));
+        assert!(of(3)[0].ends_with(" forward"), "{:?}", of(3));
+    }
+
+    #[test]
     fn routed_probe_lines_round_trip_and_bad_ones_say_why() {
         for line in [
             "tcp 198.18.0.1:40000 -> 198.51.100.10:80 flags S iif eth1 forward oif eth0",
             "udp 10.77.0.1:40000 -> 198.51.100.10:53 output",
             "icmp 10.77.0.1 -> 198.51.100.10 type 8 code 0 output oif eth2 x 3",
+            "established tcp 198.18.0.1:40000 -> 198.51.100.10:443 iif eth1 forward oif eth0",
+            "established udp 10.77.0.1:40000 -> 198.51.100.10:53 output x 2",
+            "related 198.18.0.1:40000 -> 198.51.100.10:53 forward",
         ] {
             let p = parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             assert_ne!(p.path, Path::Input, "{line}");
@@ -2926,6 +3054,18 @@ mod tests {
             (
                 "tcp 198.18.0.1 -> 1.2.3.4:80 forward oif lo",
                 "not an interface a probe can leave by",
+            ),
+            (
+                "established icmp 198.18.0.1 -> 1.2.3.4 forward",
+                "needs `tcp` or `udp`",
+            ),
+            (
+                "established tcp 198.18.0.1 -> 1.2.3.4:80 flags A forward",
+                "unexpected `flags`",
+            ),
+            (
+                "established udp 198.18.0.1 -> 1.2.3.4:53 reply forward",
+                "unexpected `reply`",
             ),
         ] {
             let e = parse_line(line).expect_err(line);

@@ -44,11 +44,12 @@
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
 use super::packet::{
-    LinkSender, Packet, RawSender, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
+    LinkSender, Packet, RawSender, ACK, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
     ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST,
 };
 use super::probes::{self, Path, Probe, Spec};
 use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Verdict};
+use fwnet_netlink::conntrack::{self, Flow as CtFlow};
 use fwnet_nft::{Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -61,6 +62,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const PAYLOAD: &[u8] = b"fwnet verify payload\n";
+const IPPROTO_UDP: u8 = 17;
 const TCP_LOOSE: &str = "net/netfilter/nf_conntrack_tcp_loose";
 
 /// A deliberate break of fwnet's side, for tests of verification itself.
@@ -87,10 +89,13 @@ pub enum Mutation {
     LastFirst,
     /// Every NAT statement's port range moves up by one (`dnat to 10.0.0.1:80` maps to port 81).
     NatPort,
+    /// Rules that test `ct state` for established connections (`established,related`)
+    /// disappear.
+    NoEstablished,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 9] = [
+    pub const ALL: [Mutation; 10] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -100,6 +105,7 @@ impl Mutation {
         Mutation::NoFamilyDispatch,
         Mutation::LastFirst,
         Mutation::NatPort,
+        Mutation::NoEstablished,
     ];
 
     pub fn name(self) -> &'static str {
@@ -113,6 +119,7 @@ impl Mutation {
             Mutation::NoFamilyDispatch => "no-family-dispatch",
             Mutation::LastFirst => "last-first",
             Mutation::NatPort => "nat-port",
+            Mutation::NoEstablished => "no-established",
         }
     }
 
@@ -171,6 +178,15 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                 changed += before - c.rules.len();
                 continue;
             }
+            if m == Mutation::NoEstablished {
+                c.rules.retain(|r| {
+                    !r.stmts.iter().any(|s| {
+                        matches!(s, Stmt::Match(Match::Flags { left: Expr::Ct(CtKey::State), bits, op: CmpOp::Eq }) if bits & ct_state::ESTABLISHED != 0)
+                    })
+                });
+                changed += before - c.rules.len();
+                continue;
+            }
             for r in &mut c.rules {
                 let old = r.stmts.clone();
                 match m {
@@ -205,6 +221,7 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                         }
                     }
                     Mutation::NoIifLo
+                    | Mutation::NoEstablished
                     | Mutation::NoExpiry
                     | Mutation::EmptySets
                     | Mutation::NoFamilyDispatch
@@ -1525,6 +1542,7 @@ fn play_probes(
             } => connect(site, link, observer, *src, *sport, *dst, *dport)?,
             spec => {
                 let mut packets = Vec::new();
+                let routed = probe.path != Path::Input;
                 if let Spec::Udp {
                     reply: true,
                     src,
@@ -1539,8 +1557,12 @@ fn play_probes(
                     dport,
                 } = spec
                 {
-                    server_datagram(site, from_server, link, (*dst, *dport), (*src, *sport))?;
+                    if !routed {
+                        server_datagram(site, from_server, link, (*dst, *dport), (*src, *sport))?;
+                    }
                 }
+                let flows = written_flows(spec, probe.path, probe.count);
+                write_flows(site, &flows, true)?;
                 for i in 0..probe.count {
                     let p = crafted(spec, i)?.with_id(next_id);
                     next_id = next_id.checked_add(1).filter(|n| *n != 0).unwrap_or(0x1000);
@@ -1553,7 +1575,6 @@ fn play_probes(
                             .ok_or("crafted packet too short for a key".to_string())
                     })
                     .collect::<Result<_, _>>()?;
-                let routed = probe.path != Path::Input;
                 if routed {
                     let out = match probe.oif.as_deref() {
                         Some(name) => site.link(name).unwrap_or(&site.links[0]),
@@ -1588,6 +1609,7 @@ fn play_probes(
                     observer.verdicts(&sent, mark)?
                 }
                 .into_iter();
+                write_flows(site, &flows, false)?;
                 // What NAT made of the first packet that got through.
                 rewritten = sent
                     .iter()
@@ -1810,8 +1832,100 @@ fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
             };
             Packet::icmp(src, dst, kind, code, 0, &quoted[..len])
         }
+        Spec::Established {
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+        } => match proto {
+            IPPROTO_UDP => Packet::udp(src, step(sport), dst, dport),
+            _ => Packet::tcp(src, step(sport), dst, dport, ACK),
+        },
         Spec::Connect { .. } => return Err("a connection is not a crafted packet".into()),
     })
+}
+
+/// How long a connection written into conntrack for one probe lives if nothing removes it.
+const WRITTEN_FLOW_TIMEOUT_S: u32 = 120;
+
+/// The connections a probe needs in the server's conntrack table before it is sent: an
+/// established one per packet of [`Spec::Established`], and for a RELATED probe routed through
+/// the server or sent by it, the datagram's connection its icmp error quotes (on the INPUT path
+/// the server really sends that datagram). The ports step per packet as [`crafted`] steps them.
+fn written_flows(spec: &Spec, path: Path, count: u32) -> Vec<CtFlow> {
+    let step = |port: u16, i: u32| port.wrapping_add(i as u16);
+    match *spec {
+        Spec::Established {
+            proto,
+            src,
+            sport,
+            dst,
+            dport,
+        } => (0..count)
+            .map(|i| CtFlow {
+                proto,
+                src,
+                sport: step(sport, i),
+                dst,
+                dport,
+            })
+            .collect(),
+        Spec::Related {
+            src,
+            sport,
+            dst,
+            dport,
+        } if path != Path::Input => (0..count)
+            .map(|i| CtFlow {
+                proto: IPPROTO_UDP,
+                src: dst,
+                sport: dport,
+                dst: src,
+                dport: step(sport, i),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Writes `flows` into the server's conntrack table as established connections (`add`), or
+/// removes them. Whatever an earlier probe left under the same addresses and ports is removed
+/// first, so the entry is exactly the one written.
+fn write_flows(site: &Site, flows: &[CtFlow], add: bool) -> Result<(), String> {
+    if flows.is_empty() {
+        return Ok(());
+    }
+    site.server.try_run_in(|| -> Result<(), String> {
+        let fail = |e: crate::Error| format!("conntrack: {e}");
+        let mut s = crate::session::Session::open().map_err(fail)?;
+        for f in flows {
+            let seq = s.next_seq(3);
+            let errno = s.acked(&conntrack::delete(f, seq)).map_err(fail)?;
+            if errno != 0 && errno != libc::ENOENT {
+                return Err(format!(
+                    "removing a connection from conntrack: {}",
+                    crate::session::errno_text(errno)
+                ));
+            }
+            if !add {
+                continue;
+            }
+            for request in [
+                conntrack::create(f, WRITTEN_FLOW_TIMEOUT_S, seq.wrapping_add(1)),
+                conntrack::seen_reply(f, seq.wrapping_add(2)),
+            ] {
+                let errno = s.acked(&request).map_err(fail)?;
+                if errno != 0 {
+                    return Err(format!(
+                        "writing a connection into conntrack: {}",
+                        crate::session::errno_text(errno)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    })?
 }
 
 /// The server sends one datagram `from:fport -> to:tport` (opening a conntrack flow). The
