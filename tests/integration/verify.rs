@@ -742,6 +742,70 @@ fn forward_chain_is_verified_with_routed_probes() {
     }
 }
 
+/// ESTABLISHED rules a real exchange cannot reach one packet at a time: on `lo`, and behind
+/// rate limits (each packet of a burst is its own connection).
+const ESTABLISHED_INPUT: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -i lo -m state --state ESTABLISHED -j ACCEPT
+-A INPUT -p tcp -m state --state ESTABLISHED -m limit --limit 2/min --limit-burst 3 -j ACCEPT
+-A INPUT -p udp -m state --state ESTABLISHED -m limit --limit 2/min --limit-burst 3 -j ACCEPT
+-A INPUT -p tcp --dport 22 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn established_packets_on_lo_and_in_bursts_ride_on_written_connections() {
+    let test = "established_packets_on_lo_and_in_bursts_ride_on_written_connections";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("established.rules", ESTABLISHED_INPUT);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", "--family", "4", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    // The `lo` rule's variant on the main link is a client's connection, not one from the
+    // server's own address (which the client cannot bind: verification used to stop there).
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    both_sides_give(
+        &r,
+        &[
+            (
+                "established tcp 10.77.0.1:* -> 10.77.0.1:33434 iif lo",
+                "accept",
+            ),
+            (
+                "established udp 10.77.0.1:* -> 10.77.0.1:33434 iif lo",
+                "accept",
+            ),
+            ("connect 198.18.0.1:* -> 10.77.0.1:33434", "drop"),
+        ],
+    );
+    for pattern in [
+        "established tcp 198.18.0.1:* -> 10.77.0.1:33434 x 6",
+        "established udp 198.18.0.1:* -> 10.77.0.1:33434 x 6",
+    ] {
+        let p = probe_like(&r, pattern);
+        assert_eq!(p["legacy"]["verdict"]["accepted"], 3, "{p}");
+        assert_eq!(p["fwnet"]["verdict"]["accepted"], 3, "{p}");
+    }
+    let (out, _) = verify(
+        &["--json", "--family", "4", path],
+        &[("FWNET_VERIFY_MUTATE", "no-established")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = results(&out);
+    let (legacy, fwnet) =
+        verdicts_like(&r, "established tcp 10.77.0.1:* -> 10.77.0.1:33434 iif lo");
+    assert_eq!((legacy.as_str(), fwnet.as_str()), ("accept", "drop"));
+    let burst = probe_like(&r, "established udp 198.18.0.1:* -> 10.77.0.1:33434 x 6");
+    assert_eq!(burst["legacy"]["verdict"]["accepted"], 3, "{burst}");
+    assert_eq!(burst["fwnet"]["verdict"]["verdict"], "drop", "{burst}");
+}
+
 /// A host with an OUTPUT policy of DROP: named destinations, a rejected port, a rate limit and
 /// a user chain.
 pub const OUTBOUND: &str = "\

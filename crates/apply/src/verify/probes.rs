@@ -1332,17 +1332,32 @@ impl Point {
                 dst,
                 dport,
             },
-            // Routed or sent by the server: its connection is written into conntrack.
-            (TCP | UDP, Some(State::Established)) if self.path != Path::Input => {
-                Spec::Established {
-                    proto: self.proto as u8,
+            // To the server from a client, one packet: a real exchange.
+            (TCP, Some(State::Established))
+                if self.path == Path::Input && !from_lo && self.count == 1 && src != dst =>
+            {
+                Spec::Connect {
                     src,
                     sport,
                     dst,
                     dport,
                 }
             }
-            (TCP, Some(State::Established)) if !from_lo && self.count == 1 => Spec::Connect {
+            (UDP, Some(State::Established))
+                if self.path == Path::Input && !from_lo && self.count == 1 =>
+            {
+                Spec::Udp {
+                    src,
+                    sport,
+                    dst,
+                    dport,
+                    reply: true,
+                }
+            }
+            // Routed, sent by the server, from itself, or a burst (each packet its own
+            // connection): the connections are written into conntrack.
+            (TCP | UDP, Some(State::Established)) => Spec::Established {
+                proto: self.proto as u8,
                 src,
                 sport,
                 dst,
@@ -1362,12 +1377,12 @@ impl Point {
                 dport,
                 flags: self.flags,
             },
-            (UDP, state) => Spec::Udp {
+            (UDP, _) => Spec::Udp {
                 src,
                 sport,
                 dst,
                 dport,
-                reply: state == Some(State::Established) && !from_lo,
+                reply: false,
             },
             (ICMP | ICMPV6, _) => Spec::Icmp {
                 src,
@@ -2071,6 +2086,10 @@ fn derive_af(
                 let src = match i.as_deref() {
                     Some("lo") if !case.all.saddr.is_empty() => continue,
                     Some("lo") => one.dst,
+                    // Off `lo` a packet comes from a client, not from the server's address.
+                    _ if one.iif.as_deref() == Some("lo") && case.all.saddr.is_empty() => {
+                        n.sources[0]
+                    }
                     _ => one.src,
                 };
                 push(
