@@ -17,7 +17,9 @@
 //! Conntrack states are produced for real by the runner: NEW is a first packet (a SYN for
 //! tcp), ESTABLISHED a real handshake with data (`connect`) or a UDP answer to a datagram the
 //! server sent (`udp ... reply`), RELATED an icmp port unreachable quoting such a datagram
-//! (`related`), INVALID a stray FIN. Rate limits get a burst of `burst + 3` packets, and a
+//! (`related`), INVALID a stray FIN. Where one real exchange cannot give the state (on `lo`,
+//! every packet of a rate-limited burst, and the FORWARD and OUTPUT paths below), the
+//! connection is written into the server's conntrack table instead ([`Spec::Established`]). Rate limits get a burst of `burst + 3` packets, and a
 //! second source when the limit is per source. A few probes from a source no rule mentions
 //! exercise the policy.
 //!
