@@ -599,14 +599,10 @@ fn attempt_once(
             .push(p);
     }
     uncovered.extend(unroutable.into_iter().map(|((origin, dst), probes)| {
-        let others = match probes.len() - 1 {
-            0 => String::new(),
-            1 => " and 1 more like it".to_string(),
-            n => format!(" and {n} more like it"),
-        };
         format!(
-            "`{}`{others} ({}): the server owns or cannot route to {dst}, so it would not leave the server",
+            "`{}`{} ({}): the server owns or cannot route to {dst}, so it would not leave the server",
             probes[0],
+            more_like_it(probes.len() - 1),
             origin.as_deref().unwrap_or("policy"),
         )
     }));
@@ -669,6 +665,21 @@ fn attempt_once(
         (join(legacy), join(fwnet))
     });
     let (legacy, fwnet) = (legacy?, fwnet?);
+    // ESTABLISHED and RELATED packets that no real exchange can make ride on connections
+    // written over ctnetlink; a kernel without it cannot play them, which is said, per rule.
+    let needs_written = |p: &Probe| !written_flows(&p.spec, p.path, 1).is_empty();
+    let all = match all.iter().any(needs_written) {
+        true => match ctnetlink_usable(&legacy) {
+            Ok(()) => all,
+            Err(why) => {
+                let (unwritable, playable): (Vec<Probe>, Vec<Probe>) =
+                    all.into_iter().partition(needs_written);
+                uncovered.extend(unwritten(&unwritable, &why));
+                playable
+            }
+        },
+        false => all,
+    };
     if forwards {
         for site in [&legacy, &fwnet] {
             enable_forwarding(site, spec.ipv6).map_err(Error::Setup)?;
@@ -1889,6 +1900,60 @@ fn written_flows(spec: &Spec, path: Path, count: u32) -> Vec<CtFlow> {
     }
 }
 
+/// Whether connections can be written into the server's conntrack table: the removal of one
+/// that is not there must be answered ENOENT (a kernel without ctnetlink answers otherwise).
+fn ctnetlink_usable(site: &Site) -> Result<(), String> {
+    let nobody = CtFlow {
+        proto: IPPROTO_UDP,
+        src: IpAddr::from([192, 0, 2, 1]),
+        sport: 9,
+        dst: IpAddr::from([192, 0, 2, 2]),
+        dport: 9,
+    };
+    let answer = site.server.try_run_in(|| -> Result<i32, crate::Error> {
+        let mut s = crate::session::Session::open()?;
+        let seq = s.next_seq(1);
+        s.acked(&conntrack::delete(&nobody, seq))
+    })?;
+    match answer {
+        Ok(0 | libc::ENOENT) => Ok(()),
+        Ok(errno) => Err(format!(
+            "this kernel does not let connections be written into conntrack ({}: is nf_conntrack_netlink loaded?), so no ESTABLISHED or RELATED packet can be made there",
+            crate::session::errno_text(errno)
+        )),
+        Err(e) => Err(format!("ctnetlink: {e}")),
+    }
+}
+
+/// One line per rule (the first probe named, with how many more) for probes that need a
+/// written connection when none can be written: `why` says so.
+fn unwritten(probes: &[Probe], why: &str) -> Vec<String> {
+    let mut by_rule: BTreeMap<Option<&str>, Vec<&Probe>> = BTreeMap::new();
+    for p in probes {
+        by_rule.entry(p.origin.as_deref()).or_default().push(p);
+    }
+    by_rule
+        .into_iter()
+        .map(|(origin, ps)| {
+            format!(
+                "`{}`{} ({}): {why}",
+                ps[0],
+                more_like_it(ps.len() - 1),
+                origin.unwrap_or("policy")
+            )
+        })
+        .collect()
+}
+
+/// ` and N more like it` after the first of N + 1 probes named in one line; nothing for one.
+fn more_like_it(n: usize) -> String {
+    match n {
+        0 => String::new(),
+        1 => " and 1 more like it".to_string(),
+        n => format!(" and {n} more like it"),
+    }
+}
+
 /// Writes `flows` into the server's conntrack table as established connections (`add`), or
 /// removes them. Whatever an earlier probe left under the same addresses and ports is removed
 /// first, so the entry is exactly the one written.
@@ -2610,6 +2675,90 @@ mod tests {
             ["fe80:: on eth0", "fe80::2 on eth0", "fe80::1 on eth1"]
         );
         assert!(link_local_dsts(&all, &[]).is_empty());
+    }
+
+    #[test]
+    fn written_connections_are_one_a_packet_and_quoted_ones_are_reversed() {
+        let (client, far) = (
+            IpAddr::from([198, 18, 0, 1]),
+            IpAddr::from([198, 51, 100, 10]),
+        );
+        let est = Spec::Established {
+            proto: 6,
+            src: client,
+            sport: 20000,
+            dst: far,
+            dport: 443,
+        };
+        let flows = written_flows(&est, Path::Forward, 3);
+        assert_eq!(
+            flows.iter().map(|f| f.sport).collect::<Vec<_>>(),
+            [20000, 20001, 20002]
+        );
+        assert!(flows
+            .iter()
+            .all(|f| f.proto == 6 && f.src == client && f.dport == 443));
+        // The packets are those flows' own: crafted with the same stepped port, tcp ACK.
+        let p = crafted(&est, 2).unwrap();
+        let key = PacketKey::of(&p.to_bytes()).unwrap();
+        assert_eq!((key.src, key.dst), (client, far));
+        let related = Spec::Related {
+            src: client,
+            sport: 20000,
+            dst: far,
+            dport: 53,
+        };
+        // Routed: the quoted datagram's connection, from the far end to the client.
+        assert_eq!(
+            written_flows(&related, Path::Output, 1),
+            [CtFlow {
+                proto: IPPROTO_UDP,
+                src: far,
+                sport: 53,
+                dst: client,
+                dport: 20000,
+            }]
+        );
+        // To the server the server really sends that datagram; nothing is written.
+        assert!(written_flows(&related, Path::Input, 1).is_empty());
+        let plain = Spec::Udp {
+            src: client,
+            sport: 20000,
+            dst: far,
+            dport: 53,
+            reply: false,
+        };
+        assert!(written_flows(&plain, Path::Forward, 1).is_empty());
+    }
+
+    #[test]
+    fn probes_without_a_writable_connection_are_named_once_per_rule() {
+        let probe = |line: &str, spec: &str| {
+            let mut p = probes::parse_line(spec).unwrap();
+            p.origin = Some(line.to_string());
+            p
+        };
+        let lines = unwritten(
+            &[
+                probe(
+                    "r:5",
+                    "established tcp 198.18.0.1:20000 -> 198.51.100.10:80 forward",
+                ),
+                probe(
+                    "r:5",
+                    "established udp 198.18.0.1:20001 -> 198.51.100.10:80 forward",
+                ),
+                probe("r:7", "related 10.77.0.1:20002 -> 198.51.100.10:53 output"),
+            ],
+            "no ctnetlink",
+        );
+        assert_eq!(
+            lines,
+            [
+                "`established tcp 198.18.0.1:20000 -> 198.51.100.10:80 forward` and 1 more like it (r:5): no ctnetlink",
+                "`related 10.77.0.1:20002 -> 198.51.100.10:53 output` (r:7): no ctnetlink",
+            ]
+        );
     }
 
     #[test]
