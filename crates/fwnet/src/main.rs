@@ -265,7 +265,9 @@ enum Command {
     /// In scratch network namespaces it creates and always removes, loads the files with
     /// iptables-legacy-restore on one side and fwnet's translation on the other, sends the same
     /// probes (derived from the rules) to both and compares the verdicts: packets to the server
-    /// (INPUT), routed through it (FORWARD) and sent by it (OUTPUT), and for packets that get
+    /// (INPUT), routed through it (FORWARD) and sent by it (OUTPUT), in every conntrack state
+    /// the rules test (ESTABLISHED and RELATED ones where no real exchange can make them ride on
+    /// connections written into the server's conntrack table), and for packets that get
     /// through, what NAT made of them (new destination or source). Exit codes: 0 every verdict
     /// and mapping matches, 1 at least one mismatch, 2 verification could not run.
     Verify(verify::Args),
