@@ -1115,8 +1115,9 @@ fn the_probe_cap_names_what_it_leaves_out_and_max_probes_raises_it() {
 }
 
 /// A host that redirects, port-forwards to itself and to a box behind it, masquerades and
-/// source-NATs what it routes, and maps a port of the mail it sends. The last port forward
-/// goes to a box its FORWARD chain never lets anything reach.
+/// source-NATs what it routes, and maps a port of the mail it sends. The next to last port
+/// forward goes to a box its FORWARD chain never lets anything reach, the last one to an address
+/// whose packets the raw table drops.
 pub const NAT_HOST: &str = "\
 *nat
 :PREROUTING ACCEPT [0:0]
@@ -1130,6 +1131,7 @@ pub const NAT_HOST: &str = "\
 -A POSTROUTING -s 192.168.50.0/24 -o eth1 -j MASQUERADE
 -A POSTROUTING -s 10.10.0.0/16 -o eth1 -j SNAT --to-source 198.51.100.9
 -A PREROUTING -d 203.0.113.8/32 -p tcp -m tcp --dport 25 -j DNAT --to-destination 192.168.60.1:25
+-A PREROUTING -d 203.0.113.9/32 -p tcp -m tcp --dport 25 -j DNAT --to-destination 192.168.60.2:25
 COMMIT
 *filter
 :INPUT DROP [0:0]
@@ -1140,6 +1142,11 @@ COMMIT
 -A FORWARD -d 192.168.50.10/32 -p tcp -m tcp --dport 8443 -j ACCEPT
 -A FORWARD -o eth1 -j ACCEPT
 COMMIT
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -d 203.0.113.9/32 -j DROP
+COMMIT
 ";
 
 /// What NAT made of the probe whose text is `pattern` (`*` for a source port), on (legacy,
@@ -1148,6 +1155,22 @@ fn rewritten_like(results: &[serde_json::Value], pattern: &str) -> (String, Stri
     let r = probe_like(results, pattern);
     let v = |side: &str| r[side]["rewritten"].as_str().unwrap_or("").to_string();
     (v("legacy"), v("fwnet"))
+}
+
+/// The result of the probe whose text is `pattern` (`*` for a source port) played a second
+/// time, with the filter tables emptied.
+fn replayed(results: &[serde_json::Value], pattern: &str) -> serde_json::Value {
+    let again: Vec<serde_json::Value> = results
+        .iter()
+        .filter(|r| {
+            r["probe"]["why"]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("again with the filter tables emptied, to see its mapping")
+        })
+        .cloned()
+        .collect();
+    probe_like(&again, pattern).clone()
 }
 
 #[test]
@@ -1224,7 +1247,7 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         assert!(
             hits.iter().any(|h| h["chain"] == "FORWARD"
                 && h["terminal"] == true
-                && h["origin"].as_str().unwrap_or("").ends_with("nat.rules:20")),
+                && h["origin"].as_str().unwrap_or("").ends_with("nat.rules:21")),
             "{side}: {forwarded}"
         );
     }
@@ -1236,11 +1259,19 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         ),
         (String::new(), String::new())
     );
+    // The port forward FORWARD drops is played again with the filter tables emptied, and
+    // then shows its mapping, the same on both sides.
+    let again = replayed(&r, "tcp 198.18.0.1:* -> 203.0.113.8:25 flags S");
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(again[side]["verdict"]["verdict"], "accept", "{again}");
+        assert_eq!(again[side]["rewritten"], "dst 192.168.60.1:25", "{again}");
+    }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Only the mapping no packet could show is said not to be verified.
+    // Only the mapping no packet could show, the raw table dropping them all, is said not to
+    // be verified.
     let unseen = v["nat_unseen"].as_array().cloned().unwrap_or_default();
     assert!(
-        unseen.len() == 1 && unseen[0].as_str().unwrap_or("").ends_with("nat.rules:12"),
+        unseen.len() == 1 && unseen[0].as_str().unwrap_or("").ends_with("nat.rules:13"),
         "{unseen:?}"
     );
     // Ports one off in the translation: caught on the redirect, the port forward and the
@@ -1256,7 +1287,10 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         "mapped by ",
         "-j REDIRECT --to-ports 80",
         "redirect to :81",
-        "not verified: the NAT mapping of 1 rule(s), which no probe",
+        "accept, dst 192.168.60.1:25",
+        "accept, dst 192.168.60.1:26",
+        "again with the filter tables emptied, to see its mapping",
+        "not verified: the NAT mapping of 1 rule(s), which no probe showed, even with the filter tables emptied: ",
     ] {
         assert!(stdout.contains(needle), "{needle} in {stdout}");
     }

@@ -10,7 +10,7 @@
 
 use crate::output;
 use anyhow::Result;
-use fwnet_apply::verify::{self as v, Report};
+use fwnet_apply::verify::{self as v, Report, UNFILTERED_WHY};
 use fwnet_iptables::Diagnostic;
 use fwnet_translate::{Input, IpFamily, Options};
 use std::path::PathBuf;
@@ -268,7 +268,7 @@ fn capped_line(capped: &[String], cap: usize, verbose: bool) -> String {
 /// ([`some_of`]).
 fn nat_unseen_line(unseen: &[String], verbose: bool) -> String {
     format!(
-        "the NAT mapping of {} rule(s), which no probe that they map got through the filter tables to show: {}",
+        "the NAT mapping of {} rule(s), which no probe showed, even with the filter tables emptied: {}",
         unseen.len(),
         some_of(unseen, verbose)
     )
@@ -381,8 +381,17 @@ fn print_report(r: &Report, args: &Args) {
     let loose = r
         .tcp_loose
         .map_or("-".to_string(), |l| u8::from(l).to_string());
+    let again = r
+        .results
+        .iter()
+        .filter(|p| p.probe.why.ends_with(UNFILTERED_WHY))
+        .count();
+    let again = match again {
+        0 => String::new(),
+        n => format!(" ({n} of them again with the filter tables emptied, to see NAT mappings)"),
+    };
     println!(
-        "verified {}: {} probes, {} mismatch(es); nf_conntrack_tcp_loose={loose}; setup {} ms, probes {} ms, total {} ms",
+        "verified {}: {} probes{again}, {} mismatch(es); nf_conntrack_tcp_loose={loose}; setup {} ms, probes {} ms, total {} ms",
         files.join(", "),
         r.results.len(),
         r.mismatches,

@@ -147,8 +147,9 @@ pub struct Report {
     pub cap: usize,
     /// What this run did not verify (chains, tables, families).
     pub not_verified: Vec<String>,
-    /// The nat rules (`file:line`) whose mapping no probe showed: every packet they map was
-    /// dropped by the filter tables, so their mapping is not verified.
+    /// The nat rules (`file:line`) whose mapping no probe showed, even played again with the
+    /// filter tables emptied: their packets are dropped elsewhere (mangle, raw), never reach
+    /// them, or are not played, so their mapping is not verified.
     pub nat_unseen: Vec<String>,
     /// With `keep`: the commands that remove the namespaces.
     pub kept: Vec<String>,

@@ -36,8 +36,10 @@
 //! port only as changed or not, since SNAT may pick one at random). The observer recognises a
 //! rewritten packet by its identifier, protocol and one unchanged address; with a `dnat` in the
 //! ruleset the server forwards, so a probe mapped to an address it does not own is seen leaving.
-//! A packet the filter drops shows no mapping: the nat rules no probe showed are listed as not
-//! verified ([`Report::nat_unseen`]).
+//! A packet the filter drops shows no mapping: the probes of the nat rules no probe showed are
+//! played again once the filter tables are emptied on both sides (legacy: empty chains with
+//! ACCEPT policies; fwnet: applied again without them), and the nat rules still unseen after
+//! that are listed as not verified ([`Report::nat_unseen`]).
 //!
 //! Not verified: the effects of mangle and raw.
 
@@ -702,46 +704,64 @@ fn attempt_once(
 
     let labels = fwnet_labels(&fwnet, &fwnet_ir, translated, options.inet).map_err(Error::Setup)?;
     let legacy_texts = TextCache::default();
-    let lockstep = Lockstep::default();
-    let (a, b) = thread::scope(|s| {
-        let a = s.spawn(|| {
-            play(
-                &legacy,
-                &all,
-                &|f| legacy_snapshot(&legacy, originals, f, &legacy_texts),
-                translated,
-                &lockstep,
-                options.progress,
-            )
+    // Both sides play `probes` in lockstep; `legacy_ir` and `fwnet_ir` say which chains each
+    // side's hits are read from.
+    let play_both = |probes: Vec<Probe>,
+                     legacy_ir: &Ruleset,
+                     fwnet_ir: &Ruleset,
+                     progress: Option<fn(usize, usize)>|
+     -> Result<Vec<ProbeResult>, Error> {
+        let lockstep = Lockstep::default();
+        let (a, b) = thread::scope(|s| {
+            let a = s.spawn(|| {
+                play(
+                    &legacy,
+                    &probes,
+                    &|f| legacy_snapshot(&legacy, originals, f, &legacy_texts),
+                    legacy_ir,
+                    &lockstep,
+                    progress,
+                )
+            });
+            let b = s.spawn(|| {
+                play(
+                    &fwnet,
+                    &probes,
+                    &|f| fwnet_snapshot(&fwnet, &labels, f, options.inet.then_some(translated)),
+                    fwnet_ir,
+                    &lockstep,
+                    // One side reports: the lockstep keeps the other within a probe of it.
+                    None,
+                )
+            });
+            (join(a), join(b))
         });
-        let b = s.spawn(|| {
-            play(
-                &fwnet,
-                &all,
-                &|f| fwnet_snapshot(&fwnet, &labels, f, options.inet.then_some(translated)),
-                // Rule positions are read per family (`inet_view`) in an inet table too.
-                if options.inet { translated } else { &fwnet_ir },
-                &lockstep,
-                // One side reports: the lockstep keeps the other within a probe of it.
-                None,
-            )
-        });
-        (join(a), join(b))
-    });
-    let (a, b) = (a?, b?);
-    let probes_time = started.elapsed() - setup;
-
-    let mut results = Vec::new();
-    for ((probe, l), f) in all.into_iter().zip(a).zip(b) {
-        let same = l.verdict == f.verdict && l.rewritten == f.rewritten;
-        results.push(ProbeResult {
-            text: probe.to_string(),
-            probe,
-            legacy: l,
-            fwnet: f,
-            same,
-        });
+        let (a, b) = (a?, b?);
+        Ok(probes
+            .into_iter()
+            .zip(a)
+            .zip(b)
+            .map(|((probe, l), f)| ProbeResult {
+                text: probe.to_string(),
+                same: l.verdict == f.verdict && l.rewritten == f.rewritten,
+                probe,
+                legacy: l,
+                fwnet: f,
+            })
+            .collect())
+    };
+    // Rule positions are read per family (`inet_view`) in an inet table too.
+    let fwnet_play_ir = if options.inet { translated } else { &fwnet_ir };
+    let mut results = play_both(all, translated, fwnet_play_ir, options.progress)?;
+    // A mapping the filter tables hid (every packet the nat rule maps was dropped) is shown by
+    // playing those probes again with the filter tables emptied on both sides.
+    let hidden = hidden_mappings(&results, &unseen_mappings(&results, &legacy_texts));
+    if !hidden.is_empty() {
+        empty_filter_tables(&legacy, &fwnet, originals, &fwnet_ir)?;
+        let (legacy_ir, fwnet_rest) = (without_filter(translated), without_filter(fwnet_play_ir));
+        results.extend(play_both(hidden, &legacy_ir, &fwnet_rest, None)?);
     }
+    let probes_time = started.elapsed() - setup;
     let kept = if options.keep {
         let mut k = legacy.removal_commands();
         k.extend(fwnet.removal_commands());
@@ -772,6 +792,67 @@ fn attempt_once(
             total_ms: started.elapsed().as_millis() as u64,
         },
     })
+}
+
+/// What a replayed probe's `why` ends with: it was played with the filter tables emptied.
+pub const UNFILTERED_WHY: &str = "again with the filter tables emptied, to see its mapping";
+
+/// The probes to play again with the filter tables emptied: those of the nat rules in `unseen`
+/// (no probe showed their mapping) that both sides dropped, `why` saying so. Expiry probes
+/// (a wait before them) are not replayed.
+fn hidden_mappings(results: &[ProbeResult], unseen: &[String]) -> Vec<Probe> {
+    let passed = |v: &Verdict| matches!(v, Verdict::Accept | Verdict::Partial { .. });
+    results
+        .iter()
+        .filter(|r| r.same && !passed(&r.legacy.verdict) && r.probe.wait_ms == 0)
+        .filter(|r| r.probe.origin.as_ref().is_some_and(|o| unseen.contains(o)))
+        .map(|r| Probe {
+            why: format!("{}, {UNFILTERED_WHY}", r.probe.why),
+            ..r.probe.clone()
+        })
+        .collect()
+}
+
+/// `rs` without its filter tables (`fwnet_filter`, of any family).
+fn without_filter(rs: &Ruleset) -> Ruleset {
+    Ruleset {
+        tables: rs
+            .tables
+            .iter()
+            .filter(|t| t.name != FILTER_TABLE)
+            .cloned()
+            .collect(),
+    }
+}
+
+const FILTER_TABLE: &str = "fwnet_filter";
+
+/// Empties the filter tables on both sides: the legacy side's of each family get empty chains
+/// with ACCEPT policies, fwnet's side is applied again without its filter tables. The nat,
+/// mangle and raw tables stay as they were.
+fn empty_filter_tables(
+    legacy: &Site,
+    fwnet: &Site,
+    originals: &[Original],
+    fwnet_ir: &Ruleset,
+) -> Result<(), Error> {
+    const ACCEPT_ALL: &str =
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
+    let families: BTreeSet<bool> = originals.iter().map(|o| o.family == Family::Ip6).collect();
+    for v6 in families {
+        let family = if v6 { Family::Ip6 } else { Family::Ip };
+        legacy
+            .server
+            .exec_stdin(legacy_tool(family, "restore"), &[], ACCEPT_ALL)
+            .map_err(Error::Setup)?;
+    }
+    let rest = without_filter(fwnet_ir);
+    fwnet
+        .server
+        .try_run_in(|| crate::apply(&rest, crate::Mode::Commit))
+        .map_err(Error::Setup)?
+        .map_err(Error::Apply)?;
+    Ok(())
 }
 
 fn has_dnat(rs: &Ruleset) -> bool {
@@ -2322,6 +2403,53 @@ mod tests {
             legacy: side(legacy),
             fwnet: side(fwnet),
         }
+    }
+
+    #[test]
+    fn only_probes_both_sides_dropped_of_unseen_nat_rules_are_played_again() {
+        use Verdict::{Accept, Drop};
+        let of = |line: &str, text: &str, legacy, fwnet| {
+            let mut r = result(text, legacy, fwnet);
+            r.probe.origin = Some(line.to_string());
+            r.probe.why = "reaches the rule".into();
+            r
+        };
+        let results = [
+            of(
+                "nat:12",
+                "tcp 198.18.0.1:20001 -> 203.0.113.8:25",
+                Drop,
+                Drop,
+            ),
+            of(
+                "nat:12",
+                "tcp 198.18.0.1:20002 -> 203.0.113.8:24",
+                Accept,
+                Accept,
+            ),
+            of(
+                "nat:12",
+                "tcp 198.18.0.1:20003 -> 203.0.113.8:26",
+                Drop,
+                Accept,
+            ),
+            of(
+                "nat:6",
+                "tcp 198.18.0.1:20004 -> 10.77.0.1:8080",
+                Drop,
+                Drop,
+            ),
+            of(
+                "nat:12",
+                "tcp 198.18.0.1:20005 -> 203.0.113.8:25 wait 100",
+                Drop,
+                Drop,
+            ),
+        ];
+        let again = hidden_mappings(&results, &["nat:12".to_string()]);
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(again[0].to_string(), results[0].text);
+        assert_eq!(again[0].why, format!("reaches the rule, {UNFILTERED_WHY}"));
     }
 
     #[test]
