@@ -19,9 +19,9 @@
 //! server sent (`udp ... reply`), RELATED an icmp port unreachable quoting such a datagram
 //! (`related`), INVALID a stray FIN. Where one real exchange cannot give the state (on `lo`,
 //! every packet of a rate-limited burst, and the FORWARD and OUTPUT paths below), the
-//! connection is written into the server's conntrack table instead ([`Spec::Established`]). Rate limits get a burst of `burst + 3` packets, and a
-//! second source when the limit is per source. A few probes from a source no rule mentions
-//! exercise the policy.
+//! connection is written into the server's conntrack table instead ([`Spec::Established`]).
+//! Rate limits get a burst of `burst + 3` packets, and a second source when the limit is per
+//! source. A few probes from a source no rule mentions exercise the policy.
 //!
 //! The same ruleset always gives the same probes (no randomness); at most `cap` probes are kept,
 //! every rule's witness first. Probes are also the `--probes FILE` format: [`Probe`]'s `Display`
