@@ -23,13 +23,17 @@
 //!
 //! Test hook (deliberately not in `--help`): [`Mutation`] breaks fwnet's side on purpose (a
 //! global instead of a per-source limit, burst 5, no `ct state new`, no `iif lo`, sets without
-//! timeout, NAT ports off by one), so tests can check that verification catches it; the CLI
-//! reads it from `FWNET_VERIFY_MUTATE`.
+//! timeout, NAT ports off by one, no rule for established connections), so tests can check that
+//! verification catches it; the CLI reads it from `FWNET_VERIFY_MUTATE`.
 //!
 //! FORWARD probes make the server a router (`ip_forward`, no redirects); OUTPUT probes are raw
 //! packets the server sends itself (refused with EPERM when OUTPUT drops them). Before each of
 //! them a host route sends its destination out of the link its rule's `-o` names, to a
 //! neighbour whose MAC nobody has, and the verdict is whether the packet left the server.
+//! An ESTABLISHED or RELATED probe no real exchange can make ([`written_flows`]) has its
+//! connection written into the server's conntrack table over ctnetlink just before it is sent
+//! and removed after ([`write_flows`]), on both sides alike; a kernel that refuses that gets
+//! those probes named as not verified.
 //!
 //! NAT: a packet that gets through is also compared as it came out ([`rewrite`]): the
 //! destination a `dnat`/`redirect` gave it, the source a `snat`/`masquerade` gave it (a source
