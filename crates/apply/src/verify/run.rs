@@ -30,9 +30,9 @@
 //! packets the server sends itself (refused with EPERM when OUTPUT drops them). Before each of
 //! them a host route sends its destination out of the link its rule's `-o` names, to a
 //! neighbour whose MAC nobody has, and the verdict is whether the packet left the server.
-//! An ESTABLISHED or RELATED probe no real exchange can make ([`written_flows`]) has its
+//! An ESTABLISHED or RELATED probe no real exchange can make (`written_flows`) has its
 //! connection written into the server's conntrack table over ctnetlink just before it is sent
-//! and removed after ([`write_flows`]), on both sides alike; a kernel that refuses that gets
+//! and removed after (`write_flows`), on both sides alike; a kernel that refuses that gets
 //! those probes named as not verified.
 //!
 //! NAT: a packet that gets through is also compared as it came out ([`rewrite`]): the
