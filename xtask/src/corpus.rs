@@ -29,6 +29,8 @@ struct FileResult {
     applied: Option<bool>,
     /// `fwnet verify` exit code: 0 match, 1 mismatch, 2 could not run.
     verified: Option<i32>,
+    /// What `fwnet verify --json` played, when it ran.
+    probes: Option<ProbeCounts>,
     first_error: String,
     codes: Vec<String>,
     /// Warning codes of an imported file (the quirks fwnet tolerates).
@@ -142,6 +144,7 @@ pub fn run(args: &[String]) -> Result<()> {
             imported,
             applied,
             verified: None,
+            probes: None,
             first_error: errors
                 .first()
                 .map(|d| d.to_string().lines().next().unwrap_or("").to_string())
@@ -161,8 +164,9 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     if let Some(bin) = &fwnet {
-        for (i, code) in verify_all(bin, &to_verify, jobs, approximate)? {
+        for (i, code, counts) in verify_all(bin, &to_verify, jobs, approximate)? {
             results[i].verified = Some(code);
+            results[i].probes = counts;
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
@@ -184,13 +188,71 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Verifies `files` (result index, path), `jobs` at a time; returns each index's exit code.
+/// What one `fwnet verify --json` report played: all of it, and the kinds of probes that
+/// cover what earlier versions left out.
+#[derive(Clone, Copy, Debug, Default)]
+struct ProbeCounts {
+    probes: usize,
+    /// ESTABLISHED or RELATED packets routed through the server or sent by it (their
+    /// connections written into conntrack).
+    routed_state: usize,
+    /// Played again with the filter tables emptied, to see a NAT mapping.
+    replayed: usize,
+    /// Rewritten by NAT (on the legacy side; a difference is a mismatch).
+    rewritten: usize,
+    /// Nat rules whose mapping no probe showed.
+    nat_unseen: usize,
+    /// Rules without a probe (a reason each).
+    uncovered: usize,
+}
+
+impl ProbeCounts {
+    fn of(report: &serde_json::Value) -> ProbeCounts {
+        let results = report["results"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let count =
+            |f: &dyn Fn(&serde_json::Value) -> bool| results.iter().filter(|r| f(r)).count();
+        let len = |key: &str| report[key].as_array().map_or(0, Vec::len);
+        ProbeCounts {
+            probes: results.len(),
+            routed_state: count(&|r| {
+                r["probe"]["path"] != "input"
+                    && matches!(
+                        r["probe"]["spec"]["probe"].as_str(),
+                        Some("established" | "related")
+                    )
+            }),
+            replayed: count(&|r| {
+                r["probe"]["why"]
+                    .as_str()
+                    .is_some_and(|w| w.ends_with(fwnet_apply::verify::UNFILTERED_WHY))
+            }),
+            rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
+            nat_unseen: len("nat_unseen"),
+            uncovered: len("uncovered"),
+        }
+    }
+
+    fn add(&mut self, o: &ProbeCounts) {
+        self.probes += o.probes;
+        self.routed_state += o.routed_state;
+        self.replayed += o.replayed;
+        self.rewritten += o.rewritten;
+        self.nat_unseen += o.nat_unseen;
+        self.uncovered += o.uncovered;
+    }
+}
+
+/// Verifies `files` (result index, path), `jobs` at a time; returns each index's exit code and
+/// what its report counted.
 fn verify_all(
     fwnet: &Path,
     files: &[(usize, Vec<PathBuf>, bool)],
     jobs: usize,
     approximate: bool,
-) -> Result<Vec<(usize, i32)>> {
+) -> Result<Vec<(usize, i32, Option<ProbeCounts>)>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let next = AtomicUsize::new(0);
@@ -203,11 +265,11 @@ fn verify_all(
                 s.spawn(|| -> Result<()> {
                     while let Some((i, paths, v6)) = files.get(next.fetch_add(1, Ordering::Relaxed))
                     {
-                        let code = verify_file(fwnet, paths, *v6, approximate)?;
+                        let (code, counts) = verify_file(fwnet, paths, *v6, approximate)?;
                         let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
-                        d.push((*i, code));
+                        d.push((*i, code, counts));
                         if d.len() % 25 == 0 || d.len() == files.len() {
-                            let bad = d.iter().filter(|(_, c)| *c != 0).count();
+                            let bad = d.iter().filter(|(_, c, _)| *c != 0).count();
                             eprintln!(
                                 "corpus: verified {}/{} files ({bad} not matching) in {:.0} s",
                                 d.len(),
@@ -314,13 +376,19 @@ fn apply_in_namespace(
 /// Seconds one file's verification may take before it counts as "could not run".
 const VERIFY_SECONDS: &str = "180";
 
-fn verify_file(fwnet: &Path, files: &[PathBuf], v6: bool, approximate: bool) -> Result<i32> {
+fn verify_file(
+    fwnet: &Path,
+    files: &[PathBuf],
+    v6: bool,
+    approximate: bool,
+) -> Result<(i32, Option<ProbeCounts>)> {
     let rules = &files[0];
     // timeout(1) sends SIGTERM, on which verify removes its namespaces.
     let out = Command::new("timeout")
         .arg(VERIFY_SECONDS)
         .arg(fwnet)
         .arg("verify")
+        .arg("--json")
         .args(approximate.then_some("--allow-approximate"))
         .args(family_args(v6))
         .args(files)
@@ -338,15 +406,43 @@ fn verify_file(fwnet: &Path, files: &[PathBuf], v6: bool, approximate: bool) -> 
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    let report: Option<serde_json::Value> = match code {
+        0 | 1 => serde_json::from_slice(&out.stdout).ok(),
+        _ => None,
+    };
     if code == 1 {
-        let report = String::from_utf8_lossy(&out.stdout);
+        let mismatches: Vec<String> = report
+            .iter()
+            .flat_map(|r| r["results"].as_array().cloned().unwrap_or_default())
+            .filter(|r| r["same"] == false)
+            .take(20)
+            .map(|r| {
+                let side = |s: &str| {
+                    let v = &r[s];
+                    match v["rewritten"].as_str() {
+                        Some(m) => format!("{}, {m}", v["verdict"]["verdict"]),
+                        None => v["verdict"]["verdict"].to_string(),
+                    }
+                };
+                format!(
+                    "  {} (for {}: {}): legacy {}, fwnet {}",
+                    r["text"].as_str().unwrap_or("?"),
+                    r["probe"]["origin"].as_str().unwrap_or("policy"),
+                    r["probe"]["why"].as_str().unwrap_or(""),
+                    side("legacy"),
+                    side("fwnet"),
+                )
+            })
+            .collect();
         eprintln!(
-            "corpus: {} MISMATCH\n{}",
+            "corpus: {} MISMATCH (fwnet verify {} names the deciding rules)\n{}",
             rules.display(),
-            report.lines().take(40).collect::<Vec<_>>().join("\n")
+            rules.display(),
+            mismatches.join("\n")
         );
     }
-    Ok(if code == 124 { 2 } else { code })
+    let counts = report.as_ref().map(ProbeCounts::of);
+    Ok((if code == 124 { 2 } else { code }, counts))
 }
 
 fn print_summary(results: &[FileResult], apply: bool) {
@@ -436,6 +532,14 @@ fn print_summary(results: &[FileResult], apply: bool) {
             count(0),
             count(1),
             verified.len() - count(0) - count(1)
+        );
+        let mut all = ProbeCounts::default();
+        for c in results.iter().filter_map(|r| r.probes.as_ref()) {
+            all.add(c);
+        }
+        println!(
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} rewritten by NAT; {} nat rule(s) whose mapping no probe showed; {} rule(s) without a probe",
+            all.probes, all.routed_state, all.replayed, all.rewritten, all.nat_unseen, all.uncovered
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(
