@@ -671,8 +671,7 @@ fn forward_chain_is_verified_with_routed_probes() {
         "router.rules:7",
     );
     // ESTABLISHED and RELATED packets routed through the server, of connections written into
-    // its conntrack table: the first rule lets them through (a NEW packet to the same place
-    // falls to the policy above).
+    // its conntrack table: the first rule lets them through.
     both_sides_give(
         &r,
         &[
