@@ -805,6 +805,83 @@ fn established_packets_on_lo_and_in_bursts_ride_on_written_connections() {
     assert_eq!(burst["fwnet"]["verdict"]["verdict"], "drop", "{burst}");
 }
 
+/// Marks of every kind the mangle table sets on each path, and one the filter acts on.
+const MARKS: &str = "\
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 80 -j MARK --set-mark 0x10
+-A PREROUTING -p tcp -m tcp --dport 443 -j MARK --set-xmark 0x20/0xf0
+-A PREROUTING -s 10.9.0.0/16 -j MARK --set-mark 0x1
+-A FORWARD -o eth1 -j MARK --or-mark 0x100
+-A OUTPUT -p udp --dport 53 -j MARK --set-mark 0x53
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m mark --mark 0x1 -j DROP
+COMMIT
+";
+
+#[test]
+fn packet_marks_the_mangle_table_sets_are_compared() {
+    let test = "packet_marks_the_mangle_table_sets_are_compared";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("marks.rules", MARKS);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", "--family", "4", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // Each mangle rule gets a probe, and the mark its packet carried when it got through is
+    // the same on both sides.
+    for (pattern, mark) in [
+        ("tcp 198.18.0.1:* -> 10.77.0.1:80 flags S", 0x10),
+        ("tcp 198.18.0.1:* -> 10.77.0.1:443 flags S", 0x20),
+        (
+            "tcp 198.18.0.1:* -> 198.51.100.10:33434 flags S forward oif eth1",
+            0x100,
+        ),
+        ("udp 10.77.0.1:* -> 198.51.100.10:53 output", 0x53),
+    ] {
+        let p = probe_like(&r, pattern);
+        for side in ["legacy", "fwnet"] {
+            assert_eq!(p[side]["verdict"]["verdict"], "accept", "{p}");
+            assert_eq!(p[side]["mark"], mark, "{side}: {p}");
+        }
+    }
+    // A mark the filter drops on is judged by the verdict, as before.
+    both_sides_give(&r, &[("tcp 10.9.0.0:* -> 10.77.0.1:33434 flags S", "drop")]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["not_verified"]
+            .to_string()
+            .contains("the packet marks it sets are compared on the packets that get through"),
+        "{}",
+        v["not_verified"]
+    );
+    // A translation that sets other marks is caught, the marks named.
+    let (out, _) = verify(
+        &["--family", "4", path],
+        &[("FWNET_VERIFY_MUTATE", "mark-xor")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "accept, mark 0x10",
+        "accept, mark 0x11",
+        "accept, mark 0x101",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in {stdout}");
+    }
+}
+
 /// A host with an OUTPUT policy of DROP: named destinations, a rejected port, a rate limit and
 /// a user chain.
 pub const OUTBOUND: &str = "\

@@ -200,6 +200,8 @@ struct ProbeCounts {
     replayed: usize,
     /// Rewritten by NAT (on the legacy side; a difference is a mismatch).
     rewritten: usize,
+    /// Carrying a packet mark when they got through (on the legacy side).
+    marked: usize,
     /// Nat rules whose mapping no probe showed.
     nat_unseen: usize,
     /// Rules without a probe (a reason each).
@@ -230,6 +232,7 @@ impl ProbeCounts {
                     .is_some_and(|w| w.ends_with(fwnet_apply::verify::UNFILTERED_WHY))
             }),
             rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
+            marked: count(&|r| r["legacy"]["mark"].is_u64()),
             nat_unseen: len("nat_unseen"),
             uncovered: len("uncovered"),
         }
@@ -240,6 +243,7 @@ impl ProbeCounts {
         self.routed_state += o.routed_state;
         self.replayed += o.replayed;
         self.rewritten += o.rewritten;
+        self.marked += o.marked;
         self.nat_unseen += o.nat_unseen;
         self.uncovered += o.uncovered;
     }
@@ -538,8 +542,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} rewritten by NAT; {} nat rule(s) whose mapping no probe showed; {} rule(s) without a probe",
-            all.probes, all.routed_state, all.replayed, all.rewritten, all.nat_unseen, all.uncovered
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} rewritten by NAT; {} with a packet mark; {} nat rule(s) whose mapping no probe showed; {} rule(s) without a probe",
+            all.probes, all.routed_state, all.replayed, all.rewritten, all.marked, all.nat_unseen, all.uncovered
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(

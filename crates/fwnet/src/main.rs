@@ -268,8 +268,9 @@ enum Command {
     /// (INPUT), routed through it (FORWARD) and sent by it (OUTPUT), in every conntrack state
     /// the rules test (ESTABLISHED and RELATED ones where no real exchange can make them ride on
     /// connections written into the server's conntrack table), and for packets that get
-    /// through, what NAT made of them (new destination or source). Exit codes: 0 every verdict
-    /// and mapping matches, 1 at least one mismatch, 2 verification could not run.
+    /// through, what NAT made of them (new destination or source) and the mark they carry.
+    /// Exit codes: 0 every verdict, mapping and mark matches, 1 at least one mismatch, 2
+    /// verification could not run.
     Verify(verify::Args),
 }
 

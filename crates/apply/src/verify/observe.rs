@@ -27,7 +27,7 @@
 //! This module does not install anything in the kernel (no observer table, so the ruleset under
 //! test is alone in its namespace) and does not send probes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -158,7 +158,26 @@ pub struct Observer {
     sent: HashSet<PacketKey>,
     /// Those of them sent on `lo`: a packet the server sends itself, not one it routed away.
     sent_on_lo: HashSet<PacketKey>,
+    /// The packet mark (`meta mark`, `-j MARK`) of what passed or was sent, where not 0.
+    marks: HashMap<PacketKey, u32>,
+    /// Whether the kernel reports packet marks to the observer's sockets (`SO_RCVMARK`,
+    /// Linux 5.19).
+    pub sees_marks: bool,
     barriers: HashSet<u32>,
+}
+
+/// `SO_RCVMARK` (include/uapi/asm-generic/socket.h): a socket receives each packet's mark.
+const SO_RCVMARK: libc::c_int = 75;
+
+/// Whether the kernel reports packet marks to sockets in `server` (`SO_RCVMARK`, Linux 5.19):
+/// the observer compares marks only then.
+pub fn kernel_reports_marks(server: &Netns) -> bool {
+    server
+        .try_run_in(|| {
+            let s = socket(libc::AF_INET, libc::SOCK_DGRAM, 0, "udp")?;
+            enable(&s, libc::SOL_SOCKET, SO_RCVMARK, "SO_RCVMARK")
+        })
+        .is_ok_and(|r| r.is_ok())
 }
 
 fn socket(domain: i32, kind: i32, protocol: i32, what: &str) -> Result<OwnedFd, String> {
@@ -225,6 +244,12 @@ impl Observer {
                 i32::from(all),
                 "packet tap",
             )?;
+            // Marks where the kernel can say them (an older one refuses the option).
+            let sees_marks = raw4
+                .iter()
+                .chain(raw6.iter().map(|(s, _)| s))
+                .chain([&tap])
+                .all(|s| enable(s, libc::SOL_SOCKET, SO_RCVMARK, "SO_RCVMARK").is_ok());
             // thread-self: this thread is in the namespace, the process's main thread is not.
             let snmp =
                 File::open("/proc/thread-self/net/snmp").map_err(|e| format!("open snmp: {e}"))?;
@@ -237,6 +262,8 @@ impl Observer {
                 arrived: HashSet::new(),
                 sent: HashSet::new(),
                 sent_on_lo: HashSet::new(),
+                marks: HashMap::new(),
+                sees_marks,
                 barriers: HashSet::new(),
             })
         })?
@@ -249,6 +276,7 @@ impl Observer {
         self.arrived.clear();
         self.sent.clear();
         self.sent_on_lo.clear();
+        self.marks.clear();
         Ok(Mark(()))
     }
 
@@ -335,6 +363,12 @@ impl Observer {
             // that copy says nothing.
             self.passed_as(k).or_else(|| self.sent_as(k, true))
         }
+    }
+
+    /// The packet mark `k` had when the server let it through ([`Observer::seen_as`]); `None`
+    /// when it did not get through, had no mark, or the kernel does not say.
+    pub fn mark_of(&self, k: &PacketKey, forward: bool) -> Option<u32> {
+        self.marks.get(&self.seen_as(k, forward)?).copied()
     }
 
     fn through(&self, k: &PacketKey, forward: bool) -> bool {
@@ -452,47 +486,46 @@ impl Observer {
 
     fn drain(&mut self) -> Result<(), String> {
         let mut buf = vec![0u8; 65536];
+        let mut marked = |k: PacketKey, mark: u32| {
+            if mark != 0 {
+                self.marks.insert(k, mark);
+            }
+            k
+        };
         for socket in &self.raw4 {
-            while let Some(n) = recv(socket.as_raw_fd(), &mut buf)? {
-                self.passed.extend(PacketKey::of(&buf[..n]));
+            let mut none = ();
+            while let Some((n, got)) = recv_msg(socket.as_raw_fd(), &mut buf, &mut none)? {
+                if let Some(k) = PacketKey::of(&buf[..n]) {
+                    self.passed.insert(marked(k, got.mark));
+                }
             }
         }
         for (socket, protocol) in &self.raw6 {
-            while let Some(got) = recv6(socket.as_raw_fd(), &mut buf)? {
+            // SAFETY: an all-zero sockaddr_in6 is a valid value of the type.
+            let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+            while let Some((_, got)) = recv_msg(socket.as_raw_fd(), &mut buf, &mut from)? {
                 let Some(l4_head) = buf.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
                     continue;
                 };
-                self.passed.insert(PacketKey {
+                let k = PacketKey {
                     id: got.flow,
                     protocol: *protocol,
-                    src: got.src.into(),
-                    dst: got.dst.into(),
+                    src: Ipv6Addr::from(from.sin6_addr.s6_addr).into(),
+                    dst: got.dst6.into(),
                     l4_head,
-                });
+                };
+                self.passed.insert(marked(k, got.mark));
             }
         }
         loop {
             let mut from: libc::sockaddr_ll = empty_ll();
-            let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            // SAFETY: buf and from are live for the call with the stated sizes; MSG_DONTWAIT
-            // never blocks.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.tap.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    libc::MSG_DONTWAIT,
-                    (&mut from as *mut libc::sockaddr_ll).cast(),
-                    &mut len,
-                )
-            };
-            let Some(n) = check_recv(n)? else {
+            let Some((n, got)) = recv_msg(self.tap.as_raw_fd(), &mut buf, &mut from)? else {
                 break;
             };
             let data = &buf[..n];
             if from.sll_pkttype == PACKET_OUTGOING {
                 if let Some(k) = PacketKey::of(data) {
-                    self.sent.insert(k);
+                    self.sent.insert(marked(k, got.mark));
                     if from.sll_hatype == libc::ARPHRD_LOOPBACK {
                         self.sent_on_lo.insert(k);
                     }
@@ -541,23 +574,21 @@ fn check_recv(n: isize) -> Result<Option<usize>, String> {
     }
 }
 
-fn recv(fd: RawFd, buf: &mut [u8]) -> Result<Option<usize>, String> {
-    // SAFETY: buf is valid for buf.len() bytes; MSG_DONTWAIT never blocks.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
-    check_recv(n)
-}
-
-/// What an IPv6 raw socket says about a packet besides its payload.
-struct Received6 {
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
+/// What the control messages of one received packet say: its IPv6 destination and flow label
+/// (IPv6 raw sockets get no IP header) and its mark (0 when none, or not reported).
+struct Control {
+    dst6: Ipv6Addr,
     flow: u32,
+    mark: u32,
 }
 
-/// Reads one packet's transport part into `buf` with its addresses and flow label.
-fn recv6(fd: RawFd, buf: &mut [u8]) -> Result<Option<Received6>, String> {
-    // SAFETY: an all-zero sockaddr_in6 is a valid value of the type.
-    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+/// Reads one packet into `buf` (MSG_DONTWAIT), its sender's address into `from` (`()` for
+/// none), and what its control messages say; `None` when nothing is left to read.
+fn recv_msg<T>(
+    fd: RawFd,
+    buf: &mut [u8],
+    from: &mut T,
+) -> Result<Option<(usize, Control)>, String> {
     let mut control = [0u64; 16];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -565,21 +596,23 @@ fn recv6(fd: RawFd, buf: &mut [u8]) -> Result<Option<Received6>, String> {
     };
     // SAFETY: an all-zero msghdr is a valid value of the type; its pointers are set below.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
+    if std::mem::size_of::<T>() > 0 {
+        msg.msg_name = (from as *mut T).cast();
+        msg.msg_namelen = std::mem::size_of::<T>() as libc::socklen_t;
+    }
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&control);
     // SAFETY: msg points to live buffers of the stated sizes for the call.
     let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
-    if check_recv(n)?.is_none() {
+    let Some(n) = check_recv(n)? else {
         return Ok(None);
-    }
-    let mut got = Received6 {
-        src: Ipv6Addr::from(from.sin6_addr.s6_addr),
-        dst: Ipv6Addr::UNSPECIFIED,
+    };
+    let mut got = Control {
+        dst6: Ipv6Addr::UNSPECIFIED,
         flow: 0,
+        mark: 0,
     };
     // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
     // msg_controllen; each data read is bounded by the cmsg's own length.
@@ -593,18 +626,21 @@ fn recv6(fd: RawFd, buf: &mut [u8]) -> Result<Option<Received6>, String> {
                 (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) if bytes.len() >= 16 => {
                     let mut a = [0u8; 16];
                     a.copy_from_slice(&bytes[..16]);
-                    got.dst = Ipv6Addr::from(a);
+                    got.dst6 = Ipv6Addr::from(a);
                 }
                 (libc::IPPROTO_IPV6, libc::IPV6_FLOWINFO) if bytes.len() >= 4 => {
                     got.flow =
                         u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x000f_ffff;
+                }
+                (libc::SOL_SOCKET, libc::SO_MARK) if bytes.len() >= 4 => {
+                    got.mark = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
                 }
                 _ => {}
             }
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok(Some(got))
+    Ok(Some((n, got)))
 }
 
 /// Finds `group: field` in `/proc/net/snmp` text, made of header/value line pairs per group.

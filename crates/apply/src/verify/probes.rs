@@ -49,8 +49,12 @@
 //! The `nat` table's PREROUTING and INPUT rules are walked on the INPUT path, its POSTROUTING
 //! on FORWARD and its OUTPUT on OUTPUT, so each NAT rule gets its witness and edges too.
 //!
-//! Not derived: mangle/raw, marks, ct status, lists keyed on the destination
-//! (`--rdest`), protocols other than tcp/udp/icmp/icmpv6.
+//! The `mangle` table's chains are walked the same way (PREROUTING and INPUT on the INPUT path,
+//! FORWARD and POSTROUTING on FORWARD, OUTPUT on OUTPUT): the packet marks its rules set are
+//! compared on the packets that get through.
+//!
+//! Not derived: raw, ct status, lists keyed on the destination (`--rdest`), protocols other
+//! than tcp/udp/icmp/icmpv6.
 
 use fwnet_nft::{
     ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,
@@ -1163,9 +1167,14 @@ pub fn filter_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table
 
 /// The nat table of `family` (`ip` or `ip6`).
 pub fn nat_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table> {
+    table_of(rs, family, "fwnet_nat")
+}
+
+/// The table `name` of `family` in `rs`.
+fn table_of<'a>(rs: &'a Ruleset, family: Family, name: &str) -> Option<&'a fwnet_nft::Table> {
     rs.tables
         .iter()
-        .find(|t| t.family == family && t.name == "fwnet_nat")
+        .find(|t| t.family == family && t.name == name)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1773,7 +1782,8 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
         if let Some(t) = filter_table_of(rs, af.family()) {
             let order = order.and_then(|o| filter_table_of(o, af.family()));
             let nat = nat_table_of(rs, af.family());
-            let (probes, uncovered, capped, ports) = derive_af(t, nat, order, af, cap);
+            let mangle = table_of(rs, af.family(), "fwnet_mangle");
+            let (probes, uncovered, capped, ports) = derive_af(t, nat, mangle, order, af, cap);
             derived.probes.extend(probes);
             derived.uncovered.extend(uncovered);
             derived.capped.extend(capped);
@@ -1791,6 +1801,7 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
 fn derive_af(
     t: &fwnet_nft::Table,
     nat: Option<&fwnet_nft::Table>,
+    mangle: Option<&fwnet_nft::Table>,
     order: Option<&fwnet_nft::Table>,
     af: Af,
     cap: usize,
@@ -1810,6 +1821,19 @@ fn derive_af(
             ("POSTROUTING", Path::Forward),
         ] {
             walk(nat, chain, &Conds::default(), 0, path, &mut cases);
+        }
+    }
+    // The mangle chains' rules (the marks they set are compared), each on the path that
+    // meets it.
+    if let Some(mangle) = mangle {
+        for (chain, path) in [
+            ("PREROUTING", Path::Input),
+            ("INPUT", Path::Input),
+            ("FORWARD", Path::Forward),
+            ("OUTPUT", Path::Output),
+            ("POSTROUTING", Path::Forward),
+        ] {
+            walk(mangle, chain, &Conds::default(), 0, path, &mut cases);
         }
     }
     let n = neutral(&cases, af);

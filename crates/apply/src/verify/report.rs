@@ -58,18 +58,34 @@ pub struct Side {
     /// `src 10.77.1.1`); compared like the verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rewritten: Option<String>,
+    /// The packet mark (`-j MARK`, `meta mark set`) the probe's first packet that got through
+    /// carried when the server let it through, where not 0; compared like the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<u32>,
     /// Every rule of the path's base chain (and the chains it reaches) whose counter moved, in
     /// chain order, then those of the nat chains the path meets (`nat PREROUTING`, ...).
     pub hits: Vec<RuleHit>,
 }
 
 impl Side {
-    /// The verdict, and what NAT changed: `accept`, `accept, dst 10.0.0.5:80`.
+    /// The verdict, what NAT changed and the packet's mark: `accept`, `accept, dst
+    /// 10.0.0.5:80`, `accept, mark 0x10`.
     pub fn outcome(&self) -> String {
-        match &self.rewritten {
-            Some(r) => format!("{}, {r}", self.verdict),
-            None => self.verdict.to_string(),
+        let mut s = self.verdict.to_string();
+        if let Some(r) = &self.rewritten {
+            s.push_str(&format!(", {r}"));
         }
+        if let Some(m) = self.mark {
+            s.push_str(&format!(", mark {m:#x}"));
+        }
+        s
+    }
+
+    /// Whether `other` got the same verdict, mapping and mark.
+    pub fn same_as(&self, other: &Side) -> bool {
+        self.verdict == other.verdict
+            && self.rewritten == other.rewritten
+            && self.mark == other.mark
     }
 
     /// The rules that decided: the terminal hits, else the policy hit; empty when unknown.

@@ -45,7 +45,11 @@
 //! ACCEPT policies; fwnet: applied again without them), and the nat rules still unseen after
 //! that are listed as not verified ([`Report::nat_unseen`]).
 //!
-//! Not verified: the effects of mangle and raw.
+//! Packet marks: the observer's sockets are told each packet's mark (`SO_RCVMARK`, Linux 5.19),
+//! so the mark a packet that got through carries (`-j MARK`, `meta mark set`) is compared like
+//! its mapping; a kernel without the option gets the mangle tables listed as not verified.
+//!
+//! Not verified: mangle's other effects (TOS, TTL, connection marks), raw's.
 
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
@@ -98,10 +102,13 @@ pub enum Mutation {
     /// Rules that test `ct state` for established connections (`established,related`)
     /// disappear.
     NoEstablished,
+    /// Every packet mark a rule sets has its lowest bit flipped (`meta mark set 0x10` sets
+    /// 0x11).
+    MarkXor,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 10] = [
+    pub const ALL: [Mutation; 11] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -112,6 +119,7 @@ impl Mutation {
         Mutation::LastFirst,
         Mutation::NatPort,
         Mutation::NoEstablished,
+        Mutation::MarkXor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -126,6 +134,7 @@ impl Mutation {
             Mutation::LastFirst => "last-first",
             Mutation::NatPort => "nat-port",
             Mutation::NoEstablished => "no-established",
+            Mutation::MarkXor => "mark-xor",
         }
     }
 
@@ -214,6 +223,15 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::NoCtNew => r.stmts.retain(|s| {
                         !matches!(s, Stmt::Match(Match::Flags { left: Expr::Ct(CtKey::State), bits, op: CmpOp::Eq }) if *bits == ct_state::NEW)
                     }),
+                    Mutation::MarkXor => {
+                        for s in &mut r.stmts {
+                            if let Stmt::MarkSet(m) = s {
+                                if m.dest == fwnet_nft::MarkKey::Meta {
+                                    m.xor ^= 1;
+                                }
+                            }
+                        }
+                    }
                     Mutation::NatPort => {
                         for s in &mut r.stmts {
                             if let Stmt::Nat(fwnet_nft::Nat {
@@ -747,7 +765,7 @@ fn attempt_once(
             .zip(b)
             .map(|((probe, l), f)| ProbeResult {
                 text: probe.to_string(),
-                same: l.verdict == f.verdict && l.rewritten == f.rewritten,
+                same: l.same_as(&f),
                 probe,
                 legacy: l,
                 fwnet: f,
@@ -782,10 +800,13 @@ fn attempt_once(
         uncovered,
         capped: derived.capped,
         cap: options.cap,
-        not_verified: not_verified(translated)
-            .into_iter()
-            .chain(skipped)
-            .collect(),
+        not_verified: not_verified(
+            translated,
+            super::observe::kernel_reports_marks(&legacy.server),
+        )
+        .into_iter()
+        .chain(skipped)
+        .collect(),
         nat_unseen,
         kept,
         mutation: options.mutation.map(|m| m.name().to_string()),
@@ -1078,7 +1099,7 @@ fn reachable_in(t: Option<&fwnet_nft::Table>, mut out: Vec<String>) -> Vec<Strin
     out
 }
 
-fn not_verified(rs: &Ruleset) -> Vec<String> {
+fn not_verified(rs: &Ruleset, sees_marks: bool) -> Vec<String> {
     let mut out = Vec::new();
     for t in &rs.tables {
         let is_filter = [Family::Ip, Family::Ip6]
@@ -1090,12 +1111,17 @@ fn not_verified(rs: &Ruleset) -> Vec<String> {
             let family = format!("{:?}", t.family).to_lowercase();
             // The nat tables' mappings are verified; the rules whose mapping no probe showed
             // are `Report::nat_unseen`.
-            if t.name != "fwnet_nat" {
-                out.push(format!(
-                    "table {family} {} ({rules} rules): only the filter tables' verdicts and the nat tables' mappings are verified (probes do cross this table, but its own effects are not compared)",
-                    t.name
-                ));
+            if t.name == "fwnet_nat" {
+                continue;
             }
+            let marks = match sees_marks {
+                true => "the packet marks it sets are compared on the packets that get through, its other effects (TOS, TTL, connection marks, ...) are not",
+                false => "its effects are not compared, not even the packet marks it sets: this kernel does not report marks to verification's sockets (SO_RCVMARK, Linux 5.19)",
+            };
+            out.push(format!(
+                "table {family} {} ({rules} rules): probes do cross it; {marks}",
+                t.name
+            ));
         }
     }
     out
@@ -1628,7 +1654,7 @@ fn play_probes(
             .find(|(n, _)| *n == link.name)
             .map(|(_, s)| s);
         let from_lo = probe.iif.as_deref() == Some("lo");
-        let mut rewritten = None;
+        let (mut rewritten, mut packet_mark) = (None, None);
         let verdict = match &probe.spec {
             Spec::Connect {
                 src,
@@ -1706,11 +1732,12 @@ fn play_probes(
                 }
                 .into_iter();
                 write_flows(site, &flows, false)?;
-                // What NAT made of the first packet that got through.
-                rewritten = sent
+                // What NAT made of the first packet that got through, and its mark.
+                let through = sent
                     .iter()
-                    .find_map(|k| Some((k, observer.seen_as(k, routed)?)))
-                    .and_then(|(k, seen)| rewrite(k, &seen));
+                    .find_map(|k| Some((k, observer.seen_as(k, routed)?)));
+                rewritten = through.and_then(|(k, seen)| rewrite(k, &seen));
+                packet_mark = through.and_then(|(k, _)| observer.mark_of(k, routed));
                 let seen: Vec<Seen> = refused
                     .iter()
                     .map(|r| match r {
@@ -1726,6 +1753,7 @@ fn play_probes(
         out.push(Side {
             verdict,
             rewritten,
+            mark: packet_mark,
             hits: hits(
                 &before,
                 &after,
@@ -2398,6 +2426,7 @@ mod tests {
         let side = |verdict| Side {
             verdict,
             rewritten: None,
+            mark: None,
             hits: Vec::new(),
         };
         ProbeResult {
