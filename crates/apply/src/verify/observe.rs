@@ -24,6 +24,10 @@
 //! Replies seen by the client are never the verdict (a FIN to an open port is accepted and gets
 //! no answer).
 //!
+//! Every socket asks for each packet's mark (`SO_RCVMARK`, Linux 5.19; an older kernel refuses
+//! the option, and [`kernel_reports_marks`] says so), so the mark a packet carried when it
+//! passed INPUT or left the server is known ([`Observer::mark_of`]).
+//!
 //! This module does not install anything in the kernel (no observer table, so the ruleset under
 //! test is alone in its namespace) and does not send probes.
 
@@ -160,9 +164,6 @@ pub struct Observer {
     sent_on_lo: HashSet<PacketKey>,
     /// The packet mark (`meta mark`, `-j MARK`) of what passed or was sent, where not 0.
     marks: HashMap<PacketKey, u32>,
-    /// Whether the kernel reports packet marks to the observer's sockets (`SO_RCVMARK`,
-    /// Linux 5.19).
-    pub sees_marks: bool,
     barriers: HashSet<u32>,
 }
 
@@ -244,12 +245,11 @@ impl Observer {
                 i32::from(all),
                 "packet tap",
             )?;
-            // Marks where the kernel can say them (an older one refuses the option).
-            let sees_marks = raw4
-                .iter()
-                .chain(raw6.iter().map(|(s, _)| s))
-                .chain([&tap])
-                .all(|s| enable(s, libc::SOL_SOCKET, SO_RCVMARK, "SO_RCVMARK").is_ok());
+            // Marks where the kernel can say them: an older one refuses the option, and then no
+            // mark is ever recorded ([`kernel_reports_marks`] is what the report goes by).
+            for s in raw4.iter().chain(raw6.iter().map(|(s, _)| s)).chain([&tap]) {
+                let _ = enable(s, libc::SOL_SOCKET, SO_RCVMARK, "SO_RCVMARK");
+            }
             // thread-self: this thread is in the namespace, the process's main thread is not.
             let snmp =
                 File::open("/proc/thread-self/net/snmp").map_err(|e| format!("open snmp: {e}"))?;
@@ -263,7 +263,6 @@ impl Observer {
                 sent: HashSet::new(),
                 sent_on_lo: HashSet::new(),
                 marks: HashMap::new(),
-                sees_marks,
                 barriers: HashSet::new(),
             })
         })?
