@@ -1149,7 +1149,13 @@ fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Vec<Str
         .filter(|o| !seen.contains(o))
         .map(String::from)
         .collect();
-    unseen.into_iter().collect()
+    let mut unseen: Vec<String> = unseen.into_iter().collect();
+    // In file order: `rules:9` before `rules:10`.
+    unseen.sort_by_key(|o| match o.rsplit_once(':') {
+        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(u32::MAX)),
+        None => (o.clone(), 0),
+    });
+    unseen
 }
 
 /// Per-chain rule counters of one side at one moment.
@@ -2436,6 +2442,27 @@ mod tests {
             legacy: side(legacy),
             fwnet: side(fwnet),
         }
+    }
+
+    #[test]
+    fn unseen_nat_rules_are_listed_in_file_order() {
+        let cache = TextCache::default();
+        let rule = |line: u32| RuleText {
+            text: String::new(),
+            origin: Some(format!("a.rules:{line}")),
+            terminal: false,
+            maps: true,
+        };
+        let mut texts = ChainTexts::new();
+        texts.insert(
+            format!("{NAT_PREFIX}PREROUTING"),
+            vec![rule(10), rule(9), rule(11)],
+        );
+        cache.lock().unwrap().insert(false, Arc::new(texts));
+        assert_eq!(
+            unseen_mappings(&[], &cache),
+            ["a.rules:9", "a.rules:10", "a.rules:11"]
+        );
     }
 
     #[test]
