@@ -1343,6 +1343,14 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         assert_eq!(again[side]["rewritten"], "dst 192.168.60.1:25", "{again}");
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The raw table is crossed, its own effects not compared (it sets no packet marks).
+    assert!(
+        v["not_verified"].to_string().contains(
+            "table ip fwnet_raw (1 rules): probes do cross it; its own effects are not compared"
+        ),
+        "{}",
+        v["not_verified"]
+    );
     // Only the mapping no packet could show, the raw table dropping them all, is said not to
     // be verified.
     let unseen = v["nat_unseen"].as_array().cloned().unwrap_or_default();

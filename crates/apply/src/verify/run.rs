@@ -1114,9 +1114,10 @@ fn not_verified(rs: &Ruleset, sees_marks: bool) -> Vec<String> {
             if t.name == "fwnet_nat" {
                 continue;
             }
-            let marks = match sees_marks {
-                true => "the packet marks it sets are compared on the packets that get through, its other effects (TOS, TTL, connection marks, ...) are not",
-                false => "its effects are not compared, not even the packet marks it sets: this kernel does not report marks to verification's sockets (SO_RCVMARK, Linux 5.19)",
+            let marks = match (t.name == "fwnet_mangle", sees_marks) {
+                (true, true) => "the packet marks it sets are compared on the packets that get through, its other effects (TOS, TTL, connection marks, ...) are not",
+                (true, false) => "its effects are not compared, not even the packet marks it sets: this kernel does not report marks to verification's sockets (SO_RCVMARK, Linux 5.19)",
+                (false, _) => "its own effects are not compared",
             };
             out.push(format!(
                 "table {family} {} ({rules} rules): probes do cross it; {marks}",
