@@ -90,9 +90,15 @@ pub struct PacketKey {
 impl PacketKey {
     /// Whether `self`, seen somewhere in the server, is the packet `k` was, maybe rewritten by
     /// NAT: the same identifier and protocol, and one address unchanged (NAT rewrites one
-    /// address, and the ports).
+    /// address, and the ports) or, for tcp, the same sequence number (a port forward that also
+    /// rewrites the source, DNAT and SNAT of one connection, changes both addresses, never the
+    /// sequence number).
     pub fn is_copy_of(&self, k: &PacketKey) -> bool {
-        self.id == k.id && self.protocol == k.protocol && (self.src == k.src || self.dst == k.dst)
+        let same_tcp_sequence =
+            self.protocol == TCP_PROTOCOL && self.l4_head[4..8] == k.l4_head[4..8];
+        self.id == k.id
+            && self.protocol == k.protocol
+            && (self.src == k.src || self.dst == k.dst || same_tcp_sequence)
     }
 
     /// Reads the key of an IPv4 or IPv6 packet (header included; IPv6 without extension
@@ -166,6 +172,8 @@ pub struct Observer {
     marks: HashMap<PacketKey, u32>,
     barriers: HashSet<u32>,
 }
+
+const TCP_PROTOCOL: u8 = 6;
 
 /// `SO_RCVMARK` (include/uapi/asm-generic/socket.h): a socket receives each packet's mark.
 const SO_RCVMARK: libc::c_int = 75;
@@ -303,9 +311,9 @@ impl Observer {
 
     /// Like [`Observer::verdicts`] for packets the server should route on (or, with
     /// `own`, that the server itself sent and OUTPUT let out): accepted when the server sent a
-    /// copy out of a link, recognised by its identifier and protocol and one unchanged address
-    /// (NAT may rewrite the other, and the ports). The server's own packets never arrive; they
-    /// count as arrived, and are decided once [`GRACE`] has passed.
+    /// copy out of a link, recognised as [`PacketKey::is_copy_of`] says (NAT may rewrite the
+    /// addresses and the ports). The server's own packets never arrive; they count as arrived,
+    /// and are decided once [`GRACE`] has passed.
     pub fn forward_verdicts(
         &mut self,
         keys: &[PacketKey],
@@ -668,6 +676,37 @@ mod tests {
         for (group, field, want) in cases {
             assert_eq!(snmp_value(text, group, field), want, "{group}:{field}");
         }
+    }
+
+    #[test]
+    fn a_copy_keeps_its_id_and_one_address_or_its_tcp_sequence() {
+        let key = |protocol: u8, src: [u8; 4], dst: [u8; 4], seq: u32| {
+            let mut l4_head = [0u8; 8];
+            l4_head[..2].copy_from_slice(&20000u16.to_be_bytes());
+            l4_head[2..4].copy_from_slice(&443u16.to_be_bytes());
+            l4_head[4..8].copy_from_slice(&seq.to_be_bytes());
+            PacketKey {
+                id: 0x1234,
+                protocol,
+                src: IpAddr::from(src),
+                dst: IpAddr::from(dst),
+                l4_head,
+            }
+        };
+        let sent = key(6, [198, 18, 0, 1], [203, 0, 113, 7], 7);
+        // DNAT: the source is unchanged.
+        assert!(key(6, [198, 18, 0, 1], [10, 0, 0, 5], 7).is_copy_of(&sent));
+        // DNAT and SNAT at once: both addresses changed, the sequence number not.
+        assert!(key(6, [10, 77, 1, 1], [10, 0, 0, 5], 7).is_copy_of(&sent));
+        assert!(!key(6, [10, 77, 1, 1], [10, 0, 0, 5], 8).is_copy_of(&sent));
+        // Over udp the same bytes are a length and a checksum: both addresses changed is
+        // another packet.
+        let sent = key(17, [198, 18, 0, 1], [203, 0, 113, 7], 7);
+        assert!(!key(17, [10, 77, 1, 1], [10, 0, 0, 5], 7).is_copy_of(&sent));
+        // Another identifier is another packet.
+        let mut other = key(6, [198, 18, 0, 1], [203, 0, 113, 7], 7);
+        other.id = 0x1235;
+        assert!(!other.is_copy_of(&key(6, [198, 18, 0, 1], [203, 0, 113, 7], 7)));
     }
 
     #[test]

@@ -38,7 +38,8 @@
 //! NAT: a packet that gets through is also compared as it came out ([`rewrite`]): the
 //! destination a `dnat`/`redirect` gave it, the source a `snat`/`masquerade` gave it (a source
 //! port only as changed or not, since SNAT may pick one at random). The observer recognises a
-//! rewritten packet by its identifier, protocol and one unchanged address; with a `dnat` in the
+//! rewritten packet by its identifier, protocol and one unchanged address (or, over tcp, its
+//! unchanged sequence number, when DNAT and SNAT both apply); with a `dnat` in the
 //! ruleset the server forwards, so a probe mapped to an address it does not own is seen leaving.
 //! A packet the filter drops shows no mapping: the probes of the nat rules no probe showed are
 //! played again once the filter tables are emptied on both sides (legacy: empty chains with
