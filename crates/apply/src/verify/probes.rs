@@ -1810,22 +1810,12 @@ fn derive_af(
     for path in [Path::Input, Path::Forward, Path::Output] {
         walk(t, path.chain(), &Conds::default(), 0, path, &mut cases);
     }
-    // The nat chains' rules, each on the path whose packets meet it first: a connection to the
-    // server (or, after `dnat`, through it) meets PREROUTING and INPUT, one routed through it
-    // POSTROUTING, one the server opens OUTPUT.
-    if let Some(nat) = nat {
-        for (chain, path) in [
-            ("PREROUTING", Path::Input),
-            ("INPUT", Path::Input),
-            ("OUTPUT", Path::Output),
-            ("POSTROUTING", Path::Forward),
-        ] {
-            walk(nat, chain, &Conds::default(), 0, path, &mut cases);
-        }
-    }
-    // The mangle chains' rules (the marks they set are compared), each on the path that
-    // meets it.
-    if let Some(mangle) = mangle {
+    // The nat chains' rules (their mappings are compared) and the mangle chains' (the marks
+    // they set are), each on the path whose packets meet it first: a connection to the server
+    // (or, after `dnat`, through it) meets PREROUTING and INPUT, one routed through it FORWARD
+    // and POSTROUTING, one the server opens OUTPUT. A chain a table lacks (nat has no FORWARD)
+    // adds nothing.
+    for table in [nat, mangle].into_iter().flatten() {
         for (chain, path) in [
             ("PREROUTING", Path::Input),
             ("INPUT", Path::Input),
@@ -1833,7 +1823,7 @@ fn derive_af(
             ("OUTPUT", Path::Output),
             ("POSTROUTING", Path::Forward),
         ] {
-            walk(mangle, chain, &Conds::default(), 0, path, &mut cases);
+            walk(table, chain, &Conds::default(), 0, path, &mut cases);
         }
     }
     let n = neutral(&cases, af);

@@ -1907,7 +1907,7 @@ pub fn summarize(seen: &[Seen]) -> Verdict {
 
 /// The `i`-th packet of a crafted probe: bursts step the source port or icmp identifier.
 fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
-    let step = |port: u16| port.wrapping_add(i as u16);
+    let step = |port: u16| stepped(port, i);
     Ok(match *spec {
         Spec::Tcp {
             src,
@@ -1978,6 +1978,12 @@ fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
     })
 }
 
+/// The source port of packet `i` of a probe's burst: each packet is its own flow. The packets
+/// [`crafted`] makes and the connections [`written_flows`] writes for them must agree.
+fn stepped(port: u16, i: u32) -> u16 {
+    port.wrapping_add(i as u16)
+}
+
 /// How long a connection written into conntrack for one probe lives if nothing removes it.
 const WRITTEN_FLOW_TIMEOUT_S: u32 = 120;
 
@@ -1986,7 +1992,6 @@ const WRITTEN_FLOW_TIMEOUT_S: u32 = 120;
 /// the server or sent by it, the datagram's connection its icmp error quotes (on the INPUT path
 /// the server really sends that datagram). The ports step per packet as [`crafted`] steps them.
 fn written_flows(spec: &Spec, path: Path, count: u32) -> Vec<CtFlow> {
-    let step = |port: u16, i: u32| port.wrapping_add(i as u16);
     match *spec {
         Spec::Established {
             proto,
@@ -1998,7 +2003,7 @@ fn written_flows(spec: &Spec, path: Path, count: u32) -> Vec<CtFlow> {
             .map(|i| CtFlow {
                 proto,
                 src,
-                sport: step(sport, i),
+                sport: stepped(sport, i),
                 dst,
                 dport,
             })
@@ -2014,7 +2019,7 @@ fn written_flows(spec: &Spec, path: Path, count: u32) -> Vec<CtFlow> {
                 src: dst,
                 sport: dport,
                 dst: src,
-                dport: step(sport, i),
+                dport: stepped(sport, i),
             })
             .collect(),
         _ => Vec::new(),
