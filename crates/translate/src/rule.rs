@@ -18,7 +18,7 @@ use crate::{
     limit, log, mark, multiport, owner, pkttype, reject, rt, state, tcp, ttl, udp, IpFamily,
 };
 use fwnet_iptables::diag::Loc;
-use fwnet_iptables::{self as ipt, Diagnostic, Opt};
+use fwnet_iptables::{self as ipt, Diagnostic, Opt, Word};
 use fwnet_nft::{self as nft, Stmt, Verdict};
 
 /// What an extension module needs from the rule it is in.
@@ -848,7 +848,16 @@ fn load_match(opt: &Opt, cx: &mut Cx, loaded: &mut Vec<Loaded>) {
     if !cx.not_negated(opt) {
         return;
     }
-    let Some(name) = cx.one_arg(opt) else { return };
+    let name = match opt.args.as_slice() {
+        [name, stray @ ..] if !stray.is_empty() && Ext::by_name(name, cx.family).is_some() => {
+            stray_match_value(opt, name, stray, cx);
+            name
+        }
+        _ => match cx.one_arg(opt) {
+            Some(name) => name,
+            None => return,
+        },
+    };
     let ext = match Ext::by_name(name, cx.family) {
         Some(ext) => ext,
         None => {
@@ -871,6 +880,32 @@ fn load_match(opt: &Opt, cx: &mut Cx, loaded: &mut Vec<Loaded>) {
         opts: Vec::new(),
         completed: false,
     });
+}
+
+/// `-m state NEW,ESTABLISHED`: a value written without its option, which iptables refuses as a
+/// bad argument. Says which option it needs rather than only counting arguments.
+fn stray_match_value(opt: &Opt, name: &str, stray: &[Word], cx: &mut Cx) {
+    let value = stray.iter().map(Word::as_str).collect::<Vec<_>>().join(" ");
+    let options = Ext::by_name(name, cx.family).map_or(&[][..], Ext::options);
+    let help = match options {
+        [only] if value.contains(' ') => {
+            format!("write its option before it: `-m {name} {} \"{value}\"`", only[0])
+        }
+        [only] => format!("write its option before it: `-m {name} {} {value}`", only[0]),
+        groups => {
+            let names: Vec<&str> = groups.iter().map(|g| g[0]).collect();
+            format!(
+                "write one of the options of `-m {name}` before it: `{}`",
+                names.join("`, `")
+            )
+        }
+    };
+    cx.error(
+        "translate/bad-value",
+        &opt.loc,
+        format!("`-m {name}` is followed by `{value}`, which is not the value of any option"),
+        help,
+    );
 }
 
 /// Gives a non-generic option to the target, a loaded match, or an implicitly loaded
