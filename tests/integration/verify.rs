@@ -1208,6 +1208,7 @@ pub const NAT_HOST: &str = "\
 -A POSTROUTING -s 10.10.0.0/16 -o eth1 -j SNAT --to-source 198.51.100.9
 -A PREROUTING -d 203.0.113.8/32 -p tcp -m tcp --dport 25 -j DNAT --to-destination 192.168.60.1:25
 -A PREROUTING -d 203.0.113.9/32 -p tcp -m tcp --dport 25 -j DNAT --to-destination 192.168.60.2:25
+-A POSTROUTING -s 10.10.0.0/16 -o eth1 -j SNAT --to-source 198.51.100.9
 COMMIT
 *filter
 :INPUT DROP [0:0]
@@ -1323,7 +1324,7 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         assert!(
             hits.iter().any(|h| h["chain"] == "FORWARD"
                 && h["terminal"] == true
-                && h["origin"].as_str().unwrap_or("").ends_with("nat.rules:21")),
+                && h["origin"].as_str().unwrap_or("").ends_with("nat.rules:22")),
             "{side}: {forwarded}"
         );
     }
@@ -1352,11 +1353,23 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         v["not_verified"]
     );
     // Only the mapping no packet could show, the raw table dropping them all, is said not to
-    // be verified.
+    // be verified, and the repeat of line 11, which line 11 takes every packet of.
     let unseen = v["nat_unseen"].as_array().cloned().unwrap_or_default();
+    let unseen: Vec<&str> = unseen.iter().filter_map(|u| u.as_str()).collect();
     assert!(
-        unseen.len() == 1 && unseen[0].as_str().unwrap_or("").ends_with("nat.rules:13"),
+        unseen.len() == 2
+            && unseen[0].ends_with("nat.rules:13")
+            && unseen[1].ends_with("nat.rules:14"),
         "{unseen:?}"
+    );
+    let repeats = v["nat_repeats"].as_object().cloned().unwrap_or_default();
+    assert!(
+        repeats.len() == 1
+            && repeats[unseen[1]]
+                .as_str()
+                .unwrap_or("")
+                .ends_with("nat.rules:11"),
+        "{repeats:?}"
     );
     // Ports one off in the translation: caught on the redirect, the port forward and the
     // mapped mail, and named.
@@ -1375,6 +1388,8 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         "accept, dst 192.168.60.1:26",
         "again with the filter tables emptied, to see its mapping",
         "not verified: the NAT mapping of 1 rule(s), which no probe showed, even with the filter tables emptied: ",
+        "not verified: the NAT mapping of 1 rule(s) that repeat an earlier rule of their chain word for word, which maps their packets first: ",
+        "nat.rules:14 (a repeat of line 11)",
     ] {
         assert!(stdout.contains(needle), "{needle} in {stdout}");
     }

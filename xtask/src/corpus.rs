@@ -204,6 +204,8 @@ struct ProbeCounts {
     marked: usize,
     /// Nat rules whose mapping no probe showed.
     nat_unseen: usize,
+    /// Those of them that repeat an earlier rule of their chain (which maps their packets).
+    nat_repeats: usize,
     /// Rules without a probe (a reason each).
     uncovered: usize,
 }
@@ -234,6 +236,7 @@ impl ProbeCounts {
             rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
             marked: count(&|r| r["legacy"]["mark"].is_u64()),
             nat_unseen: len("nat_unseen"),
+            nat_repeats: report["nat_repeats"].as_object().map_or(0, |m| m.len()),
             uncovered: len("uncovered"),
         }
     }
@@ -245,6 +248,7 @@ impl ProbeCounts {
         self.rewritten += o.rewritten;
         self.marked += o.marked;
         self.nat_unseen += o.nat_unseen;
+        self.nat_repeats += o.nat_repeats;
         self.uncovered += o.uncovered;
     }
 }
@@ -542,8 +546,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} rewritten by NAT; {} with a packet mark; {} nat rule(s) whose mapping no probe showed; {} rule(s) without a probe",
-            all.probes, all.routed_state, all.replayed, all.rewritten, all.marked, all.nat_unseen, all.uncovered
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} rewritten by NAT; {} with a packet mark; {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe",
+            all.probes, all.routed_state, all.replayed, all.rewritten, all.marked, all.nat_unseen, all.nat_repeats, all.uncovered
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(

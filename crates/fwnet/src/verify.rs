@@ -266,7 +266,7 @@ fn capped_line(capped: &[String], cap: usize, verbose: bool) -> String {
 
 /// The report's line on the nat rules whose mapping no probe showed: how many, and which
 /// ([`some_of`]).
-fn nat_unseen_line(unseen: &[String], verbose: bool) -> String {
+fn nat_unseen_line(unseen: &[&String], verbose: bool) -> String {
     format!(
         "the NAT mapping of {} rule(s), which no probe showed, even with the filter tables emptied: {}",
         unseen.len(),
@@ -274,8 +274,19 @@ fn nat_unseen_line(unseen: &[String], verbose: bool) -> String {
     )
 }
 
+/// `a.rules:13 (a repeat of line 12)`, or of `b.rules:12` when the earlier rule is in another
+/// file.
+fn repeat_of(origin: &str, earlier: &str) -> String {
+    match (origin.rsplit_once(':'), earlier.rsplit_once(':')) {
+        (Some((file, _)), Some((earlier_file, line))) if file == earlier_file => {
+            format!("{origin} (a repeat of line {line})")
+        }
+        _ => format!("{origin} (a repeat of {earlier})"),
+    }
+}
+
 /// The first [`SHOWN`] of `lines`, or with `--verbose` every one (`--json` has them all).
-fn some_of(lines: &[String], verbose: bool) -> String {
+fn some_of<S: AsRef<str>>(lines: &[S], verbose: bool) -> String {
     let shown = if verbose {
         lines.len()
     } else {
@@ -285,7 +296,8 @@ fn some_of(lines: &[String], verbose: bool) -> String {
         0 => String::new(),
         n => format!(" and {n} more (--verbose lists them)"),
     };
-    format!("{}{more}", lines[..shown].join(", "))
+    let shown: Vec<&str> = lines[..shown].iter().map(AsRef::as_ref).collect();
+    format!("{}{more}", shown.join(", "))
 }
 
 /// How many lines of a long list the report names without `--verbose`.
@@ -366,10 +378,22 @@ fn print_report(r: &Report, args: &Args) {
     for n in &r.not_verified {
         println!("not verified: {n}");
     }
-    if !r.nat_unseen.is_empty() {
+    let (repeats, unseen): (Vec<&String>, Vec<&String>) = r
+        .nat_unseen
+        .iter()
+        .partition(|o| r.nat_repeats.contains_key(*o));
+    if !unseen.is_empty() {
+        println!("not verified: {}", nat_unseen_line(&unseen, args.verbose));
+    }
+    if !repeats.is_empty() {
+        let named: Vec<String> = repeats
+            .iter()
+            .map(|o| repeat_of(o, &r.nat_repeats[*o]))
+            .collect();
         println!(
-            "not verified: {}",
-            nat_unseen_line(&r.nat_unseen, args.verbose)
+            "not verified: the NAT mapping of {} rule(s) that repeat an earlier rule of their chain word for word, which maps their packets first: {}",
+            named.len(),
+            some_of(&named, args.verbose)
         );
     }
     for why in &r.reruns {

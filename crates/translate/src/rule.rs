@@ -889,9 +889,15 @@ fn stray_match_value(opt: &Opt, name: &str, stray: &[Word], cx: &mut Cx) {
     let options = Ext::by_name(name, cx.family).map_or(&[][..], Ext::options);
     let help = match options {
         [only] if value.contains(' ') => {
-            format!("write its option before it: `-m {name} {} \"{value}\"`", only[0])
+            format!(
+                "write its option before it: `-m {name} {} \"{value}\"`",
+                only[0]
+            )
         }
-        [only] => format!("write its option before it: `-m {name} {} {value}`", only[0]),
+        [only] => format!(
+            "write its option before it: `-m {name} {} {value}`",
+            only[0]
+        ),
         groups => {
             let names: Vec<&str> = groups.iter().map(|g| g[0]).collect();
             format!(

@@ -4,6 +4,7 @@
 
 use super::probes::Probe;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The verdict one side gave a probe, observed in its server namespace.
@@ -167,6 +168,9 @@ pub struct Report {
     /// filter tables emptied: their packets are dropped elsewhere (mangle, raw), never reach
     /// them, or are not played, so their mapping is not verified.
     pub nat_unseen: Vec<String>,
+    /// Those of `nat_unseen` that repeat an earlier rule of their chain word for word, each
+    /// with that rule (`file:line`): it takes every packet first, so they can never map one.
+    pub nat_repeats: BTreeMap<String, String>,
     /// With `keep`: the commands that remove the namespaces.
     pub kept: Vec<String>,
     /// The test-only mutation applied to fwnet's side, if any.

@@ -778,7 +778,12 @@ fn attempt_once(
     let mut results = play_both(all, translated, fwnet_play_ir, options.progress)?;
     // A mapping the filter tables hid (every packet the nat rule maps was dropped) is shown by
     // playing those probes again with the filter tables emptied on both sides.
-    let hidden = hidden_mappings(&results, &unseen_mappings(&results, &legacy_texts));
+    // A repeat of an earlier rule can never map a packet: nothing to play again for it.
+    let unseen: Vec<String> = unseen_mappings(&results, &legacy_texts)
+        .into_iter()
+        .filter_map(|(origin, repeats)| repeats.is_none().then_some(origin))
+        .collect();
+    let hidden = hidden_mappings(&results, &unseen);
     if !hidden.is_empty() {
         empty_filter_tables(&legacy, &fwnet, originals, &fwnet_ir)?;
         let (legacy_ir, fwnet_rest) = (without_filter(translated), without_filter(fwnet_play_ir));
@@ -793,7 +798,14 @@ fn attempt_once(
         Vec::new()
     };
     let mismatches = results.iter().filter(|r| !r.same).count();
-    let nat_unseen = unseen_mappings(&results, &legacy_texts);
+    let (nat_unseen, nat_repeats) = {
+        let unseen = unseen_mappings(&results, &legacy_texts);
+        let repeats = unseen
+            .iter()
+            .filter_map(|(o, r)| Some((o.clone(), r.clone()?)))
+            .collect();
+        (unseen.into_iter().map(|(o, _)| o).collect(), repeats)
+    };
     Ok(Report {
         results,
         mismatches,
@@ -809,6 +821,7 @@ fn attempt_once(
         .chain(skipped)
         .collect(),
         nat_unseen,
+        nat_repeats,
         kept,
         mutation: options.mutation.map(|m| m.name().to_string()),
         reruns: Vec::new(),
@@ -1129,10 +1142,15 @@ fn not_verified(rs: &Ruleset, sees_marks: bool) -> Vec<String> {
     out
 }
 
-/// The nat rules with a mapping (`file:line`, from the legacy side's rule texts, sorted) that
-/// no probe showed: none the rule mapped got through the filter tables on the legacy side, so
-/// its mapping was never seen.
-fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Vec<String> {
+/// The nat rules (`file:line`) whose mapping no probe showed, in file order (`rules:9` before
+/// `rules:10`), each with the earlier rule of its chain it repeats word for word, if there is
+/// one: that rule takes every packet first, so the repeat can never map one (a rule with a
+/// match that keeps state or draws lots, `-m statistic` or `-m limit`, is not taken for
+/// a repeat: the earlier one lets packets by).
+fn unseen_mappings(
+    results: &[ProbeResult],
+    legacy_texts: &TextCache,
+) -> Vec<(String, Option<String>)> {
     let seen: BTreeSet<&str> = results
         .iter()
         .filter(|r| matches!(r.legacy.verdict, Verdict::Accept | Verdict::Partial { .. }))
@@ -1141,23 +1159,55 @@ fn unseen_mappings(results: &[ProbeResult], legacy_texts: &TextCache) -> Vec<Str
         .filter_map(|h| h.origin.as_deref())
         .collect();
     let texts = legacy_texts.lock().unwrap_or_else(|p| p.into_inner());
-    let unseen: BTreeSet<String> = texts
+    let mut unseen: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (_, rules) in texts
         .values()
         .flat_map(|chains| chains.iter())
         .filter(|(chain, _)| chain.starts_with(NAT_PREFIX))
-        .flat_map(|(_, rules)| rules)
-        .filter(|r| r.maps)
-        .filter_map(|r| r.origin.as_deref())
-        .filter(|o| !seen.contains(o))
-        .map(String::from)
-        .collect();
-    let mut unseen: Vec<String> = unseen.into_iter().collect();
-    // In file order: `rules:9` before `rules:10`.
-    unseen.sort_by_key(|o| match o.rsplit_once(':') {
-        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(u32::MAX)),
-        None => (o.clone(), 0),
-    });
+    {
+        for (i, rule) in rules.iter().enumerate().filter(|(_, r)| r.maps) {
+            let Some(origin) = rule.origin.as_deref().filter(|o| !seen.contains(o)) else {
+                continue;
+            };
+            let repeats = rules[..i]
+                .iter()
+                .find(|earlier| earlier.text == rule.text && takes_every_packet(&rule.text))
+                .and_then(|earlier| earlier.origin.clone());
+            unseen.insert(origin.to_string(), repeats);
+        }
+    }
+    let mut unseen: Vec<(String, Option<String>)> = unseen.into_iter().collect();
+    unseen.sort_by_key(|(o, _)| file_order(o));
     unseen
+}
+
+/// `file:line` sorted by file, then line as a number.
+fn file_order(origin: &str) -> (String, u32) {
+    match origin.rsplit_once(':') {
+        Some((file, line)) => (file.to_string(), line.parse().unwrap_or(u32::MAX)),
+        None => (origin.to_string(), 0),
+    }
+}
+
+/// Whether a nat rule (`iptables-save` text) maps every packet its matches match, the first
+/// time and every time: no match that keeps state or draws lots.
+fn takes_every_packet(rule: &str) -> bool {
+    const CHANCY: &[&str] = &[
+        "statistic",
+        "limit",
+        "hashlimit",
+        "recent",
+        "quota",
+        "connlimit",
+        "connbytes",
+        "rateest",
+        "nth",
+        "random",
+    ];
+    let words: Vec<&str> = rule.split_whitespace().collect();
+    !words
+        .windows(2)
+        .any(|w| matches!(w[0], "-m" | "--match") && CHANCY.contains(&w[1]))
 }
 
 /// Per-chain rule counters of one side at one moment.
@@ -2466,10 +2516,56 @@ mod tests {
             vec![rule(10), rule(9), rule(11)],
         );
         cache.lock().unwrap().insert(false, Arc::new(texts));
-        assert_eq!(
-            unseen_mappings(&[], &cache),
-            ["a.rules:9", "a.rules:10", "a.rules:11"]
+        let unseen: Vec<String> = unseen_mappings(&[], &cache)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect();
+        assert_eq!(unseen, ["a.rules:9", "a.rules:10", "a.rules:11"]);
+    }
+
+    #[test]
+    fn an_unseen_nat_rule_repeating_an_earlier_one_of_its_chain_is_named_with_it() {
+        let cache = TextCache::default();
+        let rule = |line: u32, text: &str| RuleText {
+            text: text.to_string(),
+            origin: Some(format!("a.rules:{line}")),
+            terminal: false,
+            maps: true,
+        };
+        let masq = "-A POSTROUTING -o eth0 -j MASQUERADE";
+        let chancy = "-A POSTROUTING -m statistic --mode nth --every 2 --packet 0 -j MASQUERADE";
+        let mut texts = ChainTexts::new();
+        texts.insert(
+            format!("{NAT_PREFIX}POSTROUTING"),
+            vec![
+                rule(3, masq),
+                rule(4, chancy),
+                rule(5, "-A POSTROUTING -o eth1 -j MASQUERADE"),
+                rule(6, masq),
+                rule(7, chancy),
+                rule(8, masq),
+            ],
         );
+        // The same words in another chain are no repeat.
+        texts.insert(format!("{NAT_PREFIX}OUTPUT"), vec![rule(9, masq)]);
+        cache.lock().unwrap().insert(false, Arc::new(texts));
+        let repeats: Vec<(String, Option<String>)> = unseen_mappings(&[], &cache);
+        let of = |line: u32| {
+            repeats[repeats
+                .iter()
+                .position(|(o, _)| *o == format!("a.rules:{line}"))
+                .unwrap()]
+            .1
+            .clone()
+        };
+        assert_eq!(of(3), None);
+        assert_eq!(of(5), None);
+        assert_eq!(of(6).as_deref(), Some("a.rules:3"));
+        assert_eq!(of(8).as_deref(), Some("a.rules:3"));
+        // Every other packet gets by line 4: line 7 maps the rest.
+        assert_eq!(of(7), None);
+        assert_eq!(of(9), None);
+        assert_eq!(repeats.len(), 7);
     }
 
     #[test]
