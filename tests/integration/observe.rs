@@ -30,7 +30,7 @@ fn observer_tells_drop_from_accept_and_kernel_takes_our_checksums() {
         .client
         .run_in(|| LinkSender::open(&link.name, link.server_mac()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut observer = Observer::start(&site.server).unwrap_or_else(|e| panic!("{e}"));
+    let mut observer = Observer::start(&site.server, &[]).unwrap_or_else(|e| panic!("{e}"));
     // (packet, verdict, the server counter that must move by one, proving the stack took it)
     let cases = [
         (

@@ -1,7 +1,8 @@
 //! Verdict observation inside the server namespace: did the ruleset let a given packet in?
 //!
 //! Two views of the server namespace tell arrival from acceptance:
-//! - *after INPUT*: raw sockets (TCP, UDP, ICMP over IPv4; TCP, UDP, ICMPv6 over IPv6). The
+//! - *after INPUT*: raw sockets (TCP, UDP, ICMP over IPv4; TCP, UDP, ICMPv6 over IPv6; and
+//!   each other protocol the probes use, GRE or ESP say). The
 //!   kernel hands raw sockets a copy of every packet it delivers locally after the
 //!   `NF_INET_LOCAL_IN` hook (`ip_local_deliver` -> hook -> `raw_local_deliver`; the same for
 //!   IPv6 in `ip6_input_finish`), so a copy shows up exactly when every INPUT chain, legacy or
@@ -227,15 +228,23 @@ fn enable(fd: &OwnedFd, level: i32, option: i32, what: &str) -> Result<(), Strin
 }
 
 impl Observer {
-    /// Opens the raw sockets, the tap and the snmp counters inside `server`.
-    pub fn start(server: &Netns) -> Result<Observer, String> {
+    /// Opens the raw sockets, the tap and the snmp counters inside `server`; `others` are the
+    /// protocols besides tcp, udp and icmp the probes use (a raw socket each, per IP version
+    /// that can carry it: [`super::probes::other_protocol`]).
+    pub fn start(server: &Netns, others: &[u8]) -> Result<Observer, String> {
         server.try_run_in(|| {
             let mut raw4 = Vec::new();
-            for protocol in [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_ICMP] {
+            let v4 = [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_ICMP];
+            for protocol in v4.into_iter().chain(others.iter().map(|p| i32::from(*p))) {
                 raw4.push(socket(libc::AF_INET, libc::SOCK_RAW, protocol, "raw")?);
             }
             let mut raw6 = Vec::new();
-            for protocol in [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_ICMPV6] {
+            let v6 = [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_ICMPV6];
+            let others6 = others
+                .iter()
+                .filter(|p| super::probes::other_protocol(**p, true))
+                .map(|p| i32::from(*p));
+            for protocol in v6.into_iter().chain(others6) {
                 let s = socket(libc::AF_INET6, libc::SOCK_RAW, protocol, "raw ipv6")?;
                 enable(
                     &s,

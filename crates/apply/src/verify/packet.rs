@@ -37,6 +37,7 @@ const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
+const IPPROTO_GRE: u8 = 47;
 
 /// The transport part of a crafted packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,6 +61,9 @@ pub enum L4 {
         rest: [u8; 4],
         payload: Vec<u8>,
     },
+    /// Any other protocol (GRE, ESP, AH, IGMP, ...): `payload` is all there is after the IP
+    /// header, no checksum is computed.
+    Other { protocol: u8, payload: Vec<u8> },
 }
 
 /// A crafted IPv4 packet. The constructors leave `id` 0; senders give each probe its own.
@@ -187,6 +191,29 @@ impl Packet {
         }
     }
 
+    /// A packet of another protocol than tcp, udp and icmp, carrying 8 bytes: for GRE a
+    /// version 0 header for IPv4 (protocol type 0x0800) and a key-less rest, for the others
+    /// `nonce` and a fixed pattern (an ESP packet's SPI and sequence number). Nothing in the
+    /// server answers or accepts such a packet; raw sockets see it after INPUT all the same.
+    pub fn other(
+        src: impl Into<IpAddr>,
+        dst: impl Into<IpAddr>,
+        protocol: u8,
+        nonce: u16,
+    ) -> Packet {
+        let [n0, n1] = nonce.to_be_bytes();
+        let payload = match protocol {
+            IPPROTO_GRE => vec![0, 0, 0x08, 0x00, n0, n1, 0, 0],
+            _ => vec![0, 1, n0, n1, 0, 0, 0, 1],
+        };
+        Packet {
+            id: 0,
+            src: src.into(),
+            dst: dst.into(),
+            l4: L4::Other { protocol, payload },
+        }
+    }
+
     pub fn with_id(mut self, id: u16) -> Packet {
         self.id = id;
         self
@@ -203,6 +230,7 @@ impl Packet {
             L4::Udp { .. } => IPPROTO_UDP,
             L4::Icmp { .. } if self.is_ipv6() => IPPROTO_ICMPV6,
             L4::Icmp { .. } => IPPROTO_ICMP,
+            L4::Other { protocol, .. } => protocol,
         }
     }
 
@@ -252,6 +280,7 @@ impl Packet {
                 b.extend_from_slice(payload);
                 b
             }
+            L4::Other { payload, .. } => payload.clone(),
         };
         let protocol = self.protocol();
         let pseudo = self.pseudo_header(protocol, l4.len());
@@ -277,6 +306,7 @@ impl Packet {
                 let sum = checksum(&[&l4]);
                 l4[2..4].copy_from_slice(&sum.to_be_bytes());
             }
+            L4::Other { .. } => {}
         }
         let mut ip = match (self.is_ipv6(), self.src, self.dst) {
             (false, IpAddr::V4(src), IpAddr::V4(dst)) => {
@@ -667,6 +697,35 @@ mod tests {
             };
             assert_eq!(verify, 0, "{packet:?}: transport checksum");
         }
+    }
+
+    #[test]
+    fn packets_of_other_protocols_carry_their_number_and_eight_bytes() {
+        let gre = Packet::other(
+            Ipv4Addr::new(198, 18, 0, 1),
+            Ipv4Addr::new(10, 77, 0, 1),
+            47,
+            7,
+        )
+        .with_id(0x1234)
+        .to_bytes();
+        assert_eq!(gre.len(), 28);
+        assert_eq!(u16::from_be_bytes([gre[2], gre[3]]), 28, "total length");
+        assert_eq!(gre[9], 47, "protocol");
+        assert_eq!(checksum(&[&gre[..20]]), 0, "IP header checksum");
+        assert_eq!(
+            &gre[20..24],
+            &[0, 0, 0x08, 0x00],
+            "GRE version 0, IPv4 inside"
+        );
+        let src: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let esp = Packet::other(src, "fd77::1".parse::<Ipv6Addr>().unwrap(), 50, 7)
+            .with_id(9)
+            .to_bytes();
+        assert_eq!(esp.len(), 48);
+        assert_eq!(esp[6], 50, "next header");
+        assert_eq!(u16::from_be_bytes([esp[4], esp[5]]), 8, "payload length");
+        assert_ne!(&esp[40..44], &[0, 0, 0, 0], "an ESP SPI is never 0");
     }
 
     #[test]

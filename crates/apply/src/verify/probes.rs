@@ -53,8 +53,12 @@
 //! FORWARD and POSTROUTING on FORWARD, OUTPUT on OUTPUT): the packet marks its rules set are
 //! compared on the packets that get through.
 //!
-//! Not derived: raw, ct status, lists keyed on the destination (`--rdest`), protocols other
-//! than tcp/udp/icmp/icmpv6.
+//! A rule on a protocol other than tcp, udp and icmp (GRE, ESP, VRRP...) gets a packet of that
+//! protocol ([`Spec::Ip`]) and of its neighbouring numbers, NEW only (nothing answers them).
+//!
+//! Not derived: raw, ct status, lists keyed on the destination (`--rdest`), ports of protocols
+//! other than tcp and udp, IPv6 extension headers as `-p` values (never matched), ESTABLISHED,
+//! RELATED or INVALID packets of protocols other than tcp, udp and icmp.
 
 use fwnet_nft::{
     ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,
@@ -147,6 +151,41 @@ pub enum Spec {
         dst: IpAddr,
         dport: u16,
     },
+    /// A crafted packet of another protocol (GRE, ESP, AH, IGMP, ...: [`other_protocol`]),
+    /// 8 bytes after the IP header.
+    Ip { src: IpAddr, dst: IpAddr, proto: u8 },
+}
+
+/// Whether `proto` gets [`Spec::Ip`] probes over IPv4 or IPv6: not tcp, udp or icmp (which
+/// have their own), and over IPv6 not an extension header, which `-p` never matches (the
+/// kernel looks past them for the transport protocol).
+pub fn other_protocol(proto: u8, ipv6: bool) -> bool {
+    const V6_EXTENSIONS: [u8; 10] = [0, 43, 44, 51, 59, 60, 135, 139, 140, 253];
+    !matches!(proto, 1 | 6 | 17 | 58 | 255)
+        && !(ipv6 && (V6_EXTENSIONS.contains(&proto) || proto == 254))
+}
+
+/// Names `-p` takes for protocols of [`Spec::Ip`] probes, as in `/etc/protocols`.
+const PROTOCOL_NAMES: [(u8, &str); 12] = [
+    (2, "igmp"),
+    (4, "ipencap"),
+    (33, "dccp"),
+    (41, "ipv6"),
+    (47, "gre"),
+    (50, "esp"),
+    (51, "ah"),
+    (89, "ospf"),
+    (103, "pim"),
+    (112, "vrrp"),
+    (132, "sctp"),
+    (136, "udplite"),
+];
+
+fn protocol_text(proto: u8) -> String {
+    match PROTOCOL_NAMES.iter().find(|(n, _)| *n == proto) {
+        Some((_, name)) => name.to_string(),
+        None => proto.to_string(),
+    }
 }
 
 /// The server's path a probe takes, named after the filter chain that judges it.
@@ -298,6 +337,9 @@ impl fmt::Display for Spec {
                 endpoint(src, *sport),
                 endpoint(dst, *dport)
             ),
+            Spec::Ip { src, dst, proto } => {
+                write!(f, "proto {} {src} -> {dst}", protocol_text(*proto))
+            }
         }
     }
 }
@@ -331,14 +373,14 @@ impl Spec {
         match *self {
             Spec::Tcp { src, .. } | Spec::Udp { src, .. } | Spec::Icmp { src, .. } => src,
             Spec::Connect { src, .. } | Spec::Related { src, .. } => src,
-            Spec::Established { src, .. } => src,
+            Spec::Established { src, .. } | Spec::Ip { src, .. } => src,
         }
     }
     pub fn dst(&self) -> IpAddr {
         match *self {
             Spec::Tcp { dst, .. } | Spec::Udp { dst, .. } | Spec::Icmp { dst, .. } => dst,
             Spec::Connect { dst, .. } | Spec::Related { dst, .. } => dst,
-            Spec::Established { dst, .. } => dst,
+            Spec::Established { dst, .. } | Spec::Ip { dst, .. } => dst,
         }
     }
     /// Whether the probe can be routed through the server or sent by it: a crafted packet,
@@ -355,7 +397,7 @@ impl Spec {
             Spec::Tcp { sport, .. } | Spec::Udp { sport, .. } => Some(sport),
             Spec::Connect { sport, .. } | Spec::Related { sport, .. } => Some(sport),
             Spec::Established { sport, .. } => Some(sport),
-            Spec::Icmp { .. } => None,
+            Spec::Icmp { .. } | Spec::Ip { .. } => None,
         }
     }
 }
@@ -388,8 +430,11 @@ impl fmt::Display for ProbeFileError {
 /// connect SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// related SRC[:SPORT] -> [DST:]DPORT [iif NAME]
 /// established tcp|udp SRC[:SPORT] -> [DST:]DPORT [iif NAME] [x N]
+/// proto NUMBER|NAME SRC [-> DST] [iif NAME] [x N]
 /// ```
-/// A tcp, udp (without `reply`), icmp, related or established line may also say `forward` or
+/// `proto` sends a packet of another protocol than tcp, udp and icmp (`proto gre`, `proto 50`:
+/// [`other_protocol`]). A tcp, udp (without `reply`), icmp, proto, related or established line
+/// may also say `forward` or
 /// `output`, and then `oif NAME`: the packet goes to DST through the server (FORWARD) or is sent
 /// by the server itself (OUTPUT), leaving by interface NAME (default: the main link), and its
 /// verdict is whether it left the server. An `established` packet belongs to a connection
@@ -494,6 +539,18 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
             _ => return Err("`established` needs `tcp` or `udp` after it".into()),
         }
     }
+    // `proto NUMBER|NAME ...`: the protocol comes before the source.
+    let mut proto = None;
+    if words[0] == "proto" {
+        let Some(p) = words.get(1).copied() else {
+            return Err("`proto` needs a protocol number or name after it".into());
+        };
+        proto = Some(match PROTOCOL_NAMES.iter().find(|(_, name)| *name == p) {
+            Some((n, _)) => *n,
+            None => parse_num::<u8>(Some(p), "protocol number")?,
+        });
+        words.remove(1);
+    }
     let kind = words[0];
     let (src_text, mut rest) = match words.get(1) {
         Some(s) => (*s, &words[2..]),
@@ -514,7 +571,9 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     };
     if let Some(d) = dst_text {
         match (kind, d.parse::<u16>()) {
-            ("icmp", _) => dst = parse_addr(d.trim_start_matches('[').trim_end_matches(']'))?,
+            ("icmp" | "proto", _) => {
+                dst = parse_addr(d.trim_start_matches('[').trim_end_matches(']'))?
+            }
             (_, Ok(p)) => dport = Some(p),
             (_, Err(_)) if d.bytes().all(|b| b.is_ascii_digit()) => {
                 dport = Some(parse_num::<u16>(Some(d), "destination port")?)
@@ -615,10 +674,20 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
             dst,
             dport: need_port()?,
         },
+        "proto" => {
+            let proto = proto.unwrap_or(0);
+            if !other_protocol(proto, src.is_ipv6()) {
+                return Err(format!(
+                    "`proto {proto}` is not for an {} probe: use a tcp, udp or icmp probe, and over IPv6 no extension header",
+                    if src.is_ipv6() { "IPv6" } else { "IPv4" }
+                ));
+            }
+            Spec::Ip { src, dst, proto }
+        }
         other => {
             return Err(format!(
-                "unknown probe kind `{other}` (tcp, udp, icmp, connect, related, established)"
-            ))
+            "unknown probe kind `{other}` (tcp, udp, icmp, proto, connect, related, established)"
+        ))
         }
     };
     if count > 1 && matches!(spec, Spec::Connect { .. } | Spec::Related { .. }) {
@@ -631,7 +700,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         let what = path.chain();
         if !spec.routable() {
             return Err(format!(
-                "a {what} probe is a crafted packet (tcp, udp without reply, icmp, related, established), not `{kind}`"
+                "a {what} probe is a crafted packet (tcp, udp without reply, icmp, proto, related, established), not `{kind}`"
             ));
         }
         if path == Path::Output && iif.is_some() {
@@ -1401,6 +1470,14 @@ impl Point {
                 kind: self.icmp.0,
                 code: self.icmp.1,
             },
+            // Nothing answers such a packet: every one is NEW.
+            (p, None | Some(State::New)) if p <= 255 && other_protocol(p as u8, src.is_ipv6()) => {
+                Spec::Ip {
+                    src,
+                    dst,
+                    proto: p as u8,
+                }
+            }
             _ => return None,
         })
     }
@@ -1947,11 +2024,31 @@ fn derive_af(
             }
         }
         let w = w;
-        if !push(0, &w, &case.origin, "reaches the rule") {
+        let ports = !case.all.sport.is_empty() || !case.all.dport.is_empty();
+        if ports && !matches!(w.proto, TCP | UDP) {
             uncovered.extend(
                 case.origin
                     .iter()
-                    .map(|o| format!("{o} (protocol {} not probed)", w.proto)),
+                    .map(|o| format!("{o} (ports of protocol {} not probed)", w.proto)),
+            );
+            continue;
+        }
+        if !push(0, &w, &case.origin, "reaches the rule") {
+            let p = u8::try_from(w.proto).unwrap_or(255);
+            let why = match w.state {
+                _ if other_protocol(p, false) && !other_protocol(p, af == Af::V6) => {
+                    "is an IPv6 extension header, which `-p` never matches: not probed".to_string()
+                }
+                Some(s) if other_protocol(p, af == Af::V6) => format!(
+                    "in state {} is not probed: nothing answers such a packet",
+                    format!("{s:?}").to_uppercase()
+                ),
+                _ => "not probed".to_string(),
+            };
+            uncovered.extend(
+                case.origin
+                    .iter()
+                    .map(|o| format!("{o} (protocol {} {why})", w.proto)),
             );
             continue;
         }
@@ -2071,6 +2168,30 @@ fn derive_af(
                 },
                 &case.origin,
                 "icmp code edge",
+            );
+        }
+        // A rule on GRE, ESP, VRRP...: the protocols it names (a compiled run names several)
+        // and their neighbours.
+        let unusual = own.proto.iter().filter(|c| !c.neg).any(|c| {
+            c.ranges
+                .iter()
+                .any(|&(a, b)| (a..=b.min(255)).any(|p| other_protocol(p as u8, af == Af::V6)))
+        });
+        for p in own
+            .proto
+            .iter()
+            .filter(|_| unusual)
+            .flat_map(|c| c.edges(255))
+            .filter(|p| *p != one.proto)
+        {
+            push(
+                2,
+                &Point {
+                    proto: p,
+                    ..one.clone()
+                },
+                &case.origin,
+                "protocol edge",
             );
         }
         if !own.proto.is_empty() || case.all.proto.is_empty() {
@@ -2559,6 +2680,15 @@ mod tests {
                 "connect [2001:db8::5]:7 -> [2001:db8::1]:80",
                 "connect [2001:db8::5]:7 -> [2001:db8::1]:80",
             ),
+            ("proto 47 10.0.0.5", "proto gre 10.0.0.5 -> 10.77.0.1"),
+            (
+                "proto esp 10.0.0.5 -> 192.0.2.1 forward oif eth1 x 2",
+                "proto esp 10.0.0.5 -> 192.0.2.1 forward oif eth1 x 2",
+            ),
+            (
+                "proto 132 2001:db8::5 -> [fd77::9]",
+                "proto sctp 2001:db8::5 -> fd77::9",
+            ),
         ];
         for (input, want) in cases {
             let p = parse_line(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -2573,7 +2703,7 @@ mod tests {
 
     #[test]
     fn bad_probe_lines_are_reported_with_file_and_line() {
-        let text = "# header\ntcp 10.0.0.5 -> 22\n\ntcp 10.0.0.300 -> 22\nudp 1.2.3.4:5\nicmp 1.2.3.4 flags S\nconnect 1.2.3.4 -> 80 x 2\nping 1.2.3.4\ntcp 2001:db8::1 -> 10.0.0.1:22\ntcp [2001:db8::1 -> 22\ntcp 10.0.0.5 -> 70000\n";
+        let text = "# header\ntcp 10.0.0.5 -> 22\n\ntcp 10.0.0.300 -> 22\nudp 1.2.3.4:5\nicmp 1.2.3.4 flags S\nconnect 1.2.3.4 -> 80 x 2\nping 1.2.3.4\ntcp 2001:db8::1 -> 10.0.0.1:22\ntcp [2001:db8::1 -> 22\ntcp 10.0.0.5 -> 70000\nproto 6 10.0.0.5\nproto ah 2001:db8::1\nproto\nproto gre\nproto 300 10.0.0.5\n";
         let errors = parse_file("p.txt", text).expect_err("bad lines");
         let got: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         assert_eq!(
@@ -2583,10 +2713,15 @@ mod tests {
                 "p.txt:5: a udp probe needs `-> [DST:]PORT`",
                 "p.txt:6: unexpected `flags` for a icmp probe",
                 "p.txt:7: `x N` is only for crafted packets, not `connect`",
-                "p.txt:8: unknown probe kind `ping` (tcp, udp, icmp, connect, related, established)",
+                "p.txt:8: unknown probe kind `ping` (tcp, udp, icmp, proto, connect, related, established)",
                 "p.txt:9: 2001:db8::1 and 10.0.0.1 are not of the same IP version",
                 "p.txt:10: `[2001:db8::1` lacks its closing `]`",
                 "p.txt:11: `70000` is not a valid destination port",
+                "p.txt:12: `proto 6` is not for an IPv4 probe: use a tcp, udp or icmp probe, and over IPv6 no extension header",
+                "p.txt:13: `proto 51` is not for an IPv6 probe: use a tcp, udp or icmp probe, and over IPv6 no extension header",
+                "p.txt:14: `proto` needs a protocol number or name after it",
+                "p.txt:15: `proto` needs a source address",
+                "p.txt:16: `300` is not a valid protocol number",
             ]
         );
     }
@@ -2678,6 +2813,63 @@ mod tests {
         assert!(
             line4.lines().any(|l| !l.contains(" iif ")),
             "no probe on another interface:\n{line4}"
+        );
+    }
+
+    #[test]
+    fn rules_on_other_protocols_get_packets_of_them_and_their_neighbours() {
+        let gre_vrrp = Value::Set(vec![Value::Num(47), Value::Num(112)]);
+        let rs = ruleset(vec![
+            rule(1, vec![cmp(Expr::Payload(Field::IpProtocol), gre_vrrp)]),
+            rule(
+                2,
+                vec![cmp(Expr::Payload(Field::IpProtocol), Value::Num(50))],
+            ),
+        ]);
+        let gre = derived_for(&rs, 1);
+        assert!(
+            gre[0].starts_with("proto gre ") && gre[0].ends_with(" -> 10.77.0.1"),
+            "{gre:?}"
+        );
+        for want in [
+            "proto 46 ",
+            "proto 48 ",
+            "proto vrrp ",
+            "proto 111 ",
+            "proto 113 ",
+        ] {
+            assert!(
+                gre.iter().any(|p| p.starts_with(want)),
+                "no `{want}` in {gre:?}"
+            );
+        }
+        let esp = derived_for(&rs, 2);
+        assert!(esp[0].starts_with("proto esp "), "{esp:?}");
+        // A tcp rule gets no neighbouring protocols.
+        let rs = ruleset(vec![rule(1, tcp_dport(Value::Num(22)))]);
+        assert!(!derived_for(&rs, 1).iter().any(|p| p.starts_with("proto ")));
+        // Over IPv6, AH is an extension header `-p` never sees: named, not probed.
+        let mut rs = ruleset(vec![
+            rule(
+                1,
+                vec![cmp(Expr::Payload(Field::Ip6Nexthdr), Value::Num(51))],
+            ),
+            rule(
+                2,
+                vec![cmp(Expr::Payload(Field::Ip6Nexthdr), Value::Num(50))],
+            ),
+        ]);
+        rs.tables[0].family = Family::Ip6;
+        let d = derive(&rs, DEFAULT_CAP);
+        assert_eq!(
+            d.uncovered,
+            ["r:1 (protocol 51 is an IPv6 extension header, which `-p` never matches: not probed)"]
+        );
+        assert!(
+            d.probes
+                .iter()
+                .any(|p| p.origin.as_deref() == Some("r:2")
+                    && p.to_string().starts_with("proto esp "))
         );
     }
 

@@ -1632,7 +1632,19 @@ fn play(
                 .collect::<Result<Vec<_>, String>>()
         })??;
         let from_server = site.server.try_run_in(RawSender::open)??;
-        Ok((senders, from_server, Observer::start(&site.server)?))
+        let others: BTreeSet<u8> = all
+            .iter()
+            .filter_map(|p| match p.spec {
+                Spec::Ip { proto, .. } => Some(proto),
+                _ => None,
+            })
+            .collect();
+        let others: Vec<u8> = others.into_iter().collect();
+        Ok((
+            senders,
+            from_server,
+            Observer::start(&site.server, &others)?,
+        ))
     };
     let (senders, from_server, mut observer) = open().map_err(Error::Setup)?;
     for (n, (name, sender)) in senders.iter().enumerate() {
@@ -2024,6 +2036,7 @@ fn crafted(spec: &Spec, i: u32) -> Result<Packet, String> {
             IPPROTO_UDP => Packet::udp(src, step(sport), dst, dport),
             _ => Packet::tcp(src, step(sport), dst, dport, ACK),
         },
+        Spec::Ip { src, dst, proto } => Packet::other(src, dst, proto, stepped(0x7700, i)),
         Spec::Connect { .. } => return Err("a connection is not a crafted packet".into()),
     })
 }
