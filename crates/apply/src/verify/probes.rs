@@ -161,7 +161,8 @@ pub enum Spec {
 /// kernel looks past them for the transport protocol).
 pub fn other_protocol(proto: u8, ipv6: bool) -> bool {
     const V6_EXTENSIONS: [u8; 10] = [0, 43, 44, 51, 59, 60, 135, 139, 140, 253];
-    !matches!(proto, 1 | 6 | 17 | 58 | 255)
+    // 0 is no protocol to send (`-p 0` is `-p all`, and the kernel gives no raw socket for it).
+    !matches!(proto, 0 | 1 | 6 | 17 | 58 | 255)
         && !(ipv6 && (V6_EXTENSIONS.contains(&proto) || proto == 254))
 }
 
@@ -2845,6 +2846,16 @@ mod tests {
         }
         let esp = derived_for(&rs, 2);
         assert!(esp[0].starts_with("proto esp "), "{esp:?}");
+        // CentOS's RH-Firewall-1-INPUT, merged: icmp's neighbour 0 is not sent (`-p 0` is
+        // `-p all`, and no raw socket takes it).
+        let rh = Value::Set(vec![Value::Num(1), Value::Num(50), Value::Num(51)]);
+        let rs = ruleset(vec![rule(
+            1,
+            vec![cmp(Expr::Payload(Field::IpProtocol), rh)],
+        )]);
+        let rh = derived_for(&rs, 1);
+        assert!(rh.iter().any(|p| p.starts_with("proto ah ")), "{rh:?}");
+        assert!(!rh.iter().any(|p| p.starts_with("proto 0 ")), "{rh:?}");
         // A tcp rule gets no neighbouring protocols.
         let rs = ruleset(vec![rule(1, tcp_dport(Value::Num(22)))]);
         assert!(!derived_for(&rs, 1).iter().any(|p| p.starts_with("proto ")));
