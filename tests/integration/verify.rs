@@ -980,6 +980,80 @@ fn output_chain_is_verified_with_packets_the_server_sends() {
     );
 }
 
+/// A router whose INPUT, FORWARD and OUTPUT rules name the same network: the INPUT probes need
+/// the server to own addresses the FORWARD and OUTPUT probes go to.
+pub const SHARED_NETWORK: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -d 10.0.0.0/16 -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A FORWARD -d 10.0.0.0/16 -i eth0 -p tcp -m tcp --dport 80 -j ACCEPT
+-A FORWARD -s 10.0.0.0/16 -i eth1 -j ACCEPT
+-A OUTPUT -d 10.0.0.0/16 -p udp -m udp --dport 53 -j ACCEPT
+-A FORWARD -d 10.0.0.0/16 -j DROP
+COMMIT
+";
+
+#[test]
+fn forwarded_and_sent_probes_to_addresses_input_probes_use_are_played_after_them() {
+    let test = "forwarded_and_sent_probes_to_addresses_input_probes_use_are_played_after_them";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("shared.rules", SHARED_NETWORK);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    both_sides_give(
+        &r,
+        &[
+            (
+                "tcp 198.18.0.1:* -> 10.0.0.0:80 flags S iif eth0 forward",
+                "accept",
+            ),
+            (
+                "tcp 10.0.0.0:* -> 198.51.100.10:33434 flags S iif eth1 forward",
+                "accept",
+            ),
+            ("udp 10.77.0.1:* -> 10.0.0.0:53 output", "accept"),
+            ("udp 10.77.0.1:* -> 10.0.255.255:53 output", "accept"),
+        ],
+    );
+    // The INPUT probe had the address first.
+    assert_eq!(
+        verdicts_exactly(&r, "icmp 198.18.0.1 -> 10.0.0.0 type 8 code 0"),
+        ("accept".to_string(), "accept".to_string())
+    );
+    let later = probe_like(
+        &r,
+        "tcp 198.18.0.1:* -> 10.0.0.0:80 flags S iif eth0 forward",
+    );
+    assert!(
+        later["probe"]["why"]
+            .as_str()
+            .unwrap_or("")
+            .ends_with("once the server gave up the address they went to"),
+        "{later}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["uncovered"], serde_json::json!([]), "{}", v["uncovered"]);
+    // The network's drop moved first: the port 80 forward, played after the INPUT probes,
+    // differs.
+    let (out, _) = verify(&[path], &[("FWNET_VERIFY_MUTATE", "last-first")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("-> 10.0.0.0:80 flags S iif eth0 forward")
+                && l.ends_with("MISMATCH")),
+        "{stdout}"
+    );
+}
+
 /// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP;
 /// the last INPUT rule is dead (GRE is accepted first).
 pub const TUNNELS: &str = "\

@@ -198,6 +198,9 @@ struct ProbeCounts {
     routed_state: usize,
     /// Played again with the filter tables emptied, to see a NAT mapping.
     replayed: usize,
+    /// Routed through or sent by the server to an address the INPUT probes had it own, played
+    /// after them.
+    given_up: usize,
     /// Rewritten by NAT (on the legacy side; a difference is a mismatch).
     rewritten: usize,
     /// Carrying a packet mark when they got through (on the legacy side).
@@ -233,6 +236,11 @@ impl ProbeCounts {
                     .as_str()
                     .is_some_and(|w| w.ends_with(fwnet_apply::verify::UNFILTERED_WHY))
             }),
+            given_up: count(&|r| {
+                r["probe"]["why"]
+                    .as_str()
+                    .is_some_and(|w| w.contains(fwnet_apply::verify::GIVEN_UP_WHY))
+            }),
             rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
             marked: count(&|r| r["legacy"]["mark"].is_u64()),
             nat_unseen: len("nat_unseen"),
@@ -245,6 +253,7 @@ impl ProbeCounts {
         self.probes += o.probes;
         self.routed_state += o.routed_state;
         self.replayed += o.replayed;
+        self.given_up += o.given_up;
         self.rewritten += o.rewritten;
         self.marked += o.marked;
         self.nat_unseen += o.nat_unseen;
@@ -546,8 +555,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} rewritten by NAT; {} with a packet mark; {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe",
-            all.probes, all.routed_state, all.replayed, all.rewritten, all.marked, all.nat_unseen, all.nat_repeats, all.uncovered
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address the INPUT probes had the server own, played after them; {} rewritten by NAT; {} with a packet mark; {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe",
+            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.nat_unseen, all.nat_repeats, all.uncovered
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(

@@ -38,4 +38,4 @@ pub mod run;
 
 pub use probes::{derive, parse_file, Probe, ProbeFileError, Spec};
 pub use report::{ProbeResult, Report, RuleHit, Side, Verdict};
-pub use run::{mutate, verify, Error, Mutation, Options, Original, UNFILTERED_WHY};
+pub use run::{mutate, verify, Error, Mutation, Options, Original, GIVEN_UP_WHY, UNFILTERED_WHY};

@@ -585,13 +585,35 @@ fn attempt_once(
         .map(|p| p.spec.dst())
         .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
-    // A forwarded or sent probe to an address the server owns would be delivered locally.
+    // A forwarded or sent probe to an address the server cannot route away (a link's, a
+    // loopback, multicast or broadcast one) would be delivered locally.
     let (all, owned): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| {
         p.path == Path::Input
-            || !(server_addrs.contains(&p.spec.dst())
-                || is_link_addr(p.spec.dst(), n_links)
-                || !usable_local(p.spec.dst()))
+            || (usable_local(p.spec.dst()) && !is_link_addr(p.spec.dst(), n_links))
     });
+    // One to an address the server owns for the INPUT probes (or forwarded from one, which
+    // the kernel drops as a martian source) is played after them, once the server gave those
+    // addresses up ([`give_up_addresses`]).
+    let needs_unowned = |p: &Probe| {
+        p.path != Path::Input
+            && (server_addrs.contains(&p.spec.dst())
+                || (p.path == Path::Forward && server_addrs.contains(&p.spec.src())))
+    };
+    let (all, later): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| !needs_unowned(p));
+    let later: Vec<Probe> = later
+        .into_iter()
+        .map(|mut p| {
+            p.why = format!("{}; {GIVEN_UP_WHY}", p.why);
+            p
+        })
+        .collect();
+    let given_up: Vec<IpAddr> = later
+        .iter()
+        .flat_map(|p| [p.spec.dst(), p.spec.src()])
+        .filter(|a| server_addrs.contains(a))
+        .collect::<BTreeSet<IpAddr>>()
+        .into_iter()
+        .collect();
     let server_link_local = link_local_dsts(&all, &links);
     // The client owns the sources of real connections, except where one is also where a
     // connection goes (the client would then talk to itself).
@@ -625,7 +647,7 @@ fn attempt_once(
     }
     uncovered.extend(unroutable.into_iter().map(|((origin, dst), probes)| {
         format!(
-            "`{}`{} ({}): the server owns or cannot route to {dst}, so it would not leave the server",
+            "`{}`{} ({}): the server cannot route {dst} away (a loopback, multicast, broadcast or harness link address), so it would not leave the server",
             probes[0],
             more_like_it(probes.len() - 1),
             origin.as_deref().unwrap_or("policy"),
@@ -633,7 +655,8 @@ fn attempt_once(
     }));
     // A `dnat` to an address the server does not own turns a probe to the server into a
     // forwarded packet: it is seen leaving, with its new destination.
-    let forwards = all.iter().any(|p| p.path == Path::Forward) || has_dnat(translated);
+    let forwards =
+        all.iter().chain(&later).any(|p| p.path == Path::Forward) || has_dnat(translated);
     uncovered.extend(
         connects
             .iter()
@@ -650,7 +673,7 @@ fn attempt_once(
         server_addrs: server_addrs.into_iter().collect(),
         client_addrs: client_addrs.into_iter().collect(),
         keep: options.keep,
-        ipv6: all.iter().any(|p| p.spec.is_ipv6())
+        ipv6: all.iter().chain(&later).any(|p| p.spec.is_ipv6())
             || originals.iter().any(|o| o.family == Family::Ip6),
     };
 
@@ -693,17 +716,19 @@ fn attempt_once(
     // ESTABLISHED and RELATED packets that no real exchange can make ride on connections
     // written over ctnetlink; a kernel without it cannot play them, which is said, per rule.
     let needs_written = |p: &Probe| !written_flows(&p.spec, p.path, 1).is_empty();
-    let all = match all.iter().any(needs_written) {
+    let (all, later) = match all.iter().chain(&later).any(needs_written) {
         true => match ctnetlink_usable(&legacy) {
-            Ok(()) => all,
+            Ok(()) => (all, later),
             Err(why) => {
-                let (unwritable, playable): (Vec<Probe>, Vec<Probe>) =
+                let (unwritable, all): (Vec<Probe>, Vec<Probe>) =
                     all.into_iter().partition(needs_written);
-                uncovered.extend(unwritten(&unwritable, &why));
-                playable
+                let (unwritable_later, later): (Vec<Probe>, Vec<Probe>) =
+                    later.into_iter().partition(needs_written);
+                uncovered.extend(unwritten(&[unwritable, unwritable_later].concat(), &why));
+                (all, later)
             }
         },
-        false => all,
+        false => (all, later),
     };
     if forwards {
         for site in [&legacy, &fwnet] {
@@ -776,6 +801,12 @@ fn attempt_once(
     // Rule positions are read per family (`inet_view`) in an inet table too.
     let fwnet_play_ir = if options.inet { translated } else { &fwnet_ir };
     let mut results = play_both(all, translated, fwnet_play_ir, options.progress)?;
+    if !later.is_empty() {
+        give_up_addresses(&legacy, &fwnet, &given_up, true)?;
+        results.extend(play_both(later, translated, fwnet_play_ir, None)?);
+        // The NAT replay below sends to them again.
+        give_up_addresses(&legacy, &fwnet, &given_up, false)?;
+    }
     // A mapping the filter tables hid (every packet the nat rule maps was dropped) is shown by
     // playing those probes again with the filter tables emptied on both sides.
     // A repeat of an earlier rule can never map a packet: nothing to play again for it.
@@ -831,6 +862,34 @@ fn attempt_once(
             total_ms: started.elapsed().as_millis() as u64,
         },
     })
+}
+
+/// What the `why` of a probe played after the INPUT probes ends with: the server owned its
+/// destination (or source) for them.
+pub const GIVEN_UP_WHY: &str =
+    "played after the INPUT probes, once the server gave up the address they went to";
+
+/// Removes `addrs` from the server of both sites (`give_up`), or gives them back, as the INPUT
+/// probes need them: a routed or sent probe to one of them is then routed away like any other.
+fn give_up_addresses(
+    legacy: &Site,
+    fwnet: &Site,
+    addrs: &[IpAddr],
+    give_up: bool,
+) -> Result<(), Error> {
+    let verb = if give_up { "del" } else { "add" };
+    let lines: Vec<String> = addrs
+        .iter()
+        .map(|a| match a {
+            IpAddr::V4(a) => format!("addr {verb} {a}/32 dev lo"),
+            IpAddr::V6(a) if give_up => format!("addr del {a}/128 dev lo"),
+            IpAddr::V6(a) => format!("addr add {a}/128 dev lo nodad"),
+        })
+        .collect();
+    for site in [legacy, fwnet] {
+        site.server.ip_batch(&lines).map_err(Error::Setup)?;
+    }
+    Ok(())
 }
 
 /// What a replayed probe's `why` ends with: it was played with the filter tables emptied.
