@@ -1054,8 +1054,9 @@ fn forwarded_and_sent_probes_to_addresses_input_probes_use_are_played_after_them
     );
 }
 
-/// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP;
-/// the last INPUT rule is dead (GRE is accepted first).
+/// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP
+/// (also the server's own reports to a multicast group); the last INPUT rule is dead (GRE is
+/// accepted first).
 pub const TUNNELS: &str = "\
 *filter
 :INPUT DROP [0:0]
@@ -1068,6 +1069,7 @@ pub const TUNNELS: &str = "\
 -A FORWARD -p ah -j ACCEPT
 -A OUTPUT -p gre -j ACCEPT
 -A OUTPUT -p tcp -j ACCEPT
+-A OUTPUT -d 224.0.0.22/32 -p igmp -j ACCEPT
 -A INPUT -p gre -j DROP
 COMMIT
 ";
@@ -1110,6 +1112,9 @@ fn rules_on_gre_esp_and_other_protocols_get_packets_of_them() {
         ("proto esp 100.64.0.1 -> 198.51.100.10 forward", "drop"),
         ("proto gre 10.77.0.1 -> 198.51.100.10 output", "accept"),
         ("proto 48 10.77.0.1 -> 198.51.100.10 output", "drop"),
+        // IGMP reports to a multicast group leave the server like any other packet it sends.
+        ("proto igmp 10.77.0.1 -> 224.0.0.22 output", "accept"),
+        ("proto 3 10.77.0.1 -> 224.0.0.22 output", "drop"),
     ] {
         assert_eq!(
             verdicts_exactly(&r, probe),

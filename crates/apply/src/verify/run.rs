@@ -586,11 +586,11 @@ fn attempt_once(
         .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
     // A forwarded or sent probe to an address the server cannot route away (a link's, a
-    // loopback, multicast or broadcast one) would be delivered locally.
-    let (all, owned): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| {
-        p.path == Path::Input
-            || (usable_local(p.spec.dst()) && !is_link_addr(p.spec.dst(), n_links))
-    });
+    // loopback or broadcast one, a multicast group it would have to route) would be delivered
+    // locally or not at all.
+    let (all, owned): (Vec<Probe>, Vec<Probe>) = all
+        .into_iter()
+        .partition(|p| p.path == Path::Input || leaves(p, n_links));
     // One to an address the server owns for the INPUT probes (or forwarded from one, which
     // the kernel drops as a martian source) is played after them, once the server gave those
     // addresses up ([`give_up_addresses`]).
@@ -647,7 +647,7 @@ fn attempt_once(
     }
     uncovered.extend(unroutable.into_iter().map(|((origin, dst), probes)| {
         format!(
-            "`{}`{} ({}): the server cannot route {dst} away (a loopback, multicast, broadcast or harness link address), so it would not leave the server",
+            "`{}`{} ({}): the server cannot route {dst} away (a loopback or broadcast address, a harness link's, or a multicast group a router would forward), so it would not leave the server",
             probes[0],
             more_like_it(probes.len() - 1),
             origin.as_deref().unwrap_or("policy"),
@@ -1086,6 +1086,15 @@ fn usable_local(a: IpAddr) -> bool {
                 && a.to_ipv4_mapped().is_none()
         }
     }
+}
+
+/// Whether a FORWARD or OUTPUT probe leaves the server by a link: to a unicast address the
+/// server need not own, or, sent by the server itself, to an IPv4 multicast group (mDNS,
+/// LLMNR, IGMP reports; forwarding one would take a multicast router).
+fn leaves(p: &Probe, links: usize) -> bool {
+    let dst = p.spec.dst();
+    let sent_multicast = p.path == Path::Output && matches!(dst, IpAddr::V4(a) if a.is_multicast());
+    !is_link_addr(dst, links) && (usable_local(dst) || sent_multicast)
 }
 
 /// One of the addresses the links themselves use (10.77.k.0-3, fd77:0:0:k::0-3).
