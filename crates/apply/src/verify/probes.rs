@@ -1802,10 +1802,16 @@ fn reroute(w: &mut Point, c: &Conds, af: Af, path: Path) -> Result<(), String> {
         .collect();
     cands.push(None);
     if c.oif.iter().all(|i| !i.neg) && c.oif.iter().any(|i| i.holds("lo") && i.names.len() == 1) {
-        return Err(
-            "it leaves by `lo`: the server talking to itself, which the `iif lo` probes cross"
-                .into(),
-        );
+        // The server talking to itself: the packet leaves by `lo` through OUTPUT and comes
+        // back in through INPUT, as every `iif lo` probe does; its verdict is whether INPUT
+        // saw it, so OUTPUT and INPUT decide it together.
+        if c.saddr.is_empty() {
+            w.src = w.dst;
+        }
+        w.iif = Some("lo".into());
+        w.oif = None;
+        w.path = Path::Input;
+        return Ok(());
     }
     let Some(oif) = cands.into_iter().find(|cand| {
         cand.as_deref() != Some("lo")
@@ -2881,6 +2887,35 @@ mod tests {
                 .iter()
                 .any(|p| p.origin.as_deref() == Some("r:2")
                     && p.to_string().starts_with("proto esp "))
+        );
+    }
+
+    #[test]
+    fn an_output_rule_on_lo_is_probed_by_the_server_talking_to_itself() {
+        let mut pg = tcp_dport(Value::Num(5432));
+        pg.insert(
+            0,
+            cmp(
+                Expr::Meta(MetaKey::Oifname),
+                Value::Iface {
+                    name: "lo".into(),
+                    wildcard: false,
+                },
+            ),
+        );
+        let mut rs = ruleset(vec![rule(1, pg)]);
+        let chain = &mut rs.tables[0].chains[0];
+        chain.name = "OUTPUT".into();
+        if let Some(base) = &mut chain.base {
+            base.hook = Hook::Output;
+        }
+        let d = derive(&rs, DEFAULT_CAP);
+        assert!(d.uncovered.is_empty(), "{:?}", d.uncovered);
+        let first = derived_for(&rs, 1).into_iter().next().unwrap_or_default();
+        assert!(
+            first.starts_with("tcp 10.77.0.1:")
+                && first.ends_with(" -> 10.77.0.1:5432 flags S iif lo"),
+            "{first}"
         );
     }
 
