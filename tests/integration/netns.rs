@@ -92,6 +92,7 @@ fn site_is_wired_without_arp() {
         client_addrs: vec!["198.18.0.9".parse().unwrap()],
         keep: false,
         ipv6: false,
+        ..SiteSpec::default()
     };
     let site = Site::new("wire", &spec).unwrap_or_else(|e| panic!("{e}"));
     for link in &site.links {

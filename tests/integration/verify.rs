@@ -1055,8 +1055,8 @@ fn forwarded_and_sent_probes_to_addresses_input_probes_use_are_played_after_them
 }
 
 /// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP
-/// (also the server's own reports to a multicast group); the last INPUT rule is dead (GRE is
-/// accepted first).
+/// (also the server's own reports to a multicast group), and mDNS to its multicast group; the
+/// last INPUT rule is dead (GRE is accepted first).
 pub const TUNNELS: &str = "\
 *filter
 :INPUT DROP [0:0]
@@ -1065,6 +1065,7 @@ pub const TUNNELS: &str = "\
 -A INPUT -p gre -j ACCEPT
 -A INPUT -s 198.18.0.0/16 -p esp -j ACCEPT
 -A INPUT -p 112 -j ACCEPT
+-A INPUT -d 224.0.0.251/32 -p udp -m udp --dport 5353 -j ACCEPT
 -A INPUT -p igmp -j DROP
 -A FORWARD -p ah -j ACCEPT
 -A OUTPUT -p gre -j ACCEPT
@@ -1120,6 +1121,16 @@ fn rules_on_gre_esp_and_other_protocols_get_packets_of_them() {
             verdicts_exactly(&r, probe),
             (verdict.to_string(), verdict.to_string()),
             "{probe}"
+        );
+    }
+    // mDNS to its multicast group reaches INPUT (the server joined the group) and is
+    // accepted by its rule on both sides.
+    let mdns = probe_like(&r, "udp 100.64.0.1:* -> 224.0.0.251:5353");
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(mdns[side]["verdict"]["verdict"], "accept", "{mdns}");
+        assert!(
+            mdns[side]["hits"].to_string().contains("tunnels.rules:8"),
+            "{mdns}"
         );
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -247,6 +247,9 @@ pub struct SiteSpec {
     pub links: Vec<String>,
     /// Extra addresses the server owns (on `lo`): probe destinations.
     pub server_addrs: Vec<IpAddr>,
+    /// Multicast groups the server joins on every link: destinations of INPUT probes (the
+    /// kernel delivers a multicast packet only to a member of its group).
+    pub server_groups: Vec<IpAddr>,
     /// Extra addresses the client owns (on the main link): sources of real connections.
     pub client_addrs: Vec<IpAddr>,
     /// Name the namespaces `fwv-keep-...` and leave them in place.
@@ -397,6 +400,14 @@ impl Site {
                 IpAddr::V4(a) => format!("addr add {a}/32 dev lo"),
                 IpAddr::V6(a) => format!("addr add {a}/128 dev lo nodad"),
             });
+        }
+        for g in &spec.server_groups {
+            for l in &site.links {
+                server.push(match g {
+                    IpAddr::V4(g) => format!("addr add {g}/32 dev {} autojoin", l.name),
+                    IpAddr::V6(g) => format!("addr add {g}/128 dev {} autojoin", l.name),
+                });
+            }
         }
         site.client.ip_batch(&client)?;
         site.server.ip_batch(&server)?;

@@ -668,9 +668,17 @@ fn attempt_once(
                 )
             }),
     );
+    // The kernel delivers a multicast packet (mDNS, SSDP) only to a member of its group.
+    let server_groups: BTreeSet<IpAddr> = all
+        .iter()
+        .filter(|p| p.path == Path::Input && p.iif.as_deref() != Some("lo"))
+        .map(|p| p.spec.dst())
+        .filter(|a| a.is_multicast() && !is_all_nodes(*a))
+        .collect();
     let spec = SiteSpec {
         links,
         server_addrs: server_addrs.into_iter().collect(),
+        server_groups: server_groups.into_iter().collect(),
         client_addrs: client_addrs.into_iter().collect(),
         keep: options.keep,
         ipv6: all.iter().chain(&later).any(|p| p.spec.is_ipv6())
@@ -1086,6 +1094,12 @@ fn usable_local(a: IpAddr) -> bool {
                 && a.to_ipv4_mapped().is_none()
         }
     }
+}
+
+/// 224.0.0.1 or ff02::1, which every host is a member of already.
+fn is_all_nodes(a: IpAddr) -> bool {
+    a == IpAddr::from([224, 0, 0, 1])
+        || a == IpAddr::from(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1))
 }
 
 /// Whether a FORWARD or OUTPUT probe leaves the server by a link: to a unicast address the
