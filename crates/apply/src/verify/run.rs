@@ -1659,9 +1659,10 @@ fn fwnet_snapshot(
 fn hits(before: &Snapshot, after: &Snapshot, chains: &[String]) -> Vec<RuleHit> {
     let mut out = Vec::new();
     for chain in chains {
-        let (Some(b), Some(a)) = (before.rules.get(chain), after.rules.get(chain)) else {
-            continue;
-        };
+        // A chain without rules (FORWARD DROP and nothing else) still has its policy's.
+        let empty = Vec::new();
+        let b = before.rules.get(chain).unwrap_or(&empty);
+        let a = after.rules.get(chain).unwrap_or(&empty);
         let texts = after.texts.get(chain);
         for (i, (pb, pa)) in b.iter().zip(a).enumerate() {
             if pa > pb {
@@ -2594,6 +2595,19 @@ mod tests {
             legacy: side(legacy),
             fwnet: side(fwnet),
         }
+    }
+
+    #[test]
+    fn the_policy_of_a_chain_without_rules_is_a_hit_too() {
+        let snapshot = |forward: u64| Snapshot {
+            rules: BTreeMap::new(),
+            policy: BTreeMap::from([("FORWARD".to_string(), forward)]),
+            texts: Arc::default(),
+        };
+        let got = hits(&snapshot(3), &snapshot(4), &["FORWARD".to_string()]);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!((got[0].text.as_str(), got[0].packets), ("policy", 1));
+        assert!(hits(&snapshot(4), &snapshot(4), &["FORWARD".to_string()]).is_empty());
     }
 
     #[test]
