@@ -706,7 +706,8 @@ fn forward_chain_is_verified_with_routed_probes() {
     assert!(
         line.contains("-> 127.0.0.1:80 flags S forward` and 11 more like it (")
             && line.contains("router.rules:10): ")
-            && line.ends_with("cannot route to 127.0.0.1, so it would not leave the server"),
+            && line.contains("the server cannot route 127.0.0.1 away (")
+            && line.ends_with("so it would not leave the server"),
         "{line}"
     );
     assert!(
@@ -1052,6 +1053,41 @@ fn forwarded_and_sent_probes_to_addresses_input_probes_use_are_played_after_them
                 && l.ends_with("MISMATCH")),
         "{stdout}"
     );
+}
+
+/// The hardening rule that drops SYNs without a plausible MSS option, in front of an SSH rule.
+pub const MSS_GUARD: &str = "\
+*mangle
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m conntrack --ctstate NEW -m tcpmss ! --mss 536:65535 -j DROP
+COMMIT
+*filter
+:INPUT DROP [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn probe_syns_carry_an_mss_option_as_real_ones_do() {
+    let test = "probe_syns_carry_an_mss_option_as_real_ones_do";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("mss.rules", MSS_GUARD);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // The SYN gets past the mangle table and is accepted by the SSH rule, on both sides.
+    let ssh = probe_like(&r, "tcp 198.18.0.1:* -> 10.77.0.1:22 flags S");
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(ssh[side]["verdict"]["verdict"], "accept", "{ssh}");
+        assert!(
+            ssh[side]["hits"].to_string().contains("mss.rules:7"),
+            "{ssh}"
+        );
+    }
 }
 
 /// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP

@@ -2,7 +2,8 @@
 //! routing.
 //!
 //! A [`Packet`] is an IPv4 header without options, or an IPv6 header without extension headers,
-//! followed by TCP (no options), UDP or ICMP / ICMPv6, all checksums computed here (over the
+//! followed by TCP (no options but a SYN's MSS), UDP, ICMP / ICMPv6 or 8 bytes of another
+//! protocol, all checksums computed here (over the
 //! pseudo-header for TCP, UDP and ICMPv6). Every probe packet carries its own identifier (the IP
 //! id, or the IPv6 flow label), which is how the server-side observer recognises it; neighbour
 //! discovery messages go out with hop limit 255. [`LinkSender`] writes packets straight onto a
@@ -245,15 +246,23 @@ impl Packet {
                 seq,
                 ack,
             } => {
-                let mut b = Vec::with_capacity(20);
+                // A SYN carries an MSS option, as every real client's does (a common hardening
+                // rule drops SYNs without one: `-m tcpmss ! --mss 536:65535 -j DROP`).
+                let syn = flags & SYN != 0;
+                let mut b = Vec::with_capacity(24);
                 b.extend_from_slice(&sport.to_be_bytes());
                 b.extend_from_slice(&dport.to_be_bytes());
                 b.extend_from_slice(&seq.to_be_bytes());
                 b.extend_from_slice(&ack.to_be_bytes());
-                b.push(5 << 4); // data offset: 5 words, no options
+                b.push(if syn { 6 << 4 } else { 5 << 4 }); // data offset in words
                 b.push(*flags);
                 b.extend_from_slice(&64240u16.to_be_bytes()); // window
                 b.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+                if syn {
+                    let mss: u16 = if self.is_ipv6() { 1440 } else { 1460 };
+                    b.extend_from_slice(&[2, 4]); // kind MSS, length 4
+                    b.extend_from_slice(&mss.to_be_bytes());
+                }
                 b
             }
             L4::Udp {
@@ -697,6 +706,20 @@ mod tests {
             };
             assert_eq!(verify, 0, "{packet:?}: transport checksum");
         }
+    }
+
+    #[test]
+    fn a_syn_carries_an_mss_option_and_nothing_else_does() {
+        let (src, dst) = (Ipv4Addr::new(10, 77, 0, 3), Ipv4Addr::new(10, 77, 0, 1));
+        let syn = Packet::tcp(src, 40000, dst, 22, SYN | ACK).to_bytes();
+        assert_eq!(syn[32] >> 4, 6, "data offset");
+        assert_eq!(&syn[40..44], &[2, 4, 0x05, 0xb4], "MSS 1460");
+        let ack = Packet::tcp(src, 40000, dst, 22, ACK).to_bytes();
+        assert_eq!((ack.len(), ack[32] >> 4), (40, 5));
+        let v6: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let syn6 =
+            Packet::tcp(v6, 40000, "fd77::1".parse::<Ipv6Addr>().unwrap(), 22, SYN).to_bytes();
+        assert_eq!(&syn6[60..64], &[2, 4, 0x05, 0xa0], "MSS 1440");
     }
 
     #[test]
