@@ -1712,6 +1712,13 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
     } else {
         af.addr(choose(&c.saddr, &[], neutral_src, af.max(), usable_u))
     };
+    // A loopback source arrives on `lo` only (from anywhere else the kernel drops it as a
+    // martian before INPUT): a rule for it, `-s 127.0.0.1 --dport 3306`, is about the server
+    // talking to itself.
+    let iif = match iif {
+        None if src.is_loopback() && c.iif.iter().all(|i| i.holds("lo")) => Some("lo".to_string()),
+        iif => iif,
+    };
     let state = if c.ct.is_empty() {
         None
     } else {
@@ -2888,6 +2895,47 @@ mod tests {
                 .any(|p| p.origin.as_deref() == Some("r:2")
                     && p.to_string().starts_with("proto esp "))
         );
+    }
+
+    #[test]
+    fn a_rule_for_a_loopback_source_is_probed_on_lo() {
+        let mut mysql = tcp_dport(Value::Num(3306));
+        mysql.insert(
+            0,
+            cmp(
+                Expr::Payload(Field::IpSaddr),
+                Value::Addr("127.0.0.1".parse().unwrap()),
+            ),
+        );
+        let mut spoofed = vec![cmp(
+            Expr::Payload(Field::IpSaddr),
+            Value::Prefix {
+                addr: "127.0.0.0".parse().unwrap(),
+                len: 8,
+            },
+        )];
+        spoofed.push(Stmt::Match(Match::Cmp {
+            left: Expr::Meta(MetaKey::Iifname),
+            op: CmpOp::Ne,
+            right: Value::Iface {
+                name: "lo".into(),
+                wildcard: false,
+            },
+        }));
+        let rs = ruleset(vec![rule(1, mysql), rule(2, spoofed)]);
+        let first = |line| {
+            derived_for(&rs, line)
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        };
+        assert!(
+            first(1).starts_with("tcp 127.0.0.1:") && first(1).ends_with(":3306 flags S iif lo"),
+            "{}",
+            first(1)
+        );
+        // `! -i lo`: the spoofed loopback source comes from the wire.
+        assert!(!first(2).contains(" iif lo"), "{}", first(2));
     }
 
     #[test]

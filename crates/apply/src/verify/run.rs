@@ -1334,7 +1334,9 @@ fn legacy_origins(
             if !in_table {
                 continue;
             }
-            let mut words = line.split_whitespace();
+            let mut words = line.split_whitespace().peekable();
+            // `iptables-save -c` puts the counters first: `[0:0] -A INPUT ...`.
+            words.next_if(|w| w.starts_with('[') && w.ends_with(']'));
             let (Some(cmd), Some(chain)) = (words.next(), words.next()) else {
                 continue;
             };
@@ -2973,9 +2975,15 @@ mod tests {
                 family: Family::Ip6,
                 text: "*filter\n-A INPUT -j DROP\nCOMMIT\n".into(),
             },
+            // `iptables-save -c`: counters before the command.
+            Original {
+                name: "d".into(),
+                family: Family::Ip,
+                text: "*filter\n[3:180] -A INPUT -s 127.0.0.1/32 -j ACCEPT\nCOMMIT\n".into(),
+            },
         ];
         let got = legacy_origins(&originals, Family::Ip, "filter");
-        assert_eq!(got["INPUT"], ["a:8", "a:9", "a:6", "a:7", "b:2"]);
+        assert_eq!(got["INPUT"], ["a:8", "a:9", "a:6", "a:7", "b:2", "d:2"]);
         assert_eq!(got["x"], ["a:10"]);
         assert!(
             !got.contains_key("PREROUTING"),
