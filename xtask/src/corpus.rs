@@ -205,6 +205,9 @@ struct ProbeCounts {
     rewritten: usize,
     /// Carrying a packet mark when they got through (on the legacy side).
     marked: usize,
+    /// Dropped on the legacy side with no filter rule or policy counting them: the raw or
+    /// mangle table, or the kernel itself, dropped them before the filter table saw them.
+    unexplained: usize,
     /// Nat rules whose mapping no probe showed.
     nat_unseen: usize,
     /// Those of them that repeat an earlier rule of their chain (which maps their packets).
@@ -243,6 +246,10 @@ impl ProbeCounts {
             }),
             rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
             marked: count(&|r| r["legacy"]["mark"].is_u64()),
+            unexplained: count(&|r| {
+                r["legacy"]["verdict"]["verdict"] == "drop"
+                    && r["legacy"]["hits"].as_array().is_some_and(Vec::is_empty)
+            }),
             nat_unseen: len("nat_unseen"),
             nat_repeats: report["nat_repeats"].as_object().map_or(0, |m| m.len()),
             uncovered: len("uncovered"),
@@ -256,6 +263,7 @@ impl ProbeCounts {
         self.given_up += o.given_up;
         self.rewritten += o.rewritten;
         self.marked += o.marked;
+        self.unexplained += o.unexplained;
         self.nat_unseen += o.nat_unseen;
         self.nat_repeats += o.nat_repeats;
         self.uncovered += o.uncovered;
@@ -555,8 +563,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address the INPUT probes had the server own, played after them; {} rewritten by NAT; {} with a packet mark; {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe",
-            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.nat_unseen, all.nat_repeats, all.uncovered
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address the INPUT probes had the server own, played after them; {} rewritten by NAT; {} with a packet mark; {} dropped before any filter rule or policy counted them (by the raw or mangle table, or the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe",
+            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(
