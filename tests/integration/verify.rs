@@ -1055,6 +1055,57 @@ fn forwarded_and_sent_probes_to_addresses_input_probes_use_are_played_after_them
     );
 }
 
+/// Loopback addresses: a database open to the server itself, the classic guard against
+/// loopback addresses from the wire, and OUTPUT open on `lo`.
+pub const LOOPBACK: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -s 127.0.0.1/32 -p tcp -m tcp --dport 3306 -j ACCEPT
+-A INPUT -i lo -p udp -j ACCEPT
+-A INPUT -d 127.0.0.0/8 ! -i lo -j REJECT --reject-with icmp-port-unreachable
+-A OUTPUT -o lo -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn loopback_addresses_reach_their_rules_from_the_server_and_from_the_wire() {
+    let test = "loopback_addresses_reach_their_rules_from_the_server_and_from_the_wire";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("loopback.rules", LOOPBACK);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // Named by the rules that decided them, on both sides: the database from the server
+    // itself (OUTPUT on `lo`, then INPUT), the loopback address from the wire (the kernel
+    // was told to route it, or it would drop it before INPUT).
+    for (pattern, verdict, lines) in [
+        (
+            "tcp 127.0.0.1:* -> 10.77.0.1:3306 flags S iif lo",
+            "accept",
+            &["loopback.rules:8", "loopback.rules:5"][..],
+        ),
+        (
+            "tcp 198.18.0.1:* -> 127.0.0.0:33434 flags S",
+            "drop",
+            &["loopback.rules:7"][..],
+        ),
+    ] {
+        let p = probe_like(&r, pattern);
+        for side in ["legacy", "fwnet"] {
+            assert_eq!(p[side]["verdict"]["verdict"], verdict, "{p}");
+            for line in lines {
+                assert!(p[side]["hits"].to_string().contains(line), "{line}: {p}");
+            }
+        }
+    }
+}
+
 /// The hardening rule that drops SYNs without a plausible MSS option, in front of an SSH rule.
 pub const MSS_GUARD: &str = "\
 *mangle

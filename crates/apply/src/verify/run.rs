@@ -743,6 +743,23 @@ fn attempt_once(
             enable_forwarding(site, spec.ipv6).map_err(Error::Setup)?;
         }
     }
+    // `-A INPUT ! -i lo -d 127.0.0.0/8 -j REJECT`: from the wire, a loopback address is a
+    // martian the kernel drops before INPUT unless told to route it (`route_localnet`), and the
+    // rule would never be reached. Both servers are told, so such a rule decides its probes.
+    let from_wire_loopback = |p: &Probe| {
+        p.iif.as_deref() != Some("lo")
+            && p.path == Path::Input
+            && [p.spec.src(), p.spec.dst()]
+                .iter()
+                .any(|a| matches!(a, IpAddr::V4(a) if a.is_loopback()))
+    };
+    if all.iter().any(from_wire_loopback) {
+        for site in [&legacy, &fwnet] {
+            site.server
+                .sysctl_write("net/ipv4/conf/all/route_localnet", "1")
+                .map_err(Error::Setup)?;
+        }
+    }
 
     let loose = match options.tcp_loose {
         Some(v) => Some(v),
@@ -1771,7 +1788,9 @@ fn play_probes(
     } = tools;
     let mut next_id: u16 = 0x1000;
     let mut out = Vec::with_capacity(all.len());
-    let mut chains: BTreeMap<(bool, Path), Vec<String>> = BTreeMap::new();
+    // Per family and path, and for a packet the server sends itself over `lo`, which meets
+    // OUTPUT before INPUT.
+    let mut chains: BTreeMap<(bool, Path, bool), Vec<String>> = BTreeMap::new();
     for f in [Family::Ip, Family::Ip6] {
         for path in [Path::Input, Path::Forward, Path::Output] {
             let mut on_path = reachable_chains(ir, f, path);
@@ -1784,8 +1803,15 @@ fn play_probes(
                     }
                 }
             }
-            chains.insert((f == Family::Ip6, path), on_path);
+            chains.insert((f == Family::Ip6, path, false), on_path);
         }
+        let mut over_lo = reachable_chains(ir, f, Path::Output);
+        for c in &chains[&(f == Family::Ip6, Path::Input, false)] {
+            if !over_lo.contains(c) {
+                over_lo.push(c.clone());
+            }
+        }
+        chains.insert((f == Family::Ip6, Path::Input, true), over_lo);
     }
     // Counters of each family as the previous probe of that family left them.
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
@@ -1912,7 +1938,9 @@ fn play_probes(
             hits: hits(
                 &before,
                 &after,
-                chains.get(&(v6, probe.path)).unwrap_or(&no_chains),
+                chains
+                    .get(&(v6, probe.path, probe.iif.as_deref() == Some("lo")))
+                    .unwrap_or(&no_chains),
             ),
         });
         last.insert(v6, after);
