@@ -160,10 +160,11 @@ pub enum Spec {
 /// have their own), and over IPv6 not an extension header, which `-p` never matches (the
 /// kernel looks past them for the transport protocol).
 pub fn other_protocol(proto: u8, ipv6: bool) -> bool {
-    const V6_EXTENSIONS: [u8; 10] = [0, 43, 44, 51, 59, 60, 135, 139, 140, 253];
+    // Hop-by-hop, routing, fragment, AH, no next header, destination options, mobility, HIP,
+    // shim6 and the two experimental numbers.
+    const V6_EXTENSIONS: [u8; 11] = [0, 43, 44, 51, 59, 60, 135, 139, 140, 253, 254];
     // 0 is no protocol to send (`-p 0` is `-p all`, and the kernel gives no raw socket for it).
-    !matches!(proto, 0 | 1 | 6 | 17 | 58 | 255)
-        && !(ipv6 && (V6_EXTENSIONS.contains(&proto) || proto == 254))
+    !matches!(proto, 0 | 1 | 6 | 17 | 58 | 255) && !(ipv6 && V6_EXTENSIONS.contains(&proto))
 }
 
 /// Names `-p` takes for protocols of [`Spec::Ip`] probes, as in `/etc/protocols`.
