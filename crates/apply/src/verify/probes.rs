@@ -164,7 +164,8 @@ pub fn other_protocol(proto: u8, ipv6: bool) -> bool {
     // shim6 and the two experimental numbers.
     const V6_EXTENSIONS: [u8; 11] = [0, 43, 44, 51, 59, 60, 135, 139, 140, 253, 254];
     // 0 is no protocol to send (`-p 0` is `-p all`, and the kernel gives no raw socket for it).
-    !matches!(proto, 0 | 1 | 6 | 17 | 58 | 255) && !(ipv6 && V6_EXTENSIONS.contains(&proto))
+    let own_probes = matches!(proto, 0 | 1 | 6 | 17 | 58 | 255);
+    !(own_probes || (ipv6 && V6_EXTENSIONS.contains(&proto)))
 }
 
 /// Names `-p` takes for protocols of [`Spec::Ip`] probes, as in `/etc/protocols`.
@@ -2192,13 +2193,17 @@ fn derive_af(
                 .iter()
                 .any(|&(a, b)| (a..=b.min(255)).any(|p| other_protocol(p as u8, af == Af::V6)))
         });
-        for p in own
+        let edges = own
             .proto
             .iter()
             .filter(|_| unusual)
             .flat_map(|c| c.edges(255))
-            .filter(|p| *p != one.proto)
-        {
+            .map(|p| (p, "protocol edge"));
+        let others = [TCP, UDP, af.icmp()]
+            .into_iter()
+            .filter(|_| !own.proto.is_empty() || case.all.proto.is_empty())
+            .map(|p| (p, "other protocol"));
+        for (p, why) in edges.chain(others).filter(|(p, _)| *p != one.proto) {
             push(
                 2,
                 &Point {
@@ -2206,24 +2211,8 @@ fn derive_af(
                     ..one.clone()
                 },
                 &case.origin,
-                "protocol edge",
+                why,
             );
-        }
-        if !own.proto.is_empty() || case.all.proto.is_empty() {
-            for p in [TCP, UDP, af.icmp()]
-                .into_iter()
-                .filter(|p| *p != one.proto)
-            {
-                push(
-                    2,
-                    &Point {
-                        proto: p,
-                        ..one.clone()
-                    },
-                    &case.origin,
-                    "other protocol",
-                );
-            }
         }
         if !own.iif.is_empty() {
             let names: BTreeSet<Option<String>> = own
