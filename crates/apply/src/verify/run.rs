@@ -591,14 +591,10 @@ fn attempt_once(
     let (all, owned): (Vec<Probe>, Vec<Probe>) = all
         .into_iter()
         .partition(|p| p.path == Path::Input || leaves(p, n_links));
-    // One to an address the server owns for the INPUT probes (or forwarded from one, which
-    // the kernel drops as a martian source) is played after them, once the server gave those
-    // addresses up ([`give_up_addresses`]).
-    let needs_unowned = |p: &Probe| {
-        p.path != Path::Input
-            && (server_addrs.contains(&p.spec.dst())
-                || (p.path == Path::Forward && server_addrs.contains(&p.spec.src())))
-    };
+    // One to an address the server owns for the INPUT probes is played after them, once the
+    // server gave those addresses up ([`give_up_addresses`]). (A packet from such an address
+    // is no martian to the kernel while `rp_filter` is off, as it is in the namespaces.)
+    let needs_unowned = |p: &Probe| p.path != Path::Input && server_addrs.contains(&p.spec.dst());
     let (all, later): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| !needs_unowned(p));
     let later: Vec<Probe> = later
         .into_iter()
@@ -609,7 +605,7 @@ fn attempt_once(
         .collect();
     let given_up: Vec<IpAddr> = later
         .iter()
-        .flat_map(|p| [p.spec.dst(), p.spec.src()])
+        .map(|p| p.spec.dst())
         .filter(|a| server_addrs.contains(a))
         .collect::<BTreeSet<IpAddr>>()
         .into_iter()
@@ -890,7 +886,7 @@ fn attempt_once(
 }
 
 /// What the `why` of a probe played after the INPUT probes ends with: the server owned its
-/// destination (or source) for them.
+/// destination for them.
 pub const GIVEN_UP_WHY: &str =
     "played after the INPUT probes, once the server gave up the address they went to";
 
