@@ -588,7 +588,7 @@ fn attempt_once(
     // A forwarded or sent probe to an address the server cannot route away (a link's, a
     // loopback or broadcast one, a multicast group it would have to route) would be delivered
     // locally or not at all.
-    let (all, owned): (Vec<Probe>, Vec<Probe>) = all
+    let (all, cannot_leave): (Vec<Probe>, Vec<Probe>) = all
         .into_iter()
         .partition(|p| p.path == Path::Input || leaves(p, n_links));
     // One to an address the server owns for the INPUT probes is played after them, once the
@@ -635,7 +635,7 @@ fn attempt_once(
     );
     // One line per rule and destination: a rule's edge and flag variants share both.
     let mut unroutable: BTreeMap<(Option<String>, IpAddr), Vec<&Probe>> = BTreeMap::new();
-    for p in &owned {
+    for p in &cannot_leave {
         unroutable
             .entry((p.origin.clone(), p.spec.dst()))
             .or_default()
@@ -1264,9 +1264,9 @@ fn unseen_mappings(
             let Some(origin) = rule.origin.as_deref().filter(|o| !seen.contains(o)) else {
                 continue;
             };
-            let repeats = rules[..i]
-                .iter()
-                .find(|earlier| earlier.text == rule.text && takes_every_packet(&rule.text))
+            let repeats = takes_every_packet(&rule.text)
+                .then(|| rules[..i].iter().find(|earlier| earlier.text == rule.text))
+                .flatten()
                 .and_then(|earlier| earlier.origin.clone());
             unseen.insert(origin.to_string(), repeats);
         }
