@@ -20,6 +20,7 @@ pub mod ir;
 pub mod lower;
 pub mod optimize;
 pub mod print;
+pub mod protocols;
 pub mod shared_sets;
 
 pub use ir::*;

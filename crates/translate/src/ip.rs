@@ -17,35 +17,10 @@ use fwnet_iptables::Opt;
 use fwnet_nft::{CmpOp, Expr, Field, Match, MetaKey, Stmt, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Protocol names iptables 1.4 knows without /etc/protocols, plus the common ones it reads
-/// from there.
-const PROTOCOLS: &[(&str, u8)] = &[
-    ("icmp", 1),
-    ("igmp", 2),
-    ("ipencap", 4),
-    ("tcp", 6),
-    ("udp", 17),
-    ("ipv6", 41),
-    ("gre", 47),
-    ("esp", 50),
-    ("ah", 51),
-    ("icmpv6", 58),
-    ("ipv6-icmp", 58),
-    ("ospf", 89),
-    ("pim", 103),
-    ("vrrp", 112),
-    ("l2tp", 115),
-    ("sctp", 132),
-    ("udplite", 136),
-];
-
 pub(crate) fn protocol_name(p: u8) -> &'static str {
     match p {
         58 => "icmpv6",
-        _ => PROTOCOLS
-            .iter()
-            .find(|(_, n)| *n == p)
-            .map_or("?", |(name, _)| name),
+        _ => fwnet_nft::protocols::name(p).unwrap_or("?"),
     }
 }
 
@@ -57,8 +32,8 @@ pub(crate) fn read_protocol(opt: &Opt, cx: &mut Cx) -> Option<(u8, bool)> {
         0
     } else if let Ok(n) = lower.parse::<u8>() {
         n
-    } else if let Some((_, n)) = PROTOCOLS.iter().find(|(name, _)| *name == lower) {
-        *n
+    } else if let Some(n) = fwnet_nft::protocols::number(&lower) {
+        n
     } else {
         cx.bad_value(opt, arg, "use a protocol number (see /etc/protocols) or tcp, udp, icmp, icmpv6, esp, ah, gre, sctp, all");
         return None;

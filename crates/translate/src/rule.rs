@@ -886,18 +886,18 @@ fn load_match(opt: &Opt, cx: &mut Cx, loaded: &mut Vec<Loaded>) {
 /// bad argument. Says which option it needs rather than only counting arguments.
 fn stray_match_value(opt: &Opt, name: &str, stray: &[Word], cx: &mut Cx) {
     let value = stray.iter().map(Word::as_str).collect::<Vec<_>>().join(" ");
-    let options = Ext::by_name(name, cx.family).map_or(&[][..], Ext::options);
-    let help = match options {
-        [only] if value.contains(' ') => {
+    let help = match Ext::by_name(name, cx.family).map_or(&[][..], Ext::options) {
+        [only] => {
+            let quoted = if value.contains(' ') {
+                format!("\"{value}\"")
+            } else {
+                value.clone()
+            };
             format!(
-                "write its option before it: `-m {name} {} \"{value}\"`",
+                "write its option before it: `-m {name} {} {quoted}`",
                 only[0]
             )
         }
-        [only] => format!(
-            "write its option before it: `-m {name} {} {value}`",
-            only[0]
-        ),
         groups => {
             let names: Vec<&str> = groups.iter().map(|g| g[0]).collect();
             format!(

@@ -395,18 +395,10 @@ impl Site {
                 IpAddr::V6(a) => format!("addr add {a}/128 dev {} nodad", main.name),
             });
         }
-        for a in &spec.server_addrs {
-            server.push(match a {
-                IpAddr::V4(a) => format!("addr add {a}/32 dev lo"),
-                IpAddr::V6(a) => format!("addr add {a}/128 dev lo nodad"),
-            });
-        }
+        server.extend(spec.server_addrs.iter().map(|a| server_addr_line(*a, true)));
         for g in &spec.server_groups {
             for l in &site.links {
-                server.push(match g {
-                    IpAddr::V4(g) => format!("addr add {g}/32 dev {} autojoin", l.name),
-                    IpAddr::V6(g) => format!("addr add {g}/128 dev {} autojoin", l.name),
-                });
+                server.push(format!("addr add {} dev {} autojoin", host(*g), l.name));
             }
         }
         site.client.ip_batch(&client)?;
@@ -425,6 +417,24 @@ impl Site {
             .iter()
             .map(|n| format!("ip netns del {}", n.name()))
             .collect()
+    }
+}
+
+/// The `ip -batch` line that gives the server address `a` (on `lo`, without duplicate address
+/// detection), or with `add` false takes it back.
+pub fn server_addr_line(a: IpAddr, add: bool) -> String {
+    match (a, add) {
+        (IpAddr::V6(_), true) => format!("addr add {} dev lo nodad", host(a)),
+        (_, true) => format!("addr add {} dev lo", host(a)),
+        (_, false) => format!("addr del {} dev lo", host(a)),
+    }
+}
+
+/// `a/32` or `a/128`.
+fn host(a: IpAddr) -> String {
+    match a {
+        IpAddr::V4(a) => format!("{a}/32"),
+        IpAddr::V6(a) => format!("{a}/128"),
     }
 }
 

@@ -168,27 +168,9 @@ pub fn other_protocol(proto: u8, ipv6: bool) -> bool {
     !(own_probes || (ipv6 && V6_EXTENSIONS.contains(&proto)))
 }
 
-/// Names `-p` takes for protocols of [`Spec::Ip`] probes, as in `/etc/protocols`.
-const PROTOCOL_NAMES: [(u8, &str); 12] = [
-    (2, "igmp"),
-    (4, "ipencap"),
-    (33, "dccp"),
-    (41, "ipv6"),
-    (47, "gre"),
-    (50, "esp"),
-    (51, "ah"),
-    (89, "ospf"),
-    (103, "pim"),
-    (112, "vrrp"),
-    (132, "sctp"),
-    (136, "udplite"),
-];
-
+/// `gre`, or the number of a protocol without a name ([`fwnet_nft::protocols`]).
 fn protocol_text(proto: u8) -> String {
-    match PROTOCOL_NAMES.iter().find(|(n, _)| *n == proto) {
-        Some((_, name)) => name.to_string(),
-        None => proto.to_string(),
-    }
+    fwnet_nft::protocols::name(proto).map_or_else(|| proto.to_string(), String::from)
 }
 
 /// The server's path a probe takes, named after the filter chain that judges it.
@@ -548,8 +530,8 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         let Some(p) = words.get(1).copied() else {
             return Err("`proto` needs a protocol number or name after it".into());
         };
-        proto = Some(match PROTOCOL_NAMES.iter().find(|(_, name)| *name == p) {
-            Some((n, _)) => *n,
+        proto = Some(match fwnet_nft::protocols::number(p) {
+            Some(n) => n,
             None => parse_num::<u8>(Some(p), "protocol number")?,
         });
         words.remove(1);
@@ -2531,6 +2513,14 @@ mod tests {
         BaseChain, Chain, ChainKind, Hook, Limit, Origin, Policy, Rule, Table, TimeUnit,
     };
 
+    /// The interface `lo`, as a value to compare with.
+    fn lo() -> Value {
+        Value::Iface {
+            name: "lo".into(),
+            wildcard: false,
+        }
+    }
+
     fn cmp(left: Expr, right: Value) -> Stmt {
         Stmt::Match(Match::Cmp {
             left,
@@ -2693,6 +2683,7 @@ mod tests {
                 "proto 132 2001:db8::5 -> [fd77::9]",
                 "proto sctp 2001:db8::5 -> fd77::9",
             ),
+            ("proto 33 10.0.0.5", "proto 33 10.0.0.5 -> 10.77.0.1"),
         ];
         for (input, want) in cases {
             let p = parse_line(input).unwrap_or_else(|e| panic!("{input}: {e}"));
@@ -2732,13 +2723,7 @@ mod tests {
 
     #[test]
     fn each_rule_gets_a_witness_that_satisfies_it() {
-        let lo = vec![cmp(
-            Expr::Meta(MetaKey::Iifname),
-            Value::Iface {
-                name: "lo".into(),
-                wildcard: false,
-            },
-        )];
+        let lo = vec![cmp(Expr::Meta(MetaKey::Iifname), lo())];
         let mut ssh = tcp_dport(Value::Num(22));
         ssh.push(Stmt::Match(Match::Flags {
             left: Expr::Ct(CtKey::State),
@@ -2907,10 +2892,7 @@ mod tests {
         spoofed.push(Stmt::Match(Match::Cmp {
             left: Expr::Meta(MetaKey::Iifname),
             op: CmpOp::Ne,
-            right: Value::Iface {
-                name: "lo".into(),
-                wildcard: false,
-            },
+            right: lo(),
         }));
         let rs = ruleset(vec![rule(1, mysql), rule(2, spoofed)]);
         let first = |line| {
@@ -2931,16 +2913,7 @@ mod tests {
     #[test]
     fn an_output_rule_on_lo_is_probed_by_the_server_talking_to_itself() {
         let mut pg = tcp_dport(Value::Num(5432));
-        pg.insert(
-            0,
-            cmp(
-                Expr::Meta(MetaKey::Oifname),
-                Value::Iface {
-                    name: "lo".into(),
-                    wildcard: false,
-                },
-            ),
-        );
+        pg.insert(0, cmp(Expr::Meta(MetaKey::Oifname), lo()));
         let mut rs = ruleset(vec![rule(1, pg)]);
         let chain = &mut rs.tables[0].chains[0];
         chain.name = "OUTPUT".into();
@@ -2967,10 +2940,7 @@ mod tests {
                 name: "eth0".into(),
                 wildcard: false,
             },
-            Value::Iface {
-                name: "lo".into(),
-                wildcard: false,
-            },
+            lo(),
         ]);
         let iif = cmp(Expr::Meta(MetaKey::Iifname), names);
         let from = cmp(

@@ -898,14 +898,9 @@ fn give_up_addresses(
     addrs: &[IpAddr],
     give_up: bool,
 ) -> Result<(), Error> {
-    let verb = if give_up { "del" } else { "add" };
     let lines: Vec<String> = addrs
         .iter()
-        .map(|a| match a {
-            IpAddr::V4(a) => format!("addr {verb} {a}/32 dev lo"),
-            IpAddr::V6(a) if give_up => format!("addr del {a}/128 dev lo"),
-            IpAddr::V6(a) => format!("addr add {a}/128 dev lo nodad"),
-        })
+        .map(|a| netns::server_addr_line(*a, !give_up))
         .collect();
     for site in [legacy, fwnet] {
         site.server.ip_batch(&lines).map_err(Error::Setup)?;
