@@ -1151,6 +1151,88 @@ fn probe_syns_carry_an_mss_option_as_real_ones_do() {
     }
 }
 
+/// Hardening rules of the mangle table in front of the filter table's: the INVALID drop takes
+/// every packet without a connection, so the null-flags rule after it is never reached; the
+/// second SSH rule is shadowed by the first (its packets all match the first).
+pub const SHADOWED: &str = "\
+*mangle
+:PREROUTING ACCEPT [0:0]
+-A PREROUTING -m conntrack --ctstate INVALID -j DROP
+-A PREROUTING -p tcp -m tcp --tcp-flags FIN,SYN,RST,PSH,ACK,URG NONE -j DROP
+COMMIT
+*filter
+:INPUT DROP [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -s 198.18.0.0/16 -p tcp -m tcp --dport 22 -j DROP
+COMMIT
+";
+
+#[test]
+fn rules_of_every_table_are_named_among_hits_and_unreached_rules_are_listed() {
+    let test = "rules_of_every_table_are_named_among_hits_and_unreached_rules_are_listed";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("shadowed.rules", SHADOWED);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = results(&out);
+    // The null-flags probe is dropped by the mangle table's INVALID rule, on both sides, and
+    // the hit says so.
+    let null = r
+        .iter()
+        .find(|p| {
+            p["probe"]["why"] == "reaches the rule" && p["probe"]["origin"] == format!("{path}:4")
+        })
+        .unwrap_or_else(|| panic!("no probe made for line 4 in {r:#?}"));
+    assert!(
+        null["text"].as_str().unwrap().ends_with("flags none"),
+        "{null}"
+    );
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(null[side]["verdict"]["verdict"], "drop", "{null}");
+        let hits = null[side]["hits"].as_array().unwrap();
+        assert!(
+            hits.iter().any(|h| h["chain"] == "mangle PREROUTING"
+                && h["origin"] == format!("{path}:3")
+                && h["terminal"] == true),
+            "{null}"
+        );
+    }
+    let unreached: Vec<(String, Vec<String>)> = report["unreached"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            let by = u["decided_by"].as_array().unwrap();
+            (
+                u["origin"].as_str().unwrap().to_string(),
+                by.iter().map(|b| b.as_str().unwrap().to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        unreached,
+        [
+            (format!("{path}:4"), vec![format!("{path}:3")]),
+            (format!("{path}:9"), vec![format!("{path}:8")]),
+        ],
+        "{report:#}"
+    );
+    let (out, _) = verify(&[path], &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "not verified: 2 rule(s) whose probes never reached them, something before them deciding every one: {path}:4 (decided by line 3), {path}:9 (decided by line 8)"
+        )),
+        "{}",
+        text(&out)
+    );
+}
+
 /// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP
 /// (also the server's own reports to a multicast group), and mDNS to its multicast group; the
 /// last INPUT rule is dead (GRE is accepted first).

@@ -1,11 +1,12 @@
 //! `cargo xtask corpus [--apply] [--verify] [--allow-approximate] [--jobs N] [--only PREFIX]
-//! [--out FILE]`: import every file of ../shared/corpus with fwnet's parser and translator,
+//! [--out FILE] [--reports DIR]`: import every file of ../shared/corpus with fwnet's parser and translator,
 //! (with `--apply`, as root) load each imported file into the kernel through `fwnet apply` in a
 //! private network namespace (`unshare -n`), and (with `--verify`, as root) run `fwnet verify`
 //! on every imported file the legacy kernel accepts, `--jobs` files at a time (default: the
 //! number of CPUs; each verification has namespaces of its own). `--allow-approximate` does all
 //! of it as `fwnet import --allow-approximate` and `fwnet verify --allow-approximate` would: the
-//! figures a decision to accept approximations needs (CI runs without it).
+//! figures a decision to accept approximations needs (CI runs without it). `--reports DIR`
+//! keeps each file's `fwnet verify --json` report there (`v4_023.json`), to look into.
 //!
 //! Prints a table split by the legacy kernel's own verdict on the file (RESULTS.tsv's
 //! `restore_class`: ok / invalid / env-*), the reference translator's figures beside fwnet's, the
@@ -44,6 +45,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut only: Option<String> = None;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut out = PathBuf::from("target/corpus.tsv");
+    let mut reports: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -58,6 +60,12 @@ pub fn run(args: &[String]) -> Result<()> {
                 )
             }
             "--out" => out = PathBuf::from(it.next().context("--out needs a file")?),
+            "--reports" => {
+                let dir = PathBuf::from(it.next().context("--reports needs a directory")?);
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                reports = Some(dir);
+            }
             "--jobs" => {
                 jobs = it
                     .next()
@@ -66,7 +74,7 @@ pub fn run(args: &[String]) -> Result<()> {
                     .context("--jobs needs a positive number")?
             }
             other => {
-                bail!("unknown corpus option {other:?} (options: --apply, --verify, --allow-approximate, --jobs N, --only PREFIX, --out FILE)")
+                bail!("unknown corpus option {other:?} (options: --apply, --verify, --allow-approximate, --jobs N, --only PREFIX, --out FILE, --reports DIR)")
             }
         }
     }
@@ -164,7 +172,8 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     if let Some(bin) = &fwnet {
-        for (i, code, counts) in verify_all(bin, &to_verify, jobs, approximate)? {
+        for (i, code, counts) in verify_all(bin, &to_verify, jobs, approximate, reports.as_deref())?
+        {
             results[i].verified = Some(code);
             results[i].probes = counts;
         }
@@ -205,9 +214,12 @@ struct ProbeCounts {
     rewritten: usize,
     /// Carrying a packet mark when they got through (on the legacy side).
     marked: usize,
-    /// Dropped on the legacy side with no filter rule or policy counting them: the raw or
-    /// mangle table, or the kernel itself, dropped them before the filter table saw them.
+    /// Dropped on the legacy side with no rule or filter policy counting them, in any table:
+    /// the kernel itself dropped them.
     unexplained: usize,
+    /// Rules with probes of their own, none of which reached them (something before them
+    /// decided every one).
+    unreached: usize,
     /// Nat rules whose mapping no probe showed.
     nat_unseen: usize,
     /// Those of them that repeat an earlier rule of their chain (which maps their packets).
@@ -250,6 +262,7 @@ impl ProbeCounts {
                 r["legacy"]["verdict"]["verdict"] == "drop"
                     && r["legacy"]["hits"].as_array().is_some_and(Vec::is_empty)
             }),
+            unreached: len("unreached"),
             nat_unseen: len("nat_unseen"),
             nat_repeats: report["nat_repeats"].as_object().map_or(0, |m| m.len()),
             uncovered: len("uncovered"),
@@ -264,6 +277,7 @@ impl ProbeCounts {
         self.rewritten += o.rewritten;
         self.marked += o.marked;
         self.unexplained += o.unexplained;
+        self.unreached += o.unreached;
         self.nat_unseen += o.nat_unseen;
         self.nat_repeats += o.nat_repeats;
         self.uncovered += o.uncovered;
@@ -277,6 +291,7 @@ fn verify_all(
     files: &[(usize, Vec<PathBuf>, bool)],
     jobs: usize,
     approximate: bool,
+    reports: Option<&Path>,
 ) -> Result<Vec<(usize, i32, Option<ProbeCounts>)>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
@@ -290,7 +305,7 @@ fn verify_all(
                 s.spawn(|| -> Result<()> {
                     while let Some((i, paths, v6)) = files.get(next.fetch_add(1, Ordering::Relaxed))
                     {
-                        let (code, counts) = verify_file(fwnet, paths, *v6, approximate)?;
+                        let (code, counts) = verify_file(fwnet, paths, *v6, approximate, reports)?;
                         let mut d = done.lock().unwrap_or_else(|p| p.into_inner());
                         d.push((*i, code, counts));
                         if d.len() % 25 == 0 || d.len() == files.len() {
@@ -406,6 +421,7 @@ fn verify_file(
     files: &[PathBuf],
     v6: bool,
     approximate: bool,
+    reports: Option<&Path>,
 ) -> Result<(i32, Option<ProbeCounts>)> {
     let rules = &files[0];
     // timeout(1) sends SIGTERM, on which verify removes its namespaces.
@@ -430,6 +446,17 @@ fn verify_file(
             rules.display(),
             String::from_utf8_lossy(&out.stderr).trim()
         );
+    }
+    if let Some(dir) = reports.filter(|_| !out.stdout.is_empty()) {
+        // `.../corpus/v4/023.rules` is kept as `v4_023.json`.
+        let parts: Vec<String> = rules
+            .iter()
+            .map(|p| p.to_string_lossy().trim_end_matches(".rules").to_string())
+            .collect();
+        let name = parts[parts.len().saturating_sub(2)..].join("_");
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, &out.stdout)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let report: Option<serde_json::Value> = match code {
         0 | 1 => serde_json::from_slice(&out.stdout).ok(),
@@ -563,8 +590,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address the INPUT probes had the server own, played after them; {} rewritten by NAT; {} with a packet mark; {} dropped before any filter rule or policy counted them (by the raw or mangle table, or the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe",
-            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address the INPUT probes had the server own, played after them; {} rewritten by NAT; {} with a packet mark; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
+            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(

@@ -277,12 +277,26 @@ fn nat_unseen_line(unseen: &[&String], verbose: bool) -> String {
 /// `a.rules:13 (a repeat of line 12)`, or of `b.rules:12` when the earlier rule is in another
 /// file.
 fn repeat_of(origin: &str, earlier: &str) -> String {
-    match (origin.rsplit_once(':'), earlier.rsplit_once(':')) {
-        (Some((file, _)), Some((earlier_file, line))) if file == earlier_file => {
-            format!("{origin} (a repeat of line {line})")
-        }
-        _ => format!("{origin} (a repeat of {earlier})"),
+    format!("{origin} (a repeat of {})", seen_from(origin, earlier))
+}
+
+/// `other` (`file:line`) as read next to `origin`: `line 12` in the same file, whole otherwise;
+/// anything else (`the policy of INPUT`) as it is.
+fn seen_from(origin: &str, other: &str) -> String {
+    match (origin.rsplit_once(':'), other.rsplit_once(':')) {
+        (Some((file, _)), Some((other_file, line))) if file == other_file => format!("line {line}"),
+        _ => other.to_string(),
     }
+}
+
+/// `a.rules:13 (decided by line 8)`: a rule no probe reached, and what decided its probes.
+fn unreached_of(u: &fwnet_apply::verify::Unreached) -> String {
+    let by: Vec<String> = u
+        .decided_by
+        .iter()
+        .map(|d| seen_from(&u.origin, d))
+        .collect();
+    format!("{} (decided by {})", u.origin, by.join(", "))
 }
 
 /// The first [`SHOWN`] of `lines`, or with `--verbose` every one (`--json` has them all).
@@ -392,6 +406,14 @@ fn print_report(r: &Report, args: &Args) {
             .collect();
         println!(
             "not verified: the NAT mapping of {} rule(s) that repeat an earlier rule of their chain word for word, which maps their packets first: {}",
+            named.len(),
+            some_of(&named, args.verbose)
+        );
+    }
+    if !r.unreached.is_empty() {
+        let named: Vec<String> = r.unreached.iter().map(unreached_of).collect();
+        println!(
+            "not verified: {} rule(s) whose probes never reached them, something before them deciding every one: {}",
             named.len(),
             some_of(&named, args.verbose)
         );

@@ -37,5 +37,5 @@ pub mod report;
 pub mod run;
 
 pub use probes::{derive, parse_file, Probe, ProbeFileError, Spec};
-pub use report::{ProbeResult, Report, RuleHit, Side, Verdict};
+pub use report::{ProbeResult, Report, RuleHit, Side, Unreached, Verdict};
 pub use run::{mutate, verify, Error, Mutation, Options, Original, GIVEN_UP_WHY, UNFILTERED_WHY};

@@ -90,6 +90,8 @@ pub const EXPIRY_WHY: &str = "same source after the entry expired";
 /// that follows it to the rule checking the list.
 pub const LIST_FILL_WHY: &str = "puts the source in the list";
 pub const LIST_CHECK_WHY: &str = "source in the list";
+/// Why the probe made to match a rule's every test was played.
+pub const REACHES_WHY: &str = "reaches the rule";
 /// Packets past the burst in a rate-limit probe.
 const BURST_EXTRA: u32 = 3;
 /// Longest burst sent (limits with larger bursts are probed up to here).
@@ -1225,7 +1227,7 @@ pub fn nat_table_of(rs: &Ruleset, family: Family) -> Option<&fwnet_nft::Table> {
 }
 
 /// The table `name` of `family` in `rs`.
-fn table_of<'a>(rs: &'a Ruleset, family: Family, name: &str) -> Option<&'a fwnet_nft::Table> {
+pub fn table_of<'a>(rs: &'a Ruleset, family: Family, name: &str) -> Option<&'a fwnet_nft::Table> {
     rs.tables
         .iter()
         .find(|t| t.family == family && t.name == name)
@@ -2031,7 +2033,7 @@ fn derive_af(
             );
             continue;
         }
-        if !push(0, &w, &case.origin, "reaches the rule") {
+        if !push(0, &w, &case.origin, REACHES_WHY) {
             let p = u8::try_from(w.proto).unwrap_or(255);
             let why = match w.state {
                 _ if other_protocol(p, false) && !other_protocol(p, af == Af::V6) => {

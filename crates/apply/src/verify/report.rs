@@ -149,6 +149,16 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
+/// A rule whose probes never reached it (its legacy counter did not move).
+#[derive(Clone, Debug, Serialize)]
+pub struct Unreached {
+    /// `file:line` of the rule.
+    pub origin: String,
+    /// What decided its probes instead: `file:line` of a rule, `the policy of INPUT`, or
+    /// `nothing that counted it` (the kernel dropped them).
+    pub decided_by: Vec<String>,
+}
+
 /// The whole verification.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -171,6 +181,9 @@ pub struct Report {
     /// Those of `nat_unseen` that repeat an earlier rule of their chain word for word, each
     /// with that rule (`file:line`): it takes every packet first, so they can never map one.
     pub nat_repeats: BTreeMap<String, String>,
+    /// Rules probes were derived from that no probe reached on the legacy side: something
+    /// decided their probes first, so their own behaviour is not verified.
+    pub unreached: Vec<Unreached>,
     /// With `keep`: the commands that remove the namespaces.
     pub kept: Vec<String>,
     /// The test-only mutation applied to fwnet's side, if any.

@@ -59,7 +59,7 @@ use super::packet::{
     ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST,
 };
 use super::probes::{self, Path, Probe, Spec};
-use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Verdict};
+use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Unreached, Verdict};
 use fwnet_netlink::conntrack::{self, Flow as CtFlow};
 use fwnet_nft::{Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -850,7 +850,7 @@ fn attempt_once(
         Vec::new()
     };
     let mismatches = results.iter().filter(|r| !r.same).count();
-    let (nat_unseen, nat_repeats) = {
+    let (nat_unseen, nat_repeats): (Vec<String>, BTreeMap<String, String>) = {
         let unseen = unseen_mappings(&results, &legacy_texts);
         let repeats = unseen
             .iter()
@@ -858,6 +858,11 @@ fn attempt_once(
             .collect();
         (unseen.into_iter().map(|(o, _)| o).collect(), repeats)
     };
+    // A nat rule whose mapping no probe showed is named once, among `nat_unseen`.
+    let unreached = unreached_rules(&results, translated)
+        .into_iter()
+        .filter(|u| !nat_unseen.contains(&u.origin))
+        .collect();
     Ok(Report {
         results,
         mismatches,
@@ -874,6 +879,7 @@ fn attempt_once(
         .collect(),
         nat_unseen,
         nat_repeats,
+        unreached,
         kept,
         mutation: options.mutation.map(|m| m.name().to_string()),
         reruns: Vec::new(),
@@ -1156,27 +1162,102 @@ fn family_of(p: &Probe) -> Family {
 }
 
 /// The base chain of `path` and every chain reachable from it in the filter table of `family`,
-/// in the order first reached; then, as `nat CHAIN`, the nat table's chains the path meets
-/// ([`NAT_PREFIX`]).
+/// in the order first reached; then, as `nat CHAIN`, `raw CHAIN` and so on, the chains of the
+/// other tables ([`COUNTED`]) the path meets.
 fn reachable_chains(rs: &Ruleset, family: Family, path: Path) -> Vec<String> {
     let mut out = reachable_in(
         probes::filter_table_of(rs, family),
         vec![path.chain().to_string()],
     );
-    if let Some(nat) = probes::nat_table_of(rs, family) {
-        let bases = match path {
-            Path::Input => ["PREROUTING", "INPUT"],
-            Path::Forward => ["PREROUTING", "POSTROUTING"],
-            Path::Output => ["OUTPUT", "POSTROUTING"],
+    for table in &COUNTED[1..] {
+        let Some(t) = probes::table_of(rs, family, table.fwnet) else {
+            continue;
         };
-        let chains = reachable_in(Some(nat), bases.map(String::from).to_vec());
-        out.extend(chains.into_iter().map(|c| format!("{NAT_PREFIX}{c}")));
+        let bases = table
+            .bases
+            .iter()
+            .filter(|(p, _)| *p == path)
+            .map(|(_, c)| c.to_string())
+            .collect();
+        let chains = reachable_in(Some(t), bases);
+        out.extend(chains.into_iter().map(|c| format!("{}{c}", table.prefix)));
     }
     out
 }
 
-/// How a nat chain is named among the filter table's in counters and hits: `nat PREROUTING`
-/// (no chain name has a blank).
+/// A table whose rules' counters verification reads on both sides.
+struct Counted {
+    /// As iptables names it.
+    legacy: &'static str,
+    /// As fwnet names it.
+    fwnet: &'static str,
+    /// How its chains are named among the filter table's in counters and hits: `nat
+    /// PREROUTING` (no chain name has a blank); empty for the filter table.
+    prefix: &'static str,
+    /// The base chains each path meets in it, in the order the packet meets them.
+    bases: &'static [(Path, &'static str)],
+}
+
+/// The filter table first; then the tables a probe also crosses, in the order a packet meets
+/// them. A rule of theirs can drop a packet before the filter table sees it (`-t mangle -A
+/// PREROUTING -m conntrack --ctstate INVALID -j DROP`): its hit names the rule that decided.
+const COUNTED: [Counted; 5] = [
+    Counted {
+        legacy: "filter",
+        fwnet: "fwnet_filter",
+        prefix: "",
+        bases: &[],
+    },
+    Counted {
+        legacy: "raw",
+        fwnet: "fwnet_raw",
+        prefix: "raw ",
+        bases: &[
+            (Path::Input, "PREROUTING"),
+            (Path::Forward, "PREROUTING"),
+            (Path::Output, "OUTPUT"),
+        ],
+    },
+    Counted {
+        legacy: "mangle",
+        fwnet: "fwnet_mangle",
+        prefix: "mangle ",
+        bases: &[
+            (Path::Input, "PREROUTING"),
+            (Path::Input, "INPUT"),
+            (Path::Forward, "PREROUTING"),
+            (Path::Forward, "FORWARD"),
+            (Path::Forward, "POSTROUTING"),
+            (Path::Output, "OUTPUT"),
+            (Path::Output, "POSTROUTING"),
+        ],
+    },
+    Counted {
+        legacy: "nat",
+        fwnet: "fwnet_nat",
+        prefix: NAT_PREFIX,
+        bases: &[
+            (Path::Input, "PREROUTING"),
+            (Path::Input, "INPUT"),
+            (Path::Forward, "PREROUTING"),
+            (Path::Forward, "POSTROUTING"),
+            (Path::Output, "OUTPUT"),
+            (Path::Output, "POSTROUTING"),
+        ],
+    },
+    Counted {
+        legacy: "security",
+        fwnet: "fwnet_security",
+        prefix: "security ",
+        bases: &[
+            (Path::Input, "INPUT"),
+            (Path::Forward, "FORWARD"),
+            (Path::Output, "OUTPUT"),
+        ],
+    },
+];
+
+/// How a nat chain is named among the filter table's in counters and hits.
 const NAT_PREFIX: &str = "nat ";
 
 /// `out` and every chain of `t` reachable from them by jump, goto or verdict map, in the order
@@ -1269,6 +1350,81 @@ fn unseen_mappings(
     let mut unseen: Vec<(String, Option<String>)> = unseen.into_iter().collect();
     unseen.sort_by_key(|(o, _)| file_order(o));
     unseen
+}
+
+/// The rules (`file:line`) that probes were derived from but whose legacy counter no probe
+/// moved, in file order, each with what decided their probes instead (those made to match it,
+/// [`probes::REACHES_WHY`], where it has them): an earlier rule (the
+/// mangle table's `--ctstate INVALID -j DROP` takes every packet without a connection), a
+/// policy, or nothing that counted (the kernel dropped them). Their own behaviour is not
+/// verified. A merged rule of fwnet's counts as reached when one of its lines was.
+fn unreached_rules(results: &[ProbeResult], ir: &Ruleset) -> Vec<Unreached> {
+    let reached: BTreeSet<&str> = results
+        .iter()
+        .flat_map(|r| &r.legacy.hits)
+        .filter_map(|h| h.origin.as_deref())
+        .collect();
+    // Each rule's lines, by the origin its probes carry.
+    let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for r in ir
+        .tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+    {
+        if let Some(o) = &r.origin {
+            lines
+                .entry(o.to_string())
+                .or_default()
+                .extend(r.merged.iter().map(ToString::to_string));
+        }
+    }
+    let mut unreached: BTreeMap<&str, Vec<&ProbeResult>> = BTreeMap::new();
+    for r in results {
+        let Some(origin) = r.probe.origin.as_deref() else {
+            continue;
+        };
+        let merged = lines.get(origin).map(Vec::as_slice).unwrap_or(&[]);
+        if !reached.contains(origin) && !merged.iter().any(|o| reached.contains(o.as_str())) {
+            unreached.entry(origin).or_default().push(r);
+        }
+    }
+    let mut out: Vec<Unreached> = unreached
+        .into_iter()
+        .map(|(origin, played)| {
+            // What decided the probes made to match the rule, where it has them (the others
+            // are meant to miss it).
+            let aimed: Vec<&&ProbeResult> = played
+                .iter()
+                .filter(|r| r.probe.why == probes::REACHES_WHY)
+                .collect();
+            let aimed = if aimed.is_empty() {
+                played.iter().collect()
+            } else {
+                aimed
+            };
+            let mut by = BTreeSet::new();
+            for r in aimed {
+                let deciders = r.legacy.deciders();
+                if deciders.is_empty() {
+                    by.insert("nothing that counted it".to_string());
+                }
+                by.extend(deciders.iter().map(|h| match (h.index, &h.origin) {
+                    (None, _) => format!("the policy of {}", h.chain),
+                    (Some(_), Some(o)) => o.clone(),
+                    (Some(i), None) => format!("rule {} of {}", i + 1, h.chain),
+                }));
+            }
+            let mut decided_by: Vec<String> = by.into_iter().collect();
+            decided_by.sort_by_key(|d| file_order(d));
+            Unreached {
+                origin: origin.to_string(),
+                decided_by,
+            }
+        })
+        .collect();
+    out.sort_by_key(|u| file_order(&u.origin));
+    out
 }
 
 /// `file:line` sorted by file, then line as a number.
@@ -1377,33 +1533,24 @@ fn legacy_target(rule: &str) -> Option<&str> {
     None
 }
 
-/// Whether an `iptables-save` rule ends evaluation.
-fn legacy_terminal(rule: &str) -> bool {
-    matches!(legacy_target(rule), Some("ACCEPT" | "DROP" | "REJECT"))
+/// Whether an `iptables-save` rule of `table` decides the packet's fate: an accept, drop or
+/// reject of the filter table; a drop or reject elsewhere (an accept of the raw or mangle
+/// table only ends that table's walk, the filter table still decides; a nat rule maps).
+fn legacy_terminal(table: &Counted, rule: &str) -> bool {
+    match (table.legacy, legacy_target(rule)) {
+        ("nat", _) => false,
+        ("filter", Some("ACCEPT")) => true,
+        (_, target) => matches!(target, Some("DROP" | "REJECT")),
+    }
 }
 
-fn is_terminal(ir: &Ruleset, family: Family, chain: &str, i: usize) -> bool {
-    let rule = probes::filter_table_of(ir, family)
-        .and_then(|t| t.chains.iter().find(|c| c.name == chain))
-        .and_then(|c| c.rules.get(i));
-    let final_verdict =
-        |v: &fwnet_nft::Verdict| matches!(v, fwnet_nft::Verdict::Accept | fwnet_nft::Verdict::Drop);
-    rule.is_some_and(|r| {
-        r.stmts.iter().any(|s| match s {
-            Stmt::Reject(_) => true,
-            // A verdict map decides the packets it holds when every entry is final.
-            Stmt::Vmap { map, .. } => map.iter().all(|e| final_verdict(&e.verdict)),
-            Stmt::Verdict(v) => final_verdict(v),
-            _ => false,
-        })
-    })
-}
-
-/// Legacy rule texts per family (true: IPv6), filled by the first snapshot of each family.
+/// Rule texts of the legacy side per family (true: IPv6), filled by the first snapshot of each
+/// family.
 type TextCache = std::sync::Mutex<BTreeMap<bool, Arc<ChainTexts>>>;
 
-/// The legacy side's counters of `family`: the filter table's, and the nat table's (chains
-/// named `nat CHAIN`) when the files have one.
+/// The legacy side's counters of `family`, from one `iptables-save -c` of every table: the
+/// filter table's, and those of the other [`COUNTED`] tables (chains named `nat CHAIN`, `mangle
+/// CHAIN`, ...).
 fn legacy_snapshot(
     site: &Site,
     originals: &[Original],
@@ -1413,55 +1560,81 @@ fn legacy_snapshot(
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     let v6 = family == Family::Ip6;
     let cached = cache.get(&v6).cloned();
-    // Whether there are nat rules to count: from the files the first time, then from what
-    // that read.
-    let nat = match &cached {
-        Some(texts) => texts.keys().any(|k| k.starts_with(NAT_PREFIX)),
-        None => originals
-            .iter()
-            .filter(|o| o.family == family)
-            .any(|o| o.text.lines().any(|l| l.trim() == "*nat")),
-    };
+    let text = site.server.exec(legacy_tool(family, "save"), &["-c"])?;
     let mut snap = Snapshot::default();
     let mut texts = ChainTexts::new();
-    for (table, prefix) in [("filter", ""), ("nat", NAT_PREFIX)] {
-        if table == "nat" && !nat {
+    for (name, section) in save_sections(&text) {
+        let Some(table) = COUNTED.iter().find(|t| t.legacy == name) else {
             continue;
-        }
-        let text = site
-            .server
-            .exec(legacy_tool(family, "save"), &["-c", "-t", table])?;
+        };
         // Rule texts are read on the first snapshot only.
         let part = parse_save_counters(
-            &text,
+            table,
+            section,
             cached
                 .is_none()
-                .then(|| legacy_origins(originals, family, table)),
+                .then(|| legacy_origins(originals, family, name)),
             cached.as_ref().map(|_| Arc::default()),
         );
-        let named = |chain: String| format!("{prefix}{chain}");
+        let named = |chain: String| format!("{}{chain}", table.prefix);
         snap.rules
             .extend(part.rules.into_iter().map(|(c, v)| (named(c), v)));
-        // A nat chain's policy never decides a verdict (fwnet's side has no policy counters
-        // at all): only the filter table's are kept.
-        if table == "filter" {
+        // Only the filter table's policies decide a verdict here (fwnet's side has no policy
+        // counters at all, and a nat chain's policy never decides).
+        if table.legacy == "filter" {
             snap.policy.extend(part.policy);
         }
         if cached.is_none() {
-            let mut part_texts = Arc::unwrap_or_clone(part.texts);
-            if table == "nat" {
-                // A nat rule maps; it never decides a verdict.
-                for t in part_texts.values_mut().flatten() {
-                    t.terminal = false;
-                    t.maps = legacy_maps(&t.text);
-                }
-            }
+            let part_texts = Arc::unwrap_or_clone(part.texts);
             texts.extend(part_texts.into_iter().map(|(c, v)| (named(c), v)));
         }
     }
     snap.texts = cached.unwrap_or_else(|| Arc::new(texts));
     cache.insert(v6, Arc::clone(&snap.texts));
     Ok(snap)
+}
+
+/// The sections of `iptables-save` output: each table's name and its text, from its `*name`
+/// line to the next one.
+fn save_sections(text: &str) -> Vec<(&str, &str)> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = line.strip_prefix('*') {
+            starts.push((name.trim(), at));
+        }
+        at += line.len();
+    }
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &(name, from))| {
+            let to = starts.get(i + 1).map_or(text.len(), |&(_, next)| next);
+            (name, &text[from..to])
+        })
+        .collect()
+}
+
+/// Whether rule `i` of chain `chain` of fwnet's `table` decides the packet's fate, as
+/// [`legacy_terminal`] says of the legacy side's rules.
+fn is_terminal(ir: &Ruleset, family: Family, table: &Counted, chain: &str, i: usize) -> bool {
+    let rule = probes::table_of(ir, family, table.fwnet)
+        .and_then(|t| t.chains.iter().find(|c| c.name == chain))
+        .and_then(|c| c.rules.get(i));
+    let ends = |v: &fwnet_nft::Verdict| match v {
+        fwnet_nft::Verdict::Drop => table.legacy != "nat",
+        fwnet_nft::Verdict::Accept => table.legacy == "filter",
+        _ => false,
+    };
+    rule.is_some_and(|r| {
+        r.stmts.iter().any(|s| match s {
+            Stmt::Reject(_) => true,
+            // A verdict map decides the packets it holds when every entry is final.
+            Stmt::Vmap { map, .. } => map.iter().all(|e| ends(&e.verdict)),
+            Stmt::Verdict(v) => ends(v),
+            _ => false,
+        })
+    })
 }
 
 /// Whether an `iptables-save` rule of the nat table gives a mapping.
@@ -1472,10 +1645,12 @@ fn legacy_maps(rule: &str) -> bool {
     )
 }
 
-/// Reads `iptables-save -c` output: `:CHAIN POLICY [p:b]` and `[p:b] -A CHAIN ...` lines.
+/// Reads the `iptables-save -c` output of `table`: `:CHAIN POLICY [p:b]` and `[p:b] -A CHAIN
+/// ...` lines.
 /// Rule texts are read only when `texts` is None (they never change during a run), and then
 /// labelled with `origins` (see [`legacy_origins`]).
 fn parse_save_counters(
+    table: &Counted,
     text: &str,
     origins: Option<BTreeMap<String, Vec<String>>>,
     texts: Option<Arc<ChainTexts>>,
@@ -1512,8 +1687,8 @@ fn parse_save_counters(
                 t.entry(chain.to_string()).or_default().push(RuleText {
                     text: rule.to_string(),
                     origin,
-                    terminal: legacy_terminal(rule),
-                    maps: false,
+                    terminal: legacy_terminal(table, rule),
+                    maps: table.legacy == "nat" && legacy_maps(rule),
                 });
             }
             list.push(packets(counters));
@@ -1548,10 +1723,11 @@ fn fwnet_labels(
         .map_err(|e| format!("reading fwnet's rules: {e}"))?;
     let mut labels: BTreeMap<bool, ChainTexts> = BTreeMap::new();
     let wanted: &[&str] = if inet { &["inet"] } else { &["ip", "ip6"] };
-    for t in tables.into_iter().filter(|t| {
-        wanted.contains(&t.family) && (t.name == "fwnet_filter" || t.name == "fwnet_nat")
-    }) {
-        let nat = t.name == "fwnet_nat";
+    for t in tables.into_iter().filter(|t| wanted.contains(&t.family)) {
+        let Some(table) = COUNTED.iter().find(|c| c.fwnet == t.name) else {
+            continue;
+        };
+        let nat = table.legacy == "nat";
         let chains: Chains = t
             .chains
             .into_iter()
@@ -1575,18 +1751,13 @@ fn fwnet_labels(
                     .into_iter()
                     .enumerate()
                     .map(|(i, (text, origin))| RuleText {
-                        terminal: !nat && is_terminal(per_family, family, &name, i),
+                        terminal: is_terminal(per_family, family, table, &name, i),
                         maps: nat && maps(per_family, family, &name, i),
                         text,
                         origin,
                     })
                     .collect();
-                let name = if nat {
-                    format!("{NAT_PREFIX}{name}")
-                } else {
-                    name
-                };
-                texts.insert(name, rules);
+                texts.insert(format!("{}{name}", table.prefix), rules);
             }
         }
     }
@@ -1639,24 +1810,28 @@ fn fwnet_snapshot(
         .get(&(family == Family::Ip6))
         .cloned()
         .unwrap_or_default();
-    let nat = texts.keys().any(|k| k.starts_with(NAT_PREFIX));
     let mut rules = BTreeMap::new();
-    for (table, prefix) in [("fwnet_filter", ""), ("fwnet_nat", NAT_PREFIX)] {
-        if table == "fwnet_nat" && !nat {
+    for table in &COUNTED {
+        // The tables fwnet's side loaded for this family, as its rule texts were read.
+        let loaded = texts.keys().any(|k| match k.split_once(' ') {
+            Some((prefix, _)) => table.prefix.strip_suffix(' ') == Some(prefix),
+            None => table.prefix.is_empty(),
+        });
+        if !loaded {
             continue;
         }
         let counters = site
             .server
-            .try_run_in(|| crate::rule_counters(table_family, table))?
+            .try_run_in(|| crate::rule_counters(table_family, table.fwnet))?
             .map_err(|e| format!("reading fwnet's counters: {e}"))?;
         let counters = match inet {
-            Some(per_family) => inet_view(counters, family, per_family, table),
+            Some(per_family) => inet_view(counters, family, per_family, table.fwnet),
             None => counters,
         };
         rules.extend(
             counters
                 .into_iter()
-                .map(|(chain, v)| (format!("{prefix}{chain}"), v)),
+                .map(|(chain, v)| (format!("{}{chain}", table.prefix), v)),
         );
     }
     Ok(Snapshot {
@@ -2632,6 +2807,93 @@ mod tests {
     }
 
     #[test]
+    fn rules_whose_probes_something_else_decided_are_named_with_it() {
+        let hit = |origin: &str, terminal: bool| RuleHit {
+            chain: "INPUT".into(),
+            index: Some(0),
+            packets: 1,
+            origin: Some(origin.into()),
+            text: String::new(),
+            terminal,
+            maps: false,
+        };
+        let aimed = |origin: &str, hits: Vec<RuleHit>| {
+            let mut r = result(
+                "tcp 198.18.0.1:1000 -> 10.77.0.1:22",
+                Verdict::Drop,
+                Verdict::Drop,
+            );
+            r.probe.origin = Some(origin.into());
+            r.legacy.hits = hits;
+            r
+        };
+        let results = [
+            // Line 9's probe met line 8's drop; line 10's met line 100's and then nothing.
+            aimed("a.rules:9", vec![hit("a.rules:8", true)]),
+            aimed("a.rules:10", vec![hit("a.rules:100", true)]),
+            aimed("a.rules:10", vec![]),
+            // Line 11's probe reached it; so did one of line 12's two.
+            aimed("a.rules:11", vec![hit("a.rules:11", true)]),
+            aimed("a.rules:12", vec![hit("a.rules:8", true)]),
+            aimed(
+                "a.rules:12",
+                vec![hit("a.rules:12", false), hit("a.rules:13", true)],
+            ),
+            // Line 20 is merged with line 21 in fwnet's rule; line 21 was reached.
+            aimed("a.rules:20", vec![hit("a.rules:21", true)]),
+            // Line 30's probe made to match it met line 8; its edge, meant to miss it, went
+            // on to the policy.
+            {
+                let mut r = aimed("a.rules:30", vec![hit("a.rules:8", true)]);
+                r.probe.why = probes::REACHES_WHY.into();
+                r
+            },
+            aimed("a.rules:30", vec![]),
+        ];
+        let origin = |line| fwnet_nft::Origin {
+            file: "a.rules".into(),
+            line,
+        };
+        let merged = fwnet_nft::Rule {
+            origin: Some(origin(20)),
+            merged: vec![origin(21)],
+            ..fwnet_nft::Rule::default()
+        };
+        let ir = Ruleset {
+            tables: vec![fwnet_nft::Table {
+                family: Family::Ip,
+                name: "fwnet_filter".into(),
+                sets: Vec::new(),
+                chains: vec![fwnet_nft::Chain {
+                    name: "INPUT".into(),
+                    base: None,
+                    rules: vec![merged],
+                    family: None,
+                }],
+                ct_helpers: Vec::new(),
+            }],
+        };
+        let got: Vec<(String, Vec<String>)> = unreached_rules(&results, &ir)
+            .into_iter()
+            .map(|u| (u.origin, u.decided_by))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a.rules:9".to_string(), vec!["a.rules:8".to_string()]),
+                (
+                    "a.rules:10".to_string(),
+                    vec![
+                        "a.rules:100".to_string(),
+                        "nothing that counted it".to_string()
+                    ]
+                ),
+                ("a.rules:30".to_string(), vec!["a.rules:8".to_string()]),
+            ]
+        );
+    }
+
+    #[test]
     fn unseen_nat_rules_are_listed_in_file_order() {
         let cache = TextCache::default();
         let rule = |line: u32| RuleText {
@@ -2704,7 +2966,7 @@ mod tests {
         let of = |line: &str, text: &str, legacy, fwnet| {
             let mut r = result(text, legacy, fwnet);
             r.probe.origin = Some(line.to_string());
-            r.probe.why = "reaches the rule".into();
+            r.probe.why = probes::REACHES_WHY.into();
             r
         };
         let results = [
@@ -3012,18 +3274,62 @@ mod tests {
             legacy_origins(&originals, Family::Ip6, "filter")["INPUT"],
             ["c:2"]
         );
-        // (iptables-save rule, ends evaluation)
+        // (table, iptables-save rule, decides the packet's fate)
         let cases = [
-            ("-A INPUT -i lo -j ACCEPT", true),
-            ("-A INPUT -p tcp -j REJECT --reject-with tcp-reset", true),
-            ("-A INPUT -j DROP", true),
-            ("-A INPUT -j LOG --log-prefix \"-j ACCEPT\"", false),
-            ("-A INPUT -j svc", false),
-            ("-A INPUT -p tcp", false),
+            ("filter", "-A INPUT -i lo -j ACCEPT", true),
+            (
+                "filter",
+                "-A INPUT -p tcp -j REJECT --reject-with tcp-reset",
+                true,
+            ),
+            ("filter", "-A INPUT -j DROP", true),
+            (
+                "filter",
+                "-A INPUT -j LOG --log-prefix \"-j ACCEPT\"",
+                false,
+            ),
+            ("filter", "-A INPUT -j svc", false),
+            ("filter", "-A INPUT -p tcp", false),
+            // An accept ends only the mangle or raw table's walk; the filter table decides.
+            ("mangle", "-A PREROUTING -i lo -j ACCEPT", false),
+            (
+                "mangle",
+                "-A PREROUTING -m conntrack --ctstate INVALID -j DROP",
+                true,
+            ),
+            ("raw", "-A PREROUTING -p tcp -j CT --notrack", false),
+            ("raw", "-A PREROUTING -s 10.0.0.0/8 -j DROP", true),
+            ("security", "-A INPUT -j REJECT", true),
+            (
+                "nat",
+                "-A PREROUTING -j DNAT --to-destination 10.0.0.1",
+                false,
+            ),
         ];
-        for (rule, want) in cases {
-            assert_eq!(legacy_terminal(rule), want, "{rule}");
+        for (table, rule, want) in cases {
+            let table = COUNTED.iter().find(|t| t.legacy == table).unwrap();
+            assert_eq!(legacy_terminal(table, rule), want, "{rule}");
         }
+    }
+
+    #[test]
+    fn a_dump_of_every_table_splits_into_its_tables() {
+        let dump = "# Generated by iptables-save v1.8.9 on Fri Nov 27 11:00:00 2026\n\
+                    *raw\n:PREROUTING ACCEPT [3:180]\n[1:60] -A PREROUTING -j DROP\nCOMMIT\n\
+                    # Completed\n\
+                    *filter\n:INPUT DROP [7:420]\n[2:120] -A INPUT -j ACCEPT\nCOMMIT\n";
+        let sections = save_sections(dump);
+        let names: Vec<&str> = sections.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, ["raw", "filter"]);
+        let raw = &COUNTED[1];
+        assert_eq!(raw.legacy, "raw");
+        let snap = parse_save_counters(raw, sections[0].1, None, None);
+        assert_eq!(snap.rules["PREROUTING"], [1]);
+        assert!(snap.texts["PREROUTING"][0].terminal);
+        let snap = parse_save_counters(&COUNTED[0], sections[1].1, None, None);
+        assert_eq!(snap.rules["INPUT"], [2]);
+        assert_eq!(snap.policy["INPUT"], 7);
+        assert!(save_sections("").is_empty());
     }
 
     #[test]
