@@ -1386,6 +1386,12 @@ struct Point {
     wait_ms: u32,
     path: Path,
     oif: Option<String>,
+    /// The server opened the connection an ESTABLISHED packet belongs to: the rule tests the
+    /// peer's port (`-A INPUT -p tcp --sport 25 -m state --state ESTABLISHED`, the answers of
+    /// a mail server it sends to). Such a packet is one of a connection written into conntrack,
+    /// not of a handshake a client makes: the client's SYN would have to get in first, and
+    /// the rules that let it in take the connection's packets before this rule sees them.
+    server_connected: bool,
 }
 
 impl Point {
@@ -1401,7 +1407,11 @@ impl Point {
             },
             // To the server from a client, one packet: a real exchange.
             (TCP, Some(State::Established))
-                if self.path == Path::Input && !from_lo && self.count == 1 && src != dst =>
+                if self.path == Path::Input
+                    && !from_lo
+                    && self.count == 1
+                    && src != dst
+                    && !self.server_connected =>
             {
                 Spec::Connect {
                     src,
@@ -1752,6 +1762,7 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         wait_ms: 0,
         path: Path::Input,
         oif: None,
+        server_connected: state == Some(State::Established) && c.sport.iter().any(|p| !p.neg),
     }
 }
 
@@ -2297,6 +2308,7 @@ fn derive_af(
         wait_ms: 0,
         path: Path::Input,
         oif: None,
+        server_connected: false,
     };
     for path in [Path::Forward, Path::Output] {
         if !t
@@ -2721,6 +2733,42 @@ mod tests {
                 "p.txt:16: `300` is not a valid protocol number",
             ]
         );
+    }
+
+    #[test]
+    fn answers_to_connections_the_server_made_ride_on_written_connections() {
+        // `-p tcp --sport 25 -m state --state ESTABLISHED`: the answers of a mail server the
+        // server sends to. No client connects from port 25 to a port the server opens; and the
+        // SSH rule before it would take such a connection's packets anyway.
+        let mut ssh = tcp_dport(Value::Num(22));
+        ssh.push(Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: ct_state::NEW | ct_state::ESTABLISHED,
+            op: CmpOp::Eq,
+        }));
+        let mut smtp = vec![
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(6)),
+            cmp(Expr::Payload(Field::TcpSport), Value::Num(25)),
+        ];
+        smtp.push(Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: ct_state::ESTABLISHED,
+            op: CmpOp::Eq,
+        }));
+        let rs = ruleset(vec![rule(1, ssh), rule(2, smtp)]);
+        let probes = derived_for(&rs, 2);
+        assert!(
+            probes[0].starts_with("established tcp 198.18.0.1:25 -> 10.77.0.1:"),
+            "{probes:#?}"
+        );
+        assert!(
+            !probes.iter().any(|p| p.starts_with("connect ")),
+            "{probes:#?}"
+        );
+        // A client's connection to the server is still a real one.
+        assert!(derived_for(&rs, 1)
+            .iter()
+            .any(|p| p.starts_with("connect ")));
     }
 
     #[test]
