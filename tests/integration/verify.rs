@@ -1233,6 +1233,54 @@ fn rules_of_every_table_are_named_among_hits_and_unreached_rules_are_listed() {
     );
 }
 
+/// A host that talks on `eth0` only: its answers must leave by `eth0` too.
+pub const ONE_LINK: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -i eth0 -m state --state ESTABLISHED,RELATED -j ACCEPT
+-A INPUT -i eth0 -p tcp -m tcp --dport 22 -m state --state NEW -j ACCEPT
+-A OUTPUT -o eth0 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn a_connection_from_a_link_is_answered_over_that_link() {
+    let test = "a_connection_from_a_link_is_answered_over_that_link";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("one-link.rules", ONE_LINK);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", "--family", "4", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = results(&out);
+    // The ESTABLISHED rule's connection: the SYN gets in by line 6, the server's answers leave
+    // by eth0 (line 7), and the data is accepted by line 5, on both sides.
+    let est = r
+        .iter()
+        .find(|p| {
+            p["probe"]["why"] == "reaches the rule" && p["probe"]["origin"] == format!("{path}:5")
+        })
+        .unwrap_or_else(|| panic!("no probe made for line 5 in {r:#?}"));
+    assert!(
+        est["text"].as_str().unwrap().starts_with("connect ")
+            && est["text"].as_str().unwrap().ends_with(":22 iif eth0"),
+        "{est}"
+    );
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(est[side]["verdict"]["verdict"], "accept", "{est}");
+        assert!(
+            est[side]["hits"].to_string().contains(&format!("{path}:5")),
+            "{est}"
+        );
+    }
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+}
+
 /// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP
 /// (also the server's own reports to a multicast group), and mDNS to its multicast group; the
 /// last INPUT rule is dead (GRE is accepted first).

@@ -4,7 +4,8 @@
 //! right, `jump`/`goto`/`return` on a call stack, the policy at the end); [`hook`] runs every
 //! base chain of a ruleset on one hook in priority order, where a drop anywhere is final and an
 //! accept only ends that chain. It exists for the SSH lockout guard of `fwnet apply`, which asks
-//! "would this ruleset cut the connection I am running over?".
+//! "would this ruleset cut the connection I am running over?"; `fwnet verify` also asks it
+//! whether a client could make the connection an ESTABLISHED probe rides on.
 //!
 //! What the interpreter cannot know (the state of a rate limit, the packet mark, the route type
 //! of an address, the owning socket, the time of day or date, raw packet bytes (`@nh`, from

@@ -1386,12 +1386,12 @@ struct Point {
     wait_ms: u32,
     path: Path,
     oif: Option<String>,
-    /// The server opened the connection an ESTABLISHED packet belongs to: the rule tests the
-    /// peer's port (`-A INPUT -p tcp --sport 25 -m state --state ESTABLISHED`, the answers of
-    /// a mail server it sends to). Such a packet is one of a connection written into conntrack,
-    /// not of a handshake a client makes: the client's SYN would have to get in first, and
-    /// the rules that let it in take the connection's packets before this rule sees them.
-    server_connected: bool,
+    /// An ESTABLISHED tcp packet to the server belongs to a connection written into conntrack,
+    /// not to a handshake a client makes: the server opened the connection (the rule tests the
+    /// peer's port, `-A INPUT -p tcp --sport 25 -m state --state ESTABLISHED`, the answers of a
+    /// mail server it sends to, whose packets the rules that let a client's SYN in would take
+    /// first), or no rule lets a client's SYN in on the port.
+    written: bool,
 }
 
 impl Point {
@@ -1411,7 +1411,7 @@ impl Point {
                     && !from_lo
                     && self.count == 1
                     && src != dst
-                    && !self.server_connected =>
+                    && !self.written =>
             {
                 Spec::Connect {
                     src,
@@ -1762,7 +1762,7 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         wait_ms: 0,
         path: Path::Input,
         oif: None,
-        server_connected: state == Some(State::Established) && c.sport.iter().any(|p| !p.neg),
+        written: state == Some(State::Established) && c.sport.iter().any(|p| !p.neg),
     }
 }
 
@@ -1883,6 +1883,47 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
     derived
 }
 
+/// Whether a client from `w`'s source and interface can connect to `port` on the server, by the
+/// IR's interpreter: its SYN gets past the mangle table's PREROUTING and INPUT chains and the
+/// filter table's INPUT, and the server's SYN-ACK, sent back over the same link, past OUTPUT
+/// (mangle and filter) and mangle POSTROUTING. A verdict the interpreter cannot know counts as
+/// not.
+fn handshake_passes(
+    t: &fwnet_nft::Table,
+    mangle: Option<&fwnet_nft::Table>,
+    w: &Point,
+    port: u16,
+) -> bool {
+    use fwnet_nft::eval::{self, Device};
+    let link = Device::Name(w.iif.clone().unwrap_or_else(|| MAIN_PLACEHOLDER.into()));
+    let mut syn = eval::Packet::tcp(w.src, w.sport, w.dst, port, SYN, ct_state::NEW);
+    syn.iifname = link.clone();
+    let mut answer = eval::Packet::tcp(
+        w.dst,
+        port,
+        w.src,
+        w.sport,
+        SYN | ACK,
+        ct_state::ESTABLISHED,
+    );
+    answer.oifname = link;
+    for p in [&mut syn, &mut answer] {
+        p.mark = Some(0);
+        p.ct_mark = Some(0);
+    }
+    let passes = |table: &fwnet_nft::Table, chain: &str, p: &eval::Packet| {
+        !table.chains.iter().any(|c| c.name == chain)
+            || eval::chain(table, chain, p).verdict == eval::Verdict::Accept
+    };
+    let mangled = |chains: &[&str], p: &eval::Packet| {
+        mangle.is_none_or(|m| chains.iter().all(|c| passes(m, c, p)))
+    };
+    mangled(&["PREROUTING", "INPUT"], &syn)
+        && passes(t, "INPUT", &syn)
+        && mangled(&["OUTPUT", "POSTROUTING"], &answer)
+        && passes(t, "OUTPUT", &answer)
+}
+
 /// Probes (ports not filled in), uncovered rules, rules the cap left without a probe and the
 /// ports rules mention, for one table.
 #[allow(clippy::type_complexity)]
@@ -1938,9 +1979,17 @@ fn derive_af(
             _ => false,
         }
     };
-    // Ports some rule lets tcp in on: where a real connection can get ESTABLISHED.
+    // Ports some INPUT rule lets a tcp SYN in on (it admits NEW): where a real connection can
+    // get ESTABLISHED.
+    let admits_new = |c: &Case| {
+        c.all
+            .ct
+            .iter()
+            .all(|k| (k.bits & ct_state::NEW != 0) != k.neg)
+    };
     let open_ports: Vec<u16> = cases
         .iter()
+        .filter(|c| c.path == Path::Input && admits_new(c))
         .filter(|c| c.all.proto.iter().any(|p| !p.neg && p.holds(TCP)))
         .flat_map(|c| c.all.dport.iter().filter(|d| !d.neg))
         .filter_map(|d| d.ranges.first().map(|r| r.0 as u16))
@@ -2006,6 +2055,16 @@ fn derive_af(
                 uncovered.extend(case.origin.iter().map(|o| format!("{o} ({chain}: {why})")));
                 continue;
             }
+        }
+        if matches!(w.spec(), Some(Spec::Connect { .. })) {
+            let port = match case.all.dport.is_empty() {
+                true => open_ports.first().copied().unwrap_or(w.dport),
+                false => w.dport,
+            };
+            // A connection the rules would not let a client make (no rule opens the port, an
+            // earlier one drops the SYN, only some sources may connect, or OUTPUT drops the
+            // answer): it is written into conntrack instead.
+            w.written = !handshake_passes(t, mangle, &w, port);
         }
         let connects = matches!(w.spec(), Some(Spec::Connect { .. }));
         if connects && case.all.saddr.is_empty() {
@@ -2308,7 +2367,7 @@ fn derive_af(
         wait_ms: 0,
         path: Path::Input,
         oif: None,
-        server_connected: false,
+        written: false,
     };
     for path in [Path::Forward, Path::Output] {
         if !t
@@ -2736,7 +2795,7 @@ mod tests {
     }
 
     #[test]
-    fn answers_to_connections_the_server_made_ride_on_written_connections() {
+    fn connections_no_client_could_make_are_written_into_conntrack() {
         // `-p tcp --sport 25 -m state --state ESTABLISHED`: the answers of a mail server the
         // server sends to. No client connects from port 25 to a port the server opens; and the
         // SSH rule before it would take such a connection's packets anyway.
@@ -2769,6 +2828,37 @@ mod tests {
         assert!(derived_for(&rs, 1)
             .iter()
             .any(|p| p.starts_with("connect ")));
+        // Where no rule lets a client's SYN in (the server only makes connections), the
+        // connection of a plain ESTABLISHED rule is written too.
+        let est = vec![Stmt::Match(Match::Flags {
+            left: Expr::Ct(CtKey::State),
+            bits: ct_state::ESTABLISHED | ct_state::RELATED,
+            op: CmpOp::Eq,
+        })];
+        let probes = derived_for(&ruleset(vec![rule(1, est.clone())]), 1);
+        assert!(probes[0].starts_with("established tcp "), "{probes:#?}");
+        assert!(
+            !probes.iter().any(|p| p.starts_with("connect ")),
+            "{probes:#?}"
+        );
+        // Nor where the SYN gets in but OUTPUT drops the server's answer.
+        let mut rs = ruleset(vec![rule(1, est), rule(2, tcp_dport(Value::Num(22)))]);
+        rs.tables[0].chains.push(Chain {
+            name: "OUTPUT".into(),
+            base: Some(BaseChain {
+                kind: ChainKind::Filter,
+                hook: Hook::Output,
+                priority: 0,
+                policy: Policy::Drop,
+                counters: None,
+            }),
+            rules: Vec::new(),
+            family: None,
+        });
+        let probes = derived_for(&rs, 1);
+        assert!(probes[0].starts_with("established tcp "), "{probes:#?}");
+        rs.tables[0].chains[1].base.as_mut().unwrap().policy = Policy::Accept;
+        assert!(derived_for(&rs, 1)[0].starts_with("connect "));
     }
 
     #[test]

@@ -2519,7 +2519,47 @@ fn server_ifindex(site: &Site, name: &str) -> Result<u32, String> {
 }
 
 /// A real connection: the verdict is whether the server-side listener got the whole payload.
+/// The server answers over the link the client came in on, as a host with one link per network
+/// does (its default route is the main link's): an OUTPUT rule on `-o eth0` meets the answers
+/// to a connection from `eth0`.
 fn connect(
+    site: &Site,
+    link: &Link,
+    observer: &mut Observer,
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+) -> Result<Verdict, String> {
+    let main = site.links.first().is_some_and(|m| m.name == link.name);
+    if main {
+        return connect_over(site, link, observer, src, sport, dst, dport);
+    }
+    let (family, host) = if src.is_ipv6() {
+        ("-6", format!("{src}/128"))
+    } else {
+        ("-4", format!("{src}/32"))
+    };
+    let client = if src.is_ipv6() {
+        IpAddr::from(link.client_ip6())
+    } else {
+        IpAddr::from(link.client_ip())
+    };
+    let client = client.to_string();
+    site.server.ip(&[
+        family, "route", "replace", &host, "via", &client, "dev", &link.name,
+    ])?;
+    let verdict = connect_over(site, link, observer, src, sport, dst, dport);
+    let removed = site
+        .server
+        .ip(&[family, "route", "del", &host, "dev", &link.name]);
+    let verdict = verdict?;
+    removed?;
+    Ok(verdict)
+}
+
+/// [`connect`], the server's route back to `src` set.
+fn connect_over(
     site: &Site,
     link: &Link,
     observer: &mut Observer,
