@@ -396,13 +396,7 @@ fn verdicts_of(results: &[serde_json::Value], start: &str) -> (String, String) {
         .iter()
         .find(|r| r["text"].as_str().unwrap_or("").starts_with(start))
         .unwrap_or_else(|| panic!("no probe `{start}`"));
-    let v = |side: &str| {
-        r[side]["verdict"]["verdict"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
-    (v("legacy"), v("fwnet"))
+    side_verdicts(r)
 }
 
 /// Checks that both sides gave each probe (a [`verdicts_like`] pattern) the verdict listed.
@@ -433,7 +427,11 @@ fn probe_like<'a>(results: &'a [serde_json::Value], pattern: &str) -> &'a serde_
 
 /// The verdicts of the probe whose text is `pattern` ([`probe_like`]).
 fn verdicts_like(results: &[serde_json::Value], pattern: &str) -> (String, String) {
-    let r = probe_like(results, pattern);
+    side_verdicts(probe_like(results, pattern))
+}
+
+/// A probe's verdicts, on (legacy, fwnet).
+fn side_verdicts(r: &serde_json::Value) -> (String, String) {
     let v = |side: &str| {
         r[side]["verdict"]["verdict"]
             .as_str()
@@ -1182,12 +1180,7 @@ fn rules_of_every_table_are_named_among_hits_and_unreached_rules_are_listed() {
     let r = results(&out);
     // The null-flags probe is dropped by the mangle table's INVALID rule, on both sides, and
     // the hit says so.
-    let null = r
-        .iter()
-        .find(|p| {
-            p["probe"]["why"] == "reaches the rule" && p["probe"]["origin"] == format!("{path}:4")
-        })
-        .unwrap_or_else(|| panic!("no probe made for line 4 in {r:#?}"));
+    let null = aimed_at(&r, &format!("{path}:4"));
     assert!(
         null["text"].as_str().unwrap().ends_with("flags none"),
         "{null}"
@@ -1260,12 +1253,7 @@ fn a_connection_from_a_link_is_answered_over_that_link() {
     let r = results(&out);
     // The ESTABLISHED rule's connection: the SYN gets in by line 6, the server's answers leave
     // by eth0 (line 7), and the data is accepted by line 5, on both sides.
-    let est = r
-        .iter()
-        .find(|p| {
-            p["probe"]["why"] == "reaches the rule" && p["probe"]["origin"] == format!("{path}:5")
-        })
-        .unwrap_or_else(|| panic!("no probe made for line 5 in {r:#?}"));
+    let est = aimed_at(&r, &format!("{path}:5"));
     assert!(
         est["text"].as_str().unwrap().starts_with("connect ")
             && est["text"].as_str().unwrap().ends_with(":22 iif eth0"),
@@ -1308,13 +1296,15 @@ fn verdicts_exactly(results: &[serde_json::Value], text: &str) -> (String, Strin
         .iter()
         .find(|r| r["text"] == text)
         .unwrap_or_else(|| panic!("no probe `{text}` in {results:#?}"));
-    let v = |side: &str| {
-        r[side]["verdict"]["verdict"]
-            .as_str()
-            .unwrap_or("")
-            .to_string()
-    };
-    (v("legacy"), v("fwnet"))
+    side_verdicts(r)
+}
+
+/// The probe made to match the rule at `origin` (`file:line`): its reason is "reaches the rule".
+fn aimed_at<'a>(results: &'a [serde_json::Value], origin: &str) -> &'a serde_json::Value {
+    results
+        .iter()
+        .find(|p| p["probe"]["why"] == "reaches the rule" && p["probe"]["origin"] == origin)
+        .unwrap_or_else(|| panic!("no probe made for {origin} in {results:#?}"))
 }
 
 #[test]

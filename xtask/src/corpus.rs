@@ -1,6 +1,6 @@
 //! `cargo xtask corpus [--apply] [--verify] [--allow-approximate] [--jobs N] [--only PREFIX]
-//! [--out FILE] [--reports DIR]`: import every file of ../shared/corpus with fwnet's parser and translator,
-//! (with `--apply`, as root) load each imported file into the kernel through `fwnet apply` in a
+//! [--out FILE] [--reports DIR]`: import every file of ../shared/corpus with fwnet's parser and
+//! translator, (with `--apply`, as root) load each imported file into the kernel through `fwnet apply` in a
 //! private network namespace (`unshare -n`), and (with `--verify`, as root) run `fwnet verify`
 //! on every imported file the legacy kernel accepts, `--jobs` files at a time (default: the
 //! number of CPUs; each verification has namespaces of its own). `--allow-approximate` does all

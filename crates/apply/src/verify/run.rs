@@ -1257,6 +1257,28 @@ const COUNTED: [Counted; 5] = [
     },
 ];
 
+impl Counted {
+    /// The table a chain of the counters and hits is in, by its prefix.
+    fn of_chain(chain: &str) -> &'static Counted {
+        COUNTED[1..]
+            .iter()
+            .find(|t| chain.starts_with(t.prefix))
+            .unwrap_or(&COUNTED[0])
+    }
+
+    /// Whether a rule of this table that accepts (`accept`) or drops or rejects decides the
+    /// packet's fate: in the filter table both do; elsewhere only a drop or reject (an accept
+    /// of the raw or mangle table only ends that table's walk, the filter table still decides);
+    /// a nat rule never does (it maps).
+    fn decides(&self, accept: bool) -> bool {
+        match self.legacy {
+            "nat" => false,
+            "filter" => true,
+            _ => !accept,
+        }
+    }
+}
+
 /// How a nat chain is named among the filter table's in counters and hits.
 const NAT_PREFIX: &str = "nat ";
 
@@ -1533,14 +1555,12 @@ fn legacy_target(rule: &str) -> Option<&str> {
     None
 }
 
-/// Whether an `iptables-save` rule of `table` decides the packet's fate: an accept, drop or
-/// reject of the filter table; a drop or reject elsewhere (an accept of the raw or mangle
-/// table only ends that table's walk, the filter table still decides; a nat rule maps).
+/// Whether an `iptables-save` rule of `table` decides the packet's fate ([`Counted::decides`]).
 fn legacy_terminal(table: &Counted, rule: &str) -> bool {
-    match (table.legacy, legacy_target(rule)) {
-        ("nat", _) => false,
-        ("filter", Some("ACCEPT")) => true,
-        (_, target) => matches!(target, Some("DROP" | "REJECT")),
+    match legacy_target(rule) {
+        Some("ACCEPT") => table.decides(true),
+        Some("DROP" | "REJECT") => table.decides(false),
+        _ => false,
     }
 }
 
@@ -1622,13 +1642,13 @@ fn is_terminal(ir: &Ruleset, family: Family, table: &Counted, chain: &str, i: us
         .and_then(|t| t.chains.iter().find(|c| c.name == chain))
         .and_then(|c| c.rules.get(i));
     let ends = |v: &fwnet_nft::Verdict| match v {
-        fwnet_nft::Verdict::Drop => table.legacy != "nat",
-        fwnet_nft::Verdict::Accept => table.legacy == "filter",
+        fwnet_nft::Verdict::Drop => table.decides(false),
+        fwnet_nft::Verdict::Accept => table.decides(true),
         _ => false,
     };
     rule.is_some_and(|r| {
         r.stmts.iter().any(|s| match s {
-            Stmt::Reject(_) => true,
+            Stmt::Reject(_) => table.decides(false),
             // A verdict map decides the packets it holds when every entry is final.
             Stmt::Vmap { map, .. } => map.iter().all(|e| ends(&e.verdict)),
             Stmt::Verdict(v) => ends(v),
@@ -1813,11 +1833,10 @@ fn fwnet_snapshot(
     let mut rules = BTreeMap::new();
     for table in &COUNTED {
         // The tables fwnet's side loaded for this family, as its rule texts were read.
-        let loaded = texts.keys().any(|k| match k.split_once(' ') {
-            Some((prefix, _)) => table.prefix.strip_suffix(' ') == Some(prefix),
-            None => table.prefix.is_empty(),
-        });
-        if !loaded {
+        if !texts
+            .keys()
+            .any(|k| std::ptr::eq(Counted::of_chain(k), table))
+        {
             continue;
         }
         let counters = site
