@@ -1269,6 +1269,55 @@ fn a_connection_from_a_link_is_answered_over_that_link() {
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }
 
+/// A Docker host's nat table, saved alone: a published port, reached from the wire and from the
+/// host itself (`--dst-type LOCAL` on OUTPUT).
+pub const DOCKER_NAT: &str = "\
+*nat
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER
+-A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -j DOCKER
+-A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80
+COMMIT
+";
+
+#[test]
+fn a_nat_table_alone_is_probed_and_the_host_reaches_its_own_published_port() {
+    let test = "a_nat_table_alone_is_probed_and_the_host_reaches_its_own_published_port";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("docker-nat.rules", DOCKER_NAT);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", "--family", "4", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = results(&out);
+    // The host's own connection to its published port: OUTPUT's jump (line 6) and the DNAT
+    // (line 7) map it to the container, on both sides.
+    let own = r
+        .iter()
+        .find(|p| {
+            p["text"]
+                .as_str()
+                .unwrap()
+                .ends_with(":8080 flags S iif lo")
+                && p["legacy"]["hits"]
+                    .to_string()
+                    .contains(&format!("{path}:6"))
+        })
+        .unwrap_or_else(|| panic!("no probe from the host to its own port 8080 in {r:#?}"));
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(own[side]["rewritten"], "dst 172.17.0.2:80", "{own}");
+    }
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["nat_unseen"], serde_json::json!([]), "{report:#}");
+    // The DNAT rule's `! -i docker0` holds on OUTPUT, where a packet has no input interface.
+    assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
+}
+
 /// A VPN host's rules on protocols without ports: GRE (PPTP), ESP and AH (IPsec), VRRP, IGMP
 /// (also the server's own reports to a multicast group), and mDNS to its multicast group; the
 /// last INPUT rule is dead (GRE is accepted first).

@@ -90,6 +90,8 @@ pub const EXPIRY_WHY: &str = "same source after the entry expired";
 /// that follows it to the rule checking the list.
 pub const LIST_FILL_WHY: &str = "puts the source in the list";
 pub const LIST_CHECK_WHY: &str = "source in the list";
+/// `fib ... type local`: the route type of an address the host owns (RTN_LOCAL).
+const RTN_LOCAL: u128 = 2;
 /// Why the probe made to match a rule's every test was played.
 pub const REACHES_WHY: &str = "reaches the rule";
 /// Packets past the burst in a rate-limit probe.
@@ -801,6 +803,8 @@ struct Conds {
     /// `--set`/`--update`), and sets it looks the source up in (`ip saddr @set`).
     feeds: Vec<String>,
     lookups: Vec<String>,
+    /// `fib daddr type local`: the packet goes to one of the server's own addresses.
+    local_daddr: bool,
 }
 
 impl Conds {
@@ -818,6 +822,7 @@ impl Conds {
         self.ct.extend(o.ct.iter().copied());
         self.feeds.extend(o.feeds.iter().cloned());
         self.lookups.extend(o.lookups.iter().cloned());
+        self.local_daddr |= o.local_daddr;
         if o.limit.is_some() {
             self.limit = o.limit.clone();
         }
@@ -1022,6 +1027,12 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                             });
                         }
                     }
+                    // `fib daddr type local` (`-m addrtype --dst-type LOCAL`): to one of the
+                    // server's own addresses.
+                    Expr::Fib(fwnet_nft::Fib {
+                        addr: fwnet_nft::FibAddr::Daddr,
+                        iface: None,
+                    }) if *op == CmpOp::Eq && num(right) == Some(RTN_LOCAL) => c.local_daddr = true,
                     Expr::Meta(MetaKey::Iifname) => c.iif.push(IfCond {
                         names: ifaces(right),
                         neg: *op == CmpOp::Ne,
@@ -1788,7 +1799,8 @@ fn reroute(w: &mut Point, c: &Conds, af: Af, path: Path) -> Result<(), String> {
         w.state = Some(State::Related);
     }
     if path == Path::Output {
-        if !c.iif.is_empty() {
+        // `iifname != "docker0"` holds for a packet that arrived on no interface.
+        if !c.iif.iter().all(|i| i.holds("")) {
             return Err("an OUTPUT packet arrives on no interface".into());
         }
         w.iif = None;
@@ -1805,7 +1817,12 @@ fn reroute(w: &mut Point, c: &Conds, af: Af, path: Path) -> Result<(), String> {
         .flat_map(|i| i.names.iter().map(|(n, w)| Some(concrete(n, *w))))
         .collect();
     cands.push(None);
-    if c.oif.iter().all(|i| !i.neg) && c.oif.iter().any(|i| i.holds("lo") && i.names.len() == 1) {
+    let on_lo =
+        c.oif.iter().all(|i| !i.neg) && c.oif.iter().any(|i| i.holds("lo") && i.names.len() == 1);
+    // To one of its own addresses (Docker's `-t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype
+    // --dst-type LOCAL -j DOCKER`), which the witness's destination, the server's, is.
+    let to_itself = c.local_daddr && c.oif.iter().all(|i| i.holds("lo")) && w.dst == af.server();
+    if on_lo || to_itself {
         // The server talking to itself: the packet leaves by `lo` through OUTPUT and comes
         // back in through INPUT, as every `iif lo` probe does; its verdict is whether INPUT
         // saw it, so OUTPUT and INPUT decide it together.
@@ -1867,20 +1884,58 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
     let mut derived = Derived::default();
     let mut busy = Vec::new();
     for af in [Af::V4, Af::V6] {
-        if let Some(t) = filter_table_of(rs, af.family()) {
-            let order = order.and_then(|o| filter_table_of(o, af.family()));
-            let nat = nat_table_of(rs, af.family());
-            let mangle = table_of(rs, af.family(), "fwnet_mangle");
-            let (probes, uncovered, capped, ports) = derive_af(t, nat, mangle, order, af, cap);
-            derived.probes.extend(probes);
-            derived.uncovered.extend(uncovered);
-            derived.capped.extend(capped);
-            busy.extend(ports);
-        }
+        // Files without a filter table (a nat or mangle table alone) let every packet through
+        // it: their rules are walked as if behind an empty one.
+        let open;
+        let t = match filter_table_of(rs, af.family()) {
+            Some(t) => t,
+            None if rs.tables.iter().any(|t| t.family == af.family()) => {
+                open = open_filter_table(af.family());
+                &open
+            }
+            None => continue,
+        };
+        let order = order.and_then(|o| filter_table_of(o, af.family()));
+        let nat = nat_table_of(rs, af.family());
+        let mangle = table_of(rs, af.family(), "fwnet_mangle");
+        let (probes, uncovered, capped, ports) = derive_af(t, nat, mangle, order, af, cap);
+        derived.probes.extend(probes);
+        derived.uncovered.extend(uncovered);
+        derived.capped.extend(capped);
+        busy.extend(ports);
     }
     let mut alloc = PortAlloc { next: 20000, busy };
     fill_ports(&mut derived.probes, &mut alloc);
     derived
+}
+
+/// A filter table of `family` with its three base chains empty and accepting: what a file
+/// without one has.
+fn open_filter_table(family: Family) -> fwnet_nft::Table {
+    use fwnet_nft::{BaseChain, Chain, ChainKind, Hook, Policy};
+    let chain = |name: &str, hook| Chain {
+        name: name.into(),
+        base: Some(BaseChain {
+            kind: ChainKind::Filter,
+            hook,
+            priority: 0,
+            policy: Policy::Accept,
+            counters: None,
+        }),
+        rules: Vec::new(),
+        family: None,
+    };
+    fwnet_nft::Table {
+        family,
+        name: "fwnet_filter".into(),
+        sets: Vec::new(),
+        chains: vec![
+            chain("INPUT", Hook::Input),
+            chain("FORWARD", Hook::Forward),
+            chain("OUTPUT", Hook::Output),
+        ],
+        ct_helpers: Vec::new(),
+    }
 }
 
 /// Whether a client from `w`'s source and interface can connect to `port` on the server, by the
