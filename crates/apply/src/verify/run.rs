@@ -1899,6 +1899,33 @@ fn hits(before: &Snapshot, after: &Snapshot, chains: &[String]) -> Vec<RuleHit> 
     out
 }
 
+/// The longest wait a burst probe needs for the bucket of a rate limit of `ir` to fill again,
+/// over the limits that fill within [`SETTLE_MAX`] (one that takes longer gains a token so
+/// rarely that no probe races it: `--limit 1/minute`).
+fn settle_after_burst(ir: &Ruleset) -> Duration {
+    ir.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+        .filter_map(|s| match s {
+            Stmt::Limit(l) => Some(l),
+            Stmt::SetUpdate { limit, .. } => limit.as_ref(),
+            _ => None,
+        })
+        .filter(|l| l.rate > 0)
+        .map(|l| {
+            let ms = u64::from(l.burst.max(1)) * l.unit.seconds() * 1000 / l.rate;
+            Duration::from_millis(ms)
+        })
+        .filter(|d| *d <= SETTLE_MAX)
+        .max()
+        .unwrap_or_default()
+}
+
+/// The longest [`settle_after_burst`] waits.
+const SETTLE_MAX: Duration = Duration::from_secs(3);
+
 /// Plays every probe in order on `site`; one [`Side`] per probe. A link that never carries a
 /// frame is [`Error::NotObserved`] (worth a rerun), other failures [`Error::Setup`].
 fn play(
@@ -2000,7 +2027,18 @@ fn play_probes(
     }
     // Counters of each family as the previous probe of that family left them.
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
+    let settle = settle_after_burst(ir);
+    let mut after_burst = false;
     for probe in all {
+        if after_burst && !settle.is_zero() {
+            // The burst drained a rate limit's bucket; the probes after it would meet a bucket
+            // a token at a time, and which of them gets one depends on timing (and on packets
+            // the kernel sends by itself) that the two sides never share exactly. Both sides
+            // wait for it to fill again, and read their counters afresh.
+            thread::sleep(settle);
+            last.clear();
+        }
+        after_burst = probe.count > 1;
         if probe.wait_ms > 0 {
             thread::sleep(Duration::from_millis(u64::from(probe.wait_ms)));
         }
@@ -2863,6 +2901,46 @@ mod tests {
         assert_eq!(got.len(), 1, "{got:?}");
         assert_eq!((got[0].text.as_str(), got[0].packets), ("policy", 1));
         assert!(hits(&snapshot(4), &snapshot(4), &["FORWARD".to_string()]).is_empty());
+    }
+
+    #[test]
+    fn a_burst_waits_for_the_fastest_filling_buckets_to_fill_again() {
+        let limit = |rate, unit, burst| fwnet_nft::Limit {
+            rate,
+            unit,
+            burst,
+            over: false,
+        };
+        let ruleset = |limits: Vec<fwnet_nft::Limit>| Ruleset {
+            tables: vec![fwnet_nft::Table {
+                family: Family::Ip6,
+                name: "fwnet_filter".into(),
+                sets: Vec::new(),
+                chains: vec![fwnet_nft::Chain {
+                    name: "INPUT".into(),
+                    base: None,
+                    rules: limits
+                        .into_iter()
+                        .map(|l| fwnet_nft::Rule {
+                            stmts: vec![Stmt::Limit(l)],
+                            ..fwnet_nft::Rule::default()
+                        })
+                        .collect(),
+                    family: None,
+                }],
+                ct_helpers: Vec::new(),
+            }],
+        };
+        use fwnet_nft::TimeUnit::{Minute, Second};
+        // v6/078's `--limit 20/second --limit-burst 50`: 2.5 s; `--limit 5/sec` (burst 5): 1 s.
+        let rs = ruleset(vec![limit(20, Second, 50), limit(5, Second, 5)]);
+        assert_eq!(settle_after_burst(&rs), Duration::from_millis(2500));
+        // `--limit 1/minute` fills too slowly to race: no wait for it.
+        assert_eq!(
+            settle_after_burst(&ruleset(vec![limit(1, Minute, 10)])),
+            Duration::ZERO
+        );
+        assert_eq!(settle_after_burst(&ruleset(Vec::new())), Duration::ZERO);
     }
 
     #[test]
