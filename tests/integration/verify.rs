@@ -1171,13 +1171,7 @@ fn rules_of_every_table_are_named_among_hits_and_unreached_rules_are_listed() {
     if !privileged(test) {
         return;
     }
-    let rules = scratch("shadowed.rules", SHADOWED);
-    let path = rules.to_str().unwrap();
-    let (out, took) = verify(&["--json", path], &[]);
-    eprintln!("{test}: took {took:?}");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = results(&out);
+    let (path, report, r) = verified(test, "shadowed.rules", SHADOWED, &[]);
     // The null-flags probe is dropped by the mangle table's INVALID rule, on both sides, and
     // the hit says so.
     let null = aimed_at(&r, &format!("{path}:4"));
@@ -1215,7 +1209,7 @@ fn rules_of_every_table_are_named_among_hits_and_unreached_rules_are_listed() {
         ],
         "{report:#}"
     );
-    let (out, _) = verify(&[path], &[]);
+    let (out, _) = verify(&[&path], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!(
@@ -1244,13 +1238,7 @@ fn a_connection_from_a_link_is_answered_over_that_link() {
     if !privileged(test) {
         return;
     }
-    let rules = scratch("one-link.rules", ONE_LINK);
-    let path = rules.to_str().unwrap();
-    let (out, took) = verify(&["--json", "--family", "4", path], &[]);
-    eprintln!("{test}: took {took:?}");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = results(&out);
+    let (path, report, r) = verified(test, "one-link.rules", ONE_LINK, &["--family", "4"]);
     // The ESTABLISHED rule's connection: the SYN gets in by line 6, the server's answers leave
     // by eth0 (line 7), and the data is accepted by line 5, on both sides.
     let est = aimed_at(&r, &format!("{path}:5"));
@@ -1288,13 +1276,7 @@ fn a_nat_table_alone_is_probed_and_the_host_reaches_its_own_published_port() {
     if !privileged(test) {
         return;
     }
-    let rules = scratch("docker-nat.rules", DOCKER_NAT);
-    let path = rules.to_str().unwrap();
-    let (out, took) = verify(&["--json", "--family", "4", path], &[]);
-    eprintln!("{test}: took {took:?}");
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let r = results(&out);
+    let (path, report, r) = verified(test, "docker-nat.rules", DOCKER_NAT, &["--family", "4"]);
     // The host's own connection to its published port: OUTPUT's jump (line 6) and the DNAT
     // (line 7) map it to the container, on both sides.
     let own = r
@@ -1346,6 +1328,27 @@ fn verdicts_exactly(results: &[serde_json::Value], text: &str) -> (String, Strin
         .find(|r| r["text"] == text)
         .unwrap_or_else(|| panic!("no probe `{text}` in {results:#?}"));
     side_verdicts(r)
+}
+
+/// `fwnet verify --json` of `rules` written to a scratch file `name` (`args` before the file),
+/// which must pass: the file's path, the report and its results.
+fn verified(
+    test: &str,
+    name: &str,
+    rules: &str,
+    args: &[&str],
+) -> (String, serde_json::Value, Vec<serde_json::Value>) {
+    let rules = scratch(name, rules);
+    let path = rules.to_str().unwrap().to_string();
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    all.push(&path);
+    let (out, took) = verify(&all, &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = results(&out);
+    (path, report, r)
 }
 
 /// The probe made to match the rule at `origin` (`file:line`): its reason is "reaches the rule".
