@@ -1830,3 +1830,42 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         assert!(stdout.contains(needle), "{needle} in {stdout}");
     }
 }
+
+/// A host whose OUTPUT rules test the sending socket's owner (`-m owner`): a user kept off DNS,
+/// a group refused TCP, a range of users refused UDP, and everyone but one user refused NTP.
+pub const OWNER: &str = "\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A OUTPUT -p udp -m owner --uid-owner 4321 -m udp --dport 53 -j DROP
+-A OUTPUT -p tcp -m owner --gid-owner 777 -j REJECT --reject-with tcp-reset
+-A OUTPUT -p udp -m owner ! --uid-owner 4321 -m udp --dport 123 -j DROP
+-A OUTPUT -p udp -m owner --uid-owner 1000-2000 -j DROP
+COMMIT
+";
+
+#[test]
+fn owner_rules_get_packets_from_sockets_of_their_owners() {
+    let test = "owner_rules_get_packets_from_sockets_of_their_owners";
+    if !privileged(test) {
+        return;
+    }
+    let (path, report, r) = verified(test, "owner.rules", OWNER, &["--family", "4"]);
+    // (line, the owner its probe is sent as): each rule's own probe reaches it on both sides.
+    for (line, uid, gid) in [(5, 4321, 0), (6, 0, 777), (8, 1000, 0)] {
+        let p = aimed_at(&r, &format!("{path}:{line}"));
+        assert_eq!(
+            p["probe"]["owner"],
+            serde_json::json!({"uid": uid, "gid": gid}),
+            "{p:#}"
+        );
+        assert_eq!(side_verdicts(p), ("drop".into(), "drop".into()), "{p:#}");
+        for side in ["legacy", "fwnet"] {
+            let hits = p[side]["hits"].to_string();
+            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
+        }
+    }
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
+}

@@ -460,6 +460,29 @@ impl RawSender {
         Ok(RawSender { v4: socket, v6 })
     }
 
+    /// [`RawSender::open`], the sockets owned by user `uid` and group `gid`: what `-m owner`
+    /// and `meta skuid`/`skgid` read of a packet is its socket's file's filesystem ids, which
+    /// are the creating thread's. This thread's are set for the sockets' creation only (they
+    /// are per thread, and root may take any), then put back.
+    pub fn open_as(uid: u32, gid: u32) -> Result<RawSender, String> {
+        // SAFETY: setfsgid/setfsuid change this thread's filesystem ids and read no memory;
+        // u32::MAX changes nothing and returns the current id.
+        let (old_gid, old_uid) = unsafe { (libc::setfsgid(gid), libc::setfsuid(uid)) };
+        let took = unsafe { (libc::setfsgid(u32::MAX), libc::setfsuid(u32::MAX)) };
+        let opened = match took {
+            (g, u) if (g as u32, u as u32) == (gid, uid) => RawSender::open(),
+            (g, u) => Err(format!(
+                "cannot open the probe's socket as uid {uid} gid {gid} (this thread has {u}, {g})"
+            )),
+        };
+        // SAFETY: as above, back to the ids the thread had.
+        unsafe {
+            libc::setfsuid(old_uid as u32);
+            libc::setfsgid(old_gid as u32);
+        }
+        opened
+    }
+
     pub fn send(&self, packet: &Packet) -> Result<(), String> {
         self.raw_send(packet)
             .map_err(|e| format!("send probe to {}: {e}", packet.dst))

@@ -222,6 +222,18 @@ pub struct Probe {
     /// The server-side interface a forwarded or sent probe leaves by; `None` is the main link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oif: Option<String>,
+    /// Whose socket a packet the server sends comes from (`-m owner`); `None` is root's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// The user and group owning the socket a probe is sent from: what `-m owner --uid-owner` /
+/// `--gid-owner` and nft's `meta skuid` / `meta skgid` read (the socket's file's filesystem
+/// ids).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
 }
 
 fn flags_text(f: u8) -> String {
@@ -346,6 +358,9 @@ impl fmt::Display for Probe {
         }
         if let Some(o) = &self.oif {
             write!(f, " oif {o}")?;
+        }
+        if let Some(o) = &self.owner {
+            write!(f, " owner {}:{}", o.uid, o.gid)?;
         }
         if self.count > 1 {
             write!(f, " x {}", self.count)?;
@@ -581,7 +596,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     let (mut flags, mut kind_no, mut code, mut iif, mut count, mut reply) =
         (SYN, echo, 0u8, None, 1u32, false);
     let mut wait_ms = 0u32;
-    let (mut path, mut oif) = (Path::Input, None);
+    let (mut path, mut oif, mut owner) = (Path::Input, None, None);
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -606,6 +621,18 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
                     return Err(format!("`{name}` is not an interface a probe can leave by"));
                 }
                 oif = Some(name.to_string());
+            }
+            "owner" => {
+                let ids = it.next().ok_or("owner needs UID or UID:GID")?;
+                let (uid, gid) = ids.split_once(':').unwrap_or((ids, "0"));
+                let id = |s: &str, what: &str| match parse_num::<u32>(Some(s), what) {
+                    Ok(u32::MAX) => Err(format!("{what} {s} is not one a socket can have")),
+                    r => r,
+                };
+                owner = Some(Owner {
+                    uid: id(uid, "user id")?,
+                    gid: id(gid, "group id")?,
+                });
             }
             "wait" => {
                 wait_ms = parse_num(it.next().copied(), "wait in milliseconds")?;
@@ -685,6 +712,9 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     if oif.is_some() && path == Path::Input {
         return Err("`oif` needs `forward` or `output` before it".into());
     }
+    if owner.is_some() && path != Path::Output && iif.as_deref() != Some("lo") {
+        return Err("`owner` is for packets the server sends: `output`, or `iif lo`".into());
+    }
     if path != Path::Input {
         let what = path.chain();
         if !spec.routable() {
@@ -713,6 +743,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         wait_ms,
         path,
         oif,
+        owner,
     })
 }
 
@@ -805,6 +836,9 @@ struct Conds {
     lookups: Vec<String>,
     /// `fib daddr type local`: the packet goes to one of the server's own addresses.
     local_daddr: bool,
+    /// `meta skuid` / `meta skgid` (`-m owner`): who owns the socket that sent the packet.
+    skuid: Vec<Cond>,
+    skgid: Vec<Cond>,
 }
 
 impl Conds {
@@ -823,6 +857,8 @@ impl Conds {
         self.feeds.extend(o.feeds.iter().cloned());
         self.lookups.extend(o.lookups.iter().cloned());
         self.local_daddr |= o.local_daddr;
+        self.skuid.extend(o.skuid.iter().cloned());
+        self.skgid.extend(o.skgid.iter().cloned());
         if o.limit.is_some() {
             self.limit = o.limit.clone();
         }
@@ -1041,6 +1077,8 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                         names: ifaces(right),
                         neg: *op == CmpOp::Ne,
                     }),
+                    Expr::Meta(MetaKey::Skuid) => c.skuid.push(cond),
+                    Expr::Meta(MetaKey::Skgid) => c.skgid.push(cond),
                     _ => {}
                 }
             }
@@ -1403,6 +1441,8 @@ struct Point {
     /// mail server it sends to, whose packets the rules that let a client's SYN in would take
     /// first), or no rule lets a client's SYN in on the port.
     written: bool,
+    /// Whose socket the server sends it from (`-m owner`); `None` is root's.
+    owner: Option<Owner>,
 }
 
 impl Point {
@@ -1690,6 +1730,19 @@ fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
         && c.flags
             .iter()
             .all(|k| (p.flags & k.mask == k.value) != k.neg)
+        && owned_as(p, c)
+}
+
+/// Whether `p` meets `c`'s owner tests: only a packet the server sends has a socket, hence an
+/// owner (root's unless the probe says otherwise), and a test of it fails on any other packet.
+fn owned_as(p: &Point, c: &Conds) -> bool {
+    if c.skuid.is_empty() && c.skgid.is_empty() {
+        return true;
+    }
+    let sent = p.path == Path::Output || p.iif.as_deref() == Some("lo");
+    let o = p.owner.unwrap_or(Owner { uid: 0, gid: 0 });
+    sent && c.skuid.iter().all(|k| k.holds(u128::from(o.uid)))
+        && c.skgid.iter().all(|k| k.holds(u128::from(o.gid)))
 }
 
 fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
@@ -1759,6 +1812,12 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         .limit
         .as_ref()
         .map_or(1, |l| (l.burst + BURST_EXTRA).min(BURST_MAX));
+    // u32::MAX is no id (the kernel's "invalid"); root is the id a socket has by default.
+    let id = |conds: &[Cond]| choose(conds, &[], 0, u128::from(u32::MAX - 1), |_| true) as u32;
+    let owner = (!c.skuid.is_empty() || !c.skgid.is_empty()).then(|| Owner {
+        uid: id(&c.skuid),
+        gid: id(&c.skgid),
+    });
     Point {
         proto,
         src,
@@ -1774,6 +1833,7 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         path: Path::Input,
         oif: None,
         written: state == Some(State::Established) && c.sport.iter().any(|p| !p.neg),
+        owner,
     }
 }
 
@@ -2028,6 +2088,9 @@ fn derive_af(
                     wait_ms: p.wait_ms,
                     path: p.path,
                     oif: p.oif.clone(),
+                    owner: p
+                        .owner
+                        .filter(|_| p.path == Path::Output || p.iif.as_deref() == Some("lo")),
                 });
                 true
             }
@@ -2423,6 +2486,7 @@ fn derive_af(
         path: Path::Input,
         oif: None,
         written: false,
+        owner: None,
     };
     for path in [Path::Forward, Path::Output] {
         if !t
@@ -2532,6 +2596,7 @@ fn derive_af(
                 p.wait_ms,
                 p.path,
                 p.oif.clone(),
+                p.owner,
             );
             if sequenced || seen.insert(key) {
                 covered.extend(p.origin.clone());
@@ -2822,6 +2887,60 @@ mod tests {
                 "{want} reads back"
             );
         }
+    }
+
+    #[test]
+    fn owner_probes_are_sent_as_that_user_and_group() {
+        // An OUTPUT chain: `-m owner --uid-owner 4321 -p udp --dport 53`, `--gid-owner 777`,
+        // `--uid-owner 1000-2000`, and a rule for root's packets that tests no owner.
+        let mut rs = ruleset(Vec::new());
+        let chain = &mut rs.tables[0].chains[0];
+        chain.name = "OUTPUT".into();
+        chain.base.as_mut().unwrap().hook = Hook::Output;
+        let mut dns = vec![cmp(Expr::Meta(MetaKey::Skuid), Value::Num(4321))];
+        dns.extend([
+            cmp(Expr::Payload(Field::IpProtocol), Value::Num(17)),
+            cmp(Expr::Payload(Field::UdpDport), Value::Num(53)),
+        ]);
+        chain.rules = vec![
+            rule(1, dns),
+            rule(2, vec![cmp(Expr::Meta(MetaKey::Skgid), Value::Num(777))]),
+            rule(
+                3,
+                vec![cmp(Expr::Meta(MetaKey::Skuid), Value::Range(1000, 2000))],
+            ),
+            rule(4, tcp_dport(Value::Num(25))),
+        ];
+        let first = |line: u32| derived_for(&rs, line).remove(0);
+        assert!(
+            first(1).ends_with(":53 output owner 4321:0"),
+            "{}",
+            first(1)
+        );
+        assert!(first(2).ends_with(" output owner 0:777"), "{}", first(2));
+        assert!(first(3).ends_with(" output owner 1000:0"), "{}", first(3));
+        assert!(first(4).ends_with(":25 flags S output"), "{}", first(4));
+        // Probes that differ only in their owner are different probes: line 3's first is line
+        // 2's but for the owner, and every probe of line 3 is sent as its owner.
+        let three = derived_for(&rs, 3);
+        assert!(
+            three.iter().all(|p| p.ends_with(" output owner 1000:0")),
+            "{three:#?}"
+        );
+
+        // In a probe file: `owner UID[:GID]`, for packets the server sends only.
+        let p = parse_line("udp 10.77.0.1 -> 192.0.2.1:53 output owner 4321").unwrap();
+        assert_eq!(p.owner, Some(Owner { uid: 4321, gid: 0 }));
+        assert_eq!(
+            p.to_string(),
+            "udp 10.77.0.1:0 -> 192.0.2.1:53 output owner 4321:0"
+        );
+        assert_eq!(parse_line(&p.to_string()).map(|q| q.owner), Ok(p.owner));
+        assert_eq!(
+            parse_line("udp 10.0.0.5 -> 53 owner 5").map(|_| ()),
+            Err("`owner` is for packets the server sends: `output`, or `iif lo`".into())
+        );
+        assert!(parse_line("udp 10.77.0.1 -> 192.0.2.1:53 output owner 4294967295").is_err());
     }
 
     #[test]

@@ -2109,12 +2109,21 @@ fn play_probes(
                     site.server
                         .ip_batch(&[forward_route(spec.dst(), out, true)])?;
                 }
+                // A probe for `-m owner` leaves from a socket of that owner's.
+                let owned = match probe.owner {
+                    Some(o) if from_lo || probe.path == Path::Output => Some(
+                        site.server
+                            .try_run_in(|| RawSender::open_as(o.uid, o.gid))??,
+                    ),
+                    _ => None,
+                };
+                let server_sends: &RawSender = owned.as_ref().unwrap_or(from_server);
                 let mark = observer.mark()?;
                 let mut refused = Vec::with_capacity(packets.len());
                 for p in &packets {
                     refused.push(match (from_lo || probe.path == Path::Output, sender) {
                         // The server's own OUTPUT may refuse it: then INPUT never sees it.
-                        (true, _) => !from_server.try_send(p)?,
+                        (true, _) => !server_sends.try_send(p)?,
                         (false, Some(s)) => s.send(p).map(|()| false)?,
                         (false, None) => return Err(format!("no link {}", link.name)),
                     });
