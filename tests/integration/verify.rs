@@ -1869,3 +1869,53 @@ fn owner_rules_get_packets_from_sockets_of_their_owners() {
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
 }
+
+/// A LAN host's INPUT: broadcast and mDNS let in by link-layer kind (`-m pkttype`), other
+/// multicast dropped by address type, and ufw's "not local" chain, which returns for the
+/// server's own and broadcast addresses and drops the rest.
+pub const BROADCAST: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:not-local - [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p udp -m pkttype --pkt-type broadcast -m udp --dport 67 -j ACCEPT
+-A INPUT -p udp -m pkttype --pkt-type multicast -m udp --dport 5353 -j ACCEPT
+-A INPUT -m addrtype --dst-type MULTICAST -j DROP
+-A INPUT -j not-local
+-A not-local -m addrtype --dst-type LOCAL -j RETURN
+-A not-local -p udp -m addrtype --dst-type BROADCAST -m udp --dport 138 -j RETURN
+-A not-local -j DROP
+-A INPUT -p udp -m udp --dport 138 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn broadcast_and_multicast_rules_get_broadcast_and_multicast_packets() {
+    let test = "broadcast_and_multicast_rules_get_broadcast_and_multicast_packets";
+    if !privileged(test) {
+        return;
+    }
+    let (path, report, r) = verified(test, "broadcast.rules", BROADCAST, &["--family", "4"]);
+    // (line, where its probe goes, the verdict both sides give it)
+    for (line, to, verdict) in [
+        (7, "255.255.255.255:67", "accept"),
+        (8, "224.0.0.251:5353", "accept"),
+        (9, "224.0.0.251:", "drop"),
+        // Returned from not-local, accepted by line 14.
+        (12, "255.255.255.255:138", "accept"),
+    ] {
+        let p = aimed_at(&r, &format!("{path}:{line}"));
+        assert!(
+            p["text"].as_str().unwrap().contains(&format!(" -> {to}")),
+            "{p:#}"
+        );
+        assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
+        for side in ["legacy", "fwnet"] {
+            let hits = p[side]["hits"].to_string();
+            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
+        }
+    }
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+}

@@ -569,16 +569,22 @@ impl LinkSender {
         Ok(LinkSender { socket, to })
     }
 
+    /// Sends `packet` in a frame to the server, or, to the limited broadcast address or a
+    /// multicast group, to the link-layer address a host would use for it: the server then sees
+    /// it as broadcast or multicast (`-m pkttype`), as from a real network.
     pub fn send(&self, packet: &Packet) -> Result<(), String> {
         let ethertype = if packet.is_ipv6() {
             libc::ETH_P_IPV6
         } else {
             libc::ETH_P_IP
         };
-        let to = libc::sockaddr_ll {
+        let mut to = libc::sockaddr_ll {
             sll_protocol: (ethertype as u16).to_be(),
             ..self.to
         };
+        if let Some(mac) = link_group(packet.dst) {
+            to.sll_addr[..6].copy_from_slice(&mac);
+        }
         send_to(&self.socket, packet, &to)
     }
 
@@ -609,6 +615,24 @@ impl LinkSender {
             ));
         }
         Ok(())
+    }
+}
+
+/// The link-layer address of a frame to `dst` where it is not a host's: all ones for IPv4's
+/// limited broadcast address; for a multicast group, 01:00:5e and its low 23 bits (RFC 1112)
+/// or 33:33 and its low 32 bits (RFC 2464).
+pub fn link_group(dst: IpAddr) -> Option<[u8; 6]> {
+    match dst {
+        IpAddr::V4(a) if a.is_broadcast() => Some([0xff; 6]),
+        IpAddr::V4(a) if a.is_multicast() => {
+            let o = a.octets();
+            Some([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
+        }
+        IpAddr::V6(a) if a.is_multicast() => {
+            let o = a.octets();
+            Some([0x33, 0x33, o[12], o[13], o[14], o[15]])
+        }
+        _ => None,
     }
 }
 
@@ -695,6 +719,25 @@ mod tests {
         for (text, want) in cases {
             let addr: Ipv6Addr = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(scope_for(addr, 7), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn broadcast_and_multicast_packets_go_to_their_link_layer_addresses() {
+        let cases: [(&str, Option<[u8; 6]>); 6] = [
+            ("255.255.255.255", Some([0xff; 6])),
+            ("224.0.0.251", Some([0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb])),
+            // Only 23 bits of the group are in the address: 239.255 loses its top bit.
+            (
+                "239.255.255.250",
+                Some([0x01, 0x00, 0x5e, 0x7f, 0xff, 0xfa]),
+            ),
+            ("ff02::1:ff00:1", Some([0x33, 0x33, 0xff, 0x00, 0x00, 0x01])),
+            ("10.77.0.255", None),
+            ("fd77::1", None),
+        ];
+        for (dst, want) in cases {
+            assert_eq!(link_group(dst.parse().unwrap()), want, "{dst}");
         }
     }
 

@@ -92,6 +92,17 @@ pub const LIST_FILL_WHY: &str = "puts the source in the list";
 pub const LIST_CHECK_WHY: &str = "source in the list";
 /// `fib ... type local`: the route type of an address the host owns (RTN_LOCAL).
 const RTN_LOCAL: u128 = 2;
+/// The route types of a broadcast and a multicast address (RTN_BROADCAST, RTN_MULTICAST).
+const RTN_BROADCAST: u128 = 3;
+const RTN_MULTICAST: u128 = 5;
+/// `meta pkttype` of a frame to the host's own link-layer address, to the broadcast address,
+/// to a multicast one (PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST).
+const PACKET_HOST: u128 = 0;
+const PACKET_BROADCAST: u128 = 1;
+const PACKET_MULTICAST: u128 = 2;
+/// The multicast group of probes that must go to one (mDNS's): the server joins it.
+const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
+const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb);
 /// Why the probe made to match a rule's every test was played.
 pub const REACHES_WHY: &str = "reaches the rule";
 /// Packets past the burst in a rate-limit probe.
@@ -839,6 +850,10 @@ struct Conds {
     /// `meta skuid` / `meta skgid` (`-m owner`): who owns the socket that sent the packet.
     skuid: Vec<Cond>,
     skgid: Vec<Cond>,
+    /// `meta pkttype` (`-m pkttype`), and `fib daddr type` other than `local`
+    /// (`-m addrtype --dst-type BROADCAST`): what kind of address the packet is sent to.
+    pkttype: Vec<Cond>,
+    daddr_type: Vec<Cond>,
 }
 
 impl Conds {
@@ -859,6 +874,8 @@ impl Conds {
         self.local_daddr |= o.local_daddr;
         self.skuid.extend(o.skuid.iter().cloned());
         self.skgid.extend(o.skgid.iter().cloned());
+        self.pkttype.extend(o.pkttype.iter().cloned());
+        self.daddr_type.extend(o.daddr_type.iter().cloned());
         if o.limit.is_some() {
             self.limit = o.limit.clone();
         }
@@ -1069,6 +1086,11 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                         addr: fwnet_nft::FibAddr::Daddr,
                         iface: None,
                     }) if *op == CmpOp::Eq && num(right) == Some(RTN_LOCAL) => c.local_daddr = true,
+                    Expr::Fib(fwnet_nft::Fib {
+                        addr: fwnet_nft::FibAddr::Daddr,
+                        iface: None,
+                    }) => c.daddr_type.push(cond),
+                    Expr::Meta(MetaKey::Pkttype) => c.pkttype.push(cond),
                     Expr::Meta(MetaKey::Iifname) => c.iif.push(IfCond {
                         names: ifaces(right),
                         neg: *op == CmpOp::Ne,
@@ -1731,6 +1753,51 @@ fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
             .iter()
             .all(|k| (p.flags & k.mask == k.value) != k.neg)
         && owned_as(p, c)
+        && c.pkttype.iter().all(|k| k.holds(pkttype_of(p.dst)))
+        && c.daddr_type
+            .iter()
+            .all(|k| k.holds(route_type_of(p.dst, af)))
+}
+
+/// The `meta pkttype` of a packet to `dst` from a host on the link, which sends a packet to
+/// the limited broadcast address or to a multicast group in a frame to the matching
+/// link-layer address (as [`crate::verify::packet::LinkSender`] does).
+fn pkttype_of(dst: IpAddr) -> u128 {
+    match dst {
+        IpAddr::V4(a) if a.is_broadcast() => PACKET_BROADCAST,
+        a if a.is_multicast() => PACKET_MULTICAST,
+        _ => PACKET_HOST,
+    }
+}
+
+/// The route type of `dst` on the server, for the destinations probes to it use: its own
+/// address, the limited broadcast address, a multicast group.
+fn route_type_of(dst: IpAddr, af: Af) -> u128 {
+    match dst {
+        IpAddr::V4(a) if a.is_broadcast() => RTN_BROADCAST,
+        a if a.is_multicast() => RTN_MULTICAST,
+        a if a == af.server() => RTN_LOCAL,
+        _ => 1,
+    }
+}
+
+/// Where a packet meeting `c`'s tests of the kind of its destination goes, when `c` names
+/// no destination address: the server's address, the limited broadcast address (IPv4) or a
+/// multicast group the server joins, whichever is the first to meet them.
+fn dst_of_kind(c: &Conds, af: Af) -> IpAddr {
+    let group = match af {
+        Af::V4 => IpAddr::V4(GROUP_V4),
+        Af::V6 => IpAddr::V6(GROUP_V6),
+    };
+    let broadcast = (af == Af::V4).then_some(IpAddr::V4(Ipv4Addr::BROADCAST));
+    [Some(af.server()), broadcast, Some(group)]
+        .into_iter()
+        .flatten()
+        .find(|&d| {
+            c.pkttype.iter().all(|k| k.holds(pkttype_of(d)))
+                && c.daddr_type.iter().all(|k| k.holds(route_type_of(d, af)))
+        })
+        .unwrap_or(af.server())
 }
 
 /// Whether `p` meets `c`'s owner tests: only a packet the server sends has a socket, hence an
@@ -1766,7 +1833,11 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         .unwrap_or(None);
     let neutral_src = bits(n.sources[0]);
     let usable_u = |v: u128| af.usable(v);
-    let dst = af.addr(choose(&c.daddr, &[], bits(af.server()), af.max(), usable_u));
+    let dst = if c.daddr.is_empty() {
+        dst_of_kind(c, af)
+    } else {
+        af.addr(choose(&c.daddr, &[], bits(af.server()), af.max(), usable_u))
+    };
     let src = if iif.as_deref() == Some("lo") && c.saddr.is_empty() {
         dst
     } else {
@@ -2941,6 +3012,76 @@ mod tests {
             Err("`owner` is for packets the server sends: `output`, or `iif lo`".into())
         );
         assert!(parse_line("udp 10.77.0.1 -> 192.0.2.1:53 output owner 4294967295").is_err());
+    }
+
+    #[test]
+    fn broadcast_and_multicast_rules_get_packets_to_such_addresses() {
+        let fib = |t: u64| {
+            cmp(
+                Expr::Fib(fwnet_nft::Fib {
+                    addr: fwnet_nft::FibAddr::Daddr,
+                    iface: None,
+                }),
+                Value::Num(t),
+            )
+        };
+        let pkttype = |t: u64| cmp(Expr::Meta(MetaKey::Pkttype), Value::Num(t));
+        let udp = |port: u64, mut v: Vec<Stmt>| {
+            v.extend([
+                cmp(Expr::Payload(Field::IpProtocol), Value::Num(17)),
+                cmp(Expr::Payload(Field::UdpDport), Value::Num(port)),
+            ]);
+            v
+        };
+        let not_local = Stmt::Match(Match::Cmp {
+            left: Expr::Fib(fwnet_nft::Fib {
+                addr: fwnet_nft::FibAddr::Daddr,
+                iface: None,
+            }),
+            op: CmpOp::Ne,
+            right: Value::Num(2),
+        });
+        let rs = ruleset(vec![
+            // -m pkttype --pkt-type broadcast, multicast; -m addrtype --dst-type MULTICAST,
+            // BROADCAST; ! --dst-type LOCAL (the first kind that is not the server's address).
+            rule(1, udp(67, vec![pkttype(1)])),
+            rule(2, udp(5353, vec![pkttype(2)])),
+            rule(3, udp(1900, vec![fib(5)])),
+            rule(4, udp(138, vec![fib(3)])),
+            rule(5, udp(139, vec![not_local])),
+            rule(6, tcp_dport(Value::Num(22))),
+        ]);
+        let first = |rs: &Ruleset, line: u32| derived_for(rs, line).remove(0);
+        assert!(
+            first(&rs, 1).contains(" -> 255.255.255.255:67"),
+            "{}",
+            first(&rs, 1)
+        );
+        assert!(
+            first(&rs, 2).contains(" -> 224.0.0.251:5353"),
+            "{}",
+            first(&rs, 2)
+        );
+        assert!(
+            first(&rs, 3).contains(" -> 224.0.0.251:1900"),
+            "{}",
+            first(&rs, 3)
+        );
+        assert!(
+            first(&rs, 4).contains(" -> 255.255.255.255:138"),
+            "{}",
+            first(&rs, 4)
+        );
+        assert!(
+            first(&rs, 5).contains(" -> 255.255.255.255:139"),
+            "{}",
+            first(&rs, 5)
+        );
+        assert!(
+            first(&rs, 6).contains(" -> 10.77.0.1:22"),
+            "{}",
+            first(&rs, 6)
+        );
     }
 
     #[test]
