@@ -1919,3 +1919,55 @@ fn broadcast_and_multicast_rules_get_broadcast_and_multicast_packets() {
     }
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }
+
+/// An ip6tables file that drops type 0 routing headers (RFC 5095) and lets Mobile IPv6's type
+/// 2 in.
+pub const ROUTING_HEADER: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m rt --rt-type 0 -j DROP
+-A INPUT -m rt --rt-type 2 --rt-segsleft 0 -j ACCEPT
+-A INPUT -p ipv6-icmp -j ACCEPT
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn routing_header_rules_get_packets_that_carry_one() {
+    let test = "routing_header_rules_get_packets_that_carry_one";
+    if !privileged(test) {
+        return;
+    }
+    let (path, report, r) = verified(test, "rh.v6", ROUTING_HEADER, &["--family", "6"]);
+    for (line, rt, verdict) in [(5, " rt 0", "drop"), (6, " rt 2", "accept")] {
+        let p = aimed_at(&r, &format!("{path}:{line}"));
+        assert!(p["text"].as_str().unwrap().ends_with(rt), "{p:#}");
+        assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
+        for side in ["legacy", "fwnet"] {
+            let hits = p[side]["hits"].to_string();
+            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
+        }
+    }
+    // SSH with a type 0 header is dropped by line 5, without one let in by line 8.
+    let ssh: Vec<_> = r
+        .iter()
+        .filter(|p| p["text"].as_str().unwrap().contains(":22 flags S"))
+        .map(|p| {
+            (
+                p["text"].as_str().unwrap().ends_with(" rt 0"),
+                side_verdicts(p),
+            )
+        })
+        .collect();
+    assert!(
+        ssh.contains(&(true, ("drop".into(), "drop".into()))),
+        "{ssh:?}"
+    );
+    assert!(
+        ssh.contains(&(false, ("accept".into(), "accept".into()))),
+        "{ssh:?}"
+    );
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+}

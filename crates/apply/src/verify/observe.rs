@@ -102,8 +102,10 @@ impl PacketKey {
             && (self.src == k.src || self.dst == k.dst || same_tcp_sequence)
     }
 
-    /// Reads the key of an IPv4 or IPv6 packet (header included; IPv6 without extension
-    /// headers), or None if it is too short or of another version.
+    /// Reads the key of an IPv4 or IPv6 packet (header included; an IPv6 packet's hop-by-hop,
+    /// routing and destination options headers are skipped to the transport header, as the
+    /// raw sockets that see it pass INPUT get it), or None if it is too short or of another
+    /// version.
     pub fn of(packet: &[u8]) -> Option<PacketKey> {
         match packet.first()? >> 4 {
             4 => {
@@ -122,14 +124,20 @@ impl PacketKey {
             }
             6 => {
                 let header = packet.get(..40)?;
-                let l4_head: [u8; 8] = packet.get(40..48)?.try_into().ok()?;
+                let (mut protocol, mut at) = (header[6], 40);
+                while matches!(protocol, 0 | 43 | 60) {
+                    let ext = packet.get(at..at + 2)?;
+                    protocol = ext[0];
+                    at += (usize::from(ext[1]) + 1) * 8;
+                }
+                let l4_head: [u8; 8] = packet.get(at..at + 8)?.try_into().ok()?;
                 let addr = |at: usize| -> Option<IpAddr> {
                     let b: [u8; 16] = header.get(at..at + 16)?.try_into().ok()?;
                     Some(Ipv6Addr::from(b).into())
                 };
                 Some(PacketKey {
                     id: u32::from_be_bytes([0, header[1] & 0x0f, header[2], header[3]]),
-                    protocol: header[6],
+                    protocol,
                     src: addr(8)?,
                     dst: addr(24)?,
                     l4_head,
@@ -672,6 +680,26 @@ pub fn snmp_value(text: &str, group: &str, field: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_packet_key_skips_ipv6_extension_headers_as_raw_sockets_do() {
+        use crate::verify::packet::{Packet, Routing, SYN};
+        let src: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let dst: Ipv6Addr = "fd77::1".parse().unwrap();
+        let plain = Packet::tcp(src, 40000, dst, 22, SYN).with_id(7);
+        let routed = plain.clone().with_routing(Some(Routing {
+            kind: 0,
+            segments_left: 0,
+            hdrlen: 2,
+        }));
+        let key = PacketKey::of(&routed.to_bytes()).unwrap();
+        assert_eq!(Some(key), PacketKey::of(&plain.to_bytes()));
+        assert_eq!(key.protocol, 6);
+        // A header whose length runs past the packet gives no key.
+        let mut cut = routed.to_bytes();
+        cut.truncate(50);
+        assert_eq!(PacketKey::of(&cut), None);
+    }
 
     #[test]
     fn snmp_value_reads_the_column_under_its_name() {

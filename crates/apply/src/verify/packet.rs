@@ -39,6 +39,8 @@ const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_ICMPV6: u8 = 58;
 const IPPROTO_GRE: u8 = 47;
+/// IPv6's routing extension header.
+const IPPROTO_ROUTING: u8 = 43;
 
 /// The transport part of a crafted packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,6 +79,36 @@ pub struct Packet {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub l4: L4,
+    /// An IPv6 routing header between the IPv6 header and the transport one.
+    pub routing: Option<Routing>,
+}
+
+/// An IPv6 routing header (`-m rt`, nft `rt type`): its type, segments left, and length field
+/// (in 8-byte units after the first 8; the bytes are zeros, which for type 0 are that many
+/// halves of unspecified addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct Routing {
+    pub kind: u8,
+    pub segments_left: u8,
+    pub hdrlen: u8,
+}
+
+impl Routing {
+    fn bytes(&self, next: u8) -> Vec<u8> {
+        let mut b = vec![next, self.hdrlen, self.kind, self.segments_left, 0, 0, 0, 0];
+        b.resize(8 + 8 * usize::from(self.hdrlen), 0);
+        b
+    }
+}
+
+impl std::fmt::Display for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.segments_left, self.hdrlen) {
+            (0, 0) => write!(f, "{}", self.kind),
+            (s, 0) => write!(f, "{}/{s}", self.kind),
+            (s, l) => write!(f, "{}/{s}/{l}", self.kind),
+        }
+    }
 }
 
 impl Packet {
@@ -91,6 +123,7 @@ impl Packet {
         let ack = if flags & ACK != 0 { 0x0001_0000 } else { 0 };
         Packet {
             id: 0,
+            routing: None,
             src: src.into(),
             dst: dst.into(),
             l4: L4::Tcp {
@@ -107,6 +140,7 @@ impl Packet {
     pub fn udp(src: impl Into<IpAddr>, sport: u16, dst: impl Into<IpAddr>, dport: u16) -> Packet {
         Packet {
             id: 0,
+            routing: None,
             src: src.into(),
             dst: dst.into(),
             l4: L4::Udp {
@@ -133,6 +167,7 @@ impl Packet {
         };
         Packet {
             id: 0,
+            routing: None,
             src,
             dst,
             l4: L4::Icmp {
@@ -181,6 +216,7 @@ impl Packet {
         let rest = if error { [0; 4] } else { [i0, i1, 0, 1] };
         Packet {
             id: 0,
+            routing: None,
             src,
             dst,
             l4: L4::Icmp {
@@ -209,6 +245,7 @@ impl Packet {
         };
         Packet {
             id: 0,
+            routing: None,
             src: src.into(),
             dst: dst.into(),
             l4: L4::Other { protocol, payload },
@@ -217,6 +254,14 @@ impl Packet {
 
     pub fn with_id(mut self, id: u16) -> Packet {
         self.id = id;
+        self
+    }
+
+    /// The packet with a routing header (IPv6 only; an IPv4 packet is left as it is).
+    pub fn with_routing(mut self, routing: Option<Routing>) -> Packet {
+        if self.is_ipv6() {
+            self.routing = routing;
+        }
         self
     }
 
@@ -333,14 +378,22 @@ impl Packet {
                 ip
             }
             _ => {
-                let mut ip = Vec::with_capacity(40 + l4.len());
+                // The transport checksum's pseudo-header has the final destination, which with
+                // no segments left is the header's.
+                let routing = self.routing.map(|r| r.bytes(protocol)).unwrap_or_default();
+                let mut ip = Vec::with_capacity(40 + routing.len() + l4.len());
                 // version 6, traffic class 0, the id as flow label
                 ip.extend_from_slice(&(0x6000_0000u32 | u32::from(self.id)).to_be_bytes());
-                ip.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-                ip.push(protocol);
+                ip.extend_from_slice(&((routing.len() + l4.len()) as u16).to_be_bytes());
+                ip.push(if routing.is_empty() {
+                    protocol
+                } else {
+                    IPPROTO_ROUTING
+                });
                 ip.push(self.hop_limit());
                 ip.extend_from_slice(&v6(self.src).octets());
                 ip.extend_from_slice(&v6(self.dst).octets());
+                ip.extend_from_slice(&routing);
                 ip
             }
         };
@@ -815,6 +868,59 @@ mod tests {
         assert_eq!(esp[6], 50, "next header");
         assert_eq!(u16::from_be_bytes([esp[4], esp[5]]), 8, "payload length");
         assert_ne!(&esp[40..44], &[0, 0, 0, 0], "an ESP SPI is never 0");
+    }
+
+    #[test]
+    fn a_routing_header_goes_between_the_ipv6_and_transport_headers() {
+        let src: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let dst: Ipv6Addr = "fd77::1".parse().unwrap();
+        let plain = Packet::tcp(src, 40000, dst, 22, SYN);
+        let rh0 = Routing {
+            kind: 0,
+            segments_left: 0,
+            hdrlen: 0,
+        };
+        let bytes = plain.clone().with_routing(Some(rh0)).to_bytes();
+        let without = plain.to_bytes();
+        assert_eq!(bytes.len(), without.len() + 8);
+        assert_eq!(bytes[6], 43, "next header: routing");
+        assert_eq!(
+            &bytes[40..48],
+            &[6, 0, 0, 0, 0, 0, 0, 0],
+            "tcp next, type 0"
+        );
+        assert_eq!(
+            usize::from(u16::from_be_bytes([bytes[4], bytes[5]])) + 40,
+            bytes.len(),
+            "payload length counts the header"
+        );
+        assert_eq!(
+            &bytes[48..],
+            &without[40..],
+            "the same tcp segment after it"
+        );
+        // A longer one: type 2, one segment left, 16 bytes of address after the first 8.
+        let rh2 = Routing {
+            kind: 2,
+            segments_left: 1,
+            hdrlen: 2,
+        };
+        let udp = Packet::udp(src, 53, dst, 5353);
+        let bytes = udp.clone().with_routing(Some(rh2)).to_bytes();
+        assert_eq!(&bytes[40..44], &[17, 2, 2, 1]);
+        assert_eq!(bytes.len(), udp.to_bytes().len() + 24);
+        // IPv4 has no routing header to carry.
+        let v4 = Packet::udp(
+            Ipv4Addr::new(10, 0, 0, 5),
+            53,
+            Ipv4Addr::new(10, 77, 0, 1),
+            53,
+        );
+        assert_eq!(v4.clone().with_routing(Some(rh0)), v4);
+        assert_eq!(
+            (rh0.to_string(), rh2.to_string()),
+            ("0".into(), "2/1/2".into())
+        );
     }
 
     #[test]

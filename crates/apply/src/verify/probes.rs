@@ -61,13 +61,15 @@
 //! RELATED or INVALID packets of protocols other than tcp, udp and icmp.
 
 use fwnet_nft::{
-    ct_state, CmpOp, CtKey, Expr, Family, Field, Match, MetaKey, Ruleset, Stmt, Value, Verdict,
+    ct_state, CmpOp, CtKey, Expr, Exthdr, ExthdrField, Family, Field, Ipv6Ext, Match, MetaKey,
+    Ruleset, Stmt, Value, Verdict,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use super::packet::Routing;
 use super::packet::{ACK, ALL, FIN, PSH, RST, SYN, URG};
 
 /// The server's address on the main link: the destination when nothing else is asked for.
@@ -236,6 +238,9 @@ pub struct Probe {
     /// Whose socket a packet the server sends comes from (`-m owner`); `None` is root's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// An IPv6 routing header the packets carry (`-m rt`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
 }
 
 /// The user and group owning the socket a probe is sent from: what `-m owner --uid-owner` /
@@ -372,6 +377,9 @@ impl fmt::Display for Probe {
         }
         if let Some(o) = &self.owner {
             write!(f, " owner {}:{}", o.uid, o.gid)?;
+        }
+        if let Some(r) = &self.routing {
+            write!(f, " rt {r}")?;
         }
         if self.count > 1 {
             write!(f, " x {}", self.count)?;
@@ -607,7 +615,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     let (mut flags, mut kind_no, mut code, mut iif, mut count, mut reply) =
         (SYN, echo, 0u8, None, 1u32, false);
     let mut wait_ms = 0u32;
-    let (mut path, mut oif, mut owner) = (Path::Input, None, None);
+    let (mut path, mut oif, mut owner, mut routing) = (Path::Input, None, None, None);
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -644,6 +652,22 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
                     uid: id(uid, "user id")?,
                     gid: id(gid, "group id")?,
                 });
+            }
+            "rt" => {
+                let r = it.next().ok_or("rt needs TYPE[/SEGLEFT[/HDRLEN]]")?;
+                let mut parts = r.split('/');
+                let mut part = |what: &str| match parts.next() {
+                    Some(p) => parse_num::<u8>(Some(p), what),
+                    None => Ok(0),
+                };
+                routing = Some(Routing {
+                    kind: part("routing type")?,
+                    segments_left: part("segments left")?,
+                    hdrlen: part("routing header length")?,
+                });
+                if parts.next().is_some() {
+                    return Err(format!("`{r}`: rt is TYPE[/SEGLEFT[/HDRLEN]]"));
+                }
             }
             "wait" => {
                 wait_ms = parse_num(it.next().copied(), "wait in milliseconds")?;
@@ -723,6 +747,9 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     if oif.is_some() && path == Path::Input {
         return Err("`oif` needs `forward` or `output` before it".into());
     }
+    if routing.is_some() && !src.is_ipv6() {
+        return Err("`rt` (a routing header) is for IPv6 probes".into());
+    }
     if owner.is_some() && path != Path::Output && iif.as_deref() != Some("lo") {
         return Err("`owner` is for packets the server sends: `output`, or `iif lo`".into());
     }
@@ -755,6 +782,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         path,
         oif,
         owner,
+        routing,
     })
 }
 
@@ -854,6 +882,12 @@ struct Conds {
     /// (`-m addrtype --dst-type BROADCAST`): what kind of address the packet is sent to.
     pkttype: Vec<Cond>,
     daddr_type: Vec<Cond>,
+    /// IPv6 routing header tests (`-m rt`): the header is there (`exthdr rt exists`), and its
+    /// type, segments left and length field.
+    rt: bool,
+    rt_type: Vec<Cond>,
+    rt_segleft: Vec<Cond>,
+    rt_hdrlen: Vec<Cond>,
 }
 
 impl Conds {
@@ -876,6 +910,10 @@ impl Conds {
         self.skgid.extend(o.skgid.iter().cloned());
         self.pkttype.extend(o.pkttype.iter().cloned());
         self.daddr_type.extend(o.daddr_type.iter().cloned());
+        self.rt |= o.rt;
+        self.rt_type.extend(o.rt_type.iter().cloned());
+        self.rt_segleft.extend(o.rt_segleft.iter().cloned());
+        self.rt_hdrlen.extend(o.rt_hdrlen.iter().cloned());
         if o.limit.is_some() {
             self.limit = o.limit.clone();
         }
@@ -1091,6 +1129,13 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                         iface: None,
                     }) => c.daddr_type.push(cond),
                     Expr::Meta(MetaKey::Pkttype) => c.pkttype.push(cond),
+                    Expr::Exthdr(Exthdr::Present(Ipv6Ext::Rt)) if !cond.neg => c.rt = true,
+                    Expr::Exthdr(Exthdr::Field(f)) => match f {
+                        ExthdrField::RtType => c.rt_type.push(cond),
+                        ExthdrField::RtSegLeft => c.rt_segleft.push(cond),
+                        ExthdrField::RtHdrlength => c.rt_hdrlen.push(cond),
+                        _ => {}
+                    },
                     Expr::Meta(MetaKey::Iifname) => c.iif.push(IfCond {
                         names: ifaces(right),
                         neg: *op == CmpOp::Ne,
@@ -1465,6 +1510,8 @@ struct Point {
     written: bool,
     /// Whose socket the server sends it from (`-m owner`); `None` is root's.
     owner: Option<Owner>,
+    /// The IPv6 routing header it carries (`-m rt`).
+    routing: Option<Routing>,
 }
 
 impl Point {
@@ -1754,9 +1801,27 @@ fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
             .all(|k| (p.flags & k.mask == k.value) != k.neg)
         && owned_as(p, c)
         && c.pkttype.iter().all(|k| k.holds(pkttype_of(p.dst)))
+        && routed_as(p.routing, c)
         && c.daddr_type
             .iter()
             .all(|k| k.holds(route_type_of(p.dst, af)))
+}
+
+/// Whether a packet with routing header `r` (or none) meets `c`'s tests of one: each test of
+/// a field wants the header there.
+fn routed_as(r: Option<Routing>, c: &Conds) -> bool {
+    let tested =
+        c.rt || !c.rt_type.is_empty() || !c.rt_segleft.is_empty() || !c.rt_hdrlen.is_empty();
+    match r {
+        None => !tested,
+        Some(r) => {
+            c.rt_type.iter().all(|k| k.holds(u128::from(r.kind)))
+                && c.rt_segleft
+                    .iter()
+                    .all(|k| k.holds(u128::from(r.segments_left)))
+                && c.rt_hdrlen.iter().all(|k| k.holds(u128::from(r.hdrlen)))
+        }
+    }
 }
 
 /// The `meta pkttype` of a packet to `dst` from a host on the link, which sends a packet to
@@ -1889,6 +1954,14 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         uid: id(&c.skuid),
         gid: id(&c.skgid),
     });
+    let byte = |conds: &[Cond]| choose(conds, &[0], 0, 255, |_| true) as u8;
+    let tested =
+        c.rt || !c.rt_type.is_empty() || !c.rt_segleft.is_empty() || !c.rt_hdrlen.is_empty();
+    let routing = (af == Af::V6 && tested).then(|| Routing {
+        kind: byte(&c.rt_type),
+        segments_left: byte(&c.rt_segleft),
+        hdrlen: byte(&c.rt_hdrlen),
+    });
     Point {
         proto,
         src,
@@ -1905,6 +1978,7 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         oif: None,
         written: state == Some(State::Established) && c.sport.iter().any(|p| !p.neg),
         owner,
+        routing,
     }
 }
 
@@ -2162,6 +2236,7 @@ fn derive_af(
                     owner: p
                         .owner
                         .filter(|_| p.path == Path::Output || p.iif.as_deref() == Some("lo")),
+                    routing: p.routing,
                 });
                 true
             }
@@ -2558,6 +2633,7 @@ fn derive_af(
         oif: None,
         written: false,
         owner: None,
+        routing: None,
     };
     for path in [Path::Forward, Path::Output] {
         if !t
@@ -2668,6 +2744,7 @@ fn derive_af(
                 p.path,
                 p.oif.clone(),
                 p.owner,
+                p.routing,
             );
             if sequenced || seen.insert(key) {
                 covered.extend(p.origin.clone());
@@ -3082,6 +3159,61 @@ mod tests {
             "{}",
             first(&rs, 6)
         );
+    }
+
+    #[test]
+    fn routing_header_rules_get_packets_with_one() {
+        let rt = |field: ExthdrField, op: CmpOp, v: u64| {
+            Stmt::Match(Match::Cmp {
+                left: Expr::Exthdr(Exthdr::Field(field)),
+                op,
+                right: Value::Num(v),
+            })
+        };
+        let exists = Stmt::Match(Match::Cmp {
+            left: Expr::Exthdr(Exthdr::Present(Ipv6Ext::Rt)),
+            op: CmpOp::Eq,
+            right: Value::Num(1),
+        });
+        let mut rs = ruleset(vec![
+            // -m rt --rt-type 0; ! --rt-type 0 --rt-segsleft 3; -m rt; and a rule without.
+            rule(1, vec![rt(ExthdrField::RtType, CmpOp::Eq, 0)]),
+            rule(
+                2,
+                vec![
+                    rt(ExthdrField::RtType, CmpOp::Ne, 0),
+                    rt(ExthdrField::RtSegLeft, CmpOp::Eq, 3),
+                ],
+            ),
+            rule(3, {
+                let mut v = tcp_dport(Value::Num(80));
+                v.push(exists);
+                v
+            }),
+            rule(4, tcp_dport(Value::Num(22))),
+        ]);
+        rs.tables[0].family = Family::Ip6;
+        let first = |line: u32| derived_for(&rs, line).remove(0);
+        assert!(first(1).ends_with(" rt 0"), "{}", first(1));
+        assert!(first(2).ends_with(" rt 1/3"), "{}", first(2));
+        assert!(first(3).ends_with(" rt 0"), "{}", first(3));
+        assert!(!first(4).contains(" rt "), "{}", first(4));
+
+        let p = parse_line("tcp [2001:db8::5]:1 -> 22 flags S rt 0/1/2").unwrap();
+        assert_eq!(
+            p.routing,
+            Some(Routing {
+                kind: 0,
+                segments_left: 1,
+                hdrlen: 2
+            })
+        );
+        assert_eq!(parse_line(&p.to_string()).map(|q| q.routing), Ok(p.routing));
+        assert_eq!(
+            parse_line("tcp 10.0.0.5:1 -> 22 rt 0").map(|_| ()),
+            Err("`rt` (a routing header) is for IPv6 probes".into())
+        );
+        assert!(parse_line("tcp [2001:db8::5]:1 -> 22 rt 0/1/2/3").is_err());
     }
 
     #[test]

@@ -2090,7 +2090,9 @@ fn play_probes(
                 let flows = written_flows(spec, probe.path, probe.count);
                 write_flows(site, &flows, true)?;
                 for i in 0..probe.count {
-                    let p = crafted(spec, i)?.with_id(next_id);
+                    let p = crafted(spec, i)?
+                        .with_id(next_id)
+                        .with_routing(probe.routing);
                     next_id = next_id.checked_add(1).filter(|n| *n != 0).unwrap_or(0x1000);
                     packets.push(p);
                 }
