@@ -1971,3 +1971,44 @@ fn routing_header_rules_get_packets_that_carry_one() {
     );
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }
+
+/// A host that answers mDNS but must not send it out of its second link.
+pub const MDNS_OUT: &str = "\
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -d 224.0.0.251/32 -p udp -m udp --dport 5353 -j ACCEPT
+-A OUTPUT -o eth1 -d 224.0.0.251/32 -p udp -m udp --dport 5353 -j DROP
+-A OUTPUT -d 224.0.0.251/32 -p udp -m udp --dport 5353 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn the_servers_own_packets_to_a_group_it_joined_leave_by_their_link() {
+    let test = "the_servers_own_packets_to_a_group_it_joined_leave_by_their_link";
+    if !privileged(test) {
+        return;
+    }
+    let (path, report, r) = verified(test, "mdns-out.rules", MDNS_OUT, &["--family", "4"]);
+    // The INPUT probe has the server join 224.0.0.251; its own mDNS is sent after it left
+    // the group again, or it would go over `lo`, where `-o eth1` never holds.
+    for (line, verdict) in [(5, "accept"), (6, "drop"), (7, "accept")] {
+        let origin = format!("{path}:{line}");
+        let p = (r.iter())
+            .find(|p| {
+                p["probe"]["origin"] == origin.as_str()
+                    && p["probe"]["why"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("reaches the rule")
+            })
+            .unwrap_or_else(|| panic!("no probe made for {origin} in {r:#?}"));
+        assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
+        for side in ["legacy", "fwnet"] {
+            let hits = p[side]["hits"].to_string();
+            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
+        }
+    }
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+}

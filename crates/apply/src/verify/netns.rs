@@ -398,7 +398,7 @@ impl Site {
         server.extend(spec.server_addrs.iter().map(|a| server_addr_line(*a, true)));
         for g in &spec.server_groups {
             for l in &site.links {
-                server.push(format!("addr add {} dev {} autojoin", host(*g), l.name));
+                server.push(server_group_line(*g, &l.name, true));
             }
         }
         site.client.ip_batch(&client)?;
@@ -427,6 +427,16 @@ pub fn server_addr_line(a: IpAddr, add: bool) -> String {
         (IpAddr::V6(_), true) => format!("addr add {} dev lo nodad", host(a)),
         (_, true) => format!("addr add {} dev lo", host(a)),
         (_, false) => format!("addr del {} dev lo", host(a)),
+    }
+}
+
+/// The `ip -batch` line that has the server join multicast group `g` on link `link` (an
+/// address with `autojoin`, which also gives the group a local route), or with `add` false
+/// leave it.
+pub fn server_group_line(g: IpAddr, link: &str, add: bool) -> String {
+    match add {
+        true => format!("addr add {} dev {link} autojoin", host(g)),
+        false => format!("addr del {} dev {link}", host(g)),
     }
 }
 

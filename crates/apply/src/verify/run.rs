@@ -585,6 +585,13 @@ fn attempt_once(
         .map(|p| p.spec.dst())
         .filter(|a| usable_local(*a) && !is_link_addr(*a, n_links))
         .collect();
+    // The kernel delivers a multicast packet (mDNS, SSDP) only to a member of its group.
+    let server_groups: BTreeSet<IpAddr> = all
+        .iter()
+        .filter(|p| p.path == Path::Input && p.iif.as_deref() != Some("lo"))
+        .map(|p| p.spec.dst())
+        .filter(|a| a.is_multicast() && !is_all_nodes(*a))
+        .collect();
     // A forwarded or sent probe to an address the server cannot route away (a link's, a
     // loopback or broadcast one, a multicast group it would have to route) would be delivered
     // locally or not at all.
@@ -593,8 +600,11 @@ fn attempt_once(
         .partition(|p| p.path == Path::Input || leaves(p, n_links));
     // One to an address the server owns for the INPUT probes is played after them, once the
     // server gave those addresses up ([`give_up_addresses`]). (A packet from such an address
-    // is no martian to the kernel while `rp_filter` is off, as it is in the namespaces.)
-    let needs_unowned = |p: &Probe| p.path != Path::Input && server_addrs.contains(&p.spec.dst());
+    // is no martian to the kernel while `rp_filter` is off, as it is in the namespaces.) So is
+    // one to a group the server joined for them: joining gives the group a local route, which
+    // would send the server's own packets to it over `lo` instead of out of their link.
+    let owned = |a: &IpAddr| server_addrs.contains(a) || server_groups.contains(a);
+    let needs_unowned = |p: &Probe| p.path != Path::Input && owned(&p.spec.dst());
     let (all, later): (Vec<Probe>, Vec<Probe>) = all.into_iter().partition(|p| !needs_unowned(p));
     let later: Vec<Probe> = later
         .into_iter()
@@ -603,13 +613,7 @@ fn attempt_once(
             p
         })
         .collect();
-    let given_up: Vec<IpAddr> = later
-        .iter()
-        .map(|p| p.spec.dst())
-        .filter(|a| server_addrs.contains(a))
-        .collect::<BTreeSet<IpAddr>>()
-        .into_iter()
-        .collect();
+    let given_up: BTreeSet<IpAddr> = later.iter().map(|p| p.spec.dst()).filter(owned).collect();
     let server_link_local = link_local_dsts(&all, &links);
     // The client owns the sources of real connections, except where one is also where a
     // connection goes (the client would then talk to itself).
@@ -664,13 +668,6 @@ fn attempt_once(
                 )
             }),
     );
-    // The kernel delivers a multicast packet (mDNS, SSDP) only to a member of its group.
-    let server_groups: BTreeSet<IpAddr> = all
-        .iter()
-        .filter(|p| p.path == Path::Input && p.iif.as_deref() != Some("lo"))
-        .map(|p| p.spec.dst())
-        .filter(|a| a.is_multicast() && !is_all_nodes(*a))
-        .collect();
     let spec = SiteSpec {
         links,
         server_addrs: server_addrs.into_iter().collect(),
@@ -898,17 +895,24 @@ pub const GIVEN_UP_WHY: &str =
 
 /// Removes `addrs` from the server of both sites (`give_up`), or gives them back, as the INPUT
 /// probes need them: a routed or sent probe to one of them is then routed away like any other.
+/// A multicast group among them is left (or joined again) on every link.
 fn give_up_addresses(
     legacy: &Site,
     fwnet: &Site,
-    addrs: &[IpAddr],
+    addrs: &BTreeSet<IpAddr>,
     give_up: bool,
 ) -> Result<(), Error> {
-    let lines: Vec<String> = addrs
-        .iter()
-        .map(|a| netns::server_addr_line(*a, !give_up))
-        .collect();
     for site in [legacy, fwnet] {
+        let lines: Vec<String> = addrs
+            .iter()
+            .flat_map(|a| match a.is_multicast() {
+                // A group was joined on every link.
+                true => (site.links.iter())
+                    .map(|l| netns::server_group_line(*a, &l.name, !give_up))
+                    .collect(),
+                false => vec![netns::server_addr_line(*a, !give_up)],
+            })
+            .collect();
         site.server.ip_batch(&lines).map_err(Error::Setup)?;
     }
     Ok(())
