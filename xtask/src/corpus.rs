@@ -590,7 +590,7 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address the INPUT probes had the server own, played after them; {} rewritten by NAT; {} with a packet mark; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
             all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
