@@ -1359,6 +1359,27 @@ fn aimed_at<'a>(results: &'a [serde_json::Value], origin: &str) -> &'a serde_jso
         .unwrap_or_else(|| panic!("no probe made for {origin} in {results:#?}"))
 }
 
+/// The probe made to match the rule at `origin` (its reason starting "reaches the rule"),
+/// after checking that both sides gave it `verdict` and that the rule's counter moved on both.
+fn reached_alike<'a>(
+    results: &'a [serde_json::Value],
+    origin: &str,
+    verdict: &str,
+) -> &'a serde_json::Value {
+    let p = (results.iter())
+        .find(|p| {
+            p["probe"]["origin"] == origin
+                && (p["probe"]["why"].as_str()).is_some_and(|w| w.starts_with("reaches the rule"))
+        })
+        .unwrap_or_else(|| panic!("no probe made for {origin} in {results:#?}"));
+    assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
+    for side in ["legacy", "fwnet"] {
+        let hits = p[side]["hits"].to_string();
+        assert!(hits.contains(&format!("{origin}\"")), "{side}: {p:#}");
+    }
+    p
+}
+
 #[test]
 fn rules_on_gre_esp_and_other_protocols_get_packets_of_them() {
     let test = "rules_on_gre_esp_and_other_protocols_get_packets_of_them";
@@ -1854,17 +1875,12 @@ fn owner_rules_get_packets_from_sockets_of_their_owners() {
     let (path, report, r) = verified(test, "owner.rules", OWNER, &["--family", "4"]);
     // (line, the owner its probe is sent as): each rule's own probe reaches it on both sides.
     for (line, uid, gid) in [(5, 4321, 0), (6, 0, 777), (8, 1000, 0)] {
-        let p = aimed_at(&r, &format!("{path}:{line}"));
+        let p = reached_alike(&r, &format!("{path}:{line}"), "drop");
         assert_eq!(
             p["probe"]["owner"],
             serde_json::json!({"uid": uid, "gid": gid}),
             "{p:#}"
         );
-        assert_eq!(side_verdicts(p), ("drop".into(), "drop".into()), "{p:#}");
-        for side in ["legacy", "fwnet"] {
-            let hits = p[side]["hits"].to_string();
-            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
-        }
     }
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
@@ -1906,16 +1922,11 @@ fn broadcast_and_multicast_rules_get_broadcast_and_multicast_packets() {
         // Returned from not-local, accepted by line 14.
         (12, "255.255.255.255:138", "accept"),
     ] {
-        let p = aimed_at(&r, &format!("{path}:{line}"));
+        let p = reached_alike(&r, &format!("{path}:{line}"), verdict);
         assert!(
             p["text"].as_str().unwrap().contains(&format!(" -> {to}")),
             "{p:#}"
         );
-        assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
-        for side in ["legacy", "fwnet"] {
-            let hits = p[side]["hits"].to_string();
-            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
-        }
     }
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }
@@ -1942,13 +1953,8 @@ fn routing_header_rules_get_packets_that_carry_one() {
     }
     let (path, report, r) = verified(test, "rh.v6", ROUTING_HEADER, &["--family", "6"]);
     for (line, rt, verdict) in [(5, " rt 0", "drop"), (6, " rt 2", "accept")] {
-        let p = aimed_at(&r, &format!("{path}:{line}"));
+        let p = reached_alike(&r, &format!("{path}:{line}"), verdict);
         assert!(p["text"].as_str().unwrap().ends_with(rt), "{p:#}");
-        assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
-        for side in ["legacy", "fwnet"] {
-            let hits = p[side]["hits"].to_string();
-            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
-        }
     }
     // SSH with a type 0 header is dropped by line 5, without one let in by line 8.
     let ssh: Vec<_> = r
@@ -1994,21 +2000,7 @@ fn the_servers_own_packets_to_a_group_it_joined_leave_by_their_link() {
     // The INPUT probe has the server join 224.0.0.251; its own mDNS is sent after it left
     // the group again, or it would go over `lo`, where `-o eth1` never holds.
     for (line, verdict) in [(5, "accept"), (6, "drop"), (7, "accept")] {
-        let origin = format!("{path}:{line}");
-        let p = (r.iter())
-            .find(|p| {
-                p["probe"]["origin"] == origin.as_str()
-                    && p["probe"]["why"]
-                        .as_str()
-                        .unwrap()
-                        .starts_with("reaches the rule")
-            })
-            .unwrap_or_else(|| panic!("no probe made for {origin} in {r:#?}"));
-        assert_eq!(side_verdicts(p), (verdict.into(), verdict.into()), "{p:#}");
-        for side in ["legacy", "fwnet"] {
-            let hits = p[side]["hits"].to_string();
-            assert!(hits.contains(&format!("{path}:{line}\"")), "{side}: {p:#}");
-        }
+        reached_alike(&r, &format!("{path}:{line}"), verdict);
     }
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }

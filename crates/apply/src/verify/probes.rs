@@ -3059,15 +3059,15 @@ mod tests {
             ),
             rule(4, tcp_dport(Value::Num(25))),
         ];
-        let first = |line: u32| derived_for(&rs, line).remove(0);
-        assert!(
-            first(1).ends_with(":53 output owner 4321:0"),
-            "{}",
-            first(1)
-        );
-        assert!(first(2).ends_with(" output owner 0:777"), "{}", first(2));
-        assert!(first(3).ends_with(" output owner 1000:0"), "{}", first(3));
-        assert!(first(4).ends_with(":25 flags S output"), "{}", first(4));
+        for (line, end) in [
+            (1, ":53 output owner 4321:0"),
+            (2, " output owner 0:777"),
+            (3, " output owner 1000:0"),
+            (4, ":25 flags S output"),
+        ] {
+            let p = derived_for(&rs, line).remove(0);
+            assert!(p.ends_with(end), "{p}");
+        }
         // Probes that differ only in their owner are different probes: line 3's first is line
         // 2's but for the owner, and every probe of line 3 is sent as its owner.
         let three = derived_for(&rs, 3);
@@ -3128,37 +3128,17 @@ mod tests {
             rule(5, udp(139, vec![not_local])),
             rule(6, tcp_dport(Value::Num(22))),
         ]);
-        let first = |rs: &Ruleset, line: u32| derived_for(rs, line).remove(0);
-        assert!(
-            first(&rs, 1).contains(" -> 255.255.255.255:67"),
-            "{}",
-            first(&rs, 1)
-        );
-        assert!(
-            first(&rs, 2).contains(" -> 224.0.0.251:5353"),
-            "{}",
-            first(&rs, 2)
-        );
-        assert!(
-            first(&rs, 3).contains(" -> 224.0.0.251:1900"),
-            "{}",
-            first(&rs, 3)
-        );
-        assert!(
-            first(&rs, 4).contains(" -> 255.255.255.255:138"),
-            "{}",
-            first(&rs, 4)
-        );
-        assert!(
-            first(&rs, 5).contains(" -> 255.255.255.255:139"),
-            "{}",
-            first(&rs, 5)
-        );
-        assert!(
-            first(&rs, 6).contains(" -> 10.77.0.1:22"),
-            "{}",
-            first(&rs, 6)
-        );
+        for (line, to) in [
+            (1, " -> 255.255.255.255:67"),
+            (2, " -> 224.0.0.251:5353"),
+            (3, " -> 224.0.0.251:1900"),
+            (4, " -> 255.255.255.255:138"),
+            (5, " -> 255.255.255.255:139"),
+            (6, " -> 10.77.0.1:22"),
+        ] {
+            let p = derived_for(&rs, line).remove(0);
+            assert!(p.contains(to), "{p}");
+        }
     }
 
     #[test]
@@ -3193,11 +3173,18 @@ mod tests {
             rule(4, tcp_dport(Value::Num(22))),
         ]);
         rs.tables[0].family = Family::Ip6;
-        let first = |line: u32| derived_for(&rs, line).remove(0);
-        assert!(first(1).ends_with(" rt 0"), "{}", first(1));
-        assert!(first(2).ends_with(" rt 1/3"), "{}", first(2));
-        assert!(first(3).ends_with(" rt 0"), "{}", first(3));
-        assert!(!first(4).contains(" rt "), "{}", first(4));
+        for (line, rt) in [
+            (1, Some(" rt 0")),
+            (2, Some(" rt 1/3")),
+            (3, Some(" rt 0")),
+            (4, None),
+        ] {
+            let p = derived_for(&rs, line).remove(0);
+            match rt {
+                Some(rt) => assert!(p.ends_with(rt), "{p}"),
+                None => assert!(!p.contains(" rt "), "{p}"),
+            }
+        }
 
         let p = parse_line("tcp [2001:db8::5]:1 -> 22 flags S rt 0/1/2").unwrap();
         assert_eq!(
