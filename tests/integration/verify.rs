@@ -2004,3 +2004,44 @@ fn the_servers_own_packets_to_a_group_it_joined_leave_by_their_link() {
     }
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }
+
+/// A host whose local DNS is redirected to a resolver on port 5353 (Tor's or dnsmasq's way),
+/// whose OUTPUT lets it talk to itself over loopback and refuses one loopback port.
+pub const LOOPBACK_OUT: &str = "\
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -d 127.0.0.1/32 -p udp -m udp --dport 53 -j REDIRECT --to-ports 5353
+COMMIT
+*filter
+:INPUT DROP [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT DROP [0:0]
+-A INPUT -i lo -j ACCEPT
+-A OUTPUT -d 127.0.0.1/32 -p tcp -m tcp --dport 9040 -j REJECT --reject-with tcp-reset
+-A OUTPUT -s 127.0.0.1/32 -d 127.0.0.1/32 -j ACCEPT
+COMMIT
+";
+
+#[test]
+fn the_servers_own_packets_to_a_loopback_address_go_over_lo() {
+    let test = "the_servers_own_packets_to_a_loopback_address_go_over_lo";
+    if !privileged(test) {
+        return;
+    }
+    let (path, report, r) = verified(test, "loopback-out.rules", LOOPBACK_OUT, &["--family", "4"]);
+    // Each OUTPUT rule's probe is the server talking to itself: out through OUTPUT (and the
+    // nat table's OUTPUT), back in through INPUT on `lo`.
+    for (line, verdict) in [(6, "accept"), (13, "drop"), (14, "accept")] {
+        let p = reached_alike(&r, &format!("{path}:{line}"), verdict);
+        assert!(p["text"].as_str().unwrap().ends_with(" iif lo"), "{p:#}");
+    }
+    let dns = reached_alike(&r, &format!("{path}:6"), "accept");
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(dns[side]["rewritten"], "dst 127.0.0.1:5353", "{dns:#}");
+    }
+    assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
+}

@@ -2025,8 +2025,13 @@ fn reroute(w: &mut Point, c: &Conds, af: Af, path: Path) -> Result<(), String> {
     let on_lo =
         c.oif.iter().all(|i| !i.neg) && c.oif.iter().any(|i| i.holds("lo") && i.names.len() == 1);
     // To one of its own addresses (Docker's `-t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype
-    // --dst-type LOCAL -j DOCKER`), which the witness's destination, the server's, is.
-    let to_itself = c.local_daddr && c.oif.iter().all(|i| i.holds("lo")) && w.dst == af.server();
+    // --dst-type LOCAL -j DOCKER`), which the witness's destination, the server's, is; or, sent
+    // by the server, to a loopback address (`-A OUTPUT -s 127.0.0.1 -d 127.0.0.1 -j ACCEPT`,
+    // Docker's embedded DNS server `-t nat -A OUTPUT -d 127.0.0.11 -j DOCKER_OUTPUT`, a local
+    // resolver's `-d 127.0.0.1 --dport 53 -j REDIRECT`), which only `lo` leads to.
+    let to_itself = c.oif.iter().all(|i| i.holds("lo"))
+        && ((c.local_daddr && w.dst == af.server())
+            || (path == Path::Output && w.dst.is_loopback()));
     if on_lo || to_itself {
         // The server talking to itself: the packet leaves by `lo` through OUTPUT and comes
         // back in through INPUT, as every `iif lo` probe does; its verdict is whether INPUT
@@ -3201,6 +3206,39 @@ mod tests {
             Err("`rt` (a routing header) is for IPv6 probes".into())
         );
         assert!(parse_line("tcp [2001:db8::5]:1 -> 22 rt 0/1/2/3").is_err());
+    }
+
+    #[test]
+    fn the_servers_own_packets_to_loopback_addresses_are_sent_over_lo() {
+        // OUTPUT: `-d 127.0.0.11 -p udp --dport 53` (Docker's DNS), `-s ::1 -d ::1` (IPv6).
+        let mut rs = ruleset(vec![rule(
+            1,
+            vec![
+                cmp(
+                    Expr::Payload(Field::IpDaddr),
+                    Value::Addr("127.0.0.11".parse().unwrap()),
+                ),
+                cmp(Expr::Payload(Field::IpProtocol), Value::Num(17)),
+                cmp(Expr::Payload(Field::UdpDport), Value::Num(53)),
+            ],
+        )]);
+        let chain = &mut rs.tables[0].chains[0];
+        chain.name = "OUTPUT".into();
+        chain.base.as_mut().unwrap().hook = Hook::Output;
+        let p = derived_for(&rs, 1).remove(0);
+        assert!(p.starts_with("udp 127.0.0.11:"), "{p}");
+        assert!(p.ends_with(" -> 127.0.0.11:53 iif lo"), "{p}");
+        let v6 = |a: &str| Value::Addr(a.parse().unwrap());
+        rs.tables[0].family = Family::Ip6;
+        rs.tables[0].chains[0].rules = vec![rule(
+            2,
+            vec![
+                cmp(Expr::Payload(Field::Ip6Saddr), v6("::1")),
+                cmp(Expr::Payload(Field::Ip6Daddr), v6("::1")),
+            ],
+        )];
+        let p = derived_for(&rs, 2).remove(0);
+        assert!(p.contains("[::1]:") && p.ends_with(" iif lo"), "{p}");
     }
 
     #[test]
