@@ -2045,3 +2045,36 @@ fn the_servers_own_packets_to_a_loopback_address_go_over_lo() {
     assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["unreached"], serde_json::json!([]), "{report:#}");
 }
+
+/// libvirt's default network: its multicast is not masqueraded, the rest of its traffic is.
+pub const LIBVIRT_NAT: &str = "\
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -s 192.168.122.0/24 -d 224.0.0.0/24 -j RETURN
+-A POSTROUTING -s 192.168.122.0/24 ! -d 192.168.122.0/24 -j MASQUERADE
+COMMIT
+";
+
+#[test]
+fn a_postrouting_rule_for_multicast_gets_the_servers_own_multicast() {
+    let test = "a_postrouting_rule_for_multicast_gets_the_servers_own_multicast";
+    if !privileged(test) {
+        return;
+    }
+    let (path, report, r) = verified(test, "libvirt-nat.rules", LIBVIRT_NAT, &["--family", "4"]);
+    // No router forwards multicast: the packet the RETURN is for is one the server sends,
+    // which crosses POSTROUTING too, and leaves unmasqueraded.
+    let p = reached_alike(&r, &format!("{path}:6"), "accept");
+    assert!(
+        p["text"].as_str().unwrap().contains(" -> 224.0.0."),
+        "{p:#}"
+    );
+    assert!(p["text"].as_str().unwrap().ends_with(" output"), "{p:#}");
+    for side in ["legacy", "fwnet"] {
+        assert_eq!(p[side]["rewritten"], serde_json::Value::Null, "{p:#}");
+    }
+    assert_eq!(report["uncovered"], serde_json::json!([]), "{report:#}");
+}

@@ -1261,6 +1261,8 @@ struct Case {
     origin: Option<String>,
     /// The base chain it is reached from.
     path: Path,
+    /// Reached from POSTROUTING, which the server's own packets cross too.
+    postrouting: bool,
     own: Conds,
     all: Conds,
 }
@@ -1306,6 +1308,7 @@ fn walk(
         out.push(Case {
             origin: rule.origin.as_ref().map(|o| o.to_string()),
             path,
+            postrouting: false,
             own,
             all: all.clone(),
         });
@@ -2217,7 +2220,11 @@ fn derive_af(
             ("OUTPUT", Path::Output),
             ("POSTROUTING", Path::Forward),
         ] {
+            let from = cases.len();
             walk(table, chain, &Conds::default(), 0, path, &mut cases);
+            if chain == "POSTROUTING" {
+                cases[from..].iter_mut().for_each(|c| c.postrouting = true);
+            }
         }
     }
     let n = neutral(&cases, af);
@@ -2318,9 +2325,16 @@ fn derive_af(
     let mut fresh = n.sources.iter().skip(4).cycle();
     for case in &cases {
         let mut w = witness(&case.all, &n, af);
-        if case.path != Path::Input {
-            if let Err(why) = reroute(&mut w, &case.all, af, case.path) {
-                let chain = case.path.chain();
+        // A POSTROUTING rule for a multicast group (libvirt's `-t nat -A POSTROUTING -s
+        // 192.168.122.0/24 -d 224.0.0.0/24 -j RETURN`) is about the server's own packets: a
+        // routed one would need a multicast router.
+        let path = match w.dst {
+            IpAddr::V4(a) if case.postrouting && a.is_multicast() => Path::Output,
+            _ => case.path,
+        };
+        if path != Path::Input {
+            if let Err(why) = reroute(&mut w, &case.all, af, path) {
+                let chain = path.chain();
                 uncovered.extend(case.origin.iter().map(|o| format!("{o} ({chain}: {why})")));
                 continue;
             }
@@ -3239,6 +3253,40 @@ mod tests {
         )];
         let p = derived_for(&rs, 2).remove(0);
         assert!(p.contains("[::1]:") && p.ends_with(" iif lo"), "{p}");
+    }
+
+    #[test]
+    fn a_postrouting_rule_for_multicast_is_probed_with_the_servers_own_packet() {
+        let mut rs = ruleset(Vec::new());
+        rs.tables.push(Table {
+            family: Family::Ip,
+            name: "fwnet_nat".into(),
+            sets: Vec::new(),
+            ct_helpers: Vec::new(),
+            chains: vec![Chain {
+                name: "POSTROUTING".into(),
+                base: Some(BaseChain {
+                    kind: ChainKind::Nat,
+                    hook: Hook::Postrouting,
+                    priority: 100,
+                    policy: Policy::Accept,
+                    counters: None,
+                }),
+                rules: vec![rule(
+                    1,
+                    vec![cmp(
+                        Expr::Payload(Field::IpDaddr),
+                        Value::Prefix {
+                            addr: "224.0.0.0".parse().unwrap(),
+                            len: 24,
+                        },
+                    )],
+                )],
+                family: None,
+            }],
+        });
+        let p = derived_for(&rs, 1).remove(0);
+        assert!(p.contains(" -> 224.0.0.") && p.ends_with(" output"), "{p}");
     }
 
     #[test]
