@@ -94,7 +94,9 @@ pub const LIST_FILL_WHY: &str = "puts the source in the list";
 pub const LIST_CHECK_WHY: &str = "source in the list";
 /// `fib ... type local`: the route type of an address the host owns (RTN_LOCAL).
 const RTN_LOCAL: u128 = 2;
-/// The route types of a broadcast and a multicast address (RTN_BROADCAST, RTN_MULTICAST).
+/// The route types of another host's, a broadcast and a multicast address (RTN_UNICAST,
+/// RTN_BROADCAST, RTN_MULTICAST).
+const RTN_UNICAST: u128 = 1;
 const RTN_BROADCAST: u128 = 3;
 const RTN_MULTICAST: u128 = 5;
 /// `meta pkttype` of a frame to the host's own link-layer address, to the broadcast address,
@@ -241,6 +243,18 @@ pub struct Probe {
     /// An IPv6 routing header the packets carry (`-m rt`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
+}
+
+impl Probe {
+    /// Whether the server sends it (`output`, or `iif lo`): only then has it a socket, and an
+    /// owner.
+    pub fn sent_by_server(&self) -> bool {
+        sent_by_server(self.path, self.iif.as_deref())
+    }
+}
+
+fn sent_by_server(path: Path, iif: Option<&str>) -> bool {
+    path == Path::Output || iif == Some("lo")
 }
 
 /// The user and group owning the socket a probe is sent from: what `-m owner --uid-owner` /
@@ -750,7 +764,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     if routing.is_some() && !src.is_ipv6() {
         return Err("`rt` (a routing header) is for IPv6 probes".into());
     }
-    if owner.is_some() && path != Path::Output && iif.as_deref() != Some("lo") {
+    if owner.is_some() && !sent_by_server(path, iif.as_deref()) {
         return Err("`owner` is for packets the server sends: `output`, or `iif lo`".into());
     }
     if path != Path::Input {
@@ -891,6 +905,24 @@ struct Conds {
 }
 
 impl Conds {
+    /// Whether the rule tests an IPv6 routing header: then only a packet with one matches.
+    fn tests_routing(&self) -> bool {
+        self.rt
+            || !self.rt_type.is_empty()
+            || !self.rt_segleft.is_empty()
+            || !self.rt_hdrlen.is_empty()
+    }
+
+    /// Whether a packet to `dst` meets the tests of the kind of its destination
+    /// (`meta pkttype`, `fib daddr type`).
+    fn kind_holds(&self, dst: IpAddr, af: Af) -> bool {
+        self.pkttype.iter().all(|k| k.holds(pkttype_of(dst)))
+            && self
+                .daddr_type
+                .iter()
+                .all(|k| k.holds(route_type_of(dst, af)))
+    }
+
     fn extend(&mut self, o: &Conds) {
         self.proto.extend(o.proto.iter().cloned());
         self.saddr.extend(o.saddr.iter().cloned());
@@ -1803,20 +1835,15 @@ fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
             .iter()
             .all(|k| (p.flags & k.mask == k.value) != k.neg)
         && owned_as(p, c)
-        && c.pkttype.iter().all(|k| k.holds(pkttype_of(p.dst)))
+        && c.kind_holds(p.dst, af)
         && routed_as(p.routing, c)
-        && c.daddr_type
-            .iter()
-            .all(|k| k.holds(route_type_of(p.dst, af)))
 }
 
 /// Whether a packet with routing header `r` (or none) meets `c`'s tests of one: each test of
 /// a field wants the header there.
 fn routed_as(r: Option<Routing>, c: &Conds) -> bool {
-    let tested =
-        c.rt || !c.rt_type.is_empty() || !c.rt_segleft.is_empty() || !c.rt_hdrlen.is_empty();
     match r {
-        None => !tested,
+        None => !c.tests_routing(),
         Some(r) => {
             c.rt_type.iter().all(|k| k.holds(u128::from(r.kind)))
                 && c.rt_segleft
@@ -1845,7 +1872,7 @@ fn route_type_of(dst: IpAddr, af: Af) -> u128 {
         IpAddr::V4(a) if a.is_broadcast() => RTN_BROADCAST,
         a if a.is_multicast() => RTN_MULTICAST,
         a if a == af.server() => RTN_LOCAL,
-        _ => 1,
+        _ => RTN_UNICAST,
     }
 }
 
@@ -1861,10 +1888,7 @@ fn dst_of_kind(c: &Conds, af: Af) -> IpAddr {
     [Some(af.server()), broadcast, Some(group)]
         .into_iter()
         .flatten()
-        .find(|&d| {
-            c.pkttype.iter().all(|k| k.holds(pkttype_of(d)))
-                && c.daddr_type.iter().all(|k| k.holds(route_type_of(d, af)))
-        })
+        .find(|&d| c.kind_holds(d, af))
         .unwrap_or(af.server())
 }
 
@@ -1874,9 +1898,9 @@ fn owned_as(p: &Point, c: &Conds) -> bool {
     if c.skuid.is_empty() && c.skgid.is_empty() {
         return true;
     }
-    let sent = p.path == Path::Output || p.iif.as_deref() == Some("lo");
     let o = p.owner.unwrap_or(Owner { uid: 0, gid: 0 });
-    sent && c.skuid.iter().all(|k| k.holds(u128::from(o.uid)))
+    sent_by_server(p.path, p.iif.as_deref())
+        && c.skuid.iter().all(|k| k.holds(u128::from(o.uid)))
         && c.skgid.iter().all(|k| k.holds(u128::from(o.gid)))
 }
 
@@ -1958,9 +1982,7 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         gid: id(&c.skgid),
     });
     let byte = |conds: &[Cond]| choose(conds, &[0], 0, 255, |_| true) as u8;
-    let tested =
-        c.rt || !c.rt_type.is_empty() || !c.rt_segleft.is_empty() || !c.rt_hdrlen.is_empty();
-    let routing = (af == Af::V6 && tested).then(|| Routing {
+    let routing = (af == Af::V6 && c.tests_routing()).then(|| Routing {
         kind: byte(&c.rt_type),
         segments_left: byte(&c.rt_segleft),
         hdrlen: byte(&c.rt_hdrlen),
@@ -2245,9 +2267,7 @@ fn derive_af(
                     wait_ms: p.wait_ms,
                     path: p.path,
                     oif: p.oif.clone(),
-                    owner: p
-                        .owner
-                        .filter(|_| p.path == Path::Output || p.iif.as_deref() == Some("lo")),
+                    owner: p.owner.filter(|_| sent_by_server(p.path, p.iif.as_deref())),
                     routing: p.routing,
                 });
                 true

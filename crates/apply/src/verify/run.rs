@@ -2061,7 +2061,6 @@ fn play_probes(
             .iter()
             .find(|(n, _)| *n == link.name)
             .map(|(_, s)| s);
-        let from_lo = probe.iif.as_deref() == Some("lo");
         let (mut rewritten, mut packet_mark) = (None, None);
         let verdict = match &probe.spec {
             Spec::Connect {
@@ -2116,8 +2115,9 @@ fn play_probes(
                         .ip_batch(&[forward_route(spec.dst(), out, true)])?;
                 }
                 // A probe for `-m owner` leaves from a socket of that owner's.
+                let sent = probe.sent_by_server();
                 let owned = match probe.owner {
-                    Some(o) if from_lo || probe.path == Path::Output => Some(
+                    Some(o) if sent => Some(
                         site.server
                             .try_run_in(|| RawSender::open_as(o.uid, o.gid))??,
                     ),
@@ -2127,7 +2127,7 @@ fn play_probes(
                 let mark = observer.mark()?;
                 let mut refused = Vec::with_capacity(packets.len());
                 for p in &packets {
-                    refused.push(match (from_lo || probe.path == Path::Output, sender) {
+                    refused.push(match (sent, sender) {
                         // The server's own OUTPUT may refuse it: then INPUT never sees it.
                         (true, _) => !server_sends.try_send(p)?,
                         (false, Some(s)) => s.send(p).map(|()| false)?,
