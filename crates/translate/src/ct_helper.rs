@@ -14,7 +14,9 @@
 //!   (ACCEPT, RETURN, a jump or goto): such a rule is refused (DROP is fine: the packet never
 //!   reaches -150);
 //! - no `CT --zone` rule shares the chain (xt_CT's first template wins, nft would do both), and
-//!   no `CT --notrack` / NOTRACK rule follows it (xt_CT's template would have stopped it);
+//!   no `CT --notrack` / NOTRACK rule follows it (xt_CT's template would have stopped it), nor
+//!   a jump or goto to a user chain that has one, directly or further down (found by `fwnet
+//!   verify`, whose probes compare the zone and helper of each connection);
 //! - the helper rule tests only what nothing between -300 and -150 changes: header fields,
 //!   interfaces and the other packet properties below; a test on the mark, on conntrack or on a
 //!   set, or a stateful statement (limit, recent ...) is refused;
@@ -39,6 +41,7 @@ use fwnet_nft::{
     self as nft, BaseChain, Chain, ChainKind, CmpOp, CtHelper, CtKey, Expr, Family, Field,
     HelperProto, Hook, Match, MetaKey, Origin, Policy, Rule, Stmt, Value,
 };
+use std::collections::BTreeSet;
 
 /// IPS_EXPECTED: the connection was created by an expectation (it is RELATED).
 const IPS_EXPECTED: u64 = 1;
@@ -269,6 +272,9 @@ fn stable_expr(e: &Expr) -> bool {
 /// objects they use; refuses (with an error, returning how many) those it cannot move exactly.
 pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usize {
     let mut refused = 0;
+    // A zone or NOTRACK rule may sit in a user chain the helper rule's chain jumps to.
+    let zoning = chains_that(table, sets_zone);
+    let untracking = chains_that(table, untracks);
     let mut moved: Vec<(Hook, Vec<Rule>)> = Vec::new();
     for chain in &mut table.chains {
         if !chain.rules.iter().any(is_helper_rule) {
@@ -298,9 +304,12 @@ pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usi
             .find(|r| {
                 r.stmts
                     .iter()
-                    .any(|s| matches!(s, Stmt::CtZoneSet(_) | Stmt::CtDirZoneSet { .. }))
+                    .any(|s| sets_zone(s) || jumps_into(s, &zoning))
             })
-            .map(line_of);
+            .map(|r| match r.stmts.iter().any(sets_zone) {
+                true => line_of(r),
+                false => format!("{}, through the chain it jumps to", line_of(r)),
+            });
         let mut keep = Vec::new();
         let mut out = Vec::new();
         let mut ender: Option<String> = None;
@@ -325,8 +334,15 @@ pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usi
             }
             let notrack_after = rules[i + 1..]
                 .iter()
-                .find(|l| l.stmts.iter().any(|s| matches!(s, Stmt::Notrack)))
-                .map(line_of);
+                .find(|l| {
+                    l.stmts
+                        .iter()
+                        .any(|s| untracks(s) || jumps_into(s, &untracking))
+                })
+                .map(|l| match l.stmts.iter().any(untracks) {
+                    true => (line_of(l), ""),
+                    false => (line_of(l), " (through the chain it jumps to)"),
+                });
             let why = if let Some(l) = &ender {
                 Some((
                     format!("{l} of chain {} can end the chain before this `-j CT --helper` rule", chain.name),
@@ -335,12 +351,12 @@ pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usi
             } else if let Some(l) = &zone {
                 Some((
                     format!("chain {} also sets a conntrack zone ({l})", chain.name),
-                    "xt_CT keeps only the first template a packet gets, nft would apply both; keep the zone and helper rules in different chains or drop one".to_string(),
+                    "xt_CT keeps only the first template a packet gets, nft would apply both; set zones and helpers in different built-in chains (PREROUTING, OUTPUT), not through a jump from the helper's chain, or drop one".to_string(),
                 ))
-            } else if let Some(l) = notrack_after {
+            } else if let Some((l, via)) = notrack_after {
                 Some((
-                    format!("{l} of chain {} untracks packets after this `-j CT --helper` rule", chain.name),
-                    "with xt_CT the helper's template stops the later NOTRACK, in nft the untracking comes first; put the NOTRACK rule before the helper rule".to_string(),
+                    format!("{l} of chain {} untracks packets after this `-j CT --helper` rule{via}", chain.name),
+                    "with xt_CT the helper's template stops the later NOTRACK, in nft the untracking comes first; put the NOTRACK rule (or the jump to it) before the helper rule".to_string(),
                 ))
             } else if !own_tests(r).iter().all(stable) {
                 Some((
@@ -371,6 +387,47 @@ pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usi
     }
     declare_objects(table);
     refused
+}
+
+/// The chains of `table` where a rule has a statement `pick` picks, or jumps or goes to a
+/// chain that does (directly or further down).
+fn chains_that(table: &nft::Table, pick: impl Fn(&Stmt) -> bool) -> BTreeSet<String> {
+    fn stmts(c: &Chain) -> impl Iterator<Item = &Stmt> {
+        c.rules.iter().flat_map(|r| &r.stmts)
+    }
+    let mut found: BTreeSet<String> = (table.chains.iter())
+        .filter(|c| stmts(c).any(&pick))
+        .map(|c| c.name.clone())
+        .collect();
+    loop {
+        let more: Vec<String> = (table.chains.iter())
+            .filter(|c| !found.contains(&c.name))
+            .filter(|c| stmts(c).any(|s| jumps_into(s, &found)))
+            .map(|c| c.name.clone())
+            .collect();
+        if more.is_empty() {
+            return found;
+        }
+        found.extend(more);
+    }
+}
+
+/// Whether `s` is a jump or goto into one of the chains `found`, also from a verdict map.
+fn jumps_into(s: &Stmt, found: &BTreeSet<String>) -> bool {
+    let into = |v: &nft::Verdict| matches!(v, nft::Verdict::Jump(n) | nft::Verdict::Goto(n) if found.contains(n));
+    match s {
+        Stmt::Verdict(v) => into(v),
+        Stmt::Vmap { map, .. } => map.iter().any(|e| into(&e.verdict)),
+        _ => false,
+    }
+}
+
+fn sets_zone(s: &Stmt) -> bool {
+    matches!(s, Stmt::CtZoneSet(_) | Stmt::CtDirZoneSet { .. })
+}
+
+fn untracks(s: &Stmt) -> bool {
+    matches!(s, Stmt::Notrack)
 }
 
 /// The base chain at priority -150 that assigns helpers on `hook`, created when missing.
