@@ -871,7 +871,7 @@ fn packet_marks_the_mangle_table_sets_are_compared() {
     assert!(
         v["not_verified"]
             .to_string()
-            .contains("the packet marks it sets are compared on the packets that get through"),
+            .contains("the packet marks, TOS bytes and TTLs it sets are compared on the packets that get through"),
         "{}",
         v["not_verified"]
     );
@@ -889,6 +889,277 @@ fn packet_marks_the_mangle_table_sets_are_compared() {
     ] {
         assert!(stdout.contains(needle), "{needle} in {stdout}");
     }
+}
+
+/// DSCP and TTL rewrites on each path (a TTL low enough for the filter to drop on), and the
+/// same over IPv6.
+const HEADERS_V4: &str = "\
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 22 -j DSCP --set-dscp-class EF
+-A PREROUTING -p udp -m udp --dport 5060 -j TTL --ttl-set 5
+-A PREROUTING -p udp -m udp --dport 5061 -j TTL --ttl-set 50
+-A FORWARD -o eth1 -j TTL --ttl-set 65
+-A OUTPUT -p udp -m udp --dport 53 -j DSCP --set-dscp 0x0a
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m ttl --ttl-lt 10 -j DROP
+COMMIT
+";
+
+const HEADERS_V6: &str = "\
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 22 -j DSCP --set-dscp-class AF41
+-A PREROUTING -p udp -m udp --dport 5060 -j HL --hl-set 7
+-A POSTROUTING -o eth1 -j HL --hl-set 65
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+COMMIT
+";
+
+#[test]
+fn header_fields_the_mangle_table_sets_are_compared() {
+    let test = "header_fields_the_mangle_table_sets_are_compared";
+    if !privileged(test) {
+        return;
+    }
+    let v4 = scratch("headers.v4", HEADERS_V4);
+    let v6 = scratch("headers.v6", HEADERS_V6);
+    let files = [v4.to_str().unwrap(), v6.to_str().unwrap()];
+    let (out, took) = verify(&["--json", files[0], files[1]], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // Each rewriting rule gets a probe, and the field it set is the same on both sides: the
+    // TOS byte a DSCP rule wrote (EF is 46, AF41 34, 0x0a 10, each shifted past the two ECN
+    // bits), and a TTL other than the kernel's own (the probe's 64, 63 once routed).
+    for (pattern, field, value) in [
+        ("tcp 198.18.0.1:* -> 10.77.0.1:22 flags S", "tos", 0xb8),
+        ("udp 198.18.0.1:* -> 10.77.0.1:5061", "ttl", 50),
+        (
+            "tcp 198.18.0.1:* -> 198.51.100.10:33434 flags S forward oif eth1",
+            "ttl",
+            65,
+        ),
+        ("udp 10.77.0.1:* -> 198.51.100.10:53 output", "tos", 0x28),
+        (
+            "tcp [2001:db8:198:18::1]:* -> [fd77::1]:22 flags S",
+            "tos",
+            0x88,
+        ),
+        ("udp [2001:db8:198:18::1]:* -> [fd77::1]:5060", "ttl", 7),
+        (
+            "udp [2001:db8:198:18::1]:* -> [2001:db8:51::10]:33434 forward oif eth1",
+            "ttl",
+            65,
+        ),
+    ] {
+        let p = probe_like(&r, pattern);
+        for side in ["legacy", "fwnet"] {
+            assert_eq!(p[side]["verdict"]["verdict"], "accept", "{p}");
+            assert_eq!(p[side][field], value, "{side}: {p}");
+        }
+    }
+    // A packet the ruleset leaves alone shows neither field, routed or not.
+    for pattern in [
+        "udp 198.18.0.1:* -> 10.77.0.1:5062",
+        "udp 198.18.0.1:* -> 198.51.100.10:33434 forward",
+    ] {
+        let p = probe_like(&r, pattern);
+        for side in ["legacy", "fwnet"] {
+            assert_eq!(p[side]["verdict"]["verdict"], "accept", "{p}");
+            assert!(p[side]["tos"].is_null() && p[side]["ttl"].is_null(), "{p}");
+        }
+    }
+    // A TTL the filter drops on is judged by the verdict.
+    both_sides_give(&r, &[("udp 198.18.0.1:* -> 10.77.0.1:5060", "drop")]);
+    // A translation that writes other values is caught, the values named.
+    let (out, _) = verify(files.as_slice(), &[("FWNET_VERIFY_MUTATE", "header-xor")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "legacy: accept, tos 0xb8 ",
+        "fwnet:  accept, tos 0xbc ",
+        "legacy: accept, ttl 50 ",
+        "fwnet:  accept, ttl 51 ",
+        "legacy: accept, ttl 65 ",
+        "fwnet:  accept, ttl 64 ",
+        "legacy: accept, tos 0x88 ",
+        "fwnet:  accept, tos 0x8c ",
+        "legacy: accept, ttl 7 ",
+        "fwnet:  accept, ttl 6 ",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in {stdout}");
+    }
+}
+
+/// Rules that shape conntrack entries: no entry (raw NOTRACK and `CT --notrack`, on INPUT and
+/// OUTPUT), a helper and a zone (raw `CT`, the zone from a user chain), connection marks
+/// (mangle CONNMARK, set and saved).
+const ENTRIES: &str = "\
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:ZONES - [0:0]
+-A PREROUTING -p udp -m udp --dport 53 -j NOTRACK
+-A PREROUTING -p tcp -m tcp --dport 21 -j CT --helper ftp
+-A ZONES -j CT --zone 1
+-A OUTPUT -p udp -m udp --dport 123 -j CT --notrack
+-A OUTPUT -d 198.51.100.7 -j ZONES
+COMMIT
+*mangle
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A PREROUTING -p tcp -m tcp --dport 80 -j CONNMARK --set-mark 0x2
+-A PREROUTING -p tcp -m tcp --dport 443 -j MARK --set-mark 0x5
+-A PREROUTING -p tcp -m tcp --dport 443 -j CONNMARK --save-mark
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -m state --state INVALID -j DROP
+COMMIT
+";
+
+#[test]
+fn conntrack_entries_the_rules_shape_are_compared() {
+    let test = "conntrack_entries_the_rules_shape_are_compared";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("entries.v4", ENTRIES);
+    let path = rules.to_str().unwrap();
+    let (out, took) = verify(&["--json", path], &[]);
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = results(&out);
+    // The raw and mangle rules get probes, and the entry each probe's connection has is the
+    // same on both sides: none, or one with the zone, helper or mark a rule gave it (for a SYN
+    // to a closed port, as it was before the server's RST ended it).
+    let none = serde_json::json!("no_entry");
+    let entry = |mark: u32, zone: u16, helper: Option<&str>| {
+        let mut e = serde_json::json!({"entry": {"mark": mark, "zone": zone}});
+        if let Some(h) = helper {
+            e["entry"]["helper"] = h.into();
+        }
+        e
+    };
+    for (pattern, expected) in [
+        ("udp 198.18.0.1:* -> 10.77.0.1:53", none.clone()),
+        ("udp 10.77.0.1:* -> 198.51.100.10:123 output", none),
+        (
+            "tcp 198.18.0.1:* -> 10.77.0.1:21 flags S",
+            entry(0, 0, Some("ftp")),
+        ),
+        (
+            "tcp 10.77.0.1:* -> 198.51.100.7:33434 flags S output",
+            entry(0, 1, None),
+        ),
+        (
+            "tcp 198.18.0.1:* -> 10.77.0.1:80 flags S",
+            entry(2, 0, None),
+        ),
+        (
+            "tcp 198.18.0.1:* -> 10.77.0.1:443 flags S",
+            entry(5, 0, None),
+        ),
+        ("udp 198.18.0.1:* -> 10.77.0.1:54", entry(0, 0, None)),
+    ] {
+        let p = probe_like(&r, pattern);
+        for side in ["legacy", "fwnet"] {
+            assert_eq!(p[side]["verdict"]["verdict"], "accept", "{p}");
+            assert_eq!(p[side]["conntrack"], expected, "{side}: {p}");
+        }
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let not_verified = v["not_verified"].to_string();
+    for needle in [
+        "the conntrack entries of the packets that get through are compared",
+        "and so are their connection marks",
+    ] {
+        assert!(not_verified.contains(needle), "{needle} in {not_verified}");
+    }
+    // A translation that writes other entries is caught, the entries named.
+    let (out, _) = verify(&[path], &[("FWNET_VERIFY_MUTATE", "ct-xor")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "legacy: accept, no ct entry decided",
+        "legacy: accept, ct zone 1 decided",
+        "legacy: accept, ct mark 0x2 decided",
+        "fwnet:  accept, ct mark 0x3 decided",
+        "legacy: accept, mark 0x5, ct mark 0x5 decided",
+        "fwnet:  accept, mark 0x5, ct mark 0x4 decided",
+    ] {
+        assert!(stdout.contains(needle), "{needle} in {stdout}");
+    }
+}
+
+/// Docker's DNAT of the server's own connections to a container's address, which a raw rule
+/// drops unless it comes from the bridge.
+const OWN_DNAT: &str = "\
+*raw
+:PREROUTING ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A PREROUTING -d 172.18.0.2/32 ! -i br0 -j DROP
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A OUTPUT -p tcp -m tcp --dport 8123 -j DNAT --to-destination 172.18.0.2:8123
+COMMIT
+";
+
+#[test]
+fn the_servers_own_packet_rewritten_before_it_reaches_lo_is_seen_arriving() {
+    let test = "the_servers_own_packet_rewritten_before_it_reaches_lo_is_seen_arriving";
+    if !privileged(test) {
+        return;
+    }
+    let rules = scratch("own-dnat.v4", OWN_DNAT);
+    // With the server owning the container's address (an INPUT probe goes there), its own
+    // connection to 8123 is DNATed to it, goes over `lo` and meets the raw rule there: it
+    // arrived, rewritten, and was dropped, which is a verdict, not a lost probe.
+    let probes = scratch(
+        "own-dnat.probes",
+        "tcp 198.18.0.1 -> 172.18.0.2:80 flags S\ntcp 10.77.0.1 -> 8123 flags S iif lo\n",
+    );
+    let (out, took) = verify(
+        &[
+            "--json",
+            "--probes",
+            probes.to_str().unwrap(),
+            rules.to_str().unwrap(),
+        ],
+        &[],
+    );
+    eprintln!("{test}: took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    both_sides_give(
+        &results(&out),
+        &[("tcp 10.77.0.1:* -> 10.77.0.1:8123 flags S iif lo", "drop")],
+    );
 }
 
 /// A host with an OUTPUT policy of DROP: named destinations, a rejected port, a rate limit and

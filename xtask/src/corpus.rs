@@ -214,6 +214,10 @@ struct ProbeCounts {
     rewritten: usize,
     /// Carrying a packet mark when they got through (on the legacy side).
     marked: usize,
+    /// With a TOS byte or TTL the ruleset changed when they got through (legacy side).
+    headers: usize,
+    /// Whose conntrack entry was compared (files whose rules write into entries).
+    entries: usize,
     /// Dropped on the legacy side with no rule or filter policy counting them, in any table:
     /// the kernel itself dropped them.
     unexplained: usize,
@@ -258,6 +262,8 @@ impl ProbeCounts {
             }),
             rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
             marked: count(&|r| r["legacy"]["mark"].is_u64()),
+            headers: count(&|r| r["legacy"]["tos"].is_u64() || r["legacy"]["ttl"].is_u64()),
+            entries: count(&|r| !r["legacy"]["conntrack"].is_null()),
             unexplained: count(&|r| {
                 r["legacy"]["verdict"]["verdict"] == "drop"
                     && r["legacy"]["hits"].as_array().is_some_and(Vec::is_empty)
@@ -276,6 +282,8 @@ impl ProbeCounts {
         self.given_up += o.given_up;
         self.rewritten += o.rewritten;
         self.marked += o.marked;
+        self.headers += o.headers;
+        self.entries += o.entries;
         self.unexplained += o.unexplained;
         self.unreached += o.unreached;
         self.nat_unseen += o.nat_unseen;
@@ -590,8 +598,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
-            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} with a TOS byte or TTL the rules changed; {} with their conntrack entry compared; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
+            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.headers, all.entries, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(

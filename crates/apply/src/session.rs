@@ -82,6 +82,26 @@ impl Session {
         }
     }
 
+    /// Sends one request that asks for an ack and may be answered by a message before it (a
+    /// ctnetlink GET): the kernel's errno (0 for the ack) and that message's payload, after
+    /// the netlink header.
+    pub fn fetched(&mut self, bytes: &[u8]) -> Result<(i32, Option<Vec<u8>>), Error> {
+        self.sock.send(bytes).map_err(send_error)?;
+        let mut buf = Vec::new();
+        let mut answer = None;
+        loop {
+            self.sock.recv(&mut buf, true).map_err(recv_error)?;
+            for r in parse_replies(&buf) {
+                let r = r.map_err(|e| Error::Protocol(e.to_string()))?;
+                match r.body {
+                    ReplyBody::Error(e) => return Ok((e.errno(), answer)),
+                    ReplyBody::Other(payload) => answer = Some(payload),
+                    _ => {}
+                }
+            }
+        }
+    }
+
     pub fn generation(&mut self) -> Result<u32, Error> {
         let seq = self.next_seq(1);
         for r in self.request(&dump::get_gen(seq))? {

@@ -1,5 +1,6 @@
 //! A netlink socket: open, send one buffer, receive replies. NETLINK_NETFILTER for nf_tables
-//! ([`Socket::open`]), NETLINK_SOCK_DIAG for the lockout guard's TCP sessions
+//! ([`Socket::open`]) and for conntrack's events ([`Socket::open_conntrack_events`], for
+//! `fwnet verify`), NETLINK_SOCK_DIAG for the lockout guard's TCP sessions
 //! ([`Socket::open_sock_diag`]). Nothing nf_tables specific lives here (the codec builds and
 //! parses the bytes); this is the only place fwnet makes netlink system calls.
 
@@ -12,6 +13,11 @@ const NETLINK_CAP_ACK: libc::c_int = 10;
 const SOL_NETLINK: libc::c_int = 270;
 /// Large enough for a 100k-rule batch's replies; the kernel may cap it (see `open`).
 const BUFFER_BYTES: libc::c_int = 64 << 20;
+/// The conntrack event groups (enum nfnetlink_groups, include/uapi/linux/netfilter/nfnetlink.h).
+const NFNLGRP_CONNTRACK_NEW: libc::c_int = 1;
+const NFNLGRP_CONNTRACK_UPDATE: libc::c_int = 2;
+const NFNLGRP_CONNTRACK_DESTROY: libc::c_int = 3;
+const EVENT_BUFFER_BYTES: libc::c_int = 4 << 20;
 
 pub struct Socket {
     fd: OwnedFd,
@@ -41,6 +47,28 @@ impl Socket {
     /// default buffers (a dump comes in as many datagrams as it needs).
     pub fn open_sock_diag() -> io::Result<Socket> {
         Socket::bound(libc::NETLINK_SOCK_DIAG)
+    }
+
+    /// A NETLINK_NETFILTER socket in the calling thread's network namespace that receives
+    /// conntrack's events: new connections, changes to them and their ends
+    /// (NFNLGRP_CONNTRACK_NEW, _UPDATE and _DESTROY), read with [`Socket::recv`] unwaited.
+    pub fn open_conntrack_events() -> io::Result<Socket> {
+        let sock = Socket::bound(libc::NETLINK_NETFILTER)?;
+        for group in [
+            NFNLGRP_CONNTRACK_NEW,
+            NFNLGRP_CONNTRACK_UPDATE,
+            NFNLGRP_CONNTRACK_DESTROY,
+        ] {
+            sock.set_int(SOL_NETLINK, libc::NETLINK_ADD_MEMBERSHIP, group)?;
+        }
+        // Room for the events of many probes between two reads; unprivileged, the plain limit.
+        if sock
+            .set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, EVENT_BUFFER_BYTES)
+            .is_err()
+        {
+            let _ = sock.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, EVENT_BUFFER_BYTES);
+        }
+        Ok(sock)
     }
 
     /// A netlink socket of `protocol`, bound to an address the kernel picks.

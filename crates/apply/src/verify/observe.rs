@@ -27,7 +27,9 @@
 //!
 //! Every socket asks for each packet's mark (`SO_RCVMARK`, Linux 5.19; an older kernel refuses
 //! the option, and [`kernel_reports_marks`] says so), so the mark a packet carried when it
-//! passed INPUT or left the server is known ([`Observer::mark_of`]).
+//! passed INPUT or left the server is known ([`Observer::mark_of`]), and so are its TOS byte and
+//! TTL ([`Observer::header_of`]; IPv6 raw sockets tell the traffic class and hop limit in
+//! control messages, `IPV6_RECVTCLASS` and `IPV6_RECVHOPLIMIT`).
 //!
 //! This module does not install anything in the kernel (no observer table, so the ruleset under
 //! test is alone in its namespace) and does not send probes.
@@ -148,6 +150,32 @@ impl PacketKey {
     }
 }
 
+/// The two IP header fields the mangle table rewrites (`-j TOS`, `-j DSCP`, `-j TTL`, `-j HL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The IPv4 TOS byte or the IPv6 traffic class: DSCP in the upper six bits, ECN below.
+    pub tos: u8,
+    /// The IPv4 TTL or the IPv6 hop limit.
+    pub ttl: u8,
+}
+
+impl Header {
+    /// The fields of an IPv4 or IPv6 packet (header included), or None if it is too short.
+    pub fn of(packet: &[u8]) -> Option<Header> {
+        match packet.first()? >> 4 {
+            4 if packet.len() >= 20 => Some(Header {
+                tos: packet[1],
+                ttl: packet[8],
+            }),
+            6 if packet.len() >= 40 => Some(Header {
+                tos: (packet[0] << 4) | (packet[1] >> 4),
+                ttl: packet[7],
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The server's view of one TCP flow (see [`Observer::flow`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
@@ -179,6 +207,8 @@ pub struct Observer {
     sent_on_lo: HashSet<PacketKey>,
     /// The packet mark (`meta mark`, `-j MARK`) of what passed or was sent, where not 0.
     marks: HashMap<PacketKey, u32>,
+    /// The TOS byte and TTL of what passed or was sent (IPv6: traffic class and hop limit).
+    headers: HashMap<PacketKey, Header>,
     barriers: HashSet<u32>,
 }
 
@@ -261,6 +291,20 @@ impl Observer {
                     "IPV6_RECVPKTINFO",
                 )?;
                 enable(&s, libc::IPPROTO_IPV6, libc::IPV6_FLOWINFO, "IPV6_FLOWINFO")?;
+                // IPv6 raw sockets get no IP header: the two fields the mangle table may
+                // rewrite come as control messages.
+                enable(
+                    &s,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_RECVTCLASS,
+                    "IPV6_RECVTCLASS",
+                )?;
+                enable(
+                    &s,
+                    libc::IPPROTO_IPV6,
+                    libc::IPV6_RECVHOPLIMIT,
+                    "IPV6_RECVHOPLIMIT",
+                )?;
                 raw6.push((s, protocol as u8));
             }
             let all = (libc::ETH_P_ALL as u16).to_be();
@@ -288,6 +332,7 @@ impl Observer {
                 sent: HashSet::new(),
                 sent_on_lo: HashSet::new(),
                 marks: HashMap::new(),
+                headers: HashMap::new(),
                 barriers: HashSet::new(),
             })
         })?
@@ -301,6 +346,7 @@ impl Observer {
         self.sent.clear();
         self.sent_on_lo.clear();
         self.marks.clear();
+        self.headers.clear();
         Ok(Mark(()))
     }
 
@@ -395,6 +441,15 @@ impl Observer {
         self.marks.get(&self.seen_as(k, forward)?).copied()
     }
 
+    /// The TOS byte and TTL (traffic class and hop limit) `k` had when the server let it
+    /// through ([`Observer::seen_as`]), and whether that copy is one the server sent out of a
+    /// link rather than delivered to itself; `None` when it did not get through.
+    pub fn header_of(&self, k: &PacketKey, forward: bool) -> Option<(Header, bool)> {
+        let seen = self.seen_as(k, forward)?;
+        let sent_out = forward || self.passed_as(k).is_none();
+        Some((*self.headers.get(&seen)?, sent_out))
+    }
+
     fn through(&self, k: &PacketKey, forward: bool) -> bool {
         self.seen_as(k, forward).is_some()
     }
@@ -446,7 +501,12 @@ impl Observer {
     }
 
     fn has_arrived(&self, k: &PacketKey) -> bool {
-        self.arrived.contains(k) || self.passed_as(k).is_some()
+        // A packet the server sends itself over `lo` arrives there, maybe rewritten by the nat
+        // table's OUTPUT chain first (Docker's DNAT of the server's own connections): a copy
+        // of it sent on `lo` has arrived, whatever PREROUTING then does with it.
+        self.arrived.contains(k)
+            || self.passed_as(k).is_some()
+            || self.sent_on_lo.iter().any(|s| s.is_copy_of(k))
     }
 
     /// What the server did with the TCP flow `src:sport -> dst:dport` since the last mark.
@@ -520,6 +580,7 @@ impl Observer {
             let mut none = ();
             while let Some((n, got)) = recv_msg(socket.as_raw_fd(), &mut buf, &mut none)? {
                 if let Some(k) = PacketKey::of(&buf[..n]) {
+                    self.headers.extend(Header::of(&buf[..n]).map(|h| (k, h)));
                     self.passed.insert(marked(k, got.mark));
                 }
             }
@@ -538,6 +599,9 @@ impl Observer {
                     dst: got.dst6.into(),
                     l4_head,
                 };
+                if let (Some(tos), Some(ttl)) = (got.tclass, got.hop_limit) {
+                    self.headers.insert(k, Header { tos, ttl });
+                }
                 self.passed.insert(marked(k, got.mark));
             }
         }
@@ -549,6 +613,7 @@ impl Observer {
             let data = &buf[..n];
             if from.sll_pkttype == PACKET_OUTGOING {
                 if let Some(k) = PacketKey::of(data) {
+                    self.headers.extend(Header::of(data).map(|h| (k, h)));
                     self.sent.insert(marked(k, got.mark));
                     if from.sll_hatype == libc::ARPHRD_LOOPBACK {
                         self.sent_on_lo.insert(k);
@@ -604,6 +669,9 @@ struct Control {
     dst6: Ipv6Addr,
     flow: u32,
     mark: u32,
+    /// IPv6 only: the traffic class and hop limit.
+    tclass: Option<u8>,
+    hop_limit: Option<u8>,
 }
 
 /// Reads one packet into `buf` (MSG_DONTWAIT), its sender's address into `from` (`()` for
@@ -613,7 +681,9 @@ fn recv_msg<T>(
     buf: &mut [u8],
     from: &mut T,
 ) -> Result<Option<(usize, Control)>, String> {
-    let mut control = [0u64; 16];
+    // Room for every control message the sockets ask for (pktinfo, flow info, mark, traffic
+    // class, hop limit: 136 bytes on 64-bit), with some to spare; a cut one is MSG_CTRUNC.
+    let mut control = [0u64; 32];
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -637,6 +707,8 @@ fn recv_msg<T>(
         dst6: Ipv6Addr::UNSPECIFIED,
         flow: 0,
         mark: 0,
+        tclass: None,
+        hop_limit: None,
     };
     // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
     // msg_controllen; each data read is bounded by the cmsg's own length.
@@ -655,6 +727,15 @@ fn recv_msg<T>(
                 (libc::IPPROTO_IPV6, libc::IPV6_FLOWINFO) if bytes.len() >= 4 => {
                     got.flow =
                         u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) & 0x000f_ffff;
+                }
+                // Both an int (`ip6_datagram_recv_specific_ctl`), of at most 255.
+                (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if bytes.len() >= 4 => {
+                    let v = i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                    got.tclass = u8::try_from(v).ok();
+                }
+                (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) if bytes.len() >= 4 => {
+                    let v = i32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+                    got.hop_limit = u8::try_from(v).ok();
                 }
                 (libc::SOL_SOCKET, libc::SO_MARK) if bytes.len() >= 4 => {
                     got.mark = u32::from_ne_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
@@ -680,6 +761,30 @@ pub fn snmp_value(text: &str, group: &str, field: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_fields_are_read_where_each_version_keeps_them() {
+        use crate::verify::packet::Packet;
+        let v4 = Packet::udp(
+            Ipv4Addr::new(198, 18, 0, 1),
+            4000,
+            Ipv4Addr::new(10, 77, 0, 1),
+            53,
+        );
+        let mut bytes = v4.to_bytes();
+        assert_eq!(Header::of(&bytes), Some(Header { tos: 0, ttl: 64 }));
+        (bytes[1], bytes[8]) = (0xb8, 5);
+        assert_eq!(Header::of(&bytes), Some(Header { tos: 0xb8, ttl: 5 }));
+        let src: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let dst: Ipv6Addr = "fd77::1".parse().unwrap();
+        let mut bytes = Packet::udp(src, 4000, dst, 53).to_bytes();
+        assert_eq!(Header::of(&bytes), Some(Header { tos: 0, ttl: 64 }));
+        // Traffic class 0x88 (AF41) straddles the version nibble and the flow label.
+        (bytes[0], bytes[1], bytes[7]) = (0x68, 0x80 | (bytes[1] & 0x0f), 7);
+        assert_eq!(Header::of(&bytes), Some(Header { tos: 0x88, ttl: 7 }));
+        assert_eq!(Header::of(&bytes[..39]), None);
+        assert_eq!(Header::of(&[0x45; 19]), None);
+    }
 
     #[test]
     fn a_packet_key_skips_ipv6_extension_headers_as_raw_sockets_do() {

@@ -50,19 +50,21 @@
 //! on FORWARD and its OUTPUT on OUTPUT, so each NAT rule gets its witness and edges too.
 //!
 //! The `mangle` table's chains are walked the same way (PREROUTING and INPUT on the INPUT path,
-//! FORWARD and POSTROUTING on FORWARD, OUTPUT on OUTPUT): the packet marks its rules set are
-//! compared on the packets that get through.
+//! FORWARD and POSTROUTING on FORWARD, OUTPUT on OUTPUT): the packet marks and header fields its
+//! rules set are compared on the packets that get through. So are the `raw` table's
+//! (PREROUTING on the INPUT path, OUTPUT on OUTPUT): the conntrack entries its rules shape
+//! (`-j NOTRACK`, `-j CT --zone`/`--helper`) are compared.
 //!
 //! A rule on a protocol other than tcp, udp and icmp (GRE, ESP, VRRP...) gets a packet of that
 //! protocol ([`Spec::Ip`]) and of its neighbouring numbers, NEW only (nothing answers them).
 //!
-//! Not derived: raw, ct status, lists keyed on the destination (`--rdest`), ports of protocols
+//! Not derived: the security table, ct status, lists keyed on the destination (`--rdest`), ports of protocols
 //! other than tcp and udp, IPv6 extension headers as `-p` values (never matched), ESTABLISHED,
 //! RELATED or INVALID packets of protocols other than tcp, udp and icmp.
 
 use fwnet_nft::{
-    ct_state, CmpOp, CtKey, Expr, Exthdr, ExthdrField, Family, Field, Ipv6Ext, Match, MetaKey,
-    Ruleset, Stmt, Value, Verdict,
+    ct_state, CmpOp, CtKey, Expr, Exthdr, ExthdrField, Family, Field, Hook, Ipv6Ext, Match,
+    MetaKey, Ruleset, Stmt, Value, Verdict,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -2133,7 +2135,8 @@ pub fn derive_ordered(rs: &Ruleset, order: Option<&Ruleset>, cap: usize) -> Deri
         let order = order.and_then(|o| filter_table_of(o, af.family()));
         let nat = nat_table_of(rs, af.family());
         let mangle = table_of(rs, af.family(), "fwnet_mangle");
-        let (probes, uncovered, capped, ports) = derive_af(t, nat, mangle, order, af, cap);
+        let raw = table_of(rs, af.family(), "fwnet_raw");
+        let (probes, uncovered, capped, ports) = derive_af(t, [nat, mangle, raw], order, af, cap);
         derived.probes.extend(probes);
         derived.uncovered.extend(uncovered);
         derived.capped.extend(capped);
@@ -2219,8 +2222,7 @@ fn handshake_passes(
 #[allow(clippy::type_complexity)]
 fn derive_af(
     t: &fwnet_nft::Table,
-    nat: Option<&fwnet_nft::Table>,
-    mangle: Option<&fwnet_nft::Table>,
+    [nat, mangle, raw]: [Option<&fwnet_nft::Table>; 3],
     order: Option<&fwnet_nft::Table>,
     af: Af,
     cap: usize,
@@ -2229,22 +2231,40 @@ fn derive_af(
     for path in [Path::Input, Path::Forward, Path::Output] {
         walk(t, path.chain(), &Conds::default(), 0, path, &mut cases);
     }
-    // The nat chains' rules (their mappings are compared) and the mangle chains' (the marks
-    // they set are), each on the path whose packets meet it first: a connection to the server
-    // (or, after `dnat`, through it) meets PREROUTING and INPUT, one routed through it FORWARD
-    // and POSTROUTING, one the server opens OUTPUT. A chain a table lacks (nat has no FORWARD)
-    // adds nothing.
-    for table in [nat, mangle].into_iter().flatten() {
-        for (chain, path) in [
-            ("PREROUTING", Path::Input),
-            ("INPUT", Path::Input),
-            ("FORWARD", Path::Forward),
-            ("OUTPUT", Path::Output),
-            ("POSTROUTING", Path::Forward),
-        ] {
+    // The nat chains' rules (their mappings are compared), the mangle chains' (the marks and
+    // header fields they set are) and the raw chains' (the conntrack entries they shape are),
+    // each on the path whose packets meet it first: a connection to the server (or, after
+    // `dnat`, through it) meets PREROUTING and INPUT, one routed through it FORWARD and
+    // POSTROUTING, one the server opens OUTPUT. A chain a table lacks (nat has no FORWARD, raw
+    // only has PREROUTING and OUTPUT) adds nothing.
+    // A base chain of another name (the raw table's `PREROUTING_HELPER`, where `-j CT --helper`
+    // rules go) is walked after these, on the path of its hook.
+    let named = [
+        ("PREROUTING", Path::Input),
+        ("INPUT", Path::Input),
+        ("FORWARD", Path::Forward),
+        ("OUTPUT", Path::Output),
+        ("POSTROUTING", Path::Forward),
+    ];
+    for table in [nat, mangle, raw].into_iter().flatten() {
+        let others = table.chains.iter().filter_map(|c| {
+            let path = match c.base.as_ref()?.hook {
+                Hook::Prerouting | Hook::Input => Path::Input,
+                Hook::Forward | Hook::Postrouting => Path::Forward,
+                Hook::Output => Path::Output,
+            };
+            let postrouting = c.base.as_ref()?.hook == Hook::Postrouting;
+            (!named.iter().any(|(n, _)| *n == c.name)).then_some((
+                c.name.as_str(),
+                path,
+                postrouting,
+            ))
+        });
+        let named = named.iter().map(|(n, p)| (*n, *p, *n == "POSTROUTING"));
+        for (chain, path, postrouting) in named.chain(others).collect::<Vec<_>>() {
             let from = cases.len();
             walk(table, chain, &Conds::default(), 0, path, &mut cases);
-            if chain == "POSTROUTING" {
+            if postrouting {
                 cases[from..].iter_mut().for_each(|c| c.postrouting = true);
             }
         }

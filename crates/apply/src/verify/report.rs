@@ -51,6 +51,45 @@ pub struct RuleHit {
     pub maps: bool,
 }
 
+/// A probe's connection in the server's conntrack table ([`Side::conntrack`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tracked {
+    /// No entry, nor any that ended during the probe: a `notrack` rule's doing, or a packet
+    /// conntrack opens no connection for (an INVALID one).
+    NoEntry,
+    /// An entry, with what rules may have set in it: 0 and `None` where nothing was.
+    Entry {
+        mark: u32,
+        zone: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        helper: Option<String>,
+    },
+}
+
+impl Tracked {
+    /// What an outcome says of it: `no ct entry`, else what is not the default (`ct mark
+    /// 0x2`, `ct zone 1`, `ct helper ftp`), nothing for a plain entry.
+    pub fn parts(&self) -> Vec<String> {
+        match self {
+            Tracked::NoEntry => vec!["no ct entry".into()],
+            Tracked::Entry { mark, zone, helper } => {
+                let mut v = Vec::new();
+                if *mark != 0 {
+                    v.push(format!("ct mark {mark:#x}"));
+                }
+                if *zone != 0 {
+                    v.push(format!("ct zone {zone}"));
+                }
+                if let Some(h) = helper {
+                    v.push(format!("ct helper {h}"));
+                }
+                v
+            }
+        }
+    }
+}
+
 /// One side's answer to one probe.
 #[derive(Clone, Debug, Serialize)]
 pub struct Side {
@@ -63,14 +102,27 @@ pub struct Side {
     /// carried when the server let it through, where not 0; compared like the verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mark: Option<u32>,
+    /// The TOS byte (IPv6: traffic class) of that packet, where the ruleset changed it (`-j
+    /// DSCP`, `-j TOS`: probes are sent with 0); compared like the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos: Option<u8>,
+    /// Its TTL (IPv6: hop limit), where not what the kernel alone makes of the probe's (the
+    /// same, one less when routed): a `-j TTL`/`-j HL` rule's doing; compared like the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+    /// The conntrack entry of that packet's connection, in files whose rules write into
+    /// entries (`-j CT`, `-j NOTRACK`, `-j CONNMARK`); compared like the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<Tracked>,
     /// Every rule of the path's base chain (and the chains it reaches) whose counter moved, in
     /// chain order, then those of the nat chains the path meets (`nat PREROUTING`, ...).
     pub hits: Vec<RuleHit>,
 }
 
 impl Side {
-    /// The verdict, what NAT changed and the packet's mark: `accept`, `accept, dst
-    /// 10.0.0.5:80`, `accept, mark 0x10`.
+    /// The verdict, what NAT changed, the packet's mark and the header fields the ruleset
+    /// rewrote: `accept`, `accept, dst 10.0.0.5:80`, `accept, mark 0x10`, `accept, tos 0xb8,
+    /// ttl 65`.
     pub fn outcome(&self) -> String {
         let mut s = self.verdict.to_string();
         if let Some(r) = &self.rewritten {
@@ -79,14 +131,28 @@ impl Side {
         if let Some(m) = self.mark {
             s.push_str(&format!(", mark {m:#x}"));
         }
+        if let Some(t) = self.tos {
+            s.push_str(&format!(", tos {t:#04x}"));
+        }
+        if let Some(t) = self.ttl {
+            s.push_str(&format!(", ttl {t}"));
+        }
+        if let Some(t) = &self.conntrack {
+            for part in t.parts() {
+                s.push_str(&format!(", {part}"));
+            }
+        }
         s
     }
 
-    /// Whether `other` got the same verdict, mapping and mark.
+    /// Whether `other` got the same verdict, mapping, mark and header fields.
     pub fn same_as(&self, other: &Side) -> bool {
         self.verdict == other.verdict
             && self.rewritten == other.rewritten
             && self.mark == other.mark
+            && self.tos == other.tos
+            && self.ttl == other.ttl
+            && self.conntrack == other.conntrack
     }
 
     /// The rules that decided: the terminal hits, else the policy hit; empty when unknown.

@@ -49,17 +49,24 @@
 //! Packet marks: the observer's sockets are told each packet's mark (`SO_RCVMARK`, Linux 5.19),
 //! so the mark a packet that got through carries (`-j MARK`, `meta mark set`) is compared like
 //! its mapping; a kernel without the option gets the mangle tables listed as not verified.
+//! The TOS byte and TTL (IPv6: traffic class, hop limit) it got through with are compared the
+//! same way, each where the ruleset changed it ([`Changed`]): the probe is sent with TOS 0, and
+//! the kernel alone takes one from the TTL of a packet it routes.
 //!
-//! Not verified: mangle's other effects (TOS, TTL, connection marks), raw's.
+//! Conntrack entries: where rules write into them ([`conntrack_zones`]), each probe's
+//! connection is looked up over ctnetlink after it ([`CtWatch::tracked`]) and whether it has
+//! an entry, and the entry's mark, zone and helper, are compared the same way.
+//!
+//! Not verified: mangle's other effects (tc classes), raw's other than the entries.
 
 use super::netns::{self, Link, Site, SiteSpec};
-use super::observe::{Flow, Observer, PacketKey, Seen, ARRIVAL, GRACE};
+use super::observe::{Flow, Header, Observer, PacketKey, Seen, ARRIVAL, GRACE};
 use super::packet::{
     LinkSender, Packet, RawSender, ACK, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
     ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST,
 };
 use super::probes::{self, Path, Probe, Spec};
-use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Unreached, Verdict};
+use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Tracked, Unreached, Verdict};
 use fwnet_netlink::conntrack::{self, Flow as CtFlow};
 use fwnet_nft::{Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -106,10 +113,16 @@ pub enum Mutation {
     /// Every packet mark a rule sets has its lowest bit flipped (`meta mark set 0x10` sets
     /// 0x11).
     MarkXor,
+    /// Every TTL, hop limit and DSCP a rule sets has its lowest bit flipped (`ip ttl set 65`
+    /// sets 64, `ip dscp set 46` sets 47).
+    HeaderXor,
+    /// Every connection mark and conntrack zone a rule sets has its lowest bit flipped (`ct
+    /// mark set 0x2` sets 0x3, `ct zone set 1` sets 0), and `notrack` statements disappear.
+    CtXor,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 11] = [
+    pub const ALL: [Mutation; 13] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -121,6 +134,8 @@ impl Mutation {
         Mutation::NatPort,
         Mutation::NoEstablished,
         Mutation::MarkXor,
+        Mutation::HeaderXor,
+        Mutation::CtXor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -136,6 +151,8 @@ impl Mutation {
             Mutation::NatPort => "nat-port",
             Mutation::NoEstablished => "no-established",
             Mutation::MarkXor => "mark-xor",
+            Mutation::HeaderXor => "header-xor",
+            Mutation::CtXor => "ct-xor",
         }
     }
 
@@ -230,6 +247,26 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                                 if m.dest == fwnet_nft::MarkKey::Meta {
                                     m.xor ^= 1;
                                 }
+                            }
+                        }
+                    }
+                    Mutation::HeaderXor => {
+                        for s in &mut r.stmts {
+                            if let Stmt::HeaderSet { value, .. } | Stmt::DscpSet { value, .. } = s
+                            {
+                                *value ^= 1;
+                            }
+                        }
+                    }
+                    Mutation::CtXor => {
+                        r.stmts.retain(|s| *s != Stmt::Notrack);
+                        for s in &mut r.stmts {
+                            match s {
+                                Stmt::MarkSet(m) if m.dest == fwnet_nft::MarkKey::Ct => m.xor ^= 1,
+                                Stmt::CtZoneSet(zone) | Stmt::CtDirZoneSet { zone, .. } => {
+                                    *zone ^= 1
+                                }
+                                _ => {}
                             }
                         }
                     }
@@ -754,6 +791,15 @@ fn attempt_once(
         }
     }
 
+    // Where rules write into conntrack entries, each probe's entry is compared too; that takes
+    // ctnetlink, as written connections do.
+    let ct_zones = conntrack_zones(translated);
+    let ct_unreadable = match ct_zones {
+        Some(_) => ctnetlink_usable(&legacy).err(),
+        None => None,
+    };
+    let ct_zones = ct_zones.filter(|_| ct_unreadable.is_none());
+
     let loose = match options.tcp_loose {
         Some(v) => Some(v),
         None => legacy.server.sysctl_read(TCP_LOOSE).ok().map(|v| v == "1"),
@@ -787,6 +833,7 @@ fn attempt_once(
                     legacy_ir,
                     &lockstep,
                     progress,
+                    ct_zones.as_deref(),
                 )
             });
             let b = s.spawn(|| {
@@ -798,6 +845,7 @@ fn attempt_once(
                     &lockstep,
                     // One side reports: the lockstep keeps the other within a probe of it.
                     None,
+                    ct_zones.as_deref(),
                 )
             });
             (join(a), join(b))
@@ -870,8 +918,12 @@ fn attempt_once(
         not_verified: not_verified(
             translated,
             super::observe::kernel_reports_marks(&legacy.server),
+            ct_zones.is_some(),
         )
         .into_iter()
+        .chain(ct_unreadable.map(|why| {
+            format!("the conntrack entries the rules write into (CT, NOTRACK, CONNMARK) are not compared: {why}")
+        }))
         .chain(skipped)
         .collect(),
         nat_unseen,
@@ -1310,7 +1362,7 @@ fn reachable_in(t: Option<&fwnet_nft::Table>, mut out: Vec<String>) -> Vec<Strin
     out
 }
 
-fn not_verified(rs: &Ruleset, sees_marks: bool) -> Vec<String> {
+fn not_verified(rs: &Ruleset, sees_marks: bool, sees_entries: bool) -> Vec<String> {
     let mut out = Vec::new();
     for t in &rs.tables {
         let is_filter = [Family::Ip, Family::Ip6]
@@ -1325,13 +1377,20 @@ fn not_verified(rs: &Ruleset, sees_marks: bool) -> Vec<String> {
             if t.name == "fwnet_nat" {
                 continue;
             }
-            let marks = match (t.name == "fwnet_mangle", sees_marks) {
-                (true, true) => "the packet marks it sets are compared on the packets that get through, its other effects (TOS, TTL, connection marks, ...) are not",
-                (true, false) => "its effects are not compared, not even the packet marks it sets: this kernel does not report marks to verification's sockets (SO_RCVMARK, Linux 5.19)",
+            let mangle = t.name == "fwnet_mangle";
+            let effects = match (mangle, sees_marks) {
+                (true, true) => "the packet marks, TOS bytes and TTLs it sets are compared on the packets that get through",
+                (true, false) => "the TOS bytes and TTLs it sets are compared on the packets that get through, not the packet marks: this kernel does not report marks to verification's sockets (SO_RCVMARK, Linux 5.19)",
+                (false, _) if sees_entries && t.name == "fwnet_raw" => "the conntrack entries of the packets that get through are compared (whether there is one, its zone and helper)",
                 (false, _) => "its own effects are not compared",
             };
+            let rest = match (mangle, sees_entries) {
+                (true, true) => ", and so are their connection marks; its other effects (tc classes, ...) are not",
+                (true, false) => "; its other effects (connection marks, tc classes, ...) are not",
+                (false, _) => "",
+            };
             out.push(format!(
-                "table {family} {} ({rules} rules): probes do cross it; {marks}",
+                "table {family} {} ({rules} rules): probes do cross it; {effects}{rest}",
                 t.name
             ));
         }
@@ -1939,6 +1998,7 @@ fn play(
     ir: &Ruleset,
     lockstep: &Lockstep,
     progress: Option<fn(usize, usize)>,
+    ct_zones: Option<&[u16]>,
 ) -> Result<Vec<Side>, Error> {
     // Whatever way this side ends, the other no longer waits for it.
     let _leave = Leave(lockstep);
@@ -1965,6 +2025,17 @@ fn play(
         ))
     };
     let (senders, from_server, mut observer) = open().map_err(Error::Setup)?;
+    let ct = match ct_zones {
+        Some(zones) => Some(CtWatch {
+            zones: zones.to_vec(),
+            events: site
+                .server
+                .try_run_in(crate::socket::Socket::open_conntrack_events)
+                .map_err(Error::Setup)?
+                .map_err(|e| Error::Setup(format!("conntrack events: {e}")))?,
+        }),
+        None => None,
+    };
     for (n, (name, sender)) in senders.iter().enumerate() {
         ready(&mut observer, sender, n as u32).map_err(|e| Error::NotObserved {
             probe: format!("readiness frame on link {name} ({e})"),
@@ -1975,6 +2046,7 @@ fn play(
         senders,
         from_server,
         observer,
+        ct,
     };
     play_probes(site, all, snapshot, ir, lockstep, progress, &mut tools).map_err(Error::Setup)
 }
@@ -1986,6 +2058,108 @@ struct Tools {
     /// For probes the server sends to itself (`iif lo`).
     from_server: RawSender,
     observer: Observer,
+    /// How each probe's conntrack entry is read; `None` when entries are not compared.
+    ct: Option<CtWatch>,
+}
+
+/// How a side reads its probes' conntrack entries.
+struct CtWatch {
+    /// The zones an entry is looked up in: the default one, then those the rules use.
+    zones: Vec<u16>,
+    /// conntrack's events in the server's namespace, for a connection that ended before its
+    /// lookup.
+    events: crate::socket::Socket,
+}
+
+impl CtWatch {
+    /// Forgets the events so far: those that follow are the next probe's.
+    fn forget(&mut self) -> Result<(), String> {
+        self.last_of(None).map(|_| ())
+    }
+
+    /// Reads the events since the last call, and returns what the last that tells of the
+    /// connection `lookup` names says of it.
+    fn last_of(
+        &mut self,
+        lookup: Option<&conntrack::Lookup>,
+    ) -> Result<Option<conntrack::Entry>, String> {
+        let mut buf = Vec::new();
+        let mut last = None;
+        while self
+            .events
+            .recv(&mut buf, false)
+            .map_err(|e| format!("conntrack events: {e}"))?
+            .is_some()
+        {
+            let Some(lookup) = lookup else { continue };
+            for r in fwnet_netlink::parse_replies(&buf) {
+                let r = r.map_err(|e| format!("a conntrack event: {e}"))?;
+                if let fwnet_netlink::ReplyBody::Other(payload) = r.body {
+                    let e = conntrack::read_entry(&payload)
+                        .map_err(|e| format!("a conntrack event: {e}"))?;
+                    if e.original.as_ref() == Some(lookup) {
+                        // The event of a connection's end leaves its helper out: an earlier
+                        // one told it.
+                        let helper = e.helper.clone().or_else(|| {
+                            last.as_ref()
+                                .and_then(|l: &conntrack::Entry| l.helper.clone())
+                        });
+                        last = Some(conntrack::Entry { helper, ..e });
+                    }
+                }
+            }
+        }
+        Ok(last)
+    }
+
+    /// The conntrack entry of the connection the packet `k` opened or belongs to: as the table
+    /// holds it now (looked up in each zone in turn), else as the last event since
+    /// [`CtWatch::forget`] told it (a connection that ended already: a SYN to a closed port is
+    /// answered with a RST, which ends its connection at once), else [`Tracked::NoEntry`].
+    /// `None` when `k` is of no kind a lookup can name (tcp, udp and the icmp queries
+    /// conntrack tracks).
+    fn tracked(&mut self, site: &Site, k: &PacketKey) -> Result<Option<Tracked>, String> {
+        let Some(lookup) = lookup_of(k) else {
+            return Ok(None);
+        };
+        let ended = self.last_of(Some(&lookup))?;
+        let now = site
+            .server
+            .try_run_in(|| -> Result<Option<conntrack::Entry>, String> {
+                let fail = |e: crate::Error| format!("conntrack: {e}");
+                let mut s = crate::session::Session::open().map_err(fail)?;
+                for zone in &self.zones {
+                    let seq = s.next_seq(1);
+                    match s
+                        .fetched(&conntrack::get(&lookup, *zone, seq))
+                        .map_err(fail)?
+                    {
+                        (0, Some(payload)) => {
+                            return conntrack::read_entry(&payload)
+                                .map(Some)
+                                .map_err(|e| format!("a conntrack entry: {e}"));
+                        }
+                        (libc::ENOENT, _) => {}
+                        (0, None) => return Err("conntrack answered a lookup with no entry".into()),
+                        (errno, _) => {
+                            return Err(format!(
+                                "looking a connection up in conntrack: {}",
+                                crate::session::errno_text(errno)
+                            ))
+                        }
+                    }
+                }
+                Ok(None)
+            })??;
+        Ok(Some(match now.or(ended) {
+            Some(e) => Tracked::Entry {
+                mark: e.mark,
+                zone: e.zone,
+                helper: e.helper,
+            },
+            None => Tracked::NoEntry,
+        }))
+    }
 }
 
 fn play_probes(
@@ -2001,6 +2175,7 @@ fn play_probes(
         senders,
         from_server,
         observer,
+        ct,
     } = tools;
     let mut next_id: u16 = 0x1000;
     let mut out = Vec::with_capacity(all.len());
@@ -2061,7 +2236,8 @@ fn play_probes(
             .iter()
             .find(|(n, _)| *n == link.name)
             .map(|(_, s)| s);
-        let (mut rewritten, mut packet_mark) = (None, None);
+        let (mut rewritten, mut packet_mark, mut header) = (None, None, Changed::default());
+        let mut entry = None;
         let verdict = match &probe.spec {
             Spec::Connect {
                 src,
@@ -2125,6 +2301,9 @@ fn play_probes(
                 };
                 let server_sends: &RawSender = owned.as_ref().unwrap_or(from_server);
                 let mark = observer.mark()?;
+                if let Some(ct) = ct.as_mut() {
+                    ct.forget()?;
+                }
                 let mut refused = Vec::with_capacity(packets.len());
                 for p in &packets {
                     refused.push(match (sent, sender) {
@@ -2150,13 +2329,25 @@ fn play_probes(
                     observer.verdicts(&sent, mark)?
                 }
                 .into_iter();
-                write_flows(site, &flows, false)?;
                 // What NAT made of the first packet that got through, and its mark.
                 let through = sent
                     .iter()
                     .find_map(|k| Some((k, observer.seen_as(k, routed)?)));
                 rewritten = through.and_then(|(k, seen)| rewrite(k, &seen));
                 packet_mark = through.and_then(|(k, _)| observer.mark_of(k, routed));
+                // Every packet of a probe is sent with the same TOS and TTL.
+                let crafted = packets.first().and_then(|p| Header::of(&p.to_bytes()));
+                if let (Some(crafted), Some((seen, sent_out))) = (
+                    crafted,
+                    through.and_then(|(k, _)| observer.header_of(k, routed)),
+                ) {
+                    header = Changed::of(crafted, seen, sent_out && !probe.sent_by_server());
+                }
+                // Before a written connection is removed: its entry is the probe's.
+                if let (Some(ct), Some((k, _))) = (ct.as_mut(), through) {
+                    entry = ct.tracked(site, k)?;
+                }
+                write_flows(site, &flows, false)?;
                 let seen: Vec<Seen> = refused
                     .iter()
                     .map(|r| match r {
@@ -2173,6 +2364,9 @@ fn play_probes(
             verdict,
             rewritten,
             mark: packet_mark,
+            tos: header.tos,
+            ttl: header.ttl,
+            conntrack: entry,
             hits: hits(
                 &before,
                 &after,
@@ -2437,6 +2631,87 @@ fn written_flows(spec: &Spec, path: Path, count: u32) -> Vec<CtFlow> {
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+/// The IP header fields a probe's packet got through with, each where the ruleset changed it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Changed {
+    tos: Option<u8>,
+    ttl: Option<u8>,
+}
+
+impl Changed {
+    /// `seen` against the `crafted` packet: the kernel alone leaves the TOS byte as it was and
+    /// takes one from the TTL of a packet it `routed` (forwarded out of a link, not one the
+    /// server sent itself); anything else is the ruleset's doing.
+    fn of(crafted: Header, seen: Header, routed: bool) -> Changed {
+        let ttl = crafted.ttl.saturating_sub(u8::from(routed));
+        Changed {
+            tos: (seen.tos != crafted.tos).then_some(seen.tos),
+            ttl: (seen.ttl != ttl).then_some(seen.ttl),
+        }
+    }
+}
+
+/// The conntrack zones a probe's entry is looked up in, when the rules of `rs` write into
+/// conntrack entries (`notrack`, `ct zone set`, `ct helper set`, `ct mark set`: `-j NOTRACK`,
+/// `-j CT`, `-j CONNMARK`): the default zone, then the ones they put connections in. `None`
+/// when no rule does: then entries are not compared (both sides' are alike by construction).
+fn conntrack_zones(rs: &Ruleset) -> Option<Vec<u16>> {
+    let mut zones = BTreeSet::new();
+    let mut writes = false;
+    let stmts = (rs.tables.iter())
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts);
+    for s in stmts {
+        match s {
+            Stmt::CtZoneSet(zone) | Stmt::CtDirZoneSet { zone, .. } => {
+                zones.insert(*zone);
+            }
+            Stmt::Notrack | Stmt::CtHelperSet(_) => {}
+            Stmt::MarkSet(m) if m.dest == fwnet_nft::MarkKey::Ct => {}
+            _ => continue,
+        }
+        writes = true;
+    }
+    writes.then(|| {
+        std::iter::once(0)
+            .chain(zones.into_iter().filter(|z| *z != 0))
+            .collect()
+    })
+}
+
+/// The connection lookup for the packet `k`: its ports for tcp and udp, its identifier, type
+/// and code for the icmp queries conntrack opens connections for (echo, timestamp,
+/// information and address mask requests; icmpv6 echo and node information queries).
+fn lookup_of(k: &PacketKey) -> Option<conntrack::Lookup> {
+    let h = k.l4_head;
+    let port = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
+    match (k.protocol, k.src) {
+        (6 | 17, _) => Some(conntrack::Lookup::Ports(CtFlow {
+            proto: k.protocol,
+            src: k.src,
+            sport: port(0),
+            dst: k.dst,
+            dport: port(2),
+        })),
+        (1, IpAddr::V4(_)) if matches!(h[0], 8 | 13 | 15 | 17) => Some(conntrack::Lookup::Icmp {
+            src: k.src,
+            dst: k.dst,
+            id: port(4),
+            kind: h[0],
+            code: h[1],
+        }),
+        (58, IpAddr::V6(_)) if matches!(h[0], 128 | 139) => Some(conntrack::Lookup::Icmp {
+            src: k.src,
+            dst: k.dst,
+            id: port(4),
+            kind: h[0],
+            code: h[1],
+        }),
+        _ => None,
     }
 }
 
@@ -2888,12 +3163,154 @@ fn exchange(socket: OwnedFd) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn entries_are_compared_where_rules_write_into_them_in_the_zones_they_name() {
+        let with = |stmts: Vec<Stmt>| Ruleset {
+            tables: vec![fwnet_nft::Table {
+                family: Family::Ip,
+                name: "fwnet_raw".into(),
+                sets: Vec::new(),
+                chains: vec![fwnet_nft::Chain {
+                    name: "PREROUTING".into(),
+                    base: None,
+                    rules: stmts
+                        .into_iter()
+                        .map(|s| fwnet_nft::Rule {
+                            stmts: vec![s],
+                            ..fwnet_nft::Rule::default()
+                        })
+                        .collect(),
+                    family: None,
+                }],
+                ct_helpers: Vec::new(),
+            }],
+        };
+        let mark = |dest| {
+            Stmt::MarkSet(fwnet_nft::MarkSet {
+                dest,
+                src: fwnet_nft::MarkKey::Meta,
+                mask: 0,
+                xor: 2,
+            })
+        };
+        for (stmts, zones) in [
+            (vec![Stmt::Notrack], Some(vec![0])),
+            (vec![Stmt::CtHelperSet("ftp-tcp".into())], Some(vec![0])),
+            (vec![mark(fwnet_nft::MarkKey::Ct)], Some(vec![0])),
+            // The default zone first, then each other one once.
+            (
+                vec![
+                    Stmt::CtZoneSet(3),
+                    Stmt::CtDirZoneSet {
+                        zone: 1,
+                        reply: true,
+                    },
+                    Stmt::CtZoneSet(3),
+                    Stmt::CtZoneSet(0),
+                ],
+                Some(vec![0, 1, 3]),
+            ),
+            // A packet mark or nothing at all: entries are alike by construction.
+            (vec![mark(fwnet_nft::MarkKey::Meta)], None),
+            (Vec::new(), None),
+        ] {
+            assert_eq!(conntrack_zones(&with(stmts.clone())), zones, "{stmts:?}");
+        }
+    }
+
+    #[test]
+    fn connections_are_looked_up_by_ports_or_by_icmp_query() {
+        let key = |protocol, src: IpAddr, dst: IpAddr, l4_head| PacketKey {
+            id: 1,
+            protocol,
+            src,
+            dst,
+            l4_head,
+        };
+        let (a, b) = (IpAddr::from([198, 18, 0, 1]), IpAddr::from([10, 77, 0, 1]));
+        let (a6, b6): (IpAddr, IpAddr) =
+            ("2001:db8::3".parse().unwrap(), "fd77::1".parse().unwrap());
+        let head = [0x4e, 0x20, 0, 80, 0, 0, 0, 1];
+        assert_eq!(
+            lookup_of(&key(6, a, b, head)),
+            Some(conntrack::Lookup::Ports(CtFlow {
+                proto: 6,
+                src: a,
+                sport: 20000,
+                dst: b,
+                dport: 80,
+            }))
+        );
+        // An echo request: type 8, code 0, checksum, identifier 0x1001.
+        let echo = [8, 0, 0xab, 0xcd, 0x10, 0x01, 0, 1];
+        assert_eq!(
+            lookup_of(&key(1, a, b, echo)),
+            Some(conntrack::Lookup::Icmp {
+                src: a,
+                dst: b,
+                id: 0x1001,
+                kind: 8,
+                code: 0,
+            })
+        );
+        let echo6 = [128, 0, 0xab, 0xcd, 0, 7, 0, 1];
+        assert!(matches!(
+            lookup_of(&key(58, a6, b6, echo6)),
+            Some(conntrack::Lookup::Icmp {
+                id: 7,
+                kind: 128,
+                ..
+            })
+        ));
+        // An icmp error opens no connection, nor does an icmp type of the other family; other
+        // protocols have no lookup here.
+        for (protocol, src, dst, head) in [
+            (1, a, b, [3, 3, 0, 0, 0, 0, 0, 0]),
+            (1, a, b, [128, 0, 0, 0, 0, 7, 0, 1]),
+            (58, a6, b6, [8, 0, 0, 0, 0, 7, 0, 1]),
+            (47, a, b, head),
+        ] {
+            assert_eq!(
+                lookup_of(&key(protocol, src, dst, head)),
+                None,
+                "{protocol} {head:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_what_the_ruleset_changed_in_the_header_is_reported() {
+        let h = |tos, ttl| Header { tos, ttl };
+        let changed = |tos, ttl| Changed { tos, ttl };
+        for (crafted, seen, routed, expected) in [
+            // Delivered as sent, or routed with the kernel's decrement: nothing.
+            (h(0, 64), h(0, 64), false, changed(None, None)),
+            (h(0, 64), h(0, 63), true, changed(None, None)),
+            // A TTL a rule set, on either path; routed, the decrement is not a change.
+            (h(0, 64), h(0, 63), false, changed(None, Some(63))),
+            (h(0, 64), h(0, 65), true, changed(None, Some(65))),
+            (h(0, 64), h(0, 64), true, changed(None, Some(64))),
+            // A TOS byte a DSCP rule wrote.
+            (h(0, 64), h(0xb8, 64), false, changed(Some(0xb8), None)),
+            (h(0, 255), h(0x28, 254), true, changed(Some(0x28), None)),
+        ] {
+            assert_eq!(
+                Changed::of(crafted, seen, routed),
+                expected,
+                "{crafted:?} {seen:?} {routed}"
+            );
+        }
+    }
+
     fn result(text: &str, legacy: Verdict, fwnet: Verdict) -> ProbeResult {
         let probe = probes::parse_line(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let side = |verdict| Side {
             verdict,
             rewritten: None,
             mark: None,
+            tos: None,
+            ttl: None,
+            conntrack: None,
             hits: Vec::new(),
         };
         ProbeResult {
