@@ -268,9 +268,11 @@ enum Command {
     /// (INPUT), routed through it (FORWARD) and sent by it (OUTPUT), in every conntrack state
     /// the rules test (ESTABLISHED and RELATED ones where no real exchange can make them ride on
     /// connections written into the server's conntrack table), and for packets that get
-    /// through, what NAT made of them (new destination or source) and the mark they carry.
-    /// Exit codes: 0 every verdict, mapping and mark matches, 1 at least one mismatch, 2
-    /// verification could not run.
+    /// through, what NAT made of them (new destination or source), the mark they carry, the TOS
+    /// byte and TTL the mangle table set and, where rules write into conntrack entries
+    /// (NOTRACK, CT, CONNMARK), their connection's entry (none, or its mark, zone and helper).
+    /// Exit codes: 0 every verdict, mapping, mark, header field and entry matches, 1 at least
+    /// one mismatch, 2 verification could not run.
     Verify(verify::Args),
 }
 
