@@ -2235,37 +2235,25 @@ fn derive_af(
     // header fields they set are) and the raw chains' (the conntrack entries they shape are),
     // each on the path whose packets meet it first: a connection to the server (or, after
     // `dnat`, through it) meets PREROUTING and INPUT, one routed through it FORWARD and
-    // POSTROUTING, one the server opens OUTPUT. A chain a table lacks (nat has no FORWARD, raw
-    // only has PREROUTING and OUTPUT) adds nothing.
-    // A base chain of another name (the raw table's `PREROUTING_HELPER`, where `-j CT --helper`
-    // rules go) is walked after these, on the path of its hook.
-    let named = [
-        ("PREROUTING", Path::Input),
-        ("INPUT", Path::Input),
-        ("FORWARD", Path::Forward),
-        ("OUTPUT", Path::Output),
-        ("POSTROUTING", Path::Forward),
-    ];
+    // POSTROUTING, one the server opens OUTPUT. Each base chain of a hook is walked, in the
+    // table's order (the raw table's helper chains, `PREROUTING_HELPER`, after PREROUTING); a
+    // hook a table has no chain on (nat has no FORWARD, raw only PREROUTING and OUTPUT) adds
+    // nothing.
     for table in [nat, mangle, raw].into_iter().flatten() {
-        let others = table.chains.iter().filter_map(|c| {
-            let path = match c.base.as_ref()?.hook {
-                Hook::Prerouting | Hook::Input => Path::Input,
-                Hook::Forward | Hook::Postrouting => Path::Forward,
-                Hook::Output => Path::Output,
-            };
-            let postrouting = c.base.as_ref()?.hook == Hook::Postrouting;
-            (!named.iter().any(|(n, _)| *n == c.name)).then_some((
-                c.name.as_str(),
-                path,
-                postrouting,
-            ))
-        });
-        let named = named.iter().map(|(n, p)| (*n, *p, *n == "POSTROUTING"));
-        for (chain, path, postrouting) in named.chain(others).collect::<Vec<_>>() {
-            let from = cases.len();
-            walk(table, chain, &Conds::default(), 0, path, &mut cases);
-            if postrouting {
-                cases[from..].iter_mut().for_each(|c| c.postrouting = true);
+        for (hook, path) in [
+            (Hook::Prerouting, Path::Input),
+            (Hook::Input, Path::Input),
+            (Hook::Forward, Path::Forward),
+            (Hook::Output, Path::Output),
+            (Hook::Postrouting, Path::Forward),
+        ] {
+            let on_hook = |c: &&fwnet_nft::Chain| c.base.as_ref().is_some_and(|b| b.hook == hook);
+            for chain in table.chains.iter().filter(on_hook) {
+                let from = cases.len();
+                walk(table, &chain.name, &Conds::default(), 0, path, &mut cases);
+                if hook == Hook::Postrouting {
+                    cases[from..].iter_mut().for_each(|c| c.postrouting = true);
+                }
             }
         }
     }

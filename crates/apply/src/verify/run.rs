@@ -2026,14 +2026,7 @@ fn play(
     };
     let (senders, from_server, mut observer) = open().map_err(Error::Setup)?;
     let ct = match ct_zones {
-        Some(zones) => Some(CtWatch {
-            zones: zones.to_vec(),
-            events: site
-                .server
-                .try_run_in(crate::socket::Socket::open_conntrack_events)
-                .map_err(Error::Setup)?
-                .map_err(|e| Error::Setup(format!("conntrack events: {e}")))?,
-        }),
+        Some(zones) => Some(CtWatch::open(site, zones).map_err(Error::Setup)?),
         None => None,
     };
     for (n, (name, sender)) in senders.iter().enumerate() {
@@ -2062,16 +2055,33 @@ struct Tools {
     ct: Option<CtWatch>,
 }
 
-/// How a side reads its probes' conntrack entries.
+/// How a side reads its probes' conntrack entries. Its sockets were opened in the server's
+/// namespace and stay bound to it, whichever thread uses them.
 struct CtWatch {
     /// The zones an entry is looked up in: the default one, then those the rules use.
     zones: Vec<u16>,
+    /// For the lookups.
+    session: crate::session::Session,
     /// conntrack's events in the server's namespace, for a connection that ended before its
     /// lookup.
     events: crate::socket::Socket,
 }
 
 impl CtWatch {
+    fn open(site: &Site, zones: &[u16]) -> Result<CtWatch, String> {
+        let (session, events) = site.server.try_run_in(|| {
+            (
+                crate::session::Session::open(),
+                crate::socket::Socket::open_conntrack_events(),
+            )
+        })?;
+        Ok(CtWatch {
+            zones: zones.to_vec(),
+            session: session.map_err(|e| format!("conntrack: {e}"))?,
+            events: events.map_err(|e| format!("conntrack events: {e}"))?,
+        })
+    }
+
     /// Forgets the events so far: those that follow are the next probe's.
     fn forget(&mut self) -> Result<(), String> {
         self.last_of(None).map(|_| ())
@@ -2118,39 +2128,34 @@ impl CtWatch {
     /// answered with a RST, which ends its connection at once), else [`Tracked::NoEntry`].
     /// `None` when `k` is of no kind a lookup can name (tcp, udp and the icmp queries
     /// conntrack tracks).
-    fn tracked(&mut self, site: &Site, k: &PacketKey) -> Result<Option<Tracked>, String> {
+    fn tracked(&mut self, k: &PacketKey) -> Result<Option<Tracked>, String> {
         let Some(lookup) = lookup_of(k) else {
             return Ok(None);
         };
         let ended = self.last_of(Some(&lookup))?;
-        let now = site
-            .server
-            .try_run_in(|| -> Result<Option<conntrack::Entry>, String> {
-                let fail = |e: crate::Error| format!("conntrack: {e}");
-                let mut s = crate::session::Session::open().map_err(fail)?;
-                for zone in &self.zones {
-                    let seq = s.next_seq(1);
-                    match s
-                        .fetched(&conntrack::get(&lookup, *zone, seq))
-                        .map_err(fail)?
-                    {
-                        (0, Some(payload)) => {
-                            return conntrack::read_entry(&payload)
-                                .map(Some)
-                                .map_err(|e| format!("a conntrack entry: {e}"));
-                        }
-                        (libc::ENOENT, _) => {}
-                        (0, None) => return Err("conntrack answered a lookup with no entry".into()),
-                        (errno, _) => {
-                            return Err(format!(
-                                "looking a connection up in conntrack: {}",
-                                crate::session::errno_text(errno)
-                            ))
-                        }
-                    }
+        let mut now = None;
+        for zone in &self.zones {
+            let seq = self.session.next_seq(1);
+            match (self.session)
+                .fetched(&conntrack::get(&lookup, *zone, seq))
+                .map_err(|e| format!("conntrack: {e}"))?
+            {
+                (0, Some(payload)) => {
+                    let e = conntrack::read_entry(&payload)
+                        .map_err(|e| format!("a conntrack entry: {e}"))?;
+                    now = Some(e);
+                    break;
                 }
-                Ok(None)
-            })??;
+                (libc::ENOENT, _) => {}
+                (0, None) => return Err("conntrack answered a lookup with no entry".into()),
+                (errno, _) => {
+                    return Err(format!(
+                        "looking a connection up in conntrack: {}",
+                        crate::session::errno_text(errno)
+                    ))
+                }
+            }
+        }
         Ok(Some(match now.or(ended) {
             Some(e) => Tracked::Entry {
                 mark: e.mark,
@@ -2345,7 +2350,7 @@ fn play_probes(
                 }
                 // Before a written connection is removed: its entry is the probe's.
                 if let (Some(ct), Some((k, _))) = (ct.as_mut(), through) {
-                    entry = ct.tracked(site, k)?;
+                    entry = ct.tracked(k)?;
                 }
                 write_flows(site, &flows, false)?;
                 let seen: Vec<Seen> = refused
@@ -3163,12 +3168,12 @@ fn exchange(socket: OwnedFd) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entries_are_compared_where_rules_write_into_them_in_the_zones_they_name() {
-        let with = |stmts: Vec<Stmt>| Ruleset {
+    /// A ruleset of one table with one chain, a rule for each of `stmts`.
+    fn rule_per_stmt(family: Family, table: &str, stmts: Vec<Stmt>) -> Ruleset {
+        Ruleset {
             tables: vec![fwnet_nft::Table {
-                family: Family::Ip,
-                name: "fwnet_raw".into(),
+                family,
+                name: table.into(),
                 sets: Vec::new(),
                 chains: vec![fwnet_nft::Chain {
                     name: "PREROUTING".into(),
@@ -3184,7 +3189,12 @@ mod tests {
                 }],
                 ct_helpers: Vec::new(),
             }],
-        };
+        }
+    }
+
+    #[test]
+    fn entries_are_compared_where_rules_write_into_them_in_the_zones_they_name() {
+        let with = |stmts: Vec<Stmt>| rule_per_stmt(Family::Ip, "fwnet_raw", stmts);
         let mark = |dest| {
             Stmt::MarkSet(fwnet_nft::MarkSet {
                 dest,
@@ -3343,25 +3353,9 @@ mod tests {
             burst,
             over: false,
         };
-        let ruleset = |limits: Vec<fwnet_nft::Limit>| Ruleset {
-            tables: vec![fwnet_nft::Table {
-                family: Family::Ip6,
-                name: "fwnet_filter".into(),
-                sets: Vec::new(),
-                chains: vec![fwnet_nft::Chain {
-                    name: "INPUT".into(),
-                    base: None,
-                    rules: limits
-                        .into_iter()
-                        .map(|l| fwnet_nft::Rule {
-                            stmts: vec![Stmt::Limit(l)],
-                            ..fwnet_nft::Rule::default()
-                        })
-                        .collect(),
-                    family: None,
-                }],
-                ct_helpers: Vec::new(),
-            }],
+        let ruleset = |limits: Vec<fwnet_nft::Limit>| {
+            let stmts = limits.into_iter().map(Stmt::Limit).collect();
+            rule_per_stmt(Family::Ip6, "fwnet_filter", stmts)
         };
         use fwnet_nft::TimeUnit::{Minute, Second};
         // v6/078's `--limit 20/second --limit-burst 50`: 2.5 s; `--limit 5/sec` (burst 5): 1 s.
