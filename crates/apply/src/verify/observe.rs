@@ -150,7 +150,8 @@ impl PacketKey {
     }
 }
 
-/// The two IP header fields the mangle table rewrites (`-j TOS`, `-j DSCP`, `-j TTL`, `-j HL`).
+/// The two IP header fields the mangle table rewrites (`-j DSCP`, `-j TTL`, `-j HL`; also `-j
+/// TOS`, which fwnet refuses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
     /// The IPv4 TOS byte or the IPv6 traffic class: DSCP in the upper six bits, ECN below.
