@@ -1114,6 +1114,60 @@ fn conntrack_entries_the_rules_shape_are_compared() {
     }
 }
 
+/// No rule that needs conntrack, and the same with one that does.
+const STATELESS: &str = "\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT
+-A INPUT -s 10.0.0.0/8 -j DROP
+COMMIT
+";
+
+#[test]
+fn whether_conntrack_tracks_a_packet_is_compared_in_every_file() {
+    let test = "whether_conntrack_tracks_a_packet_is_compared_in_every_file";
+    if !privileged(test) {
+        return;
+    }
+    let stateless = scratch("stateless.v4", STATELESS);
+    let stateful = scratch(
+        "stateful.v4",
+        &STATELESS.replace(
+            "-A INPUT -s 10.0.0.0/8",
+            "-A INPUT -m state --state INVALID -j DROP\n-A INPUT -s 10.0.0.0/8",
+        ),
+    );
+    // Without conntrack on either side nothing is shown; with it, every packet that got through
+    // has a plain entry on both sides.
+    for (file, tracked) in [(&stateless, false), (&stateful, true)] {
+        let (out, took) = verify(&["--json", file.to_str().unwrap()], &[]);
+        eprintln!("{test}: took {took:?}");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let r = results(&out);
+        let p = probe_like(&r, "tcp 198.18.0.1:* -> 10.77.0.1:22 flags S");
+        let expected = match tracked {
+            true => serde_json::json!({"entry": {"mark": 0, "zone": 0}}),
+            false => serde_json::Value::Null,
+        };
+        for side in ["legacy", "fwnet"] {
+            assert_eq!(p[side]["conntrack"], expected, "{side}: {p}");
+        }
+    }
+    // A translation that has conntrack track packets the legacy rules leave alone is caught.
+    let (out, _) = verify(
+        &[stateless.to_str().unwrap()],
+        &[("FWNET_VERIFY_MUTATE", "track-all")],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("legacy: accept, no ct entry decided by"),
+        "{stdout}"
+    );
+}
+
 /// Docker's DNAT of the server's own connections to a container's address, which a raw rule
 /// drops unless it comes from the bridge.
 const OWN_DNAT: &str = "\
@@ -2072,10 +2126,10 @@ fn nat_rules_get_probes_and_their_mappings_are_compared() {
         assert_eq!(again[side]["rewritten"], "dst 192.168.60.1:25", "{again}");
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    // The raw table is crossed, its own effects not compared (it sets no packet marks).
+    // The raw table is crossed, and the conntrack entries of what gets through compared.
     assert!(
         v["not_verified"].to_string().contains(
-            "table ip fwnet_raw (1 rules): probes do cross it; its own effects are not compared"
+            "table ip fwnet_raw (1 rules): probes do cross it; the conntrack entries of the packets that get through are compared"
         ),
         "{}",
         v["not_verified"]

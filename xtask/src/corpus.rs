@@ -216,7 +216,8 @@ struct ProbeCounts {
     marked: usize,
     /// With a TOS byte or TTL the ruleset changed when they got through (legacy side).
     headers: usize,
-    /// Whose conntrack entry was compared (files whose rules write into entries).
+    /// Showing their conntrack entry (legacy side): every probe that got through has it
+    /// compared, but where no rule writes into entries, none on both sides is not shown.
     entries: usize,
     /// Dropped on the legacy side with no rule or filter policy counting them, in any table:
     /// the kernel itself dropped them.
@@ -598,7 +599,7 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} with a TOS byte or TTL the rules changed; {} with their conntrack entry compared; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} with a TOS byte or TTL the rules changed; {} showing their conntrack entry; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
             all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.headers, all.entries, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {

@@ -269,8 +269,8 @@ enum Command {
     /// the rules test (ESTABLISHED and RELATED ones where no real exchange can make them ride on
     /// connections written into the server's conntrack table), and for packets that get
     /// through, what NAT made of them (new destination or source), the mark they carry, the TOS
-    /// byte and TTL the mangle table set and, where rules write into conntrack entries
-    /// (NOTRACK, CT, CONNMARK), their connection's entry (none, or its mark, zone and helper).
+    /// byte and TTL the mangle table set, and their connection's conntrack entry (none, or the
+    /// mark, zone and helper NOTRACK, CT and CONNMARK rules gave it).
     /// Exit codes: 0 every verdict, mapping, mark, header field and entry matches, 1 at least
     /// one mismatch, 2 verification could not run.
     Verify(verify::Args),

@@ -20,15 +20,15 @@
 //! Test hook: [`run::Mutation`] (CLI: the undocumented `FWNET_VERIFY_MUTATE` environment
 //! variable, values `global-limit`, `burst5`, `no-ct-new`, `no-iif-lo`, `no-expiry`,
 //! `empty-sets`, `no-family-dispatch`, `last-first`, `nat-port`, `no-established`, `mark-xor`,
-//! `header-xor`, `ct-xor`) deliberately breaks fwnet's side so tests
+//! `header-xor`, `ct-xor`, `track-all`) deliberately breaks fwnet's side so tests
 //! can prove verification catches it. It is not in `--help`.
 //!
 //! Probes are also derived from the nat tables' rules, and the mapping a packet that gets
 //! through was given (its new destination or source) is compared like the verdict.
 //!
 //! Packet marks and the TOS bytes and TTLs the mangle table sets are compared the same way,
-//! and so are the conntrack entries of the probes' connections where rules write into them
-//! (NOTRACK, CT, CONNMARK).
+//! and so are the conntrack entries of the probes' connections (whether there is one, and what
+//! NOTRACK, CT and CONNMARK rules wrote into it).
 //!
 //! Not verified: the raw and mangle tables' other effects (probes do cross them), the mapping of a nat
 //! rule whose every probe the filter drops (listed by line), ESTABLISHED and RELATED packets

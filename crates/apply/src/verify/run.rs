@@ -53,9 +53,9 @@
 //! same way, each where the ruleset changed it ([`Changed`]): the probe is sent with TOS 0, and
 //! the kernel alone takes one from the TTL of a packet it routes.
 //!
-//! Conntrack entries: where rules write into them ([`conntrack_zones`]), each probe's
-//! connection is looked up over ctnetlink after it ([`CtWatch::tracked`]) and whether it has
-//! an entry, and the entry's mark, zone and helper, are compared the same way.
+//! Conntrack entries: each probe's connection is looked up over ctnetlink after it
+//! ([`CtWatch::tracked`], in the zones [`conntrack_zones`] names) and whether it has an entry,
+//! and the entry's mark, zone and helper, are compared the same way.
 //!
 //! Not verified: mangle's other effects (tc classes), raw's other than the entries.
 
@@ -119,10 +119,14 @@ pub enum Mutation {
     /// Every connection mark and conntrack zone a rule sets has its lowest bit flipped (`ct
     /// mark set 0x2` sets 0x3, `ct zone set 1` sets 0), and `notrack` statements disappear.
     CtXor,
+    /// Every table's first base chain starts with a rule that only reads the conntrack state
+    /// (`ct state untracked`, no verdict): conntrack tracks every packet, as it would where the
+    /// legacy rules did not need it.
+    TrackAll,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 13] = [
+    pub const ALL: [Mutation; 14] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -136,6 +140,7 @@ impl Mutation {
         Mutation::MarkXor,
         Mutation::HeaderXor,
         Mutation::CtXor,
+        Mutation::TrackAll,
     ];
 
     pub fn name(self) -> &'static str {
@@ -153,6 +158,7 @@ impl Mutation {
             Mutation::MarkXor => "mark-xor",
             Mutation::HeaderXor => "header-xor",
             Mutation::CtXor => "ct-xor",
+            Mutation::TrackAll => "track-all",
         }
     }
 
@@ -173,6 +179,24 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     c.rules.remove(0);
                     changed += 1;
                 }
+            }
+            continue;
+        }
+        if m == Mutation::TrackAll {
+            if let Some(c) = t.chains.iter_mut().find(|c| c.base.is_some()) {
+                let reads = Stmt::Match(Match::Flags {
+                    left: Expr::Ct(CtKey::State),
+                    bits: ct_state::UNTRACKED,
+                    op: CmpOp::Eq,
+                });
+                c.rules.insert(
+                    0,
+                    fwnet_nft::Rule {
+                        stmts: vec![reads],
+                        ..fwnet_nft::Rule::default()
+                    },
+                );
+                changed += 1;
             }
             continue;
         }
@@ -287,7 +311,8 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     | Mutation::NoExpiry
                     | Mutation::EmptySets
                     | Mutation::NoFamilyDispatch
-                    | Mutation::LastFirst => {}
+                    | Mutation::LastFirst
+                    | Mutation::TrackAll => {}
                 }
                 changed += usize::from(r.stmts != old);
             }
@@ -791,14 +816,12 @@ fn attempt_once(
         }
     }
 
-    // Where rules write into conntrack entries, each probe's entry is compared too; that takes
-    // ctnetlink, as written connections do.
-    let ct_zones = conntrack_zones(translated);
-    let ct_unreadable = match ct_zones {
-        Some(_) => ctnetlink_usable(&legacy).err(),
-        None => None,
-    };
-    let ct_zones = ct_zones.filter(|_| ct_unreadable.is_none());
+    // Each probe's conntrack entry is compared too (whether conntrack tracks the same packets
+    // on both sides, and what rules wrote into the entries); that takes ctnetlink, as written
+    // connections do.
+    let (ct_writes, zones) = conntrack_zones(translated);
+    let ct_unreadable = ctnetlink_usable(&legacy).err();
+    let ct_zones = ct_unreadable.is_none().then_some(zones);
 
     let loose = match options.tcp_loose {
         Some(v) => Some(v),
@@ -855,12 +878,20 @@ fn attempt_once(
             .into_iter()
             .zip(a)
             .zip(b)
-            .map(|((probe, l), f)| ProbeResult {
-                text: probe.to_string(),
-                same: l.same_as(&f),
-                probe,
-                legacy: l,
-                fwnet: f,
+            .map(|((probe, mut l), mut f)| {
+                // Where no rule writes into entries, that neither side has one says only that
+                // conntrack is not in use there: not shown.
+                let none = Some(Tracked::NoEntry);
+                if !ct_writes && l.conntrack == none && f.conntrack == none {
+                    (l.conntrack, f.conntrack) = (None, None);
+                }
+                ProbeResult {
+                    text: probe.to_string(),
+                    same: l.same_as(&f),
+                    probe,
+                    legacy: l,
+                    fwnet: f,
+                }
             })
             .collect())
     };
@@ -922,7 +953,7 @@ fn attempt_once(
         )
         .into_iter()
         .chain(ct_unreadable.map(|why| {
-            format!("the conntrack entries the rules write into (CT, NOTRACK, CONNMARK) are not compared: {why}")
+            format!("the probes' conntrack entries (whether there is one; what CT, NOTRACK and CONNMARK rules write into it) are not compared: {why}")
         }))
         .chain(skipped)
         .collect(),
@@ -2659,11 +2690,11 @@ impl Changed {
     }
 }
 
-/// The conntrack zones a probe's entry is looked up in, when the rules of `rs` write into
-/// conntrack entries (`notrack`, `ct zone set`, `ct helper set`, `ct mark set`: `-j NOTRACK`,
-/// `-j CT`, `-j CONNMARK`): the default zone, then the ones they put connections in. `None`
-/// when no rule does: then entries are not compared (both sides' are alike by construction).
-fn conntrack_zones(rs: &Ruleset) -> Option<Vec<u16>> {
+/// The conntrack zones a probe's entry is looked up in: the default zone, then the ones the
+/// rules of `rs` put connections in; and whether any rule writes into entries (`notrack`, `ct
+/// zone set`, `ct helper set`, `ct mark set`: `-j NOTRACK`, `-j CT`, `-j CONNMARK`), where an
+/// absent entry is worth showing.
+fn conntrack_zones(rs: &Ruleset) -> (bool, Vec<u16>) {
     let mut zones = BTreeSet::new();
     let mut writes = false;
     let stmts = (rs.tables.iter())
@@ -2681,11 +2712,8 @@ fn conntrack_zones(rs: &Ruleset) -> Option<Vec<u16>> {
         }
         writes = true;
     }
-    writes.then(|| {
-        std::iter::once(0)
-            .chain(zones.into_iter().filter(|z| *z != 0))
-            .collect()
-    })
+    let zones = std::iter::once(0).chain(zones.into_iter().filter(|z| *z != 0));
+    (writes, zones.collect())
 }
 
 /// The connection lookup for the packet `k`: its ports for tcp and udp, its identifier, type
@@ -3193,7 +3221,7 @@ mod tests {
     }
 
     #[test]
-    fn entries_are_compared_where_rules_write_into_them_in_the_zones_they_name() {
+    fn entries_are_looked_up_in_the_zones_the_rules_name() {
         let with = |stmts: Vec<Stmt>| rule_per_stmt(Family::Ip, "fwnet_raw", stmts);
         let mark = |dest| {
             Stmt::MarkSet(fwnet_nft::MarkSet {
@@ -3204,9 +3232,9 @@ mod tests {
             })
         };
         for (stmts, zones) in [
-            (vec![Stmt::Notrack], Some(vec![0])),
-            (vec![Stmt::CtHelperSet("ftp-tcp".into())], Some(vec![0])),
-            (vec![mark(fwnet_nft::MarkKey::Ct)], Some(vec![0])),
+            (vec![Stmt::Notrack], (true, vec![0])),
+            (vec![Stmt::CtHelperSet("ftp-tcp".into())], (true, vec![0])),
+            (vec![mark(fwnet_nft::MarkKey::Ct)], (true, vec![0])),
             // The default zone first, then each other one once.
             (
                 vec![
@@ -3218,11 +3246,11 @@ mod tests {
                     Stmt::CtZoneSet(3),
                     Stmt::CtZoneSet(0),
                 ],
-                Some(vec![0, 1, 3]),
+                (true, vec![0, 1, 3]),
             ),
-            // A packet mark or nothing at all: entries are alike by construction.
-            (vec![mark(fwnet_nft::MarkKey::Meta)], None),
-            (Vec::new(), None),
+            // A packet mark or nothing at all: entries are still looked up, in the default zone.
+            (vec![mark(fwnet_nft::MarkKey::Meta)], (false, vec![0])),
+            (Vec::new(), (false, vec![0])),
         ] {
             assert_eq!(conntrack_zones(&with(stmts.clone())), zones, "{stmts:?}");
         }
