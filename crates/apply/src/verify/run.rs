@@ -779,15 +779,18 @@ fn attempt_once(
     // ESTABLISHED and RELATED packets that no real exchange can make ride on connections
     // written over ctnetlink; a kernel without it cannot play them, which is said, per rule.
     let needs_written = |p: &Probe| !written_flows(&p.spec, p.path, 1).is_empty();
+    // Each probe's conntrack entry is compared too (whether conntrack tracks the same packets
+    // on both sides, and what rules wrote into the entries); that takes ctnetlink as well.
+    let ctnetlink = ctnetlink_usable(&legacy);
     let (all, later) = match all.iter().chain(&later).any(needs_written) {
-        true => match ctnetlink_usable(&legacy) {
+        true => match &ctnetlink {
             Ok(()) => (all, later),
             Err(why) => {
                 let (unwritable, all): (Vec<Probe>, Vec<Probe>) =
                     all.into_iter().partition(needs_written);
                 let (unwritable_later, later): (Vec<Probe>, Vec<Probe>) =
                     later.into_iter().partition(needs_written);
-                uncovered.extend(unwritten(&[unwritable, unwritable_later].concat(), &why));
+                uncovered.extend(unwritten(&[unwritable, unwritable_later].concat(), why));
                 (all, later)
             }
         },
@@ -816,11 +819,8 @@ fn attempt_once(
         }
     }
 
-    // Each probe's conntrack entry is compared too (whether conntrack tracks the same packets
-    // on both sides, and what rules wrote into the entries); that takes ctnetlink, as written
-    // connections do.
     let (ct_writes, zones) = conntrack_zones(translated);
-    let ct_unreadable = ctnetlink_usable(&legacy).err();
+    let ct_unreadable = ctnetlink.err();
     let ct_zones = ct_unreadable.is_none().then_some(zones);
 
     let loose = match options.tcp_loose {
