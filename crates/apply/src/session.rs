@@ -69,17 +69,7 @@ impl Session {
     /// 0 for the ack, else the positive errno, for callers to whom some errors are no failure
     /// (ENOENT on removing what is already gone).
     pub fn acked(&mut self, bytes: &[u8]) -> Result<i32, Error> {
-        self.sock.send(bytes).map_err(send_error)?;
-        let mut buf = Vec::new();
-        loop {
-            self.sock.recv(&mut buf, true).map_err(recv_error)?;
-            for r in parse_replies(&buf) {
-                let r = r.map_err(|e| Error::Protocol(e.to_string()))?;
-                if let ReplyBody::Error(e) = &r.body {
-                    return Ok(e.errno());
-                }
-            }
-        }
+        self.fetched(bytes).map(|(errno, _)| errno)
     }
 
     /// Sends one request that asks for an ack and may be answered by a message before it (a

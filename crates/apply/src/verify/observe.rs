@@ -177,6 +177,15 @@ impl Header {
     }
 }
 
+/// What a packet that passed INPUT or left the server carried that the ruleset may have set.
+#[derive(Clone, Copy, Debug)]
+struct Carried {
+    /// Its packet mark (`meta mark`, `-j MARK`), 0 when none or not reported.
+    mark: u32,
+    /// Its TOS byte and TTL, where read.
+    header: Option<Header>,
+}
+
 /// The server's view of one TCP flow (see [`Observer::flow`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flow {
@@ -206,10 +215,8 @@ pub struct Observer {
     sent: HashSet<PacketKey>,
     /// Those of them sent on `lo`: a packet the server sends itself, not one it routed away.
     sent_on_lo: HashSet<PacketKey>,
-    /// The packet mark (`meta mark`, `-j MARK`) of what passed or was sent, where not 0.
-    marks: HashMap<PacketKey, u32>,
-    /// The TOS byte and TTL of what passed or was sent (IPv6: traffic class and hop limit).
-    headers: HashMap<PacketKey, Header>,
+    /// What passed or was sent carried that the ruleset may have set.
+    carried: HashMap<PacketKey, Carried>,
     barriers: HashSet<u32>,
 }
 
@@ -332,8 +339,7 @@ impl Observer {
                 arrived: HashSet::new(),
                 sent: HashSet::new(),
                 sent_on_lo: HashSet::new(),
-                marks: HashMap::new(),
-                headers: HashMap::new(),
+                carried: HashMap::new(),
                 barriers: HashSet::new(),
             })
         })?
@@ -346,8 +352,7 @@ impl Observer {
         self.arrived.clear();
         self.sent.clear();
         self.sent_on_lo.clear();
-        self.marks.clear();
-        self.headers.clear();
+        self.carried.clear();
         Ok(Mark(()))
     }
 
@@ -439,7 +444,8 @@ impl Observer {
     /// The packet mark `k` had when the server let it through ([`Observer::seen_as`]); `None`
     /// when it did not get through, had no mark, or the kernel does not say.
     pub fn mark_of(&self, k: &PacketKey, forward: bool) -> Option<u32> {
-        self.marks.get(&self.seen_as(k, forward)?).copied()
+        let mark = self.carried.get(&self.seen_as(k, forward)?)?.mark;
+        (mark != 0).then_some(mark)
     }
 
     /// The TOS byte and TTL (traffic class and hop limit) `k` had when the server let it
@@ -448,7 +454,7 @@ impl Observer {
     pub fn header_of(&self, k: &PacketKey, forward: bool) -> Option<(Header, bool)> {
         let seen = self.seen_as(k, forward)?;
         let sent_out = forward || self.passed_as(k).is_none();
-        Some((*self.headers.get(&seen)?, sent_out))
+        Some((self.carried.get(&seen)?.header?, sent_out))
     }
 
     fn through(&self, k: &PacketKey, forward: bool) -> bool {
@@ -571,18 +577,16 @@ impl Observer {
 
     fn drain(&mut self) -> Result<(), String> {
         let mut buf = vec![0u8; 65536];
-        let mut marked = |k: PacketKey, mark: u32| {
-            if mark != 0 {
-                self.marks.insert(k, mark);
-            }
+        let mut carried = |k: PacketKey, mark: u32, header: Option<Header>| {
+            self.carried.insert(k, Carried { mark, header });
             k
         };
         for socket in &self.raw4 {
             let mut none = ();
             while let Some((n, got)) = recv_msg(socket.as_raw_fd(), &mut buf, &mut none)? {
                 if let Some(k) = PacketKey::of(&buf[..n]) {
-                    self.headers.extend(Header::of(&buf[..n]).map(|h| (k, h)));
-                    self.passed.insert(marked(k, got.mark));
+                    let header = Header::of(&buf[..n]);
+                    self.passed.insert(carried(k, got.mark, header));
                 }
             }
         }
@@ -600,10 +604,10 @@ impl Observer {
                     dst: got.dst6.into(),
                     l4_head,
                 };
-                if let (Some(tos), Some(ttl)) = (got.tclass, got.hop_limit) {
-                    self.headers.insert(k, Header { tos, ttl });
-                }
-                self.passed.insert(marked(k, got.mark));
+                let header = (got.tclass)
+                    .zip(got.hop_limit)
+                    .map(|(tos, ttl)| Header { tos, ttl });
+                self.passed.insert(carried(k, got.mark, header));
             }
         }
         loop {
@@ -614,8 +618,7 @@ impl Observer {
             let data = &buf[..n];
             if from.sll_pkttype == PACKET_OUTGOING {
                 if let Some(k) = PacketKey::of(data) {
-                    self.headers.extend(Header::of(data).map(|h| (k, h)));
-                    self.sent.insert(marked(k, got.mark));
+                    self.sent.insert(carried(k, got.mark, Header::of(data)));
                     if from.sll_hatype == libc::ARPHRD_LOOPBACK {
                         self.sent_on_lo.insert(k);
                     }

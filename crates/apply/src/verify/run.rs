@@ -2722,22 +2722,20 @@ fn conntrack_zones(rs: &Ruleset) -> (bool, Vec<u16>) {
 fn lookup_of(k: &PacketKey) -> Option<conntrack::Lookup> {
     let h = k.l4_head;
     let port = |at: usize| u16::from_be_bytes([h[at], h[at + 1]]);
-    match (k.protocol, k.src) {
-        (6 | 17, _) => Some(conntrack::Lookup::Ports(CtFlow {
+    let query = match (k.protocol, k.src) {
+        (1, IpAddr::V4(_)) => matches!(h[0], 8 | 13 | 15 | 17),
+        (58, IpAddr::V6(_)) => matches!(h[0], 128 | 139),
+        _ => false,
+    };
+    match k.protocol {
+        6 | 17 => Some(conntrack::Lookup::Ports(CtFlow {
             proto: k.protocol,
             src: k.src,
             sport: port(0),
             dst: k.dst,
             dport: port(2),
         })),
-        (1, IpAddr::V4(_)) if matches!(h[0], 8 | 13 | 15 | 17) => Some(conntrack::Lookup::Icmp {
-            src: k.src,
-            dst: k.dst,
-            id: port(4),
-            kind: h[0],
-            code: h[1],
-        }),
-        (58, IpAddr::V6(_)) if matches!(h[0], 128 | 139) => Some(conntrack::Lookup::Icmp {
+        _ if query => Some(conntrack::Lookup::Icmp {
             src: k.src,
             dst: k.dst,
             id: port(4),
