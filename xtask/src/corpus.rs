@@ -216,6 +216,10 @@ struct ProbeCounts {
     marked: usize,
     /// With a TOS byte or TTL the ruleset changed when they got through (legacy side).
     headers: usize,
+    /// Sent as two fragments, and of those, the ones whose first fragment alone got through
+    /// (legacy side).
+    fragmented: usize,
+    half_through: usize,
     /// Showing their conntrack entry (legacy side): every probe that got through has it
     /// compared, but where no rule writes into entries, none on both sides is not shown.
     entries: usize,
@@ -264,6 +268,10 @@ impl ProbeCounts {
             rewritten: count(&|r| r["legacy"]["rewritten"].is_string()),
             marked: count(&|r| r["legacy"]["mark"].is_u64()),
             headers: count(&|r| r["legacy"]["tos"].is_u64() || r["legacy"]["ttl"].is_u64()),
+            fragmented: count(&|r| r["probe"]["fragmented"] == true),
+            half_through: count(&|r| {
+                r["probe"]["fragmented"] == true && r["legacy"]["verdict"]["verdict"] == "partial"
+            }),
             entries: count(&|r| !r["legacy"]["conntrack"].is_null()),
             unexplained: count(&|r| {
                 r["legacy"]["verdict"]["verdict"] == "drop"
@@ -284,6 +292,8 @@ impl ProbeCounts {
         self.rewritten += o.rewritten;
         self.marked += o.marked;
         self.headers += o.headers;
+        self.fragmented += o.fragmented;
+        self.half_through += o.half_through;
         self.entries += o.entries;
         self.unexplained += o.unexplained;
         self.unreached += o.unreached;
@@ -599,8 +609,8 @@ fn print_summary(results: &[FileResult], apply: bool) {
             all.add(c);
         }
         println!(
-            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} with a TOS byte or TTL the rules changed; {} showing their conntrack entry; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
-            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.headers, all.entries, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
+            "probes: {} played; {} ESTABLISHED or RELATED through or from the server (connections written into conntrack); {} played again with the filter tables emptied, to see a NAT mapping; {} routed or sent to an address or group the INPUT probes had the server own or join, played after them; {} rewritten by NAT; {} with a packet mark; {} with a TOS byte or TTL the rules changed; {} sent in two fragments ({} of them routed with only the first let through); {} showing their conntrack entry; {} dropped with no rule or policy counting them (by the kernel); {} nat rule(s) whose mapping no probe showed ({} of them repeats of an earlier rule, which maps their packets first); {} rule(s) without a probe; {} rule(s) whose probes never reached them",
+            all.probes, all.routed_state, all.replayed, all.given_up, all.rewritten, all.marked, all.headers, all.fragmented, all.half_through, all.entries, all.unexplained, all.nat_unseen, all.nat_repeats, all.uncovered, all.unreached
         );
         for (r, v) in verified.iter().filter(|(_, v)| *v != 0).take(30) {
             println!(

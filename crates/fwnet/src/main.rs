@@ -267,7 +267,8 @@ enum Command {
     /// probes (derived from the rules) to both and compares the verdicts: packets to the server
     /// (INPUT), routed through it (FORWARD) and sent by it (OUTPUT), in every conntrack state
     /// the rules test (ESTABLISHED and RELATED ones where no real exchange can make them ride on
-    /// connections written into the server's conntrack table), and for packets that get
+    /// connections written into the server's conntrack table), whole or in two fragments (for
+    /// `-f`, `-m frag`, and the port tests fragments meet one by one), and for packets that get
     /// through, what NAT made of them (new destination or source), the mark they carry, the TOS
     /// byte and TTL the mangle table set, and their connection's conntrack entry (none, or the
     /// mark, zone and helper NOTRACK, CT and CONNMARK rules gave it).

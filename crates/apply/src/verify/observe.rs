@@ -88,6 +88,9 @@ pub struct PacketKey {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub l4_head: [u8; 8],
+    /// The fragment offset, in 8-byte units: 0 for a whole packet or a first fragment. A
+    /// non-first fragment's `l4_head` is the start of its payload.
+    pub offset: u16,
 }
 
 impl PacketKey {
@@ -101,6 +104,7 @@ impl PacketKey {
             self.protocol == TCP_PROTOCOL && self.l4_head[4..8] == k.l4_head[4..8];
         self.id == k.id
             && self.protocol == k.protocol
+            && self.offset == k.offset
             && (self.src == k.src || self.dst == k.dst || same_tcp_sequence)
     }
 
@@ -122,15 +126,22 @@ impl PacketKey {
                     src: Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]).into(),
                     dst: Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]).into(),
                     l4_head,
+                    offset: u16::from_be_bytes([packet[6], packet[7]]) & 0x1fff,
                 })
             }
             6 => {
                 let header = packet.get(..40)?;
-                let (mut protocol, mut at) = (header[6], 40);
-                while matches!(protocol, 0 | 43 | 60) {
-                    let ext = packet.get(at..at + 2)?;
+                let (mut protocol, mut at, mut offset) = (header[6], 40, 0);
+                while matches!(protocol, 0 | 43 | 44 | 60) && offset == 0 {
+                    let ext = packet.get(at..at + 4)?;
+                    if protocol == 44 {
+                        // A fragment header is 8 bytes; the offset is its upper 13 bits.
+                        offset = u16::from_be_bytes([ext[2], ext[3]]) >> 3;
+                        at += 8;
+                    } else {
+                        at += (usize::from(ext[1]) + 1) * 8;
+                    }
                     protocol = ext[0];
-                    at += (usize::from(ext[1]) + 1) * 8;
                 }
                 let l4_head: [u8; 8] = packet.get(at..at + 8)?.try_into().ok()?;
                 let addr = |at: usize| -> Option<IpAddr> {
@@ -143,6 +154,7 @@ impl PacketKey {
                     src: addr(8)?,
                     dst: addr(24)?,
                     l4_head,
+                    offset,
                 })
             }
             _ => None,
@@ -603,6 +615,8 @@ impl Observer {
                     src: Ipv6Addr::from(from.sin6_addr.s6_addr).into(),
                     dst: got.dst6.into(),
                     l4_head,
+                    // Raw sockets get whole datagrams, reassembled.
+                    offset: 0,
                 };
                 let header = (got.tclass)
                     .zip(got.hop_limit)
@@ -811,6 +825,44 @@ mod tests {
     }
 
     #[test]
+    fn a_fragment_is_known_by_its_offset_and_the_first_as_the_whole_datagram() {
+        use crate::verify::packet::{Packet, Routing, SYN};
+        let v4 = Packet::tcp(
+            Ipv4Addr::new(198, 18, 0, 1),
+            40000,
+            Ipv4Addr::new(10, 77, 0, 1),
+            22,
+            SYN,
+        );
+        let src: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let v6 = Packet::udp(src, 40000, "fd77::1".parse::<Ipv6Addr>().unwrap(), 53);
+        let rh = Routing {
+            kind: 0,
+            segments_left: 0,
+            hdrlen: 0,
+        };
+        for packet in [v4, v6.clone(), v6.with_routing(Some(rh))] {
+            let packet = packet.with_id(7);
+            let [first, second] = packet.fragments();
+            let (a, b) = (
+                PacketKey::of(&first).unwrap(),
+                PacketKey::of(&second).unwrap(),
+            );
+            assert_eq!((a.offset, a.protocol), (0, packet.protocol()), "{packet:?}");
+            // The first fragment's transport header starts the datagram reassembled from both.
+            assert_eq!(
+                a.l4_head[..4],
+                PacketKey::of(&packet.to_bytes()).unwrap().l4_head[..4]
+            );
+            assert!(b.offset > 0, "{packet:?}");
+            assert_eq!((b.id, b.protocol), (a.id, a.protocol), "{packet:?}");
+            // A copy of one fragment is never taken for the other.
+            assert!(a.is_copy_of(&a) && b.is_copy_of(&b));
+            assert!(!a.is_copy_of(&b) && !b.is_copy_of(&a), "{packet:?}");
+        }
+    }
+
+    #[test]
     fn snmp_value_reads_the_column_under_its_name() {
         let text = "Ip: Forwarding DefaultTTL InReceives\nIp: 2 64 17\nTcp: RtoAlgorithm OutRsts\nTcp: 1 5\n";
         let cases = [
@@ -837,6 +889,7 @@ mod tests {
                 src: IpAddr::from(src),
                 dst: IpAddr::from(dst),
                 l4_head,
+                offset: 0,
             }
         };
         let sent = key(6, [198, 18, 0, 1], [203, 0, 113, 7], 7);

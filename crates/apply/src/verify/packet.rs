@@ -41,6 +41,8 @@ const IPPROTO_ICMPV6: u8 = 58;
 const IPPROTO_GRE: u8 = 47;
 /// IPv6's routing extension header.
 const IPPROTO_ROUTING: u8 = 43;
+/// IPv6's fragment extension header.
+const IPPROTO_FRAGMENT: u8 = 44;
 
 /// The transport part of a crafted packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,6 +83,8 @@ pub struct Packet {
     pub l4: L4,
     /// An IPv6 routing header between the IPv6 header and the transport one.
     pub routing: Option<Routing>,
+    /// The IPv6 flow label, when not `id` (the fragment header then carries `id`).
+    pub flow: Option<u32>,
 }
 
 /// An IPv6 routing header (`-m rt`, nft `rt type`): its type, segments left, and length field
@@ -124,6 +128,7 @@ impl Packet {
         Packet {
             id: 0,
             routing: None,
+            flow: None,
             src: src.into(),
             dst: dst.into(),
             l4: L4::Tcp {
@@ -141,6 +146,7 @@ impl Packet {
         Packet {
             id: 0,
             routing: None,
+            flow: None,
             src: src.into(),
             dst: dst.into(),
             l4: L4::Udp {
@@ -168,6 +174,7 @@ impl Packet {
         Packet {
             id: 0,
             routing: None,
+            flow: None,
             src,
             dst,
             l4: L4::Icmp {
@@ -217,6 +224,7 @@ impl Packet {
         Packet {
             id: 0,
             routing: None,
+            flow: None,
             src,
             dst,
             l4: L4::Icmp {
@@ -246,6 +254,7 @@ impl Packet {
         Packet {
             id: 0,
             routing: None,
+            flow: None,
             src: src.into(),
             dst: dst.into(),
             l4: L4::Other { protocol, payload },
@@ -258,6 +267,12 @@ impl Packet {
     }
 
     /// The packet with a routing header (IPv6 only; an IPv4 packet is left as it is).
+    /// The IPv6 flow label `flow` instead of the id (which a fragment header still carries).
+    pub fn with_flow(mut self, flow: u32) -> Packet {
+        self.flow = Some(flow);
+        self
+    }
+
     pub fn with_routing(mut self, routing: Option<Routing>) -> Packet {
         if self.is_ipv6() {
             self.routing = routing;
@@ -283,6 +298,75 @@ impl Packet {
     /// The packet on the wire: a 20-byte IPv4 or 40-byte IPv6 header, then the transport header
     /// and payload.
     pub fn to_bytes(&self) -> Vec<u8> {
+        self.assemble(&[])
+    }
+
+    /// The packet as two fragments (`-f`, nft `ip frag-off`, `frag frag-off`): the first holds
+    /// the transport header (and any payload), padded to a multiple of 8 bytes; the second, at
+    /// that offset, 8 bytes copying the start of the transport header. A match that read ports
+    /// or an ICMP type at the start of a non-first fragment's payload, as nft's transport
+    /// loads do without a guard, would find the same ones there. IPv4 fragments clear DF and
+    /// set MF on the first; IPv6 ones carry a fragment header (identification: the packet's
+    /// id) after any routing header. Both fragments keep the packet's id or flow label, so the
+    /// observer knows them; the transport checksum is the whole datagram's.
+    pub fn fragments(&self) -> [Vec<u8>; 2] {
+        let plain = self.to_bytes();
+        let head = self.header_len();
+        let transport = plain.len() - head;
+        let split = transport.div_ceil(8).max(1) * 8;
+        // The ports (tcp, udp) or the type and code (icmp): not the checksum, which covers
+        // this copy too.
+        let mut copy = [0u8; 8];
+        let kept = if matches!(self.l4, L4::Icmp { .. }) {
+            2
+        } else {
+            4
+        };
+        copy[..kept].copy_from_slice(&plain[head..head + kept]);
+        let mut tail = vec![0; split - transport];
+        tail.extend_from_slice(&copy);
+        let whole = self.assemble(&tail);
+        let (header, l4) = whole.split_at(head);
+        let (first, second) = l4.split_at(split);
+        let fragment = |payload: &[u8], offset: usize, more: bool| -> Vec<u8> {
+            let mut ip = header.to_vec();
+            if self.is_ipv6() {
+                // The unfragmentable part is the IPv6 header and any routing header, whose
+                // last next-header field now names the fragment header.
+                let next_at = if self.routing.is_some() { 40 } else { 6 };
+                let next = std::mem::replace(&mut ip[next_at], IPPROTO_FRAGMENT);
+                let len = ip.len() - 40 + 8 + payload.len();
+                ip[4..6].copy_from_slice(&(len as u16).to_be_bytes());
+                let field = ((offset / 8) as u16) << 3 | u16::from(more);
+                ip.extend_from_slice(&[next, 0]);
+                ip.extend_from_slice(&field.to_be_bytes());
+                ip.extend_from_slice(&u32::from(self.id).to_be_bytes());
+            } else {
+                ip[2..4].copy_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+                let field = ((offset / 8) as u16) | if more { 0x2000 } else { 0 };
+                ip[6..8].copy_from_slice(&field.to_be_bytes());
+                ip[10..12].copy_from_slice(&[0, 0]);
+                let sum = checksum(&[&ip]);
+                ip[10..12].copy_from_slice(&sum.to_be_bytes());
+            }
+            ip.extend_from_slice(payload);
+            ip
+        };
+        [fragment(first, 0, true), fragment(second, split, false)]
+    }
+
+    /// The length of the IP header (IPv6: with its routing header) [`Packet::assemble`] writes.
+    fn header_len(&self) -> usize {
+        match (self.is_ipv6(), self.routing) {
+            (false, _) => 20,
+            (true, None) => 40,
+            (true, Some(r)) => 48 + 8 * usize::from(r.hdrlen),
+        }
+    }
+
+    /// The packet with `tail` after its transport payload, counted in the lengths and the
+    /// transport checksum.
+    fn assemble(&self, tail: &[u8]) -> Vec<u8> {
         let mut l4 = match &self.l4 {
             L4::Tcp {
                 sport,
@@ -336,6 +420,11 @@ impl Packet {
             }
             L4::Other { payload, .. } => payload.clone(),
         };
+        l4.extend_from_slice(tail);
+        if let L4::Udp { .. } = self.l4 {
+            let len = l4.len() as u16;
+            l4[4..6].copy_from_slice(&len.to_be_bytes());
+        }
         let protocol = self.protocol();
         let pseudo = self.pseudo_header(protocol, l4.len());
         match self.l4 {
@@ -382,8 +471,9 @@ impl Packet {
                 // no segments left is the header's.
                 let routing = self.routing.map(|r| r.bytes(protocol)).unwrap_or_default();
                 let mut ip = Vec::with_capacity(40 + routing.len() + l4.len());
-                // version 6, traffic class 0, the id as flow label
-                ip.extend_from_slice(&(0x6000_0000u32 | u32::from(self.id)).to_be_bytes());
+                // version 6, traffic class 0, the id (or `flow`) as flow label
+                let flow = self.flow.unwrap_or(u32::from(self.id)) & 0xf_ffff;
+                ip.extend_from_slice(&(0x6000_0000u32 | flow).to_be_bytes());
                 ip.extend_from_slice(&((routing.len() + l4.len()) as u16).to_be_bytes());
                 ip.push(if routing.is_empty() {
                     protocol
@@ -626,6 +716,20 @@ impl LinkSender {
     /// multicast group, to the link-layer address a host would use for it: the server then sees
     /// it as broadcast or multicast (`-m pkttype`), as from a real network.
     pub fn send(&self, packet: &Packet) -> Result<(), String> {
+        send_to(&self.socket, packet, &self.to_of(packet))
+    }
+
+    /// Sends `packet` as its two [`Packet::fragments`], in order, as [`LinkSender::send`] does.
+    pub fn send_fragments(&self, packet: &Packet) -> Result<(), String> {
+        let to = self.to_of(packet);
+        for bytes in packet.fragments() {
+            send_bytes(&self.socket, &bytes, &to)
+                .map_err(|e| format!("send fragment to {}: {e}", packet.dst))?;
+        }
+        Ok(())
+    }
+
+    fn to_of(&self, packet: &Packet) -> libc::sockaddr_ll {
         let ethertype = if packet.is_ipv6() {
             libc::ETH_P_IPV6
         } else {
@@ -638,7 +742,7 @@ impl LinkSender {
         if let Some(mac) = link_group(packet.dst) {
             to.sll_addr[..6].copy_from_slice(&mac);
         }
-        send_to(&self.socket, packet, &to)
+        to
     }
 
     /// Sends a barrier frame carrying `nonce` (see `observe::Observer::barrier`): ethertype
@@ -695,7 +799,10 @@ fn send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> Result<(), String> {
 }
 
 fn raw_send_to<A>(socket: &OwnedFd, packet: &Packet, to: &A) -> std::io::Result<()> {
-    let bytes = packet.to_bytes();
+    send_bytes(socket, &packet.to_bytes(), to)
+}
+
+fn send_bytes<A>(socket: &OwnedFd, bytes: &[u8], to: &A) -> std::io::Result<()> {
     // SAFETY: bytes and the address are live for the call, with their exact sizes; the kernel
     // checks the address family against the socket's.
     let n = unsafe {
@@ -868,6 +975,118 @@ mod tests {
         assert_eq!(esp[6], 50, "next header");
         assert_eq!(u16::from_be_bytes([esp[4], esp[5]]), 8, "payload length");
         assert_ne!(&esp[40..44], &[0, 0, 0, 0], "an ESP SPI is never 0");
+    }
+
+    #[test]
+    fn two_fragments_reassemble_into_the_packet_with_the_ports_again_at_the_offset() {
+        let (src4, dst4) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(10, 77, 0, 1));
+        let src6: Ipv6Addr = "2001:db8::3".parse().unwrap();
+        let dst6: Ipv6Addr = "fd77::1".parse().unwrap();
+        let rh = Routing {
+            kind: 0,
+            segments_left: 0,
+            hdrlen: 1,
+        };
+        let packets = [
+            Packet::tcp(src4, 40000, dst4, 22, SYN),
+            Packet::tcp(src4, 40000, dst4, 22, ACK),
+            Packet::udp(src4, 40000, dst4, 53),
+            Packet::echo_request(src4, dst4, 7, 1),
+            Packet::other(src4, dst4, 47, 7),
+            Packet::tcp(src6, 40000, dst6, 22, SYN),
+            Packet::udp(src6, 40000, dst6, 53).with_flow(0x3_0035),
+            Packet::udp(src6, 40000, dst6, 53).with_routing(Some(rh)),
+            Packet::echo_request(src6, dst6, 7, 1),
+        ];
+        for packet in packets {
+            let packet = packet.with_id(0x1234);
+            let [first, second] = packet.fragments();
+            let v6 = packet.is_ipv6();
+            // The unfragmentable part, and where each fragment's payload starts.
+            let fixed = match (v6, packet.routing) {
+                (false, _) => 20,
+                (true, None) => 40,
+                (true, Some(r)) => 48 + 8 * usize::from(r.hdrlen),
+            };
+            let at = if v6 { fixed + 8 } else { fixed };
+            let offset_of = |f: &[u8]| -> (usize, bool) {
+                if v6 {
+                    let field = u16::from_be_bytes([f[fixed + 2], f[fixed + 3]]);
+                    (usize::from(field >> 3) * 8, field & 1 == 1)
+                } else {
+                    let field = u16::from_be_bytes([f[6], f[7]]);
+                    (usize::from(field & 0x1fff) * 8, field & 0x2000 != 0)
+                }
+            };
+            assert_eq!(offset_of(&first), (0, true), "{packet:?}: first fragment");
+            let (offset, more) = offset_of(&second);
+            assert!(!more, "{packet:?}: the second fragment is the last");
+            assert_eq!(
+                offset,
+                first.len() - at,
+                "{packet:?}: second starts after first"
+            );
+            assert_eq!(offset % 8, 0, "{packet:?}: offsets are in 8-byte units");
+            let transport = &first[at..];
+            // The tcp or udp ports, or the icmp type and code, again.
+            let kept = if matches!(packet.l4, L4::Icmp { .. }) {
+                2
+            } else {
+                4
+            };
+            assert_eq!(&second[at..at + kept], &transport[..kept], "{packet:?}");
+            let mut whole = transport.to_vec();
+            whole.extend_from_slice(&second[at..]);
+            if v6 {
+                for f in [&first, &second] {
+                    let next_at = if packet.routing.is_some() { 40 } else { 6 };
+                    assert_eq!(f[next_at], 44, "{packet:?}: next header: fragment");
+                    assert_eq!(
+                        f[fixed],
+                        packet.protocol(),
+                        "{packet:?}: after the fragment"
+                    );
+                    assert_eq!(
+                        &f[fixed + 4..fixed + 8],
+                        &[0, 0, 0x12, 0x34],
+                        "identification"
+                    );
+                    let len = u16::from_be_bytes([f[4], f[5]]);
+                    assert_eq!(usize::from(len), f.len() - 40, "{packet:?}: payload length");
+                    assert_eq!(f[..4], first[..4], "{packet:?}: one flow label");
+                }
+            } else {
+                for f in [&first, &second] {
+                    assert_eq!(checksum(&[&f[..20]]), 0, "{packet:?}: IP header checksum");
+                    assert_eq!(usize::from(u16::from_be_bytes([f[2], f[3]])), f.len());
+                    assert_eq!(&f[4..6], &[0x12, 0x34], "{packet:?}: one id");
+                }
+            }
+            let verify = match packet.l4 {
+                L4::Icmp { .. } if !v6 => checksum(&[&whole]),
+                L4::Other { .. } => 0,
+                _ => checksum(&[
+                    &packet.pseudo_header(packet.protocol(), whole.len()),
+                    &whole,
+                ]),
+            };
+            assert_eq!(
+                verify, 0,
+                "{packet:?}: the whole datagram's transport checksum"
+            );
+            if let L4::Udp { .. } = packet.l4 {
+                let len = u16::from_be_bytes([whole[4], whole[5]]);
+                assert_eq!(usize::from(len), whole.len(), "{packet:?}: udp length");
+            }
+        }
+        let flow = Packet::udp(src6, 1, dst6, 53)
+            .with_id(9)
+            .with_flow(0x3_0035);
+        assert_eq!(
+            &flow.fragments()[1][1..4],
+            &[0x03, 0x00, 0x35],
+            "the flow label"
+        );
     }
 
     #[test]

@@ -111,6 +111,8 @@ const GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
 const GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0xfb);
 /// Why the probe made to match a rule's every test was played.
 pub const REACHES_WHY: &str = "reaches the rule";
+/// Why a rule's transport tests are tried with its packet in two fragments.
+const FRAGMENTS_WHY: &str = "the same packet in two fragments";
 /// Packets past the burst in a rate-limit probe.
 const BURST_EXTRA: u32 = 3;
 /// Longest burst sent (limits with larger bursts are probed up to here).
@@ -245,6 +247,10 @@ pub struct Probe {
     /// An IPv6 routing header the packets carry (`-m rt`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
+    /// Sent as two fragments (`-f`, `-m frag`, and transport tests, which never match a
+    /// non-first fragment): see `packet::Packet::fragments`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub fragmented: bool,
 }
 
 impl Probe {
@@ -396,6 +402,9 @@ impl fmt::Display for Probe {
         }
         if let Some(r) = &self.routing {
             write!(f, " rt {r}")?;
+        }
+        if self.fragmented {
+            write!(f, " frag")?;
         }
         if self.count > 1 {
             write!(f, " x {}", self.count)?;
@@ -632,6 +641,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         (SYN, echo, 0u8, None, 1u32, false);
     let mut wait_ms = 0u32;
     let (mut path, mut oif, mut owner, mut routing) = (Path::Input, None, None, None);
+    let mut fragmented = false;
     let mut it = rest.iter();
     while let Some(w) = it.next() {
         match *w {
@@ -685,6 +695,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
                     return Err(format!("`{r}`: rt is TYPE[/SEGLEFT[/HDRLEN]]"));
                 }
             }
+            "frag" => fragmented = true,
             "wait" => {
                 wait_ms = parse_num(it.next().copied(), "wait in milliseconds")?;
                 if wait_ms > 3_600_000 {
@@ -766,6 +777,22 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
     if routing.is_some() && !src.is_ipv6() {
         return Err("`rt` (a routing header) is for IPv6 probes".into());
     }
+    if fragmented {
+        if !matches!(
+            spec,
+            Spec::Tcp { .. } | Spec::Udp { reply: false, .. } | Spec::Icmp { .. } | Spec::Ip { .. }
+        ) {
+            return Err(format!(
+                "`frag` is for a crafted packet (tcp, udp without reply, icmp, proto), not `{kind}`"
+            ));
+        }
+        if sent_by_server(path, iif.as_deref()) || count > 1 {
+            return Err(
+                "`frag` is for one packet a client sends: not with `output`, `iif lo` or `x N`"
+                    .into(),
+            );
+        }
+    }
     if owner.is_some() && !sent_by_server(path, iif.as_deref()) {
         return Err("`owner` is for packets the server sends: `output`, or `iif lo`".into());
     }
@@ -799,6 +826,7 @@ pub fn parse_line(line: &str) -> Result<Probe, String> {
         oif,
         owner,
         routing,
+        fragmented,
     })
 }
 
@@ -904,6 +932,11 @@ struct Conds {
     rt_type: Vec<Cond>,
     rt_segleft: Vec<Cond>,
     rt_hdrlen: Vec<Cond>,
+    /// The fragment offset (`-f`: IPv4 `ip frag-off & 0x1fff != 0`; IPv6 `frag frag-off`), as
+    /// a first fragment (0) or a non-first one (any other value) has it.
+    frag: Vec<Cond>,
+    /// An IPv6 fragment header test (`-m frag`): only a fragment matches.
+    frag_header: bool,
 }
 
 impl Conds {
@@ -948,6 +981,8 @@ impl Conds {
         self.rt_type.extend(o.rt_type.iter().cloned());
         self.rt_segleft.extend(o.rt_segleft.iter().cloned());
         self.rt_hdrlen.extend(o.rt_hdrlen.iter().cloned());
+        self.frag.extend(o.frag.iter().cloned());
+        self.frag_header |= o.frag_header;
         if o.limit.is_some() {
             self.limit = o.limit.clone();
         }
@@ -1164,10 +1199,22 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                     }) => c.daddr_type.push(cond),
                     Expr::Meta(MetaKey::Pkttype) => c.pkttype.push(cond),
                     Expr::Exthdr(Exthdr::Present(Ipv6Ext::Rt)) if !cond.neg => c.rt = true,
+                    Expr::Exthdr(Exthdr::Present(Ipv6Ext::Frag)) if !cond.neg => {
+                        c.frag_header = true
+                    }
                     Expr::Exthdr(Exthdr::Field(f)) => match f {
                         ExthdrField::RtType => c.rt_type.push(cond),
                         ExthdrField::RtSegLeft => c.rt_segleft.push(cond),
                         ExthdrField::RtHdrlength => c.rt_hdrlen.push(cond),
+                        ExthdrField::FragOff => {
+                            c.frag_header = true;
+                            c.frag.push(cond)
+                        }
+                        // The other fragment header fields: only a packet with one matches.
+                        ExthdrField::FragMoreFragments
+                        | ExthdrField::FragId
+                        | ExthdrField::FragReserved
+                        | ExthdrField::FragReserved2 => c.frag_header = true,
                         _ => {}
                     },
                     Expr::Meta(MetaKey::Iifname) => c.iif.push(IfCond {
@@ -1191,6 +1238,11 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
             }) => {
                 let neg = *op == CmpOp::Ne;
                 match (left, num(mask), num(value)) {
+                    // `-f`: the fragment offset bits, zero or not.
+                    (Expr::Payload(Field::IpFragOff), Some(0x1fff), Some(0)) => c.frag.push(Cond {
+                        ranges: vec![(0, 0)],
+                        neg,
+                    }),
                     (Expr::Payload(Field::TcpFlags), Some(m), Some(v)) => {
                         implied(&mut c, TCP);
                         c.flags.push(FlagCond {
@@ -1290,6 +1342,16 @@ fn is_source_key(key: &[Expr]) -> bool {
     matches!(key, [Expr::Payload(Field::IpSaddr | Field::Ip6Saddr)])
 }
 
+/// Whether a probe can go as two fragments: a crafted packet (not a connection or a datagram
+/// the server answers first) that a client sends (the server's own packets are not crafted
+/// fragments).
+fn can_fragment(spec: &Spec, path: Path, iif: Option<&str>) -> bool {
+    matches!(
+        spec,
+        Spec::Tcp { .. } | Spec::Udp { reply: false, .. } | Spec::Icmp { .. } | Spec::Ip { .. }
+    ) && !sent_by_server(path, iif)
+}
+
 /// A rule reached from INPUT or FORWARD, with the conditions on the way to it.
 struct Case {
     origin: Option<String>,
@@ -1297,6 +1359,9 @@ struct Case {
     path: Path,
     /// Reached from POSTROUTING, which the server's own packets cross too.
     postrouting: bool,
+    /// Reached from PREROUTING, which sees an IPv4 packet's fragments before INPUT's
+    /// reassembly.
+    prerouting: bool,
     own: Conds,
     all: Conds,
 }
@@ -1343,6 +1408,7 @@ fn walk(
             origin: rule.origin.as_ref().map(|o| o.to_string()),
             path,
             postrouting: false,
+            prerouting: false,
             own,
             all: all.clone(),
         });
@@ -1549,6 +1615,8 @@ struct Point {
     owner: Option<Owner>,
     /// The IPv6 routing header it carries (`-m rt`).
     routing: Option<Routing>,
+    /// Sent as two fragments: a non-first fragment follows the first.
+    fragmented: bool,
 }
 
 impl Point {
@@ -1839,6 +1907,18 @@ fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
         && owned_as(p, c)
         && c.kind_holds(p.dst, af)
         && routed_as(p.routing, c)
+        && fragmented_as(p.fragmented, c)
+}
+
+/// Whether a packet sent whole, or as two fragments, meets `c`'s fragment tests: a whole one
+/// has no fragment header and offset 0; of two fragments, the first (offset 0) or the second
+/// (offset not 0) may be the one that does.
+fn fragmented_as(fragmented: bool, c: &Conds) -> bool {
+    let at = |offset: u128| c.frag.iter().all(|k| k.holds(offset));
+    match fragmented {
+        false => !c.frag_header && at(0),
+        true => at(0) || at(1),
+    }
 }
 
 /// Whether a packet with routing header `r` (or none) meets `c`'s tests of one: each test of
@@ -2006,6 +2086,8 @@ fn witness(c: &Conds, n: &Neutral, af: Af) -> Point {
         written: state == Some(State::Established) && c.sport.iter().any(|p| !p.neg),
         owner,
         routing,
+        // A test only a fragment passes (`-f`, `frag frag-off != 0`, `-m frag`).
+        fragmented: c.frag_header || c.frag.iter().any(|f| !f.holds(0)),
     }
 }
 
@@ -2251,8 +2333,9 @@ fn derive_af(
             for chain in table.chains.iter().filter(on_hook) {
                 let from = cases.len();
                 walk(table, &chain.name, &Conds::default(), 0, path, &mut cases);
-                if hook == Hook::Postrouting {
-                    cases[from..].iter_mut().for_each(|c| c.postrouting = true);
+                for c in &mut cases[from..] {
+                    c.postrouting = hook == Hook::Postrouting;
+                    c.prerouting = hook == Hook::Prerouting;
                 }
             }
         }
@@ -2266,6 +2349,7 @@ fn derive_af(
         let routable = |s: &Spec| s.routable() && s.dst() != af.server();
         match p.spec() {
             Some(spec) if p.path == Path::Input || routable(&spec) => {
+                let fragmented = p.fragmented && can_fragment(&spec, p.path, p.iif.as_deref());
                 tiers[tier].push(Probe {
                     spec,
                     iif: p.iif.clone(),
@@ -2277,6 +2361,7 @@ fn derive_af(
                     oif: p.oif.clone(),
                     owner: p.owner.filter(|_| sent_by_server(p.path, p.iif.as_deref())),
                     routing: p.routing,
+                    fragmented,
                 });
                 true
             }
@@ -2432,6 +2517,33 @@ fn derive_af(
                     .map(|o| format!("{o} (protocol {} {why})", w.proto)),
             );
             continue;
+        }
+        // The same packet in two fragments, where the rule's own transport tests meet them
+        // one by one (which the second never passes in iptables: xt_tcp, xt_udp, xt_icmp and
+        // xt_multiport fail a non-first fragment): IPv4 in PREROUTING and FORWARD (local
+        // delivery reassembles before INPUT), IPv6 on every path of a client's packet (its
+        // reassembly comes after INPUT).
+        let own = &case.own;
+        let transport = !own.sport.is_empty()
+            || !own.dport.is_empty()
+            || !own.icmp_type.is_empty()
+            || !own.icmp_code.is_empty()
+            || !own.flags.is_empty();
+        let in_pieces = match af {
+            Af::V4 => w.path == Path::Forward || case.prerouting,
+            Af::V6 => true,
+        };
+        if transport && in_pieces && !w.fragmented && case.all.limit.is_none() {
+            push(
+                2,
+                &Point {
+                    fragmented: true,
+                    count: 1,
+                    ..w.clone()
+                },
+                &case.origin,
+                FRAGMENTS_WHY,
+            );
         }
         if let Some(l) = &case.all.limit {
             if l.per_source && case.own.saddr.is_empty() {
@@ -2681,6 +2793,7 @@ fn derive_af(
         written: false,
         owner: None,
         routing: None,
+        fragmented: false,
     };
     for path in [Path::Forward, Path::Output] {
         if !t
@@ -2792,6 +2905,7 @@ fn derive_af(
                 p.oif.clone(),
                 p.owner,
                 p.routing,
+                p.fragmented,
             );
             if sequenced || seen.insert(key) {
                 covered.extend(p.origin.clone());
@@ -3185,6 +3299,116 @@ mod tests {
         ] {
             let p = derived_for(&rs, line).remove(0);
             assert!(p.contains(to), "{p}");
+        }
+    }
+
+    #[test]
+    fn fragment_tests_and_transport_tests_fragments_meet_get_fragmented_packets() {
+        let chain = |name: &str, hook: Hook, rules: Vec<Rule>| Chain {
+            name: name.into(),
+            base: Some(BaseChain {
+                kind: ChainKind::Filter,
+                hook,
+                priority: 0,
+                policy: Policy::Drop,
+                counters: None,
+            }),
+            rules,
+            family: None,
+        };
+        let table = |family: Family, chains: Vec<Chain>| Table {
+            family,
+            name: "fwnet_filter".into(),
+            sets: Vec::new(),
+            ct_helpers: Vec::new(),
+            chains,
+        };
+        // `-f`, as fwnet translates it.
+        let non_first = Stmt::Match(Match::Masked {
+            left: Expr::Payload(Field::IpFragOff),
+            mask: Value::Num(0x1fff),
+            op: CmpOp::Ne,
+            value: Value::Num(0),
+        });
+        let v4 = Ruleset {
+            tables: vec![table(
+                Family::Ip,
+                vec![
+                    chain(
+                        "INPUT",
+                        Hook::Input,
+                        vec![rule(1, vec![non_first]), rule(2, tcp_dport(Value::Num(22)))],
+                    ),
+                    chain(
+                        "FORWARD",
+                        Hook::Forward,
+                        vec![rule(3, tcp_dport(Value::Num(80)))],
+                    ),
+                ],
+            )],
+        };
+        let frag = FRAGMENTS_WHY;
+        let all = derive(&v4, DEFAULT_CAP).probes;
+        let of = |line: u32| -> Vec<&Probe> {
+            all.iter()
+                .filter(|p| p.origin.as_deref() == Some(&format!("r:{line}")))
+                .collect()
+        };
+        // Only a non-first fragment meets `-f`: the rule's own packet comes in two.
+        assert!(of(1)[0].fragmented, "{}", of(1)[0]);
+        // INPUT sees an IPv4 datagram whole (reassembled for local delivery): its own packet
+        // is not sent again in fragments (a packet meeting the `-f` rule too is).
+        assert!(of(2).iter().all(|p| p.why != frag), "{:?}", of(2));
+        // FORWARD sees each fragment: the rule's packet again, in two.
+        let routed: Vec<String> = of(3)
+            .iter()
+            .filter(|p| p.why == frag)
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            routed,
+            ["tcp 198.18.0.1:20014 -> 198.51.100.10:80 flags S forward frag"]
+        );
+        // IPv6 reassembles after INPUT: its rules meet fragments one by one there too.
+        let v6 = Ruleset {
+            tables: vec![table(
+                Family::Ip6,
+                vec![chain(
+                    "INPUT",
+                    Hook::Input,
+                    vec![rule(4, {
+                        vec![
+                            cmp(Expr::Payload(Field::Ip6Nexthdr), Value::Num(17)),
+                            cmp(Expr::Payload(Field::UdpDport), Value::Num(53)),
+                        ]
+                    })],
+                )],
+            )],
+        };
+        let six = derive(&v6, DEFAULT_CAP).probes;
+        assert!(
+            six.iter()
+                .any(|p| p.fragmented && p.why == frag && p.to_string().ends_with(":53 frag")),
+            "{six:?}"
+        );
+        // The probe line says it, and reads back.
+        let p = parse_line("udp 198.18.0.1:1 -> 53 frag").unwrap();
+        assert!(p.fragmented);
+        assert_eq!(p.to_string(), "udp 198.18.0.1:1 -> 10.77.0.1:53 frag");
+        assert_eq!(parse_line(&p.to_string()), Ok(p));
+        for (line, why) in [
+            ("connect 198.18.0.1:1 -> 22 frag", "a crafted packet"),
+            (
+                "udp 198.18.0.1:1 -> 53 frag x 3",
+                "one packet a client sends",
+            ),
+            (
+                "udp 198.18.0.1:1 -> 53 iif lo frag",
+                "one packet a client sends",
+            ),
+        ] {
+            let e = parse_line(line).unwrap_err();
+            assert!(e.contains(why), "{line}: {e}");
         }
     }
 

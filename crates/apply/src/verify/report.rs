@@ -220,8 +220,9 @@ pub struct Timings {
 pub struct Unreached {
     /// `file:line` of the rule.
     pub origin: String,
-    /// What decided its probes instead: `file:line` of a rule, `the policy of INPUT`, or
-    /// `nothing that counted it` (the kernel dropped them).
+    /// What decided its probes instead: `file:line` of a rule, `the policy of INPUT`,
+    /// `nothing that counted it` (the kernel dropped them), or, for `-f` on INPUT, the
+    /// kernel's reassembly (`run::REASSEMBLED`).
     pub decided_by: Vec<String>,
 }
 

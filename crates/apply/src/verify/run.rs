@@ -63,7 +63,7 @@ use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Header, Observer, PacketKey, Seen, ARRIVAL, GRACE};
 use super::packet::{
     LinkSender, Packet, RawSender, ACK, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
-    ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST,
+    ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, L4,
 };
 use super::probes::{self, Path, Probe, Spec};
 use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Tracked, Unreached, Verdict};
@@ -123,10 +123,14 @@ pub enum Mutation {
     /// (`ct state untracked`, no verdict): conntrack tracks every packet, as it would where the
     /// legacy rules did not need it.
     TrackAll,
+    /// The fragment guards go: every IPv4 `ip frag-off & 0x1fff == 0` test (the guard before
+    /// transport tests, and `! -f`) disappears, and so does every IPv6 rule `frag frag-off != 0
+    /// goto|return`, so transport tests read a non-first fragment's payload as nft does.
+    Unguarded,
 }
 
 impl Mutation {
-    pub const ALL: [Mutation; 14] = [
+    pub const ALL: [Mutation; 15] = [
         Mutation::GlobalLimit,
         Mutation::Burst5,
         Mutation::NoCtNew,
@@ -141,6 +145,7 @@ impl Mutation {
         Mutation::HeaderXor,
         Mutation::CtXor,
         Mutation::TrackAll,
+        Mutation::Unguarded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -159,6 +164,7 @@ impl Mutation {
             Mutation::HeaderXor => "header-xor",
             Mutation::CtXor => "ct-xor",
             Mutation::TrackAll => "track-all",
+            Mutation::Unguarded => "unguard-fragments",
         }
     }
 
@@ -233,6 +239,40 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     })
                 });
                 changed += before - c.rules.len();
+                continue;
+            }
+            if m == Mutation::Unguarded {
+                c.rules.retain(|r| {
+                    !matches!(
+                        r.stmts.as_slice(),
+                        [
+                            Stmt::Match(Match::Cmp {
+                                left: Expr::Exthdr(fwnet_nft::Exthdr::Field(
+                                    fwnet_nft::ExthdrField::FragOff
+                                )),
+                                op: CmpOp::Ne,
+                                right: Value::Num(0)
+                            }),
+                            Stmt::Verdict(_)
+                        ]
+                    )
+                });
+                changed += before - c.rules.len();
+                for r in &mut c.rules {
+                    let n = r.stmts.len();
+                    r.stmts.retain(|s| {
+                        !matches!(
+                            s,
+                            Stmt::Match(Match::Masked {
+                                left: Expr::Payload(fwnet_nft::Field::IpFragOff),
+                                mask: Value::Num(0x1fff),
+                                op: CmpOp::Eq,
+                                value: Value::Num(0)
+                            })
+                        )
+                    });
+                    changed += usize::from(r.stmts.len() != n);
+                }
                 continue;
             }
             if m == Mutation::NoEstablished {
@@ -312,7 +352,8 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     | Mutation::EmptySets
                     | Mutation::NoFamilyDispatch
                     | Mutation::LastFirst
-                    | Mutation::TrackAll => {}
+                    | Mutation::TrackAll
+                    | Mutation::Unguarded => {}
                 }
                 changed += usize::from(r.stmts != old);
             }
@@ -1480,19 +1521,21 @@ fn unreached_rules(results: &[ProbeResult], ir: &Ruleset) -> Vec<Unreached> {
         .flat_map(|r| &r.legacy.hits)
         .filter_map(|h| h.origin.as_deref())
         .collect();
-    // Each rule's lines, by the origin its probes carry.
+    // Each rule's lines, by the origin its probes carry; and the IPv4 rules that test for a
+    // non-first fragment (`-f`).
     let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in ir
-        .tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-    {
-        if let Some(o) = &r.origin {
-            lines
-                .entry(o.to_string())
-                .or_default()
-                .extend(r.merged.iter().map(ToString::to_string));
+    let mut non_first: BTreeSet<String> = BTreeSet::new();
+    for t in &ir.tables {
+        for r in t.chains.iter().flat_map(|c| &c.rules) {
+            if let Some(o) = &r.origin {
+                lines
+                    .entry(o.to_string())
+                    .or_default()
+                    .extend(r.merged.iter().map(ToString::to_string));
+                if t.family == Family::Ip && r.stmts.iter().any(tests_non_first_fragment) {
+                    non_first.insert(o.to_string());
+                }
+            }
         }
     }
     let mut unreached: BTreeMap<&str, Vec<&ProbeResult>> = BTreeMap::new();
@@ -1520,7 +1563,16 @@ fn unreached_rules(results: &[ProbeResult], ir: &Ruleset) -> Vec<Unreached> {
                 aimed
             };
             let mut by = BTreeSet::new();
-            for r in aimed {
+            // A datagram for the server is reassembled before INPUT (ip_local_deliver), in
+            // both kernels: no INPUT rule ever sees a non-first fragment.
+            let reassembled = non_first.contains(origin)
+                && aimed.iter().all(|r| {
+                    r.probe.fragmented && r.probe.path == Path::Input && !r.probe.spec.is_ipv6()
+                });
+            if reassembled {
+                by.insert(REASSEMBLED.to_string());
+            }
+            for r in aimed.into_iter().filter(|_| !reassembled) {
                 let deciders = r.legacy.deciders();
                 if deciders.is_empty() {
                     by.insert("nothing that counted it".to_string());
@@ -1541,6 +1593,24 @@ fn unreached_rules(results: &[ProbeResult], ir: &Ruleset) -> Vec<Unreached> {
         .collect();
     out.sort_by_key(|u| file_order(&u.origin));
     out
+}
+
+/// What decides the packets of an IPv4 `-f` rule on INPUT, as [`Unreached::decided_by`] says.
+pub const REASSEMBLED: &str =
+    "the kernel, which reassembles an IPv4 datagram before INPUT, where `-f` never matches";
+
+/// `ip frag-off & 0x1fff != 0`: `-f`, a non-first IPv4 fragment.
+fn tests_non_first_fragment(s: &Stmt) -> bool {
+    use fwnet_nft::{CmpOp, Expr, Field, Match, Value};
+    matches!(
+        s,
+        Stmt::Match(Match::Masked {
+            left: Expr::Payload(Field::IpFragOff),
+            mask: Value::Num(0x1fff),
+            op: CmpOp::Ne,
+            value: Value::Num(0)
+        })
+    )
 }
 
 /// `file:line` sorted by file, then line as a number.
@@ -2305,19 +2375,40 @@ fn play_probes(
                 let flows = written_flows(spec, probe.path, probe.count);
                 write_flows(site, &flows, true)?;
                 for i in 0..probe.count {
-                    let p = crafted(spec, i)?
+                    let mut p = crafted(spec, i)?
                         .with_id(next_id)
                         .with_routing(probe.routing);
+                    if let (true, L4::Tcp { dport, .. } | L4::Udp { dport, .. }) =
+                        (probe.fragmented && p.is_ipv6(), &p.l4)
+                    {
+                        // On a non-first IPv6 fragment nft's transport offset is 0, so a port
+                        // test without fwnet's guard reads the flow label's low 16 bits as the
+                        // destination port: they are the port, and such a test would match.
+                        let flow = u32::from(next_id & 0xf) << 16 | u32::from(*dport);
+                        p = p.with_flow(flow);
+                    }
                     next_id = next_id.checked_add(1).filter(|n| *n != 0).unwrap_or(0x1000);
                     packets.push(p);
                 }
-                let keys: Vec<PacketKey> = packets
-                    .iter()
-                    .map(|p| {
-                        PacketKey::of(&p.to_bytes())
-                            .ok_or("crafted packet too short for a key".to_string())
-                    })
-                    .collect::<Result<_, _>>()?;
+                // What the observer waits for, per packet: the packet; in two fragments, each
+                // fragment, which a routed datagram leaves the server as, or for local
+                // delivery the first, whose key the reassembled datagram a raw socket gets has
+                // (the transport header, with the length and checksum of the whole).
+                let keys_of = |p: &Packet| -> Result<Vec<PacketKey>, String> {
+                    let pieces = match (probe.fragmented, routed) {
+                        (true, true) => p.fragments().to_vec(),
+                        (true, false) => p.fragments()[..1].to_vec(),
+                        (false, _) => vec![p.to_bytes()],
+                    };
+                    pieces
+                        .iter()
+                        .map(|b| {
+                            PacketKey::of(b).ok_or("crafted packet too short for a key".to_string())
+                        })
+                        .collect()
+                };
+                let per_packet: Vec<Vec<PacketKey>> =
+                    packets.iter().map(keys_of).collect::<Result<_, _>>()?;
                 if routed {
                     let out = match probe.oif.as_deref() {
                         Some(name) => site.link(name).unwrap_or(&site.links[0]),
@@ -2340,15 +2431,21 @@ fn play_probes(
                 if let Some(ct) = ct.as_mut() {
                     ct.forget()?;
                 }
+                // Per key: whether the server's own OUTPUT refused its packet.
                 let mut refused = Vec::with_capacity(packets.len());
-                for p in &packets {
-                    refused.push(match (sent, sender) {
+                for (p, keys) in packets.iter().zip(&per_packet) {
+                    let r = match (sent, sender) {
                         // The server's own OUTPUT may refuse it: then INPUT never sees it.
                         (true, _) => !server_sends.try_send(p)?,
+                        (false, Some(s)) if probe.fragmented => {
+                            s.send_fragments(p).map(|()| false)?
+                        }
                         (false, Some(s)) => s.send(p).map(|()| false)?,
                         (false, None) => return Err(format!("no link {}", link.name)),
-                    });
+                    };
+                    refused.extend(keys.iter().map(|_| r));
                 }
+                let keys: Vec<PacketKey> = per_packet.into_iter().flatten().collect();
                 // Only what left is waited for; a refused packet is dropped already.
                 let sent: Vec<PacketKey> = keys
                     .iter()
@@ -3262,6 +3359,7 @@ mod tests {
             src,
             dst,
             l4_head,
+            offset: 0,
         };
         let (a, b) = (IpAddr::from([198, 18, 0, 1]), IpAddr::from([10, 77, 0, 1]));
         let (a6, b6): (IpAddr, IpAddr) =
@@ -3793,6 +3891,7 @@ mod tests {
                 src: src.parse().unwrap(),
                 dst: dst.parse().unwrap(),
                 l4_head,
+                offset: 0,
             }
         };
         let sent = key(6, "198.18.0.1", 20000, "10.77.0.1", 8080);
