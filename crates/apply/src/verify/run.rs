@@ -68,7 +68,7 @@ use super::packet::{
 use super::probes::{self, Path, Probe, Spec};
 use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Tracked, Unreached, Verdict};
 use fwnet_netlink::conntrack::{self, Flow as CtFlow};
-use fwnet_nft::{Family, Ruleset, Stmt};
+use fwnet_nft::{CmpOp, Family, Ruleset, Stmt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{Read, Write};
@@ -175,7 +175,7 @@ impl Mutation {
 
 /// Applies `m` to every table of `rs`; returns how many rules it changed or removed.
 pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
-    use fwnet_nft::{ct_state, CmpOp, CtKey, Expr, Match, MetaKey, Value};
+    use fwnet_nft::{ct_state, CtKey, Expr, Match, MetaKey, Value};
     let mut changed = 0;
     for t in &mut rs.tables {
         if m == Mutation::NoFamilyDispatch {
@@ -260,17 +260,7 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                 changed += before - c.rules.len();
                 for r in &mut c.rules {
                     let n = r.stmts.len();
-                    r.stmts.retain(|s| {
-                        !matches!(
-                            s,
-                            Stmt::Match(Match::Masked {
-                                left: Expr::Payload(fwnet_nft::Field::IpFragOff),
-                                mask: Value::Num(0x1fff),
-                                op: CmpOp::Eq,
-                                value: Value::Num(0)
-                            })
-                        )
-                    });
+                    r.stmts.retain(|s| ipv4_fragment_test(s) != Some(CmpOp::Eq));
                     changed += usize::from(r.stmts.len() != n);
                 }
                 continue;
@@ -1532,7 +1522,8 @@ fn unreached_rules(results: &[ProbeResult], ir: &Ruleset) -> Vec<Unreached> {
                     .entry(o.to_string())
                     .or_default()
                     .extend(r.merged.iter().map(ToString::to_string));
-                if t.family == Family::Ip && r.stmts.iter().any(tests_non_first_fragment) {
+                let is_non_first = |s: &Stmt| ipv4_fragment_test(s) == Some(CmpOp::Ne);
+                if t.family == Family::Ip && r.stmts.iter().any(is_non_first) {
                     non_first.insert(o.to_string());
                 }
             }
@@ -1599,18 +1590,19 @@ fn unreached_rules(results: &[ProbeResult], ir: &Ruleset) -> Vec<Unreached> {
 pub const REASSEMBLED: &str =
     "the kernel, which reassembles an IPv4 datagram before INPUT, where `-f` never matches";
 
-/// `ip frag-off & 0x1fff != 0`: `-f`, a non-first IPv4 fragment.
-fn tests_non_first_fragment(s: &Stmt) -> bool {
-    use fwnet_nft::{CmpOp, Expr, Field, Match, Value};
-    matches!(
-        s,
+/// The operator of `ip frag-off & 0x1fff OP 0`: `!=` tests for a non-first IPv4 fragment
+/// (`-f`), `==` for anything else (`! -f`, and fwnet's guard before transport tests).
+fn ipv4_fragment_test(s: &Stmt) -> Option<CmpOp> {
+    use fwnet_nft::{Expr, Field, Match, Value};
+    match s {
         Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::IpFragOff),
             mask: Value::Num(0x1fff),
-            op: CmpOp::Ne,
-            value: Value::Num(0)
-        })
-    )
+            op,
+            value: Value::Num(0),
+        }) => Some(*op),
+        _ => None,
+    }
 }
 
 /// `file:line` sorted by file, then line as a number.
