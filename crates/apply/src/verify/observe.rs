@@ -20,8 +20,9 @@
 //! check that touches no netfilter state.
 //!
 //! Packets are recognised by a [`PacketKey`]: addresses, protocol, the first 8 bytes of the
-//! transport header and an identifier the sender sets (the IPv4 id, the IPv6 flow label, which
-//! IPv6 raw sockets report with `IPV6_FLOWINFO`). Kernel-made replies never share a probe's key.
+//! transport header, the fragment offset (a probe may go as two fragments) and an identifier
+//! the sender sets (the IPv4 id, the IPv6 flow label, which IPv6 raw sockets report with
+//! `IPV6_FLOWINFO`). Kernel-made replies never share a probe's key.
 //! Replies seen by the client are never the verdict (a FIN to an open port is accepted and gets
 //! no answer).
 //!

@@ -1,11 +1,12 @@
 //! Raw IPv4 and IPv6 packets for verification probes: built byte by byte and sent without
 //! routing.
 //!
-//! A [`Packet`] is an IPv4 header without options, or an IPv6 header without extension headers,
-//! followed by TCP (no options but a SYN's MSS), UDP, ICMP / ICMPv6 or 8 bytes of another
-//! protocol, all checksums computed here (over the
-//! pseudo-header for TCP, UDP and ICMPv6). Every probe packet carries its own identifier (the IP
-//! id, or the IPv6 flow label), which is how the server-side observer recognises it; neighbour
+//! A [`Packet`] is an IPv4 header without options, or an IPv6 header (with a routing header
+//! for `-m rt`), followed by TCP (no options but a SYN's MSS), UDP, ICMP / ICMPv6 or 8 bytes of
+//! another protocol, all checksums computed here (over the pseudo-header for TCP, UDP and
+//! ICMPv6), sent whole or as two fragments ([`Packet::fragments`]). Every probe packet carries
+//! its own identifier (the IP id, or the IPv6 flow label), which is how the server-side
+//! observer recognises it; neighbour
 //! discovery messages go out with hop limit 255. [`LinkSender`] writes packets straight onto a
 //! veth end with an `AF_PACKET` socket (the kernel adds the Ethernet header), so the source can
 //! be any address and the arrival interface is exactly the chosen link, with no routing or
