@@ -84,7 +84,7 @@ pub struct Packet {
     pub l4: L4,
     /// An IPv6 routing header between the IPv6 header and the transport one.
     pub routing: Option<Routing>,
-    /// The IPv6 flow label, when not `id` (the fragment header then carries `id`).
+    /// The IPv6 flow label, when not `id` (a fragment header carries `id` either way).
     pub flow: Option<u32>,
 }
 
@@ -267,13 +267,14 @@ impl Packet {
         self
     }
 
-    /// The packet with a routing header (IPv6 only; an IPv4 packet is left as it is).
-    /// The IPv6 flow label `flow` instead of the id (which a fragment header still carries).
+    /// The IPv6 flow label `flow` instead of the id (which a fragment header carries all the
+    /// same).
     pub fn with_flow(mut self, flow: u32) -> Packet {
         self.flow = Some(flow);
         self
     }
 
+    /// The packet with a routing header (IPv6 only; an IPv4 packet is left as it is).
     pub fn with_routing(mut self, routing: Option<Routing>) -> Packet {
         if self.is_ipv6() {
             self.routing = routing;
@@ -304,7 +305,8 @@ impl Packet {
 
     /// The packet as two fragments (`-f`, nft `ip frag-off`, `frag frag-off`): the first holds
     /// the transport header (and any payload), padded to a multiple of 8 bytes; the second, at
-    /// that offset, 8 bytes copying the start of the transport header. A match that read ports
+    /// that offset, 8 bytes starting with the transport header's ports (tcp, udp, another
+    /// protocol's first 4 bytes) or ICMP type and code, then zeros. A match that read ports
     /// or an ICMP type at the start of a non-first fragment's payload, as nft's transport
     /// loads do without a guard, would find the same ones there. IPv4 fragments clear DF and
     /// set MF on the first; IPv6 ones carry a fragment header (identification: the packet's
