@@ -13,7 +13,7 @@
 
 use crate::rule::Cx;
 use crate::{names, IpFamily};
-use fwnet_iptables::Opt;
+use fwnet_iptables::{Diagnostic, Opt};
 use fwnet_nft::{CmpOp, Expr, Field, Match, MetaKey, Stmt, Value};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -260,6 +260,20 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
     if !cx.no_arg(opt) {
         return None;
     }
+    // ip_local_deliver reassembles a datagram before the INPUT hook, in every kernel: such a
+    // rule has never matched, under iptables either. The translation keeps it; the user hears.
+    let said = |d: &Diagnostic| d.code == FRAGMENT_ON_INPUT && d.line == opt.loc.line;
+    if op == CmpOp::Eq && cx.chain == "INPUT" && !cx.diags.iter().any(said) {
+        cx.warn(
+            FRAGMENT_ON_INPUT,
+            &opt.loc,
+            "`-f` in INPUT never matches: the kernel reassembles an IPv4 datagram before INPUT \
+             sees it (under iptables too), so this rule has never applied",
+            "delete the rule, it changes nothing: non-first fragments reach only PREROUTING, \
+             FORWARD and POSTROUTING, and only where nothing tracks connections (conntrack \
+             reassembles them before every chain)",
+        );
+    }
     Some(Stmt::Match(Match::Masked {
         left: Expr::Payload(Field::IpFragOff),
         mask: Value::Num(IP_OFFSET),
@@ -270,6 +284,9 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
         value: Value::Num(0),
     }))
 }
+
+/// The warning for `-f` in INPUT.
+const FRAGMENT_ON_INPUT: &str = "translate/fragment-on-input";
 
 /// The fragment-offset bits of the IPv4 `frag_off` field.
 const IP_OFFSET: u64 = 0x1fff;
