@@ -722,12 +722,13 @@ impl LinkSender {
         send_to(&self.socket, packet, &self.to_of(packet))
     }
 
-    /// Sends `packet` as its two [`Packet::fragments`], in order, as [`LinkSender::send`] does.
-    pub fn send_fragments(&self, packet: &Packet) -> Result<(), String> {
+    /// Sends `pieces`, the bytes of `packet` (its [`Packet::to_bytes`], or its two
+    /// [`Packet::fragments`]), in order, as [`LinkSender::send`] does.
+    pub fn send_pieces(&self, packet: &Packet, pieces: &[Vec<u8>]) -> Result<(), String> {
         let to = self.to_of(packet);
-        for bytes in packet.fragments() {
-            send_bytes(&self.socket, &bytes, &to)
-                .map_err(|e| format!("send fragment to {}: {e}", packet.dst))?;
+        for bytes in pieces {
+            send_bytes(&self.socket, bytes, &to)
+                .map_err(|e| format!("send probe to {}: {e}", packet.dst))?;
         }
         Ok(())
     }

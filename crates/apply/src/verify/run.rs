@@ -2382,25 +2382,31 @@ fn play_probes(
                     next_id = next_id.checked_add(1).filter(|n| *n != 0).unwrap_or(0x1000);
                     packets.push(p);
                 }
+                // Each packet as it goes on the wire: whole, or its two fragments.
+                let wire: Vec<Vec<Vec<u8>>> = packets
+                    .iter()
+                    .map(|p| match probe.fragmented {
+                        true => p.fragments().to_vec(),
+                        false => vec![p.to_bytes()],
+                    })
+                    .collect();
                 // What the observer waits for, per packet: the packet; in two fragments, each
                 // fragment, which a routed datagram leaves the server as, or for local
                 // delivery the first, whose key the reassembled datagram a raw socket gets has
                 // (the transport header, with the length and checksum of the whole).
-                let keys_of = |p: &Packet| -> Result<Vec<PacketKey>, String> {
-                    let pieces = match (probe.fragmented, routed) {
-                        (true, true) => p.fragments().to_vec(),
-                        (true, false) => p.fragments()[..1].to_vec(),
-                        (false, _) => vec![p.to_bytes()],
-                    };
-                    pieces
-                        .iter()
-                        .map(|b| {
-                            PacketKey::of(b).ok_or("crafted packet too short for a key".to_string())
-                        })
-                        .collect()
-                };
-                let per_packet: Vec<Vec<PacketKey>> =
-                    packets.iter().map(keys_of).collect::<Result<_, _>>()?;
+                let per_packet: Vec<Vec<PacketKey>> = wire
+                    .iter()
+                    .map(|pieces| {
+                        let waited = if routed { &pieces[..] } else { &pieces[..1] };
+                        waited
+                            .iter()
+                            .map(|b| {
+                                PacketKey::of(b)
+                                    .ok_or("crafted packet too short for a key".to_string())
+                            })
+                            .collect()
+                    })
+                    .collect::<Result<_, _>>()?;
                 if routed {
                     let out = match probe.oif.as_deref() {
                         Some(name) => site.link(name).unwrap_or(&site.links[0]),
@@ -2425,14 +2431,11 @@ fn play_probes(
                 }
                 // Per key: whether the server's own OUTPUT refused its packet.
                 let mut refused = Vec::with_capacity(packets.len());
-                for (p, keys) in packets.iter().zip(&per_packet) {
+                for ((p, pieces), keys) in packets.iter().zip(&wire).zip(&per_packet) {
                     let r = match (sent, sender) {
                         // The server's own OUTPUT may refuse it: then INPUT never sees it.
                         (true, _) => !server_sends.try_send(p)?,
-                        (false, Some(s)) if probe.fragmented => {
-                            s.send_fragments(p).map(|()| false)?
-                        }
-                        (false, Some(s)) => s.send(p).map(|()| false)?,
+                        (false, Some(s)) => s.send_pieces(p, pieces).map(|()| false)?,
                         (false, None) => return Err(format!("no link {}", link.name)),
                     };
                     refused.extend(keys.iter().map(|_| r));
