@@ -192,7 +192,7 @@ COMMIT\n";
             	set a_ip { type ipv6_addr; size 65535; flags dynamic,timeout; timeout 10000ms; }
             	chain INPUT_ip { type filter hook input priority 0; policy accept;
             		meta nfproto ipv6 accept
-            		ip protocol tcp ip frag-off & 8191 == 0 tcp dport 22 update @a_ip_2 { ip saddr limit rate 5/minute burst 5 packets } counter packets 0 bytes 0 accept # f0:3
+            		ip protocol tcp tcp dport 22 update @a_ip_2 { ip saddr limit rate 5/minute burst 5 packets } counter packets 0 bytes 0 accept # f0:3
             	}
             	chain INPUT_ip6 { type filter hook input priority 0; policy accept;
             		meta nfproto ipv4 accept

@@ -115,6 +115,8 @@ pub(crate) struct TableCx<'a> {
     pub synproxy_locs: Vec<ipt::diag::Loc>,
     /// Where each `-j TPROXY` is, for [`crate::tproxy::finish`].
     pub tproxy_locs: Vec<ipt::diag::Loc>,
+    /// Where each IPv4 `-f` outside INPUT is, for [`crate::fragments::warn_input_only`].
+    pub fragment_locs: Vec<ipt::diag::Loc>,
 }
 
 impl TableCx<'_> {
@@ -209,6 +211,7 @@ pub(crate) fn table(
         nat_locs: Vec::new(),
         synproxy_locs: Vec::new(),
         tproxy_locs: Vec::new(),
+        fragment_locs: Vec::new(),
     };
 
     // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
@@ -313,6 +316,7 @@ pub(crate) fn table(
         crate::synproxy::finish(&mut table, &cx.synproxy_locs, &mut out.diagnostics);
     out.stats.rules_refused +=
         crate::tproxy::finish(&mut table, &cx.tproxy_locs, &mut out.diagnostics);
+    crate::fragments::warn_input_only(&table, &cx.fragment_locs, &mut out.diagnostics);
     Some(table)
 }
 

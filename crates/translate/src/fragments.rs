@@ -17,7 +17,9 @@
 //! otherwise:
 //! - IPv4: every rule that tests a port, TCP flags, an ICMP type or code, or a TCP option gets
 //!   `ip frag-off & 8191 == 0` before its first such test, and then matches what the xt rule
-//!   matched.
+//!   matched. Rules in chains reached only from INPUT get none: the kernel reassembles an IPv4
+//!   datagram before the INPUT hook, always (`ip_local_deliver`), so they never meet a
+//!   fragment (OUTPUT can: a raw socket may send one).
 //! - IPv6 has no single test meaning "not a non-first fragment" (`frag frag-off 0` fails on a
 //!   packet without a fragment header). So each chain with a rule that tests a port, TCP flags,
 //!   an ICMPv6 type or code or a TCP option (a *transport rule*) gets, just before its first
@@ -50,10 +52,11 @@
 //! short for the TCP or UDP header); and ports in a hashlimit key, which xt_hashlimit takes as
 //! 0 on such a fragment (read from the kernel source, not measured).
 
+use fwnet_iptables::diag::{Diagnostic, Loc};
 use fwnet_nft::fresh_name;
 use fwnet_nft::{
-    Chain, CmpOp, Counters, Expr, Exthdr, ExthdrField, Family, Field, MarkKey, Match, NumgenKind,
-    Rule, Ruleset, Stmt, Table, Value, Verdict,
+    Chain, CmpOp, Counters, Expr, Exthdr, ExthdrField, Family, Field, Hook, MarkKey, Match,
+    NumgenKind, Rule, Ruleset, Stmt, Table, Value, Verdict,
 };
 
 /// Adds the guards where they are needed; see the module documentation.
@@ -103,8 +106,58 @@ fn is_transport_placeholder(s: &Stmt) -> bool {
     )
 }
 
+/// Warns about each IPv4 `-f` rule in a user chain reached only from INPUT (`locs`: where each
+/// `-f` outside INPUT is): as in INPUT itself (warned about where it is read), the kernel
+/// reassembles every datagram before INPUT, so the rule has never matched. The rule is kept.
+pub(crate) fn warn_input_only(table: &Table, locs: &[Loc], diags: &mut Vec<Diagnostic>) {
+    if locs.is_empty() {
+        return;
+    }
+    let reach = crate::nat::reachability(table);
+    let mut said = std::collections::HashSet::new();
+    for chain in table
+        .chains
+        .iter()
+        .filter(|c| c.base.is_none() && reach.get(&c.name).is_some_and(|h| h == &[Hook::Input]))
+    {
+        for origin in chain.rules.iter().filter_map(|r| r.origin.as_ref()) {
+            let Some(loc) = locs
+                .iter()
+                .find(|l| l.line == origin.line && l.file == origin.file)
+            else {
+                continue;
+            };
+            if said.insert(origin.line) {
+                diags.push(
+                    Diagnostic::warning(
+                        crate::ip::FRAGMENT_ON_INPUT,
+                        loc,
+                        format!(
+                            "`-f` in chain {} never matches: only INPUT reaches the chain, and \
+                             the kernel reassembles an IPv4 datagram before INPUT sees it (under \
+                             iptables too), so this rule has never applied",
+                            chain.name
+                        ),
+                    )
+                    .with_help(crate::ip::FRAGMENT_ON_INPUT_HELP),
+                );
+            }
+        }
+    }
+}
+
+/// Guards every IPv4 rule that needs it, except in chains reached only from INPUT: the kernel
+/// reassembles a datagram before the INPUT hook (`ip_local_deliver`), always, so no non-first
+/// fragment meets those rules and a guard there would only cost every packet a test.
 fn guard_ipv4_rules(t: &mut Table) {
-    for rule in t.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
+    let reach = crate::nat::reachability(t);
+    let input_only = |c: &Chain| reach.get(&c.name).is_some_and(|h| h == &[Hook::Input]);
+    for rule in t
+        .chains
+        .iter_mut()
+        .filter(|c| !input_only(c))
+        .flat_map(|c| c.rules.iter_mut())
+    {
         if rule.stmts.iter().any(is_first_fragment_test) {
             continue;
         }

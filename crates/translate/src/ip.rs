@@ -262,6 +262,7 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
     }
     // ip_local_deliver reassembles a datagram before the INPUT hook, in every kernel: such a
     // rule has never matched, under iptables either. The translation keeps it; the user hears.
+    // (In a user chain INPUT alone reaches, `fragments::warn_input_only` says so.)
     let said = |d: &Diagnostic| d.code == FRAGMENT_ON_INPUT && d.line == opt.loc.line;
     if op == CmpOp::Eq && cx.chain == "INPUT" && !cx.diags.iter().any(said) {
         cx.warn(
@@ -269,9 +270,7 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
             &opt.loc,
             "`-f` in INPUT never matches: the kernel reassembles an IPv4 datagram before INPUT \
              sees it (under iptables too), so this rule has never applied",
-            "delete the rule, it changes nothing: non-first fragments reach only PREROUTING, \
-             FORWARD and POSTROUTING, and only where nothing tracks connections (conntrack \
-             reassembles them before every chain)",
+            FRAGMENT_ON_INPUT_HELP,
         );
     }
     Some(Stmt::Match(Match::Masked {
@@ -285,8 +284,13 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
     }))
 }
 
-/// The warning for `-f` in INPUT.
-const FRAGMENT_ON_INPUT: &str = "translate/fragment-on-input";
+/// The warning for `-f` in INPUT, or in a chain only INPUT reaches.
+pub(crate) const FRAGMENT_ON_INPUT: &str = "translate/fragment-on-input";
+
+pub(crate) const FRAGMENT_ON_INPUT_HELP: &str =
+    "delete the rule, it changes nothing: non-first fragments reach only PREROUTING, FORWARD \
+     and POSTROUTING, and only where nothing tracks connections (conntrack reassembles them \
+     before every chain)";
 
 /// The fragment-offset bits of the IPv4 `frag_off` field.
 const IP_OFFSET: u64 = 0x1fff;

@@ -557,6 +557,15 @@ pub(crate) fn translate(
         }
     }
 
+    // `-f` in a user chain: whether it can ever match depends on where the chain is reached
+    // from, known once the table is read (`fragments::warn_input_only`).
+    if cx.family == IpFamily::V4 && cx.chain != "INPUT" {
+        let fragment =
+            |o: &&&Opt| matches!(o.name.as_str(), "-f" | "--fragment") && !o.negated.is_negated();
+        if let Some(f) = header.iter().find(fragment) {
+            tcx.fragment_locs.push(f.loc.clone());
+        }
+    }
     let mut stmts: Vec<Stmt> = Vec::new();
     let heads = ip::combinations(&header, r.chain.as_str(), &mut cx);
     let mut comments = Vec::new();

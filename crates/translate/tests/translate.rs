@@ -434,9 +434,9 @@ fn translate_v6_v4(v6: &str, v4: Option<&str>) -> fwnet_nft::Ruleset {
 /// not keep non-first IPv4 fragments from the ip table's port tests, nor the other way round.
 #[test]
 fn fragment_guards_depend_on_the_conntrack_of_their_own_family_only() {
-    let stateless = "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
-    let stateful = "*filter\n-A INPUT -m state --state ESTABLISHED -j ACCEPT\n\
-                    -A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    let stateless = "*filter\n-A FORWARD -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    let stateful = "*filter\n-A FORWARD -m state --state ESTABLISHED -j ACCEPT\n\
+                    -A FORWARD -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
     for (v6, v4) in [
         (stateless, stateful),
         (stateful, stateless),
@@ -456,6 +456,38 @@ fn fragment_guards_depend_on_the_conntrack_of_their_own_family_only() {
         );
         assert_eq!(guarded, (v6 == stateless, v4 == stateless), "{v6}{v4}");
     }
+}
+
+/// IPv4 reassembles a datagram before INPUT, always (`ip_local_deliver`), so a chain reached only
+/// from INPUT never meets a non-first fragment and gets no guard; a chain FORWARD reaches too
+/// keeps it. IPv6 reassembles after INPUT: its INPUT chain is guarded.
+#[test]
+fn ipv4_chains_reached_only_from_input_carry_no_fragment_guard() {
+    let rules = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                 :IN_ONLY - [0:0]\n:BOTH - [0:0]\n\
+                 -A INPUT -p tcp --dport 22 -j ACCEPT\n-A INPUT -j IN_ONLY\n-A INPUT -j BOTH\n\
+                 -A FORWARD -j BOTH\n-A OUTPUT -p udp --sport 53 -j ACCEPT\n\
+                 -A IN_ONLY -p udp --dport 53 -j ACCEPT\n-A BOTH -p tcp --dport 80 -j ACCEPT\n\
+                 COMMIT\n";
+    let v6 = "*filter\n-A INPUT -p tcp --dport 22 -j ACCEPT\nCOMMIT\n";
+    let rs = translate_v6_v4(v6, Some(rules));
+    let guarded = |family: fwnet_nft::Family, chain: &str| {
+        let t = rs.tables.iter().find(|t| t.family == family).unwrap();
+        let c = t.chains.iter().find(|c| c.name == chain).unwrap();
+        let printed = fwnet_nft::print::ruleset(&fwnet_nft::Ruleset {
+            tables: vec![fwnet_nft::Table {
+                chains: vec![c.clone()],
+                ..t.clone()
+            }],
+        });
+        printed.contains("frag-off")
+    };
+    use fwnet_nft::Family::{Ip, Ip6};
+    assert!(!guarded(Ip, "INPUT"));
+    assert!(!guarded(Ip, "IN_ONLY"));
+    assert!(guarded(Ip, "BOTH"));
+    assert!(guarded(Ip, "OUTPUT"));
+    assert!(guarded(Ip6, "INPUT"));
 }
 
 /// `ct count` (`-m connlimit`) makes the kernel track connections of its family like
