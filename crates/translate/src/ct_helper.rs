@@ -271,6 +271,14 @@ fn stable_expr(e: &Expr) -> bool {
 /// Moves the raw table's helper rules into base chains at priority -150 and declares the
 /// objects they use; refuses (with an error, returning how many) those it cannot move exactly.
 pub(crate) fn finish(table: &mut nft::Table, diags: &mut Vec<Diagnostic>) -> usize {
+    // No helper rule: nothing to move, and no object to declare.
+    if !table
+        .chains
+        .iter()
+        .any(|c| c.rules.iter().any(is_helper_rule))
+    {
+        return 0;
+    }
     let mut refused = 0;
     // A zone or NOTRACK rule may sit in a user chain the helper rule's chain jumps to.
     let zoning = chains_that(table, sets_zone);
