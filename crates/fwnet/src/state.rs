@@ -1,9 +1,11 @@
 //! The state file: `<state-dir>/ruleset.json`, what `import` stores and `apply` programs.
 //!
 //! Format (documented in README.md): a JSON object
-//! `{ "format": "fwnet-state", "version": 1, "fwnet": "<version>", "sources": [...],
+//! `{ "format": "fwnet-state", "version": 2, "fwnet": "<version>", "sources": [...],
 //!    "ruleset": { "tables": [...] } }` where `ruleset` is the IR of `fwnet-nft` serialized by
 //! serde. A file with another `format` or a newer `version` is refused rather than guessed at.
+//! Version 2 writes a merged rule's lines as runs and leaves out a rule's empty comment and
+//! origin (`fwnet_nft::compact`); version 1 files are still read.
 //! It is written atomically (temporary file, fsync, rename), so a crash never leaves half a
 //! state behind. The kernel is asked to start writing each megabyte to the disk as soon as it
 //! is serialized, so the fsync waits for the last one only: 3.6 -> 1.1 ms on a 10k-rule state
@@ -17,7 +19,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "fwnet-state";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const FILE_NAME: &str = "ruleset.json";
 
 #[derive(Serialize, Deserialize)]

@@ -7,10 +7,15 @@
 //! `#[serde(deserialize_with)]` in [`crate::ir`]: statement lists are trimmed to their length,
 //! and a file name equal to the previous one shares its allocation.
 //!
-//! Serializing is unchanged, and so is the state file's format.
+//! A merged rule's other lines ([`Rule::merged`](crate::Rule)) are written as runs:
+//! `[{"file": "a.rules", "lines": [[7, 60846]]}]` for a 60,840-line blocklist that became one
+//! set, where one `{"file", "line"}` object per line was two thirds of the state file. Both
+//! forms are read.
 
+use crate::Origin;
 use serde::de::{Deserializer, Error, Visitor};
-use serde::Deserialize;
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::Arc;
 
@@ -55,6 +60,64 @@ pub(crate) fn shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D:
     d.deserialize_str(Shared)
 }
 
+/// `origins` as runs of consecutive lines, grouped by file in order: each group is
+/// `{"file": F, "lines": [[FIRST, LAST], ...]}`.
+pub(crate) fn origin_runs<S: Serializer>(origins: &[Origin], s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Group<'a> {
+        file: &'a str,
+        lines: Vec<(u32, u32)>,
+    }
+    let mut groups: Vec<Group> = Vec::new();
+    for o in origins {
+        match groups.last_mut() {
+            Some(g) if g.file == &*o.file => match g.lines.last_mut() {
+                Some((_, last)) if last.checked_add(1) == Some(o.line) => *last = o.line,
+                _ => g.lines.push((o.line, o.line)),
+            },
+            _ => groups.push(Group {
+                file: &o.file,
+                lines: vec![(o.line, o.line)],
+            }),
+        }
+    }
+    groups.serialize(s)
+}
+
+/// Reads what [`origin_runs`] writes, and the older form, one `{"file": F, "line": N}` per line.
+pub(crate) fn origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Origin>, D::Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        #[serde(deserialize_with = "shared_str")]
+        file: Arc<str>,
+        line: Option<u32>,
+        #[serde(default)]
+        lines: Vec<(u32, u32)>,
+    }
+    let mut out = Vec::new();
+    for e in Vec::<Entry>::deserialize(d)? {
+        if let Some(line) = e.line {
+            out.push(Origin {
+                file: e.file.clone(),
+                line,
+            });
+        }
+        for (first, last) in e.lines {
+            if first > last {
+                return Err(D::Error::custom(format!(
+                    "merged lines {first} to {last} run backwards"
+                )));
+            }
+            out.extend((first..=last).map(|line| Origin {
+                file: e.file.clone(),
+                line,
+            }));
+        }
+    }
+    out.shrink_to_fit();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{Origin, Rule};
@@ -79,5 +142,40 @@ mod tests {
                 line: 2
             })
         );
+    }
+
+    #[test]
+    fn merged_lines_are_written_as_runs_and_both_forms_are_read() {
+        let o = |file: &str, line: u32| Origin {
+            file: Arc::from(file),
+            line,
+        };
+        let rule = Rule {
+            stmts: Vec::new(),
+            comment: None,
+            origin: Some(o("a.rules", 6)),
+            merged: vec![
+                o("a.rules", 7),
+                o("a.rules", 8),
+                o("a.rules", 9),
+                o("a.rules", 11),
+                o("b.rules", 12),
+                o("a.rules", 13),
+            ],
+        };
+        let json = serde_json::to_string(&rule).expect("json");
+        assert_eq!(
+            json,
+            r#"{"stmts":[],"origin":{"file":"a.rules","line":6},"merged":[{"file":"a.rules","lines":[[7,9],[11,11]]},{"file":"b.rules","lines":[[12,12]]},{"file":"a.rules","lines":[[13,13]]}]}"#
+        );
+        let back: Rule = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back, rule);
+        // Version 1: one object per line, and `comment` written even when empty.
+        let old = r#"{"stmts":[],"comment":null,"origin":{"file":"a.rules","line":6},"merged":[{"file":"a.rules","line":7},{"file":"a.rules","line":8},{"file":"a.rules","line":9},{"file":"a.rules","line":11},{"file":"b.rules","line":12},{"file":"a.rules","line":13}]}"#;
+        let read: Rule = serde_json::from_str(old).expect("version 1");
+        assert_eq!(read, rule);
+        let backwards = r#"{"stmts":[],"merged":[{"file":"a.rules","lines":[[9,7]]}]}"#;
+        let e = serde_json::from_str::<Rule>(backwards).expect_err("backwards run");
+        assert!(e.to_string().contains("run backwards"), "{e}");
     }
 }

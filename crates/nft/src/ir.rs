@@ -134,12 +134,20 @@ pub struct Rule {
     #[serde(deserialize_with = "crate::compact::trimmed_vec")]
     pub stmts: Vec<Stmt>,
     /// nft `comment "..."` (from `-m comment`), at most 128 bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
     /// Where the rule came from in the user's input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     /// The other input lines of a rule the optimizer compiled from a run of rules
-    /// ([`crate::optimize`]), in order; empty for a rule from one line.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// ([`crate::optimize`]), in order; empty for a rule from one line. Written as runs of
+    /// lines ([`crate::compact::origin_runs`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "crate::compact::origin_runs",
+        deserialize_with = "crate::compact::origins"
+    )]
     pub merged: Vec<Origin>,
 }
 
