@@ -614,8 +614,10 @@ pub(crate) fn reachability(table: &nft::Table) -> HashMap<String, Vec<Hook>> {
                 continue;
             };
             for rule in &chain.rules {
-                for s in &rule.stmts {
-                    if let Stmt::Verdict(Verdict::Jump(to) | Verdict::Goto(to)) = s {
+                // Verdict maps too: the translator writes none, but a chain one reaches is
+                // reached all the same.
+                for v in rule.stmts.iter().flat_map(Stmt::verdicts) {
+                    if let Verdict::Jump(to) | Verdict::Goto(to) = v {
                         stack.push(to);
                     }
                 }
@@ -640,4 +642,65 @@ pub(crate) fn hook_names(hooks: &[Hook]) -> String {
         })
         .collect();
     names.join(" and ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nft::{Chain, Family, Table, VmapEntry};
+
+    #[test]
+    fn chains_are_reached_through_jumps_gotos_and_verdict_maps() {
+        let rule = |stmts: Vec<Stmt>| nft::Rule {
+            stmts,
+            ..Default::default()
+        };
+        let chain = |name: &str, hook: Option<Hook>, rules: Vec<nft::Rule>| Chain {
+            name: name.into(),
+            base: hook.map(|hook| nft::BaseChain {
+                kind: nft::ChainKind::Filter,
+                hook,
+                priority: 0,
+                policy: nft::Policy::Accept,
+                counters: Default::default(),
+            }),
+            rules,
+            family: None,
+        };
+        let table = Table {
+            family: Family::Ip,
+            name: "t".into(),
+            sets: Vec::new(),
+            ct_helpers: Vec::new(),
+            chains: vec![
+                chain(
+                    "INPUT",
+                    Some(Hook::Input),
+                    vec![rule(vec![Stmt::Verdict(Verdict::Jump("A".into()))])],
+                ),
+                chain(
+                    "FORWARD",
+                    Some(Hook::Forward),
+                    vec![rule(vec![Stmt::Vmap {
+                        key: nft::Expr::Payload(nft::Field::TcpDport),
+                        map: vec![VmapEntry {
+                            value: nft::Value::Num(22),
+                            verdict: Verdict::Goto("B".into()),
+                        }],
+                    }])],
+                ),
+                chain(
+                    "A",
+                    None,
+                    vec![rule(vec![Stmt::Verdict(Verdict::Goto("B".into()))])],
+                ),
+                chain("B", None, Vec::new()),
+                chain("C", None, Vec::new()),
+            ],
+        };
+        let reach = reachability(&table);
+        assert_eq!(reach["A"], [Hook::Input]);
+        assert_eq!(reach["B"], [Hook::Input, Hook::Forward]);
+        assert!(!reach.contains_key("C"));
+    }
 }
