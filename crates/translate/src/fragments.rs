@@ -127,7 +127,7 @@ pub(crate) fn warn_input_only(table: &Table, locs: &[Loc], diags: &mut Vec<Diagn
             else {
                 continue;
             };
-            if said.insert(origin.line) {
+            if said.insert(origin) {
                 diags.push(
                     Diagnostic::warning(
                         crate::ip::FRAGMENT_ON_INPUT,

@@ -561,8 +561,8 @@ pub(crate) fn translate(
     // from, known once the table is read (`fragments::warn_input_only`).
     if cx.family == IpFamily::V4 && cx.chain != "INPUT" {
         let fragment =
-            |o: &&&Opt| matches!(o.name.as_str(), "-f" | "--fragment") && !o.negated.is_negated();
-        if let Some(f) = header.iter().find(fragment) {
+            |o: &&Opt| matches!(o.name.as_str(), "-f" | "--fragment") && !o.negated.is_negated();
+        if let Some(f) = header.iter().copied().find(fragment) {
             tcx.fragment_locs.push(f.loc.clone());
         }
     }
