@@ -75,8 +75,8 @@ pub struct Row {
 
 /// The inputs: a 10k and a 50k blocklist (every address `-j DROP`, policy ACCEPT), the 10k
 /// mixed ruleset with final rules accepting the benchmark's traffic (policy DROP), under UDP
-/// and under TCP, and a dispatch of 1,000 subnets to zone chains (verdict maps) with a final
-/// rule accepting the traffic.
+/// and under TCP, a dispatch of 1,000 subnets to zone chains (verdict maps) with a final rule
+/// accepting the traffic, and 1,000 UDP port accepts in a ruleset without conntrack.
 fn inputs() -> Vec<(String, String, Load)> {
     let mut mixed = super::generate_mixed(10_000);
     // The filter table comes last: put the accept rules before its COMMIT.
@@ -92,6 +92,24 @@ fn inputs() -> Vec<(String, String, Load)> {
             "{stripped}-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\nCOMMIT\n"
         );
     }
+    // No conntrack, so fwnet guards port tests against non-first IPv4 fragments, except in
+    // chains reached only from INPUT (the kernel reassembles every datagram before INPUT):
+    // each port rule passes its protocol test and fails its port, the most a guard could cost.
+    let mut stateless =
+        String::from("*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..1_000 {
+        writeln!(
+            stateless,
+            "-A INPUT -p udp -m udp --dport {} -j ACCEPT",
+            10_000 + i
+        )
+        .ok();
+    }
+    writeln!(
+        stateless,
+        "-A INPUT -s 10.77.0.0/24 -p udp -m udp --dport {PORT} -j ACCEPT\nCOMMIT"
+    )
+    .ok();
     vec![
         (
             "blocklist 10k".into(),
@@ -106,6 +124,7 @@ fn inputs() -> Vec<(String, String, Load)> {
         ("mixed 10k".into(), mixed.clone(), Load::Udp),
         ("mixed 10k, TCP".into(), mixed, Load::TcpRst),
         ("dispatch 1k".into(), dispatch, Load::Udp),
+        ("stateless 1k ports".into(), stateless, Load::Udp),
     ]
 }
 
