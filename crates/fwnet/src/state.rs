@@ -125,8 +125,9 @@ fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
     }
     out.write_all(b"{\n  \"format\": ")?;
     one_line(out, &state.format)?;
-    write!(out, ",\n  \"version\": {},\n  \"fwnet\": ", state.version)?;
-    one_line(out, &state.fwnet)?;
+    // The format written is this fwnet's, whatever state was read in.
+    write!(out, ",\n  \"version\": {VERSION},\n  \"fwnet\": ")?;
+    one_line(out, env!("CARGO_PKG_VERSION"))?;
     out.write_all(b",\n  \"sources\": ")?;
     one_line(out, &state.sources)?;
     out.write_all(b",\n  \"ruleset\": {\"tables\": [")?;
@@ -247,6 +248,49 @@ mod tests {
         assert_eq!(w.started, 3 * Writeback::STEP);
         w.file.sync_all().unwrap();
         assert!(fs::read(&p).unwrap() == data);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A state from an earlier fwnet (version 1: one object per merged line, empty comments
+    /// written out) loads; one from a newer fwnet is refused; what `store` writes loads back.
+    #[test]
+    fn version_1_states_load_newer_ones_are_refused_and_stored_ones_round_trip() {
+        let dir = std::env::temp_dir().join(format!("fwnet-state-versions-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let state = |version: u32| {
+            format!(
+                r#"{{"format": "fwnet-state", "version": {version}, "fwnet": "0.1.0", "sources": [],
+                "ruleset": {{"tables": [{{"family": "ip", "name": "fwnet_filter", "sets": [],
+                "chains": [{{"name": "INPUT", "base": null, "rules": [
+                {{"stmts": [{{"verdict": "accept"}}], "comment": null,
+                  "origin": {{"file": "a.rules", "line": 3}},
+                  "merged": [{{"file": "a.rules", "line": 4}}, {{"file": "a.rules", "line": 5}}]}}]}}]}}]}}}}"#
+            )
+        };
+        fs::write(path(&dir), state(1)).unwrap();
+        let old = load(&dir).expect("a version 1 state loads");
+        let rule = &old.ruleset.tables[0].chains[0].rules[0];
+        let lines: Vec<u32> = rule.merged.iter().map(|o| o.line).collect();
+        assert_eq!(lines, [4, 5]);
+        assert_eq!(rule.comment, None);
+
+        store(&dir, &old).unwrap();
+        let text = fs::read_to_string(path(&dir)).unwrap();
+        assert!(text.contains(r#""version": 2,"#), "{text}");
+        assert!(
+            text.contains(r#""merged":[{"file":"a.rules","lines":[[4,5]]}]"#)
+                && !text.contains("comment"),
+            "{text}"
+        );
+        let back = load(&dir).expect("a stored state loads");
+        assert_eq!(back.ruleset, old.ruleset);
+
+        fs::write(path(&dir), state(VERSION + 1)).unwrap();
+        let e = load(&dir)
+            .err()
+            .expect("a newer state is refused")
+            .to_string();
+        assert!(e.contains("written by a newer fwnet"), "{e}");
         fs::remove_dir_all(&dir).unwrap();
     }
 }
