@@ -1,16 +1,17 @@
-//! Deserializing a large ruleset without the memory serde's defaults would cost.
+//! The state file's rules: read without the memory serde's defaults would cost, and merged
+//! lines written as runs.
 //!
 //! Measured on a 100k-rule state (`fwnet apply`, massif): serde fills a rule's `Vec<Stmt>` by
 //! pushing, so a rule of five 88-byte statements holds room for eight, and it gives every
 //! rule's [`Origin`](crate::Origin) its own copy of the file name although they all name the
-//! same file. Together that was a third of apply's heap. The two functions here are used by
-//! `#[serde(deserialize_with)]` in [`crate::ir`]: statement lists are trimmed to their length,
-//! and a file name equal to the previous one shares its allocation.
+//! same file. Together that was a third of apply's heap. [`trimmed_vec`] and [`shared_str`] are
+//! used by `#[serde(deserialize_with)]` in [`crate::ir`]: statement lists are trimmed to their
+//! length, and a file name equal to the previous one shares its allocation.
 //!
 //! A merged rule's other lines ([`Rule::merged`](crate::Rule)) are written as runs:
 //! `[{"file": "a.rules", "lines": [[7, 60846]]}]` for a 60,840-line blocklist that became one
-//! set, where one `{"file", "line"}` object per line was two thirds of the state file. Both
-//! forms are read.
+//! set, where one `{"file", "line"}` object per line was two thirds of the state file
+//! ([`origin_runs`]); [`origins`] reads both forms.
 
 use crate::Origin;
 use serde::de::{Deserializer, Error, Visitor};

@@ -141,7 +141,7 @@ pub struct Rule {
     pub origin: Option<Origin>,
     /// The other input lines of a rule the optimizer compiled from a run of rules
     /// ([`crate::optimize`]), in order; empty for a rule from one line. Written as runs of
-    /// lines ([`crate::compact::origin_runs`]).
+    /// lines (`compact::origin_runs`).
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
