@@ -11,6 +11,7 @@ pub mod diff;
 pub mod features;
 pub mod lockout;
 pub mod names;
+pub mod prefault;
 mod report;
 mod session;
 pub mod snapshot;
