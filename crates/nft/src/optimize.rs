@@ -693,16 +693,24 @@ fn merge(run: &[&Rule], k: usize) -> Rule {
     // inserts them, so `fwnet show` prints them as they are sent and `nft -f` of it sends the
     // same (a hash set lists them in an order seeded per set, so only the insertion can be
     // compared); equal keys are the same element.
-    let mut keyed: Vec<(Order<'_>, &Value)> = Vec::new();
-    for r in run {
-        if let Stmt::Match(Match::Cmp { right, .. }) = &r.stmts[k] {
-            let values = elements(right);
-            keyed.extend(values.iter().map(|v| (order(v), v)));
-        }
+    let values = || {
+        run.iter().flat_map(move |r| match &r.stmts[k] {
+            Stmt::Match(Match::Cmp { right, .. }) => elements(right),
+            _ => &[],
+        })
+    };
+    fn in_order<K: Ord + Copy>(mut keyed: Vec<(K, &Value)>) -> Vec<Value> {
+        keyed.sort_unstable_by_key(|(key, _)| *key);
+        keyed.dedup_by_key(|(key, _)| *key);
+        keyed.into_iter().map(|(_, v)| v.clone()).collect()
     }
-    keyed.sort_unstable_by_key(|(key, _)| *key);
-    keyed.dedup_by_key(|(key, _)| *key);
-    let mut elems: Vec<Value> = keyed.into_iter().map(|(_, v)| v.clone()).collect();
+    let mut elems = match values().map(packed).collect::<Option<Vec<u128>>>() {
+        // Nearly every large run (a blocklist's addresses, ports): each key in one integer,
+        // which sorts twice as fast as the general key (v4/045.rules: 42 M -> 20 M
+        // instructions).
+        Some(keys) => in_order(keys.into_iter().zip(values()).collect()),
+        None => in_order(values().map(|v| (order(v), v)).collect()),
+    };
     if let Stmt::Match(Match::Cmp { right, .. }) = &mut out.stmts[k] {
         *right = if elems.len() == 1 {
             elems.remove(0)
@@ -737,6 +745,18 @@ enum Order<'a> {
     Name(&'a str),
 }
 
+/// [`order`]'s key in one integer, when its start and end fit in 56 bits (IPv4 addresses and
+/// prefixes, numbers, ranges of them): start, then kind, then end, as `Order::Span` compares.
+fn packed(v: &Value) -> Option<u128> {
+    const FIT: u128 = 1 << 56;
+    match order(v) {
+        Order::Span { start, kind, end } if start < FIT && end < FIT => {
+            Some(start << 64 | u128::from(kind) << 56 | end)
+        }
+        _ => None,
+    }
+}
+
 fn order(v: &Value) -> Order<'_> {
     let addr = |a: &IpAddr| match a {
         IpAddr::V4(a) => u128::from(u32::from(*a)),
@@ -757,6 +777,51 @@ fn order(v: &Value) -> Order<'_> {
 mod tests {
     use super::*;
     use crate::print;
+
+    /// The one-integer key sorts and tells apart values as the general key does, and is
+    /// refused where a start or end does not fit (IPv6, interface names).
+    #[test]
+    fn packed_keys_order_values_as_the_general_key_does() {
+        let v4 = |s: &str| IpAddr::V4(s.parse().unwrap());
+        let values = [
+            Value::Num(80),
+            Value::Addr(v4("10.0.0.2")),
+            Value::Prefix {
+                addr: v4("10.0.0.0"),
+                len: 24,
+            },
+            Value::Prefix {
+                addr: v4("10.0.0.0"),
+                len: 8,
+            },
+            Value::Addr(v4("10.0.0.0")),
+            Value::Range(10, 20),
+            Value::Range(10, 15),
+            Value::Num(10),
+            Value::Addr(v4("0.0.0.10")),
+            Value::Addr(v4("255.255.255.255")),
+            Value::Range(0, (1 << 56) - 1),
+            Value::Num(80),
+        ];
+        let mut general: Vec<&Value> = values.iter().collect();
+        general.sort_by_key(|v| order(v));
+        let mut packed_order: Vec<&Value> = values.iter().collect();
+        packed_order.sort_by_key(|v| packed(v).expect("fits"));
+        assert_eq!(general, packed_order);
+        for a in &values {
+            for b in &values {
+                assert_eq!(order(a) == order(b), packed(a) == packed(b), "{a:?} {b:?}");
+            }
+        }
+        let v6 = IpAddr::V6("2001:db8::1".parse().unwrap());
+        assert_eq!(packed(&Value::Addr(v6)), None);
+        assert_eq!(packed(&Value::Range(0, 1 << 56)), None);
+        let eth0 = Value::Iface {
+            name: "eth0".into(),
+            wildcard: false,
+        };
+        assert_eq!(packed(&eth0), None);
+    }
 
     fn rule(line: u32, stmts: Vec<Stmt>) -> Rule {
         Rule {
