@@ -107,9 +107,10 @@ pub fn reserve(bytes: usize) -> Option<Reserved> {
 /// do the same work, but once a process has a second thread glibc's malloc and free take a
 /// lock on every call, for the rest of the process (at 10k rules glibc's allocator went from
 /// 11.7% of import's samples to 16.7% with a `std::thread`; 13.0% with this one). So the
-/// thread is made with `clone` directly; it shares
-/// the address space and the thread group, blocks every signal, and runs nothing but raw
-/// `madvise` system calls (no libc, no thread-local data: glibc never set it up for it).
+/// thread is made with `clone` directly: it shares the address space and the thread group,
+/// blocks every signal, and runs nothing but raw `madvise` system calls (no libc, no
+/// thread-local data: glibc never set any up for it). If `clone` fails, its 64 KiB stack
+/// mapping stays unused.
 #[cfg(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64"))]
 fn spawn_populator(start: usize, end: usize) -> Option<&'static Job> {
     const STACK: usize = 64 << 10;

@@ -75,10 +75,9 @@ pub fn load(dir: &Path) -> Result<State> {
     };
     // UTF-8 checked once for the whole file: from a slice, serde_json checks every string it
     // reads on its own (at 100k rules a tenth of apply's instructions), from a `str` none.
-    let text = String::from_utf8(bytes)
-        .with_context(|| format!("{} is not a valid fwnet state file", p.display()))?;
-    let state: State = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a valid fwnet state file", p.display()))?;
+    let invalid = || format!("{} is not a valid fwnet state file", p.display());
+    let text = String::from_utf8(bytes).with_context(invalid)?;
+    let state: State = serde_json::from_str(&text).with_context(invalid)?;
     drop(text);
     if state.format != FORMAT {
         bail!(

@@ -15,13 +15,18 @@ pub fn align(len: usize) -> usize {
 
 /// Appends one attribute with a raw payload, padded.
 pub fn put(out: &mut Vec<u8>, ty: u16, payload: &[u8]) {
-    // Lengths come from our own encoders; an attribute above 64 KiB is a bug in the caller, and
-    // the kernel would reject it anyway, so the value is saturated rather than wrapped.
-    let len = u16::try_from(NLA_HDRLEN + payload.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_ne_bytes());
-    out.extend_from_slice(&ty.to_ne_bytes());
+    header(out, ty, payload.len());
     out.extend_from_slice(payload);
     pad(out);
+}
+
+/// The header of an attribute whose payload of `payload_len` bytes follows.
+fn header(out: &mut Vec<u8>, ty: u16, payload_len: usize) {
+    // Lengths come from our own encoders; an attribute above 64 KiB is a bug in the caller, and
+    // the kernel would reject it anyway, so the value is saturated rather than wrapped.
+    let len = u16::try_from(NLA_HDRLEN + payload_len).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_ne_bytes());
+    out.extend_from_slice(&ty.to_ne_bytes());
 }
 
 /// Appends a `u8` attribute.
@@ -48,9 +53,7 @@ pub fn put_be64(out: &mut Vec<u8>, ty: u16, v: u64) {
 pub fn put_str(out: &mut Vec<u8>, ty: u16, s: &str) {
     // Written in place (every expression's name is one: a copy of each was a tenth of apply's
     // instructions at 100k rules).
-    let len = u16::try_from(NLA_HDRLEN + s.len() + 1).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_ne_bytes());
-    out.extend_from_slice(&ty.to_ne_bytes());
+    header(out, ty, s.len() + 1);
     out.extend_from_slice(s.as_bytes());
     out.push(0);
     pad(out);
