@@ -5,6 +5,7 @@
 //! lines. It never creates, replaces or deletes a table whose name does not start with
 //! [`OWNED_PREFIX`].
 
+pub mod arena;
 mod batch;
 pub mod coexist;
 pub mod diff;

@@ -16,6 +16,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The system allocator, and for `import`'s main thread an arena (`fwnet_apply::arena`).
+#[global_allocator]
+static ALLOC: fwnet_apply::arena::Arena = fwnet_apply::arena::Arena;
+
 /// Exit codes (documented in `fwnet --help` and README.md).
 pub mod exit {
     /// Success.
