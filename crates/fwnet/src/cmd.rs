@@ -135,14 +135,16 @@ impl fwnet_translate::Resolve for HostNames {
     }
 }
 
-/// What import carves from its arena (small blocks), per byte of input: 7.6 to 8.7 on the bench
-/// inputs of 1 MB and more, so the pages populated ahead are pages import writes anyway.
+/// What import carves from its arena (small blocks, `fwnet_apply::arena`): 2.4 MB for the
+/// pages of the classes a small file uses, and per byte of input 7.8 to 8.9 more on the bench
+/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end); so what is populated ahead
+/// is written anyway.
+const ARENA_BASE: usize = 2 << 20;
 const ARENA_PER_INPUT_BYTE: usize = 7;
 
 /// What import takes from glibc's heap (large blocks: the input's text, long vectors), per byte
-/// of input: 3.7 to 6.3 on the same inputs (peak resident memory less the arena and the 4 MB of
-/// an empty import).
-const HEAP_PER_INPUT_BYTE: usize = 3;
+/// of input: 4.9 to 8.4 on the same inputs (the program break's growth).
+const HEAP_PER_INPUT_BYTE: usize = 4;
 
 pub fn import(
     dir: &Path,
@@ -159,7 +161,7 @@ pub fn import(
     } = how;
     // Small blocks from the arena (`fwnet_apply::arena`); the memory import will write, in the
     // arena and in the heap, faulted in on the other core meanwhile (`fwnet_apply::prefault`).
-    // Standard input has no size to go by: it is faulted as it comes.
+    // Standard input has no size to go by: past the arena's base, it is faulted as it comes.
     let input_bytes: usize = files
         .iter()
         .filter(|f| f.as_os_str() != "-")
@@ -168,7 +170,7 @@ pub fn import(
         .fold(0, usize::saturating_add);
     let arena = fwnet_apply::arena::enable();
     let heap = fwnet_apply::prefault::grow_heap(input_bytes.saturating_mul(HEAP_PER_INPUT_BYTE));
-    let ahead = input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE);
+    let ahead = ARENA_BASE.saturating_add(input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE));
     let ranges = arena
         .map(|a| a.start..a.start.saturating_add(ahead))
         .into_iter()
