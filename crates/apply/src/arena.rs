@@ -341,6 +341,21 @@ unsafe impl GlobalAlloc for Arena {
     }
 
     #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.size() <= LARGEST && layout.align() <= GRAIN && owner() {
+            let (c, size) = class(layout.size());
+            // SAFETY: this thread owns the state; the block is `size` bytes long.
+            if let Some(block) = unsafe { state() }.take(c, size) {
+                unsafe { block.write_bytes(0, layout.size()) };
+                return block;
+            }
+        }
+        // SAFETY: the caller's layout, passed on: glibc's `calloc`, which leaves pages fresh
+        // from the kernel unwritten.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if !owned(ptr) {
             // SAFETY: a block the system allocator gave, with its layout.

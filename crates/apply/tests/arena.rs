@@ -113,6 +113,34 @@ fn random_blocks_keep_their_contents() {
     }
 }
 
+/// Zeroed blocks are zero where the arena gives a freed block again, and large ones are left to
+/// glibc's `calloc`, whose fresh pages are not written (a `malloc` and a fill would fault each).
+fn zeroed_blocks_are_zero_and_large_ones_unwritten() {
+    let dirty = black_box(Box::new([0xffu8; 100]));
+    let at = dirty.as_ptr() as usize;
+    drop(dirty);
+    let zeroed = black_box(vec![0u8; 100]);
+    assert_eq!(
+        zeroed.as_ptr() as usize,
+        at,
+        "the freed block is given again"
+    );
+    assert!(
+        zeroed.iter().all(|&b| b == 0),
+        "a zeroed block holds old bytes"
+    );
+    const LARGE: usize = 64 << 20;
+    let before = faults();
+    let large = black_box(vec![0u8; LARGE]);
+    let taken = faults() - before;
+    assert!(
+        taken < (LARGE / 4096) as i64 / 16,
+        "a zeroed block of {} MiB took {taken} faults before it was written",
+        LARGE >> 20
+    );
+    drop(large);
+}
+
 /// A page whose blocks are all freed serves blocks of another size: memory one phase frees
 /// is used again by the next.
 fn freed_pages_serve_other_sizes() {
@@ -254,7 +282,7 @@ fn main() {
     let mapping = arena::enable().expect("the arena is mapped");
     assert!(arena::enable().is_none(), "the arena is enabled twice");
     let earlier = &*earlier as *const u64 as usize;
-    let tests: [(&str, &dyn Fn()); 6] = [
+    let tests: [(&str, &dyn Fn()); 7] = [
         ("populated_arena_pages_do_not_fault", &|| {
             populated_arena_pages_do_not_fault(&mapping)
         }),
@@ -264,6 +292,10 @@ fn main() {
         (
             "random_blocks_keep_their_contents",
             &random_blocks_keep_their_contents,
+        ),
+        (
+            "zeroed_blocks_are_zero_and_large_ones_unwritten",
+            &zeroed_blocks_are_zero_and_large_ones_unwritten,
         ),
         (
             "freed_pages_serve_other_sizes",
