@@ -22,9 +22,14 @@ use std::cell::{Cell, UnsafeCell};
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// The mapping's size. Address space only: the kernel gives a page when it is first written,
-/// and `MAP_NORESERVE` keeps the mapping out of the commit charge where overcommit allows.
-pub const MAPPING: usize = 4 << 30;
+/// The mapping's size (256 MiB on 32-bit targets). Address space only: the kernel gives a page
+/// when it is first written, and `MAP_NORESERVE` keeps the mapping out of the commit charge
+/// where overcommit allows.
+pub const MAPPING: usize = if usize::BITS >= 64 {
+    (4u64 << 30) as usize
+} else {
+    256 << 20
+};
 
 /// Pages of blocks of one class; the mapping is aligned to it, so a block's page is its address
 /// rounded down.

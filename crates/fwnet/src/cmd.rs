@@ -172,7 +172,7 @@ pub fn import(
     let heap = fwnet_apply::prefault::grow_heap(input_bytes.saturating_mul(HEAP_PER_INPUT_BYTE));
     let ahead = ARENA_BASE.saturating_add(input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE));
     let ranges = arena
-        .map(|a| a.start..a.start.saturating_add(ahead))
+        .map(|a| a.start..a.start.saturating_add(ahead).min(a.end))
         .into_iter()
         .chain(heap);
     // Dropped at once: the thread goes on populating on its own.
