@@ -12,6 +12,8 @@
 //! that any class takes pages from, so memory one phase frees (the syntax tree, freed rule by
 //! rule as it is translated) serves the next one's blocks whatever their sizes.
 //!
+//! `fwnet import` and `fwnet apply` enable it; the other commands allocate from the system's.
+//!
 //! Every other thread, every block allocated before [`enable`], over-aligned blocks and blocks
 //! larger than [`LARGEST`] go to the system allocator; so does everything once the mapping is
 //! used up. Pages are never given back to the kernel (import ends right after it has written
