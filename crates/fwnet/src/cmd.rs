@@ -136,9 +136,9 @@ impl fwnet_translate::Resolve for HostNames {
 }
 
 /// What import carves from its arena (small blocks, `fwnet_apply::arena`): 2.4 MB for the
-/// pages of the classes a small file uses, and per byte of input 7.8 to 8.9 more on the bench
-/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end); so what is populated ahead
-/// is written anyway.
+/// pages of the classes a small file uses, and per byte of input 7.1 to 8.0 more on the bench
+/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end, 7.8 to 8.9 per byte in
+/// all); so what is populated ahead is written anyway.
 const ARENA_BASE: usize = 2 << 20;
 const ARENA_PER_INPUT_BYTE: usize = 7;
 
