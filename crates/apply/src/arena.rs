@@ -15,15 +15,30 @@
 //!
 //! `fwnet import` and `fwnet apply` enable it; the other commands allocate from the system's.
 //!
-//! Every other thread, every block allocated before [`enable`], over-aligned blocks and blocks
-//! larger than [`LARGEST`] go to the system allocator; so does everything once the mapping is
-//! used up. Pages are never given back to the kernel (import and apply end once their work is
-//! done); a block of the arena freed on another thread is left unused.
+//! The arena has two lanes, each with a state of its own (its classes' pages with room, its
+//! empty pages); both cut new pages from the same supply, the mapping's next unused page, so
+//! that the memory populated ahead serves whichever lane needs it first. The thread that called
+//! [`enable`] holds both and allocates from the first. It can [`lend`] the second to one helper
+//! thread at a time, which [`borrow`]s it and allocates from it until it drops the
+//! [`Borrowed`] guard; [`reclaim`] takes it back. The parser's helper thread is such a thread:
+//! with its blocks from glibc instead, the parse took 7-10% longer (best of 50 runs on a
+//! 10k-rule file and on a 50k-address blocklist, `docs/bench/2026-11-28c.md`). The thread holding
+//! both lanes frees blocks into the lane they came from and, when the first lane has no free
+//! block or page of a class left, takes them from the second before cutting a new page: the
+//! syntax tree the helper built serves the blocks translation makes after it. A page stays in
+//! the lane it was cut for (a table of a byte a page says which); only the thread holding a
+//! lane touches its pages' headers.
+//!
+//! Every thread holding no lane, every block allocated before [`enable`], over-aligned blocks
+//! and blocks larger than [`LARGEST`] go to the system allocator; so does everything once a
+//! lane is used up. Pages are never given back to the kernel (import and apply end once their
+//! work is done); a block freed by a thread not holding its lane is left unused.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
 /// The mapping's size (256 MiB on 32-bit targets). Address space only: the kernel gives a page
 /// when it is first written, and `MAP_NORESERVE` keeps the mapping out of the commit charge
@@ -33,6 +48,15 @@ pub const MAPPING: usize = if usize::BITS >= 64 {
 } else {
     256 << 20
 };
+
+/// Lanes, each with a state of its own (module doc).
+pub const LANES: usize = 2;
+
+/// `HOLDS` of a thread holding every lane.
+const ALL: u8 = (1 << LANES) - 1;
+
+/// `HOLDS` of the lane that is lent: the second.
+const LENDABLE: u8 = 1 << 1;
 
 /// Pages of blocks of one class; the mapping is aligned to it, so a block's page is its address
 /// rounded down.
@@ -63,6 +87,8 @@ struct Page {
     /// Blocks given out and not freed.
     live: usize,
     class: usize,
+    /// The lane whose page it is, as in `LANE_OF`.
+    lane: u8,
     /// In its class's list of pages with free blocks (`partial`).
     listed: bool,
     prev: usize,
@@ -76,11 +102,10 @@ const HEADER: usize = std::mem::size_of::<Page>().next_multiple_of(GRAIN);
 /// program has one arena, whichever value of this type it installs.
 pub struct Arena;
 
-/// Touched only by the owning thread (the one that called [`enable`]).
+/// A lane's state, touched only by the thread holding the lane.
 struct State {
-    /// The mapping's pages never used yet: [fresh, end).
-    fresh: usize,
-    end: usize,
+    /// The lane's number, written in `LANE_OF` for each page it cuts.
+    lane: u8,
     /// Pages whose blocks are all free, linked by `next`.
     empty: usize,
     /// Each class's page blocks are taken from, 0 for none.
@@ -89,20 +114,34 @@ struct State {
     partial: [usize; CLASSES],
 }
 
-/// The arena's state, behind a cell another thread never touches.
+/// A lane's state, behind a cell only the thread holding the lane touches.
 struct Shared(UnsafeCell<State>);
 
-// SAFETY: the state is read and written only by the one thread `OWNER` marks, which is set once
-// (`ENABLED` guards it) before that thread's first arena allocation.
+// SAFETY: a lane's state is read and written only by the one thread whose `HOLDS` has the
+// lane's bit. The first lane's holder is set once (`ENABLED` guards it) before its first arena
+// allocation; the second lane passes from one thread to another only through `SECOND`, whose
+// release and acquire order every access of the last holder before those of the next.
 unsafe impl Sync for Shared {}
 
-static STATE: Shared = Shared(UnsafeCell::new(State {
-    fresh: 0,
-    end: 0,
-    empty: 0,
-    current: [0; CLASSES],
-    partial: [0; CLASSES],
-}));
+static STATES: [Shared; LANES] = [
+    Shared(UnsafeCell::new(State::new(0))),
+    Shared(UnsafeCell::new(State::new(1))),
+];
+
+/// The mapping's first page never cut yet, for every lane.
+static FRESH: AtomicUsize = AtomicUsize::new(0);
+
+/// Each page's lane, set when the page is cut (before any of its blocks exists, so the thread
+/// that frees a block has seen it).
+static LANE_OF: [AtomicU8; MAPPING / PAGE] = [const { AtomicU8::new(0) }; MAPPING / PAGE];
+
+/// Who holds the second lane: the thread that enabled the arena (`HOME`), nobody while it is
+/// lent (`LENT`) or given back (`RETURNED`), or a helper (`BORROWED`).
+static SECOND: AtomicU8 = AtomicU8::new(HOME);
+const HOME: u8 = 0;
+const LENT: u8 = 1;
+const BORROWED: u8 = 2;
+const RETURNED: u8 = 3;
 
 /// The mapping, set once; other threads read it to tell an arena block from a system one.
 static START: AtomicUsize = AtomicUsize::new(0);
@@ -110,37 +149,52 @@ static END: AtomicUsize = AtomicUsize::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    /// Whether this thread allocates from the arena. Constant-initialised and without a
-    /// destructor: reading it never allocates and works while the thread is being torn down.
-    static OWNER: Cell<bool> = const { Cell::new(false) };
+    /// The lanes this thread holds, a bit each; it allocates from the first. Constant-
+    /// initialised and without a destructor: reading it never allocates and works while the
+    /// thread is being torn down.
+    static HOLDS: Cell<u8> = const { Cell::new(0) };
 }
 
-/// How much of the mapping has been cut into pages so far (pages whose blocks were all freed
-/// again included): what the arena holds at most. `None` on any thread but the owner.
+/// How much of the mapping has been cut into pages so far, by every lane (pages whose blocks
+/// were all freed again included): what the arena holds at most. `None` on a thread holding
+/// no lane.
 pub fn taken() -> Option<usize> {
-    // SAFETY: read by the owner only.
-    owner().then(|| unsafe {
-        let state = &*STATE.0.get();
-        state.fresh - START.load(Ordering::Relaxed)
-    })
+    (holds() != 0).then(|| FRESH.load(Ordering::Relaxed) - START.load(Ordering::Relaxed))
 }
 
-/// The owner's state.
+/// The mapping's next page never cut: where memory is worth populating ahead
+/// (`prefault::populate`). `None` on a thread holding no lane.
+pub fn fresh() -> Option<usize> {
+    (holds() != 0).then(|| FRESH.load(Ordering::Relaxed))
+}
+
+/// The lane whose page holds `block`, a block of the arena the caller holds (for tests).
+pub fn lane_of(block: *const u8) -> Option<usize> {
+    let start = START.load(Ordering::Relaxed);
+    let at = block as usize;
+    (owned(block.cast_mut()) && start != 0)
+        .then(|| usize::from(LANE_OF[(at - start) / PAGE].load(Ordering::Relaxed)))
+}
+
+/// Lane `lane`'s state.
 ///
 /// # Safety
-/// Only the owner may call it, and hold one reference at a time.
+/// Only the thread holding the lane may call it, and hold one reference at a time; `lane` is
+/// below [`LANES`] (a thread holds only such lanes).
 #[inline]
 #[allow(
     clippy::mut_from_ref,
-    reason = "the owner's state, one reference at a time"
+    reason = "the holder's state, one reference at a time"
 )]
-unsafe fn state() -> &'static mut State {
-    // SAFETY: the caller is the owner, the only thread that touches the state.
-    unsafe { &mut *STATE.0.get() }
+unsafe fn state(lane: usize) -> &'static mut State {
+    // SAFETY: the caller holds the lane, and is the only thread that touches its state; the
+    // lane exists. Unchecked: the allocator's hot paths index by it (0.8 M instructions of a
+    // 10k-rule import with the check).
+    unsafe { &mut *STATES.get_unchecked(lane).0.get() }
 }
 
-/// Maps the arena and makes the calling thread its owner; returns the mapping, whose start
-/// the owner's blocks are carved from first (for `prefault::populate`). `None` if the arena was
+/// Maps the arena and gives the calling thread both lanes; returns the mapping, whose start
+/// pages are cut from first (for `prefault::populate`). `None` if the arena was
 /// enabled before or the kernel refused the mapping: the system allocator then serves
 /// everything, as before. Only a program whose global allocator is an [`Arena`] allocates from
 /// it.
@@ -166,15 +220,65 @@ pub fn enable() -> Option<Range<usize>> {
     let start = (base as usize).next_multiple_of(PAGE);
     START.store(start, Ordering::Release);
     END.store(start + MAPPING, Ordering::Release);
-    // SAFETY: no thread owns the state yet (ENABLED was false), and this one becomes its owner
-    // only below.
-    unsafe {
-        let state = &mut *STATE.0.get();
-        state.fresh = start;
-        state.end = start + MAPPING;
-    }
-    OWNER.with(|o| o.set(true));
+    FRESH.store(start, Ordering::Release);
+    HOLDS.with(|h| h.set(ALL));
     Some(start..start + MAPPING)
+}
+
+/// Lends the second lane: the calling thread, which must hold both, allocates from the first
+/// only and leaves blocks of the second it frees unused, until it [`reclaim`]s it. False, and
+/// nothing lent, on any other thread.
+pub fn lend() -> bool {
+    if holds() != ALL {
+        return false;
+    }
+    HOLDS.with(|h| h.set(ALL & !LENDABLE));
+    SECOND.store(LENT, Ordering::Release);
+    true
+}
+
+/// The second lane for the calling thread, if it holds no lane and the lane is lent: it
+/// allocates from it until the guard is dropped. `None` otherwise: the thread allocates from
+/// the system allocator, as any thread without a lane.
+pub fn borrow() -> Option<Borrowed> {
+    if holds() != 0 {
+        return None;
+    }
+    SECOND
+        .compare_exchange(LENT, BORROWED, Ordering::Acquire, Ordering::Relaxed)
+        .ok()?;
+    HOLDS.with(|h| h.set(LENDABLE));
+    Some(Borrowed(PhantomData))
+}
+
+/// The second lane, borrowed by the thread that made it; given back when dropped, on that
+/// thread (the guard is neither `Send` nor `Sync`).
+#[derive(Debug)]
+pub struct Borrowed(PhantomData<*const ()>);
+
+impl Drop for Borrowed {
+    fn drop(&mut self) {
+        HOLDS.with(|h| h.set(0));
+        SECOND.store(RETURNED, Ordering::Release);
+    }
+}
+
+/// Takes the lent second lane back, on the thread that lent it: once the borrower has given it
+/// back, or if nobody borrowed it. False while it is borrowed (wait for the borrowing thread to
+/// end first) or if this thread did not lend it.
+pub fn reclaim() -> bool {
+    if holds() != ALL & !LENDABLE {
+        return false;
+    }
+    let back = [RETURNED, LENT].into_iter().any(|from| {
+        SECOND
+            .compare_exchange(from, HOME, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    });
+    if back {
+        HOLDS.with(|h| h.set(ALL));
+    }
+    back
 }
 
 /// The class of a block of `size` bytes (at least 1, at most LARGEST) and the class's size.
@@ -201,8 +305,18 @@ fn owned(ptr: *mut u8) -> bool {
 }
 
 #[inline]
-fn owner() -> bool {
-    OWNER.with(Cell::get)
+fn holds() -> u8 {
+    HOLDS.with(Cell::get)
+}
+
+/// Cuts the mapping's next page never used, `None` when none is left.
+fn cut() -> Option<usize> {
+    let end = END.load(Ordering::Relaxed);
+    FRESH
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |at| {
+            (PAGE <= end - at).then_some(at + PAGE)
+        })
+        .ok()
 }
 
 /// The page a block of the arena lies in.
@@ -216,36 +330,57 @@ unsafe fn page_of<'a>(block: usize) -> &'a mut Page {
 }
 
 impl State {
-    /// A block of class `c` and `size` bytes, or `None` when the mapping is used up.
+    const fn new(lane: u8) -> State {
+        State {
+            lane,
+            empty: 0,
+            current: [0; CLASSES],
+            partial: [0; CLASSES],
+        }
+    }
+
+    /// A block of class `c` and `size` bytes from the class's current page, `None` if it has
+    /// no room.
     #[inline]
     fn take(&mut self, c: usize, size: usize) -> Option<*mut u8> {
-        let mut at = self.current[c];
+        let at = self.current[c];
+        if at == 0 {
+            return None;
+        }
+        // SAFETY: `current` holds pages of the arena, initialised by `refill`.
+        let page = unsafe { page_of(at) };
+        if page.free != 0 {
+            let block = page.free;
+            // SAFETY: a free block of the page, its first word the next one's address.
+            page.free = unsafe { *(block as *const usize) };
+            page.live += 1;
+            return Some(block as *mut u8);
+        }
+        if size <= at + PAGE - page.unused {
+            let block = page.unused;
+            page.unused += size;
+            page.live += 1;
+            return Some(block as *mut u8);
+        }
+        None
+    }
+
+    /// A block of class `c` and `size` bytes from the lane's pages with room, and if `fresh`,
+    /// from a page never used; `None` when there is none.
+    #[inline]
+    fn take_or_refill(&mut self, c: usize, size: usize, fresh: bool) -> Option<*mut u8> {
         loop {
-            if at != 0 {
-                // SAFETY: `current` holds pages of the arena, initialised by `refill`.
-                let page = unsafe { page_of(at) };
-                if page.free != 0 {
-                    let block = page.free;
-                    // SAFETY: a free block of the page, its first word the next one's address.
-                    page.free = unsafe { *(block as *const usize) };
-                    page.live += 1;
-                    return Some(block as *mut u8);
-                }
-                if size <= at + PAGE - page.unused {
-                    let block = page.unused;
-                    page.unused += size;
-                    page.live += 1;
-                    return Some(block as *mut u8);
-                }
+            if let Some(block) = self.take(c, size) {
+                return Some(block);
             }
-            at = self.refill(c)?;
+            self.refill(c, fresh)?;
         }
     }
 
     /// Makes another page class `c`'s current one (the current one is used up): one of the
-    /// class's with free blocks, an empty one, or one never used.
+    /// class's with free blocks, an empty one, or, if `fresh`, one never used.
     #[cold]
-    fn refill(&mut self, c: usize) -> Option<usize> {
+    fn refill(&mut self, c: usize, fresh: bool) -> Option<usize> {
         let at = if self.partial[c] != 0 {
             let at = self.partial[c];
             self.unlist(c, at);
@@ -256,9 +391,9 @@ impl State {
                 // SAFETY: pages on the empty list are the arena's, with a header.
                 self.empty = unsafe { (*(at as *const Page)).next };
                 at
-            } else if PAGE <= self.end - self.fresh {
-                let at = self.fresh;
-                self.fresh += PAGE;
+            } else if let Some(at) = fresh.then(cut).flatten() {
+                let page = (at - START.load(Ordering::Relaxed)) / PAGE;
+                LANE_OF[page].store(self.lane, Ordering::Relaxed);
                 at
             } else {
                 return None;
@@ -270,6 +405,7 @@ impl State {
                     unused: at + HEADER,
                     live: 0,
                     class: c,
+                    lane: self.lane,
                     listed: false,
                     prev: 0,
                     next: 0,
@@ -334,17 +470,43 @@ impl State {
     }
 }
 
-/// A block of the arena for `layout`, if the calling thread owns the arena, the block is small
-/// and not over-aligned, and the mapping has room.
-#[inline]
+/// A block of the arena for `layout`, if the calling thread holds a lane, the block is small
+/// and not over-aligned, and the lane has room.
+#[inline(always)]
 fn carve(layout: Layout) -> Option<*mut u8> {
-    if layout.size() <= LARGEST && layout.align() <= GRAIN && owner() {
-        let (c, size) = class(layout.size());
-        // SAFETY: this thread owns the state.
-        unsafe { state() }.take(c, size)
-    } else {
-        None
+    if layout.size() > LARGEST || layout.align() > GRAIN {
+        return None;
     }
+    let holds = holds();
+    if holds == 0 {
+        return None;
+    }
+    let (c, size) = class(layout.size());
+    let first = holds.trailing_zeros() as usize;
+    // SAFETY: this thread holds its first lane.
+    let state = unsafe { state(first) };
+    match state.take(c, size) {
+        Some(block) => Some(block),
+        None => carve_further(holds, first, c, size),
+    }
+}
+
+/// [`carve`] when the first lane's current page of the class is full: its other pages with
+/// room, then those of the other lanes the thread holds, then a page never used of the first.
+#[cold]
+fn carve_further(holds: u8, first: usize, c: usize, size: usize) -> Option<*mut u8> {
+    // SAFETY: this thread holds its first lane.
+    if let Some(block) = unsafe { state(first) }.take_or_refill(c, size, false) {
+        return Some(block);
+    }
+    for lane in (first + 1..LANES).filter(|&lane| holds & 1 << lane != 0) {
+        // SAFETY: this thread holds the lane.
+        if let Some(block) = unsafe { state(lane) }.take_or_refill(c, size, false) {
+            return Some(block);
+        }
+    }
+    // SAFETY: as above.
+    unsafe { state(first) }.take_or_refill(c, size, true)
 }
 
 unsafe impl GlobalAlloc for Arena {
@@ -375,11 +537,24 @@ unsafe impl GlobalAlloc for Arena {
             // SAFETY: a block the system allocator gave, with its layout.
             return unsafe { System.dealloc(ptr, layout) };
         }
-        if owner() {
-            // SAFETY: this thread owns the state; the block is the arena's.
-            unsafe { state().give(ptr as usize) };
+        let holds = holds();
+        if holds == ALL {
+            // SAFETY: this thread holds every lane, so every page's header is its own to read
+            // and the block's lane its own to give to.
+            unsafe {
+                let lane = page_of(ptr as usize).lane;
+                state(usize::from(lane)).give(ptr as usize);
+            }
+        } else if holds != 0 {
+            // The table, not the header: the page may be another thread's.
+            let page = (ptr as usize - START.load(Ordering::Relaxed)) / PAGE;
+            let lane = usize::from(LANE_OF[page].load(Ordering::Relaxed));
+            if holds & 1 << lane != 0 {
+                // SAFETY: this thread holds the block's lane; the block is the arena's.
+                unsafe { state(lane).give(ptr as usize) };
+            }
         }
-        // Freed on another thread: left unused.
+        // Freed by a thread not holding its lane: left unused.
     }
 
     #[inline]
