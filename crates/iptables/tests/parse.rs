@@ -7,7 +7,9 @@
 //! options mean: that is the translator's suite.
 
 use expect_test::expect_file;
-use fwnet_iptables::{parse, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset};
+use fwnet_iptables::{
+    parse, parse_in_chunks, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,9 @@ fn check(rules: &Path, want_errors: bool) {
     let text = std::fs::read_to_string(rules)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", rules.display()));
     let (ruleset, diags) = parse(name, &text);
+    for chunk in [1, 40, 200] {
+        same_in_chunks(name, &text, chunk, (&ruleset, &diags));
+    }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     if want_errors {
         assert!(errors > 0, "{name}: expected at least one error, got none");
@@ -179,8 +184,23 @@ const OK_FILES_REJECTED: &[(&str, &str)] = &[(
      ignores the rest of a chain line unless restoring counters, fwnet does not guess",
 )];
 
+/// The two-thread parse, with chunks of at least `chunk` bytes, gives what `parse` gave.
+fn same_in_chunks(name: &str, text: &str, chunk: usize, one: (&Ruleset, &Vec<Diagnostic>)) {
+    let (ruleset, diags) = parse_in_chunks(name, text, chunk);
+    assert!(
+        &ruleset == one.0,
+        "{name}: chunks of {chunk} bytes give another ruleset"
+    );
+    assert_eq!(
+        render_diags(&diags),
+        render_diags(one.1),
+        "{name}: chunks of {chunk} bytes"
+    );
+    assert_eq!(&diags, one.1, "{name}: chunks of {chunk} bytes");
+}
+
 /// Every corpus file parses without panicking, and every file the reference iptables-restore
-/// accepted parses without errors.
+/// accepted parses without errors; on two threads (in chunks of 2 kB) as on one.
 #[test]
 fn corpus() {
     let corpus = shared_dir().join("corpus");
@@ -221,6 +241,7 @@ fn corpus() {
         let start = Instant::now();
         let (ruleset, diags) = parse(&name, &text);
         let seconds = start.elapsed().as_secs_f64();
+        same_in_chunks(&name, &text, 2000, (&ruleset, &diags));
         let rules: usize = ruleset.tables.iter().map(|t| t.commands.len()).sum();
         if rules > largest.0 {
             largest = (rules, name.clone(), seconds);
@@ -255,8 +276,8 @@ fn corpus() {
     );
 }
 
-/// Arbitrary lines built from the format's own pieces never panic, and every diagnostic points
-/// inside the input.
+/// Arbitrary lines built from the format's own pieces never panic, every diagnostic points
+/// inside the input, and two threads read them as one does.
 #[test]
 fn garbage_never_panics_and_locations_stay_in_the_input() {
     const PIECES: &[&str] = &[
@@ -275,7 +296,8 @@ fn garbage_never_panics_and_locations_stay_in_the_input() {
     for case in 0..3000 {
         let len = next() % 40;
         let text: String = (0..len).map(|_| PIECES[next() % PIECES.len()]).collect();
-        let (_, diags) = parse("fuzz.rules", &text);
+        let (ruleset, diags) = parse("fuzz.rules", &text);
+        same_in_chunks("fuzz.rules", &text, 1 + next() % 30, (&ruleset, &diags));
         let lines = u32::try_from(text.split('\n').count()).unwrap_or(u32::MAX);
         for d in &diags {
             assert!(
