@@ -112,6 +112,9 @@ struct State {
     current: [usize; CLASSES],
     /// Each class's other pages that have free blocks, linked both ways.
     partial: [usize; CLASSES],
+    /// The first lane's only: for a thread holding every lane, the lane it takes each class's
+    /// blocks from, the last that had room.
+    via: [u8; CLASSES],
 }
 
 /// A lane's state, behind a cell only the thread holding the lane touches.
@@ -336,6 +339,7 @@ impl State {
             empty: 0,
             current: [0; CLASSES],
             partial: [0; CLASSES],
+            via: [0; CLASSES],
         }
     }
 
@@ -482,8 +486,13 @@ fn carve(layout: Layout) -> Option<*mut u8> {
         return None;
     }
     let (c, size) = class(layout.size());
-    let first = holds.trailing_zeros() as usize;
-    // SAFETY: this thread holds its first lane.
+    let first = if holds == ALL {
+        // SAFETY: this thread holds every lane.
+        usize::from(unsafe { state(0) }.via[c])
+    } else {
+        holds.trailing_zeros() as usize
+    };
+    // SAFETY: this thread holds the lane.
     let state = unsafe { state(first) };
     match state.take(c, size) {
         Some(block) => Some(block),
@@ -491,17 +500,24 @@ fn carve(layout: Layout) -> Option<*mut u8> {
     }
 }
 
-/// [`carve`] when the first lane's current page of the class is full: its other pages with
-/// room, then those of the other lanes the thread holds, then a page never used of the first.
+/// [`carve`] when the current page of the class in lane `first` is full: that lane's other
+/// pages with room, then those of the other lanes the thread holds, then a page never used, in
+/// lane `first`. A thread holding every lane takes the class from the lane that had room next
+/// time: the blocks the helper thread freed into the second are then taken one after the
+/// other, not each after a look at the first (25 M instructions in a 100k-rule import).
 #[cold]
 fn carve_further(holds: u8, first: usize, c: usize, size: usize) -> Option<*mut u8> {
-    // SAFETY: this thread holds its first lane.
+    // SAFETY: this thread holds lane `first`.
     if let Some(block) = unsafe { state(first) }.take_or_refill(c, size, false) {
         return Some(block);
     }
-    for lane in (first + 1..LANES).filter(|&lane| holds & 1 << lane != 0) {
+    for lane in (0..LANES).filter(|&lane| lane != first && holds & 1 << lane != 0) {
         // SAFETY: this thread holds the lane.
         if let Some(block) = unsafe { state(lane) }.take_or_refill(c, size, false) {
+            if holds == ALL {
+                // SAFETY: this thread holds every lane; no other reference to a state is held.
+                unsafe { state(0) }.via[c] = lane as u8;
+            }
             return Some(block);
         }
     }
