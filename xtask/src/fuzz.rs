@@ -184,7 +184,7 @@ fn run_once(input: &[u8]) -> std::result::Result<(), String> {
         // On a quarter of the inputs: starting a thread for each costs half the inputs a run
         // gets through.
         let chunk = 1 + text.len() % 97;
-        if text.len() % 4 == 0
+        if text.len().is_multiple_of(4)
             && fwnet_iptables::parse_in_chunks("fuzz.rules", &text, chunk)
                 != (rs.clone(), diags.clone())
         {
