@@ -184,8 +184,9 @@ fn other_threads_use_the_system_allocator(mapping: &Range<usize>) {
 
 /// The second lane, lent to a helper thread: the helper's blocks come from it and keep their
 /// contents; nobody else can borrow it meanwhile; once it is taken back, the blocks the helper
-/// left are freed into it and serve this thread's blocks before pages never used. First of the
-/// checks, while the first lane has no free page of its own to give first.
+/// left are freed into it and serve this thread's blocks before pages never used; it can be
+/// lent again. First of the checks, while the first lane has no free page of its own to give
+/// first.
 #[allow(clippy::vec_box, reason = "each box is a block of the arena")]
 fn a_helper_borrows_the_second_lane() {
     const BLOCKS: usize = 20_000;
@@ -242,6 +243,20 @@ fn a_helper_borrows_the_second_lane() {
          new pages",
         (taken() - before) >> 10
     );
+    assert!(again.iter().all(|b| b.iter().all(|&x| x == 7)));
+    // Lent again (import lends it for each file it parses) while this thread's blocks live in
+    // it: a second helper's blocks keep their contents, and so do this thread's.
+    assert!(arena::lend(), "the second lane is not lent a second time");
+    let second: Vec<Box<[u8; 100]>> = std::thread::spawn(move || {
+        let _lane = arena::borrow().expect("the lane lent again is borrowed");
+        (0..BLOCKS).map(|_| Box::new([8; 100])).collect()
+    })
+    .join()
+    .expect("the second helper");
+    assert!(arena::reclaim(), "the lane is not taken back a second time");
+    assert!(second
+        .iter()
+        .all(|b| in_second(b) && b.iter().all(|&x| x == 8)));
     assert!(again.iter().all(|b| b.iter().all(|&x| x == 7)));
 }
 
