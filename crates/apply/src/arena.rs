@@ -1,11 +1,13 @@
-//! An allocator for one thread of a short-lived process, in front of the system's.
+//! An allocator for the main thread of a short-lived process, and a helper it lends a lane to,
+//! in front of the system's.
 //!
 //! Import allocates and frees some 17 blocks per rule (syntax trees, expressions, JSON text),
 //! most of them small. glibc's malloc and free cost about 100 instructions each for that
 //! pattern (its per-thread cache holds 7 blocks per size, so most frees go to the arena
 //! proper): 15% of a 10k-rule import's instructions. [`Arena`] serves the thread that called
-//! [`enable`] from one large private mapping instead: 37 instructions an allocation and 20 a
-//! free on average at 10k rules, the calls passed on to glibc included.
+//! [`enable`] from one large private mapping instead: 48 instructions an allocation and 35 a
+//! free on average at 10k rules, the calls passed on to glibc included (37 and 20 before the
+//! lanes below, whose choice of state each call now makes).
 //!
 //! The mapping is cut into pages of [`PAGE`] bytes, each holding blocks of one size class: a
 //! block is taken from its page's free list or carved from the page's unused end, and a freed
@@ -175,7 +177,7 @@ pub fn fresh() -> Option<usize> {
 pub fn lane_of(block: *const u8) -> Option<usize> {
     let start = START.load(Ordering::Relaxed);
     let at = block as usize;
-    (owned(block.cast_mut()) && start != 0)
+    owned(block.cast_mut())
         .then(|| usize::from(LANE_OF[(at - start) / PAGE].load(Ordering::Relaxed)))
 }
 

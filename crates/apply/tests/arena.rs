@@ -1,7 +1,7 @@
 //! The arena as the program's allocator, and memory populated ahead on another thread.
 //!
 //! A test of its own without the test harness (`harness = false` in Cargo.toml): the arena
-//! serves only the thread that enabled it, once per process, and `prefault::grow_heap` works
+//! serves only the thread that enabled it, once per process, and a thread it lends a lane to, and `prefault::grow_heap` works
 //! only for the thread that allocates from glibc's main heap; the harness runs each test on a
 //! thread of its own. So `main` runs the checks in order on the main thread and prints
 //! libtest's lines, which `cargo xtask test` counts.

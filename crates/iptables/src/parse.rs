@@ -69,7 +69,7 @@ use std::collections::HashMap;
 /// threads do not run at one speed: in `fwnet import` the other core is also populating memory
 /// ahead at first. The result is the same as reading the file on one thread: `tests/parse.rs`
 /// compares the two on every fixture, the corpus and generated garbage, and `cargo xtask fuzz`
-/// on every input.
+/// on a quarter of its inputs.
 pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
     parse_with(file, text, &())
 }
