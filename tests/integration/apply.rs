@@ -468,9 +468,12 @@ fn rejected_batch_changes_nothing_and_names_the_line() {
     let before = kernel_dump(&ns);
 
     // A state the translator would never write: line 8's rule jumps to a chain that does not
-    // exist, so the kernel refuses that one message (ENOENT) and must commit nothing.
+    // exist, so the kernel refuses that one message (ENOENT) and must commit nothing. It is
+    // edited as the JSON `show --json` prints and stored as `ruleset.json`, the form earlier
+    // fwnet wrote, which is read when there is no `ruleset.bin`.
+    let json = ok(fwnet(&["show", "--json", "--state-dir", state.arg()]));
+    std::fs::remove_file(state.0.join("ruleset.bin")).unwrap();
     let p = state.0.join("ruleset.json");
-    let json = std::fs::read_to_string(&p).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let rules = v["ruleset"]["tables"][0]["chains"][0]["rules"]
         .as_array_mut()

@@ -240,6 +240,15 @@ fn optimized_decides_alike(plain: &fwnet_nft::Ruleset) {
         fwnet_nft::inet::merge(&mut opt.tables);
     }
     let _ = fwnet_nft::print::ruleset(&opt);
+    // The state file's encoding reads back every ruleset the passes make, equal to it.
+    let mut packed = Vec::new();
+    fwnet_nft::packed::write(&mut packed, &opt).expect("a ruleset packs");
+    let back: fwnet_nft::Ruleset =
+        fwnet_nft::packed::read(&packed).expect("a packed ruleset reads");
+    assert!(
+        back == opt,
+        "a ruleset read back from the state's encoding differs"
+    );
     for table in &opt.tables {
         let _ = fwnet_nft::lower::table(table, 1);
     }

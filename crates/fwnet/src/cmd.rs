@@ -471,9 +471,15 @@ pub fn family_name(f: fwnet_nft::Family) -> &'static str {
     }
 }
 
-pub fn show(dir: &Path) -> Result<u8> {
+pub fn show(dir: &Path, json: bool) -> Result<u8> {
     let st = state::load(dir)?;
-    print!("{}", fwnet_nft::print::ruleset(&st.ruleset));
+    if json {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        state::write_json(&st, &mut out)?;
+        std::io::Write::flush(&mut out)?;
+    } else {
+        print!("{}", fwnet_nft::print::ruleset(&st.ruleset));
+    }
     Ok(exit::OK)
 }
 
@@ -735,7 +741,6 @@ pub fn unit_text(exe: &Path, state_dir: &Path) -> String {
     format!(
         "[Unit]
 Description=fwnet firewall (native nftables from {state})
-Documentation=file://{state}/ruleset.json
 DefaultDependencies=no
 Wants=network-pre.target
 Before=network-pre.target shutdown.target

@@ -159,6 +159,10 @@ enum Command {
     Show {
         #[command(flatten)]
         state: StateDir,
+        /// Print the stored state itself as JSON (fwnet's IR, one line per rule and per set)
+        /// instead of nft syntax: for scripts, and for reading what `apply` will load
+        #[arg(long)]
+        json: bool,
     },
     #[command(display_order = 4)]
     /// Program the stored ruleset into the kernel in one atomic transaction
@@ -322,7 +326,7 @@ fn main() -> ExitCode {
                 },
             )
         }),
-        Command::Show { state } => cmd::show(&state.state_dir),
+        Command::Show { state, json } => cmd::show(&state.state_dir, json),
         Command::Apply {
             state,
             check,

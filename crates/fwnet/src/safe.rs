@@ -313,7 +313,7 @@ pub fn save(dir: &Path) -> Result<u8> {
 /// For `apply --boot`: restores the saved snapshot when it is newer than the stored ruleset.
 pub fn restore_saved_if_newer(dir: &Path) -> Result<Option<String>> {
     let modified = |name: &str| fs::metadata(dir.join(name)).and_then(|m| m.modified()).ok();
-    let (Some(saved), imported) = (modified(SAVED), modified(crate::state::FILE_NAME)) else {
+    let (Some(saved), imported) = (modified(SAVED), crate::state::modified(dir)) else {
         return Ok(None);
     };
     if imported.is_some_and(|i| i > saved) {

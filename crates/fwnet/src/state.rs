@@ -1,15 +1,21 @@
-//! The state file: `<state-dir>/ruleset.json`, what `import` stores and `apply` programs.
+//! The state file: `<state-dir>/ruleset.bin`, what `import` stores and `apply` programs.
 //!
-//! Format (documented in README.md): a JSON object
-//! `{ "format": "fwnet-state", "version": 2, "fwnet": "<version>", "sources": [...],
-//!    "ruleset": { "tables": [...] } }` where `ruleset` is the IR of `fwnet-nft` serialized by
-//! serde. A file with another `format` or a newer `version` is refused rather than guessed at.
-//! Version 2 writes a merged rule's lines as runs and leaves out a rule's empty comment and
-//! origin (`fwnet_nft::compact`); version 1 files are still read.
+//! It holds a [`State`]: `{ "format": "fwnet-state", "version": 2, "fwnet": "<version>",
+//! "sources": [...], "ruleset": { "tables": [...] } }`, where `ruleset` is the IR of `fwnet-nft`
+//! serialized by serde. The file is a short text header, `fwnet-state\npacked 1\n`, then the
+//! state in [`fwnet_nft::packed`]'s binary encoding, which reads by name as JSON does and is
+//! several times cheaper to write and to read (`docs/bench/2026-11-28d.md`). `fwnet show
+//! --json` prints the same state as JSON, laid out by [`write_json`].
+//!
+//! Earlier fwnet wrote the state as JSON, to `<state-dir>/ruleset.json`: when there is no
+//! `ruleset.bin`, that file is read (and `import` removes it once `ruleset.bin` is written).
+//! A state with another `format` or a newer `version`, or packed by a newer encoding, is refused
+//! rather than guessed at. Version 2 writes a merged rule's lines as runs and leaves out a
+//! rule's empty comment and origin (`fwnet_nft::compact`); version 1 files are still read.
 //! It is written atomically (temporary file, fsync, rename), so a crash never leaves half a
 //! state behind. The kernel is asked to start writing each megabyte to the disk as soon as it
 //! is serialized, so the fsync waits for the last one only: 3.6 -> 1.1 ms on a 10k-rule state
-//! (4.3 MB), 19 -> 0.8 ms at 100k (43 MB), measured with strace here.
+//! (4.3 MB of JSON), 19 -> 0.8 ms at 100k (43 MB), measured with strace here.
 
 use anyhow::{bail, Context, Result};
 use fwnet_nft::Ruleset;
@@ -20,7 +26,13 @@ use std::path::{Path, PathBuf};
 
 pub const FORMAT: &str = "fwnet-state";
 pub const VERSION: u32 = 2;
-pub const FILE_NAME: &str = "ruleset.json";
+pub const FILE_NAME: &str = "ruleset.bin";
+/// Where fwnet before the packed encoding stored the state, as JSON.
+pub const JSON_FILE_NAME: &str = "ruleset.json";
+/// The start of the file, up to the encoding's version and its newline.
+const HEADER: &[u8] = b"fwnet-state\npacked ";
+/// The version of [`fwnet_nft::packed`]'s encoding this fwnet writes and reads.
+const PACKED: u32 = 1;
 
 #[derive(Serialize, Deserialize)]
 pub struct State {
@@ -57,28 +69,21 @@ pub fn path(dir: &Path) -> PathBuf {
     dir.join(FILE_NAME)
 }
 
+/// When the stored ruleset was last written (by this fwnet or, as JSON, by an earlier one).
+pub fn modified(dir: &Path) -> Option<std::time::SystemTime> {
+    [FILE_NAME, JSON_FILE_NAME]
+        .iter()
+        .find_map(|name| fs::metadata(dir.join(name)).and_then(|m| m.modified()).ok())
+}
+
 pub fn load(dir: &Path) -> Result<State> {
     let p = path(dir);
-    // Read whole, then parsed from memory: serde_json parses a slice about a third faster than a
-    // reader (apply at 100k rules: 3.79 G to 2.73 G user-space instructions). The 40 MB of text
-    // are freed before the ruleset is lowered, where apply's peak memory is (108 MB either way);
-    // `show`'s peak grows from 73 to 98 MB.
-    let bytes = match fs::read(&p) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!(
-                "no stored ruleset in {}: run `fwnet import FILE` first (or pass --state-dir)",
-                dir.display()
-            )
-        }
+    // Read whole, then decoded from memory: strings are borrowed from the bytes while read.
+    let state = match fs::read(&p) {
+        Ok(bytes) => unpack(&p, &bytes)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => load_json(dir)?,
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
     };
-    // UTF-8 checked once for the whole file: from a slice, serde_json checks every string it
-    // reads on its own (at 100k rules a tenth of apply's instructions), from a `str` none.
-    let invalid = || format!("{} is not a valid fwnet state file", p.display());
-    let text = String::from_utf8(bytes).with_context(invalid)?;
-    let state: State = serde_json::from_str(&text).with_context(invalid)?;
-    drop(text);
     if state.format != FORMAT {
         bail!(
             "{} is not an fwnet state file (format {:?})",
@@ -97,12 +102,94 @@ pub fn load(dir: &Path) -> Result<State> {
     Ok(state)
 }
 
-/// JSON laid out for people and for speed: the envelope and tables indented, then one line per
-/// set and per rule. (Fully pretty-printed JSON of a 60k-rule import is 50 MB; this is a
-/// quarter of that and still reads rule by rule with less or grep.)
-/// Writes the state as [`store`] lays it out, straight to `out` (a 100k-rule state is 40 MB of
-/// text, which need not be held in memory).
-fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
+fn unpack(p: &Path, bytes: &[u8]) -> Result<State> {
+    let invalid = || format!("{} is not a valid fwnet state file", p.display());
+    let Some(rest) = bytes.strip_prefix(HEADER) else {
+        bail!("{}: it does not start with fwnet's header", invalid());
+    };
+    let end = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .with_context(|| format!("{}: its header does not end", invalid()))?;
+    let packed: u32 = std::str::from_utf8(&rest[..end])
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{}: its header names no encoding version", invalid()))?;
+    if packed > PACKED {
+        bail!(
+            "{} was written by a newer fwnet (packed encoding {packed}, this fwnet reads {PACKED}): upgrade fwnet",
+            p.display()
+        );
+    }
+    fwnet_nft::packed::read(&rest[end + 1..]).with_context(invalid)
+}
+
+/// The state as an fwnet before the packed encoding stored it, in `ruleset.json`.
+fn load_json(dir: &Path) -> Result<State> {
+    let p = dir.join(JSON_FILE_NAME);
+    let bytes = match fs::read(&p) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "no stored ruleset in {}: run `fwnet import FILE` first (or pass --state-dir)",
+                dir.display()
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
+    };
+    // UTF-8 checked once for the whole file: from a slice, serde_json checks every string it
+    // reads on its own, from a `str` none.
+    let invalid = || format!("{} is not a valid fwnet state file", p.display());
+    let text = String::from_utf8(bytes).with_context(invalid)?;
+    serde_json::from_str(&text).with_context(invalid)
+}
+
+pub fn store(dir: &Path, state: &State) -> Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let p = path(dir);
+    let tmp = dir.join(format!(".{FILE_NAME}.tmp{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = Writeback::new(fs::File::create(&tmp)?);
+        file.write_all(HEADER)?;
+        writeln!(file, "{PACKED}")?;
+        // The packer gathers its bytes and hands them on a quarter megabyte at a time.
+        fwnet_nft::packed::write(&mut file, &Stored(state))?;
+        file.file.sync_all()?;
+        fs::rename(&tmp, &p)
+    };
+    write().with_context(|| format!("cannot write {}", p.display()))?;
+    // The JSON an earlier fwnet stored is out of date now; `ruleset.bin` is read first anyway.
+    match fs::remove_file(dir.join(JSON_FILE_NAME)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", dir.join(JSON_FILE_NAME).display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A state as [`store`] writes it: the format and version this fwnet writes, whatever state
+/// was read in.
+struct Stored<'a>(&'a State);
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("State", 5)?;
+        st.serialize_field("format", FORMAT)?;
+        st.serialize_field("version", &VERSION)?;
+        st.serialize_field("fwnet", env!("CARGO_PKG_VERSION"))?;
+        st.serialize_field("sources", &self.0.sources)?;
+        st.serialize_field("ruleset", &self.0.ruleset)?;
+        st.end()
+    }
+}
+
+/// The state as JSON, for `fwnet show --json`, laid out for people and for speed: the envelope
+/// and tables indented, then one line per set and per rule. (Fully pretty-printed JSON of a
+/// 60k-rule import is 50 MB; this is a quarter of that and still reads rule by rule with less
+/// or grep.) Written straight to `out`: a 100k-rule state is 40 MB of text, which need not be
+/// held in memory. The JSON reads back as a state: [`load`] reads it as `ruleset.json`.
+pub fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
     fn one_line<T: Serialize + ?Sized>(out: &mut impl Write, v: &T) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, v).map_err(std::io::Error::from)
     }
@@ -167,21 +254,6 @@ fn write_json(state: &State, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(b"]}")?;
     }
     out.write_all(b"]}\n}\n")
-}
-
-pub fn store(dir: &Path, state: &State) -> Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let p = path(dir);
-    let tmp = dir.join(format!(".{FILE_NAME}.tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let file = Writeback::new(fs::File::create(&tmp)?);
-        let mut f = std::io::BufWriter::with_capacity(1 << 20, file);
-        write_json(state, &mut f)?;
-        let f = f.into_inner().map_err(|e| e.into_error())?;
-        f.file.sync_all()?;
-        fs::rename(&tmp, &p)
-    };
-    write().with_context(|| format!("cannot write {}", p.display()))
 }
 
 /// A file whose written bytes the kernel starts sending to the disk a megabyte at a time, while
@@ -254,12 +326,15 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// A state from an earlier fwnet (version 1: one object per merged line, empty comments
-    /// written out) loads; one from a newer fwnet is refused; what `store` writes loads back.
+    /// A state from an earlier fwnet, as JSON (version 1: one object per merged line, empty
+    /// comments written out), loads; `store` packs it into `ruleset.bin` and removes the JSON;
+    /// what it wrote loads back and prints as version 2 JSON; newer states and encodings are
+    /// refused, and so are damaged files.
     #[test]
-    fn version_1_states_load_newer_ones_are_refused_and_stored_ones_round_trip() {
+    fn json_states_load_stored_ones_are_packed_and_round_trip_newer_or_damaged_ones_are_refused() {
         let dir = std::env::temp_dir().join(format!("fwnet-state-versions-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
+        let json_path = dir.join(JSON_FILE_NAME);
         let state = |version: u32| {
             format!(
                 r#"{{"format": "fwnet-state", "version": {version}, "fwnet": "0.1.0", "sources": [],
@@ -270,39 +345,86 @@ mod tests {
                   "merged": [{{"file": "a.rules", "line": 4}}, {{"file": "a.rules", "line": 5}}]}}]}}]}}]}}}}"#
             )
         };
-        fs::write(path(&dir), state(1)).unwrap();
+        fs::write(&json_path, state(1)).unwrap();
         let old = load(&dir).expect("a version 1 state loads");
         let rule = &old.ruleset.tables[0].chains[0].rules[0];
         let lines: Vec<u32> = rule.merged.iter().map(|o| o.line).collect();
         assert_eq!(lines, [4, 5]);
         assert_eq!(rule.comment, None);
+        let written = modified(&dir).expect("the JSON state's time");
 
         store(&dir, &old).unwrap();
-        let text = fs::read_to_string(path(&dir)).unwrap();
+        assert!(
+            !json_path.exists(),
+            "the JSON an earlier fwnet wrote is removed"
+        );
+        let bytes = fs::read(path(&dir)).unwrap();
+        assert!(bytes.starts_with(b"fwnet-state\npacked 1\n"));
+        assert!(modified(&dir).expect("the packed state's time") >= written);
+        let back = load(&dir).expect("a stored state loads");
+        assert_eq!(back.ruleset, old.ruleset);
+        let mut text = Vec::new();
+        write_json(&back, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
         assert!(text.contains(r#""version": 2,"#), "{text}");
         assert!(
             text.contains(r#""merged":[{"file":"a.rules","lines":[[4,5]]}]"#)
                 && !text.contains("comment"),
             "{text}"
         );
-        let back = load(&dir).expect("a stored state loads");
-        assert_eq!(back.ruleset, old.ruleset);
+        // `show --json` output is itself a state: stored as JSON, it loads to the same ruleset.
+        fs::write(&json_path, &text).unwrap();
+        fs::remove_file(path(&dir)).unwrap();
+        assert_eq!(load(&dir).expect("shown JSON loads").ruleset, old.ruleset);
 
-        fs::write(path(&dir), state(VERSION + 1)).unwrap();
+        // A packed file with any byte missing is refused, never read as a shorter state.
+        for end in [HEADER.len() + 2, bytes.len() / 2, bytes.len() - 1] {
+            fs::write(path(&dir), &bytes[..end]).unwrap();
+            let e = format!("{:#}", load(&dir).err().expect("a cut file is refused"));
+            assert!(e.contains("is not a valid fwnet state file"), "{end}: {e}");
+        }
+        let mut newer_encoding = bytes.clone();
+        newer_encoding[HEADER.len()] = b'2';
+        fs::write(path(&dir), &newer_encoding).unwrap();
+        let e = load(&dir)
+            .err()
+            .expect("a newer encoding is refused")
+            .to_string();
+        assert!(
+            e.contains("written by a newer fwnet (packed encoding 2"),
+            "{e}"
+        );
+        let mut newer = Vec::from(HEADER);
+        newer.extend_from_slice(b"1\n");
+        let mut future = State::new(Vec::new(), old.ruleset.clone());
+        future.version = VERSION + 1;
+        fwnet_nft::packed::write(&mut newer, &future).unwrap();
+        fs::write(path(&dir), &newer).unwrap();
+        let e = load(&dir)
+            .err()
+            .expect("a newer state is refused")
+            .to_string();
+        assert!(
+            e.contains("written by a newer fwnet (state version 3"),
+            "{e}"
+        );
+        fs::remove_file(path(&dir)).unwrap();
+
+        fs::write(&json_path, state(VERSION + 1)).unwrap();
         let e = load(&dir)
             .err()
             .expect("a newer state is refused")
             .to_string();
         assert!(e.contains("written by a newer fwnet"), "{e}");
 
-        // The text is checked for UTF-8 as a whole before it is parsed: a stray byte in a
-        // string (here a comment's) is refused as a broken state, not read past.
+        // JSON is checked for UTF-8 as a whole before it is parsed: a stray byte in a string
+        // (here a comment's) is refused as a broken state, not read past.
         let mut bytes = state(VERSION)
             .replace(r#""comment": null"#, r#""comment": "@@""#)
             .into_bytes();
         let at = bytes.windows(2).position(|w| w == b"@@").unwrap();
         bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
-        fs::write(path(&dir), &bytes).unwrap();
+        fs::write(&json_path, &bytes).unwrap();
         let e = format!(
             "{:#}",
             load(&dir)
@@ -314,5 +436,8 @@ mod tests {
             "{e}"
         );
         fs::remove_dir_all(&dir).unwrap();
+
+        let e = load(&dir).err().expect("no state").to_string();
+        assert!(e.contains("no stored ruleset in"), "{e}");
     }
 }

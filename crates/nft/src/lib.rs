@@ -2,14 +2,14 @@
 //!
 //! The IR is what `fwnet import` stores and what `fwnet apply` programs. It speaks nftables
 //! vocabulary only (tables, base chains, sets, statements, `ip saddr`, `ct state`), never
-//! iptables vocabulary. It has three consumers, each a module here:
+//! iptables vocabulary. It has four consumers, each a module here:
 //! - [`print`]: nft syntax that `nft -f` loads unchanged (`fwnet show`);
 //! - [`lower`]: kernel bytecode (`fwnet_netlink::Expr`) exactly as `nft` would generate it for the
 //!   printed text, so `nft` can serve as the oracle in tests;
-//! - serde: the versioned state file;
+//! - serde: the versioned state file, in [`packed`]'s binary encoding (or JSON);
 //! - [`eval`]: the verdict the IR gives one described packet (the SSH lockout guard).
 //!
-//! It does no I/O.
+//! It does no I/O ([`packed::write`] writes to any `std::io::Write` its caller gives it).
 
 mod compact;
 pub mod dispatch;
@@ -19,6 +19,7 @@ pub mod inet;
 pub mod ir;
 pub mod lower;
 pub mod optimize;
+pub mod packed;
 pub mod print;
 pub mod protocols;
 pub mod shared_sets;

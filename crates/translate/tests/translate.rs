@@ -329,6 +329,17 @@ fn corpus_sweep() {
             }
             ok += 1;
             rules_out += t.stats.rules_out;
+            // The state file's encoding reads the translation back equal, and its optimized
+            // form too.
+            let mut optimized = t.ruleset.clone();
+            fwnet_nft::optimize::ruleset(&mut optimized);
+            for rs in [&t.ruleset, &optimized] {
+                let mut packed = Vec::new();
+                fwnet_nft::packed::write(&mut packed, rs).expect("a ruleset packs");
+                let back: fwnet_nft::Ruleset = fwnet_nft::packed::read(&packed)
+                    .unwrap_or_else(|e| panic!("{name}: packed state unreadable: {e}"));
+                assert!(&back == rs, "{name}: the packed state reads back different");
+            }
             let quoted = t
                 .diagnostics
                 .iter()
