@@ -184,7 +184,7 @@ fn names_load_as_iptables_legacy_restore_loads_them() {
         "{}",
         text(&out)
     );
-    assert!(!state.join("ruleset.json").exists());
+    assert!(!state.join("ruleset.bin").exists() && !state.join("ruleset.json").exists());
 }
 
 /// The corpus files the legacy kernel loads only where their names exist (DNS names, users

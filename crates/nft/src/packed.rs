@@ -544,7 +544,6 @@ impl<'de> Unpacker<'de> {
         }
     }
 
-    #[cold]
     fn long_varint(&mut self) -> Result<u64, Error> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
@@ -583,8 +582,12 @@ impl<'de> Unpacker<'de> {
     /// A field or variant name; `None` at the end of a struct's fields.
     #[inline(always)]
     fn name(&mut self) -> Result<Option<&'de str>, Error> {
-        // Nearly every name is one of the first 126, written as one byte.
+        // Nearly every name is one of the first 126, written as one byte, or the end.
         if let Some(&b) = self.input.get(self.pos) {
+            if b as u64 == END {
+                self.pos += 1;
+                return Ok(None);
+            }
             if let Some(&s) = (2..0x80)
                 .contains(&b)
                 .then(|| self.names.get(usize::from(b - 2)))
