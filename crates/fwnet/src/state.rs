@@ -77,11 +77,14 @@ pub fn modified(dir: &Path) -> Option<std::time::SystemTime> {
 }
 
 pub fn load(dir: &Path) -> Result<State> {
-    let p = path(dir);
+    let mut p = path(dir);
     // Read whole, then decoded from memory: strings are borrowed from the bytes while read.
     let state = match fs::read(&p) {
         Ok(bytes) => unpack(&p, &bytes)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => load_json(dir)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            p = dir.join(JSON_FILE_NAME);
+            load_json(dir, &p)?
+        }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", p.display())),
     };
     if state.format != FORMAT {
@@ -124,10 +127,9 @@ fn unpack(p: &Path, bytes: &[u8]) -> Result<State> {
     fwnet_nft::packed::read(&rest[end + 1..]).with_context(invalid)
 }
 
-/// The state as an fwnet before the packed encoding stored it, in `ruleset.json`.
-fn load_json(dir: &Path) -> Result<State> {
-    let p = dir.join(JSON_FILE_NAME);
-    let bytes = match fs::read(&p) {
+/// The state as an fwnet before the packed encoding stored it, in `ruleset.json` (`p`).
+fn load_json(dir: &Path, p: &Path) -> Result<State> {
+    let bytes = match fs::read(p) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             bail!(
@@ -415,7 +417,10 @@ mod tests {
             .err()
             .expect("a newer state is refused")
             .to_string();
-        assert!(e.contains("written by a newer fwnet"), "{e}");
+        assert!(
+            e.contains("ruleset.json was written by a newer fwnet"),
+            "{e}"
+        );
 
         // JSON is checked for UTF-8 as a whole before it is parsed: a stray byte in a string
         // (here a comment's) is refused as a broken state, not read past.

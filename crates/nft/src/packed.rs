@@ -419,38 +419,28 @@ impl<W: Write> ser::SerializeSeq for &mut Packer<W> {
     }
 }
 
-impl<W: Write> ser::SerializeTuple for &mut Packer<W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        v.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
+/// Tuples, tuple structs and tuple variants: their items one after the other (the count was
+/// written before them).
+macro_rules! items {
+    ($($kind:ident :: $method:ident),*) => {$(
+        impl<W: Write> ser::$kind for &mut Packer<W> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
+                v.serialize(&mut **self)
+            }
+            fn end(self) -> Result<(), Error> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl<W: Write> ser::SerializeTupleStruct for &mut Packer<W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        v.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
-
-impl<W: Write> ser::SerializeTupleVariant for &mut Packer<W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        v.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Error> {
-        Ok(())
-    }
-}
+items!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl<W: Write> ser::SerializeMap for &mut Packer<W> {
     type Ok = ();
@@ -466,39 +456,29 @@ impl<W: Write> ser::SerializeMap for &mut Packer<W> {
     }
 }
 
-impl<W: Write> ser::SerializeStruct for &mut Packer<W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        self.name(key);
-        v.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Error> {
-        put_varint(&mut self.buf, END);
-        Ok(())
-    }
+/// Structs and struct variants: `name value` pairs, then the end mark.
+macro_rules! fields {
+    ($($kind:ident),*) => {$(
+        impl<W: Write> ser::$kind for &mut Packer<W> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                v: &T,
+            ) -> Result<(), Error> {
+                self.name(key);
+                v.serialize(&mut **self)
+            }
+            fn end(self) -> Result<(), Error> {
+                put_varint(&mut self.buf, END);
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl<W: Write> ser::SerializeStructVariant for &mut Packer<W> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        v: &T,
-    ) -> Result<(), Error> {
-        self.name(key);
-        v.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), Error> {
-        put_varint(&mut self.buf, END);
-        Ok(())
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 struct Unpacker<'de> {
     input: &'de [u8],
