@@ -716,11 +716,11 @@ impl<'de> de::Deserializer<'de> for &mut Unpacker<'de> {
                     tag::SOME => visitor.visit_some(&mut *self),
                     tag::SEQ => {
                         let left = self.count()?;
-                        visitor.visit_seq(Seq { de: self, left })
+                        visitor.visit_seq(Counted { de: self, left })
                     }
                     tag::MAP => {
                         let left = self.count()?;
-                        visitor.visit_map(Map { de: self, left })
+                        visitor.visit_map(Counted { de: self, left })
                     }
                     tag::STRUCT => visitor.visit_map(Fields { de: self }),
                     tag::UNIT_VARIANT
@@ -771,44 +771,47 @@ impl<'de> de::Deserializer<'de> for &mut Unpacker<'de> {
     }
 }
 
-struct Seq<'a, 'de> {
+/// The items of a sequence, or the pairs of a map, whose count has been read.
+struct Counted<'a, 'de> {
     de: &'a mut Unpacker<'de>,
     left: usize,
 }
 
-impl<'de> de::SeqAccess<'de> for Seq<'_, 'de> {
+impl Counted<'_, '_> {
+    /// Whether there is another item (or pair), counting it off.
+    fn next(&mut self) -> bool {
+        let more = self.left > 0;
+        self.left = self.left.saturating_sub(1);
+        more
+    }
+}
+
+impl<'de> de::SeqAccess<'de> for Counted<'_, 'de> {
     type Error = Error;
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        if self.left == 0 {
-            return Ok(None);
+        match self.next() {
+            true => seed.deserialize(&mut *self.de).map(Some),
+            false => Ok(None),
         }
-        self.left -= 1;
-        seed.deserialize(&mut *self.de).map(Some)
     }
     fn size_hint(&self) -> Option<usize> {
         Some(self.left)
     }
 }
 
-struct Map<'a, 'de> {
-    de: &'a mut Unpacker<'de>,
-    left: usize,
-}
-
-impl<'de> de::MapAccess<'de> for Map<'_, 'de> {
+impl<'de> de::MapAccess<'de> for Counted<'_, 'de> {
     type Error = Error;
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        if self.left == 0 {
-            return Ok(None);
+        match self.next() {
+            true => seed.deserialize(&mut *self.de).map(Some),
+            false => Ok(None),
         }
-        self.left -= 1;
-        seed.deserialize(&mut *self.de).map(Some)
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
         seed.deserialize(&mut *self.de)
@@ -875,7 +878,7 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
         match self.tag {
             tag::TUPLE_VARIANT => {
                 let left = self.de.count()?;
-                visitor.visit_seq(Seq { de: self.de, left })
+                visitor.visit_seq(Counted { de: self.de, left })
             }
             _ => Err(Error("expected a variant with a tuple".to_string())),
         }
