@@ -333,9 +333,12 @@ pub(crate) fn table<H: ipt::Helper>(
     Some(table)
 }
 
-/// Tables of at least this many rules are translated on two threads (see [`Ahead`]): about
-/// 1.5 ms of translating on one, for a thread that takes some 0.1 ms to start.
-pub(crate) const TWO_THREADS_FROM: usize = 2048;
+/// Tables of at least this many rules are translated on two threads (see [`Ahead`]). Measured
+/// on the bench machine (2 vCPUs, `docs/bench/2026-11-28e.md`): a second thread pays off from
+/// some 20 ms of translating. A helper often starts a millisecond or more late there, and
+/// allocates more slowly than this thread; the 10k-rule import (about 6 ms of translating)
+/// took 12% longer on two threads, the 100k one 8% less time.
+pub(crate) const TWO_THREADS_FROM: usize = 32 << 10;
 
 /// Whether and how [`table`] starts a helper thread.
 pub(crate) struct TwoThreads<'h, H> {
