@@ -71,71 +71,15 @@ pub struct Stats {
 
 /// Compiles every run of mergeable rules in every chain; see the module documentation.
 pub fn ruleset(rs: &mut Ruleset) -> Stats {
-    let chains: Vec<&mut Chain> = rs.tables.iter_mut().flat_map(|t| &mut t.chains).collect();
-    // Chains are compiled one by one, each on its own: with rules enough in more than one, the
-    // largest go to a second thread until it has about half of them. Its blocks come from the
-    // system's allocator (a thread holding no lane of `fwnet_apply::arena`).
-    let total: usize = chains.iter().map(|c| c.rules.len()).sum();
-    let mut order: Vec<usize> = (0..chains.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(chains[i].rules.len()));
-    let (mut other, mut taken) = (Vec::new(), 0);
-    for i in order {
-        let n = chains[i].rules.len();
-        if n <= total / 2 - taken.min(total / 2) {
-            other.push(i);
-            taken += n;
-        }
-    }
     let mut stats = Stats::default();
-    if taken >= TWO_THREADS_FROM && total - taken >= TWO_THREADS_FROM {
-        let mut beside: Vec<&mut Chain> = Vec::new();
-        let mut here: Vec<&mut Chain> = Vec::new();
-        for (i, c) in chains.into_iter().enumerate() {
-            if other.contains(&i) {
-                beside.push(c);
-            } else {
-                here.push(c);
-            }
-        }
-        let helper_stats = std::thread::scope(|scope| {
-            let helper = scope.spawn(|| chains_in_place(beside));
-            stats = chains_in_place(here);
-            helper
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        });
-        stats.add(helper_stats);
-    } else {
-        stats = chains_in_place(chains);
-    }
-    stats.split_chains = crate::dispatch::split_by_protocol(&mut rs.tables);
-    stats
-}
-
-/// The fewest rules each thread gets for a second one to start: as for translating
-/// (`fwnet_translate`'s `TWO_THREADS_FROM`), a second thread pays off on the bench machine only
-/// from some 20 ms of work.
-const TWO_THREADS_FROM: usize = 16 << 10;
-
-fn chains_in_place(chains: Vec<&mut Chain>) -> Stats {
-    let mut stats = Stats::default();
-    for chain in chains {
+    for chain in rs.tables.iter_mut().flat_map(|t| t.chains.iter_mut()) {
         stats.rules_in += chain.rules.len();
         let rules = std::mem::take(&mut chain.rules);
         chain.rules = rules_of_chain(rules, &mut stats);
         stats.rules_out += chain.rules.len();
     }
+    stats.split_chains = crate::dispatch::split_by_protocol(&mut rs.tables);
     stats
-}
-
-impl Stats {
-    fn add(&mut self, other: Stats) {
-        self.rules_in += other.rules_in;
-        self.rules_out += other.rules_out;
-        self.runs += other.runs;
-        self.maps += other.maps;
-        self.split_chains += other.split_chains;
-    }
 }
 
 /// How many rules (not yet merged) a run looks past its last member for more members.
@@ -1004,39 +948,6 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert_eq!((stats.rules_in, stats.rules_out), (before, want.len()));
-    }
-
-    /// Chains compiled on a second thread come out as one thread makes them, with the same
-    /// statistics.
-    #[test]
-    fn large_chains_compile_on_two_threads_as_on_one() {
-        let chain = |name: &str, n: u64| Chain {
-            name: name.into(),
-            base: None,
-            rules: (0..n)
-                .map(|i| {
-                    let verdict = if i % 7 == 0 { jump("x") } else { ACCEPT };
-                    rule(
-                        i as u32 + 1,
-                        vec![tcp(), dport(Value::Num(i % 900)), verdict],
-                    )
-                })
-                .collect(),
-            family: None,
-        };
-        let mut rs = one_chain(Vec::new());
-        rs.tables[0].chains = vec![
-            chain("INPUT", 2 * TWO_THREADS_FROM as u64 + 5),
-            chain("a", TWO_THREADS_FROM as u64),
-            chain("b", TWO_THREADS_FROM as u64 + 1),
-            chain("c", 3),
-        ];
-        let mut one = rs.clone();
-        let mut stats = chains_in_place(one.tables[0].chains.iter_mut().collect());
-        stats.split_chains = crate::dispatch::split_by_protocol(&mut one.tables);
-        assert_eq!(ruleset(&mut rs), stats);
-        assert!(rs == one, "two threads compiled the chains differently");
-        assert!(stats.runs > 0 && stats.rules_out < stats.rules_in);
     }
 
     #[test]
