@@ -385,6 +385,69 @@ pub fn run(args: &[String]) -> Result<()> {
     write_report(&out, &report)
 }
 
+/// The performance issue's bound on memory: at 100k generated rules, the peak of `fwnet
+/// import` and of `fwnet apply` (in a namespace of its own) is at most a quarter of the peak of
+/// `nft -f` loading `fwnet show`'s text of the same ruleset, all three measured here, once
+/// each (wait4's max RSS; peaks move by a percent or two between runs). `cargo xtask test` runs
+/// it after the corpus sweep; `cargo xtask memory` alone. The message gives the three peaks.
+pub fn memory_check(fwnet: &Path) -> Result<String> {
+    const RULES: usize = 100_000;
+    let work = std::env::temp_dir().join(format!("fwnet-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&work)?;
+    let result = memory_in(fwnet, &work, RULES);
+    let _ = std::fs::remove_dir_all(&work);
+    let (import, apply, nft) = result?;
+    let mb = |kb: i64| kb as f64 / 1024.0;
+    let line = format!(
+        "peak memory at {RULES} rules: import {:.1} MB ({:.2} of nft's), apply {:.1} MB ({:.2}), nft -f {:.1} MB",
+        mb(import),
+        import as f64 / nft as f64,
+        mb(apply),
+        apply as f64 / nft as f64,
+        mb(nft)
+    );
+    if import * 4 > nft || apply * 4 > nft {
+        bail!("{line}: over a quarter of nft's");
+    }
+    Ok(line)
+}
+
+/// Import, apply and `nft -f` peaks in KiB, with `work` for the files.
+fn memory_in(fwnet: &Path, work: &Path, rules: usize) -> Result<(i64, i64, i64)> {
+    let input = work.join("mixed.rules");
+    std::fs::write(&input, generate_mixed(rules))?;
+    let state = work.join("state");
+    let import = measure(
+        Command::new(fwnet)
+            .arg("import")
+            .arg("--state-dir")
+            .arg(&state)
+            .arg(&input),
+    )?;
+    let show = Command::new(fwnet)
+        .arg("show")
+        .arg("--state-dir")
+        .arg(&state)
+        .output()?;
+    if !show.status.success() {
+        bail!(
+            "fwnet show failed: {}",
+            String::from_utf8_lossy(&show.stderr)
+        );
+    }
+    let shown = work.join("shown.nft");
+    std::fs::write(&shown, &show.stdout)?;
+    let fw = fwnet.to_str().context("utf-8 path")?;
+    let st = state.to_str().context("utf-8 path")?;
+    // Each in a network namespace of its own that ends with it.
+    let apply = measure(&mut in_netns(&[fw, "apply", "--state-dir", st], None))?;
+    let nft = measure(&mut in_netns(
+        &["nft", "-f", shown.to_str().context("utf-8 path")?],
+        None,
+    ))?;
+    Ok((import.max_rss_kb, apply.max_rss_kb, nft.max_rss_kb))
+}
+
 fn write_report(out: &Path, report: &str) -> Result<()> {
     print!("{report}");
     if let Some(d) = out.parent() {

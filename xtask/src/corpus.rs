@@ -362,7 +362,8 @@ fn construct(message: &str) -> String {
         .to_string()
 }
 
-fn build_fwnet() -> Result<PathBuf> {
+/// `cargo build --release -p fwnet`, and the binary's path.
+pub fn build_fwnet() -> Result<PathBuf> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-q", "-p", "fwnet"])
         .status()?;

@@ -24,6 +24,8 @@ tasks:
             iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE);
             --packets: packets per second against iptables-legacy (--seconds S);
             --instructions: import instruction counts under callgrind (needs valgrind)
+  memory    peak memory of import and apply at 100k rules against nft -f's: at most a
+            quarter (as root; --fwnet PATH: that binary instead of a release build)
   fuzz      mutation-fuzz parse/translate/print/lower for --seconds N (default 600)
   vm-test   boot Debian's 5.10, 6.1 and 6.12 kernels under QEMU and run fwnet in each
             (as root; optional kernel lines to run, e.g. `vm-test 5.10`)
@@ -56,6 +58,18 @@ fn main() -> Result<()> {
         Some("vm-test") => vm::run(&args[1..]),
         Some("vagrant-test") => vm::vagrant(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("memory") => {
+            let line = match args.get(1).map(String::as_str) {
+                Some("--fwnet") => {
+                    let path = args.get(2).context("--fwnet needs the binary's path")?;
+                    bench::memory_check(std::path::Path::new(path))?
+                }
+                Some(other) => bail!("unknown memory option {other:?} (option: --fwnet PATH)"),
+                None => memory()?,
+            };
+            println!("{line}");
+            Ok(())
+        }
         Some("help" | "--help" | "-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -141,6 +155,24 @@ fn test(extra: &[String]) -> Result<()> {
             "corpus sweep: not run (needs root; run `cargo xtask corpus --apply --verify` as root)"
         );
     }
+    // The performance issue's memory bound at 100k rules (apply and nft -f need a namespace).
+    if root {
+        match memory() {
+            Ok(line) => {
+                println!("memory: {line}");
+                passed += 1;
+            }
+            Err(e) => {
+                println!("memory: FAILED: {e:#}");
+                failed += 1;
+            }
+        }
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        println!("memory: FAILED: needs root under CI");
+        failed += 1;
+    } else {
+        println!("memory: not run (needs root; run `cargo xtask memory` as root)");
+    }
     println!("tests: {passed} passed, {failed} failed");
     if !status.success() || failed > 0 {
         bail!("the test suite failed");
@@ -149,6 +181,11 @@ fn test(extra: &[String]) -> Result<()> {
         bail!("no test ran");
     }
     Ok(())
+}
+
+/// The memory bound of [`bench::memory_check`] on a release build of fwnet.
+fn memory() -> Result<String> {
+    bench::memory_check(&corpus::build_fwnet()?)
 }
 
 /// Whether this process runs as root.
