@@ -134,44 +134,23 @@ fn test(extra: &[String]) -> Result<()> {
     let status = child.wait()?;
     // The corpus sweep: every corpus file imported, loaded into the kernel and verified against
     // the legacy kernel (issue: zero verdict mismatches). It needs root like the kernel tests.
-    let root = effective_root();
-    if root {
+    let sweep = || {
         println!("corpus sweep: cargo xtask corpus --apply --verify");
-        match corpus::run(&["--apply".into(), "--verify".into()]) {
-            Ok(()) => {
-                println!("corpus sweep: ok");
-                passed += 1;
-            }
-            Err(e) => {
-                println!("corpus sweep: FAILED: {e:#}");
-                failed += 1;
-            }
-        }
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        println!("corpus sweep: FAILED: needs root under CI");
-        failed += 1;
-    } else {
-        println!(
-            "corpus sweep: not run (needs root; run `cargo xtask corpus --apply --verify` as root)"
-        );
-    }
+        corpus::run(&["--apply".into(), "--verify".into()]).map(|()| "ok".to_string())
+    };
     // The performance issue's memory bound at 100k rules (apply and nft -f need a namespace).
-    if root {
-        match memory() {
-            Ok(line) => {
-                println!("memory: {line}");
-                passed += 1;
-            }
-            Err(e) => {
-                println!("memory: FAILED: {e:#}");
-                failed += 1;
-            }
+    for ok in [
+        root_step("corpus sweep", "cargo xtask corpus --apply --verify", sweep),
+        root_step("memory", "cargo xtask memory", memory),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
         }
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        println!("memory: FAILED: needs root under CI");
-        failed += 1;
-    } else {
-        println!("memory: not run (needs root; run `cargo xtask memory` as root)");
     }
     println!("tests: {passed} passed, {failed} failed");
     if !status.success() || failed > 0 {
@@ -181,6 +160,30 @@ fn test(extra: &[String]) -> Result<()> {
         bail!("no test ran");
     }
     Ok(())
+}
+
+/// A step of the suite that needs root, run after the cargo tests and printed as `NAME: ...`:
+/// whether it passed, or `None` when it could not run outside CI (under `CI=true` that is a
+/// failure).
+fn root_step(name: &str, alone: &str, step: impl FnOnce() -> Result<String>) -> Option<bool> {
+    if effective_root() {
+        match step() {
+            Ok(line) => {
+                println!("{name}: {line}");
+                Some(true)
+            }
+            Err(e) => {
+                println!("{name}: FAILED: {e:#}");
+                Some(false)
+            }
+        }
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        println!("{name}: FAILED: needs root under CI");
+        Some(false)
+    } else {
+        println!("{name}: not run (needs root; run `{alone}` as root)");
+        None
+    }
 }
 
 /// The memory bound of [`bench::memory_check`] on a release build of fwnet.

@@ -242,7 +242,7 @@ pub(crate) fn table<H: ipt::Helper>(
             handle(&mut cx, &mut registries, &event, None, stats, diags);
         }
     } else {
-        // The second half of the rules is translated ahead on a helper thread (see `ahead`)
+        // The second half of the rules is translated ahead on a helper thread (see [`Ahead`])
         // while this one translates the first half.
         let half = events
             .iter()

@@ -167,9 +167,10 @@ pub fn translate_owned(
 }
 
 /// [`translate_owned`], running `helper`'s hooks around the helper thread that translates the
-/// second half of each table of [`chain::TWO_THREADS_FROM`] rules or more (see
-/// `chain::ahead`). The result is the same as on one thread: `tests/translate_split.rs`
-/// compares the two on every corpus file and fixture, and `cargo xtask fuzz` on every input.
+/// second half of each table of `chain::TWO_THREADS_FROM` rules or more (see `chain::Ahead`):
+/// `fwnet import` lends it a lane of its allocator, as to the parser's. The result is the same
+/// as on one thread: `tests/translate_split.rs` compares the two on every fixture and corpus
+/// file, and `cargo xtask fuzz` on a quarter of its inputs.
 pub fn translate_owned_with(
     inputs: Vec<OwnedInput>,
     ipsets: &[fwnet_iptables::ipset::IpsetFile],
