@@ -271,7 +271,7 @@ pub fn import(
         if resolve {
             opts.names = Some(std::sync::Arc::new(HostNames::new(!json)));
         }
-        let mut t = fwnet_translate::translate_owned_with(inputs, &ipsets, &opts, &ArenaLane);
+        let mut t = fwnet_translate::translate_owned(inputs, &ipsets, &opts);
         if optimize && !t.has_errors() {
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
         }

@@ -165,12 +165,11 @@ impl TableCx<'_> {
 }
 
 /// Translates one `*table` section; `None` when the table itself is refused.
-pub(crate) fn table<H: ipt::Helper>(
+pub(crate) fn table(
     t: ipt::Table,
     family: IpFamily,
     shared: &mut Shared,
     out: &mut Translation,
-    two: &TwoThreads<'_, H>,
 ) -> Option<nft::Table> {
     let diags = &mut out.diagnostics;
     let Some(builtins) = builtins(&t.name) else {
@@ -217,6 +216,10 @@ pub(crate) fn table<H: ipt::Helper>(
 
     // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
     // it is translated, so the syntax tree shrinks as the ruleset grows.
+    enum Event {
+        Decl(ipt::ChainDecl),
+        Cmd(Command),
+    }
     let ipt::Table {
         name: _,
         loc: _,
@@ -236,62 +239,55 @@ pub(crate) fn table<H: ipt::Helper>(
 
     let stats = &mut out.stats;
     let mut registries = (&mut shared.hashlimits, &mut shared.recents);
-    let rules = events.iter().filter(|(_, e)| e.rule().is_some()).count();
-    if rules == 0 || rules < two.from {
-        for (_, event) in events {
-            handle(&mut cx, &mut registries, &event, None, stats, diags);
-        }
-    } else {
-        // The second half of the rules is translated ahead on a helper thread (see [`Ahead`])
-        // while this one translates the first half.
-        let half = events
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, e))| e.rule().is_some())
-            .nth(two.at.unwrap_or(rules / 2))
-            .map_or(events.len(), |(i, _)| i);
-        let later = events.split_off(half);
-        let known = user_chains(&events, builtins);
-        let allow_approximate = registries.1.allow_approximate;
-        let (table, nft_table, ipsets, names) =
-            (cx.table, cx.nft_table.clone(), cx.ipsets, cx.names);
-        let (later, translated) = std::thread::scope(|scope| {
-            two.helper.lend();
-            let helper = scope.spawn(|| {
-                let _lane = two.helper.enter();
-                let chains = known.into_iter().map(|name| ChainState {
-                    name,
-                    base: None,
-                    rules: Vec::new(),
-                });
-                let ahead_cx = Ahead {
-                    table,
-                    nft_table,
-                    family,
-                    builtins,
-                    chains: chains.collect(),
-                    ipsets,
-                    names,
-                    allow_approximate,
+    for (_, event) in events {
+        match &event {
+            Event::Decl(d) => declare(&mut cx, d, diags),
+            Event::Cmd(Command::NewChain { name, loc }) => new_chain(&mut cx, name, loc, diags),
+            Event::Cmd(Command::Policy {
+                chain,
+                policy,
+                counters,
+                loc,
+            }) => {
+                let Some(b) = cx.builtin(chain) else {
+                    diags.push(
+                        Diagnostic::error(
+                            "translate/bad-value",
+                            loc,
+                            format!("`{chain}` is not a built-in chain of table {}", t.name),
+                        )
+                        .with_help("only built-in chains have a policy"),
+                    );
+                    continue;
                 };
-                ahead_cx.translate(later)
-            });
-            for (_, event) in events {
-                handle(&mut cx, &mut registries, &event, None, stats, diags);
+                let Some(p) = parse_policy(policy, loc, diags) else {
+                    continue;
+                };
+                match cx.chain_index(chain) {
+                    Some(i) => {
+                        if let Some(base) = &mut cx.chains[i].base {
+                            base.policy = p;
+                            if counters.is_some() {
+                                base.counters = policy_counters(*counters);
+                            }
+                        }
+                    }
+                    None => {
+                        cx.add_builtin(b, p, *counters);
+                    }
+                }
             }
-            let done = helper
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            two.helper.reclaim();
-            done
-        });
-        let mut translated = translated.into_iter();
-        for (_, event) in later {
-            let ahead = match event.rule() {
-                Some(_) => translated.next().flatten(),
-                None => None,
-            };
-            handle(&mut cx, &mut registries, &event, ahead, stats, diags);
+            Event::Cmd(Command::Append(r)) => {
+                add_rule(&mut cx, &mut registries, r, None, stats, diags)
+            }
+            Event::Cmd(Command::Insert { index, rule: r }) => add_rule(
+                &mut cx,
+                &mut registries,
+                r,
+                Some(index.unwrap_or(1)),
+                stats,
+                diags,
+            ),
         }
     }
 
@@ -322,228 +318,6 @@ pub(crate) fn table<H: ipt::Helper>(
         crate::tproxy::finish(&mut table, &cx.tproxy_locs, &mut out.diagnostics);
     crate::fragments::warn_input_only(&table, &cx.fragment_locs, &mut out.diagnostics);
     Some(table)
-}
-
-/// Tables of at least this many rules are translated on two threads (see [`Ahead`]). Measured
-/// on the bench machine (2 vCPUs, `docs/bench/2026-11-28e.md`): a helper often starts a
-/// millisecond or more late there, and the 10k-rule import (about 6 ms of translating) took
-/// 12% longer split from 2048 rules on; from some 20 ms of translating a second thread pays.
-pub(crate) const TWO_THREADS_FROM: usize = 32 << 10;
-
-/// Whether and how [`table`] starts a helper thread.
-pub(crate) struct TwoThreads<'h, H> {
-    pub helper: &'h H,
-    /// The fewest rules a table has for the helper to start.
-    pub from: usize,
-    /// The index of the first rule the helper translates; `None`: the middle one.
-    pub at: Option<usize>,
-}
-
-/// A line of a `*table` section, in file order.
-enum Event {
-    Decl(ipt::ChainDecl),
-    Cmd(Command),
-}
-
-impl Event {
-    fn rule(&self) -> Option<&ipt::Rule> {
-        match self {
-            Event::Cmd(Command::Append(r) | Command::Insert { rule: r, .. }) => Some(r),
-            _ => None,
-        }
-    }
-
-    fn rule_mut(&mut self) -> Option<&mut ipt::Rule> {
-        match self {
-            Event::Cmd(Command::Append(r) | Command::Insert { rule: r, .. }) => Some(r),
-            _ => None,
-        }
-    }
-}
-
-/// Does what one line of a section says; a rule's translation comes from `ahead` when the
-/// helper thread made it.
-fn handle(
-    cx: &mut TableCx,
-    registries: &mut (&mut hashlimit::Registry, &mut crate::recent::Registry),
-    event: &Event,
-    ahead: Option<Translated>,
-    stats: &mut crate::Stats,
-    diags: &mut Vec<Diagnostic>,
-) {
-    match event {
-        Event::Decl(d) => declare(cx, d, diags),
-        Event::Cmd(Command::NewChain { name, loc }) => new_chain(cx, name, loc, diags),
-        Event::Cmd(Command::Policy {
-            chain,
-            policy,
-            counters,
-            loc,
-        }) => {
-            let Some(b) = cx.builtin(chain) else {
-                diags.push(
-                    Diagnostic::error(
-                        "translate/bad-value",
-                        loc,
-                        format!("`{chain}` is not a built-in chain of table {}", cx.table),
-                    )
-                    .with_help("only built-in chains have a policy"),
-                );
-                return;
-            };
-            let Some(p) = parse_policy(policy, loc, diags) else {
-                return;
-            };
-            match cx.chain_index(chain) {
-                Some(i) => {
-                    if let Some(base) = &mut cx.chains[i].base {
-                        base.policy = p;
-                        if counters.is_some() {
-                            base.counters = policy_counters(*counters);
-                        }
-                    }
-                }
-                None => {
-                    cx.add_builtin(b, p, *counters);
-                }
-            }
-        }
-        Event::Cmd(Command::Append(r)) => add_rule(cx, registries, r, None, ahead, stats, diags),
-        Event::Cmd(Command::Insert { index, rule: r }) => add_rule(
-            cx,
-            registries,
-            r,
-            Some(index.unwrap_or(1)),
-            ahead,
-            stats,
-            diags,
-        ),
-    }
-}
-
-/// The user chains every rule from here on can jump to: those the lines so far declare.
-fn user_chains(events: &[(u32, Event)], builtins: &[Builtin]) -> Vec<String> {
-    let builtin = |name: &str| builtins.iter().any(|b| b.name == name);
-    let mut names: Vec<String> = Vec::new();
-    for (_, event) in events {
-        let name = match event {
-            Event::Decl(d) if d.policy.is_none() && !builtin(&d.name) => d.name.as_str(),
-            Event::Cmd(Command::NewChain { name, .. }) if !builtin(name) => name.as_str(),
-            _ => continue,
-        };
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
-    }
-    names
-}
-
-/// What `rule::translate` made of a rule, and the diagnostics it gave.
-struct Translated {
-    rules: Option<Vec<nft::Rule>>,
-    diags: Vec<Diagnostic>,
-}
-
-/// The helper thread's view of a table whose later half of rules it translates while the
-/// calling thread translates the first: the table's user chains as the lines before that half
-/// declare them, and nothing else of what translating the first half builds.
-///
-/// A rule's translation reads the table only for which chains exist (a `-j NAME` jumps to a
-/// user chain or names a target), and those the helper knows all exist when any later rule is
-/// read; the helper stops at the first line of its half that declares a chain (iptables-save
-/// declares every chain first). Every other thing a rule shares with its table is written when
-/// read (a set for `-m set`, `hashlimit`, `recent` or `connlimit`, a name in their registries,
-/// the places of NAT targets, `-f` and `! --uid-owner`): the helper starts each rule with all
-/// of them empty and gives up a rule that leaves any of them otherwise, which the calling
-/// thread then translates in its turn. The result is the same as one thread's
-/// (`tests/translate_split.rs`).
-///
-/// The helper owns its half of the syntax tree and frees the options of each rule it
-/// translates, so that, as on one thread, a rule's tree is gone once its translation exists;
-/// a rule keeps its chain and place, which the calling thread reads to put the translation in.
-struct Ahead<'a> {
-    table: &'a str,
-    nft_table: String,
-    family: IpFamily,
-    builtins: &'static [Builtin],
-    chains: Vec<ChainState>,
-    ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
-    /// [`crate::Options::names`]: its answers are the same on either thread (`fwnet import`'s
-    /// asks the host once for each name, whichever thread asks first).
-    names: Option<&'a dyn crate::Resolve>,
-    allow_approximate: bool,
-}
-
-impl Ahead<'_> {
-    /// `events` back, with the options of each rule translated freed, and each rule's
-    /// translation, or `None` for one the calling thread must translate.
-    fn translate(
-        self,
-        mut events: Vec<(u32, Event)>,
-    ) -> (Vec<(u32, Event)>, Vec<Option<Translated>>) {
-        let negated_owner = std::cell::Cell::new(false);
-        let mut cx = TableCx {
-            table: self.table,
-            nft_table: self.nft_table,
-            family: self.family,
-            builtins: self.builtins,
-            chains: self.chains,
-            sets: Vec::new(),
-            ipsets: self.ipsets,
-            names: self.names,
-            negated_owner: &negated_owner,
-            nat_locs: Vec::new(),
-            synproxy_locs: Vec::new(),
-            tproxy_locs: Vec::new(),
-            fragment_locs: Vec::new(),
-        };
-        let registries = || {
-            let mut recents = crate::recent::Registry::default();
-            recents.allow_approximate = self.allow_approximate;
-            (hashlimit::Registry::default(), recents)
-        };
-        let (mut hashlimits, mut recents) = registries();
-        let mut out = Vec::with_capacity(events.len());
-        let mut declared = false;
-        for (_, event) in &mut events {
-            // From a line declaring a chain on, the chains the helper knows may be too few.
-            declared |= matches!(event, Event::Decl(_) | Event::Cmd(Command::NewChain { .. }));
-            let Some(r) = event.rule_mut() else { continue };
-            if declared {
-                out.push(None);
-                continue;
-            }
-            let mut diags = Vec::new();
-            let rules = rule::translate(r, &mut cx, &mut hashlimits, &mut recents, &mut diags);
-            let alone = cx.sets.is_empty()
-                && cx.nat_locs.is_empty()
-                && cx.synproxy_locs.is_empty()
-                && cx.tproxy_locs.is_empty()
-                && cx.fragment_locs.is_empty()
-                && !negated_owner.get()
-                && hashlimits.is_empty()
-                && recents.is_empty();
-            if alone {
-                // What `add_rule` would do to each rule on the calling thread.
-                let mut rules = rules;
-                for rule in rules.iter_mut().flatten() {
-                    rule.stmts.shrink_to_fit();
-                }
-                r.opts = Vec::new();
-                out.push(Some(Translated { rules, diags }));
-            } else {
-                cx.sets.clear();
-                cx.nat_locs.clear();
-                cx.synproxy_locs.clear();
-                cx.tproxy_locs.clear();
-                cx.fragment_locs.clear();
-                negated_owner.set(false);
-                (hashlimits, recents) = registries();
-                out.push(None);
-            }
-        }
-        (events, out)
-    }
 }
 
 fn command_line(c: &Command) -> u32 {
@@ -677,13 +451,11 @@ fn policy_counters(c: Option<ipt::Counters>) -> Option<nft::Counters> {
 
 /// Translates one `-A` (`insert_at` None) or `-I CHAIN N` rule into its chain, counting it in the
 /// stats; an `-I` index past the end of the chain so far is an error, as in iptables-restore.
-/// `ahead` is the rule's translation when the helper thread made it.
 fn add_rule(
     cx: &mut TableCx,
     (hashlimits, recents): &mut (&mut hashlimit::Registry, &mut crate::recent::Registry),
     r: &ipt::Rule,
     insert_at: Option<u32>,
-    ahead: Option<Translated>,
     stats: &mut crate::Stats,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -712,13 +484,7 @@ fn add_rule(
     }
     // An address list gives several kernel rules; `-I N` inserts each of them at N in turn,
     // so they end up in reverse order, as iptables-restore leaves them.
-    let translated = match ahead {
-        Some(mut t) => {
-            diags.append(&mut t.diags);
-            t.rules
-        }
-        None => rule::translate(r, cx, hashlimits, recents, diags),
-    };
+    let translated = rule::translate(r, cx, hashlimits, recents, diags);
     let mut place = |rule: Option<nft::Rule>| match insert_at {
         Some(n) => cx.chains[i].rules.insert(n as usize - 1, rule),
         None => cx.chains[i].rules.push(rule),

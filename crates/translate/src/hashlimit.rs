@@ -81,13 +81,6 @@ pub(crate) struct Registry {
     entries: Vec<Entry>,
 }
 
-impl Registry {
-    /// No name registered yet.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
 struct Entry {
     family: IpFamily,
     name: String,

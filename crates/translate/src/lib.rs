@@ -163,51 +163,6 @@ pub fn translate_owned(
     ipsets: &[fwnet_iptables::ipset::IpsetFile],
     opts: &Options,
 ) -> Translation {
-    translate_owned_with(inputs, ipsets, opts, &())
-}
-
-/// [`translate_owned`], running `helper`'s hooks around the helper thread that translates the
-/// second half of each table of `chain::TWO_THREADS_FROM` rules or more (see `chain::Ahead`):
-/// `fwnet import` lends it a lane of its allocator, as to the parser's. The result is the same
-/// as on one thread: `tests/translate_split.rs` compares the two on every fixture and corpus
-/// file, and `cargo xtask fuzz` on a quarter of its inputs.
-pub fn translate_owned_with(
-    inputs: Vec<OwnedInput>,
-    ipsets: &[fwnet_iptables::ipset::IpsetFile],
-    opts: &Options,
-    helper: &impl fwnet_iptables::Helper,
-) -> Translation {
-    let two = chain::TwoThreads {
-        helper,
-        from: chain::TWO_THREADS_FROM,
-        at: None,
-    };
-    translate_split(inputs, ipsets, opts, &two)
-}
-
-/// [`translate_owned`] with the helper thread started for every table with a rule, however
-/// small, and given its rules from the one at index `at` on (none when the table has no more):
-/// for tests, which compare it with [`translate_owned`] split at every rule.
-pub fn translate_owned_split(
-    inputs: Vec<OwnedInput>,
-    ipsets: &[fwnet_iptables::ipset::IpsetFile],
-    opts: &Options,
-    at: usize,
-) -> Translation {
-    let two = chain::TwoThreads {
-        helper: &(),
-        from: 1,
-        at: Some(at),
-    };
-    translate_split(inputs, ipsets, opts, &two)
-}
-
-fn translate_split<H: fwnet_iptables::Helper>(
-    inputs: Vec<OwnedInput>,
-    ipsets: &[fwnet_iptables::ipset::IpsetFile],
-    opts: &Options,
-    two: &chain::TwoThreads<'_, H>,
-) -> Translation {
     let mut out = Translation::default();
     let mut shared = chain::Shared::default();
     shared.ipsets = ipsets.to_vec();
@@ -223,7 +178,7 @@ fn translate_split<H: fwnet_iptables::Helper>(
     };
     for input in inputs {
         for table in input.ruleset.tables {
-            if let Some(t) = chain::table(table, input.family, &mut shared, &mut out, two) {
+            if let Some(t) = chain::table(table, input.family, &mut shared, &mut out) {
                 out.ruleset.tables.push(t);
             }
         }
