@@ -342,12 +342,7 @@ pub fn run(args: &[String]) -> Result<()> {
                 .wall,
             );
         }
-        let show = Command::new(&fwnet)
-            .arg("show")
-            .arg("--state-dir")
-            .arg(&state)
-            .output()?;
-        std::fs::write(&shown, &show.stdout)?;
+        write_shown(&fwnet, &state, &shown)?;
         let fw = fwnet.to_str().context("utf-8 path")?;
         let st = state.to_str().context("utf-8 path")?;
         for _ in 0..runs {
@@ -424,19 +419,8 @@ fn memory_in(fwnet: &Path, work: &Path, rules: usize) -> Result<(i64, i64, i64)>
             .arg(&state)
             .arg(&input),
     )?;
-    let show = Command::new(fwnet)
-        .arg("show")
-        .arg("--state-dir")
-        .arg(&state)
-        .output()?;
-    if !show.status.success() {
-        bail!(
-            "fwnet show failed: {}",
-            String::from_utf8_lossy(&show.stderr)
-        );
-    }
     let shown = work.join("shown.nft");
-    std::fs::write(&shown, &show.stdout)?;
+    write_shown(fwnet, &state, &shown)?;
     let fw = fwnet.to_str().context("utf-8 path")?;
     let st = state.to_str().context("utf-8 path")?;
     // Each in a network namespace of its own that ends with it.
@@ -446,6 +430,23 @@ fn memory_in(fwnet: &Path, work: &Path, rules: usize) -> Result<(i64, i64, i64)>
         None,
     ))?;
     Ok((import.max_rss_kb, apply.max_rss_kb, nft.max_rss_kb))
+}
+
+/// `fwnet show` of the state in `state`, written to `to`: what `nft -f` loads as fwnet's peer.
+fn write_shown(fwnet: &Path, state: &Path, to: &Path) -> Result<()> {
+    let show = Command::new(fwnet)
+        .arg("show")
+        .arg("--state-dir")
+        .arg(state)
+        .output()?;
+    if !show.status.success() {
+        bail!(
+            "fwnet show failed: {}",
+            String::from_utf8_lossy(&show.stderr)
+        );
+    }
+    std::fs::write(to, &show.stdout)?;
+    Ok(())
 }
 
 fn write_report(out: &Path, report: &str) -> Result<()> {

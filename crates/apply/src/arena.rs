@@ -31,14 +31,10 @@
 //! the lane it was cut for (a table of a byte a page says which); only the thread holding a
 //! lane touches its pages' headers.
 //!
-//! A block freed by a thread holding a lane, but not the block's, is set aside on that thread
-//! and given to its lane once the lender holds both lanes again: the lender's own when it
-//! [`reclaim`]s the lane, a helper's handed over when it gives the lane back.
-//!
 //! Every thread holding no lane, every block allocated before [`enable`], over-aligned blocks
 //! and blocks larger than [`LARGEST`] go to the system allocator; so does everything once a
 //! lane is used up. Pages are never given back to the kernel (import and apply end once their
-//! work is done); a block of the arena freed by a thread holding no lane is left unused.
+//! work is done); a block freed by a thread not holding its lane is left unused.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, UnsafeCell};
@@ -162,16 +158,7 @@ thread_local! {
     /// initialised and without a destructor: reading it never allocates and works while the
     /// thread is being torn down.
     static HOLDS: Cell<u8> = const { Cell::new(0) };
-    /// Blocks this thread freed while holding a lane, but not theirs: linked through their
-    /// first word, 0 for none. The lender gives its own to their lane when it takes the lane
-    /// back ([`reclaim`]); a helper hands its own to the lender when it gives the lane back
-    /// (dropping [`Borrowed`]). As `HOLDS`, constant-initialised and without a destructor.
-    static DEFERRED: Cell<usize> = const { Cell::new(0) };
 }
-
-/// The blocks a helper set aside (`DEFERRED`) when it gave its lane back, for the lender to
-/// give to their lane in [`reclaim`].
-static HANDED: AtomicUsize = AtomicUsize::new(0);
 
 /// How much of the mapping has been cut into pages so far, by every lane (pages whose blocks
 /// were all freed again included): what the arena holds at most. `None` on a thread holding
@@ -244,7 +231,7 @@ pub fn enable() -> Option<Range<usize>> {
 }
 
 /// Lends the second lane: the calling thread, which must hold both, allocates from the first
-/// only and sets blocks of the second it frees aside, until it [`reclaim`]s it. False, and
+/// only and leaves blocks of the second it frees unused, until it [`reclaim`]s it. False, and
 /// nothing lent, on any other thread.
 pub fn lend() -> bool {
     if holds() != ALL {
@@ -276,33 +263,9 @@ pub struct Borrowed(PhantomData<*const ()>);
 
 impl Drop for Borrowed {
     fn drop(&mut self) {
-        let mut handed = DEFERRED.with(|d| d.replace(0));
-        let earlier = HANDED.swap(0, Ordering::Acquire);
-        if earlier != 0 {
-            // Not taken back since an earlier helper handed them: kept, after this one's.
-            handed = append(handed, earlier);
-        }
-        HANDED.store(handed, Ordering::Release);
         HOLDS.with(|h| h.set(0));
         SECOND.store(RETURNED, Ordering::Release);
     }
-}
-
-/// The list of deferred blocks `first` with `then` linked after its last block.
-fn append(first: usize, then: usize) -> usize {
-    if first == 0 {
-        return then;
-    }
-    let mut last = first;
-    // SAFETY: a list of freed blocks of the arena, each at least a word, linked through their
-    // first word by the thread now holding it.
-    unsafe {
-        while *(last as *const usize) != 0 {
-            last = *(last as *const usize);
-        }
-        *(last as *mut usize) = then;
-    }
-    first
 }
 
 /// Takes the lent second lane back, on the thread that lent it: once the borrower has given it
@@ -319,23 +282,6 @@ pub fn reclaim() -> bool {
     });
     if back {
         HOLDS.with(|h| h.set(ALL));
-        // The blocks freed meanwhile by a thread not holding their lane: this thread's own and
-        // those the helper handed back, now given to their lanes, which this thread holds.
-        let mine = DEFERRED.with(|d| d.replace(0));
-        let handed = HANDED.swap(0, Ordering::Acquire);
-        for mut block in [mine, handed] {
-            while block != 0 {
-                // SAFETY: a block of the arena nobody uses, linked through its first word by
-                // the thread that freed it; this thread holds every lane, so every page's
-                // header and every lane's state are its own.
-                unsafe {
-                    let next = *(block as *const usize);
-                    let lane = page_of(block).lane;
-                    state(usize::from(lane)).give(block);
-                    block = next;
-                }
-            }
-        }
     }
     back
 }
@@ -624,17 +570,9 @@ unsafe impl GlobalAlloc for Arena {
             if holds & 1 << lane != 0 {
                 // SAFETY: this thread holds the block's lane; the block is the arena's.
                 unsafe { state(lane).give(ptr as usize) };
-            } else {
-                // Its lane is another thread's: set aside until this thread holds it or hands
-                // it over (`DEFERRED`). Blocks are at least a word long and aligned to GRAIN.
-                DEFERRED.with(|d| {
-                    // SAFETY: the caller's block, which nobody uses any more.
-                    unsafe { *(ptr as *mut usize) = d.get() };
-                    d.set(ptr as usize);
-                });
             }
         }
-        // Freed by a thread holding no lane: left unused.
+        // Freed by a thread not holding its lane: left unused.
     }
 
     #[inline]
