@@ -8,6 +8,7 @@ mod cmd;
 mod json;
 mod lockout;
 mod output;
+mod pipeline;
 mod safe;
 mod state;
 mod verify;
