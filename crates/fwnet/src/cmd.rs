@@ -194,7 +194,7 @@ pub fn import(
     // Dropped at once: the thread goes on populating on its own.
     let _ = fwnet_apply::prefault::populate(ranges);
     let mut diags: Vec<Diagnostic> = Vec::new();
-    let mut texts = Vec::new();
+    let mut parsed = Vec::new();
     let mut ipsets = Vec::new();
     let mut names = Vec::new();
     for f in files {
@@ -219,53 +219,59 @@ pub fn import(
                 String::from_utf8_lossy(e.as_bytes()).into_owned()
             }
         };
-        // `ipset save` output goes with the rules whose `-m set` names its sets, before or
-        // after them on the command line.
+        // `ipset save` output goes with the rules whose `-m set` names its sets.
         if fwnet_iptables::ipset::looks_like_ipset(&text) {
             let (sets, d) = fwnet_iptables::ipset::parse_ipset(&name, &text);
             diags.extend(d);
             ipsets.push(sets);
             continue;
         }
-        texts.push((name, text));
+        // A large file is parsed on two threads; the helper allocates from the arena's second
+        // lane, lent for the parse.
+        let (rs, d) = fwnet_iptables::parse_with(&name, &text, &ArenaLane);
+        diags.extend(d);
+        parsed.push(rs);
     }
-    let family = family.map(|f| match f {
-        "6" => IpFamily::V6,
-        _ => IpFamily::V4,
-    });
-    let mut opts = opts.clone();
-    if resolve {
-        opts.names = Some(std::sync::Arc::new(HostNames::new(!json)));
-    }
-    // One large file is translated while it is parsed (`pipeline`).
-    let pipelined = match texts.as_slice() {
-        [(name, text)]
-            if text.len() >= fwnet_iptables::SPLIT_AT && pipelining() && !has_error(&diags) =>
-        {
-            crate::pipeline::import(name, text, family, &ipsets, &opts)
-        }
-        _ => None,
-    };
+    let parse_failed = diags.iter().any(Diagnostic::is_error);
     let mut sources = Vec::new();
-    let translated = match pipelined {
-        Some(done) => {
-            diags.extend(done.diags);
-            let file = texts.swap_remove(0).0;
-            match done.translation {
-                Some(t) if !has_error(&diags) => {
-                    diags.extend(done.family_warning);
-                    sources.push(source(file, done.family, done.rules));
-                    Some(t)
-                }
-                _ => None,
-            }
-        }
-        None => parse_then_translate(texts, family, &ipsets, &opts, &mut diags, &mut sources),
-    };
     let mut translation = None;
     let mut optimized = None;
     let mut shared = fwnet_nft::shared_sets::Shared::default();
-    if let Some(mut t) = translated {
+    if !parse_failed {
+        // Each file's syntax tree goes to the translator, which frees it rule by rule.
+        let inputs: Vec<OwnedInput> = std::mem::take(&mut parsed)
+            .into_iter()
+            .map(|rs| {
+                let family = match family {
+                    Some("6") => IpFamily::V6,
+                    Some(_) => IpFamily::V4,
+                    None => {
+                        let (f, warning) = fwnet_translate::family_of(&rs);
+                        diags.extend(warning);
+                        f
+                    }
+                };
+                OwnedInput {
+                    ruleset: rs,
+                    family,
+                }
+            })
+            .collect();
+        for i in &inputs {
+            sources.push(Source {
+                file: i.ruleset.file.clone(),
+                family: match i.family {
+                    IpFamily::V4 => "ipv4".into(),
+                    IpFamily::V6 => "ipv6".into(),
+                },
+                rules: i.ruleset.tables.iter().map(rule_count).sum(),
+            });
+        }
+        let mut opts = opts.clone();
+        if resolve {
+            opts.names = Some(std::sync::Arc::new(HostNames::new(!json)));
+        }
+        let mut t = fwnet_translate::translate_owned(inputs, &ipsets, &opts);
         if optimize && !t.has_errors() {
             optimized = Some(fwnet_nft::optimize::ruleset(&mut t.ruleset));
         }
@@ -410,70 +416,6 @@ pub fn import(
         }
     }
     Ok(if stored { exit::OK } else { exit::INPUT })
-}
-
-fn has_error(diags: &[Diagnostic]) -> bool {
-    diags.iter().any(Diagnostic::is_error)
-}
-
-/// `FWNET_NO_PIPELINE` set: a large file is parsed whole before it is translated, as smaller
-/// ones and several files are (for tests, which compare the two, and for measuring).
-fn pipelining() -> bool {
-    std::env::var_os("FWNET_NO_PIPELINE").is_none()
-}
-
-fn source(file: String, family: IpFamily, rules: usize) -> Source {
-    Source {
-        file,
-        family: match family {
-            IpFamily::V4 => "ipv4".into(),
-            IpFamily::V6 => "ipv6".into(),
-        },
-        rules,
-    }
-}
-
-/// Parses every file, then translates them if none has an error; `family` is `--family`'s.
-fn parse_then_translate(
-    texts: Vec<(String, String)>,
-    family: Option<IpFamily>,
-    ipsets: &[fwnet_iptables::ipset::IpsetFile],
-    opts: &Options,
-    diags: &mut Vec<Diagnostic>,
-    sources: &mut Vec<Source>,
-) -> Option<fwnet_translate::Translation> {
-    let mut parsed = Vec::new();
-    for (name, text) in texts {
-        // A large file is parsed on two threads; the helper allocates from the arena's second
-        // lane, lent for the parse.
-        let (rs, d) = fwnet_iptables::parse_with(&name, &text, &ArenaLane);
-        diags.extend(d);
-        parsed.push(rs);
-    }
-    if has_error(diags) {
-        return None;
-    }
-    // Each file's syntax tree goes to the translator, which frees it rule by rule.
-    let inputs: Vec<OwnedInput> = parsed
-        .into_iter()
-        .map(|rs| {
-            let family = family.unwrap_or_else(|| {
-                let (f, warning) = fwnet_translate::family_of(&rs);
-                diags.extend(warning);
-                f
-            });
-            sources.push(source(
-                rs.file.clone(),
-                family,
-                rs.tables.iter().map(rule_count).sum(),
-            ));
-            OwnedInput {
-                ruleset: rs,
-                family,
-            }
-        })
-        .collect();
-    Some(fwnet_translate::translate_owned(inputs, ipsets, opts))
 }
 
 fn rule_count(t: &fwnet_iptables::Table) -> usize {

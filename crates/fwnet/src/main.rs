@@ -8,7 +8,6 @@ mod cmd;
 mod json;
 mod lockout;
 mod output;
-mod pipeline;
 mod safe;
 mod state;
 mod verify;

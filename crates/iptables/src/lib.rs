@@ -13,4 +13,4 @@ pub mod word;
 
 pub use ast::*;
 pub use diag::{Diagnostic, Severity};
-pub use parse::{parse, parse_in_chunks, parse_streaming, parse_with, Helper, Piece, SPLIT_AT};
+pub use parse::{parse, parse_in_chunks, parse_with, Helper, SPLIT_AT};

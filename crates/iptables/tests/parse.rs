@@ -8,8 +8,7 @@
 
 use expect_test::expect_file;
 use fwnet_iptables::{
-    parse, parse_in_chunks, parse_streaming, Command, Counters, Diagnostic, Negation, Opt, Piece,
-    Rule, Ruleset, Table,
+    parse, parse_in_chunks, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,7 +49,6 @@ fn check(rules: &Path, want_errors: bool) {
     let (ruleset, diags) = parse(name, &text);
     for chunk in [1, 40, 200] {
         same_in_chunks(name, &text, chunk, (&ruleset, &diags));
-        same_streamed(name, &text, (&ruleset, &diags));
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     if want_errors {
@@ -201,51 +199,6 @@ fn same_in_chunks(name: &str, text: &str, chunk: usize, one: (&Ruleset, &Vec<Dia
     assert_eq!(&diags, one.1, "{name}: chunks of {chunk} bytes");
 }
 
-/// The pieces `parse_streaming` gives make up what `parse` gave, in its order, and it says
-/// there was an error exactly when `parse` reported one.
-fn same_streamed(name: &str, text: &str, one: (&Ruleset, &Vec<Diagnostic>)) {
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let mut built = Ruleset {
-        file: name.to_string(),
-        ..Ruleset::default()
-    };
-    let mut open = false;
-    let diags = parse_streaming(name, text, &failed, |piece| {
-        if let Piece::Chain(_) | Piece::Command(_) | Piece::End = piece {
-            assert!(open, "{name}: {piece:?} outside a section");
-        }
-        let table = built.tables.last_mut();
-        match (piece, table) {
-            (Piece::SavedBy(tool), _) => {
-                assert_eq!(built.saved_by, None, "{name}: two tools");
-                built.saved_by = Some(tool);
-            }
-            (Piece::Table { name: table, loc }, _) => {
-                assert!(!open, "{name}: `{table}` opened inside a section");
-                open = true;
-                built.tables.push(Table {
-                    name: table,
-                    loc,
-                    chains: Vec::new(),
-                    commands: Vec::new(),
-                });
-            }
-            (Piece::Chain(decl), Some(t)) => t.chains.push(decl),
-            (Piece::Command(command), Some(t)) => t.commands.push(command),
-            (Piece::End, _) => open = false,
-            (piece, None) => panic!("{name}: {piece:?} before any section"),
-        }
-    });
-    assert!(!open, "{name}: a section is never ended");
-    assert!(&built == one.0, "{name}: the pieces make another ruleset");
-    assert_eq!(&diags, one.1, "{name}: streamed");
-    assert_eq!(
-        failed.load(std::sync::atomic::Ordering::Relaxed),
-        diags.iter().any(Diagnostic::is_error),
-        "{name}: `failed` is wrong"
-    );
-}
-
 /// Every corpus file parses without panicking, and every file the reference iptables-restore
 /// accepted parses without errors; on two threads (in chunks of 2 kB) as on one.
 #[test]
@@ -289,7 +242,6 @@ fn corpus() {
         let (ruleset, diags) = parse(&name, &text);
         let seconds = start.elapsed().as_secs_f64();
         same_in_chunks(&name, &text, 2000, (&ruleset, &diags));
-        same_streamed(&name, &text, (&ruleset, &diags));
         let rules: usize = ruleset.tables.iter().map(|t| t.commands.len()).sum();
         if rules > largest.0 {
             largest = (rules, name.clone(), seconds);
@@ -346,7 +298,6 @@ fn garbage_never_panics_and_locations_stay_in_the_input() {
         let text: String = (0..len).map(|_| PIECES[next() % PIECES.len()]).collect();
         let (ruleset, diags) = parse("fuzz.rules", &text);
         same_in_chunks("fuzz.rules", &text, 1 + next() % 30, (&ruleset, &diags));
-        same_streamed("fuzz.rules", &text, (&ruleset, &diags));
         let lines = u32::try_from(text.split('\n').count()).unwrap_or(u32::MAX);
         for d in &diags {
             assert!(

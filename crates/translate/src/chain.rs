@@ -26,8 +26,7 @@ pub(crate) struct Shared {
     pub names: Option<std::sync::Arc<dyn crate::Resolve>>,
     /// Set when a rule has `! --uid-owner` or `! --gid-owner`, for [`crate::owner::finish`].
     pub negated_owner: std::cell::Cell<bool>,
-    /// The tables translated so far, where each was.
-    pub tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
+    tables: HashMap<(IpFamily, String), ipt::diag::Loc>,
 }
 
 /// A built-in chain of one iptables table.
@@ -76,14 +75,13 @@ const SECURITY: &[Builtin] = &[
     b("OUTPUT", Hook::Output, ChainKind::Filter, 50),
 ];
 
-/// A table's name, as the program's own text, and its built-in chains.
-fn builtins(table: &str) -> Option<(&'static str, &'static [Builtin])> {
+fn builtins(table: &str) -> Option<&'static [Builtin]> {
     match table {
-        "filter" => Some(("filter", FILTER)),
-        "nat" => Some(("nat", NAT)),
-        "mangle" => Some(("mangle", MANGLE)),
-        "raw" => Some(("raw", RAW)),
-        "security" => Some(("security", SECURITY)),
+        "filter" => Some(FILTER),
+        "nat" => Some(NAT),
+        "mangle" => Some(MANGLE),
+        "raw" => Some(RAW),
+        "security" => Some(SECURITY),
         _ => None,
     }
 }
@@ -166,118 +164,135 @@ impl TableCx<'_> {
     }
 }
 
-/// Opens the translation of a `*table` section (its name and where it is); `None` when the
-/// table itself is refused. Its lines then go to [`declare`] and [`command`] in file order, as
-/// iptables-restore reads them, and [`close`] makes the table.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the parts of `Shared` a table borrows"
-)]
-pub(crate) fn open<'a>(
-    name: &str,
-    loc: &ipt::diag::Loc,
+/// Translates one `*table` section; `None` when the table itself is refused.
+pub(crate) fn table(
+    t: ipt::Table,
     family: IpFamily,
-    ipsets: &'a [fwnet_iptables::ipset::IpsetFile],
-    names: Option<&'a dyn crate::Resolve>,
-    negated_owner: &'a std::cell::Cell<bool>,
-    tables: &mut HashMap<(IpFamily, String), ipt::diag::Loc>,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<TableCx<'a>> {
-    let Some((table, builtins)) = builtins(name) else {
+    shared: &mut Shared,
+    out: &mut Translation,
+) -> Option<nft::Table> {
+    let diags = &mut out.diagnostics;
+    let Some(builtins) = builtins(&t.name) else {
         diags.push(
             Diagnostic::error(
                 "translate/unknown-table",
-                loc,
-                format!("unknown table `{name}`"),
+                &t.loc,
+                format!("unknown table `{}`", t.name),
             )
             .with_help("iptables tables are filter, nat, mangle, raw and security"),
         );
         return None;
     };
-    if let Some(first) = tables.get(&(family, table.to_string())) {
+    if let Some(first) = shared.tables.get(&(family, t.name.clone())) {
         diags.push(
             Diagnostic::error(
                 "translate/duplicate-table",
-                loc,
-                format!("table `{name}` appears twice (first at {first})"),
+                &t.loc,
+                format!("table `{}` appears twice (first at {first})", t.name),
             )
             .with_help("merge the two sections into one"),
         );
         return None;
     }
-    tables.insert((family, table.to_string()), loc.clone());
-    Some(TableCx {
-        table,
-        nft_table: format!("fwnet_{table}"),
+    shared
+        .tables
+        .insert((family, t.name.clone()), t.loc.clone());
+
+    let mut cx = TableCx {
+        table: &t.name,
+        nft_table: format!("fwnet_{}", t.name),
         family,
         builtins,
         chains: Vec::new(),
         sets: Vec::new(),
-        ipsets,
-        names,
-        negated_owner,
+        ipsets: &shared.ipsets,
+        names: shared.names.as_deref(),
+        negated_owner: &shared.negated_owner,
         nat_locs: Vec::new(),
         synproxy_locs: Vec::new(),
         tproxy_locs: Vec::new(),
         fragment_locs: Vec::new(),
-    })
-}
+    };
 
-/// A `-N`, `-P`, `-A` or `-I` line of the open table.
-pub(crate) fn command(
-    cx: &mut TableCx,
-    registries: &mut (&mut hashlimit::Registry, &mut crate::recent::Registry),
-    command: &Command,
-    stats: &mut crate::Stats,
-    diags: &mut Vec<Diagnostic>,
-) {
-    match command {
-        Command::NewChain { name, loc } => new_chain(cx, name, loc, diags),
-        Command::Policy {
-            chain,
-            policy,
-            counters,
-            loc,
-        } => {
-            let Some(b) = cx.builtin(chain) else {
-                diags.push(
-                    Diagnostic::error(
-                        "translate/bad-value",
-                        loc,
-                        format!("`{chain}` is not a built-in chain of table {}", cx.table),
-                    )
-                    .with_help("only built-in chains have a policy"),
-                );
-                return;
-            };
-            let Some(p) = parse_policy(policy, loc, diags) else {
-                return;
-            };
-            match cx.chain_index(chain) {
-                Some(i) => {
-                    if let Some(base) = &mut cx.chains[i].base {
-                        base.policy = p;
-                        if counters.is_some() {
-                            base.counters = policy_counters(*counters);
+    // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
+    // it is translated, so the syntax tree shrinks as the ruleset grows.
+    enum Event {
+        Decl(ipt::ChainDecl),
+        Cmd(Command),
+    }
+    let ipt::Table {
+        name: _,
+        loc: _,
+        chains: decls,
+        commands,
+    } = t;
+    let mut events: Vec<(u32, Event)> = decls
+        .into_iter()
+        .map(|d| (d.loc.line, Event::Decl(d)))
+        .collect();
+    events.extend(
+        commands
+            .into_iter()
+            .map(|c| (command_line(&c), Event::Cmd(c))),
+    );
+    events.sort_by_key(|(line, _)| *line);
+
+    let stats = &mut out.stats;
+    let mut registries = (&mut shared.hashlimits, &mut shared.recents);
+    for (_, event) in events {
+        match &event {
+            Event::Decl(d) => declare(&mut cx, d, diags),
+            Event::Cmd(Command::NewChain { name, loc }) => new_chain(&mut cx, name, loc, diags),
+            Event::Cmd(Command::Policy {
+                chain,
+                policy,
+                counters,
+                loc,
+            }) => {
+                let Some(b) = cx.builtin(chain) else {
+                    diags.push(
+                        Diagnostic::error(
+                            "translate/bad-value",
+                            loc,
+                            format!("`{chain}` is not a built-in chain of table {}", t.name),
+                        )
+                        .with_help("only built-in chains have a policy"),
+                    );
+                    continue;
+                };
+                let Some(p) = parse_policy(policy, loc, diags) else {
+                    continue;
+                };
+                match cx.chain_index(chain) {
+                    Some(i) => {
+                        if let Some(base) = &mut cx.chains[i].base {
+                            base.policy = p;
+                            if counters.is_some() {
+                                base.counters = policy_counters(*counters);
+                            }
                         }
                     }
-                }
-                None => {
-                    cx.add_builtin(b, p, *counters);
+                    None => {
+                        cx.add_builtin(b, p, *counters);
+                    }
                 }
             }
-        }
-        Command::Append(r) => add_rule(cx, registries, r, None, stats, diags),
-        Command::Insert { index, rule: r } => {
-            add_rule(cx, registries, r, Some(index.unwrap_or(1)), stats, diags)
+            Event::Cmd(Command::Append(r)) => {
+                add_rule(&mut cx, &mut registries, r, None, stats, diags)
+            }
+            Event::Cmd(Command::Insert { index, rule: r }) => add_rule(
+                &mut cx,
+                &mut registries,
+                r,
+                Some(index.unwrap_or(1)),
+                stats,
+                diags,
+            ),
         }
     }
-}
 
-/// The open table, translated: its chains, and what the table-wide passes make of it.
-pub(crate) fn close(cx: TableCx, out: &mut Translation) -> nft::Table {
     let mut table = nft::Table {
-        family: match cx.family {
+        family: match family {
             IpFamily::V4 => nft::Family::Ip,
             IpFamily::V6 => nft::Family::Ip6,
         },
@@ -302,11 +317,10 @@ pub(crate) fn close(cx: TableCx, out: &mut Translation) -> nft::Table {
     out.stats.rules_refused +=
         crate::tproxy::finish(&mut table, &cx.tproxy_locs, &mut out.diagnostics);
     crate::fragments::warn_input_only(&table, &cx.fragment_locs, &mut out.diagnostics);
-    table
+    Some(table)
 }
 
-/// The line of a command.
-pub(crate) fn command_line(c: &Command) -> u32 {
+fn command_line(c: &Command) -> u32 {
     match c {
         Command::Append(r) | Command::Insert { rule: r, .. } => r.loc.line,
         Command::NewChain { loc, .. } | Command::Policy { loc, .. } => loc.line,
@@ -331,8 +345,7 @@ fn parse_policy(p: &str, loc: &ipt::diag::Loc, diags: &mut Vec<Diagnostic>) -> O
     }
 }
 
-/// A `:CHAIN` line of the open table.
-pub(crate) fn declare(cx: &mut TableCx, d: &ipt::ChainDecl, diags: &mut Vec<Diagnostic>) {
+fn declare(cx: &mut TableCx, d: &ipt::ChainDecl, diags: &mut Vec<Diagnostic>) {
     if cx.has_chain(&d.name) {
         diags.push(Diagnostic::error(
             "translate/duplicate-chain",

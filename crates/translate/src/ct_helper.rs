@@ -36,7 +36,7 @@
 
 use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
-use fwnet_iptables::Diagnostic;
+use fwnet_iptables::{Command, Diagnostic};
 use fwnet_nft::{
     self as nft, BaseChain, Chain, ChainKind, CmpOp, CtHelper, CtKey, Expr, Family, Field,
     HelperProto, Hook, Match, MetaKey, Origin, Policy, Rule, Stmt, Value,
@@ -603,53 +603,43 @@ pub(crate) struct Unassigned {
 }
 
 /// The rules of one file that would need a helper CentOS 6 assigned automatically: the file
-/// accepts RELATED somewhere, and a rule names a helper's default port (`--dport 21`). Each rule
-/// is shown to [`Scan::rule`] in file order, before it is translated.
-pub(crate) struct Scan {
+/// accepts RELATED somewhere, and a rule names a helper's default port (`--dport 21`).
+pub(crate) fn unassigned_candidates(
+    rs: &fwnet_iptables::Ruleset,
     family: IpFamily,
-    /// A rule accepts RELATED.
-    related: bool,
-    /// Per helper, where the first rule (in file order) naming one of its ports is, and the
-    /// port.
-    first: Vec<Option<(Loc, u16)>>,
-    /// Helpers wanted and not found yet.
-    unfound: usize,
-}
-
-impl Scan {
-    pub(crate) fn new(family: IpFamily) -> Scan {
-        let mut scan = Scan {
-            family,
-            related: false,
-            first: vec![None; KNOWN.len()],
-            unfound: 0,
-        };
-        scan.unfound = KNOWN.iter().filter(|k| scan.wanted(k)).count();
-        scan
+) -> Vec<Unassigned> {
+    let rules: Vec<&fwnet_iptables::Rule> = rs
+        .tables
+        .iter()
+        .flat_map(|t| &t.commands)
+        .filter_map(|c| match c {
+            Command::Append(r) | Command::Insert { rule: r, .. } => Some(r),
+            _ => None,
+        })
+        .collect();
+    if !rules.iter().any(|r| related(r)) {
+        return Vec::new();
     }
-
-    /// These two only track broadcast answers (NetBIOS name service, SNMP traps) and CentOS 6
-    /// loaded them only on request; a rule for their port is no sign of reliance, and warning
-    /// on every file that opens 137 or 161 drowns the real cases.
-    fn wanted(&self, k: &Known) -> bool {
-        (self.family == IpFamily::V4 || k.ipv6) && !matches!(k.name, "netbios-ns" | "snmp")
-    }
-
-    /// Reads the rule's ports once, then checks them against every helper still unfound.
-    pub(crate) fn rule(&mut self, r: &fwnet_iptables::Rule) {
-        if !self.related && related(r) {
-            self.related = true;
-        }
-        if self.unfound == 0 {
-            return;
+    // These two only track broadcast answers (NetBIOS name service, SNMP traps) and CentOS 6
+    // loaded them only on request; a rule for their port is no sign of reliance, and warning
+    // on every file that opens 137 or 161 drowns the real cases.
+    let wanted =
+        |k: &Known| (family == IpFamily::V4 || k.ipv6) && !matches!(k.name, "netbios-ns" | "snmp");
+    // Per helper, the first rule (in file order) naming one of its ports, and the port. Each
+    // rule's ports are read once, then checked against every helper still unfound.
+    let mut first: Vec<Option<(&fwnet_iptables::Rule, u16)>> = vec![None; KNOWN.len()];
+    let mut unfound = KNOWN.iter().filter(|k| wanted(k)).count();
+    for r in rules {
+        if unfound == 0 {
+            break;
         }
         let ranges = dport_ranges(r);
         if ranges.is_empty() {
-            return;
+            continue;
         }
         let (tcp, udp) = (protocol_allows(r, TCP), protocol_allows(r, UDP));
-        for (i, k) in KNOWN.iter().enumerate() {
-            if self.first[i].is_some() || !self.wanted(k) {
+        for (k, slot) in KNOWN.iter().zip(first.iter_mut()) {
+            if slot.is_some() || !wanted(k) {
                 continue;
             }
             let named = k.ports.iter().find(|(p, n)| {
@@ -659,31 +649,23 @@ impl Scan {
                 }) && ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi)
             });
             if let Some(&(_, port)) = named {
-                self.first[i] = Some((r.loc.clone(), port));
-                self.unfound -= 1;
+                *slot = Some((r, port));
+                unfound -= 1;
             }
         }
     }
-
-    /// The candidates: none if no rule accepts RELATED.
-    pub(crate) fn finish(self) -> Vec<Unassigned> {
-        if !self.related {
-            return Vec::new();
-        }
-        let family = self.family;
-        KNOWN
-            .iter()
-            .zip(self.first)
-            .filter_map(|(k, found)| {
-                found.map(|(loc, port)| Unassigned {
-                    known: k,
-                    loc,
-                    port,
-                    family,
-                })
+    KNOWN
+        .iter()
+        .zip(first)
+        .filter_map(|(k, found)| {
+            found.map(|(r, port)| Unassigned {
+                known: k,
+                loc: r.loc.clone(),
+                port,
+                family,
             })
-            .collect()
-    }
+        })
+        .collect()
 }
 
 /// Warnings for rulesets that relied on CentOS 6's automatic helper assignment: each candidate

@@ -66,7 +66,7 @@ mod udp;
 
 pub use ct_helper::{parse_iptables_config, IptablesConfig};
 pub use fragments::tracks_connections;
-use fwnet_iptables::{Command, Diagnostic, Piece, Ruleset as IptRuleset};
+use fwnet_iptables::{Diagnostic, Ruleset as IptRuleset};
 use fwnet_nft as nft;
 pub use names::{Names, Resolve};
 use serde::Serialize;
@@ -163,181 +163,45 @@ pub fn translate_owned(
     ipsets: &[fwnet_iptables::ipset::IpsetFile],
     opts: &Options,
 ) -> Translation {
-    let mut stream = Stream::new(ipsets, opts);
+    let mut out = Translation::default();
+    let mut shared = chain::Shared::default();
+    shared.ipsets = ipsets.to_vec();
+    shared.recents.allow_approximate = opts.allow_approximate;
+    shared.names = opts.names.clone();
+    let any_v4 = inputs.iter().any(|i| i.family == IpFamily::V4);
+    let helper_candidates: Vec<ct_helper::Unassigned> = match &opts.iptables_config {
+        Some(_) => Vec::new(),
+        None => inputs
+            .iter()
+            .flat_map(|i| ct_helper::unassigned_candidates(&i.ruleset, i.family))
+            .collect(),
+    };
     for input in inputs {
-        // One piece a batch: each rule's syntax is freed once it is translated.
-        stream.file(input.family, pieces(input.ruleset).map(|piece| [piece]));
-    }
-    stream.finish()
-}
-
-/// A parsed file as the pieces [`fwnet_iptables::parse_streaming`] would have given: each
-/// table's declarations and commands by line, as the file has them.
-fn pieces(rs: IptRuleset) -> impl Iterator<Item = Piece> {
-    rs.tables.into_iter().flat_map(|t| {
-        let mut lines: Vec<(u32, Piece)> = t
-            .chains
-            .into_iter()
-            .map(|d| (d.loc.line, Piece::Chain(d)))
-            .chain(
-                t.commands
-                    .into_iter()
-                    .map(|c| (chain::command_line(&c), Piece::Command(c))),
-            )
-            .collect();
-        lines.sort_by_key(|(line, _)| *line);
-        std::iter::once(Piece::Table {
-            name: t.name,
-            loc: t.loc,
-        })
-        .chain(lines.into_iter().map(|(_, piece)| piece))
-        .chain(std::iter::once(Piece::End))
-    })
-}
-
-/// A translation made file by file, each file piece by piece, in the order
-/// [`fwnet_iptables::parse_streaming`] gives them: so that a file is translated while it is
-/// read. [`translate_owned`] is one too. Pieces are read by reference and dropped once
-/// translated, so that the syntax tree shrinks as the ruleset grows.
-pub struct Stream<'o> {
-    opts: &'o Options,
-    ipsets: &'o [fwnet_iptables::ipset::IpsetFile],
-    shared: chain::Shared,
-    out: Translation,
-    any_v4: bool,
-    helper_candidates: Vec<ct_helper::Unassigned>,
-}
-
-impl<'o> Stream<'o> {
-    pub fn new(ipsets: &'o [fwnet_iptables::ipset::IpsetFile], opts: &'o Options) -> Stream<'o> {
-        let mut shared = chain::Shared::default();
-        shared.ipsets = ipsets.to_vec();
-        shared.recents.allow_approximate = opts.allow_approximate;
-        shared.names = opts.names.clone();
-        Stream {
-            opts,
-            ipsets,
-            shared,
-            out: Translation::default(),
-            any_v4: false,
-            helper_candidates: Vec::new(),
-        }
-    }
-
-    /// Translates one file of `family` from its pieces, in batches; each batch is dropped once
-    /// translated. [`Piece::SavedBy`] is not looked at (the family is decided before).
-    pub fn file<B: AsRef<[Piece]>>(
-        &mut self,
-        family: IpFamily,
-        batches: impl IntoIterator<Item = B>,
-    ) {
-        self.any_v4 |= family == IpFamily::V4;
-        let mut scan = self
-            .opts
-            .iptables_config
-            .is_none()
-            .then(|| ct_helper::Scan::new(family));
-        let chain::Shared {
-            hashlimits,
-            recents,
-            ipsets,
-            names,
-            negated_owner,
-            tables,
-        } = &mut self.shared;
-        let out = &mut self.out;
-        let mut registries = (hashlimits, recents);
-        let mut open: Option<chain::TableCx> = None;
-        for batch in batches {
-            for piece in batch.as_ref() {
-                match piece {
-                    Piece::SavedBy(_) => {}
-                    Piece::Table { name, loc } => {
-                        if let Some(cx) = open.take() {
-                            let t = chain::close(cx, out);
-                            out.ruleset.tables.push(t);
-                        }
-                        open = chain::open(
-                            name,
-                            loc,
-                            family,
-                            ipsets,
-                            names.as_deref(),
-                            negated_owner,
-                            tables,
-                            &mut out.diagnostics,
-                        );
-                    }
-                    Piece::Chain(d) => {
-                        if let Some(cx) = &mut open {
-                            chain::declare(cx, d, &mut out.diagnostics);
-                        }
-                    }
-                    Piece::Command(c) => {
-                        if let (Some(scan), Command::Append(r) | Command::Insert { rule: r, .. }) =
-                            (&mut scan, c)
-                        {
-                            scan.rule(r);
-                        }
-                        if let Some(cx) = &mut open {
-                            chain::command(
-                                cx,
-                                &mut registries,
-                                c,
-                                &mut out.stats,
-                                &mut out.diagnostics,
-                            );
-                        }
-                    }
-                    Piece::End => {
-                        if let Some(cx) = open.take() {
-                            let t = chain::close(cx, out);
-                            out.ruleset.tables.push(t);
-                        }
-                    }
-                }
+        for table in input.ruleset.tables {
+            if let Some(t) = chain::table(table, input.family, &mut shared, &mut out) {
+                out.ruleset.tables.push(t);
             }
         }
-        if let Some(cx) = open.take() {
-            let t = chain::close(cx, out);
-            out.ruleset.tables.push(t);
-        }
-        self.helper_candidates
-            .extend(scan.map(ct_helper::Scan::finish).unwrap_or_default());
     }
-
-    /// The translation of every file, after the passes that look at the whole ruleset.
-    pub fn finish(self) -> Translation {
-        let Stream {
-            opts,
-            ipsets,
-            shared,
-            mut out,
-            any_v4,
-            helper_candidates,
-        } = self;
-        hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
-        recent::finish(&shared.recents, &mut out);
-        if shared.negated_owner.get() {
-            owner::finish(&mut out);
-        }
-        set::finish(ipsets, &mut out);
-        match &opts.iptables_config {
-            Some(cfg) if any_v4 => ct_helper::assign_by_port(&mut out.ruleset, cfg),
-            Some(_) => {}
-            None => {
-                ct_helper::warn_unassigned(&helper_candidates, &out.ruleset, &mut out.diagnostics)
-            }
-        }
-        fragments::guard_transport_tests(&mut out.ruleset);
-        for t in &out.ruleset.tables {
-            out.stats.tables += 1;
-            out.stats.chains += t.chains.len();
-            out.stats.sets += t.sets.len();
-            out.stats.rules_out += t.chains.iter().map(|c| c.rules.len()).sum::<usize>();
-        }
-        out
+    hashlimit::finish(&shared.hashlimits, &mut out.diagnostics);
+    recent::finish(&shared.recents, &mut out);
+    if shared.negated_owner.get() {
+        owner::finish(&mut out);
     }
+    set::finish(ipsets, &mut out);
+    match &opts.iptables_config {
+        Some(cfg) if any_v4 => ct_helper::assign_by_port(&mut out.ruleset, cfg),
+        Some(_) => {}
+        None => ct_helper::warn_unassigned(&helper_candidates, &out.ruleset, &mut out.diagnostics),
+    }
+    fragments::guard_transport_tests(&mut out.ruleset);
+    for t in &out.ruleset.tables {
+        out.stats.tables += 1;
+        out.stats.chains += t.chains.len();
+        out.stats.sets += t.sets.len();
+        out.stats.rules_out += t.chains.iter().map(|c| c.rules.len()).sum::<usize>();
+    }
+    out
 }
 
 /// How many approximations `diags` report emitting (`--allow-approximate`): the warnings with
@@ -367,10 +231,12 @@ pub fn detect_family(rs: &IptRuleset) -> IpFamily {
 /// A file with none of these is read as IPv4, with a `translate/family-guessed` warning: an
 /// ip6tables file read as IPv4 would filter the wrong traffic.
 pub fn family_of(rs: &IptRuleset) -> (IpFamily, Option<Diagnostic>) {
-    if let Some(family) = rs.saved_by.as_deref().and_then(family_of_tool) {
-        return (family, None);
+    match rs.saved_by.as_deref() {
+        Some("ip6tables-save") => return (IpFamily::V6, None),
+        Some("iptables-save") => return (IpFamily::V4, None),
+        _ => {}
     }
-    let evidence = rs
+    for rule in rs
         .tables
         .iter()
         .flat_map(|t| &t.commands)
@@ -379,61 +245,38 @@ pub fn family_of(rs: &IptRuleset) -> (IpFamily, Option<Diagnostic>) {
             | fwnet_iptables::Command::Insert { rule: r, .. } => Some(r),
             _ => None,
         })
-        .find_map(family_of_rule);
-    match evidence {
-        Some(family) => (family, None),
-        None => family_of_name(&rs.file),
-    }
-}
-
-/// The family a `# Generated by TOOL` comment's tool says ([`family_of`]'s first evidence).
-pub fn family_of_tool(tool: &str) -> Option<IpFamily> {
-    match tool {
-        "ip6tables-save" => Some(IpFamily::V6),
-        "iptables-save" => Some(IpFamily::V4),
-        _ => None,
-    }
-}
-
-/// The family one rule is evidence of ([`family_of`]'s second evidence; the first rule with
-/// any decides).
-pub fn family_of_rule(rule: &fwnet_iptables::Rule) -> Option<IpFamily> {
-    for o in &rule.opts {
-        let any_of = |a: &str, names: &[&str]| names.iter().any(|n| a.eq_ignore_ascii_case(n));
-        let address = matches!(
-            o.name.as_str(),
-            "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
-        );
-        let protocol = matches!(o.name.as_str(), "-p" | "--protocol");
-        for a in &o.args {
-            let v6 = (address && a.contains(':'))
-                || any_of(a, &["icmpv6", "ipv6-icmp", "icmp6"])
-                    && (protocol || matches!(o.name.as_str(), "-m" | "--match"))
-                || any_of(a, &["rt", "frag", "hbh", "dst", "ipv6header"])
-                    && matches!(o.name.as_str(), "-m" | "--match")
-                || a.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("icmp6-"))
-                || o.name == "--icmpv6-type";
-            if v6 {
-                return Some(IpFamily::V6);
-            }
-            // A file with evidence of both families is for neither tool; the first
-            // evidence decides.
-            if (address && a.contains('.'))
-                || protocol && any_of(a, &["icmp", "1"])
-                || o.name == "--reject-with" && a.starts_with("icmp-")
-                || o.name == "--icmp-type"
-            {
-                return Some(IpFamily::V4);
+    {
+        for o in &rule.opts {
+            let any_of = |a: &str, names: &[&str]| names.iter().any(|n| a.eq_ignore_ascii_case(n));
+            let address = matches!(
+                o.name.as_str(),
+                "-s" | "--source" | "--src" | "-d" | "--destination" | "--dst"
+            );
+            let protocol = matches!(o.name.as_str(), "-p" | "--protocol");
+            for a in &o.args {
+                let v6 = (address && a.contains(':'))
+                    || any_of(a, &["icmpv6", "ipv6-icmp", "icmp6"])
+                        && (protocol || matches!(o.name.as_str(), "-m" | "--match"))
+                    || any_of(a, &["rt", "frag", "hbh", "dst", "ipv6header"])
+                        && matches!(o.name.as_str(), "-m" | "--match")
+                    || a.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("icmp6-"))
+                    || o.name == "--icmpv6-type";
+                if v6 {
+                    return (IpFamily::V6, None);
+                }
+                // A file with evidence of both families is for neither tool; the first
+                // evidence decides.
+                if (address && a.contains('.'))
+                    || protocol && any_of(a, &["icmp", "1"])
+                    || o.name == "--reject-with" && a.starts_with("icmp-")
+                    || o.name == "--icmp-type"
+                {
+                    return (IpFamily::V4, None);
+                }
             }
         }
     }
-    None
-}
-
-/// [`family_of`] by the file's name alone, its last evidence, with the warning when the name
-/// says nothing either.
-pub fn family_of_name(file: &str) -> (IpFamily, Option<Diagnostic>) {
-    let base = std::path::Path::new(file)
+    let base = std::path::Path::new(&rs.file)
         .file_name()
         .map(|n| n.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
@@ -446,7 +289,7 @@ pub fn family_of_name(file: &str) -> (IpFamily, Option<Diagnostic>) {
     let warning = Diagnostic {
         severity: fwnet_iptables::Severity::Warning,
         code: "translate/family-guessed",
-        file: file.to_string(),
+        file: rs.file.clone(),
         line: 1,
         column: 1,
         message: "nothing in this file says whether it is iptables (IPv4) or ip6tables (IPv6) \
