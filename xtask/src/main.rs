@@ -18,6 +18,7 @@ usage: cargo xtask <task>
 tasks:
   test      install test dependencies (Debian, as root), then run the whole test suite
   deps      only install the Debian packages the tests need
+  lints     cargo fmt --check, then cargo clippy and cargo doc with warnings as errors
   corpus    import every file of ../shared/corpus and print a coverage table
             (--apply: load each into a private namespace; --verify: fwnet verify each)
   bench     load-time benchmarks against iptables-restore-translate, nft -f and
@@ -53,6 +54,7 @@ fn main() -> Result<()> {
             test(&args[1..])
         }
         Some("deps") => deps(),
+        Some("lints") => lints().map(|line| println!("lints: {line}")),
         Some("corpus") => corpus::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("vm-test") => vm::run(&args[1..]),
@@ -140,6 +142,7 @@ fn test(extra: &[String]) -> Result<()> {
     };
     // The performance issue's memory bound at 100k rules (apply and nft -f need a namespace).
     for ok in [
+        Some(step("lints", lints())),
         root_step("corpus sweep", "cargo xtask corpus --apply --verify", sweep),
         root_step("memory", "cargo xtask memory", memory),
     ]
@@ -162,21 +165,47 @@ fn test(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Prints a step's outcome as `NAME: ...`; whether it passed.
+fn step(name: &str, outcome: Result<String>) -> bool {
+    match outcome {
+        Ok(line) => {
+            println!("{name}: {line}");
+            true
+        }
+        Err(e) => {
+            println!("{name}: FAILED: {e:#}");
+            false
+        }
+    }
+}
+
+/// The code as the project keeps it: formatted by rustfmt, and no warning from clippy or
+/// rustdoc (a doc link to a private item, say).
+fn lints() -> Result<String> {
+    println!("lints: cargo fmt --check, cargo clippy, cargo doc");
+    let cargo = env!("CARGO");
+    run(Command::new(cargo).args(["fmt", "--all", "--check"]))?;
+    run(Command::new(cargo).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new(cargo)
+        .args(["doc", "--workspace", "--no-deps", "--quiet"])
+        .env("RUSTDOCFLAGS", "-D warnings"))?;
+    Ok("ok (rustfmt, clippy and rustdoc without warnings)".into())
+}
+
 /// A step of the suite that needs root, run after the cargo tests and printed as `NAME: ...`:
 /// whether it passed, or `None` when it could not run outside CI (under `CI=true` that is a
 /// failure).
-fn root_step(name: &str, alone: &str, step: impl FnOnce() -> Result<String>) -> Option<bool> {
+fn root_step(name: &str, alone: &str, run: impl FnOnce() -> Result<String>) -> Option<bool> {
     if effective_root() {
-        match step() {
-            Ok(line) => {
-                println!("{name}: {line}");
-                Some(true)
-            }
-            Err(e) => {
-                println!("{name}: FAILED: {e:#}");
-                Some(false)
-            }
-        }
+        Some(step(name, run()))
     } else if std::env::var("CI").as_deref() == Ok("true") {
         println!("{name}: FAILED: needs root under CI");
         Some(false)

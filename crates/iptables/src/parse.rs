@@ -64,7 +64,7 @@ use std::collections::HashMap;
 /// A file of [`SPLIT_AT`] bytes or more is read by two threads. It is cut into chunks of whole
 /// lines; this thread reads them from the front, as a file is read on one thread, while a
 /// helper tokenizes and groups the rule lines of chunks it takes from the back (see
-/// [`Ahead`]). Where the two meet, this thread reads the helper's chunks in order, taking its
+/// `Ahead`). Where the two meet, this thread reads the helper's chunks in order, taking its
 /// results. The chunks are taken one at a time rather than halves given out, because the two
 /// threads do not run at one speed: in `fwnet import` the other core is also populating memory
 /// ahead at first. The result is the same as reading the file on one thread: `tests/parse.rs`

@@ -16,7 +16,7 @@
 //!
 //! In `C_P` for TCP and UDP, a rule's own `== P` test always passes. Where the rule needs the
 //! protocol only for its ports, the test is dropped and the ports read as `th sport` / `th
-//! dport` ([`drop_protocol_test`]): one load and compare fewer for every packet that walks the
+//! dport` (`drop_protocol_test`): one load and compare fewer for every packet that walks the
 //! rule (TCP through the 10k mixed benchmark: 1.03 -> 1.35 times iptables-legacy's packets per
 //! second).
 //!

@@ -3,7 +3,7 @@
 //! The IR is what `fwnet import` stores and what `fwnet apply` programs. It speaks nftables
 //! vocabulary only (tables, base chains, sets, statements, `ip saddr`, `ct state`), never
 //! iptables vocabulary. It has four consumers, each a module here:
-//! - [`print`]: nft syntax that `nft -f` loads unchanged (`fwnet show`);
+//! - [`mod@print`]: nft syntax that `nft -f` loads unchanged (`fwnet show`);
 //! - [`lower`]: kernel bytecode (`fwnet_netlink::Expr`) exactly as `nft` would generate it for the
 //!   printed text, so `nft` can serve as the oracle in tests;
 //! - serde: the versioned state file, in [`packed`]'s binary encoding (or JSON);

@@ -9,7 +9,7 @@
 //! and drops the text: a value is a tag byte and its payload, a number is a LEB128 varint, a
 //! string its length and its bytes.
 //!
-//! Layout of a value (tags in [`tag`]):
+//! Layout of a value (tags in `tag`):
 //! - `NONE`, `UNIT`, `FALSE`, `TRUE`: the tag alone; `SOME` is followed by the value;
 //! - `UINT n` a non-negative integer, `NEG n` the integer `-1 - n`, `F64` eight bytes
 //!   little-endian;
@@ -110,7 +110,7 @@ pub fn write<W: Write, T: Serialize + ?Sized>(out: W, v: &T) -> std::io::Result<
     p.out.write_all(&p.buf)
 }
 
-/// Reads a value of type `T` that [`write`] wrote; every byte of `bytes` must belong to it.
+/// Reads a value of type `T` that [`write()`] wrote; every byte of `bytes` must belong to it.
 pub fn read<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
     let mut u = Unpacker {
         input: bytes,

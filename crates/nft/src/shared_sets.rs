@@ -26,12 +26,12 @@
 //! with N named sets costs N² steps of that walk. Measured (kernel 6.18, `fwnet apply` of the
 //! generated 100k-rule file in a namespace, `--no-optimize`): its 11,875 three-port lists as
 //! 7,500 named sets load in 9.7 s, the same lists written as one rule per port (118,750 rules,
-//! no set) in 0.93 s. So where [`expand`] is asked for, short lists ([`EXPAND_MAX`] values or
+//! no set) in 0.93 s. So where `expand` is asked for, short lists ([`EXPAND_MAX`] values or
 //! fewer) go first: `tcp dport { 80, 443 } accept` becomes `tcp dport 80 accept` and `tcp
 //! dport 443 accept`, and `tcp dport != { 80, 443 }` becomes `tcp dport != 80 tcp dport !=
-//! 443` in the one rule. The copies are exact where [`expand`] makes them: the values are
+//! 443` in the one rule. The copies are exact where `expand` makes them: the values are
 //! distinct, so a packet matches at most one copy; the rule has no effect before the list
-//! and keeps no state after it ([`crate::dispatch::copyable`]), so a copy that fails does
+//! and keeps no state after it (`crate::dispatch::copyable`), so a copy that fails does
 //! nothing and the one that matches does what the rule did; the counters the input gave stay
 //! on the first copy, so their sum is the input's. Longer lists still become named sets.
 
@@ -110,7 +110,7 @@ fn literal(stmt: &Stmt) -> Option<(Expr, CmpOp, &[Value])> {
     (plain && nameable && !elems.is_empty()).then_some((*left, *op, elems.as_slice()))
 }
 
-/// The operator of a list [`expand`] can write one value at a time: a literal of at most
+/// The operator of a list `expand` can write one value at a time: a literal of at most
 /// [`EXPAND_MAX`] values.
 fn short_list(stmt: &Stmt) -> Option<CmpOp> {
     literal(stmt)

@@ -1,17 +1,17 @@
 //! Probe derivation: which packets to send, computed from the IR alone (pure, no I/O).
 //!
-//! [`derive`] walks the `INPUT` chain of table `ip fwnet_filter` and every user chain reachable
+//! [`derive()`] walks the `INPUT` chain of table `ip fwnet_filter` and every user chain reachable
 //! from it by jump or goto, collecting for each rule the conditions on the path to it and its
 //! own: addresses and prefixes, ports and port ranges, protocol, tcp flags, icmp type and code,
 //! input interface, conntrack state, rate limits. Each rule gets a *witness* (a probe that
 //! satisfies every condition on its path, tier 0), then variants that move one of the rule's own
 //! conditions to its edges: first and last value of a prefix or range and the values just outside
 //! (tier 2), the usual tcp flag combinations (tier 3). Before those, tier 1: for each rule and
-//! each of the [`MEET_WINDOW`] rules before it, a plain packet (no conntrack state, interface,
-//! limit or list) that matches both when one exists ([`meet`]): the packet whose verdict their
+//! each of the `MEET_WINDOW` rules before it, a plain packet (no conntrack state, interface,
+//! limit or list) that matches both when one exists (`meet`): the packet whose verdict their
 //! order decides. The pairs come from the rules in the files' order when verification is
 //! given it ([`derive_ordered`]); then every pair the optimized translation holds the other
-//! way round ([`moved_past`]), however far apart and in any of the three chains, gets such a
+//! way round (`moved_past`), however far apart and in any of the three chains, gets such a
 //! packet too, which may arrive on or leave by an interface the two rules name.
 //!
 //! Conntrack states are produced for real by the runner: NEW is a first packet (a SYN for
@@ -120,7 +120,7 @@ const BURST_MAX: u32 = 64;
 /// The tcp flag combinations every tcp target is tried with (tier 3).
 const FLAG_COMBOS: [u8; 8] = [0, ALL, SYN, ACK, FIN, RST, SYN | ACK, SYN | FIN];
 
-/// What a probe sends. Port 0 means "any free port", filled in by [`derive`] and [`parse_file`].
+/// What a probe sends. Port 0 means "any free port", filled in by [`derive()`] and [`parse_file`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case", tag = "probe")]
 pub enum Spec {
@@ -1748,9 +1748,9 @@ fn list_probes(
     }
 }
 
-/// How many rules before a rule [`meet`] pairs it with.
+/// How many rules before a rule `meet` pairs it with.
 const MEET_WINDOW: usize = 16;
-/// The `why` of [`meet`] probes.
+/// The `why` of `meet` probes.
 pub const MEET_WHY: &str = "matches an earlier rule too";
 
 /// A packet that matches both `earlier` and `later` (INPUT rules met in that order), if the
@@ -1759,7 +1759,7 @@ pub const MEET_WHY: &str = "matches an earlier rule too";
 /// The optimizer moves a rule up past earlier ones only where no such packet exists, so where
 /// one does these probes see a wrong move.
 ///
-/// `swapped`: the pair is one the optimizer put in the other order ([`moved_past`]). Then the
+/// `swapped`: the pair is one the optimizer put in the other order (`moved_past`). Then the
 /// packet may arrive on, or leave by, an interface the rules name (other than `lo`), and the
 /// pair may be in FORWARD or OUTPUT, whose packets are routed through or sent by the server
 /// ([`reroute`]). Window pairs stay INPUT packets on the main link, where most rules of a
@@ -1872,7 +1872,7 @@ fn clash(a: &Conds, b: &Conds) -> bool {
         || apart(&a.dport, &b.dport)
 }
 
-/// Whether the packet `p` meets every condition of `c`, whose conditions are those [`meet`]
+/// Whether the packet `p` meets every condition of `c`, whose conditions are those `meet`
 /// keeps (no conntrack state, limit or list).
 fn satisfies(p: &Point, c: &Conds, af: Af) -> bool {
     let all = |conds: &[Cond], v: u128| conds.iter().all(|k| k.holds(v));
@@ -2186,7 +2186,7 @@ pub fn derive(rs: &Ruleset, cap: usize) -> Derived {
     derive_ordered(rs, None, cap)
 }
 
-/// [`derive`], with the pairs of rules whose order decides a packet taken from `order` (the
+/// [`derive()`], with the pairs of rules whose order decides a packet taken from `order` (the
 /// same files translated one rule per line, in their order) instead of from `rs`: where the
 /// optimizer moved a rule up past another that one packet can match too, that packet is among
 /// the probes.

@@ -50,11 +50,11 @@
 //! so the mark a packet that got through carries (`-j MARK`, `meta mark set`) is compared like
 //! its mapping; a kernel without the option gets the mangle tables listed as not verified.
 //! The TOS byte and TTL (IPv6: traffic class, hop limit) it got through with are compared the
-//! same way, each where the ruleset changed it ([`Changed`]): the probe is sent with TOS 0, and
+//! same way, each where the ruleset changed it (`Changed`): the probe is sent with TOS 0, and
 //! the kernel alone takes one from the TTL of a packet it routes.
 //!
 //! Conntrack entries: each probe's connection is looked up over ctnetlink after it
-//! ([`CtWatch::tracked`], in the zones [`conntrack_zones`] names) and whether it has an entry,
+//! (`CtWatch::tracked`, in the zones `conntrack_zones` names) and whether it has an entry,
 //! and the entry's mark, zone and helper, are compared the same way.
 //!
 //! Not verified: mangle's other effects (tc classes), raw's other than the entries.
