@@ -140,10 +140,11 @@ fn test(extra: &[String]) -> Result<()> {
         println!("corpus sweep: cargo xtask corpus --apply --verify");
         corpus::run(&["--apply".into(), "--verify".into()]).map(|()| "ok".to_string())
     };
-    // The performance issue's memory bound at 100k rules (apply and nft -f need a namespace).
     for ok in [
         Some(step("lints", lints())),
         root_step("corpus sweep", "cargo xtask corpus --apply --verify", sweep),
+        // The performance issue's memory bound at 100k rules (apply and nft -f need a
+        // namespace).
         root_step("memory", "cargo xtask memory", memory),
     ]
     .into_iter()
@@ -184,6 +185,17 @@ fn step(name: &str, outcome: Result<String>) -> bool {
 fn lints() -> Result<String> {
     println!("lints: cargo fmt --check, cargo clippy, cargo doc");
     let cargo = env!("CARGO");
+    for tool in ["fmt", "clippy"] {
+        let there = Command::new(cargo)
+            .args([tool, "--version"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !there {
+            bail!("`cargo {tool}` is not installed (rustup component add rustfmt clippy)");
+        }
+    }
     run(Command::new(cargo).args(["fmt", "--all", "--check"]))?;
     run(Command::new(cargo).args([
         "clippy",
