@@ -127,10 +127,10 @@ pub fn looks_like_ipset(text: &str) -> bool {
 pub fn parse_ipset(file: &str, text: &str) -> (IpsetFile, Vec<Diagnostic>) {
     let mut out = IpsetFile::default();
     let mut diags = Vec::new();
-    let shared: std::sync::Arc<str> = file.into();
+    let shared = crate::diag::FileName::new(file);
     for (n, line) in text.lines().enumerate() {
         let loc = |column: u32| Loc {
-            file: std::sync::Arc::clone(&shared),
+            file: shared,
             line: n as u32 + 1,
             column,
         };

@@ -12,5 +12,5 @@ mod parse;
 pub mod word;
 
 pub use ast::*;
-pub use diag::{Diagnostic, Severity};
+pub use diag::{Diagnostic, FileName, Severity};
 pub use parse::{parse, parse_in_chunks, parse_with, Helper, SPLIT_AT};

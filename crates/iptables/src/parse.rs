@@ -54,7 +54,7 @@ mod lex;
 mod rule;
 
 use crate::ast::{ChainDecl, Command, Ruleset, Table};
-use crate::diag::{Diagnostic, Loc};
+use crate::diag::{Diagnostic, FileName, Loc};
 use lex::{bracket_counters, tokenize, Columns, Token};
 use std::collections::HashMap;
 
@@ -379,7 +379,7 @@ struct OpenTable {
 struct Lines<'f> {
     file: &'f str,
     /// The file name every [`Loc`] of this parse shares.
-    shared_file: std::sync::Arc<str>,
+    shared_file: FileName,
     diags: Vec<Diagnostic>,
     tables: Vec<Table>,
     open: Option<OpenTable>,
@@ -396,7 +396,7 @@ impl<'f> Lines<'f> {
     fn new(file: &'f str) -> Lines<'f> {
         Lines {
             file,
-            shared_file: file.into(),
+            shared_file: FileName::new(file),
             diags: Vec::new(),
             tables: Vec::new(),
             open: None,
@@ -408,7 +408,7 @@ impl<'f> Lines<'f> {
 
     fn loc(&self, line: u32, column: u32) -> Loc {
         Loc {
-            file: std::sync::Arc::clone(&self.shared_file),
+            file: self.shared_file,
             line,
             column,
         }

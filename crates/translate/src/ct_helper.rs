@@ -233,7 +233,7 @@ fn loc_of(r: &Rule) -> Loc {
         line: 0,
     });
     Loc {
-        file: o.file,
+        file: fwnet_iptables::FileName::new(&o.file),
         line: o.line,
         column: 1,
     }

@@ -123,7 +123,7 @@ pub(crate) fn warn_input_only(table: &Table, locs: &[Loc], diags: &mut Vec<Diagn
         for origin in chain.rules.iter().filter_map(|r| r.origin.as_ref()) {
             let Some(loc) = locs
                 .iter()
-                .find(|l| l.line == origin.line && l.file == origin.file)
+                .find(|l| l.line == origin.line && *l.file == *origin.file)
             else {
                 continue;
             };

@@ -226,7 +226,7 @@ pub(crate) fn finish(out: &mut crate::Translation) {
                     file: rule
                         .origin
                         .as_ref()
-                        .map_or_else(|| "".into(), |o| o.file.clone()),
+                        .map_or_else(|| "".into(), |o| fwnet_iptables::FileName::new(&o.file)),
                     line,
                     column: 1,
                 };

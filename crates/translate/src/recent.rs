@@ -188,7 +188,7 @@ impl Entry {
 fn from_line(rule: &Rule, loc: &Loc) -> bool {
     rule.origin
         .as_ref()
-        .is_some_and(|o| o.file == loc.file && o.line == loc.line)
+        .is_some_and(|o| *o.file == *loc.file && o.line == loc.line)
 }
 
 pub(crate) fn translate(

@@ -354,7 +354,7 @@ pub(crate) fn finish(ipsets: &[IpsetFile], out: &mut crate::Translation) {
                 });
                 if let (true, Some(o)) = (writes, &r.origin) {
                     locs.push(Loc {
-                        file: o.file.clone(),
+                        file: fwnet_iptables::FileName::new(&o.file),
                         line: o.line,
                         column: 1,
                     });

@@ -219,7 +219,7 @@ pub(crate) fn finish(table: &mut nft::Table, locs: &[Loc], diags: &mut Vec<Diagn
             };
             let Some(loc) = locs
                 .iter()
-                .find(|l| l.line == origin.line && l.file == origin.file)
+                .find(|l| l.line == origin.line && *l.file == *origin.file)
             else {
                 return true;
             };
