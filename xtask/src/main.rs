@@ -215,9 +215,9 @@ fn lints() -> Result<String> {
 /// A step of the suite that needs root, run after the cargo tests and printed as `NAME: ...`:
 /// whether it passed, or `None` when it could not run outside CI (under `CI=true` that is a
 /// failure).
-fn root_step(name: &str, alone: &str, run: impl FnOnce() -> Result<String>) -> Option<bool> {
+fn root_step(name: &str, alone: &str, work: impl FnOnce() -> Result<String>) -> Option<bool> {
     if effective_root() {
-        Some(step(name, run()))
+        Some(step(name, work()))
     } else if std::env::var("CI").as_deref() == Ok("true") {
         println!("{name}: FAILED: needs root under CI");
         Some(false)

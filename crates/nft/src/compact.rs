@@ -6,7 +6,8 @@
 //! rule's [`Origin`](crate::Origin) its own copy of the file name although they all name the
 //! same file. Together that was a third of apply's heap. [`trimmed_vec`] and [`shared_str`] are
 //! used by `#[serde(deserialize_with)]` in [`crate::ir`]: statement lists are trimmed to their
-//! length, and a file name equal to the previous one shares its allocation.
+//! length, and a file name equal to the previous one shares its allocation (translation makes
+//! its origins the same way, [`Origin::new`](crate::Origin::new)).
 //!
 //! A merged rule's other lines ([`Rule::merged`](crate::Rule)) are written as runs:
 //! `[{"file": "a.rules", "lines": [[7, 60846]]}]` for a 60,840-line blocklist that became one
@@ -45,20 +46,25 @@ pub(crate) fn shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D:
             f.write_str("a string")
         }
         fn visit_str<E: Error>(self, s: &str) -> Result<Arc<str>, E> {
-            Ok(LAST_FILE.with(|last| {
-                let mut last = last.borrow_mut();
-                match &*last {
-                    Some(a) if &**a == s => a.clone(),
-                    _ => {
-                        let a: Arc<str> = Arc::from(s);
-                        *last = Some(a.clone());
-                        a
-                    }
-                }
-            }))
+            Ok(shared(s))
         }
     }
     d.deserialize_str(Shared)
+}
+
+/// `s` as an `Arc<str>`, sharing the previous one's allocation when the text is the same.
+pub(crate) fn shared(s: &str) -> Arc<str> {
+    LAST_FILE.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some(a) if &**a == s => a.clone(),
+            _ => {
+                let a: Arc<str> = Arc::from(s);
+                *last = Some(a.clone());
+                a
+            }
+        }
+    })
 }
 
 /// `origins` as runs of consecutive lines, grouped by file in order: each group is

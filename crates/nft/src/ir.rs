@@ -159,6 +159,17 @@ pub struct Origin {
     pub line: u32,
 }
 
+impl Origin {
+    /// Line `line` of file `file`, whose name shares its text with the previous origin's when
+    /// it is the same file (rules come file by file).
+    pub fn new(file: &str, line: u32) -> Origin {
+        Origin {
+            file: crate::compact::shared(file),
+            line,
+        }
+    }
+}
+
 impl std::fmt::Display for Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.file, self.line)

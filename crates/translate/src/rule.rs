@@ -724,10 +724,7 @@ pub(crate) fn translate(
     let rule = |stmts: Vec<Stmt>| nft::Rule {
         stmts,
         comment: comment.clone(),
-        origin: Some(nft::Origin {
-            file: origin_file(r.loc.file),
-            line: r.loc.line,
-        }),
+        origin: Some(nft::Origin::new(&r.loc.file, r.loc.line)),
         merged: Vec::new(),
     };
     let rules = ok.then(|| {
@@ -1234,26 +1231,4 @@ fn target_stmts(t: &Target, cx: &mut Cx, stmts: &mut Vec<Stmt>) {
         TargetKind::Tproxy => Vec::new(),
     };
     stmts.extend(extension);
-}
-
-thread_local! {
-    /// The last file name given an origin, and its text as the IR keeps it.
-    static ORIGIN_FILE: std::cell::RefCell<Option<(fwnet_iptables::FileName, std::sync::Arc<str>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// The IR's text of file `name` for a rule's origin: one allocation per file, shared by its
-/// rules (they come file by file).
-fn origin_file(name: fwnet_iptables::FileName) -> std::sync::Arc<str> {
-    ORIGIN_FILE.with(|last| {
-        let mut last = last.borrow_mut();
-        match &*last {
-            Some((n, text)) if *n == name => text.clone(),
-            _ => {
-                let text: std::sync::Arc<str> = name.as_str().into();
-                *last = Some((name, text.clone()));
-                text
-            }
-        }
-    })
 }
