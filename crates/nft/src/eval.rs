@@ -270,6 +270,30 @@ pub fn chain(t: &Table, name: &str, pkt: &Packet) -> Outcome {
     })
 }
 
+/// Whether one of `stmts` (the statements of a rule of `t` before some statement) is a test
+/// known to fail for `pkt`, so that the packet cannot reach what follows them in the rule. Only
+/// tests reading nothing but expressions `trusted` accepts are evaluated: the others, and those
+/// whose outcome the interpreter cannot know, count as passing. `false` is the safe answer.
+pub fn fails_before(
+    t: &Table,
+    stmts: &[Stmt],
+    pkt: &Packet,
+    trusted: impl Fn(&Expr) -> bool,
+) -> bool {
+    let walk = Walk {
+        table: t,
+        base: 0,
+        policy: Policy::Accept,
+        forks: 0,
+    };
+    stmts.iter().any(|s| match s {
+        Stmt::Match(m) if !m.loads().is_empty() && m.loads().iter().all(&trusted) => {
+            matches!(walk.step(s, pkt), Step::NoMatch)
+        }
+        _ => false,
+    })
+}
+
 #[allow(unreachable_patterns)]
 fn mark_sets(t: &Table) -> impl Iterator<Item = &MarkSet> {
     t.chains

@@ -11,7 +11,10 @@
 //!   in `__netif_receive_skb_core` before it calls `ip_rcv`/`ipv6_rcv`, in the same softirq.
 //!
 //! A probe packet seen at the tap has reached the server; from then on the INPUT path runs
-//! without sleeping, so [`GRACE`] later it either passed or was dropped. A packet never seen at
+//! without sleeping, so [`GRACE`] later it either passed or was dropped. Sooner, when the
+//! sender put a barrier frame behind it from the same CPU ([`Observer::barrier_follows`]):
+//! the kernel takes a CPU's frames into a link one at a time, in order, so when the barrier
+//! reaches the tap the packets before it have been judged. A packet never seen at
 //! the tap is [`Seen::NotReceived`]: the harness failed (a starved softirq, a link not up yet),
 //! not the ruleset. The wait for arrival is adaptive: [`ARRIVAL`] without any progress, renewed
 //! each time one more packet of the probe arrives, so a loaded machine gets the time it needs
@@ -231,6 +234,8 @@ pub struct Observer {
     /// What passed or was sent carried that the ruleset may have set.
     carried: HashMap<PacketKey, Carried>,
     barriers: HashSet<u32>,
+    /// The barrier sent right behind the packets being observed ([`Observer::barrier_follows`]).
+    behind: Option<u32>,
 }
 
 const TCP_PROTOCOL: u8 = 6;
@@ -354,6 +359,7 @@ impl Observer {
                 sent_on_lo: HashSet::new(),
                 carried: HashMap::new(),
                 barriers: HashSet::new(),
+                behind: None,
             })
         })?
     }
@@ -366,7 +372,18 @@ impl Observer {
         self.sent.clear();
         self.sent_on_lo.clear();
         self.carried.clear();
+        self.behind = None;
         Ok(Mark(()))
+    }
+
+    /// Says that the packets about to be judged were followed by a barrier frame carrying
+    /// `nonce`, over the link they took and from the CPU that sent them. A CPU's frames into
+    /// a link are received in the order sent, each wholly (through every chain, to the raw
+    /// sockets or out of a link) before the next, so once the barrier has arrived the kernel
+    /// is done with the packets: the verdict waits for it instead of [`GRACE`] (still at most
+    /// that long).
+    pub fn barrier_follows(&mut self, nonce: u32) {
+        self.behind = Some(nonce);
     }
 
     /// Reads one `/proc/net/snmp` counter of the server namespace, e.g. `("Tcp", "OutRsts")`.
@@ -506,15 +523,22 @@ impl Observer {
             .collect())
     }
 
-    /// Waits [`GRACE`] for what already arrived to finish the INPUT path, or until `done`.
+    /// Waits [`GRACE`] for what already arrived to finish the INPUT path, or until `done`, or
+    /// until the barrier behind the packets ([`Observer::barrier_follows`]) arrived.
     fn settle(&mut self, done: impl Fn(&Observer) -> bool) -> Result<(), String> {
         let deadline = Instant::now() + GRACE;
+        let behind = self.behind.take();
         loop {
             // Drain once more after the deadline so a late wake-up cannot turn accept into drop.
             self.drain()?;
             let now = Instant::now();
             if now >= deadline || done(self) {
                 return Ok(());
+            }
+            if behind.is_some_and(|n| self.barriers.remove(&n)) {
+                // A drain reads the raw sockets before the tap: what passed before the
+                // barrier arrived may have been queued after they were read.
+                return self.drain();
             }
             self.wait(deadline - now);
         }

@@ -863,6 +863,44 @@ pub(crate) fn sockaddr_in(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
     }
 }
 
+/// The calling thread held on the CPU it runs on, until dropped, when it gets back the CPUs it
+/// was allowed before. What it sends into a veth link meanwhile goes into that one CPU's
+/// receive queue, so the kernel takes it in the order sent: a barrier frame
+/// ([`LinkSender::send_barrier`]) sent last arrives after the others were judged.
+pub struct OneCpu(libc::cpu_set_t);
+
+impl OneCpu {
+    /// `None` when the kernel does not say which CPU this is or refuses the change.
+    pub fn hold() -> Option<OneCpu> {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        // SAFETY: an all-zero cpu_set_t is a valid empty set; the calls get a pointer to a
+        // live set and its exact size, and pid 0, the calling thread.
+        unsafe {
+            let mut before: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, size, &mut before) != 0 {
+                return None;
+            }
+            let cpu = usize::try_from(libc::sched_getcpu()).ok()?;
+            let mut one: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_SET(cpu, &mut one);
+            // Had the thread moved since `sched_getcpu`, this moves it back before returning.
+            if libc::sched_setaffinity(0, size, &one) != 0 {
+                return None;
+            }
+            Some(OneCpu(before))
+        }
+    }
+}
+
+impl Drop for OneCpu {
+    fn drop(&mut self) {
+        // SAFETY: as in `hold`: the set taken there, its size, the calling thread.
+        unsafe {
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &self.0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

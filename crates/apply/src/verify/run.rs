@@ -62,13 +62,13 @@
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Header, Observer, PacketKey, Seen, ARRIVAL, GRACE};
 use super::packet::{
-    LinkSender, Packet, RawSender, ACK, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
+    LinkSender, OneCpu, Packet, RawSender, ACK, ICMPV6_DEST_UNREACHABLE, ICMPV6_ECHO_REQUEST,
     ICMP_DEST_UNREACHABLE, ICMP_ECHO_REQUEST, L4,
 };
 use super::probes::{self, Path, Probe, Spec};
 use super::report::{ProbeResult, Report, RuleHit, Side, Timings, Tracked, Unreached, Verdict};
 use fwnet_netlink::conntrack::{self, Flow as CtFlow};
-use fwnet_nft::{CmpOp, Family, Ruleset, Stmt};
+use fwnet_nft::{CmpOp, Family, Limit, Ruleset, Stmt, Table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{Read, Write};
@@ -1102,6 +1102,17 @@ fn has_dnat(rs: &Ruleset) -> bool {
         .any(|s| matches!(s, Stmt::Nat(n) if n.kind == fwnet_nft::NatKind::Dnat))
 }
 
+/// Whether `rs` has a NAT statement of any kind, so that a packet's addresses and ports may differ
+/// from one chain to the next.
+fn has_nat(rs: &Ruleset) -> bool {
+    rs.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+        .any(|s| matches!(s, Stmt::Nat(_)))
+}
+
 /// Makes the server a router: it forwards, sends no redirects (a probe may leave by the link it
 /// came in on), and its forwarded copies are what [`Observer::forward_verdicts`] looks for.
 fn enable_forwarding(site: &Site, ipv6: bool) -> Result<(), String> {
@@ -2055,26 +2066,144 @@ fn hits(before: &Snapshot, after: &Snapshot, chains: &[String]) -> Vec<RuleHit> 
     out
 }
 
-/// The longest wait a burst probe needs for the bucket of a rate limit of `ir` to fill again,
-/// over the limits that fill within [`SETTLE_MAX`] (one that takes longer gains a token so
-/// rarely that no probe races it: `--limit 1/minute`).
-fn settle_after_burst(ir: &Ruleset) -> Duration {
-    ir.tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-        .flat_map(|r| &r.stmts)
-        .filter_map(|s| match s {
-            Stmt::Limit(l) => Some(l),
-            Stmt::SetUpdate { limit, .. } => limit.as_ref(),
-            _ => None,
-        })
-        .filter(|l| l.rate > 0)
-        .map(|l| {
-            let ms = u64::from(l.burst.max(1)) * l.unit.seconds() * 1000 / l.rate;
-            Duration::from_millis(ms)
+/// How long the bucket of rate limit `l` takes to fill again once a burst emptied it; `None`
+/// when that is longer than [`SETTLE_MAX`] (such a limit gains a token so rarely that no probe
+/// races it: `--limit 1/minute`).
+fn refill(l: &Limit) -> Option<Duration> {
+    (l.rate > 0)
+        .then(|| {
+            Duration::from_millis(u64::from(l.burst.max(1)) * l.unit.seconds() * 1000 / l.rate)
         })
         .filter(|d| *d <= SETTLE_MAX)
+}
+
+/// Every rate limit of `ir` (`limit rate`, and the per-key one of `update @set`), with its
+/// table, its chain and the statements before it in its rule.
+fn rate_limits(ir: &Ruleset) -> impl Iterator<Item = (&Table, &str, &[Stmt], &Limit)> {
+    ir.tables.iter().flat_map(|t| {
+        t.chains.iter().flat_map(move |c| {
+            c.rules.iter().flat_map(move |r| {
+                r.stmts.iter().enumerate().filter_map(move |(i, s)| {
+                    let l = match s {
+                        Stmt::Limit(l) => l,
+                        Stmt::SetUpdate { limit, .. } => limit.as_ref()?,
+                        _ => return None,
+                    };
+                    Some((t, c.name.as_str(), &r.stmts[..i], l))
+                })
+            })
+        })
+    })
+}
+
+/// The longest wait a burst probe needs for the bucket of a rate limit of `ir` to fill again,
+/// over the limits that fill within [`SETTLE_MAX`]: what [`settle_after`] waits for a burst it
+/// cannot describe to the interpreter.
+fn settle_after_burst(ir: &Ruleset) -> Duration {
+    rate_limits(ir)
+        .filter_map(|(_, _, _, l)| refill(l))
+        .max()
+        .unwrap_or_default()
+}
+
+/// How long to wait after a burst of `probe` (`count` > 1) before the next probe: the longest
+/// refill ([`refill`]) among the rate limits its packets may have drained.
+///
+/// A limit counts unless a test before it in its rule is known to fail for the burst's
+/// packets ([`eval::fails_before`]), reading only what they keep from the wire to every chain
+/// they meet: the protocol, the icmp type and code of an echo or other crafted icmp packet,
+/// and the addresses and destination port where no NAT statement can rewrite them and the
+/// packets go whole. Interfaces, marks, conntrack, tcp flags and source ports count as
+/// passing. So do all tests in the chains the server's own packets meet (output and
+/// postrouting hooks and the chains they reach): the server answers a burst there (echo
+/// replies, SYN-ACKs, resets, icmp errors), with other addresses, flags and types. A datagram
+/// or connection the server sends first is not described: every limit counts for it.
+fn settle_after(ir: &Ruleset, probe: &Probe) -> Duration {
+    use fwnet_nft::eval::{self, Device};
+    use fwnet_nft::{Expr, Field, Hook, MetaKey};
+    let icmp = if probe.spec.is_ipv6() { 58 } else { 1 };
+    // The protocol, destination port and icmp type and code of the burst's packets, and
+    // whether the last two are what `crafted` sends.
+    let (l4proto, dport, (icmp_type, icmp_code), own_icmp) = match probe.spec {
+        Spec::Tcp { dport, .. } => (6, dport, (0, 0), false),
+        Spec::Udp {
+            dport,
+            reply: false,
+            ..
+        } => (17, dport, (0, 0), false),
+        Spec::Icmp { kind, code, .. } => (icmp, 0, (kind, code), true),
+        Spec::Established { proto, dport, .. } => (proto, dport, (0, 0), false),
+        Spec::Ip { proto, .. } => (proto, 0, (0, 0), false),
+        Spec::Udp { reply: true, .. } | Spec::Related { .. } | Spec::Connect { .. } => {
+            return settle_after_burst(ir)
+        }
+    };
+    let pkt = eval::Packet {
+        iifname: Device::Unknown,
+        oifname: Device::Unknown,
+        saddr: probe.spec.src(),
+        daddr: probe.spec.dst(),
+        l4proto,
+        sport: 0,
+        dport,
+        tcp_flags: 0,
+        icmp_type,
+        icmp_code,
+        ct_state: 0,
+        mark: None,
+        ct_mark: None,
+    };
+    let fixed = !probe.fragmented && !has_nat(ir);
+    let trusted = |e: &Expr| match e {
+        Expr::Meta(MetaKey::L4proto | MetaKey::Nfproto) | Expr::Payload(Field::IpProtocol) => true,
+        Expr::Payload(
+            Field::IcmpType | Field::IcmpCode | Field::Icmpv6Type | Field::Icmpv6Code,
+        ) => own_icmp,
+        Expr::Payload(
+            Field::IpSaddr
+            | Field::Ip6Saddr
+            | Field::IpDaddr
+            | Field::Ip6Daddr
+            | Field::TcpDport
+            | Field::UdpDport
+            | Field::ThDport,
+        ) => fixed,
+        _ => false,
+    };
+    // The chains of each table the server's own packets meet.
+    let answered: Vec<(&Table, Vec<String>)> = ir
+        .tables
+        .iter()
+        .map(|t| {
+            let bases = t
+                .chains
+                .iter()
+                .filter(|c| {
+                    c.base
+                        .as_ref()
+                        .is_some_and(|b| matches!(b.hook, Hook::Output | Hook::Postrouting))
+                })
+                .map(|c| c.name.clone())
+                .collect();
+            (t, reachable_in(Some(t), bases))
+        })
+        .collect();
+    let answers_meet = |t: &Table, chain: &str| {
+        answered
+            .iter()
+            .any(|(a, chains)| std::ptr::eq(*a, t) && chains.iter().any(|c| c == chain))
+    };
+    let v6 = probe.spec.is_ipv6();
+    rate_limits(ir)
+        .filter(|(t, _, _, _)| match t.family {
+            Family::Ip => !v6,
+            Family::Ip6 => v6,
+            Family::Inet => true,
+        })
+        .filter(|(t, chain, before, _)| {
+            answers_meet(t, chain) || !eval::fails_before(t, before, &pkt, trusted)
+        })
+        .filter_map(|(_, _, _, l)| refill(l))
         .max()
         .unwrap_or_default()
 }
@@ -2276,6 +2405,7 @@ fn play_probes(
         ct,
     } = tools;
     let mut next_id: u16 = 0x1000;
+    let mut next_barrier: u32 = PROBE_BARRIERS;
     let mut out = Vec::with_capacity(all.len());
     // Per family and path, and for a packet the server sends itself over `lo`, which meets
     // OUTPUT before INPUT.
@@ -2304,10 +2434,9 @@ fn play_probes(
     }
     // Counters of each family as the previous probe of that family left them.
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
-    let settle = settle_after_burst(ir);
-    let mut after_burst = false;
+    let mut settle = Duration::ZERO;
     for probe in all {
-        if after_burst && !settle.is_zero() {
+        if !settle.is_zero() {
             // The burst drained a rate limit's bucket; the probes after it would meet a bucket
             // a token at a time, and which of them gets one depends on timing (and on packets
             // the kernel sends by itself) that the two sides never share exactly. Both sides
@@ -2315,7 +2444,10 @@ fn play_probes(
             thread::sleep(settle);
             last.clear();
         }
-        after_burst = probe.count > 1;
+        settle = match probe.count > 1 {
+            true => settle_after(ir, probe),
+            false => Duration::ZERO,
+        };
         if probe.wait_ms > 0 {
             thread::sleep(Duration::from_millis(u64::from(probe.wait_ms)));
         }
@@ -2431,6 +2563,11 @@ fn play_probes(
                 }
                 // Per key: whether the server's own OUTPUT refused its packet.
                 let mut refused = Vec::with_capacity(packets.len());
+                // A client sends from one CPU, and a barrier behind its packets.
+                let one_cpu = match (sent, sender) {
+                    (false, Some(_)) => OneCpu::hold(),
+                    _ => None,
+                };
                 for ((p, pieces), keys) in packets.iter().zip(&wire).zip(&per_packet) {
                     let r = match (sent, sender) {
                         // The server's own OUTPUT may refuse it: then INPUT never sees it.
@@ -2440,6 +2577,12 @@ fn play_probes(
                     };
                     refused.extend(keys.iter().map(|_| r));
                 }
+                if let (Some(_), Some(s)) = (&one_cpu, sender) {
+                    next_barrier = next_barrier.wrapping_add(1) | PROBE_BARRIERS;
+                    s.send_barrier(next_barrier)?;
+                    observer.barrier_follows(next_barrier);
+                }
+                drop(one_cpu);
                 let keys: Vec<PacketKey> = per_packet.into_iter().flatten().collect();
                 // Only what left is waited for; a refused packet is dropped already.
                 let sent: Vec<PacketKey> = keys
@@ -2585,6 +2728,9 @@ fn ready(observer: &mut Observer, sender: &LinkSender, link: u32) -> Result<(), 
 
 const BARRIER_RESEND: Duration = Duration::from_millis(250);
 const BARRIER_TRIES: u32 = 40;
+
+/// The barriers sent behind probes have this bit set; those of [`ready`] do not.
+const PROBE_BARRIERS: u32 = 1 << 31;
 
 /// What NAT changed in a packet the server let through, `seen` against what was `sent`: the
 /// new destination (`dst 10.0.0.5:80`), the new source (`src 10.77.1.1`), or None. A source
@@ -3486,6 +3632,128 @@ mod tests {
             Duration::ZERO
         );
         assert_eq!(settle_after_burst(&ruleset(Vec::new())), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_burst_waits_only_for_the_buckets_its_packets_can_reach() {
+        use fwnet_nft::{Expr, Field, Match, MetaKey, TimeUnit, Value};
+        let is = |left, n| {
+            Stmt::Match(Match::Cmp {
+                left,
+                op: CmpOp::Eq,
+                right: Value::Num(n),
+            })
+        };
+        let limit = |rate, unit, burst| {
+            Stmt::Limit(fwnet_nft::Limit {
+                rate,
+                unit,
+                burst,
+                over: false,
+            })
+        };
+        let proto = |n| is(Expr::Meta(MetaKey::L4proto), n);
+        let echo = || is(Expr::Payload(Field::IcmpType), 8);
+        let dport_22 = || is(Expr::Payload(Field::TcpDport), 22);
+        let mark_1 = || is(Expr::Meta(MetaKey::Mark), 1);
+        let table = |family, rules: Vec<Vec<Stmt>>| fwnet_nft::Table {
+            family,
+            name: "fwnet_filter".into(),
+            sets: Vec::new(),
+            chains: vec![fwnet_nft::Chain {
+                name: "INPUT".into(),
+                base: None,
+                rules: rules
+                    .into_iter()
+                    .map(|stmts| fwnet_nft::Rule {
+                        stmts,
+                        ..fwnet_nft::Rule::default()
+                    })
+                    .collect(),
+                family: None,
+            }],
+            ct_helpers: Vec::new(),
+        };
+        let one = |family, rules| Ruleset {
+            tables: vec![table(family, rules)],
+        };
+        use TimeUnit::{Minute, Second};
+        // The generated bench file's: a 10/s echo limit (0.5 s to fill), and LOGDROP's 5/min.
+        let bench = one(
+            Family::Ip,
+            vec![
+                vec![proto(1), echo(), limit(10, Second, 5)],
+                vec![limit(5, Minute, 5)],
+            ],
+        );
+        let burst = |line: &str| probes::parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let ms = Duration::from_millis;
+        let syns = burst("tcp 192.168.0.3:20242 -> 10.77.0.1:7 flags S x 8");
+        assert_eq!(settle_after(&bench, &syns), Duration::ZERO);
+        let echoes = burst("icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 x 8");
+        assert_eq!(settle_after(&bench, &echoes), ms(500));
+        // A timestamp request is not an echo; an echo in an `ip6` table is not this packet's.
+        let stamps = burst("icmp 198.18.0.1 -> 10.77.0.1 type 13 code 0 x 8");
+        assert_eq!(settle_after(&bench, &stamps), Duration::ZERO);
+        let v6 = one(Family::Ip6, vec![vec![limit(10, Second, 5)]]);
+        assert_eq!(settle_after(&v6, &echoes), Duration::ZERO);
+        // The ruleset-wide wait this replaces waited 0.5 s after each of them.
+        assert_eq!(settle_after_burst(&bench), ms(500));
+
+        // A destination port counts while nothing can rewrite it...
+        let ssh = one(
+            Family::Ip,
+            vec![vec![proto(6), dport_22(), limit(2, Second, 4)]],
+        );
+        let to = |port: u16| {
+            burst(&format!(
+                "tcp 198.18.0.1:30000 -> 10.77.0.1:{port} flags S x 7"
+            ))
+        };
+        assert_eq!(settle_after(&ssh, &to(22)), ms(2000));
+        assert_eq!(settle_after(&ssh, &to(80)), Duration::ZERO);
+        // ...not once a NAT statement can (`redirect to :22` before the filter),
+        let mut nat = ssh.clone();
+        nat.tables[0].chains[0].rules.push(fwnet_nft::Rule {
+            stmts: vec![Stmt::Nat(fwnet_nft::Nat {
+                kind: fwnet_nft::NatKind::Redirect,
+                addr: None,
+                ports: Some((22, 22)),
+                flags: Default::default(),
+            })],
+            ..fwnet_nft::Rule::default()
+        });
+        assert_eq!(settle_after(&nat, &to(80)), ms(2000));
+        // nor in a second fragment, which carries no ports.
+        let fragments = Probe {
+            fragmented: true,
+            ..to(80)
+        };
+        assert_eq!(settle_after(&ssh, &fragments), ms(2000));
+        // What the packets do not carry from the wire (a mark) never rules a limit out.
+        let marked = one(Family::Ip, vec![vec![mark_1(), limit(2, Second, 4)]]);
+        assert_eq!(settle_after(&marked, &to(80)), ms(2000));
+        // Nor does anything in the chains the server's answers meet: an OUTPUT chain, and the
+        // chain it jumps to, see the resets and icmp errors a burst of SYNs may get.
+        let mut output = one(
+            Family::Ip,
+            vec![vec![Stmt::Verdict(fwnet_nft::Verdict::Jump(
+                "INPUT".into(),
+            ))]],
+        );
+        output.tables[0].chains[0].name = "OUTPUT".into();
+        output.tables[0].chains[0].base = Some(fwnet_nft::BaseChain {
+            kind: fwnet_nft::ChainKind::Filter,
+            hook: fwnet_nft::Hook::Output,
+            priority: 0,
+            policy: fwnet_nft::Policy::Accept,
+            counters: None,
+        });
+        let input = table(Family::Ip, vec![vec![proto(1), limit(10, Second, 5)]]);
+        output.tables[0].chains.push(input.chains[0].clone());
+        assert_eq!(settle_after(&output, &syns), ms(500));
+        output.tables[0].chains[0].rules.clear();
+        assert_eq!(settle_after(&output, &syns), Duration::ZERO);
     }
 
     #[test]
