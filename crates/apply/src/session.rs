@@ -5,7 +5,7 @@ use crate::batch::{Plan, TableKey};
 use crate::socket::Socket;
 use crate::{Error, Features, Rejection, OWNED_PREFIX};
 use fwnet_netlink::consts::*;
-use fwnet_netlink::{dump, parse_replies, Reply, ReplyBody};
+use fwnet_netlink::{dump, parse_replies, Header, Reply, ReplyBody};
 use std::io;
 
 pub struct Session {
@@ -43,23 +43,47 @@ impl Session {
     /// Sends a request and collects every reply up to NLMSG_DONE (or the ack/error of a
     /// non-dump request).
     pub fn request(&mut self, bytes: &[u8]) -> Result<Vec<Reply>, Error> {
-        self.sock.send(bytes).map_err(send_error)?;
         let mut out = Vec::new();
+        self.request_frames(bytes, |header, body| {
+            let r = fwnet_netlink::decode_reply(header, body)
+                .map_err(|e| Error::Protocol(e.to_string()))?;
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Like [`Session::request`], handing each message of the answer to `each` as its header
+    /// and undecoded payload instead: the end of a dump, an ack and an error are handled here.
+    pub fn request_frames(
+        &mut self,
+        bytes: &[u8],
+        mut each: impl FnMut(Header, &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.sock.send(bytes).map_err(send_error)?;
         let mut buf = Vec::new();
         loop {
             self.sock.recv(&mut buf, true).map_err(recv_error)?;
-            for r in parse_replies(&buf) {
-                let r = r.map_err(|e| Error::Protocol(e.to_string()))?;
-                match &r.body {
-                    ReplyBody::Done { .. } => return Ok(out),
-                    ReplyBody::Error(e) if e.is_ack() => return Ok(out),
-                    ReplyBody::Error(e) => return Err(errno_error(e.errno())),
+            for frame in fwnet_netlink::frames(&buf) {
+                let (header, body) = frame.map_err(|e| Error::Protocol(e.to_string()))?;
+                match header.ty {
+                    NLMSG_DONE => return Ok(()),
+                    NLMSG_ERROR => {
+                        let r = fwnet_netlink::decode_reply(header, body)
+                            .map_err(|e| Error::Protocol(e.to_string()))?;
+                        match r.body {
+                            ReplyBody::Error(e) if !e.is_ack() => {
+                                return Err(errno_error(e.errno()))
+                            }
+                            _ => return Ok(()),
+                        }
+                    }
                     _ => {}
                 }
-                let multi = r.header.flags & NLM_F_MULTI != 0;
-                out.push(r);
+                let multi = header.flags & NLM_F_MULTI != 0;
+                each(header, body)?;
                 if !multi {
-                    return Ok(out);
+                    return Ok(());
                 }
             }
         }
@@ -171,6 +195,39 @@ impl Session {
                     _ => None,
                 },
             )?);
+        }
+        Ok(out)
+    }
+
+    /// The chain and packet counter ([`fwnet_netlink::counter_of`]) of every rule of one
+    /// table, in the order of [`Session::rules`], decoding nothing else of them.
+    pub fn rule_counters(
+        &mut self,
+        family: u8,
+        table: &str,
+    ) -> Result<Vec<(String, Option<u64>)>, Error> {
+        let chains: Vec<String> = self
+            .chains(family)?
+            .into_iter()
+            .filter(|c| c.table == table)
+            .map(|c| c.name)
+            .collect();
+        let mut out = Vec::new();
+        for chain in &chains {
+            let seq = self.next_seq(1);
+            let request = dump::get_rules(family, Some(table), Some(chain), seq);
+            self.request_frames(&request, |header, body| {
+                if header.nft_msg() != Some(NFT_MSG_NEWRULE) {
+                    return Ok(());
+                }
+                let attrs = body.get(NFGENMSG_LEN..).unwrap_or_default();
+                let (of, packets) =
+                    fwnet_netlink::counter_of(attrs).map_err(|e| Error::Protocol(e.to_string()))?;
+                if of == *chain {
+                    out.push((of, packets));
+                }
+                Ok(())
+            })?;
         }
         Ok(out)
     }

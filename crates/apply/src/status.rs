@@ -297,18 +297,11 @@ pub fn rule_counters(
 ) -> Result<Vec<(String, Vec<u64>)>, Error> {
     let mut s = Session::open()?;
     let mut out: Vec<(String, Vec<u64>)> = Vec::new();
-    for r in s.rules(lower::family_code(family), table)? {
-        let packets = r
-            .exprs
-            .iter()
-            .find_map(|e| match e {
-                Expr::Counter { packets, .. } => Some(*packets),
-                _ => None,
-            })
-            .unwrap_or(0);
+    for (of, packets) in s.rule_counters(lower::family_code(family), table)? {
+        let packets = packets.unwrap_or(0);
         match out.last_mut() {
-            Some((chain, list)) if *chain == r.chain => list.push(packets),
-            _ => out.push((r.chain, vec![packets])),
+            Some((chain, list)) if *chain == of => list.push(packets),
+            _ => out.push((of, vec![packets])),
         }
     }
     Ok(out)

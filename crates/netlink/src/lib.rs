@@ -39,11 +39,11 @@ pub use error::DecodeError;
 pub use expr::*;
 pub use gen::Gen;
 pub use msg::{
-    nft_type, parse_replies, write_message, Header, NfGenMsg, NlError, Object, Replies, Reply,
-    ReplyBody,
+    decode_reply, frames, nft_type, parse_replies, write_message, Frames, Header, NfGenMsg,
+    NlError, Object, Replies, Reply, ReplyBody,
 };
 pub use obj::{CtHelper, Obj, ObjData};
-pub use rule::{comment_userdata, userdata_comment, Rule};
+pub use rule::{comment_userdata, counter_of, userdata_comment, Rule};
 pub use set::{Set, SetDesc};
 pub use setelem::{SetElem, SetElemList};
 pub use table::Table;

@@ -245,36 +245,64 @@ impl NlError {
 /// Splits a receive buffer into messages. Yields an error and stops when the framing itself is
 /// broken; a message whose attributes are malformed yields an error and parsing goes on.
 pub fn parse_replies(buf: &[u8]) -> Replies<'_> {
-    Replies { rest: buf }
+    Replies {
+        frames: frames(buf),
+    }
 }
 
 /// Iterator returned by [`parse_replies`].
 #[derive(Clone, Debug)]
 pub struct Replies<'a> {
-    rest: &'a [u8],
+    frames: Frames<'a>,
 }
 
 impl Iterator for Replies<'_> {
     type Item = Result<Reply, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        Some(
+            self.frames
+                .next()?
+                .and_then(|(h, body)| decode_reply(h, body)),
+        )
+    }
+}
+
+/// The messages of `buf` framed but not decoded: each header with the payload after it, for a
+/// reader that wants one attribute of many messages ([`crate::rule::counter_of`]).
+pub fn frames(buf: &[u8]) -> Frames<'_> {
+    Frames { rest: buf }
+}
+
+/// Iterator returned by [`frames`]; it ends after the first error.
+#[derive(Clone, Debug)]
+pub struct Frames<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Result<(Header, &'a [u8]), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
         if self.rest.is_empty() {
             return None;
         }
         let framed = Header::read(self.rest).and_then(|h| body_of(self.rest, &h).map(|b| (h, b)));
-        let (header, body) = match framed {
-            Ok(x) => x,
+        match framed {
+            Ok((header, body)) => {
+                self.rest = self.rest.get(align(header.len as usize)..).unwrap_or(&[]);
+                Some(Ok((header, body)))
+            }
             Err(e) => {
                 self.rest = &[];
-                return Some(Err(e));
+                Some(Err(e))
             }
-        };
-        self.rest = self.rest.get(align(header.len as usize)..).unwrap_or(&[]);
-        Some(decode_reply(header, body))
+        }
     }
 }
 
-fn decode_reply(header: Header, body: &[u8]) -> Result<Reply, DecodeError> {
+/// Decodes one message of a reply ([`frames`] gives them).
+pub fn decode_reply(header: Header, body: &[u8]) -> Result<Reply, DecodeError> {
     match header.ty {
         NLMSG_ERROR => {
             let err = decode_error(&header, body)?;

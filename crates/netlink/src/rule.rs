@@ -120,3 +120,93 @@ pub fn userdata_comment(userdata: &[u8]) -> Option<String> {
     }
     None
 }
+
+/// The chain of a rule message (its attributes, after the nfgenmsg) and the packet count of
+/// its first `counter` expression (`None` without one), read without decoding anything else:
+/// what `fwnet verify` needs of every rule before and after each probe, where decoding whole
+/// rules was most of its time at 10,000 rules.
+pub fn counter_of(attrs: &[u8]) -> Result<(String, Option<u64>), DecodeError> {
+    let (mut chain, mut packets) = (None, None);
+    for a in Attrs::new(attrs) {
+        let a = a?;
+        match a.kind() {
+            NFTA_RULE_CHAIN => chain = Some(a.str("NFTA_RULE_CHAIN")?),
+            NFTA_RULE_EXPRESSIONS => {
+                for elem in a.nested() {
+                    let (mut name, mut data) = (None, None);
+                    for e in elem?.nested() {
+                        let e = e?;
+                        match e.kind() {
+                            NFTA_EXPR_NAME => name = Some(e.payload),
+                            NFTA_EXPR_DATA => data = Some(e.payload),
+                            _ => {}
+                        }
+                    }
+                    // The name is NUL-terminated.
+                    if name.is_some_and(|n| n.strip_suffix(b"\0").unwrap_or(n) == b"counter") {
+                        // As the whole decoding reads it: no count is 0.
+                        packets = Some(0);
+                        for c in Attrs::new(data.unwrap_or_default()) {
+                            let c = c?;
+                            if c.kind() == NFTA_COUNTER_PACKETS {
+                                packets = Some(c.be64("NFTA_COUNTER_PACKETS")?);
+                            }
+                        }
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let chain = chain.ok_or(DecodeError::Missing {
+        what: "NFTA_RULE_CHAIN",
+    })?;
+    Ok((chain, packets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rules_counter_is_read_as_the_whole_decoding_reads_it() {
+        let rule = |exprs: Vec<Expr>| Rule {
+            family: NFPROTO_IPV4,
+            table: "fwnet_filter".into(),
+            chain: "INPUT".into(),
+            handle: Some(4),
+            exprs,
+            userdata: Some(comment_userdata("file:12")),
+            ..Rule::default()
+        };
+        let meta = Expr::Meta {
+            key: NFT_META_L4PROTO,
+            dreg: 1,
+        };
+        let counter = |packets| Expr::Counter {
+            packets,
+            bytes: 60 * packets,
+        };
+        let cases = [
+            (vec![meta.clone(), counter(7), counter(3)], Some(7)),
+            (vec![counter(0)], Some(0)),
+            (vec![meta.clone()], None),
+            (Vec::new(), None),
+        ];
+        for (exprs, want) in cases {
+            let mut attrs = Vec::new();
+            rule(exprs.clone()).put_attrs(&mut attrs);
+            let whole = Rule::read_attrs(NFPROTO_IPV4, &attrs).map(|r| {
+                let first = r.exprs.iter().find_map(|e| match e {
+                    Expr::Counter { packets, .. } => Some(*packets),
+                    _ => None,
+                });
+                (r.chain, first)
+            });
+            assert_eq!(whole, Ok(("INPUT".to_string(), want)), "{exprs:?}");
+            assert_eq!(counter_of(&attrs), whole, "{exprs:?}");
+        }
+        assert!(counter_of(&[]).is_err(), "a rule without its chain");
+    }
+}
