@@ -45,7 +45,7 @@ pub struct Args {
     /// --probes come on top). Every rule gets its first probe before any rule gets a second;
     /// lines the cap leaves without one are listed as not verified. A probe reads both sides'
     /// counters, so its cost grows with the ruleset (measured here: 600 probes of a
-    /// 1,000-rule file in 3 s, 5,000 of a 10,000-rule file in 218 s)
+    /// 1,000-rule file in 3-4 s, 5,000 of a 10,000-rule file in 125 s)
     #[arg(long, value_name = "N", default_value_t = v::probes::DEFAULT_CAP as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_probes: u64,
