@@ -10,20 +10,15 @@ use fwnet_apply::verify::observe::{Observer, PacketKey, Seen, GRACE};
 use fwnet_apply::verify::packet::{LinkSender, OneCpu, Packet, SYN};
 use std::time::Instant;
 
-#[test]
-fn observer_tells_drop_from_accept_and_kernel_takes_our_checksums() {
-    let test = "observer_tells_drop_from_accept_and_kernel_takes_our_checksums";
-    if !privileged(test) {
-        return;
-    }
+/// A site whose server drops UDP to port 9 (nft) and lets everything else reach its stack, a
+/// sender on the client's side of its link and an observer in the server.
+fn udp_9_dropped(name: &str) -> (Site, LinkSender, Observer) {
     let spec = SiteSpec {
         links: vec!["eth0".into()],
         ..SiteSpec::default()
     };
-    let site = Site::new("observe", &spec).unwrap_or_else(|e| panic!("{e}"));
+    let site = Site::new(name, &spec).unwrap_or_else(|e| panic!("{e}"));
     let link = site.links[0].clone();
-    let (client, server) = (link.client_ip(), link.server_ip());
-    // Only UDP to port 9 is dropped; everything else reaches the server's stack.
     let ruleset = "table ip t {\n chain in {\n type filter hook input priority 0;\n udp dport 9 drop\n }\n}\n";
     site.server
         .exec_stdin("nft", &["-f", "-"], ruleset)
@@ -32,7 +27,19 @@ fn observer_tells_drop_from_accept_and_kernel_takes_our_checksums() {
         .client
         .run_in(|| LinkSender::open(&link.name, link.server_mac()))
         .unwrap_or_else(|e| panic!("{e}"));
-    let mut observer = Observer::start(&site.server, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let observer = Observer::start(&site.server, &[]).unwrap_or_else(|e| panic!("{e}"));
+    (site, sender, observer)
+}
+
+#[test]
+fn observer_tells_drop_from_accept_and_kernel_takes_our_checksums() {
+    let test = "observer_tells_drop_from_accept_and_kernel_takes_our_checksums";
+    if !privileged(test) {
+        return;
+    }
+    let (site, sender, mut observer) = udp_9_dropped("observe");
+    let link = &site.links[0];
+    let (client, server) = (link.client_ip(), link.server_ip());
     // (packet, verdict, the server counter that must move by one, proving the stack took it)
     let cases = [
         (
@@ -98,24 +105,11 @@ fn a_barrier_behind_the_packets_decides_a_drop_without_waiting_out_the_grace() {
     if !privileged(test) {
         return;
     }
-    let spec = SiteSpec {
-        links: vec!["eth0".into()],
-        ..SiteSpec::default()
-    };
-    let site = Site::new("barrier", &spec).unwrap_or_else(|e| panic!("{e}"));
-    let link = site.links[0].clone();
-    let (client, server) = (link.client_ip(), link.server_ip());
     // INPUT sees a datagram whole (the kernel reassembles it before the hook): both fragments
     // of one to port 9 are dropped with it.
-    let ruleset = "table ip t {\n chain in {\n type filter hook input priority 0;\n udp dport 9 drop\n }\n}\n";
-    site.server
-        .exec_stdin("nft", &["-f", "-"], ruleset)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let sender = site
-        .client
-        .run_in(|| LinkSender::open(&link.name, link.server_mac()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut observer = Observer::start(&site.server, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let (site, sender, mut observer) = udp_9_dropped("barrier");
+    let link = &site.links[0];
+    let (client, server) = (link.client_ip(), link.server_ip());
     let rounds: u16 = 100;
     let started = Instant::now();
     let mut drops = 0;

@@ -174,18 +174,23 @@ impl Session {
         )
     }
 
+    /// The names of the chains of one table, in the kernel's order.
+    fn chain_names(&mut self, family: u8, table: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .chains(family)?
+            .into_iter()
+            .filter(|c| c.table == table)
+            .map(|c| c.name)
+            .collect())
+    }
+
     /// The rules of one table, in chain order, asked for chain by chain: for every message of
     /// a rule dump the kernel walks the chain again from its first rule to where the last
     /// message stopped, so a dump costs the square of the rules it covers (`fwnet status` of a
     /// 100k-rule table spent 84% of its time there). Rules of another chain, which a kernel that
     /// ignored the chain filter would send, are left out.
     pub fn rules(&mut self, family: u8, table: &str) -> Result<Vec<fwnet_netlink::Rule>, Error> {
-        let chains: Vec<String> = self
-            .chains(family)?
-            .into_iter()
-            .filter(|c| c.table == table)
-            .map(|c| c.name)
-            .collect();
+        let chains = self.chain_names(family, table)?;
         let mut out = Vec::new();
         for chain in &chains {
             out.extend(self.dump(
@@ -206,12 +211,7 @@ impl Session {
         family: u8,
         table: &str,
     ) -> Result<Vec<(String, Option<u64>)>, Error> {
-        let chains: Vec<String> = self
-            .chains(family)?
-            .into_iter()
-            .filter(|c| c.table == table)
-            .map(|c| c.name)
-            .collect();
+        let chains = self.chain_names(family, table)?;
         let mut out = Vec::new();
         for chain in &chains {
             let seq = self.next_seq(1);

@@ -5,7 +5,8 @@
 //! base chain of a ruleset on one hook in priority order, where a drop anywhere is final and an
 //! accept only ends that chain. It exists for the SSH lockout guard of `fwnet apply`, which asks
 //! "would this ruleset cut the connection I am running over?"; `fwnet verify` also asks it
-//! whether a client could make the connection an ESTABLISHED probe rides on.
+//! whether a client could make the connection an ESTABLISHED probe rides on, and
+//! ([`fails_before`]) which rate limits a burst of probes cannot reach.
 //!
 //! What the interpreter cannot know (the state of a rate limit, the packet mark, the route type
 //! of an address, the owning socket, the time of day or date, raw packet bytes (`@nh`, from

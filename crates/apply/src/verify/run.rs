@@ -1093,24 +1093,21 @@ fn empty_filter_tables(
     Ok(())
 }
 
-fn has_dnat(rs: &Ruleset) -> bool {
+/// Every NAT statement of `rs`.
+fn nats(rs: &Ruleset) -> impl Iterator<Item = &fwnet_nft::Nat> {
     rs.tables
         .iter()
         .flat_map(|t| &t.chains)
         .flat_map(|c| &c.rules)
         .flat_map(|r| &r.stmts)
-        .any(|s| matches!(s, Stmt::Nat(n) if n.kind == fwnet_nft::NatKind::Dnat))
+        .filter_map(|s| match s {
+            Stmt::Nat(n) => Some(n),
+            _ => None,
+        })
 }
 
-/// Whether `rs` has a NAT statement of any kind, so that a packet's addresses and ports may differ
-/// from one chain to the next.
-fn has_nat(rs: &Ruleset) -> bool {
-    rs.tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-        .flat_map(|r| &r.stmts)
-        .any(|s| matches!(s, Stmt::Nat(_)))
+fn has_dnat(rs: &Ruleset) -> bool {
+    nats(rs).any(|n| n.kind == fwnet_nft::NatKind::Dnat)
 }
 
 /// Makes the server a router: it forwards, sends no redirects (a probe may leave by the link it
@@ -2153,7 +2150,9 @@ fn settle_after(ir: &Ruleset, probe: &Probe) -> Duration {
         mark: None,
         ct_mark: None,
     };
-    let fixed = !probe.fragmented && !has_nat(ir);
+    // With a NAT statement anywhere, a packet's addresses and ports may differ from one chain
+    // to the next.
+    let fixed = !probe.fragmented && nats(ir).next().is_none();
     let trusted = |e: &Expr| match e {
         Expr::Meta(MetaKey::L4proto | MetaKey::Nfproto) | Expr::Payload(Field::IpProtocol) => true,
         Expr::Payload(
