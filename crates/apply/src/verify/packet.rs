@@ -865,8 +865,10 @@ pub(crate) fn sockaddr_in(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
 
 /// The calling thread held on the CPU it runs on, until dropped, when it gets back the CPUs it
 /// was allowed before. What it sends into a veth link meanwhile goes into that one CPU's
-/// receive queue, so the kernel takes it in the order sent: a barrier frame
-/// ([`LinkSender::send_barrier`]) sent last arrives after the others were judged.
+/// receive queue (a veth as the harness makes it, without XDP and with GRO off, its default,
+/// hands each frame to the backlog of the CPU that sent it), so the kernel takes it in the
+/// order sent: a barrier frame ([`LinkSender::send_barrier`]) sent last arrives after the
+/// others were judged.
 pub struct OneCpu(libc::cpu_set_t);
 
 impl OneCpu {
