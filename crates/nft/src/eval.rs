@@ -281,6 +281,7 @@ pub fn fails_before(
     pkt: &Packet,
     trusted: impl Fn(&Expr) -> bool,
 ) -> bool {
+    // Only `step` is asked, which reads nothing of a walk but its table (for set lookups).
     let walk = Walk {
         table: t,
         base: 0,

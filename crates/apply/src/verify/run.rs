@@ -2074,106 +2074,31 @@ fn refill(l: &Limit) -> Option<Duration> {
         .filter(|d| *d <= SETTLE_MAX)
 }
 
-/// Every rate limit of `ir` (`limit rate`, and the per-key one of `update @set`), with its
-/// table, its chain and the statements before it in its rule.
-fn rate_limits(ir: &Ruleset) -> impl Iterator<Item = (&Table, &str, &[Stmt], &Limit)> {
-    ir.tables.iter().flat_map(|t| {
-        t.chains.iter().flat_map(move |c| {
-            c.rules.iter().flat_map(move |r| {
-                r.stmts.iter().enumerate().filter_map(move |(i, s)| {
-                    let l = match s {
-                        Stmt::Limit(l) => l,
-                        Stmt::SetUpdate { limit, .. } => limit.as_ref()?,
-                        _ => return None,
-                    };
-                    Some((t, c.name.as_str(), &r.stmts[..i], l))
-                })
-            })
-        })
-    })
+/// The rate limits of a ruleset whose buckets fill within [`SETTLE_MAX`] (`limit rate`, and
+/// the per-key one of `update @set`), gathered once per run: what a burst probe may leave
+/// empty for the probes after it.
+struct Buckets<'a> {
+    limits: Vec<Bucket<'a>>,
+    /// Whether the ruleset has a NAT statement, so that a packet's addresses and ports may
+    /// differ from one chain to the next.
+    rewrites: bool,
 }
 
-/// The longest wait a burst probe needs for the bucket of a rate limit of `ir` to fill again,
-/// over the limits that fill within [`SETTLE_MAX`]: what [`settle_after`] waits for a burst it
-/// cannot describe to the interpreter.
-fn settle_after_burst(ir: &Ruleset) -> Duration {
-    rate_limits(ir)
-        .filter_map(|(_, _, _, l)| refill(l))
-        .max()
-        .unwrap_or_default()
+struct Bucket<'a> {
+    table: &'a Table,
+    /// The statements before the limit in its rule.
+    before: &'a [Stmt],
+    refill: Duration,
+    /// Whether the server's own packets meet its chain: output and postrouting base chains
+    /// and the chains they reach.
+    answered: bool,
 }
 
-/// How long to wait after a burst of `probe` (`count` > 1) before the next probe: the longest
-/// refill ([`refill`]) among the rate limits its packets may have drained.
-///
-/// A limit counts unless a test before it in its rule is known to fail for the burst's
-/// packets ([`eval::fails_before`]), reading only what they keep from the wire to every chain
-/// they meet: the protocol, the icmp type and code of an echo or other crafted icmp packet,
-/// and the addresses and destination port where no NAT statement can rewrite them and the
-/// packets go whole. Interfaces, marks, conntrack, tcp flags and source ports count as
-/// passing. So do all tests in the chains the server's own packets meet (output and
-/// postrouting hooks and the chains they reach): the server answers a burst there (echo
-/// replies, SYN-ACKs, resets, icmp errors), with other addresses, flags and types. A datagram
-/// or connection the server sends first is not described: every limit counts for it.
-fn settle_after(ir: &Ruleset, probe: &Probe) -> Duration {
-    use fwnet_nft::eval::{self, Device};
-    use fwnet_nft::{Expr, Field, Hook, MetaKey};
-    let icmp = if probe.spec.is_ipv6() { 58 } else { 1 };
-    // The protocol, destination port and icmp type and code of the burst's packets, and
-    // whether the last two are what `crafted` sends.
-    let (l4proto, dport, (icmp_type, icmp_code), own_icmp) = match probe.spec {
-        Spec::Tcp { dport, .. } => (6, dport, (0, 0), false),
-        Spec::Udp {
-            dport,
-            reply: false,
-            ..
-        } => (17, dport, (0, 0), false),
-        Spec::Icmp { kind, code, .. } => (icmp, 0, (kind, code), true),
-        Spec::Established { proto, dport, .. } => (proto, dport, (0, 0), false),
-        Spec::Ip { proto, .. } => (proto, 0, (0, 0), false),
-        Spec::Udp { reply: true, .. } | Spec::Related { .. } | Spec::Connect { .. } => {
-            return settle_after_burst(ir)
-        }
-    };
-    let pkt = eval::Packet {
-        iifname: Device::Unknown,
-        oifname: Device::Unknown,
-        saddr: probe.spec.src(),
-        daddr: probe.spec.dst(),
-        l4proto,
-        sport: 0,
-        dport,
-        tcp_flags: 0,
-        icmp_type,
-        icmp_code,
-        ct_state: 0,
-        mark: None,
-        ct_mark: None,
-    };
-    // With a NAT statement anywhere, a packet's addresses and ports may differ from one chain
-    // to the next.
-    let fixed = !probe.fragmented && nats(ir).next().is_none();
-    let trusted = |e: &Expr| match e {
-        Expr::Meta(MetaKey::L4proto | MetaKey::Nfproto) | Expr::Payload(Field::IpProtocol) => true,
-        Expr::Payload(
-            Field::IcmpType | Field::IcmpCode | Field::Icmpv6Type | Field::Icmpv6Code,
-        ) => own_icmp,
-        Expr::Payload(
-            Field::IpSaddr
-            | Field::Ip6Saddr
-            | Field::IpDaddr
-            | Field::Ip6Daddr
-            | Field::TcpDport
-            | Field::UdpDport
-            | Field::ThDport,
-        ) => fixed,
-        _ => false,
-    };
-    // The chains of each table the server's own packets meet.
-    let answered: Vec<(&Table, Vec<String>)> = ir
-        .tables
-        .iter()
-        .map(|t| {
+impl<'a> Buckets<'a> {
+    fn of(ir: &'a Ruleset) -> Buckets<'a> {
+        use fwnet_nft::Hook;
+        let mut limits = Vec::new();
+        for t in &ir.tables {
             let bases = t
                 .chains
                 .iter()
@@ -2184,30 +2109,125 @@ fn settle_after(ir: &Ruleset, probe: &Probe) -> Duration {
                 })
                 .map(|c| c.name.clone())
                 .collect();
-            (t, reachable_in(Some(t), bases))
-        })
-        .collect();
-    let answers_meet = |t: &Table, chain: &str| {
-        answered
+            let answered = reachable_in(Some(t), bases);
+            for c in &t.chains {
+                for r in &c.rules {
+                    for (i, s) in r.stmts.iter().enumerate() {
+                        let l = match s {
+                            Stmt::Limit(l) => l,
+                            Stmt::SetUpdate { limit: Some(l), .. } => l,
+                            _ => continue,
+                        };
+                        if let Some(refill) = refill(l) {
+                            limits.push(Bucket {
+                                table: t,
+                                before: &r.stmts[..i],
+                                refill,
+                                answered: answered.contains(&c.name),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Buckets {
+            limits,
+            rewrites: nats(ir).next().is_some(),
+        }
+    }
+
+    /// The longest refill of all: what [`Buckets::settle_after`] waits after a burst it
+    /// cannot describe to the interpreter.
+    fn longest(&self) -> Duration {
+        self.limits
             .iter()
-            .any(|(a, chains)| std::ptr::eq(*a, t) && chains.iter().any(|c| c == chain))
-    };
-    let v6 = probe.spec.is_ipv6();
-    rate_limits(ir)
-        .filter(|(t, _, _, _)| match t.family {
-            Family::Ip => !v6,
-            Family::Ip6 => v6,
-            Family::Inet => true,
-        })
-        .filter(|(t, chain, before, _)| {
-            answers_meet(t, chain) || !eval::fails_before(t, before, &pkt, trusted)
-        })
-        .filter_map(|(_, _, _, l)| refill(l))
-        .max()
-        .unwrap_or_default()
+            .map(|b| b.refill)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// How long to wait after a burst of `probe` (`count` > 1) before the next probe: the
+    /// longest refill among the rate limits its packets may have drained.
+    ///
+    /// A limit counts unless a test before it in its rule is known to fail for the burst's
+    /// packets ([`eval::fails_before`]), reading only what they keep from the wire to every
+    /// chain they meet: the protocol, the icmp type and code of an echo or other crafted icmp
+    /// packet, and the addresses and destination port where no NAT statement can rewrite them
+    /// and the packets go whole. Interfaces, marks, conntrack, tcp flags and source ports count
+    /// as passing. So do all tests in the chains the server's own packets meet: the server
+    /// answers a burst there (echo replies, SYN-ACKs, resets, icmp errors), with other
+    /// addresses, flags and types. A datagram or connection the server sends first is not
+    /// described: every limit counts for it.
+    fn settle_after(&self, probe: &Probe) -> Duration {
+        use fwnet_nft::eval::{self, Device};
+        use fwnet_nft::{Expr, Field, MetaKey};
+        let icmp = if probe.spec.is_ipv6() { 58 } else { 1 };
+        // The protocol, destination port and icmp type and code of the burst's packets, and
+        // whether the last two are what `crafted` sends.
+        let (l4proto, dport, (icmp_type, icmp_code), own_icmp) = match probe.spec {
+            Spec::Tcp { dport, .. } => (6, dport, (0, 0), false),
+            Spec::Udp {
+                dport,
+                reply: false,
+                ..
+            } => (17, dport, (0, 0), false),
+            Spec::Icmp { kind, code, .. } => (icmp, 0, (kind, code), true),
+            Spec::Established { proto, dport, .. } => (proto, dport, (0, 0), false),
+            Spec::Ip { proto, .. } => (proto, 0, (0, 0), false),
+            Spec::Udp { reply: true, .. } | Spec::Related { .. } | Spec::Connect { .. } => {
+                return self.longest()
+            }
+        };
+        let pkt = eval::Packet {
+            iifname: Device::Unknown,
+            oifname: Device::Unknown,
+            saddr: probe.spec.src(),
+            daddr: probe.spec.dst(),
+            l4proto,
+            sport: 0,
+            dport,
+            tcp_flags: 0,
+            icmp_type,
+            icmp_code,
+            ct_state: 0,
+            mark: None,
+            ct_mark: None,
+        };
+        let fixed = !probe.fragmented && !self.rewrites;
+        let trusted = |e: &Expr| match e {
+            Expr::Meta(MetaKey::L4proto | MetaKey::Nfproto) | Expr::Payload(Field::IpProtocol) => {
+                true
+            }
+            Expr::Payload(
+                Field::IcmpType | Field::IcmpCode | Field::Icmpv6Type | Field::Icmpv6Code,
+            ) => own_icmp,
+            Expr::Payload(
+                Field::IpSaddr
+                | Field::Ip6Saddr
+                | Field::IpDaddr
+                | Field::Ip6Daddr
+                | Field::TcpDport
+                | Field::UdpDport
+                | Field::ThDport,
+            ) => fixed,
+            _ => false,
+        };
+        let v6 = probe.spec.is_ipv6();
+        self.limits
+            .iter()
+            .filter(|b| match b.table.family {
+                Family::Ip => !v6,
+                Family::Ip6 => v6,
+                Family::Inet => true,
+            })
+            .filter(|b| b.answered || !eval::fails_before(b.table, b.before, &pkt, trusted))
+            .map(|b| b.refill)
+            .max()
+            .unwrap_or_default()
+    }
 }
 
-/// The longest [`settle_after_burst`] waits.
+/// The longest refill a burst probe waits for ([`refill`]).
 const SETTLE_MAX: Duration = Duration::from_secs(3);
 
 /// Plays every probe in order on `site`; one [`Side`] per probe. A link that never carries a
@@ -2433,6 +2453,7 @@ fn play_probes(
     }
     // Counters of each family as the previous probe of that family left them.
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
+    let buckets = Buckets::of(ir);
     let mut settle = Duration::ZERO;
     for probe in all {
         if !settle.is_zero() {
@@ -2444,7 +2465,7 @@ fn play_probes(
             last.clear();
         }
         settle = match probe.count > 1 {
-            true => settle_after(ir, probe),
+            true => buckets.settle_after(probe),
             false => Duration::ZERO,
         };
         if probe.wait_ms > 0 {
@@ -3624,13 +3645,13 @@ mod tests {
         use fwnet_nft::TimeUnit::{Minute, Second};
         // v6/078's `--limit 20/second --limit-burst 50`: 2.5 s; `--limit 5/sec` (burst 5): 1 s.
         let rs = ruleset(vec![limit(20, Second, 50), limit(5, Second, 5)]);
-        assert_eq!(settle_after_burst(&rs), Duration::from_millis(2500));
+        assert_eq!(Buckets::of(&rs).longest(), Duration::from_millis(2500));
         // `--limit 1/minute` fills too slowly to race: no wait for it.
         assert_eq!(
-            settle_after_burst(&ruleset(vec![limit(1, Minute, 10)])),
+            Buckets::of(&ruleset(vec![limit(1, Minute, 10)])).longest(),
             Duration::ZERO
         );
-        assert_eq!(settle_after_burst(&ruleset(Vec::new())), Duration::ZERO);
+        assert_eq!(Buckets::of(&ruleset(Vec::new())).longest(), Duration::ZERO);
     }
 
     #[test]
@@ -3688,16 +3709,16 @@ mod tests {
         let burst = |line: &str| probes::parse_line(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         let ms = Duration::from_millis;
         let syns = burst("tcp 192.168.0.3:20242 -> 10.77.0.1:7 flags S x 8");
-        assert_eq!(settle_after(&bench, &syns), Duration::ZERO);
+        assert_eq!(Buckets::of(&bench).settle_after(&syns), Duration::ZERO);
         let echoes = burst("icmp 198.18.0.1 -> 10.77.0.1 type 8 code 0 x 8");
-        assert_eq!(settle_after(&bench, &echoes), ms(500));
+        assert_eq!(Buckets::of(&bench).settle_after(&echoes), ms(500));
         // A timestamp request is not an echo; an echo in an `ip6` table is not this packet's.
         let stamps = burst("icmp 198.18.0.1 -> 10.77.0.1 type 13 code 0 x 8");
-        assert_eq!(settle_after(&bench, &stamps), Duration::ZERO);
+        assert_eq!(Buckets::of(&bench).settle_after(&stamps), Duration::ZERO);
         let v6 = one(Family::Ip6, vec![vec![limit(10, Second, 5)]]);
-        assert_eq!(settle_after(&v6, &echoes), Duration::ZERO);
+        assert_eq!(Buckets::of(&v6).settle_after(&echoes), Duration::ZERO);
         // The ruleset-wide wait this replaces waited 0.5 s after each of them.
-        assert_eq!(settle_after_burst(&bench), ms(500));
+        assert_eq!(Buckets::of(&bench).longest(), ms(500));
 
         // A destination port counts while nothing can rewrite it...
         let ssh = one(
@@ -3709,8 +3730,8 @@ mod tests {
                 "tcp 198.18.0.1:30000 -> 10.77.0.1:{port} flags S x 7"
             ))
         };
-        assert_eq!(settle_after(&ssh, &to(22)), ms(2000));
-        assert_eq!(settle_after(&ssh, &to(80)), Duration::ZERO);
+        assert_eq!(Buckets::of(&ssh).settle_after(&to(22)), ms(2000));
+        assert_eq!(Buckets::of(&ssh).settle_after(&to(80)), Duration::ZERO);
         // ...not once a NAT statement can (`redirect to :22` before the filter),
         let mut nat = ssh.clone();
         nat.tables[0].chains[0].rules.push(fwnet_nft::Rule {
@@ -3722,16 +3743,16 @@ mod tests {
             })],
             ..fwnet_nft::Rule::default()
         });
-        assert_eq!(settle_after(&nat, &to(80)), ms(2000));
+        assert_eq!(Buckets::of(&nat).settle_after(&to(80)), ms(2000));
         // nor in a second fragment, which carries no ports.
         let fragments = Probe {
             fragmented: true,
             ..to(80)
         };
-        assert_eq!(settle_after(&ssh, &fragments), ms(2000));
+        assert_eq!(Buckets::of(&ssh).settle_after(&fragments), ms(2000));
         // What the packets do not carry from the wire (a mark) never rules a limit out.
         let marked = one(Family::Ip, vec![vec![mark_1(), limit(2, Second, 4)]]);
-        assert_eq!(settle_after(&marked, &to(80)), ms(2000));
+        assert_eq!(Buckets::of(&marked).settle_after(&to(80)), ms(2000));
         // Nor does anything in the chains the server's answers meet: an OUTPUT chain, and the
         // chain it jumps to, see the resets and icmp errors a burst of SYNs may get.
         let mut output = one(
@@ -3750,9 +3771,9 @@ mod tests {
         });
         let input = table(Family::Ip, vec![vec![proto(1), limit(10, Second, 5)]]);
         output.tables[0].chains.push(input.chains[0].clone());
-        assert_eq!(settle_after(&output, &syns), ms(500));
+        assert_eq!(Buckets::of(&output).settle_after(&syns), ms(500));
         output.tables[0].chains[0].rules.clear();
-        assert_eq!(settle_after(&output, &syns), Duration::ZERO);
+        assert_eq!(Buckets::of(&output).settle_after(&syns), Duration::ZERO);
     }
 
     #[test]
