@@ -3454,25 +3454,31 @@ mod tests {
 
     /// A ruleset of one table with one chain, a rule for each of `stmts`.
     fn rule_per_stmt(family: Family, table: &str, stmts: Vec<Stmt>) -> Ruleset {
+        let rules = stmts.into_iter().map(|s| vec![s]).collect();
         Ruleset {
-            tables: vec![fwnet_nft::Table {
-                family,
-                name: table.into(),
-                sets: Vec::new(),
-                chains: vec![fwnet_nft::Chain {
-                    name: "PREROUTING".into(),
-                    base: None,
-                    rules: stmts
-                        .into_iter()
-                        .map(|s| fwnet_nft::Rule {
-                            stmts: vec![s],
-                            ..fwnet_nft::Rule::default()
-                        })
-                        .collect(),
-                    family: None,
-                }],
-                ct_helpers: Vec::new(),
+            tables: vec![one_chain(family, table, "PREROUTING", rules)],
+        }
+    }
+
+    /// A table with one chain (not a base chain) holding `rules`, each given as its statements.
+    fn one_chain(family: Family, table: &str, chain: &str, rules: Vec<Vec<Stmt>>) -> Table {
+        Table {
+            family,
+            name: table.into(),
+            sets: Vec::new(),
+            chains: vec![fwnet_nft::Chain {
+                name: chain.into(),
+                base: None,
+                rules: rules
+                    .into_iter()
+                    .map(|stmts| fwnet_nft::Rule {
+                        stmts,
+                        ..fwnet_nft::Rule::default()
+                    })
+                    .collect(),
+                family: None,
             }],
+            ct_helpers: Vec::new(),
         }
     }
 
@@ -3676,24 +3682,7 @@ mod tests {
         let echo = || is(Expr::Payload(Field::IcmpType), 8);
         let dport_22 = || is(Expr::Payload(Field::TcpDport), 22);
         let mark_1 = || is(Expr::Meta(MetaKey::Mark), 1);
-        let table = |family, rules: Vec<Vec<Stmt>>| fwnet_nft::Table {
-            family,
-            name: "fwnet_filter".into(),
-            sets: Vec::new(),
-            chains: vec![fwnet_nft::Chain {
-                name: "INPUT".into(),
-                base: None,
-                rules: rules
-                    .into_iter()
-                    .map(|stmts| fwnet_nft::Rule {
-                        stmts,
-                        ..fwnet_nft::Rule::default()
-                    })
-                    .collect(),
-                family: None,
-            }],
-            ct_helpers: Vec::new(),
-        };
+        let table = |family, rules| one_chain(family, "fwnet_filter", "INPUT", rules);
         let one = |family, rules| Ruleset {
             tables: vec![table(family, rules)],
         };
