@@ -13,8 +13,10 @@
 //! - [`verify`]: the `fwnet verify` command: exit codes, output, interruption, time figures.
 //! - [`helper`]: conntrack helper objects make an FTP data connection RELATED.
 //! - [`ipset`]: `-j SET` on a hash:net ipset of addresses against legacy iptables with ipset.
-//! - [`connlimit`]: `-m connlimit` (conntrack zones, untracked packets) against xt_connlimit, and
-//!   the `--allow-approximate` fixtures against nft.
+//! - [`connlimit`]: `-m connlimit` (conntrack zones, untracked packets) against xt_connlimit, the
+//!   `--allow-approximate` fixtures against nft, and verify's pause for nf_conncount.
+//! - [`legacy_counters`]: the legacy side's counters read from the kernel's ip_tables blobs are
+//!   those `iptables-legacy-save -c` prints.
 //! - [`ctexpire`]: `-m conntrack --ctexpire` as `ct expiration` ranges, against xt_conntrack.
 //! - [`ctzone`]: `-j CT --zone`, `--zone-orig`, `--zone-reply`: the zones of the connections
 //!   the kernel then holds, against xt_CT.
@@ -38,6 +40,7 @@ mod hashlimit;
 mod helper;
 mod inet;
 mod ipset;
+mod legacy_counters;
 mod lockout;
 mod names;
 mod netns;

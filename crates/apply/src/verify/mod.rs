@@ -8,8 +8,8 @@
 //! server gets the translation through [`crate::apply`]. Probes derived from the ruleset
 //! ([`probes`], pure) are crafted ([`packet`]) and sent from the clients; the verdict is observed
 //! in each server namespace after its INPUT hook ([`observe`]); [`run`] plays them on both sides
-//! in parallel and names, for each probe, the rules whose counters moved; [`report`] is the
-//! result.
+//! in parallel and names, for each probe, the rules whose counters moved (the legacy side's read
+//! from the kernel's ip_tables blobs, [`legacy`]); [`report`] is the result.
 //!
 //! IPv4 and IPv6 files are verified alike, each family with its legacy tool
 //! (`ip6tables-legacy-restore`) and its own probes. A probe not observed on one side is a
@@ -34,6 +34,7 @@
 //! rule whose every probe the filter drops (listed by line), ESTABLISHED and RELATED packets
 //! on FORWARD and OUTPUT, `--seconds` (xt_recent) expiries without `--slow`.
 
+pub mod legacy;
 pub mod netns;
 pub mod observe;
 pub mod packet;

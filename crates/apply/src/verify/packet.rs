@@ -556,7 +556,12 @@ pub fn checksum(parts: &[&[u8]]) -> u16 {
     !(sum as u16)
 }
 
-fn owned_socket(domain: i32, kind: i32, protocol: i32, what: &str) -> Result<OwnedFd, String> {
+pub(super) fn owned_socket(
+    domain: i32,
+    kind: i32,
+    protocol: i32,
+    what: &str,
+) -> Result<OwnedFd, String> {
     // SAFETY: plain socket(2) call; the result is checked before being owned.
     let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) };
     if fd < 0 {

@@ -8,8 +8,9 @@
 //! netlink socket belongs to the namespace of the thread that opens it). Both sides are set up
 //! and probed in parallel threads: their namespaces are independent.
 //!
-//! For each probe, each side's per-rule packet counters are read before and after
-//! (`iptables-legacy-save -c` on the legacy side, [`crate::status`] on fwnet's), so a mismatch
+//! For each probe, each side's per-rule packet counters are read before and after (on the
+//! legacy side `iptables-legacy-save -c` the first time, then the kernel's tables through
+//! [`super::legacy`]; [`crate::status`] on fwnet's), so a mismatch
 //! names the rule that decided it on each side, with the original `file:line`. Legacy rule N of
 //! a chain is the IR's rule N of that chain: the translator keeps one IR rule per iptables rule,
 //! in kernel order (`-I` included).
@@ -59,6 +60,7 @@
 //!
 //! Not verified: mangle's other effects (tc classes), raw's other than the entries.
 
+use super::legacy;
 use super::netns::{self, Link, Site, SiteSpec};
 use super::observe::{Flow, Header, Observer, PacketKey, Seen, ARRIVAL, GRACE};
 use super::packet::{
@@ -870,6 +872,7 @@ fn attempt_once(
 
     let labels = fwnet_labels(&fwnet, &fwnet_ir, translated, options.inet).map_err(Error::Setup)?;
     let legacy_texts = TextCache::default();
+    let legacy_direct = Direct::default();
     // Both sides play `probes` in lockstep; `legacy_ir` and `fwnet_ir` say which chains each
     // side's hits are read from.
     let play_both = |probes: Vec<Probe>,
@@ -883,7 +886,7 @@ fn attempt_once(
                 play(
                     &legacy,
                     &probes,
-                    &|f| legacy_snapshot(&legacy, originals, f, &legacy_texts),
+                    &|f| legacy_snapshot(&legacy, originals, f, &legacy_texts, &legacy_direct),
                     legacy_ir,
                     &lockstep,
                     progress,
@@ -1104,6 +1107,31 @@ fn nats(rs: &Ruleset) -> impl Iterator<Item = &fwnet_nft::Nat> {
             Stmt::Nat(n) => Some(n),
             _ => None,
         })
+}
+
+/// Whether a rule of `rs` counts connections (`ct count`, from `-m connlimit`).
+fn counts_connections(rs: &Ruleset) -> bool {
+    rs.tables
+        .iter()
+        .flat_map(|t| &t.chains)
+        .flat_map(|c| &c.rules)
+        .flat_map(|r| &r.stmts)
+        .any(|s| matches!(s, Stmt::CtCount(_)))
+}
+
+/// The kernel's tick (a jiffy): the resolution of `CLOCK_MONOTONIC_COARSE`, which advances
+/// with jiffies; 10 ms (HZ=100, the longest) if it cannot be read.
+pub fn jiffy() -> Duration {
+    let mut res = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: res is a live, writable timespec for the call.
+    let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } == 0;
+    match (ok, u64::try_from(res.tv_sec), u32::try_from(res.tv_nsec)) {
+        (true, Ok(secs), Ok(nanos)) if secs > 0 || nanos > 0 => Duration::new(secs, nanos),
+        _ => Duration::from_millis(10),
+    }
 }
 
 fn has_dnat(rs: &Ruleset) -> bool {
@@ -1732,18 +1760,32 @@ fn legacy_terminal(table: &Counted, rule: &str) -> bool {
 /// family.
 type TextCache = std::sync::Mutex<BTreeMap<bool, Arc<ChainTexts>>>;
 
-/// The legacy side's counters of `family`, from one `iptables-save -c` of every table: the
-/// filter table's, and those of the other [`COUNTED`] tables (chains named `nat CHAIN`, `mangle
-/// CHAIN`, ...).
+/// The families (true: IPv6) whose legacy counters are read from the kernel's tables
+/// ([`legacy::read`]) after the first snapshot, which found that reading the same as
+/// `iptables-save -c`.
+type Direct = std::sync::Mutex<BTreeSet<bool>>;
+
+/// The legacy side's counters of `family`: the filter table's, and those of the other
+/// [`COUNTED`] tables (chains named `nat CHAIN`, `mangle CHAIN`, ...). The first snapshot of a
+/// family runs `iptables-save -c`, for the rule texts too; it also reads the kernel's tables,
+/// and when both give the same chains and rules, later snapshots read only those.
 fn legacy_snapshot(
     site: &Site,
     originals: &[Original],
     family: Family,
     cache: &TextCache,
+    direct: &Direct,
 ) -> Result<Snapshot, String> {
     let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
     let v6 = family == Family::Ip6;
     let cached = cache.get(&v6).cloned();
+    let mut direct = direct.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(texts) = cached.as_ref().filter(|_| direct.contains(&v6)) {
+        let tables = site.server.try_run_in(|| legacy::read(family))??;
+        let mut snap = kernel_snapshot(&tables);
+        snap.texts = Arc::clone(texts);
+        return Ok(snap);
+    }
     let text = site.server.exec(legacy_tool(family, "save"), &["-c"])?;
     let mut snap = Snapshot::default();
     let mut texts = ChainTexts::new();
@@ -1773,9 +1815,53 @@ fn legacy_snapshot(
             texts.extend(part_texts.into_iter().map(|(c, v)| (named(c), v)));
         }
     }
+    if cached.is_none() {
+        let read = site.server.try_run_in(|| legacy::read(family));
+        if let Ok(Ok(tables)) = read {
+            if same_rules(&kernel_snapshot(&tables), &snap) {
+                direct.insert(v6);
+            }
+        }
+    }
     snap.texts = cached.unwrap_or_else(|| Arc::new(texts));
     cache.insert(v6, Arc::clone(&snap.texts));
     Ok(snap)
+}
+
+/// A [`Snapshot`] without texts from the kernel's tables, keyed as [`legacy_snapshot`] keys
+/// `iptables-save -c`: chains with rules only, policies of the filter table (a user chain's
+/// as 0, as the save prints `- [0:0]`).
+fn kernel_snapshot(tables: &[(String, Vec<legacy::Chain>)]) -> Snapshot {
+    let mut snap = Snapshot::default();
+    for (name, chains) in tables {
+        let Some(table) = COUNTED.iter().find(|t| t.legacy == name) else {
+            continue;
+        };
+        for chain in chains {
+            if !chain.rules.is_empty() {
+                snap.rules.insert(
+                    format!("{}{}", table.prefix, chain.name),
+                    chain.rules.clone(),
+                );
+            }
+            if table.legacy == "filter" {
+                snap.policy
+                    .insert(chain.name.clone(), chain.policy.unwrap_or(0));
+            }
+        }
+    }
+    snap
+}
+
+/// Whether two snapshots have the same chains with as many rules each (their counters may
+/// differ: the kernel sends packets of its own between two readings).
+fn same_rules(a: &Snapshot, b: &Snapshot) -> bool {
+    a.rules.len() == b.rules.len()
+        && a.rules
+            .iter()
+            .zip(&b.rules)
+            .all(|((c, r), (d, s))| c == d && r.len() == s.len())
+        && a.policy.keys().eq(b.policy.keys())
 }
 
 /// The sections of `iptables-save` output: each table's name and its text, from its `*name`
@@ -2455,7 +2541,16 @@ fn play_probes(
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
     let buckets = Buckets::of(ir);
     let mut settle = Duration::ZERO;
+    let pace = counts_connections(ir).then(jiffy);
     for probe in all {
+        if let Some(jiffy) = pace {
+            // nf_conncount collects a list's closed connections at most once a jiffy (`if
+            // ((u32)jiffies == list->last_gc) goto add_new_node`): a connection the previous
+            // probe's reset closed still counts when the next probe comes within the same
+            // jiffy, and whether it does depends on each side's timing. A jiffy and a half
+            // between probes makes every count see the closed ones gone, on both sides.
+            thread::sleep(jiffy + jiffy / 2);
+        }
         if !settle.is_zero() {
             // The burst drained a rate limit's bucket; the probes after it would meet a bucket
             // a token at a time, and which of them gets one depends on timing (and on packets
