@@ -44,8 +44,8 @@ pub struct Args {
     /// At most N probes derived from the rules of each address family (user probes from
     /// --probes come on top). Every rule gets its first probe before any rule gets a second;
     /// lines the cap leaves without one are listed as not verified. A probe reads both sides'
-    /// counters, so its cost grows with the ruleset (measured here: 600 probes of a
-    /// 1,000-rule file in 3-4 s, 5,000 of a 10,000-rule file in 125 s)
+    /// counters, so its cost grows with the ruleset (measured on 2-core machines: 600 probes of
+    /// a 1,000-rule file in 2-4 s, 5,000 of a 10,000-rule file in 125-145 s)
     #[arg(long, value_name = "N", default_value_t = v::probes::DEFAULT_CAP as u64,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_probes: u64,
