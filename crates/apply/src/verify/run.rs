@@ -1097,26 +1097,25 @@ fn empty_filter_tables(
 }
 
 /// Every NAT statement of `rs`.
-fn nats(rs: &Ruleset) -> impl Iterator<Item = &fwnet_nft::Nat> {
+/// Every statement of every rule of `rs`.
+fn stmts(rs: &Ruleset) -> impl Iterator<Item = &Stmt> {
     rs.tables
         .iter()
         .flat_map(|t| &t.chains)
         .flat_map(|c| &c.rules)
         .flat_map(|r| &r.stmts)
-        .filter_map(|s| match s {
-            Stmt::Nat(n) => Some(n),
-            _ => None,
-        })
+}
+
+fn nats(rs: &Ruleset) -> impl Iterator<Item = &fwnet_nft::Nat> {
+    stmts(rs).filter_map(|s| match s {
+        Stmt::Nat(n) => Some(n),
+        _ => None,
+    })
 }
 
 /// Whether a rule of `rs` counts connections (`ct count`, from `-m connlimit`).
 fn counts_connections(rs: &Ruleset) -> bool {
-    rs.tables
-        .iter()
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-        .flat_map(|r| &r.stmts)
-        .any(|s| matches!(s, Stmt::CtCount(_)))
+    stmts(rs).any(|s| matches!(s, Stmt::CtCount(_)))
 }
 
 /// The kernel's tick (a jiffy): the resolution of `CLOCK_MONOTONIC_COARSE`, which advances
@@ -3050,11 +3049,7 @@ impl Changed {
 fn conntrack_zones(rs: &Ruleset) -> (bool, Vec<u16>) {
     let mut zones = BTreeSet::new();
     let mut writes = false;
-    let stmts = (rs.tables.iter())
-        .flat_map(|t| &t.chains)
-        .flat_map(|c| &c.rules)
-        .flat_map(|r| &r.stmts);
-    for s in stmts {
+    for s in stmts(rs) {
         match s {
             Stmt::CtZoneSet(zone) | Stmt::CtDirZoneSet { zone, .. } => {
                 zones.insert(*zone);
