@@ -17,7 +17,7 @@
 
 use crate::apply::{assert_apply_equals_nft, fwnet, fwnet_in, scratch, text, StateDir};
 use crate::netns::{privileged, Netns, Site, SiteSpec};
-use fwnet_apply::verify::run::jiffy;
+use fwnet_apply::verify::run::Jiffies;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::Duration;
@@ -171,15 +171,16 @@ fn inet_connlimit_applies_as_nft_loads_its_text() {
 /// Regression (v4/123.rules, verify mismatched 3 runs in 12): nf_conncount collects closed
 /// connections from a count's list at most once a jiffy (`if ((u32)jiffies == list->last_gc)
 /// goto add_new_node`, 6.18), so a connection the previous probe's reset closed still counted
-/// when the next probe came soon after, on one side and not on the other. Verify now lets a
-/// jiffy and a half ([`jiffy`]) pass between probes of a ruleset that counts connections.
-/// Checked here over a veth (a SYN from another namespace reaches INPUT unconfirmed, so it is
-/// counted; over loopback it is not): with that pause, every connection to a closed port under
-/// `ct count over 1` is refused by the stack (a reset), none dropped as a second connection.
-/// Without it, on this machine, 7 to 10 of 20 back-to-back connections were dropped.
+/// when the next probe came soon after, on one side and not on the other. Verify now waits,
+/// between probes of a ruleset that counts connections, until the jiffies have moved on
+/// ([`Jiffies::wait_past`]). Checked here over a veth (a SYN from another namespace reaches
+/// INPUT unconfirmed, so it is counted; over loopback it is not): with that wait, no SYN to a
+/// closed port under `ct count over 1` is dropped as a second connection (the rule's counter
+/// stays 0), and the stack refuses every one. Without it, 7 to 10 of 20 back-to-back
+/// connections were dropped on this machine.
 #[test]
-fn a_jiffy_and_a_half_apart_a_closed_connection_no_longer_counts() {
-    let test = "a_jiffy_and_a_half_apart_a_closed_connection_no_longer_counts";
+fn once_the_jiffies_move_on_a_closed_connection_no_longer_counts() {
+    let test = "once_the_jiffies_move_on_a_closed_connection_no_longer_counts";
     if !privileged(test) {
         return;
     }
@@ -188,31 +189,41 @@ fn a_jiffy_and_a_half_apart_a_closed_connection_no_longer_counts() {
         ..SiteSpec::default()
     };
     let site = Site::new("conncount", &spec).unwrap_or_else(|e| panic!("{e}"));
-    let ruleset = "table ip t {\n chain in {\n type filter hook input priority 0;\n tcp dport 8333 tcp flags syn ct count over 1 drop\n }\n}\n";
+    let ruleset = "table ip t {\n chain in {\n type filter hook input priority 0;\n tcp dport 8333 tcp flags syn ct count over 1 counter drop\n }\n}\n";
     site.server
         .exec_stdin("nft", &["-f", "-"], ruleset)
         .unwrap_or_else(|e| panic!("{e}"));
-    let pause = jiffy() + jiffy() / 2;
+    let jiffies = Jiffies::read();
     assert!(
-        pause >= Duration::from_millis(1) && pause <= Duration::from_millis(15),
+        jiffies.tick >= Duration::from_millis(1) && jiffies.tick <= Duration::from_millis(10),
         "a jiffy of {:?}",
-        jiffy()
+        jiffies.tick
     );
     let to = SocketAddr::from((site.links[0].server_ip(), 8333));
     let refused = site.client.run_in(|| {
+        let mut end = None;
         (0..20)
             .map(|_| {
-                std::thread::sleep(pause);
-                match TcpStream::connect_timeout(&to, Duration::from_millis(300)) {
+                if let Some(end) = end {
+                    jiffies.wait_past(end);
+                }
+                // Long enough for a dropped SYN's retransmission: the counter tells drops.
+                let got = TcpStream::connect_timeout(&to, Duration::from_secs(3));
+                end = Some(jiffies.now());
+                match got {
                     Err(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
                     Ok(_) => panic!("nothing listens on {to}"),
                 }
             })
             .collect::<Vec<bool>>()
     });
-    assert_eq!(
-        refused,
-        vec![true; 20],
-        "false: the SYN was dropped as a second connection"
+    let listed = site
+        .server
+        .exec("nft", &["list", "chain", "ip", "t", "in"])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        listed.contains("counter packets 0 bytes 0 drop"),
+        "SYNs dropped as a second connection:\n{listed}"
     );
+    assert_eq!(refused, vec![true; 20], "false: no reset came");
 }

@@ -305,8 +305,11 @@ fn interrupted_run_leaves_nothing_behind() {
     }
     let rules = scratch("interrupt.rules", &ruleset_500());
     let veths = host_veths();
+    // Every derived probe (4,687, 7.7 s here): the run must still be probing when interrupted
+    // (the default cap's 600 took 1.1 s once verify read the legacy counters from the kernel,
+    // and ended before the signal).
     let mut child = Command::new(FWNET)
-        .args(["verify", rules.to_str().unwrap()])
+        .args(["verify", "--max-probes", "100000", rules.to_str().unwrap()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

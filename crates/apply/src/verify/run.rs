@@ -1118,18 +1118,51 @@ fn counts_connections(rs: &Ruleset) -> bool {
     stmts(rs).any(|s| matches!(s, Stmt::CtCount(_)))
 }
 
-/// The kernel's tick (a jiffy): the resolution of `CLOCK_MONOTONIC_COARSE`, which advances
-/// with jiffies; 10 ms (HZ=100, the longest) if it cannot be read.
-pub fn jiffy() -> Duration {
-    let mut res = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: res is a live, writable timespec for the call.
-    let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } == 0;
-    match (ok, u64::try_from(res.tv_sec), u32::try_from(res.tv_nsec)) {
-        (true, Ok(secs), Ok(nanos)) if secs > 0 || nanos > 0 => Duration::new(secs, nanos),
-        _ => Duration::from_millis(10),
+/// The kernel's jiffies as user space sees them: `CLOCK_MONOTONIC_COARSE` reads the time of
+/// the last tick, which the kernel advances together with jiffies, and its resolution is a
+/// jiffy.
+#[derive(Clone, Copy, Debug)]
+pub struct Jiffies {
+    /// One jiffy; 10 ms (HZ=100, the longest) if the resolution cannot be read.
+    pub tick: Duration,
+}
+
+impl Jiffies {
+    pub fn read() -> Jiffies {
+        let mut res = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: res is a live, writable timespec for the call.
+        let ok = unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut res) } == 0;
+        let tick = match (ok, u64::try_from(res.tv_sec), u32::try_from(res.tv_nsec)) {
+            (true, Ok(secs), Ok(nanos)) if secs > 0 || nanos > 0 => Duration::new(secs, nanos),
+            _ => Duration::from_millis(10),
+        };
+        Jiffies { tick }
+    }
+
+    /// The coarse clock now: it moves a jiffy at a time.
+    pub fn now(&self) -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: ts is a live, writable timespec for the call.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+        Duration::new(
+            u64::try_from(ts.tv_sec).unwrap_or(0),
+            u32::try_from(ts.tv_nsec).unwrap_or(0),
+        )
+    }
+
+    /// Sleeps until the coarse clock shows two more jiffies than at `since` (a [`Jiffies::now`]):
+    /// then the kernel's jiffies have moved on since `since`, however late its ticks came.
+    pub fn wait_past(&self, since: Duration) {
+        let until = since + 2 * self.tick;
+        while self.now() < until {
+            thread::sleep(self.tick / 2);
+        }
     }
 }
 
@@ -2540,15 +2573,16 @@ fn play_probes(
     let mut last: BTreeMap<bool, Snapshot> = BTreeMap::new();
     let buckets = Buckets::of(ir);
     let mut settle = Duration::ZERO;
-    let pace = counts_connections(ir).then(jiffy);
+    // nf_conncount collects a list's closed connections at most once a jiffy (`if
+    // ((u32)jiffies == list->last_gc) goto add_new_node`): a connection the previous probe's
+    // reset closed still counts when the next probe comes within the same jiffy, and whether
+    // it does depends on each side's timing. Each probe of a ruleset that counts connections
+    // waits until the jiffies have moved on since the previous one ended, on both sides.
+    let pace = counts_connections(ir).then(Jiffies::read);
+    let mut previous_end: Option<Duration> = None;
     for probe in all {
-        if let Some(jiffy) = pace {
-            // nf_conncount collects a list's closed connections at most once a jiffy (`if
-            // ((u32)jiffies == list->last_gc) goto add_new_node`): a connection the previous
-            // probe's reset closed still counts when the next probe comes within the same
-            // jiffy, and whether it does depends on each side's timing. A jiffy and a half
-            // between probes makes every count see the closed ones gone, on both sides.
-            thread::sleep(jiffy + jiffy / 2);
+        if let (Some(jiffies), Some(end)) = (pace, previous_end) {
+            jiffies.wait_past(end);
         }
         if !settle.is_zero() {
             // The burst drained a rate limit's bucket; the probes after it would meet a bucket
@@ -2761,6 +2795,7 @@ fn play_probes(
             ),
         });
         last.insert(v6, after);
+        previous_end = pace.map(|j| j.now());
         if let Some(report) = progress {
             report(out.len(), all.len());
         }
