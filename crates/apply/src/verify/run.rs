@@ -1814,25 +1814,47 @@ fn legacy_snapshot(
     let mut direct = direct.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(texts) = cached.as_ref().filter(|_| direct.contains(&v6)) {
         let tables = site.server.try_run_in(|| legacy::read(family))??;
-        let mut snap = kernel_snapshot(&tables);
+        let mut snap = kernel_snapshot(tables);
         snap.texts = Arc::clone(texts);
         return Ok(snap);
     }
     let text = site.server.exec(legacy_tool(family, "save"), &["-c"])?;
+    // Rule texts are read on the first snapshot only.
+    let origins = |table: &str| legacy_origins(originals, family, table);
+    let mut snap = save_snapshot(&text, cached.is_none().then_some(&origins as &Origins));
+    if cached.is_none() {
+        let read = site.server.try_run_in(|| legacy::read(family));
+        if let Ok(Ok(tables)) = read {
+            if same_rules(&kernel_snapshot(tables), &snap) {
+                direct.insert(v6);
+            }
+        }
+    }
+    if let Some(texts) = cached {
+        snap.texts = texts;
+    }
+    cache.insert(v6, Arc::clone(&snap.texts));
+    Ok(snap)
+}
+
+/// A table's legacy rule origins per chain ([`legacy_origins`]), by table name.
+type Origins<'a> = dyn Fn(&str) -> BTreeMap<String, Vec<String>> + 'a;
+
+/// The [`Snapshot`] of one `iptables-save -c` output: the [`COUNTED`] tables' rule counters
+/// (chains named `nat CHAIN`, ...) and the filter table's policies; with `origins` (a table's
+/// rule origins per chain, [`legacy_origins`]), the rule texts too, else none.
+fn save_snapshot(text: &str, origins: Option<&Origins>) -> Snapshot {
     let mut snap = Snapshot::default();
     let mut texts = ChainTexts::new();
-    for (name, section) in save_sections(&text) {
+    for (name, section) in save_sections(text) {
         let Some(table) = COUNTED.iter().find(|t| t.legacy == name) else {
             continue;
         };
-        // Rule texts are read on the first snapshot only.
         let part = parse_save_counters(
             table,
             section,
-            cached
-                .is_none()
-                .then(|| legacy_origins(originals, family, name)),
-            cached.as_ref().map(|_| Arc::default()),
+            origins.map(|o| o(name)),
+            origins.is_none().then(Arc::default),
         );
         let named = |chain: String| format!("{}{chain}", table.prefix);
         snap.rules
@@ -1842,43 +1864,32 @@ fn legacy_snapshot(
         if table.legacy == "filter" {
             snap.policy.extend(part.policy);
         }
-        if cached.is_none() {
+        if origins.is_some() {
             let part_texts = Arc::unwrap_or_clone(part.texts);
             texts.extend(part_texts.into_iter().map(|(c, v)| (named(c), v)));
         }
     }
-    if cached.is_none() {
-        let read = site.server.try_run_in(|| legacy::read(family));
-        if let Ok(Ok(tables)) = read {
-            if same_rules(&kernel_snapshot(&tables), &snap) {
-                direct.insert(v6);
-            }
-        }
-    }
-    snap.texts = cached.unwrap_or_else(|| Arc::new(texts));
-    cache.insert(v6, Arc::clone(&snap.texts));
-    Ok(snap)
+    snap.texts = Arc::new(texts);
+    snap
 }
 
 /// A [`Snapshot`] without texts from the kernel's tables, keyed as [`legacy_snapshot`] keys
 /// `iptables-save -c`: chains with rules only, policies of the filter table (a user chain's
 /// as 0, as the save prints `- [0:0]`).
-fn kernel_snapshot(tables: &[(String, Vec<legacy::Chain>)]) -> Snapshot {
+fn kernel_snapshot(tables: Vec<(String, Vec<legacy::Chain>)>) -> Snapshot {
     let mut snap = Snapshot::default();
     for (name, chains) in tables {
         let Some(table) = COUNTED.iter().find(|t| t.legacy == name) else {
             continue;
         };
         for chain in chains {
-            if !chain.rules.is_empty() {
-                snap.rules.insert(
-                    format!("{}{}", table.prefix, chain.name),
-                    chain.rules.clone(),
-                );
-            }
             if table.legacy == "filter" {
                 snap.policy
                     .insert(chain.name.clone(), chain.policy.unwrap_or(0));
+            }
+            if !chain.rules.is_empty() {
+                snap.rules
+                    .insert(format!("{}{}", table.prefix, chain.name), chain.rules);
             }
         }
     }
@@ -3746,6 +3757,53 @@ mod tests {
             legacy: side(legacy),
             fwnet: side(fwnet),
         }
+    }
+
+    /// The kernel read of the legacy counters replaces `iptables-save -c` only where both key
+    /// their counters alike: chains named with their table's prefix, only chains with rules,
+    /// the filter table's policies (a user chain's as 0). A mismatch in the keys would make
+    /// the first snapshot keep the save for the whole run, silently slower.
+    #[test]
+    fn the_kernel_read_of_legacy_counters_keys_them_as_the_save_does() {
+        let save = "*nat\n:PREROUTING ACCEPT [1:60]\n:POSTROUTING ACCEPT [2:120]\n\
+                    [3:180] -A PREROUTING -p tcp -j REDIRECT --to-ports 3128\nCOMMIT\n\
+                    *filter\n:INPUT DROP [4:240]\n:FORWARD ACCEPT [0:0]\n:SVC - [0:0]\n\
+                    :EMPTY - [0:0]\n[5:300] -A INPUT -j SVC\n[6:360] -A INPUT -j EMPTY\n\
+                    [7:420] -A SVC -p tcp -j ACCEPT\nCOMMIT\n";
+        let chain = |name: &str, policy: Option<u64>, rules: &[u64]| legacy::Chain {
+            name: name.into(),
+            policy,
+            rules: rules.to_vec(),
+        };
+        let kernel = || {
+            vec![
+                (
+                    "nat".to_string(),
+                    vec![
+                        chain("PREROUTING", Some(1), &[3]),
+                        chain("POSTROUTING", Some(2), &[]),
+                    ],
+                ),
+                (
+                    "filter".to_string(),
+                    vec![
+                        chain("INPUT", Some(4), &[5, 6]),
+                        chain("FORWARD", Some(0), &[]),
+                        chain("SVC", None, &[7]),
+                        chain("EMPTY", None, &[]),
+                    ],
+                ),
+            ]
+        };
+        let saved = save_snapshot(save, None);
+        let read = kernel_snapshot(kernel());
+        assert_eq!(read.rules, saved.rules);
+        assert_eq!(read.policy, saved.policy);
+        assert!(same_rules(&read, &saved));
+        // A rule more in one chain is another shape.
+        let mut more = kernel();
+        more[1].1[2].rules.push(8);
+        assert!(!same_rules(&kernel_snapshot(more), &saved));
     }
 
     #[test]
