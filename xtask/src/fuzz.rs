@@ -180,6 +180,11 @@ fn run_once(input: &[u8]) -> std::result::Result<(), String> {
     let text = String::from_utf8_lossy(input).into_owned();
     catch_unwind(AssertUnwindSafe(|| {
         let (rs, diags) = fwnet_iptables::parse("fuzz.rules", &text);
+        // Common rule lines are read in one pass; the general reader reads them alike.
+        let (general, general_diags) = fwnet_iptables::parse_without_shortcut("fuzz.rules", &text);
+        if general != rs || general_diags != diags {
+            panic!("the general reader reads the input differently from the one-pass reader");
+        }
         // The parse of a large file, on two threads in chunks, reads it as one thread does.
         // On a quarter of the inputs: starting a thread for each costs half the inputs a run
         // gets through.

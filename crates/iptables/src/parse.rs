@@ -108,6 +108,15 @@ pub fn parse_with(file: &str, text: &str, helper: &impl Helper) -> (Ruleset, Vec
 /// size: for tests, which compare it with [`parse`] on small texts cut into many chunks. This
 /// thread starts reading only once the helper has taken its first chunk, so that the helper
 /// has chunks to give even when the text is read faster than a thread starts.
+/// [`parse`] with every line read by the general reader, which tokenizes and then groups,
+/// instead of common rule lines by the one-pass reader: for tests, which compare the two.
+pub fn parse_without_shortcut(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
+    let mut lines = Lines::new(file);
+    lines.shortcut = false;
+    read_lines(&mut lines, text, 0, None);
+    lines.finish()
+}
+
 pub fn parse_in_chunks(file: &str, text: &str, chunk: usize) -> (Ruleset, Vec<Diagnostic>) {
     parse_chunks(file, &Chunks::new(text, chunk.max(1)), &(), true)
 }
@@ -325,6 +334,15 @@ fn ahead(file: &str, text: &str, mut number: u32) -> Vec<Box<Ahead>> {
         if classify(content) != LineKind::Rule {
             continue;
         }
+        if let Some((first_col, rule)) = rule::simple_append(&sink, number, content) {
+            done.push(Box::new(Ahead {
+                first_col: Some(first_col),
+                unterminated: None,
+                rule: Some(rule::RuleLine::Command(Command::Append(rule))),
+                diags: Vec::new(),
+            }));
+            continue;
+        }
         let (tokens, unterminated) = tokenize(content);
         let first_col = tokens.first().map(|t| t.col);
         let rule = match unterminated {
@@ -390,6 +408,9 @@ struct Lines<'f> {
     saved_by: Option<String>,
     /// `parse/crlf` is reported once a file.
     crlf_reported: bool,
+    /// Common rule lines are read by [`rule::simple_append`]; off only to check it against the
+    /// general reader ([`parse_without_shortcut`]).
+    shortcut: bool,
 }
 
 impl<'f> Lines<'f> {
@@ -403,6 +424,7 @@ impl<'f> Lines<'f> {
             outside_reported: false,
             saved_by: None,
             crlf_reported: false,
+            shortcut: true,
         }
     }
 
@@ -454,6 +476,15 @@ impl<'f> Lines<'f> {
                 if done.unterminated.is_none() {
                     self.rule_line(number, done.first_col, |_, _| (done.rule, done.diags));
                 }
+                return;
+            }
+            if let Some((first_col, rule)) = self
+                .shortcut
+                .then(|| rule::simple_append(self, number, text))
+                .flatten()
+            {
+                let read = Some(rule::RuleLine::Command(Command::Append(rule)));
+                self.rule_line(number, Some(first_col), |_, _| (read, Vec::new()));
                 return;
             }
         }

@@ -8,7 +8,8 @@
 
 use expect_test::expect_file;
 use fwnet_iptables::{
-    parse, parse_in_chunks, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset,
+    parse, parse_in_chunks, parse_without_shortcut, Command, Counters, Diagnostic, Negation, Opt,
+    Rule, Ruleset,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -50,6 +51,7 @@ fn check(rules: &Path, want_errors: bool) {
     for chunk in [1, 40, 200] {
         same_in_chunks(name, &text, chunk, (&ruleset, &diags));
     }
+    same_without_shortcut(name, &text, (&ruleset, &diags));
     let errors = diags.iter().filter(|d| d.is_error()).count();
     if want_errors {
         assert!(errors > 0, "{name}: expected at least one error, got none");
@@ -199,8 +201,81 @@ fn same_in_chunks(name: &str, text: &str, chunk: usize, one: (&Ruleset, &Vec<Dia
     assert_eq!(&diags, one.1, "{name}: chunks of {chunk} bytes");
 }
 
+/// The general reader (tokens, then options) reads the text as the parse does, which reads
+/// common rule lines in one pass: the same ruleset, the same diagnostics.
+fn same_without_shortcut(name: &str, text: &str, one: (&Ruleset, &Vec<Diagnostic>)) {
+    let (ruleset, diags) = parse_without_shortcut(name, text);
+    assert!(
+        &ruleset == one.0,
+        "{name}: the general reader gives another ruleset"
+    );
+    assert_eq!(
+        render_diags(&diags),
+        render_diags(one.1),
+        "{name}: the general reader"
+    );
+    assert_eq!(&diags, one.1, "{name}: the general reader");
+}
+
+/// Rule lines at the edges of the one-pass reader's shape read as the general reader reads
+/// them, each in a table of its own: those it takes and those it leaves (quotes, `=`, negations
+/// out of place, other commands, counters, characters beyond ASCII).
+#[test]
+fn rule_lines_read_in_one_pass_read_as_the_general_reader_reads_them() {
+    for line in [
+        "-A INPUT -s 10.0.0.1/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+        "[12:345] -A INPUT -j DROP",
+        "[12:345]  -A INPUT -j DROP -c 1 2",
+        "\t-A  INPUT\t! -i lo -j ACCEPT ",
+        "--append INPUT -m multiport --dports 1,2 -j RETURN",
+        "-A INPUT -m comment --comment \"a b\" -j ACCEPT",
+        "-A INPUT -m comment --comment a\"b c\" -j ACCEPT",
+        "-A INPUT --dport=22 -j ACCEPT",
+        "-A INPUT --log-prefix a=b -j LOG",
+        "-A INPUT -i ! eth0 -j ACCEPT",
+        "-A INPUT -i eth0 ! eth1 -j ACCEPT",
+        "-A INPUT ! ! -s 1.2.3.4 -j ACCEPT",
+        "-A INPUT ! -s 1.2.3.4 ! -j ACCEPT",
+        "-A INPUT -j ACCEPT !",
+        "-A INPUT ! ! -j ACCEPT",
+        "-I INPUT 1 -j ACCEPT",
+        "-A INPUT 2 -j ACCEPT",
+        "-A INPUT extra -j ACCEPT",
+        "-A -j ACCEPT",
+        "-A ! -j ACCEPT",
+        "-A",
+        "-A -5 -j ACCEPT",
+        "-A INPUT -j ACCEPT -5",
+        "-A INPUT -c 1 2 -j ACCEPT",
+        "-A INPUT --set-counters 1 2",
+        "-A INPUT -A OUTPUT",
+        "-A INPUT -D INPUT",
+        "-A INPUT - -- -j",
+        "[1:x] -A INPUT",
+        "[1:2]",
+        "[1:2] INPUT -j ACCEPT",
+        "-A [1:2] -j ACCEPT",
+        "-A INPUT -m comment --comment é",
+        "-A INPUT -m comment --comment x\ry",
+        "! -A INPUT",
+        "-N X",
+        "-F INPUT",
+        "-P INPUT DROP",
+    ] {
+        let text = format!("*filter\n:INPUT ACCEPT [0:0]\n{line}\nCOMMIT\n");
+        let (ruleset, diags) = parse("edge.rules", &text);
+        let (general, general_diags) = parse_without_shortcut("edge.rules", &text);
+        assert!(
+            ruleset == general,
+            "{line:?}: the general reader gives another ruleset"
+        );
+        assert_eq!(diags, general_diags, "{line:?}: the general reader");
+    }
+}
+
 /// Every corpus file parses without panicking, and every file the reference iptables-restore
-/// accepted parses without errors; on two threads (in chunks of 2 kB) as on one.
+/// accepted parses without errors; on two threads (in chunks of 2 kB) as on one, and with the
+/// general reader as with the one-pass reader of common rule lines.
 #[test]
 fn corpus() {
     let corpus = shared_dir().join("corpus");
@@ -242,6 +317,7 @@ fn corpus() {
         let (ruleset, diags) = parse(&name, &text);
         let seconds = start.elapsed().as_secs_f64();
         same_in_chunks(&name, &text, 2000, (&ruleset, &diags));
+        same_without_shortcut(&name, &text, (&ruleset, &diags));
         let rules: usize = ruleset.tables.iter().map(|t| t.commands.len()).sum();
         if rules > largest.0 {
             largest = (rules, name.clone(), seconds);
@@ -277,13 +353,56 @@ fn corpus() {
 }
 
 /// Arbitrary lines built from the format's own pieces never panic, every diagnostic points
-/// inside the input, and two threads read them as one does.
+/// inside the input, and two threads read them as one does, the general reader as the parse.
 #[test]
 fn garbage_never_panics_and_locations_stay_in_the_input() {
     const PIECES: &[&str] = &[
-        "*", "*filter", ":", ":INPUT", "COMMIT", "-A", "-I", "-N", "-P", "-F", "-D", "-c", "INPUT",
-        "1", "0", "-1", "!", "\"", "'", "\\", "\\\"", "[", "]", ":", "[1:2]", "[x", "-s",
-        "--dport", " ", "  ", "\t", "\n", "\r\n", "\r", "#", "é", "ACCEPT", "-", "--", "x\"y z\"",
+        "*",
+        "*filter",
+        ":",
+        ":INPUT",
+        "COMMIT",
+        "-A",
+        "-I",
+        "-N",
+        "-P",
+        "-F",
+        "-D",
+        "-c",
+        "INPUT",
+        "1",
+        "0",
+        "-1",
+        "!",
+        "\"",
+        "'",
+        "\\",
+        "\\\"",
+        "[",
+        "]",
+        ":",
+        "[1:2]",
+        "[x",
+        "-s",
+        "--dport",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\r",
+        "#",
+        "é",
+        "ACCEPT",
+        "-",
+        "--",
+        "x\"y z\"",
+        "=",
+        "--dport=",
+        "-j",
+        "-m",
+        "tcp",
+        "\n-A INPUT ",
     ];
     // A fixed linear congruential generator: the same cases on every run.
     let mut state: u64 = 0x2545_f491_4f6c_dd1d;
@@ -295,9 +414,14 @@ fn garbage_never_panics_and_locations_stay_in_the_input() {
     };
     for case in 0..3000 {
         let len = next() % 40;
-        let text: String = (0..len).map(|_| PIECES[next() % PIECES.len()]).collect();
+        // Half the cases inside a table, where rule lines are read rather than refused.
+        let table = if case % 2 == 0 { "*filter\n" } else { "" };
+        let text: String = std::iter::once(table)
+            .chain((0..len).map(|_| PIECES[next() % PIECES.len()]))
+            .collect();
         let (ruleset, diags) = parse("fuzz.rules", &text);
         same_in_chunks("fuzz.rules", &text, 1 + next() % 30, (&ruleset, &diags));
+        same_without_shortcut("fuzz.rules", &text, (&ruleset, &diags));
         let lines = u32::try_from(text.split('\n').count()).unwrap_or(u32::MAX);
         for d in &diags {
             assert!(

@@ -35,12 +35,16 @@ impl Token {
 
     /// A bare word starting with `-` that is not just a negative number (`-1` is an argument).
     pub fn is_option(&self) -> bool {
-        match self.text.strip_prefix('-') {
-            Some(rest) if !self.quoted => {
-                !rest.is_empty() && !rest.bytes().all(|b| b.is_ascii_digit())
-            }
-            _ => false,
-        }
+        !self.quoted && is_option_word(&self.text)
+    }
+}
+
+/// A word starting with `-` that is not just a negative number (`-1` is an argument), when it
+/// is not quoted.
+pub(super) fn is_option_word(text: &str) -> bool {
+    match text.strip_prefix('-') {
+        Some(rest) => !rest.is_empty() && !rest.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
     }
 }
 

@@ -6,7 +6,7 @@
 //! The command may stand anywhere on the line, as iptables-restore allows, though
 //! iptables-save always writes it first.
 
-use super::lex::{bracket_counters, decimal_u64, Token};
+use super::lex::{bracket_counters, decimal_u64, is_option_word, Token};
 use super::Lines;
 use crate::ast::{Args, Command, Counters, Negation, Opt, Rule, Word};
 use crate::diag::Diagnostic;
@@ -99,6 +99,115 @@ fn refused_command(name: &str) -> Option<&'static str> {
 
 fn is_counters_option(name: &str) -> bool {
     name == "-c" || name == "--set-counters"
+}
+
+/// What a byte is to [`simple_append`]'s scan: part of a word, a blank between words, or one
+/// the general reader must see (a quote, `=`, a byte of a non-ASCII character).
+const WORD: u8 = 0;
+const BLANK: u8 = 1;
+const OTHER: u8 = 2;
+const SCAN: [u8; 256] = {
+    let mut table = [WORD; 256];
+    table[b' ' as usize] = BLANK;
+    table[b'\t' as usize] = BLANK;
+    table[b'"' as usize] = OTHER;
+    table[b'=' as usize] = OTHER;
+    let mut b = 0x80;
+    while b < 256 {
+        table[b] = OTHER;
+        b += 1;
+    }
+    table
+};
+
+/// The common rule line read in one pass, without tokens in between: an optional
+/// `[packets:bytes]`, `-A CHAIN`, then options and their arguments, every word plain ASCII
+/// without a quote or `=`, and every `!` right before an option. `None` for any other line: the
+/// general reader ([`super::lex::tokenize`], then [`parse_rule`]) then reads it and reports
+/// what it finds. A line this accepts, the general reader reads into the same rule without a
+/// diagnostic (the parser's tests check every line of the fixtures and the corpus, and
+/// `cargo xtask fuzz` every input). Also gives the column of the line's first word.
+///
+/// Nearly every line of an iptables-save file has this shape, and the general reader spends
+/// more on a line than the rest of the parse (a token vector, then options of tokens, then
+/// options of words): this writes each word once, where it stays.
+pub(super) fn simple_append(lines: &Lines<'_>, line: u32, text: &str) -> Option<(u32, Rule)> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    // The next word and its column; `Err` for a byte the general reader must see.
+    let mut next = || -> Result<Option<(u32, &str)>, ()> {
+        while at < bytes.len() && matches!(bytes[at], b' ' | b'\t') {
+            at += 1;
+        }
+        if at == bytes.len() {
+            return Ok(None);
+        }
+        let start = at;
+        while let Some(&b) = bytes.get(at) {
+            match SCAN[usize::from(b)] {
+                WORD => at += 1,
+                BLANK => break,
+                _ => return Err(()),
+            }
+        }
+        // An ASCII line: a byte offset is a column, a byte range a `&str` of its own.
+        let col = u32::try_from(start + 1).map_err(|_| ())?;
+        Ok(Some((col, &text[start..at])))
+    };
+    let (first_col, mut word) = next().ok()??;
+    let mut counters = None;
+    if word.starts_with('[') {
+        counters = Some(bracket_counters(word)?);
+        word = next().ok()??.1;
+    }
+    if command_kind(word) != Some(Kind::Append) {
+        return None;
+    }
+    let chain = next().ok()??.1;
+    if is_option_word(chain) || chain == "!" {
+        return None;
+    }
+    let mut opts: Vec<Opt> = Vec::with_capacity(8);
+    let mut bang: Option<u32> = None;
+    while let Some((col, word)) = next().ok()? {
+        if word == "!" {
+            if bang.is_some() {
+                return None;
+            }
+            bang = Some(col);
+        } else if is_option_word(word) {
+            if is_counters_option(word)
+                || command_kind(word).is_some()
+                || refused_command(word).is_some()
+            {
+                return None;
+            }
+            let (negated, col) = match bang.take() {
+                Some(bang) => (Negation::Before, bang),
+                None => (Negation::None, col),
+            };
+            opts.push(Opt {
+                name: Word::new(word),
+                negated,
+                args: Args::default(),
+                loc: lines.loc(line, col),
+            });
+        } else {
+            // An argument after a `!` (the old form, or a mistake), or right after the chain.
+            let opt = opts.last_mut().filter(|_| bang.is_none())?;
+            opt.args.push(Word::new(word));
+        }
+    }
+    if bang.is_some() {
+        return None;
+    }
+    let rule = Rule {
+        chain: Word::new(chain),
+        counters,
+        opts,
+        loc: lines.loc(line, 1),
+    };
+    Some((first_col, rule))
 }
 
 /// Parses one tokenized rule line (inside a table). Returns `None` when the line cannot give a
@@ -558,5 +667,69 @@ fn negate_after(
             .with_help("put `!` before the option it negates, as in `! -s 10.0.0.1`");
             lines.push(d);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The other half of the check in the parser's tests (which compare what is read with the
+    /// general reader's reading): common lines are taken here, the others left.
+    #[test]
+    fn the_one_pass_reader_takes_common_lines_and_leaves_the_rest() {
+        let lines = Lines::new("t.rules");
+        for (text, taken) in [
+            (
+                "-A INPUT -s 10.0.0.1/32 -p tcp -m tcp --dport 22 -j ACCEPT",
+                true,
+            ),
+            ("[12:345] -A INPUT -j DROP", true),
+            ("\t-A  INPUT\t! -i lo -j ACCEPT ", true),
+            ("--append FWD -m multiport --dports 1,2 -j RETURN", true),
+            ("-A INPUT -m comment --comment \"a b\" -j ACCEPT", false),
+            ("-A INPUT --dport=22 -j ACCEPT", false),
+            ("-A INPUT -i ! eth0 -j ACCEPT", false),
+            ("-A INPUT ! ! -s 1.2.3.4 -j ACCEPT", false),
+            ("-A INPUT -j ACCEPT !", false),
+            ("-I INPUT 1 -j ACCEPT", false),
+            ("-A INPUT extra -j ACCEPT", false),
+            ("-A -j ACCEPT", false),
+            ("-A INPUT -c 1 2 -j ACCEPT", false),
+            ("-A INPUT -A OUTPUT", false),
+            ("-A INPUT -D INPUT", false),
+            ("[1:x] -A INPUT", false),
+            ("-A INPUT -m comment --comment é", false),
+            ("-N X", false),
+        ] {
+            assert_eq!(simple_append(&lines, 1, text).is_some(), taken, "{text}");
+        }
+        let (col, rule) =
+            simple_append(&lines, 7, "  [1:2] -A IN ! -s 1.2.3.4 -m a b c").expect("a common line");
+        assert_eq!(col, 3);
+        assert_eq!(rule.chain, "IN");
+        assert_eq!(
+            rule.counters,
+            Some(Counters {
+                packets: 1,
+                bytes: 2
+            })
+        );
+        assert_eq!((rule.loc.line, rule.loc.column), (7, 1));
+        let read: Vec<(&str, Negation, Vec<&str>, u32)> = rule
+            .opts
+            .iter()
+            .map(|o| {
+                let args = o.args.iter().map(|a| a.as_str()).collect();
+                (o.name.as_str(), o.negated, args, o.loc.column)
+            })
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                ("-s", Negation::Before, vec!["1.2.3.4"], 15),
+                ("-m", Negation::None, vec!["a", "b", "c"], 28),
+            ]
+        );
     }
 }
