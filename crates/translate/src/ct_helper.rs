@@ -634,7 +634,11 @@ pub(crate) fn unassigned_candidates(
             break;
         }
         let ranges = dport_ranges(r);
-        if ranges.is_empty() {
+        // Most ports are no helper's: the protocols are read only for a rule with one.
+        let names_a_helper = KNOWN.iter().flat_map(|k| k.ports).any(|(_, n)| {
+            ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi)
+        });
+        if !names_a_helper {
             continue;
         }
         let (tcp, udp) = (protocol_allows(r, TCP), protocol_allows(r, UDP));

@@ -201,6 +201,9 @@ pub(super) fn simple_append(lines: &Lines<'_>, line: u32, text: &str) -> Option<
     if bang.is_some() {
         return None;
     }
+    // Held until the end of the import: no room to spare (the block given back serves the
+    // next line).
+    opts.shrink_to_fit();
     let rule = Rule {
         chain: Word::new(chain),
         counters,
