@@ -185,17 +185,6 @@ fn run_once(input: &[u8]) -> std::result::Result<(), String> {
         if general != rs || general_diags != diags {
             panic!("the general reader reads the input differently from the one-pass reader");
         }
-        // The parse of a large file, on two threads in chunks, reads it as one thread does.
-        // On a quarter of the inputs: starting a thread for each costs half the inputs a run
-        // gets through.
-        let chunk = 1 + text.len() % 97;
-        if text.len().is_multiple_of(4) {
-            let (chunked, chunked_diags) =
-                fwnet_iptables::parse_in_chunks("fuzz.rules", &text, chunk);
-            if chunked != rs || chunked_diags != diags {
-                panic!("parsed in chunks of {chunk} bytes, the input reads differently");
-            }
-        }
         if diags.iter().any(|d| d.is_error()) {
             return;
         }

@@ -1,7 +1,7 @@
 //! The arena as the program's allocator, and memory populated ahead on another thread.
 //!
 //! A test of its own without the test harness (`harness = false` in Cargo.toml): the arena
-//! serves only the thread that enabled it, once per process, and a thread it lends a lane to, and `prefault::grow_heap` works
+//! serves only the thread that enabled it, once per process, and `prefault::grow_heap` works
 //! only for the thread that allocates from glibc's main heap; the harness runs each test on a
 //! thread of its own. So `main` runs the checks in order on the main thread and prints
 //! libtest's lines, which `cargo xtask test` counts.
@@ -182,84 +182,6 @@ fn other_threads_use_the_system_allocator(mapping: &Range<usize>) {
     );
 }
 
-/// The second lane, lent to a helper thread: the helper's blocks come from it and keep their
-/// contents; nobody else can borrow it meanwhile; once it is taken back, the blocks the helper
-/// left are freed into it and serve this thread's blocks before pages never used; it can be
-/// lent again. First of the checks, while the first lane has no free page of its own to give
-/// first.
-#[allow(clippy::vec_box, reason = "each box is a block of the arena")]
-fn a_helper_borrows_the_second_lane() {
-    const BLOCKS: usize = 20_000;
-    let in_second = |b: &[u8; 100]| arena::lane_of(b.as_ptr()) == Some(1);
-    assert!(!arena::reclaim(), "a lane not lent is taken back");
-    assert!(arena::lend(), "the main thread cannot lend the second lane");
-    assert!(!arena::lend(), "the second lane is lent twice");
-    let mine = Box::new([6u8; 100]);
-    assert!(
-        !in_second(&mine),
-        "the lender's block is from the lent lane"
-    );
-    let kept: Vec<Box<[u8; 100]>> = std::thread::spawn(move || {
-        assert!(!arena::lend(), "a helper lends the second lane");
-        let lane = arena::borrow().expect("the lent lane is borrowed");
-        let twice = std::thread::spawn(|| arena::borrow().is_some()).join();
-        assert!(
-            !twice.expect("the third thread"),
-            "the lane is borrowed twice"
-        );
-        assert!(!arena::reclaim(), "the borrower takes the lane back");
-        let mut blocks: Vec<Box<[u8; 100]>> = (0..BLOCKS)
-            .map(|i| Box::new([(i % 251) as u8; 100]))
-            .collect();
-        assert!(
-            blocks.iter().all(|b| in_second(b)),
-            "a helper's block is not from the lane it borrowed"
-        );
-        assert!(arena::taken().is_some_and(|t| t >= BLOCKS * 112));
-        let kept = blocks.split_off(BLOCKS / 2);
-        drop(blocks);
-        drop(lane);
-        assert!(
-            arena::taken().is_none(),
-            "the lane is held after it was given back"
-        );
-        kept
-    })
-    .join()
-    .expect("the helper's checks");
-    assert!(arena::reclaim(), "the lane given back is not taken back");
-    for (i, b) in kept.iter().enumerate() {
-        let want = ((BLOCKS / 2 + i) % 251) as u8;
-        assert!(b.iter().all(|&x| x == want), "a helper's block changed");
-    }
-    drop(kept);
-    drop(mine);
-    let before = taken();
-    let again: Vec<Box<[u8; 100]>> = (0..BLOCKS).map(|_| Box::new([7; 100])).collect();
-    let reused = again.iter().filter(|b| in_second(b)).count();
-    assert!(
-        reused >= BLOCKS - 600 && taken() - before <= 2 * arena::PAGE,
-        "of {BLOCKS} blocks after the helper's were freed, {reused} came from them; {} KiB of \
-         new pages",
-        (taken() - before) >> 10
-    );
-    assert!(again.iter().all(|b| b.iter().all(|&x| x == 7)));
-    // Lent again (import lends it for each file it parses) while this thread's blocks live in
-    // it: a second helper's blocks keep their contents, and so do this thread's.
-    assert!(arena::lend(), "the second lane is not lent a second time");
-    let second: Vec<Box<[u8; 100]>> = std::thread::spawn(move || {
-        let _lane = arena::borrow().expect("the lane lent again is borrowed");
-        (0..BLOCKS).map(|_| Box::new([8; 100])).collect()
-    })
-    .join()
-    .expect("the second helper");
-    assert!(arena::reclaim(), "the lane is not taken back a second time");
-    assert!(second
-        .iter()
-        .all(|b| in_second(b) && b.iter().all(|&x| x == 8)));
-    assert!(again.iter().all(|b| b.iter().all(|&x| x == 7)));
-}
-
 /// Writing `bytes` in blocks of 1 KiB carved from the arena: the faults it took.
 #[allow(clippy::vec_box, reason = "each box is a block of the arena")]
 fn write_blocks(bytes: usize) -> (i64, Vec<Box<[u8; 1024]>>) {
@@ -269,13 +191,13 @@ fn write_blocks(bytes: usize) -> (i64, Vec<Box<[u8; 1024]>>) {
 }
 
 /// The arena's next pages, populated on the other thread, fault (almost) nothing when written;
-/// the pages after them fault each. Before the checks that free pages of the first lane: those
-/// would be taken before new ones.
+/// the pages after them fault each. First of the checks, before any frees pages: those would be
+/// taken before new ones.
 fn populated_arena_pages_do_not_fault(mapping: &Range<usize>) {
     const AHEAD: usize = 32 << 20;
     const WRITE: usize = 8 << 20;
     const PAGES: i64 = (WRITE / 4096) as i64;
-    let next = arena::fresh().expect("the main thread holds a lane");
+    let next = arena::fresh().expect("the main thread owns the arena");
     assert!(mapping.contains(&next));
     let populating =
         prefault::populate(std::iter::once(next..next + AHEAD)).expect("the thread starts");
@@ -361,11 +283,7 @@ fn main() {
     let mapping = arena::enable().expect("the arena is mapped");
     assert!(arena::enable().is_none(), "the arena is enabled twice");
     let earlier = &*earlier as *const u64 as usize;
-    let tests: [(&str, &dyn Fn()); 8] = [
-        (
-            "a_helper_borrows_the_second_lane",
-            &a_helper_borrows_the_second_lane,
-        ),
+    let tests: [(&str, &dyn Fn()); 7] = [
         ("populated_arena_pages_do_not_fault", &|| {
             populated_arena_pages_do_not_fault(&mapping)
         }),

@@ -135,22 +135,6 @@ impl fwnet_translate::Resolve for HostNames {
     }
 }
 
-/// The parser's helper thread allocates from the arena's second lane (`fwnet_apply::arena`).
-struct ArenaLane;
-
-impl fwnet_iptables::Helper for ArenaLane {
-    type Guard = Option<fwnet_apply::arena::Borrowed>;
-    fn lend(&self) {
-        fwnet_apply::arena::lend();
-    }
-    fn enter(&self) -> Self::Guard {
-        fwnet_apply::arena::borrow()
-    }
-    fn reclaim(&self) {
-        fwnet_apply::arena::reclaim();
-    }
-}
-
 /// What import carves from its arena (small blocks, `fwnet_apply::arena`): 2.4 MB for the
 /// pages of the classes a small file uses, and per byte of input 7.1 to 8.0 more on the bench
 /// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end, 7.8 to 8.9 per byte in
@@ -226,9 +210,7 @@ pub fn import(
             ipsets.push(sets);
             continue;
         }
-        // A large file is parsed on two threads; the helper allocates from the arena's second
-        // lane, lent for the parse.
-        let (rs, d) = fwnet_iptables::parse_with(&name, &text, &ArenaLane);
+        let (rs, d) = fwnet_iptables::parse(&name, &text);
         diags.extend(d);
         parsed.push(rs);
     }

@@ -13,4 +13,4 @@ pub mod word;
 
 pub use ast::*;
 pub use diag::{Diagnostic, FileName, Severity};
-pub use parse::{parse, parse_in_chunks, parse_with, parse_without_shortcut, Helper, SPLIT_AT};
+pub use parse::{parse, parse_without_shortcut};

@@ -1,5 +1,6 @@
 //! The iptables-save parser: a line classifier (this file), a tokenizer (`lex.rs`) and an
-//! option grouper (`rule.rs`). A large file is read by two threads ([`parse`]).
+//! option grouper (`rule.rs`); common rule lines are read in one pass by
+//! `rule::simple_append` instead of the last two.
 //!
 //! It turns text into a [`Ruleset`] and reports every problem in the file at once; it never
 //! stops at the first error and never panics. It does not know what options mean, which tables
@@ -60,197 +61,18 @@ use std::collections::HashMap;
 
 /// Parses an iptables-save file. `file` names it in diagnostics. The ruleset is complete only
 /// when no diagnostic is an error; diagnostics are sorted by line and column.
-///
-/// A file of [`SPLIT_AT`] bytes or more is read by two threads. It is cut into chunks of whole
-/// lines; this thread reads them from the front, as a file is read on one thread, while a
-/// helper tokenizes and groups the rule lines of chunks it takes from the back (see
-/// `Ahead`). Where the two meet, this thread reads the helper's chunks in order, taking its
-/// results. The chunks are taken one at a time rather than halves given out, because the two
-/// threads do not run at one speed: in `fwnet import` the other core is also populating memory
-/// ahead at first. The result is the same as reading the file on one thread: `tests/parse.rs`
-/// compares the two on every fixture, the corpus and generated garbage, and `cargo xtask fuzz`
-/// on a quarter of its inputs.
 pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
-    parse_with(file, text, &())
+    let mut lines = Lines::new(file);
+    read_lines(&mut lines, text, 0);
+    lines.finish()
 }
 
-/// What [`parse_with`] does around its helper thread: `fwnet import` lends the helper a lane of
-/// its allocator (`fwnet_apply::arena`), so that the helper's blocks are as cheap as its own
-/// and serve it again once the helper is done.
-pub trait Helper: Sync {
-    /// Held by the helper thread while it works.
-    type Guard;
-    /// On the parsing thread, before the helper starts.
-    fn lend(&self) {}
-    /// First thing on the helper thread; the guard is dropped last thing there.
-    fn enter(&self) -> Self::Guard;
-    /// On the parsing thread, once the helper has ended and before its results are read.
-    fn reclaim(&self) {}
-}
-
-/// No helper hooks.
-impl Helper for () {
-    type Guard = ();
-    fn enter(&self) {}
-}
-
-/// [`parse`], running `helper`'s hooks around the helper thread if one is started.
-pub fn parse_with(file: &str, text: &str, helper: &impl Helper) -> (Ruleset, Vec<Diagnostic>) {
-    if text.len() < SPLIT_AT {
-        let mut lines = Lines::new(file);
-        read_lines(&mut lines, text, 0, None);
-        return lines.finish();
-    }
-    parse_chunks(file, &Chunks::new(text, CHUNK), helper, false)
-}
-
-/// The two-thread parse of [`parse`] with chunks of at least `chunk` bytes, whatever the text's
-/// size: for tests, which compare it with [`parse`] on small texts cut into many chunks. This
-/// thread starts reading only once the helper has taken its first chunk, so that the helper
-/// has chunks to give even when the text is read faster than a thread starts.
 /// [`parse`] with every line read by the general reader, which tokenizes and then groups,
 /// instead of common rule lines by the one-pass reader: for tests, which compare the two.
 pub fn parse_without_shortcut(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
     let mut lines = Lines::new(file);
     lines.shortcut = false;
-    read_lines(&mut lines, text, 0, None);
-    lines.finish()
-}
-
-pub fn parse_in_chunks(file: &str, text: &str, chunk: usize) -> (Ruleset, Vec<Diagnostic>) {
-    parse_chunks(file, &Chunks::new(text, chunk.max(1)), &(), true)
-}
-
-/// Files from this size on are parsed on two threads: about 1.5 ms of reading on one (a 10k-rule
-/// file of 642 KB takes 7.5 ms).
-pub const SPLIT_AT: usize = 128 << 10;
-
-/// The size the text is cut into chunks of, for the two threads to take from.
-const CHUNK: usize = 32 << 10;
-
-/// A text cut into chunks of whole lines.
-struct Chunks<'t> {
-    text: &'t str,
-    /// Each chunk's first byte and the number of lines before it; then the text's end.
-    starts: Vec<(usize, u32)>,
-}
-
-impl<'t> Chunks<'t> {
-    /// Chunks of at least `size` bytes (the last one may be shorter), each ending after a
-    /// line end or at the end of the text.
-    fn new(text: &'t str, size: usize) -> Chunks<'t> {
-        let bytes = text.as_bytes();
-        let mut starts = vec![(0, 0)];
-        let (mut at, mut lines) = (0, 0u32);
-        while at + size < bytes.len() {
-            let Some(newline) = bytes[at + size..].iter().position(|&b| b == b'\n') else {
-                break;
-            };
-            let next = at + size + newline + 1;
-            let more = newlines(&bytes[at..next]);
-            lines = lines.saturating_add(u32::try_from(more).unwrap_or(u32::MAX));
-            at = next;
-            if at < bytes.len() {
-                starts.push((at, lines));
-            }
-        }
-        starts.push((bytes.len(), lines));
-        Chunks { text, starts }
-    }
-
-    fn len(&self) -> usize {
-        self.starts.len() - 1
-    }
-
-    /// Chunk `i`'s text and the number of lines before it.
-    fn get(&self, i: usize) -> (&'t str, u32) {
-        let ((from, before), (to, _)) = (self.starts[i], self.starts[i + 1]);
-        (&self.text[from..to], before)
-    }
-}
-
-/// The line ends in `bytes`, counted in bytes of up to 255 at a time: that is vectorized, where
-/// a count in a `usize` is not (a quarter of the instructions).
-fn newlines(bytes: &[u8]) -> usize {
-    bytes
-        .chunks(255)
-        .map(|c| usize::from(c.iter().fold(0u8, |n, &b| n + u8::from(b == b'\n'))))
-        .sum()
-}
-
-/// The chunks neither thread has taken: `[front, back)`.
-struct Untaken(std::sync::Mutex<(usize, usize)>);
-
-impl Untaken {
-    fn front(&self) -> Option<usize> {
-        let mut range = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (range.0 < range.1).then(|| {
-            range.0 += 1;
-            range.0 - 1
-        })
-    }
-
-    fn back(&self) -> Option<usize> {
-        let mut range = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        (range.0 < range.1).then(|| {
-            range.1 -= 1;
-            range.1
-        })
-    }
-}
-
-/// [`parse_with`] on two threads, one taking chunks from the front and the other from the back;
-/// with `helper_first`, the front only once the helper has taken a chunk (or found none).
-fn parse_chunks(
-    file: &str,
-    chunks: &Chunks<'_>,
-    helper: &impl Helper,
-    helper_first: bool,
-) -> (Ruleset, Vec<Diagnostic>) {
-    let mut lines = Lines::new(file);
-    let untaken = Untaken(std::sync::Mutex::new((0, chunks.len())));
-    let took = std::sync::atomic::AtomicBool::new(false);
-    helper.lend();
-    std::thread::scope(|scope| {
-        let started = std::thread::Builder::new()
-            .name("fwnet-parse".into())
-            .spawn_scoped(scope, || {
-                let _guard = helper.enter();
-                let mut done = Vec::new();
-                loop {
-                    let next = untaken.back();
-                    took.store(true, std::sync::atomic::Ordering::Release);
-                    let Some(i) = next else { break };
-                    let (text, before) = chunks.get(i);
-                    done.push((i, ahead(file, text, before)));
-                }
-                done
-            });
-        if helper_first && started.is_ok() {
-            while !took.load(std::sync::atomic::Ordering::Acquire) {
-                std::thread::yield_now();
-            }
-        }
-        let mut met = 0;
-        while let Some(i) = untaken.front() {
-            let (text, before) = chunks.get(i);
-            read_lines(&mut lines, text, before, None);
-            met = i + 1;
-        }
-        // The helper's chunks, taken from the back: in the file's order from its last. Should
-        // the helper have panicked, this thread reads them itself.
-        let done = started.ok().and_then(|h| h.join().ok());
-        helper.reclaim();
-        let mut done = done.unwrap_or_default();
-        for i in met..chunks.len() {
-            let (text, before) = chunks.get(i);
-            let ahead = match done.last() {
-                Some((at, _)) if *at == i => done.pop().map(|(_, results)| results.into_iter()),
-                _ => None,
-            };
-            read_lines(&mut lines, text, before, ahead);
-        }
-    });
+    read_lines(&mut lines, text, 0);
     lines.finish()
 }
 
@@ -263,14 +85,8 @@ fn content(raw: &str) -> (&str, bool) {
     }
 }
 
-/// Reads the lines of `text`, which follow line `number` of the file. `ahead` holds the
-/// results of [`ahead`] for the rule lines of `text`, in order.
-fn read_lines(
-    lines: &mut Lines<'_>,
-    text: &str,
-    mut number: u32,
-    mut ahead: Option<std::vec::IntoIter<Box<Ahead>>>,
-) {
+/// Reads the lines of `text`, which follow line `number` of the file.
+fn read_lines(lines: &mut Lines<'_>, text: &str, mut number: u32) {
     for raw in text.split_inclusive('\n') {
         number = number.saturating_add(1);
         let (content, crlf) = content(raw);
@@ -288,7 +104,7 @@ fn read_lines(
             );
             lines.push(d);
         }
-        lines.line(number, content, ahead.as_mut());
+        lines.line(number, content);
         if !raw.ends_with('\n') {
             let end = Columns::new(content).at(content.len());
             let d = Diagnostic::warning(
@@ -303,64 +119,6 @@ fn read_lines(
             lines.push(d);
         }
     }
-}
-
-/// A rule line tokenized and grouped by the helper thread. Neither needs anything from the
-/// lines before it: only what is done with the result (is the line inside a table, does a
-/// flush delete rules, is a chain declared twice) does, and that is left to the reading thread.
-struct Ahead {
-    /// The column of the line's first token, where `parse/outside-table` points.
-    first_col: Option<u32>,
-    /// The column of a quote that is never closed; the line is then not grouped.
-    unterminated: Option<u32>,
-    rule: Option<rule::RuleLine>,
-    /// What grouping reported, in the order it did.
-    diags: Vec<Diagnostic>,
-}
-
-/// Tokenizes and groups the rule lines of `text`, which follow line `number` of `file`.
-#[allow(
-    clippy::vec_box,
-    reason = "each result a small block: see the comment on the push"
-)]
-fn ahead(file: &str, text: &str, mut number: u32) -> Vec<Box<Ahead>> {
-    // Diagnostics only: a `Lines` of its own, whose file name is a copy, so that the two
-    // threads do not count references to one string.
-    let mut sink = Lines::new(file);
-    let mut done = Vec::new();
-    for raw in text.split_inclusive('\n') {
-        number = number.saturating_add(1);
-        let (content, _) = content(raw);
-        if classify(content) != LineKind::Rule {
-            continue;
-        }
-        if let Some((first_col, rule)) = rule::simple_append(&sink, number, content) {
-            done.push(Box::new(Ahead {
-                first_col: Some(first_col),
-                unterminated: None,
-                rule: Some(rule::RuleLine::Command(Command::Append(rule))),
-                diags: Vec::new(),
-            }));
-            continue;
-        }
-        let (tokens, unterminated) = tokenize(content);
-        let first_col = tokens.first().map(|t| t.col);
-        let rule = match unterminated {
-            Some(_) => None,
-            None => rule::parse_rule(&mut sink, number, tokens),
-        };
-        // Boxed: a small block of the helper's, which serves this thread again once the helper
-        // is done, where a chunk's vector of whole results (some 200 bytes a line) was a large
-        // block of the system allocator's, kept apart from this thread's (100k rules: 20 MB
-        // more at the peak).
-        done.push(Box::new(Ahead {
-            first_col,
-            unterminated,
-            rule,
-            diags: std::mem::take(&mut sink.diags),
-        }));
-    }
-    done
 }
 
 /// What a line is, from its first non-blank character or word.
@@ -450,14 +208,8 @@ impl<'f> Lines<'f> {
         self.push(d);
     }
 
-    /// Reads line `number`. `ahead`, when given, holds the helper thread's results for this
-    /// and the following rule lines.
-    fn line(
-        &mut self,
-        number: u32,
-        text: &str,
-        ahead: Option<&mut std::vec::IntoIter<Box<Ahead>>>,
-    ) {
+    /// Reads line `number`.
+    fn line(&mut self, number: u32, text: &str) {
         let kind = classify(text);
         if kind == LineKind::Comment && self.saved_by.is_none() {
             self.saved_by = text
@@ -470,21 +222,13 @@ impl<'f> Lines<'f> {
             return;
         }
         if kind == LineKind::Rule {
-            if let Some(done) = ahead.and_then(Iterator::next) {
-                let done = *done;
-                self.unterminated(number, done.unterminated);
-                if done.unterminated.is_none() {
-                    self.rule_line(number, done.first_col, |_, _| (done.rule, done.diags));
-                }
-                return;
-            }
             if let Some((first_col, rule)) = self
                 .shortcut
                 .then(|| rule::simple_append(self, number, text))
                 .flatten()
             {
-                let read = Some(rule::RuleLine::Command(Command::Append(rule)));
-                self.rule_line(number, Some(first_col), |_, _| (read, Vec::new()));
+                let read = rule::RuleLine::Command(Command::Append(rule));
+                self.rule_line(number, Some(first_col), |_, _| Some(read));
                 return;
             }
         }
@@ -500,8 +244,7 @@ impl<'f> Lines<'f> {
             LineKind::Rule => {
                 let first_col = tokens.first().map(|t| t.col);
                 self.rule_line(number, first_col, |lines, number| {
-                    let rule = rule::parse_rule(lines, number, tokens);
-                    (rule, Vec::new())
+                    rule::parse_rule(lines, number, tokens)
                 });
             }
         }
@@ -698,19 +441,18 @@ impl<'f> Lines<'f> {
         }
     }
 
-    /// A rule line whose first token is at `first_col`. `group` groups its tokens: it returns
-    /// the line's command and the diagnostics to add after those it pushed itself.
+    /// A rule line whose first token is at `first_col`. `read` reads it, if it is inside a
+    /// table: it returns the line's command, and reports any problem itself.
     fn rule_line(
         &mut self,
         number: u32,
         first_col: Option<u32>,
-        group: impl FnOnce(&mut Self, u32) -> (Option<rule::RuleLine>, Vec<Diagnostic>),
+        read: impl FnOnce(&mut Self, u32) -> Option<rule::RuleLine>,
     ) {
         if !self.inside_table(number, first_col) {
             return;
         }
-        let (rule, diags) = group(self, number);
-        self.diags.extend(diags);
+        let rule = read(self, number);
         let command = match rule {
             Some(rule::RuleLine::Command(command)) => command,
             Some(rule::RuleLine::Flush {

@@ -8,8 +8,7 @@
 
 use expect_test::expect_file;
 use fwnet_iptables::{
-    parse, parse_in_chunks, parse_without_shortcut, Command, Counters, Diagnostic, Negation, Opt,
-    Rule, Ruleset,
+    parse, parse_without_shortcut, Command, Counters, Diagnostic, Negation, Opt, Rule, Ruleset,
 };
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -48,9 +47,6 @@ fn check(rules: &Path, want_errors: bool) {
     let text = std::fs::read_to_string(rules)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", rules.display()));
     let (ruleset, diags) = parse(name, &text);
-    for chunk in [1, 40, 200] {
-        same_in_chunks(name, &text, chunk, (&ruleset, &diags));
-    }
     same_without_shortcut(name, &text, (&ruleset, &diags));
     let errors = diags.iter().filter(|d| d.is_error()).count();
     if want_errors {
@@ -186,21 +182,6 @@ const OK_FILES_REJECTED: &[(&str, &str)] = &[(
      ignores the rest of a chain line unless restoring counters, fwnet does not guess",
 )];
 
-/// The two-thread parse, with chunks of at least `chunk` bytes, gives what `parse` gave.
-fn same_in_chunks(name: &str, text: &str, chunk: usize, one: (&Ruleset, &Vec<Diagnostic>)) {
-    let (ruleset, diags) = parse_in_chunks(name, text, chunk);
-    assert!(
-        &ruleset == one.0,
-        "{name}: chunks of {chunk} bytes give another ruleset"
-    );
-    assert_eq!(
-        render_diags(&diags),
-        render_diags(one.1),
-        "{name}: chunks of {chunk} bytes"
-    );
-    assert_eq!(&diags, one.1, "{name}: chunks of {chunk} bytes");
-}
-
 /// The general reader (tokens, then options) reads the text as the parse does, which reads
 /// common rule lines in one pass: the same ruleset, the same diagnostics.
 fn same_without_shortcut(name: &str, text: &str, one: (&Ruleset, &Vec<Diagnostic>)) {
@@ -274,8 +255,8 @@ fn rule_lines_read_in_one_pass_read_as_the_general_reader_reads_them() {
 }
 
 /// Every corpus file parses without panicking, and every file the reference iptables-restore
-/// accepted parses without errors; on two threads (in chunks of 2 kB) as on one, and with the
-/// general reader as with the one-pass reader of common rule lines.
+/// accepted parses without errors; with the general reader as with the one-pass reader of
+/// common rule lines.
 #[test]
 fn corpus() {
     let corpus = shared_dir().join("corpus");
@@ -316,7 +297,6 @@ fn corpus() {
         let start = Instant::now();
         let (ruleset, diags) = parse(&name, &text);
         let seconds = start.elapsed().as_secs_f64();
-        same_in_chunks(&name, &text, 2000, (&ruleset, &diags));
         same_without_shortcut(&name, &text, (&ruleset, &diags));
         let rules: usize = ruleset.tables.iter().map(|t| t.commands.len()).sum();
         if rules > largest.0 {
@@ -353,7 +333,7 @@ fn corpus() {
 }
 
 /// Arbitrary lines built from the format's own pieces never panic, every diagnostic points
-/// inside the input, and two threads read them as one does, the general reader as the parse.
+/// inside the input, and the general reader reads them as the parse does.
 #[test]
 fn garbage_never_panics_and_locations_stay_in_the_input() {
     const PIECES: &[&str] = &[
@@ -420,7 +400,6 @@ fn garbage_never_panics_and_locations_stay_in_the_input() {
             .chain((0..len).map(|_| PIECES[next() % PIECES.len()]))
             .collect();
         let (ruleset, diags) = parse("fuzz.rules", &text);
-        same_in_chunks("fuzz.rules", &text, 1 + next() % 30, (&ruleset, &diags));
         same_without_shortcut("fuzz.rules", &text, (&ruleset, &diags));
         let lines = u32::try_from(text.split('\n').count()).unwrap_or(u32::MAX);
         for d in &diags {

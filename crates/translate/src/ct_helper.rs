@@ -635,9 +635,10 @@ pub(crate) fn unassigned_candidates(
         }
         let ranges = dport_ranges(r);
         // Most ports are no helper's: the protocols are read only for a rule with one.
-        let names_a_helper = KNOWN.iter().flat_map(|k| k.ports).any(|(_, n)| {
-            ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi)
-        });
+        let names_a_helper = KNOWN
+            .iter()
+            .flat_map(|k| k.ports)
+            .any(|(_, n)| ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi));
         if !names_a_helper {
             continue;
         }
