@@ -266,10 +266,8 @@ impl State {
                 // SAFETY: pages on the empty list are the arena's, with a header.
                 self.empty = unsafe { (*(at as *const Page)).next };
                 at
-            } else if let Some(at) = cut() {
-                at
             } else {
-                return None;
+                cut()?
             };
             // SAFETY: a page of the arena nobody uses: its header is written afresh.
             unsafe {
