@@ -63,7 +63,7 @@ use std::collections::HashMap;
 /// when no diagnostic is an error; diagnostics are sorted by line and column.
 pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
     let mut lines = Lines::new(file);
-    read_lines(&mut lines, text, 0);
+    read_lines(&mut lines, text);
     lines.finish()
 }
 
@@ -72,7 +72,7 @@ pub fn parse(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
 pub fn parse_without_shortcut(file: &str, text: &str) -> (Ruleset, Vec<Diagnostic>) {
     let mut lines = Lines::new(file);
     lines.shortcut = false;
-    read_lines(&mut lines, text, 0);
+    read_lines(&mut lines, text);
     lines.finish()
 }
 
@@ -85,8 +85,9 @@ fn content(raw: &str) -> (&str, bool) {
     }
 }
 
-/// Reads the lines of `text`, which follow line `number` of the file.
-fn read_lines(lines: &mut Lines<'_>, text: &str, mut number: u32) {
+/// Reads the lines of `text`, the whole file.
+fn read_lines(lines: &mut Lines<'_>, text: &str) {
+    let mut number: u32 = 0;
     for raw in text.split_inclusive('\n') {
         number = number.saturating_add(1);
         let (content, crlf) = content(raw);
