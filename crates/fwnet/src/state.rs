@@ -2,7 +2,7 @@
 //!
 //! It holds a [`State`]: `{ "format": "fwnet-state", "version": 2, "fwnet": "<version>",
 //! "sources": [...], "ruleset": { "tables": [...] } }`, where `ruleset` is the IR of `fwnet-nft`
-//! serialized by serde. The file is a short text header, `fwnet-state\npacked 1\n`, then the
+//! serialized by serde. The file is a short text header, `fwnet-state\npacked 2\n`, then the
 //! state in [`fwnet_nft::packed`]'s binary encoding, which reads by name as JSON does and is
 //! several times cheaper to write and to read (`docs/bench/2026-11-28d.md`). `fwnet show
 //! --json` prints the same state as JSON, laid out by [`write_json`].
@@ -32,7 +32,7 @@ pub const JSON_FILE_NAME: &str = "ruleset.json";
 /// The start of the file, up to the encoding's version and its newline.
 const HEADER: &[u8] = b"fwnet-state\npacked ";
 /// The version of [`fwnet_nft::packed`]'s encoding this fwnet writes and reads.
-const PACKED: u32 = 1;
+const PACKED: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 pub struct State {
@@ -361,7 +361,7 @@ mod tests {
             "the JSON an earlier fwnet wrote is removed"
         );
         let bytes = fs::read(path(&dir)).unwrap();
-        assert!(bytes.starts_with(b"fwnet-state\npacked 1\n"));
+        assert!(bytes.starts_with(b"fwnet-state\npacked 2\n"));
         assert!(modified(&dir).expect("the packed state's time") >= written);
         let back = load(&dir).expect("a stored state loads");
         assert_eq!(back.ruleset, old.ruleset);
@@ -385,19 +385,25 @@ mod tests {
             let e = format!("{:#}", load(&dir).err().expect("a cut file is refused"));
             assert!(e.contains("is not a valid fwnet state file"), "{end}: {e}");
         }
+        // Encoding 1 is encoding 2 without references to strings written before (this state's
+        // strings are all short, so it has none): a file an earlier fwnet packed still loads.
+        let mut first_encoding = bytes.clone();
+        first_encoding[HEADER.len()] = b'1';
+        fs::write(path(&dir), &first_encoding).unwrap();
+        assert_eq!(load(&dir).expect("encoding 1 loads").ruleset, old.ruleset);
         let mut newer_encoding = bytes.clone();
-        newer_encoding[HEADER.len()] = b'2';
+        newer_encoding[HEADER.len()] = b'3';
         fs::write(path(&dir), &newer_encoding).unwrap();
         let e = load(&dir)
             .err()
             .expect("a newer encoding is refused")
             .to_string();
         assert!(
-            e.contains("written by a newer fwnet (packed encoding 2"),
+            e.contains("written by a newer fwnet (packed encoding 3"),
             "{e}"
         );
         let mut newer = Vec::from(HEADER);
-        newer.extend_from_slice(b"1\n");
+        newer.extend_from_slice(b"2\n");
         let mut future = State::new(Vec::new(), old.ruleset.clone());
         future.version = VERSION + 1;
         fwnet_nft::packed::write(&mut newer, &future).unwrap();

@@ -14,6 +14,10 @@
 //! - `UINT n` a non-negative integer, `NEG n` the integer `-1 - n`, `F64` eight bytes
 //!   little-endian;
 //! - `STR len bytes` (UTF-8, checked when read), `BYTES len bytes`;
+//! - `STR_AGAIN offset`: the string of the `STR` value at that byte offset (counted from the
+//!   start of the encoding), earlier in the file. A long string the writer met shortly before
+//!   is written this way: a rule's origin names its file, the same long path in every rule,
+//!   which was over a third of a state's bytes (encoding 2; encoding 1 has no such tag);
 //! - `SEQ n` then n values (sequences, tuples, tuple structs);
 //! - `MAP n` then n key/value pairs;
 //! - `STRUCT` then `name value` pairs up to the end name `0`;
@@ -54,7 +58,14 @@ mod tag {
     pub const NEWTYPE_VARIANT: u8 = 14;
     pub const TUPLE_VARIANT: u8 = 15;
     pub const STRUCT_VARIANT: u8 = 16;
+    pub const STR_AGAIN: u8 = 17;
 }
+
+/// Strings at least this long are looked for among the last few written ([`RECENT`]); a
+/// shorter one is written again (its bytes cost about what a reference does).
+const REPEAT_MIN: usize = 16;
+/// How many of the latest long strings the writer remembers.
+const RECENT: usize = 4;
 
 /// The name number that ends a struct's fields, and the one that introduces a new name.
 const END: u64 = 0;
@@ -100,6 +111,9 @@ pub fn write<W: Write, T: Serialize + ?Sized>(out: W, v: &T) -> std::io::Result<
         buf: Vec::with_capacity(FLUSH_AT + 4096),
         names: HashMap::default(),
         cache: Box::new([(0, 0, 0); CACHE]),
+        handed_on: 0,
+        recent: Default::default(),
+        next_recent: 0,
         failed: None,
     };
     let done = v.serialize(&mut p);
@@ -165,6 +179,13 @@ struct Packer<W> {
     names: HashMap<(usize, usize), u64, std::hash::BuildHasherDefault<AddrHasher>>,
     /// Recently used names by a hash of their address: (address, length, number).
     cache: Box<[(usize, usize, u64); CACHE]>,
+    /// Bytes handed on to `out` so far: the offset of `buf`'s first byte.
+    handed_on: usize,
+    /// The latest long strings written as `STR`: the offset of their tag and their bytes
+    /// (compared by content: a string's address may be reused by another once it is freed).
+    recent: [(usize, Vec<u8>); RECENT],
+    /// The slot of `recent` the next long string takes.
+    next_recent: usize,
     /// The first write error: serde's error type is this module's, so it waits here.
     failed: Option<std::io::Error>,
 }
@@ -211,6 +232,25 @@ impl<W: Write> Packer<W> {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// A string: a reference to the same text written shortly before, if it is long.
+    fn string(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        if bytes.len() >= REPEAT_MIN {
+            if let Some((at, _)) = self.recent.iter().find(|(_, b)| b.as_slice() == bytes) {
+                let at = *at as u64;
+                self.tagged(tag::STR_AGAIN, at);
+                return;
+            }
+            let at = self.handed_on + self.buf.len();
+            let slot = &mut self.recent[self.next_recent];
+            slot.0 = at;
+            slot.1.clear();
+            slot.1.extend_from_slice(bytes);
+            self.next_recent = (self.next_recent + 1) % RECENT;
+        }
+        self.text(tag::STR, bytes);
+    }
+
     fn uint(&mut self, n: u64) {
         self.tagged(tag::UINT, n);
     }
@@ -230,6 +270,7 @@ impl<W: Write> Packer<W> {
             if let Err(e) = self.out.write_all(&self.buf) {
                 self.failed = Some(e);
             }
+            self.handed_on += self.buf.len();
             self.buf.clear();
         }
     }
@@ -305,7 +346,7 @@ impl<'a, W: Write> ser::Serializer for &'a mut Packer<W> {
         Ok(())
     }
     fn serialize_str(self, v: &str) -> Result<(), Error> {
-        self.text(tag::STR, v.as_bytes());
+        self.string(v);
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), Error> {
@@ -559,6 +600,19 @@ impl<'de> Unpacker<'de> {
         std::str::from_utf8(bytes).map_err(|_| Error("a string is not UTF-8".to_string()))
     }
 
+    /// The string a `STR_AGAIN` refers to (its tag read): a `STR` value before this one.
+    fn str_again(&mut self) -> Result<&'de str, Error> {
+        let here = self.pos - 1;
+        let at = usize::try_from(self.varint()?)
+            .ok()
+            .filter(|&at| at < here && self.input[at] == tag::STR)
+            .ok_or_else(|| Error("a repeated string refers to no string before it".to_string()))?;
+        let back = std::mem::replace(&mut self.pos, at + 1);
+        let s = self.str();
+        self.pos = back;
+        s
+    }
+
     /// A field or variant name; `None` at the end of a struct's fields.
     #[inline(always)]
     fn name(&mut self) -> Result<Option<&'de str>, Error> {
@@ -630,6 +684,9 @@ impl<'de> Unpacker<'de> {
             }
             tag::STR | tag::BYTES => {
                 self.slice()?;
+            }
+            tag::STR_AGAIN => {
+                self.str_again()?;
             }
             tag::SEQ => {
                 for _ in 0..self.count()? {
@@ -709,6 +766,7 @@ impl<'de> de::Deserializer<'de> for &mut Unpacker<'de> {
             tag::NEG => visitor.visit_i64(!(self.varint()? as i64)),
             tag::F64 => visitor.visit_f64(f64::from_le_bytes(self.fixed::<8>()?)),
             tag::STR => visitor.visit_borrowed_str(self.str()?),
+            tag::STR_AGAIN => visitor.visit_borrowed_str(self.str_again()?),
             tag::BYTES => visitor.visit_borrowed_bytes(self.slice()?),
             _ => {
                 self.enter()?;
@@ -1057,8 +1115,83 @@ mod tests {
         let count = |needle: &[u8]| bytes.windows(needle.len()).filter(|w| w == &needle).count();
         assert_eq!(count(b"unit_struct"), 1);
         assert_eq!(count(b"named"), 1);
-        // Values are not names: each `text` is written out.
-        assert_eq!(count("ünïcode".as_bytes()), 3);
+        // Values are not names, though a long one met again is written once as well (see
+        // `a_long_string_met_again_is_a_reference_to_the_first`).
+        assert_eq!(count("ünïcode".as_bytes()), 1);
+    }
+
+    /// A long string met again shortly after is written as a reference to the first, also
+    /// once the first has been handed on; a short one, or one that many others have pushed
+    /// out of the writer's memory, is written out again.
+    #[test]
+    fn a_long_string_met_again_is_a_reference_to_the_first() {
+        let path = "/etc/sysconfig/iptables".to_string();
+        let count = |bytes: &[u8], needle: &str| {
+            bytes
+                .windows(needle.len())
+                .filter(|w| *w == needle.as_bytes())
+                .count()
+        };
+        // Each element a string of its own at its own address, with the same text.
+        let same: Vec<String> = (0..1000).map(|_| path.clone()).collect();
+        let bytes = pack(&same);
+        assert_eq!(count(&bytes, &path), 1);
+        assert!(
+            bytes.len() < 1000 * 5 + path.len() + 8,
+            "{} bytes",
+            bytes.len()
+        );
+        assert_eq!(read::<Vec<String>>(&bytes).expect("read"), same);
+
+        let short: Vec<&str> = vec!["fifteen bytes.."; 10];
+        assert_eq!(count(&pack(&short), "fifteen bytes.."), 10);
+
+        // Four others in between push the first out; three do not.
+        let others = |n: usize| (0..n).map(|i| format!("another long string {i}"));
+        for (between, copies) in [(3, 1), (4, 2)] {
+            let v: Vec<String> = std::iter::once(path.clone())
+                .chain(others(between))
+                .chain([path.clone()])
+                .collect();
+            let bytes = pack(&v);
+            assert_eq!(count(&bytes, &path), copies, "{between} in between");
+            assert_eq!(read::<Vec<String>>(&bytes).expect("read"), v);
+        }
+
+        // Past the writer's buffer: the reference counts the bytes handed on before it.
+        let big = "y".repeat(FLUSH_AT + 10);
+        let v = vec![path.clone(), big.clone(), path.clone()];
+        let bytes = pack(&v);
+        assert_eq!(count(&bytes, &path), 1);
+        assert_eq!(read::<Vec<String>>(&bytes).expect("read"), v);
+    }
+
+    /// A reference must name a string before it: anything else is refused, never followed.
+    #[test]
+    fn a_reference_to_no_string_before_it_is_refused() {
+        let path = "/etc/sysconfig/iptables";
+        let bytes = pack(&[path, path]);
+        let again = bytes.len() - 2;
+        assert_eq!(bytes[again], tag::STR_AGAIN);
+        assert_eq!(read::<Vec<String>>(&bytes).expect("read"), [path, path]);
+        // To itself, to after itself, past the end, to the sequence's tag.
+        for to in [again as u8, again as u8 + 1, 0x7f, 0] {
+            let mut damaged = bytes.clone();
+            damaged[again + 1] = to;
+            let e = read::<Vec<String>>(&damaged).expect_err("a bad reference");
+            assert!(
+                e.to_string().contains("refers to no string before it"),
+                "{e}"
+            );
+        }
+        for at in 0..bytes.len() {
+            for b in [0u8, 1, 0x7f, 0x80, 0xff, tag::STR_AGAIN, bytes[at] ^ 1] {
+                let mut damaged = bytes.clone();
+                damaged[at] = b;
+                let _ = read::<Vec<String>>(&damaged);
+                let _ = read::<serde::de::IgnoredAny>(&damaged);
+            }
+        }
     }
 
     /// Past the 126 names written as one byte each (the state has about a hundred), and
