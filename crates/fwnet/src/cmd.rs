@@ -310,9 +310,7 @@ pub fn import(
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for d in &diags {
-            eprintln!("{d}");
-        }
+        output::to_stderr(&diags);
         if stored {
             let rows: Vec<Vec<String>> = summary
                 .iter()
@@ -572,9 +570,7 @@ pub fn apply(dir: &Path, opts: &ApplyOpts) -> Result<u8> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&rejections)?);
             }
-            for r in &rejections {
-                eprintln!("{}", r);
-            }
+            output::to_stderr(&rejections);
             eprintln!(
                 "fwnet: the kernel refused the ruleset; nothing was {} (the previous ruleset is unchanged)",
                 if check { "committed" } else { "changed" }

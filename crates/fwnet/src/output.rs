@@ -52,3 +52,16 @@ mod tests {
         );
     }
 }
+
+/// Writes each item on a line of its own to standard error, gathered into one write: a
+/// diagnostic is a dozen pieces, and a large file's hundreds of them were thousands of
+/// unbuffered writes. A failed write (a closed pipe) loses the lines and nothing else.
+pub fn to_stderr<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) {
+    use std::io::Write;
+    let mut text = String::new();
+    for item in items {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "{item}");
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}

@@ -247,9 +247,7 @@ pub fn run(args: &Args) -> Result<u8> {
 }
 
 fn refuse(diags: &[Diagnostic]) -> Result<u8> {
-    for d in diags {
-        eprintln!("{d}");
-    }
+    crate::output::to_stderr(diags);
     eprintln!("fwnet: the files do not translate (errors above), so there is nothing to verify; `fwnet import` lists the same problems");
     Ok(COULD_NOT_RUN)
 }

@@ -117,6 +117,9 @@ pub(crate) struct TableCx<'a> {
     pub tproxy_locs: Vec<ipt::diag::Loc>,
     /// Where each IPv4 `-f` outside INPUT is, for [`crate::fragments::warn_input_only`].
     pub fragment_locs: Vec<ipt::diag::Loc>,
+    /// How many rule lines each chain has, counted before any is translated: a chain's rules
+    /// are then allocated once, at their size, not doubled and copied as they come.
+    rule_lines: Vec<(String, usize)>,
 }
 
 impl TableCx<'_> {
@@ -212,6 +215,7 @@ pub(crate) fn table(
         synproxy_locs: Vec::new(),
         tproxy_locs: Vec::new(),
         fragment_locs: Vec::new(),
+        rule_lines: Vec::new(),
     };
 
     // iptables-restore reads a section top to bottom; so do we. Each command is dropped once
@@ -226,6 +230,27 @@ pub(crate) fn table(
         chains: decls,
         commands,
     } = t;
+    // A table has a few chains, and its rules go to the one of the rule before or to one
+    // of the others: a short list, searched from the last one found.
+    let mut lines: Vec<(&str, usize)> = Vec::new();
+    let mut last = 0;
+    for c in &commands {
+        let (Command::Append(r) | Command::Insert { rule: r, .. }) = c else {
+            continue;
+        };
+        let chain = r.chain.as_str();
+        if lines.get(last).is_none_or(|(name, _)| *name != chain) {
+            last = match lines.iter().position(|(name, _)| *name == chain) {
+                Some(i) => i,
+                None => {
+                    lines.push((chain, 0));
+                    lines.len() - 1
+                }
+            };
+        }
+        lines[last].1 += 1;
+    }
+    cx.rule_lines = lines.into_iter().map(|(c, n)| (c.to_string(), n)).collect();
     let mut events: Vec<(u32, Event)> = decls
         .into_iter()
         .map(|d| (d.loc.line, Event::Decl(d)))
@@ -464,6 +489,12 @@ fn add_rule(
         stats.rules_refused += 1;
         return;
     };
+    if cx.chains[i].rules.capacity() == 0 {
+        let lines = cx.rule_lines.iter().find(|(c, _)| *c == r.chain.as_str());
+        cx.chains[i]
+            .rules
+            .reserve_exact(lines.map_or(0, |(_, n)| *n));
+    }
     let len = cx.chains[i].rules.len();
     if let Some(n) = insert_at.filter(|n| *n == 0 || *n as usize > len + 1) {
         diags.push(

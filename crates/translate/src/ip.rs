@@ -27,7 +27,12 @@ pub(crate) fn protocol_name(p: u8) -> &'static str {
 /// Reads `-p`: `Some((number, negated))`, or `None` for `all`/`0` (every packet) or an error.
 pub(crate) fn read_protocol(opt: &Opt, cx: &mut Cx) -> Option<(u8, bool)> {
     let arg = cx.one_arg(opt)?;
-    let lower = arg.to_ascii_lowercase();
+    // Nearly always lower case already: a copy only for the others.
+    let lower = if arg.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(arg.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(arg)
+    };
     let p = if lower == "all" {
         0
     } else if let Ok(n) = lower.parse::<u8>() {
