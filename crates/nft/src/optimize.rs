@@ -250,6 +250,54 @@ fn all_apart(old: &[(u128, u128)], new: &[(u128, u128)]) -> bool {
         .all(|(i, n)| old.iter().all(|o| apart(o, n)) && new[..i].iter().all(|m| apart(m, n)))
 }
 
+/// What [`same_body_but`] compares, but for the values of `==` tests and of counters, folded
+/// into a number: two rules of different shapes are never the same but for one value, and
+/// most rules a run looks at are told from its first by their shapes alone.
+fn shape(r: &Rule) -> u64 {
+    use std::hash::{Hash, Hasher};
+    /// Multiply-rotate, enough to spread a few discriminants and fields.
+    struct Fold(u64);
+    impl Hasher for Fold {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.write_u64(u64::from(b));
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        fn write_u8(&mut self, n: u8) {
+            self.write_u64(n.into());
+        }
+        fn write_u32(&mut self, n: u32) {
+            self.write_u64(n.into());
+        }
+        fn write_usize(&mut self, n: usize) {
+            self.write_u64(n as u64);
+        }
+        fn write_isize(&mut self, n: isize) {
+            self.write_u64(n as u64);
+        }
+    }
+    let mut h = Fold(0);
+    r.stmts.len().hash(&mut h);
+    r.comment.is_some().hash(&mut h);
+    for s in r.stmts.iter().take(r.stmts.len().saturating_sub(1)) {
+        std::mem::discriminant(s).hash(&mut h);
+        if let Stmt::Match(m) = s {
+            std::mem::discriminant(m).hash(&mut h);
+            if let Match::Cmp { left, op, .. } = m {
+                left.hash(&mut h);
+                std::mem::discriminant(op).hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
 /// Whether `b` is `a` except for the value of the mergeable match at `k` (on `field`), the
 /// counter values and the last statement (the verdict).
 fn same_body_but(a: &Rule, b: &Rule, k: usize, field: &Expr) -> bool {
@@ -308,6 +356,8 @@ enum Step {
 /// A chain's rules and, computed once each when first asked for, their tests.
 struct Scan<'a> {
     rules: &'a [Rule],
+    /// Each rule's [`shape`].
+    shapes: Vec<u64>,
     /// Rules already merged into an earlier run (moved up), or already out.
     taken: Vec<bool>,
     early: Vec<std::cell::OnceCell<Tests<'a>>>,
@@ -330,6 +380,7 @@ impl<'a> Scan<'a> {
 fn plan(rules: &[Rule]) -> Vec<Step> {
     let mut chain = Scan {
         rules,
+        shapes: rules.iter().map(shape).collect(),
         taken: vec![false; rules.len()],
         early: std::iter::repeat_with(Default::default)
             .take(rules.len())
@@ -411,7 +462,7 @@ fn longest_run(
             if chain.taken[r] {
                 continue;
             }
-            let fits = same_but(first, rule, k, left);
+            let fits = chain.shapes[r] == chain.shapes[start] && same_but(first, rule, k, left);
             if returns {
                 // The packet comes back from the jump and meets the next rule: only
                 // consecutive rules, each a single new point.
@@ -948,6 +999,109 @@ mod tests {
             .collect();
         assert_eq!(got, want);
         assert_eq!((stats.rules_in, stats.rules_out), (before, want.len()));
+    }
+
+    /// The shape is a necessary condition of `same_body_but`: rules it holds for have one
+    /// shape, whatever their values, counters and verdicts; rules that differ in anything else
+    /// (fields, operators, statements, a comment) have different ones.
+    #[test]
+    fn rules_the_same_but_for_values_have_one_shape() {
+        let base = rule(
+            1,
+            vec![
+                tcp(),
+                saddr("192.0.2.1"),
+                dport(Value::Num(22)),
+                counter(0),
+                ACCEPT,
+            ],
+        );
+        let same = [
+            rule(
+                2,
+                vec![
+                    udp(),
+                    saddr("198.51.100.0/24"),
+                    dport(Value::Range(1, 9)),
+                    counter(7),
+                    DROP,
+                ],
+            ),
+            rule(
+                3,
+                vec![
+                    tcp(),
+                    saddr("192.0.2.9"),
+                    dport(Value::Num(80)),
+                    counter(0),
+                    jump("X"),
+                ],
+            ),
+        ];
+        for r in &same {
+            assert_eq!(shape(r), shape(&base), "{r:?}");
+        }
+        let mut commented = base.clone();
+        commented.comment = Some("c".into());
+        let different = [
+            rule(
+                4,
+                vec![tcp(), saddr("192.0.2.1"), udp_dport(22), counter(0), ACCEPT],
+            ),
+            rule(
+                5,
+                vec![
+                    tcp(),
+                    cmp(Field::IpSaddr, CmpOp::Ne, addr_value("192.0.2.1")),
+                    dport(Value::Num(22)),
+                    counter(0),
+                    ACCEPT,
+                ],
+            ),
+            rule(
+                6,
+                vec![tcp(), saddr("192.0.2.1"), dport(Value::Num(22)), ACCEPT],
+            ),
+            rule(
+                7,
+                vec![
+                    tcp(),
+                    saddr("192.0.2.1"),
+                    counter(0),
+                    dport(Value::Num(22)),
+                    ACCEPT,
+                ],
+            ),
+            rule(
+                8,
+                vec![
+                    tcp(),
+                    iif("eth0", false),
+                    dport(Value::Num(22)),
+                    counter(0),
+                    ACCEPT,
+                ],
+            ),
+            commented,
+        ];
+        for r in &different {
+            assert_ne!(shape(r), shape(&base), "{r:?}");
+        }
+        // Where `same_body_but` holds, the shapes agree.
+        let mut pairs = 0;
+        for a in same.iter().chain(&different).chain([&base]) {
+            for b in same.iter().chain(&different).chain([&base]) {
+                for (k, s) in a.stmts.iter().enumerate() {
+                    if let Some(field) = candidate(s) {
+                        if same_body_but(a, b, k, field) {
+                            pairs += 1;
+                            assert_eq!(shape(a), shape(b), "{a:?} {b:?}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(pairs > 9, "{pairs}");
     }
 
     #[test]
