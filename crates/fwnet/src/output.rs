@@ -35,6 +35,19 @@ pub fn table(rows: &[Vec<String>], right: &[usize]) -> String {
     out
 }
 
+/// Writes each item on a line of its own to standard error, gathered into one write: a
+/// diagnostic is a dozen pieces, and a large file's hundreds of them were thousands of
+/// unbuffered writes. A failed write (a closed pipe) loses the lines and nothing else.
+pub fn to_stderr<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) {
+    use std::io::Write;
+    let mut text = String::new();
+    for item in items {
+        use std::fmt::Write as _;
+        let _ = writeln!(text, "{item}");
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,17 +64,4 @@ mod tests {
             " pkts  rule\n12345  accept\n    7  drop\n"
         );
     }
-}
-
-/// Writes each item on a line of its own to standard error, gathered into one write: a
-/// diagnostic is a dozen pieces, and a large file's hundreds of them were thousands of
-/// unbuffered writes. A failed write (a closed pipe) loses the lines and nothing else.
-pub fn to_stderr<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) {
-    use std::io::Write;
-    let mut text = String::new();
-    for item in items {
-        use std::fmt::Write as _;
-        let _ = writeln!(text, "{item}");
-    }
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
