@@ -176,12 +176,16 @@ fn mutate(rng: &mut Rng, base: &[u8], donors: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// Runs the pipeline; `Err` carries the panic message.
+/// The name inputs are read under: as long as a real path, so that the state's encoding writes
+/// the rules' origins after the first as references to it (`fwnet_nft::packed`'s `STR_AGAIN`).
+const FILE: &str = "/etc/sysconfig/iptables.fuzz";
+
 fn run_once(input: &[u8]) -> std::result::Result<(), String> {
     let text = String::from_utf8_lossy(input).into_owned();
     catch_unwind(AssertUnwindSafe(|| {
-        let (rs, diags) = fwnet_iptables::parse("fuzz.rules", &text);
+        let (rs, diags) = fwnet_iptables::parse(FILE, &text);
         // Common rule lines are read in one pass; the general reader reads them alike.
-        let (general, general_diags) = fwnet_iptables::parse_without_shortcut("fuzz.rules", &text);
+        let (general, general_diags) = fwnet_iptables::parse_without_shortcut(FILE, &text);
         if general != rs || general_diags != diags {
             panic!("the general reader reads the input differently from the one-pass reader");
         }
