@@ -131,6 +131,7 @@ pub fn read<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> 
         pos: 0,
         names: Vec::new(),
         depth: 0,
+        again: None,
     };
     let v = T::deserialize(&mut u).map_err(|e| u.at(e))?;
     if u.pos != bytes.len() {
@@ -527,6 +528,9 @@ struct Unpacker<'de> {
     /// Names in the order they were introduced.
     names: Vec<&'de str>,
     depth: u32,
+    /// The last string a `STR_AGAIN` referred to, by its offset: the next reference is nearly
+    /// always to the same one (the file of the rule before), which is then not checked again.
+    again: Option<(usize, &'de str)>,
 }
 
 impl<'de> Unpacker<'de> {
@@ -603,13 +607,19 @@ impl<'de> Unpacker<'de> {
     /// The string a `STR_AGAIN` refers to (its tag read): a `STR` value before this one.
     fn str_again(&mut self) -> Result<&'de str, Error> {
         let here = self.pos - 1;
-        let at = usize::try_from(self.varint()?)
-            .ok()
+        let at = usize::try_from(self.varint()?).ok();
+        if let Some((last, s)) = self.again.filter(|(last, _)| Some(*last) == at) {
+            // Checked when first referred to, at an offset before this one.
+            debug_assert!(last < here);
+            return Ok(s);
+        }
+        let at = at
             .filter(|&at| at < here && self.input[at] == tag::STR)
             .ok_or_else(|| Error("a repeated string refers to no string before it".to_string()))?;
         let back = std::mem::replace(&mut self.pos, at + 1);
         let s = self.str();
         self.pos = back;
+        self.again = s.as_ref().ok().map(|s| (at, *s));
         s
     }
 
