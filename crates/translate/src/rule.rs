@@ -519,8 +519,9 @@ pub(crate) fn translate(
         names: tcx.names,
         negated_owner: tcx.negated_owner,
     };
-    let mut header: Vec<&Opt> = Vec::new();
-    let mut loaded: Vec<Loaded> = Vec::new();
+    // Sized for nearly every rule: allocated once each, never grown.
+    let mut header: Vec<&Opt> = Vec::with_capacity(4);
+    let mut loaded: Vec<Loaded> = Vec::with_capacity(4);
     let mut target: Option<Target> = None;
 
     for opt in &r.opts {
@@ -883,7 +884,8 @@ fn load_match(opt: &Opt, cx: &mut Cx, loaded: &mut Vec<Loaded>) {
     loaded.push(Loaded {
         ext,
         loc: opt.loc.clone(),
-        opts: Vec::new(),
+        // Room for the options of nearly every match, allocated at once.
+        opts: Vec::with_capacity(4),
         completed: false,
     });
 }
