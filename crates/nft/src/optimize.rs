@@ -255,34 +255,7 @@ fn all_apart(old: &[(u128, u128)], new: &[(u128, u128)]) -> bool {
 /// most rules a run looks at are told from its first by their shapes alone.
 fn shape(r: &Rule) -> u64 {
     use std::hash::{Hash, Hasher};
-    /// Multiply-rotate, enough to spread a few discriminants and fields.
-    struct Fold(u64);
-    impl Hasher for Fold {
-        fn finish(&self) -> u64 {
-            self.0
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.write_u64(u64::from(b));
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-        fn write_u8(&mut self, n: u8) {
-            self.write_u64(n.into());
-        }
-        fn write_u32(&mut self, n: u32) {
-            self.write_u64(n.into());
-        }
-        fn write_usize(&mut self, n: usize) {
-            self.write_u64(n as u64);
-        }
-        fn write_isize(&mut self, n: isize) {
-            self.write_u64(n as u64);
-        }
-    }
-    let mut h = Fold(0);
+    let mut h = crate::Fold::default();
     r.stmts.len().hash(&mut h);
     r.comment.is_some().hash(&mut h);
     for s in r.stmts.iter().take(r.stmts.len().saturating_sub(1)) {

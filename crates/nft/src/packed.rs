@@ -151,33 +151,12 @@ fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
     buf.push(n as u8);
 }
 
-/// A hasher for names keyed by where their text is: the address and length, already spread.
-#[derive(Default)]
-struct AddrHasher(u64);
-
-impl std::hash::Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
 struct Packer<W> {
     out: W,
     buf: Vec<u8>,
     /// Names written so far, by the address and length of their `'static` text. Two copies of
     /// one text at two addresses get two numbers, which costs a few bytes and nothing else.
-    names: HashMap<(usize, usize), u64, std::hash::BuildHasherDefault<AddrHasher>>,
+    names: HashMap<(usize, usize), u64, std::hash::BuildHasherDefault<crate::Fold>>,
     /// Recently used names by a hash of their address: (address, length, number).
     cache: Box<[(usize, usize, u64); CACHE]>,
     /// Bytes handed on to `out` so far: the offset of `buf`'s first byte.
