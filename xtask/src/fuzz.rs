@@ -175,11 +175,11 @@ fn mutate(rng: &mut Rng, base: &[u8], donors: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// Runs the pipeline; `Err` carries the panic message.
 /// The name inputs are read under: as long as a real path, so that the state's encoding writes
 /// the rules' origins after the first as references to it (`fwnet_nft::packed`'s `STR_AGAIN`).
 const FILE: &str = "/etc/sysconfig/iptables.fuzz";
 
+/// Runs the pipeline; `Err` carries the panic message.
 fn run_once(input: &[u8]) -> std::result::Result<(), String> {
     let text = String::from_utf8_lossy(input).into_owned();
     catch_unwind(AssertUnwindSafe(|| {
