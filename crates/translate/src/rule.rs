@@ -594,7 +594,7 @@ pub(crate) fn translate(
     for m in &loaded {
         check_duplicates(m, &mut cx);
         let base = stmts.len();
-        let s = match m.ext {
+        let mut s = match m.ext {
             Ext::Tcp => tcp::translate(&m.opts, &m.loc, &mut cx),
             Ext::Udp => udp::translate(&m.opts, &m.loc, &mut cx),
             Ext::Icmp => icmp::translate(&m.opts, &m.loc, &mut cx),
@@ -643,7 +643,11 @@ pub(crate) fn translate(
             Ext::Time => crate::time::translate(&m.opts, &mut cx),
             Ext::U32 => crate::u32::translate(&m.opts, &m.loc, &mut cx),
         };
-        stmts.extend(s);
+        if stmts.is_empty() {
+            stmts = s;
+        } else {
+            stmts.append(&mut s);
+        }
         if let Some(mut e) = cx.either.take() {
             e.at += base;
             if let Some(first) = &either {
