@@ -634,12 +634,9 @@ pub(crate) fn unassigned_candidates(
             break;
         }
         let ranges = dport_ranges(r);
+        let covers = |port: u16| ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi);
         // Most ports are no helper's: the protocols are read only for a rule with one.
-        let names_a_helper = KNOWN
-            .iter()
-            .flat_map(|k| k.ports)
-            .any(|(_, n)| ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi));
-        if !names_a_helper {
+        if !KNOWN.iter().flat_map(|k| k.ports).any(|(_, n)| covers(*n)) {
             continue;
         }
         let (tcp, udp) = (protocol_allows(r, TCP), protocol_allows(r, UDP));
@@ -651,7 +648,7 @@ pub(crate) fn unassigned_candidates(
                 (match p {
                     HelperProto::Tcp => tcp,
                     HelperProto::Udp => udp,
-                }) && ranges.iter().any(|&(lo, hi)| lo <= *n && *n <= hi)
+                }) && covers(*n)
             });
             if let Some(&(_, port)) = named {
                 *slot = Some((r, port));
