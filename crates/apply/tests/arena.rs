@@ -248,8 +248,8 @@ fn populated_arena_pages_do_not_fault(mapping: &Range<usize>) {
     const WRITE: usize = 8 << 20;
     let next = arena::fresh().expect("the main thread owns the arena");
     assert!(mapping.contains(&next));
-    let populating =
-        prefault::populate(std::iter::once(next..next + AHEAD)).expect("the thread starts");
+    let populating = prefault::populate(std::iter::once((next..next + AHEAD, arena::HUGE)))
+        .expect("the thread starts");
     assert!(
         populating.join(),
         "the kernel did not populate the range: MADV_POPULATE_WRITE needs Linux 5.14 or later"
@@ -303,7 +303,8 @@ fn populated_heap_serves_large_blocks() {
         "the heap grew by {} bytes, not about {RESERVE}",
         range.len()
     );
-    let populating = prefault::populate(std::iter::once(range.clone())).expect("the thread starts");
+    let populating = prefault::populate(std::iter::once((range.clone(), prefault::STEP)))
+        .expect("the thread starts");
     assert!(
         populating.join(),
         "the kernel did not populate the heap's range"

@@ -172,9 +172,12 @@ pub fn import(
     let heap = fwnet_apply::prefault::grow_heap(input_bytes.saturating_mul(HEAP_PER_INPUT_BYTE));
     let ahead = ARENA_BASE.saturating_add(input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE));
     let ranges = arena
-        .map(|a| a.start..a.start.saturating_add(ahead).min(a.end))
+        .map(|a| {
+            let r = a.start..a.start.saturating_add(ahead).min(a.end);
+            (r, fwnet_apply::arena::HUGE)
+        })
         .into_iter()
-        .chain(heap);
+        .chain(heap.map(|h| (h, fwnet_apply::prefault::STEP)));
     // Dropped at once: the thread goes on populating on its own.
     let _ = fwnet_apply::prefault::populate(ranges);
     let mut diags: Vec<Diagnostic> = Vec::new();
