@@ -226,17 +226,23 @@ fn smaps_of(addr: usize) -> (String, usize) {
     panic!("no mapping in /proc/self/smaps holds {addr:#x}");
 }
 
-/// The arena starts on a huge page and is marked for them (`MADV_HUGEPAGE`, `hg` in smaps),
-/// where the kernel has transparent huge pages; without them the kernel refuses the advice.
-fn arena_is_marked_for_huge_pages(mapping: &Range<usize>) {
+/// The arena starts on a huge page; it is marked for them (`MADV_HUGEPAGE`, `hg` in smaps)
+/// once asked, where the kernel has transparent huge pages (without them the kernel refuses
+/// the advice). The later checks run on the marked arena.
+fn arena_is_marked_for_huge_pages_when_asked(mapping: &Range<usize>) {
     assert_eq!(mapping.start % arena::HUGE, 0, "{:#x}", mapping.start);
-    let (flags, _) = smaps_of(mapping.start);
-    let marked = flags.split_whitespace().any(|f| f == "hg");
+    let marked = || {
+        let (flags, _) = smaps_of(mapping.start);
+        flags.split_whitespace().any(|f| f == "hg")
+    };
+    assert!(!marked(), "the arena is marked before it is asked to be");
     let thp = std::path::Path::new("/sys/kernel/mm/transparent_hugepage").exists();
     assert_eq!(
-        marked, thp,
-        "VmFlags: {flags}; transparent huge pages: {thp}"
+        arena::prefer_huge_pages(),
+        thp,
+        "transparent huge pages: {thp}"
     );
+    assert_eq!(marked(), thp, "transparent huge pages: {thp}");
 }
 
 /// The arena's next pages, populated on the other thread, fault (almost) nothing when written;
@@ -342,8 +348,8 @@ fn main() {
     assert!(arena::enable().is_none(), "the arena is enabled twice");
     let earlier = &*earlier as *const u64 as usize;
     let tests: [(&str, &dyn Fn()); 8] = [
-        ("arena_is_marked_for_huge_pages", &|| {
-            arena_is_marked_for_huge_pages(&mapping)
+        ("arena_is_marked_for_huge_pages_when_asked", &|| {
+            arena_is_marked_for_huge_pages_when_asked(&mapping)
         }),
         ("populated_arena_pages_do_not_fault", &|| {
             populated_arena_pages_do_not_fault(&mapping)
