@@ -39,10 +39,6 @@ pub const MAPPING: usize = if usize::BITS >= 64 {
 /// rounded down.
 pub const PAGE: usize = 64 << 10;
 
-/// The mapping's start is aligned to this, the size of a transparent huge page on x86-64 (and
-/// arm64 with 4 KiB pages), so that [`prefer_huge_pages`] can give its first bytes one.
-pub const HUGE: usize = 2 << 20;
-
 /// Larger blocks go to the system allocator (few: chains' rule lists, buffers, the input's
 /// text), which merges their freed space for blocks of any size.
 pub const LARGEST: usize = 4 << 10;
@@ -80,25 +76,6 @@ const HEADER: usize = std::mem::size_of::<Page>().next_multiple_of(GRAIN);
 /// The global allocator: the system's until [`enable`] is called. Its state is one static: the
 /// program has one arena, whichever value of this type it installs.
 pub struct Arena;
-
-/// Asks the kernel for transparent huge pages in the arena (`MADV_HUGEPAGE`); call it right
-/// after [`enable`]. The arena is written from its start, densely, so its first megabytes can
-/// be whole huge pages: a fault then gives 2 MiB instead of 4 KiB, and exit frees a few large
-/// pages instead of thousands of small ones. A 10k-rule import took 2,880 page faults and
-/// about 1.2 ms to exit with small pages, 1,240 faults and 0.8 ms with huge pages, and ran
-/// 7-14% faster (4-5% at 100k rules), for 1 MB more memory. Apply gained no time that could
-/// be told from the noise and held 3 MB more at 100k rules (95 -> 98 MB), so only import asks.
-/// Where the kernel has no huge page free (or transparent huge pages are off) it gives small
-/// pages, as without the advice. Whether the kernel took the advice: it refuses it (EINVAL)
-/// without transparent huge pages, or before [`enable`].
-pub fn prefer_huge_pages() -> bool {
-    let (start, end) = (START.load(Ordering::Acquire), END.load(Ordering::Acquire));
-    if start == end {
-        return false;
-    }
-    // SAFETY: advice on the arena's own mapping, which changes no byte of it.
-    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) == 0 }
-}
 
 /// The arena's state, touched only by the thread that enabled it.
 struct State {
@@ -170,11 +147,11 @@ pub fn enable() -> Option<Range<usize>> {
         return None;
     }
     // SAFETY: a fresh anonymous private mapping, owned by the arena for the process's life.
-    // A huge page more than the arena's, for aligning it to one (and so to a page).
+    // One page more than the arena's, for aligning it to a page.
     let base = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
-            MAPPING + HUGE,
+            MAPPING + PAGE,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
             -1,
@@ -184,7 +161,7 @@ pub fn enable() -> Option<Range<usize>> {
     if base == libc::MAP_FAILED {
         return None;
     }
-    let start = (base as usize).next_multiple_of(HUGE);
+    let start = (base as usize).next_multiple_of(PAGE);
     START.store(start, Ordering::Release);
     END.store(start + MAPPING, Ordering::Release);
     FRESH.store(start, Ordering::Release);

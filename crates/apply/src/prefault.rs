@@ -20,10 +20,6 @@ use std::ops::Range;
 /// more than this.
 pub const MOST: usize = 256 << 20;
 
-/// The step for a range in small pages: 64 pages, small enough to stay ahead of the blocks
-/// carved from it and of the other ranges'.
-pub const STEP: usize = 256 << 10;
-
 /// The thread populating; dropping it leaves the thread running: it ends with the process if
 /// it has not ended before.
 #[derive(Debug)]
@@ -37,33 +33,30 @@ impl Populating {
 }
 
 /// Starts a thread populating `ranges` (at most [`MOST`] bytes in all, taken from each in
-/// turn), each from its start, where the next blocks are carved, in steps of the given size
-/// (range, step), taking the ranges in turn, so that each stays ahead of its blocks. A range in
-/// transparent huge pages (the arena) wants a step of a huge page: a smaller step populates the
-/// whole huge page anyway, and the other ranges' steps would come between its huge pages
-/// (a 10k-rule import's main thread zeroed the arena's second and third huge pages itself
-/// while this thread was in the heap's steps). Each range should lie in a private writable
-/// mapping that stays mapped (the arena, the heap with trimming off): anywhere else the kernel
-/// refuses or populates pages nobody uses; no byte changes either way. `None` if there is
-/// nothing to populate or the thread could not be started.
-pub fn populate(ranges: impl IntoIterator<Item = (Range<usize>, usize)>) -> Option<Populating> {
+/// turn), each from its start, where the next blocks are carved, in steps small enough to stay
+/// ahead of them. Each range should lie in a private writable mapping that stays mapped (the
+/// arena, the heap with trimming off): anywhere else the kernel refuses or populates pages
+/// nobody uses; no byte changes either way. `None` if there is nothing to populate or the
+/// thread could not be started.
+pub fn populate(ranges: impl IntoIterator<Item = Range<usize>>) -> Option<Populating> {
+    const STEP: usize = 256 << 10;
     let mut left = MOST;
-    let mut ranges: Vec<(Range<usize>, usize)> = ranges
+    let mut ranges: Vec<Range<usize>> = ranges
         .into_iter()
-        .map(|(r, step)| {
+        .map(|r| {
             let r = r.start..r.end.min(r.start.saturating_add(left));
             left -= r.len();
-            (r, step.max(1))
+            r
         })
-        .filter(|(r, _)| !r.is_empty())
+        .filter(|r| !r.is_empty())
         .collect();
     if ranges.is_empty() {
         return None;
     }
     let work = move || {
         while !ranges.is_empty() {
-            for (r, step) in &mut ranges {
-                let len = (*step).min(r.len());
+            for r in &mut ranges {
+                let len = STEP.min(r.len());
                 // SAFETY: populating pages writes no byte; the caller names ranges of its own
                 // mappings.
                 let done = unsafe {
@@ -74,7 +67,7 @@ pub fn populate(ranges: impl IntoIterator<Item = (Range<usize>, usize)>) -> Opti
                 }
                 r.start += len;
             }
-            ranges.retain(|(r, _)| !r.is_empty());
+            ranges.retain(|r| !r.is_empty());
         }
         true
     };

@@ -159,9 +159,8 @@ pub fn import(
         inet,
         resolve,
     } = how;
-    // Small blocks from the arena (`fwnet_apply::arena`), in huge pages where the kernel has
-    // them; the memory import will write, in the arena and in the heap, faulted in on the other
-    // core meanwhile (`fwnet_apply::prefault`).
+    // Small blocks from the arena (`fwnet_apply::arena`); the memory import will write, in the
+    // arena and in the heap, faulted in on the other core meanwhile (`fwnet_apply::prefault`).
     // Standard input has no size to go by: past the arena's base, it is faulted as it comes.
     let input_bytes: usize = files
         .iter()
@@ -170,16 +169,12 @@ pub fn import(
         .map(|m| usize::try_from(m.len()).unwrap_or(usize::MAX))
         .fold(0, usize::saturating_add);
     let arena = fwnet_apply::arena::enable();
-    fwnet_apply::arena::prefer_huge_pages();
     let heap = fwnet_apply::prefault::grow_heap(input_bytes.saturating_mul(HEAP_PER_INPUT_BYTE));
     let ahead = ARENA_BASE.saturating_add(input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE));
     let ranges = arena
-        .map(|a| {
-            let r = a.start..a.start.saturating_add(ahead).min(a.end);
-            (r, fwnet_apply::arena::HUGE)
-        })
+        .map(|a| a.start..a.start.saturating_add(ahead).min(a.end))
         .into_iter()
-        .chain(heap.map(|h| (h, fwnet_apply::prefault::STEP)));
+        .chain(heap);
     // Dropped at once: the thread goes on populating on its own.
     let _ = fwnet_apply::prefault::populate(ranges);
     let mut diags: Vec<Diagnostic> = Vec::new();
