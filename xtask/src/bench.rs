@@ -14,7 +14,10 @@
 //! under `shared_sets::THRESHOLD` whose lists still cost the kernel's walk), and the largest
 //! corpus file. Every figure is the median of
 //! `--runs` runs (default 5). Results are printed and written as Markdown with the machine,
-//! kernel and commit.
+//! kernel and commit. `--idle S` sleeps S seconds before each import and each
+//! `iptables-restore-translate` run: a first run, as an admin makes one, on a machine whose
+//! caches have gone cold (and, in a VM that reports free memory to its host, whose freed memory
+//! has gone back to the host); back to back, the runs find everything warm.
 //!
 //! `--packets` measures the packet path instead (see [`packets`]): packets per second through
 //! the 10k and 50k blocklists and the 10k mixed ruleset (under UDP and under TCP) under
@@ -238,6 +241,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut instructions = false;
     let mut readback = false;
     let mut seconds = 2.0f64;
+    let mut idle = Duration::ZERO;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -255,9 +259,13 @@ pub fn run(args: &[String]) -> Result<()> {
             "--instructions" => instructions = true,
             "--readback" => readback = true,
             "--seconds" => seconds = it.next().context("--seconds needs a number")?.parse()?,
+            "--idle" => {
+                let s: f64 = it.next().context("--idle needs seconds")?.parse()?;
+                idle = Duration::try_from_secs_f64(s).context("--idle needs seconds, 0 or more")?;
+            }
             other => bail!(
                 "unknown bench option {other:?} (options: --runs N, --sizes A,B,C, --out FILE, \
-                 --packets [--seconds S], --instructions, --readback)"
+                 --idle S, --packets [--seconds S], --instructions, --readback)"
             ),
         }
     }
@@ -324,6 +332,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let (mut imp_rss, mut ap_rss, mut nft_rss) = (0, 0, 0);
         let shown = work.join("shown.nft");
         for _ in 0..runs {
+            std::thread::sleep(idle);
             let s = measure(
                 Command::new(&fwnet)
                     .arg("import")
@@ -333,6 +342,7 @@ pub fn run(args: &[String]) -> Result<()> {
             )?;
             imp.push(s.wall);
             imp_rss = imp_rss.max(s.max_rss_kb);
+            std::thread::sleep(idle);
             xl.push(
                 measure(
                     Command::new("iptables-restore-translate")
@@ -376,7 +386,7 @@ pub fn run(args: &[String]) -> Result<()> {
             nft_rss,
         });
     }
-    let report = render(&rows, runs)?;
+    let report = render(&rows, runs, idle)?;
     write_report(&out, &report)
 }
 
@@ -497,15 +507,23 @@ fn header(what: &str) -> Result<String> {
     Ok(s)
 }
 
-fn render(rows: &[Row], runs: usize) -> Result<String> {
+fn render(rows: &[Row], runs: usize, idle: Duration) -> Result<String> {
     let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
     let ratio =
         |a: Duration, b: Duration| format!("{:.2}", b.as_secs_f64() / a.as_secs_f64().max(1e-9));
     let mut s = header("load-time")?;
     writeln!(
         s,
-        "- median of {runs} runs; ratio = peer time / fwnet time (above 1: fwnet is faster)\n"
+        "- median of {runs} runs; ratio = peer time / fwnet time (above 1: fwnet is faster)"
     )?;
+    if !idle.is_zero() {
+        writeln!(
+            s,
+            "- {:.1} s of idle before each import and each iptables-restore-translate run (`--idle`)",
+            idle.as_secs_f64()
+        )?;
+    }
+    writeln!(s)?;
     writeln!(s, "| input | rules | fwnet import ms | iptables-restore-translate ms | import ratio | fwnet apply ms | nft -f ms | ratio vs nft | iptables-legacy-restore ms | ratio vs legacy | import MB | apply MB | nft MB |")?;
     writeln!(
         s,

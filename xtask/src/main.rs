@@ -22,7 +22,8 @@ tasks:
   corpus    import every file of ../shared/corpus and print a coverage table
             (--apply: load each into a private namespace; --verify: fwnet verify each)
   bench     load-time benchmarks against iptables-restore-translate, nft -f and
-            iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE);
+            iptables-legacy-restore (--runs N, --sizes 1000,10000,100000, --out FILE;
+            --idle S: S seconds of idle before each import, as a first run);
             --packets: packets per second against iptables-legacy (--seconds S);
             --instructions: import instruction counts under callgrind (needs valgrind)
   memory    peak memory of import and apply at 100k rules against nft -f's: at most a
