@@ -101,6 +101,35 @@ fn is_counters_option(name: &str) -> bool {
     name == "-c" || name == "--set-counters"
 }
 
+/// Whether `name` is a command (one iptables-save writes or one it never does) or the counters
+/// option: [`is_counters_option`], [`command_kind`] or [`refused_command`]. A two-byte name
+/// (`-s`, `-p`, `-m`, `-j`: most of a file's options) is told by its letter alone.
+fn is_command_or_counters(name: &str) -> bool {
+    match name.as_bytes() {
+        [b'-', letter] => matches!(
+            letter,
+            b'A' | b'I'
+                | b'N'
+                | b'P'
+                | b'F'
+                | b'D'
+                | b'R'
+                | b'X'
+                | b'Z'
+                | b'E'
+                | b'L'
+                | b'S'
+                | b'C'
+                | b'c'
+        ),
+        _ => {
+            is_counters_option(name)
+                || command_kind(name).is_some()
+                || refused_command(name).is_some()
+        }
+    }
+}
+
 /// What a byte is to [`simple_append`]'s scan: part of a word, a blank between words, or one
 /// the general reader must see (a quote, `=`, a byte of a non-ASCII character).
 const WORD: u8 = 0;
@@ -179,10 +208,7 @@ pub(super) fn simple_append(lines: &Lines<'_>, line: u32, text: &str) -> Option<
             }
             bang = Some(col);
         } else if is_option_word(word) {
-            if is_counters_option(word)
-                || command_kind(word).is_some()
-                || refused_command(word).is_some()
-            {
+            if is_command_or_counters(word) {
                 return None;
             }
             let (negated, col) = match bang.take() {
@@ -679,6 +705,47 @@ fn negate_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two-byte shortcut of `is_command_or_counters` says what the three lists say, for
+    /// every `-` and ASCII character, and so does the rest for the long names and common options.
+    #[test]
+    fn commands_are_told_by_their_letter_as_by_their_lists() {
+        let lists = |w: &str| {
+            is_counters_option(w) || command_kind(w).is_some() || refused_command(w).is_some()
+        };
+        let mut commands = 0;
+        for b in 0u8..128 {
+            let w = format!("-{}", b as char);
+            assert_eq!(is_command_or_counters(&w), lists(&w), "{w:?}");
+            commands += usize::from(lists(&w));
+        }
+        assert_eq!(commands, 14, "-A -I -N -P -F, -D -R -X -Z -E -L -S -C, -c");
+        for w in [
+            "--append",
+            "--insert",
+            "--new-chain",
+            "--policy",
+            "--flush",
+            "--delete",
+            "--replace",
+            "--delete-chain",
+            "--zero",
+            "--rename-chain",
+            "--list",
+            "--list-rules",
+            "--check",
+            "--set-counters",
+            "--dport",
+            "--state",
+            "--to-ports",
+            "--log-prefix",
+            "-",
+            "--",
+            "---",
+        ] {
+            assert_eq!(is_command_or_counters(w), lists(w), "{w:?}");
+        }
+    }
 
     /// The other half of the check in the parser's tests (which compare what is read with the
     /// general reader's reading): common lines are taken here, the others left.
