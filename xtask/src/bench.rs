@@ -624,3 +624,44 @@ fn import_instructions(fwnet: &Path, work: &Path, inputs: &[(String, PathBuf)]) 
     md.push_str("\nRatio = iptables-restore-translate's instructions / fwnet's (above 1: fwnet does less).\n");
     Ok(md)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report measured with `--idle` says so under the number of runs; one without does not.
+    #[test]
+    fn the_report_says_how_long_each_import_waited() {
+        let ms = Duration::from_millis;
+        let row = Row {
+            name: "mixed 10".into(),
+            rules: 10,
+            import: ms(2),
+            xlate: ms(10),
+            apply: ms(4),
+            apply_user: ms(1),
+            nft_user: ms(3),
+            apply_floor: ms(3),
+            nft: ms(8),
+            legacy: ms(5),
+            import_rss: 1024,
+            apply_rss: 1024,
+            nft_rss: 4096,
+        };
+        let idle = render(std::slice::from_ref(&row), 3, Duration::from_secs(3)).unwrap();
+        assert!(
+            idle.contains("- median of 3 runs; ratio")
+                && idle.contains(
+                    "- 3.0 s of idle before each import and each iptables-restore-translate run"
+                ),
+            "{idle}"
+        );
+        assert!(
+            idle.contains("| mixed 10 | 10 | 2.0 | 10.0 | 5.00 |"),
+            "{idle}"
+        );
+        let warm = render(&[row], 3, Duration::ZERO).unwrap();
+        assert!(!warm.contains("idle"), "{warm}");
+        assert!(warm.contains("fwnet is faster)\n\n| input |"), "{warm}");
+    }
+}
