@@ -146,6 +146,22 @@ const ARENA_PER_INPUT_BYTE: usize = 7;
 /// of input: 4.9 to 8.4 on the same inputs (the program break's growth).
 const HEAP_PER_INPUT_BYTE: usize = 4;
 
+/// Inputs smaller than this are not populated ahead (the heap is still grown, so its large
+/// blocks are reused rather than mapped afresh): below it, the thread's start and the arena's
+/// base populated for nothing cost more than the input's own faults. Median import times,
+/// populated ahead and not, over 40 to 80 interleaved runs (`docs/bench/2026-11-29c.md`): 72
+/// bytes 2.44 and 1.61 ms; the seed (2 KB) 2.41 and 1.59; 63 KB (1k rules) 4.23 and 3.65;
+/// 190 KB 7.63 and 7.27; 320 KB 11.66 and 11.64; 640 KB (10k rules) 18.97 and 19.30; 2.5 MB
+/// (the 50k blocklist) 39.0 and 44.4; 6.6 MB (100k rules) 176 and 203.
+const POPULATE_FROM_INPUT_BYTES: usize = 256 << 10;
+
+/// How much of the arena's start to populate ahead for an input of `input_bytes`: none for a
+/// small input.
+fn arena_ahead(input_bytes: usize) -> Option<usize> {
+    (input_bytes >= POPULATE_FROM_INPUT_BYTES)
+        .then(|| ARENA_BASE.saturating_add(input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE)))
+}
+
 pub fn import(
     dir: &Path,
     family: Option<&str>,
@@ -159,9 +175,9 @@ pub fn import(
         inet,
         resolve,
     } = how;
-    // Small blocks from the arena (`fwnet_apply::arena`); the memory import will write, in the
-    // arena and in the heap, faulted in on the other core meanwhile (`fwnet_apply::prefault`).
-    // Standard input has no size to go by: past the arena's base, it is faulted as it comes.
+    // Small blocks from the arena (`fwnet_apply::arena`); for a large input, the memory import
+    // will write, in the arena and in the heap, faulted in on the other core meanwhile
+    // (`fwnet_apply::prefault`). Standard input has no size to go by: it is faulted as it comes.
     let input_bytes: usize = files
         .iter()
         .filter(|f| f.as_os_str() != "-")
@@ -170,13 +186,14 @@ pub fn import(
         .fold(0, usize::saturating_add);
     let arena = fwnet_apply::arena::enable();
     let heap = fwnet_apply::prefault::grow_heap(input_bytes.saturating_mul(HEAP_PER_INPUT_BYTE));
-    let ahead = ARENA_BASE.saturating_add(input_bytes.saturating_mul(ARENA_PER_INPUT_BYTE));
-    let ranges = arena
-        .map(|a| a.start..a.start.saturating_add(ahead).min(a.end))
-        .into_iter()
-        .chain(heap);
-    // Dropped at once: the thread goes on populating on its own.
-    let _ = fwnet_apply::prefault::populate(ranges);
+    if let Some(ahead) = arena_ahead(input_bytes) {
+        let ranges = arena
+            .map(|a| a.start..a.start.saturating_add(ahead).min(a.end))
+            .into_iter()
+            .chain(heap);
+        // Dropped at once: the thread goes on populating on its own.
+        let _ = fwnet_apply::prefault::populate(ranges);
+    }
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut parsed = Vec::new();
     let mut ipsets = Vec::new();
@@ -843,4 +860,27 @@ fn inet_conntrack_warning(rs: &fwnet_nft::Ruleset, sources: &[Source]) -> Option
             "import without --inet to keep per-family tables, which track connections per family as iptables and ip6tables did".into(),
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_input_of_a_quarter_megabyte_or_more_is_populated_ahead() {
+        assert_eq!(arena_ahead(0), None);
+        assert_eq!(arena_ahead(63_253), None, "the 1k-rule bench input");
+        assert_eq!(arena_ahead((256 << 10) - 1), None);
+        assert_eq!(arena_ahead(256 << 10), Some((2 << 20) + 7 * (256 << 10)));
+        assert_eq!(
+            arena_ahead(642_704),
+            Some((2 << 20) + 7 * 642_704),
+            "the 10k one"
+        );
+        assert_eq!(
+            arena_ahead(usize::MAX),
+            Some(usize::MAX),
+            "sizes saturate; `prefault` caps what it populates"
+        );
+    }
 }
