@@ -143,7 +143,12 @@ pub fn read<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> 
     Ok(v)
 }
 
+#[inline]
 fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
+    if n < 0x80 {
+        buf.push(n as u8);
+        return;
+    }
     while n >= 0x80 {
         buf.push(n as u8 | 0x80);
         n >>= 7;
@@ -202,9 +207,15 @@ impl<W: Write> Packer<W> {
         }
     }
 
+    #[inline]
     fn tagged(&mut self, tag: u8, n: u64) {
-        self.buf.push(tag);
-        put_varint(&mut self.buf, n);
+        if n < 0x80 {
+            // Most counts and lengths: one capacity check for both bytes.
+            self.buf.extend_from_slice(&[tag, n as u8]);
+        } else {
+            self.buf.push(tag);
+            put_varint(&mut self.buf, n);
+        }
     }
 
     fn text(&mut self, tag: u8, bytes: &[u8]) {
