@@ -629,16 +629,27 @@ pub(crate) fn unassigned_candidates(
     // rule's ports are read once, then checked against every helper still unfound.
     let mut first: Vec<Option<(&fwnet_iptables::Rule, u16)>> = vec![None; KNOWN.len()];
     let mut unfound = KNOWN.iter().filter(|k| wanted(k)).count();
+    // Every helper's ports, sorted: a rule's ranges are checked against them by bisection.
+    let mut ports: Vec<u16> = KNOWN
+        .iter()
+        .flat_map(|k| k.ports)
+        .map(|&(_, n)| n)
+        .collect();
+    ports.sort_unstable();
     for r in rules {
         if unfound == 0 {
             break;
         }
-        let ranges = dport_ranges(r);
-        let covers = |port: u16| ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi);
         // Most ports are no helper's: the protocols are read only for a rule with one.
-        if !KNOWN.iter().flat_map(|k| k.ports).any(|(_, n)| covers(*n)) {
+        let any = dport_ranges(r).any(|(lo, hi)| {
+            let at = ports.partition_point(|&p| p < lo);
+            ports.get(at).is_some_and(|&p| p <= hi)
+        });
+        if !any {
             continue;
         }
+        let ranges: Vec<(u16, u16)> = dport_ranges(r).collect();
+        let covers = |port: u16| ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi);
         let (tcp, udp) = (protocol_allows(r, TCP), protocol_allows(r, UDP));
         for (k, slot) in KNOWN.iter().zip(first.iter_mut()) {
             if slot.is_some() || !wanted(k) {
@@ -745,21 +756,73 @@ fn protocol_allows(r: &fwnet_iptables::Rule, p: HelperProto) -> bool {
 /// The port ranges (inclusive) of the rule's destination port options (`--dport`, `--dports`)
 /// that are not negated. An open end (`:80`, `1024:`) or one that is not a number reaches to
 /// 0 or 65535; an item without a number names nothing.
-fn dport_ranges(r: &fwnet_iptables::Rule) -> Vec<(u16, u16)> {
-    let mut out = Vec::new();
-    for o in &r.opts {
-        if !is_dport_option(&o.name) || o.negated != fwnet_iptables::Negation::None {
-            continue;
-        }
-        for item in o.args.iter().flat_map(|a| a.split(',')) {
+fn dport_ranges(r: &fwnet_iptables::Rule) -> impl Iterator<Item = (u16, u16)> + '_ {
+    r.opts
+        .iter()
+        .filter(|o| is_dport_option(&o.name) && o.negated == fwnet_iptables::Negation::None)
+        .flat_map(|o| o.args.iter().flat_map(|a| a.split(',')))
+        .filter_map(|item| {
             let mut ends = item.splitn(2, ':').map(|s| s.trim().parse::<u16>().ok());
             match (ends.next().flatten(), ends.next()) {
-                (Some(lo), None) => out.push((lo, lo)),
-                (Some(lo), Some(hi)) => out.push((lo, hi.unwrap_or(u16::MAX))),
-                (None, Some(hi)) => out.push((0, hi.unwrap_or(u16::MAX))),
-                (None, None) => {}
+                (Some(lo), None) => Some((lo, lo)),
+                (Some(lo), Some(hi)) => Some((lo, hi.unwrap_or(u16::MAX))),
+                (None, Some(hi)) => Some((0, hi.unwrap_or(u16::MAX))),
+                (None, None) => None,
             }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The (rule, port) pairs warned for, rules numbered from 1 after a RELATED rule.
+    fn warned(rules: &[String]) -> Vec<(usize, u16)> {
+        let mut text = String::from("*filter\n:INPUT DROP [0:0]\n");
+        text.push_str("-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT\n");
+        for r in rules {
+            text.push_str(r);
+            text.push('\n');
         }
+        text.push_str("COMMIT\n");
+        let (rs, diags) = fwnet_iptables::parse("t.rules", &text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let mut found: Vec<(usize, u16)> = unassigned_candidates(&rs, IpFamily::V4)
+            .iter()
+            .map(|u| (u.loc.line as usize - 3, u.port))
+            .collect();
+        found.sort();
+        found
     }
-    out
+
+    fn ports(proto: &str, list: &str) -> String {
+        format!("-A INPUT -p {proto} -m multiport --dports {list} -j ACCEPT")
+    }
+
+    #[test]
+    fn a_range_names_the_helper_ports_it_reaches_and_none_beside_them() {
+        // TCP helper ports: 21, 1720, 1723, 5060, 6566, 6667; UDP: 69, 137, 161, 1719, 5060,
+        // 10080.
+        let beside = [
+            ports("tcp", "22:1719"),
+            ports("tcp", "1721:1722"),
+            ports("tcp", "1724:5059"),
+            ports("tcp", "6668:"),
+            ports("udp", "5061:10079"),
+            ports("udp", "10081:"),
+        ];
+        assert_eq!(
+            warned(&beside),
+            vec![],
+            "UDP ports in a TCP range do not count either"
+        );
+        assert_eq!(warned(&[ports("tcp", ":21")]), vec![(1, 21)]);
+        assert_eq!(warned(&[ports("tcp", "1723:1723")]), vec![(1, 1723)]);
+        assert_eq!(warned(&[ports("udp", "10080:")]), vec![(1, 10080)]);
+        assert_eq!(
+            warned(&[ports("tcp", "5000:5060,21")]),
+            vec![(1, 21), (1, 5060)],
+            "each item of a list"
+        );
+    }
 }
