@@ -626,7 +626,8 @@ pub(crate) fn unassigned_candidates(
     let wanted =
         |k: &Known| (family == IpFamily::V4 || k.ipv6) && !matches!(k.name, "netbios-ns" | "snmp");
     // Per helper, the first rule (in file order) naming one of its ports, and the port. Each
-    // rule's ports are read once, then checked against every helper still unfound.
+    // rule's ports are checked against every helper's port at once; the few rules that reach
+    // one are read again and checked helper by helper.
     let mut first: Vec<Option<(&fwnet_iptables::Rule, u16)>> = vec![None; KNOWN.len()];
     let mut unfound = KNOWN.iter().filter(|k| wanted(k)).count();
     // Every helper's ports, sorted: a rule's ranges are checked against them by bisection.
