@@ -98,8 +98,7 @@ pub struct Loc {
 pub struct FileName(&'static &'static str);
 
 /// Every name [`FileName::new`] was given.
-static FILE_NAMES: std::sync::Mutex<Vec<&'static &'static str>> =
-    std::sync::Mutex::new(Vec::new());
+static FILE_NAMES: std::sync::Mutex<Vec<&'static &'static str>> = std::sync::Mutex::new(Vec::new());
 
 impl FileName {
     /// The name `name`, the same text as every earlier `FileName` of it.
