@@ -188,8 +188,12 @@ fn rename_refs(r: &mut Rule, renames: &Renames) {
             }
         }
         match s {
+            Stmt::SetUpdate { set, .. } => {
+                if let Some(n) = renames.sets.get(&**set) {
+                    *set = n.as_str().into();
+                }
+            }
             Stmt::Match(Match::Lookup { set, .. })
-            | Stmt::SetUpdate { set, .. }
             | Stmt::SetAdd { set, .. }
             | Stmt::SetDelete { set, .. } => rename(set, &renames.sets),
             Stmt::CtCount(CtCount {

@@ -191,9 +191,14 @@ pub enum Stmt {
     /// `update @set { key [limit ...] }`: add or refresh the element, then evaluate the
     /// per-element statement (a per-key token bucket for hashlimit).
     SetUpdate {
-        set: String,
+        /// A boxed `str`, not a `String` (16 bytes, not 24), with the boxed limit below: this
+        /// variant, the largest, then leaves room for the statement's tag beside a test's
+        /// (a statement is 72 bytes).
+        set: Box<str>,
         key: Vec<Expr>,
-        limit: Option<Limit>,
+        /// Boxed, so that this variant, the largest, is 72 bytes like a test (a box is written
+        /// and read as what it holds).
+        limit: Option<Box<Limit>>,
         /// A mask for each part of `key` that is an address keyed by its prefix only
         /// (`ip saddr & 255.255.255.0`, hashlimit's `--hashlimit-srcmask 24`); empty when no
         /// part is masked, else as long as `key`. A boxed slice, not a `Vec`: this variant is
@@ -818,8 +823,11 @@ pub enum Value {
     Range(u64, u64),
     /// An anonymous set `{ a, b-c }`.
     Set(Vec<Value>),
-    /// An inclusive address range `a-b` (`-m iprange`), both of one family, `a <= b`.
-    AddrRange(IpAddr, IpAddr),
+    /// An inclusive address range `a-b` (`-m iprange`), both of one family, `a <= b`. The
+    /// upper end is boxed: two addresses in place made every value 40 bytes instead of 32, and
+    /// every statement 88 instead of 72, for a test few rulesets use. (A box is written and
+    /// read as what it holds: the state's encoding is the same.)
+    AddrRange(IpAddr, Box<IpAddr>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -732,10 +732,10 @@ fn stmt(s: &Stmt, out: &mut Vec<K>, cx: &mut Cx) {
             out.push(K::Dynset {
                 op: NFT_DYNSET_OP_UPDATE,
                 sreg_key: NFT_REG_1,
-                set: set.clone(),
+                set: set.to_string(),
                 set_id: id,
                 timeout_ms: None,
-                exprs: lim.iter().map(limit).collect(),
+                exprs: lim.iter().map(|l| limit(l)).collect(),
             });
         }
         Stmt::Log(l) => out.push(log(l)),

@@ -609,7 +609,7 @@ fn span(v: &Value) -> Option<(u128, u128)> {
             };
             Some((n & !mask, n | mask))
         }
-        Value::AddrRange(a, b) => Some((num(a).0, num(b).0)),
+        Value::AddrRange(a, b) => Some((num(a).0, num(b.as_ref()).0)),
         Value::Num(n) => Some((u128::from(*n), u128::from(*n))),
         Value::Range(a, b) => Some((u128::from(*a), u128::from(*b))),
         _ => None,

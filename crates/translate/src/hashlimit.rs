@@ -223,9 +223,9 @@ pub(crate) fn translate(
         masks.clear();
     }
     vec![Stmt::SetUpdate {
-        set,
+        set: set.into(),
         key,
-        limit: Some(limit),
+        limit: Some(Box::new(limit)),
         masks: masks.into_boxed_slice(),
     }]
 }

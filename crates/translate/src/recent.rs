@@ -292,7 +292,7 @@ pub(crate) fn translate(
         })
     };
     let refresh = Stmt::SetUpdate {
-        set: set.clone(),
+        set: set.as_str().into(),
         key: key.clone(),
         limit: None,
         masks: Box::default(),
@@ -687,7 +687,7 @@ fn recorded_before<'t>(
     let recording = |r: &Rule| -> Option<usize> {
         let at = r.stmts.iter().position(|s| {
             matches!(s, Stmt::SetUpdate { set: s, key: k, limit: None, masks }
-                if s == set && k[..] == key[..] && masks.is_empty())
+                if **s == *set && k[..] == key[..] && masks.is_empty())
         })?;
         let fixed = r.stmts[..at].iter().all(|s| {
             matches!(
@@ -740,7 +740,7 @@ fn ageless_twin(e: &Entry, ageless: &[&Use], table: &mut Table) {
                     key,
                     limit: None,
                     masks,
-                } if set == e.set => {
+                } if *set == *e.set => {
                     stmts.push(Stmt::SetUpdate {
                         set,
                         key: key.clone(),
@@ -748,7 +748,7 @@ fn ageless_twin(e: &Entry, ageless: &[&Use], table: &mut Table) {
                         masks: masks.clone(),
                     });
                     stmts.push(Stmt::SetUpdate {
-                        set: twin.clone(),
+                        set: twin.as_str().into(),
                         key,
                         limit: None,
                         masks,
@@ -788,7 +788,7 @@ fn drop_write_only(e: &Entry, table: &mut fwnet_nft::Table, diags: &mut Vec<Diag
     table.sets.retain(|s| s.name != e.set);
     for rule in table.chains.iter_mut().flat_map(|c| c.rules.iter_mut()) {
         rule.stmts
-            .retain(|s| !matches!(s, Stmt::SetUpdate { set, .. } if *set == e.set));
+            .retain(|s| !matches!(s, Stmt::SetUpdate { set, .. } if **set == *e.set));
     }
     for u in &e.uses {
         diags.push(
@@ -875,7 +875,7 @@ fn lookup(key: &[Expr], set: &str, op: CmpOp) -> Stmt {
 
 fn update(key: &[Expr], set: &str) -> Stmt {
     Stmt::SetUpdate {
-        set: set.to_string(),
+        set: set.into(),
         key: key.to_vec(),
         limit: None,
         masks: Box::default(),
@@ -1137,7 +1137,8 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
 fn span(u: &Use, stmts: &[Stmt], set: &str) -> Option<(usize, usize)> {
     let want = if u.negated { CmpOp::Ne } else { CmpOp::Eq };
     let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op, .. }) if x == set && *op == want);
-    let is_update = |s: &Stmt| matches!(s, Stmt::SetUpdate { set: x, limit: None, .. } if x == set);
+    let is_update =
+        |s: &Stmt| matches!(s, Stmt::SetUpdate { set: x, limit: None, .. } if **x == *set);
     match u.op {
         Op::Set => stmts.iter().position(is_update).map(|i| (i, 1)),
         Op::Rcheck => stmts.iter().position(is_lookup).map(|i| (i, 1)),

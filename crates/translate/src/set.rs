@@ -179,7 +179,7 @@ pub(crate) fn target(
             }
             if exist && set_timeout.is_some() {
                 vec![Stmt::SetUpdate {
-                    set: name,
+                    set: name.into(),
                     key: vec![key],
                     limit: None,
                     masks: Box::default(),
@@ -349,8 +349,10 @@ pub(crate) fn finish(ipsets: &[IpsetFile], out: &mut crate::Translation) {
         let mut locs = Vec::new();
         for t in &copies {
             for r in t.chains.iter().flat_map(|c| &c.rules) {
-                let writes = r.stmts.iter().any(|s| {
-                    matches!(s, Stmt::SetAdd { set, .. } | Stmt::SetDelete { set, .. } | Stmt::SetUpdate { set, .. } if *set == def.name)
+                let writes = r.stmts.iter().any(|s| match s {
+                    Stmt::SetAdd { set, .. } | Stmt::SetDelete { set, .. } => *set == def.name,
+                    Stmt::SetUpdate { set, .. } => **set == *def.name,
+                    _ => false,
                 });
                 if let (true, Some(o)) = (writes, &r.origin) {
                     locs.push(Loc {

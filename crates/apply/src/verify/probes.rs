@@ -1309,7 +1309,7 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                 c.limit = Some(LimitCond {
                     burst: l.burst.max(1),
                     per_source: whole_source,
-                    set: Some(set.clone()),
+                    set: Some(set.to_string()),
                 })
             }
             Stmt::SetUpdate {
@@ -1317,7 +1317,7 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                 key,
                 limit: None,
                 masks,
-            } if masks.is_empty() && is_source_key(key) => c.feeds.push(set.clone()),
+            } if masks.is_empty() && is_source_key(key) => c.feeds.push(set.to_string()),
             Stmt::SetAdd { set, key } if is_source_key(key) => c.feeds.push(set.clone()),
             Stmt::Match(Match::Lookup { key, set, .. }) if is_source_key(key) => {
                 c.lookups.push(set.clone())
@@ -4113,7 +4113,7 @@ mod tests {
         ping.push(Stmt::SetUpdate {
             set: "t".into(),
             key: vec![Expr::Payload(Field::IpSaddr)],
-            limit: Some(limit),
+            limit: Some(Box::new(limit)),
             masks: Box::default(),
         });
         let mut rs = ruleset(vec![rule(1, ping)]);

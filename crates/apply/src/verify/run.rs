@@ -282,14 +282,15 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     Mutation::GlobalLimit => {
                         for s in &mut r.stmts {
                             if let Stmt::SetUpdate { limit: Some(l), .. } = s {
-                                *s = Stmt::Limit(*l);
+                                *s = Stmt::Limit(**l);
                             }
                         }
                     }
                     Mutation::Burst5 => {
                         for s in &mut r.stmts {
                             match s {
-                                Stmt::Limit(l) | Stmt::SetUpdate { limit: Some(l), .. } => l.burst = 5,
+                                Stmt::Limit(l) => l.burst = 5,
+                                Stmt::SetUpdate { limit: Some(l), .. } => l.burst = 5,
                                 _ => {}
                             }
                         }
