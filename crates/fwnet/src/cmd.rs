@@ -136,14 +136,15 @@ impl fwnet_translate::Resolve for HostNames {
 }
 
 /// What import carves from its arena (small blocks, `fwnet_apply::arena`): 2.4 MB for the
-/// pages of the classes a small file uses, and per byte of input 7.1 to 8.0 more on the bench
-/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end, 7.8 to 8.9 per byte in
-/// all); so what is populated ahead is written anyway.
+/// pages of the classes a small file uses, and per byte of input 5.7 to 6.5 more on the bench
+/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end, 6.5 to 7.3 per byte in
+/// all; 7.1 to 8.0 more before statements were 72 bytes instead of 88); so what is populated
+/// ahead is written anyway.
 const ARENA_BASE: usize = 2 << 20;
-const ARENA_PER_INPUT_BYTE: usize = 7;
+const ARENA_PER_INPUT_BYTE: usize = 6;
 
 /// What import takes from glibc's heap (large blocks: the input's text, long vectors), per byte
-/// of input: 4.9 to 8.4 on the same inputs (the program break's growth).
+/// of input: 4.6 to 7.9 on the same inputs (the program break's growth).
 const HEAP_PER_INPUT_BYTE: usize = 4;
 
 /// Inputs smaller than this are not populated ahead (the heap is still grown, so its large
@@ -871,10 +872,10 @@ mod tests {
         assert_eq!(arena_ahead(0), None);
         assert_eq!(arena_ahead(63_253), None, "the 1k-rule bench input");
         assert_eq!(arena_ahead((256 << 10) - 1), None);
-        assert_eq!(arena_ahead(256 << 10), Some((2 << 20) + 7 * (256 << 10)));
+        assert_eq!(arena_ahead(256 << 10), Some((2 << 20) + 6 * (256 << 10)));
         assert_eq!(
             arena_ahead(642_704),
-            Some((2 << 20) + 7 * 642_704),
+            Some((2 << 20) + 6 * 642_704),
             "the 10k one"
         );
         assert_eq!(
