@@ -194,5 +194,18 @@ mod tests {
         let back: Loc = serde_json::from_str(&json).expect("deserializes");
         assert_eq!(back, loc);
         assert_eq!(back.file.as_str().as_ptr(), a.as_str().as_ptr());
+        // Names that sort one way sort the same way as file names (by text, not address).
+        let (b, z) = (FileName::new("diag-test/z"), FileName::new("diag-test/b"));
+        assert!(z < b, "b before z whichever was kept first");
+    }
+
+    /// A file name is one pointer, so a location (one per parsed option and rule) is 16 bytes
+    /// and an option 80 (`FileName`).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_location_is_16_bytes() {
+        assert_eq!(std::mem::size_of::<FileName>(), 8);
+        assert_eq!(std::mem::size_of::<Loc>(), 16);
+        assert_eq!(std::mem::size_of::<crate::Opt>(), 80);
     }
 }

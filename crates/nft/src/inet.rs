@@ -127,15 +127,11 @@ fn merge_pair(name: String, ip: Option<Table>, ip6: Option<Table>) -> Table {
                 .insert(c.name.clone(), format!("{}{}", c.name, suffix(family)));
         }
         for mut s in t.sets {
-            if let Some(n) = renames.sets.get(&s.name) {
-                s.name = n.clone();
-            }
+            rename(&mut s.name, &renames.sets);
             merged.sets.push(s);
         }
         for mut h in t.ct_helpers {
-            if let Some(n) = renames.helpers.get(&h.name) {
-                h.name = n.clone();
-            }
+            rename(&mut h.name, &renames.helpers);
             merged.ct_helpers.push(h);
         }
         for mut c in t.chains {
@@ -175,12 +171,17 @@ pub fn other_family_accept(family: Family) -> Rule {
     }
 }
 
+/// `name` as `map` renames it, if it does: a `String` or a set update's boxed `str`.
+fn rename<S: std::ops::Deref<Target = str> + for<'a> From<&'a str>>(
+    name: &mut S,
+    map: &HashMap<String, String>,
+) {
+    if let Some(n) = map.get(&**name) {
+        *name = S::from(n);
+    }
+}
+
 fn rename_refs(r: &mut Rule, renames: &Renames) {
-    let rename = |name: &mut String, map: &HashMap<String, String>| {
-        if let Some(n) = map.get(name.as_str()) {
-            *name = n.clone();
-        }
-    };
     for s in &mut r.stmts {
         for v in s.verdicts_mut() {
             if let Verdict::Jump(c) | Verdict::Goto(c) = v {
@@ -188,11 +189,7 @@ fn rename_refs(r: &mut Rule, renames: &Renames) {
             }
         }
         match s {
-            Stmt::SetUpdate { set, .. } => {
-                if let Some(n) = renames.sets.get(&**set) {
-                    *set = n.as_str().into();
-                }
-            }
+            Stmt::SetUpdate { set, .. } => rename(set, &renames.sets),
             Stmt::Match(Match::Lookup { set, .. })
             | Stmt::SetAdd { set, .. }
             | Stmt::SetDelete { set, .. } => rename(set, &renames.sets),

@@ -1086,4 +1086,63 @@ mod tests {
         assert_eq!(std::mem::size_of::<Match>(), 72);
         assert_eq!(std::mem::size_of::<Stmt>(), 72);
     }
+
+    /// The boxes that made a statement 72 bytes are written as the values they hold: a state
+    /// written before them (an address range's two addresses in place, a set update's limit and
+    /// set name in place) has the same bytes, packed or JSON, and reads back the same.
+    #[test]
+    fn the_boxed_fields_are_encoded_as_before_they_were_boxed() {
+        use serde::Serialize;
+        use std::fmt::Debug;
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Before {
+            AddrRange(IpAddr, IpAddr),
+            SetUpdate {
+                set: String,
+                key: Vec<Expr>,
+                limit: Option<Limit>,
+                #[serde(skip_serializing_if = "<[_]>::is_empty")]
+                masks: Box<[Option<IpAddr>]>,
+            },
+        }
+        fn same<T>(before: &Before, now: &T)
+        where
+            T: Serialize + serde::de::DeserializeOwned + PartialEq + Debug,
+        {
+            let (mut old, mut new) = (Vec::new(), Vec::new());
+            crate::packed::write(&mut old, before).unwrap();
+            crate::packed::write(&mut new, now).unwrap();
+            assert_eq!(new, old, "{now:?}");
+            assert_eq!(&crate::packed::read::<T>(&old).unwrap(), now);
+            let json = serde_json::to_string(before).unwrap();
+            assert_eq!(serde_json::to_string(now).unwrap(), json);
+            assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), now);
+        }
+        let (lo, hi): (IpAddr, IpAddr) = ("10.0.0.5".parse().unwrap(), "10.0.0.9".parse().unwrap());
+        same(
+            &Before::AddrRange(lo, hi),
+            &Value::AddrRange(lo, Box::new(hi)),
+        );
+        let limit = Limit {
+            rate: 3,
+            unit: TimeUnit::Minute,
+            burst: 5,
+            over: false,
+        };
+        let key = vec![Expr::Payload(Field::IpSaddr)];
+        let before = Before::SetUpdate {
+            set: "hl_ssh".into(),
+            key: key.clone(),
+            limit: Some(limit),
+            masks: Box::default(),
+        };
+        let now = Stmt::SetUpdate {
+            set: "hl_ssh".into(),
+            key,
+            limit: Some(Box::new(limit)),
+            masks: Box::default(),
+        };
+        same(&before, &now);
+    }
 }
