@@ -263,7 +263,7 @@ fn optimized_decides_alike(plain: &fwnet_nft::Ruleset) {
             ports.extend([*a as u16, *b as u16, (*b as u16).wrapping_add(1)])
         }
         (Expr::Meta(MetaKey::Iifname | MetaKey::Oifname), Value::Iface { name, .. }) => {
-            ifaces.push(name.clone())
+            ifaces.push(name.to_string())
         }
         _ => {}
     };

@@ -136,10 +136,11 @@ impl fwnet_translate::Resolve for HostNames {
 }
 
 /// What import carves from its arena (small blocks, `fwnet_apply::arena`): 2.4 MB for the
-/// pages of the classes a small file uses, and per byte of input 5.7 to 6.5 more on the bench
-/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end, 6.5 to 7.3 per byte in
-/// all; 7.1 to 8.0 more before statements were 72 bytes instead of 88); so what is populated
-/// ahead is written anyway.
+/// pages of the classes a small file uses, and per byte of input 4.4 to 5.7 more on the bench
+/// inputs of 1 MB and more (`fwnet_apply::arena::taken` at the end: 5.7 for the 100k mixed
+/// rules, 4.4 to 4.6 for the blocklists; 5.7 to 6.5 when statements were 72 bytes, 7.1 to 8.0
+/// when they were 88). 6 rather than 5: with 5, interleaved runs were 1-2% slower on the mixed
+/// rules and 5% faster on a blocklist, within the noise (`docs/bench/2026-11-29d.md`).
 const ARENA_BASE: usize = 2 << 20;
 const ARENA_PER_INPUT_BYTE: usize = 6;
 

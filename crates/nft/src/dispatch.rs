@@ -459,12 +459,12 @@ mod tests {
                     }
                 }
                 let to: IpAddr = format!("192.0.2.{i}").parse().unwrap();
-                stmts.push(Stmt::Nat(Nat {
+                stmts.push(Stmt::Nat(Box::new(Nat {
                     kind: NatKind::Dnat,
                     addr: Some(NatAddr::Range(to, to)),
                     ports: None,
                     flags: Default::default(),
-                }));
+                })));
                 Rule {
                     stmts,
                     comment: None,
@@ -602,7 +602,7 @@ mod tests {
         );
         let lookup = |f: Field| {
             Stmt::Match(Match::Lookup {
-                key: vec![Expr::Payload(Field::IpSaddr), Expr::Payload(f)],
+                key: Box::new([Expr::Payload(Field::IpSaddr), Expr::Payload(f)]),
                 set: "s".into(),
                 op: CmpOp::Ne,
             })
@@ -616,7 +616,7 @@ mod tests {
         // (it would not be in this chain; nothing is guessed).
         let flags = Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::TcpFlags),
-            mask: Value::Num(0x06),
+            mask: Box::new(Value::Num(0x06)),
             op: CmpOp::Eq,
             value: Value::Num(0x02),
         });

@@ -379,7 +379,7 @@ impl Walk<'_> {
                 Step::Final(v) => {
                     let mut o = self.outcome(v, ci, ri, rule, None);
                     if let Stmt::Nat(n) = stmt {
-                        o.nat = Some(n.clone());
+                        o.nat = Some((**n).clone());
                     }
                     return o;
                 }
@@ -487,17 +487,17 @@ impl Walk<'_> {
     fn step(&self, stmt: &Stmt, pkt: &Packet) -> Step {
         // A lookup in a set of fixed elements is the test against those elements.
         let resolved = match stmt {
-            Stmt::Match(Match::Lookup { key, set, op }) => match key.as_slice() {
+            Stmt::Match(Match::Lookup { key, set, op }) => match &**key {
                 [left] => self
                     .table
                     .sets
                     .iter()
-                    .find(|s| s.name == *set && !s.flags.dynamic && !s.flags.timeout)
+                    .find(|s| *s.name == **set && !s.flags.dynamic && !s.flags.timeout)
                     .map(|s| {
                         Stmt::Match(Match::Cmp {
                             left: *left,
                             op: *op,
-                            right: Value::Set(s.elements.clone()),
+                            right: Value::Set(s.elements.as_slice().into()),
                         })
                     }),
                 _ => None,
@@ -717,7 +717,7 @@ fn matches(m: &Match, p: &Packet) -> Truth {
             op,
             value,
         } => {
-            let got = match (left, mask) {
+            let got = match (left, &**mask) {
                 // A whole packet's fragment offset is 0 whatever its flags are.
                 (Expr::Payload(Field::IpFragOff), Value::Num(m)) if m & !0x1fff == 0 => {
                     if p.is_v6() {
@@ -728,7 +728,7 @@ fn matches(m: &Match, p: &Packet) -> Truth {
                 }
                 _ => load(left, p)?,
             };
-            let masked = match (&got, mask) {
+            let masked = match (&got, &**mask) {
                 (Loaded::Absent, _) => return Ok(false),
                 (Loaded::Num(n), Value::Num(m)) => Loaded::Num(n & m),
                 (Loaded::Addr(a), Value::Addr(m)) => match mask_addr(*a, *m) {
@@ -774,9 +774,9 @@ fn equals(got: &Loaded, v: &Value) -> Truth {
         }
         (Loaded::Name(n), Value::Iface { name, wildcard }) => {
             if *wildcard {
-                n.starts_with(name.as_str())
+                n.starts_with(&**name)
             } else {
-                n == name
+                **n == **name
             }
         }
         (Loaded::Num(n), Value::Num(want)) => n == want,
@@ -940,7 +940,10 @@ mod tests {
             (
                 "dport set",
                 vec![
-                    dport(Eq, Value::Set(vec![Value::Num(80), Value::Range(21, 23)])),
+                    dport(
+                        Eq,
+                        Value::Set(Box::new([Value::Num(80), Value::Range(21, 23)])),
+                    ),
                     v(IrVerdict::Accept),
                 ],
                 (Verdict::Accept, 1),
@@ -948,7 +951,7 @@ mod tests {
             (
                 "dport not in set",
                 vec![
-                    dport(Ne, Value::Set(vec![Value::Num(80), Value::Num(22)])),
+                    dport(Ne, Value::Set(Box::new([Value::Num(80), Value::Num(22)]))),
                     v(IrVerdict::Accept),
                 ],
                 (Verdict::Drop, 0),
@@ -1039,7 +1042,7 @@ mod tests {
                 vec![
                     Stmt::Match(Match::Masked {
                         left: Expr::Payload(Field::IpSaddr),
-                        mask: Value::Addr(addr("255.255.0.255")),
+                        mask: Box::new(Value::Addr(addr("255.255.0.255"))),
                         op: Eq,
                         value: Value::Addr(addr("198.51.0.7")),
                     }),
@@ -1093,7 +1096,7 @@ mod tests {
                 vec![
                     Stmt::Match(Match::Masked {
                         left: Expr::Payload(Field::TcpFlags),
-                        mask: Value::Num(0x17),
+                        mask: Box::new(Value::Num(0x17)),
                         op: Eq,
                         value: Value::Num(0x02),
                     }),
@@ -1106,7 +1109,7 @@ mod tests {
                 vec![
                     Stmt::Match(Match::Masked {
                         left: Expr::Payload(Field::TcpFlags),
-                        mask: Value::Num(0x17),
+                        mask: Box::new(Value::Num(0x17)),
                         op: Ne,
                         value: Value::Num(0x02),
                     }),
@@ -1143,7 +1146,7 @@ mod tests {
                 vec![
                     Stmt::Match(Match::Masked {
                         left: Expr::Payload(Field::IpFragOff),
-                        mask: Value::Num(0x1fff),
+                        mask: Box::new(Value::Num(0x1fff)),
                         op: Ne,
                         value: Value::Num(0),
                     }),
@@ -1578,12 +1581,12 @@ mod tests {
     fn a_nat_statement_ends_the_walk_and_names_the_mapping_forks_must_agree_on() {
         use crate::ir::{Nat, NatAddr, NatKind};
         let dnat = |to: &str| {
-            Stmt::Nat(Nat {
+            Stmt::Nat(Box::new(Nat {
                 kind: NatKind::Dnat,
                 addr: Some(NatAddr::Range(addr(to), addr(to))),
                 ports: None,
                 flags: Default::default(),
-            })
+            }))
         };
         let lim = Stmt::Limit(Limit {
             rate: 1,
@@ -1609,7 +1612,7 @@ mod tests {
         let got = chain(&t, "PREROUTING", &p);
         assert_eq!(short(&got), (Verdict::Accept, 1));
         let first = match dnat("10.0.0.1") {
-            Stmt::Nat(n) => Some(n),
+            Stmt::Nat(n) => Some(*n),
             _ => None,
         };
         assert_eq!(got.nat, first);
@@ -1682,7 +1685,7 @@ mod tests {
             (true, 2, Verdict::Unknown, Some(Unknowable::ConnCount)),
             (false, 2, Verdict::Unknown, Some(Unknowable::ConnCount)),
         ] {
-            let count = Stmt::CtCount(crate::ir::CtCount {
+            let count = Stmt::CtCount(Box::new(crate::ir::CtCount {
                 limit,
                 over,
                 per_key: Some(crate::ir::CtCountKey {
@@ -1691,7 +1694,7 @@ mod tests {
                     key: Some(Field::IpSaddr),
                     mask: None,
                 }),
-            });
+            }));
             let t = table(vec![base(
                 "INPUT",
                 Hook::Input,
@@ -1899,20 +1902,20 @@ mod tests {
         let key = || vec![Expr::Payload(Field::IpSaddr)];
         let lookup = |set: &str| {
             Stmt::Match(Match::Lookup {
-                key: key(),
+                key: key().into(),
                 set: set.into(),
                 op: CmpOp::Eq,
             })
         };
         let update = |set: &str| Stmt::SetUpdate {
             set: set.into(),
-            key: key(),
+            key: key().into(),
             limit: None,
-            masks: Box::default(),
+            masks: Default::default(),
         };
         let delete = |set: &str| Stmt::SetDelete {
             set: set.into(),
-            key: key(),
+            key: key().into(),
         };
         let dport = |port: u64| {
             Stmt::Match(Match::Cmp {

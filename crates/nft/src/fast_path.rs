@@ -56,7 +56,7 @@ fn inline_prefix(stmt: &Stmt) -> Option<Stmt> {
     let mask = u32::MAX << (32 - u32::from(*len));
     Some(Stmt::Match(Match::Masked {
         left: *left,
-        mask: Value::Addr(IpAddr::V4(Ipv4Addr::from(mask))),
+        mask: Box::new(Value::Addr(IpAddr::V4(Ipv4Addr::from(mask)))),
         op: *op,
         value: Value::Addr(IpAddr::V4(Ipv4Addr::from(u32::from(*addr) & mask))),
     }))
@@ -141,7 +141,7 @@ mod tests {
             inline_prefix(&prefix(24)),
             Some(Stmt::Match(Match::Masked {
                 left: Expr::Payload(Field::IpSaddr),
-                mask: Value::Addr(v4("255.255.255.0")),
+                mask: Box::new(Value::Addr(v4("255.255.255.0"))),
                 op: CmpOp::Eq,
                 value: Value::Addr(v4("172.16.5.0")),
             }))

@@ -193,9 +193,14 @@ fn rename_refs(r: &mut Rule, renames: &Renames) {
             Stmt::Match(Match::Lookup { set, .. })
             | Stmt::SetAdd { set, .. }
             | Stmt::SetDelete { set, .. } => rename(set, &renames.sets),
-            Stmt::CtCount(CtCount {
-                per_key: Some(k), ..
-            }) => rename(&mut k.set, &renames.sets),
+            Stmt::CtCount(c) => {
+                if let CtCount {
+                    per_key: Some(k), ..
+                } = &mut **c
+                {
+                    rename(&mut k.set, &renames.sets);
+                }
+            }
             Stmt::CtHelperSet(h) => rename(h, &renames.helpers),
             _ => {}
         }

@@ -182,6 +182,13 @@ pub struct Counters {
     pub bytes: u64,
 }
 
+/// One statement of a rule. Every statement is as large as the largest variant, and the IR of
+/// 100k rules holds about 600k of them, in import and in apply: 56 bytes
+/// (`tests::a_statement_is_56_bytes_and_a_value_24`; 72 and 88 before). So what is rare or
+/// large is boxed (a log, a NAT, a connection count, a set update's limit and masks, a masked
+/// test's mask), names are boxed `str`s and keys boxed slices, which leave no spare room. A box
+/// is written and read as what it holds: the state's encoding does not depend on any of it
+/// (`tests::the_boxed_fields_are_encoded_as_before_they_were_boxed`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stmt {
@@ -191,21 +198,17 @@ pub enum Stmt {
     /// `update @set { key [limit ...] }`: add or refresh the element, then evaluate the
     /// per-element statement (a per-key token bucket for hashlimit).
     SetUpdate {
-        /// A boxed `str`, not a `String` (16 bytes, not 24), and the limit boxed: this variant,
-        /// the largest, then leaves room for the statement's tag beside a test's, and a
-        /// statement is 72 bytes, not 88 (`tests::a_statement_is_72_bytes`). A box is written and
-        /// read as what it holds.
+        /// The largest variant (48 bytes): with the statement's tag, a statement's size.
         set: Box<str>,
-        key: Vec<Expr>,
+        key: Box<[Expr]>,
         limit: Option<Box<Limit>>,
         /// A mask for each part of `key` that is an address keyed by its prefix only
         /// (`ip saddr & 255.255.255.0`, hashlimit's `--hashlimit-srcmask 24`); empty when no
-        /// part is masked, else as long as `key`. A boxed slice, not a `Vec`: this variant is
-        /// the largest statement, and every statement of a ruleset is its size.
-        #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
-        masks: Box<[Option<std::net::IpAddr>]>,
+        /// part is masked, else as long as `key`.
+        #[serde(default, skip_serializing_if = "Masks::is_empty")]
+        masks: Masks,
     },
-    Log(Log),
+    Log(Box<Log>),
     Reject(Reject),
     Verdict(Verdict),
     /// `key vmap { value : verdict, ... }`: the verdict of the entry whose value holds the key
@@ -218,19 +221,19 @@ pub enum Stmt {
         map: Vec<VmapEntry>,
     },
     /// `snat`, `dnat`, `masquerade`, `redirect`: final for the packet, like a verdict.
-    Nat(Nat),
+    Nat(Box<Nat>),
     /// `meta mark set ...`, `ct mark set ...` (MARK, CONNMARK): not final, the rule goes on.
     MarkSet(MarkSet),
     /// `add @set { key }`: insert the element if it is absent (an existing one keeps its
     /// timeout). The rule stops when the set is full.
     SetAdd {
-        set: String,
-        key: Vec<Expr>,
+        set: Box<str>,
+        key: Box<[Expr]>,
     },
     /// `delete @set { key }`: remove the element if present; the rule goes on either way.
     SetDelete {
-        set: String,
-        key: Vec<Expr>,
+        set: Box<str>,
+        key: Box<[Expr]>,
     },
     /// `notrack`: conntrack leaves the packet alone (its `ct state` becomes `untracked`) unless
     /// it already has a conntrack entry or is already untracked. Not final.
@@ -272,7 +275,7 @@ pub enum Stmt {
     /// `ct count [over] N` or `add @set { KEY [& MASK] ct count [over] N }` (connlimit): adds
     /// the packet's connection to a list of connections and matches on how many of them are
     /// still alive (the kernel's nf_conncount). Not final.
-    CtCount(CtCount),
+    CtCount(Box<CtCount>),
     /// `synproxy [mss N] [wscale N] [timestamp] [sack-perm]` (SYNPROXY): drops a packet with a
     /// bad TCP checksum or options; answers any TCP packet with SYN set with a SYN cookie and
     /// consumes it; checks any other one with ACK set for a valid cookie, consumes it and
@@ -394,16 +397,61 @@ pub enum MarkKey {
     Ct,
 }
 
+/// A set update's address masks ([`Stmt::SetUpdate`]), one per part of its key, or none: read
+/// as a slice, empty when no part is masked. One pointer wide, not a boxed slice's two, so that
+/// the largest statement stays within a statement's 56 bytes; nearly every update has none.
+/// Written and read as the slice it holds, as the boxed slice was.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Masks(
+    #[allow(
+        clippy::box_collection,
+        reason = "one pointer in the statement, for the rare update with masks"
+    )]
+    Option<Box<Vec<Option<IpAddr>>>>,
+);
+
+impl Masks {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl std::ops::Deref for Masks {
+    type Target = [Option<IpAddr>];
+    fn deref(&self) -> &[Option<IpAddr>] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl From<Vec<Option<IpAddr>>> for Masks {
+    fn from(masks: Vec<Option<IpAddr>>) -> Masks {
+        Masks((!masks.is_empty()).then(|| Box::new(masks)))
+    }
+}
+
+impl Serialize for Masks {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Masks {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Masks, D::Error> {
+        Vec::deserialize(d).map(Masks::from)
+    }
+}
+
 /// A test on packet or connection state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Match {
     /// `left == right`, `left != right`; `right` may be a prefix, a range or an anonymous set.
     Cmp { left: Expr, op: CmpOp, right: Value },
-    /// `left & mask == value` / `!=`: dotted netmasks and `tcp flags & (syn|ack) == syn`.
+    /// `left & mask == value` / `!=`: dotted netmasks and `tcp flags & (syn|ack) == syn`. The
+    /// mask is boxed: two values in place made every test 56 bytes instead of 40.
     Masked {
         left: Expr,
-        mask: Value,
+        mask: Box<Value>,
         op: CmpOp,
         value: Value,
     },
@@ -414,8 +462,8 @@ pub enum Match {
     /// `key @set` / `key != @set`: whether the key (concatenated left to right) is an element
     /// of a named set; an element whose timeout has passed is not.
     Lookup {
-        key: Vec<Expr>,
-        set: String,
+        key: Box<[Expr]>,
+        set: Box<str>,
         op: CmpOp,
     },
     /// `numgen inc mod N V` / `numgen random mod N < V`: a number from the rule's own counter
@@ -803,13 +851,15 @@ pub enum DataType {
 }
 
 /// A constant on the right-hand side of a match, or a set element. The order is only a
-/// canonical one (lists compared as sets), not the kernel's.
+/// canonical one (lists compared as sets), not the kernel's. 24 bytes (an address and a prefix
+/// length in place; names and lists boxed, without spare room): a test holds one, and a set
+/// literal one per element.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Value {
     /// An interface name; `wildcard` is iptables' trailing `+` (nft `"eth*"`).
     Iface {
-        name: String,
+        name: Box<str>,
         wildcard: bool,
     },
     Addr(IpAddr),
@@ -821,12 +871,10 @@ pub enum Value {
     Num(u64),
     Range(u64, u64),
     /// An anonymous set `{ a, b-c }`.
-    Set(Vec<Value>),
-    /// An inclusive address range `a-b` (`-m iprange`), both of one family, `a <= b`. The
-    /// upper end is boxed: two addresses in place made every value 40 bytes instead of 32, and
-    /// every statement 88 instead of 72, for a test few rulesets use. (A box is written and
-    /// read as what it holds: the state's encoding is the same.)
-    AddrRange(IpAddr, Box<IpAddr>),
+    Set(Box<[Value]>),
+    /// An inclusive address range `a-b` (`-m iprange`), both of one family, `a <= b`. Both
+    /// ends are boxed, for a test few rulesets use: in place they made every value 40 bytes.
+    AddrRange(Box<IpAddr>, Box<IpAddr>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1078,51 +1126,133 @@ mod tests {
     use super::*;
 
     /// Every statement of a ruleset is as large as the largest variant: the IR of 100k rules
-    /// holds about 600k of them, in import and in apply.
+    /// holds about 600k of them, in import and in apply, and a set literal holds a value per
+    /// element.
     #[test]
     #[cfg(target_pointer_width = "64")]
-    fn a_statement_is_72_bytes() {
-        assert_eq!(std::mem::size_of::<Value>(), 32);
-        assert_eq!(std::mem::size_of::<Match>(), 72);
-        assert_eq!(std::mem::size_of::<Stmt>(), 72);
+    fn a_statement_is_56_bytes_and_a_value_24() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Match>(), 40);
+        assert_eq!(std::mem::size_of::<Masks>(), 8);
+        assert_eq!(std::mem::size_of::<Stmt>(), 56);
     }
 
-    /// The boxes that made a statement 72 bytes are written as the values they hold: a state
-    /// written before them (an address range's two addresses in place, a set update's limit and
-    /// set name in place) has the same bytes, packed or JSON, and reads back the same.
+    /// `packed` and JSON bytes of `now` are those of `before`, and both read back as `now`.
+    fn same<B, T>(before: &B, now: &T)
+    where
+        B: Serialize,
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let (mut old, mut new) = (Vec::new(), Vec::new());
+        crate::packed::write(&mut old, before).unwrap();
+        crate::packed::write(&mut new, now).unwrap();
+        assert_eq!(new, old, "{now:?}");
+        assert_eq!(&crate::packed::read::<T>(&old).unwrap(), now);
+        let json = serde_json::to_string(before).unwrap();
+        assert_eq!(serde_json::to_string(now).unwrap(), json);
+        assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), now);
+    }
+
+    /// The boxes and boxed slices that made a statement 56 bytes and a value 24 are written as
+    /// the values they hold: a state written before them (each field as it was declared then,
+    /// below) has the same bytes, packed or JSON, and reads back the same.
     #[test]
     fn the_boxed_fields_are_encoded_as_before_they_were_boxed() {
-        use serde::Serialize;
-        use std::fmt::Debug;
         #[derive(Serialize)]
         #[serde(rename_all = "snake_case")]
-        enum Before {
+        enum ValueBefore {
+            Iface { name: String, wildcard: bool },
+            Set(Vec<Value>),
             AddrRange(IpAddr, IpAddr),
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum MatchBefore {
+            Masked {
+                left: Expr,
+                mask: Value,
+                op: CmpOp,
+                value: Value,
+            },
+            Lookup {
+                key: Vec<Expr>,
+                set: String,
+                op: CmpOp,
+            },
+        }
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum StmtBefore {
             SetUpdate {
                 set: String,
                 key: Vec<Expr>,
                 limit: Option<Limit>,
-                #[serde(skip_serializing_if = "<[_]>::is_empty")]
-                masks: Box<[Option<IpAddr>]>,
+                #[serde(skip_serializing_if = "Vec::is_empty")]
+                masks: Vec<Option<IpAddr>>,
             },
+            Log(Log),
+            Nat(Nat),
+            SetAdd {
+                set: String,
+                key: Vec<Expr>,
+            },
+            SetDelete {
+                set: String,
+                key: Vec<Expr>,
+            },
+            CtCount(CtCount),
         }
-        fn same<T>(before: &Before, now: &T)
-        where
-            T: Serialize + serde::de::DeserializeOwned + PartialEq + Debug,
-        {
-            let (mut old, mut new) = (Vec::new(), Vec::new());
-            crate::packed::write(&mut old, before).unwrap();
-            crate::packed::write(&mut new, now).unwrap();
-            assert_eq!(new, old, "{now:?}");
-            assert_eq!(&crate::packed::read::<T>(&old).unwrap(), now);
-            let json = serde_json::to_string(before).unwrap();
-            assert_eq!(serde_json::to_string(now).unwrap(), json);
-            assert_eq!(&serde_json::from_str::<T>(&json).unwrap(), now);
-        }
-        let (lo, hi): (IpAddr, IpAddr) = ("10.0.0.5".parse().unwrap(), "10.0.0.9".parse().unwrap());
+        let addr = |a: &str| -> IpAddr { a.parse().unwrap() };
+        let (lo, hi) = (addr("10.0.0.5"), addr("10.0.0.9"));
         same(
-            &Before::AddrRange(lo, hi),
-            &Value::AddrRange(lo, Box::new(hi)),
+            &ValueBefore::AddrRange(lo, hi),
+            &Value::AddrRange(Box::new(lo), Box::new(hi)),
+        );
+        same(
+            &ValueBefore::Iface {
+                name: "eth0".into(),
+                wildcard: true,
+            },
+            &Value::Iface {
+                name: "eth0".into(),
+                wildcard: true,
+            },
+        );
+        let elements = vec![Value::Num(22), Value::Range(80, 90)];
+        same(
+            &ValueBefore::Set(elements.clone()),
+            &Value::Set(elements.into()),
+        );
+        let mask = Value::Addr(addr("255.255.0.255"));
+        same(
+            &MatchBefore::Masked {
+                left: Expr::Payload(Field::IpSaddr),
+                mask: mask.clone(),
+                op: CmpOp::Eq,
+                value: Value::Addr(addr("10.1.0.7")),
+            },
+            &Match::Masked {
+                left: Expr::Payload(Field::IpSaddr),
+                mask: Box::new(mask),
+                op: CmpOp::Eq,
+                value: Value::Addr(addr("10.1.0.7")),
+            },
+        );
+        let key = vec![
+            Expr::Payload(Field::IpSaddr),
+            Expr::Payload(Field::TcpDport),
+        ];
+        same(
+            &MatchBefore::Lookup {
+                key: key.clone(),
+                set: "allowed".into(),
+                op: CmpOp::Ne,
+            },
+            &Match::Lookup {
+                key: key.as_slice().into(),
+                set: "allowed".into(),
+                op: CmpOp::Ne,
+            },
         );
         let limit = Limit {
             rate: 3,
@@ -1130,19 +1260,72 @@ mod tests {
             burst: 5,
             over: false,
         };
-        let key = vec![Expr::Payload(Field::IpSaddr)];
-        let before = Before::SetUpdate {
-            set: "hl_ssh".into(),
-            key: key.clone(),
-            limit: Some(limit),
-            masks: Box::default(),
+        // Without masks (nearly every update) and with them.
+        for masks in [Vec::new(), vec![Some(addr("255.255.255.0")), None]] {
+            same(
+                &StmtBefore::SetUpdate {
+                    set: "hl_ssh".into(),
+                    key: key.clone(),
+                    limit: Some(limit),
+                    masks: masks.clone(),
+                },
+                &Stmt::SetUpdate {
+                    set: "hl_ssh".into(),
+                    key: key.as_slice().into(),
+                    limit: Some(Box::new(limit)),
+                    masks: masks.into(),
+                },
+            );
+        }
+        for (before, now) in [
+            (
+                StmtBefore::SetAdd {
+                    set: "seen".into(),
+                    key: key.clone(),
+                },
+                Stmt::SetAdd {
+                    set: "seen".into(),
+                    key: key.as_slice().into(),
+                },
+            ),
+            (
+                StmtBefore::SetDelete {
+                    set: "seen".into(),
+                    key: key.clone(),
+                },
+                Stmt::SetDelete {
+                    set: "seen".into(),
+                    key: key.as_slice().into(),
+                },
+            ),
+        ] {
+            same(&before, &now);
+        }
+        let log = Log {
+            prefix: Some("dropped: ".into()),
+            ..Log::default()
         };
-        let now = Stmt::SetUpdate {
-            set: "hl_ssh".into(),
-            key,
-            limit: Some(Box::new(limit)),
-            masks: Box::default(),
+        same(&StmtBefore::Log(log.clone()), &Stmt::Log(Box::new(log)));
+        let nat = Nat {
+            kind: NatKind::Dnat,
+            addr: Some(NatAddr::Range(lo, hi)),
+            ports: Some((8080, 8080)),
+            flags: NatFlags::default(),
         };
-        same(&before, &now);
+        same(&StmtBefore::Nat(nat.clone()), &Stmt::Nat(Box::new(nat)));
+        let count = CtCount {
+            limit: 4,
+            over: true,
+            per_key: Some(CtCountKey {
+                set: "connlimit".into(),
+                zone: Some(ZoneKey::Conntrack),
+                key: Some(Field::IpSaddr),
+                mask: Some(addr("255.255.255.0")),
+            }),
+        };
+        same(
+            &StmtBefore::CtCount(count.clone()),
+            &Stmt::CtCount(Box::new(count)),
+        );
     }
 }

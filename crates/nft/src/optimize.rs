@@ -550,7 +550,7 @@ fn fixed_eq(s: &Stmt) -> Option<(&Expr, &Value)> {
 /// The values of a test's right-hand side: an anonymous set's elements, or the one value.
 fn elements(v: &Value) -> &[Value] {
     match v {
-        Value::Set(vs) => vs.as_slice(),
+        Value::Set(vs) => vs,
         v => std::slice::from_ref(v),
     }
 }
@@ -578,9 +578,9 @@ fn apart_values(a: &Value, b: &Value) -> bool {
             },
         ) => match (nw, mw) {
             (false, false) => n != m,
-            (true, false) => !m.starts_with(n.as_str()),
-            (false, true) => !n.starts_with(m.as_str()),
-            (true, true) => !n.starts_with(m.as_str()) && !m.starts_with(n.as_str()),
+            (true, false) => !m.starts_with(&**n),
+            (false, true) => !n.starts_with(&**m),
+            (true, true) => !n.starts_with(&**m) && !m.starts_with(&**n),
         },
         _ => false,
     }
@@ -739,7 +739,7 @@ fn merge(run: &[&Rule], k: usize) -> Rule {
         *right = if elems.len() == 1 {
             elems.remove(0)
         } else {
-            Value::Set(elems)
+            Value::Set(elems.into())
         };
     }
     for (i, s) in out.stmts.iter_mut().enumerate() {
@@ -1284,7 +1284,7 @@ mod tests {
     #[test]
     fn runs_with_different_verdicts_become_a_verdict_map_behind_one_counted_test() {
         // Jumps by port (a list among them), a range that drops, a port that accepts.
-        let ports = Value::Set(vec![Value::Num(80), Value::Num(443)]);
+        let ports = Value::Set(Box::new([Value::Num(80), Value::Num(443)]));
         check(
             vec![
                 rule(
@@ -1359,7 +1359,7 @@ mod tests {
         let stats = ruleset(&mut one_chain(ranges));
         assert_eq!((stats.maps, stats.runs, stats.rules_out), (0, 0, 5));
         // A log before the verdict is an effect of each rule's own.
-        let log = Stmt::Log(crate::ir::Log::default());
+        let log = Stmt::Log(Box::default());
         assert_eq!(ruleset(&mut one_chain(five(chains, Some(log)))).maps, 0);
         // A reject is not a verdict a map can give.
         let mut rejects = five(chains, None);
@@ -1409,7 +1409,7 @@ mod tests {
                     3,
                     vec![
                         tcp(),
-                        dport(Value::Set(vec![Value::Num(80), Value::Num(443)])),
+                        dport(Value::Set(Box::new([Value::Num(80), Value::Num(443)]))),
                         ACCEPT,
                     ],
                 ),
@@ -1455,7 +1455,7 @@ mod tests {
 
     #[test]
     fn statements_with_side_effects_do_not_merge() {
-        let log = Stmt::Log(Log::default());
+        let log = Stmt::Log(Box::default());
         let limit = Stmt::Limit(Limit {
             rate: 5,
             unit: TimeUnit::Second,
@@ -1490,20 +1490,20 @@ mod tests {
 
     #[test]
     fn nat_rules_with_one_target_merge_and_different_targets_stay_apart() {
-        let masquerade = Stmt::Nat(Nat {
+        let masquerade = Stmt::Nat(Box::new(Nat {
             kind: NatKind::Masquerade,
             addr: None,
             ports: None,
             flags: Default::default(),
-        });
+        }));
         let dnat = |to: &str, port: u16| {
             let a: IpAddr = to.parse().unwrap();
-            Stmt::Nat(Nat {
+            Stmt::Nat(Box::new(Nat {
                 kind: NatKind::Dnat,
                 addr: Some(NatAddr::Range(a, a)),
                 ports: Some((port, port)),
                 flags: Default::default(),
-            })
+            }))
         };
         let net = |a: &str| saddr(&format!("{a}/24"));
         // Masquerades of three networks, one with a different target between them: the first
@@ -1603,7 +1603,7 @@ mod tests {
         first.stmts[0] = cmp(
             Field::IpSaddr,
             CmpOp::Eq,
-            Value::Set(vec![addr_value("1.1.1.1"), addr_value("1.1.1.2")]),
+            Value::Set(Box::new([addr_value("1.1.1.1"), addr_value("1.1.1.2")])),
         );
         first.merged = vec![Origin {
             file: "t".into(),

@@ -470,7 +470,7 @@ fn match_text(m: &Match) -> String {
             value: v,
         } => {
             let t = left.datatype();
-            let mask = match (t, mask) {
+            let mask = match (t, &**mask) {
                 (DataType::TcpFlag | DataType::CtState | DataType::CtStatus, Value::Num(bits))
                     if bits.count_ones() > 1 =>
                 {

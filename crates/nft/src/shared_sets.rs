@@ -107,7 +107,7 @@ fn literal(stmt: &Stmt) -> Option<(Expr, CmpOp, &[Value])> {
             | DataType::IcmpType
             | DataType::Icmpv6Type
     );
-    (plain && nameable && !elems.is_empty()).then_some((*left, *op, elems.as_slice()))
+    (plain && nameable && !elems.is_empty()).then_some((*left, *op, &**elems))
 }
 
 /// The operator of a list `expand` can write one value at a time: a literal of at most
@@ -129,7 +129,7 @@ fn take_values(stmt: &mut Stmt) -> (Expr, Vec<Value>) {
     else {
         unreachable!("a short list is a set literal")
     };
-    let mut values = std::mem::take(elems);
+    let mut values = std::mem::take(elems).into_vec();
     values.sort();
     values.dedup();
     (*left, values)
@@ -294,8 +294,8 @@ impl Namer {
                 }
             };
             *stmt = Stmt::Match(Match::Lookup {
-                key: vec![left],
-                set: name,
+                key: Box::new([left]),
+                set: name.into(),
                 op,
             });
         }
@@ -394,7 +394,7 @@ mod tests {
         let range = Stmt::Match(Match::Cmp {
             left: Expr::Payload(Field::TcpDport),
             op: CmpOp::Eq,
-            right: Value::Set(vec![Value::Num(1), Value::Range(5, 9)]),
+            right: Value::Set(Box::new([Value::Num(1), Value::Range(5, 9)])),
         });
         rules.push(rule(vec![range.clone()]));
         let mut t = table_with(rules);
@@ -408,7 +408,7 @@ mod tests {
         let stmts: Vec<&Stmt> = t.chains[0].rules.iter().map(|r| &r.stmts[0]).collect();
         let lookup = |set: &str, op| {
             Stmt::Match(Match::Lookup {
-                key: vec![Expr::Payload(Field::TcpDport)],
+                key: Box::new([Expr::Payload(Field::TcpDport)]),
                 set: set.into(),
                 op,
             })
@@ -446,14 +446,14 @@ mod tests {
             over: false,
         });
         rules.push(counted(rule(vec![ports(CmpOp::Eq, &[6, 7]), limit]), 0));
-        let log = Stmt::Log(Log {
+        let log = Stmt::Log(Box::new(Log {
             prefix: None,
             level: None,
             flags: LogFlags::default(),
             group: None,
             snaplen: None,
             queue_threshold: None,
-        });
+        }));
         rules.push(counted(rule(vec![log, ports(CmpOp::Eq, &[8, 9])]), 0));
         let mut t = table_with(rules);
         let done = table(&mut t, true);

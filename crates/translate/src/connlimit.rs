@@ -97,7 +97,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx, tcx: &mut TableCx
             .collect(),
     });
     let count = |zone: ZoneKey| {
-        Stmt::CtCount(CtCount {
+        Stmt::CtCount(Box::new(CtCount {
             limit: l.limit,
             over: l.above,
             per_key: Some(CtCountKey {
@@ -106,7 +106,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx, tcx: &mut TableCx
                 key: address.map(|(f, _)| f),
                 mask: (l.mask != 0 && l.mask < full).then(|| mask(cx.family, l.mask)),
             }),
-        })
+        }))
     };
     let without_conntrack = vec![
         Stmt::Match(Match::Flags {

@@ -102,7 +102,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, frags: Fragments, cx: &mut Cx)
         }
         stmts.push(Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::TcpFlags),
-            mask: Value::Num(bit),
+            mask: Box::new(Value::Num(bit)),
             op: op(opt),
             value: Value::Num(bit),
         }));

@@ -88,7 +88,7 @@ pub(crate) fn guard_transport_tests(rs: &mut Ruleset) {
 pub(crate) fn transport_placeholder(sport: Field) -> Stmt {
     Stmt::Match(Match::Masked {
         left: Expr::Payload(sport),
-        mask: Value::Num(0),
+        mask: Box::new(Value::Num(0)),
         op: CmpOp::Eq,
         value: Value::Num(0),
     })
@@ -99,10 +99,10 @@ fn is_transport_placeholder(s: &Stmt) -> bool {
         s,
         Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::TcpSport | Field::UdpSport),
-            mask: Value::Num(0),
+            mask,
             op: CmpOp::Eq,
             value: Value::Num(0),
-        })
+        }) if **mask == Value::Num(0)
     )
 }
 
@@ -279,7 +279,7 @@ fn is_transport_rule(r: &Rule) -> bool {
 fn first_fragment_test() -> Stmt {
     Stmt::Match(Match::Masked {
         left: Expr::Payload(Field::IpFragOff),
-        mask: Value::Num(0x1fff),
+        mask: Box::new(Value::Num(0x1fff)),
         op: CmpOp::Eq,
         value: Value::Num(0),
     })
@@ -290,10 +290,10 @@ fn is_first_fragment_test(s: &Stmt) -> bool {
         s,
         Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::IpFragOff),
-            mask: Value::Num(0x1fff),
+            mask,
             op: CmpOp::Eq,
             value: Value::Num(0),
-        })
+        }) if **mask == Value::Num(0x1fff)
     )
 }
 

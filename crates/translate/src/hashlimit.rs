@@ -224,9 +224,9 @@ pub(crate) fn translate(
     }
     vec![Stmt::SetUpdate {
         set: set.into(),
-        key,
+        key: key.into(),
         limit: Some(Box::new(limit)),
-        masks: masks.into_boxed_slice(),
+        masks: masks.into(),
     }]
 }
 

@@ -280,7 +280,7 @@ fn fragment(opt: &Opt, op: CmpOp, cx: &mut Cx) -> Option<Stmt> {
     }
     Some(Stmt::Match(Match::Masked {
         left: Expr::Payload(Field::IpFragOff),
-        mask: Value::Num(IP_OFFSET),
+        mask: Box::new(Value::Num(IP_OFFSET)),
         op: match op {
             CmpOp::Eq => CmpOp::Ne,
             CmpOp::Ne => CmpOp::Eq,
@@ -363,7 +363,7 @@ fn interface(opt: &Opt, input: bool, chain: &str, cx: &mut Cx) -> Option<Stmt> {
         left,
         op,
         right: Value::Iface {
-            name: name.to_string(),
+            name: name.into(),
             wildcard,
         },
     }))
@@ -457,7 +457,7 @@ fn address_test_of(opt: &Opt, arg: &str, left: Expr, resolved: bool, cx: &mut Cx
         },
         Mask::Dotted(mask) => Match::Masked {
             left,
-            mask: Value::Addr(mask),
+            mask: Box::new(Value::Addr(mask)),
             op,
             value: Value::Addr(parsed.net),
         },

@@ -85,7 +85,7 @@ fn range(opt: &Opt, source: bool, cx: &mut Cx) -> Option<Stmt> {
         right: if lo == hi {
             Value::Addr(lo)
         } else {
-            Value::AddrRange(lo, Box::new(hi))
+            Value::AddrRange(Box::new(lo), Box::new(hi))
         },
     }))
 }

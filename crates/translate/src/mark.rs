@@ -156,7 +156,7 @@ pub(crate) fn test(left: Expr, opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
         },
         Some(mask) => Match::Masked {
             left,
-            mask: Value::Num(mask),
+            mask: Box::new(Value::Num(mask)),
             op,
             value: Value::Num(value),
         },

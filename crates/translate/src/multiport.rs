@@ -70,7 +70,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         } else if let Some((lo, hi)) = one_interval(&values) {
             Value::Range(lo, hi)
         } else {
-            Value::Set(values)
+            Value::Set(values.into())
         };
         let test = |source: bool, op: CmpOp| {
             let field = match (proto, source) {

@@ -250,7 +250,7 @@ pub(crate) fn translate(t: Target, opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec
     if cx.has_errors() {
         return Vec::new();
     }
-    vec![Stmt::Nat(nat)]
+    vec![Stmt::Nat(Box::new(nat))]
 }
 
 fn builtin_hook(chain: &str) -> Option<Hook> {

@@ -81,5 +81,5 @@ pub(crate) fn translate(opts: &[&Opt], cx: &mut Cx) -> Vec<Stmt> {
             }
         }
     }
-    vec![Stmt::Log(log)]
+    vec![Stmt::Log(Box::new(log))]
 }

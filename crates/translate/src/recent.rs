@@ -95,7 +95,7 @@ use crate::{IpFamily, Translation};
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::{Diagnostic, Opt};
 use fwnet_nft::{
-    Chain, CmpOp, DataType, Expr, Field, Match, Rule, Set, SetFlags, Stmt, Table, Verdict,
+    Chain, CmpOp, DataType, Expr, Field, Masks, Match, Rule, Set, SetFlags, Stmt, Table, Verdict,
 };
 use std::collections::BTreeSet;
 
@@ -286,16 +286,16 @@ pub(crate) fn translate(
     let key = vec![Expr::Payload(field)];
     let lookup = |op| {
         Stmt::Match(Match::Lookup {
-            key: key.clone(),
-            set: set.clone(),
+            key: key.as_slice().into(),
+            set: set.as_str().into(),
             op,
         })
     };
     let refresh = Stmt::SetUpdate {
         set: set.as_str().into(),
-        key: key.clone(),
+        key: key.as_slice().into(),
         limit: None,
-        masks: Box::default(),
+        masks: Masks::default(),
     };
     match r.op {
         Op::Set => vec![refresh],
@@ -305,8 +305,8 @@ pub(crate) fn translate(
         Op::Remove => vec![
             lookup(CmpOp::Eq),
             Stmt::SetDelete {
-                set: set.clone(),
-                key,
+                set: set.as_str().into(),
+                key: key.into(),
             },
         ],
     }
@@ -754,16 +754,16 @@ fn ageless_twin(e: &Entry, ageless: &[&Use], table: &mut Table) {
                         masks,
                     });
                 }
-                Stmt::Match(Match::Lookup { key, set, op }) if aged && set == e.set => {
+                Stmt::Match(Match::Lookup { key, set, op }) if aged && *set == *e.set => {
                     stmts.push(Stmt::Match(Match::Lookup {
                         key,
-                        set: twin.clone(),
+                        set: twin.as_str().into(),
                         op,
                     }));
                 }
-                Stmt::SetDelete { set, key } if set == e.set => {
+                Stmt::SetDelete { set, key } if *set == *e.set => {
                     stmts.push(Stmt::SetDelete {
-                        set: twin.clone(),
+                        set: twin.as_str().into(),
                         key: key.clone(),
                     });
                     stmts.push(Stmt::SetDelete { set, key });
@@ -867,8 +867,8 @@ pub(crate) fn fresh(base: String, taken: &mut Vec<String>) -> String {
 
 fn lookup(key: &[Expr], set: &str, op: CmpOp) -> Stmt {
     Stmt::Match(Match::Lookup {
-        key: key.to_vec(),
-        set: set.to_string(),
+        key: key.into(),
+        set: set.into(),
         op,
     })
 }
@@ -876,9 +876,9 @@ fn lookup(key: &[Expr], set: &str, op: CmpOp) -> Stmt {
 fn update(key: &[Expr], set: &str) -> Stmt {
     Stmt::SetUpdate {
         set: set.into(),
-        key: key.to_vec(),
+        key: key.into(),
         limit: None,
-        masks: Box::default(),
+        masks: Masks::default(),
     }
 }
 
@@ -1124,7 +1124,9 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
                 continue;
             };
             let key = match &rule.stmts[i] {
-                Stmt::Match(Match::Lookup { key, .. }) | Stmt::SetUpdate { key, .. } => key.clone(),
+                Stmt::Match(Match::Lookup { key, .. }) | Stmt::SetUpdate { key, .. } => {
+                    key.to_vec()
+                }
                 _ => continue,
             };
             out.push((ci, ri, key));
@@ -1136,7 +1138,7 @@ fn places(e: &Entry, u: &Use, table: &Table) -> Vec<(usize, usize, Vec<Expr>)> {
 /// The index and length of what [`translate`] emitted for `op` on `set` in `stmts`.
 fn span(u: &Use, stmts: &[Stmt], set: &str) -> Option<(usize, usize)> {
     let want = if u.negated { CmpOp::Ne } else { CmpOp::Eq };
-    let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op, .. }) if x == set && *op == want);
+    let is_lookup = |s: &Stmt| matches!(s, Stmt::Match(Match::Lookup { set: x, op, .. }) if **x == *set && *op == want);
     let is_update =
         |s: &Stmt| matches!(s, Stmt::SetUpdate { set: x, limit: None, .. } if **x == *set);
     match u.op {
@@ -1166,8 +1168,8 @@ fn stamp_chain(name: &str, key: &[Expr], s: &Slots, family: Option<fwnet_nft::Fa
             lookup(key, &s.at[k - 2], CmpOp::Eq),
             update(key, &s.slots[k - 1]),
             Stmt::SetDelete {
-                set: s.at[k - 2].clone(),
-                key: key.to_vec(),
+                set: s.at[k - 2].as_str().into(),
+                key: key.into(),
             },
         ];
         if k < most {

@@ -26,7 +26,7 @@ use crate::IpFamily;
 use fwnet_iptables::diag::Loc;
 use fwnet_iptables::ipset::{IpsetFile, SetDef};
 use fwnet_iptables::{Diagnostic, Opt};
-use fwnet_nft::{CmpOp, DataType, Expr, Field, Match, Set, SetFlags, Stmt, Value};
+use fwnet_nft::{CmpOp, DataType, Expr, Field, Masks, Match, Set, SetFlags, Stmt, Value};
 use std::net::IpAddr;
 
 pub(crate) const OPTIONS: &[&[&str]] = &[
@@ -78,8 +78,8 @@ pub(crate) fn translate(
 fn lookup(opt: &Opt, cx: &mut Cx, ipsets: &[IpsetFile], sets: &mut Vec<Set>) -> Option<Stmt> {
     let (name, key) = resolve(opt, cx, ipsets, sets, false)?;
     Some(Stmt::Match(Match::Lookup {
-        key: vec![key],
-        set: name,
+        key: Box::new([key]),
+        set: name.into(),
         op: if opt.negated.is_negated() {
             CmpOp::Ne
         } else {
@@ -162,8 +162,8 @@ pub(crate) fn target(
                 .and_then(|s| s.timeout_ms);
             if opt.name == "--del-set" {
                 return vec![Stmt::SetDelete {
-                    set: name,
-                    key: vec![key],
+                    set: name.into(),
+                    key: Box::new([key]),
                 }];
             }
             if let Some((t_opt, t)) = timeout {
@@ -180,14 +180,14 @@ pub(crate) fn target(
             if exist && set_timeout.is_some() {
                 vec![Stmt::SetUpdate {
                     set: name.into(),
-                    key: vec![key],
+                    key: Box::new([key]),
                     limit: None,
-                    masks: Box::default(),
+                    masks: Masks::default(),
                 }]
             } else {
                 vec![Stmt::SetAdd {
-                    set: name,
-                    key: vec![key],
+                    set: name.into(),
+                    key: Box::new([key]),
                 }]
             }
         }
@@ -350,7 +350,7 @@ pub(crate) fn finish(ipsets: &[IpsetFile], out: &mut crate::Translation) {
         for t in &copies {
             for r in t.chains.iter().flat_map(|c| &c.rules) {
                 let writes = r.stmts.iter().any(|s| match s {
-                    Stmt::SetAdd { set, .. } | Stmt::SetDelete { set, .. } => *set == def.name,
+                    Stmt::SetAdd { set, .. } | Stmt::SetDelete { set, .. } => **set == *def.name,
                     Stmt::SetUpdate { set, .. } => **set == *def.name,
                     _ => false,
                 });

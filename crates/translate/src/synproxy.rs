@@ -160,9 +160,9 @@ fn syn_or_ack() -> Stmt {
     use fwnet_nft::tcp_flag::{ACK, FIN, RST, SYN};
     Stmt::Match(nft::Match::Masked {
         left: nft::Expr::Payload(nft::Field::TcpFlags),
-        mask: nft::Value::Num(FIN | SYN | RST | ACK),
+        mask: Box::new(nft::Value::Num(FIN | SYN | RST | ACK)),
         op: nft::CmpOp::Eq,
-        value: nft::Value::Set(vec![nft::Value::Num(SYN), nft::Value::Num(ACK)]),
+        value: nft::Value::Set(Box::new([nft::Value::Num(SYN), nft::Value::Num(ACK)])),
     })
 }
 

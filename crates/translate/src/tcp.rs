@@ -143,7 +143,7 @@ fn option_match(opt: &Opt, cx: &mut Cx) -> Option<Stmt> {
 fn flags_match(mask: u64, value: u64, op: CmpOp) -> Stmt {
     Stmt::Match(Match::Masked {
         left: Expr::Payload(Field::TcpFlags),
-        mask: Value::Num(mask),
+        mask: Box::new(Value::Num(mask)),
         op,
         value: Value::Num(value),
     })

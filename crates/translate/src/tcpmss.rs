@@ -109,7 +109,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, frags: Fragments, cx: &mut Cx)
         // Not a non-first fragment, which `tcp option 2 missing` would match.
         missing.push(Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::IpFragOff),
-            mask: Value::Num(IP_OFFSET),
+            mask: Box::new(Value::Num(IP_OFFSET)),
             op: CmpOp::Eq,
             value: Value::Num(0),
         }));

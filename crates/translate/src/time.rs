@@ -222,7 +222,7 @@ fn weekday_test(mask: u8, contiguous: bool, w: &Window, opt: &Opt, cx: &mut Cx) 
         .collect();
     let right = match days.as_slice() {
         [one] => one.clone(),
-        _ => Value::Set(days),
+        _ => Value::Set(days.into()),
     };
     Some(Stmt::Match(Match::Cmp {
         left: Expr::Meta(MetaKey::Day),

@@ -110,7 +110,7 @@ pub(crate) fn translate(opts: &[&Opt], loc: &Loc, cx: &mut Cx) -> Vec<Stmt> {
         (IpFamily::V4, 0xff) => vec![cmp(Field::IpTos, value)],
         (IpFamily::V4, _) => vec![Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::IpTos),
-            mask: Value::Num(u64::from(mask)),
+            mask: Box::new(Value::Num(u64::from(mask))),
             op,
             value: Value::Num(u64::from(value)),
         })],

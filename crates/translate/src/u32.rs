@@ -439,7 +439,7 @@ fn test(t: &Test, arg: &str, negated: bool, opt: &Opt, cx: &mut Cx) -> Option<St
     } else {
         Match::Masked {
             left,
-            mask: Value::Num(u64::from(f.mask)),
+            mask: Box::new(Value::Num(u64::from(f.mask))),
             op,
             value: right,
         }

@@ -1080,7 +1080,7 @@ fn ranges(v: &Value) -> Vec<(u128, u128)> {
 
 fn ifaces(v: &Value) -> Vec<(String, bool)> {
     match v {
-        Value::Iface { name, wildcard } => vec![(name.clone(), *wildcard)],
+        Value::Iface { name, wildcard } => vec![(name.to_string(), *wildcard)],
         Value::Set(vs) => vs.iter().flat_map(ifaces).collect(),
         _ => Vec::new(),
     }
@@ -1100,14 +1100,14 @@ fn as_cmp(s: &Stmt, sets: &[fwnet_nft::Set]) -> Option<Stmt> {
     let Stmt::Match(Match::Lookup { key, set, op }) = s else {
         return None;
     };
-    let [left] = key.as_slice() else { return None };
+    let [left] = &**key else { return None };
     let set = sets
         .iter()
-        .find(|x| x.name == *set && !x.flags.dynamic && !x.elements.is_empty())?;
+        .find(|x| *x.name == **set && !x.flags.dynamic && !x.elements.is_empty())?;
     Some(Stmt::Match(Match::Cmp {
         left: *left,
         op: *op,
-        right: Value::Set(set.elements.clone()),
+        right: Value::Set(set.elements.as_slice().into()),
     }))
 }
 
@@ -1318,9 +1318,9 @@ fn conds_of(rule: &fwnet_nft::Rule, sets: &[fwnet_nft::Set]) -> Conds {
                 limit: None,
                 masks,
             } if masks.is_empty() && is_source_key(key) => c.feeds.push(set.to_string()),
-            Stmt::SetAdd { set, key } if is_source_key(key) => c.feeds.push(set.clone()),
+            Stmt::SetAdd { set, key } if is_source_key(key) => c.feeds.push(set.to_string()),
             Stmt::Match(Match::Lookup { key, set, .. }) if is_source_key(key) => {
-                c.lookups.push(set.clone())
+                c.lookups.push(set.to_string())
             }
             _ => {}
         }
@@ -3317,7 +3317,7 @@ mod tests {
         // `-f`, as fwnet translates it.
         let non_first = Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::IpFragOff),
-            mask: Value::Num(0x1fff),
+            mask: Box::new(Value::Num(0x1fff)),
             op: CmpOp::Ne,
             value: Value::Num(0),
         });
@@ -3708,7 +3708,7 @@ mod tests {
 
     #[test]
     fn rules_on_other_protocols_get_packets_of_them_and_their_neighbours() {
-        let gre_vrrp = Value::Set(vec![Value::Num(47), Value::Num(112)]);
+        let gre_vrrp = Value::Set(Box::new([Value::Num(47), Value::Num(112)]));
         let rs = ruleset(vec![
             rule(1, vec![cmp(Expr::Payload(Field::IpProtocol), gre_vrrp)]),
             rule(
@@ -3737,7 +3737,7 @@ mod tests {
         assert!(esp[0].starts_with("proto esp "), "{esp:?}");
         // CentOS's RH-Firewall-1-INPUT, merged: icmp's neighbour 0 is not sent (`-p 0` is
         // `-p all`, and no raw socket takes it).
-        let rh = Value::Set(vec![Value::Num(1), Value::Num(50), Value::Num(51)]);
+        let rh = Value::Set(Box::new([Value::Num(1), Value::Num(50), Value::Num(51)]));
         let rs = ruleset(vec![rule(
             1,
             vec![cmp(Expr::Payload(Field::IpProtocol), rh)],
@@ -3836,13 +3836,13 @@ mod tests {
         // `iifname { "eth0", "lo" }` (an optimizer merge): the witness arrives on eth0 from a
         // neutral source; the probe on `lo` must come from the server itself, the only place
         // a packet on `lo` can come from. With a source test, there is no such probe.
-        let names = Value::Set(vec![
+        let names = Value::Set(Box::new([
             Value::Iface {
                 name: "eth0".into(),
                 wildcard: false,
             },
             lo(),
-        ]);
+        ]));
         let iif = cmp(Expr::Meta(MetaKey::Iifname), names);
         let from = cmp(
             Expr::Payload(Field::IpSaddr),
@@ -4112,9 +4112,9 @@ mod tests {
         };
         ping.push(Stmt::SetUpdate {
             set: "t".into(),
-            key: vec![Expr::Payload(Field::IpSaddr)],
+            key: Box::new([Expr::Payload(Field::IpSaddr)]),
             limit: Some(Box::new(limit)),
-            masks: Box::default(),
+            masks: Default::default(),
         });
         let mut rs = ruleset(vec![rule(1, ping)]);
         let got = derived_for(&rs, 1);
@@ -4260,13 +4260,13 @@ mod tests {
         let mut set_rule = tcp_dport(Value::Num(22));
         set_rule.push(Stmt::SetUpdate {
             set: "recent_SSH".into(),
-            key: vec![Expr::Payload(Field::IpSaddr)],
+            key: Box::new([Expr::Payload(Field::IpSaddr)]),
             limit: None,
-            masks: Box::default(),
+            masks: Default::default(),
         });
         let mut check = tcp_dport(Value::Num(23));
         check.push(Stmt::Match(Match::Lookup {
-            key: vec![Expr::Payload(Field::IpSaddr)],
+            key: Box::new([Expr::Payload(Field::IpSaddr)]),
             set: "recent_SSH".into(),
             op: CmpOp::Eq,
         }));

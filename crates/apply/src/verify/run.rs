@@ -237,7 +237,7 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
             if m == Mutation::NoIifLo {
                 c.rules.retain(|r| {
                     !r.stmts.iter().any(|s| {
-                        matches!(s, Stmt::Match(Match::Cmp { left: Expr::Meta(MetaKey::Iifname), op: CmpOp::Eq, right: Value::Iface { name, wildcard: false } }) if name == "lo")
+                        matches!(s, Stmt::Match(Match::Cmp { left: Expr::Meta(MetaKey::Iifname), op: CmpOp::Eq, right: Value::Iface { name, wildcard: false } }) if &**name == "lo")
                     })
                 });
                 changed += before - c.rules.len();
@@ -329,13 +329,11 @@ pub fn mutate(rs: &mut Ruleset, m: Mutation) -> usize {
                     }
                     Mutation::NatPort => {
                         for s in &mut r.stmts {
-                            if let Stmt::Nat(fwnet_nft::Nat {
-                                ports: Some((low, high)),
-                                ..
-                            }) = s
-                            {
-                                *low = low.wrapping_add(1);
-                                *high = high.wrapping_add(1);
+                            if let Stmt::Nat(n) = s {
+                                if let Some((low, high)) = &mut n.ports {
+                                    *low = low.wrapping_add(1);
+                                    *high = high.wrapping_add(1);
+                                }
                             }
                         }
                     }
@@ -1109,7 +1107,7 @@ fn stmts(rs: &Ruleset) -> impl Iterator<Item = &Stmt> {
 
 fn nats(rs: &Ruleset) -> impl Iterator<Item = &fwnet_nft::Nat> {
     stmts(rs).filter_map(|s| match s {
-        Stmt::Nat(n) => Some(n),
+        Stmt::Nat(n) => Some(&**n),
         _ => None,
     })
 }
@@ -1666,10 +1664,10 @@ fn ipv4_fragment_test(s: &Stmt) -> Option<CmpOp> {
     match s {
         Stmt::Match(Match::Masked {
             left: Expr::Payload(Field::IpFragOff),
-            mask: Value::Num(0x1fff),
+            mask,
             op,
             value: Value::Num(0),
-        }) => Some(*op),
+        }) if **mask == Value::Num(0x1fff) => Some(*op),
         _ => None,
     }
 }
@@ -3908,12 +3906,12 @@ mod tests {
         // ...not once a NAT statement can (`redirect to :22` before the filter),
         let mut nat = ssh.clone();
         nat.tables[0].chains[0].rules.push(fwnet_nft::Rule {
-            stmts: vec![Stmt::Nat(fwnet_nft::Nat {
+            stmts: vec![Stmt::Nat(Box::new(fwnet_nft::Nat {
                 kind: fwnet_nft::NatKind::Redirect,
                 addr: None,
                 ports: Some((22, 22)),
                 flags: Default::default(),
-            })],
+            }))],
             ..fwnet_nft::Rule::default()
         });
         assert_eq!(Buckets::of(&nat).settle_after(&to(80)), ms(2000));
