@@ -171,7 +171,8 @@ pub fn other_family_accept(family: Family) -> Rule {
     }
 }
 
-/// `name` as `map` renames it, if it does: a `String` or a set update's boxed `str`.
+/// `name` as `map` renames it, if it does: a `String` or a boxed `str` (most statements that
+/// name a set hold a boxed `str`).
 fn rename<S: std::ops::Deref<Target = str> + for<'a> From<&'a str>>(
     name: &mut S,
     map: &HashMap<String, String>,
@@ -189,8 +190,8 @@ fn rename_refs(r: &mut Rule, renames: &Renames) {
             }
         }
         match s {
-            Stmt::SetUpdate { set, .. } => rename(set, &renames.sets),
             Stmt::Match(Match::Lookup { set, .. })
+            | Stmt::SetUpdate { set, .. }
             | Stmt::SetAdd { set, .. }
             | Stmt::SetDelete { set, .. } => rename(set, &renames.sets),
             Stmt::CtCount(c) => {

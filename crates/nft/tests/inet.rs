@@ -46,6 +46,10 @@ COMMIT
 ";
 
 fn translated(files: &[(&str, IpFamily)]) -> Ruleset {
+    translated_with(files, &Options::default())
+}
+
+fn translated_with(files: &[(&str, IpFamily)], options: &Options) -> Ruleset {
     let parsed: Vec<_> = files
         .iter()
         .enumerate()
@@ -59,7 +63,7 @@ fn translated(files: &[(&str, IpFamily)]) -> Ruleset {
             family: *family,
         })
         .collect();
-    let t = fwnet_translate::translate(&inputs, &Options::default());
+    let t = fwnet_translate::translate(&inputs, options);
     assert!(!t.has_errors(), "{:?}", t.diagnostics);
     t.ruleset
 }
@@ -239,4 +243,61 @@ fn eval_gives_the_merged_table_the_per_family_verdicts() {
     }
     // Not all one verdict: the comparison can tell the families apart.
     assert!(seen.windows(2).any(|w| w[0] != w[1]), "{seen:?}");
+}
+
+/// Every statement that names a set (a lookup, an update, a delete, a per-key connection
+/// count; an add is renamed by the same arm as an update) names the renamed set of its own
+/// family once both families had a set of that name.
+#[test]
+fn every_reference_to_a_renamed_set_follows_it() {
+    use fwnet_nft::{Match, Stmt};
+    const RULES: &str = "\
+*filter
+:INPUT ACCEPT [0:0]
+-A INPUT -p tcp --dport 22 -m recent --name ssh --rcheck --seconds 60 -j DROP
+-A INPUT -p tcp --dport 22 -m recent --name ssh --set -j ACCEPT
+-A INPUT -p tcp --dport 23 -m recent --name ssh --remove -j ACCEPT
+-A INPUT -p tcp --syn --dport 80 -m connlimit --connlimit-above 10 -j REJECT
+COMMIT
+";
+    // `--remove` (the delete) is only approximated.
+    let options = Options {
+        allow_approximate: true,
+        ..Options::default()
+    };
+    let mut rs = translated_with(&[(RULES, IpFamily::V4), (RULES, IpFamily::V6)], &options);
+    merge(&mut rs.tables);
+    let t = &rs.tables[0];
+    let sets: Vec<&str> = t.sets.iter().map(|s| s.name.as_str()).collect();
+    let mut kinds = std::collections::BTreeSet::new();
+    for c in &t.chains {
+        let family = if c.name.ends_with("_ip6") {
+            "_ip6"
+        } else {
+            "_ip"
+        };
+        for s in c.rules.iter().flat_map(|r| &r.stmts) {
+            let (kind, set): (&str, &str) = match s {
+                Stmt::Match(Match::Lookup { set, .. }) => ("lookup", &**set),
+                Stmt::SetUpdate { set, .. } => ("update", &**set),
+                Stmt::SetAdd { set, .. } => ("add", &**set),
+                Stmt::SetDelete { set, .. } => ("delete", &**set),
+                Stmt::CtCount(c) => match &c.per_key {
+                    Some(k) => ("ct count", &k.set),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            assert!(
+                set.ends_with(family) && sets.contains(&set),
+                "{kind} @{set} in {} (sets {sets:?})",
+                c.name
+            );
+            kinds.insert(kind);
+        }
+    }
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["ct count", "delete", "lookup", "update"],
+    );
 }
