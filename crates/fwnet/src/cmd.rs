@@ -542,7 +542,11 @@ pub fn apply(dir: &Path, opts: &ApplyOpts) -> Result<u8> {
         // What runs now, for `fwnet rollback` and the watchdog.
         crate::safe::save_snapshot(dir)?;
     }
-    match fwnet_apply::apply(&st.ruleset, mode) {
+    let applied = fwnet_apply::apply(&st.ruleset, mode);
+    // The process ends right after: freeing the ruleset rule by rule only costs time (25 M
+    // instructions at 100k rules, 2% of apply's own).
+    std::mem::forget(st);
+    match applied {
         Ok(done) => {
             let armed = match confirm {
                 Some(secs) => Some(crate::safe::arm(dir, secs)?),
